@@ -1,0 +1,175 @@
+"""The read models in PostgreSQL: audit trail and analytics, each with eventsourcing's tracking row.
+
+Same contract as the SQLite and memory views (``adapters/audit.py``, ``adapters/analytics.py``):
+entries or facts and the tracked position are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.sql import SQL, Composed, Identifier, Literal
+
+from adapters.analytics import NAME as ANALYTICS, AnalyticsView, tally_of, tally_row
+from projections.anonymity import Fact, Release, Tally, tally
+from projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView
+from projections.weak_signals import Source
+
+_AUDIT_COLS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
+               "recorded_at", "state_sha256", "prev_hash", "entry_hash")
+_ROW_COLS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
+_TALLY_COLS = ("key", "family", "metric", "unit", "month", "theme", "context", "polarity", "intensity", "facts",
+               "persons", "sources")
+
+
+def _table(datastore: PostgresDatastore, name: str) -> Composed:
+    return SQL("{}.{}").format(Identifier(datastore.schema), Identifier(name))
+
+
+class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self._t = _table(datastore, "etrack_audit_trail")
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {} (position BIGINT PRIMARY KEY, aggregate_id TEXT NOT NULL, "
+            "aggregate_type TEXT NOT NULL, version BIGINT NOT NULL, topic TEXT NOT NULL, event_type TEXT NOT NULL, "
+            "actor TEXT, role TEXT, recorded_at TEXT, state_sha256 TEXT NOT NULL, prev_hash TEXT NOT NULL, "
+            "entry_hash TEXT NOT NULL)").format(self._t))
+
+    def append(self, entries: Sequence[AuditEntry], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))),
+                             [tuple(getattr(e, c) for c in _AUDIT_COLS) for e in entries])
+            self._insert_tracking(curs, tracking)
+
+    def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT * FROM {} WHERE position >= %s ORDER BY position LIMIT %s").format(self._t),
+                         (start, limit))
+            return [AuditEntry(**{c: row[c] for c in _AUDIT_COLS}) for row in curs.fetchall()]
+
+    def head(self) -> AuditEntry | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT * FROM {} ORDER BY position DESC LIMIT 1").format(self._t))
+            row = curs.fetchone()
+        return None if row is None else AuditEntry(**{c: row[c] for c in _AUDIT_COLS})
+
+    def clear(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DELETE FROM {}").format(self._t))
+            curs.execute(SQL("DELETE FROM {} WHERE application_name = %s").format(
+                _table(self.datastore, self.tracking_table_name)), (TRAIL_NAME,))
+
+
+class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self._facts = _table(datastore, "etrack_analytic_facts")
+        self._sources = _table(datastore, "etrack_analytic_sources")
+        self._tallies = _table(datastore, "etrack_analytic_tallies")
+        self._ledger = _table(datastore, "etrack_release_ledger")
+        self._rows = _table(datastore, "etrack_released_rows")
+        self._view = _table(datastore, "etrack_released")
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {} (position BIGINT NOT NULL, n INTEGER NOT NULL, family TEXT, "
+                "metric TEXT, unit TEXT, month TEXT, source TEXT, persons TEXT, theme TEXT, context TEXT, "
+                "polarity TEXT, intensity INTEGER, PRIMARY KEY (position, n))").format(self._facts),
+            SQL("CREATE TABLE IF NOT EXISTS {} (source TEXT PRIMARY KEY, kind TEXT, unit TEXT, persons TEXT)"
+                ).format(self._sources),
+            SQL("CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, family TEXT, metric TEXT, unit TEXT, "
+                "month TEXT, theme TEXT, context TEXT, polarity TEXT, intensity INTEGER, facts INTEGER, "
+                "persons TEXT, sources TEXT)").format(self._tallies),
+            SQL("CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, released_at TEXT, analyst TEXT, "
+                "family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)").format(self._ledger),
+            SQL("CREATE TABLE IF NOT EXISTS {} (release_id BIGINT NOT NULL, family TEXT, theme TEXT, context TEXT, "
+                "polarity TEXT, intensity INTEGER, unit TEXT, period TEXT, metric TEXT, value INTEGER, "
+                "status TEXT NOT NULL, reason TEXT)").format(self._rows),
+            SQL("DO $$ BEGIN IF to_regclass({}) IS NULL THEN "
+                "CREATE VIEW {} AS SELECT r.release_id, l.released_at, l.k, l.level, r.family, r.theme, "
+                "r.context, r.polarity, r.intensity, r.unit, r.period, r.metric, r.value, r.status "
+                "FROM {} r JOIN {} l ON l.id = r.release_id; END IF; END $$").format(
+                Literal(f"{datastore.schema}.etrack_released"), self._view, self._rows, self._ledger),
+        ]
+
+    def append(
+        self, facts: Sequence[tuple[int, Fact]], sources: dict[str, Source], tracking: Tracking,
+        tallies: Sequence[Tally] = (),
+    ) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)  # first: a second runner waits here, then clashes
+            if tallies:
+                keys = [json.dumps(list(t.key)) for t in tallies]
+                curs.execute(SQL("SELECT * FROM {} WHERE key = ANY(%s) FOR UPDATE").format(self._tallies), (keys,))
+                old = [tally_of([r[c] for c in _TALLY_COLS]) for r in curs.fetchall()]
+                curs.executemany(SQL(
+                    "INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
+                    "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources"
+                ).format(self._tallies), [tally_row(t) for t in tally([*old, *tallies])])
+            if facts:
+                curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._facts, SQL(",".join(["%s"] * 12))), [
+                    (position, n, f.family, f.metric, f.unit, f.month, f.source, json.dumps(sorted(f.persons)),
+                     f.theme, f.context, f.polarity, f.intensity) for n, (position, f) in enumerate(facts)])
+            if sources:
+                curs.executemany(SQL(
+                    "INSERT INTO {} VALUES (%s,%s,%s,%s) ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, "
+                    "unit = excluded.unit, persons = excluded.persons").format(self._sources),
+                    [(sid, s.kind, s.unit, json.dumps(sorted(s.persons))) for sid, s in sources.items()])
+
+    def facts(self) -> list[Fact]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT * FROM {} ORDER BY position, n").format(self._facts))
+            return [Fact(r["family"], r["metric"], r["unit"], r["month"], r["source"],
+                         frozenset(json.loads(r["persons"])), r["theme"], r["context"], r["polarity"], r["intensity"])
+                    for r in curs.fetchall()]
+
+    def tallies(self, family: str) -> list[Tally]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT * FROM {} WHERE family = %s ORDER BY key").format(self._tallies), (family,))
+            return [tally_of([r[c] for c in _TALLY_COLS]) for r in curs.fetchall()]
+
+    def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
+        with self.datastore.transaction(commit=False) as curs:
+            if ids is None:
+                curs.execute(SQL("SELECT * FROM {}").format(self._sources))
+            else:
+                curs.execute(SQL("SELECT * FROM {} WHERE source = ANY(%s)").format(self._sources), (sorted(set(ids)),))
+            return {r["source"]: Source(r["kind"], r["unit"], set(json.loads(r["persons"]))) for r in curs.fetchall()}
+
+    def clear(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DELETE FROM {}").format(self._facts))
+            curs.execute(SQL("DELETE FROM {}").format(self._tallies))
+            curs.execute(SQL("DELETE FROM {}").format(self._sources))
+            curs.execute(SQL("DELETE FROM {} WHERE application_name = %s").format(
+                _table(self.datastore, self.tracking_table_name)), (ANALYTICS,))
+
+    def ledger(self, family: str) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT k, population FROM {} WHERE family = %s").format(self._ledger), (family,))
+            return [{"k": r["k"], "contributions": json.loads(r["population"])} for r in curs.fetchall()]
+
+    def record_release(
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
+        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+    ) -> int:
+        with self.datastore.transaction(commit=True) as curs:
+            # serialise releases: the check and the write see the same ledger
+            curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
+            curs.execute(SQL("SELECT k, population FROM {} WHERE family = %s").format(self._ledger), (family,))
+            check([{"k": r["k"], "contributions": json.loads(r["population"])} for r in curs.fetchall()])
+            curs.execute(SQL(
+                "INSERT INTO {} (released_at, analyst, family, query, k, level, total, population) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id").format(self._ledger),
+                (at, analyst, family, json.dumps(query, sort_keys=True), rel.policy.k,
+                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(contrib, sort_keys=True)))
+            row = curs.fetchone()
+            assert row is not None
+            release_id = int(row["id"])
+            curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._rows, SQL(",".join(["%s"] * 12))), [
+                (release_id, family, *(r.dims.get(c) for c in _ROW_COLS), r.value, r.status, None)
+                for r in rel.rows])
+        return release_id

@@ -1,0 +1,95 @@
+"""Projections as their own process: ``etrack projections run``.
+
+Follows the store and keeps every projection current. On PostgreSQL a LISTEN/NOTIFY
+subscription wakes it as soon as events are committed; on SQLite, where eventsourcing has no
+subscription, it polls. Each projection records its position in the same transaction as its
+view, so a runner stopped (SIGTERM) or killed (SIGKILL) resumes exactly where it was.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, OperationalError
+
+from adapters.analytics import Analytics, decode_or_none
+from adapters.audit import AuditTrail
+from adapters.projection import PAGE, Contention
+from domain.application import EngagementTracker
+
+
+class ProjectionRunner:
+    def __init__(self, app: EngagementTracker, poll_interval: float = 0.25) -> None:
+        self.app = app
+        self.poll_interval = poll_interval
+        self.projections: list[Any] = [AuditTrail(app), Analytics(app)]
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._subscription: Any = None
+        self._listener: threading.Thread | None = None
+
+    def catch_up(self) -> int:
+        """Bring every projection up to date, decoding each stored event once for all of them."""
+        added = 0
+        contention = Contention()
+        while True:
+            positions = {id(p): p.position() for p in self.projections}
+            start = min(positions.values()) + 1
+            page = self.app.recorder.select_notifications(start, PAGE)
+            if not page:
+                return added
+            events = [decode_or_none(self.app, n) for n in page]
+            for p in self.projections:
+                todo = [(n, e) for n, e in zip(page, events, strict=True) if n.id > positions[id(p)]]
+                if not todo:
+                    continue
+                try:
+                    added += p.apply([n for n, _ in todo], [e for _, e in todo])
+                except (IntegrityError, OperationalError) as exc:
+                    contention.absorb(exc)  # rolled back whole: the next round re-reads positions
+
+    def rebuild(self) -> int:
+        """Every projection from scratch, in one shared decoding pass."""
+        for p in self.projections:
+            p.view.clear()
+        return self.catch_up()
+
+    def _listen(self) -> None:
+        """PostgreSQL: wake the loop on every notification (LISTEN/NOTIFY)."""
+        try:
+            with self._subscription as subscription:
+                for _ in subscription:
+                    self._wake.set()
+                    if self._stop.is_set():
+                        return
+        except Exception:  # noqa: BLE001 - the loop keeps polling if the listener dies
+            return
+
+    def run(self, on_progress: Callable[[int], None] | None = None, until: Callable[[], bool] | None = None) -> int:
+        """Catch up, then follow the store until stop() (or ``until()`` is true). Returns events projected."""
+        total = 0
+        if self.app.env.get("PERSISTENCE_MODULE", "").endswith("postgres"):
+            self._subscription = self.app.recorder.subscribe(gt=self.app.recorder.max_notification_id())
+            self._listener = threading.Thread(target=self._listen, name="etrack-listen", daemon=True)
+            self._listener.start()
+        try:
+            while not self._stop.is_set():
+                n = self.catch_up()
+                total += n
+                if n and on_progress:
+                    on_progress(n)
+                if until is not None and until():
+                    break
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+        finally:
+            if self._subscription is not None:
+                self._subscription.stop()
+        return total
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current page and return (safe from a signal handler)."""
+        self._stop.set()
+        self._wake.set()

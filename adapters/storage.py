@@ -1,0 +1,157 @@
+"""The backend, chosen by a URL: ``sqlite:///path`` (the default), ``memory:`` or ``postgresql://``.
+
+``sqlite:///etrack.sqlite`` is relative to the working directory; ``sqlite:////abs/path.sqlite``
+is absolute. The URL comes from ``--db``, else ``ETRACK_DATABASE_URL``, else the default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import attrs
+
+from domain.errors import StoreError
+
+DEFAULT_URL = "sqlite:///etrack.sqlite"
+URL_ENV = "ETRACK_DATABASE_URL"
+
+
+@attrs.frozen
+class StoreConfig:
+    url: str
+    kind: str  # "sqlite" | "memory" | "postgresql"
+    path: str | None = None
+    postgres: dict[str, str] | None = None  # POSTGRES_* settings
+
+    @property
+    def schema(self) -> str:
+        return (self.postgres or {}).get("POSTGRES_SCHEMA", "public")
+
+
+#: postgresql://user:password@host:port/dbname?pool_size=5&connect_timeout=5&schema=etrack
+POSTGRES_OPTIONS = {
+    "pool_size": "POSTGRES_POOL_SIZE",
+    "max_overflow": "POSTGRES_MAX_OVERFLOW",
+    "connect_timeout": "POSTGRES_CONNECT_TIMEOUT",
+    "lock_timeout": "POSTGRES_LOCK_TIMEOUT",
+    "idle_in_transaction_session_timeout": "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT",
+    "max_waiting": "POSTGRES_MAX_WAITING",
+    "conn_max_age": "POSTGRES_CONN_MAX_AGE",
+    "schema": "POSTGRES_SCHEMA",
+    "db_functions": "POSTGRES_ENABLE_DB_FUNCTIONS",
+}
+
+
+def parse_postgres(url: str) -> dict[str, str]:
+    parts = urlsplit(url)
+    dbname = parts.path.lstrip("/")
+    if not dbname:
+        raise StoreError(f"{url!r} names no database: postgresql://user@host:5432/dbname")
+    env = {
+        "POSTGRES_DBNAME": unquote(dbname),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_PRE_PING": "y",
+    }
+    for key, values in parse_qs(parts.query).items():
+        if key not in POSTGRES_OPTIONS:
+            raise StoreError(f"unknown option {key!r} in the store URL; known: {', '.join(POSTGRES_OPTIONS)}")
+        value = values[-1]
+        if key == "schema" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", value):
+            raise StoreError(f"schema {value!r}: lowercase letters, digits and '_' only")
+        env[POSTGRES_OPTIONS[key]] = value
+    return env
+
+
+def resolve_url(url: str | None = None) -> str:
+    return url or os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def parse_url(url: str | None = None) -> StoreConfig:
+    """Parse a store URL; an unknown scheme or an empty path is a StoreError naming the accepted forms."""
+    url = resolve_url(url)
+    if url == "memory:" or url == "memory://":
+        return StoreConfig(url, "memory")
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if not path:
+            raise StoreError(f"{url!r} names no file; use sqlite:///etrack.sqlite or sqlite:////abs/path")
+        return StoreConfig(url, "sqlite", path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return StoreConfig(url, "postgresql", postgres=parse_postgres(url))
+    raise StoreError(
+        f"unsupported store URL {url!r}; use sqlite:///path (default {DEFAULT_URL}), memory: or postgresql://..."
+    )
+
+
+def check_sqlite_file(path: str) -> None:
+    """Refuse a file that exists but is not an SQLite database, before anything writes to it."""
+    p = Path(path)
+    if p.is_dir():
+        raise StoreError(f"{path} is a directory, not an SQLite file")
+    if p.exists() and p.stat().st_size > 0:
+        with p.open("rb") as fh:
+            header = fh.read(16)
+        if header != b"SQLite format 3\x00":
+            raise StoreError(f"{path} is not an SQLite database (corrupted, or another kind of file)")
+    if p.parent and not p.parent.exists():
+        raise StoreError(f"the directory of {path} does not exist")
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+
+
+def event_store_env(config: StoreConfig) -> dict[str, str]:
+    """The eventsourcing environment for a store config."""
+    if config.kind == "memory":
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if config.kind == "sqlite":
+        assert config.path is not None
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": config.path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    assert config.postgres is not None
+    return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **config.postgres}
+
+
+def postgres_conninfo(config: StoreConfig) -> str:
+    """A libpq connection string for the adapters' own tables (vault, schema)."""
+    from psycopg.conninfo import make_conninfo
+
+    pg = config.postgres or {}
+    params = {"host": pg["POSTGRES_HOST"], "port": pg["POSTGRES_PORT"], "dbname": pg["POSTGRES_DBNAME"],
+              "user": pg["POSTGRES_USER"], "password": pg.get("POSTGRES_PASSWORD"),
+              "connect_timeout": pg.get("POSTGRES_CONNECT_TIMEOUT", "5")}
+    return make_conninfo(**{k: v for k, v in params.items() if v})
+
+
+def ensure_postgres_schema(config: StoreConfig) -> None:
+    """Create the URL's schema if needed; an unreachable server is a StoreError that says where."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the postgres extra is not installed
+        raise StoreError("PostgreSQL needs psycopg: pip install 'engagement-tracker[postgres]'") from None
+    try:
+        with psycopg.connect(postgres_conninfo(config), autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"')
+    except psycopg.OperationalError as exc:
+        pg = config.postgres or {}
+        raise StoreError(
+            f"cannot reach PostgreSQL at {pg.get('POSTGRES_HOST')}:{pg.get('POSTGRES_PORT')} "
+            f"(database {pg.get('POSTGRES_DBNAME')}): {str(exc).strip().splitlines()[0]}"
+        ) from None

@@ -1,0 +1,75 @@
+"""engagement-tracker's domain core: aggregates, workflows, values, errors and the application.
+
+Embed it with ``adapters.open_tracker(url)``, which wires a backend, a key vault, a clock and an
+id factory into :class:`EngagementTracker`; or construct the application yourself with your own.
+"""
+
+from domain.application import ERASED, CohortCommands, EngagementTracker
+from domain.cohort import Cohort
+from domain.engagement import Engagement
+from domain.errors import (
+    AlreadyExists,
+    CapacityExceeded,
+    ConcurrencyConflict,
+    EtrackError,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    RuleViolation,
+    SealingError,
+    StepNotAllowed,
+    StoreError,
+    SubjectErased,
+)
+from domain.party import Party
+from domain.sealing import Sealer
+from domain.values import (
+    Actor,
+    CohortRules,
+    Contract,
+    EndReason,
+    IndicatorKind,
+    Outcome,
+    PartyKind,
+    Role,
+    Sealed,
+    SessionTheme,
+    SponsorFunction,
+)
+from domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
+
+__all__ = [
+    "ENGAGEMENT_WORKFLOW",
+    "ERASED",
+    "Actor",
+    "AlreadyExists",
+    "CapacityExceeded",
+    "Cohort",
+    "CohortCommands",
+    "CohortRules",
+    "COHORT_WORKFLOW",
+    "ConcurrencyConflict",
+    "Contract",
+    "EndReason",
+    "Engagement",
+    "EngagementTracker",
+    "EtrackError",
+    "IndicatorKind",
+    "InvalidInput",
+    "NotFound",
+    "NotPermitted",
+    "Outcome",
+    "Party",
+    "PartyKind",
+    "Role",
+    "RuleViolation",
+    "Sealed",
+    "Sealer",
+    "SealingError",
+    "SessionTheme",
+    "SponsorFunction",
+    "StepNotAllowed",
+    "StoreError",
+    "SubjectErased",
+    "Workflow",
+]

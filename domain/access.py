@@ -1,0 +1,149 @@
+"""Roles: who may take which step, and who may read what.
+
+A role alone is not enough: the acting party must *be* the engagement's coach, coachee or
+sponsor for the role it claims. Every refusal is a NotPermitted naming the roles accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from domain.errors import NotPermitted
+from domain.values import SYSTEM_PARTY, Actor, Role
+
+C, E, S = Role.COACH, Role.COACHEE, Role.SPONSOR
+
+#: Engagement steps and the contract roles that may take them.
+ENGAGEMENT_STEPS: Mapping[str, frozenset[Role]] = {
+    "open": frozenset({C}),
+    "hold_first_meeting": frozenset({C}),
+    "confirm_will": frozenset({C, E}),  # each party confirms only its own will
+    "decline": frozenset({C, E}),
+    "record_diagnosis": frozenset({C}),
+    "hold_tripartite_meeting": frozenset({C}),
+    "validate_coherence": frozenset({C}),  # only the coach validates coherence
+    "define_indicator": frozenset({C}),
+    "record_synthesis": frozenset({C}),
+    "fix_contract": frozenset({C}),
+    "start_accompaniment": frozenset({C}),
+    "record_session": frozenset({C}),  # never the sponsor
+    "commit_action": frozenset({C, E}),
+    "complete_action": frozenset({C, E}),
+    "drop_action": frozenset({C, E}),
+    "measure_indicator": frozenset({C, E, S}),
+    "request_review": frozenset({C, E, S}),  # any of the three parties
+    "hold_review": frozenset({C}),
+    "suspend": frozenset({C, E}),
+    "resume": frozenset({C, E}),
+    "propose_amendment": frozenset({C, E, S}),
+    "agree_amendment": frozenset({C, E, S}),
+    "hold_closing_session": frozenset({C}),
+    "hold_closing_meeting": frozenset({C}),
+    "abandon": frozenset({C, E, S}),
+    "hold_quarterly_review": frozenset({C, S}),  # coach and management
+    "propose_disclosure": frozenset({E, S}),  # coachee and sponsor agree; the coach is not a party to it
+    "accept_disclosure": frozenset({E, S}),
+    "record_signal": frozenset({C}),  # the coach notices and records signals
+    "miss_deadline": frozenset({Role.SYSTEM}),
+}
+
+M = Role.MEMBER
+
+#: Cohort steps: the cohort's coach (who runs the programme), its members, the deadline clock.
+COHORT_STEPS: Mapping[str, frozenset[Role]] = {
+    "open": frozenset({C}),
+    "add_member": frozenset({C}),
+    "remove_member": frozenset({C, M}),  # a member may leave
+    "set_scope": frozenset({C, M}),
+    "set_objective": frozenset({C, M}),
+    "add_key_result": frozenset({C, M}),
+    "add_metric": frozenset({C, M}),
+    "plan_experiment": frozenset({C, M}),
+    "start_accompaniment": frozenset({C}),
+    "hold_ritual": frozenset({C, M}),
+    "record_decision": frozenset({C, M}),
+    "start_experiment": frozenset({C, M}),
+    "end_experiment": frozenset({C, M}),
+    "give_feedback": frozenset({C, M}),
+    "update_playbook": frozenset({C, M}),
+    "complete_checkpoint": frozenset({C, M}),
+    "begin_closing": frozenset({C}),
+    "record_closing_synthesis": frozenset({C, M}),
+    "record_sharing": frozenset({C, M}),
+    "prepare_scale_up": frozenset({C, M}),
+    "close": frozenset({C}),
+    "abandon": frozenset({C}),
+    "record_signal": frozenset({C}),
+    "miss_deadline": frozenset({Role.SYSTEM}),
+}
+
+#: What each role may read of an engagement. The coach reads everything, including the
+#: confidential session notes; the coachee their whole engagement but the coach's notes;
+#: sponsors only what the tripartite contract shares: never diagnosis, session content,
+#: actions or free text of the coachee.
+READ_SCOPES: Mapping[Role, str] = {
+    C: "full",
+    E: "coachee",
+    S: "contract",
+    Role.ADMIN: "metadata",
+    Role.AUDITOR: "metadata",
+}
+
+
+def party_for(engagement: Any, role: Role) -> Any:
+    """The party that holds ``role`` in ``engagement`` (None for roles outside the contract)."""
+    return {C: engagement.coach, E: engagement.coachee, S: engagement.sponsor, Role.SYSTEM: SYSTEM_PARTY}.get(role)
+
+
+def _require(table: Mapping[str, frozenset[Role]], step: str, actor: Actor, holds_role: bool, what: str) -> None:
+    roles = table.get(step, frozenset())
+    allowed = sorted(r.value for r in roles)
+    if actor.role not in roles:
+        raise NotPermitted(step, f"a {actor.role.value} may not {step.replace('_', ' ')}", allowed)
+    if not holds_role:
+        raise NotPermitted(step, f"party {actor.party} is not this {what}'s {actor.role.value}", allowed)
+
+
+def require_step(engagement: Any, step: str, actor: Actor) -> None:
+    """Raise NotPermitted unless ``actor`` is the engagement's party in a role allowed ``step``."""
+    _require(ENGAGEMENT_STEPS, step, actor, party_for(engagement, actor.role) == actor.party, "engagement")
+
+
+def holds_cohort_role(cohort: Any, actor: Actor) -> bool:
+    if actor.role is C:
+        return bool(cohort.coach == actor.party)
+    if actor.role is M:
+        return str(actor.party) in cohort.members
+    return actor.role is Role.SYSTEM and actor.party == SYSTEM_PARTY
+
+
+def require_cohort_step(cohort: Any, step: str, actor: Actor) -> None:
+    """Raise NotPermitted unless ``actor`` is the cohort's coach or a member, as ``step`` needs."""
+    _require(COHORT_STEPS, step, actor, holds_cohort_role(cohort, actor), "cohort")
+
+
+def cohort_read_scope(cohort: Any, viewer: Actor) -> str:
+    """Coach and members read the cohort's shared work; auditors and admins its metadata."""
+    if viewer.role in (Role.AUDITOR, Role.ADMIN):
+        return "metadata"
+    if viewer.role in (C, M) and holds_cohort_role(cohort, viewer):
+        return "full"
+    raise NotPermitted("read cohort", f"a {viewer.role.value} {viewer.party} is not this cohort's coach or member")
+
+
+def read_scope(engagement: Any, viewer: Actor) -> str:
+    """The scope ``viewer`` may read of ``engagement``; raise NotPermitted if none."""
+    scope = READ_SCOPES.get(viewer.role)
+    if scope is None:
+        raise NotPermitted(
+            "read engagement",
+            f"a {viewer.role.value} reads released aggregates, never an engagement",
+            sorted(r.value for r in READ_SCOPES),
+        )
+    if viewer.role in (C, E, S) and party_for(engagement, viewer.role) != viewer.party:
+        raise NotPermitted(
+            "read engagement",
+            f"party {viewer.party} is not this engagement's {viewer.role.value}",
+        )
+    return scope

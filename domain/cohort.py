@@ -1,0 +1,620 @@
+"""Cohort: a peer-coaching cohort of 5 to 8 members, framing -> accompaniment -> closing.
+
+Rituals (weekly stand-up, metrics review every two weeks, monthly retrospective) are held with
+a facilitator, a scribe and a metrics keeper who are three distinct members and rotate; each
+produces an artefact. Decisions carry a data point, a date and a member as owner. Experiments
+run, end, and get feedback within the cohort's feedback window (72 hours by default). The
+first cycle's weekly checkpoints fall due from the start of accompaniment. Free text is sealed
+under the cohort's own key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.access import require_cohort_step
+from domain.engagement import _sealed, require_actor, require_time
+from domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
+from domain.values import (
+    SIGNAL_THEMES,
+    Signal,
+    check_signal,
+    ArtefactKind,
+    CohortRoleName,
+    CohortRules,
+    DataPoint,
+    Decision,
+    Experiment,
+    ExperimentStatus,
+    KeyResult,
+    Metric,
+    Actor,
+    Practice,
+    PracticeStatus,
+    Ritual,
+    Role,
+    RitualKind,
+    Sealed,
+    require_date,
+    require_int,
+    require_key,
+    require_label,
+    require_member,
+    require_number,
+)
+from domain.workflow import COHORT_WORKFLOW
+
+WORKFLOW = COHORT_WORKFLOW
+
+#: What each week of the first cycle is for (seed 002).
+CYCLE_WEEKS = {
+    1: "frame the objective, define the metrics, choose the experiments",
+    2: "execute, measure, document",
+    3: "standardise what works, drop what does not",
+    4: "synthesise, share, prepare scale-up",
+}
+
+
+_require_time = require_time
+
+
+class Cohort(Aggregate):
+    TOPIC = "etrack:Cohort"
+
+    class Event(Aggregate.Event):
+        actor: Actor
+        to_state: str
+
+        def apply(self, cohort: Cohort) -> None:
+            cohort.state = self.to_state
+            self.evolve(cohort)
+
+        def evolve(self, cohort: Cohort) -> None:
+            """Assign the state this event changes (no rules here)."""
+
+    class Created(Aggregate.Created):
+        TOPIC = "etrack:Cohort.Created"
+        actor: Actor
+        to_state: str
+        coach: UUID
+        org_unit: str
+        name: Sealed
+        rules: CohortRules
+
+    class MemberJoined(Event):
+        TOPIC = "etrack:Cohort.MemberJoined"
+        member: UUID
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.members[str(self.member)] = self.timestamp.date()
+
+    class MemberLeft(Event):
+        TOPIC = "etrack:Cohort.MemberLeft"
+        member: UUID
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.members.pop(str(self.member), None)
+            cohort.former_members.append(str(self.member))
+
+    class ScopeSet(Event):
+        TOPIC = "etrack:Cohort.ScopeSet"
+        scope: Sealed
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.scope = self.scope
+
+    class ObjectiveSet(Event):
+        TOPIC = "etrack:Cohort.ObjectiveSet"
+        objective: Sealed
+        customer_result: Sealed
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.objective = self.objective
+            cohort.customer_result = self.customer_result
+
+    class KeyResultAdded(Event):
+        TOPIC = "etrack:Cohort.KeyResultAdded"
+        key_result: KeyResult
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.key_results.append(self.key_result)
+
+    class MetricAdded(Event):
+        TOPIC = "etrack:Cohort.MetricAdded"
+        metric: Metric
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.metrics[self.metric.key] = self.metric
+
+    class ExperimentPlanned(Event):
+        TOPIC = "etrack:Cohort.ExperimentPlanned"
+        experiment: Experiment
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.experiments[self.experiment.key] = self.experiment
+
+    class AccompanimentStarted(Event):
+        TOPIC = "etrack:Cohort.AccompanimentStarted"
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.cycle_started_at = self.timestamp
+
+    class RitualHeld(Event):
+        TOPIC = "etrack:Cohort.RitualHeld"
+        ritual: Ritual
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.rituals.append(self.ritual)
+
+    class DecisionRecorded(Event):
+        TOPIC = "etrack:Cohort.DecisionRecorded"
+        decision: Decision
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.decisions.append(self.decision)
+
+    class ExperimentStarted(Event):
+        TOPIC = "etrack:Cohort.ExperimentStarted"
+        key: str
+
+        def evolve(self, cohort: Cohort) -> None:
+            old = cohort.experiments[self.key]
+            cohort.experiments[self.key] = Experiment(old.key, old.key_result, old.hypothesis, ExperimentStatus.RUNNING)
+
+    class ExperimentEnded(Event):
+        TOPIC = "etrack:Cohort.ExperimentEnded"
+        key: str
+
+        def evolve(self, cohort: Cohort) -> None:
+            old = cohort.experiments[self.key]
+            cohort.experiments[self.key] = Experiment(
+                old.key, old.key_result, old.hypothesis, ExperimentStatus.ENDED, ended_at=self.timestamp
+            )
+
+    class FeedbackGiven(Event):
+        TOPIC = "etrack:Cohort.FeedbackGiven"
+        key: str
+        feedback: Sealed
+        late: bool
+
+        def evolve(self, cohort: Cohort) -> None:
+            old = cohort.experiments[self.key]
+            cohort.experiments[self.key] = Experiment(
+                old.key, old.key_result, old.hypothesis, old.status, old.ended_at, feedback_at=self.timestamp
+            )
+            cohort.feedback[self.key] = self.feedback
+
+    class PlaybookUpdated(Event):
+        TOPIC = "etrack:Cohort.PlaybookUpdated"
+        practice: Practice
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.playbook[self.practice.key] = self.practice
+
+    class CheckpointCompleted(Event):
+        TOPIC = "etrack:Cohort.CheckpointCompleted"
+        week: int
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.checkpoints[str(self.week)] = self.timestamp
+
+    class ClosingBegun(Event):
+        TOPIC = "etrack:Cohort.ClosingBegun"
+
+    class ClosingSynthesisRecorded(Event):
+        TOPIC = "etrack:Cohort.ClosingSynthesisRecorded"
+        synthesis: Sealed
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.closing["synthesis"] = self.synthesis
+
+    class SharingRecorded(Event):
+        TOPIC = "etrack:Cohort.SharingRecorded"
+        audience: Sealed
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.closing["sharing"] = self.audience
+
+    class ScaleUpPrepared(Event):
+        TOPIC = "etrack:Cohort.ScaleUpPrepared"
+        plan: Sealed
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.closing["scale_up"] = self.plan
+
+    class Closed(Event):
+        TOPIC = "etrack:Cohort.Closed"
+
+    class Abandoned(Event):
+        TOPIC = "etrack:Cohort.Abandoned"
+        reason: Sealed | None
+
+    class SignalRecorded(Event):
+        TOPIC = "etrack:Cohort.SignalRecorded"
+        signal: Signal
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.signals_recorded += 1
+
+    class DeadlineMissed(Event):
+        TOPIC = "etrack:Cohort.DeadlineMissed"
+        deadline: str
+        due_at: datetime
+
+        def evolve(self, cohort: Cohort) -> None:
+            cohort.missed[self.deadline] = self.due_at
+
+    def __init__(self, actor: Actor, to_state: str, coach: UUID, org_unit: str, name: Sealed, rules: CohortRules) -> None:
+        self.state = to_state
+        self.coach = coach
+        self.org_unit = org_unit
+        self.name = name
+        self.rules = rules
+        self.members: dict[str, date] = {}
+        self.former_members: list[str] = []
+        self.scope: Sealed | None = None
+        self.objective: Sealed | None = None
+        self.customer_result: Sealed | None = None
+        self.key_results: list[KeyResult] = []
+        self.metrics: dict[str, Metric] = {}
+        self.experiments: dict[str, Experiment] = {}
+        self.cycle_started_at: datetime | None = None
+        self.rituals: list[Ritual] = []
+        self.decisions: list[Decision] = []
+        self.feedback: dict[str, Sealed] = {}
+        self.playbook: dict[str, Practice] = {}
+        self.checkpoints: dict[str, datetime] = {}
+        self.closing: dict[str, Sealed] = {}
+        self.missed: dict[str, datetime] = {}
+        self.signals_recorded = 0
+
+    # --- derived facts ----------------------------------------------------------------------
+
+    @property
+    def phase(self) -> str:
+        return self.state
+
+    @property
+    def is_ended(self) -> bool:
+        return self.state in WORKFLOW.final
+
+    def allowed_steps(self) -> list[str]:
+        return WORKFLOW.allowed(self.state)
+
+    def framing_gaps(self) -> list[str]:
+        r = self.rules
+        gaps = []
+        n = len(self.members)
+        if not r.min_members <= n <= r.max_members:
+            gaps.append(f"the cohort has {n} members; it needs {r.min_members} to {r.max_members}")
+        if self.scope is None:
+            gaps.append("no process scope is set")
+        if self.objective is None:
+            gaps.append("no objective tied to a customer result is set")
+        if not self.key_results:
+            gaps.append("no key result is defined")
+        if len(self.metrics) < r.metrics:
+            gaps.append(f"{len(self.metrics)} of {r.metrics} metrics are defined")
+        if len(self.experiments) < r.experiments:
+            gaps.append(f"{len(self.experiments)} of {r.experiments} experiments are chosen")
+        return gaps
+
+    def closing_gaps(self) -> list[str]:
+        names = {"synthesis": "the synthesis", "sharing": "the sharing", "scale_up": "the scale-up preparation"}
+        return [f"{label} is not recorded" for key, label in names.items() if key not in self.closing]
+
+    def membership_problems(self, change: int) -> list[str]:
+        n = len(self.members) + change
+        if change > 0 and n > self.rules.max_members:
+            return [f"the cohort has {len(self.members)} members; the limit is {self.rules.max_members}"]
+        if change < 0 and self.state == "accompaniment" and n < self.rules.min_members:
+            return [
+                f"the cohort would keep {n} members; accompaniment needs at least {self.rules.min_members}"
+            ]
+        return []
+
+    def checkpoint_due(self, week: int) -> datetime | None:
+        if self.cycle_started_at is None:
+            return None
+        return self.cycle_started_at + timedelta(weeks=week)
+
+    def cycle_status(self, now: datetime) -> list[dict[str, Any]]:
+        """The first cycle's checkpoints: done, due or late, as of ``now``."""
+        rows = []
+        for week in range(1, self.rules.cycle_weeks + 1):
+            due = self.checkpoint_due(week)
+            done = self.checkpoints.get(str(week))
+            if done is not None:
+                status = "done" if due is None or done <= due else "done late"
+            elif due is None:
+                status = "not started"
+            else:
+                status = "late" if now > due else "due"
+            rows.append({"week": week, "purpose": CYCLE_WEEKS.get(week, "cycle work"),
+                         "due_at": due.isoformat() if due else None, "status": status})
+        return rows
+
+    def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Deadlines that fell due by ``now`` and are neither met nor already recorded as missed."""
+        if self.is_ended:
+            return []
+        due: list[tuple[str, datetime]] = []
+        window = timedelta(hours=self.rules.feedback_hours)
+        for exp in self.experiments.values():
+            if exp.ended_at is not None and exp.feedback_at is None and now > exp.ended_at + window:
+                due.append((f"feedback:{exp.key}", exp.ended_at + window))
+        if self.state == "accompaniment":
+            for week in range(1, self.rules.cycle_weeks + 1):
+                deadline = self.checkpoint_due(week)
+                if deadline is not None and now > deadline and str(week) not in self.checkpoints:
+                    due.append((f"cycle_week:{week}", deadline))
+        return [(k, d) for k, d in due if k not in self.missed]
+
+    # --- the command path -------------------------------------------------------------------
+
+    def precheck(self, step: str, actor: Actor) -> None:
+        """Refuse early (before any content is sealed) if ``actor`` may not take ``step`` now."""
+        require_actor(actor)
+        require_cohort_step(self, step, actor)
+        if step not in WORKFLOW.allowed(self.state):
+            raise StepNotAllowed(WORKFLOW.name, self.state, step, WORKFLOW.allowed(self.state))
+
+    def _step(self, step: str, actor: Actor, at: datetime, facts: dict[str, Any] | None = None) -> str:
+        _require_time(at)
+        require_actor(actor)
+        require_cohort_step(self, step, actor)
+        return WORKFLOW.decide(step, self.state, self, **(facts or {}))
+
+    def _record(self, event_class: type[Event], actor: Actor, at: datetime, to_state: str, **fields: Any) -> None:
+        self.trigger_event(event_class, timestamp=at, actor=actor, to_state=to_state, **fields)
+
+    def _refuse(self, step: str, *problems: str) -> None:
+        raise RuleViolation(step, self.state, problems)
+
+    def _require_member(self, step: str, party: object, field: str) -> UUID:
+        if not isinstance(party, UUID):
+            raise InvalidInput(field, f"expected a party id, got {type(party).__name__}")
+        if str(party) not in self.members:
+            self._refuse(step, f"{field} {party} is not a member of this cohort")
+        return party
+
+    # --- framing ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, cohort_id: UUID, actor: Actor, at: datetime, org_unit: str, name: Sealed, rules: CohortRules | None = None
+    ) -> Cohort:
+        _require_time(at)
+        require_actor(actor)
+        if actor.role is not Role.COACH:
+            raise NotPermitted("open cohort", "a coach opens a cohort", [Role.COACH.value])
+        return cls._create(
+            cls.Created, id=cohort_id, timestamp=at, actor=actor, to_state=WORKFLOW.initial, coach=actor.party,
+            org_unit=require_label(org_unit, "org_unit"), name=_sealed(name, "name"),
+            rules=rules or CohortRules(),
+        )
+
+    def add_member(self, actor: Actor, at: datetime, member: UUID) -> None:
+        to = self._step("add_member", actor, at, {"change": 1})
+        if not isinstance(member, UUID):
+            raise InvalidInput("member", "expected a party id")
+        if str(member) in self.members:
+            self._refuse("add_member", f"{member} is already a member")
+        if member == self.coach:
+            self._refuse("add_member", "the cohort's coach is not one of its peers")
+        self._record(self.MemberJoined, actor, at, to, member=member)
+
+    def remove_member(self, actor: Actor, at: datetime, member: UUID) -> None:
+        to = self._step("remove_member", actor, at, {"change": -1})
+        self._require_member("remove_member", member, "member")
+        if actor.role is Role.MEMBER and actor.party != member:
+            raise NotPermitted("remove_member", "a member may only leave, never remove another", ["coach"])
+        self._record(self.MemberLeft, actor, at, to, member=member)
+
+    def set_scope(self, actor: Actor, at: datetime, scope: Sealed) -> None:
+        to = self._step("set_scope", actor, at)
+        self._record(self.ScopeSet, actor, at, to, scope=_sealed(scope, "scope"))
+
+    def set_objective(self, actor: Actor, at: datetime, objective: Sealed, customer_result: Sealed) -> None:
+        """One objective, tied to a tangible customer result."""
+        to = self._step("set_objective", actor, at)
+        self._record(
+            self.ObjectiveSet, actor, at, to,
+            objective=_sealed(objective, "objective"), customer_result=_sealed(customer_result, "customer_result"),
+        )
+
+    def add_key_result(self, actor: Actor, at: datetime, statement: Sealed, due: date) -> int:
+        """Key results are numbered and dated; returns the number."""
+        to = self._step("add_key_result", actor, at)
+        if self.objective is None:
+            self._refuse("add_key_result", "set the objective first")
+        kr = KeyResult(len(self.key_results) + 1, _sealed(statement, "statement"), require_date(due, "due"))
+        self._record(self.KeyResultAdded, actor, at, to, key_result=kr)
+        return kr.number
+
+    def add_metric(self, actor: Actor, at: datetime, name: Sealed) -> str:
+        to = self._step("add_metric", actor, at)
+        key = f"M{len(self.metrics) + 1}"
+        self._record(self.MetricAdded, actor, at, to, metric=Metric(key, _sealed(name, "name")))
+        return key
+
+    def plan_experiment(self, actor: Actor, at: datetime, key_result: int, hypothesis: Sealed) -> str:
+        """Each experiment contributes to one key result; returns its key (E1, E2, ...)."""
+        to = self._step("plan_experiment", actor, at)
+        require_int(key_result, "key_result", 1, 10_000)
+        if key_result > len(self.key_results):
+            known = ", ".join(str(k.number) for k in self.key_results) or "none"
+            raise InvalidInput("key_result", f"no key result {key_result}; known: {known}")
+        key = f"E{len(self.experiments) + 1}"
+        exp = Experiment(key, key_result, _sealed(hypothesis, "hypothesis"), ExperimentStatus.PLANNED)
+        self._record(self.ExperimentPlanned, actor, at, to, experiment=exp)
+        return key
+
+    def start_accompaniment(self, actor: Actor, at: datetime) -> None:
+        """Refused, listing what is missing, until 5-8 members and the whole frame are in place."""
+        to = self._step("start_accompaniment", actor, at)
+        self._record(self.AccompanimentStarted, actor, at, to)
+
+    # --- accompaniment ----------------------------------------------------------------------
+
+    def hold_ritual(
+        self,
+        actor: Actor,
+        at: datetime,
+        kind: RitualKind | str,
+        held_on: date,
+        facilitator: UUID,
+        scribe: UUID,
+        metrics_keeper: UUID,
+        artefact_kind: ArtefactKind | str,
+        artefact: Sealed,
+    ) -> int:
+        to = self._step("hold_ritual", actor, at)
+        kind = require_member(RitualKind, kind, "kind")
+        artefact_kind = require_member(ArtefactKind, artefact_kind, "artefact_kind")
+        holders = {
+            CohortRoleName.FACILITATOR: self._require_member("hold_ritual", facilitator, "facilitator"),
+            CohortRoleName.SCRIBE: self._require_member("hold_ritual", scribe, "scribe"),
+            CohortRoleName.METRICS_KEEPER: self._require_member("hold_ritual", metrics_keeper, "metrics_keeper"),
+        }
+        if len(set(holders.values())) != 3:
+            self._refuse("hold_ritual", "facilitator, scribe and metrics keeper must be three distinct members")
+        self._check_rotation(kind, holders)
+        ritual = Ritual(
+            len(self.rituals) + 1, kind, require_date(held_on, "held_on"), holders[CohortRoleName.FACILITATOR],
+            holders[CohortRoleName.SCRIBE], holders[CohortRoleName.METRICS_KEEPER], artefact_kind,
+            _sealed(artefact, "artefact"),
+        )
+        self._record(self.RitualHeld, actor, at, to, ritual=ritual)
+        return ritual.number
+
+    def _check_rotation(self, kind: RitualKind, holders: dict[CohortRoleName, UUID]) -> None:
+        """No member holds the same role at two consecutive rituals of a kind while another could."""
+        previous = next((r for r in reversed(self.rituals) if r.kind == kind), None)
+        if previous is None:
+            return
+        free = [m for m in self.members if UUID(m) not in holders.values()]
+        problems = []
+        for role, member in holders.items():
+            if previous.holder(role) == member and free:
+                problems.append(
+                    f"{member} was {role.value} at the previous {kind.value}; roles rotate "
+                    f"(free to take it: {', '.join(free)})"
+                )
+        if problems:
+            self._refuse("hold_ritual", *problems)
+
+    def record_decision(
+        self,
+        actor: Actor,
+        at: datetime,
+        statement: Sealed,
+        data_point: DataPoint | None,
+        decided_on: date | None,
+        owner: UUID | None,
+    ) -> int:
+        """Every decision is attached to a data point, a date and a named owner (a member)."""
+        to = self._step("record_decision", actor, at)
+        if data_point is None or not isinstance(data_point, DataPoint):
+            raise InvalidInput("data_point", "a decision needs a data point: DataPoint(metric, value)")
+        if data_point.metric not in self.metrics:
+            raise InvalidInput("data_point", f"unknown metric {data_point.metric!r}; known: {', '.join(self.metrics)}")
+        require_number(data_point.value, "data_point.value")
+        if decided_on is None:
+            raise InvalidInput("decided_on", "a decision needs a date")
+        if owner is None:
+            raise InvalidInput("owner", "a decision needs a named owner")
+        self._require_member("record_decision", owner, "owner")
+        decision = Decision(len(self.decisions) + 1, _sealed(statement, "statement"), data_point,
+                            require_date(decided_on, "decided_on"), owner)
+        self._record(self.DecisionRecorded, actor, at, to, decision=decision)
+        return decision.number
+
+    def _experiment(self, step: str, key: str, expected: ExperimentStatus) -> Experiment:
+        if key not in self.experiments:
+            raise InvalidInput("experiment", f"unknown experiment {key!r}; known: {', '.join(self.experiments) or 'none'}")
+        exp = self.experiments[key]
+        if exp.status is not expected:
+            if step == "give_feedback" and exp.status is ExperimentStatus.PLANNED:
+                self._refuse(step, f"experiment {key} never ran: start and end it before feedback")
+            self._refuse(step, f"experiment {key} is {exp.status.value}; {step.replace('_', ' ')} needs it {expected.value}")
+        return exp
+
+    def start_experiment(self, actor: Actor, at: datetime, key: str) -> None:
+        to = self._step("start_experiment", actor, at)
+        self._experiment("start_experiment", key, ExperimentStatus.PLANNED)
+        self._record(self.ExperimentStarted, actor, at, to, key=key)
+
+    def end_experiment(self, actor: Actor, at: datetime, key: str) -> None:
+        """The feedback window (72 hours by default) opens when the experiment ends."""
+        to = self._step("end_experiment", actor, at)
+        self._experiment("end_experiment", key, ExperimentStatus.RUNNING)
+        self._record(self.ExperimentEnded, actor, at, to, key=key)
+
+    def give_feedback(self, actor: Actor, at: datetime, key: str, feedback: Sealed) -> bool:
+        """Feedback on an ended experiment; returns True if it came after the window (late)."""
+        to = self._step("give_feedback", actor, at)
+        exp = self._experiment("give_feedback", key, ExperimentStatus.ENDED)
+        if exp.feedback_at is not None:
+            self._refuse("give_feedback", f"experiment {key} already has feedback")
+        assert exp.ended_at is not None
+        late = at > exp.ended_at + timedelta(hours=self.rules.feedback_hours)
+        self._record(self.FeedbackGiven, actor, at, to, key=key, feedback=_sealed(feedback, "feedback"), late=late)
+        return late
+
+    def update_playbook(
+        self, actor: Actor, at: datetime, practice: str, status: PracticeStatus | str, conditions: Sealed
+    ) -> None:
+        """Standardise what works, abandon what fails, with the conditions in which it applies."""
+        to = self._step("update_playbook", actor, at)
+        item = Practice(require_key(practice, "practice"), require_member(PracticeStatus, status, "status"),
+                        _sealed(conditions, "conditions"))
+        self._record(self.PlaybookUpdated, actor, at, to, practice=item)
+
+    def complete_checkpoint(self, actor: Actor, at: datetime, week: int) -> None:
+        to = self._step("complete_checkpoint", actor, at)
+        require_int(week, "week", 1, self.rules.cycle_weeks)
+        if str(week) in self.checkpoints:
+            self._refuse("complete_checkpoint", f"week {week} is already done")
+        self._record(self.CheckpointCompleted, actor, at, to, week=week)
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def begin_closing(self, actor: Actor, at: datetime) -> None:
+        to = self._step("begin_closing", actor, at)
+        self._record(self.ClosingBegun, actor, at, to)
+
+    def record_closing_synthesis(self, actor: Actor, at: datetime, synthesis: Sealed) -> None:
+        to = self._step("record_closing_synthesis", actor, at)
+        self._record(self.ClosingSynthesisRecorded, actor, at, to, synthesis=_sealed(synthesis, "synthesis"))
+
+    def record_sharing(self, actor: Actor, at: datetime, audience: Sealed) -> None:
+        to = self._step("record_sharing", actor, at)
+        self._record(self.SharingRecorded, actor, at, to, audience=_sealed(audience, "audience"))
+
+    def prepare_scale_up(self, actor: Actor, at: datetime, plan: Sealed) -> None:
+        to = self._step("prepare_scale_up", actor, at)
+        self._record(self.ScaleUpPrepared, actor, at, to, plan=_sealed(plan, "plan"))
+
+    def close(self, actor: Actor, at: datetime) -> None:
+        to = self._step("close", actor, at)
+        self._record(self.Closed, actor, at, to)
+
+    def abandon(self, actor: Actor, at: datetime, reason: Sealed | None = None) -> None:
+        to = self._step("abandon", actor, at)
+        self._record(self.Abandoned, actor, at, to, reason=None if reason is None else _sealed(reason, "reason"))
+
+    def record_signal(self, actor: Actor, at: datetime, signal: Signal, themes: Iterable[str] = SIGNAL_THEMES) -> None:
+        """The coach records a weak or strong signal noticed through this cohort."""
+        to = self._step("record_signal", actor, at)
+        check_signal(signal, themes)
+        self._record(self.SignalRecorded, actor, at, to, signal=signal)
+
+    def miss_deadline(self, actor: Actor, at: datetime, deadline: str, due_at: datetime) -> None:
+        to = self._step("miss_deadline", actor, at, {"deadline": deadline})
+        self._record(self.DeadlineMissed, actor, at, to, deadline=deadline, due_at=due_at)

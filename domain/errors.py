@@ -1,0 +1,99 @@
+"""The errors of the domain core: one root, typed subclasses.
+
+Every refusal names what was refused and what would have been accepted, and is raised
+before anything is recorded: a refused command writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class EtrackError(Exception):
+    """Root of every error raised on purpose by engagement-tracker."""
+
+
+class InvalidInput(EtrackError, ValueError):
+    """Raised when a value is malformed: empty or oversized text, a negative duration, an unknown theme."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class NotFound(EtrackError, LookupError):
+    """Raised when no engagement, cohort or party has the given id."""
+
+    def __init__(self, kind: str, ident: object) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"no {kind} with id {ident}")
+
+
+class AlreadyExists(EtrackError, ValueError):
+    """Raised when creating something under an id that is already taken."""
+
+    def __init__(self, kind: str, ident: object) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"a {kind} with id {ident} already exists")
+
+
+class NotPermitted(EtrackError, PermissionError):
+    """Raised when a party acts, or reads, beyond what its role allows."""
+
+    def __init__(self, action: str, reason: str, allowed: Iterable[str] = ()) -> None:
+        self.action = action
+        self.reason = reason
+        self.allowed = tuple(allowed)
+        hint = f"; allowed: {', '.join(self.allowed)}" if self.allowed else ""
+        super().__init__(f"{action} refused: {reason}{hint}")
+
+
+class StepNotAllowed(EtrackError):
+    """Raised when a workflow step is not allowed from the current state."""
+
+    def __init__(self, workflow: str, state: str, step: str, allowed: Iterable[str]) -> None:
+        self.workflow = workflow
+        self.state = state
+        self.step = step
+        self.allowed = tuple(sorted(allowed))
+        super().__init__(
+            f"{workflow}: '{step}' is not allowed in state '{state}'; "
+            f"allowed steps: {', '.join(self.allowed) or 'none (terminal state)'}"
+        )
+
+
+class RuleViolation(EtrackError):
+    """Raised when a step is allowed from the state but a domain rule refuses it."""
+
+    def __init__(self, step: str, state: str, problems: Iterable[str]) -> None:
+        self.step = step
+        self.state = state
+        self.problems = tuple(problems)
+        super().__init__(f"'{step}' refused in state '{state}': {'; '.join(self.problems)}")
+
+
+class CapacityExceeded(RuleViolation):
+    """Raised when a coach would accompany more teams at once than the configured limit."""
+
+
+class ConcurrencyConflict(EtrackError):
+    """Raised when another writer changed the same record first and retries ran out."""
+
+
+class SealingError(EtrackError):
+    """Raised when content cannot be sealed or unsealed (unknown subject, wrong key, tampered ciphertext)."""
+
+
+class SubjectErased(SealingError):
+    """Raised when unsealing content of a subject whose key was destroyed (GDPR erasure)."""
+
+    def __init__(self, subject: str) -> None:
+        self.subject = subject
+        super().__init__(f"subject {subject} was erased: its sealed content is unreadable")
+
+
+class StoreError(EtrackError):
+    """Raised when the event store cannot be opened or read (bad URL, corrupted file, unreachable server)."""

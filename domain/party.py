@@ -1,0 +1,70 @@
+"""Party: a person or a team that takes part in engagements and cohorts.
+
+Names and contact details never enter an event in clear: they are sealed under the party's
+own key, so erasing that key (GDPR) makes them unreadable while history still verifies.
+Everywhere else a party appears only as its pseudonymous id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import NotPermitted, RuleViolation
+from domain.values import Actor, PartyKind, Role, Sealed
+
+
+class Party(Aggregate):
+    TOPIC = "etrack:Party"
+
+    class Created(Aggregate.Created):
+        TOPIC = "etrack:Party.Created"
+        actor: Actor | None
+        kind: PartyKind
+        name: Sealed
+        contact: Sealed | None
+
+    class Erased(Aggregate.Event):
+        """GDPR erasure: the party's key was destroyed. Carries no personal data."""
+
+        TOPIC = "etrack:Party.Erased"
+        actor: Actor
+
+        def apply(self, party: Party) -> None:
+            party.erased = True
+
+    def __init__(self, actor: Actor | None, kind: PartyKind, name: Sealed, contact: Sealed | None) -> None:
+        self.kind = PartyKind(kind)
+        self.name = name
+        self.contact = contact
+        self.erased = False
+
+    @classmethod
+    def register(
+        cls,
+        party_id: UUID,
+        kind: PartyKind,
+        name: Sealed,
+        contact: Sealed | None,
+        at: datetime,
+        actor: Actor | None = None,
+    ) -> Party:
+        return cls._create(
+            cls.Created,
+            id=party_id,
+            timestamp=at,
+            actor=actor,
+            kind=kind,
+            name=name,
+            contact=contact,
+        )
+
+    def erase(self, actor: Actor, at: datetime) -> None:
+        """Record the erasure (an admin acts); refused if already recorded."""
+        if not isinstance(actor, Actor) or actor.role is not Role.ADMIN:
+            raise NotPermitted("erase", "only an admin erases a person", [Role.ADMIN.value])
+        if self.erased:
+            raise RuleViolation("erase", "erased", [f"party {self.id} was already erased"])
+        self.trigger_event(self.Erased, timestamp=at, actor=actor)

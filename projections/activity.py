@@ -1,0 +1,53 @@
+"""Activity indicators, fed by events: what internal coaches report, counted per unit and month.
+
+Engagements started, closed, declined and abandoned; sessions held; closing evaluations per
+outcome (achievement rates); cohort rituals held and the artefacts they produced; experiment
+feedback that came late. Each is a fact with the persons behind it, released under the same
+rules as signals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.anonymity import Fact
+from projections.weak_signals import Sources, month_of
+
+#: Event type -> activity metric (one fact per event).
+SIMPLE = {
+    "etrack:Engagement.Created": "engagements_started",
+    "etrack:Engagement.ClosingMeetingHeld": "engagements_closed",
+    "etrack:Engagement.Declined": "engagements_declined",
+    "etrack:Engagement.Abandoned": "engagements_abandoned",
+    "etrack:Engagement.SessionHeld": "sessions_held",
+    "etrack:Cohort.RitualHeld": "rituals_held",
+    "etrack:Cohort.Closed": "cohorts_closed",
+}
+METRICS = (
+    *SIMPLE.values(), "indicators_achieved", "indicators_partly", "indicators_not_achieved",
+    "artefact_playbook_update", "artefact_checklist", "artefact_controlled_trial", "feedback_overdue",
+)
+
+
+def activity_facts(event: Any, sources: Sources) -> list[Fact]:
+    topic = getattr(type(event), "TOPIC", "")
+    sid = str(event.originator_id)
+    source = sources.get(sid)
+    if source is None:
+        return []
+    persons = frozenset(source.persons)
+    month = month_of(event.timestamp)
+
+    def fact(metric: str) -> Fact:
+        return Fact("activity", metric, source.unit, month, sid, persons)
+
+    facts = []
+    if topic in SIMPLE:
+        facts.append(fact(SIMPLE[topic]))
+    if topic == "etrack:Engagement.ClosingSessionHeld":
+        facts.extend(fact(f"indicators_{ev.outcome.value}") for ev in event.evaluations)
+    if topic == "etrack:Cohort.RitualHeld":
+        facts.append(fact(f"artefact_{event.ritual.artefact_kind.value}"))
+    if topic.endswith(".DeadlineMissed") and event.deadline.startswith("feedback:"):
+        facts.append(fact("feedback_overdue"))
+    return facts

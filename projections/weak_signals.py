@@ -1,0 +1,59 @@
+"""Weak-signal facts, fed by events: one fact per recorded signal, with the persons behind it.
+
+The projection keeps a small registry of *sources* (engagements and cohorts: their unit and
+the pseudonymous persons concerned: the coachee, or the cohort's members at the time). Facts
+and sources stay inside the read model; analysts only ever get a release
+(``projections.anonymity``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+import attrs
+
+from projections.anonymity import Fact
+
+
+@attrs.define
+class Source:
+    kind: str  # "engagement" | "cohort"
+    unit: str
+    persons: set[str]
+
+
+Sources = MutableMapping[str, Source]
+
+
+def month_of(day: Any) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def update_sources(event: Any, sources: Sources) -> str | None:
+    """Keep the registry current; returns the id of a source this event changed, if any."""
+    name = type(event).__name__
+    topic = getattr(type(event), "TOPIC", "")
+    sid = str(event.originator_id)
+    if topic == "etrack:Engagement.Created":
+        sources[sid] = Source("engagement", event.org_unit, {str(event.coachee)})
+        return sid
+    if topic == "etrack:Cohort.Created":
+        sources[sid] = Source("cohort", event.org_unit, set())
+        return sid
+    if topic.startswith("etrack:Cohort.") and name in ("MemberJoined", "MemberLeft") and sid in sources:
+        persons = sources[sid].persons
+        (persons.add if name == "MemberJoined" else persons.discard)(str(event.member))
+        return sid
+    return None
+
+
+def signal_facts(event: Any, sources: Sources) -> list[Fact]:
+    if type(event).__name__ != "SignalRecorded":
+        return []
+    sid = str(event.originator_id)
+    source = sources.get(sid)
+    persons = frozenset(source.persons) if source else frozenset()
+    s = event.signal
+    return [Fact("signal", "signal", s.unit, month_of(s.observed_on), sid, persons,
+                 theme=s.theme, context=str(s.context), polarity=str(s.polarity), intensity=int(s.intensity))]

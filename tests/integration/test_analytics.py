@@ -1,0 +1,137 @@
+"""Analysts get released aggregates only: projection exactly once, ledger, SQL view, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.analytics import Analytics, AnalystService, MemoryAnalyticsView, release_rows, to_csv
+from domain import Actor, NotPermitted, Role
+from projections.anonymity import Level, build_cells, tally
+from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
+
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def engagement_with_signals(app, n_signals: int, theme: str = "turnover", unit: str = "Operations"):  # type: ignore[no-untyped-def]
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "accompaniment.in_progress")
+    for i in range(n_signals):
+        app.record_signal(eid, cast.coach, theme, "management", "drains", 3, unit, START + timedelta(days=30 * i))
+    return cast, eid
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["turnover", "energy_gain"]), st.booleans()),
+                     min_size=1, max_size=8))
+def test_incremental_projection_equals_a_rebuild(plan) -> None:
+    app = new_tracker("memory:", FakeClock())
+    analytics = Analytics(app, MemoryAnalyticsView())
+    for n, theme, catch_up in plan:
+        engagement_with_signals(app, n, theme)
+        if catch_up:
+            analytics.catch_up()
+    analytics.catch_up()
+    incremental = analytics.view.facts()
+    assert analytics.catch_up() == 0  # exactly once
+    fresh = Analytics(app, MemoryAnalyticsView())
+    fresh.catch_up()
+    assert fresh.view.facts() == incremental
+    for family in ("signal", "activity"):
+        assert fresh.view.tallies(family) == analytics.view.tallies(family)
+        assert fresh.view.tallies(family) == tally(f for f in incremental if f.family == family)
+    assert analytics.rebuild() == len(incremental) and analytics.view.facts() == incremental
+    assert sum(1 for f in incremental if f.family == "signal") == sum(n for n, _, _ in plan)
+    app.close()
+
+
+def test_only_analysts_and_admins_release(tracker) -> None:
+    cast, _ = engagement_with_signals(tracker, 1)
+    service = AnalystService(tracker)
+    for actor in (cast.coach, cast.sponsor, Actor(cast.coach.party, Role.AUDITOR)):
+        with pytest.raises(NotPermitted):
+            service.summary(actor)
+        with pytest.raises(NotPermitted):
+            service.activity(actor)
+    service.summary(Actor(cast.coach.party, Role.ADMIN))
+
+
+def test_a_release_differing_by_one_person_is_refused(tracker) -> None:
+    for _ in range(6):
+        engagement_with_signals(tracker, 2)
+    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    service = AnalystService(tracker)
+    first = service.summary(analyst, ["theme"], period="year")
+    assert [r.value for r in first.released] == [12]
+    assert service.summary(analyst, ["theme"], period="year").total == 12  # the same population again
+    engagement_with_signals(tracker, 1)  # one more person
+    with pytest.raises(NotPermitted, match="differs from an earlier release through 1 person"):
+        service.summary(analyst, ["theme"], period="year")
+
+
+def test_the_sql_view_holds_released_rows_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
+    app = new_tracker(url, FakeClock())
+    for i in range(7):
+        engagement_with_signals(app, 1, "turnover" if i < 6 else "misalignment", "Operations/Lyon")
+    analyst = Actor(app.register_party("person", "Ana Lyst"), Role.ANALYST)
+    rel = AnalystService(app).summary(analyst, ["theme", "unit"], period="year")
+    app.close()
+    con = sqlite3.connect(tmp_path / "etrack.sqlite")
+    columns = [d[0] for d in con.execute("SELECT * FROM etrack_released").description]
+    assert not {"persons", "source", "actor", "party"} & set(columns)
+    rows = con.execute("SELECT theme, unit, value, status FROM etrack_released ORDER BY theme").fetchall()
+    assert rows == [(r.dims["theme"], r.dims["unit"], r.value, r.status) for r in rel.rows]
+    assert ("misalignment", "Operations/Lyon", None, "suppressed") in rows
+    assert "reason" not in columns
+    assert not UUID_RE.search(repr(rows))
+
+
+def test_activity_counts_the_lifecycle(tracker) -> None:
+    for _ in range(5):
+        cast, eid = engagement_with_signals(tracker, 0)
+        tracker.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
+    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    rel = AnalystService(tracker).activity(analyst, ["metric"])
+    values = {r.dims["metric"]: r.value for r in rel.released}
+    assert values == {"engagements_started": 5, "sessions_held": 5}
+    rows = release_rows(rel)
+    assert rows[-1] == {"metric": "(all)", "value": 10, "status": "released"}
+    assert to_csv(rows).splitlines()[0] == "metric,value,status"
+
+
+def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+
+    def etrack(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=tmp_path, capture_output=True,
+                              text=True, env=env)
+
+    assert etrack("demo").returncode == 0
+    analyst = "analyst:00000000-0000-4000-8000-00000000a11a"
+    proc = etrack("signals", "summary", "--as", analyst, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert not UUID_RE.search(proc.stdout)
+    assert doc["released_cells"] >= 1 and doc["k"] == 5
+    app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}")
+    facts = [f for f in Analytics(app).view.facts() if f.family == "signal"]
+    app.close()
+    cells = build_cells(facts, doc["by"], Level(doc["level"]["time"], doc["level"]["unit_depth"]))
+    for row in doc["rows"]:
+        cell = cells[tuple(row[d] for d in doc["by"])]
+        if row["status"] == "released":
+            assert len(cell.persons) >= 5 and row["value"] == cell.facts
+        else:
+            assert row["value"] is None and row["status"] == "suppressed" and "reason" not in row

@@ -1,0 +1,55 @@
+"""Many threads race for a coach's last team slots on a real SQLite file: never more than the limit."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from domain import Actor, CapacityExceeded, ConcurrencyConflict, Role
+from tests.support import FakeClock, new_tracker
+
+
+def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.sqlite'}"
+    setup = new_tracker(url)
+    coach = Actor(setup.register_party("person", "Coach"), Role.COACH)
+    contenders = [(setup.register_party("team", f"Team {n}"), setup.register_party("person", f"Manager {n}"))
+                  for n in range(12)]
+    setup.close()
+
+    barrier = threading.Barrier(len(contenders))
+    outcomes: list[object] = []
+    lock = threading.Lock()
+
+    def contend(team: object, sponsor: object) -> None:
+        app = new_tracker(url, FakeClock())
+        app.max_retries = 20
+        try:
+            barrier.wait()
+            try:
+                result: object = app.open_engagement(coach, team, sponsor, "line_manager", "Digital Factory")
+            except (CapacityExceeded, ConcurrencyConflict) as exc:
+                result = exc
+            with lock:
+                outcomes.append(result)
+        finally:
+            app.close()
+
+    threads = [threading.Thread(target=contend, args=pair) for pair in contenders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert len(outcomes) == len(contenders)
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    losers = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(winners) == 4
+    assert all(isinstance(o, CapacityExceeded) for o in losers), losers
+
+    check = new_tracker(url)
+    load = check.coach_load(coach.party)
+    assert load["active"] == 4
+    assert sorted(load["active_team_engagements"]) == sorted(str(w) for w in winners)
+    assert len(list(check.engagement_ids())) == 4  # no loser left an engagement behind
+    check.close()

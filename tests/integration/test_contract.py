@@ -1,0 +1,216 @@
+"""One contract, every backend: the same behaviour on an SQLite file and on PostgreSQL.
+
+``store_url`` (tests/conftest.py) gives a fresh SQLite file or a PostgreSQL schema of its own.
+PostgreSQL tests skip with the reason when no server answers, and fail instead when
+ETRACK_REQUIRE_POSTGRES=1 (as in CI).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from adapters.analytics import Analytics
+from adapters.audit import AuditService
+from adapters.storage import parse_url, postgres_conninfo
+from projections.anonymity import tally
+from domain import Actor, CapacityExceeded, ConcurrencyConflict, Engagement, NotPermitted, Role, StoreError
+from tests.integration.test_sqlite_roundtrip import all_event_topics, record_every_event_type
+from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
+
+
+def execute(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Run SQL straight against the store, as a forger with file or database access would."""
+    config = parse_url(url)
+    if config.kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(config.path) as con:  # type: ignore[arg-type]
+            con.execute(sql, params)
+        return
+    import psycopg
+
+    with psycopg.connect(postgres_conninfo(config), autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{config.schema}"')
+        conn.execute(sql.replace("?", "%s"), params)
+
+
+def events_table(url: str) -> tuple[str, str]:
+    return ("stored_events", "rowid") if url.startswith("sqlite") else ("etrack_events", "notification_id")
+
+
+def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
+    from domain import Party
+    from domain.coach_load import CoachLoad
+    from domain.cohort import Cohort
+
+    app = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    cast = Cast.register(app)
+    ids = record_every_event_type(app, cast)
+    live = {eid: app.engagement(eid) for eid in ids}
+    app.close()
+    again = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    stored = {n.topic for n in again.recorder.select_notifications(1, 10_000)}
+    for cls in (Engagement, Party, Cohort, CoachLoad):
+        assert all_event_topics(cls) <= stored
+    for eid, aggregate in live.items():
+        assert again.engagement(eid) == aggregate
+        assert list(again.snapshots.get(eid))  # snapshots were taken and are used
+    again.close()
+
+
+def test_racing_for_the_last_team_slot_never_overfills(store_url: str) -> None:
+    setup = new_tracker(store_url)
+    coach = Actor(setup.register_party("person", "Coach"), Role.COACH)
+    pairs = [(setup.register_party("team", f"T{n}"), setup.register_party("person", f"M{n}")) for n in range(8)]
+    setup.close()
+    barrier, outcomes, lock = threading.Barrier(len(pairs), timeout=60), [], threading.Lock()
+
+    def contend(team: Any, sponsor: Any) -> None:
+        app = new_tracker(store_url, FakeClock())
+        app.max_retries = 20
+        barrier.wait()  # a thread that failed to open would break the barrier, not hang it
+        try:
+            result: Any = app.open_engagement(coach, team, sponsor, "hr", "Digital Factory")
+        except (CapacityExceeded, ConcurrencyConflict) as exc:
+            result = exc
+        finally:
+            app.close()
+        with lock:
+            outcomes.append(result)
+
+    def guarded(team: Any, sponsor: Any) -> None:
+        try:
+            contend(team, sponsor)
+        except BaseException as exc:  # noqa: BLE001 - reported below, never lost in a thread
+            barrier.abort()
+            with lock:
+                outcomes.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=p) for p in pairs]
+    [t.start() for t in threads]
+    [t.join(120) for t in threads]
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    assert len(outcomes) == 8 and len(winners) == 4
+    assert all(isinstance(o, CapacityExceeded) for o in outcomes if isinstance(o, Exception))
+    check = new_tracker(store_url)
+    assert check.coach_load(coach.party)["active"] == 4 and len(list(check.engagement_ids())) == 4
+    check.close()
+
+
+@pytest.mark.parametrize("kind", ["modified", "deleted"])
+def test_tampering_is_found_on_every_backend(store_url: str, kind: str) -> None:
+    app = new_tracker(store_url, FakeClock())
+    cast = Cast.register(app)
+    drive(app, cast, open_engagement(app, cast), "closed")
+    auditor = Actor(cast.sponsor.party, Role.AUDITOR)
+    service = AuditService(app)
+    service.trail.catch_up()
+    assert service.verify(auditor).ok
+    table, position = events_table(store_url)
+    if kind == "modified":
+        execute(store_url, f"UPDATE {table} SET state = ? WHERE {position} = 9", (b"forged",))
+    else:
+        execute(store_url, f"DELETE FROM {table} WHERE {position} = 9")
+    report = AuditService(app).verify(auditor).to_dict()
+    assert (report["first_bad_position"], report["kind"]) == (9, kind)
+    app.close()
+
+
+def test_erasure_on_every_backend(store_url: str) -> None:
+    app = new_tracker(store_url, FakeClock())
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "accompaniment.in_progress")
+    admin = Actor(app.register_party("person", "DPO"), Role.ADMIN)
+    receipt = app.erase_subject(cast.coachee.party, admin)
+    assert receipt["key_present"] is False
+    assert app.engagement_view(eid, cast.coach)["parties"]["coachee"]["name"] == "[erased]"
+    AuditService(app).trail.catch_up()
+    assert AuditService(app).verify(Actor(admin.party, Role.AUDITOR)).ok
+    app.close()
+
+
+def test_projections_catch_up_exactly_once_and_equal_a_rebuild(store_url: str) -> None:
+    app = new_tracker(store_url, FakeClock())
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "accompaniment.in_progress")
+    analytics, trail = Analytics(app), AuditService(app).trail
+    analytics.catch_up()
+    trail.catch_up()
+    app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations", START)
+    app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "note")
+    assert analytics.catch_up() == 2 and analytics.catch_up() == 0
+    assert trail.catch_up() == 2 and trail.catch_up() == 0
+    facts, entries = analytics.view.facts(), trail.view.entries()
+    tallies = analytics.view.tallies("signal") + analytics.view.tallies("activity")
+    assert set(tallies) == set(tally(facts))  # kept in step, in the same transactions
+    assert analytics.rebuild() == len(facts) and analytics.view.facts() == facts
+    assert set(analytics.view.tallies("signal") + analytics.view.tallies("activity")) == set(tallies)
+    assert trail.rebuild() == len(entries) and trail.view.entries() == entries
+    app.close()
+
+
+def test_a_clash_re_decides_on_every_backend(store_url: str) -> None:
+    first, second = new_tracker(store_url), new_tracker(store_url)
+    cast = Cast.register(first)
+    eid = open_engagement(first, cast)
+    drive(first, cast, eid, "accompaniment.in_progress")
+    seen: list[int] = []
+
+    def record(e: Engagement, at: Any) -> int:
+        seen.append(len(e.sessions))
+        if len(seen) == 1:
+            second.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
+        return e.record_session(cast.coach, at, START + timedelta(days=21), 60, ["delegation"], None)
+
+    assert first._update(Engagement, eid, "engagement", record) == 2 and seen == [0, 1]
+    first.close()
+    second.close()
+
+
+def test_an_unreachable_postgres_is_a_clear_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot reach PostgreSQL at 127.0.0.1:1"):
+        new_tracker("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference(store_url: str) -> None:
+    from adapters.analytics import AnalystService
+
+    app = new_tracker(store_url, FakeClock())
+    for n in range(6):
+        cast = Cast.register(app)
+        eid = open_engagement(app, cast)
+        drive(app, cast, eid, "accompaniment.in_progress")
+        app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3,
+                          "Finance" if n == 5 else "Operations", START)
+    app.close()
+    analyst = Actor(uuid.uuid4(), Role.ANALYST)
+    apps = [new_tracker(store_url, FakeClock()) for _ in range(2)]
+    services = [AnalystService(a) for a in apps]
+    for s in services:
+        s.analytics.catch_up()
+    barrier, outcomes, lock = threading.Barrier(2, timeout=60), [], threading.Lock()
+
+    def release(service: Any, unit: str | None) -> None:
+        barrier.wait()
+        try:
+            service.summary(analyst, ["theme"], unit=unit, period="year")
+            result = "released"
+        except NotPermitted:
+            result = "refused"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=release, args=(services[0], None)),
+               threading.Thread(target=release, args=(services[1], "Operations"))]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert sorted(outcomes) == ["refused", "released"]  # 6 persons vs 5: one person apart
+    for a in apps:
+        a.close()

@@ -1,0 +1,137 @@
+"""Every event type stored and reloaded through a real SQLite file, with snapshots on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from eventsourcing.domain import Aggregate
+
+from datetime import UTC, date, datetime
+
+from domain import Actor, Engagement, Party, Role
+from domain.coach_load import CoachLoad
+from domain.cohort import Cohort
+from tests.support import START, Cast, CohortCast, FakeClock, drive, frame_cohort, new_tracker, open_engagement
+
+
+def all_event_topics(cls: type[Aggregate]) -> set[str]:
+    return {v.TOPIC for v in vars(cls).values() if isinstance(v, type) and getattr(v, "TOPIC", None)}
+
+
+def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped-def]
+    full = open_engagement(app, cast)
+    keys = drive(app, cast, full, "accompaniment.in_progress")
+    day = START + timedelta(days=20)
+    app.record_session(full, cast.coach, day, 90, ["delegation", "priorities"], "notes")
+    a1 = app.commit_action(full, cast.coachee, "an action", day)
+    app.complete_action(full, cast.coachee, a1)
+    a2 = app.commit_action(full, cast.coachee, "another")
+    app.drop_action(full, cast.coachee, a2)
+    app.measure_indicator(full, cast.coachee, keys["indicators"][1], 2.5, day)
+    app.request_review(full, cast.sponsor)
+    app.hold_review(full, cast.coach, day, "summary")
+    app.suspend(full, cast.coachee, "leave")
+    app.resume(full, cast.coachee)
+    app.propose_amendment(full, cast.coachee, extra_sessions=1, new_end=START + timedelta(days=200))
+    app.agree_amendment(full, cast.coach)
+    app.agree_amendment(full, cast.sponsor)
+    app.record_signal(full, cast.coach, "turnover", "management", "drains", 4, "Operations", day, "two left")
+    app.propose_disclosure(full, cast.coachee, ["objectives", "indicators"])
+    app.accept_disclosure(full, cast.sponsor)
+    app.hold_closing_session(full, cast.coach, day + timedelta(days=50),
+                             {k: ("partly", "evidence") for k in keys["indicators"]})
+    app.hold_closing_meeting(full, cast.coach, day + timedelta(days=60), "synthesis", "recommendations")
+    declined = open_engagement(app, cast)
+    drive(app, cast, declined, "met")
+    app.decline(declined, cast.coach, "mismatch")
+    abandoned = open_engagement(app, cast)
+    app.abandon(abandoned, cast.sponsor, "sponsor_withdrew", "budget")
+    team_cast = Cast.register(app, team=True)
+    team = open_engagement(app, team_cast)
+    drive(app, team_cast, team, "accompaniment.in_progress")
+    app.hold_quarterly_review(team, team_cast.sponsor, START + timedelta(days=90), True, coaches_added=1)
+    app.commit_action(team, team_cast.coachee, "pair on incidents", START + timedelta(days=30))
+    app.tick(datetime(2027, 1, 1, tzinfo=UTC))  # contract end, action and quarters missed
+    app.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
+    record_every_cohort_event_type(app)
+    leaver = app.register_party("person", "Someone Who Left")
+    app.erase_subject(leaver, Actor(app.register_party("person", "DPO"), Role.ADMIN))
+    return [full, declined, abandoned, team]
+
+
+def record_every_cohort_event_type(app) -> None:  # type: ignore[no-untyped-def]
+    cc = CohortCast.register(app)
+    c = app.cohorts
+    cid = frame_cohort(app, cc, members=6)
+    m = [a for a in cc.members]
+    c.hold_ritual(cid, m[0], "weekly_standup", date(2026, 2, 2), m[0].party, m[1].party, m[2].party,
+                  "checklist", "pick-list checklist v2")
+    c.record_decision(cid, m[1], "extend the trial to site B", "M1", 61.5, date(2026, 2, 2), m[1].party)
+    c.start_experiment(cid, m[0], "E1")
+    c.end_experiment(cid, m[0], "E1")
+    c.give_feedback(cid, m[2], "E1", "errors down by a third")
+    c.update_playbook(cid, m[0], "daily-picklist", "standardised", "sites with more than 200 orders a day")
+    c.complete_checkpoint(cid, m[0], 1)
+    c.record_signal(cid, cc.coach, "energy_gain", "business", "gives", 3, "Supply Chain", date(2026, 2, 3))
+    c.remove_member(cid, m[5], m[5].party)
+    c.begin_closing(cid, cc.coach)
+    c.record_closing_synthesis(cid, m[0], "lead time down 20%")
+    c.record_sharing(cid, m[1], "shared with the ops committee")
+    c.prepare_scale_up(cid, m[2], "two more sites in Q3")
+    c.close(cid, cc.coach)
+    other = frame_cohort(app, cc, members=5)
+    c.start_experiment(other, m[0], "E2")
+    c.end_experiment(other, m[0], "E2")
+    app.tick(datetime(2027, 1, 1, tzinfo=UTC))
+    c.abandon(other, cc.coach, "programme stopped")
+
+
+def test_every_event_type_round_trips_through_sqlite_with_snapshots(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    app = new_tracker(url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    cast = Cast.register(app)
+    ids = record_every_event_type(app, cast)
+    live = {eid: app.engagement(eid) for eid in ids}
+    live_cohorts = {cid: app.cohorts.get(cid) for cid in app.cohort_ids()}
+    assert len(live_cohorts) == 2
+    app.close()
+
+    reopened = new_tracker(url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    notifications = reopened.recorder.select_notifications(1, 10_000)
+    stored_topics = {n.topic for n in notifications}
+    assert all_event_topics(Engagement) <= stored_topics
+    assert all_event_topics(Party) <= stored_topics
+    assert all_event_topics(Cohort) <= stored_topics
+    assert all_event_topics(CoachLoad) <= stored_topics
+
+    mapper = reopened.mapper
+    for n in notifications:
+        event = mapper.to_domain_event(n)
+        assert mapper.to_stored_event(event).state == n.state, n.topic  # the format is stable
+
+    assert list(reopened.cohort_ids()) == list(live_cohorts)
+    for cid, cohort in live_cohorts.items():
+        assert reopened.cohorts.get(cid) == cohort
+    for eid, aggregate in live.items():
+        snapshots = list(reopened.snapshots.get(eid))
+        via_snapshot = reopened.engagement(eid)
+        assert via_snapshot == aggregate
+        replayed = None
+        for event in reopened.events.get(eid):
+            replayed = event.mutate(replayed)
+        assert replayed == aggregate
+        if aggregate.version >= 2:
+            assert snapshots, "snapshots were expected"
+    reopened.close()
+
+
+def test_history_at_every_version_reloads(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    app = new_tracker(url)
+    cast = Cast.register(app)
+    full = record_every_event_type(app, cast)[0]
+    states = [app.engagement(full, version=v).state for v in range(1, app.engagement(full).version + 1)]
+    assert states[0] == "framing.first_meeting" and states[-1] == "closed"
+    assert [row["state"] for row in app.timeline(full, cast.coach)] == states
+    app.close()

@@ -1,0 +1,91 @@
+"""Worker processes for the reliability tests: ``python -m tests.integration.workers MODE ...``.
+
+Each prints JSON lines on stdout (flushed), so the parent can read progress and results, and
+exits non-zero on any error that is not one of the domain's typed refusals.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID, uuid4
+
+from adapters import open_tracker
+from domain import Actor, Engagement, EtrackError, Role
+
+
+def say(**data: object) -> None:
+    print(json.dumps(data, default=str), flush=True)
+
+
+def commands(url: str, seed: int, n: int, plan_path: str) -> None:
+    """Random commands on shared engagements and a shared coach; report what succeeded."""
+    with open(plan_path) as fh:
+        plan = json.load(fh)
+    rng = random.Random(seed)
+    app = open_tracker(url)
+    app.max_retries = 50
+    coach = Actor(UUID(plan["coach"]), Role.COACH)
+    coachees = {e: Actor(UUID(c), Role.COACHEE) for e, c in plan["coachees"].items()}
+    done: dict[str, int] = {"sessions": 0, "actions": 0, "opened": 0}
+    refused: dict[str, int] = {}
+    opened: list[str] = []
+    teams = list(plan["teams"][str(seed)])
+    for i in range(n):
+        eid = rng.choice(list(plan["engagements"]))
+        choice = rng.random()
+        try:
+            if choice < 0.5:
+                app.record_session(eid, coach, date(2026, 2, 1) + timedelta(days=i % 60), 60, ["career"], f"w{seed}")
+                done["sessions"] += 1
+            elif choice < 0.8:
+                app.commit_action(eid, coachees[eid], f"action {seed}-{i}")
+                done["actions"] += 1
+            elif teams:
+                team, sponsor = teams.pop()
+                opened.append(str(app.open_engagement(coach, team, sponsor, "hr", "Digital Factory")))
+                done["opened"] += 1
+        except EtrackError as exc:
+            refused[type(exc).__name__] = refused.get(type(exc).__name__, 0) + 1
+    say(done=done, refused=refused, opened=opened)
+    app.close()
+
+
+def writer(url: str, batches: int, per_batch: int) -> None:
+    """Save batches of whole engagements (4 events each), one transaction per batch."""
+    app = open_tracker(url)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    for b in range(batches):
+        aggregates = []
+        for _ in range(per_batch):
+            coach, coachee = Actor(uuid4(), Role.COACH), Actor(uuid4(), Role.COACHEE)
+            e = Engagement.open(uuid4(), coach, at, coach.party, coachee.party, "person", uuid4(), "hr", "Ops")
+            e.hold_first_meeting(coach, at, date(2026, 1, 5))
+            e.confirm_will(coach, at)
+            e.confirm_will(coachee, at)
+            aggregates.append(e)
+        app.save(*aggregates)
+        say(batch=b, events=4 * per_batch)
+    app.close()
+
+
+def runner(url: str) -> None:
+    from adapters.runner import ProjectionRunner
+
+    app = open_tracker(url)
+    say(started=True)
+    ProjectionRunner(app, 0.05).run(on_progress=lambda n: say(projected=n))
+
+
+if __name__ == "__main__":
+    mode, args = sys.argv[1], sys.argv[2:]
+    if mode == "commands":
+        commands(args[0], int(args[1]), int(args[2]), args[3])
+    elif mode == "writer":
+        writer(args[0], int(args[1]), int(args[2]))
+    elif mode == "runner":
+        runner(args[0])
+    else:
+        raise SystemExit(f"unknown mode {mode}")

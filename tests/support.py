@@ -1,0 +1,156 @@
+"""Test helpers: a controllable clock, a cast of parties, and a driver to a given state."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import attrs
+
+from adapters import open_tracker
+from domain import Actor, EngagementTracker, Role
+
+
+class FakeClock:
+    """A clock that advances one second per reading, from 2026-01-01 UTC."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 1, 9, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+def new_tracker(url: str, clock: FakeClock | None = None, **env: str) -> EngagementTracker:
+    return open_tracker(url, clock=clock or FakeClock(), env=env or None)
+
+
+def event_count(app: EngagementTracker) -> int:
+    """How many events the store holds (every aggregate)."""
+    return app.recorder.max_notification_id() or 0
+
+
+@attrs.frozen
+class Cast:
+    """The three contract parties of one engagement, plus an outsider of each role."""
+
+    coach: Actor
+    coachee: Actor
+    sponsor: Actor
+    other_coach: Actor
+    other_coachee: Actor
+
+    @classmethod
+    def register(cls, app: EngagementTracker, team: bool = False) -> Cast:
+        def person(role: Role, name: str, kind: str = "person") -> Actor:
+            return Actor(app.register_party(kind, name), role)
+
+        return cls(
+            coach=person(Role.COACH, "Claire Dubois"),
+            coachee=person(Role.COACHEE, "Team Orion" if team else "Marc Petit", "team" if team else "person"),
+            sponsor=person(Role.SPONSOR, "Sophie Laurent"),
+            other_coach=person(Role.COACH, "Mehdi Benali"),
+            other_coachee=person(Role.COACHEE, "Julie Moreau"),
+        )
+
+    def of(self, role: Role) -> Actor:
+        return {Role.COACH: self.coach, Role.COACHEE: self.coachee, Role.SPONSOR: self.sponsor}[role]
+
+
+START = date(2026, 1, 5)
+
+#: The steps, in order, that take a fresh engagement to each milestone.
+MILESTONES = [
+    "opened",
+    "met",
+    "framing.diagnosis",
+    "framing.tripartite",
+    "framing.coherence",
+    "framing.formalisation",
+    "accompaniment.in_progress",
+    "closing",
+    "closed",
+]
+
+
+def open_engagement(app: EngagementTracker, cast: Cast, eid: UUID | None = None) -> UUID:
+    return app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "line_manager", "Operations", eid)
+
+
+def drive(app: EngagementTracker, cast: Cast, eid: UUID, to: str) -> dict[str, Any]:
+    """Take a freshly opened engagement along the happy path up to milestone ``to``."""
+    c = cast.coach
+    keys: dict[str, Any] = {}
+    steps = [
+        ("opened", lambda: None),
+        ("met", lambda: app.hold_first_meeting(eid, c, START)),
+        ("framing.diagnosis", lambda: (app.confirm_will(eid, c), app.confirm_will(eid, cast.coachee))),
+        ("framing.tripartite", lambda: app.record_diagnosis(eid, c, "stakes and first objectives")),
+        ("framing.coherence", lambda: keys.update(objectives=app.hold_tripartite_meeting(
+            eid, c, START + timedelta(days=7), ["Shorter incident resolution"], ["Delegate decisions"]))),
+        ("framing.formalisation", lambda: app.validate_coherence(eid, c)),
+        ("accompaniment.in_progress", lambda: (
+            keys.update(indicators=[
+                app.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours"),
+                app.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week"),
+            ]),
+            app.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32),
+            app.fix_contract(eid, c, 3, START + timedelta(days=10), START + timedelta(days=120)),
+            app.start_accompaniment(eid, c),
+        )),
+        ("closing", lambda: app.hold_closing_session(
+            eid, c, START + timedelta(days=100),
+            {k: ("achieved", "measured") for k in app.engagement(eid).indicators})),
+        ("closed", lambda: app.hold_closing_meeting(
+            eid, c, START + timedelta(days=110), "what changed", "keep a monthly review")),
+    ]
+    if to not in MILESTONES:
+        raise ValueError(f"unknown milestone {to}")
+    for milestone, action in steps:
+        action()
+        if milestone == to:
+            break
+    expected = "framing.first_meeting" if to in ("opened", "met") else to
+    state = app.engagement(eid).state
+    if state != expected:
+        raise RuntimeError(f"drive to {to} ended in {state}")
+    return keys
+
+
+def fresh_id() -> UUID:
+    return uuid4()
+
+
+@attrs.frozen
+class CohortCast:
+    """A cohort's coach and nine candidate members (one more than the default limit)."""
+
+    coach: Actor
+    members: tuple[Actor, ...]
+
+    @classmethod
+    def register(cls, app: EngagementTracker) -> CohortCast:
+        coach = Actor(app.register_party("person", "Ana Ferreira"), Role.COACH)
+        members = tuple(Actor(app.register_party("person", f"Peer {n}"), Role.MEMBER) for n in range(1, 10))
+        return cls(coach, members)
+
+
+def frame_cohort(app: EngagementTracker, cc: CohortCast, members: int = 5, start: bool = True) -> UUID:
+    """Open a cohort, frame it completely, and (by default) start its accompaniment."""
+    cohorts = app.cohorts
+    cid = cohorts.open(cc.coach, "Supply Chain", "Cohort Lead-time")
+    for m in cc.members[:members]:
+        cohorts.add_member(cid, cc.coach, m.party)
+    m1 = cc.members[0]
+    cohorts.set_scope(cid, m1, "order-to-delivery in three sites")
+    cohorts.set_objective(cid, m1, "cut order lead time", "customers receive orders in 48h")
+    kr = cohorts.add_key_result(cid, m1, "lead time under 72h by June", date(2026, 6, 30))
+    for name in ("lead time", "on-time delivery", "customer complaints"):
+        cohorts.add_metric(cid, m1, name)
+    cohorts.plan_experiment(cid, m1, kr, "a daily pick-list review cuts picking errors")
+    cohorts.plan_experiment(cid, m1, kr, "pre-booked carriers shorten dispatch")
+    if start:
+        cohorts.start_accompaniment(cid, cc.coach)
+    return cid

@@ -1,0 +1,130 @@
+"""Team coaching capacity, quarterly reviews, deadlines (tick) and learning dips."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain import Actor, CapacityExceeded, RuleViolation, Role
+from domain.coach_load import CapacityPolicy
+from domain.errors import InvalidInput
+from tests.support import START, Cast, drive, event_count, new_tracker, open_engagement
+from tests.unit.test_engagement_rules import refused
+
+
+def team_engagement(app, coach: Actor):  # type: ignore[no-untyped-def]
+    team = app.register_party("team", "Team X")
+    sponsor = app.register_party("person", "Manager Y")
+    return app.open_engagement(coach, team, sponsor, "line_manager", "Digital Factory")
+
+
+def test_above_three_teams_warns_and_above_four_refuses(tracker, cast) -> None:
+    coach = cast.coach
+    for _ in range(3):
+        team_engagement(tracker, coach)
+    assert tracker.coach_load(coach.party)["status"] == "ok"
+    team_engagement(tracker, coach)
+    load = tracker.coach_load(coach.party)
+    assert (load["active"], load["status"], load["warnings_recorded"]) == (4, "at the limit", 1)
+    team = tracker.register_party("team", "Team Z")
+    sponsor = tracker.register_party("person", "Manager Z")
+    err = refused(tracker, CapacityExceeded,
+                  lambda: tracker.open_engagement(coach, team, sponsor, "line_manager", "Digital Factory"))
+    assert "already accompanies 4 teams; the limit is 4" in str(err)
+    assert isinstance(err, RuleViolation)
+
+
+def test_individual_coachees_do_not_count(tracker, cast) -> None:
+    for _ in range(5):
+        open_engagement(tracker, cast)
+    assert tracker.coach_load(cast.coach.party)["active"] == 0
+
+
+def test_an_ended_team_engagement_frees_its_slot(tracker, cast) -> None:
+    ids = [team_engagement(tracker, cast.coach) for _ in range(4)]
+    tracker.abandon(ids[0], cast.coach, "other")
+    assert tracker.coach_load(cast.coach.party)["active"] == 3
+    team_engagement(tracker, cast.coach)  # the freed slot is usable
+    assert tracker.coach_load(cast.coach.party)["active"] == 4
+
+
+def test_the_limits_are_configurable(clock) -> None:
+    app = new_tracker("memory:", clock, ETRACK_TEAMS_WARN_ABOVE="1", ETRACK_TEAMS_REFUSE_ABOVE="2")
+    coach = Actor(app.register_party("person", "Coach"), Role.COACH)
+    team_engagement(app, coach)
+    team_engagement(app, coach)
+    with pytest.raises(CapacityExceeded, match="the limit is 2"):
+        team_engagement(app, coach)
+    with pytest.raises(InvalidInput):
+        CapacityPolicy(warn_above=5, refuse_above=4)
+
+
+def test_quarterly_reviews_are_for_team_engagements(tracker, cast) -> None:
+    eid = open_engagement(tracker, cast)
+    drive(tracker, cast, eid, "accompaniment.in_progress")
+    err = refused(tracker, RuleViolation,
+                  lambda: tracker.hold_quarterly_review(eid, cast.coach, START + timedelta(days=90), True))
+    assert "quarterly reviews are for team coaching" in str(err)
+
+
+def test_tick_records_each_missed_deadline_once(tracker) -> None:
+    cast = Cast.register(tracker, team=True)
+    eid = open_engagement(tracker, cast)
+    drive(tracker, cast, eid, "accompaniment.in_progress")
+    tracker.commit_action(eid, cast.coachee, "pair on incidents", START + timedelta(days=30))
+    started = tracker.engagement(eid).accompaniment_started_at
+    assert tracker.tick(started + timedelta(days=1)) == []
+
+    later = datetime(2026, 6, 1, tzinfo=UTC)
+    first = tracker.tick(later)
+    assert sorted(r["deadline"] for r in first) == ["action:A1", "contract_end:2026-05-05", "quarterly_review:1"]
+    before = event_count(tracker)
+    assert tracker.tick(later) == [] and tracker.tick(later + timedelta(minutes=5)) == []
+    assert event_count(tracker) == before
+    tracker.hold_quarterly_review(eid, cast.sponsor, later.date(), False, coaches_added=1)
+    assert [r["deadline"] for r in tracker.tick(started + timedelta(days=183))] == ["quarterly_review:2"]
+    view = tracker.engagement_view(eid, cast.coach)
+    assert set(view["missed_deadlines"]) == {"action:A1", "contract_end:2026-05-05", "quarterly_review:1",
+                                             "quarterly_review:2"}
+    timeline = tracker.timeline(eid, cast.coach)
+    assert {row["role"] for row in timeline if row["event"] == "DeadlineMissed"} == {"system"}
+
+
+def test_a_completed_action_is_not_overdue(tracker, cast) -> None:
+    eid = open_engagement(tracker, cast)
+    drive(tracker, cast, eid, "accompaniment.in_progress")
+    key = tracker.commit_action(eid, cast.coachee, "do it", START + timedelta(days=30))
+    tracker.complete_action(eid, cast.coachee, key)
+    assert tracker.tick(datetime(2026, 3, 1, tzinfo=UTC)) == []
+
+
+def test_cohort_deadlines_feedback_and_cycle_weeks(tracker) -> None:
+    from tests.support import CohortCast, frame_cohort
+
+    cc = CohortCast.register(tracker)
+    cid = frame_cohort(tracker, cc)
+    c, m = tracker.cohorts, cc.members
+    c.start_experiment(cid, m[0], "E1")
+    c.end_experiment(cid, m[0], "E1")
+    ended = c.get(cid).experiments["E1"].ended_at
+    c.complete_checkpoint(cid, m[0], 1)
+    assert tracker.tick(ended + timedelta(hours=71)) == []
+    rows = tracker.tick(ended + timedelta(days=15))
+    assert sorted(r["deadline"] for r in rows) == ["cycle_week:2", "feedback:E1"]
+    assert tracker.tick(ended + timedelta(days=15)) == []
+
+
+def test_a_dip_during_accompaniment_is_a_learning_dip_not_a_failure(tracker, cast) -> None:
+    eid = open_engagement(tracker, cast)
+    keys = drive(tracker, cast, eid, "accompaniment.in_progress")
+    i1 = keys["indicators"][0]  # baseline 48 hours, target 24: lower is better
+    tracker.propose_disclosure(eid, cast.coachee, ["indicators"])
+    tracker.accept_disclosure(eid, cast.sponsor)
+    for n, value in enumerate([40, 44, 30, 20]):
+        tracker.measure_indicator(eid, cast.coach, i1, value, START + timedelta(days=20 + n))
+    view = tracker.engagement_view(eid, cast.sponsor)
+    indicator = view["indicators"][0]
+    assert [m["status"] for m in indicator["measurements"]] == ["progress", "learning_dip", "progress", "reached"]
+    assert indicator["trend"] == "reached"
+    assert "failure" not in repr(view)
