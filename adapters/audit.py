@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import IO, Any
@@ -31,12 +31,15 @@ from projections.audit_trail import (
     AuditEntry,
     AuditTrailView,
     Fault,
+    JoinedRow,
     Report,
     StoredRecord,
+    T,
     build_entries,
     canonical_checkpoint,
     export_lines,
     verify,
+    verify_scan,
 )
 
 AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
@@ -45,6 +48,11 @@ PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"
 
 _COLUMNS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
             "recorded_at", "state_sha256", "prev_hash", "entry_hash")
+
+
+def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
@@ -67,6 +75,19 @@ class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
                 [tuple(getattr(e, col) for col in _COLUMNS) for e in entries],
             )
             self._insert_tracking(c, tracking)
+
+    def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+        if not events_table.isidentifier():
+            raise StoreError(f"unexpected events table name {events_table!r}")
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT count(*) FROM audit_trail")
+            count = int(c.fetchone()[0])
+            c.execute(
+                "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, a.aggregate_id, a.version, "
+                "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash "
+                f"FROM {events_table} s LEFT JOIN audit_trail a ON a.position = s.rowid ORDER BY s.rowid"
+            )
+            return consume(_stream(c.sqlite_cursor), count)
 
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
         with self.datastore.transaction(commit=False) as c:
@@ -146,7 +167,11 @@ class AuditTrail(TrackedProjection):
             start = page[-1].id + 1
 
     def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None) -> Report:
-        report = verify(self.stored_records(), self.view.entries(), checkpoint, tracked=self.position())
+        tracked = self.position()  # read first: a runner may append while we scan, never remove
+        report = self.view.scan(self.app.recorder.events_table_name,
+                                lambda rows, count: verify_scan(rows, count, checkpoint, tracked))
+        if report is None:  # no in-database scan, or something differs: find and name every fault
+            report = verify(self.stored_records(), self.view.entries(), checkpoint, tracked=tracked)
         if checkpoint is not None:
             problem = checkpoint_signature_problem(checkpoint, public_key)
             if problem:

@@ -12,11 +12,12 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from adapters.analytics import NAME as ANALYTICS, AnalyticsView, tally_of, tally_row
 from projections.anonymity import Fact, Release, Tally, tally
-from projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView
+from projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, JoinedRow, T
 from projections.weak_signals import Source
 
 _AUDIT_COLS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
@@ -45,6 +46,21 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
             curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))),
                              [tuple(getattr(e, c) for c in _AUDIT_COLS) for e in entries])
             self._insert_tracking(curs, tracking)
+
+    def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+        """A server-side cursor over the store joined with the trail, in one repeatable-read snapshot."""
+        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            count = int(conn.cursor(row_factory=tuple_row).execute(
+                SQL("SELECT count(*) FROM {}").format(self._t)).fetchone()[0])  # type: ignore[index]
+            with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
+                curs.itersize = 5_000
+                curs.execute(SQL(
+                    "SELECT s.notification_id, s.originator_id, s.originator_version, s.topic, s.state, "
+                    "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
+                    "a.prev_hash, a.entry_hash FROM {} s LEFT JOIN {} a ON a.position = s.notification_id "
+                    "ORDER BY s.notification_id").format(_table(self.datastore, events_table), self._t))
+                return consume(curs, count)
 
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
         with self.datastore.transaction(commit=False) as curs:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from adapters.audit import AuditService, public_key_hex
 from domain import Actor, NotPermitted, Role
-from projections.audit_trail import GENESIS, chain_hash
+from adapters.audit import AuditTrail
+from projections.audit_trail import GENESIS, chain_hash, verify, verify_scan
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, new_tracker, open_engagement
 
 
@@ -204,3 +205,39 @@ def test_a_checkpoint_needs_a_trusted_key_and_an_empty_store_checkpoints(tmp_pat
     report = service.verify(auditor, empty).to_dict()  # no trusted key: the signer is unknown
     assert report["kind"] == "bad_signature" and "no trusted public key" in report["faults"][0]["detail"]
     app.close()
+
+
+def fast_and_slow(app) -> tuple[object, object]:  # type: ignore[no-untyped-def]
+    """The in-database streaming scan and the classifying comparison, on the same store."""
+    trail = AuditTrail(app)
+    tracked = trail.position()
+    fast = trail.view.scan(app.recorder.events_table_name, lambda rows, n: verify_scan(rows, n, tracked=tracked))
+    slow = verify(trail.stored_records(), trail.view.entries(), tracked=tracked)
+    return fast, slow
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["none", "modified", "deleted", "inserted", "reordered", "trail", "grown"]),
+       data=st.data())
+def test_the_fast_scan_never_passes_what_the_full_comparison_fails(template, tmp_path: Path, kind: str, data) -> None:
+    """verify_scan either proves the store intact with the very report the full check gives, or defers."""
+    directory, _, rows = template
+    p = data.draw(st.integers(1, rows - 1), label="position")
+    db = copy_store(directory, tmp_path / f"fast-{kind}-{p}-{uuid4().hex[:6]}")
+    if kind in ("modified", "deleted", "inserted", "reordered"):
+        tamper(db, kind, p, p + 1)
+    elif kind == "trail":
+        with sqlite3.connect(db) as con:
+            con.execute("UPDATE audit_trail SET recorded_at = '1999-01-01T00:00:00' WHERE position = ?", (p,))
+    app = new_tracker(f"sqlite:///{db}", FakeClock())
+    if kind == "grown":  # records the trail has not projected yet: pending, not faults
+        cast = Cast.register(app)
+        open_engagement(app, cast)
+    fast, slow = fast_and_slow(app)
+    app.close()
+    assert slow.ok == (kind in ("none", "grown"))  # type: ignore[attr-defined]
+    if kind in ("none", "grown"):
+        assert fast is not None, "an intact store must take the fast path"
+        assert fast.to_dict() == slow.to_dict()  # type: ignore[attr-defined]
+    else:
+        assert fast is None
