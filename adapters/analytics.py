@@ -19,11 +19,11 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from adapters.projection import TrackedProjection, view_for
+from adapters.projection import Decoded, TrackedProjection, view_for
 from domain.application import EngagementTracker
 from domain.errors import InvalidInput, NotPermitted, StoreError
 from domain.values import Actor, Role
-from projections.activity import activity_facts
+from projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from projections.anonymity import (
     DIMENSIONS,
     Fact,
@@ -37,7 +37,7 @@ from projections.anonymity import (
     tally,
     trends,
 )
-from projections.weak_signals import Source, signal_facts, update_sources
+from projections.weak_signals import Source, concerns, signal_facts, update_sources
 
 NAME = "analytics"
 PAGE = 500
@@ -272,37 +272,27 @@ class Analytics(TrackedProjection):
         self.view = view if view is not None else view_for(
             app, SQLiteAnalyticsView, MemoryAnalyticsView, "PostgresAnalyticsView")
 
-    def apply(self, page: Sequence[Any], events: Sequence[Any] | None = None) -> int:
-        """Project a page that follows the facts' position (events: decoded already)."""
-        sources = self.view.sources({str(n.originator_id) for n in page})  # only what the page touches
+    def apply(self, page: Sequence[Decoded]) -> int:
+        """Project a page that follows the facts' position; only the event types counted are decoded."""
+        wanted = [d for d in page if concerns(d.n.topic) or counts(d.n.topic)]
+        sources = self.view.sources({str(d.n.originator_id) for d in wanted})  # only what the page touches
         changed: dict[str, Source] = {}
         facts: list[tuple[int, Fact]] = []
-        for i, n in enumerate(page):
-            event = events[i] if events is not None else None
+        for d in wanted:
+            topic = d.n.topic
+            if topic in STAMPED and not concerns(topic) and d.stamp[2]:  # its time is all it takes
+                facts.extend((d.n.id, f) for f in stamped_fact(topic, str(d.n.originator_id), d.stamp[2], sources))
+                continue
+            event = d.event
             if event is None:
-                event = decode(self.app, n)  # analytics needs every event; the trail does not
+                raise StoreError(f"cannot decode position {d.n.id} (tampered, unknown topic, or ETRACK_CIPHER_KEY "
+                                 "missing or wrong): run etrack audit verify")
             sid = update_sources(event, sources)
             if sid is not None:
                 changed[sid] = sources[sid]
-            facts.extend((n.id, f) for f in signal_facts(event, sources) + activity_facts(event, sources))
-        self.view.append(facts, changed, Tracking(NAME, page[-1].id), tally(f for _, f in facts))
+            facts.extend((d.n.id, f) for f in signal_facts(event, sources) + activity_facts(event, sources))
+        self.view.append(facts, changed, Tracking(NAME, page[-1].n.id), tally(f for _, f in facts))
         return len(facts)
-
-
-def decode(app: EngagementTracker, n: Any) -> Any:
-    event = decode_or_none(app, n)
-    if event is None:
-        raise StoreError(f"cannot decode position {n.id} (tampered, unknown topic, or ETRACK_CIPHER_KEY "
-                         "missing or wrong): run etrack audit verify")
-    return event
-
-
-def decode_or_none(app: EngagementTracker, n: Any) -> Any:
-    """The domain event of a notification, or None when it cannot be decoded (never raises)."""
-    try:
-        return app.mapper.to_domain_event(n)
-    except Exception:  # noqa: BLE001 - tampered bytes, unknown topic, missing key: the caller decides
-        return None
 
 
 def require_analyst(viewer: Actor, action: str) -> None:

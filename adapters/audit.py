@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from adapters.projection import TrackedProjection, view_for
+from adapters.projection import Decoded, TrackedProjection, view_for
 from domain.application import EngagementTracker
 from domain.errors import InvalidInput, NotPermitted, StoreError
 from domain.values import Actor, Role
@@ -150,11 +150,11 @@ class AuditTrail(TrackedProjection):
         self.view = view if view is not None else view_for(
             app, SQLiteAuditTrailView, MemoryAuditTrailView, "PostgresAuditTrailView")
 
-    def apply(self, page: Sequence[Any], events: Sequence[Any] | None = None) -> int:
-        """Append entries for a page that follows the trail's position (events: decoded already)."""
+    def apply(self, page: Sequence[Decoded]) -> int:
+        """Append entries for a page that follows the trail's position."""
         head = self.view.head()
-        entries = build_entries(page, head.entry_hash if head else GENESIS, self.app.mapper, events)
-        self.view.append(entries, Tracking(TRAIL_NAME, page[-1].id))
+        entries = build_entries([d.n for d in page], head.entry_hash if head else GENESIS, [d.stamp for d in page])
+        self.view.append(entries, Tracking(TRAIL_NAME, page[-1].n.id))
         return len(entries)
 
     def stored_records(self) -> Iterator[StoredRecord]:

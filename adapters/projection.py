@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -10,6 +11,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain.application import EngagementTracker
 from domain.errors import StoreError
+from projections.audit_trail import UNKNOWN, Stamp, stamp_of_event, stamp_of_state
 
 PAGE = 500
 BUSY_RETRIES = 40  # about 10 s of back-off in all before a busy database is reported
@@ -55,6 +57,54 @@ def view_for(app: EngagementTracker, sqlite_cls: type, memory_cls: type, postgre
     return app.factory.tracking_recorder(cls)  # type: ignore[arg-type]
 
 
+class Decoded:
+    """One stored record, decoded once for every projection, and only as far as one needs.
+
+    The audit trail reads only who recorded the event and when (:attr:`stamp`, from the stored
+    JSON, no domain objects built); analytics decodes the domain event (:attr:`event`) only for
+    the few event types it counts. Both are cached, so a page shared by every projection is
+    decoded at most once. A record that cannot be read (tampered bytes, unknown topic, missing
+    or wrong cipher key) gives an unknown stamp and a ``None`` event: the caller decides.
+    """
+
+    __slots__ = ("_app", "_event", "_stamp", "n")
+
+    def __init__(self, app: EngagementTracker, n: Any) -> None:
+        self._app, self.n = app, n
+        self._stamp: Stamp | None = None
+        self._event: Any = Decoded
+
+    def _state(self) -> bytes:
+        data = self.n.state
+        mapper = self._app.mapper
+        if mapper.cipher:
+            data = mapper.cipher.decrypt(data)
+        if mapper.compressor:
+            data = mapper.compressor.decompress(data)
+        return data  # type: ignore[no-any-return]
+
+    @property
+    def stamp(self) -> Stamp:
+        if self._stamp is None and self._event is not Decoded and self._event is not None:
+            self._stamp = stamp_of_event(self._event)  # decoded already: no second parse
+        if self._stamp is None:
+            try:
+                state = json.loads(self._state())
+                self._stamp = stamp_of_state(state) if type(state) is dict else UNKNOWN
+            except Exception:  # noqa: BLE001 - an unreadable record is still chained, unstamped
+                self._stamp = UNKNOWN
+        return self._stamp
+
+    @property
+    def event(self) -> Any:
+        if self._event is Decoded:
+            try:
+                self._event = self._app.mapper.to_domain_event(self.n)
+            except Exception:  # noqa: BLE001 - tampered bytes, unknown topic, missing key
+                self._event = None
+        return self._event
+
+
 class TrackedProjection:
     """A read model that records its position with its view, in the same transaction."""
 
@@ -65,8 +115,8 @@ class TrackedProjection:
     def position(self) -> int:
         return self.view.max_tracking_id(self.name) or 0  # type: ignore[no-any-return]
 
-    def apply(self, page: Sequence[Any], events: Sequence[Any] | None = None) -> int:
-        """Project one page that follows the position (``events``: the page, decoded already)."""
+    def apply(self, page: Sequence[Decoded]) -> int:
+        """Project one page of records that follows the position."""
         raise NotImplementedError
 
     def catch_up(self) -> int:
@@ -78,7 +128,7 @@ class TrackedProjection:
             if not page:
                 return added
             try:
-                added += self.apply(page)
+                added += self.apply([Decoded(self.app, n) for n in page])
             except (IntegrityError, OperationalError) as exc:
                 contention.absorb(exc)  # rolled back whole: re-read the position and try again
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from adapters.analytics import Analytics, decode_or_none
+from adapters.analytics import Analytics
 from adapters.audit import AuditTrail
-from adapters.projection import PAGE, Contention
+from adapters.projection import PAGE, Contention, Decoded
 from domain.application import EngagementTracker
 
 
@@ -31,7 +31,7 @@ class ProjectionRunner:
         self._listener: threading.Thread | None = None
 
     def catch_up(self) -> int:
-        """Bring every projection up to date, decoding each stored event once for all of them."""
+        """Bring every projection up to date, decoding each stored record once for all of them."""
         added = 0
         contention = Contention()
         while True:
@@ -40,13 +40,13 @@ class ProjectionRunner:
             page = self.app.recorder.select_notifications(start, PAGE)
             if not page:
                 return added
-            events = [decode_or_none(self.app, n) for n in page]
+            decoded = [Decoded(self.app, n) for n in page]  # shared: each record decoded at most once
             for p in self.projections:
-                todo = [(n, e) for n, e in zip(page, events, strict=True) if n.id > positions[id(p)]]
+                todo = [d for d in decoded if d.n.id > positions[id(p)]]
                 if not todo:
                     continue
                 try:
-                    added += p.apply([n for n, _ in todo], [e for _, e in todo])
+                    added += p.apply(todo)
                 except (IntegrityError, OperationalError) as exc:
                     contention.absorb(exc)  # rolled back whole: the next round re-reads positions
 

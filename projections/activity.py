@@ -29,6 +29,28 @@ METRICS = (
 )
 
 
+#: Topics whose one fact needs nothing but the event's time: no decoding of the event.
+STAMPED = frozenset(t for t in SIMPLE if t != "etrack:Cohort.RitualHeld")
+
+
+def stamped_fact(topic: str, sid: str, recorded_at: str, sources: Sources) -> list[Fact]:
+    """The fact of a ``STAMPED`` event from its topic, aggregate and ISO 8601 time alone.
+
+    The month is the first seven characters of the ISO time, in the time's own offset, as
+    :func:`activity_facts` takes it from the decoded timestamp.
+    """
+    source = sources.get(sid)
+    if source is None or topic not in STAMPED:
+        return []
+    return [Fact("activity", SIMPLE[topic], source.unit, recorded_at[:7], sid, frozenset(source.persons))]
+
+
+def counts(topic: str) -> bool:
+    """Whether an event of this topic can yield an activity fact (the others need no decoding)."""
+    return (topic in SIMPLE or topic in ("etrack:Engagement.ClosingSessionHeld", "etrack:Cohort.RitualHeld")
+            or topic.endswith(".DeadlineMissed"))
+
+
 def activity_facts(event: Any, sources: Sources) -> list[Fact]:
     topic = getattr(type(event), "TOPIC", "")
     sid = str(event.originator_id)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import attrs
-from eventsourcing.persistence import Mapper, Notification, Tracking, TrackingRecorder
+from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 
 GENESIS = "0" * 64
 TRAIL_NAME = "audit_trail"
@@ -122,33 +122,51 @@ def describe(topic: str) -> tuple[str, str]:
     return (aggregate or name, event_type or name)
 
 
-def build_entries(
-    notifications: Iterable[Notification],
-    prev_hash: str,
-    mapper: Mapper[Any] | None,
-    decoded: Sequence[Any] | None = None,
-) -> list[AuditEntry]:
-    """Chain entries for notifications that follow an entry whose hash is ``prev_hash``.
+#: Who recorded an event and when, as the trail states them: (actor party id, role, ISO 8601 time).
+Stamp = tuple[str | None, str | None, str | None]
+UNKNOWN: Stamp = (None, None, None)
 
-    ``decoded`` may hold the notifications' domain events, already decoded (one decoding pass
-    shared by every projection); otherwise ``mapper`` decodes them.
+
+def stamp_of_state(state: dict[str, Any]) -> Stamp:
+    """The stamp of an event from its stored JSON object, read without decoding the event.
+
+    The stored form is eventsourcing's: ``timestamp`` is ``{"_type_": "datetime_iso", "_data_":
+    ISO}`` and ``actor`` is ``{"_type_": "etrack.actor", "_data_": {"party": {"_type_":
+    "uuid_hex", "_data_": HEX}, "role": ROLE}}`` or null. Anything else gives ``None`` fields.
     """
+    recorded_at = actor = role = None
+    stamp = state.get("timestamp")
+    if type(stamp) is dict and stamp.get("_type_") == "datetime_iso" and type(stamp.get("_data_")) is str:
+        recorded_at = stamp["_data_"]
+    who = state.get("actor")
+    if type(who) is dict and who.get("_type_") == "etrack.actor" and type(who.get("_data_")) is dict:
+        party, role_value = who["_data_"].get("party"), who["_data_"].get("role")
+        if (type(party) is dict and party.get("_type_") == "uuid_hex" and type(party.get("_data_")) is str
+                and type(role_value) is str):
+            hexa = party["_data_"]
+            if len(hexa) == 32 and not hexa.strip("0123456789abcdef"):  # as UUID.hex writes it
+                actor, role = f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}", role_value
+            else:
+                try:
+                    actor, role = str(UUID(hexa)), role_value
+                except ValueError:
+                    pass
+    return (actor, role, recorded_at)
+
+
+def stamp_of_event(event: Any) -> Stamp:
+    """The stamp of a decoded domain event (the same as :func:`stamp_of_state` on its stored form)."""
+    who = getattr(event, "actor", None)
+    stamp = getattr(event, "timestamp", None)
+    return (None if who is None else str(who.party), None if who is None else str(who.role.value),
+            stamp.isoformat() if isinstance(stamp, datetime) else None)
+
+
+def build_entries(notifications: Iterable[Notification], prev_hash: str, stamps: Iterable[Stamp]) -> list[AuditEntry]:
+    """Chain entries for notifications that follow an entry whose hash is ``prev_hash``."""
     entries = []
-    for i, n in enumerate(notifications):
+    for n, (actor, role, recorded_at) in zip(notifications, stamps, strict=True):
         record = StoredRecord.of(n)
-        actor = role = recorded_at = None
-        event = decoded[i] if decoded is not None else None
-        if event is None and mapper is not None:
-            try:
-                event = mapper.to_domain_event(n)
-            except Exception:  # noqa: BLE001 - a record the trail cannot decode is still chained
-                event = None
-        if event is not None:
-            who = getattr(event, "actor", None)
-            if who is not None:
-                actor, role = str(who.party), str(who.role.value)
-            stamp = getattr(event, "timestamp", None)
-            recorded_at = stamp.isoformat() if isinstance(stamp, datetime) else None
         aggregate_type, event_type = describe(n.topic)
         entry_hash = chain_hash(prev_hash, record.position, record.aggregate_id, record.version, record.topic,
                                 record.state_sha256, actor, role, recorded_at)

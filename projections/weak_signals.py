@@ -30,6 +30,15 @@ def month_of(day: Any) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+SOURCE_TOPICS = frozenset({"etrack:Engagement.Created", "etrack:Cohort.Created", "etrack:Cohort.MemberJoined",
+                           "etrack:Cohort.MemberLeft"})
+
+
+def concerns(topic: str) -> bool:
+    """Whether an event of this topic changes a source or is a signal (the others need no decoding)."""
+    return topic in SOURCE_TOPICS or topic.endswith(".SignalRecorded")
+
+
 def update_sources(event: Any, sources: Sources) -> str | None:
     """Keep the registry current; returns the id of a source this event changed, if any."""
     name = type(event).__name__

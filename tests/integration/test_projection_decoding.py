@@ -1,0 +1,79 @@
+"""Projections decode only what they read: the result is the same as decoding every event fully."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.bootstrap import new_cipher_key
+from adapters.analytics import Analytics
+from adapters.audit import AuditTrail
+from adapters.projection import Decoded
+from adapters.runner import ProjectionRunner
+from projections.activity import activity_facts, counts
+from projections.anonymity import tally
+from projections.weak_signals import concerns, signal_facts, update_sources
+from tests.integration.test_sqlite_roundtrip import record_every_event_type
+from tests.support import Cast, FakeClock, new_tracker
+
+
+@pytest.fixture(params=["plain", "encrypted"])
+def history(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {"ETRACK_CIPHER_KEY": new_cipher_key()} if request.param == "encrypted" else {}
+    app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", FakeClock(), **env)
+    record_every_event_type(app, Cast.register(app))
+    yield app
+    app.close()
+
+
+def full_stamp(event) -> tuple[str | None, str | None, str | None]:  # type: ignore[no-untyped-def]
+    """What the trail stated when it decoded every event into domain objects."""
+    who = getattr(event, "actor", None)
+    stamp = getattr(event, "timestamp", None)
+    return (str(who.party) if who else None, str(who.role.value) if who else None,
+            stamp.isoformat() if isinstance(stamp, datetime) else None)
+
+
+def test_the_stamp_read_from_stored_json_equals_the_decoded_event(history) -> None:  # type: ignore[no-untyped-def]
+    notifications = history.recorder.select_notifications(1, 100_000)
+    topics = set()
+    for n in notifications:
+        d = Decoded(history, n)
+        assert d.event is not None
+        assert d.stamp == full_stamp(d.event), n.topic
+        topics.add(n.topic)
+    assert len(topics) > 40  # every event type of every aggregate was recorded
+    assert any(Decoded(history, n).stamp[0] for n in notifications)  # actors are stamped
+
+
+def test_analytics_reads_only_what_it_counts_and_misses_nothing(history) -> None:  # type: ignore[no-untyped-def]
+    notifications = history.recorder.select_notifications(1, 100_000)
+    sources: dict = {}
+    expected = []
+    for n in notifications:  # every event decoded and shown to every fact function
+        event = history.mapper.to_domain_event(n)
+        changed = update_sources(event, sources) is not None
+        facts = signal_facts(event, sources) + activity_facts(event, sources)
+        assert not (changed or facts) or concerns(n.topic) or counts(n.topic), n.topic
+        expected.extend(facts)
+    runner = ProjectionRunner(history)
+    runner.rebuild()
+    analytics = Analytics(history)
+    assert analytics.view.facts() == expected and expected
+    assert set(analytics.view.tallies("signal") + analytics.view.tallies("activity")) == set(tally(expected))
+    assert len(AuditTrail(history).view.entries()) == len(notifications)
+    assert AuditTrail(history).verify().ok
+
+
+def test_an_unreadable_record_is_chained_unstamped(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
+    app = new_tracker(url, FakeClock(), ETRACK_CIPHER_KEY=new_cipher_key())
+    Cast.register(app)
+    app.close()
+    wrong = new_tracker(url, FakeClock(), ETRACK_CIPHER_KEY=new_cipher_key())
+    n = wrong.recorder.select_notifications(1, 1)[0]
+    d = Decoded(wrong, n)
+    assert d.stamp == (None, None, None) and d.event is None
+    wrong.close()
