@@ -142,11 +142,18 @@ def bench_bulk(directory: Path, events: int) -> tuple[list[dict[str, Any]], Enga
     t_raw, _ = timed(raw)
     con.close()
     bare.close()
+    # the same histories without snapshots: what the snapshot cache costs an import
+    unsnapped = sqlite_app(directory, "bulk-nosnap.sqlite", ETRACK_SNAPSHOT_INTERVAL="1000000")
+    again = list(batches(histories(unsnapped.sealer, events)))
+    t_nosnap, _ = timed(lambda: [unsnapped.save(*g) for g in again])
+    unsnapped.close()
     return [
         row("bulk", f"import {len(aggregates)} histories in batches", n, t_ours, "bare eventsourcing, batched",
             t_bare, ">= 1.0"),
         row("bulk/raw", "same import, against raw sqlite3 executemany", n, t_ours, "raw sqlite3 executemany",
             t_raw, "report"),
+        row("bulk/no-snapshots", "same import with snapshots off", n, t_nosnap, "bare eventsourcing, batched",
+            t_bare, "report"),
     ], app
 
 
