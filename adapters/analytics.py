@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC
 from typing import Any
@@ -68,8 +69,12 @@ class AnalyticsView(TrackingRecorder):
     ) -> None:
         raise NotImplementedError
 
-    def tallies(self, family: str) -> list[Tally]:
-        """Facts pre-aggregated per fine cell: what releases are built from (cost per cell, not per event)."""
+    def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
+        """Facts pre-aggregated per fine cell: what releases are built from (cost per cell, not per event).
+
+        ``since`` and ``until`` ('YYYY-MM', inclusive) keep the months of a window: a query over
+        a window reads that window's cells only, however long the history is.
+        """
         raise NotImplementedError
 
     def facts(self) -> list[Fact]:
@@ -106,6 +111,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             "CREATE TABLE IF NOT EXISTS analytic_tallies (key TEXT PRIMARY KEY, family TEXT, metric TEXT, unit TEXT, "
             "month TEXT, theme TEXT, context TEXT, polarity TEXT, intensity INTEGER, facts INTEGER, persons TEXT, "
             "sources TEXT)",
+            "CREATE INDEX IF NOT EXISTS analytic_tallies_window ON analytic_tallies (family, month)",
             "CREATE TABLE IF NOT EXISTS release_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, released_at TEXT, "
             "analyst TEXT, family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)",
             "CREATE TABLE IF NOT EXISTS released_rows (release_id INTEGER NOT NULL, family TEXT, theme TEXT, "
@@ -152,9 +158,10 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
         return [Fact(r[0], r[1], r[2], r[3], r[4], frozenset(json.loads(r[5])), r[6], r[7], r[8], r[9])
                 for r in rows]
 
-    def tallies(self, family: str) -> list[Tally]:
+    def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT * FROM analytic_tallies WHERE family = ? ORDER BY key", (family,))
+            c.execute("SELECT * FROM analytic_tallies WHERE family = ? AND month >= ? AND month <= ? ORDER BY key",
+                      (family, since or "", until or "9999-99"))
             return [tally_of(tuple(r)) for r in c.fetchall()]
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
@@ -230,9 +237,11 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
         with self._database_lock:
             return [f for _, f in self._facts]
 
-    def tallies(self, family: str) -> list[Tally]:
+    def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
+        low, high = since or "", until or "9999-99"
         with self._database_lock:
-            return sorted((t for t in self._tallies.values() if t.family == family), key=lambda t: tuple(map(str, t.key)))
+            return sorted((t for t in self._tallies.values() if t.family == family and low <= t.month <= high),
+                          key=lambda t: tuple(map(str, t.key)))
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
         with self._database_lock:
@@ -295,6 +304,19 @@ class Analytics(TrackedProjection):
         return len(facts)
 
 
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def require_window(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """A window of months, 'YYYY-MM' to 'YYYY-MM' inclusive, either end open."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (not isinstance(value, str) or not _MONTH.fullmatch(value)):
+            raise InvalidInput(name, f"{value!r} is not a month written YYYY-MM")
+    if since and until and since > until:
+        raise InvalidInput("since", f"the window starts ({since}) after it ends ({until})")
+    return since or None, until or None
+
+
 def require_analyst(viewer: Actor, action: str) -> None:
     if not isinstance(viewer, Actor):
         raise InvalidInput("viewer", "expected Actor(party, role)")
@@ -319,8 +341,11 @@ class AnalystService:
         period: str,
         k: int,
         action: str,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Release:
         require_analyst(viewer, action)
+        since, until = require_window(since, until)
         floor = int(self.app.env.get("ETRACK_K_MIN") or 5)
         earlier = self.analytics.view.ledger(family)
         # k can be raised, never lowered: not below the deployment's floor nor any earlier release's k
@@ -328,7 +353,7 @@ class AnalystService:
         policy = Policy(k=k)
         by = [d.strip() for d in (by.split(",") if isinstance(by, str) else by)]
         self.analytics.catch_up()
-        facts = self.analytics.view.tallies(family)
+        facts = self.analytics.view.tallies(family, since, until)
         if unit:
             facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
         rel = release(facts, by, policy, Level(time=period))
@@ -341,7 +366,7 @@ class AnalystService:
             check_ledger(current, [e["contributions"] for e in recorded], floor_k)
 
         check(earlier)
-        query = {"by": list(by), "unit": unit, "period": period, "k": k}
+        query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
         at = self.app.clock().astimezone(UTC).isoformat()
         self.analytics.view.record_release(rel, family, query, str(viewer.party), at, current, check)
         return rel
@@ -353,9 +378,14 @@ class AnalystService:
         unit: str | None = None,
         period: str = "month",
         k: int = 5,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Release:
-        """Signal counts per cell (theme x context x unit x period ...), released under the rules."""
-        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary")
+        """Signal counts per cell (theme x context x unit x period ...), released under the rules.
+
+        ``since`` / ``until`` ('YYYY-MM', inclusive) restrict it to a window of months.
+        """
+        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until)
 
     def activity(
         self,
@@ -364,13 +394,18 @@ class AnalystService:
         unit: str | None = None,
         period: str = "quarter",
         k: int = 5,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Release:
         """Activity indicators per metric (and period, unit), released under the same rules."""
-        return self._release(viewer, "activity", by, unit, period, k, "release activity indicators")
+        return self._release(viewer, "activity", by, unit, period, k, "release activity indicators", since, until)
 
-    def trends(self, viewer: Actor, unit: str | None = None, period: str = "month", k: int = 5) -> list[dict[str, Any]]:
+    def trends(
+        self, viewer: Actor, unit: str | None = None, period: str = "month", k: int = 5,
+        since: str | None = None, until: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Per theme: rising, stable or falling; flagged when a weak signal becomes strong."""
-        return trends(self.summary(viewer, ("theme", "period"), unit, period, k))
+        return trends(self.summary(viewer, ("theme", "period"), unit, period, k, since, until))
 
 
 # --- output -------------------------------------------------------------------------------------

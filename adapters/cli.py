@@ -457,6 +457,8 @@ _UNIT = click.option("--unit", default=None, help="only this unit and the units 
 _PERIOD = click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="month",
                        show_default=True, help="the finest time grain (coarsened if needed)")
 _K = click.option("--k", default=5, show_default=True, help="distinct persons behind a released cell (>= 3)")
+_SINCE = click.option("--since", default=None, metavar="YYYY-MM", help="from this month on (inclusive)")
+_UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to this month (inclusive)")
 
 
 @signals.command("summary")
@@ -465,13 +467,15 @@ _K = click.option("--k", default=5, show_default=True, help="distinct persons be
 @_UNIT
 @_PERIOD
 @_K
+@_SINCE
+@_UNTIL
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @click.pass_context
 def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int,
-                    fmt: str) -> None:
+                    since: str | None, until: str | None, fmt: str) -> None:
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression."""
     with _tracker(ctx, create=False) as app:
-        rel = AnalystService(app).summary(parse_actor(actor), by.split(","), unit, period, k)
+        rel = AnalystService(app).summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
         _emit_release(rel, fmt, "Weak signals (released cells only)")
 
 
@@ -480,12 +484,15 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
 @_UNIT
 @_PERIOD
 @_K
+@_SINCE
+@_UNTIL
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @click.pass_context
-def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int, fmt: str) -> None:
+def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int, since: str | None,
+                   until: str | None, fmt: str) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong."""
     with _tracker(ctx, create=False) as app:
-        rows = AnalystService(app).trends(parse_actor(actor), unit, period, k)
+        rows = AnalystService(app).trends(parse_actor(actor), unit, period, k, since, until)
         for row in rows:
             row["periods"], row["values"] = " ".join(row["periods"]), " ".join(map(str, row["values"]))
         emit_rows(rows, fmt, "Signal trends (from released cells)")
@@ -497,12 +504,15 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 @_UNIT
 @click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="quarter", show_default=True)
 @_K
+@_SINCE
+@_UNTIL
 @click.option("--format", "fmt", type=FORMATS, default="table")
 @click.pass_context
-def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int, fmt: str) -> None:
+def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int, since: str | None,
+             until: str | None, fmt: str) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
     with _tracker(ctx, create=False) as app:
-        rel = AnalystService(app).activity(parse_actor(actor), by.split(","), unit, period, k)
+        rel = AnalystService(app).activity(parse_actor(actor), by.split(","), unit, period, k, since, until)
         _emit_release(rel, fmt, "Activity indicators (released cells only)")
 
 

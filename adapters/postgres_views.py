@@ -99,6 +99,8 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             SQL("CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, family TEXT, metric TEXT, unit TEXT, "
                 "month TEXT, theme TEXT, context TEXT, polarity TEXT, intensity INTEGER, facts INTEGER, "
                 "persons TEXT, sources TEXT)").format(self._tallies),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (family, month)").format(
+                Identifier("etrack_analytic_tallies_window"), self._tallies),
             SQL("CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, released_at TEXT, analyst TEXT, "
                 "family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)").format(self._ledger),
             SQL("CREATE TABLE IF NOT EXISTS {} (release_id BIGINT NOT NULL, family TEXT, theme TEXT, context TEXT, "
@@ -142,9 +144,10 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                          frozenset(json.loads(r["persons"])), r["theme"], r["context"], r["polarity"], r["intensity"])
                     for r in curs.fetchall()]
 
-    def tallies(self, family: str) -> list[Tally]:
+    def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT * FROM {} WHERE family = %s ORDER BY key").format(self._tallies), (family,))
+            curs.execute(SQL("SELECT * FROM {} WHERE family = %s AND month >= %s AND month <= %s ORDER BY key").format(
+                self._tallies), (family, since or "", until or "9999-99"))
             return [tally_of([r[c] for c in _TALLY_COLS]) for r in curs.fetchall()]
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.analytics import Analytics, AnalystService, MemoryAnalyticsView, release_rows, to_csv
-from domain import Actor, NotPermitted, Role
+from domain import Actor, InvalidInput, NotPermitted, Role
 from projections.anonymity import Level, build_cells, tally
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
 
@@ -135,3 +135,26 @@ def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tm
             assert len(cell.persons) >= 5 and row["value"] == cell.facts
         else:
             assert row["value"] is None and row["status"] == "suppressed" and "reason" not in row
+
+
+def test_a_window_of_months_releases_only_its_cells(tracker) -> None:
+    for _ in range(6):
+        engagement_with_signals(tracker, 3)  # one signal a month, three months running
+    months = sorted({(START + timedelta(days=30 * i)).strftime("%Y-%m") for i in range(3)})
+    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    service = AnalystService(tracker)
+    whole = service.summary(analyst, ["theme", "period"])
+    assert sorted(r.dims["period"] for r in whole.released) == months and whole.total == 18
+    later = service.summary(analyst, ["theme", "period"], since=months[1])
+    assert sorted(r.dims["period"] for r in later.released) == months[1:] and later.total == 12
+    one = service.summary(analyst, ["theme", "period"], since=months[1], until=months[1])
+    assert [(r.dims["period"], r.value) for r in one.released] == [(months[1], 6)]
+    ledger = tracker_ledger(service)
+    for since, until in (("2026-13", None), ("26-01", None), (months[2], months[0]), (None, 202601)):
+        with pytest.raises(InvalidInput):
+            service.summary(analyst, ["theme", "period"], since=since, until=until)  # type: ignore[arg-type]
+    assert tracker_ledger(service) == ledger  # a refused query records nothing
+
+
+def tracker_ledger(service: AnalystService) -> int:
+    return len(service.analytics.view.ledger("signal"))

@@ -218,3 +218,26 @@ def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference
     assert sorted(outcomes) == ["refused", "released"]  # 6 persons vs 5: one person apart
     for a in apps:
         a.close()
+
+
+def test_a_window_reads_only_its_months_on_every_backend(store_url: str) -> None:
+    from adapters.analytics import AnalystService
+
+    app = new_tracker(store_url, FakeClock())
+    for _ in range(5):
+        cast = Cast.register(app)
+        eid = open_engagement(app, cast)
+        drive(app, cast, eid, "accompaniment.in_progress")
+        for month in range(3):
+            app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations",
+                              START + timedelta(days=31 * month))
+    service = AnalystService(app)
+    service.analytics.catch_up()
+    months = sorted({t.month for t in service.analytics.view.tallies("signal")})
+    assert len(months) == 3
+    window = service.analytics.view.tallies("signal", months[1], months[2])
+    assert {t.month for t in window} == set(months[1:])
+    assert {t.month for t in service.analytics.view.tallies("signal", until=months[0])} == {months[0]}
+    rel = service.summary(Actor(uuid.uuid4(), Role.ANALYST), ["period"], since=months[2])
+    assert [(r.dims["period"], r.value) for r in rel.released] == [(months[2], 5)]
+    app.close()
