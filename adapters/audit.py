@@ -7,6 +7,7 @@ Nothing here decrypts content: verification reads stored records as bytes.
 from __future__ import annotations
 
 import json
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC
@@ -48,6 +49,7 @@ PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"
 
 _COLUMNS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
             "recorded_at", "state_sha256", "prev_hash", "entry_hash")
+_AS_ROW = operator.attrgetter(*_COLUMNS)  # an entry as the row the tables hold
 
 
 def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
@@ -72,7 +74,7 @@ class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
         with self.datastore.transaction(commit=True) as c:
             c.executemany(
                 f"INSERT INTO audit_trail VALUES ({','.join('?' * len(_COLUMNS))})",
-                [tuple(getattr(e, col) for col in _COLUMNS) for e in entries],
+                list(map(_AS_ROW, entries)),
             )
             self._insert_tracking(c, tracking)
 

@@ -7,6 +7,7 @@ entries or facts and the tracked position are written in one transaction.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -44,7 +45,7 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
     def append(self, entries: Sequence[AuditEntry], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))),
-                             [tuple(getattr(e, c) for c in _AUDIT_COLS) for e in entries])
+                             list(map(operator.attrgetter(*_AUDIT_COLS), entries)))
             self._insert_tracking(curs, tracking)
 
     def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
