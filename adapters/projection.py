@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 from domain.application import EngagementTracker
 from domain.errors import StoreError
-from projections.audit_trail import UNKNOWN, Stamp, stamp_of_event, stamp_of_state
+from projections.audit_trail import UNKNOWN, Stamp, scan_stamp, stamp_of_event, stamp_of_state
 
 PAGE = 500
 BUSY_RETRIES = 40  # about 10 s of back-off in all before a busy database is reported
@@ -57,6 +57,28 @@ def view_for(app: EngagementTracker, sqlite_cls: type, memory_cls: type, postgre
     return app.factory.tracking_recorder(cls)  # type: ignore[arg-type]
 
 
+def _acted_topics() -> frozenset[str]:
+    """Topics of the events that carry top-level ``timestamp`` and ``actor`` fields: all of ours."""
+    from eventsourcing.domain import Aggregate
+
+    from domain import Engagement
+    from domain.coach_load import CoachLoad
+    from domain.cohort import Cohort
+    from domain.party import Party
+
+    topics = set()
+    for aggregate in (Engagement, Cohort, Party, CoachLoad):
+        for value in vars(aggregate).values():
+            if isinstance(value, type) and issubclass(value, Aggregate.Event) and getattr(value, "TOPIC", None):
+                fields = {name for klass in value.__mro__ for name in getattr(klass, "__annotations__", {})}
+                if {"actor", "timestamp"} <= fields:
+                    topics.add(value.TOPIC)
+    return frozenset(topics)
+
+
+_ACTED = _acted_topics()
+
+
 class Decoded:
     """One stored record, decoded once for every projection, and only as far as one needs.
 
@@ -89,8 +111,12 @@ class Decoded:
             self._stamp = stamp_of_event(self._event)  # decoded already: no second parse
         if self._stamp is None:
             try:
-                state = json.loads(self._state())
-                self._stamp = stamp_of_state(state) if type(state) is dict else UNKNOWN
+                data = self._state()
+                if self.n.topic in _ACTED:  # read the two fields straight from the bytes when certain
+                    self._stamp = scan_stamp(data)
+                if self._stamp is None:
+                    state = json.loads(data)
+                    self._stamp = stamp_of_state(state) if type(state) is dict else UNKNOWN
             except Exception:  # noqa: BLE001 - an unreadable record is still chained, unstamped
                 self._stamp = UNKNOWN
         return self._stamp

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -152,6 +153,35 @@ def stamp_of_state(state: dict[str, Any]) -> Stamp:
                 except ValueError:
                     pass
     return (actor, role, recorded_at)
+
+
+_TIMESTAMP_KEY, _ACTOR_KEY = b'"timestamp":', b'"actor":'
+_TIMESTAMP = re.compile(rb'"timestamp":\{"_type_":"datetime_iso","_data_":"([^"\\]*)"\}')
+_ACTOR = re.compile(rb'"actor":(?:null|\{"_type_":"etrack\.actor","_data_":\{"party":\{"_type_":"uuid_hex",'
+                    rb'"_data_":"([0-9a-f]{32})"\},"role":"([a-z_]+)"\}\})')
+
+
+def scan_stamp(data: bytes) -> Stamp | None:
+    """The stamp read straight from the stored bytes of an event that has top-level ``timestamp``
+    and ``actor`` fields (every etrack event does), or ``None`` when in any doubt.
+
+    In JSON text a quote inside a string is escaped, so ``"actor":`` occurs only as a key; when
+    each of the two keys occurs exactly once, that occurrence is the top-level field, and when it
+    is in the exact form eventsourcing writes (no escapes), its value is read here exactly as
+    :func:`stamp_of_state` would read it after a full parse. Anything else (a second
+    occurrence, another form, an escape) returns ``None``: parse the document instead.
+    """
+    if data.count(_TIMESTAMP_KEY) != 1 or data.count(_ACTOR_KEY) != 1:
+        return None
+    stamp, who = _TIMESTAMP.search(data), _ACTOR.search(data)
+    if stamp is None or who is None:
+        return None
+    recorded_at = stamp.group(1).decode("utf-8")
+    hexa = who.group(1)
+    if hexa is None:
+        return (None, None, recorded_at)
+    h = hexa.decode("ascii")
+    return (f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", who.group(2).decode("ascii"), recorded_at)
 
 
 def stamp_of_event(event: Any) -> Stamp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import pytest
 from adapters.bootstrap import new_cipher_key
 from adapters.analytics import Analytics
 from adapters.audit import AuditTrail
-from adapters.projection import Decoded
+from adapters.projection import _ACTED, Decoded
 from adapters.runner import ProjectionRunner
 from projections.activity import activity_facts, counts
 from projections.anonymity import tally
+from projections.audit_trail import scan_stamp, stamp_of_state
 from projections.weak_signals import concerns, signal_facts, update_sources
 from tests.integration.test_sqlite_roundtrip import record_every_event_type
 from tests.support import Cast, FakeClock, new_tracker
@@ -39,12 +41,17 @@ def full_stamp(event) -> tuple[str | None, str | None, str | None]:  # type: ign
 def test_the_stamp_read_from_stored_json_equals_the_decoded_event(history) -> None:  # type: ignore[no-untyped-def]
     notifications = history.recorder.select_notifications(1, 100_000)
     topics = set()
+    scanned = 0
     for n in notifications:
         d = Decoded(history, n)
-        assert d.event is not None
-        assert d.stamp == full_stamp(d.event), n.topic
+        assert d.stamp == full_stamp(history.mapper.to_domain_event(n)), n.topic  # read from the bytes
+        if n.topic in _ACTED:  # every event with an actor field takes the byte scan, and agrees
+            assert scan_stamp(d._state()) == d.stamp, n.topic
+            scanned += 1
+        assert d.event is not None and stamp_of_state(json.loads(d._state())) == d.stamp
         topics.add(n.topic)
     assert len(topics) > 40  # every event type of every aggregate was recorded
+    assert scanned >= len(notifications) - 5  # all but the few events without an actor field
     assert any(Decoded(history, n).stamp[0] for n in notifications)  # actors are stamped
 
 
@@ -77,3 +84,26 @@ def test_an_unreadable_record_is_chained_unstamped(tmp_path: Path) -> None:
     d = Decoded(wrong, n)
     assert d.stamp == (None, None, None) and d.event is None
     wrong.close()
+
+
+ACTOR = ('{"_type_":"etrack.actor","_data_":{"party":{"_type_":"uuid_hex","_data_":'
+         '"0123456789abcdef0123456789abcdef"},"role":"coach"}}')
+STAMP = '{"_type_":"datetime_iso","_data_":"2026-01-05T09:00:00+00:00"}'
+
+
+@pytest.mark.parametrize(("doc", "expected"), [
+    ('{"timestamp":%s,"actor":%s,"x":1}' % (STAMP, ACTOR),
+     ("01234567-89ab-cdef-0123-456789abcdef", "coach", "2026-01-05T09:00:00+00:00")),
+    ('{"timestamp":%s,"actor":null}' % STAMP, (None, None, "2026-01-05T09:00:00+00:00")),
+    ('{"timestamp":%s,"actor":%s,"v":{"actor":null}}' % (STAMP, ACTOR), None),  # a second "actor": parse
+    ('{"timestamp":%s,"actor":{"_type_":"etrack.actor","_data_":{"role":"coach","party":null}}}' % STAMP, None),
+    ('{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-05T09:00:00\\u002b00:00"},"actor":null}', None),
+    ('{"timestamp":%s,"note":"she said \\"actor\\": no","actor":null}' % STAMP,
+     (None, None, "2026-01-05T09:00:00+00:00")),  # inside a string the quotes are escaped: not a key
+    ('{"actor":null}', None),
+])
+def test_the_byte_scan_reads_only_what_a_parse_would(doc: str, expected: object) -> None:
+    data = doc.encode()
+    assert scan_stamp(data) == expected
+    if expected is not None:
+        assert stamp_of_state(json.loads(data)) == expected
