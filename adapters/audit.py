@@ -78,6 +78,14 @@ class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
             )
             self._insert_tracking(c, tracking)
 
+    def records(self, events_table: str) -> Iterator[tuple[Any, ...]] | None:
+        if not events_table.isidentifier():
+            raise StoreError(f"unexpected events table name {events_table!r}")
+        with self.datastore.transaction(commit=False) as c:  # every row, rowid 0 and below included
+            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {events_table} "
+                      "ORDER BY rowid")
+            yield from _stream(c.sqlite_cursor)
+
     def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
         if not events_table.isidentifier():
             raise StoreError(f"unexpected events table name {events_table!r}")
@@ -160,7 +168,12 @@ class AuditTrail(TrackedProjection):
         return len(entries)
 
     def stored_records(self) -> Iterator[StoredRecord]:
-        start = 1
+        """Every stored record, as stored: ids in their stored form, positions below 1 included."""
+        rows = self.view.records(self.app.recorder.events_table_name)
+        if rows is not None:
+            yield from (StoredRecord.of_row(*r) for r in rows)
+            return
+        start: int | None = None  # the first page has no lower bound
         while True:
             page = self.app.recorder.select_notifications(start, PAGE)
             yield from (StoredRecord.of(n) for n in page)

@@ -66,6 +66,21 @@ def chain_hash(
     return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
+def canonical_id(originator_id: Any) -> str:
+    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits).
+
+    Any other stored text (even a UUID's dashed or uppercase spelling, which eventsourcing would
+    parse, but under which the event no longer loads with its aggregate) is never a record the
+    store wrote: it is named ``[stored as '...']`` so that it matches no trail entry.
+    """
+    if isinstance(originator_id, UUID):
+        return str(originator_id)
+    text = str(originator_id)
+    if len(text) == 32 and not text.strip("0123456789abcdef"):
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return f"[stored as {text!r}]"
+
+
 @attrs.frozen
 class StoredRecord:
     """One stored event as the store holds it, reduced to what the chain covers."""
@@ -78,15 +93,14 @@ class StoredRecord:
 
     @classmethod
     def of(cls, n: Notification) -> StoredRecord:
-        oid = n.originator_id
-        if isinstance(oid, UUID):
-            aggregate_id = str(oid)
-        else:
-            try:
-                aggregate_id = str(UUID(str(oid)))
-            except ValueError:  # a forged row: keep what it says, the comparison will flag it
-                aggregate_id = str(oid)
-        return cls(n.id, aggregate_id, n.originator_version, str(n.topic), state_digest(n.state))
+        return cls.of_row(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+
+    @classmethod
+    def of_row(cls, position: int, originator_id: Any, version: int, topic: Any, state: Any) -> StoredRecord:
+        """A record from its stored fields. The aggregate id is canonical when it is stored as the
+        store writes it (a UUID, or 32 lowercase hex digits in SQLite); any other text is kept as it
+        is, so an id rewritten in another form (which hides the event from its aggregate) differs."""
+        return cls(position, canonical_id(originator_id), version, str(topic), state_digest(state))
 
     @property
     def key(self) -> tuple[str, int]:
@@ -226,6 +240,11 @@ class AuditTrailView(TrackingRecorder, ABC):
     @abstractmethod
     def clear(self) -> None:
         """Drop every entry and the tracked position (before a rebuild)."""
+
+    def records(self, events_table: str) -> Iterator[tuple[Any, ...]] | None:
+        """Every stored row as stored (position, originator id as stored, version, topic, state), in
+        position order, when the backend can read them raw; ``None`` to read notifications instead."""
+        return None
 
     def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
         """Stream the store's rows in position order, each joined with the trail entry at its position.
@@ -413,9 +432,11 @@ def verify_scan(
         digest = sha256(state).hexdigest() if type(state) is bytes else state_digest(state)
         if type(aggregate_id) is not str:
             aggregate_id = str(aggregate_id)
-        elif len(aggregate_id) == 32:  # SQLite keeps UUIDs as 32 hex digits; anything odd will not match
+        elif len(aggregate_id) == 32 and not aggregate_id.strip("0123456789abcdef"):  # SQLite's form
             a = aggregate_id
             aggregate_id = f"{a[:8]}-{a[8:12]}-{a[12:16]}-{a[16:20]}-{a[20:]}"
+        else:
+            return None  # an id in another form: the full comparison decides
         if t_hash is None:
             pending += 1
             line = f"{prev}|{position}|{aggregate_id}|{version}|{topic}|{digest}|||"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -207,6 +207,42 @@ def test_a_checkpoint_needs_a_trusted_key_and_an_empty_store_checkpoints(tmp_pat
     app.close()
 
 
+def forge(db: Path, kind: str, p: int) -> None:
+    """Forgeries that eventsourcing would load but a reader of positions 1.. or of UUIDs might miss."""
+    with sqlite3.connect(db) as con:
+        oid, version = con.execute("SELECT originator_id, originator_version FROM stored_events WHERE rowid = ?",
+                                   (p,)).fetchone()
+        dashed = str(UUID(oid))
+        if kind == "below":  # a forged next version, hidden at rowid 0
+            con.execute("INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+                        "SELECT 0, originator_id, originator_version + 1000, topic, state FROM stored_events "
+                        "WHERE rowid = ?", (p,))
+        elif kind in ("dashed", "upper"):  # the event no longer belongs to its aggregate
+            con.execute("UPDATE stored_events SET originator_id = ? WHERE rowid = ?",
+                        (dashed if kind == "dashed" else oid.upper(), p))
+        else:  # the same record stored twice, under the id's other spelling
+            con.execute("INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+                        "SELECT ?, originator_version, topic, state FROM stored_events WHERE rowid = ?", (dashed, p))
+    assert version >= 1
+
+
+@pytest.mark.parametrize("kind", ["below", "dashed", "upper", "duplicate"])
+def test_forged_ids_and_hidden_rows_are_found(template, tmp_path: Path, kind: str) -> None:
+    directory, auditor, rows = template
+    db = copy_store(directory, tmp_path / kind)
+    forge(db, kind, 5)
+    app = new_tracker(f"sqlite:///{db}")
+    service = AuditService(app)
+    service.trail.catch_up()  # the forged rows are projected like any other
+    report = service.verify(auditor).to_dict()
+    app.close()
+    assert not report["ok"], kind
+    expected = {"below": (0, {"inserted"}), "dashed": (5, {"modified"}), "upper": (5, {"modified"}),
+                # projected from eventsourcing's parsed id, the copy names the record at 5 again
+                "duplicate": (rows + 1, {"inserted", "trail_modified"})}[kind]
+    assert report["first_bad_position"] == expected[0] and report["kind"] in expected[1], report["faults"][:3]
+
+
 def fast_and_slow(app) -> tuple[object, object]:  # type: ignore[no-untyped-def]
     """The in-database streaming scan and the classifying comparison, on the same store."""
     trail = AuditTrail(app)
@@ -217,7 +253,8 @@ def fast_and_slow(app) -> tuple[object, object]:  # type: ignore[no-untyped-def]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(["none", "modified", "deleted", "inserted", "reordered", "trail", "grown"]),
+@given(kind=st.sampled_from(["none", "modified", "deleted", "inserted", "reordered", "trail", "grown", "below",
+                             "dashed", "upper", "duplicate"]),
        data=st.data())
 def test_the_fast_scan_never_passes_what_the_full_comparison_fails(template, tmp_path: Path, kind: str, data) -> None:
     """verify_scan either proves the store intact with the very report the full check gives, or defers."""
@@ -229,7 +266,11 @@ def test_the_fast_scan_never_passes_what_the_full_comparison_fails(template, tmp
     elif kind == "trail":
         with sqlite3.connect(db) as con:
             con.execute("UPDATE audit_trail SET recorded_at = '1999-01-01T00:00:00' WHERE position = ?", (p,))
+    elif kind in ("below", "dashed", "upper", "duplicate"):
+        forge(db, kind, p)
     app = new_tracker(f"sqlite:///{db}", FakeClock())
+    if kind == "duplicate":  # once projected, the copy is checked like every entry
+        AuditTrail(app).catch_up()
     if kind == "grown":  # records the trail has not projected yet: pending, not faults
         cast = Cast.register(app)
         open_engagement(app, cast)
