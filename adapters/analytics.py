@@ -13,7 +13,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import Tracking, TrackingRecorder
@@ -289,7 +289,7 @@ class Analytics(TrackedProjection):
         facts: list[tuple[int, Fact]] = []
         for d in wanted:
             topic = d.n.topic
-            if topic in STAMPED and not concerns(topic) and d.stamp[2]:  # its time is all it takes
+            if topic in STAMPED and not concerns(topic) and is_iso_time(d.stamp[2]):  # its time is all it takes
                 facts.extend((d.n.id, f) for f in stamped_fact(topic, str(d.n.originator_id), d.stamp[2], sources))
                 continue
             event = d.event
@@ -304,7 +304,7 @@ class Analytics(TrackedProjection):
         return len(facts)
 
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
 
 def require_window(since: str | None, until: str | None) -> tuple[str | None, str | None]:
@@ -315,6 +315,38 @@ def require_window(since: str | None, until: str | None) -> tuple[str | None, st
     if since and until and since > until:
         raise InvalidInput("since", f"the window starts ({since}) after it ends ({until})")
     return since or None, until or None
+
+
+def is_iso_time(text: str | None) -> bool:
+    """Whether a stamp's time is a real ISO 8601 time (a tampered record's may not be)."""
+    if not text:
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+_FIRST_MONTHS = {"month": range(1, 13), "quarter": (1, 4, 7, 10), "year": (1,)}
+
+
+def require_whole_periods(since: str | None, until: str | None, grain: str) -> None:
+    """A window must hold whole periods of the release's grain (asked for, or coarsened to).
+
+    Otherwise a cell labelled '2026-Q1' would count only February and March. Refused before
+    anything is recorded, with the nearest window that fits.
+    """
+    firsts = _FIRST_MONTHS.get(grain, range(1, 13))
+    span = 12 // len(firsts)
+    if since is not None and int(since[5:]) not in firsts:
+        start = max(m for m in firsts if m <= int(since[5:]))
+        raise InvalidInput("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
+                                    f"start the window at {since[:4]}-{start:02d}")
+    if until is not None and int(until[5:]) % span:
+        end = (int(until[5:]) // span + 1) * span
+        raise InvalidInput("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
+                                    f"end the window at {until[:4]}-{end:02d}")
 
 
 def require_analyst(viewer: Actor, action: str) -> None:
@@ -357,6 +389,7 @@ class AnalystService:
         if unit:
             facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
         rel = release(facts, by, policy, Level(time=period))
+        require_whole_periods(since, until, rel.level.time)  # a cut period would be published as whole
         if not rel.released and rel.total is None:
             return rel  # nothing published: nothing to compare later releases with
         current = {pseudonym(p): n for p, n in contributions(facts).items()}

@@ -14,7 +14,7 @@ from domain.errors import StoreError
 from projections.audit_trail import UNKNOWN, Stamp, scan_stamp, stamp_of_event, stamp_of_state
 
 PAGE = 500
-BUSY_RETRIES = 40  # about 10 s of back-off in all before a busy database is reported
+BUSY_PATIENCE = 60.0  # seconds of contention on one catch-up before a busy database is reported
 
 
 class Contention:
@@ -22,20 +22,26 @@ class Contention:
 
     Two outcomes are expected when projections run beside writers and other runners: a tracking
     clash (another runner projected the page first: ``IntegrityError``) and, on SQLite, a busy or
-    locked database. Both roll the page back whole, so a retry is always safe. A database that
-    stays busy is reported as a ``StoreError`` rather than retried forever.
+    locked database. Both roll the page back whole, so a retry is always safe. A database still
+    busy ``BUSY_PATIENCE`` seconds after the first refusal is reported as a ``StoreError`` rather
+    than retried forever (an attempt may itself wait up to ``SQLITE_LOCK_TIMEOUT`` for a lock).
     """
 
     def __init__(self) -> None:
         self.busy = 0
+        self.since: float | None = None
 
     def absorb(self, exc: Exception) -> None:
         if isinstance(exc, IntegrityError):
             return
         if isinstance(exc, OperationalError) and any(w in str(exc).lower() for w in ("locked", "busy")):
             self.busy += 1
-            if self.busy > BUSY_RETRIES:
-                raise StoreError(f"the database stayed busy while projecting: {exc}") from exc
+            now = time.monotonic()
+            if self.since is None:
+                self.since = now
+            elif now - self.since > BUSY_PATIENCE:
+                raise StoreError(f"the database stayed busy for {now - self.since:.0f} s while projecting: "
+                                 f"{exc}") from exc
             time.sleep(min(0.01 * 2 ** min(self.busy, 5), 0.25))
             return
         raise exc

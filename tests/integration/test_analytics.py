@@ -135,6 +135,11 @@ def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tm
             assert len(cell.persons) >= 5 and row["value"] == cell.facts
         else:
             assert row["value"] is None and row["status"] == "suppressed" and "reason" not in row
+    csv_window = etrack("activity", "--as", analyst, "--since", "2026-01", "--until", "2026-12", "--format", "csv")
+    assert csv_window.returncode == 0, csv_window.stderr
+    assert csv_window.stdout.splitlines()[0].startswith("metric,period")
+    cut = etrack("activity", "--as", analyst, "--period", "quarter", "--since", "2026-02", "--format", "json")
+    assert cut.returncode != 0 and "start the window at 2026-01" in cut.stderr and not cut.stdout
 
 
 def test_a_window_of_months_releases_only_its_cells(tracker) -> None:
@@ -150,7 +155,8 @@ def test_a_window_of_months_releases_only_its_cells(tracker) -> None:
     one = service.summary(analyst, ["theme", "period"], since=months[1], until=months[1])
     assert [(r.dims["period"], r.value) for r in one.released] == [(months[1], 6)]
     ledger = tracker_ledger(service)
-    for since, until in (("2026-13", None), ("26-01", None), (months[2], months[0]), (None, 202601)):
+    for since, until in (("2026-13", None), ("26-01", None), (months[2], months[0]), (None, 202601),
+                         ("\u0662\u0660\u0662\u0666-01", None)):  # Arabic-Indic digits are not a year
         with pytest.raises(InvalidInput):
             service.summary(analyst, ["theme", "period"], since=since, until=until)  # type: ignore[arg-type]
     assert tracker_ledger(service) == ledger  # a refused query records nothing
@@ -158,3 +164,17 @@ def test_a_window_of_months_releases_only_its_cells(tracker) -> None:
 
 def tracker_ledger(service: AnalystService) -> int:
     return len(service.analytics.view.ledger("signal"))
+
+
+def test_a_window_that_cuts_a_period_is_refused_before_anything_is_recorded(tracker) -> None:
+    for _ in range(6):
+        engagement_with_signals(tracker, 3)
+    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    service = AnalystService(tracker)
+    quarter_start = f"{START.year}-{(START.month - 1) // 3 * 3 + 1:02d}"
+    inside = f"{START.year}-{(START.month - 1) // 3 * 3 + 2:02d}"
+    with pytest.raises(InvalidInput, match=f"start the window at {quarter_start}"):
+        service.summary(analyst, ["theme", "period"], period="quarter", since=inside)
+    assert tracker_ledger(service) == 0
+    rel = service.summary(analyst, ["theme", "period"], period="quarter", since=quarter_start)
+    assert rel.released and all(r.dims["period"].endswith(("Q1", "Q2", "Q3", "Q4")) for r in rel.released)

@@ -107,3 +107,29 @@ def test_the_byte_scan_reads_only_what_a_parse_would(doc: str, expected: object)
     assert scan_stamp(data) == expected
     if expected is not None:
         assert stamp_of_state(json.loads(data)) == expected
+
+
+def test_a_time_that_is_not_a_time_is_not_counted_from_the_stamp(tmp_path: Path) -> None:
+    import sqlite3
+
+    from domain import StoreError
+    from datetime import timedelta
+
+    from tests.support import START, drive, open_engagement
+
+    url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
+    app = new_tracker(url, FakeClock())
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "accompaniment.in_progress")
+    app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "notes")
+    app.close()
+    with sqlite3.connect(tmp_path / "etrack.sqlite") as con:  # a session counted from its stamp, time forged
+        changed = con.execute("UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), "
+                              "'\"datetime_iso\",\"_data_\":\"2026', '\"datetime_iso\",\"_data_\":\"garbage') "
+                              "AS BLOB) WHERE topic = 'etrack:Engagement.SessionHeld'").rowcount
+    assert changed == 1
+    app = new_tracker(url, FakeClock())
+    with pytest.raises(StoreError, match="cannot decode position"):
+        Analytics(app).catch_up()  # decoded, refused: never a fact in month "garbage"
+    app.close()
