@@ -7,7 +7,6 @@ Nothing here decrypts content: verification reads stored records as bytes.
 from __future__ import annotations
 
 import json
-import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC
@@ -36,7 +35,8 @@ from projections.audit_trail import (
     Report,
     StoredRecord,
     T,
-    build_entries,
+    EntryRow,
+    build_rows,
     canonical_checkpoint,
     export_lines,
     verify,
@@ -49,7 +49,6 @@ PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"
 
 _COLUMNS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
             "recorded_at", "state_sha256", "prev_hash", "entry_hash")
-_AS_ROW = operator.attrgetter(*_COLUMNS)  # an entry as the row the tables hold
 
 
 def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
@@ -70,12 +69,9 @@ class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
         )
         return statements
 
-    def append(self, entries: Sequence[AuditEntry], tracking: Tracking) -> None:
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.executemany(
-                f"INSERT INTO audit_trail VALUES ({','.join('?' * len(_COLUMNS))})",
-                list(map(_AS_ROW, entries)),
-            )
+            c.executemany(f"INSERT INTO audit_trail VALUES ({','.join('?' * len(_COLUMNS))})", rows)
             self._insert_tracking(c, tracking)
 
     def records(self, events_table: str) -> Iterator[tuple[Any, ...]] | None:
@@ -126,13 +122,13 @@ class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
         super().__init__()
         self._entries: list[AuditEntry] = []
 
-    def append(self, entries: Sequence[AuditEntry], tracking: Tracking) -> None:
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
         with self._database_lock:
             self._assert_tracking_uniqueness(tracking)
             last = self._entries[-1].position if self._entries else 0
-            if entries and entries[0].position <= last:
-                raise IntegrityError(f"audit trail position {entries[0].position} already recorded")
-            self._entries.extend(entries)
+            if rows and rows[0][0] <= last:
+                raise IntegrityError(f"audit trail position {rows[0][0]} already recorded")
+            self._entries.extend(AuditEntry(*row) for row in rows)
             self._insert_tracking(tracking)
 
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
@@ -163,9 +159,9 @@ class AuditTrail(TrackedProjection):
     def apply(self, page: Sequence[Decoded]) -> int:
         """Append entries for a page that follows the trail's position."""
         head = self.view.head()
-        entries = build_entries([d.n for d in page], head.entry_hash if head else GENESIS, [d.stamp for d in page])
-        self.view.append(entries, Tracking(TRAIL_NAME, page[-1].n.id))
-        return len(entries)
+        rows = build_rows([d.n for d in page], head.entry_hash if head else GENESIS, [d.stamp for d in page])
+        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].n.id))
+        return len(rows)
 
     def stored_records(self) -> Iterator[StoredRecord]:
         """Every stored record, as stored: ids in their stored form, positions below 1 included."""

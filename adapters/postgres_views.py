@@ -7,7 +7,6 @@ entries or facts and the tracked position are written in one transaction.
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from adapters.analytics import NAME as ANALYTICS, AnalyticsView, tally_of, tally_row
 from projections.anonymity import Fact, Release, Tally, tally
-from projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, JoinedRow, T
+from projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, EntryRow, JoinedRow, T
 from projections.weak_signals import Source
 
 _AUDIT_COLS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
@@ -42,10 +41,9 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
             "actor TEXT, role TEXT, recorded_at TEXT, state_sha256 TEXT NOT NULL, prev_hash TEXT NOT NULL, "
             "entry_hash TEXT NOT NULL)").format(self._t))
 
-    def append(self, entries: Sequence[AuditEntry], tracking: Tracking) -> None:
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))),
-                             list(map(operator.attrgetter(*_AUDIT_COLS), entries)))
+            curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))), rows)
             self._insert_tracking(curs, tracking)
 
     def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.application import EngagementTracker
 from domain.errors import StoreError
-from projections.audit_trail import UNKNOWN, Stamp, scan_stamp, stamp_of_event, stamp_of_state
+from projections.audit_trail import UNKNOWN, Stamp, canonical_id, scan_stamp, stamp_of_event, stamp_of_state
 
 PAGE = 500
 BUSY_PATIENCE = 60.0  # seconds of contention on one catch-up before a busy database is reported
@@ -61,6 +62,33 @@ def view_for(app: EngagementTracker, sqlite_cls: type, memory_cls: type, postgre
     else:
         raise StoreError(f"no read model for the backend {module!r}")
     return app.factory.tracking_recorder(cls)  # type: ignore[arg-type]
+
+
+class Record:
+    """One stored event as read for projecting: on SQLite straight from its row.
+
+    The same attributes as eventsourcing's ``Notification`` (what the mapper and the projections
+    read), without parsing every id into a UUID: ``originator_id`` is the canonical id text (see
+    ``canonical_id``), which the mapper converts for the few events it decodes.
+    """
+
+    __slots__ = ("id", "originator_id", "originator_version", "state", "topic")
+
+    def __init__(self, position: int, stored_id: Any, version: int, topic: str, state: bytes) -> None:
+        self.id, self.originator_id, self.originator_version = position, canonical_id(stored_id), version
+        self.topic, self.state = topic, state
+
+
+def read_page(app: EngagementTracker, start: int, limit: int) -> Sequence[Any]:
+    """Stored events from position ``start`` on: Records on SQLite, Notifications elsewhere."""
+    recorder = app.recorder
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        table = recorder.events_table_name
+        with recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
+                      "WHERE rowid >= ? ORDER BY rowid LIMIT ?", (start, limit))
+            return [Record(*row) for row in c.fetchall()]
+    return recorder.select_notifications(start, limit)
 
 
 def _acted_topics() -> frozenset[str]:
@@ -156,7 +184,7 @@ class TrackedProjection:
         added = 0
         contention = Contention()
         while True:
-            page = self.app.recorder.select_notifications(self.position() + 1, PAGE)
+            page = read_page(self.app, self.position() + 1, PAGE)
             if not page:
                 return added
             try:

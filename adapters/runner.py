@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 from adapters.analytics import Analytics
 from adapters.audit import AuditTrail
-from adapters.projection import PAGE, Contention, Decoded
+from adapters.projection import PAGE, Contention, Decoded, read_page
 from domain.application import EngagementTracker
 
 
@@ -37,7 +37,7 @@ class ProjectionRunner:
         while True:
             positions = {id(p): p.position() for p in self.projections}
             start = min(positions.values()) + 1
-            page = self.app.recorder.select_notifications(start, PAGE)
+            page = read_page(self.app, start, PAGE)
             if not page:
                 return added
             decoded = [Decoded(self.app, n) for n in page]  # shared: each record decoded at most once

@@ -17,6 +17,7 @@ who did what, and when, is covered by the chain too; verifying still needs no de
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,6 +31,7 @@ import attrs
 from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
 
 GENESIS = "0" * 64
+ODD_ID = "[stored as "  # how an aggregate id in a form the store never writes is named
 TRAIL_NAME = "audit_trail"
 PAGE = 500
 T = TypeVar("T")
@@ -67,18 +69,27 @@ def chain_hash(
 
 
 def canonical_id(originator_id: Any) -> str:
-    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits).
+    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits);
+    an id already made canonical here (a ``CanonicalId``) is kept.
 
     Any other stored text (even a UUID's dashed or uppercase spelling, which eventsourcing would
     parse, but under which the event no longer loads with its aggregate) is never a record the
     store wrote: it is named ``[stored as '...']`` so that it matches no trail entry.
     """
+    if type(originator_id) is CanonicalId:
+        return originator_id
     if isinstance(originator_id, UUID):
         return str(originator_id)
     text = str(originator_id)
     if len(text) == 32 and not text.strip("0123456789abcdef"):
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-    return f"[stored as {text!r}]"
+        return CanonicalId(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+    return CanonicalId(f"{ODD_ID}{text!r}]")
+
+
+class CanonicalId(str):
+    """An aggregate id that ``canonical_id`` has already read from its stored form."""
+
+    __slots__ = ()
 
 
 @attrs.frozen
@@ -130,6 +141,7 @@ class AuditEntry:
         return attrs.asdict(self)
 
 
+@functools.lru_cache(maxsize=1024)
 def describe(topic: str) -> tuple[str, str]:
     """('Engagement', 'SessionHeld') from 'etrack:Engagement.SessionHeld'."""
     name = topic.rsplit(":", 1)[-1]
@@ -206,28 +218,37 @@ def stamp_of_event(event: Any) -> Stamp:
             stamp.isoformat() if isinstance(stamp, datetime) else None)
 
 
-def build_entries(notifications: Iterable[Notification], prev_hash: str, stamps: Iterable[Stamp]) -> list[AuditEntry]:
-    """Chain entries for notifications that follow an entry whose hash is ``prev_hash``."""
-    entries = []
+#: An entry as the trail's tables hold it: AuditEntry's fields, in order.
+EntryRow = tuple[int, str, str, int, str, str, str | None, str | None, str | None, str, str, str]
+
+
+def build_rows(notifications: Iterable[Any], prev_hash: str, stamps: Iterable[Stamp]) -> list[EntryRow]:
+    """Chain entries, as rows, for stored events that follow an entry whose hash is ``prev_hash``.
+
+    ``AuditEntry(*row)`` is the entry. The canonical line of the module docstring, hashed as
+    :func:`chain_hash` does, computed inline.
+    """
+    sha256 = hashlib.sha256
+    rows: list[EntryRow] = []
     for n, (actor, role, recorded_at) in zip(notifications, stamps, strict=True):
-        record = StoredRecord.of(n)
-        aggregate_type, event_type = describe(n.topic)
-        entry_hash = chain_hash(prev_hash, record.position, record.aggregate_id, record.version, record.topic,
-                                record.state_sha256, actor, role, recorded_at)
-        entries.append(AuditEntry(
-            record.position, record.aggregate_id, aggregate_type, record.version, record.topic, event_type,
-            actor, role, recorded_at, record.state_sha256, prev_hash, entry_hash,
-        ))
+        aggregate_id, topic, state, version = canonical_id(n.originator_id), str(n.topic), n.state, n.originator_version
+        digest = sha256(state).hexdigest() if type(state) is bytes else state_digest(state)
+        aggregate_type, event_type = describe(topic)
+        line = (f"{prev_hash}|{n.id}|{aggregate_id}|{version}|{topic}|{digest}"
+                f"|{actor or ''}|{role or ''}|{recorded_at or ''}")
+        entry_hash = sha256(line.encode("utf-8")).hexdigest()
+        rows.append((n.id, aggregate_id, aggregate_type, version, topic, event_type, actor, role, recorded_at,
+                     digest, prev_hash, entry_hash))
         prev_hash = entry_hash
-    return entries
+    return rows
 
 
 class AuditTrailView(TrackingRecorder, ABC):
     """Where the trail is kept: entries and the tracked position, written in one transaction."""
 
     @abstractmethod
-    def append(self, entries: Sequence[AuditEntry], tracking: Tracking) -> None:
-        """Insert entries and record ``tracking`` atomically (a duplicate position fails)."""
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
+        """Insert entries (as rows) and record ``tracking`` atomically (a duplicate position fails)."""
 
     @abstractmethod
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
@@ -321,7 +342,8 @@ def verify(
 
     # fast path: one chain over the store, compared entry by entry with the trail (no second hash)
     prev = GENESIS
-    intact = len(trail) <= len(records)
+    odd = [r for r in records if r.aggregate_id.startswith(ODD_ID)]  # never written by the store
+    intact = len(trail) <= len(records) and not odd
     chained: dict[int, str] = {0: GENESIS}
     for i, r in enumerate(records):
         e = trail[i] if i < len(trail) else None
@@ -402,7 +424,13 @@ def verify(
                             f"the trail has {t.aggregate_id} v{t.version}"))
         i, j = i + 1, j + 1
 
-    # 3. the checkpoint: the store must still extend the signed head
+    # 3. records under an id the store never writes: the application did not write them
+    flagged = {f.position for f in faults}
+    faults.extend(Fault(r.position, "inserted", f"{r.aggregate_id} v{r.version}: the store never writes an id "
+                        "in this form, and the event does not load with its aggregate")
+                  for r in odd if r.position not in flagged)
+
+    # 4. the checkpoint: the store must still extend the signed head
     _check_checkpoint(report, chained, checkpoint)
     return report
 
