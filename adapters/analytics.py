@@ -8,6 +8,7 @@ by ``projections.anonymity``. Every release is written to the ledger and its row
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -49,6 +50,12 @@ _ROW_COLS = ("theme", "context", "polarity", "intensity", "unit", "period", "met
 
 def pseudonym(person: str) -> str:
     return hashlib.sha256(f"etrack-ledger|{person}".encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def persons_json(persons: frozenset[str]) -> str:
+    """A fact's persons as stored (sorted JSON), once per distinct set: a source's facts share it."""
+    return json.dumps(sorted(persons))
 
 
 def tally_row(t: Tally) -> tuple[Any, ...]:
@@ -143,7 +150,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             rows = []
             for n, (position, f) in enumerate(facts):
                 rows.append((position, n, f.family, f.metric, f.unit, f.month, f.source,
-                             json.dumps(sorted(f.persons)), f.theme, f.context, f.polarity, f.intensity))
+                             persons_json(f.persons), f.theme, f.context, f.polarity, f.intensity))
             c.executemany(f"INSERT INTO analytic_facts VALUES ({','.join('?' * 12)})", rows)
             c.executemany(
                 "INSERT INTO analytic_sources VALUES (?,?,?,?) ON CONFLICT (source) DO UPDATE SET "

@@ -15,7 +15,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from adapters.analytics import NAME as ANALYTICS, AnalyticsView, tally_of, tally_row
+from adapters.analytics import NAME as ANALYTICS, AnalyticsView, persons_json, tally_of, tally_row
 from projections.anonymity import Fact, Release, Tally, tally
 from projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, EntryRow, JoinedRow, T
 from projections.weak_signals import Source
@@ -128,7 +128,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 ).format(self._tallies), [tally_row(t) for t in tally([*old, *tallies])])
             if facts:
                 curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._facts, SQL(",".join(["%s"] * 12))), [
-                    (position, n, f.family, f.metric, f.unit, f.month, f.source, json.dumps(sorted(f.persons)),
+                    (position, n, f.family, f.metric, f.unit, f.month, f.source, persons_json(f.persons),
                      f.theme, f.context, f.polarity, f.intensity) for n, (position, f) in enumerate(facts)])
             if sources:
                 curs.executemany(SQL(

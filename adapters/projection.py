@@ -14,7 +14,7 @@ from domain.application import EngagementTracker
 from domain.errors import StoreError
 from projections.audit_trail import UNKNOWN, Stamp, canonical_id, scan_stamp, stamp_of_event, stamp_of_state
 
-PAGE = 500
+PAGE = 2_000
 BUSY_PATIENCE = 60.0  # seconds of contention on one catch-up before a busy database is reported
 
 
