@@ -296,8 +296,9 @@ class Analytics(TrackedProjection):
         facts: list[tuple[int, Fact]] = []
         for d in wanted:
             topic = d.n.topic
-            if topic in STAMPED and not concerns(topic) and is_iso_time(d.stamp[2]):  # its time is all it takes
-                facts.extend((d.n.id, f) for f in stamped_fact(topic, str(d.n.originator_id), d.stamp[2], sources))
+            when = iso_time(d.stamp[2]) if topic in STAMPED and not concerns(topic) else None
+            if when is not None:  # its time is all it takes
+                facts.extend((d.n.id, f) for f in stamped_fact(topic, str(d.n.originator_id), when, sources))
                 continue
             event = d.event
             if event is None:
@@ -324,15 +325,19 @@ def require_window(since: str | None, until: str | None) -> tuple[str | None, st
     return since or None, until or None
 
 
-def is_iso_time(text: str | None) -> bool:
-    """Whether a stamp's time is a real ISO 8601 time (a tampered record's may not be)."""
-    if not text:
-        return False
+def iso_time(text: str | None) -> datetime | None:
+    """A stamp's time, parsed, when it is the extended ISO 8601 form ``isoformat()`` writes
+    (a tampered record's may be anything, including other forms ``fromisoformat`` accepts)."""
+    if not text or not _ISO_TIME.fullmatch(text):
+        return None
     try:
-        datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
-        return False
-    return True
+        return None
+
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?"
+                       r"([+-][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{6})?)?)?")
 
 
 _FIRST_MONTHS = {"month": range(1, 13), "quarter": (1, 4, 7, 10), "year": (1,)}
@@ -396,7 +401,8 @@ class AnalystService:
         if unit:
             facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
         rel = release(facts, by, policy, Level(time=period))
-        require_whole_periods(since, until, rel.level.time)  # a cut period would be published as whole
+        if "period" in by:  # a cut period would be published as a whole one
+            require_whole_periods(since, until, rel.level.time)
         if not rel.released and rel.total is None:
             return rel  # nothing published: nothing to compare later releases with
         current = {pseudonym(p): n for p, n in contributions(facts).items()}

@@ -6,8 +6,9 @@ import json
 import time
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.application import EngagementTracker
@@ -31,6 +32,10 @@ class Contention:
     def __init__(self) -> None:
         self.busy = 0
         self.since: float | None = None
+
+    def ok(self) -> None:
+        """A page went through: the database answers again, patience starts afresh."""
+        self.busy, self.since = 0, None
 
     def absorb(self, exc: Exception) -> None:
         if isinstance(exc, IntegrityError):
@@ -67,9 +72,9 @@ def view_for(app: EngagementTracker, sqlite_cls: type, memory_cls: type, postgre
 class Record:
     """One stored event as read for projecting: on SQLite straight from its row.
 
-    The same attributes as eventsourcing's ``Notification`` (what the mapper and the projections
-    read), without parsing every id into a UUID: ``originator_id`` is the canonical id text (see
-    ``canonical_id``), which the mapper converts for the few events it decodes.
+    The attributes of eventsourcing's ``Notification`` that projections read, without parsing
+    every id into a UUID: ``originator_id`` is the canonical id text (see ``canonical_id``); the
+    few events analytics decodes get a UUID (``Decoded.event``), as on every other backend.
     """
 
     __slots__ = ("id", "originator_id", "originator_version", "state", "topic")
@@ -159,7 +164,10 @@ class Decoded:
     def event(self) -> Any:
         if self._event is Decoded:
             try:
-                self._event = self._app.mapper.to_domain_event(self.n)
+                n = self.n
+                if type(n) is Record:  # the aggregate's id type, as eventsourcing's own reads give it
+                    n = StoredEvent(UUID(n.originator_id), n.originator_version, n.topic, n.state)
+                self._event = self._app.mapper.to_domain_event(n)
             except Exception:  # noqa: BLE001 - tampered bytes, unknown topic, missing key
                 self._event = None
         return self._event
@@ -189,6 +197,7 @@ class TrackedProjection:
                 return added
             try:
                 added += self.apply([Decoded(self.app, n) for n in page])
+                contention.ok()
             except (IntegrityError, OperationalError) as exc:
                 contention.absorb(exc)  # rolled back whole: re-read the position and try again
 

@@ -21,9 +21,12 @@ from domain.application import EngagementTracker
 
 
 class ProjectionRunner:
-    def __init__(self, app: EngagementTracker, poll_interval: float = 0.25) -> None:
+    def __init__(
+        self, app: EngagementTracker, poll_interval: float = 0.25, on_page: Callable[[int], None] | None = None,
+    ) -> None:
         self.app = app
         self.poll_interval = poll_interval
+        self.on_page = on_page  # called after each page read and projected, with its number of records
         self.projections: list[Any] = [AuditTrail(app), Analytics(app)]
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -47,8 +50,11 @@ class ProjectionRunner:
                     continue
                 try:
                     added += p.apply(todo)
+                    contention.ok()
                 except (IntegrityError, OperationalError) as exc:
                     contention.absorb(exc)  # rolled back whole: the next round re-reads positions
+            if self.on_page is not None:
+                self.on_page(len(page))
 
     def rebuild(self) -> int:
         """Every projection from scratch, in one shared decoding pass."""

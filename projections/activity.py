@@ -8,6 +8,7 @@ rules as signals.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from projections.anonymity import Fact
@@ -33,16 +34,13 @@ METRICS = (
 STAMPED = frozenset(t for t in SIMPLE if t != "etrack:Cohort.RitualHeld")
 
 
-def stamped_fact(topic: str, sid: str, recorded_at: str, sources: Sources) -> list[Fact]:
-    """The fact of a ``STAMPED`` event from its topic, aggregate and ISO 8601 time alone.
-
-    The month is the first seven characters of the ISO time, in the time's own offset, as
-    :func:`activity_facts` takes it from the decoded timestamp.
-    """
+def stamped_fact(topic: str, sid: str, recorded_at: datetime, sources: Sources) -> list[Fact]:
+    """The fact of a ``STAMPED`` event from its topic, aggregate and time alone (its month, in the
+    time's own offset, as :func:`activity_facts` takes it from the decoded timestamp)."""
     source = sources.get(sid)
     if source is None or topic not in STAMPED:
         return []
-    return [Fact("activity", SIMPLE[topic], source.unit, recorded_at[:7], sid, frozenset(source.persons))]
+    return [Fact("activity", SIMPLE[topic], source.unit, month_of(recorded_at), sid, frozenset(source.persons))]
 
 
 def counts(topic: str) -> bool:

@@ -178,3 +178,12 @@ def test_a_window_that_cuts_a_period_is_refused_before_anything_is_recorded(trac
     assert tracker_ledger(service) == 0
     rel = service.summary(analyst, ["theme", "period"], period="quarter", since=quarter_start)
     assert rel.released and all(r.dims["period"].endswith(("Q1", "Q2", "Q3", "Q4")) for r in rel.released)
+
+
+def test_a_window_without_periods_in_the_answer_need_not_hold_whole_periods(tracker) -> None:
+    for _ in range(6):
+        engagement_with_signals(tracker, 3)
+    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    inside = f"{START.year}-{(START.month - 1) // 3 * 3 + 2:02d}"
+    rel = AnalystService(tracker).summary(analyst, ["theme"], period="quarter", since=inside)
+    assert rel.released and rel.total == 12  # no period label is published, so none is cut

@@ -133,3 +133,11 @@ def test_a_time_that_is_not_a_time_is_not_counted_from_the_stamp(tmp_path: Path)
     with pytest.raises(StoreError, match="cannot decode position"):
         Analytics(app).catch_up()  # decoded, refused: never a fact in month "garbage"
     app.close()
+
+
+@pytest.mark.parametrize("forged", ["2026W111T101010+00:00", "20260310T101010", "2026-03-10"])
+def test_only_the_time_isoformat_writes_is_read_from_the_stamp(forged: str) -> None:
+    from adapters.analytics import iso_time
+
+    assert iso_time(forged) is None  # another form fromisoformat accepts: the event is decoded instead
+    assert iso_time("2026-03-10T10:10:10.000123-11:30:07").month == 3  # type: ignore[union-attr]

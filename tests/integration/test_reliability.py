@@ -145,20 +145,20 @@ def test_a_writer_killed_mid_batch_leaves_only_whole_transactions(store_url: str
 
 def test_a_runner_killed_mid_catch_up_resumes_to_a_rebuild(store_url: str) -> None:
     new_tracker(store_url).close()
-    writer = spawn("writer", store_url, "12", "50")  # 2,400 events
+    writer = spawn("writer", store_url, "30", "50")  # 6,000 events: three pages
     writer.communicate(timeout=300)
     assert writer.returncode == 0
     runner = spawn("runner", store_url)
     assert runner.stdout is not None
     assert json.loads(runner.stdout.readline()) == {"started": True}
-    json.loads(runner.stdout.readline())  # it has projected at least one page
+    assert json.loads(runner.stdout.readline()) == {"page": 2_000}  # one page projected, more to go
     stop(runner)
     app = new_tracker(store_url)
     trail, analytics = AuditTrail(app), Analytics(app)
     trail.catch_up()
     analytics.catch_up()
     entries, facts = trail.view.entries(), analytics.view.facts()
-    assert len(entries) == app.recorder.max_notification_id()
+    assert len(entries) == app.recorder.max_notification_id() == 6_000
     assert trail.rebuild() == len(entries) and trail.view.entries() == entries
     assert analytics.rebuild() == len(facts) and analytics.view.facts() == facts
     app.close()

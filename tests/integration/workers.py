@@ -76,7 +76,7 @@ def runner(url: str) -> None:
 
     app = open_tracker(url)
     say(started=True)
-    ProjectionRunner(app, 0.05).run(on_progress=lambda n: say(projected=n))
+    ProjectionRunner(app, 0.05, on_page=lambda n: say(page=n)).run()
 
 
 if __name__ == "__main__":

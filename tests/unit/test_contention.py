@@ -38,3 +38,16 @@ def test_a_busy_database_is_retried_then_reported(monkeypatch: pytest.MonkeyPatc
 def test_any_other_store_error_is_not_retried() -> None:
     with pytest.raises(OperationalError, match="no such table"):
         Contention().absorb(OperationalError("no such table: audit_trail"))
+
+
+def test_patience_starts_afresh_once_a_page_goes_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = {"now": 0.0}
+    monkeypatch.setattr(projection.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(projection.time, "monotonic", lambda: clock["now"])
+    contention = Contention()
+    for _ in range(5):  # a busy moment now and then, over a long catch-up: never reported
+        contention.absorb(OperationalError("database is locked"))
+        contention.ok()
+        clock["now"] += BUSY_PATIENCE
+    contention.absorb(OperationalError("database is locked"))
+    assert contention.busy == 1
