@@ -79,6 +79,14 @@ def open_engagement(app: EngagementTracker, cast: Cast, eid: UUID | None = None)
     return app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "line_manager", "Operations", eid)
 
 
+def in_accompaniment(app: EngagementTracker) -> tuple[Cast, UUID]:
+    """A new cast and their engagement, framed and in accompaniment."""
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "accompaniment.in_progress")
+    return cast, eid
+
+
 def drive(app: EngagementTracker, cast: Cast, eid: UUID, to: str) -> dict[str, Any]:
     """Take a freshly opened engagement along the happy path up to milestone ``to``."""
     c = cast.coach

@@ -21,7 +21,7 @@ from projections.anonymity import tally
 from domain import Actor, CapacityExceeded, ConcurrencyConflict, Engagement, NotPermitted, Role, StoreError
 from tests.integration.test_audit_trail import fast_and_slow
 from tests.integration.test_sqlite_roundtrip import all_event_topics, record_every_event_type
-from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
+from tests.support import START, Cast, FakeClock, drive, in_accompaniment, new_tracker, open_engagement
 
 
 def execute(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -188,9 +188,7 @@ def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference
 
     app = new_tracker(store_url, FakeClock())
     for n in range(6):
-        cast = Cast.register(app)
-        eid = open_engagement(app, cast)
-        drive(app, cast, eid, "accompaniment.in_progress")
+        cast, eid = in_accompaniment(app)
         app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3,
                           "Finance" if n == 5 else "Operations", START)
     app.close()
@@ -225,9 +223,7 @@ def test_a_window_reads_only_its_months_on_every_backend(store_url: str) -> None
 
     app = new_tracker(store_url, FakeClock())
     for _ in range(5):
-        cast = Cast.register(app)
-        eid = open_engagement(app, cast)
-        drive(app, cast, eid, "accompaniment.in_progress")
+        cast, eid = in_accompaniment(app)
         for month in range(3):
             app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations",
                               START + timedelta(days=31 * month))

@@ -115,13 +115,11 @@ def test_a_time_that_is_not_a_time_is_not_counted_from_the_stamp(tmp_path: Path)
     from domain import StoreError
     from datetime import timedelta
 
-    from tests.support import START, drive, open_engagement
+    from tests.support import START, in_accompaniment
 
     url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
     app = new_tracker(url, FakeClock())
-    cast = Cast.register(app)
-    eid = open_engagement(app, cast)
-    drive(app, cast, eid, "accompaniment.in_progress")
+    cast, eid = in_accompaniment(app)
     app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "notes")
     app.close()
     with sqlite3.connect(tmp_path / "etrack.sqlite") as con:  # a session counted from its stamp, time forged
