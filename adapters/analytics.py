@@ -290,25 +290,25 @@ class Analytics(TrackedProjection):
 
     def apply(self, page: Sequence[Decoded]) -> int:
         """Project a page that follows the facts' position; only the event types counted are decoded."""
-        wanted = [d for d in page if concerns(d.n.topic) or counts(d.n.topic)]
-        sources = self.view.sources({str(d.n.originator_id) for d in wanted})  # only what the page touches
+        wanted = [d for d in page if concerns(d.topic) or counts(d.topic)]
+        sources = self.view.sources({str(d.originator_id) for d in wanted})  # only what the page touches
         changed: dict[str, Source] = {}
         facts: list[tuple[int, Fact]] = []
         for d in wanted:
-            topic = d.n.topic
+            topic = d.topic
             when = iso_time(d.stamp[2]) if topic in STAMPED and not concerns(topic) else None
             if when is not None:  # its time is all it takes
-                facts.extend((d.n.id, f) for f in stamped_fact(topic, str(d.n.originator_id), when, sources))
+                facts.extend((d.id, f) for f in stamped_fact(topic, str(d.originator_id), when, sources))
                 continue
             event = d.event
             if event is None:
-                raise StoreError(f"cannot decode position {d.n.id} (tampered, unknown topic, or ETRACK_CIPHER_KEY "
+                raise StoreError(f"cannot decode position {d.id} (tampered, unknown topic, or ETRACK_CIPHER_KEY "
                                  "missing or wrong): run etrack audit verify")
             sid = update_sources(event, sources)
             if sid is not None:
                 changed[sid] = sources[sid]
-            facts.extend((d.n.id, f) for f in signal_facts(event, sources) + activity_facts(event, sources))
-        self.view.append(facts, changed, Tracking(NAME, page[-1].n.id), tally(f for _, f in facts))
+            facts.extend((d.id, f) for f in signal_facts(event, sources) + activity_facts(event, sources))
+        self.view.append(facts, changed, Tracking(NAME, page[-1].id), tally(f for _, f in facts))
         return len(facts)
 
 

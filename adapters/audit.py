@@ -159,8 +159,8 @@ class AuditTrail(TrackedProjection):
     def apply(self, page: Sequence[Decoded]) -> int:
         """Append entries for a page that follows the trail's position."""
         head = self.view.head()
-        rows = build_rows([d.n for d in page], head.entry_hash if head else GENESIS, [d.stamp for d in page])
-        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].n.id))
+        rows = build_rows(page, head.entry_hash if head else GENESIS, [d.stamp for d in page])
+        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id))
         return len(rows)
 
     def stored_records(self) -> Iterator[StoredRecord]:

@@ -69,31 +69,17 @@ def view_for(app: EngagementTracker, sqlite_cls: type, memory_cls: type, postgre
     return app.factory.tracking_recorder(cls)  # type: ignore[arg-type]
 
 
-class Record:
-    """One stored event as read for projecting: on SQLite straight from its row.
-
-    The attributes of eventsourcing's ``Notification`` that projections read, without parsing
-    every id into a UUID: ``originator_id`` is the canonical id text (see ``canonical_id``); the
-    few events analytics decodes get a UUID (``Decoded.event``), as on every other backend.
-    """
-
-    __slots__ = ("id", "originator_id", "originator_version", "state", "topic")
-
-    def __init__(self, position: int, stored_id: Any, version: int, topic: str, state: bytes) -> None:
-        self.id, self.originator_id, self.originator_version = position, canonical_id(stored_id), version
-        self.topic, self.state = topic, state
-
-
-def read_page(app: EngagementTracker, start: int, limit: int) -> Sequence[Any]:
-    """Stored events from position ``start`` on: Records on SQLite, Notifications elsewhere."""
+def read_page(app: EngagementTracker, start: int, limit: int) -> list[Decoded]:
+    """Stored events from position ``start`` on, ready to project (on SQLite straight from the rows)."""
     recorder = app.recorder
     if isinstance(recorder, SQLiteApplicationRecorder):
         table = recorder.events_table_name
         with recorder.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
                       "WHERE rowid >= ? ORDER BY rowid LIMIT ?", (start, limit))
-            return [Record(*row) for row in c.fetchall()]
-    return recorder.select_notifications(start, limit)
+            rows = c.sqlite_cursor.fetchall()
+        return [Decoded(app, r[0], canonical_id(r[1]), r[2], r[3], r[4]) for r in rows]
+    return [Decoded.of(app, n) for n in recorder.select_notifications(start, limit)]
 
 
 def _acted_topics() -> frozenset[str]:
@@ -119,8 +105,10 @@ _ACTED = _acted_topics()
 
 
 class Decoded:
-    """One stored record, decoded once for every projection, and only as far as one needs.
+    """One stored event, read once for every projection, and decoded only as far as one needs.
 
+    It carries what projections read of the stored record (position ``id``, ``originator_id``
+    as canonical id text, see ``canonical_id``, ``originator_version``, ``topic``, ``state``).
     The audit trail reads only who recorded the event and when (:attr:`stamp`, from the stored
     JSON, no domain objects built); analytics decodes the domain event (:attr:`event`) only for
     the few event types it counts. Both are cached, so a page shared by every projection is
@@ -128,15 +116,22 @@ class Decoded:
     or wrong cipher key) gives an unknown stamp and a ``None`` event: the caller decides.
     """
 
-    __slots__ = ("_app", "_event", "_stamp", "n")
+    __slots__ = ("_app", "_event", "_stamp", "id", "originator_id", "originator_version", "state", "topic")
 
-    def __init__(self, app: EngagementTracker, n: Any) -> None:
-        self._app, self.n = app, n
+    def __init__(self, app: EngagementTracker, position: int, originator_id: str, version: int, topic: str,
+                 state: bytes) -> None:
+        self._app, self.id, self.originator_id, self.originator_version = app, position, originator_id, version
+        self.topic, self.state = topic, state
         self._stamp: Stamp | None = None
         self._event: Any = Decoded
 
+    @classmethod
+    def of(cls, app: EngagementTracker, n: Any) -> Decoded:
+        """From an eventsourcing ``Notification`` (or any record with its attributes)."""
+        return cls(app, n.id, canonical_id(n.originator_id), n.originator_version, n.topic, n.state)
+
     def _state(self) -> bytes:
-        data = self.n.state
+        data = self.state
         mapper = self._app.mapper
         if mapper.cipher:
             data = mapper.cipher.decrypt(data)
@@ -151,7 +146,7 @@ class Decoded:
         if self._stamp is None:
             try:
                 data = self._state()
-                if self.n.topic in _ACTED:  # read the two fields straight from the bytes when certain
+                if self.topic in _ACTED:  # read the two fields straight from the bytes when certain
                     self._stamp = scan_stamp(data)
                 if self._stamp is None:
                     state = json.loads(data)
@@ -164,10 +159,9 @@ class Decoded:
     def event(self) -> Any:
         if self._event is Decoded:
             try:
-                n = self.n
-                if type(n) is Record:  # the aggregate's id type, as eventsourcing's own reads give it
-                    n = StoredEvent(UUID(n.originator_id), n.originator_version, n.topic, n.state)
-                self._event = self._app.mapper.to_domain_event(n)
+                # the aggregate's id type, as eventsourcing's own reads give it
+                stored = StoredEvent(UUID(self.originator_id), self.originator_version, self.topic, self.state)
+                self._event = self._app.mapper.to_domain_event(stored)
             except Exception:  # noqa: BLE001 - tampered bytes, unknown topic, missing key
                 self._event = None
         return self._event
@@ -196,7 +190,7 @@ class TrackedProjection:
             if not page:
                 return added
             try:
-                added += self.apply([Decoded(self.app, n) for n in page])
+                added += self.apply(page)
                 contention.ok()
             except (IntegrityError, OperationalError) as exc:
                 contention.absorb(exc)  # rolled back whole: re-read the position and try again

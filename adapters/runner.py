@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError
 
 from adapters.analytics import Analytics
 from adapters.audit import AuditTrail
-from adapters.projection import PAGE, Contention, Decoded, read_page
+from adapters.projection import PAGE, Contention, read_page
 from domain.application import EngagementTracker
 
 
@@ -43,9 +43,9 @@ class ProjectionRunner:
             page = read_page(self.app, start, PAGE)
             if not page:
                 return added
-            decoded = [Decoded(self.app, n) for n in page]  # shared: each record decoded at most once
-            for p in self.projections:
-                todo = [d for d in decoded if d.n.id > positions[id(p)]]
+            for p in self.projections:  # the page is shared: each record decoded at most once
+                position = positions[id(p)]
+                todo = page if page[0].id > position else [d for d in page if d.id > position]
                 if not todo:
                     continue
                 try:

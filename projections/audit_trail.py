@@ -69,27 +69,18 @@ def chain_hash(
 
 
 def canonical_id(originator_id: Any) -> str:
-    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits);
-    an id already made canonical here (a ``CanonicalId``) is kept.
+    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits).
 
     Any other stored text (even a UUID's dashed or uppercase spelling, which eventsourcing would
     parse, but under which the event no longer loads with its aggregate) is never a record the
     store wrote: it is named ``[stored as '...']`` so that it matches no trail entry.
     """
-    if type(originator_id) is CanonicalId:
-        return originator_id
     if isinstance(originator_id, UUID):
         return str(originator_id)
     text = str(originator_id)
     if len(text) == 32 and not text.strip("0123456789abcdef"):
-        return CanonicalId(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
-    return CanonicalId(f"{ODD_ID}{text!r}]")
-
-
-class CanonicalId(str):
-    """An aggregate id that ``canonical_id`` has already read from its stored form."""
-
-    __slots__ = ()
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return f"{ODD_ID}{text!r}]"
 
 
 @attrs.frozen
@@ -222,16 +213,19 @@ def stamp_of_event(event: Any) -> Stamp:
 EntryRow = tuple[int, str, str, int, str, str, str | None, str | None, str | None, str, str, str]
 
 
-def build_rows(notifications: Iterable[Any], prev_hash: str, stamps: Iterable[Stamp]) -> list[EntryRow]:
+def build_rows(records: Iterable[Any], prev_hash: str, stamps: Iterable[Stamp]) -> list[EntryRow]:
     """Chain entries, as rows, for stored events that follow an entry whose hash is ``prev_hash``.
+
+    ``records`` carry ``id``, ``originator_id`` (canonical id text, from :func:`canonical_id`),
+    ``originator_version``, ``topic`` and ``state``.
 
     ``AuditEntry(*row)`` is the entry. The canonical line of the module docstring, hashed as
     :func:`chain_hash` does, computed inline.
     """
     sha256 = hashlib.sha256
     rows: list[EntryRow] = []
-    for n, (actor, role, recorded_at) in zip(notifications, stamps, strict=True):
-        aggregate_id, topic, state, version = canonical_id(n.originator_id), str(n.topic), n.state, n.originator_version
+    for n, (actor, role, recorded_at) in zip(records, stamps, strict=True):
+        aggregate_id, topic, state, version = n.originator_id, str(n.topic), n.state, n.originator_version
         digest = sha256(state).hexdigest() if type(state) is bytes else state_digest(state)
         aggregate_type, event_type = describe(topic)
         line = (f"{prev_hash}|{n.id}|{aggregate_id}|{version}|{topic}|{digest}"

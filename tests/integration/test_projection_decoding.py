@@ -43,7 +43,7 @@ def test_the_stamp_read_from_stored_json_equals_the_decoded_event(history) -> No
     topics = set()
     scanned = 0
     for n in notifications:
-        d = Decoded(history, n)
+        d = Decoded.of(history, n)
         assert d.stamp == full_stamp(history.mapper.to_domain_event(n)), n.topic  # read from the bytes
         if n.topic in _ACTED:  # every event with an actor field takes the byte scan, and agrees
             assert scan_stamp(d._state()) == d.stamp, n.topic
@@ -52,7 +52,7 @@ def test_the_stamp_read_from_stored_json_equals_the_decoded_event(history) -> No
         topics.add(n.topic)
     assert len(topics) > 40  # every event type of every aggregate was recorded
     assert scanned >= len(notifications) - 5  # all but the few events without an actor field
-    assert any(Decoded(history, n).stamp[0] for n in notifications)  # actors are stamped
+    assert any(Decoded.of(history, n).stamp[0] for n in notifications)  # actors are stamped
 
 
 def test_analytics_reads_only_what_it_counts_and_misses_nothing(history) -> None:  # type: ignore[no-untyped-def]
@@ -81,7 +81,7 @@ def test_an_unreadable_record_is_chained_unstamped(tmp_path: Path) -> None:
     app.close()
     wrong = new_tracker(url, FakeClock(), ETRACK_CIPHER_KEY=new_cipher_key())
     n = wrong.recorder.select_notifications(1, 1)[0]
-    d = Decoded(wrong, n)
+    d = Decoded.of(wrong, n)
     assert d.stamp == (None, None, None) and d.event is None
     wrong.close()
 
