@@ -88,18 +88,22 @@ def tally_key(f: Fact | Tally) -> tuple[Any, ...]:
 
 def tally(items: Iterable[Fact | Tally]) -> list[Tally]:
     """Merge facts (and tallies) into one tally per fine cell."""
-    cells: dict[tuple[Any, ...], tuple[int, Counter[str], Counter[str]]] = {}
+    cells: dict[tuple[Any, ...], list[Any]] = {}  # key -> [facts, persons Counter, sources Counter]
     for item in items:
         key = tally_key(item)
-        facts, persons, sources = cells.setdefault(key, (0, Counter(), Counter()))
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = [0, Counter(), Counter()]
         if isinstance(item, Tally):
-            persons.update(dict(item.persons))
-            sources.update(dict(item.sources))
-            cells[key] = (facts + item.facts, persons, sources)
+            cell[0] += item.facts
+            cell[1].update(dict(item.persons))
+            cell[2].update(dict(item.sources))
         else:
-            persons.update({p: 1 for p in item.persons})
-            sources[item.source] += 1
-            cells[key] = (facts + 1, persons, sources)
+            cell[0] += 1
+            persons = cell[1]
+            for p in item.persons:
+                persons[p] += 1
+            cell[2][item.source] += 1
     return [Tally(*key, facts, tuple(sorted(persons.items())), tuple(sorted(sources.items())))
             for key, (facts, persons, sources) in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0])))]
 
