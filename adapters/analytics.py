@@ -42,7 +42,6 @@ from projections.anonymity import (
 from projections.weak_signals import Source, concerns, signal_facts, update_sources
 
 NAME = "analytics"
-PAGE = 500
 ANALYST_ROLES = (Role.ANALYST, Role.ADMIN)
 _FACT_COLS = ("family", "metric", "unit", "month", "source", "persons", "theme", "context", "polarity", "intensity")
 _ROW_COLS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
@@ -296,7 +295,7 @@ class Analytics(TrackedProjection):
         facts: list[tuple[int, Fact]] = []
         for d in wanted:
             topic = d.topic
-            when = iso_time(d.stamp[2]) if topic in STAMPED and not concerns(topic) else None
+            when = iso_time(d.stamp[2]) if topic in STAMPED else None
             if when is not None:  # its time is all it takes
                 facts.extend((d.id, f) for f in stamped_fact(topic, str(d.originator_id), when, sources))
                 continue

@@ -13,7 +13,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from domain.application import EngagementTracker
 from domain.errors import StoreError
-from projections.audit_trail import UNKNOWN, Stamp, canonical_id, scan_stamp, stamp_of_event, stamp_of_state
+from projections.audit_trail import UNKNOWN, Stamp, canonical_id, scan_stamp, stamp_of_state
 
 PAGE = 2_000
 BUSY_PATIENCE = 60.0  # seconds of contention on one catch-up before a busy database is reported
@@ -141,8 +141,6 @@ class Decoded:
 
     @property
     def stamp(self) -> Stamp:
-        if self._stamp is None and self._event is not Decoded and self._event is not None:
-            self._stamp = stamp_of_event(self._event)  # decoded already: no second parse
         if self._stamp is None:
             try:
                 data = self._state()

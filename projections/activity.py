@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from projections.anonymity import Fact
-from projections.weak_signals import Sources, month_of
+from projections.weak_signals import SOURCE_TOPICS, Sources, month_of
 
 #: Event type -> activity metric (one fact per event).
 SIMPLE = {
@@ -30,8 +30,9 @@ METRICS = (
 )
 
 
-#: Topics whose one fact needs nothing but the event's time: no decoding of the event.
-STAMPED = frozenset(t for t in SIMPLE if t != "etrack:Cohort.RitualHeld")
+#: Topics whose one fact needs nothing but the event's time, and which change no source: no
+#: decoding of the event.
+STAMPED = frozenset(t for t in SIMPLE if t != "etrack:Cohort.RitualHeld" and t not in SOURCE_TOPICS)
 
 
 def stamped_fact(topic: str, sid: str, recorded_at: datetime, sources: Sources) -> list[Fact]:
