@@ -21,12 +21,12 @@ from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from adapters.projection import Decoded, TrackedProjection, view_for
-from domain.application import EngagementTracker
-from domain.errors import InvalidInput, NotPermitted, StoreError
-from domain.values import Actor, Role
-from projections.activity import STAMPED, activity_facts, counts, stamped_fact
-from projections.anonymity import (
+from engagement_tracker.adapters.projection import Decoded, TrackedProjection, view_for
+from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StoreError
+from engagement_tracker.domain.values import Actor, Role
+from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
+from engagement_tracker.projections.anonymity import (
     DIMENSIONS,
     Fact,
     Level,
@@ -39,7 +39,7 @@ from projections.anonymity import (
     tally,
     trends,
 )
-from projections.weak_signals import Source, concerns, signal_facts, update_sources
+from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
 
 NAME = "analytics"
 ANALYST_ROLES = (Role.ANALYST, Role.ADMIN)

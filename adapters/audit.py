@@ -20,11 +20,11 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from adapters.projection import Decoded, TrackedProjection, view_for
-from domain.application import EngagementTracker
-from domain.errors import InvalidInput, NotPermitted, StoreError
-from domain.values import Actor, Role
-from projections.audit_trail import (
+from engagement_tracker.adapters.projection import Decoded, TrackedProjection, view_for
+from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StoreError
+from engagement_tracker.domain.values import Actor, Role
+from engagement_tracker.projections.audit_trail import (
     GENESIS,
     PAGE,
     TRAIL_NAME,

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.persistence import PersistenceError
 
-from adapters.storage import (
+from engagement_tracker.adapters.storage import (
     StoreConfig,
     check_sqlite_file,
     ensure_postgres_schema,
@@ -19,10 +19,10 @@ from adapters.storage import (
     parse_url,
     postgres_conninfo,
 )
-from adapters.vault import MemoryVault, PostgresVault, SQLiteVault
-from domain.application import EngagementTracker
-from domain.errors import StoreError
-from domain.sealing import Sealer
+from engagement_tracker.adapters.vault import MemoryVault, PostgresVault, SQLiteVault
+from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.sealing import Sealer
 
 
 def system_clock() -> datetime:
@@ -120,8 +120,8 @@ DDL_LOCK = 0x65747261636B  # "etrack"
 
 def create_read_models(app: EngagementTracker) -> None:
     """Create the audit trail's and the analysts' tables now (under the DDL lock)."""
-    from adapters.analytics import Analytics
-    from adapters.audit import AuditTrail
+    from engagement_tracker.adapters.analytics import Analytics
+    from engagement_tracker.adapters.audit import AuditTrail
 
     AuditTrail(app)
     Analytics(app)

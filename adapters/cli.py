@@ -23,21 +23,21 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from adapters.audit import (
+from engagement_tracker.adapters.audit import (
     AuditService,
     generate_signing_key,
     load_public_key,
     load_signing_key,
     read_checkpoint,
 )
-from adapters.analytics import AnalystService, release_document, release_rows, to_csv
-from adapters.bootstrap import new_cipher_key, open_tracker
-from adapters.runner import ProjectionRunner
-from adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
-from domain.application import EngagementTracker, as_uuid
-from domain.errors import EtrackError, InvalidInput
-from domain.values import Actor, Role
-from domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
+from engagement_tracker.adapters.analytics import AnalystService, release_document, release_rows, to_csv
+from engagement_tracker.adapters.bootstrap import new_cipher_key, open_tracker
+from engagement_tracker.adapters.runner import ProjectionRunner
+from engagement_tracker.adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
+from engagement_tracker.domain.application import EngagementTracker, as_uuid
+from engagement_tracker.domain.errors import EtrackError, InvalidInput
+from engagement_tracker.domain.values import Actor, Role
+from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 FORMATS = click.Choice(["table", "json", "csv"])
@@ -115,6 +115,7 @@ ACTOR = click.option("--as", "actor", required=True, metavar="ROLE:PARTY_ID", he
 
 
 @click.group()
+@click.version_option(package_name="engagement-tracker", prog_name="etrack")
 @click.option("--db", envvar="ETRACK_DATABASE_URL", default=None, metavar="URL",
               help="sqlite:///path (default ./etrack.sqlite), memory: or postgresql://...")
 @click.pass_context
@@ -528,7 +529,7 @@ def audit() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def audit_keygen(path: str) -> None:
     """Write a new Ed25519 signing key (PEM, 0600) to PATH and print its public key."""
-    from adapters.audit import public_key_hex
+    from engagement_tracker.adapters.audit import public_key_hex
 
     with _refusals():
         click.echo(public_key_hex(generate_signing_key(path)))
@@ -662,15 +663,6 @@ def projections_run(ctx: click.Context, poll: float) -> None:
         err.print(f"following {ctx.obj['db'] or 'sqlite:///etrack.sqlite'} (SIGTERM or Ctrl-C stops)")
         total = runner.run(on_progress=lambda n: err.print(f"projected {n} events"))
         err.print(f"stopped cleanly after projecting {total} events")
-
-
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def bench(args: tuple[str, ...]) -> None:
-    """Benchmarks against same-process baselines (python -m bench): --quick, --json FILE, --scale ..."""
-    from bench.__main__ import main as bench_main
-
-    bench_main(list(args))
 
 
 @cli.command("new-cipher-key")

@@ -15,10 +15,10 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from adapters.analytics import NAME as ANALYTICS, AnalyticsView, persons_json, tally_of, tally_row
-from projections.anonymity import Fact, Release, Tally, tally
-from projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, EntryRow, JoinedRow, T
-from projections.weak_signals import Source
+from engagement_tracker.adapters.analytics import NAME as ANALYTICS, AnalyticsView, persons_json, tally_of, tally_row
+from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
+from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, EntryRow, JoinedRow, T
+from engagement_tracker.projections.weak_signals import Source
 
 _AUDIT_COLS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
                "recorded_at", "state_sha256", "prev_hash", "entry_hash")

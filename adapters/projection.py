@@ -11,9 +11,9 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from domain.application import EngagementTracker
-from domain.errors import StoreError
-from projections.audit_trail import UNKNOWN, Stamp, canonical_id, scan_stamp, stamp_of_state
+from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.projections.audit_trail import UNKNOWN, Stamp, canonical_id, scan_stamp, stamp_of_state
 
 PAGE = 2_000
 BUSY_PATIENCE = 60.0  # seconds of contention on one catch-up before a busy database is reported
@@ -61,7 +61,7 @@ def view_for(app: EngagementTracker, sqlite_cls: type, memory_cls: type, postgre
     elif module.endswith("popo"):
         cls = memory_cls
     elif module.endswith("postgres"):
-        from adapters import postgres_views
+        from engagement_tracker.adapters import postgres_views
 
         cls = getattr(postgres_views, postgres_cls_name)
     else:
@@ -86,10 +86,10 @@ def _acted_topics() -> frozenset[str]:
     """Topics of the events that carry top-level ``timestamp`` and ``actor`` fields: all of ours."""
     from eventsourcing.domain import Aggregate
 
-    from domain import Engagement
-    from domain.coach_load import CoachLoad
-    from domain.cohort import Cohort
-    from domain.party import Party
+    from engagement_tracker.domain import Engagement
+    from engagement_tracker.domain.coach_load import CoachLoad
+    from engagement_tracker.domain.cohort import Cohort
+    from engagement_tracker.domain.party import Party
 
     topics = set()
     for aggregate in (Engagement, Cohort, Party, CoachLoad):

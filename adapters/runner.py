@@ -14,10 +14,10 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from adapters.analytics import Analytics
-from adapters.audit import AuditTrail
-from adapters.projection import PAGE, Contention, read_page
-from domain.application import EngagementTracker
+from engagement_tracker.adapters.analytics import Analytics
+from engagement_tracker.adapters.audit import AuditTrail
+from engagement_tracker.adapters.projection import PAGE, Contention, read_page
+from engagement_tracker.domain.application import EngagementTracker
 
 
 class ProjectionRunner:

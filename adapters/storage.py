@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
 
-from domain.errors import StoreError
+from engagement_tracker.domain.errors import StoreError
 
 DEFAULT_URL = "sqlite:///etrack.sqlite"
 URL_ENV = "ETRACK_DATABASE_URL"

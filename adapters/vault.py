@@ -20,8 +20,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from domain.errors import SealingError, StoreError, SubjectErased
-from domain.values import Sealed
+from engagement_tracker.domain.errors import SealingError, StoreError, SubjectErased
+from engagement_tracker.domain.values import Sealed
 
 NONCE_BYTES = 12
 KEY_BYTES = 32

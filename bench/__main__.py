@@ -1,4 +1,4 @@
-"""``python -m bench`` / ``etrack bench``: the cost of every path, against baselines run in the same process.
+"""``python -m bench``: the cost of every path, against baselines run in the same process.
 
 Each measurement prints events per second and the ratio to its baseline, measured here on the
 same data; ``--json FILE`` writes them all. ``--quick`` (under a minute) is the CI smoke test.
@@ -27,11 +27,11 @@ from uuid import uuid4
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from adapters import open_tracker
-from adapters.analytics import AnalystService
-from adapters.audit import AuditTrail
+from engagement_tracker.adapters import open_tracker
+from engagement_tracker.adapters.analytics import AnalystService
+from engagement_tracker.adapters.audit import AuditTrail
 from bench.workload import histories
-from domain import Actor, EngagementTracker, Role
+from engagement_tracker.domain import Actor, EngagementTracker, Role
 
 BATCH_EVENTS = 900  # keep saves under ~1,000 events per transaction
 
@@ -238,7 +238,7 @@ def bench_verify(app: EngagementTracker, directory: Path, rounds: int) -> dict[s
 
 
 def bench_rebuild(app: EngagementTracker, rounds: int) -> dict[str, Any]:
-    from adapters.runner import ProjectionRunner
+    from engagement_tracker.adapters.runner import ProjectionRunner
 
     n = app.recorder.max_notification_id() or 0
 
@@ -316,7 +316,7 @@ def scale_point(events: int, directory: Path) -> dict[str, Any]:
         n += sum(len(a.pending_events) for a in group)
         t, _ = timed(lambda g=group: app.save(*g))
         t_record += t
-    from adapters.runner import ProjectionRunner
+    from engagement_tracker.adapters.runner import ProjectionRunner
 
     t_rebuild, _ = timed(ProjectionRunner(app).rebuild)
     app.close()
@@ -382,7 +382,7 @@ def print_table(results: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"etrack bench ({meta['machine']})")
+    table = Table(title=f"python -m bench ({meta['machine']})")
     for col in ("name", "events", "events/s", "baseline", "baseline ev/s", "ratio", "target", "peak RSS MB"):
         table.add_column(col)
     for r in results:
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv and argv[0] == "_scale":
         print(json.dumps(scale_point(int(argv[1]), Path(argv[2]))))
         return
-    parser = argparse.ArgumentParser(prog="etrack bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run in under a minute")
     parser.add_argument("--events", type=int, default=None, help="events for bulk/verify/rebuild/query")
     parser.add_argument("--scale", default=None, help="sizes for the scale run, e.g. 10000,100000,1000000")

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from domain import Engagement
-from domain.cohort import Cohort
-from domain.sealing import Sealer
-from domain.values import Actor, Contract, DataPoint, Evaluation, Role, Signal
+from engagement_tracker.domain import Engagement
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.values import Actor, Contract, DataPoint, Evaluation, Role, Signal
 
 THEMES = ["delegation", "priorities", "conflict", "communication", "career", "team_dynamics"]
 SIGNALS = ["turnover", "bureaucratic_friction", "energy_gain", "misalignment", "learning_dip"]

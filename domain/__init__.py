@@ -4,10 +4,10 @@ Embed it with ``adapters.open_tracker(url)``, which wires a backend, a key vault
 id factory into :class:`EngagementTracker`; or construct the application yourself with your own.
 """
 
-from domain.application import ERASED, CohortCommands, EngagementTracker
-from domain.cohort import Cohort
-from domain.engagement import Engagement
-from domain.errors import (
+from engagement_tracker.domain.application import ERASED, CohortCommands, EngagementTracker
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.errors import (
     AlreadyExists,
     CapacityExceeded,
     ConcurrencyConflict,
@@ -21,9 +21,9 @@ from domain.errors import (
     StoreError,
     SubjectErased,
 )
-from domain.party import Party
-from domain.sealing import Sealer
-from domain.values import (
+from engagement_tracker.domain.party import Party
+from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
     Contract,
@@ -36,7 +36,7 @@ from domain.values import (
     SessionTheme,
     SponsorFunction,
 )
-from domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
+from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
 __all__ = [
     "ENGAGEMENT_WORKFLOW",

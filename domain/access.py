@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from domain.errors import NotPermitted
-from domain.values import SYSTEM_PARTY, Actor, Role
+from engagement_tracker.domain.errors import NotPermitted
+from engagement_tracker.domain.values import SYSTEM_PARTY, Actor, Role
 
 C, E, S = Role.COACH, Role.COACHEE, Role.SPONSOR
 

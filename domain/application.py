@@ -26,11 +26,11 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from domain.access import cohort_read_scope, read_scope
-from domain.coach_load import CapacityPolicy, CoachLoad
-from domain.cohort import Cohort
-from domain.engagement import Engagement
-from domain.errors import (
+from engagement_tracker.domain.access import cohort_read_scope, read_scope
+from engagement_tracker.domain.coach_load import CapacityPolicy, CoachLoad
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.errors import (
     AlreadyExists,
     ConcurrencyConflict,
     EtrackError,
@@ -40,9 +40,9 @@ from domain.errors import (
     StoreError,
     SubjectErased,
 )
-from domain.party import Party
-from domain.sealing import Sealer
-from domain.values import (
+from engagement_tracker.domain.party import Party
+from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.values import (
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
     VALUE_TYPES,

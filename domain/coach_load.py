@@ -13,8 +13,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import attrs
 from eventsourcing.domain import Aggregate
 
-from domain.errors import CapacityExceeded, InvalidInput
-from domain.values import Actor
+from engagement_tracker.domain.errors import CapacityExceeded, InvalidInput
+from engagement_tracker.domain.values import Actor
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://engagement-tracker.invalid/coach-load")
 

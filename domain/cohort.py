@@ -17,10 +17,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.access import require_cohort_step
-from domain.engagement import _sealed, require_actor, require_time
-from domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
-from domain.values import (
+from engagement_tracker.domain.access import require_cohort_step
+from engagement_tracker.domain.engagement import _sealed, require_actor, require_time
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
+from engagement_tracker.domain.values import (
     SIGNAL_THEMES,
     Signal,
     check_signal,
@@ -47,7 +47,7 @@ from domain.values import (
     require_member,
     require_number,
 )
-from domain.workflow import COHORT_WORKFLOW
+from engagement_tracker.domain.workflow import COHORT_WORKFLOW
 
 WORKFLOW = COHORT_WORKFLOW
 

@@ -16,9 +16,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.access import require_step
-from domain.errors import InvalidInput, NotPermitted, StepNotAllowed
-from domain.values import (
+from engagement_tracker.domain.access import require_step
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StepNotAllowed
+from engagement_tracker.domain.values import (
     SIGNAL_THEMES,
     Signal,
     check_signal,
@@ -52,7 +52,7 @@ from domain.values import (
     require_member,
     require_number,
 )
-from domain.workflow import ENGAGEMENT_WORKFLOW
+from engagement_tracker.domain.workflow import ENGAGEMENT_WORKFLOW
 
 WORKFLOW = ENGAGEMENT_WORKFLOW
 

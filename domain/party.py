@@ -12,8 +12,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import NotPermitted, RuleViolation
-from domain.values import Actor, PartyKind, Role, Sealed
+from engagement_tracker.domain.errors import NotPermitted, RuleViolation
+from engagement_tracker.domain.values import Actor, PartyKind, Role, Sealed
 
 
 class Party(Aggregate):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from domain.values import Sealed
+from engagement_tracker.domain.values import Sealed
 
 
 class Sealer(Protocol):

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import attrs
 
-from domain.errors import InvalidInput
+from engagement_tracker.domain.errors import InvalidInput
 
 #: Values persisted inside events, by stable transcoding name.
 VALUE_TYPES: dict[str, type] = {}

@@ -22,7 +22,7 @@ import attrs
 from transitions.extensions import HierarchicalGraphMachine
 from transitions.extensions.nesting import NestedState
 
-from domain.errors import RuleViolation, StepNotAllowed
+from engagement_tracker.domain.errors import RuleViolation, StepNotAllowed
 
 Problems = list[str]
 

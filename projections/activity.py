@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from projections.anonymity import Fact
-from projections.weak_signals import SOURCE_TOPICS, Sources, month_of
+from engagement_tracker.projections.anonymity import Fact
+from engagement_tracker.projections.weak_signals import SOURCE_TOPICS, Sources, month_of
 
 #: Event type -> activity metric (one fact per event).
 SIMPLE = {

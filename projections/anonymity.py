@@ -35,7 +35,7 @@ from typing import Any
 
 import attrs
 
-from domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 
 DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
 TIME_LEVELS = ("month", "quarter", "year")

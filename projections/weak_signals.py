@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from projections.anonymity import Fact
+from engagement_tracker.projections.anonymity import Fact
 
 
 @attrs.define

@@ -45,7 +45,7 @@ def postgres_unreachable() -> str | None:
         import psycopg
     except ImportError:
         return "psycopg is not installed (pip install '.[test]')"
-    from adapters.storage import parse_url, postgres_conninfo
+    from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 
     try:
         with psycopg.connect(postgres_conninfo(parse_url(POSTGRES_URL)), connect_timeout=3) as conn:
@@ -67,7 +67,7 @@ def postgres_available() -> None:
 def _drop_schema(schema: str) -> None:
     import psycopg
 
-    from adapters.storage import parse_url, postgres_conninfo
+    from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 
     with psycopg.connect(postgres_conninfo(parse_url(POSTGRES_URL)), autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 
 import attrs
 
-from adapters import open_tracker
-from domain import Actor, EngagementTracker, Role
+from engagement_tracker.adapters import open_tracker
+from engagement_tracker.domain import Actor, EngagementTracker, Role
 
 
 class FakeClock:

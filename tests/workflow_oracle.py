@@ -6,7 +6,7 @@ from typing import Any
 
 from transitions import MachineError
 
-from domain.workflow import Workflow
+from engagement_tracker.domain.workflow import Workflow
 
 
 class MachineOracle:
@@ -34,7 +34,7 @@ class MachineOracle:
 
 
 def decide_outcome(workflow: Workflow, step: str, state: str, subject: Any, **facts: Any) -> str:
-    from domain.errors import RuleViolation, StepNotAllowed
+    from engagement_tracker.domain.errors import RuleViolation, StepNotAllowed
 
     try:
         return workflow.decide(step, state, subject, **facts)

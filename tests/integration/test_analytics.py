@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.analytics import Analytics, AnalystService, MemoryAnalyticsView, release_rows, to_csv
-from domain import Actor, InvalidInput, NotPermitted, Role
-from projections.anonymity import Level, build_cells, tally
+from engagement_tracker.adapters.analytics import Analytics, AnalystService, MemoryAnalyticsView, release_rows, to_csv
+from engagement_tracker.domain import Actor, InvalidInput, NotPermitted, Role
+from engagement_tracker.projections.anonymity import Level, build_cells, tally
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -115,7 +115,7 @@ def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tm
     env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
 
     def etrack(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=tmp_path, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "engagement_tracker.adapters.cli", *args], cwd=tmp_path, capture_output=True,
                               text=True, env=env)
 
     assert etrack("demo").returncode == 0

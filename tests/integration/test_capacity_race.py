@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from domain import Actor, CapacityExceeded, ConcurrencyConflict, Role
+from engagement_tracker.domain import Actor, CapacityExceeded, ConcurrencyConflict, Role
 from tests.support import FakeClock, new_tracker
 
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.demo import COACHEES, COACHES, PEERS, SAMPLE_NOTES, SPONSORS
+from engagement_tracker.adapters.demo import COACHEES, COACHES, PEERS, SAMPLE_NOTES, SPONSORS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def etrack(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "adapters.cli", *args],
+        [sys.executable, "-m", "engagement_tracker.adapters.cli", *args],
         cwd=cwd, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
                                                        "COLUMNS": "200"},
     )
@@ -29,7 +29,7 @@ def demo_free_text() -> list[str]:
     """Every string literal of the demo script longer than a label: all of it is sealed input."""
     import ast
 
-    import adapters.demo as demo
+    import engagement_tracker.adapters.demo as demo
 
     tree = ast.parse(Path(demo.__file__).read_text())
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}

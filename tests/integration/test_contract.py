@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from adapters.analytics import Analytics
-from adapters.audit import AuditService
-from adapters.storage import parse_url, postgres_conninfo
-from projections.anonymity import tally
-from domain import Actor, CapacityExceeded, ConcurrencyConflict, Engagement, NotPermitted, Role, StoreError
+from engagement_tracker.adapters.analytics import Analytics
+from engagement_tracker.adapters.audit import AuditService
+from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
+from engagement_tracker.projections.anonymity import tally
+from engagement_tracker.domain import Actor, CapacityExceeded, ConcurrencyConflict, Engagement, NotPermitted, Role, StoreError
 from tests.integration.test_audit_trail import fast_and_slow
 from tests.integration.test_sqlite_roundtrip import all_event_topics, record_every_event_type
 from tests.support import START, Cast, FakeClock, drive, in_accompaniment, new_tracker, open_engagement
@@ -45,9 +45,9 @@ def events_table(url: str) -> tuple[str, str]:
 
 
 def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
-    from domain import Party
-    from domain.coach_load import CoachLoad
-    from domain.cohort import Cohort
+    from engagement_tracker.domain import Party
+    from engagement_tracker.domain.coach_load import CoachLoad
+    from engagement_tracker.domain.cohort import Cohort
 
     app = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
     cast = Cast.register(app)
@@ -184,7 +184,7 @@ def test_an_unreachable_postgres_is_a_clear_store_error() -> None:
 
 
 def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference(store_url: str) -> None:
-    from adapters.analytics import AnalystService
+    from engagement_tracker.adapters.analytics import AnalystService
 
     app = new_tracker(store_url, FakeClock())
     for n in range(6):
@@ -219,7 +219,7 @@ def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference
 
 
 def test_a_window_reads_only_its_months_on_every_backend(store_url: str) -> None:
-    from adapters.analytics import AnalystService
+    from engagement_tracker.adapters.analytics import AnalystService
 
     app = new_tracker(store_url, FakeClock())
     for _ in range(5):

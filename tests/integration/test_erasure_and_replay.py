@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.audit import AuditService
-from adapters.bootstrap import new_cipher_key
-from domain import Actor, NotPermitted, Role, RuleViolation, StoreError
-from domain.application import state_as_json
+from engagement_tracker.adapters.audit import AuditService
+from engagement_tracker.adapters.bootstrap import new_cipher_key
+from engagement_tracker.domain import Actor, NotPermitted, Role, RuleViolation, StoreError
+from engagement_tracker.domain.application import state_as_json
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
 from tests.unit.test_engagement_rules import refused
 
@@ -196,7 +196,7 @@ def test_an_encrypted_store_verifies_without_the_key(tmp_path: Path) -> None:
 
 def etrack(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     root = Path(__file__).resolve().parents[2]
-    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "engagement_tracker.adapters.cli", *args], cwd=cwd, capture_output=True, text=True,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
 
 

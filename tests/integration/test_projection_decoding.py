@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.bootstrap import new_cipher_key
-from adapters.analytics import Analytics
-from adapters.audit import AuditTrail
-from adapters.projection import _ACTED, Decoded
-from adapters.runner import ProjectionRunner
-from projections.activity import activity_facts, counts
-from projections.anonymity import tally
-from projections.audit_trail import scan_stamp, stamp_of_state
-from projections.weak_signals import concerns, signal_facts, update_sources
+from engagement_tracker.adapters.bootstrap import new_cipher_key
+from engagement_tracker.adapters.analytics import Analytics
+from engagement_tracker.adapters.audit import AuditTrail
+from engagement_tracker.adapters.projection import _ACTED, Decoded
+from engagement_tracker.adapters.runner import ProjectionRunner
+from engagement_tracker.projections.activity import activity_facts, counts
+from engagement_tracker.projections.anonymity import tally
+from engagement_tracker.projections.audit_trail import scan_stamp, stamp_of_state
+from engagement_tracker.projections.weak_signals import concerns, signal_facts, update_sources
 from tests.integration.test_sqlite_roundtrip import record_every_event_type
 from tests.support import Cast, FakeClock, new_tracker
 
@@ -112,7 +112,7 @@ def test_the_byte_scan_reads_only_what_a_parse_would(doc: str, expected: object)
 def test_a_time_that_is_not_a_time_is_not_counted_from_the_stamp(tmp_path: Path) -> None:
     import sqlite3
 
-    from domain import StoreError
+    from engagement_tracker.domain import StoreError
     from datetime import timedelta
 
     from tests.support import START, in_accompaniment
@@ -135,7 +135,7 @@ def test_a_time_that_is_not_a_time_is_not_counted_from_the_stamp(tmp_path: Path)
 
 @pytest.mark.parametrize("forged", ["2026W111T101010+00:00", "20260310T101010", "2026-03-10"])
 def test_only_the_time_isoformat_writes_is_read_from_the_stamp(forged: str) -> None:
-    from adapters.analytics import iso_time
+    from engagement_tracker.adapters.analytics import iso_time
 
     assert iso_time(forged) is None  # another form fromisoformat accepts: the event is decoded instead
     assert iso_time("2026-03-10T10:10:10.000123-11:30:07").month == 3  # type: ignore[union-attr]

@@ -27,8 +27,8 @@ def test_the_embedding_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_readme_verifier_checks_a_real_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapters.audit import AuditService
-    from domain import Actor, Role
+    from engagement_tracker.adapters.audit import AuditService
+    from engagement_tracker.domain import Actor, Role
     from tests.support import Cast, FakeClock, drive, new_tracker, open_engagement
 
     app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", FakeClock())

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from adapters.analytics import Analytics
-from adapters.audit import AuditTrail
-from domain import Actor, EtrackError, Role, StoreError
+from engagement_tracker.adapters.analytics import Analytics
+from engagement_tracker.adapters.audit import AuditTrail
+from engagement_tracker.domain import Actor, EtrackError, Role, StoreError
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,7 +168,7 @@ def test_a_runner_stops_cleanly_on_sigterm_and_resumes(store_url: str) -> None:
     app = new_tracker(store_url, FakeClock())
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
-    runner = spawn("--db", store_url, "projections", "run", "--poll", "0.05", module="adapters.cli")
+    runner = spawn("--db", store_url, "projections", "run", "--poll", "0.05", module="engagement_tracker.adapters.cli")
     assert runner.stderr is not None and "following" in runner.stderr.readline()
     drive(app, cast, eid, "framing.tripartite")  # commits while the runner projects: contention
     deadline = time.time() + 30
@@ -190,7 +190,7 @@ def test_the_server_terminating_the_session(store_url: str) -> None:
         pytest.skip("a server session to terminate exists on PostgreSQL only")
     import psycopg
 
-    from adapters.storage import parse_url, postgres_conninfo
+    from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 
     app = new_tracker(store_url, FakeClock())
     cast = Cast.register(app)

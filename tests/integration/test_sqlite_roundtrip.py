@@ -9,9 +9,9 @@ from eventsourcing.domain import Aggregate
 
 from datetime import UTC, date, datetime
 
-from domain import Actor, Engagement, Party, Role
-from domain.coach_load import CoachLoad
-from domain.cohort import Cohort
+from engagement_tracker.domain import Actor, Engagement, Party, Role
+from engagement_tracker.domain.coach_load import CoachLoad
+from engagement_tracker.domain.cohort import Cohort
 from tests.support import START, Cast, CohortCast, FakeClock, drive, frame_cohort, new_tracker, open_engagement
 
 

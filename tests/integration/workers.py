@@ -12,8 +12,8 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
-from adapters import open_tracker
-from domain import Actor, Engagement, EtrackError, Role
+from engagement_tracker.adapters import open_tracker
+from engagement_tracker.domain import Actor, Engagement, EtrackError, Role
 
 
 def say(**data: object) -> None:
@@ -72,7 +72,7 @@ def writer(url: str, batches: int, per_batch: int) -> None:
 
 
 def runner(url: str) -> None:
-    from adapters.runner import ProjectionRunner
+    from engagement_tracker.adapters.runner import ProjectionRunner
 
     app = open_tracker(url)
     say(started=True)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain import InvalidInput, NotPermitted
-from projections.anonymity import (
+from engagement_tracker.domain import InvalidInput, NotPermitted
+from engagement_tracker.projections.anonymity import (
     DIMENSIONS,
     Fact,
     Level,
@@ -126,7 +126,7 @@ def test_trends_rise_fall_and_flag_a_weak_signal_becoming_strong() -> None:
 
 @given(facts=facts_strategy, by=shapes, policy=policies, split=st.integers(0, 120))
 def test_a_release_from_tallies_equals_the_release_from_facts(facts, by, policy, split) -> None:
-    from projections.anonymity import contributions, tally
+    from engagement_tracker.projections.anonymity import contributions, tally
 
     tallies = tally(tally(facts[:split]) + tally(facts[split:]))  # built in two increments, merged
     assert tallies == tally(facts)

@@ -17,9 +17,9 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from adapters import open_tracker
-from domain import COHORT_WORKFLOW, Cohort, EtrackError, RuleViolation, StepNotAllowed
-from domain.values import SYSTEM_PARTY, Actor, DataPoint, Role, Signal
+from engagement_tracker.adapters import open_tracker
+from engagement_tracker.domain import COHORT_WORKFLOW, Cohort, EtrackError, RuleViolation, StepNotAllowed
+from engagement_tracker.domain.values import SYSTEM_PARTY, Actor, DataPoint, Role, Signal
 from tests.workflow_oracle import MachineOracle, decide_outcome
 
 W = COHORT_WORKFLOW

@@ -20,10 +20,10 @@ from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from adapters import open_tracker
-from adapters.vault import MemoryVault
-from domain import ENGAGEMENT_WORKFLOW, Engagement, EtrackError, RuleViolation, StepNotAllowed
-from domain.values import SYSTEM_PARTY, Actor, Contract, Evaluation, QuarterlyDecisions, Role, Signal
+from engagement_tracker.adapters import open_tracker
+from engagement_tracker.adapters.vault import MemoryVault
+from engagement_tracker.domain import ENGAGEMENT_WORKFLOW, Engagement, EtrackError, RuleViolation, StepNotAllowed
+from engagement_tracker.domain.values import SYSTEM_PARTY, Actor, Contract, Evaluation, QuarterlyDecisions, Role, Signal
 from tests.workflow_oracle import MachineOracle, decide_outcome
 
 W = ENGAGEMENT_WORKFLOW

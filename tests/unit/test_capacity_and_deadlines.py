@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain import Actor, CapacityExceeded, RuleViolation, Role
-from domain.coach_load import CapacityPolicy
-from domain.errors import InvalidInput
+from engagement_tracker.domain import Actor, CapacityExceeded, RuleViolation, Role
+from engagement_tracker.domain.coach_load import CapacityPolicy
+from engagement_tracker.domain.errors import InvalidInput
 from tests.support import START, Cast, drive, event_count, new_tracker, open_engagement
 from tests.unit.test_engagement_rules import refused
 

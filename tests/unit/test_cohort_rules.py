@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from domain import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
-from domain.values import CohortRules
+from engagement_tracker.domain import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
+from engagement_tracker.domain.values import CohortRules
 from tests.support import CohortCast, frame_cohort
 from tests.unit.test_engagement_rules import refused
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from adapters import projection
-from adapters.projection import BUSY_PATIENCE, Contention
-from domain import StoreError
+from engagement_tracker.adapters import projection
+from engagement_tracker.adapters.projection import BUSY_PATIENCE, Contention
+from engagement_tracker.domain import StoreError
 
 
 def test_a_tracking_clash_is_absorbed_without_limit() -> None:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from domain import Actor, NotPermitted, Role
+from engagement_tracker.domain import Actor, NotPermitted, Role
 from tests.support import START, drive, open_engagement
 
 

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from domain import (
+from engagement_tracker.domain import (
     Actor,
     EngagementTracker,
     EtrackError,
@@ -20,7 +20,7 @@ from domain import (
     RuleViolation,
     StepNotAllowed,
 )
-from domain.values import MAX_TEXT_CHARS
+from engagement_tracker.domain.values import MAX_TEXT_CHARS
 from tests.support import START, Cast, drive, event_count, open_engagement
 
 

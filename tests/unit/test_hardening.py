@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain import (
+from engagement_tracker.domain import (
     AlreadyExists,
     InvalidInput,
     NotPermitted,
@@ -16,7 +16,7 @@ from domain import (
     StepNotAllowed,
     SubjectErased,
 )
-from domain.values import Sealed
+from engagement_tracker.domain.values import Sealed
 from tests.support import START, Cast, drive, event_count, new_tracker, open_engagement
 from tests.unit.test_engagement_rules import refused
 

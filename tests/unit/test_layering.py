@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 DOMAIN = Path(__file__).resolve().parents[2] / "domain"
-MODEL_ALLOWED = {"attrs", "transitions", "eventsourcing.domain", "domain"}
+MODEL_ALLOWED = {"attrs", "transitions", "eventsourcing.domain", "engagement_tracker.domain"}
 APPLICATION_ALLOWED = MODEL_ALLOWED | {"eventsourcing.application", "eventsourcing.persistence"}
 FORBIDDEN = (
-    "projections", "adapters", "eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo",
+    "engagement_tracker.projections", "engagement_tracker.adapters", "projections", "adapters", "eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo",
     # storage and crypto belong to adapters, even when the standard library ships them
     "sqlite3", "psycopg", "cryptography", "dbm", "shelve",
 )
@@ -48,6 +48,6 @@ def test_domain_module_imports_only_what_it_may(path: Path) -> None:
 
 def test_the_check_catches_an_outward_import(tmp_path: Path) -> None:
     sneaky = tmp_path / "sneaky.py"
-    sneaky.write_text("from adapters.vault import SQLiteVault\nimport eventsourcing.sqlite\n")
+    sneaky.write_text("from engagement_tracker.adapters.vault import SQLiteVault\nimport eventsourcing.sqlite\n")
     found = [m for m in imported_modules(sneaky) if m.startswith(FORBIDDEN)]
-    assert found == ["adapters.vault", "eventsourcing.sqlite"]
+    assert found == ["engagement_tracker.adapters.vault", "eventsourcing.sqlite"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from domain import ENGAGEMENT_WORKFLOW, RuleViolation, StepNotAllowed
-from domain.values import Amendment, Role
+from engagement_tracker.domain import ENGAGEMENT_WORKFLOW, RuleViolation, StepNotAllowed
+from engagement_tracker.domain.values import Amendment, Role
 from tests.workflow_oracle import MachineOracle, decide_outcome
 
 W = ENGAGEMENT_WORKFLOW
@@ -121,7 +121,7 @@ def test_no_machine_is_attached_to_an_aggregate(tracker, cast) -> None:  # type:
 
 
 def test_every_step_has_a_permission_entry() -> None:
-    from domain.access import ENGAGEMENT_STEPS
+    from engagement_tracker.domain.access import ENGAGEMENT_STEPS
 
     assert W.steps <= set(ENGAGEMENT_STEPS)
     assert all(roles <= {Role.COACH, Role.COACHEE, Role.SPONSOR, Role.SYSTEM} for roles in ENGAGEMENT_STEPS.values())
@@ -129,7 +129,7 @@ def test_every_step_has_a_permission_entry() -> None:
 
 
 def test_every_cohort_step_has_a_permission_entry() -> None:
-    from domain.access import COHORT_STEPS
-    from domain.workflow import COHORT_WORKFLOW
+    from engagement_tracker.domain.access import COHORT_STEPS
+    from engagement_tracker.domain.workflow import COHORT_WORKFLOW
 
     assert COHORT_WORKFLOW.steps <= set(COHORT_STEPS)
