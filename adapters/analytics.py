@@ -22,9 +22,10 @@ from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from engagement_tracker.adapters.projection import Decoded, TrackedProjection, view_for
+from engagement_tracker.domain.access import require_analyst
 from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StoreError
-from engagement_tracker.domain.values import Actor, Role
+from engagement_tracker.domain.errors import InvalidInput, StoreError
+from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
     DIMENSIONS,
@@ -42,7 +43,6 @@ from engagement_tracker.projections.anonymity import (
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
 
 NAME = "analytics"
-ANALYST_ROLES = (Role.ANALYST, Role.ADMIN)
 _FACT_COLS = ("family", "metric", "unit", "month", "source", "persons", "theme", "context", "polarity", "intensity")
 _ROW_COLS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
 
@@ -358,14 +358,6 @@ def require_whole_periods(since: str | None, until: str | None, grain: str) -> N
         end = (int(until[5:]) // span + 1) * span
         raise InvalidInput("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
                                     f"end the window at {until[:4]}-{end:02d}")
-
-
-def require_analyst(viewer: Actor, action: str) -> None:
-    if not isinstance(viewer, Actor):
-        raise InvalidInput("viewer", "expected Actor(party, role)")
-    if viewer.role not in ANALYST_ROLES:
-        raise NotPermitted(action, f"a {viewer.role.value} does not release aggregates",
-                           [r.value for r in ANALYST_ROLES])
 
 
 class AnalystService:

@@ -21,9 +21,10 @@ from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from engagement_tracker.adapters.projection import Decoded, TrackedProjection, view_for
+from engagement_tracker.domain.access import require_auditor
 from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StoreError
-from engagement_tracker.domain.values import Actor, Role
+from engagement_tracker.domain.errors import InvalidInput, StoreError
+from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.audit_trail import (
     GENESIS,
     PAGE,
@@ -43,7 +44,6 @@ from engagement_tracker.projections.audit_trail import (
     verify_scan,
 )
 
-AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
 SIGNING_KEY_ENV = "ETRACK_AUDIT_SIGNING_KEY"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"
 
@@ -191,14 +191,6 @@ class AuditTrail(TrackedProjection):
 
 
 # --- role-checked service ----------------------------------------------------------------------
-
-
-def require_auditor(viewer: Actor, action: str) -> None:
-    if not isinstance(viewer, Actor):
-        raise InvalidInput("viewer", "expected Actor(party, role)")
-    if viewer.role not in AUDIT_ROLES:
-        raise NotPermitted(action, f"a {viewer.role.value} does not read the audit trail",
-                           [r.value for r in AUDIT_ROLES])
 
 
 class AuditService:

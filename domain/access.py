@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engagement_tracker.domain.errors import NotPermitted
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.values import SYSTEM_PARTY, Actor, Role
 
 C, E, S = Role.COACH, Role.COACHEE, Role.SPONSOR
@@ -147,3 +147,36 @@ def read_scope(engagement: Any, viewer: Actor) -> str:
             f"party {viewer.party} is not this engagement's {viewer.role.value}",
         )
     return scope
+
+
+# --- organisation-wide gates: the trail, replay, erasure, analytics ---------------------------
+
+#: Who reads, verifies, checkpoints and exports the audit trail, and replays history.
+AUDIT_ROLES = (Role.AUDITOR, Role.ADMIN)
+#: Who releases anonymised aggregates (signals, activity).
+ANALYST_ROLES = (Role.ANALYST, Role.ADMIN)
+#: Who erases a person (GDPR).
+ERASURE_ROLES = (Role.ADMIN,)
+
+
+def _require_role(viewer: object, action: str, roles: tuple[Role, ...], what: str) -> Actor:
+    if not isinstance(viewer, Actor):
+        raise InvalidInput("viewer", f"expected Actor(party, role), got {type(viewer).__name__}")
+    if viewer.role not in roles:
+        raise NotPermitted(action, f"a {viewer.role.value} {what}", [r.value for r in roles])
+    return viewer
+
+
+def require_auditor(viewer: object, action: str) -> Actor:
+    """Raise NotPermitted unless ``viewer`` may read the audit trail (or replay history)."""
+    return _require_role(viewer, action, AUDIT_ROLES, "does not read the audit trail")
+
+
+def require_analyst(viewer: object, action: str) -> Actor:
+    """Raise NotPermitted unless ``viewer`` may release anonymised aggregates."""
+    return _require_role(viewer, action, ANALYST_ROLES, "does not release aggregates")
+
+
+def require_eraser(actor: object, action: str = "erase") -> Actor:
+    """Raise NotPermitted unless ``actor`` may erase a person."""
+    return _require_role(actor, action, ERASURE_ROLES, "may not erase a person: only an admin erases a person")

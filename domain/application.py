@@ -26,7 +26,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from engagement_tracker.domain.access import cohort_read_scope, read_scope
+from engagement_tracker.domain.access import cohort_read_scope, read_scope, require_auditor, require_eraser
 from engagement_tracker.domain.coach_load import CapacityPolicy, CoachLoad
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
@@ -36,7 +36,6 @@ from engagement_tracker.domain.errors import (
     EtrackError,
     InvalidInput,
     NotFound,
-    NotPermitted,
     StoreError,
     SubjectErased,
 )
@@ -673,8 +672,8 @@ class EngagementTracker(Application):
         if not party.erased:
             self._update(Party, party.id, "party", lambda p, at: p.erase(actor, at))
             party = self.party(party.id)
-        elif not isinstance(actor, Actor) or actor.role is not Role.ADMIN:
-            raise NotPermitted("erase", "only an admin erases a person", [Role.ADMIN.value])
+        else:
+            require_eraser(actor)
         destroyed = self.sealer.erase_subject(str(party.id))
         erased_at = party.modified_on.isoformat()
         token = f"etrack-erasure|{party.id}|{erased_at}|{party.version}"
@@ -696,8 +695,7 @@ class EngagementTracker(Application):
 
         For auditors and admins: nothing is unsealed, so the replay reads no confidential content.
         """
-        if not isinstance(viewer, Actor) or viewer.role not in (Role.AUDITOR, Role.ADMIN):
-            raise NotPermitted("replay", "point-in-time replay is for auditors", ["auditor", "admin"])
+        require_auditor(viewer, "replay")
         ident = as_uuid(aggregate_id, "aggregate_id")
         try:
             events = list(self.events.get(ident))

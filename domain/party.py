@@ -12,8 +12,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.errors import NotPermitted, RuleViolation
-from engagement_tracker.domain.values import Actor, PartyKind, Role, Sealed
+from engagement_tracker.domain.access import require_eraser
+from engagement_tracker.domain.errors import RuleViolation
+from engagement_tracker.domain.values import Actor, PartyKind, Sealed
 
 
 class Party(Aggregate):
@@ -63,8 +64,7 @@ class Party(Aggregate):
 
     def erase(self, actor: Actor, at: datetime) -> None:
         """Record the erasure (an admin acts); refused if already recorded."""
-        if not isinstance(actor, Actor) or actor.role is not Role.ADMIN:
-            raise NotPermitted("erase", "only an admin erases a person", [Role.ADMIN.value])
+        require_eraser(actor)
         if self.erased:
             raise RuleViolation("erase", "erased", [f"party {self.id} was already erased"])
         self.trigger_event(self.Erased, timestamp=at, actor=actor)
