@@ -18,10 +18,10 @@ from uuid import UUID
 
 import pytest
 
-from adapters import open_tracker
-from adapters.audit import AuditService, AuditTrail, load_public_key
-from adapters.runner import ProjectionRunner
-from domain import Actor, EngagementTracker, EtrackError, Role
+from engagement_tracker.adapters import open_tracker
+from engagement_tracker.adapters.audit import AuditService, AuditTrail, load_public_key
+from engagement_tracker.adapters.runner import ProjectionRunner
+from engagement_tracker.domain import Actor, EngagementTracker, EtrackError, Role
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v0_1_0"
 EXPECTED: dict[str, Any] = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
