@@ -10,7 +10,6 @@ under the cohort's own key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,12 +17,19 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_cohort_step
-from engagement_tracker.domain.engagement import _sealed, require_actor, require_time
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
+from engagement_tracker.domain.checks import (
+    require_date,
+    require_int,
+    require_key,
+    require_label,
+    require_member,
+    require_number,
+    require_time,
+)
+from engagement_tracker.domain.deadlines import checkpoint_due, cohort_deadlines
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.values import (
-    SIGNAL_THEMES,
-    Signal,
-    check_signal,
+    Actor,
     ArtefactKind,
     CohortRoleName,
     CohortRules,
@@ -33,23 +39,15 @@ from engagement_tracker.domain.values import (
     ExperimentStatus,
     KeyResult,
     Metric,
-    Actor,
     Practice,
     PracticeStatus,
     Ritual,
-    Role,
     RitualKind,
+    Role,
     Sealed,
-    require_date,
-    require_int,
-    require_key,
-    require_label,
-    require_member,
-    require_number,
 )
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW
-
-WORKFLOW = COHORT_WORKFLOW
+from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, require_actor, require_sealed
 
 #: What each week of the first cycle is for (seed 002).
 CYCLE_WEEKS = {
@@ -60,22 +58,13 @@ CYCLE_WEEKS = {
 }
 
 
-_require_time = require_time
 
-
-class Cohort(Aggregate):
+class Cohort(WorkflowAggregate):
     TOPIC = "etrack:Cohort"
+    WORKFLOW = COHORT_WORKFLOW
 
-    class Event(Aggregate.Event):
-        actor: Actor
-        to_state: str
-
-        def apply(self, cohort: Cohort) -> None:
-            cohort.state = self.to_state
-            self.evolve(cohort)
-
-        def evolve(self, cohort: Cohort) -> None:
-            """Assign the state this event changes (no rules here)."""
+    class Event(WorkflowAggregate.Event):
+        """A cohort step: who took it, and the state it led to."""
 
     class Created(Aggregate.Created):
         TOPIC = "etrack:Cohort.Created"
@@ -234,20 +223,11 @@ class Cohort(Aggregate):
         TOPIC = "etrack:Cohort.Abandoned"
         reason: Sealed | None
 
-    class SignalRecorded(Event):
+    class SignalRecorded(WorkflowAggregate.SignalRecorded):
         TOPIC = "etrack:Cohort.SignalRecorded"
-        signal: Signal
 
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.signals_recorded += 1
-
-    class DeadlineMissed(Event):
+    class DeadlineMissed(WorkflowAggregate.DeadlineMissed):
         TOPIC = "etrack:Cohort.DeadlineMissed"
-        deadline: str
-        due_at: datetime
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.missed[self.deadline] = self.due_at
 
     def __init__(self, actor: Actor, to_state: str, coach: UUID, org_unit: str, name: Sealed, rules: CohortRules) -> None:
         self.state = to_state
@@ -274,17 +254,6 @@ class Cohort(Aggregate):
         self.signals_recorded = 0
 
     # --- derived facts ----------------------------------------------------------------------
-
-    @property
-    def phase(self) -> str:
-        return self.state
-
-    @property
-    def is_ended(self) -> bool:
-        return self.state in WORKFLOW.final
-
-    def allowed_steps(self) -> list[str]:
-        return WORKFLOW.allowed(self.state)
 
     def framing_gaps(self) -> list[str]:
         r = self.rules
@@ -318,16 +287,11 @@ class Cohort(Aggregate):
             ]
         return []
 
-    def checkpoint_due(self, week: int) -> datetime | None:
-        if self.cycle_started_at is None:
-            return None
-        return self.cycle_started_at + timedelta(weeks=week)
-
     def cycle_status(self, now: datetime) -> list[dict[str, Any]]:
         """The first cycle's checkpoints: done, due or late, as of ``now``."""
         rows = []
         for week in range(1, self.rules.cycle_weeks + 1):
-            due = self.checkpoint_due(week)
+            due = checkpoint_due(self, week)
             done = self.checkpoints.get(str(week))
             if done is not None:
                 status = "done" if due is None or done <= due else "done late"
@@ -340,38 +304,12 @@ class Cohort(Aggregate):
         return rows
 
     def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
-        """Deadlines that fell due by ``now`` and are neither met nor already recorded as missed."""
-        if self.is_ended:
-            return []
-        due: list[tuple[str, datetime]] = []
-        window = timedelta(hours=self.rules.feedback_hours)
-        for exp in self.experiments.values():
-            if exp.ended_at is not None and exp.feedback_at is None and now > exp.ended_at + window:
-                due.append((f"feedback:{exp.key}", exp.ended_at + window))
-        if self.state == "accompaniment":
-            for week in range(1, self.rules.cycle_weeks + 1):
-                deadline = self.checkpoint_due(week)
-                if deadline is not None and now > deadline and str(week) not in self.checkpoints:
-                    due.append((f"cycle_week:{week}", deadline))
-        return [(k, d) for k, d in due if k not in self.missed]
+        return cohort_deadlines(self, now)
 
     # --- the command path -------------------------------------------------------------------
 
-    def precheck(self, step: str, actor: Actor) -> None:
-        """Refuse early (before any content is sealed) if ``actor`` may not take ``step`` now."""
-        require_actor(actor)
+    def require_party(self, step: str, actor: Actor) -> None:
         require_cohort_step(self, step, actor)
-        if step not in WORKFLOW.allowed(self.state):
-            raise StepNotAllowed(WORKFLOW.name, self.state, step, WORKFLOW.allowed(self.state))
-
-    def _step(self, step: str, actor: Actor, at: datetime, facts: dict[str, Any] | None = None) -> str:
-        _require_time(at)
-        require_actor(actor)
-        require_cohort_step(self, step, actor)
-        return WORKFLOW.decide(step, self.state, self, **(facts or {}))
-
-    def _record(self, event_class: type[Event], actor: Actor, at: datetime, to_state: str, **fields: Any) -> None:
-        self.trigger_event(event_class, timestamp=at, actor=actor, to_state=to_state, **fields)
 
     def _refuse(self, step: str, *problems: str) -> None:
         raise RuleViolation(step, self.state, problems)
@@ -389,13 +327,13 @@ class Cohort(Aggregate):
     def open(
         cls, cohort_id: UUID, actor: Actor, at: datetime, org_unit: str, name: Sealed, rules: CohortRules | None = None
     ) -> Cohort:
-        _require_time(at)
+        require_time(at)
         require_actor(actor)
         if actor.role is not Role.COACH:
             raise NotPermitted("open cohort", "a coach opens a cohort", [Role.COACH.value])
         return cls._create(
-            cls.Created, id=cohort_id, timestamp=at, actor=actor, to_state=WORKFLOW.initial, coach=actor.party,
-            org_unit=require_label(org_unit, "org_unit"), name=_sealed(name, "name"),
+            cls.Created, id=cohort_id, timestamp=at, actor=actor, to_state=COHORT_WORKFLOW.initial, coach=actor.party,
+            org_unit=require_label(org_unit, "org_unit"), name=require_sealed(name, "name"),
             rules=rules or CohortRules(),
         )
 
@@ -418,14 +356,14 @@ class Cohort(Aggregate):
 
     def set_scope(self, actor: Actor, at: datetime, scope: Sealed) -> None:
         to = self._step("set_scope", actor, at)
-        self._record(self.ScopeSet, actor, at, to, scope=_sealed(scope, "scope"))
+        self._record(self.ScopeSet, actor, at, to, scope=require_sealed(scope, "scope"))
 
     def set_objective(self, actor: Actor, at: datetime, objective: Sealed, customer_result: Sealed) -> None:
         """One objective, tied to a tangible customer result."""
         to = self._step("set_objective", actor, at)
         self._record(
             self.ObjectiveSet, actor, at, to,
-            objective=_sealed(objective, "objective"), customer_result=_sealed(customer_result, "customer_result"),
+            objective=require_sealed(objective, "objective"), customer_result=require_sealed(customer_result, "customer_result"),
         )
 
     def add_key_result(self, actor: Actor, at: datetime, statement: Sealed, due: date) -> int:
@@ -433,14 +371,14 @@ class Cohort(Aggregate):
         to = self._step("add_key_result", actor, at)
         if self.objective is None:
             self._refuse("add_key_result", "set the objective first")
-        kr = KeyResult(len(self.key_results) + 1, _sealed(statement, "statement"), require_date(due, "due"))
+        kr = KeyResult(len(self.key_results) + 1, require_sealed(statement, "statement"), require_date(due, "due"))
         self._record(self.KeyResultAdded, actor, at, to, key_result=kr)
         return kr.number
 
     def add_metric(self, actor: Actor, at: datetime, name: Sealed) -> str:
         to = self._step("add_metric", actor, at)
         key = f"M{len(self.metrics) + 1}"
-        self._record(self.MetricAdded, actor, at, to, metric=Metric(key, _sealed(name, "name")))
+        self._record(self.MetricAdded, actor, at, to, metric=Metric(key, require_sealed(name, "name")))
         return key
 
     def plan_experiment(self, actor: Actor, at: datetime, key_result: int, hypothesis: Sealed) -> str:
@@ -451,7 +389,7 @@ class Cohort(Aggregate):
             known = ", ".join(str(k.number) for k in self.key_results) or "none"
             raise InvalidInput("key_result", f"no key result {key_result}; known: {known}")
         key = f"E{len(self.experiments) + 1}"
-        exp = Experiment(key, key_result, _sealed(hypothesis, "hypothesis"), ExperimentStatus.PLANNED)
+        exp = Experiment(key, key_result, require_sealed(hypothesis, "hypothesis"), ExperimentStatus.PLANNED)
         self._record(self.ExperimentPlanned, actor, at, to, experiment=exp)
         return key
 
@@ -488,7 +426,7 @@ class Cohort(Aggregate):
         ritual = Ritual(
             len(self.rituals) + 1, kind, require_date(held_on, "held_on"), holders[CohortRoleName.FACILITATOR],
             holders[CohortRoleName.SCRIBE], holders[CohortRoleName.METRICS_KEEPER], artefact_kind,
-            _sealed(artefact, "artefact"),
+            require_sealed(artefact, "artefact"),
         )
         self._record(self.RitualHeld, actor, at, to, ritual=ritual)
         return ritual.number
@@ -530,7 +468,7 @@ class Cohort(Aggregate):
         if owner is None:
             raise InvalidInput("owner", "a decision needs a named owner")
         self._require_member("record_decision", owner, "owner")
-        decision = Decision(len(self.decisions) + 1, _sealed(statement, "statement"), data_point,
+        decision = Decision(len(self.decisions) + 1, require_sealed(statement, "statement"), data_point,
                             require_date(decided_on, "decided_on"), owner)
         self._record(self.DecisionRecorded, actor, at, to, decision=decision)
         return decision.number
@@ -564,7 +502,7 @@ class Cohort(Aggregate):
             self._refuse("give_feedback", f"experiment {key} already has feedback")
         assert exp.ended_at is not None
         late = at > exp.ended_at + timedelta(hours=self.rules.feedback_hours)
-        self._record(self.FeedbackGiven, actor, at, to, key=key, feedback=_sealed(feedback, "feedback"), late=late)
+        self._record(self.FeedbackGiven, actor, at, to, key=key, feedback=require_sealed(feedback, "feedback"), late=late)
         return late
 
     def update_playbook(
@@ -573,7 +511,7 @@ class Cohort(Aggregate):
         """Standardise what works, abandon what fails, with the conditions in which it applies."""
         to = self._step("update_playbook", actor, at)
         item = Practice(require_key(practice, "practice"), require_member(PracticeStatus, status, "status"),
-                        _sealed(conditions, "conditions"))
+                        require_sealed(conditions, "conditions"))
         self._record(self.PlaybookUpdated, actor, at, to, practice=item)
 
     def complete_checkpoint(self, actor: Actor, at: datetime, week: int) -> None:
@@ -591,15 +529,15 @@ class Cohort(Aggregate):
 
     def record_closing_synthesis(self, actor: Actor, at: datetime, synthesis: Sealed) -> None:
         to = self._step("record_closing_synthesis", actor, at)
-        self._record(self.ClosingSynthesisRecorded, actor, at, to, synthesis=_sealed(synthesis, "synthesis"))
+        self._record(self.ClosingSynthesisRecorded, actor, at, to, synthesis=require_sealed(synthesis, "synthesis"))
 
     def record_sharing(self, actor: Actor, at: datetime, audience: Sealed) -> None:
         to = self._step("record_sharing", actor, at)
-        self._record(self.SharingRecorded, actor, at, to, audience=_sealed(audience, "audience"))
+        self._record(self.SharingRecorded, actor, at, to, audience=require_sealed(audience, "audience"))
 
     def prepare_scale_up(self, actor: Actor, at: datetime, plan: Sealed) -> None:
         to = self._step("prepare_scale_up", actor, at)
-        self._record(self.ScaleUpPrepared, actor, at, to, plan=_sealed(plan, "plan"))
+        self._record(self.ScaleUpPrepared, actor, at, to, plan=require_sealed(plan, "plan"))
 
     def close(self, actor: Actor, at: datetime) -> None:
         to = self._step("close", actor, at)
@@ -607,14 +545,4 @@ class Cohort(Aggregate):
 
     def abandon(self, actor: Actor, at: datetime, reason: Sealed | None = None) -> None:
         to = self._step("abandon", actor, at)
-        self._record(self.Abandoned, actor, at, to, reason=None if reason is None else _sealed(reason, "reason"))
-
-    def record_signal(self, actor: Actor, at: datetime, signal: Signal, themes: Iterable[str] = SIGNAL_THEMES) -> None:
-        """The coach records a weak or strong signal noticed through this cohort."""
-        to = self._step("record_signal", actor, at)
-        check_signal(signal, themes)
-        self._record(self.SignalRecorded, actor, at, to, signal=signal)
-
-    def miss_deadline(self, actor: Actor, at: datetime, deadline: str, due_at: datetime) -> None:
-        to = self._step("miss_deadline", actor, at, {"deadline": deadline})
-        self._record(self.DeadlineMissed, actor, at, to, deadline=deadline, due_at=due_at)
+        self._record(self.Abandoned, actor, at, to, reason=None if reason is None else require_sealed(reason, "reason"))

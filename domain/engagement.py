@@ -10,21 +10,28 @@ sealed (``Sealed``); the aggregate never sees a key or a plaintext.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_step
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StepNotAllowed
-from engagement_tracker.domain.values import (
-    SIGNAL_THEMES,
-    Signal,
-    check_signal,
+from engagement_tracker.domain.checks import (
     MAX_CONTRACT_SESSIONS,
     MAX_OBJECTIVES_PER_LEVEL,
     MAX_SESSION_MINUTES,
+    not_before,
+    require_date,
+    require_int,
+    require_label,
+    require_member,
+    require_number,
+    require_time,
+)
+from engagement_tracker.domain.deadlines import engagement_deadlines
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.values import (
     Action,
     ActionStatus,
     Actor,
@@ -45,65 +52,24 @@ from engagement_tracker.domain.values import (
     Session,
     SessionTheme,
     SponsorFunction,
-    end_of,
-    require_date,
-    require_int,
-    require_label,
-    require_member,
-    require_number,
 )
 from engagement_tracker.domain.workflow import ENGAGEMENT_WORKFLOW
-
-WORKFLOW = ENGAGEMENT_WORKFLOW
-
-#: Team coaching is reviewed with management every quarter of accompaniment.
-QUARTER = timedelta(days=91)
-
-
-def require_time(at: object) -> datetime:
-    """The recorded time of a command: a timezone-aware datetime from the injected clock."""
-    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
-        raise InvalidInput("at", "expected a timezone-aware datetime from the injected clock")
-    return at
+from engagement_tracker.domain.workflow_aggregate import (
+    WorkflowAggregate,
+    optional_sealed,
+    require_actor,
+    require_sealed,
+)
 
 
-def _not_before(day: date, earliest: date | None, field: str, what: str) -> date:
-    if earliest is not None and day < earliest:
-        raise InvalidInput(field, f"{day} is before {what} ({earliest}); dates follow the engagement's order")
-    return day
-
-
-def require_actor(actor: object) -> Actor:
-    if not isinstance(actor, Actor):
-        raise InvalidInput("actor", f"expected Actor(party, role), got {type(actor).__name__}")
-    return actor
-
-
-def _sealed(content: object, field: str) -> Sealed:
-    if not isinstance(content, Sealed):
-        raise InvalidInput(field, "expected sealed content (seal it with the application's sealer)")
-    return content
-
-
-def _optional_sealed(content: object, field: str) -> Sealed | None:
-    return None if content is None else _sealed(content, field)
-
-
-class Engagement(Aggregate):
+class Engagement(WorkflowAggregate):
     TOPIC = "etrack:Engagement"
+    WORKFLOW = ENGAGEMENT_WORKFLOW
 
     # --- events: past-tense facts; each carries the actor and the destination state -------
 
-    class Event(Aggregate.Event):
-        actor: Actor
-        to_state: str
-
-        def apply(self, engagement: Engagement) -> None:
-            engagement.state = self.to_state
-            self.evolve(engagement)
-
-        def evolve(self, engagement: Engagement) -> None:
-            """Assign the state this event changes (no rules here)."""
+    class Event(WorkflowAggregate.Event):
+        """An engagement step: who took it, and the state it led to."""
 
     class Created(Aggregate.Created):
         TOPIC = "etrack:Engagement.Created"
@@ -315,20 +281,11 @@ class Engagement(Aggregate):
             engagement.disclosure = list(self.items)
             engagement.disclosure_proposal = None
 
-    class SignalRecorded(Event):
+    class SignalRecorded(WorkflowAggregate.SignalRecorded):
         TOPIC = "etrack:Engagement.SignalRecorded"
-        signal: Signal
 
-        def evolve(self, engagement: Engagement) -> None:
-            engagement.signals_recorded += 1
-
-    class DeadlineMissed(Event):
+    class DeadlineMissed(WorkflowAggregate.DeadlineMissed):
         TOPIC = "etrack:Engagement.DeadlineMissed"
-        deadline: str
-        due_at: datetime
-
-        def evolve(self, engagement: Engagement) -> None:
-            engagement.missed[self.deadline] = self.due_at
 
     class Abandoned(Event):
         TOPIC = "etrack:Engagement.Abandoned"
@@ -394,14 +351,6 @@ class Engagement(Aggregate):
     # --- derived facts ----------------------------------------------------------------------
 
     @property
-    def phase(self) -> str:
-        return WORKFLOW.phase(self.state)
-
-    @property
-    def is_ended(self) -> bool:
-        return self.state in WORKFLOW.final
-
-    @property
     def sessions_allowed(self) -> int:
         base = self.contract.sessions if self.contract else 0
         return base + sum(a.extra_sessions for a in self.amendments)
@@ -412,9 +361,6 @@ class Engagement(Aggregate):
             return None
         ends = [self.contract.end, *(a.new_end for a in self.amendments if a.new_end)]
         return max(ends)
-
-    def allowed_steps(self) -> list[str]:
-        return WORKFLOW.allowed(self.state)
 
     def framing_gaps(self) -> list[str]:
         """What is still missing before accompaniment may start (empty when complete)."""
@@ -449,26 +395,7 @@ class Engagement(Aggregate):
         return gaps
 
     def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
-        """Deadlines that fell due by ``now``, neither met nor already recorded as missed.
-
-        The contract's end while still in accompaniment, intersession actions past their due
-        date, and, for team coaching, the quarterly review with management.
-        """
-        due: list[tuple[str, datetime]] = []
-        if self.phase == "accompaniment":
-            end = self.contract_end
-            if end is not None and now >= end_of(end):
-                due.append((f"contract_end:{end.isoformat()}", end_of(end)))
-            for action in self.actions.values():
-                if action.status is ActionStatus.COMMITTED and action.due is not None and now >= end_of(action.due):
-                    due.append((f"action:{action.key}", end_of(action.due)))
-            if self.coachee_kind == "team" and self.accompaniment_started_at is not None:
-                quarter = 1
-                while (deadline := self.accompaniment_started_at + QUARTER * quarter) <= now:
-                    if len(self.quarterly_reviews) < quarter:
-                        due.append((f"quarterly_review:{quarter}", deadline))
-                    quarter += 1
-        return [(k, d) for k, d in due if k not in self.missed]
+        return engagement_deadlines(self, now)
 
     def indicator_progress(self, key: str) -> list[dict[str, Any]]:
         """Each measurement of an indicator, classed as progress, learning dip or reached.
@@ -497,22 +424,8 @@ class Engagement(Aggregate):
 
     # --- the command path -------------------------------------------------------------------
 
-    def precheck(self, step: str, actor: Actor) -> None:
-        """Refuse early (before any content is sealed) if ``actor`` may not take ``step`` now."""
-        require_actor(actor)
+    def require_party(self, step: str, actor: Actor) -> None:
         require_step(self, step, actor)
-        if step not in WORKFLOW.allowed(self.state):
-            raise StepNotAllowed(WORKFLOW.name, self.state, step, WORKFLOW.allowed(self.state))
-
-    def _step(self, step: str, actor: Actor, at: datetime, facts: dict[str, Any] | None = None) -> str:
-        """Check who acts and where the step leads; raise if refused; return the destination."""
-        require_time(at)
-        require_actor(actor)
-        require_step(self, step, actor)
-        return WORKFLOW.decide(step, self.state, self, **(facts or {}))
-
-    def _record(self, event_class: type[Event], actor: Actor, at: datetime, to_state: str, **fields: Any) -> None:
-        self.trigger_event(event_class, timestamp=at, actor=actor, to_state=to_state, **fields)
 
     # --- framing ----------------------------------------------------------------------------
 
@@ -541,7 +454,7 @@ class Engagement(Aggregate):
             id=engagement_id,
             timestamp=at,
             actor=actor,
-            to_state=WORKFLOW.initial,
+            to_state=ENGAGEMENT_WORKFLOW.initial,
             coach=coach,
             coachee=coachee,
             coachee_kind=require_member(PartyKind, coachee_kind, "coachee_kind"),
@@ -564,12 +477,12 @@ class Engagement(Aggregate):
         self._record(
             self.Declined, actor, at, to,
             reason=require_member(EndReason, reason, "reason"),
-            detail=_optional_sealed(detail, "detail"),
+            detail=optional_sealed(detail, "detail"),
         )
 
     def record_diagnosis(self, actor: Actor, at: datetime, diagnosis: Sealed) -> None:
         to = self._step("record_diagnosis", actor, at)
-        self._record(self.DiagnosisRecorded, actor, at, to, diagnosis=_sealed(diagnosis, "diagnosis"))
+        self._record(self.DiagnosisRecorded, actor, at, to, diagnosis=require_sealed(diagnosis, "diagnosis"))
 
     def hold_tripartite_meeting(
         self,
@@ -594,8 +507,8 @@ class Engagement(Aggregate):
                 )
             for statement in statements:
                 key = f"O{len(objectives) + 1}"
-                objectives.append(Objective(key, level, _sealed(statement, f"objective {key}")))
-        held_on = _not_before(require_date(held_on, "held_on"), self.first_meeting_on, "held_on", "the first meeting")
+                objectives.append(Objective(key, level, require_sealed(statement, f"objective {key}")))
+        held_on = not_before(require_date(held_on, "held_on"), self.first_meeting_on, "held_on", "the first meeting")
         self._record(self.TripartiteMeetingHeld, actor, at, to, held_on=held_on, objectives=objectives)
         return [o.key for o in objectives]
 
@@ -624,7 +537,7 @@ class Engagement(Aggregate):
             key=key,
             objective=objective,
             kind=require_member(IndicatorKind, kind, "kind"),
-            label=_sealed(label, "label"),
+            label=require_sealed(label, "label"),
             baseline=require_number(baseline, "baseline"),
             target=require_number(target, "target"),
             unit=require_label(unit, "unit"),
@@ -668,7 +581,7 @@ class Engagement(Aggregate):
         """Record a session held; refused beyond the contract unless amended. Returns its number."""
         held_on = require_date(held_on, "held_on")
         to = self._step("record_session", actor, at, {"held_on": held_on})
-        _not_before(held_on, self.tripartite_on, "held_on", "the tripartite meeting")
+        not_before(held_on, self.tripartite_on, "held_on", "the tripartite meeting")
         require_int(duration_minutes, "duration_minutes", 1, MAX_SESSION_MINUTES)
         if isinstance(themes, (str, bytes)):
             raise InvalidInput("themes", "expected a list of themes, got a single string")
@@ -676,7 +589,7 @@ class Engagement(Aggregate):
         if not theme_list:
             raise InvalidInput("themes", f"name at least one of: {', '.join(t.value for t in SessionTheme)}")
         number = len(self.sessions) + 1
-        session = Session(number, held_on, duration_minutes, theme_list, _optional_sealed(notes, "notes"))
+        session = Session(number, held_on, duration_minutes, theme_list, optional_sealed(notes, "notes"))
         self._record(self.SessionHeld, actor, at, to, session=session)
         return number
 
@@ -685,7 +598,7 @@ class Engagement(Aggregate):
         to = self._step("commit_action", actor, at)
         key = f"A{len(self.actions) + 1}"
         action = Action(
-            key, _sealed(description, "description"),
+            key, require_sealed(description, "description"),
             None if due is None else require_date(due, "due"), ActionStatus.COMMITTED,
         )
         self._record(self.ActionCommitted, actor, at, to, action=action)
@@ -722,12 +635,12 @@ class Engagement(Aggregate):
 
     def hold_review(self, actor: Actor, at: datetime, held_on: date, summary: Sealed | None = None) -> None:
         to = self._step("hold_review", actor, at)
-        held_on = _not_before(require_date(held_on, "held_on"), self.tripartite_on, "held_on", "the tripartite meeting")
-        self._record(self.ReviewHeld, actor, at, to, held_on=held_on, summary=_optional_sealed(summary, "summary"))
+        held_on = not_before(require_date(held_on, "held_on"), self.tripartite_on, "held_on", "the tripartite meeting")
+        self._record(self.ReviewHeld, actor, at, to, held_on=held_on, summary=optional_sealed(summary, "summary"))
 
     def suspend(self, actor: Actor, at: datetime, reason: Sealed | None = None) -> None:
         to = self._step("suspend", actor, at)
-        self._record(self.Suspended, actor, at, to, reason=_optional_sealed(reason, "reason"))
+        self._record(self.Suspended, actor, at, to, reason=optional_sealed(reason, "reason"))
 
     def resume(self, actor: Actor, at: datetime) -> None:
         to = self._step("resume", actor, at)
@@ -775,9 +688,9 @@ class Engagement(Aggregate):
         if len(keys) != len(set(keys)):
             raise InvalidInput("evaluations", "an indicator is evaluated twice")
         for ev in evaluations:
-            _sealed(ev.evidence, "evidence")
+            require_sealed(ev.evidence, "evidence")
         last_session = max((s.held_on for s in self.sessions), default=self.tripartite_on)
-        held_on = _not_before(require_date(held_on, "held_on"), last_session, "held_on", "the last session")
+        held_on = not_before(require_date(held_on, "held_on"), last_session, "held_on", "the last session")
         self._record(self.ClosingSessionHeld, actor, at, to, held_on=held_on, evaluations=evaluations)
 
     def hold_closing_meeting(
@@ -787,10 +700,10 @@ class Engagement(Aggregate):
         to = self._step("hold_closing_meeting", actor, at)
         self._record(
             self.ClosingMeetingHeld, actor, at, to,
-            held_on=_not_before(require_date(held_on, "held_on"), self.closing_session_on, "held_on",
+            held_on=not_before(require_date(held_on, "held_on"), self.closing_session_on, "held_on",
                                 "the closing session"),
-            synthesis=_sealed(synthesis, "synthesis"),
-            recommendations=_sealed(recommendations, "recommendations"),
+            synthesis=require_sealed(synthesis, "synthesis"),
+            recommendations=require_sealed(recommendations, "recommendations"),
         )
 
     def hold_quarterly_review(
@@ -810,7 +723,7 @@ class Engagement(Aggregate):
         quarter = len(self.quarterly_reviews) + 1
         self._record(
             self.QuarterlyReviewHeld, actor, at, to, quarter=quarter, held_on=require_date(held_on, "held_on"),
-            decisions=decisions, notes=_optional_sealed(notes, "notes"),
+            decisions=decisions, notes=optional_sealed(notes, "notes"),
         )
         return quarter
 
@@ -827,22 +740,11 @@ class Engagement(Aggregate):
         proposal = self.disclosure_proposal or {"items": []}  # the guard checked there is one
         self._record(self.DisclosureAgreed, actor, at, to, items=list(proposal["items"]))
 
-    def record_signal(self, actor: Actor, at: datetime, signal: Signal, themes: Iterable[str] = SIGNAL_THEMES) -> None:
-        """The coach records a weak or strong signal noticed through this engagement."""
-        to = self._step("record_signal", actor, at)
-        check_signal(signal, themes)
-        self._record(self.SignalRecorded, actor, at, to, signal=signal)
-
-    def miss_deadline(self, actor: Actor, at: datetime, deadline: str, due_at: datetime) -> None:
-        """Recorded by the deadline clock (tick): once per deadline, however often it runs."""
-        to = self._step("miss_deadline", actor, at, {"deadline": deadline})
-        self._record(self.DeadlineMissed, actor, at, to, deadline=deadline, due_at=require_time(due_at))
-
     def abandon(self, actor: Actor, at: datetime, reason: EndReason | str, detail: Sealed | None = None) -> None:
         """End early, from any phase that has not ended, with a reason."""
         to = self._step("abandon", actor, at)
         self._record(
             self.Abandoned, actor, at, to,
             reason=require_member(EndReason, reason, "reason"),
-            detail=_optional_sealed(detail, "detail"),
+            detail=optional_sealed(detail, "detail"),
         )

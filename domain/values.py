@@ -7,50 +7,28 @@ tuples with a ``tuple`` converter so a value decoded from JSON lists equals the 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import UUID
 
 import attrs
 
+from engagement_tracker.domain.checks import (
+    enum_converter,
+    require_date,
+    require_int,
+    require_label,
+    tuple_of,
+)
 from engagement_tracker.domain.errors import InvalidInput
 
 #: Values persisted inside events, by stable transcoding name.
 VALUE_TYPES: dict[str, type] = {}
 
 T = TypeVar("T")
-
-# Limits, stated in every refusal that applies them.
-MAX_NAME_CHARS = 200
-MAX_TEXT_CHARS = 20_000
-MAX_SESSION_MINUTES = 8 * 60
-MAX_CONTRACT_SESSIONS = 200
-MAX_OBJECTIVES_PER_LEVEL = 10
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-
-# The only text kept in clear: short labels analysts group by or auditors match on. Their
-# patterns keep free text (sentences, notes) out; they must never hold a person's name.
-CLEAR_LABELS = {
-    "org_unit": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9 &/_.-]{0,79}$"),
-                 "letters, digits, spaces and & / _ . - (at most 80), e.g. 'Operations/Lyon'"),
-    "reference": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,199}$"),
-                  "a document reference without spaces (at most 200), e.g. 'DMS/2026/0042'"),
-    "unit": (re.compile(r"^[A-Za-z%€$#][A-Za-z0-9 %/€$#.-]{0,39}$"),
-             "a unit of measure (at most 40), e.g. 'hours', '%', 'tickets/week'"),
-}
-
-
-def require_label(text: object, field: str) -> str:
-    """A clear-text label (org unit, document reference, unit of measure) matching its pattern."""
-    pattern, accepted = CLEAR_LABELS[field]
-    if not isinstance(text, str) or not pattern.match(text.strip()):
-        shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "…"
-        raise InvalidInput(field, f"{shown!r} is not {accepted}")
-    return text.strip()
 
 
 def value(name: str) -> Callable[[type[T]], type[T]]:
@@ -64,87 +42,6 @@ def value(name: str) -> Callable[[type[T]], type[T]]:
         return cls
 
     return register
-
-
-# --- checks shared by value objects and commands -------------------------------------------
-
-
-def require_text(text: object, field: str, max_chars: int = MAX_TEXT_CHARS) -> str:
-    """Return ``text`` stripped, or raise InvalidInput naming the field and the limit."""
-    if not isinstance(text, str):
-        raise InvalidInput(field, f"expected text, got {type(text).__name__}")
-    stripped = text.strip()
-    if not stripped:
-        raise InvalidInput(field, "must not be empty")
-    if len(stripped) > max_chars:
-        raise InvalidInput(field, f"{len(stripped)} characters; the limit is {max_chars}")
-    return stripped
-
-
-def require_int(number: object, field: str, low: int, high: int) -> int:
-    """Return ``number`` if it is an int in [low, high], else raise InvalidInput."""
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise InvalidInput(field, f"expected a whole number, got {type(number).__name__}")
-    if not low <= number <= high:
-        raise InvalidInput(field, f"{number} is outside {low}..{high}")
-    return number
-
-
-def require_number(number: object, field: str) -> float:
-    """Return ``number`` as a finite float, else raise InvalidInput."""
-    if isinstance(number, bool) or not isinstance(number, (int, float)):
-        raise InvalidInput(field, f"expected a number, got {type(number).__name__}")
-    result = float(number)
-    if not math.isfinite(result):
-        raise InvalidInput(field, "must be a finite number")
-    return result
-
-
-def require_date(day: object, field: str) -> date:
-    """Return ``day`` if it is a date (not a datetime), else raise InvalidInput."""
-    if not isinstance(day, date) or hasattr(day, "hour"):
-        raise InvalidInput(field, f"expected a date, got {type(day).__name__}")
-    return day
-
-
-def require_key(key: object, field: str) -> str:
-    """Return ``key`` if it is a short identifier (letters, digits, '_', '.', '-'; 1-32)."""
-    if not isinstance(key, str) or not KEY_PATTERN.match(key):
-        raise InvalidInput(field, f"{key!r} is not a key of 1-32 letters, digits, '_', '.', '-'")
-    return key
-
-
-E = TypeVar("E", bound=StrEnum)
-
-
-def require_member(enum: type[E], raw: object, field: str) -> E:
-    """Return ``raw`` as a member of ``enum``, or raise InvalidInput listing the accepted values."""
-    try:
-        return enum(raw)
-    except ValueError:
-        accepted = ", ".join(m.value for m in enum)
-        raise InvalidInput(field, f"{raw!r} is not one of: {accepted}") from None
-
-
-def _enum_converter(enum: type[E]) -> Callable[[Any], E]:
-    def convert(raw: Any) -> E:
-        return require_member(enum, raw, enum.__name__)
-
-    return convert
-
-
-def _tuple_of(enum: type[E]) -> Callable[[Iterable[Any]], tuple[E, ...]]:
-    def convert(raw: Iterable[Any]) -> tuple[E, ...]:
-        if isinstance(raw, (str, bytes)):
-            raise InvalidInput(enum.__name__, "expected a list of values, got a string")
-        return tuple(require_member(enum, item, enum.__name__) for item in raw)
-
-    return convert
-
-
-def end_of(day: date) -> datetime:
-    """The first instant after ``day`` (UTC): when a deadline that falls on ``day`` has passed."""
-    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
 
 
 # --- enumerations (persisted by value: renaming a member needs an upcaster) ----------------
@@ -245,7 +142,7 @@ class Actor:
     """Who acts: a pseudonymous party id and the role it acts in."""
 
     party: UUID = attrs.field(converter=lambda p: p if isinstance(p, UUID) else UUID(str(p)))
-    role: Role = attrs.field(converter=_enum_converter(Role))
+    role: Role = attrs.field(converter=enum_converter(Role))
 
     def __str__(self) -> str:
         return f"{self.role.value}:{self.party}"
@@ -296,7 +193,7 @@ class Contract:
 @attrs.frozen
 class Objective:
     key: str
-    level: ObjectiveLevel = attrs.field(converter=_enum_converter(ObjectiveLevel))
+    level: ObjectiveLevel = attrs.field(converter=enum_converter(ObjectiveLevel))
     statement: Sealed
 
 
@@ -307,7 +204,7 @@ class Indicator:
 
     key: str
     objective: str
-    kind: IndicatorKind = attrs.field(converter=_enum_converter(IndicatorKind))
+    kind: IndicatorKind = attrs.field(converter=enum_converter(IndicatorKind))
     label: Sealed
     baseline: float
     target: float
@@ -328,7 +225,7 @@ class Session:
     number: int
     held_on: date
     duration_minutes: int
-    themes: tuple[SessionTheme, ...] = attrs.field(converter=_tuple_of(SessionTheme))
+    themes: tuple[SessionTheme, ...] = attrs.field(converter=tuple_of(SessionTheme))
     notes: Sealed | None
 
 
@@ -340,7 +237,7 @@ class Action:
     key: str
     description: Sealed
     due: date | None
-    status: ActionStatus = attrs.field(converter=_enum_converter(ActionStatus))
+    status: ActionStatus = attrs.field(converter=enum_converter(ActionStatus))
 
 
 @value("etrack.evaluation")
@@ -349,7 +246,7 @@ class Evaluation:
     """The closing evaluation of one indicator."""
 
     indicator: str
-    outcome: Outcome = attrs.field(converter=_enum_converter(Outcome))
+    outcome: Outcome = attrs.field(converter=enum_converter(Outcome))
     evidence: Sealed
 
 
@@ -360,7 +257,7 @@ class Amendment:
 
     extra_sessions: int
     new_end: date | None
-    agreed_by: tuple[Role, ...] = attrs.field(converter=_tuple_of(Role))
+    agreed_by: tuple[Role, ...] = attrs.field(converter=tuple_of(Role))
 
 
 # --- cohorts, team capacity, deadlines -------------------------------------------------------
@@ -437,7 +334,7 @@ class Experiment:
     key: str
     key_result: int
     hypothesis: Sealed
-    status: ExperimentStatus = attrs.field(converter=_enum_converter(ExperimentStatus))
+    status: ExperimentStatus = attrs.field(converter=enum_converter(ExperimentStatus))
     ended_at: datetime | None = None
     feedback_at: datetime | None = None
 
@@ -446,12 +343,12 @@ class Experiment:
 @attrs.frozen
 class Ritual:
     number: int
-    kind: RitualKind = attrs.field(converter=_enum_converter(RitualKind))
+    kind: RitualKind = attrs.field(converter=enum_converter(RitualKind))
     held_on: date
     facilitator: UUID
     scribe: UUID
     metrics_keeper: UUID
-    artefact_kind: ArtefactKind = attrs.field(converter=_enum_converter(ArtefactKind))
+    artefact_kind: ArtefactKind = attrs.field(converter=enum_converter(ArtefactKind))
     artefact: Sealed
 
     def holder(self, role: CohortRoleName) -> UUID:
@@ -485,7 +382,7 @@ class Decision:
 @attrs.frozen
 class Practice:
     key: str
-    status: PracticeStatus = attrs.field(converter=_enum_converter(PracticeStatus))
+    status: PracticeStatus = attrs.field(converter=enum_converter(PracticeStatus))
     conditions: Sealed
 
 
@@ -528,8 +425,8 @@ class Signal:
     """A weak (or strong) signal: a fixed taxonomy, a coarse unit, a date; any free text sealed."""
 
     theme: str
-    context: SignalContext = attrs.field(converter=_enum_converter(SignalContext))
-    polarity: Polarity = attrs.field(converter=_enum_converter(Polarity))
+    context: SignalContext = attrs.field(converter=enum_converter(SignalContext))
+    polarity: Polarity = attrs.field(converter=enum_converter(Polarity))
     intensity: int
     unit: str
     observed_on: date

@@ -20,7 +20,7 @@ from engagement_tracker.domain import (
     RuleViolation,
     StepNotAllowed,
 )
-from engagement_tracker.domain.values import MAX_TEXT_CHARS
+from engagement_tracker.domain.checks import MAX_TEXT_CHARS
 from tests.support import START, Cast, drive, event_count, open_engagement
 
 

@@ -1,0 +1,243 @@
+"""The cohort steps of the application: ``app.cohorts.<step>(cohort_id, actor, ...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from engagement_tracker.domain.access import cohort_read_scope
+from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.errors import (
+    AlreadyExists,
+)
+from engagement_tracker.domain.values import (
+    Actor,
+    CohortRules,
+    DataPoint,
+    Sealed,
+)
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+
+
+from engagement_tracker.domain.command_path import as_uuid
+
+if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
+    from engagement_tracker.domain.application import EngagementTracker
+
+
+class CohortCommands:
+    """Peer-coaching cohorts: ``app.cohorts.<step>(cohort_id, actor, ...)``.
+
+    Free text is sealed under its author's own key (the cohort's name under the cohort's);
+    members appear by pseudonymous id.
+    """
+
+    def __init__(self, app: EngagementTracker) -> None:
+        self.app = app
+
+    def _do(self, cohort_id: object, step: str, actor: Actor, command: Callable[[Cohort, datetime], R]) -> R:
+        def checked(c: Cohort, at: datetime) -> R:
+            c.precheck(step, actor)
+            return command(c, at)
+
+        return self.app._update(Cohort, cohort_id, "cohort", checked)
+
+    def _seal(self, author: Actor, text: object, field: str) -> Sealed:
+        """Shared work is sealed under its author's own key: erasing a member erases what they wrote."""
+        return self.app.seal(author.party, text, field, 2_000)
+
+    def open(
+        self, actor: Actor, org_unit: str, name: str, rules: CohortRules | None = None, cohort_id: UUID | None = None
+    ) -> UUID:
+        """A coach opens a cohort; ``rules`` default to the seed's numbers (5-8 members, 3 metrics, ...)."""
+        self.app.party(actor.party)
+        cid = self.app.ids() if cohort_id is None else as_uuid(cohort_id, "cohort_id")
+        if self.app.exists(cid):
+            raise AlreadyExists("cohort", cid)
+        name = require_text(name, "name", MAX_NAME_CHARS)
+        self.app.sealer.create_subject(str(cid))
+        cohort = Cohort.open(cid, actor, self.app._now(), org_unit, self.app.sealer.seal(str(cid), name), rules)
+        self.app._save_new(cohort, "cohort")
+        return cid
+
+    def get(self, cohort_id: object, version: int | None = None) -> Cohort:
+        return self.app._get(Cohort, cohort_id, "cohort", version)
+
+    def add_member(self, cohort_id: object, actor: Actor, member: object) -> None:
+        member_id = self.app.party(member).id
+        self._do(cohort_id, "add_member", actor, lambda c, at: c.add_member(actor, at, member_id))
+
+    def remove_member(self, cohort_id: object, actor: Actor, member: object) -> None:
+        member_id = as_uuid(member, "member")
+        self._do(cohort_id, "remove_member", actor, lambda c, at: c.remove_member(actor, at, member_id))
+
+    def set_scope(self, cohort_id: object, actor: Actor, scope: str) -> None:
+        self._do(cohort_id, "set_scope", actor, lambda c, at: c.set_scope(actor, at, self._seal(actor, scope, "scope")))
+
+    def set_objective(self, cohort_id: object, actor: Actor, objective: str, customer_result: str) -> None:
+        self._do(cohort_id, "set_objective", actor, lambda c, at: c.set_objective(
+            actor, at, self._seal(actor, objective, "objective"), self._seal(actor, customer_result, "customer_result")))
+
+    def add_key_result(self, cohort_id: object, actor: Actor, statement: str, due: date) -> int:
+        return self._do(cohort_id, "add_key_result", actor, lambda c, at: c.add_key_result(actor, at, self._seal(actor, statement, "statement"), due))
+
+    def add_metric(self, cohort_id: object, actor: Actor, name: str) -> str:
+        return self._do(cohort_id, "add_metric", actor, lambda c, at: c.add_metric(actor, at, self._seal(actor, name, "name")))
+
+    def plan_experiment(self, cohort_id: object, actor: Actor, key_result: int, hypothesis: str) -> str:
+        return self._do(cohort_id, "plan_experiment", actor, lambda c, at: c.plan_experiment(
+            actor, at, key_result, self._seal(actor, hypothesis, "hypothesis")))
+
+    def start_accompaniment(self, cohort_id: object, actor: Actor) -> None:
+        self._do(cohort_id, "start_accompaniment", actor, lambda c, at: c.start_accompaniment(actor, at))
+
+    def hold_ritual(
+        self,
+        cohort_id: object,
+        actor: Actor,
+        kind: str,
+        held_on: date,
+        facilitator: object,
+        scribe: object,
+        metrics_keeper: object,
+        artefact_kind: str,
+        artefact: str,
+    ) -> int:
+        """A ritual with its three rotating roles (distinct members) and the artefact it produced."""
+        roles = [as_uuid(p, f) for p, f in ((facilitator, "facilitator"), (scribe, "scribe"),
+                                             (metrics_keeper, "metrics_keeper"))]
+        return self._do(cohort_id, "hold_ritual", actor, lambda c, at: c.hold_ritual(
+            actor, at, kind, held_on, *roles, artefact_kind, self._seal(actor, artefact, "artefact")))
+
+    def record_decision(
+        self,
+        cohort_id: object,
+        actor: Actor,
+        statement: str,
+        metric: str | None,
+        value: float | None,
+        decided_on: date | None,
+        owner: object | None,
+    ) -> int:
+        """A decision with its data point (a cohort metric and its value), date and owner (a member)."""
+        point = None if metric is None or value is None else DataPoint(metric, value)
+        owner_id = None if owner is None else as_uuid(owner, "owner")
+        return self._do(cohort_id, "record_decision", actor, lambda c, at: c.record_decision(
+            actor, at, self._seal(actor, statement, "statement"), point, decided_on, owner_id))
+
+    def start_experiment(self, cohort_id: object, actor: Actor, key: str) -> None:
+        self._do(cohort_id, "start_experiment", actor, lambda c, at: c.start_experiment(actor, at, key))
+
+    def end_experiment(self, cohort_id: object, actor: Actor, key: str) -> None:
+        self._do(cohort_id, "end_experiment", actor, lambda c, at: c.end_experiment(actor, at, key))
+
+    def give_feedback(self, cohort_id: object, actor: Actor, key: str, feedback: str) -> bool:
+        return self._do(cohort_id, "give_feedback", actor, lambda c, at: c.give_feedback(actor, at, key, self._seal(actor, feedback, "feedback")))
+
+    def update_playbook(self, cohort_id: object, actor: Actor, practice: str, status: str, conditions: str) -> None:
+        self._do(cohort_id, "update_playbook", actor, lambda c, at: c.update_playbook(
+            actor, at, practice, status, self._seal(actor, conditions, "conditions")))
+
+    def complete_checkpoint(self, cohort_id: object, actor: Actor, week: int) -> None:
+        self._do(cohort_id, "complete_checkpoint", actor, lambda c, at: c.complete_checkpoint(actor, at, week))
+
+    def begin_closing(self, cohort_id: object, actor: Actor) -> None:
+        self._do(cohort_id, "begin_closing", actor, lambda c, at: c.begin_closing(actor, at))
+
+    def record_closing_synthesis(self, cohort_id: object, actor: Actor, synthesis: str) -> None:
+        self._do(cohort_id, "record_closing_synthesis", actor, lambda c, at: c.record_closing_synthesis(actor, at, self._seal(actor, synthesis, "synthesis")))
+
+    def record_sharing(self, cohort_id: object, actor: Actor, audience: str) -> None:
+        self._do(cohort_id, "record_sharing", actor, lambda c, at: c.record_sharing(actor, at, self._seal(actor, audience, "audience")))
+
+    def prepare_scale_up(self, cohort_id: object, actor: Actor, plan: str) -> None:
+        self._do(cohort_id, "prepare_scale_up", actor, lambda c, at: c.prepare_scale_up(actor, at, self._seal(actor, plan, "plan")))
+
+    def close(self, cohort_id: object, actor: Actor) -> None:
+        self._do(cohort_id, "close", actor, lambda c, at: c.close(actor, at))
+
+    def abandon(self, cohort_id: object, actor: Actor, reason: str | None = None) -> None:
+        self._do(cohort_id, "abandon", actor, lambda c, at: c.abandon(
+            actor, at, None if reason is None else self._seal(actor, reason, "reason")))
+
+    def record_signal(
+        self,
+        cohort_id: object,
+        actor: Actor,
+        theme: str,
+        context: str,
+        polarity: str,
+        intensity: int,
+        unit: str,
+        observed_on: date,
+        note: str | None = None,
+    ) -> None:
+        """The cohort's coach records a signal noticed through the cohort (see EngagementTracker.record_signal)."""
+        app = self.app
+        self._do(cohort_id, "record_signal", actor, lambda c, at: c.record_signal(
+            actor, at, app.make_signal(actor.party, theme, context, polarity, intensity, unit, observed_on, note),
+            app.signal_themes))
+
+
+    def view(self, cohort_id: object, viewer: Actor, now: datetime | None = None) -> dict[str, Any]:
+        """The cohort as ``viewer`` may see it: members and coach see its shared work unsealed."""
+        c = self.get(cohort_id)
+        scope = cohort_read_scope(c, viewer)
+        unseal = self.app.unseal
+        now = self.app._now() if now is None else now
+        view: dict[str, Any] = {
+            "id": str(c.id), "version": c.version, "state": c.state, "scope": scope, "org_unit": c.org_unit,
+            "members": len(c.members), "rules": {f: getattr(c.rules, f) for f in
+                                                 ("min_members", "max_members", "metrics", "experiments",
+                                                  "feedback_hours", "cycle_weeks")},
+            "allowed_steps": c.allowed_steps(), "rituals_held": len(c.rituals), "decisions": len(c.decisions),
+            "cycle": c.cycle_status(now),
+            "missed_deadlines": {k: d.isoformat() for k, d in c.missed.items()},
+        }
+        if scope == "metadata":
+            return view
+        view.update({
+            "name": unseal(c.name),
+            "coach": {"id": str(c.coach), "name": self.app.party_name(c.coach)},
+            "member_list": [{"id": m, "name": self.app.party_name(m), "joined_on": d.isoformat()}
+                            for m, d in c.members.items()],
+            "process_scope": unseal(c.scope), "objective": unseal(c.objective),
+            "customer_result": unseal(c.customer_result),
+            "key_results": [{"number": k.number, "statement": unseal(k.statement), "due": k.due.isoformat()}
+                            for k in c.key_results],
+            "metrics": {k: unseal(m.name) for k, m in c.metrics.items()},
+            "experiments": [
+                {"key": x.key, "key_result": x.key_result, "hypothesis": unseal(x.hypothesis),
+                 "status": x.status.value, "ended_at": x.ended_at.isoformat() if x.ended_at else None,
+                 "feedback": unseal(c.feedback.get(x.key)),
+                 "feedback_late": bool(x.ended_at and x.feedback_at and
+                                       x.feedback_at > x.ended_at + timedelta(hours=c.rules.feedback_hours))}
+                for x in c.experiments.values()
+            ],
+            "ritual_list": [
+                {"number": r.number, "kind": r.kind.value, "held_on": r.held_on.isoformat(),
+                 "facilitator": str(r.facilitator), "scribe": str(r.scribe),
+                 "metrics_keeper": str(r.metrics_keeper), "artefact_kind": r.artefact_kind.value,
+                 "artefact": unseal(r.artefact)}
+                for r in c.rituals
+            ],
+            "decision_list": [
+                {"number": d.number, "statement": unseal(d.statement), "metric": d.data_point.metric,
+                 "value": d.data_point.value, "decided_on": d.decided_on.isoformat(), "owner": str(d.owner)}
+                for d in c.decisions
+            ],
+            "playbook": {k: {"status": p.status.value, "conditions": unseal(p.conditions)}
+                         for k, p in c.playbook.items()},
+            "closing": {k: unseal(v) for k, v in c.closing.items()},
+        })
+        return view
+
+

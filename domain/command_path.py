@@ -1,0 +1,234 @@
+"""The command path shared by every command: load, decide, save, and retry on a clash.
+
+A refused command raises a typed error (naming the current state) and saves nothing; a version
+clash re-reads and re-decides, up to ``max_retries``, then raises ConcurrencyConflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.persistence import (
+    IntegrityError,
+    MapperDeserialisationError,
+    PersistenceError,
+    Transcoder,
+)
+
+from engagement_tracker.domain.checks import MAX_TEXT_CHARS, require_text
+from engagement_tracker.domain.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    EtrackError,
+    InvalidInput,
+    NotFound,
+    StoreError,
+    SubjectErased,
+)
+from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.values import (
+    Sealed,
+)
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+Clock = Callable[[], datetime]
+IdFactory = Callable[[], UUID]
+
+ERASED = "[erased]"
+
+from engagement_tracker.domain.transcodings import register_value_transcodings
+
+
+def as_uuid(value: object, field: str) -> UUID:
+    """Accept a UUID or its string form; anything else is InvalidInput."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise InvalidInput(field, f"{value!r} is not an id (a UUID)")
+
+
+class CommandPath(Application):
+    """Load, decide, save, retry: the path every command takes, and the ports it uses.
+
+    The sealer (the key vault's port), the clock and the id factory are handed in, so history
+    replays exactly and the domain chooses no backend.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        sealer: Sealer,
+        clock: Clock,
+        ids: IdFactory,
+        max_retries: int = 3,
+    ) -> None:
+        super().__init__(env)
+        self.snapshot_failures = 0
+        self.sealer = sealer
+        self.clock = clock
+        self.ids = ids
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidInput("max_retries", f"{max_retries!r}: expected a whole number >= 0")
+        self.max_retries = max_retries
+
+    def close(self) -> None:
+        """Close the event store and the key vault."""
+        super().close()
+        closer = getattr(self.sealer, "close", None)
+        if callable(closer):
+            closer()
+
+    def _take_snapshots(self, processing_event: Any) -> None:
+        """Snapshot the aggregates just saved, from memory, in one write.
+
+        eventsourcing's default reloads each aggregate from the store at the interval's exact
+        version and writes each snapshot in its own transaction: most of the cost of a batched
+        import. The aggregate being saved is already at hand, at its latest version; a snapshot
+        there is as good a starting point for later loads. Its time is the aggregate's own (from
+        the injected clock), so a store recorded twice with the same clock is the same.
+        """
+        if not self.snapshots or not self.snapshotting_intervals:
+            return
+        crossed: dict[Any, Any] = {}
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = None if aggregate is None else self.snapshotting_intervals.get(type(aggregate))
+            if interval and event.originator_version % interval == 0:
+                crossed[event.originator_id] = aggregate
+        if crossed:
+            taken = [Snapshot.take(a) for a in crossed.values()]
+            try:
+                self.snapshots.put([
+                    Snapshot(originator_id=t.originator_id, originator_version=t.originator_version,
+                             timestamp=a.modified_on, topic=t.topic, state=t.state)
+                    for t, a in zip(taken, crossed.values(), strict=True)
+                ])
+            except PersistenceError:  # the events are committed; a snapshot is only a cache
+                self.snapshot_failures += 1
+
+    def register_transcodings(self, transcoder: Transcoder) -> None:
+        super().register_transcodings(transcoder)  # type: ignore[arg-type]
+        register_value_transcodings(transcoder)
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        at = self.clock()
+        if not isinstance(at, datetime) or at.tzinfo is None:
+            raise InvalidInput("clock", "the injected clock must return timezone-aware datetimes")
+        return at
+
+    def _get(self, cls: type[A], agg_id: object, kind: str, version: int | None = None) -> A:
+        """Load an aggregate; unknown ids are NotFound, unreadable records a StoreError."""
+        ident = as_uuid(agg_id, f"{kind}_id")
+        try:
+            agg = self.repository.get(ident, version=version)
+        except AggregateNotFoundError:
+            raise NotFound(kind, ident) from None
+        except MapperDeserialisationError as exc:
+            raise StoreError(
+                f"cannot decode {kind} {ident}: the store is encrypted and ETRACK_CIPHER_KEY is missing or "
+                f"wrong, or a record was corrupted ({str(exc)[:120]})"
+            ) from None
+        except PersistenceError as exc:
+            raise StoreError(f"the store failed while reading {kind} {ident}; try again: {exc}") from exc
+        if not isinstance(agg, cls):
+            raise NotFound(kind, ident)
+        return agg
+
+    def _load(self, cls: type[A], agg_id: object, kind: str) -> A:
+        return self._get(cls, agg_id, kind)
+
+    def exists(self, agg_id: UUID) -> bool:
+        """True if anything (engagement, party, ...) was recorded under ``agg_id``."""
+        return bool(self.recorder.select_events(agg_id, limit=1))
+
+    def _update(
+        self,
+        cls: type[A],
+        agg_id: object,
+        kind: str,
+        command: Callable[[A, datetime], R],
+        companions: Callable[[A, datetime, bool], list[Aggregate]] | None = None,
+    ) -> R:
+        """Load, decide, save; on a version clash re-read and re-decide, up to max_retries.
+
+        ``companions`` returns other aggregates the command changed (for example the coach's
+        load when a team engagement ends); they are saved in the same transaction.
+        """
+        for attempt in range(self.max_retries + 1):
+            agg = self._load(cls, agg_id, kind)
+            was_ended = bool(getattr(agg, "is_ended", False))
+            at = self._now()
+            try:
+                result = command(agg, at)
+                others = companions(agg, at, was_ended) if companions else []
+            except EtrackError as exc:
+                raise _with_state(exc, kind, getattr(agg, "state", "?")) from None
+            try:
+                self.save(agg, *others)
+            except IntegrityError:
+                if attempt == self.max_retries:
+                    raise ConcurrencyConflict(
+                        f"{kind} {agg.id} was changed by another writer {attempt + 1} times; "
+                        "nothing was recorded, try again"
+                    ) from None
+                continue
+            except PersistenceError as exc:
+                raise StoreError(f"the store failed while saving {kind} {agg.id}; nothing was recorded: {exc}") from exc
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def seal(self, subject: UUID, text: object, field: str, max_chars: int = MAX_TEXT_CHARS) -> Sealed:
+        """Validate ``text`` and seal it under ``subject``'s key."""
+        return self.sealer.seal(str(subject), require_text(text, field, max_chars))
+
+    def _seal_optional(self, subject: UUID, text: object, field: str) -> Sealed | None:
+        return None if text is None else self.seal(subject, text, field)
+
+    def unseal(self, sealed: Sealed | None) -> str | None:
+        """Plaintext of ``sealed``, or "[erased]" once its subject was erased."""
+        if sealed is None:
+            return None
+        try:
+            return self.sealer.unseal(sealed)
+        except SubjectErased:
+            return ERASED
+
+    def _save_new(self, agg: Aggregate, kind: str) -> None:
+        try:
+            self.save(agg)
+        except IntegrityError:
+            raise AlreadyExists(kind, agg.id) from None
+
+def _with_state(exc: EtrackError, kind: str, state: str) -> EtrackError:
+    """Name the current state in a refusal that does not already (every refusal says where it stood)."""
+    if getattr(exc, "state", None) is None:
+        exc.state = state  # type: ignore[attr-defined]
+        if exc.args:
+            exc.args = (f"{exc.args[0]} [{kind} state: {state}]", *exc.args[1:])
+    return exc
+
+
+def _env_int(env: Any, key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    if not str(raw).isdigit():
+        raise InvalidInput(key, f"{raw!r} is not a whole number")
+    return int(raw)
+
+
+#: What the tripartite contract shares with the sponsor of the steps taken (never sessions'

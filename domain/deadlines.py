@@ -1,0 +1,79 @@
+"""Every time-based rule, in one place: what falls due, and when.
+
+Deadlines are derived from an aggregate's recorded state, never from a clock inside the domain:
+``tick(now)`` asks ``due_deadlines(now)`` and records a ``DeadlineMissed`` event for each one
+found, so the log says when a deadline was missed. Each deadline has a stable key
+(``contract_end:2026-06-30``, ``action:A1``, ``quarterly_review:2``, ``feedback:E1``,
+``cycle_week:3``), so it is recorded once however often tick runs.
+
+- **Contract end** (seed 001): still in accompaniment after the contract's end (with amendments).
+- **Intersession actions**: an action still committed after its due date.
+- **Quarterly review** (seed 000): team coaching is reviewed with management every quarter
+  (91 days) of accompaniment.
+- **Experiment feedback** (seed 002): within ``feedback_hours`` (72 by default) of its end.
+- **The first cycle's checkpoints** (seed 002): one a week of the 30-day cycle.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from engagement_tracker.domain.checks import end_of
+from engagement_tracker.domain.values import ActionStatus
+
+if TYPE_CHECKING:  # the aggregates call these rules; the rules only read their state
+    from engagement_tracker.domain.cohort import Cohort
+    from engagement_tracker.domain.engagement import Engagement
+
+#: Team coaching is reviewed with management every quarter of accompaniment.
+QUARTER = timedelta(days=91)
+
+Due = list[tuple[str, datetime]]
+
+
+def _not_recorded(due: Due, missed: dict[str, datetime]) -> Due:
+    return [(k, d) for k, d in due if k not in missed]
+
+
+def engagement_deadlines(e: Engagement, now: datetime) -> Due:
+    """An engagement's deadlines that fell due by ``now``, neither met nor already recorded."""
+    due: Due = []
+    if e.phase == "accompaniment":
+        end = e.contract_end
+        if end is not None and now >= end_of(end):
+            due.append((f"contract_end:{end.isoformat()}", end_of(end)))
+        for action in e.actions.values():
+            if action.status is ActionStatus.COMMITTED and action.due is not None and now >= end_of(action.due):
+                due.append((f"action:{action.key}", end_of(action.due)))
+        if e.coachee_kind == "team" and e.accompaniment_started_at is not None:
+            quarter = 1
+            while (deadline := e.accompaniment_started_at + QUARTER * quarter) <= now:
+                if len(e.quarterly_reviews) < quarter:
+                    due.append((f"quarterly_review:{quarter}", deadline))
+                quarter += 1
+    return _not_recorded(due, e.missed)
+
+
+def checkpoint_due(c: Cohort, week: int) -> datetime | None:
+    """When week ``week`` of the cohort's first cycle ends (None before the cycle starts)."""
+    if c.cycle_started_at is None:
+        return None
+    return c.cycle_started_at + timedelta(weeks=week)
+
+
+def cohort_deadlines(c: Cohort, now: datetime) -> Due:
+    """A cohort's deadlines that fell due by ``now``, neither met nor already recorded."""
+    if c.is_ended:
+        return []
+    due: Due = []
+    window = timedelta(hours=c.rules.feedback_hours)
+    for exp in c.experiments.values():
+        if exp.ended_at is not None and exp.feedback_at is None and now > exp.ended_at + window:
+            due.append((f"feedback:{exp.key}", exp.ended_at + window))
+    if c.state == "accompaniment":
+        for week in range(1, c.rules.cycle_weeks + 1):
+            deadline = checkpoint_due(c, week)
+            if deadline is not None and now > deadline and str(week) not in c.checkpoints:
+                due.append((f"cycle_week:{week}", deadline))
+    return _not_recorded(due, c.missed)

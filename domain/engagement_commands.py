@@ -1,0 +1,365 @@
+"""The engagement steps of the application, each a short load-decide-save through the command path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+)
+
+from engagement_tracker.domain.checks import require_member
+from engagement_tracker.domain.coach_load import CoachLoad
+from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    InvalidInput,
+    NotFound,
+)
+from engagement_tracker.domain.values import (
+    Actor,
+    Contract,
+    DisclosureItem,
+    EndReason,
+    Evaluation,
+    IndicatorKind,
+    Outcome,
+    PartyKind,
+    Polarity,
+    QuarterlyDecisions,
+    Role,
+    SessionTheme,
+    Signal,
+    SignalContext,
+    SponsorFunction,
+)
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+
+
+from engagement_tracker.domain.command_path import CommandPath, as_uuid
+
+
+class EngagementCommands(CommandPath):
+    """Every engagement step: ``app.<step>(engagement_id, actor, ...)``.
+
+    Permission and state are checked before any text is sealed; text is sealed under the
+    coachee's key; a team engagement takes and frees a slot in the coach's load atomically.
+    """
+
+    def _engagement(
+        self, engagement_id: object, step: str, actor: Actor, command: Callable[[Engagement, datetime], R]
+    ) -> R:
+        """Run an engagement step: permission and state are checked before any text is sealed."""
+
+        def checked(e: Engagement, at: datetime) -> R:
+            e.precheck(step, actor)
+            return command(e, at)
+
+        return self._update(Engagement, engagement_id, "engagement", checked, self._free_team_slot)
+
+    def _free_team_slot(self, e: Engagement, at: datetime, was_ended: bool) -> list[Aggregate]:
+        """When a team engagement ends, free its slot in the coach's load, in the same save."""
+        if e.coachee_kind != PartyKind.TEAM.value or was_ended or not e.is_ended:
+            return []
+        load = self._coach_load(e.coach, at)
+        load.release(e.id, Actor(e.coach, Role.COACH), at)
+        return [load]
+
+    def _coach_load(self, coach: UUID, at: datetime) -> CoachLoad:
+        try:
+            return self._get(CoachLoad, CoachLoad.id_for(coach), "coach load")
+        except NotFound:
+            return CoachLoad.start(coach, at)
+
+    def coach_load(self, coach: object) -> dict[str, Any]:
+        """A coach's active team engagements against the capacity policy."""
+        coach_id = as_uuid(coach, "coach")
+        load = self._coach_load(coach_id, self._now())
+        n = len(load.active)
+        return {
+            "coach": str(coach_id), "active_team_engagements": list(load.active), "active": n,
+            "warn_above": self.capacity.warn_above, "refuse_above": self.capacity.refuse_above,
+            "status": "at the limit" if n >= self.capacity.refuse_above
+            else "above the advised" if n > self.capacity.warn_above else "ok",
+            "warnings_recorded": len(load.warnings),
+        }
+
+    # --- engagement commands ----------------------------------------------------------------
+
+    def open_engagement(
+        self,
+        actor: Actor,
+        coachee: object,
+        sponsor: object,
+        sponsor_function: SponsorFunction | str,
+        org_unit: str,
+        engagement_id: UUID | None = None,
+    ) -> UUID:
+        """The coach (``actor``) opens an engagement for a coachee and a sponsor."""
+        coach_party = self.party(actor.party)
+        coachee_party = self.party(coachee)
+        sponsor_party = self.party(sponsor)
+        if sponsor_party.kind is not PartyKind.PERSON:
+            raise InvalidInput("sponsor", "a sponsor is a person, not a team")
+        if coach_party.kind is not PartyKind.PERSON:
+            raise InvalidInput("coach", "a coach is a person, not a team")
+        eid = self.ids() if engagement_id is None else as_uuid(engagement_id, "engagement_id")
+        if self.exists(eid):
+            raise AlreadyExists("engagement", eid)
+        for attempt in range(self.max_retries + 1):
+            at = self._now()
+            engagement = Engagement.open(
+                eid, actor, at, coach_party.id, coachee_party.id, coachee_party.kind,
+                sponsor_party.id, sponsor_function, org_unit,
+            )
+            others: list[Aggregate] = []
+            if coachee_party.kind is PartyKind.TEAM:
+                load = self._coach_load(coach_party.id, at)
+                load.take(eid, actor, at, self.capacity)  # refuses above the limit
+                others.append(load)
+            try:
+                self.save(engagement, *others)
+            except IntegrityError:
+                if self.exists(eid):
+                    raise AlreadyExists("engagement", eid) from None
+                if attempt == self.max_retries:
+                    raise ConcurrencyConflict(
+                        f"coach {coach_party.id}'s team load kept changing; nothing was recorded, try again"
+                    ) from None
+                continue
+            return eid
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def hold_first_meeting(self, engagement_id: object, actor: Actor, held_on: date) -> None:
+        self._engagement(engagement_id, "hold_first_meeting", actor, lambda e, at: e.hold_first_meeting(actor, at, held_on))
+
+    def confirm_will(self, engagement_id: object, actor: Actor) -> None:
+        self._engagement(engagement_id, "confirm_will", actor, lambda e, at: e.confirm_will(actor, at))
+
+    def decline(self, engagement_id: object, actor: Actor, reason: EndReason | str, detail: str | None = None) -> None:
+        self._engagement(engagement_id, "decline", actor, lambda e, at: e.decline(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+        )
+
+    def record_diagnosis(self, engagement_id: object, actor: Actor, diagnosis: str) -> None:
+        self._engagement(engagement_id, "record_diagnosis", actor, lambda e, at: e.record_diagnosis(actor, at, self.seal(e.coachee, diagnosis, "diagnosis")),
+        )
+
+    def hold_tripartite_meeting(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        held_on: date,
+        organisation_request: Sequence[str],
+        coachee_request: Sequence[str],
+    ) -> list[str]:
+        """Record objectives at two levels; returns their keys (O1, O2, ...)."""
+        for field, statements in (("organisation_request", organisation_request), ("coachee_request", coachee_request)):
+            if isinstance(statements, (str, bytes)) or not isinstance(statements, Iterable):
+                raise InvalidInput(field, "expected a list of objective statements")
+        organisation_request, coachee_request = list(organisation_request), list(coachee_request)
+
+        def command(e: Engagement, at: datetime) -> list[str]:
+            org = [self.seal(e.coachee, s, "organisation_request", 2_000) for s in organisation_request]
+            own = [self.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
+            return e.hold_tripartite_meeting(actor, at, held_on, org, own)
+
+        return self._engagement(engagement_id, "hold_tripartite_meeting", actor, command)
+
+    def validate_coherence(self, engagement_id: object, actor: Actor) -> None:
+        self._engagement(engagement_id, "validate_coherence", actor, lambda e, at: e.validate_coherence(actor, at))
+
+    def define_indicator(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        objective: str,
+        kind: IndicatorKind | str,
+        label: str,
+        baseline: float,
+        target: float,
+        unit: str,
+    ) -> str:
+        """Define a progress indicator for an objective; returns its key (I1, I2, ...)."""
+        return self._engagement(engagement_id, "define_indicator", actor, lambda e, at: e.define_indicator(
+                actor, at, objective, kind, self.seal(e.coachee, label, "label", 500), baseline, target, unit
+            ),
+        )
+
+    def record_synthesis(self, engagement_id: object, actor: Actor, reference: str, digest: str) -> None:
+        self._engagement(engagement_id, "record_synthesis", actor, lambda e, at: e.record_synthesis(actor, at, reference, digest))
+
+    def fix_contract(self, engagement_id: object, actor: Actor, sessions: int, start: date, end: date) -> None:
+        self._engagement(engagement_id, "fix_contract", actor,
+                         lambda e, at: e.fix_contract(actor, at, Contract(sessions, start, end)))
+
+    def start_accompaniment(self, engagement_id: object, actor: Actor) -> None:
+        self._engagement(engagement_id, "start_accompaniment", actor, lambda e, at: e.start_accompaniment(actor, at))
+
+    def record_session(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        held_on: date,
+        duration_minutes: int,
+        themes: Iterable[SessionTheme | str],
+        notes: str | None = None,
+    ) -> int:
+        """Record a session with its themes and confidential notes (sealed); returns its number."""
+        if isinstance(themes, (str, bytes)) or not isinstance(themes, Iterable):
+            raise InvalidInput("themes", "expected a list of themes")
+        themes = list(themes)
+        return self._engagement(engagement_id, "record_session", actor, lambda e, at: e.record_session(
+                actor, at, held_on, duration_minutes, themes, self._seal_optional(e.coachee, notes, "notes")
+            ),
+        )
+
+    def commit_action(self, engagement_id: object, actor: Actor, description: str, due: date | None = None) -> str:
+        return self._engagement(engagement_id, "commit_action", actor, lambda e, at: e.commit_action(actor, at, self.seal(e.coachee, description, "description", 2_000), due),
+        )
+
+    def complete_action(self, engagement_id: object, actor: Actor, key: str) -> None:
+        self._engagement(engagement_id, "complete_action", actor, lambda e, at: e.complete_action(actor, at, key))
+
+    def drop_action(self, engagement_id: object, actor: Actor, key: str) -> None:
+        self._engagement(engagement_id, "drop_action", actor, lambda e, at: e.drop_action(actor, at, key))
+
+    def measure_indicator(
+        self, engagement_id: object, actor: Actor, indicator: str, value: float, measured_on: date
+    ) -> None:
+        self._engagement(engagement_id, "measure_indicator", actor, lambda e, at: e.measure_indicator(actor, at, indicator, value, measured_on))
+
+    def request_review(self, engagement_id: object, actor: Actor) -> None:
+        self._engagement(engagement_id, "request_review", actor, lambda e, at: e.request_review(actor, at))
+
+    def hold_review(self, engagement_id: object, actor: Actor, held_on: date, summary: str | None = None) -> None:
+        self._engagement(engagement_id, "hold_review", actor, lambda e, at: e.hold_review(actor, at, held_on, self._seal_optional(e.coachee, summary, "summary")),
+        )
+
+    def suspend(self, engagement_id: object, actor: Actor, reason: str | None = None) -> None:
+        self._engagement(engagement_id, "suspend", actor, lambda e, at: e.suspend(actor, at, self._seal_optional(e.coachee, reason, "reason"))
+        )
+
+    def resume(self, engagement_id: object, actor: Actor) -> None:
+        self._engagement(engagement_id, "resume", actor, lambda e, at: e.resume(actor, at))
+
+    def propose_amendment(
+        self, engagement_id: object, actor: Actor, extra_sessions: int = 0, new_end: date | None = None
+    ) -> None:
+        self._engagement(engagement_id, "propose_amendment", actor, lambda e, at: e.propose_amendment(actor, at, extra_sessions, new_end))
+
+    def agree_amendment(self, engagement_id: object, actor: Actor) -> None:
+        self._engagement(engagement_id, "agree_amendment", actor, lambda e, at: e.agree_amendment(actor, at))
+
+    def hold_closing_session(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        held_on: date,
+        evaluations: Mapping[str, tuple[Outcome | str, str]],
+    ) -> None:
+        """Evaluate every indicator: ``{"I1": ("achieved", "evidence..."), ...}``."""
+        if not isinstance(evaluations, Mapping):
+            raise InvalidInput("evaluations", "expected a mapping of indicator key to (outcome, evidence)")
+        evaluations = dict(evaluations)
+
+        def command(e: Engagement, at: datetime) -> None:
+            evs = []
+            for key, pair in evaluations.items():
+                if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                    raise InvalidInput("evaluations", f"{key}: expected (outcome, evidence)")
+                outcome, evidence = pair
+                evs.append(
+                    Evaluation(str(key), require_member(Outcome, outcome, "outcome"),
+                               self.seal(e.coachee, evidence, f"evidence of {key}", 2_000))
+                )
+            e.hold_closing_session(actor, at, held_on, evs)
+
+        self._engagement(engagement_id, "hold_closing_session", actor, command)
+
+    def hold_closing_meeting(
+        self, engagement_id: object, actor: Actor, held_on: date, synthesis: str, recommendations: str
+    ) -> None:
+        self._engagement(engagement_id, "hold_closing_meeting", actor, lambda e, at: e.hold_closing_meeting(
+                actor, at, held_on,
+                self.seal(e.coachee, synthesis, "synthesis"),
+                self.seal(e.coachee, recommendations, "recommendations"),
+            ),
+        )
+
+    def hold_quarterly_review(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        held_on: date,
+        objectives_realigned: bool,
+        coaches_added: int = 0,
+        coaches_removed: int = 0,
+        notes: str | None = None,
+    ) -> int:
+        """Team coaching: the quarterly review with management and its decisions; returns the quarter."""
+        decisions = QuarterlyDecisions(bool(objectives_realigned), coaches_added, coaches_removed)
+        return self._engagement(engagement_id, "hold_quarterly_review", actor, lambda e, at: e.hold_quarterly_review(actor, at, held_on, decisions,
+                                                  self._seal_optional(e.coachee, notes, "notes")),
+        )
+
+    def make_signal(
+        self,
+        subject: UUID,
+        theme: str,
+        context: str,
+        polarity: str,
+        intensity: int,
+        unit: str,
+        observed_on: date,
+        note: str | None,
+    ) -> Signal:
+        return Signal(
+            theme, require_member(SignalContext, context, "context"), require_member(Polarity, polarity, "polarity"),
+            intensity, unit, observed_on, None if note is None else self.seal(subject, note, "note", 2_000),
+        )
+
+    def record_signal(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        theme: str,
+        context: str,
+        polarity: str,
+        intensity: int,
+        unit: str,
+        observed_on: date,
+        note: str | None = None,
+    ) -> None:
+        """The coach records a weak or strong signal: taxonomy only; any free text is sealed.
+
+        ``unit`` is a coarse organisational unit (analysts see at most that); ``note`` never
+        reaches an analyst.
+        """
+        self._engagement(engagement_id, "record_signal", actor, lambda e, at: e.record_signal(
+            actor, at, self.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
+            self.signal_themes))
+
+    def propose_disclosure(self, engagement_id: object, actor: Actor, items: Iterable[str]) -> None:
+        """Coachee or sponsor proposes what the sponsor may see: objectives, indicators, evaluations, dates."""
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise InvalidInput("items", f"expected a list of: {', '.join(i.value for i in DisclosureItem)}")
+        chosen = list(items)
+        self._engagement(engagement_id, "propose_disclosure", actor,
+                         lambda e, at: e.propose_disclosure(actor, at, chosen))
+
+    def accept_disclosure(self, engagement_id: object, actor: Actor) -> None:
+        """The other party accepts; from then on the sponsor's view holds exactly those items."""
+        self._engagement(engagement_id, "accept_disclosure", actor, lambda e, at: e.accept_disclosure(actor, at))
+
+    def abandon(self, engagement_id: object, actor: Actor, reason: EndReason | str, detail: str | None = None) -> None:
+        self._engagement(engagement_id, "abandon", actor, lambda e, at: e.abandon(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+        )
+

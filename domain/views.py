@@ -1,0 +1,241 @@
+"""Role-filtered reads: an engagement's view and timeline, and a state as JSON for auditors.
+
+``access.py`` decides each viewer's scope; this module only shapes what that scope shows. A
+refused read is NotPermitted, never an empty answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from enum import Enum
+from typing import Any, TypeVar
+from uuid import UUID
+
+import attrs
+from eventsourcing.domain import Aggregate
+
+from engagement_tracker.domain.access import read_scope
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.values import (
+    Actor,
+    DisclosureItem,
+    Sealed,
+)
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+
+
+from engagement_tracker.domain.command_path import CommandPath
+
+
+class EngagementReads(CommandPath):
+    """Role-filtered reads of engagements: what each party may see (``access.py`` decides)."""
+
+    def engagement(self, engagement_id: object, version: int | None = None) -> Engagement:
+        """The aggregate itself (for embedding code and tests; carries sealed values only)."""
+        return self._get(Engagement, engagement_id, "engagement", version)
+
+    def engagement_ids(self) -> Iterator[UUID]:
+        """Every engagement id, in the order they were opened."""
+        return self._ids_of(Engagement.Created.TOPIC)
+
+    def cohort_ids(self) -> Iterator[UUID]:
+        """Every cohort id, in the order they were opened."""
+        return self._ids_of(Cohort.Created.TOPIC)
+
+    def _ids_of(self, topic: str) -> Iterator[UUID]:
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, 500, topics=[topic])
+            for n in page:
+                yield UUID(str(n.originator_id))
+            if len(page) < 500:
+                return
+            start = page[-1].id + 1
+
+    def engagement_view(self, engagement_id: object, viewer: Actor) -> dict[str, Any]:
+        """The engagement as ``viewer`` may see it; a refused read raises NotPermitted.
+
+        Scopes (``domain.access.READ_SCOPES``): coach and coachee see everything, content
+        unsealed; the sponsor sees what the tripartite contract shares (objectives,
+        indicators, measurements, outcomes, meeting dates), never session content;
+        auditors and admins see states and dates, no content.
+        """
+        e = self.engagement(engagement_id)
+        scope = read_scope(e, viewer)
+        view: dict[str, Any] = {
+            "id": str(e.id),
+            "version": e.version,
+            "state": e.state,
+            "phase": e.phase,
+            "opened_at": e.created_on.isoformat(),
+            "updated_at": e.modified_on.isoformat(),
+            "coachee_kind": e.coachee_kind,
+            "org_unit": e.org_unit,
+            "allowed_steps": e.allowed_steps(),
+            "contract": None if e.contract is None else {
+                "sessions": e.contract.sessions, "start": e.contract.start.isoformat(),
+                "end": e.contract.end.isoformat(), "sessions_allowed": e.sessions_allowed,
+                "end_with_amendments": e.contract_end.isoformat() if e.contract_end else None,
+            },
+            "sessions_held": len(e.sessions),
+            "dates": {
+                "first_meeting": _iso(e.first_meeting_on),
+                "tripartite_meeting": _iso(e.tripartite_on),
+                "reviews": [d.isoformat() for d in e.reviews_held],
+                "sessions": [s.held_on.isoformat() for s in e.sessions],
+                "closing_session": _iso(e.closing_session_on),
+                "closing_meeting": _iso(e.closing_meeting_on),
+            },
+            "end_reason": e.end_reason,
+            "missed_deadlines": {k: d.isoformat() for k, d in e.missed.items()},
+            "quarterly_reviews": [d.isoformat() for d in e.quarterly_reviews],
+            "scope": scope,
+        }
+        if scope == "metadata":
+            view["parties"] = {"coach": str(e.coach), "coachee": str(e.coachee), "sponsor": str(e.sponsor)}
+            return view
+        view["parties"] = {
+            role: {"id": str(pid), "name": self.party_name(pid)}
+            for role, pid in (("coach", e.coach), ("coachee", e.coachee), ("sponsor", e.sponsor))
+        }
+        view["sponsor_function"] = e.sponsor_function
+        view["disclosure"] = {"agreed": list(e.disclosure), "proposal": e.disclosure_proposal}
+        shared = set(e.disclosure) if scope == "contract" else {i.value for i in DisclosureItem}
+        if "objectives" in shared:
+            view["objectives"] = [
+                {"key": o.key, "level": o.level.value, "statement": self.unseal(o.statement)}
+                for o in e.objectives.values()
+            ]
+        if "indicators" in shared:
+            view["indicators"] = [self._indicator_view(e, i.key) for i in e.indicators.values()]
+        if "evaluations" in shared:
+            view["evaluations"] = {
+                k: {"outcome": ev.outcome.value}
+                | ({} if scope == "contract" else {"evidence": self.unseal(ev.evidence)})
+                for k, ev in e.evaluations.items()
+            }
+        if "dates" not in shared:
+            view.pop("dates")
+            view.pop("quarterly_reviews")
+            for indicator in view.get("indicators", []):
+                for m in indicator["measurements"]:
+                    m.pop("measured_on")
+        if scope == "contract":  # the phase, never the step: no suspension, no activity rhythm
+            for hidden in ("sessions_held", "missed_deadlines", "version", "updated_at", "allowed_steps", "state"):
+                view.pop(hidden)
+            return view
+        view["will_confirmed_by"] = list(e.will_confirmed)
+        view["diagnosis"] = self.unseal(e.diagnosis)
+        view["synthesis_document"] = e.synthesis
+        view["sessions"] = [
+            {"number": s.number, "held_on": s.held_on.isoformat(), "duration_minutes": s.duration_minutes,
+             "themes": [t.value for t in s.themes]} | ({"notes": self.unseal(s.notes)} if scope == "full" else {})
+            for s in e.sessions
+        ]
+        view["actions"] = [
+            {"key": a.key, "description": self.unseal(a.description), "due": _iso(a.due), "status": a.status.value}
+            for a in e.actions.values()
+        ]
+        view["review_requested_by"] = e.review_requested_by
+        view["pending_amendment"] = None if e.pending_amendment is None else {
+            "extra_sessions": e.pending_amendment.extra_sessions,
+            "new_end": _iso(e.pending_amendment.new_end),
+            "agreed_by": [r.value for r in e.pending_amendment.agreed_by],
+        }
+        view["closing_synthesis"] = self.unseal(e.closing_synthesis)
+        view["recommendations"] = self.unseal(e.recommendations)
+        view["end_detail"] = self.unseal(e.end_detail)
+        return view
+
+    def _indicator_view(self, e: Engagement, key: str) -> dict[str, Any]:
+        i = e.indicators[key]
+        return {
+            "key": i.key, "objective": i.objective, "kind": i.kind.value, "label": self.unseal(i.label),
+            "baseline": i.baseline, "target": i.target, "unit": i.unit,
+            "measurements": e.indicator_progress(key),
+            "trend": (e.indicator_progress(key) or [{"status": "not measured"}])[-1]["status"],
+        }
+
+    def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:
+        """Every recorded step of an engagement: when, which step, by which role, to which state."""
+        e = self.engagement(engagement_id)
+        scope = read_scope(e, viewer)
+        rows = []
+        for event in self.events.get(e.id):
+            if scope == "contract" and not _sponsor_sees(event, e, viewer):
+                continue
+            rows.append(
+                {
+                    "version": event.originator_version,
+                    "at": event.timestamp.isoformat(),
+                    "event": type(event).__name__,
+                    "role": event.actor.role.value,  # type: ignore[attr-defined]
+                    "state": event.to_state if scope != "contract"  # type: ignore[attr-defined]
+                    else _phase_of(event.to_state),  # type: ignore[attr-defined]
+                }
+            )
+        return rows
+
+
+SPONSOR_VISIBLE_EVENTS = frozenset({
+    "Created", "TripartiteMeetingHeld", "CoherenceValidated", "IndicatorDefined", "ContractFixed",
+    "AccompanimentStarted", "IndicatorMeasured", "ReviewRequested", "ReviewHeld", "AmendmentProposed",
+    "AmendmentAgreed", "QuarterlyReviewHeld", "ClosingSessionHeld", "ClosingMeetingHeld", "Abandoned", "Declined",
+    "DisclosureProposed", "DisclosureAgreed",
+})
+
+
+def _phase_of(state: str) -> str:
+    return state.split(".", 1)[0]
+
+
+def _sponsor_sees(event: Any, e: Engagement, viewer: Actor) -> bool:
+    """A sponsor's timeline: the sponsor's own steps and the disclosure agreement always; other
+    contract steps only once "dates" is agreed, each also needing its own item."""
+    name = type(event).__name__
+    if name not in SPONSOR_VISIBLE_EVENTS:
+        return False
+    if name in ("Created", "DisclosureProposed", "DisclosureAgreed") or event.actor == viewer:
+        return True
+    needs = SPONSOR_EVENT_ITEMS.get(name, set())
+    return "dates" in e.disclosure and needs <= set(e.disclosure)
+
+
+#: The disclosure items a sponsor must have agreed to see an event on the timeline (beyond "dates").
+SPONSOR_EVENT_ITEMS = {
+    "TripartiteMeetingHeld": {"objectives"}, "CoherenceValidated": {"objectives"},
+    "IndicatorDefined": {"indicators"}, "IndicatorMeasured": {"indicators"},
+    "ClosingSessionHeld": {"evaluations"},
+}
+
+
+def state_as_json(value: Any) -> Any:
+    """An aggregate's state as JSON data, with every sealed value shown sealed (never opened)."""
+    if isinstance(value, Sealed):
+        return {"sealed": True, "subject": value.subject, "digest": value.digest}
+    if isinstance(value, Aggregate):
+        state = {k.lstrip("_"): state_as_json(v) for k, v in vars(value).items() if k != "_pending_events"}
+        return {"type": type(value).__name__, **state}
+    if attrs.has(type(value)):
+        return {f.name: state_as_json(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (UUID,)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): state_as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [state_as_json(v) for v in value]
+    return value
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
