@@ -11,9 +11,9 @@ under the cohort's own key.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
+import attrs
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_cohort_step
@@ -26,7 +26,7 @@ from engagement_tracker.domain.checks import (
     require_number,
     require_time,
 )
-from engagement_tracker.domain.deadlines import checkpoint_due, cohort_deadlines
+from engagement_tracker.domain.deadlines import cohort_deadlines
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.values import (
     Actor,
@@ -48,15 +48,6 @@ from engagement_tracker.domain.values import (
 )
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, require_actor, require_sealed
-
-#: What each week of the first cycle is for (seed 002).
-CYCLE_WEEKS = {
-    1: "frame the objective, define the metrics, choose the experiments",
-    2: "execute, measure, document",
-    3: "standardise what works, drop what does not",
-    4: "synthesise, share, prepare scale-up",
-}
-
 
 
 class Cohort(WorkflowAggregate):
@@ -153,7 +144,7 @@ class Cohort(WorkflowAggregate):
 
         def evolve(self, cohort: Cohort) -> None:
             old = cohort.experiments[self.key]
-            cohort.experiments[self.key] = Experiment(old.key, old.key_result, old.hypothesis, ExperimentStatus.RUNNING)
+            cohort.experiments[self.key] = attrs.evolve(old, status=ExperimentStatus.RUNNING)
 
     class ExperimentEnded(Event):
         TOPIC = "etrack:Cohort.ExperimentEnded"
@@ -161,9 +152,7 @@ class Cohort(WorkflowAggregate):
 
         def evolve(self, cohort: Cohort) -> None:
             old = cohort.experiments[self.key]
-            cohort.experiments[self.key] = Experiment(
-                old.key, old.key_result, old.hypothesis, ExperimentStatus.ENDED, ended_at=self.timestamp
-            )
+            cohort.experiments[self.key] = attrs.evolve(old, status=ExperimentStatus.ENDED, ended_at=self.timestamp)
 
     class FeedbackGiven(Event):
         TOPIC = "etrack:Cohort.FeedbackGiven"
@@ -173,9 +162,7 @@ class Cohort(WorkflowAggregate):
 
         def evolve(self, cohort: Cohort) -> None:
             old = cohort.experiments[self.key]
-            cohort.experiments[self.key] = Experiment(
-                old.key, old.key_result, old.hypothesis, old.status, old.ended_at, feedback_at=self.timestamp
-            )
+            cohort.experiments[self.key] = attrs.evolve(old, feedback_at=self.timestamp)
             cohort.feedback[self.key] = self.feedback
 
     class PlaybookUpdated(Event):
@@ -286,22 +273,6 @@ class Cohort(WorkflowAggregate):
                 f"the cohort would keep {n} members; accompaniment needs at least {self.rules.min_members}"
             ]
         return []
-
-    def cycle_status(self, now: datetime) -> list[dict[str, Any]]:
-        """The first cycle's checkpoints: done, due or late, as of ``now``."""
-        rows = []
-        for week in range(1, self.rules.cycle_weeks + 1):
-            due = checkpoint_due(self, week)
-            done = self.checkpoints.get(str(week))
-            if done is not None:
-                status = "done" if due is None or done <= due else "done late"
-            elif due is None:
-                status = "not started"
-            else:
-                status = "late" if now > due else "due"
-            rows.append({"week": week, "purpose": CYCLE_WEEKS.get(week, "cycle work"),
-                         "due_at": due.isoformat() if due else None, "status": status})
-        return rows
 
     def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
         return cohort_deadlines(self, now)

@@ -28,6 +28,7 @@ R = TypeVar("R")
 
 
 from engagement_tracker.domain.command_path import as_uuid
+from engagement_tracker.domain.deadlines import cycle_status
 
 if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
     from engagement_tracker.domain.application import EngagementTracker
@@ -199,7 +200,7 @@ class CohortCommands:
                                                  ("min_members", "max_members", "metrics", "experiments",
                                                   "feedback_hours", "cycle_weeks")},
             "allowed_steps": c.allowed_steps(), "rituals_held": len(c.rituals), "decisions": len(c.decisions),
-            "cycle": c.cycle_status(now),
+            "cycle": cycle_status(c, now),
             "missed_deadlines": {k: d.isoformat() for k, d in c.missed.items()},
         }
         if scope == "metadata":

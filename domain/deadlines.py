@@ -17,7 +17,7 @@ found, so the log says when a deadline was missed. Each deadline has a stable ke
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engagement_tracker.domain.checks import end_of
 from engagement_tracker.domain.values import ActionStatus
@@ -25,6 +25,16 @@ from engagement_tracker.domain.values import ActionStatus
 if TYPE_CHECKING:  # the aggregates call these rules; the rules only read their state
     from engagement_tracker.domain.cohort import Cohort
     from engagement_tracker.domain.engagement import Engagement
+
+#: What each week of the first cycle is for (seed 002).
+CYCLE_WEEKS = {
+    1: "frame the objective, define the metrics, choose the experiments",
+    2: "execute, measure, document",
+    3: "standardise what works, drop what does not",
+    4: "synthesise, share, prepare scale-up",
+}
+
+
 
 #: Team coaching is reviewed with management every quarter of accompaniment.
 QUARTER = timedelta(days=91)
@@ -77,3 +87,20 @@ def cohort_deadlines(c: Cohort, now: datetime) -> Due:
             if deadline is not None and now > deadline and str(week) not in c.checkpoints:
                 due.append((f"cycle_week:{week}", deadline))
     return _not_recorded(due, c.missed)
+
+
+def cycle_status(c: Cohort, now: datetime) -> list[dict[str, Any]]:
+    """The first cycle's checkpoints: done, due or late, as of ``now``."""
+    rows = []
+    for week in range(1, c.rules.cycle_weeks + 1):
+        due = checkpoint_due(c, week)
+        done = c.checkpoints.get(str(week))
+        if done is not None:
+            status = "done" if due is None or done <= due else "done late"
+        elif due is None:
+            status = "not started"
+        else:
+            status = "late" if now > due else "due"
+        rows.append({"week": week, "purpose": CYCLE_WEEKS.get(week, "cycle work"),
+                     "due_at": due.isoformat() if due else None, "status": status})
+    return rows

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import attrs
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_step
@@ -175,7 +176,7 @@ class Engagement(WorkflowAggregate):
 
         def evolve(self, engagement: Engagement) -> None:
             old = engagement.actions[self.key]
-            engagement.actions[self.key] = Action(old.key, old.description, old.due, ActionStatus.DONE)
+            engagement.actions[self.key] = attrs.evolve(old, status=ActionStatus.DONE)
 
     class ActionDropped(Event):
         TOPIC = "etrack:Engagement.ActionDropped"
@@ -183,7 +184,7 @@ class Engagement(WorkflowAggregate):
 
         def evolve(self, engagement: Engagement) -> None:
             old = engagement.actions[self.key]
-            engagement.actions[self.key] = Action(old.key, old.description, old.due, ActionStatus.DROPPED)
+            engagement.actions[self.key] = attrs.evolve(old, status=ActionStatus.DROPPED)
 
     class IndicatorMeasured(Event):
         TOPIC = "etrack:Engagement.IndicatorMeasured"
@@ -229,7 +230,7 @@ class Engagement(WorkflowAggregate):
             pending = engagement.pending_amendment
             if pending is None:  # unreachable for recorded history: the command checked it
                 return
-            agreed = Amendment(pending.extra_sessions, pending.new_end, (*pending.agreed_by, self.actor.role))
+            agreed = attrs.evolve(pending, agreed_by=(*pending.agreed_by, self.actor.role))
             if self.in_force:
                 engagement.amendments.append(agreed)
                 engagement.pending_amendment = None
@@ -396,31 +397,6 @@ class Engagement(WorkflowAggregate):
 
     def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
         return engagement_deadlines(self, now)
-
-    def indicator_progress(self, key: str) -> list[dict[str, Any]]:
-        """Each measurement of an indicator, classed as progress, learning dip or reached.
-
-        A measurement that falls back from the previous one during accompaniment is a
-        *learning dip* (seed 000: performance commonly drops while new practices are learnt),
-        never a failure; failure exists only as a closing evaluation.
-        """
-        indicator = self.indicators[key]
-        span = indicator.target - indicator.baseline
-        direction = 1.0 if span > 0 else -1.0
-        previous = 0.0
-        rows = []
-        for m in (m for m in self.measurements if m.indicator == key):
-            progress = (m.value - indicator.baseline) * direction
-            if progress >= abs(span):
-                status = "reached"
-            elif progress < previous:
-                status = "learning_dip"
-            else:
-                status = "progress"
-            rows.append({"value": m.value, "measured_on": m.measured_on.isoformat(), "status": status,
-                         "progress": round(progress / abs(span), 3)})
-            previous = progress
-        return rows
 
     # --- the command path -------------------------------------------------------------------
 

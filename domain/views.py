@@ -30,6 +30,7 @@ R = TypeVar("R")
 
 
 from engagement_tracker.domain.command_path import CommandPath
+from engagement_tracker.domain.progress import indicator_progress
 
 
 class EngagementReads(CommandPath):
@@ -157,8 +158,8 @@ class EngagementReads(CommandPath):
         return {
             "key": i.key, "objective": i.objective, "kind": i.kind.value, "label": self.unseal(i.label),
             "baseline": i.baseline, "target": i.target, "unit": i.unit,
-            "measurements": e.indicator_progress(key),
-            "trend": (e.indicator_progress(key) or [{"status": "not measured"}])[-1]["status"],
+            "measurements": indicator_progress(e, key),
+            "trend": (indicator_progress(e, key) or [{"status": "not measured"}])[-1]["status"],
         }
 
     def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:
