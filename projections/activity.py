@@ -11,19 +11,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.projections.anonymity import Fact
 from engagement_tracker.projections.weak_signals import SOURCE_TOPICS, Sources, month_of
 
 #: Event type -> activity metric (one fact per event).
 SIMPLE = {
-    "etrack:Engagement.Created": "engagements_started",
-    "etrack:Engagement.ClosingMeetingHeld": "engagements_closed",
-    "etrack:Engagement.Declined": "engagements_declined",
-    "etrack:Engagement.Abandoned": "engagements_abandoned",
-    "etrack:Engagement.SessionHeld": "sessions_held",
-    "etrack:Cohort.RitualHeld": "rituals_held",
-    "etrack:Cohort.Closed": "cohorts_closed",
+    Engagement.Created.TOPIC: "engagements_started",
+    Engagement.ClosingMeetingHeld.TOPIC: "engagements_closed",
+    Engagement.Declined.TOPIC: "engagements_declined",
+    Engagement.Abandoned.TOPIC: "engagements_abandoned",
+    Engagement.SessionHeld.TOPIC: "sessions_held",
+    Cohort.RitualHeld.TOPIC: "rituals_held",
+    Cohort.Closed.TOPIC: "cohorts_closed",
 }
+CLOSING_SESSION = Engagement.ClosingSessionHeld.TOPIC
+RITUAL = Cohort.RitualHeld.TOPIC
+DEADLINES = frozenset({Engagement.DeadlineMissed.TOPIC, Cohort.DeadlineMissed.TOPIC})
 METRICS = (
     *SIMPLE.values(), "indicators_achieved", "indicators_partly", "indicators_not_achieved",
     "artefact_playbook_update", "artefact_checklist", "artefact_controlled_trial", "feedback_overdue",
@@ -32,7 +37,7 @@ METRICS = (
 
 #: Topics whose one fact needs nothing but the event's time, and which change no source: no
 #: decoding of the event.
-STAMPED = frozenset(t for t in SIMPLE if t != "etrack:Cohort.RitualHeld" and t not in SOURCE_TOPICS)
+STAMPED = frozenset(t for t in SIMPLE if t != RITUAL and t not in SOURCE_TOPICS)
 
 
 def stamped_fact(topic: str, sid: str, recorded_at: datetime, sources: Sources) -> list[Fact]:
@@ -46,8 +51,7 @@ def stamped_fact(topic: str, sid: str, recorded_at: datetime, sources: Sources) 
 
 def counts(topic: str) -> bool:
     """Whether an event of this topic can yield an activity fact (the others need no decoding)."""
-    return (topic in SIMPLE or topic in ("etrack:Engagement.ClosingSessionHeld", "etrack:Cohort.RitualHeld")
-            or topic.endswith(".DeadlineMissed"))
+    return topic in SIMPLE or topic in (CLOSING_SESSION, RITUAL) or topic in DEADLINES
 
 
 def activity_facts(event: Any, sources: Sources) -> list[Fact]:
@@ -65,10 +69,10 @@ def activity_facts(event: Any, sources: Sources) -> list[Fact]:
     facts = []
     if topic in SIMPLE:
         facts.append(fact(SIMPLE[topic]))
-    if topic == "etrack:Engagement.ClosingSessionHeld":
+    if topic == CLOSING_SESSION:
         facts.extend(fact(f"indicators_{ev.outcome.value}") for ev in event.evaluations)
-    if topic == "etrack:Cohort.RitualHeld":
+    if topic == RITUAL:
         facts.append(fact(f"artefact_{event.ritual.artefact_kind.value}"))
-    if topic.endswith(".DeadlineMissed") and event.deadline.startswith("feedback:"):
+    if topic in DEADLINES and event.deadline.startswith("feedback:"):
         facts.append(fact("feedback_overdue"))
     return facts

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.projections.anonymity import Fact
 
 
@@ -30,35 +32,38 @@ def month_of(day: Any) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
-SOURCE_TOPICS = frozenset({"etrack:Engagement.Created", "etrack:Cohort.Created", "etrack:Cohort.MemberJoined",
-                           "etrack:Cohort.MemberLeft"})
+ENGAGEMENT_OPENED = Engagement.Created.TOPIC
+COHORT_OPENED = Cohort.Created.TOPIC
+MEMBER_JOINED = Cohort.MemberJoined.TOPIC
+MEMBER_LEFT = Cohort.MemberLeft.TOPIC
+SIGNALS = frozenset({Engagement.SignalRecorded.TOPIC, Cohort.SignalRecorded.TOPIC})
+SOURCE_TOPICS = frozenset({ENGAGEMENT_OPENED, COHORT_OPENED, MEMBER_JOINED, MEMBER_LEFT})
 
 
 def concerns(topic: str) -> bool:
     """Whether an event of this topic changes a source or is a signal (the others need no decoding)."""
-    return topic in SOURCE_TOPICS or topic.endswith(".SignalRecorded")
+    return topic in SOURCE_TOPICS or topic in SIGNALS
 
 
 def update_sources(event: Any, sources: Sources) -> str | None:
     """Keep the registry current; returns the id of a source this event changed, if any."""
-    name = type(event).__name__
     topic = getattr(type(event), "TOPIC", "")
     sid = str(event.originator_id)
-    if topic == "etrack:Engagement.Created":
+    if topic == ENGAGEMENT_OPENED:
         sources[sid] = Source("engagement", event.org_unit, {str(event.coachee)})
         return sid
-    if topic == "etrack:Cohort.Created":
+    if topic == COHORT_OPENED:
         sources[sid] = Source("cohort", event.org_unit, set())
         return sid
-    if topic.startswith("etrack:Cohort.") and name in ("MemberJoined", "MemberLeft") and sid in sources:
+    if topic in (MEMBER_JOINED, MEMBER_LEFT) and sid in sources:
         persons = sources[sid].persons
-        (persons.add if name == "MemberJoined" else persons.discard)(str(event.member))
+        (persons.add if topic == MEMBER_JOINED else persons.discard)(str(event.member))
         return sid
     return None
 
 
 def signal_facts(event: Any, sources: Sources) -> list[Fact]:
-    if type(event).__name__ != "SignalRecorded":
+    if getattr(type(event), "TOPIC", "") not in SIGNALS:
         return []
     sid = str(event.originator_id)
     source = sources.get(sid)
