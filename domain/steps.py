@@ -1,0 +1,125 @@
+"""The catalogue of workflow steps: each step declared once, everything else derived from it.
+
+A step is three facts, each stated in exactly one place:
+
+* **where it may be taken and where it leads**: the workflow definition (``workflow.py``);
+* **who may take it**: the access table (``access.py``, which owns every gate);
+* **what it takes**: the application command's own signature (``engagement_commands.py``,
+  ``cohort_commands.py``): argument names, types, defaults and the first line of its docstring.
+
+This module joins them into :data:`ENGAGEMENT_STEPS` and :data:`COHORT_STEPS`, which the command
+line (argument conversion, ``--help``) and the documentation read, and checks at import time
+that the three agree: a workflow step that no role may take, a role given for a step the
+workflow does not have, or a step that no command takes, fails on import rather than in use.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from engagement_tracker.domain import access
+from engagement_tracker.domain.cohort_commands import CohortCommands
+from engagement_tracker.domain.engagement_commands import EngagementCommands
+from engagement_tracker.domain.values import Role
+from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
+
+#: Parameters every step command takes first: the subject and the acting party.
+_SUBJECT = frozenset({"self", "engagement_id", "cohort_id", "actor"})
+
+
+@attrs.frozen
+class Parameter:
+    """One argument of a step: its name, its type, and whether it must be given."""
+
+    name: str
+    annotation: Any
+    required: bool
+    default: Any = None
+
+    @property
+    def type_name(self) -> str:
+        """The annotation as a reader writes it: ``date``, ``str | None``, ``Iterable[SessionTheme | str]``."""
+        if isinstance(self.annotation, type):
+            return self.annotation.__name__
+        return re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+([A-Za-z_]\w*)", r"\1", str(self.annotation))
+
+
+@attrs.frozen
+class Step:
+    """A workflow step as the outside world sees it."""
+
+    workflow: str
+    name: str
+    roles: tuple[str, ...]
+    parameters: tuple[Parameter, ...]
+    summary: str
+
+    @property
+    def system_only(self) -> bool:
+        """Recorded by the application itself (the deadline clock), never asked for by a person."""
+        return self.roles == (Role.SYSTEM.value,)
+
+    def parameter(self, name: str) -> Parameter | None:
+        return next((p for p in self.parameters if p.name == name), None)
+
+
+def _parameters(method: Callable[..., Any]) -> tuple[Parameter, ...]:
+    hints = typing.get_type_hints(method)
+    params = []
+    for p in inspect.signature(method).parameters.values():
+        if p.name in _SUBJECT or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        required = p.default is inspect.Parameter.empty
+        params.append(Parameter(p.name, hints.get(p.name, Any), required, None if required else p.default))
+    return tuple(params)
+
+
+def _catalogue(
+    workflow: Workflow,
+    roles: Mapping[str, frozenset[Role]],
+    commands: type,
+    method_names: Mapping[str, str],
+    recorded_by_the_application: frozenset[str],
+) -> dict[str, Step]:
+    """Join the workflow, the access table and the commands; raise if they disagree."""
+    declared = set(roles)
+    expected = set(workflow.steps) | set(method_names)
+    if declared != expected:
+        raise TypeError(
+            f"{workflow.name}: the access table and the workflow disagree: "
+            f"no roles for {sorted(expected - declared)}; roles for unknown steps {sorted(declared - expected)}"
+        )
+    steps = {}
+    for name in sorted(declared):
+        method = getattr(commands, method_names.get(name, name), None)
+        if method is None and name not in recorded_by_the_application:
+            raise TypeError(f"{workflow.name}: no command takes the step {name!r}")
+        doc = inspect.getdoc(method) if method is not None else None
+        if method is None:
+            doc = "Recorded by the application itself (etrack tick), never asked for."
+        summary = (doc or name.replace("_", " ").capitalize() + ".").splitlines()[0]
+        steps[name] = Step(
+            workflow.name, name, tuple(sorted(r.value for r in roles[name])),
+            _parameters(method) if method is not None else (), summary,
+        )
+    return steps
+
+
+#: Every engagement step: ``ENGAGEMENT_STEPS["record_session"].parameters`` and so on.
+ENGAGEMENT_STEPS: Mapping[str, Step] = _catalogue(
+    ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementCommands, {"open": "open_engagement"},
+    frozenset({"miss_deadline"}),
+)
+
+#: Every cohort step (``app.cohorts.<step>``).
+COHORT_STEPS: Mapping[str, Step] = _catalogue(
+    COHORT_WORKFLOW, access.COHORT_STEPS, CohortCommands, {"open": "open"}, frozenset({"miss_deadline"}),
+)
+
+STEPS: Mapping[str, Mapping[str, Step]] = {"engagement": ENGAGEMENT_STEPS, "cohort": COHORT_STEPS}
