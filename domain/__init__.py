@@ -36,6 +36,7 @@ from engagement_tracker.domain.values import (
     SessionTheme,
     SponsorFunction,
 )
+from engagement_tracker.domain.steps import STEPS, Step
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
 __all__ = [
@@ -67,7 +68,9 @@ __all__ = [
     "Sealer",
     "SealingError",
     "SessionTheme",
+    "STEPS",
     "SponsorFunction",
+    "Step",
     "StepNotAllowed",
     "StoreError",
     "SubjectErased",
