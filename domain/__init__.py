@@ -23,6 +23,7 @@ from engagement_tracker.domain.errors import (
 )
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.steps import STEPS, Step
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -36,7 +37,6 @@ from engagement_tracker.domain.values import (
     SessionTheme,
     SponsorFunction,
 )
-from engagement_tracker.domain.steps import STEPS, Step
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
 __all__ = [

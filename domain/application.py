@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -20,7 +20,6 @@ from eventsourcing.persistence import (
 
 from engagement_tracker.domain.access import require_auditor, require_eraser
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
-from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
@@ -32,9 +31,7 @@ from engagement_tracker.domain.errors import (
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.values import (
-    SIGNAL_THEMES,
     SYSTEM_PARTY,
-    THEME_PATTERN,
     Actor,
     PartyKind,
     Role,
@@ -46,7 +43,7 @@ R = TypeVar("R")
 
 
 from engagement_tracker.domain.cohort_commands import CohortCommands
-from engagement_tracker.domain.command_path import ERASED, Clock, IdFactory, _env_int, as_uuid
+from engagement_tracker.domain.command_path import ERASED, Clock, IdFactory, as_uuid
 from engagement_tracker.domain.engagement_commands import EngagementCommands
 from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.views import EngagementReads, state_as_json
@@ -69,21 +66,7 @@ class EngagementTracker(EngagementCommands, EngagementReads):
         max_retries: int = 3,
     ) -> None:
         super().__init__(env, sealer=sealer, clock=clock, ids=ids, max_retries=max_retries)
-        interval = self.env.get("ETRACK_SNAPSHOT_INTERVAL")
-        if interval:
-            if not interval.isdigit() or int(interval) < 1:
-                raise InvalidInput("ETRACK_SNAPSHOT_INTERVAL", f"{interval!r} is not a positive whole number")
-            self.snapshotting_intervals = {Engagement: int(interval), Cohort: int(interval)}
-        self.capacity = CapacityPolicy(
-            _env_int(self.env, "ETRACK_TEAMS_WARN_ABOVE", 3), _env_int(self.env, "ETRACK_TEAMS_REFUSE_ABOVE", 4)
-        )
         self.cohorts = CohortCommands(self)
-        extra = [t.strip() for t in (self.env.get("ETRACK_SIGNAL_THEMES") or "").split(",") if t.strip()]
-        bad = [t for t in extra if not THEME_PATTERN.match(t)]
-        if bad:
-            raise InvalidInput("ETRACK_SIGNAL_THEMES", f"{bad}: themes are lowercase words joined by '_'")
-        #: The signal taxonomy in force: the reading grid's themes plus this deployment's own.
-        self.signal_themes: tuple[str, ...] = tuple(dict.fromkeys([*SIGNAL_THEMES, *extra]))
 
     # --- parties ----------------------------------------------------------------------------
 
@@ -110,13 +93,6 @@ class EngagementTracker(EngagementCommands, EngagementReads):
         )
         self._save_new(party, "party")
         return pid
-
-    def party(self, party_id: object) -> Party:
-        return self._load(Party, party_id, "party")
-
-    def party_name(self, party_id: object) -> str:
-        name = self.unseal(self.party(party_id).name)
-        return name if name is not None else ERASED
 
     # --- erasure (GDPR) -----------------------------------------------------------------------
 
@@ -157,7 +133,7 @@ class EngagementTracker(EngagementCommands, EngagementReads):
         require_auditor(viewer, "replay")
         ident = as_uuid(aggregate_id, "aggregate_id")
         try:
-            events = list(self.events.get(ident))
+            events = [cast(Aggregate.Event, e) for e in self.events.get(ident)]
         except MapperDeserialisationError:
             raise StoreError(f"cannot decode {ident}: ETRACK_CIPHER_KEY is missing or wrong") from None
         if not events:
@@ -176,10 +152,11 @@ class EngagementTracker(EngagementCommands, EngagementReads):
             version = last
         if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= last:
             raise InvalidInput("version", f"{version!r}: {ident} has versions 1 to {last}")
-        aggregate = None
+        aggregate: Aggregate | None = None
         for event in events[:version]:
             aggregate = event.mutate(aggregate)
-        return state_as_json(aggregate)
+        state: dict[str, Any] = state_as_json(aggregate)
+        return state
 
     def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
         """Record every deadline that fell due by ``now`` (default: the clock), exactly once.
@@ -209,7 +186,7 @@ class EngagementTracker(EngagementCommands, EngagementReads):
                                      "due_at": due_at.isoformat()})
                     return rows
 
-                recorded.extend(self._update(cls, agg_id, kind, record))  # type: ignore[arg-type]
+                recorded.extend(self._update(cls, agg_id, kind, record))
         return recorded
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from engagement_tracker.domain.errors import InvalidInput
 
@@ -95,26 +95,19 @@ E = TypeVar("E", bound=StrEnum)
 def require_member(enum: type[E], raw: object, field: str) -> E:
     """Return ``raw`` as a member of ``enum``, or raise InvalidInput listing the accepted values."""
     try:
+        if not isinstance(raw, str):
+            raise ValueError(raw)
         return enum(raw)
     except ValueError:
         accepted = ", ".join(m.value for m in enum)
         raise InvalidInput(field, f"{raw!r} is not one of: {accepted}") from None
 
 
-def enum_converter(enum: type[E]) -> Callable[[Any], E]:
-    def convert(raw: Any) -> E:
-        return require_member(enum, raw, enum.__name__)
-
-    return convert
-
-
-def tuple_of(enum: type[E]) -> Callable[[Iterable[Any]], tuple[E, ...]]:
-    def convert(raw: Iterable[Any]) -> tuple[E, ...]:
-        if isinstance(raw, (str, bytes)):
-            raise InvalidInput(enum.__name__, "expected a list of values, got a string")
-        return tuple(require_member(enum, item, enum.__name__) for item in raw)
-
-    return convert
+def tuple_of_members(enum: type[E], raw: object) -> tuple[E, ...]:
+    """``raw`` (a list of values, not a string) as a tuple of ``enum`` members."""
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, Iterable):
+        raise InvalidInput(enum.__name__, f"expected a list of values, got {type(raw).__name__}")
+    return tuple(require_member(enum, item, enum.__name__) for item in raw)
 
 
 def end_of(day: date) -> datetime:

@@ -113,10 +113,12 @@ class CohortCommands:
         artefact: str,
     ) -> int:
         """A ritual with its three rotating roles (distinct members) and the artefact it produced."""
-        roles = [as_uuid(p, f) for p, f in ((facilitator, "facilitator"), (scribe, "scribe"),
-                                             (metrics_keeper, "metrics_keeper"))]
+        facilitator_id = as_uuid(facilitator, "facilitator")
+        scribe_id = as_uuid(scribe, "scribe")
+        keeper_id = as_uuid(metrics_keeper, "metrics_keeper")
         return self._do(cohort_id, "hold_ritual", actor, lambda c, at: c.hold_ritual(
-            actor, at, kind, held_on, *roles, artefact_kind, self._seal(actor, artefact, "artefact")))
+            actor, at, kind, held_on, facilitator_id, scribe_id, keeper_id, artefact_kind,
+            self._seal(actor, artefact, "artefact")))
 
     def record_decision(
         self,

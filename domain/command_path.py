@@ -21,6 +21,9 @@ from eventsourcing.persistence import (
 )
 
 from engagement_tracker.domain.checks import MAX_TEXT_CHARS, require_text
+from engagement_tracker.domain.coach_load import CapacityPolicy
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
     ConcurrencyConflict,
@@ -30,8 +33,11 @@ from engagement_tracker.domain.errors import (
     StoreError,
     SubjectErased,
 )
+from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.values import (
+    SIGNAL_THEMES,
+    THEME_PATTERN,
     Sealed,
 )
 
@@ -58,7 +64,7 @@ def as_uuid(value: object, field: str) -> UUID:
     raise InvalidInput(field, f"{value!r} is not an id (a UUID)")
 
 
-class CommandPath(Application):
+class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's Application is generic in its id type; ours are UUIDs
     """Load, decide, save, retry: the path every command takes, and the ports it uses.
 
     The sealer (the key vault's port), the clock and the id factory are handed in, so history
@@ -82,6 +88,20 @@ class CommandPath(Application):
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidInput("max_retries", f"{max_retries!r}: expected a whole number >= 0")
         self.max_retries = max_retries
+        interval = self.env.get("ETRACK_SNAPSHOT_INTERVAL")
+        if interval:
+            if not interval.isdigit() or int(interval) < 1:
+                raise InvalidInput("ETRACK_SNAPSHOT_INTERVAL", f"{interval!r} is not a positive whole number")
+            self.snapshotting_intervals = {Engagement: int(interval), Cohort: int(interval)}  # type: ignore[misc]  # eventsourcing reads it per instance
+        self.capacity = CapacityPolicy(
+            _env_int(self.env, "ETRACK_TEAMS_WARN_ABOVE", 3), _env_int(self.env, "ETRACK_TEAMS_REFUSE_ABOVE", 4)
+        )
+        extra = [t.strip() for t in (self.env.get("ETRACK_SIGNAL_THEMES") or "").split(",") if t.strip()]
+        bad = [t for t in extra if not THEME_PATTERN.match(t)]
+        if bad:
+            raise InvalidInput("ETRACK_SIGNAL_THEMES", f"{bad}: themes are lowercase words joined by '_'")
+        #: The signal taxonomy in force: the reading grid's themes plus this deployment's own.
+        self.signal_themes: tuple[str, ...] = tuple(dict.fromkeys([*SIGNAL_THEMES, *extra]))
 
     def close(self) -> None:
         """Close the event store and the key vault."""
@@ -134,7 +154,7 @@ class CommandPath(Application):
         """Load an aggregate; unknown ids are NotFound, unreadable records a StoreError."""
         ident = as_uuid(agg_id, f"{kind}_id")
         try:
-            agg = self.repository.get(ident, version=version)
+            agg: object = self.repository.get(ident, version=version)
         except AggregateNotFoundError:
             raise NotFound(kind, ident) from None
         except MapperDeserialisationError as exc:
@@ -206,6 +226,13 @@ class CommandPath(Application):
             return self.sealer.unseal(sealed)
         except SubjectErased:
             return ERASED
+
+    def party(self, party_id: object) -> Party:
+        return self._load(Party, party_id, "party")
+
+    def party_name(self, party_id: object) -> str:
+        name = self.unseal(self.party(party_id).name)
+        return name if name is not None else ERASED
 
     def _save_new(self, agg: Aggregate, kind: str) -> None:
         try:

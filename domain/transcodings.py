@@ -73,7 +73,7 @@ class AttrsTranscoding(Transcoding):
         try:
             return self.type(**data)
         except (ValueError, TypeError):
-            obj = object.__new__(self.type)
+            obj: Any = object.__new__(self.type)
             for field in self._fields:
                 raw = data.get(field)
                 object.__setattr__(obj, field, tuple(raw) if isinstance(raw, list) else raw)

@@ -17,11 +17,11 @@ from uuid import UUID
 import attrs
 
 from engagement_tracker.domain.checks import (
-    enum_converter,
     require_date,
     require_int,
     require_label,
-    tuple_of,
+    require_member,
+    tuple_of_members,
 )
 from engagement_tracker.domain.errors import InvalidInput
 
@@ -58,6 +58,15 @@ class Role(StrEnum):
     SYSTEM = "system"  # the deadline clock (tick); acts as SYSTEM_PARTY
 
 
+def _to_Role(raw: object) -> Role:
+    return require_member(Role, raw, "Role")
+
+
+def _to_Role_tuple(raw: object) -> tuple[Role, ...]:
+    return tuple_of_members(Role, raw)
+
+
+
 #: The pseudonymous party of the system actor that records missed deadlines.
 SYSTEM_PARTY = UUID(int=0)
 
@@ -91,14 +100,29 @@ class SessionTheme(StrEnum):
     QUALITY = "quality"
 
 
+def _to_SessionTheme_tuple(raw: object) -> tuple[SessionTheme, ...]:
+    return tuple_of_members(SessionTheme, raw)
+
+
+
 class ObjectiveLevel(StrEnum):
     ORGANISATION = "organisation"
     COACHEE = "coachee"
 
 
+def _to_ObjectiveLevel(raw: object) -> ObjectiveLevel:
+    return require_member(ObjectiveLevel, raw, "ObjectiveLevel")
+
+
+
 class IndicatorKind(StrEnum):
     OBSERVABLE_RESULT = "observable_result"
     ORGANISATION_PERFORMANCE = "organisation_performance"
+
+
+def _to_IndicatorKind(raw: object) -> IndicatorKind:
+    return require_member(IndicatorKind, raw, "IndicatorKind")
+
 
 
 class Outcome(StrEnum):
@@ -107,10 +131,20 @@ class Outcome(StrEnum):
     NOT_ACHIEVED = "not_achieved"
 
 
+def _to_Outcome(raw: object) -> Outcome:
+    return require_member(Outcome, raw, "Outcome")
+
+
+
 class ActionStatus(StrEnum):
     COMMITTED = "committed"
     DONE = "done"
     DROPPED = "dropped"
+
+
+def _to_ActionStatus(raw: object) -> ActionStatus:
+    return require_member(ActionStatus, raw, "ActionStatus")
+
 
 
 class DisclosureItem(StrEnum):
@@ -136,13 +170,17 @@ class EndReason(StrEnum):
 # --- value objects ---------------------------------------------------------------------------
 
 
+def _as_uuid(raw: object) -> UUID:
+    return raw if isinstance(raw, UUID) else UUID(str(raw))
+
+
 @value("etrack.actor")
 @attrs.frozen
 class Actor:
     """Who acts: a pseudonymous party id and the role it acts in."""
 
-    party: UUID = attrs.field(converter=lambda p: p if isinstance(p, UUID) else UUID(str(p)))
-    role: Role = attrs.field(converter=enum_converter(Role))
+    party: UUID = attrs.field(converter=_as_uuid)
+    role: Role = attrs.field(converter=_to_Role)
 
     def __str__(self) -> str:
         return f"{self.role.value}:{self.party}"
@@ -193,7 +231,7 @@ class Contract:
 @attrs.frozen
 class Objective:
     key: str
-    level: ObjectiveLevel = attrs.field(converter=enum_converter(ObjectiveLevel))
+    level: ObjectiveLevel = attrs.field(converter=_to_ObjectiveLevel)
     statement: Sealed
 
 
@@ -204,7 +242,7 @@ class Indicator:
 
     key: str
     objective: str
-    kind: IndicatorKind = attrs.field(converter=enum_converter(IndicatorKind))
+    kind: IndicatorKind = attrs.field(converter=_to_IndicatorKind)
     label: Sealed
     baseline: float
     target: float
@@ -225,7 +263,7 @@ class Session:
     number: int
     held_on: date
     duration_minutes: int
-    themes: tuple[SessionTheme, ...] = attrs.field(converter=tuple_of(SessionTheme))
+    themes: tuple[SessionTheme, ...] = attrs.field(converter=_to_SessionTheme_tuple)
     notes: Sealed | None
 
 
@@ -237,7 +275,7 @@ class Action:
     key: str
     description: Sealed
     due: date | None
-    status: ActionStatus = attrs.field(converter=enum_converter(ActionStatus))
+    status: ActionStatus = attrs.field(converter=_to_ActionStatus)
 
 
 @value("etrack.evaluation")
@@ -246,7 +284,7 @@ class Evaluation:
     """The closing evaluation of one indicator."""
 
     indicator: str
-    outcome: Outcome = attrs.field(converter=enum_converter(Outcome))
+    outcome: Outcome = attrs.field(converter=_to_Outcome)
     evidence: Sealed
 
 
@@ -257,7 +295,7 @@ class Amendment:
 
     extra_sessions: int
     new_end: date | None
-    agreed_by: tuple[Role, ...] = attrs.field(converter=tuple_of(Role))
+    agreed_by: tuple[Role, ...] = attrs.field(converter=_to_Role_tuple)
 
 
 # --- cohorts, team capacity, deadlines -------------------------------------------------------
@@ -269,10 +307,20 @@ class RitualKind(StrEnum):
     MONTHLY_RETROSPECTIVE = "monthly_retrospective"
 
 
+def _to_RitualKind(raw: object) -> RitualKind:
+    return require_member(RitualKind, raw, "RitualKind")
+
+
+
 class ArtefactKind(StrEnum):
     PLAYBOOK_UPDATE = "playbook_update"
     CHECKLIST = "checklist"
     CONTROLLED_TRIAL = "controlled_trial"
+
+
+def _to_ArtefactKind(raw: object) -> ArtefactKind:
+    return require_member(ArtefactKind, raw, "ArtefactKind")
+
 
 
 class CohortRoleName(StrEnum):
@@ -287,9 +335,19 @@ class ExperimentStatus(StrEnum):
     ENDED = "ended"
 
 
+def _to_ExperimentStatus(raw: object) -> ExperimentStatus:
+    return require_member(ExperimentStatus, raw, "ExperimentStatus")
+
+
+
 class PracticeStatus(StrEnum):
     STANDARDISED = "standardised"
     ABANDONED = "abandoned"
+
+
+def _to_PracticeStatus(raw: object) -> PracticeStatus:
+    return require_member(PracticeStatus, raw, "PracticeStatus")
+
 
 
 @value("etrack.cohort_rules")
@@ -334,7 +392,7 @@ class Experiment:
     key: str
     key_result: int
     hypothesis: Sealed
-    status: ExperimentStatus = attrs.field(converter=enum_converter(ExperimentStatus))
+    status: ExperimentStatus = attrs.field(converter=_to_ExperimentStatus)
     ended_at: datetime | None = None
     feedback_at: datetime | None = None
 
@@ -343,16 +401,16 @@ class Experiment:
 @attrs.frozen
 class Ritual:
     number: int
-    kind: RitualKind = attrs.field(converter=enum_converter(RitualKind))
+    kind: RitualKind = attrs.field(converter=_to_RitualKind)
     held_on: date
     facilitator: UUID
     scribe: UUID
     metrics_keeper: UUID
-    artefact_kind: ArtefactKind = attrs.field(converter=enum_converter(ArtefactKind))
+    artefact_kind: ArtefactKind = attrs.field(converter=_to_ArtefactKind)
     artefact: Sealed
 
     def holder(self, role: CohortRoleName) -> UUID:
-        return {  # type: ignore[no-any-return]
+        return {
             CohortRoleName.FACILITATOR: self.facilitator,
             CohortRoleName.SCRIBE: self.scribe,
             CohortRoleName.METRICS_KEEPER: self.metrics_keeper,
@@ -382,7 +440,7 @@ class Decision:
 @attrs.frozen
 class Practice:
     key: str
-    status: PracticeStatus = attrs.field(converter=enum_converter(PracticeStatus))
+    status: PracticeStatus = attrs.field(converter=_to_PracticeStatus)
     conditions: Sealed
 
 
@@ -405,9 +463,19 @@ class SignalContext(StrEnum):
     MANAGEMENT = "management"
 
 
+def _to_SignalContext(raw: object) -> SignalContext:
+    return require_member(SignalContext, raw, "SignalContext")
+
+
+
 class Polarity(StrEnum):
     DRAINS = "drains"  # a problem that consumes energy
     GIVES = "gives"  # a dynamic that gives energy
+
+
+def _to_Polarity(raw: object) -> Polarity:
+    return require_member(Polarity, raw, "Polarity")
+
 
 
 #: The reading grid's themes (DOMAIN.md); an application may add its own (ETRACK_SIGNAL_THEMES).
@@ -425,8 +493,8 @@ class Signal:
     """A weak (or strong) signal: a fixed taxonomy, a coarse unit, a date; any free text sealed."""
 
     theme: str
-    context: SignalContext = attrs.field(converter=enum_converter(SignalContext))
-    polarity: Polarity = attrs.field(converter=enum_converter(Polarity))
+    context: SignalContext = attrs.field(converter=_to_SignalContext)
+    polarity: Polarity = attrs.field(converter=_to_Polarity)
     intensity: int
     unit: str
     observed_on: date

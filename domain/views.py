@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import attrs
@@ -167,7 +167,8 @@ class EngagementReads(CommandPath):
         e = self.engagement(engagement_id)
         scope = read_scope(e, viewer)
         rows = []
-        for event in self.events.get(e.id):
+        for stored in self.events.get(e.id):
+            event = cast(Engagement.Event, stored)
             if scope == "contract" and not _sponsor_sees(event, e, viewer):
                 continue
             rows.append(
@@ -175,9 +176,9 @@ class EngagementReads(CommandPath):
                     "version": event.originator_version,
                     "at": event.timestamp.isoformat(),
                     "event": type(event).__name__,
-                    "role": event.actor.role.value,  # type: ignore[attr-defined]
-                    "state": event.to_state if scope != "contract"  # type: ignore[attr-defined]
-                    else _phase_of(event.to_state),  # type: ignore[attr-defined]
+                    "role": event.actor.role.value,
+                    "state": event.to_state if scope != "contract"
+                    else _phase_of(event.to_state),
                 }
             )
         return rows

@@ -122,7 +122,7 @@ class Workflow:
         current = self.machine.get_state(state)
         name = state
         while current.states:
-            child = current.initial
+            child = str(current.initial)
             name = f"{name}.{child}"
             current = current.states[child]
         return name
@@ -162,7 +162,8 @@ class Workflow:
                 return state if option.dest is None else self.resolve(option.dest)
             blockers.append(unmet)
         # the option closest to passing says what actually blocks the step
-        raise RuleViolation(step, state, min(blockers, key=len))
+        closest: Problems = min(blockers, key=len)
+        raise RuleViolation(step, state, closest)
 
     # --- exports ---------------------------------------------------------------------------
 
