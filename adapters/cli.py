@@ -7,10 +7,10 @@ refusals print ``error: ...`` on stderr and exit with status 2; nothing is writt
 from __future__ import annotations
 
 import csv
-import os
 import inspect
 import io
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +23,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from engagement_tracker.adapters.analytics import AnalystService, release_document, release_rows, to_csv
 from engagement_tracker.adapters.audit import (
     AuditService,
     generate_signing_key,
@@ -30,13 +31,13 @@ from engagement_tracker.adapters.audit import (
     load_signing_key,
     read_checkpoint,
 )
-from engagement_tracker.adapters.analytics import AnalystService, release_document, release_rows, to_csv
 from engagement_tracker.adapters.bootstrap import new_cipher_key, open_tracker
-from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
+from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain.application import EngagementTracker, as_uuid
 from engagement_tracker.domain.errors import EtrackError, InvalidInput
-from engagement_tracker.domain.values import Actor, Role
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}

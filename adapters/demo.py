@@ -14,7 +14,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import attrs
 
 from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.values import Actor, Role
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import Role
 
 DEMO_NAMESPACE = uuid5(NAMESPACE_URL, "https://engagement-tracker.invalid/demo")
 

@@ -15,7 +15,8 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from engagement_tracker.adapters.analytics import NAME as ANALYTICS, AnalyticsView, persons_json, tally_of, tally_row
+from engagement_tracker.adapters.analytics import NAME as ANALYTICS
+from engagement_tracker.adapters.analytics import AnalyticsView, persons_json, tally_of, tally_row
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, EntryRow, JoinedRow, T
 from engagement_tracker.projections.weak_signals import Source

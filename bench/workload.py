@@ -12,7 +12,8 @@ from uuid import uuid4
 from engagement_tracker.domain import Engagement
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.domain.values import Actor, Contract, DataPoint, Evaluation, Role, Signal
+from engagement_tracker.domain.values import Actor, Contract, DataPoint, Evaluation, Signal
+from engagement_tracker.domain.vocabulary import Role
 
 THEMES = ["delegation", "priorities", "conflict", "communication", "career", "team_dynamics"]
 SIGNALS = ["turnover", "bureaucratic_friction", "energy_gain", "misalignment", "learning_dip"]

@@ -24,16 +24,13 @@ from engagement_tracker.domain.errors import (
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.steps import STEPS, Step
-from engagement_tracker.domain.values import (
-    Actor,
-    CohortRules,
-    Contract,
+from engagement_tracker.domain.values import Actor, CohortRules, Contract, Sealed
+from engagement_tracker.domain.vocabulary import (
     EndReason,
     IndicatorKind,
     Outcome,
     PartyKind,
     Role,
-    Sealed,
     SessionTheme,
     SponsorFunction,
 )

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
-from engagement_tracker.domain.values import SYSTEM_PARTY, Actor, Role
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 
 C, E, S = Role.COACH, Role.COACHEE, Role.SPONSOR
 

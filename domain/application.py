@@ -30,12 +30,8 @@ from engagement_tracker.domain.errors import (
 )
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.domain.values import (
-    SYSTEM_PARTY,
-    Actor,
-    PartyKind,
-    Role,
-)
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")

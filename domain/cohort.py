@@ -30,21 +30,23 @@ from engagement_tracker.domain.deadlines import cohort_deadlines
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.values import (
     Actor,
-    ArtefactKind,
-    CohortRoleName,
     CohortRules,
     DataPoint,
     Decision,
     Experiment,
-    ExperimentStatus,
     KeyResult,
     Metric,
     Practice,
-    PracticeStatus,
     Ritual,
+    Sealed,
+)
+from engagement_tracker.domain.vocabulary import (
+    ArtefactKind,
+    CohortRoleName,
+    ExperimentStatus,
+    PracticeStatus,
     RitualKind,
     Role,
-    Sealed,
 )
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, require_actor, require_sealed

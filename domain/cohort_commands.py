@@ -15,12 +15,7 @@ from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.errors import (
     AlreadyExists,
 )
-from engagement_tracker.domain.values import (
-    Actor,
-    CohortRules,
-    DataPoint,
-    Sealed,
-)
+from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Sealed
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")

@@ -35,11 +35,8 @@ from engagement_tracker.domain.errors import (
 )
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.domain.values import (
-    SIGNAL_THEMES,
-    THEME_PATTERN,
-    Sealed,
-)
+from engagement_tracker.domain.values import Sealed
+from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, THEME_PATTERN
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engagement_tracker.domain.checks import end_of
-from engagement_tracker.domain.values import ActionStatus
+from engagement_tracker.domain.vocabulary import ActionStatus
 
 if TYPE_CHECKING:  # the aggregates call these rules; the rules only read their state
     from engagement_tracker.domain.cohort import Cohort

@@ -34,23 +34,25 @@ from engagement_tracker.domain.deadlines import engagement_deadlines
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.values import (
     Action,
-    ActionStatus,
     Actor,
     Amendment,
     Contract,
-    DisclosureItem,
-    EndReason,
     Evaluation,
     Indicator,
-    IndicatorKind,
     Measurement,
     Objective,
-    ObjectiveLevel,
-    PartyKind,
     QuarterlyDecisions,
-    Role,
     Sealed,
     Session,
+)
+from engagement_tracker.domain.vocabulary import (
+    ActionStatus,
+    DisclosureItem,
+    EndReason,
+    IndicatorKind,
+    ObjectiveLevel,
+    PartyKind,
+    Role,
     SessionTheme,
     SponsorFunction,
 )

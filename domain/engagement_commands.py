@@ -21,20 +21,16 @@ from engagement_tracker.domain.errors import (
     InvalidInput,
     NotFound,
 )
-from engagement_tracker.domain.values import (
-    Actor,
-    Contract,
+from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions, Signal
+from engagement_tracker.domain.vocabulary import (
     DisclosureItem,
     EndReason,
-    Evaluation,
     IndicatorKind,
     Outcome,
     PartyKind,
     Polarity,
-    QuarterlyDecisions,
     Role,
     SessionTheme,
-    Signal,
     SignalContext,
     SponsorFunction,
 )

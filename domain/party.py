@@ -14,7 +14,8 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_eraser
 from engagement_tracker.domain.errors import RuleViolation
-from engagement_tracker.domain.values import Actor, PartyKind, Sealed
+from engagement_tracker.domain.values import Actor, Sealed
+from engagement_tracker.domain.vocabulary import PartyKind
 
 
 class Party(Aggregate):

@@ -26,7 +26,7 @@ import attrs
 from engagement_tracker.domain import access
 from engagement_tracker.domain.cohort_commands import CohortCommands
 from engagement_tracker.domain.engagement_commands import EngagementCommands
-from engagement_tracker.domain.values import Role
+from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
 #: Parameters every step command takes first: the subject and the acting party.

@@ -16,9 +16,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
-from engagement_tracker.domain.values import (
-    VALUE_TYPES,
-)
+from engagement_tracker.domain.values import VALUE_TYPES
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")

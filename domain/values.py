@@ -7,10 +7,8 @@ tuples with a ``tuple`` converter so a value decoded from JSON lists equals the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from enum import StrEnum
 from typing import TypeVar
 from uuid import UUID
 
@@ -20,10 +18,37 @@ from engagement_tracker.domain.checks import (
     require_date,
     require_int,
     require_label,
-    require_member,
-    tuple_of_members,
 )
 from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.vocabulary import (
+    SIGNAL_THEMES,
+    ActionStatus,
+    ArtefactKind,
+    CohortRoleName,
+    ExperimentStatus,
+    IndicatorKind,
+    ObjectiveLevel,
+    Outcome,
+    Polarity,
+    PracticeStatus,
+    RitualKind,
+    Role,
+    SessionTheme,
+    SignalContext,
+    _to_ActionStatus,
+    _to_ArtefactKind,
+    _to_ExperimentStatus,
+    _to_IndicatorKind,
+    _to_ObjectiveLevel,
+    _to_Outcome,
+    _to_Polarity,
+    _to_PracticeStatus,
+    _to_RitualKind,
+    _to_Role,
+    _to_Role_tuple,
+    _to_SessionTheme_tuple,
+    _to_SignalContext,
+)
 
 #: Values persisted inside events, by stable transcoding name.
 VALUE_TYPES: dict[str, type] = {}
@@ -44,127 +69,7 @@ def value(name: str) -> Callable[[type[T]], type[T]]:
     return register
 
 
-# --- enumerations (persisted by value: renaming a member needs an upcaster) ----------------
-
-
-class Role(StrEnum):
-    COACH = "coach"
-    COACHEE = "coachee"
-    SPONSOR = "sponsor"
-    MEMBER = "member"
-    AUDITOR = "auditor"
-    ANALYST = "analyst"
-    ADMIN = "admin"
-    SYSTEM = "system"  # the deadline clock (tick); acts as SYSTEM_PARTY
-
-
-def _to_Role(raw: object) -> Role:
-    return require_member(Role, raw, "Role")
-
-
-def _to_Role_tuple(raw: object) -> tuple[Role, ...]:
-    return tuple_of_members(Role, raw)
-
-
-
 #: The pseudonymous party of the system actor that records missed deadlines.
-SYSTEM_PARTY = UUID(int=0)
-
-
-class PartyKind(StrEnum):
-    PERSON = "person"
-    TEAM = "team"
-
-
-class SponsorFunction(StrEnum):
-    LINE_MANAGER = "line_manager"
-    HR = "hr"
-    TRAINING = "training"
-
-
-class SessionTheme(StrEnum):
-    """The fixed list of themes a session may touch (no free text reaches a theme)."""
-
-    LEADERSHIP = "leadership"
-    COMMUNICATION = "communication"
-    CONFLICT = "conflict"
-    DELEGATION = "delegation"
-    DECISION_MAKING = "decision_making"
-    PRIORITIES = "priorities"
-    STRESS_AND_BALANCE = "stress_and_balance"
-    CAREER = "career"
-    TEAM_DYNAMICS = "team_dynamics"
-    ORGANISATIONAL_CHANGE = "organisational_change"
-    TECHNICAL_PRACTICES = "technical_practices"
-    DELIVERY_FLOW = "delivery_flow"
-    QUALITY = "quality"
-
-
-def _to_SessionTheme_tuple(raw: object) -> tuple[SessionTheme, ...]:
-    return tuple_of_members(SessionTheme, raw)
-
-
-
-class ObjectiveLevel(StrEnum):
-    ORGANISATION = "organisation"
-    COACHEE = "coachee"
-
-
-def _to_ObjectiveLevel(raw: object) -> ObjectiveLevel:
-    return require_member(ObjectiveLevel, raw, "ObjectiveLevel")
-
-
-
-class IndicatorKind(StrEnum):
-    OBSERVABLE_RESULT = "observable_result"
-    ORGANISATION_PERFORMANCE = "organisation_performance"
-
-
-def _to_IndicatorKind(raw: object) -> IndicatorKind:
-    return require_member(IndicatorKind, raw, "IndicatorKind")
-
-
-
-class Outcome(StrEnum):
-    ACHIEVED = "achieved"
-    PARTLY = "partly"
-    NOT_ACHIEVED = "not_achieved"
-
-
-def _to_Outcome(raw: object) -> Outcome:
-    return require_member(Outcome, raw, "Outcome")
-
-
-
-class ActionStatus(StrEnum):
-    COMMITTED = "committed"
-    DONE = "done"
-    DROPPED = "dropped"
-
-
-def _to_ActionStatus(raw: object) -> ActionStatus:
-    return require_member(ActionStatus, raw, "ActionStatus")
-
-
-
-class DisclosureItem(StrEnum):
-    """What the coachee and the sponsor may agree to share with the sponsor (never session content)."""
-
-    OBJECTIVES = "objectives"
-    INDICATORS = "indicators"
-    EVALUATIONS = "evaluations"
-    DATES = "dates"
-
-
-class EndReason(StrEnum):
-    """Why an engagement ended early: a category; any detail is sealed free text."""
-
-    COACHEE_WITHDREW = "coachee_withdrew"
-    SPONSOR_WITHDREW = "sponsor_withdrew"
-    COACH_WITHDREW = "coach_withdrew"
-    ORGANISATIONAL_CHANGE = "organisational_change"
-    MISMATCH = "mismatch"
-    OTHER = "other"
 
 
 # --- value objects ---------------------------------------------------------------------------
@@ -301,55 +206,6 @@ class Amendment:
 # --- cohorts, team capacity, deadlines -------------------------------------------------------
 
 
-class RitualKind(StrEnum):
-    WEEKLY_STANDUP = "weekly_standup"
-    METRICS_REVIEW = "metrics_review"  # every two weeks
-    MONTHLY_RETROSPECTIVE = "monthly_retrospective"
-
-
-def _to_RitualKind(raw: object) -> RitualKind:
-    return require_member(RitualKind, raw, "RitualKind")
-
-
-
-class ArtefactKind(StrEnum):
-    PLAYBOOK_UPDATE = "playbook_update"
-    CHECKLIST = "checklist"
-    CONTROLLED_TRIAL = "controlled_trial"
-
-
-def _to_ArtefactKind(raw: object) -> ArtefactKind:
-    return require_member(ArtefactKind, raw, "ArtefactKind")
-
-
-
-class CohortRoleName(StrEnum):
-    FACILITATOR = "facilitator"
-    SCRIBE = "scribe"
-    METRICS_KEEPER = "metrics_keeper"
-
-
-class ExperimentStatus(StrEnum):
-    PLANNED = "planned"
-    RUNNING = "running"
-    ENDED = "ended"
-
-
-def _to_ExperimentStatus(raw: object) -> ExperimentStatus:
-    return require_member(ExperimentStatus, raw, "ExperimentStatus")
-
-
-
-class PracticeStatus(StrEnum):
-    STANDARDISED = "standardised"
-    ABANDONED = "abandoned"
-
-
-def _to_PracticeStatus(raw: object) -> PracticeStatus:
-    return require_member(PracticeStatus, raw, "PracticeStatus")
-
-
-
 @value("etrack.cohort_rules")
 @attrs.frozen
 class CohortRules:
@@ -455,36 +311,6 @@ class QuarterlyDecisions:
 
 
 # --- weak signals (seeds 003 and 004) --------------------------------------------------------
-
-
-class SignalContext(StrEnum):
-    TECH = "tech"
-    BUSINESS = "business"
-    MANAGEMENT = "management"
-
-
-def _to_SignalContext(raw: object) -> SignalContext:
-    return require_member(SignalContext, raw, "SignalContext")
-
-
-
-class Polarity(StrEnum):
-    DRAINS = "drains"  # a problem that consumes energy
-    GIVES = "gives"  # a dynamic that gives energy
-
-
-def _to_Polarity(raw: object) -> Polarity:
-    return require_member(Polarity, raw, "Polarity")
-
-
-
-#: The reading grid's themes (DOMAIN.md); an application may add its own (ETRACK_SIGNAL_THEMES).
-SIGNAL_THEMES = (
-    "turnover", "demotivation", "bureaucratic_friction", "expectation_gap", "misalignment",
-    "information_flow", "energy_drain", "energy_gain", "learning_dip", "shared_stakes",
-    "segmented_stakes", "drifting_from_users", "delivery_control",
-)
-THEME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
 @value("etrack.signal")

@@ -18,11 +18,8 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import read_scope
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
-from engagement_tracker.domain.values import (
-    Actor,
-    DisclosureItem,
-    Sealed,
-)
+from engagement_tracker.domain.values import Actor, Sealed
+from engagement_tracker.domain.vocabulary import DisclosureItem
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")

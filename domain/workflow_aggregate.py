@@ -24,7 +24,8 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.checks import require_time
 from engagement_tracker.domain.errors import InvalidInput, StepNotAllowed
-from engagement_tracker.domain.values import SIGNAL_THEMES, Actor, Sealed, Signal, check_signal
+from engagement_tracker.domain.values import Actor, Sealed, Signal, check_signal
+from engagement_tracker.domain.vocabulary import SIGNAL_THEMES
 from engagement_tracker.domain.workflow import Workflow
 
 

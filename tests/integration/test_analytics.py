@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement_tracker.adapters.analytics import Analytics, AnalystService, MemoryAnalyticsView, release_rows, to_csv
+from engagement_tracker.adapters.analytics import AnalystService, Analytics, MemoryAnalyticsView, release_rows, to_csv
 from engagement_tracker.domain import Actor, InvalidInput, NotPermitted, Role
 from engagement_tracker.projections.anonymity import Level, build_cells, tally
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement

@@ -12,9 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement_tracker.adapters.audit import AuditService, public_key_hex
+from engagement_tracker.adapters.audit import AuditService, AuditTrail, public_key_hex
 from engagement_tracker.domain import Actor, NotPermitted, Role
-from engagement_tracker.adapters.audit import AuditTrail
 from engagement_tracker.projections.audit_trail import GENESIS, chain_hash, verify, verify_scan
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, new_tracker, open_engagement
 

@@ -17,8 +17,16 @@ import pytest
 from engagement_tracker.adapters.analytics import Analytics
 from engagement_tracker.adapters.audit import AuditService
 from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
+from engagement_tracker.domain import (
+    Actor,
+    CapacityExceeded,
+    ConcurrencyConflict,
+    Engagement,
+    NotPermitted,
+    Role,
+    StoreError,
+)
 from engagement_tracker.projections.anonymity import tally
-from engagement_tracker.domain import Actor, CapacityExceeded, ConcurrencyConflict, Engagement, NotPermitted, Role, StoreError
 from tests.integration.test_audit_trail import fast_and_slow
 from tests.integration.test_sqlite_roundtrip import all_event_topics, record_every_event_type
 from tests.support import START, Cast, FakeClock, drive, in_accompaniment, new_tracker, open_engagement

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from eventsourcing.domain import Aggregate
-
-from datetime import UTC, date, datetime
 
 from engagement_tracker.domain import Actor, Engagement, Party, Role
 from engagement_tracker.domain.coach_load import CoachLoad

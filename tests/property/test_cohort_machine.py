@@ -19,7 +19,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from engagement_tracker.adapters import open_tracker
 from engagement_tracker.domain import COHORT_WORKFLOW, Cohort, EtrackError, RuleViolation, StepNotAllowed
-from engagement_tracker.domain.values import SYSTEM_PARTY, Actor, DataPoint, Role, Signal
+from engagement_tracker.domain.values import Actor, DataPoint, Signal
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 from tests.workflow_oracle import MachineOracle, decide_outcome
 
 W = COHORT_WORKFLOW

@@ -23,7 +23,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from engagement_tracker.adapters import open_tracker
 from engagement_tracker.adapters.vault import MemoryVault
 from engagement_tracker.domain import ENGAGEMENT_WORKFLOW, Engagement, EtrackError, RuleViolation, StepNotAllowed
-from engagement_tracker.domain.values import SYSTEM_PARTY, Actor, Contract, Evaluation, QuarterlyDecisions, Role, Signal
+from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions, Signal
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 from tests.workflow_oracle import MachineOracle, decide_outcome
 
 W = ENGAGEMENT_WORKFLOW

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engagement_tracker.domain import Actor, CapacityExceeded, RuleViolation, Role
+from engagement_tracker.domain import Actor, CapacityExceeded, Role, RuleViolation
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.errors import InvalidInput
 from tests.support import START, Cast, drive, event_count, new_tracker, open_engagement

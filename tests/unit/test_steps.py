@@ -10,7 +10,7 @@ from engagement_tracker.domain import access
 from engagement_tracker.domain.cohort_commands import CohortCommands
 from engagement_tracker.domain.engagement_commands import EngagementCommands
 from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS, _catalogue
-from engagement_tracker.domain.values import Role
+from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from engagement_tracker.domain import ENGAGEMENT_WORKFLOW, RuleViolation, StepNotAllowed
-from engagement_tracker.domain.values import Amendment, Role
+from engagement_tracker.domain.values import Amendment
+from engagement_tracker.domain.vocabulary import Role
 from tests.workflow_oracle import MachineOracle, decide_outcome
 
 W = ENGAGEMENT_WORKFLOW
