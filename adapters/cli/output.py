@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engagement_tracker.domain.application import as_uuid
@@ -32,7 +33,7 @@ err = Console(stderr=True)
 
 def print_error(exc: EtrackError) -> None:
     """The one line a refusal prints: ``error: <Type>: <why>``."""
-    err.print(f"[bold red]error[/]: {type(exc).__name__}: {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]error[/]: {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 @contextmanager

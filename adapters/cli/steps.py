@@ -5,20 +5,18 @@ Also the sample (``demo``), deadlines (``tick``), team load and the workflow dia
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor, parse_time
+from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable
+from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor, parse_time, refusals
 from engagement_tracker.adapters.cli.store import DEFAULT_URL, reader, tracker
 from engagement_tracker.adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
-from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.application import CohortCommands, EngagementTracker
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
@@ -161,83 +159,54 @@ def open_engagement(ctx: click.Context, actor: str, coachee: str, sponsor: str, 
 
 # --- workflow steps from the command line ----------------------------------------------------
 
-DATE_ARGS = {"held_on", "start", "end", "due", "new_end", "measured_on", "decided_on"}
-INT_ARGS = {"duration_minutes", "sessions", "extra_sessions", "key_result", "week", "coaches_added",
-            "coaches_removed"}
-FLOAT_ARGS = {"baseline", "target", "value"}
-BOOL_ARGS = {"objectives_realigned"}
-LIST_ARGS = {"themes", "organisation_request", "coachee_request"}
-JSON_ARGS = {"evaluations"}
+
+class StepCommand(click.Command):
+    """A step command whose help lists every step with its arguments, read from the signatures."""
+
+    def __init__(self, *args: Any, table: StepTable, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = table
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Steps"):
+            formatter.write_dl([(name, self.table.usage(name)) for name in self.table.steps])
+        with formatter.section("Values"):
+            formatter.write_dl(list(self.table.kinds().items()))
+        formatter.write_paragraph()
+        formatter.write_text(f"Not taken by hand: {', '.join(sorted(self.table.system))} (recorded by etrack tick).")
+        super().format_epilog(ctx, formatter)
 
 
-def _convert(key: str, raw: str) -> Any:
-    try:
-        if key in DATE_ARGS:
-            return date.fromisoformat(raw)
-        if key in INT_ARGS:
-            return int(raw)
-        if key in FLOAT_ARGS:
-            return float(raw)
-    except ValueError:
-        raise click.BadParameter(f"{key}={raw!r} is not a valid {key}") from None
-    if key in BOOL_ARGS:
-        if raw.lower() not in ("true", "false", "yes", "no", "1", "0"):
-            raise click.BadParameter(f"{key}={raw!r}: expected true or false")
-        return raw.lower() in ("true", "yes", "1")
-    if key in LIST_ARGS:
-        return [part.strip() for part in raw.split(";") if part.strip()]
-    if key in JSON_ARGS:
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"{key} must be JSON: {exc}") from None
-    return raw
+def _take(app: EngagementTracker | CohortCommands, step_name: str, target: str, actor: str,
+          kwargs: dict[str, Any]) -> Any:
+    return getattr(app, step_name)(target, parse_actor(actor), **kwargs)
 
 
-@click.command(context_settings={"ignore_unknown_options": False})
+@click.command(cls=StepCommand, table=ENGAGEMENT)
 @click.argument("engagement_id")
 @click.argument("step_name", metavar="STEP")
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
 @click.pass_context
 def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str, ...], actor: str) -> None:
-    """Take a workflow STEP on an engagement, e.g.
+    """Take a workflow STEP on an engagement.
 
-    etrack step ID record_session --as coach:PID held_on=2026-03-02 duration_minutes=90
-    themes="delegation;priorities" notes="..."
+    Prints the step, its result, the new state and the engagement's version as JSON.
 
-    Lists take ';' between items; evaluations take JSON {"I1": ["achieved", "evidence"]}.
+    \b
+    etrack step ID record_session --as coach:PID held_on=2026-03-02 duration_minutes=90 \\
+        themes="delegation;priorities" notes="..."
+
+    Each KEY=VALUE is read by the type the step declares (below). Lists take ';' between items;
+    evaluations take a JSON object: evaluations='{"I1": ["achieved", "evidence"]}'.
     """
-    kwargs = _step_kwargs(ENGAGEMENT_WORKFLOW.steps - {"miss_deadline"}, step_name, args)
-    if step_name == "hold_closing_session" and "evaluations" in kwargs:
-        kwargs["evaluations"] = {k: tuple(v) for k, v in kwargs["evaluations"].items()}
-    with tracker(ctx) as app:
-        result = _call_step(getattr(app, step_name), step_name, engagement_id, parse_actor(actor), kwargs)
+    with refusals():
+        kwargs = ENGAGEMENT.parse(step_name, args)
+    with tracker(ctx, create=False) as app:
+        result = _take(app, step_name, engagement_id, actor, kwargs)
         e = app.engagement(engagement_id)
         click.echo(json.dumps({"step": step_name, "result": result, "state": e.state, "version": e.version},
                               default=str))
-
-
-def _step_kwargs(steps: frozenset[str] | set[str], step_name: str, args: tuple[str, ...]) -> dict[str, Any]:
-    if step_name not in steps:
-        raise click.BadParameter(f"unknown step {step_name!r}; steps: {', '.join(sorted(steps))}", param_hint="STEP")
-    kwargs = {}
-    for arg in args:
-        key, sep, raw = arg.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected KEY=VALUE, got {arg!r}")
-        kwargs[key] = _convert(key, raw)
-    return kwargs
-
-
-def _call_step(method: Callable[..., Any], step_name: str, target: str, who: Actor, kwargs: dict[str, Any]) -> Any:
-    """Bind the arguments first, so a usage mistake is told apart from a bug."""
-    try:
-        inspect.signature(method).bind(target, who, **kwargs)
-    except TypeError as exc:
-        params = [p for p in list(inspect.signature(method).parameters)[2:]]
-        raise click.UsageError(f"{step_name}: {exc}; it takes {', '.join(params) or 'no arguments'}") from None
-    return method(target, who, **kwargs)
 
 
 @click.command()
@@ -300,17 +269,21 @@ def cohort_show(ctx: click.Context, cohort_id: str, actor: str) -> None:
         click.echo(json.dumps(app.cohorts.view(cohort_id, parse_actor(actor)), indent=2, ensure_ascii=False))
 
 
-@cohort.command("step", context_settings={"ignore_unknown_options": False})
+@cohort.command("step", cls=StepCommand, table=COHORT)
 @click.argument("cohort_id")
 @click.argument("step_name", metavar="STEP")
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
 @click.pass_context
 def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[str, ...], actor: str) -> None:
-    """Take a cohort STEP, e.g. etrack cohort step ID add_member --as coach:PID member=MEMBER_ID"""
-    kwargs = _step_kwargs(COHORT_WORKFLOW.steps - {"miss_deadline"}, step_name, args)
-    with tracker(ctx) as app:
-        result = _call_step(getattr(app.cohorts, step_name), step_name, cohort_id, parse_actor(actor), kwargs)
+    """Take a cohort STEP, e.g. etrack cohort step ID add_member --as coach:PID member=MEMBER_ID
+
+    Each KEY=VALUE is read by the type the step declares (below); lists take ';' between items.
+    """
+    with refusals():
+        kwargs = COHORT.parse(step_name, args)
+    with tracker(ctx, create=False) as app:
+        result = _take(app.cohorts, step_name, cohort_id, actor, kwargs)
         c = app.cohorts.get(cohort_id)
         click.echo(json.dumps({"step": step_name, "result": result, "state": c.state, "version": c.version},
                               default=str))
