@@ -1,0 +1,98 @@
+"""Analysts and admins: released aggregates only (signal summaries and trends, activity)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from engagement_tracker.adapters.analytics import AnalystService, release_document, release_rows, to_csv
+from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor
+from engagement_tracker.adapters.cli.store import tracker
+from engagement_tracker.projections.anonymity import Release
+
+
+def _emit_release(rel: Release, fmt: str, title: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(release_document(rel), indent=2))
+    elif fmt == "csv":
+        click.echo(to_csv(release_rows(rel)), nl=False)
+    else:
+        emit_rows(release_rows(rel), "table", title)
+        hidden = len(rel.hidden)
+        out.print(f"level: {rel.level.time}"
+                  + (f", units to depth {rel.level.unit_depth}" if rel.level.unit_depth is not None else "")
+                  + f"; k={rel.policy.k}; {hidden} cell(s) suppressed, each marked with its reason")
+
+
+@click.group()
+def signals() -> None:
+    """Anonymised weak-signal summaries (analysts and admins)."""
+
+
+_BY = click.option("--by", default="theme,period", show_default=True,
+                   help="dimensions among theme, context, polarity, intensity, unit, period")
+_UNIT = click.option("--unit", default=None, help="only this unit and the units below it")
+_PERIOD = click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="month",
+                       show_default=True, help="the finest time grain (coarsened if needed)")
+_K = click.option("--k", default=5, show_default=True, help="distinct persons behind a released cell (>= 3)")
+_SINCE = click.option("--since", default=None, metavar="YYYY-MM", help="from this month on (inclusive)")
+_UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to this month (inclusive)")
+
+
+@signals.command("summary")
+@ACTOR
+@_BY
+@_UNIT
+@_PERIOD
+@_K
+@_SINCE
+@_UNTIL
+@FORMAT
+@click.pass_context
+def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int,
+                    since: str | None, until: str | None, fmt: str) -> None:
+    """Signal counts per cell, released with k-anonymity, dominance and complementary suppression."""
+    with tracker(ctx, create=False) as app:
+        rel = AnalystService(app).summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
+        _emit_release(rel, fmt, "Weak signals (released cells only)")
+
+
+@signals.command("trends")
+@ACTOR
+@_UNIT
+@_PERIOD
+@_K
+@_SINCE
+@_UNTIL
+@FORMAT
+@click.pass_context
+def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int, since: str | None,
+                   until: str | None, fmt: str) -> None:
+    """Per theme: rising, stable or falling over recent periods; weak signals becoming strong."""
+    with tracker(ctx, create=False) as app:
+        rows = AnalystService(app).trends(parse_actor(actor), unit, period, k, since, until)
+        for row in rows:
+            row["periods"], row["values"] = " ".join(row["periods"]), " ".join(map(str, row["values"]))
+        emit_rows(rows, fmt, "Signal trends (from released cells)")
+
+
+@click.command()
+@ACTOR
+@click.option("--by", default="metric,period", show_default=True, help="dimensions among metric, unit, period")
+@_UNIT
+@click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="quarter", show_default=True)
+@_K
+@_SINCE
+@_UNTIL
+@FORMAT
+@click.pass_context
+def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int, since: str | None,
+             until: str | None, fmt: str) -> None:
+    """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
+    with tracker(ctx, create=False) as app:
+        rel = AnalystService(app).activity(parse_actor(actor), by.split(","), unit, period, k, since, until)
+        _emit_release(rel, fmt, "Activity indicators (released cells only)")
+
+
+COMMANDS: tuple[click.Command, ...] = (signals, activity)

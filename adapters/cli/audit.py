@@ -1,0 +1,126 @@
+"""Auditors and admins: the audit trail (keygen, checkpoint, verify, export), replay, erasure."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from engagement_tracker.adapters.audit import (
+    AuditService,
+    generate_signing_key,
+    load_public_key,
+    load_signing_key,
+    public_key_hex,
+    read_checkpoint,
+)
+from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
+from engagement_tracker.adapters.cli.store import reader, tracker
+
+
+@click.group()
+def audit() -> None:
+    """The confidential audit trail: verify, checkpoint, export (auditors and admins)."""
+
+
+@audit.command("keygen")
+@click.argument("path", type=click.Path(dir_okay=False))
+def audit_keygen(path: str) -> None:
+    """Write a new Ed25519 signing key (PEM, 0600) to PATH and print its public key."""
+    with refusals():
+        click.echo(public_key_hex(generate_signing_key(path)))
+
+
+@audit.command("checkpoint")
+@ACTOR
+@click.option("--key", "key_path", default=None, help="PEM signing key (else ETRACK_AUDIT_SIGNING_KEY)")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="write it here")
+@click.pass_context
+def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_path: str | None) -> None:
+    """Sign the trail's head (position, hash, time) for auditors to keep."""
+    with refusals():
+        key = load_signing_key(key_path)
+    with reader(ctx) as app:
+        checkpoint = AuditService(app).checkpoint(parse_actor(actor), key)
+    text = json.dumps(checkpoint, indent=2)
+    if out_path:
+        Path(out_path).write_text(text + "\n")
+    click.echo(text)
+
+
+@audit.command("verify")
+@ACTOR
+@click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(exists=True, dir_okay=False))
+@click.option("--public-key", default=None, help="trusted key: 64 hex chars or a file (else ETRACK_AUDIT_PUBLIC_KEY)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.pass_context
+def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, public_key: str | None,
+                 as_json: bool) -> None:
+    """Re-read the store, recompute the chain, check the trail and the checkpoint. Exit 1 on any fault."""
+    with refusals():
+        checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
+        trusted = load_public_key(public_key)
+        if trusted is None and checkpoint is not None and os.environ.get("ETRACK_AUDIT_SIGNING_KEY"):
+            trusted = load_signing_key().public_key()  # the auditor's own key
+    with reader(ctx) as app:
+        report = AuditService(app).verify(parse_actor(actor), checkpoint, trusted).to_dict()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    elif report["ok"]:
+        out.print(f"[green]intact[/]: {report['checked']} records, head {report['head']['position']} "
+                  f"{report['head']['hash']}" + (f", {report['pending']} not yet in the trail" if report["pending"]
+                                                 else "") + (", checkpoint holds" if checkpoint else ""))
+    else:
+        out.print(f"[red]FAULT[/]: first bad position {report['first_bad_position']}: {report['kind']}")
+        emit_rows(report["faults"][:20], "table", "Faults")
+    sys.exit(0 if report["ok"] else 1)
+
+
+@audit.command("export")
+@ACTOR
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="file (default stdout)")
+@click.pass_context
+def audit_export(ctx: click.Context, actor: str, out_path: str | None) -> None:
+    """Write the trail as JSON Lines, each entry with its hash."""
+    with tracker(ctx, create=False) as app:
+        service = AuditService(app)
+        if out_path:
+            with open(out_path, "w", encoding="utf-8") as fh:
+                n = service.export(parse_actor(actor), fh)
+            err.print(f"{n} entries written to {out_path}")
+        else:
+            service.export(parse_actor(actor), sys.stdout)
+
+
+@click.command()
+@click.argument("aggregate_id")
+@ACTOR
+@click.option("--version", "version", type=int, default=None)
+@click.option("--at", "at", default=None, metavar="ISO-TIME")
+@click.pass_context
+def replay(ctx: click.Context, aggregate_id: str, actor: str, version: int | None, at: str | None) -> None:
+    """The state of an engagement, cohort or party at a version or a time, as JSON (sealed shown sealed)."""
+    when = parse_time(at)
+    with reader(ctx) as app:
+        click.echo(json.dumps(app.replay(aggregate_id, parse_actor(actor), version=version, at=when), indent=2))
+
+
+@click.group()
+def subject() -> None:
+    """Persons and teams as data subjects (GDPR)."""
+
+
+@subject.command("erase")
+@click.argument("party_id")
+@ACTOR
+@click.pass_context
+def subject_erase(ctx: click.Context, party_id: str, actor: str) -> None:
+    """Erase a person or team: destroy their key, record the erasure, print the receipt."""
+    with tracker(ctx, create=False) as app:
+        click.echo(json.dumps(app.erase_subject(party_id, parse_actor(actor)), indent=2))
+
+
+COMMANDS: tuple[click.Command, ...] = (audit, replay, subject)

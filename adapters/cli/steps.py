@@ -1,0 +1,308 @@
+"""Coaches, coachees, sponsors and members at work: parties, engagements, cohorts, their steps.
+
+Also the sample (``demo``), deadlines (``tick``), team load and the workflow diagrams.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable
+from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor, parse_time, refusals
+from engagement_tracker.adapters.cli.store import DEFAULT_URL, reader, tracker
+from engagement_tracker.adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
+from engagement_tracker.domain.application import CohortCommands, EngagementTracker
+from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
+
+WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
+
+
+@click.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Record a realistic sample (once) and print engagements per phase and one timeline."""
+    clock = ScriptedClock(datetime(2026, 1, 1, tzinfo=UTC))
+    with tracker(ctx, clock=clock) as app:
+        with out.status("recording the sample engagements and cohorts..."):
+            recorded = seed(app, clock)
+        total = sum(1 for _ in app.engagement_ids()) + sum(1 for _ in app.cohort_ids())
+        out.print(
+            f"[bold]{recorded}[/] engagements and cohorts recorded now, {total} in the store "
+            f"([italic]{ctx.obj['db'] or DEFAULT_URL}[/])."
+        )
+        _print_phase_summary(app)
+        _print_cohorts_and_loads(app)
+        eid = showcase_engagement()
+        viewer = showcase_viewer()
+        view = app.engagement_view(eid, viewer)
+        out.print(
+            f"\nTimeline of engagement [bold]{eid}[/] "
+            f"(coach {view['parties']['coach']['name']}, coachee {view['parties']['coachee']['name']}), "
+            "as its coach sees it:"
+        )
+        rows = app.timeline(eid, viewer)
+        for row in rows:
+            row["at"] = row["at"][:16].replace("T", " ")
+        emit_rows(rows, "table")
+
+
+def _print_cohorts_and_loads(app: EngagementTracker) -> None:
+    rows = []
+    for cid in app.cohort_ids():
+        c = app.cohorts.get(cid)
+        rows.append({"cohort": str(c.id)[:8], "state": c.state, "unit": c.org_unit, "members": len(c.members),
+                     "rituals": len(c.rituals), "practices": len(c.playbook),
+                     "missed deadlines": ", ".join(sorted(c.missed)) or "-"})
+    emit_rows(rows, "table", "Peer-coaching cohorts")
+    coaches: dict[str, int] = {}
+    missed = 0
+    for eid in app.engagement_ids():
+        e = app.engagement(eid)
+        missed += len(e.missed)
+        if e.coachee_kind == "team":
+            coaches.setdefault(str(e.coach), 0)
+    loads = [app.coach_load(coach) for coach in coaches]
+    emit_rows([{"coach": f"{app.party_name(load['coach'])}", "active teams": load["active"],
+                "status": load["status"], "warnings recorded": load["warnings_recorded"]} for load in loads],
+              "table", "Team coaching load (warn above 3, refuse above 4)")
+    out.print(f"{missed} engagement deadlines recorded as missed (etrack tick).")
+
+
+def _print_phase_summary(app: EngagementTracker) -> None:
+    states: Counter[str] = Counter()
+    phases: Counter[str] = Counter()
+    for eid in app.engagement_ids():
+        e = app.engagement(eid)
+        states[e.state] += 1
+        phases[e.phase] += 1
+    rows = [
+        {"phase": ph, "engagements": phases[ph],
+         "states": ", ".join(f"{s} ({n})" for s, n in sorted(states.items()) if s.split(".")[0] == ph)}
+        for ph in ["framing", "accompaniment", "closing", "closed", "declined", "abandoned"]
+        if phases[ph]
+    ]
+    emit_rows(rows, "table", "Engagements per phase")
+
+
+# --- parties and engagements ------------------------------------------------------------------
+
+
+@click.command("engagements")
+@FORMAT
+@click.pass_context
+def engagements(ctx: click.Context, fmt: str) -> None:
+    """List engagements: id, state, unit, sessions (no names, no content)."""
+    with reader(ctx) as app:
+        rows = []
+        for eid in app.engagement_ids():
+            e = app.engagement(eid)
+            rows.append({"id": str(e.id), "state": e.state, "coachee_kind": e.coachee_kind,
+                         "org_unit": e.org_unit, "sessions": len(e.sessions),
+                         "opened_at": e.created_on.date().isoformat()})
+        emit_rows(rows, fmt, "Engagements")
+
+
+@click.command()
+@click.argument("engagement_id")
+@ACTOR
+@click.pass_context
+def show(ctx: click.Context, engagement_id: str, actor: str) -> None:
+    """Print an engagement as JSON, as the acting party may see it."""
+    with reader(ctx) as app:
+        click.echo(json.dumps(app.engagement_view(engagement_id, parse_actor(actor)), indent=2, ensure_ascii=False))
+
+
+@click.command()
+@click.argument("engagement_id")
+@ACTOR
+@FORMAT
+@click.pass_context
+def timeline(ctx: click.Context, engagement_id: str, actor: str, fmt: str) -> None:
+    """Every recorded step of an engagement."""
+    with reader(ctx) as app:
+        emit_rows(app.timeline(engagement_id, parse_actor(actor)), fmt, "Timeline")
+
+
+@click.group()
+def party() -> None:
+    """Register parties (persons and teams)."""
+
+
+@party.command("register")
+@click.option("--kind", type=click.Choice(["person", "team"]), default="person")
+@click.option("--name", required=True)
+@click.option("--contact", default=None)
+@click.pass_context
+def party_register(ctx: click.Context, kind: str, name: str, contact: str | None) -> None:
+    """Register a party; prints its id. The name is sealed under the party's own key."""
+    with tracker(ctx) as app:
+        click.echo(app.register_party(kind, name, contact))
+
+
+@click.command("open")
+@ACTOR
+@click.option("--coachee", required=True, metavar="PARTY_ID")
+@click.option("--sponsor", required=True, metavar="PARTY_ID")
+@click.option("--sponsor-function", type=click.Choice(["line_manager", "hr", "training"]), default="line_manager")
+@click.option("--unit", required=True, help="coarse organisational unit")
+@click.pass_context
+def open_engagement(ctx: click.Context, actor: str, coachee: str, sponsor: str, sponsor_function: str, unit: str) -> None:
+    """Open an engagement (the coach acts); prints its id."""
+    with tracker(ctx) as app:
+        click.echo(app.open_engagement(parse_actor(actor), coachee, sponsor, sponsor_function, unit))
+
+
+# --- workflow steps from the command line ----------------------------------------------------
+
+
+class StepCommand(click.Command):
+    """A step command whose help lists every step with its arguments, read from the signatures."""
+
+    def __init__(self, *args: Any, table: StepTable, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.table = table
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Steps"):
+            formatter.write_dl([(name, self.table.usage(name)) for name in self.table.steps])
+        with formatter.section("Values"):
+            formatter.write_dl(list(self.table.kinds().items()))
+        formatter.write_paragraph()
+        formatter.write_text(f"Not taken by hand: {', '.join(sorted(self.table.system))} (recorded by etrack tick).")
+        super().format_epilog(ctx, formatter)
+
+
+def _take(app: EngagementTracker | CohortCommands, step_name: str, target: str, actor: str,
+          kwargs: dict[str, Any]) -> Any:
+    return getattr(app, step_name)(target, parse_actor(actor), **kwargs)
+
+
+@click.command(cls=StepCommand, table=ENGAGEMENT)
+@click.argument("engagement_id")
+@click.argument("step_name", metavar="STEP")
+@click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
+@ACTOR
+@click.pass_context
+def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str, ...], actor: str) -> None:
+    """Take a workflow STEP on an engagement.
+
+    Prints the step, its result, the new state and the engagement's version as JSON.
+
+    \b
+    etrack step ID record_session --as coach:PID held_on=2026-03-02 duration_minutes=90 \\
+        themes="delegation;priorities" notes="..."
+
+    Each KEY=VALUE is read by the type the step declares (below). Lists take ';' between items;
+    evaluations take a JSON object: evaluations='{"I1": ["achieved", "evidence"]}'.
+    """
+    with refusals():
+        kwargs = ENGAGEMENT.parse(step_name, args)
+    with tracker(ctx, create=False) as app:
+        result = _take(app, step_name, engagement_id, actor, kwargs)
+        e = app.engagement(engagement_id)
+        click.echo(json.dumps({"step": step_name, "result": result, "state": e.state, "version": e.version},
+                              default=str))
+
+
+@click.command()
+@click.option("--at", "at", default=None, metavar="ISO-TIME", help="the time to tick at (default: now, UTC)")
+@FORMAT
+@click.pass_context
+def tick(ctx: click.Context, at: str | None, fmt: str) -> None:
+    """Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."""
+    when = parse_time(at)
+    with tracker(ctx) as app:
+        rows = app.tick(when)
+        if fmt == "table" and not rows:
+            out.print("nothing new fell due")
+            return
+        emit_rows(rows, fmt, "Deadlines recorded as missed")
+
+
+@click.command("coach-load")
+@click.argument("coach_id")
+@FORMAT
+@click.pass_context
+def coach_load(ctx: click.Context, coach_id: str, fmt: str) -> None:
+    """A coach's active team engagements against the capacity policy (warn above 3, refuse above 4)."""
+    with reader(ctx) as app:
+        row = app.coach_load(coach_id)
+        row["active_team_engagements"] = " ".join(row["active_team_engagements"])
+        emit_rows([row], fmt, "Team coaching load")
+
+
+# --- cohorts ----------------------------------------------------------------------------------
+
+
+@click.command("cohorts")
+@FORMAT
+@click.pass_context
+def cohorts(ctx: click.Context, fmt: str) -> None:
+    """List cohorts: id, state, unit, members, rituals, decisions (no names, no content)."""
+    with reader(ctx) as app:
+        rows = []
+        for cid in app.cohort_ids():
+            c = app.cohorts.get(cid)
+            rows.append({"id": str(c.id), "state": c.state, "org_unit": c.org_unit, "members": len(c.members),
+                         "rituals": len(c.rituals), "decisions": len(c.decisions),
+                         "missed_deadlines": len(c.missed)})
+        emit_rows(rows, fmt, "Cohorts")
+
+
+@click.group()
+def cohort() -> None:
+    """Work with one cohort."""
+
+
+@cohort.command("show")
+@click.argument("cohort_id")
+@ACTOR
+@click.pass_context
+def cohort_show(ctx: click.Context, cohort_id: str, actor: str) -> None:
+    """Print a cohort as JSON, as its coach or a member sees it."""
+    with reader(ctx) as app:
+        click.echo(json.dumps(app.cohorts.view(cohort_id, parse_actor(actor)), indent=2, ensure_ascii=False))
+
+
+@cohort.command("step", cls=StepCommand, table=COHORT)
+@click.argument("cohort_id")
+@click.argument("step_name", metavar="STEP")
+@click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
+@ACTOR
+@click.pass_context
+def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[str, ...], actor: str) -> None:
+    """Take a cohort STEP, e.g. etrack cohort step ID add_member --as coach:PID member=MEMBER_ID
+
+    Each KEY=VALUE is read by the type the step declares (below); lists take ';' between items.
+    """
+    with refusals():
+        kwargs = COHORT.parse(step_name, args)
+    with tracker(ctx, create=False) as app:
+        result = _take(app.cohorts, step_name, cohort_id, actor, kwargs)
+        c = app.cohorts.get(cohort_id)
+        click.echo(json.dumps({"step": step_name, "result": result, "state": c.state, "version": c.version},
+                              default=str))
+
+
+@click.group()
+def workflow() -> None:
+    """Inspect the workflow definitions."""
+
+
+@workflow.command("diagram")
+@click.argument("name", type=click.Choice(sorted(WORKFLOWS)), default="engagement")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "json"]), default="mermaid")
+def diagram(name: str, fmt: str) -> None:
+    """Print a workflow as Mermaid text (or as JSON data)."""
+    wf = WORKFLOWS[name]
+    click.echo(wf.to_mermaid() if fmt == "mermaid" else json.dumps(wf.to_dict(), indent=2))
+
+
+COMMANDS: tuple[click.Command, ...] = (
+    demo, engagements, show, timeline, party, open_engagement, step, tick, coach_load, cohorts, cohort, workflow,
+)

@@ -1,0 +1,88 @@
+"""The store behind each command: open it for one command, rebuild or follow its projections.
+
+Every command takes ``--db URL`` (else ETRACK_DATABASE_URL, else ./etrack.sqlite). After a
+write, the projections catch up in the same process (embedded mode).
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from engagement_tracker.adapters.bootstrap import new_cipher_key, open_tracker
+from engagement_tracker.adapters.cli.output import err, out, refusals
+from engagement_tracker.adapters.runner import ProjectionRunner
+from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.errors import EtrackError
+
+DEFAULT_URL = "sqlite:///etrack.sqlite"
+
+
+@contextmanager
+def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator[EngagementTracker]:
+    """Open the store; after a write, bring the projections up to date in-process (embedded mode)."""
+    with refusals():
+        app = open_tracker(ctx.obj["db"], **kwargs)
+    try:
+        with refusals():
+            yield app
+        if project:
+            try:  # the command is committed: a projection that cannot catch up is a warning here
+                ProjectionRunner(app).catch_up()
+            except EtrackError as exc:
+                err.print(f"[yellow]warning[/]: the command was recorded, but projections did not catch up: {exc}")
+    finally:
+        app.close()
+
+
+@contextmanager
+def reader(ctx: click.Context) -> Iterator[EngagementTracker]:
+    """A tracker for a read: a mistyped --db is an error, never a new empty store."""
+    with tracker(ctx, create=False, project=False) as app:
+        yield app
+
+
+@click.group()
+def projections() -> None:
+    """Read models derived from the events."""
+
+
+@projections.command("rebuild")
+@click.pass_context
+def projections_rebuild(ctx: click.Context) -> None:
+    """Drop and rebuild every projection from the store (the same entries, the same head hash)."""
+    with tracker(ctx, create=False, project=False) as app:
+        runner = ProjectionRunner(app)
+        with out.status("rebuilding every projection from the store..."):
+            runner.rebuild()
+        trail, analytics = runner.projections
+        head = trail.view.head()
+        out.print(f"audit trail: {len(trail.view.entries())} entries, head {head.entry_hash if head else '-'}")
+        out.print(f"analytics: {len(analytics.view.facts())} facts")
+
+
+@projections.command("run")
+@click.option("--poll", default=0.25, show_default=True, help="seconds between polls (SQLite; PostgreSQL is woken)")
+@click.pass_context
+def projections_run(ctx: click.Context, poll: float) -> None:
+    """Follow the store and keep every projection current, until SIGTERM or Ctrl-C."""
+    with tracker(ctx, create=False, project=False) as app:
+        runner = ProjectionRunner(app, poll)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: runner.stop())
+        err.print(f"following {ctx.obj['db'] or DEFAULT_URL} (SIGTERM or Ctrl-C stops)")
+        total = runner.run(on_progress=lambda n: err.print(f"projected {n} events"))
+        err.print(f"stopped cleanly after projecting {total} events")
+
+
+@click.command("new-cipher-key")
+def cipher_key() -> None:
+    """Print a fresh key for ETRACK_CIPHER_KEY (whole-store encryption at rest)."""
+    click.echo(new_cipher_key())
+
+
+COMMANDS: tuple[click.Command, ...] = (projections, cipher_key)
