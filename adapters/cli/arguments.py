@@ -1,8 +1,9 @@
 """Step arguments read from the command's own signature: ``KEY=VALUE`` text to the annotated type.
 
 ``etrack step ID STEP key=value ...`` calls ``EngagementTracker.<STEP>`` (``etrack cohort step``
-calls ``CohortCommands.<STEP>``). The parameters after ``actor`` are the step's arguments; each
-value is converted by its annotation, so a new step or argument needs no list kept here:
+calls ``CohortCommands.<STEP>``). The step catalogue (``domain/steps.py``) gives each step's
+arguments from that command's signature; each value is converted by its annotation, so a new
+step or argument needs no list kept here:
 
 =========================  =====================================================================
 annotation                 KEY=VALUE
@@ -26,7 +27,6 @@ and what it accepts, raised before the store is opened: nothing is written.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import re
@@ -39,12 +39,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from engagement_tracker.domain.access import COHORT_STEPS, ENGAGEMENT_STEPS
-from engagement_tracker.domain.application import CohortCommands, EngagementTracker
 from engagement_tracker.domain.errors import InvalidInput
-from engagement_tracker.domain.values import Actor
-from engagement_tracker.domain.vocabulary import Role
-from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
+from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS, Step
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INT = re.compile(r"[+-]?\d+")
@@ -275,28 +271,24 @@ class Argument:
             raise InvalidInput(self.name, str(exc)) from None
 
 
-def arguments_of(method: Callable[..., Any]) -> tuple[Argument, ...]:
-    """The step's arguments: the parameters after the one annotated ``Actor``."""
-    hints = typing.get_type_hints(method)
-    params = list(inspect.signature(method).parameters.values())
-    actor = next(n for n, p in enumerate(params) if hints.get(p.name) is Actor)
+def arguments_of(step: Step) -> tuple[Argument, ...]:
+    """The step's arguments, from the domain's step catalogue (the command's own signature)."""
     found = []
-    for p in params[actor + 1:]:
-        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            raise TypeError(f"{method.__qualname__}: {p.name} cannot be given as KEY=VALUE")
-        kind, nullable = kind_of(hints[p.name])
-        found.append(Argument(p.name, kind, p.default is p.empty, nullable))
+    for p in step.parameters:
+        kind, nullable = kind_of(p.annotation)
+        found.append(Argument(p.name, kind, p.required, nullable))
     return tuple(found)
 
 
 class StepTable:
     """The steps a person takes on one kind of aggregate, each with its arguments."""
 
-    def __init__(self, what: str, owner: type, workflow: Workflow, roles: Mapping[str, frozenset[Role]]) -> None:
+    def __init__(self, what: str, catalogue: Mapping[str, Step]) -> None:
         self.what = what
-        self.system = frozenset(s for s in workflow.steps if roles.get(s) == frozenset({Role.SYSTEM}))
-        self.steps: dict[str, tuple[Argument, ...]] = {
-            name: arguments_of(getattr(owner, name)) for name in sorted(workflow.steps - self.system)
+        self.system = frozenset(name for name, step in catalogue.items() if step.system_only)
+        self.steps: dict[str, tuple[Argument, ...]] = {  # "open" has a command of its own
+            name: arguments_of(step) for name, step in sorted(catalogue.items())
+            if name not in self.system and name != "open"
         }
 
     def usage(self, step: str) -> str:
@@ -344,5 +336,5 @@ class StepTable:
         return dict(sorted(found.items(), key=lambda item: (item[0] in notes, item[0])))
 
 
-ENGAGEMENT = StepTable("an engagement", EngagementTracker, ENGAGEMENT_WORKFLOW, ENGAGEMENT_STEPS)
-COHORT = StepTable("a cohort", CohortCommands, COHORT_WORKFLOW, COHORT_STEPS)
+ENGAGEMENT = StepTable("an engagement", ENGAGEMENT_STEPS)
+COHORT = StepTable("a cohort", COHORT_STEPS)

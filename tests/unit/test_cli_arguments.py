@@ -12,6 +12,7 @@ import pytest
 from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable, arguments_of, kind_of
 from engagement_tracker.domain.access import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.steps import Step, _parameters
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Outcome, SessionTheme
 
@@ -80,15 +81,15 @@ def test_an_annotation_without_a_command_line_form_is_a_programming_error() -> N
 
 
 class Commands:
-    """A stand-in application: the arguments are the parameters after the ``Actor``."""
+    """A stand-in application: the arguments are the parameters after the subject and the actor."""
 
-    def plan(self, target: object, actor: Actor, at: datetime, owner: object | None, note: str | None = None,
+    def plan(self, engagement_id: object, actor: Actor, at: datetime, owner: object | None, note: str | None = None,
              count: int = 1) -> None:
         """Nothing."""
 
 
 def test_arguments_come_after_the_actor_with_required_and_optional_marks() -> None:
-    found = arguments_of(Commands.plan)
+    found = arguments_of(Step("engagement", "plan", ("coach",), _parameters(Commands.plan), "Nothing."))
     assert [(a.name, a.kind.label, a.required, a.nullable) for a in found] == [
         ("at", "TIME", True, False), ("owner", "ID", True, True), ("note", "TEXT", False, True),
         ("count", "INT", False, False),
