@@ -28,7 +28,18 @@ from engagement_tracker.domain.checks import (
 )
 from engagement_tracker.domain.deadlines import cohort_deadlines
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
-from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Decision, Experiment, KeyResult, Metric, Practice, Ritual, Sealed
+from engagement_tracker.domain.values import (
+    Actor,
+    CohortRules,
+    DataPoint,
+    Decision,
+    Experiment,
+    KeyResult,
+    Metric,
+    Practice,
+    Ritual,
+    Sealed,
+)
 from engagement_tracker.domain.vocabulary import (
     ArtefactKind,
     CohortRoleName,

@@ -16,6 +16,7 @@ from engagement_tracker.domain.errors import (
     AlreadyExists,
 )
 from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Sealed
+from engagement_tracker.domain.vocabulary import Polarity, SignalContext
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -171,8 +172,8 @@ class CohortCommands:
         cohort_id: object,
         actor: Actor,
         theme: str,
-        context: str,
-        polarity: str,
+        context: SignalContext | str,
+        polarity: Polarity | str,
         intensity: int,
         unit: str,
         observed_on: date,

@@ -32,7 +32,19 @@ from engagement_tracker.domain.checks import (
 )
 from engagement_tracker.domain.deadlines import engagement_deadlines
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
-from engagement_tracker.domain.values import Action, Actor, Amendment, Contract, Evaluation, Indicator, Measurement, Objective, QuarterlyDecisions, Sealed, Session
+from engagement_tracker.domain.values import (
+    Action,
+    Actor,
+    Amendment,
+    Contract,
+    Evaluation,
+    Indicator,
+    Measurement,
+    Objective,
+    QuarterlyDecisions,
+    Sealed,
+    Session,
+)
 from engagement_tracker.domain.vocabulary import (
     ActionStatus,
     DisclosureItem,
