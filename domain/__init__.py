@@ -37,15 +37,16 @@ from engagement_tracker.domain.vocabulary import (
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
 __all__ = [
+    "COHORT_WORKFLOW",
     "ENGAGEMENT_WORKFLOW",
     "ERASED",
+    "STEPS",
     "Actor",
     "AlreadyExists",
     "CapacityExceeded",
     "Cohort",
     "CohortCommands",
     "CohortRules",
-    "COHORT_WORKFLOW",
     "ConcurrencyConflict",
     "Contract",
     "EndReason",
@@ -65,7 +66,6 @@ __all__ = [
     "Sealer",
     "SealingError",
     "SessionTheme",
-    "STEPS",
     "SponsorFunction",
     "Step",
     "StepNotAllowed",

@@ -21,7 +21,10 @@ from eventsourcing.persistence import (
 from engagement_tracker.domain.access import require_auditor, require_eraser
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.cohort_commands import CohortCommands
+from engagement_tracker.domain.command_path import ERASED, Clock, IdFactory, as_uuid
 from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.engagement_commands import EngagementCommands
 from engagement_tracker.domain.errors import (
     AlreadyExists,
     InvalidInput,
@@ -30,19 +33,13 @@ from engagement_tracker.domain.errors import (
 )
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.views import EngagementReads, state_as_json
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
-
-
-
-from engagement_tracker.domain.cohort_commands import CohortCommands
-from engagement_tracker.domain.command_path import ERASED, Clock, IdFactory, as_uuid
-from engagement_tracker.domain.engagement_commands import EngagementCommands
-from engagement_tracker.domain.transcodings import register_value_transcodings
-from engagement_tracker.domain.views import EngagementReads, state_as_json
 
 
 class EngagementTracker(EngagementCommands, EngagementReads):
@@ -84,8 +81,11 @@ class EngagementTracker(EngagementCommands, EngagementReads):
         at = self._now()
         self.sealer.create_subject(str(pid))  # a key alone holds no personal data
         party = Party.register(
-            pid, kind, self.sealer.seal(str(pid), name),
-            None if contact is None else self.sealer.seal(str(pid), contact), at,
+            pid,
+            kind,
+            self.sealer.seal(str(pid), name),
+            None if contact is None else self.sealer.seal(str(pid), contact),
+            at,
         )
         self._save_new(party, "party")
         return pid
@@ -178,8 +178,9 @@ class EngagementTracker(EngagementCommands, EngagementReads):
                     rows = []
                     for deadline, due_at in agg.due_deadlines(now):
                         agg.miss_deadline(system, now, deadline, due_at)
-                        rows.append({"kind": kind, "id": str(agg.id), "deadline": deadline,
-                                     "due_at": due_at.isoformat()})
+                        rows.append(
+                            {"kind": kind, "id": str(agg.id), "deadline": deadline, "due_at": due_at.isoformat()}
+                        )
                     return rows
 
                 recorded.extend(self._update(cls, agg_id, kind, record))

@@ -28,7 +28,9 @@ class CapacityPolicy:
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.warn_above <= self.refuse_above:
-            raise InvalidInput("capacity", f"need 1 <= warn_above ({self.warn_above}) <= refuse_above ({self.refuse_above})")
+            raise InvalidInput(
+                "capacity", f"need 1 <= warn_above ({self.warn_above}) <= refuse_above ({self.refuse_above})"
+            )
 
 
 class CoachLoad(Aggregate):

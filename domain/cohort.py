@@ -218,7 +218,9 @@ class Cohort(WorkflowAggregate):
     class DeadlineMissed(WorkflowAggregate.DeadlineMissed):
         TOPIC = "etrack:Cohort.DeadlineMissed"
 
-    def __init__(self, actor: Actor, to_state: str, coach: UUID, org_unit: str, name: Sealed, rules: CohortRules) -> None:
+    def __init__(
+        self, actor: Actor, to_state: str, coach: UUID, org_unit: str, name: Sealed, rules: CohortRules
+    ) -> None:
         self.state = to_state
         self.coach = coach
         self.org_unit = org_unit
@@ -336,7 +338,8 @@ class Cohort(WorkflowAggregate):
         to = self._step("set_objective", actor, at)
         self._record(
             self.ObjectiveSet, actor, at, to,
-            objective=require_sealed(objective, "objective"), customer_result=require_sealed(customer_result, "customer_result"),
+            objective=require_sealed(objective, "objective"),
+            customer_result=require_sealed(customer_result, "customer_result"),
         )
 
     def add_key_result(self, actor: Actor, at: datetime, statement: Sealed, due: date) -> int:
@@ -448,12 +451,14 @@ class Cohort(WorkflowAggregate):
 
     def _experiment(self, step: str, key: str, expected: ExperimentStatus) -> Experiment:
         if key not in self.experiments:
-            raise InvalidInput("experiment", f"unknown experiment {key!r}; known: {', '.join(self.experiments) or 'none'}")
+            known = ", ".join(self.experiments) or "none"
+            raise InvalidInput("experiment", f"unknown experiment {key!r}; known: {known}")
         exp = self.experiments[key]
         if exp.status is not expected:
             if step == "give_feedback" and exp.status is ExperimentStatus.PLANNED:
                 self._refuse(step, f"experiment {key} never ran: start and end it before feedback")
-            self._refuse(step, f"experiment {key} is {exp.status.value}; {step.replace('_', ' ')} needs it {expected.value}")
+            what = step.replace("_", " ")
+            self._refuse(step, f"experiment {key} is {exp.status.value}; {what} needs it {expected.value}")
         return exp
 
     def start_experiment(self, actor: Actor, at: datetime, key: str) -> None:
@@ -473,9 +478,11 @@ class Cohort(WorkflowAggregate):
         exp = self._experiment("give_feedback", key, ExperimentStatus.ENDED)
         if exp.feedback_at is not None:
             self._refuse("give_feedback", f"experiment {key} already has feedback")
-        assert exp.ended_at is not None
-        late = at > exp.ended_at + timedelta(hours=self.rules.feedback_hours)
-        self._record(self.FeedbackGiven, actor, at, to, key=key, feedback=require_sealed(feedback, "feedback"), late=late)
+        if exp.ended_at is None:  # unreachable: _experiment checked the experiment ended
+            self._refuse("give_feedback", f"experiment {key} has not ended")
+        late = exp.ended_at is not None and at > exp.ended_at + timedelta(hours=self.rules.feedback_hours)
+        sealed = require_sealed(feedback, "feedback")
+        self._record(self.FeedbackGiven, actor, at, to, key=key, feedback=sealed, late=late)
         return late
 
     def update_playbook(

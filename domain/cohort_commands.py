@@ -12,6 +12,8 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import cohort_read_scope
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.command_path import as_uuid
+from engagement_tracker.domain.deadlines import cycle_status
 from engagement_tracker.domain.errors import (
     AlreadyExists,
 )
@@ -22,9 +24,6 @@ A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 
-
-from engagement_tracker.domain.command_path import as_uuid
-from engagement_tracker.domain.deadlines import cycle_status
 
 if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
     from engagement_tracker.domain.application import EngagementTracker
@@ -80,18 +79,38 @@ class CohortCommands:
         self._do(cohort_id, "set_scope", actor, lambda c, at: c.set_scope(actor, at, self._seal(actor, scope, "scope")))
 
     def set_objective(self, cohort_id: object, actor: Actor, objective: str, customer_result: str) -> None:
-        self._do(cohort_id, "set_objective", actor, lambda c, at: c.set_objective(
-            actor, at, self._seal(actor, objective, "objective"), self._seal(actor, customer_result, "customer_result")))
+        self._do(
+            cohort_id,
+            "set_objective",
+            actor,
+            lambda c, at: c.set_objective(
+                actor,
+                at,
+                self._seal(actor, objective, "objective"),
+                self._seal(actor, customer_result, "customer_result"),
+            ),
+        )
 
     def add_key_result(self, cohort_id: object, actor: Actor, statement: str, due: date) -> int:
-        return self._do(cohort_id, "add_key_result", actor, lambda c, at: c.add_key_result(actor, at, self._seal(actor, statement, "statement"), due))
+        return self._do(
+            cohort_id,
+            "add_key_result",
+            actor,
+            lambda c, at: c.add_key_result(actor, at, self._seal(actor, statement, "statement"), due),
+        )
 
     def add_metric(self, cohort_id: object, actor: Actor, name: str) -> str:
-        return self._do(cohort_id, "add_metric", actor, lambda c, at: c.add_metric(actor, at, self._seal(actor, name, "name")))
+        return self._do(
+            cohort_id, "add_metric", actor, lambda c, at: c.add_metric(actor, at, self._seal(actor, name, "name"))
+        )
 
     def plan_experiment(self, cohort_id: object, actor: Actor, key_result: int, hypothesis: str) -> str:
-        return self._do(cohort_id, "plan_experiment", actor, lambda c, at: c.plan_experiment(
-            actor, at, key_result, self._seal(actor, hypothesis, "hypothesis")))
+        return self._do(
+            cohort_id,
+            "plan_experiment",
+            actor,
+            lambda c, at: c.plan_experiment(actor, at, key_result, self._seal(actor, hypothesis, "hypothesis")),
+        )
 
     def start_accompaniment(self, cohort_id: object, actor: Actor) -> None:
         self._do(cohort_id, "start_accompaniment", actor, lambda c, at: c.start_accompaniment(actor, at))
@@ -112,9 +131,22 @@ class CohortCommands:
         facilitator_id = as_uuid(facilitator, "facilitator")
         scribe_id = as_uuid(scribe, "scribe")
         keeper_id = as_uuid(metrics_keeper, "metrics_keeper")
-        return self._do(cohort_id, "hold_ritual", actor, lambda c, at: c.hold_ritual(
-            actor, at, kind, held_on, facilitator_id, scribe_id, keeper_id, artefact_kind,
-            self._seal(actor, artefact, "artefact")))
+        return self._do(
+            cohort_id,
+            "hold_ritual",
+            actor,
+            lambda c, at: c.hold_ritual(
+                actor,
+                at,
+                kind,
+                held_on,
+                facilitator_id,
+                scribe_id,
+                keeper_id,
+                artefact_kind,
+                self._seal(actor, artefact, "artefact"),
+            ),
+        )
 
     def record_decision(
         self,
@@ -129,8 +161,14 @@ class CohortCommands:
         """A decision with its data point (a cohort metric and its value), date and owner (a member)."""
         point = None if metric is None or value is None else DataPoint(metric, value)
         owner_id = None if owner is None else as_uuid(owner, "owner")
-        return self._do(cohort_id, "record_decision", actor, lambda c, at: c.record_decision(
-            actor, at, self._seal(actor, statement, "statement"), point, decided_on, owner_id))
+        return self._do(
+            cohort_id,
+            "record_decision",
+            actor,
+            lambda c, at: c.record_decision(
+                actor, at, self._seal(actor, statement, "statement"), point, decided_on, owner_id
+            ),
+        )
 
     def start_experiment(self, cohort_id: object, actor: Actor, key: str) -> None:
         self._do(cohort_id, "start_experiment", actor, lambda c, at: c.start_experiment(actor, at, key))
@@ -139,11 +177,20 @@ class CohortCommands:
         self._do(cohort_id, "end_experiment", actor, lambda c, at: c.end_experiment(actor, at, key))
 
     def give_feedback(self, cohort_id: object, actor: Actor, key: str, feedback: str) -> bool:
-        return self._do(cohort_id, "give_feedback", actor, lambda c, at: c.give_feedback(actor, at, key, self._seal(actor, feedback, "feedback")))
+        return self._do(
+            cohort_id,
+            "give_feedback",
+            actor,
+            lambda c, at: c.give_feedback(actor, at, key, self._seal(actor, feedback, "feedback")),
+        )
 
     def update_playbook(self, cohort_id: object, actor: Actor, practice: str, status: str, conditions: str) -> None:
-        self._do(cohort_id, "update_playbook", actor, lambda c, at: c.update_playbook(
-            actor, at, practice, status, self._seal(actor, conditions, "conditions")))
+        self._do(
+            cohort_id,
+            "update_playbook",
+            actor,
+            lambda c, at: c.update_playbook(actor, at, practice, status, self._seal(actor, conditions, "conditions")),
+        )
 
     def complete_checkpoint(self, cohort_id: object, actor: Actor, week: int) -> None:
         self._do(cohort_id, "complete_checkpoint", actor, lambda c, at: c.complete_checkpoint(actor, at, week))
@@ -152,20 +199,39 @@ class CohortCommands:
         self._do(cohort_id, "begin_closing", actor, lambda c, at: c.begin_closing(actor, at))
 
     def record_closing_synthesis(self, cohort_id: object, actor: Actor, synthesis: str) -> None:
-        self._do(cohort_id, "record_closing_synthesis", actor, lambda c, at: c.record_closing_synthesis(actor, at, self._seal(actor, synthesis, "synthesis")))
+        self._do(
+            cohort_id,
+            "record_closing_synthesis",
+            actor,
+            lambda c, at: c.record_closing_synthesis(actor, at, self._seal(actor, synthesis, "synthesis")),
+        )
 
     def record_sharing(self, cohort_id: object, actor: Actor, audience: str) -> None:
-        self._do(cohort_id, "record_sharing", actor, lambda c, at: c.record_sharing(actor, at, self._seal(actor, audience, "audience")))
+        self._do(
+            cohort_id,
+            "record_sharing",
+            actor,
+            lambda c, at: c.record_sharing(actor, at, self._seal(actor, audience, "audience")),
+        )
 
     def prepare_scale_up(self, cohort_id: object, actor: Actor, plan: str) -> None:
-        self._do(cohort_id, "prepare_scale_up", actor, lambda c, at: c.prepare_scale_up(actor, at, self._seal(actor, plan, "plan")))
+        self._do(
+            cohort_id,
+            "prepare_scale_up",
+            actor,
+            lambda c, at: c.prepare_scale_up(actor, at, self._seal(actor, plan, "plan")),
+        )
 
     def close(self, cohort_id: object, actor: Actor) -> None:
         self._do(cohort_id, "close", actor, lambda c, at: c.close(actor, at))
 
     def abandon(self, cohort_id: object, actor: Actor, reason: str | None = None) -> None:
-        self._do(cohort_id, "abandon", actor, lambda c, at: c.abandon(
-            actor, at, None if reason is None else self._seal(actor, reason, "reason")))
+        self._do(
+            cohort_id,
+            "abandon",
+            actor,
+            lambda c, at: c.abandon(actor, at, None if reason is None else self._seal(actor, reason, "reason")),
+        )
 
     def record_signal(
         self,
@@ -181,10 +247,17 @@ class CohortCommands:
     ) -> None:
         """The cohort's coach records a signal noticed through the cohort (see EngagementTracker.record_signal)."""
         app = self.app
-        self._do(cohort_id, "record_signal", actor, lambda c, at: c.record_signal(
-            actor, at, app.make_signal(actor.party, theme, context, polarity, intensity, unit, observed_on, note),
-            app.signal_themes))
-
+        self._do(
+            cohort_id,
+            "record_signal",
+            actor,
+            lambda c, at: c.record_signal(
+                actor,
+                at,
+                app.make_signal(actor.party, theme, context, polarity, intensity, unit, observed_on, note),
+                app.signal_themes,
+            ),
+        )
 
     def view(self, cohort_id: object, viewer: Actor, now: datetime | None = None) -> dict[str, Any]:
         """The cohort as ``viewer`` may see it: members and coach see its shared work unsealed."""
@@ -193,50 +266,83 @@ class CohortCommands:
         unseal = self.app.unseal
         now = self.app._now() if now is None else now
         view: dict[str, Any] = {
-            "id": str(c.id), "version": c.version, "state": c.state, "scope": scope, "org_unit": c.org_unit,
-            "members": len(c.members), "rules": {f: getattr(c.rules, f) for f in
-                                                 ("min_members", "max_members", "metrics", "experiments",
-                                                  "feedback_hours", "cycle_weeks")},
-            "allowed_steps": c.allowed_steps(), "rituals_held": len(c.rituals), "decisions": len(c.decisions),
+            "id": str(c.id),
+            "version": c.version,
+            "state": c.state,
+            "scope": scope,
+            "org_unit": c.org_unit,
+            "members": len(c.members),
+            "rules": {
+                f: getattr(c.rules, f)
+                for f in ("min_members", "max_members", "metrics", "experiments", "feedback_hours", "cycle_weeks")
+            },
+            "allowed_steps": c.allowed_steps(),
+            "rituals_held": len(c.rituals),
+            "decisions": len(c.decisions),
             "cycle": cycle_status(c, now),
             "missed_deadlines": {k: d.isoformat() for k, d in c.missed.items()},
         }
         if scope == "metadata":
             return view
-        view.update({
-            "name": unseal(c.name),
-            "coach": {"id": str(c.coach), "name": self.app.party_name(c.coach)},
-            "member_list": [{"id": m, "name": self.app.party_name(m), "joined_on": d.isoformat()}
-                            for m, d in c.members.items()],
-            "process_scope": unseal(c.scope), "objective": unseal(c.objective),
-            "customer_result": unseal(c.customer_result),
-            "key_results": [{"number": k.number, "statement": unseal(k.statement), "due": k.due.isoformat()}
-                            for k in c.key_results],
-            "metrics": {k: unseal(m.name) for k, m in c.metrics.items()},
-            "experiments": [
-                {"key": x.key, "key_result": x.key_result, "hypothesis": unseal(x.hypothesis),
-                 "status": x.status.value, "ended_at": x.ended_at.isoformat() if x.ended_at else None,
-                 "feedback": unseal(c.feedback.get(x.key)),
-                 "feedback_late": bool(x.ended_at and x.feedback_at and
-                                       x.feedback_at > x.ended_at + timedelta(hours=c.rules.feedback_hours))}
-                for x in c.experiments.values()
-            ],
-            "ritual_list": [
-                {"number": r.number, "kind": r.kind.value, "held_on": r.held_on.isoformat(),
-                 "facilitator": str(r.facilitator), "scribe": str(r.scribe),
-                 "metrics_keeper": str(r.metrics_keeper), "artefact_kind": r.artefact_kind.value,
-                 "artefact": unseal(r.artefact)}
-                for r in c.rituals
-            ],
-            "decision_list": [
-                {"number": d.number, "statement": unseal(d.statement), "metric": d.data_point.metric,
-                 "value": d.data_point.value, "decided_on": d.decided_on.isoformat(), "owner": str(d.owner)}
-                for d in c.decisions
-            ],
-            "playbook": {k: {"status": p.status.value, "conditions": unseal(p.conditions)}
-                         for k, p in c.playbook.items()},
-            "closing": {k: unseal(v) for k, v in c.closing.items()},
-        })
+        view.update(
+            {
+                "name": unseal(c.name),
+                "coach": {"id": str(c.coach), "name": self.app.party_name(c.coach)},
+                "member_list": [
+                    {"id": m, "name": self.app.party_name(m), "joined_on": d.isoformat()} for m, d in c.members.items()
+                ],
+                "process_scope": unseal(c.scope),
+                "objective": unseal(c.objective),
+                "customer_result": unseal(c.customer_result),
+                "key_results": [
+                    {"number": k.number, "statement": unseal(k.statement), "due": k.due.isoformat()}
+                    for k in c.key_results
+                ],
+                "metrics": {k: unseal(m.name) for k, m in c.metrics.items()},
+                "experiments": [
+                    {
+                        "key": x.key,
+                        "key_result": x.key_result,
+                        "hypothesis": unseal(x.hypothesis),
+                        "status": x.status.value,
+                        "ended_at": x.ended_at.isoformat() if x.ended_at else None,
+                        "feedback": unseal(c.feedback.get(x.key)),
+                        "feedback_late": bool(
+                            x.ended_at
+                            and x.feedback_at
+                            and x.feedback_at > x.ended_at + timedelta(hours=c.rules.feedback_hours)
+                        ),
+                    }
+                    for x in c.experiments.values()
+                ],
+                "ritual_list": [
+                    {
+                        "number": r.number,
+                        "kind": r.kind.value,
+                        "held_on": r.held_on.isoformat(),
+                        "facilitator": str(r.facilitator),
+                        "scribe": str(r.scribe),
+                        "metrics_keeper": str(r.metrics_keeper),
+                        "artefact_kind": r.artefact_kind.value,
+                        "artefact": unseal(r.artefact),
+                    }
+                    for r in c.rituals
+                ],
+                "decision_list": [
+                    {
+                        "number": d.number,
+                        "statement": unseal(d.statement),
+                        "metric": d.data_point.metric,
+                        "value": d.data_point.value,
+                        "decided_on": d.decided_on.isoformat(),
+                        "owner": str(d.owner),
+                    }
+                    for d in c.decisions
+                ],
+                "playbook": {
+                    k: {"status": p.status.value, "conditions": unseal(p.conditions)} for k, p in c.playbook.items()
+                },
+                "closing": {k: unseal(v) for k, v in c.closing.items()},
+            }
+        )
         return view
-
-

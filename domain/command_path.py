@@ -35,6 +35,7 @@ from engagement_tracker.domain.errors import (
 )
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Sealed
 from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, THEME_PATTERN
 
@@ -45,8 +46,6 @@ Clock = Callable[[], datetime]
 IdFactory = Callable[[], UUID]
 
 ERASED = "[erased]"
-
-from engagement_tracker.domain.transcodings import register_value_transcodings
 
 
 def as_uuid(value: object, field: str) -> UUID:
@@ -127,11 +126,18 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         if crossed:
             taken = [Snapshot.take(a) for a in crossed.values()]
             try:
-                self.snapshots.put([
-                    Snapshot(originator_id=t.originator_id, originator_version=t.originator_version,
-                             timestamp=a.modified_on, topic=t.topic, state=t.state)
-                    for t, a in zip(taken, crossed.values(), strict=True)
-                ])
+                self.snapshots.put(
+                    [
+                        Snapshot(
+                            originator_id=t.originator_id,
+                            originator_version=t.originator_version,
+                            timestamp=a.modified_on,
+                            topic=t.topic,
+                            state=t.state,
+                        )
+                        for t, a in zip(taken, crossed.values(), strict=True)
+                    ]
+                )
             except PersistenceError:  # the events are committed; a snapshot is only a cache
                 self.snapshot_failures += 1
 
@@ -236,6 +242,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             self.save(agg)
         except IntegrityError:
             raise AlreadyExists(kind, agg.id) from None
+
 
 def _with_state(exc: EtrackError, kind: str, state: str) -> EtrackError:
     """Name the current state in a refusal that does not already (every refusal says where it stood)."""

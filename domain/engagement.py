@@ -477,13 +477,13 @@ class Engagement(WorkflowAggregate):
             (ObjectiveLevel.ORGANISATION, organisation_request),
             (ObjectiveLevel.COACHEE, coachee_request),
         ):
-            statements = list(statements)
-            if not 1 <= len(statements) <= MAX_OBJECTIVES_PER_LEVEL:
+            given = list(statements)
+            if not 1 <= len(given) <= MAX_OBJECTIVES_PER_LEVEL:
                 raise InvalidInput(
                     f"{level.value}_request",
-                    f"{len(statements)} objectives; state 1 to {MAX_OBJECTIVES_PER_LEVEL}",
+                    f"{len(given)} objectives; state 1 to {MAX_OBJECTIVES_PER_LEVEL}",
                 )
-            for statement in statements:
+            for statement in given:
                 key = f"O{len(objectives) + 1}"
                 objectives.append(Objective(key, level, require_sealed(statement, f"objective {key}")))
         held_on = not_before(require_date(held_on, "held_on"), self.first_meeting_on, "held_on", "the first meeting")
@@ -662,7 +662,8 @@ class Engagement(WorkflowAggregate):
         to = self._step("hold_closing_session", actor, at, {"evaluated": keys})
         unknown = sorted(set(keys) - set(self.indicators))
         if unknown:
-            raise InvalidInput("evaluations", f"unknown indicators {', '.join(unknown)}; known: {', '.join(self.indicators)}")
+            known = ", ".join(self.indicators)
+            raise InvalidInput("evaluations", f"unknown indicators {', '.join(unknown)}; known: {known}")
         if len(keys) != len(set(keys)):
             raise InvalidInput("evaluations", "an indicator is evaluated twice")
         for ev in evaluations:

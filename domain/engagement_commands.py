@@ -14,6 +14,7 @@ from eventsourcing.persistence import (
 
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
+from engagement_tracker.domain.command_path import CommandPath, as_uuid
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
@@ -39,8 +40,6 @@ A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 
-
-from engagement_tracker.domain.command_path import CommandPath, as_uuid
 
 
 class EngagementCommands(CommandPath):
@@ -81,10 +80,16 @@ class EngagementCommands(CommandPath):
         load = self._coach_load(coach_id, self._now())
         n = len(load.active)
         return {
-            "coach": str(coach_id), "active_team_engagements": list(load.active), "active": n,
-            "warn_above": self.capacity.warn_above, "refuse_above": self.capacity.refuse_above,
-            "status": "at the limit" if n >= self.capacity.refuse_above
-            else "above the advised" if n > self.capacity.warn_above else "ok",
+            "coach": str(coach_id),
+            "active_team_engagements": list(load.active),
+            "active": n,
+            "warn_above": self.capacity.warn_above,
+            "refuse_above": self.capacity.refuse_above,
+            "status": "at the limit"
+            if n >= self.capacity.refuse_above
+            else "above the advised"
+            if n > self.capacity.warn_above
+            else "ok",
             "warnings_recorded": len(load.warnings),
         }
 
@@ -113,8 +118,15 @@ class EngagementCommands(CommandPath):
         for attempt in range(self.max_retries + 1):
             at = self._now()
             engagement = Engagement.open(
-                eid, actor, at, coach_party.id, coachee_party.id, coachee_party.kind,
-                sponsor_party.id, sponsor_function, org_unit,
+                eid,
+                actor,
+                at,
+                coach_party.id,
+                coachee_party.id,
+                coachee_party.kind,
+                sponsor_party.id,
+                sponsor_function,
+                org_unit,
             )
             others: list[Aggregate] = []
             if coachee_party.kind is PartyKind.TEAM:
@@ -135,17 +147,27 @@ class EngagementCommands(CommandPath):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def hold_first_meeting(self, engagement_id: object, actor: Actor, held_on: date) -> None:
-        self._engagement(engagement_id, "hold_first_meeting", actor, lambda e, at: e.hold_first_meeting(actor, at, held_on))
+        self._engagement(
+            engagement_id, "hold_first_meeting", actor, lambda e, at: e.hold_first_meeting(actor, at, held_on)
+        )
 
     def confirm_will(self, engagement_id: object, actor: Actor) -> None:
         self._engagement(engagement_id, "confirm_will", actor, lambda e, at: e.confirm_will(actor, at))
 
     def decline(self, engagement_id: object, actor: Actor, reason: EndReason | str, detail: str | None = None) -> None:
-        self._engagement(engagement_id, "decline", actor, lambda e, at: e.decline(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+        self._engagement(
+            engagement_id,
+            "decline",
+            actor,
+            lambda e, at: e.decline(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
         )
 
     def record_diagnosis(self, engagement_id: object, actor: Actor, diagnosis: str) -> None:
-        self._engagement(engagement_id, "record_diagnosis", actor, lambda e, at: e.record_diagnosis(actor, at, self.seal(e.coachee, diagnosis, "diagnosis")),
+        self._engagement(
+            engagement_id,
+            "record_diagnosis",
+            actor,
+            lambda e, at: e.record_diagnosis(actor, at, self.seal(e.coachee, diagnosis, "diagnosis")),
         )
 
     def hold_tripartite_meeting(
@@ -184,17 +206,27 @@ class EngagementCommands(CommandPath):
         unit: str,
     ) -> str:
         """Define a progress indicator for an objective; returns its key (I1, I2, ...)."""
-        return self._engagement(engagement_id, "define_indicator", actor, lambda e, at: e.define_indicator(
+        return self._engagement(
+            engagement_id,
+            "define_indicator",
+            actor,
+            lambda e, at: e.define_indicator(
                 actor, at, objective, kind, self.seal(e.coachee, label, "label", 500), baseline, target, unit
             ),
         )
 
     def record_synthesis(self, engagement_id: object, actor: Actor, reference: str, digest: str) -> None:
-        self._engagement(engagement_id, "record_synthesis", actor, lambda e, at: e.record_synthesis(actor, at, reference, digest))
+        self._engagement(
+            engagement_id, "record_synthesis", actor, lambda e, at: e.record_synthesis(actor, at, reference, digest)
+        )
 
     def fix_contract(self, engagement_id: object, actor: Actor, sessions: int, start: date, end: date) -> None:
-        self._engagement(engagement_id, "fix_contract", actor,
-                         lambda e, at: e.fix_contract(actor, at, Contract(sessions, start, end)))
+        self._engagement(
+            engagement_id,
+            "fix_contract",
+            actor,
+            lambda e, at: e.fix_contract(actor, at, Contract(sessions, start, end)),
+        )
 
     def start_accompaniment(self, engagement_id: object, actor: Actor) -> None:
         self._engagement(engagement_id, "start_accompaniment", actor, lambda e, at: e.start_accompaniment(actor, at))
@@ -212,13 +244,21 @@ class EngagementCommands(CommandPath):
         if isinstance(themes, (str, bytes)) or not isinstance(themes, Iterable):
             raise InvalidInput("themes", "expected a list of themes")
         themes = list(themes)
-        return self._engagement(engagement_id, "record_session", actor, lambda e, at: e.record_session(
+        return self._engagement(
+            engagement_id,
+            "record_session",
+            actor,
+            lambda e, at: e.record_session(
                 actor, at, held_on, duration_minutes, themes, self._seal_optional(e.coachee, notes, "notes")
             ),
         )
 
     def commit_action(self, engagement_id: object, actor: Actor, description: str, due: date | None = None) -> str:
-        return self._engagement(engagement_id, "commit_action", actor, lambda e, at: e.commit_action(actor, at, self.seal(e.coachee, description, "description", 2_000), due),
+        return self._engagement(
+            engagement_id,
+            "commit_action",
+            actor,
+            lambda e, at: e.commit_action(actor, at, self.seal(e.coachee, description, "description", 2_000), due),
         )
 
     def complete_action(self, engagement_id: object, actor: Actor, key: str) -> None:
@@ -230,17 +270,30 @@ class EngagementCommands(CommandPath):
     def measure_indicator(
         self, engagement_id: object, actor: Actor, indicator: str, value: float, measured_on: date
     ) -> None:
-        self._engagement(engagement_id, "measure_indicator", actor, lambda e, at: e.measure_indicator(actor, at, indicator, value, measured_on))
+        self._engagement(
+            engagement_id,
+            "measure_indicator",
+            actor,
+            lambda e, at: e.measure_indicator(actor, at, indicator, value, measured_on),
+        )
 
     def request_review(self, engagement_id: object, actor: Actor) -> None:
         self._engagement(engagement_id, "request_review", actor, lambda e, at: e.request_review(actor, at))
 
     def hold_review(self, engagement_id: object, actor: Actor, held_on: date, summary: str | None = None) -> None:
-        self._engagement(engagement_id, "hold_review", actor, lambda e, at: e.hold_review(actor, at, held_on, self._seal_optional(e.coachee, summary, "summary")),
+        self._engagement(
+            engagement_id,
+            "hold_review",
+            actor,
+            lambda e, at: e.hold_review(actor, at, held_on, self._seal_optional(e.coachee, summary, "summary")),
         )
 
     def suspend(self, engagement_id: object, actor: Actor, reason: str | None = None) -> None:
-        self._engagement(engagement_id, "suspend", actor, lambda e, at: e.suspend(actor, at, self._seal_optional(e.coachee, reason, "reason"))
+        self._engagement(
+            engagement_id,
+            "suspend",
+            actor,
+            lambda e, at: e.suspend(actor, at, self._seal_optional(e.coachee, reason, "reason")),
         )
 
     def resume(self, engagement_id: object, actor: Actor) -> None:
@@ -249,7 +302,12 @@ class EngagementCommands(CommandPath):
     def propose_amendment(
         self, engagement_id: object, actor: Actor, extra_sessions: int = 0, new_end: date | None = None
     ) -> None:
-        self._engagement(engagement_id, "propose_amendment", actor, lambda e, at: e.propose_amendment(actor, at, extra_sessions, new_end))
+        self._engagement(
+            engagement_id,
+            "propose_amendment",
+            actor,
+            lambda e, at: e.propose_amendment(actor, at, extra_sessions, new_end),
+        )
 
     def agree_amendment(self, engagement_id: object, actor: Actor) -> None:
         self._engagement(engagement_id, "agree_amendment", actor, lambda e, at: e.agree_amendment(actor, at))
@@ -273,8 +331,11 @@ class EngagementCommands(CommandPath):
                     raise InvalidInput("evaluations", f"{key}: expected (outcome, evidence)")
                 outcome, evidence = pair
                 evs.append(
-                    Evaluation(str(key), require_member(Outcome, outcome, "outcome"),
-                               self.seal(e.coachee, evidence, f"evidence of {key}", 2_000))
+                    Evaluation(
+                        str(key),
+                        require_member(Outcome, outcome, "outcome"),
+                        self.seal(e.coachee, evidence, f"evidence of {key}", 2_000),
+                    )
                 )
             e.hold_closing_session(actor, at, held_on, evs)
 
@@ -283,8 +344,14 @@ class EngagementCommands(CommandPath):
     def hold_closing_meeting(
         self, engagement_id: object, actor: Actor, held_on: date, synthesis: str, recommendations: str
     ) -> None:
-        self._engagement(engagement_id, "hold_closing_meeting", actor, lambda e, at: e.hold_closing_meeting(
-                actor, at, held_on,
+        self._engagement(
+            engagement_id,
+            "hold_closing_meeting",
+            actor,
+            lambda e, at: e.hold_closing_meeting(
+                actor,
+                at,
+                held_on,
                 self.seal(e.coachee, synthesis, "synthesis"),
                 self.seal(e.coachee, recommendations, "recommendations"),
             ),
@@ -302,8 +369,13 @@ class EngagementCommands(CommandPath):
     ) -> int:
         """Team coaching: the quarterly review with management and its decisions; returns the quarter."""
         decisions = QuarterlyDecisions(bool(objectives_realigned), coaches_added, coaches_removed)
-        return self._engagement(engagement_id, "hold_quarterly_review", actor, lambda e, at: e.hold_quarterly_review(actor, at, held_on, decisions,
-                                                  self._seal_optional(e.coachee, notes, "notes")),
+        return self._engagement(
+            engagement_id,
+            "hold_quarterly_review",
+            actor,
+            lambda e, at: e.hold_quarterly_review(
+                actor, at, held_on, decisions, self._seal_optional(e.coachee, notes, "notes")
+            ),
         )
 
     def make_signal(
@@ -318,8 +390,13 @@ class EngagementCommands(CommandPath):
         note: str | None,
     ) -> Signal:
         return Signal(
-            theme, require_member(SignalContext, context, "context"), require_member(Polarity, polarity, "polarity"),
-            intensity, unit, observed_on, None if note is None else self.seal(subject, note, "note", 2_000),
+            theme,
+            require_member(SignalContext, context, "context"),
+            require_member(Polarity, polarity, "polarity"),
+            intensity,
+            unit,
+            observed_on,
+            None if note is None else self.seal(subject, note, "note", 2_000),
         )
 
     def record_signal(
@@ -339,23 +416,35 @@ class EngagementCommands(CommandPath):
         ``unit`` is a coarse organisational unit (analysts see at most that); ``note`` never
         reaches an analyst.
         """
-        self._engagement(engagement_id, "record_signal", actor, lambda e, at: e.record_signal(
-            actor, at, self.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
-            self.signal_themes))
+        self._engagement(
+            engagement_id,
+            "record_signal",
+            actor,
+            lambda e, at: e.record_signal(
+                actor,
+                at,
+                self.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
+                self.signal_themes,
+            ),
+        )
 
     def propose_disclosure(self, engagement_id: object, actor: Actor, items: Iterable[str]) -> None:
         """Coachee or sponsor proposes what the sponsor may see: objectives, indicators, evaluations, dates."""
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise InvalidInput("items", f"expected a list of: {', '.join(i.value for i in DisclosureItem)}")
         chosen = list(items)
-        self._engagement(engagement_id, "propose_disclosure", actor,
-                         lambda e, at: e.propose_disclosure(actor, at, chosen))
+        self._engagement(
+            engagement_id, "propose_disclosure", actor, lambda e, at: e.propose_disclosure(actor, at, chosen)
+        )
 
     def accept_disclosure(self, engagement_id: object, actor: Actor) -> None:
         """The other party accepts; from then on the sponsor's view holds exactly those items."""
         self._engagement(engagement_id, "accept_disclosure", actor, lambda e, at: e.accept_disclosure(actor, at))
 
     def abandon(self, engagement_id: object, actor: Actor, reason: EndReason | str, detail: str | None = None) -> None:
-        self._engagement(engagement_id, "abandon", actor, lambda e, at: e.abandon(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+        self._engagement(
+            engagement_id,
+            "abandon",
+            actor,
+            lambda e, at: e.abandon(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
         )
-

@@ -17,17 +17,14 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import read_scope
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.command_path import CommandPath
 from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.progress import indicator_progress
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import DisclosureItem
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
-
-
-
-from engagement_tracker.domain.command_path import CommandPath
-from engagement_tracker.domain.progress import indicator_progress
 
 
 class EngagementReads(CommandPath):
@@ -75,9 +72,13 @@ class EngagementReads(CommandPath):
             "coachee_kind": e.coachee_kind,
             "org_unit": e.org_unit,
             "allowed_steps": e.allowed_steps(),
-            "contract": None if e.contract is None else {
-                "sessions": e.contract.sessions, "start": e.contract.start.isoformat(),
-                "end": e.contract.end.isoformat(), "sessions_allowed": e.sessions_allowed,
+            "contract": None
+            if e.contract is None
+            else {
+                "sessions": e.contract.sessions,
+                "start": e.contract.start.isoformat(),
+                "end": e.contract.end.isoformat(),
+                "sessions_allowed": e.sessions_allowed,
                 "end_with_amendments": e.contract_end.isoformat() if e.contract_end else None,
             },
             "sessions_held": len(e.sessions),
@@ -131,8 +132,13 @@ class EngagementReads(CommandPath):
         view["diagnosis"] = self.unseal(e.diagnosis)
         view["synthesis_document"] = e.synthesis
         view["sessions"] = [
-            {"number": s.number, "held_on": s.held_on.isoformat(), "duration_minutes": s.duration_minutes,
-             "themes": [t.value for t in s.themes]} | ({"notes": self.unseal(s.notes)} if scope == "full" else {})
+            {
+                "number": s.number,
+                "held_on": s.held_on.isoformat(),
+                "duration_minutes": s.duration_minutes,
+                "themes": [t.value for t in s.themes],
+            }
+            | ({"notes": self.unseal(s.notes)} if scope == "full" else {})
             for s in e.sessions
         ]
         view["actions"] = [
@@ -140,11 +146,15 @@ class EngagementReads(CommandPath):
             for a in e.actions.values()
         ]
         view["review_requested_by"] = e.review_requested_by
-        view["pending_amendment"] = None if e.pending_amendment is None else {
-            "extra_sessions": e.pending_amendment.extra_sessions,
-            "new_end": _iso(e.pending_amendment.new_end),
-            "agreed_by": [r.value for r in e.pending_amendment.agreed_by],
-        }
+        view["pending_amendment"] = (
+            None
+            if e.pending_amendment is None
+            else {
+                "extra_sessions": e.pending_amendment.extra_sessions,
+                "new_end": _iso(e.pending_amendment.new_end),
+                "agreed_by": [r.value for r in e.pending_amendment.agreed_by],
+            }
+        )
         view["closing_synthesis"] = self.unseal(e.closing_synthesis)
         view["recommendations"] = self.unseal(e.recommendations)
         view["end_detail"] = self.unseal(e.end_detail)
@@ -153,8 +163,13 @@ class EngagementReads(CommandPath):
     def _indicator_view(self, e: Engagement, key: str) -> dict[str, Any]:
         i = e.indicators[key]
         return {
-            "key": i.key, "objective": i.objective, "kind": i.kind.value, "label": self.unseal(i.label),
-            "baseline": i.baseline, "target": i.target, "unit": i.unit,
+            "key": i.key,
+            "objective": i.objective,
+            "kind": i.kind.value,
+            "label": self.unseal(i.label),
+            "baseline": i.baseline,
+            "target": i.target,
+            "unit": i.unit,
             "measurements": indicator_progress(e, key),
             "trend": (indicator_progress(e, key) or [{"status": "not measured"}])[-1]["status"],
         }
@@ -174,19 +189,34 @@ class EngagementReads(CommandPath):
                     "at": event.timestamp.isoformat(),
                     "event": type(event).__name__,
                     "role": event.actor.role.value,
-                    "state": event.to_state if scope != "contract"
-                    else _phase_of(event.to_state),
+                    "state": event.to_state if scope != "contract" else _phase_of(event.to_state),
                 }
             )
         return rows
 
 
-SPONSOR_VISIBLE_EVENTS = frozenset({
-    "Created", "TripartiteMeetingHeld", "CoherenceValidated", "IndicatorDefined", "ContractFixed",
-    "AccompanimentStarted", "IndicatorMeasured", "ReviewRequested", "ReviewHeld", "AmendmentProposed",
-    "AmendmentAgreed", "QuarterlyReviewHeld", "ClosingSessionHeld", "ClosingMeetingHeld", "Abandoned", "Declined",
-    "DisclosureProposed", "DisclosureAgreed",
-})
+SPONSOR_VISIBLE_EVENTS = frozenset(
+    {
+        "Created",
+        "TripartiteMeetingHeld",
+        "CoherenceValidated",
+        "IndicatorDefined",
+        "ContractFixed",
+        "AccompanimentStarted",
+        "IndicatorMeasured",
+        "ReviewRequested",
+        "ReviewHeld",
+        "AmendmentProposed",
+        "AmendmentAgreed",
+        "QuarterlyReviewHeld",
+        "ClosingSessionHeld",
+        "ClosingMeetingHeld",
+        "Abandoned",
+        "Declined",
+        "DisclosureProposed",
+        "DisclosureAgreed",
+    }
+)
 
 
 def _phase_of(state: str) -> str:
@@ -207,8 +237,10 @@ def _sponsor_sees(event: Any, e: Engagement, viewer: Actor) -> bool:
 
 #: The disclosure items a sponsor must have agreed to see an event on the timeline (beyond "dates").
 SPONSOR_EVENT_ITEMS = {
-    "TripartiteMeetingHeld": {"objectives"}, "CoherenceValidated": {"objectives"},
-    "IndicatorDefined": {"indicators"}, "IndicatorMeasured": {"indicators"},
+    "TripartiteMeetingHeld": {"objectives"},
+    "CoherenceValidated": {"objectives"},
+    "IndicatorDefined": {"indicators"},
+    "IndicatorMeasured": {"indicators"},
     "ClosingSessionHeld": {"evaluations"},
 }
 
@@ -237,4 +269,3 @@ def state_as_json(value: Any) -> Any:
 
 def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
-

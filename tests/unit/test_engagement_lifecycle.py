@@ -25,7 +25,7 @@ def test_the_full_lifecycle_reaches_closed_with_every_step_recorded(tracker, cas
     tracker.hold_review(eid, cast.coach, day + timedelta(days=15), "objectives still relevant")
     tracker.suspend(eid, cast.coachee, "parental leave")
     tracker.resume(eid, cast.coachee)
-    drive_rest = {k: ("achieved", "evidence") for k in keys["indicators"]}
+    drive_rest = dict.fromkeys(keys["indicators"], ("achieved", "evidence"))
     tracker.hold_closing_session(eid, cast.coach, day + timedelta(days=60), drive_rest)
     tracker.hold_closing_meeting(eid, cast.coach, day + timedelta(days=70), "synthesis", "recommendations")
     e = tracker.engagement(eid)

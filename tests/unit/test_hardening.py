@@ -36,7 +36,7 @@ TEXT_FIELDS: dict[str, tuple[str, Any]] = {
     "reason": ("accompaniment.in_progress", lambda a, c, e, t: a.suspend(e, c.coachee, t)),
     "detail": ("framing.diagnosis", lambda a, c, e, t: a.abandon(e, c.sponsor, "other", t)),
     "evidence": ("accompaniment.in_progress", lambda a, c, e, t: a.hold_closing_session(
-        e, c.coach, DAY, {k: ("achieved", t) for k in a.engagement(e).indicators})),
+        e, c.coach, DAY, dict.fromkeys(a.engagement(e).indicators, ("achieved", t)))),
     "synthesis": ("closing", lambda a, c, e, t: a.hold_closing_meeting(e, c.coach, DAY + timedelta(days=200), t, "r")),
     "recommendations": ("closing", lambda a, c, e, t: a.hold_closing_meeting(
         e, c.coach, DAY + timedelta(days=200), "s", t)),
@@ -110,7 +110,7 @@ def test_dates_follow_the_engagements_order(tracker, cast) -> None:
     keys = drive(tracker, cast, drive_id, "accompaniment.in_progress")
     tracker.record_session(drive_id, cast.coach, DAY, 60, ["career"], None)
     err = refused(tracker, InvalidInput, lambda: tracker.hold_closing_session(
-        drive_id, cast.coach, DAY - timedelta(days=1), {k: ("achieved", "e") for k in keys["indicators"]}))
+        drive_id, cast.coach, DAY - timedelta(days=1), dict.fromkeys(keys["indicators"], ("achieved", "e"))))
     assert "before the last session" in str(err)
 
 

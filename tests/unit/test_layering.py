@@ -35,7 +35,7 @@ def imported_modules(path: Path) -> list[str]:
 
 
 def is_allowed(module: str, allowed: set[str]) -> bool:
-    top = module.split(".")[0]
+    top = module.split(".", maxsplit=1)[0]
     if top in sys.stdlib_module_names or top == "__future__":
         return True
     return any(module == a or module.startswith(a + ".") for a in allowed)
