@@ -30,7 +30,7 @@ from engagement_tracker.adapters.audit import (
     load_signing_key,
     read_checkpoint,
 )
-from engagement_tracker.adapters.analytics import AnalystService, release_document, release_rows, to_csv
+from engagement_tracker.adapters.bootstrap import analyst_service as AnalystService  # noqa: N813 - read as a class
 from engagement_tracker.adapters.bootstrap import new_cipher_key, open_tracker
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
@@ -38,6 +38,7 @@ from engagement_tracker.domain.application import EngagementTracker, as_uuid
 from engagement_tracker.domain.errors import EtrackError, InvalidInput
 from engagement_tracker.domain.values import Actor, Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
+from engagement_tracker.projections.analytics import release_document, release_rows, to_csv
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 FORMATS = click.Choice(["table", "json", "csv"])
@@ -529,7 +530,7 @@ def audit() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def audit_keygen(path: str) -> None:
     """Write a new Ed25519 signing key (PEM, 0600) to PATH and print its public key."""
-    from engagement_tracker.adapters.audit import public_key_hex
+    from engagement_tracker.projections.audit_trail import public_key_hex
 
     with _refusals():
         click.echo(public_key_hex(generate_signing_key(path)))
