@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import attrs
@@ -37,7 +37,7 @@ from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.projections.analytics import Analytics, AnalystService, AnalyticsView
 from engagement_tracker.projections.audit_trail import AuditService, AuditTrail, AuditTrailView, StoredRecords
-from engagement_tracker.projections.tracking import TrackedProjection
+from engagement_tracker.projections.tracking import TrackedProjection, View
 
 
 def system_clock() -> datetime:
@@ -170,25 +170,36 @@ def read_model_backend(app: EngagementTracker) -> ReadModelBackend:
     raise StoreError(f"no read model for the backend {app.env.get('PERSISTENCE_MODULE', '')!r}")
 
 
+V = TypeVar("V", bound=View)
+
+
+def _view(app: EngagementTracker, cls: type[V]) -> V:
+    """A view of class ``cls`` on the app's store, created (tables included) by eventsourcing's factory."""
+    view = app.factory.tracking_recorder(cls)
+    if not isinstance(view, cls):  # pragma: no cover - the factory builds the class it is given
+        raise StoreError(f"the store's factory made a {type(view).__name__}, not a {cls.__name__}")
+    return view
+
+
 def audit_trail(app: EngagementTracker, view: AuditTrailView | None = None) -> AuditTrail:
     """The audit trail of the app's store, kept in ``view`` (else the backend's, created if needed)."""
     backend = read_model_backend(app)
-    return AuditTrail(view if view is not None else app.factory.tracking_recorder(backend.audit_view),
+    return AuditTrail(view if view is not None else _view(app, backend.audit_view),
                       backend.records)
 
 
 def analytics(app: EngagementTracker, view: AnalyticsView | None = None) -> Analytics:
     """The analysts' facts of the app's store, kept in ``view`` (else the backend's, created if needed)."""
     backend = read_model_backend(app)
-    return Analytics(view if view is not None else app.factory.tracking_recorder(backend.analytics_view),
+    return Analytics(view if view is not None else _view(app, backend.analytics_view),
                      backend.records)
 
 
 def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
     """Every projection of the app's store, sharing one reader: a page is decoded once for all."""
     backend = read_model_backend(app)
-    return [AuditTrail(app.factory.tracking_recorder(backend.audit_view), backend.records),
-            Analytics(app.factory.tracking_recorder(backend.analytics_view), backend.records)]
+    return [AuditTrail(_view(app, backend.audit_view), backend.records),
+            Analytics(_view(app, backend.analytics_view), backend.records)]
 
 
 def audit_service(app: EngagementTracker) -> AuditService:

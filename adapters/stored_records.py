@@ -138,10 +138,11 @@ def _acted_topics() -> frozenset[str]:
     topics = set()
     for aggregate in (Engagement, Cohort, Party, CoachLoad):
         for value in vars(aggregate).values():
-            if isinstance(value, type) and issubclass(value, Aggregate.Event) and getattr(value, "TOPIC", None):
+            topic = getattr(value, "TOPIC", None)
+            if isinstance(value, type) and issubclass(value, Aggregate.Event) and isinstance(topic, str):
                 fields = {name for klass in value.__mro__ for name in getattr(klass, "__annotations__", {})}
                 if {"actor", "timestamp"} <= fields:
-                    topics.add(value.TOPIC)
+                    topics.add(topic)
     return frozenset(topics)
 
 

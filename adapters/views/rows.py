@@ -31,5 +31,7 @@ def tally_row(t: Tally) -> tuple[Any, ...]:
 
 
 def tally_of(row: Sequence[Any]) -> Tally:
+    family, metric, unit, month, theme, context, polarity, intensity = row[1:9]
     persons, sources = json.loads(row[10]), json.loads(row[11])
-    return Tally(*row[1:9], int(row[9]), tuple(sorted(persons.items())), tuple(sorted(sources.items())))
+    return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
+                 tuple(sorted(persons.items())), tuple(sorted(sources.items())))

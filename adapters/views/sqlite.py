@@ -106,7 +106,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             self._insert_tracking(c, tracking)
             if tallies:
                 keys = [json.dumps(list(t.key)) for t in tallies]
-                old = []
+                old: list[Tally] = []
                 for i in range(0, len(keys), 400):
                     chunk = keys[i:i + 400]
                     c.execute(f"SELECT * FROM analytic_tallies WHERE key IN ({','.join('?' * len(chunk))})", chunk)
