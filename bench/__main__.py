@@ -27,9 +27,8 @@ from uuid import uuid4
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.adapters import open_tracker
-from engagement_tracker.adapters import bootstrap
 from bench.workload import histories
+from engagement_tracker.adapters import bootstrap, open_tracker
 from engagement_tracker.domain import Actor, EngagementTracker, Role
 
 BATCH_EVENTS = 900  # keep saves under ~1,000 events per transaction

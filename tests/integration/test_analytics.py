@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
-from engagement_tracker.projections.analytics import AnalystService, release_rows, to_csv
 from engagement_tracker.domain import Actor, InvalidInput, NotPermitted, Role
+from engagement_tracker.projections.analytics import AnalystService, release_rows, to_csv
 from engagement_tracker.projections.anonymity import Level, build_cells, tally
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
 

@@ -125,10 +125,9 @@ def test_the_byte_scan_reads_only_what_a_parse_would(doc: str, expected: object)
 
 def test_a_time_that_is_not_a_time_is_not_counted_from_the_stamp(tmp_path: Path) -> None:
     import sqlite3
-
-    from engagement_tracker.domain import StoreError
     from datetime import timedelta
 
+    from engagement_tracker.domain import StoreError
     from tests.support import START, in_accompaniment
 
     url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
+from engagement_tracker.domain import StoreError
 from engagement_tracker.projections import tracking
 from engagement_tracker.projections.tracking import BUSY_PATIENCE, Contention
-from engagement_tracker.domain import StoreError
 
 
 def test_a_tracking_clash_is_absorbed_without_limit() -> None:
