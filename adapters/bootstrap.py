@@ -1,4 +1,10 @@
-"""The one place where everything is wired: backend, key vault, clock and id factory."""
+"""The one place where everything is wired: backend, key vault, clock and id factory, read models.
+
+The read models (``projections/``) are handed their view and their reader of the store here, as
+eventsourcing hands a view to a projection: :func:`read_model_backend` picks the backend's
+classes once (``adapters/views/``, ``adapters/stored_records.py``); :func:`audit_trail`,
+:func:`analytics` and the services build on it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
+import attrs
 from eventsourcing.persistence import PersistenceError
+from eventsourcing.popo import POPOApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from engagement_tracker.adapters.storage import (
     StoreConfig,
@@ -19,10 +29,15 @@ from engagement_tracker.adapters.storage import (
     parse_url,
     postgres_conninfo,
 )
+from engagement_tracker.adapters.stored_records import NotificationRecords, PostgresRecords, SQLiteRecords
 from engagement_tracker.adapters.vault import MemoryVault, PostgresVault, SQLiteVault
+from engagement_tracker.adapters.views import memory, sqlite
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.projections.analytics import AnalystService, Analytics, AnalyticsView
+from engagement_tracker.projections.audit_trail import AuditService, AuditTrail, AuditTrailView, StoredRecords
+from engagement_tracker.projections.tracking import TrackedProjection, View
 
 
 def system_clock() -> datetime:
@@ -120,11 +135,81 @@ DDL_LOCK = 0x65747261636B  # "etrack"
 
 def create_read_models(app: EngagementTracker) -> None:
     """Create the audit trail's and the analysts' tables now (under the DDL lock)."""
-    from engagement_tracker.adapters.analytics import Analytics
-    from engagement_tracker.adapters.audit import AuditTrail
+    read_models(app)
 
-    AuditTrail(app)
-    Analytics(app)
+
+# --- read models ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ReadModelBackend:
+    """A backend's classes for the read models (their views), and its reader of stored events."""
+
+    audit_view: type[AuditTrailView]
+    analytics_view: type[AnalyticsView]
+    records: StoredRecords
+
+
+def read_model_backend(app: EngagementTracker) -> ReadModelBackend:
+    """The read models' classes for the app's store: SQLite, memory or PostgreSQL."""
+    recorder, mapper = app.recorder, app.mapper
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        return ReadModelBackend(sqlite.SQLiteAuditTrailView, sqlite.SQLiteAnalyticsView,
+                                SQLiteRecords(mapper, recorder, sqlite.AUDIT_TABLE))
+    if isinstance(recorder, POPOApplicationRecorder):
+        return ReadModelBackend(memory.MemoryAuditTrailView, memory.MemoryAnalyticsView,
+                                NotificationRecords(mapper, recorder))
+    if app.env.get("PERSISTENCE_MODULE", "").endswith("postgres"):
+        from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg is the postgres extra
+
+        from engagement_tracker.adapters.views import postgres
+
+        if isinstance(recorder, PostgresApplicationRecorder):
+            return ReadModelBackend(postgres.PostgresAuditTrailView, postgres.PostgresAnalyticsView,
+                                    PostgresRecords(mapper, recorder, postgres.AUDIT_TABLE))
+    raise StoreError(f"no read model for the backend {app.env.get('PERSISTENCE_MODULE', '')!r}")
+
+
+V = TypeVar("V", bound=View)
+
+
+def _view(app: EngagementTracker, cls: type[V]) -> V:
+    """A view of class ``cls`` on the app's store, created (tables included) by eventsourcing's factory."""
+    view = app.factory.tracking_recorder(cls)
+    if not isinstance(view, cls):  # pragma: no cover - the factory builds the class it is given
+        raise StoreError(f"the store's factory made a {type(view).__name__}, not a {cls.__name__}")
+    return view
+
+
+def audit_trail(app: EngagementTracker, view: AuditTrailView | None = None) -> AuditTrail:
+    """The audit trail of the app's store, kept in ``view`` (else the backend's, created if needed)."""
+    backend = read_model_backend(app)
+    return AuditTrail(view if view is not None else _view(app, backend.audit_view),
+                      backend.records)
+
+
+def analytics(app: EngagementTracker, view: AnalyticsView | None = None) -> Analytics:
+    """The analysts' facts of the app's store, kept in ``view`` (else the backend's, created if needed)."""
+    backend = read_model_backend(app)
+    return Analytics(view if view is not None else _view(app, backend.analytics_view),
+                     backend.records)
+
+
+def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
+    """Every projection of the app's store, sharing one reader: a page is decoded once for all."""
+    backend = read_model_backend(app)
+    return [AuditTrail(_view(app, backend.audit_view), backend.records),
+            Analytics(_view(app, backend.analytics_view), backend.records)]
+
+
+def audit_service(app: EngagementTracker) -> AuditService:
+    """What auditors do (read, verify, checkpoint and export the trail) on the app's store."""
+    return AuditService(audit_trail(app), app.clock)
+
+
+def analyst_service(app: EngagementTracker) -> AnalystService:
+    """Released aggregates of the app's store, never below ETRACK_K_MIN persons per cell (default 5)."""
+    return AnalystService(analytics(app), app.clock, int(app.env.get("ETRACK_K_MIN") or 5))
 
 
 CIPHER_KEY_ENV = "ETRACK_CIPHER_KEY"

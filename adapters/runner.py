@@ -12,22 +12,24 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError
-
-from engagement_tracker.adapters.analytics import Analytics
-from engagement_tracker.adapters.audit import AuditTrail
-from engagement_tracker.adapters.projection import PAGE, Contention, read_page
+from engagement_tracker.adapters.bootstrap import read_model_backend, read_models
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.projections import tracking
+from engagement_tracker.projections.tracking import StoredEvents, TrackedProjection
 
 
 class ProjectionRunner:
+    """Every projection of the app's store (``bootstrap.read_models``), kept current in one process."""
+
     def __init__(
         self, app: EngagementTracker, poll_interval: float = 0.25, on_page: Callable[[int], None] | None = None,
+        projections: list[TrackedProjection[Any]] | None = None, events: StoredEvents | None = None,
     ) -> None:
         self.app = app
         self.poll_interval = poll_interval
         self.on_page = on_page  # called after each page read and projected, with its number of records
-        self.projections: list[Any] = [AuditTrail(app), Analytics(app)]
+        self.projections = projections if projections is not None else read_models(app)
+        self.events = events if events is not None else read_model_backend(app).records
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._subscription: Any = None
@@ -35,32 +37,11 @@ class ProjectionRunner:
 
     def catch_up(self) -> int:
         """Bring every projection up to date, decoding each stored record once for all of them."""
-        added = 0
-        contention = Contention()
-        while True:
-            positions = {id(p): p.position() for p in self.projections}
-            start = min(positions.values()) + 1
-            page = read_page(self.app, start, PAGE)
-            if not page:
-                return added
-            for p in self.projections:  # the page is shared: each record decoded at most once
-                position = positions[id(p)]
-                todo = page if page[0].id > position else [d for d in page if d.id > position]
-                if not todo:
-                    continue
-                try:
-                    added += p.apply(todo)
-                    contention.ok()
-                except (IntegrityError, OperationalError) as exc:
-                    contention.absorb(exc)  # rolled back whole: the next round re-reads positions
-            if self.on_page is not None:
-                self.on_page(len(page))
+        return tracking.catch_up(self.projections, self.events, self.on_page)
 
     def rebuild(self) -> int:
         """Every projection from scratch, in one shared decoding pass."""
-        for p in self.projections:
-            p.view.clear()
-        return self.catch_up()
+        return tracking.rebuild(self.projections, self.events)
 
     def _listen(self) -> None:
         """PostgreSQL: wake the loop on every notification (LISTEN/NOTIFY)."""

@@ -28,9 +28,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 from bench.workload import histories
-from engagement_tracker.adapters import open_tracker
-from engagement_tracker.adapters.analytics import AnalystService
-from engagement_tracker.adapters.audit import AuditTrail
+from engagement_tracker.adapters import bootstrap, open_tracker
 from engagement_tracker.domain import Actor, EngagementTracker, Role
 
 BATCH_EVENTS = 900  # keep saves under ~1,000 events per transaction
@@ -221,7 +219,7 @@ def bench_record(directory: Path, commands: int) -> dict[str, Any]:
 
 
 def bench_verify(app: EngagementTracker, directory: Path, rounds: int) -> dict[str, Any]:
-    trail = AuditTrail(app)
+    trail = bootstrap.audit_trail(app)
     trail.catch_up()
     con = sqlite3.connect(directory / "bulk.sqlite")
 
@@ -287,7 +285,7 @@ def bench_query(small: EngagementTracker, large: EngagementTracker, small_n: int
     for name, shape in shapes.items():
         timings, cells = [], []
         for app in (small, large):
-            service = AnalystService(app)
+            service = bootstrap.analyst_service(app)
             service.analytics.catch_up()
             service.summary(analyst, ["theme", "period"], **shape)  # warm, and the ledger entry
             best = float("inf")

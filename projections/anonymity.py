@@ -104,8 +104,10 @@ def tally(items: Iterable[Fact | Tally]) -> list[Tally]:
             for p in item.persons:
                 persons[p] += 1
             cell[2][item.source] += 1
-    return [Tally(*key, facts, tuple(sorted(persons.items())), tuple(sorted(sources.items())))
-            for key, (facts, persons, sources) in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0])))]
+    return [Tally(family, metric, unit, month, theme, context, polarity, intensity, facts,
+                  tuple(sorted(persons.items())), tuple(sorted(sources.items())))
+            for (family, metric, unit, month, theme, context, polarity, intensity), (facts, persons, sources)
+            in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0])))]
 
 
 @attrs.frozen

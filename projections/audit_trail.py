@@ -1,242 +1,49 @@
-"""The confidential audit trail: a hash chain over the *stored* records, and its verification.
+"""The confidential audit trail as a read model: its view, its projection, and what auditors do with it.
 
-Each entry covers one stored event as it sits in the store (state bytes as stored, so
-ciphertext stays ciphertext) and chains the previous entry's hash. The canonical encoding,
-so that anyone can write an independent verifier in a few lines::
-
-    state_sha256 = sha256(state bytes as stored).hexdigest()
-    line         = f"{prev_hash}|{position}|{aggregate_id}|{version}|{topic}|{state_sha256}"
-                   f"|{actor}|{role}|{recorded_at}"
-    entry_hash   = sha256(line.encode("utf-8")).hexdigest()
-
-with ``prev_hash`` = 64 zeros for the first entry, ``aggregate_id`` the UUID in its canonical
-36-character form, ``position`` the store's notification id, and ``actor`` (a pseudonymous party
-id), ``role`` and ``recorded_at`` (ISO 8601) as the entry states them, empty when unknown. So
-who did what, and when, is covered by the chain too; verifying still needs no decryption key.
+The chain and its verification are pure functions in ``audit_chain``. Here the trail is kept
+current exactly once (entries and position in one transaction, in the view it is handed), checked
+against the store, signed into checkpoints and exported. Auditors (and admins) do that; no one
+else (``domain.access.require_auditor``). Nothing here decrypts content: verification reads
+stored records as bytes.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import re
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
-from uuid import UUID
+from datetime import UTC, datetime
+from typing import IO, Any, Protocol, TypeVar
 
-import attrs
-from eventsourcing.persistence import Notification, Tracking, TrackingRecorder
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from eventsourcing.persistence import Tracking
 
-GENESIS = "0" * 64
-ODD_ID = "[stored as "  # how an aggregate id in a form the store never writes is named
+from engagement_tracker.domain.access import require_auditor
+from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.projections.audit_chain import (
+    GENESIS,
+    AuditEntry,
+    EntryRow,
+    Fault,
+    JoinedRow,
+    Report,
+    StoredRecord,
+    build_rows,
+    canonical_checkpoint,
+    export_lines,
+    verify,
+    verify_scan,
+)
+from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
+
 TRAIL_NAME = "audit_trail"
-PAGE = 500
+PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
 T = TypeVar("T")
 
-#: One stored record joined with the trail entry at its position (the last nine are None without one):
-#: position, aggregate_id, version, topic, state, then the entry's aggregate_id, version, topic,
-#: state_sha256, actor, role, recorded_at, prev_hash, entry_hash.
-JoinedRow = tuple[Any, ...]
 
-
-def state_digest(state: bytes | str | memoryview | None) -> str:
-    """SHA-256 of the stored state bytes. A tampered row may hold text or nothing: it still hashes."""
-    if type(state) is bytes:
-        return hashlib.sha256(state).hexdigest()
-    if state is None:
-        return hashlib.sha256(b"\x00null").hexdigest()
-    if isinstance(state, str):
-        return hashlib.sha256(b"\x00text" + state.encode("utf-8", "surrogatepass")).hexdigest()
-    return hashlib.sha256(bytes(state)).hexdigest()
-
-
-def chain_hash(
-    prev_hash: str,
-    position: int,
-    aggregate_id: str,
-    version: int,
-    topic: str,
-    digest: str,
-    actor: str | None = None,
-    role: str | None = None,
-    recorded_at: str | None = None,
-) -> str:
-    """The canonical entry hash (see the module docstring)."""
-    line = (f"{prev_hash}|{position}|{aggregate_id}|{version}|{topic}|{digest}"
-            f"|{actor or ''}|{role or ''}|{recorded_at or ''}")
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()
-
-
-def _dashed(hexa: str) -> str:
-    """A UUID's 36-character form from its 32 hex digits (as ``UUID.hex`` writes them)."""
-    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
-
-
-def canonical_id(originator_id: Any) -> str:
-    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits).
-
-    Any other stored text (even a UUID's dashed or uppercase spelling, which eventsourcing would
-    parse, but under which the event no longer loads with its aggregate) is never a record the
-    store wrote: it is named ``[stored as '...']`` so that it matches no trail entry.
-    """
-    if isinstance(originator_id, UUID):
-        return str(originator_id)
-    text = str(originator_id)
-    if len(text) == 32 and not text.strip("0123456789abcdef"):
-        return _dashed(text)
-    return f"{ODD_ID}{text!r}]"
-
-
-@attrs.frozen
-class StoredRecord:
-    """One stored event as the store holds it, reduced to what the chain covers."""
-
-    position: int
-    aggregate_id: str
-    version: int
-    topic: str
-    state_sha256: str
-
-    @classmethod
-    def of(cls, n: Notification) -> StoredRecord:
-        return cls.of_row(n.id, n.originator_id, n.originator_version, n.topic, n.state)
-
-    @classmethod
-    def of_row(cls, position: int, originator_id: Any, version: int, topic: Any, state: Any) -> StoredRecord:
-        """A record from its stored fields. The aggregate id is canonical when it is stored as the
-        store writes it (a UUID, or 32 lowercase hex digits in SQLite); any other text is kept as it
-        is, so an id rewritten in another form (which hides the event from its aggregate) differs."""
-        return cls(position, canonical_id(originator_id), version, str(topic), state_digest(state))
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return (self.aggregate_id, self.version)
-
-
-@attrs.frozen
-class AuditEntry:
-    position: int
-    aggregate_id: str
-    aggregate_type: str
-    version: int
-    topic: str
-    event_type: str
-    actor: str | None
-    role: str | None
-    recorded_at: str | None
-    state_sha256: str
-    prev_hash: str
-    entry_hash: str
-
-    @property
-    def record(self) -> StoredRecord:
-        return StoredRecord(self.position, self.aggregate_id, self.version, self.topic, self.state_sha256)
-
-    def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
-
-
-@functools.lru_cache(maxsize=1024)
-def describe(topic: str) -> tuple[str, str]:
-    """('Engagement', 'SessionHeld') from 'etrack:Engagement.SessionHeld'."""
-    name = topic.rsplit(":", 1)[-1]
-    aggregate, _, event_type = name.rpartition(".")
-    return (aggregate or name, event_type or name)
-
-
-#: Who recorded an event and when, as the trail states them: (actor party id, role, ISO 8601 time).
-Stamp = tuple[str | None, str | None, str | None]
-UNKNOWN: Stamp = (None, None, None)
-
-
-def stamp_of_state(state: dict[str, Any]) -> Stamp:
-    """The stamp of an event from its stored JSON object, read without decoding the event.
-
-    The stored form is eventsourcing's: ``timestamp`` is ``{"_type_": "datetime_iso", "_data_":
-    ISO}`` and ``actor`` is ``{"_type_": "etrack.actor", "_data_": {"party": {"_type_":
-    "uuid_hex", "_data_": HEX}, "role": ROLE}}`` or null. Anything else gives ``None`` fields.
-    """
-    recorded_at = actor = role = None
-    stamp = state.get("timestamp")
-    if type(stamp) is dict and stamp.get("_type_") == "datetime_iso" and type(stamp.get("_data_")) is str:
-        recorded_at = stamp["_data_"]
-    who = state.get("actor")
-    if type(who) is dict and who.get("_type_") == "etrack.actor" and type(who.get("_data_")) is dict:
-        party, role_value = who["_data_"].get("party"), who["_data_"].get("role")
-        if (type(party) is dict and party.get("_type_") == "uuid_hex" and type(party.get("_data_")) is str
-                and type(role_value) is str):
-            hexa = party["_data_"]
-            if len(hexa) == 32 and not hexa.strip("0123456789abcdef"):  # as UUID.hex writes it
-                actor, role = _dashed(hexa), role_value
-            else:
-                try:
-                    actor, role = str(UUID(hexa)), role_value
-                except ValueError:
-                    pass
-    return (actor, role, recorded_at)
-
-
-_TIMESTAMP_KEY, _ACTOR_KEY = b'"timestamp":', b'"actor":'
-_TIMESTAMP = re.compile(rb'"timestamp":\{"_type_":"datetime_iso","_data_":"([^"\\]*)"\}')
-_ACTOR = re.compile(rb'"actor":(?:null|\{"_type_":"etrack\.actor","_data_":\{"party":\{"_type_":"uuid_hex",'
-                    rb'"_data_":"([0-9a-f]{32})"\},"role":"([a-z_]+)"\}\})')
-
-
-def scan_stamp(data: bytes) -> Stamp | None:
-    """The stamp read straight from the stored bytes of an event that has top-level ``timestamp``
-    and ``actor`` fields (every etrack event does), or ``None`` when in any doubt.
-
-    In JSON text a quote inside a string is escaped, so ``"actor":`` occurs only as a key; when
-    each of the two keys occurs exactly once, that occurrence is the top-level field, and when it
-    is in the exact form eventsourcing writes (no escapes), its value is read here exactly as
-    :func:`stamp_of_state` would read it after a full parse. Anything else (a second
-    occurrence, another form, an escape) returns ``None``: parse the document instead.
-    """
-    if data.count(_TIMESTAMP_KEY) != 1 or data.count(_ACTOR_KEY) != 1:
-        return None
-    stamp, who = _TIMESTAMP.search(data), _ACTOR.search(data)
-    if stamp is None or who is None:
-        return None
-    recorded_at = stamp.group(1).decode("utf-8")
-    hexa = who.group(1)
-    if hexa is None:
-        return (None, None, recorded_at)
-    return (_dashed(hexa.decode("ascii")), who.group(2).decode("ascii"), recorded_at)
-
-
-#: An entry as the trail's tables hold it: AuditEntry's fields, in order.
-EntryRow = tuple[int, str, str, int, str, str, str | None, str | None, str | None, str, str, str]
-
-
-def build_rows(records: Iterable[Any], prev_hash: str, stamps: Iterable[Stamp]) -> list[EntryRow]:
-    """Chain entries, as rows, for stored events that follow an entry whose hash is ``prev_hash``.
-
-    ``records`` carry ``id``, ``originator_id`` (canonical id text, from :func:`canonical_id`),
-    ``originator_version``, ``topic`` and ``state``.
-
-    ``AuditEntry(*row)`` is the entry. The line is :func:`chain_hash`'s, written out here: this
-    is the projection's hottest loop, and calling it per entry made rebuilds 5-10% slower in
-    alternating A/B runs. ``test_an_intact_store_verifies_and_the_trail_chains`` recomputes every
-    entry with :func:`chain_hash`, so the two cannot drift apart.
-    """
-    sha256 = hashlib.sha256
-    rows: list[EntryRow] = []
-    for n, (actor, role, recorded_at) in zip(records, stamps, strict=True):
-        aggregate_id, topic, state, version = n.originator_id, str(n.topic), n.state, n.originator_version
-        digest = sha256(state).hexdigest() if type(state) is bytes else state_digest(state)
-        aggregate_type, event_type = describe(topic)
-        line = (f"{prev_hash}|{n.id}|{aggregate_id}|{version}|{topic}|{digest}"
-                f"|{actor or ''}|{role or ''}|{recorded_at or ''}")
-        entry_hash = sha256(line.encode("utf-8")).hexdigest()
-        rows.append((n.id, aggregate_id, aggregate_type, version, topic, event_type, actor, role, recorded_at,
-                     digest, prev_hash, entry_hash))
-        prev_hash = entry_hash
-    return rows
-
-
-class AuditTrailView(TrackingRecorder, ABC):
+class AuditTrailView(View):
     """Where the trail is kept: entries and the tracked position, written in one transaction."""
 
     @abstractmethod
@@ -251,251 +58,123 @@ class AuditTrailView(TrackingRecorder, ABC):
     def head(self) -> AuditEntry | None:
         """The last entry."""
 
-    @abstractmethod
-    def clear(self) -> None:
-        """Drop every entry and the tracked position (before a rebuild)."""
 
-    def records(self, events_table: str) -> Iterator[tuple[Any, ...]] | None:
-        """Every stored row as stored (position, originator id as stored, version, topic, state), in
-        position order, when the backend can read them raw; ``None`` to read notifications instead."""
-        return None
+class StoredRecords(StoredEvents, Protocol):
+    """The store as the trail's verification reads it: every row as stored, none skipped."""
 
-    def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
-        """Stream the store's rows in position order, each joined with the trail entry at its position.
+    def records(self) -> Iterator[StoredRecord]:
+        """Every stored record in position order, positions below 1 included."""
+        ...
 
-        ``consume(rows, trail_count)`` runs inside one consistent read. A backend that can join in
-        the database implements this; ``None`` means it cannot, and the caller verifies through
-        the notification API instead.
-        """
-        return None
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+        """``consume(rows, trail_count)`` over the store's rows in position order, each joined with the
+        trail entry at its position, inside one consistent read; ``None`` when the backend cannot join
+        in the database (then verification compares :meth:`records` with the entries)."""
+        ...
 
 
-# --- verification ------------------------------------------------------------------------------
+class AuditTrail(TrackedProjection[AuditTrailView]):
+    """Keeps the trail current (exactly once) and verifies the store against it."""
+
+    name = TRAIL_NAME
+    events: StoredRecords
+
+    def __init__(self, view: AuditTrailView, events: StoredRecords) -> None:
+        super().__init__(view, events)
+
+    def apply(self, page: Sequence[Record]) -> int:
+        """Append entries for a page that follows the trail's position."""
+        head = self.view.head()
+        rows = build_rows(page, head.entry_hash if head else GENESIS, [r.stamp for r in page])
+        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id))
+        return len(rows)
+
+    def stored_records(self) -> Iterator[StoredRecord]:
+        """Every stored record, as stored: positions below 1 included."""
+        return self.events.records()
+
+    def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None) -> Report:
+        tracked = self.position()  # read first: a runner may append while we scan, never remove
+        report = self.events.scan(lambda rows, count: verify_scan(rows, count, checkpoint, tracked))
+        if report is None:  # no in-database scan, or something differs: find and name every fault
+            report = verify(self.stored_records(), self.view.entries(), checkpoint, tracked=tracked)
+        if checkpoint is not None:
+            problem = checkpoint_signature_problem(checkpoint, public_key)
+            if problem:
+                report.faults.append(Fault(int(checkpoint.get("position", 0) or 0), "bad_signature", problem))
+        return report
 
 
-@attrs.frozen
-class Fault:
-    position: int
-    kind: str  # modified | deleted | inserted | reordered | trail_modified | checkpoint_mismatch | bad_signature
-    detail: str
+class AuditService:
+    """What auditors do: read, verify, checkpoint and export the trail."""
 
+    def __init__(self, trail: AuditTrail, clock: Callable[[], datetime]) -> None:
+        self.trail = trail
+        self.clock = clock
 
-@attrs.define
-class Report:
-    checked: int = 0
-    trail_entries: int = 0
-    pending: int = 0  # stored records beyond the trail's head, not yet projected
-    head_position: int | None = None
-    head_hash: str | None = None
-    checkpoint: dict[str, Any] | None = None
-    faults: list[Fault] = attrs.Factory(list)
+    def entries(self, viewer: Actor, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
+        require_auditor(viewer, "read the audit trail")
+        self.trail.catch_up()
+        return self.trail.view.entries(start, limit)
 
-    @property
-    def ok(self) -> bool:
-        return not self.faults
+    def verify(
+        self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None
+    ) -> Report:
+        require_auditor(viewer, "verify the audit trail")
+        return self.trail.verify(checkpoint, public_key)
 
-    @property
-    def first(self) -> Fault | None:
-        return min(self.faults, key=lambda f: f.position) if self.faults else None
-
-    def to_dict(self) -> dict[str, Any]:
-        first = self.first
+    def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
+        """Sign the trail's head after checking the store against the trail."""
+        require_auditor(viewer, "sign a checkpoint")
+        self.trail.catch_up()
+        report = self.trail.verify()
+        if not report.ok:
+            first = report.first
+            raise StoreError(f"refusing to sign a checkpoint over a damaged store: {first.kind if first else '?'} "
+                             f"at position {first.position if first else '?'}")
+        head = self.trail.view.head()
+        position, head_hash = (head.position, head.entry_hash) if head else (0, GENESIS)
+        created_at = self.clock().astimezone(UTC).isoformat()
+        signature = signing_key.sign(canonical_checkpoint(position, head_hash, created_at))
         return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "trail_entries": self.trail_entries,
-            "pending": self.pending,
-            "head": {"position": self.head_position, "hash": self.head_hash},
-            "checkpoint": self.checkpoint,
-            "first_bad_position": first.position if first else None,
-            "kind": first.kind if first else None,
-            "faults": [attrs.asdict(f) for f in self.faults[:100]],
+            "position": position,
+            "head_hash": head_hash,
+            "created_at": created_at,
+            "public_key": public_key_hex(signing_key.public_key()),
+            "signature": signature.hex(),
         }
 
-
-def verify(
-    store: Iterable[StoredRecord],
-    trail: Sequence[AuditEntry],
-    checkpoint: dict[str, Any] | None = None,
-    max_faults: int = 100,
-    tracked: int | None = None,
-) -> Report:
-    """Compare the store with the trail (and a checkpoint's signed head), naming every fault.
-
-    Records are matched by (aggregate id, version): a record the trail never saw is
-    *inserted*, a trail entry missing from the store *deleted*, a known record at another
-    place *reordered*, and different bytes under the same key *modified*. The trail's own chain
-    is recomputed too (*trail_modified*), and the store's chain at the checkpoint's position
-    must equal the signed head (*checkpoint_mismatch*).
-    """
-    report = Report(trail_entries=len(trail))
-    faults = report.faults
-    records = list(store)
-    report.checked = len(records)
-
-    # fast path: one chain over the store, compared entry by entry with the trail (no second hash)
-    prev = GENESIS
-    odd = [r for r in records if r.aggregate_id.startswith(ODD_ID)]  # never written by the store
-    intact = len(trail) <= len(records) and not odd
-    chained: dict[int, str] = {0: GENESIS}
-    for i, r in enumerate(records):
-        e = trail[i] if i < len(trail) else None
-        described = e is not None and e.position == r.position
-        prev = chain_hash(prev, r.position, r.aggregate_id, r.version, r.topic, r.state_sha256,
-                          *((e.actor, e.role, e.recorded_at) if described and e else (None, None, None)))
-        chained[r.position] = prev
-        if intact and e is not None:
-            intact = (e.entry_hash == prev and e.position == r.position and e.aggregate_id == r.aggregate_id
-                      and e.version == r.version and e.topic == r.topic and e.state_sha256 == r.state_sha256
-                      and e.prev_hash == (trail[i - 1].entry_hash if i else GENESIS))
-    if records:
-        report.head_position = records[-1].position
-        report.head_hash = chained[records[-1].position]
-    # the trail must reach the position its tracking row says it projected
-    trail_head = trail[-1].position if trail else 0
-    if tracked is not None and tracked > trail_head:
-        faults.append(Fault(trail_head + 1, "trail_modified",
-                            f"the trail ends at {trail_head} but says it projected up to {tracked}: entries were removed"))
-        intact = False
-    keys = [e.record.key for e in trail]
-    if len(set(keys)) != len(keys):
-        seen: set[tuple[str, int]] = set()
-        duplicate = next(e for e in trail if e.record.key in seen or seen.add(e.record.key))  # type: ignore[func-returns-value]
-        faults.append(Fault(duplicate.position, "trail_modified", "the trail names the same record twice"))
-        _check_checkpoint(report, chained, checkpoint)
-        return report
-    if intact:
-        report.pending = len(records) - len(trail)
-        _check_checkpoint(report, chained, checkpoint)
-        return report
-
-    # 1. the trail's own chain
-    prev = GENESIS
-    for e in trail:
-        expected = chain_hash(prev, e.position, e.aggregate_id, e.version, e.topic, e.state_sha256,
-                              e.actor, e.role, e.recorded_at)
-        if e.prev_hash != prev or e.entry_hash != expected:
-            faults.append(Fault(e.position, "trail_modified", "the trail entry does not chain to the one before"))
-            break
-        prev = e.entry_hash
-
-    # 2. the store against the trail
-    in_store = {r.key: r for r in records}
-    in_trail = {e.record.key: e for e in trail}
-    i = j = 0
-    covered = [r for r in records if r.position <= trail_head or r.key in in_trail]
-    report.pending = len(records) - len(covered)
-    while (i < len(covered) or j < len(trail)) and len(faults) < max_faults:
-        s = covered[i] if i < len(covered) else None
-        t = trail[j].record if j < len(trail) else None
-        if s is not None and t is not None and s.key == t.key:
-            if s.state_sha256 != t.state_sha256 or s.topic != t.topic:
-                faults.append(Fault(t.position, "modified", f"{t.aggregate_id} v{t.version}: the stored bytes changed"))
-            elif s.position != t.position:
-                faults.append(Fault(min(s.position, t.position), "reordered",
-                                    f"{t.aggregate_id} v{t.version} moved from {t.position} to {s.position}"))
-            i, j = i + 1, j + 1
-            continue
-        s_known = s is not None and s.key in in_trail
-        t_present = t is not None and t.key in in_store
-        if s is not None and not s_known and (t is None or s.position <= t.position or t_present):
-            kind = "modified" if t is not None and not t_present and s.position == t.position else "inserted"
-            faults.append(Fault(s.position, kind, f"{s.aggregate_id} v{s.version} is not in the trail"))
-            i += 1
-            if kind == "modified":
-                j += 1
-            continue
-        if t is not None and not t_present:
-            faults.append(Fault(t.position, "deleted", f"{t.aggregate_id} v{t.version} is missing from the store"))
-            j += 1
-            continue
-        if s is None or t is None:  # pragma: no cover - every case above consumed one side
-            break
-        # both known elsewhere: out of order
-        faults.append(Fault(min(s.position, t.position), "reordered",
-                            f"position {t.position} holds {s.aggregate_id} v{s.version}, "
-                            f"the trail has {t.aggregate_id} v{t.version}"))
-        i, j = i + 1, j + 1
-
-    # 3. records under an id the store never writes: the application did not write them
-    flagged = {f.position for f in faults}
-    faults.extend(Fault(r.position, "inserted", f"{r.aggregate_id} v{r.version}: the store never writes an id "
-                        "in this form, and the event does not load with its aggregate")
-                  for r in odd if r.position not in flagged)
-
-    # 4. the checkpoint: the store must still extend the signed head
-    _check_checkpoint(report, chained, checkpoint)
-    return report
+    def export(self, viewer: Actor, out: IO[str]) -> int:
+        """Write the trail as JSON Lines; returns the number of entries."""
+        n = 0
+        for line in export_lines(self.entries(viewer)):
+            out.write(line + "\n")
+            n += 1
+        return n
 
 
-def verify_scan(
-    rows: Iterable[JoinedRow],
-    trail_count: int,
-    checkpoint: dict[str, Any] | None = None,
-    tracked: int | None = None,
-) -> Report | None:
-    """The common case in one streaming pass: an intact store whose trail is a prefix of it.
-
-    Recomputes every state digest and the whole chain over the joined rows, and compares each
-    entry field by field. Returns the report when everything matches, or ``None`` at the first
-    difference: the caller then runs :func:`verify`, which finds and names every fault. So this
-    never decides that something is wrong; it only proves, cheaply, that nothing is.
-    """
-    prev = GENESIS
-    checked = matched = pending = 0
-    position = trail_head = 0
-    cp_position = int(checkpoint["position"]) if checkpoint is not None else None
-    cp_hash = GENESIS if cp_position == 0 else None
-    for (position, aggregate_id, version, topic, state,
-         t_aggregate_id, t_version, t_topic, t_digest, actor, role, recorded_at, t_prev, t_hash) in rows:
-        checked += 1
-        digest = state_digest(state)
-        aggregate_id = canonical_id(aggregate_id)
-        if aggregate_id.startswith(ODD_ID):
-            return None  # an id in another form: the full comparison decides
-        if t_hash is None:
-            pending += 1
-            prev = chain_hash(prev, position, aggregate_id, version, topic, digest)
-        else:
-            entry_hash = chain_hash(prev, position, aggregate_id, version, topic, digest, actor, role, recorded_at)
-            if (pending or t_hash != entry_hash or t_prev != prev or t_aggregate_id != aggregate_id
-                    or t_version != version or t_topic != topic or t_digest != digest):
-                return None  # something differs (or the trail is not a prefix): classify it slowly
-            matched += 1
-            trail_head = position
-            prev = entry_hash
-        if position == cp_position:
-            cp_hash = prev
-    if matched != trail_count:
-        return None  # the trail holds entries at positions the store no longer has
-    if tracked is not None and tracked > trail_head:
-        return None  # entries were removed from the trail's tail
-    if checkpoint is not None and cp_hash != str(checkpoint["head_hash"]):
-        return None
-    report = Report(checked=checked, trail_entries=trail_count, pending=pending)
-    if checked:
-        report.head_position, report.head_hash = position, prev
-    _check_checkpoint(report, {cp_position: cp_hash} if cp_position is not None else {}, checkpoint)
-    return report
+# --- checkpoint signatures ---------------------------------------------------------------------
 
 
-def _check_checkpoint(report: Report, chained: dict[int, str], checkpoint: dict[str, Any] | None) -> None:
-    if checkpoint is None:
-        return
-    report.checkpoint = {k: checkpoint.get(k) for k in ("position", "head_hash", "created_at")}
-    position, head = int(checkpoint["position"]), str(checkpoint["head_hash"])
-    if chained.get(position) != head:
-        report.faults.append(Fault(position, "checkpoint_mismatch",
-                                   "the store's chain at the checkpoint's position is not the signed head: "
-                                   "history before it was changed"))
+def public_key_hex(key: Ed25519PublicKey) -> str:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
 
-def canonical_checkpoint(position: int, head_hash: str, created_at: str) -> bytes:
-    """The bytes a checkpoint's signature covers."""
-    return f"etrack-checkpoint|{position}|{head_hash}|{created_at}".encode()
-
-
-def export_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
-    """The trail as JSON Lines, one entry per line with its hash."""
-    for e in entries:
-        yield json.dumps(e.to_dict(), sort_keys=True, ensure_ascii=False)
+def checkpoint_signature_problem(checkpoint: dict[str, Any], trusted: Ed25519PublicKey | None) -> str | None:
+    """Why the checkpoint's signature does not hold, or None when it does."""
+    try:
+        position, head, created = int(checkpoint["position"]), str(checkpoint["head_hash"]), str(checkpoint["created_at"])
+        signature = bytes.fromhex(str(checkpoint["signature"]))
+        embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(str(checkpoint["public_key"])))
+    except (KeyError, ValueError, TypeError) as exc:
+        return f"malformed checkpoint: {exc}"
+    if trusted is None:
+        return ("no trusted public key was given: a checkpoint signs nothing unless its signer is known "
+                f"(pass --public-key or set {PUBLIC_KEY_ENV})")
+    if public_key_hex(trusted) != public_key_hex(embedded):
+        return "the checkpoint was signed with another key than the trusted one"
+    try:
+        trusted.verify(signature, canonical_checkpoint(position, head, created))
+    except InvalidSignature:
+        return "the checkpoint's signature does not match its content"
+    return None

@@ -6,9 +6,10 @@ import json
 
 import click
 
-from engagement_tracker.adapters.analytics import AnalystService, release_document, release_rows, to_csv
+from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor
 from engagement_tracker.adapters.cli.store import tracker
+from engagement_tracker.projections.analytics import release_document, release_rows, to_csv
 from engagement_tracker.projections.anonymity import Release
 
 
@@ -54,7 +55,7 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
                     since: str | None, until: str | None, fmt: str) -> None:
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression."""
     with tracker(ctx, create=False) as app:
-        rel = AnalystService(app).summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
+        rel = analyst_service(app).summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
         _emit_release(rel, fmt, "Weak signals (released cells only)")
 
 
@@ -71,7 +72,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
                    until: str | None, fmt: str) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong."""
     with tracker(ctx, create=False) as app:
-        rows = AnalystService(app).trends(parse_actor(actor), unit, period, k, since, until)
+        rows = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until)
         for row in rows:
             row["periods"], row["values"] = " ".join(row["periods"]), " ".join(map(str, row["values"]))
         emit_rows(rows, fmt, "Signal trends (from released cells)")
@@ -91,7 +92,7 @@ def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: 
              until: str | None, fmt: str) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
     with tracker(ctx, create=False) as app:
-        rel = AnalystService(app).activity(parse_actor(actor), by.split(","), unit, period, k, since, until)
+        rel = analyst_service(app).activity(parse_actor(actor), by.split(","), unit, period, k, since, until)
         _emit_release(rel, fmt, "Activity indicators (released cells only)")
 
 

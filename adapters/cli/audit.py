@@ -9,16 +9,11 @@ from pathlib import Path
 
 import click
 
-from engagement_tracker.adapters.audit import (
-    AuditService,
-    generate_signing_key,
-    load_public_key,
-    load_signing_key,
-    public_key_hex,
-    read_checkpoint,
-)
+from engagement_tracker.adapters.audit import generate_signing_key, load_public_key, load_signing_key, read_checkpoint
+from engagement_tracker.adapters.bootstrap import audit_service
 from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
 from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.projections.audit_trail import public_key_hex
 
 
 @click.group()
@@ -44,7 +39,7 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
     with refusals():
         key = load_signing_key(key_path)
     with reader(ctx) as app:
-        checkpoint = AuditService(app).checkpoint(parse_actor(actor), key)
+        checkpoint = audit_service(app).checkpoint(parse_actor(actor), key)
     text = json.dumps(checkpoint, indent=2)
     if out_path:
         Path(out_path).write_text(text + "\n")
@@ -66,7 +61,7 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
         if trusted is None and checkpoint is not None and os.environ.get("ETRACK_AUDIT_SIGNING_KEY"):
             trusted = load_signing_key().public_key()  # the auditor's own key
     with reader(ctx) as app:
-        report = AuditService(app).verify(parse_actor(actor), checkpoint, trusted).to_dict()
+        report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:
@@ -86,7 +81,7 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
 def audit_export(ctx: click.Context, actor: str, out_path: str | None) -> None:
     """Write the trail as JSON Lines, each entry with its hash."""
     with tracker(ctx, create=False) as app:
-        service = AuditService(app)
+        service = audit_service(app)
         if out_path:
             with open(out_path, "w", encoding="utf-8") as fh:
                 n = service.export(parse_actor(actor), fh)

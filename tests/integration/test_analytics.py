@@ -14,8 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement_tracker.adapters.analytics import AnalystService, Analytics, MemoryAnalyticsView, release_rows, to_csv
+from engagement_tracker.adapters import bootstrap
+from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
 from engagement_tracker.domain import Actor, InvalidInput, NotPermitted, Role
+from engagement_tracker.projections.analytics import AnalystService, release_rows, to_csv
 from engagement_tracker.projections.anonymity import Level, build_cells, tally
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
 
@@ -36,7 +38,7 @@ def engagement_with_signals(app, n_signals: int, theme: str = "turnover", unit: 
                      min_size=1, max_size=8))
 def test_incremental_projection_equals_a_rebuild(plan) -> None:
     app = new_tracker("memory:", FakeClock())
-    analytics = Analytics(app, MemoryAnalyticsView())
+    analytics = bootstrap.analytics(app, MemoryAnalyticsView())
     for n, theme, catch_up in plan:
         engagement_with_signals(app, n, theme)
         if catch_up:
@@ -44,7 +46,7 @@ def test_incremental_projection_equals_a_rebuild(plan) -> None:
     analytics.catch_up()
     incremental = analytics.view.facts()
     assert analytics.catch_up() == 0  # exactly once
-    fresh = Analytics(app, MemoryAnalyticsView())
+    fresh = bootstrap.analytics(app, MemoryAnalyticsView())
     fresh.catch_up()
     assert fresh.view.facts() == incremental
     for family in ("signal", "activity"):
@@ -57,7 +59,7 @@ def test_incremental_projection_equals_a_rebuild(plan) -> None:
 
 def test_only_analysts_and_admins_release(tracker) -> None:
     cast, _ = engagement_with_signals(tracker, 1)
-    service = AnalystService(tracker)
+    service = bootstrap.analyst_service(tracker)
     for actor in (cast.coach, cast.sponsor, Actor(cast.coach.party, Role.AUDITOR)):
         with pytest.raises(NotPermitted):
             service.summary(actor)
@@ -70,7 +72,7 @@ def test_a_release_differing_by_one_person_is_refused(tracker) -> None:
     for _ in range(6):
         engagement_with_signals(tracker, 2)
     analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
-    service = AnalystService(tracker)
+    service = bootstrap.analyst_service(tracker)
     first = service.summary(analyst, ["theme"], period="year")
     assert [r.value for r in first.released] == [12]
     assert service.summary(analyst, ["theme"], period="year").total == 12  # the same population again
@@ -85,7 +87,7 @@ def test_the_sql_view_holds_released_rows_only(tmp_path: Path) -> None:
     for i in range(7):
         engagement_with_signals(app, 1, "turnover" if i < 6 else "misalignment", "Operations/Lyon")
     analyst = Actor(app.register_party("person", "Ana Lyst"), Role.ANALYST)
-    rel = AnalystService(app).summary(analyst, ["theme", "unit"], period="year")
+    rel = bootstrap.analyst_service(app).summary(analyst, ["theme", "unit"], period="year")
     app.close()
     con = sqlite3.connect(tmp_path / "etrack.sqlite")
     columns = [d[0] for d in con.execute("SELECT * FROM etrack_released").description]
@@ -102,7 +104,7 @@ def test_activity_counts_the_lifecycle(tracker) -> None:
         cast, eid = engagement_with_signals(tracker, 0)
         tracker.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
     analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
-    rel = AnalystService(tracker).activity(analyst, ["metric"])
+    rel = bootstrap.analyst_service(tracker).activity(analyst, ["metric"])
     values = {r.dims["metric"]: r.value for r in rel.released}
     assert values == {"engagements_started": 5, "sessions_held": 5}
     rows = release_rows(rel)
@@ -126,7 +128,7 @@ def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tm
     assert not UUID_RE.search(proc.stdout)
     assert doc["released_cells"] >= 1 and doc["k"] == 5
     app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}")
-    facts = [f for f in Analytics(app).view.facts() if f.family == "signal"]
+    facts = [f for f in bootstrap.analytics(app).view.facts() if f.family == "signal"]
     app.close()
     cells = build_cells(facts, doc["by"], Level(doc["level"]["time"], doc["level"]["unit_depth"]))
     for row in doc["rows"]:
@@ -147,7 +149,7 @@ def test_a_window_of_months_releases_only_its_cells(tracker) -> None:
         engagement_with_signals(tracker, 3)  # one signal a month, three months running
     months = sorted({(START + timedelta(days=30 * i)).strftime("%Y-%m") for i in range(3)})
     analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
-    service = AnalystService(tracker)
+    service = bootstrap.analyst_service(tracker)
     whole = service.summary(analyst, ["theme", "period"])
     assert sorted(r.dims["period"] for r in whole.released) == months and whole.total == 18
     later = service.summary(analyst, ["theme", "period"], since=months[1])
@@ -170,7 +172,7 @@ def test_a_window_that_cuts_a_period_is_refused_before_anything_is_recorded(trac
     for _ in range(6):
         engagement_with_signals(tracker, 3)
     analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
-    service = AnalystService(tracker)
+    service = bootstrap.analyst_service(tracker)
     quarter_start = f"{START.year}-{(START.month - 1) // 3 * 3 + 1:02d}"
     inside = f"{START.year}-{(START.month - 1) // 3 * 3 + 2:02d}"
     with pytest.raises(InvalidInput, match=f"start the window at {quarter_start}"):
@@ -185,5 +187,5 @@ def test_a_window_without_periods_in_the_answer_need_not_hold_whole_periods(trac
         engagement_with_signals(tracker, 3)
     analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
     inside = f"{START.year}-{(START.month - 1) // 3 * 3 + 2:02d}"
-    rel = AnalystService(tracker).summary(analyst, ["theme"], period="quarter", since=inside)
+    rel = bootstrap.analyst_service(tracker).summary(analyst, ["theme"], period="quarter", since=inside)
     assert rel.released and rel.total == 12  # no period label is published, so none is cut

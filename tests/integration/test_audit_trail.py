@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement_tracker.adapters.audit import AuditService, AuditTrail, public_key_hex
+from engagement_tracker.adapters import bootstrap
 from engagement_tracker.domain import Actor, NotPermitted, Role
-from engagement_tracker.projections.audit_trail import GENESIS, chain_hash, verify, verify_scan
+from engagement_tracker.projections.audit_chain import GENESIS, chain_hash, verify, verify_scan
+from engagement_tracker.projections.audit_trail import public_key_hex
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, new_tracker, open_engagement
 
 
@@ -25,7 +26,7 @@ def record_history(url: str) -> Actor:
         drive(app, cast, open_engagement(app, cast), milestone)
     frame_cohort(app, CohortCast.register(app))
     auditor = Actor(app.register_party("person", "Audit & Co"), Role.AUDITOR)
-    AuditService(app).trail.catch_up()
+    bootstrap.audit_service(app).trail.catch_up()
     app.close()
     return auditor
 
@@ -77,7 +78,7 @@ def test_tampering_is_found_at_the_exact_first_position(template, tmp_path: Path
     db = copy_store(directory, tmp_path / f"{kind}-{p}-{q}-{uuid4().hex[:6]}")
     tamper(db, kind, p, q)
     app = new_tracker(f"sqlite:///{db}")
-    report = AuditService(app).verify(auditor).to_dict()
+    report = bootstrap.audit_service(app).verify(auditor).to_dict()
     app.close()
     assert not report["ok"]
     assert (report["first_bad_position"], report["kind"]) == (p, kind), report["faults"][:3]
@@ -87,7 +88,7 @@ def test_an_intact_store_verifies_and_the_trail_chains(template, tmp_path: Path)
     directory, auditor, rows = template
     db = copy_store(directory, tmp_path / "intact")
     app = new_tracker(f"sqlite:///{db}")
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     report = service.verify(auditor)
     entries = service.entries(auditor)
     assert report.ok and report.checked == rows == len(entries)
@@ -106,7 +107,7 @@ def test_a_store_that_only_grew_verifies_against_its_checkpoint(template, tmp_pa
     db = copy_store(directory, tmp_path / "grew")
     key = Ed25519PrivateKey.generate()
     app = new_tracker(f"sqlite:///{db}", FakeClock())
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     checkpoint = service.checkpoint(auditor, key)
     cast = Cast.register(app)
     drive(app, cast, open_engagement(app, cast), "framing.diagnosis")
@@ -122,11 +123,11 @@ def test_a_rewritten_history_with_a_rebuilt_chain_fails_the_old_checkpoint(templ
     db = copy_store(directory, tmp_path / "rewritten")
     key = Ed25519PrivateKey.generate()
     app = new_tracker(f"sqlite:///{db}", FakeClock())
-    checkpoint = AuditService(app).checkpoint(auditor, key)
+    checkpoint = bootstrap.audit_service(app).checkpoint(auditor, key)
     app.close()
     tamper(db, "modified", 5, 5)
     app = new_tracker(f"sqlite:///{db}", FakeClock())
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     service.trail.rebuild()  # the forger recomputes the whole chain
     report = service.verify(auditor, checkpoint, key.public_key()).to_dict()
     assert not report["ok"] and report["kind"] == "checkpoint_mismatch"
@@ -139,7 +140,7 @@ def test_a_forged_or_foreign_checkpoint_signature_is_refused(template, tmp_path:
     db = copy_store(directory, tmp_path / "forged")
     key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     app = new_tracker(f"sqlite:///{db}", FakeClock())
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     checkpoint = service.checkpoint(auditor, key)
     assert checkpoint["public_key"] == public_key_hex(key.public_key())
     edited = dict(checkpoint, created_at="2020-01-01T00:00:00+00:00")
@@ -154,7 +155,7 @@ def test_rebuild_reproduces_the_same_entries_and_head(template, tmp_path: Path) 
     directory, auditor, _ = template
     db = copy_store(directory, tmp_path / "rebuild")
     app = new_tracker(f"sqlite:///{db}", FakeClock())
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     before = service.entries(auditor)
     assert service.trail.rebuild() == len(before)
     assert service.entries(auditor) == before
@@ -163,7 +164,7 @@ def test_rebuild_reproduces_the_same_entries_and_head(template, tmp_path: Path) 
 
 
 def test_only_auditors_and_admins_read_the_trail(tracker, cast) -> None:
-    service = AuditService(tracker)
+    service = bootstrap.audit_service(tracker)
     for actor in (cast.coach, cast.coachee, cast.sponsor, Actor(cast.coach.party, Role.ANALYST)):
         with pytest.raises(NotPermitted):
             service.entries(actor)
@@ -188,7 +189,7 @@ def test_tampering_with_the_trail_itself_is_found(template, tmp_path: Path) -> N
                             "WHERE position = 3), version = (SELECT version FROM audit_trail WHERE position = 3) "
                             "WHERE position = 4")
         app = new_tracker(f"sqlite:///{db}")
-        report = AuditService(app).verify(auditor).to_dict()
+        report = bootstrap.audit_service(app).verify(auditor).to_dict()
         app.close()
         assert not report["ok"], case
         assert "trail_modified" in {f["kind"] for f in report["faults"]}, (case, report["faults"][:3])
@@ -198,7 +199,7 @@ def test_a_checkpoint_needs_a_trusted_key_and_an_empty_store_checkpoints(tmp_pat
     key = Ed25519PrivateKey.generate()
     app = new_tracker(f"sqlite:///{tmp_path / 'empty.sqlite'}", FakeClock())
     auditor = Actor(uuid4(), Role.AUDITOR)
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     empty = service.checkpoint(auditor, key)
     assert empty["position"] == 0 and service.verify(auditor, empty, key.public_key()).ok
     report = service.verify(auditor, empty).to_dict()  # no trusted key: the signer is unknown
@@ -231,7 +232,7 @@ def test_forged_ids_and_hidden_rows_are_found(template, tmp_path: Path, kind: st
     db = copy_store(directory, tmp_path / kind)
     forge(db, kind, 5)
     app = new_tracker(f"sqlite:///{db}")
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     service.trail.catch_up()  # the forged rows are projected like any other
     report = service.verify(auditor).to_dict()
     app.close()
@@ -244,9 +245,9 @@ def test_forged_ids_and_hidden_rows_are_found(template, tmp_path: Path, kind: st
 
 def fast_and_slow(app) -> tuple[object, object]:  # type: ignore[no-untyped-def]
     """The in-database streaming scan and the classifying comparison, on the same store."""
-    trail = AuditTrail(app)
+    trail = bootstrap.audit_trail(app)
     tracked = trail.position()
-    fast = trail.view.scan(app.recorder.events_table_name, lambda rows, n: verify_scan(rows, n, tracked=tracked))
+    fast = trail.events.scan(lambda rows, n: verify_scan(rows, n, tracked=tracked))
     slow = verify(trail.stored_records(), trail.view.entries(), tracked=tracked)
     return fast, slow
 
@@ -269,7 +270,7 @@ def test_the_fast_scan_never_passes_what_the_full_comparison_fails(template, tmp
         forge(db, kind, p)
     app = new_tracker(f"sqlite:///{db}", FakeClock())
     if kind == "duplicate":  # once projected, the copy is checked like every entry
-        AuditTrail(app).catch_up()
+        bootstrap.audit_trail(app).catch_up()
     if kind == "grown":  # records the trail has not projected yet: pending, not faults
         cast = Cast.register(app)
         open_engagement(app, cast)

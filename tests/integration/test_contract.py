@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from engagement_tracker.adapters.analytics import Analytics
-from engagement_tracker.adapters.audit import AuditService
+from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 from engagement_tracker.domain import (
     Actor,
@@ -117,7 +116,7 @@ def test_tampering_is_found_on_every_backend(store_url: str, kind: str) -> None:
     cast = Cast.register(app)
     drive(app, cast, open_engagement(app, cast), "closed")
     auditor = Actor(cast.sponsor.party, Role.AUDITOR)
-    service = AuditService(app)
+    service = bootstrap.audit_service(app)
     service.trail.catch_up()
     assert service.verify(auditor).ok
     fast, slow = fast_and_slow(app)  # the in-database scan proves the same thing, on this backend too
@@ -127,7 +126,7 @@ def test_tampering_is_found_on_every_backend(store_url: str, kind: str) -> None:
         execute(store_url, f"UPDATE {table} SET state = ? WHERE {position} = 9", (b"forged",))
     else:
         execute(store_url, f"DELETE FROM {table} WHERE {position} = 9")
-    report = AuditService(app).verify(auditor).to_dict()
+    report = bootstrap.audit_service(app).verify(auditor).to_dict()
     assert (report["first_bad_position"], report["kind"]) == (9, kind)
     assert fast_and_slow(app)[0] is None  # the scan defers to the comparison that names the fault
     app.close()
@@ -142,8 +141,8 @@ def test_erasure_on_every_backend(store_url: str) -> None:
     receipt = app.erase_subject(cast.coachee.party, admin)
     assert receipt["key_present"] is False
     assert app.engagement_view(eid, cast.coach)["parties"]["coachee"]["name"] == "[erased]"
-    AuditService(app).trail.catch_up()
-    assert AuditService(app).verify(Actor(admin.party, Role.AUDITOR)).ok
+    bootstrap.audit_service(app).trail.catch_up()
+    assert bootstrap.audit_service(app).verify(Actor(admin.party, Role.AUDITOR)).ok
     app.close()
 
 
@@ -152,7 +151,7 @@ def test_projections_catch_up_exactly_once_and_equal_a_rebuild(store_url: str) -
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
-    analytics, trail = Analytics(app), AuditService(app).trail
+    analytics, trail = bootstrap.analytics(app), bootstrap.audit_service(app).trail
     analytics.catch_up()
     trail.catch_up()
     app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations", START)
@@ -192,8 +191,6 @@ def test_an_unreachable_postgres_is_a_clear_store_error() -> None:
 
 
 def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference(store_url: str) -> None:
-    from engagement_tracker.adapters.analytics import AnalystService
-
     app = new_tracker(store_url, FakeClock())
     for n in range(6):
         cast, eid = in_accompaniment(app)
@@ -202,7 +199,7 @@ def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference
     app.close()
     analyst = Actor(uuid.uuid4(), Role.ANALYST)
     apps = [new_tracker(store_url, FakeClock()) for _ in range(2)]
-    services = [AnalystService(a) for a in apps]
+    services = [bootstrap.analyst_service(a) for a in apps]
     for s in services:
         s.analytics.catch_up()
     barrier, outcomes, lock = threading.Barrier(2, timeout=60), [], threading.Lock()
@@ -227,15 +224,13 @@ def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference
 
 
 def test_a_window_reads_only_its_months_on_every_backend(store_url: str) -> None:
-    from engagement_tracker.adapters.analytics import AnalystService
-
     app = new_tracker(store_url, FakeClock())
     for _ in range(5):
         cast, eid = in_accompaniment(app)
         for month in range(3):
             app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations",
                               START + timedelta(days=31 * month))
-    service = AnalystService(app)
+    service = bootstrap.analyst_service(app)
     service.analytics.catch_up()
     months = sorted({t.month for t in service.analytics.view.tallies("signal")})
     assert len(months) == 3

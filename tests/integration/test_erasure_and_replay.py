@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement_tracker.adapters.audit import AuditService
+from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.bootstrap import new_cipher_key
 from engagement_tracker.domain import Actor, NotPermitted, Role, RuleViolation, StoreError
 from engagement_tracker.domain.application import state_as_json
@@ -38,7 +38,7 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
     app.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["career"], NOTE)
     admin = Actor(app.register_party("person", "Data Protection Officer"), Role.ADMIN)
     auditor = Actor(admin.party, Role.AUDITOR)
-    AuditService(app).trail.catch_up()
+    bootstrap.audit_service(app).trail.catch_up()
     key = sqlite3.connect(tmp_path / "etrack.sqlite-vault").execute(
         "SELECT key FROM etrack_vault WHERE subject = ?", (str(cast.coachee.party),)).fetchone()[0]
     assert key in all_files(tmp_path)  # the key is there before
@@ -52,8 +52,8 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
     assert view["parties"]["coachee"]["name"] == "[erased]"
     assert view["sessions"][0]["notes"] == "[erased]" and view["diagnosis"] == "[erased]"
     assert view["parties"]["coach"]["name"] == "Claire Dubois"  # others are untouched
-    AuditService(app).trail.catch_up()
-    assert AuditService(app).verify(auditor).ok  # history and its chain still verify
+    bootstrap.audit_service(app).trail.catch_up()
+    assert bootstrap.audit_service(app).verify(auditor).ok  # history and its chain still verify
     app.close()
 
     raw = all_files(tmp_path)
@@ -174,14 +174,14 @@ def test_an_encrypted_store_verifies_without_the_key(tmp_path: Path) -> None:
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     auditor = Actor(cast.sponsor.party, Role.AUDITOR)
-    entries = AuditService(app).entries(auditor)
+    entries = bootstrap.audit_service(app).entries(auditor)
     assert {e.role for e in entries} >= {"coach", "coachee"}
     app.close()
     raw = (tmp_path / "etrack.sqlite").read_bytes()
     assert b"framing" not in raw and b"_type_" not in raw  # no event state in clear
 
     keyless = new_tracker(url, FakeClock())
-    assert AuditService(keyless).verify(auditor).ok
+    assert bootstrap.audit_service(keyless).verify(auditor).ok
     with pytest.raises(StoreError, match="ETRACK_CIPHER_KEY is missing or wrong"):
         keyless.engagement(eid)
     keyless.close()

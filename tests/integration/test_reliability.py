@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-from engagement_tracker.adapters.analytics import Analytics
-from engagement_tracker.adapters.audit import AuditTrail
+from engagement_tracker.adapters import bootstrap
 from engagement_tracker.domain import Actor, EtrackError, Role, StoreError
 from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
 
@@ -137,7 +136,7 @@ def test_a_writer_killed_mid_batch_leaves_only_whole_transactions(store_url: str
         counts[n.originator_id] = counts.get(n.originator_id, 0) + 1
     assert counts and set(counts.values()) == {4}, "a partial engagement was stored"
     assert len(counts) % 50 == 0  # only whole batches
-    trail = AuditTrail(app)
+    trail = bootstrap.audit_trail(app)
     trail.catch_up()
     assert trail.verify().ok
     app.close()
@@ -154,7 +153,7 @@ def test_a_runner_killed_mid_catch_up_resumes_to_a_rebuild(store_url: str) -> No
     assert json.loads(runner.stdout.readline()) == {"page": 2_000}  # one page projected, more to go
     stop(runner)
     app = new_tracker(store_url)
-    trail, analytics = AuditTrail(app), Analytics(app)
+    trail, analytics = bootstrap.audit_trail(app), bootstrap.analytics(app)
     trail.catch_up()
     analytics.catch_up()
     entries, facts = trail.view.entries(), analytics.view.facts()
@@ -173,15 +172,15 @@ def test_a_runner_stops_cleanly_on_sigterm_and_resumes(store_url: str) -> None:
     drive(app, cast, eid, "framing.tripartite")  # commits while the runner projects: contention
     deadline = time.time() + 30
     while time.time() < deadline and runner.poll() is None and \
-            AuditTrail(app).view.max_tracking_id("audit_trail") != app.recorder.max_notification_id():
+            bootstrap.audit_trail(app).view.max_tracking_id("audit_trail") != app.recorder.max_notification_id():
         time.sleep(0.05)
     assert runner.poll() is None, runner.communicate()[1]  # a busy database is waited for, not fatal
-    assert AuditTrail(app).view.max_tracking_id("audit_trail") == app.recorder.max_notification_id()
+    assert bootstrap.audit_trail(app).view.max_tracking_id("audit_trail") == app.recorder.max_notification_id()
     runner.send_signal(signal.SIGTERM)
     _, err = runner.communicate(timeout=30)
     assert runner.returncode == 0 and "stopped cleanly" in err
     app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations", START)
-    assert AuditTrail(app).catch_up() == 1  # resumes where it stopped
+    assert bootstrap.audit_trail(app).catch_up() == 1  # resumes where it stopped
     app.close()
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError
 
-from engagement_tracker.adapters import projection
-from engagement_tracker.adapters.projection import BUSY_PATIENCE, Contention
 from engagement_tracker.domain import StoreError
+from engagement_tracker.projections import tracking
+from engagement_tracker.projections.tracking import BUSY_PATIENCE, Contention
 
 
 def test_a_tracking_clash_is_absorbed_without_limit() -> None:
@@ -25,8 +25,8 @@ def test_a_busy_database_is_retried_then_reported(monkeypatch: pytest.MonkeyPatc
         slept.append(seconds)
         clock["now"] += seconds + 1.0  # each attempt also waited a second for the lock
 
-    monkeypatch.setattr(projection.time, "sleep", sleep)
-    monkeypatch.setattr(projection.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(tracking.time, "sleep", sleep)
+    monkeypatch.setattr(tracking.time, "monotonic", lambda: clock["now"])
     contention = Contention()
     with pytest.raises(StoreError, match="stayed busy"):
         for _ in range(1000):
@@ -42,8 +42,8 @@ def test_any_other_store_error_is_not_retried() -> None:
 
 def test_patience_starts_afresh_once_a_page_goes_through(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = {"now": 0.0}
-    monkeypatch.setattr(projection.time, "sleep", lambda seconds: None)
-    monkeypatch.setattr(projection.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(tracking.time, "monotonic", lambda: clock["now"])
     contention = Contention()
     for _ in range(5):  # a busy moment now and then, over a long catch-up: never reported
         contention.absorb(OperationalError("database is locked"))

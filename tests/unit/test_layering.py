@@ -1,4 +1,9 @@
-"""domain/ imports nothing outward: never projections/, adapters/ or a concrete backend."""
+"""Imports point one way, adapters -> projections -> domain, and never in a circle.
+
+domain/ imports nothing outward: never projections/, adapters/ or a concrete backend. projections/
+imports domain/ and projections/ only: never adapters/ nor a concrete backend (its views are
+handed in). The import graph of engagement_tracker has no cycle.
+"""
 
 from __future__ import annotations
 
@@ -57,3 +62,135 @@ def test_the_check_catches_an_outward_import(tmp_path: Path) -> None:
     sneaky.write_text("from engagement_tracker.adapters.vault import SQLiteVault\nimport eventsourcing.sqlite\n")
     found = [m for m in imported_modules(sneaky) if m.startswith(FORBIDDEN)]
     assert found == ["engagement_tracker.adapters.vault", "eventsourcing.sqlite"]
+
+
+# --- projections/: domain and projections only, never a backend ---------------------------------
+
+ROOT = DOMAIN.parent
+PROJECTIONS = ROOT / "projections"
+PROJECTIONS_FORBIDDEN = (
+    "engagement_tracker.adapters", "adapters", "eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo",
+    # storage belongs to adapters: a projection is handed its view and its reader of the store
+    "sqlite3", "psycopg",
+)
+
+
+def projection_files() -> list[Path]:
+    return sorted(PROJECTIONS.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", projection_files(), ids=lambda p: p.name)
+def test_projection_module_imports_no_adapter_nor_backend(path: Path) -> None:
+    bad = [m for m in imported_modules(path) if m.startswith(PROJECTIONS_FORBIDDEN)]
+    assert bad == [], f"{path.name} imports {bad}"
+
+
+def test_the_check_catches_a_projection_that_picks_its_backend(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("import sqlite3\nfrom eventsourcing.popo import POPOTrackingRecorder\n"
+                      "from engagement_tracker.adapters.views.sqlite import SQLiteAnalyticsView\n")
+    found = [m for m in imported_modules(sneaky) if m.startswith(PROJECTIONS_FORBIDDEN)]
+    assert found == ["sqlite3", "eventsourcing.popo", "engagement_tracker.adapters.views.sqlite"]
+
+
+# --- no import cycle in engagement_tracker -------------------------------------------------------
+
+PACKAGE = "engagement_tracker"
+LAYERS = ("domain", "projections", "adapters")
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([PACKAGE, *parts])
+
+
+def is_type_checking(node: ast.stmt) -> bool:
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def package_imports(path: Path, name: str, known: set[str], lazy: bool = False) -> set[str]:
+    """The package's modules that ``path`` imports when it is imported (not in functions, not for
+    typing); with ``lazy``, also those it imports anywhere (in a function, for typing)."""
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    tree = ast.parse(path.read_text(), str(path))
+    body: list[ast.AST] = list(ast.walk(tree)) if lazy else list(tree.body)
+    while body:
+        node = body.pop(0)
+        if lazy and not isinstance(node, ast.Import | ast.ImportFrom):
+            continue
+        if isinstance(node, ast.Try):
+            body[:0] = [*node.body, *node.orelse, *node.finalbody]
+        elif isinstance(node, ast.If) and not is_type_checking(node):
+            body[:0] = [*node.body, *node.orelse]
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the module's package
+                base = name.split(".")[: len(name.split(".")) - node.level + (1 if is_package else 0)]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            for alias in node.names:  # `from package import module` imports the module
+                found.add(f"{module}.{alias.name}" if f"{module}.{alias.name}" in known else module)
+    return {m for m in found if m in known}
+
+
+def import_graph(root: Path = ROOT, lazy: bool = False) -> dict[str, set[str]]:
+    files = {module_name(p, root): p for layer in LAYERS for p in sorted((root / layer).rglob("*.py"))}
+    known = set(files)
+    return {name: package_imports(path, name, known, lazy) - {name} for name, path in files.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (its modules, the first repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt):], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_the_import_graph_of_engagement_tracker_has_no_cycle() -> None:
+    graph = import_graph()
+    assert f"{PACKAGE}.projections.tracking" in graph and f"{PACKAGE}.adapters.views.sqlite" in graph
+    assert f"{PACKAGE}.adapters.stored_records" in graph[f"{PACKAGE}.adapters.bootstrap"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_no_cycle_either_through_imports_inside_functions() -> None:
+    """A lazy import does not break a circle, it hides it: the graph with every import has none either."""
+    graph = import_graph(lazy=True)
+    assert f"{PACKAGE}.adapters.views.postgres" in graph[f"{PACKAGE}.adapters.bootstrap"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_imports_point_one_way_adapters_projections_domain() -> None:
+    rank = {"domain": 0, "projections": 1, "adapters": 2}
+    upward = [(a, b) for a, targets in import_graph().items() for b in targets
+              if rank[b.split(".")[1]] > rank[a.split(".")[1]]]
+    assert upward == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None

@@ -1,7 +1,8 @@
 """The read models in PostgreSQL: audit trail and analytics, each with eventsourcing's tracking row.
 
-Same contract as the SQLite and memory views (``adapters/audit.py``, ``adapters/analytics.py``):
-entries or facts and the tracked position are written in one transaction.
+Same contract as the SQLite and memory views (the abstract views in ``projections/``): entries
+or facts and the tracked position are written in one transaction. The trail's table is read
+joined with the events table by ``adapters/stored_records.py`` (it names :data:`AUDIT_TABLE`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,24 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from engagement_tracker.adapters.analytics import NAME as ANALYTICS
-from engagement_tracker.adapters.analytics import AnalyticsView, persons_json, tally_of, tally_row
+from engagement_tracker.adapters.views.rows import (
+    AUDIT_COLUMNS,
+    RELEASED_DIMENSIONS,
+    TALLY_COLUMNS,
+    persons_json,
+    tally_of,
+    tally_row,
+)
+from engagement_tracker.projections.analytics import NAME as ANALYTICS
+from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
-from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditEntry, AuditTrailView, EntryRow, JoinedRow, T
+from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
+from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.weak_signals import Source
 
-_AUDIT_COLS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
-               "recorded_at", "state_sha256", "prev_hash", "entry_hash")
-_ROW_COLS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
-_TALLY_COLS = ("key", "family", "metric", "unit", "month", "theme", "context", "polarity", "intensity", "facts",
-               "persons", "sources")
+AUDIT_TABLE = "etrack_audit_trail"
 
 
 def _table(datastore: PostgresDatastore, name: str) -> Composed:
@@ -33,9 +38,11 @@ def _table(datastore: PostgresDatastore, name: str) -> Composed:
 
 
 class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
+    """The trail in table ``etrack_audit_trail`` of the store's schema, plus eventsourcing's tracking row."""
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self._t = _table(datastore, "etrack_audit_trail")
+        self._t = _table(datastore, AUDIT_TABLE)
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {} (position BIGINT PRIMARY KEY, aggregate_id TEXT NOT NULL, "
             "aggregate_type TEXT NOT NULL, version BIGINT NOT NULL, topic TEXT NOT NULL, event_type TEXT NOT NULL, "
@@ -47,32 +54,17 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
             curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))), rows)
             self._insert_tracking(curs, tracking)
 
-    def scan(self, events_table: str, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
-        """A server-side cursor over the store joined with the trail, in one repeatable-read snapshot."""
-        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            count = int(conn.cursor(row_factory=tuple_row).execute(
-                SQL("SELECT count(*) FROM {}").format(self._t)).fetchone()[0])  # type: ignore[index]
-            with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
-                curs.itersize = 5_000
-                curs.execute(SQL(
-                    "SELECT s.notification_id, s.originator_id, s.originator_version, s.topic, s.state, "
-                    "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
-                    "a.prev_hash, a.entry_hash FROM {} s LEFT JOIN {} a ON a.position = s.notification_id "
-                    "ORDER BY s.notification_id").format(_table(self.datastore, events_table), self._t))
-                return consume(curs, count)
-
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT * FROM {} WHERE position >= %s ORDER BY position LIMIT %s").format(self._t),
                          (start, limit))
-            return [AuditEntry(**{c: row[c] for c in _AUDIT_COLS}) for row in curs.fetchall()]
+            return [AuditEntry(**{c: row[c] for c in AUDIT_COLUMNS}) for row in curs.fetchall()]
 
     def head(self) -> AuditEntry | None:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT * FROM {} ORDER BY position DESC LIMIT 1").format(self._t))
             row = curs.fetchone()
-        return None if row is None else AuditEntry(**{c: row[c] for c in _AUDIT_COLS})
+        return None if row is None else AuditEntry(**{c: row[c] for c in AUDIT_COLUMNS})
 
     def clear(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -82,6 +74,8 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
 
 
 class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
+    """Facts, tallies, sources and the release ledger, in ``etrack_*`` tables of the store's schema."""
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self._facts = _table(datastore, "etrack_analytic_facts")
@@ -122,7 +116,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             if tallies:
                 keys = [json.dumps(list(t.key)) for t in tallies]
                 curs.execute(SQL("SELECT * FROM {} WHERE key = ANY(%s) FOR UPDATE").format(self._tallies), (keys,))
-                old = [tally_of([r[c] for c in _TALLY_COLS]) for r in curs.fetchall()]
+                old = [tally_of([r[c] for c in TALLY_COLUMNS]) for r in curs.fetchall()]
                 curs.executemany(SQL(
                     "INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
                     "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources"
@@ -148,7 +142,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT * FROM {} WHERE family = %s AND month >= %s AND month <= %s ORDER BY key").format(
                 self._tallies), (family, since or "", until or "9999-99"))
-            return [tally_of([r[c] for c in _TALLY_COLS]) for r in curs.fetchall()]
+            return [tally_of([r[c] for c in TALLY_COLUMNS]) for r in curs.fetchall()]
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
         with self.datastore.transaction(commit=False) as curs:
@@ -189,6 +183,6 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             assert row is not None
             release_id = int(row["id"])
             curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._rows, SQL(",".join(["%s"] * 12))), [
-                (release_id, family, *(r.dims.get(c) for c in _ROW_COLS), r.value, r.status, None)
+                (release_id, family, *(r.dims.get(c) for c in RELEASED_DIMENSIONS), r.value, r.status, None)
                 for r in rel.rows])
         return release_id

@@ -1,0 +1,321 @@
+"""The one place that reads stored events as bytes: the fast path of rebuilds and of verification.
+
+eventsourcing's own reads (``select_notifications``, ``mapper.to_domain_event``) parse every id
+and decode every event. Projections need less, and the audit trail needs more:
+
+- **pages** for projections (:class:`Decoded` records): on SQLite straight from the rows of the
+  events table; the stamp (who recorded the event, and when) read from the stored JSON after
+  undoing eventsourcing's cipher and compressor, by a byte scan when that is certain
+  (:func:`scan_stamp`), else by a parse (:func:`stamp_of_state`); the domain event decoded only
+  when a projection asks for it;
+- **every row as stored** for verification, positions below 1 and ids in forms the store never
+  writes included (:func:`canonical_id` names those), and the store **joined with the trail**
+  in the database, in one consistent read (SQLite; PostgreSQL with a server-side cursor).
+
+``tests/integration/test_stored_records.py`` proves, on a real SQLite file and on PostgreSQL,
+that what is read here equals eventsourcing's own decoding. ``adapters/bootstrap.py`` picks
+the reader for the backend: :class:`SQLiteRecords`, :class:`PostgresRecords`, or
+:class:`NotificationRecords` (memory).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from engagement_tracker.domain.coach_load import CoachLoad
+from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.party import Party
+from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
+from engagement_tracker.projections.tracking import UNKNOWN, Stamp
+
+if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when a PostgreSQL store is read
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+NOTIFICATIONS_PAGE = 500  # records per select_notifications call when every row is read
+T = TypeVar("T")
+
+
+# --- ids ---------------------------------------------------------------------------------------
+
+
+def _dashed(hexa: str) -> str:
+    """A UUID's 36-character form from its 32 hex digits (as ``UUID.hex`` writes them)."""
+    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
+
+
+def canonical_id(originator_id: Any) -> str:
+    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits).
+
+    Any other stored text (even a UUID's dashed or uppercase spelling, which eventsourcing would
+    parse, but under which the event no longer loads with its aggregate) is never a record the
+    store wrote: it is named ``[stored as '...']`` so that it matches no trail entry.
+    """
+    if isinstance(originator_id, UUID):
+        return str(originator_id)
+    text = str(originator_id)
+    if len(text) == 32 and not text.strip("0123456789abcdef"):
+        return _dashed(text)
+    return f"{ODD_ID}{text!r}]"
+
+
+def stored_record(position: int, originator_id: Any, version: int, topic: Any, state: Any) -> StoredRecord:
+    """A record from its stored fields. The aggregate id is canonical when it is stored as the
+    store writes it (a UUID, or 32 lowercase hex digits in SQLite); any other text is kept as it
+    is, so an id rewritten in another form (which hides the event from its aggregate) differs."""
+    return StoredRecord.of_row(position, canonical_id(originator_id), version, topic, state)
+
+
+# --- stamps, read from the stored JSON ---------------------------------------------------------
+
+
+def stamp_of_state(state: dict[str, Any]) -> Stamp:
+    """The stamp of an event from its stored JSON object, read without decoding the event.
+
+    The stored form is eventsourcing's: ``timestamp`` is ``{"_type_": "datetime_iso", "_data_":
+    ISO}`` and ``actor`` is ``{"_type_": "etrack.actor", "_data_": {"party": {"_type_":
+    "uuid_hex", "_data_": HEX}, "role": ROLE}}`` or null. Anything else gives ``None`` fields.
+    """
+    recorded_at = actor = role = None
+    stamp = state.get("timestamp")
+    if type(stamp) is dict and stamp.get("_type_") == "datetime_iso" and type(stamp.get("_data_")) is str:
+        recorded_at = stamp["_data_"]
+    who = state.get("actor")
+    if type(who) is dict and who.get("_type_") == "etrack.actor" and type(who.get("_data_")) is dict:
+        party, role_value = who["_data_"].get("party"), who["_data_"].get("role")
+        if (type(party) is dict and party.get("_type_") == "uuid_hex" and type(party.get("_data_")) is str
+                and type(role_value) is str):
+            hexa = party["_data_"]
+            if len(hexa) == 32 and not hexa.strip("0123456789abcdef"):  # as UUID.hex writes it
+                actor, role = _dashed(hexa), role_value
+            else:
+                try:
+                    actor, role = str(UUID(hexa)), role_value
+                except ValueError:
+                    pass
+    return (actor, role, recorded_at)
+
+
+_TIMESTAMP_KEY, _ACTOR_KEY = b'"timestamp":', b'"actor":'
+_TIMESTAMP = re.compile(rb'"timestamp":\{"_type_":"datetime_iso","_data_":"([^"\\]*)"\}')
+_ACTOR = re.compile(rb'"actor":(?:null|\{"_type_":"etrack\.actor","_data_":\{"party":\{"_type_":"uuid_hex",'
+                    rb'"_data_":"([0-9a-f]{32})"\},"role":"([a-z_]+)"\}\})')
+
+
+def scan_stamp(data: bytes) -> Stamp | None:
+    """The stamp read straight from the stored bytes of an event that has top-level ``timestamp``
+    and ``actor`` fields (every etrack event does), or ``None`` when in any doubt.
+
+    In JSON text a quote inside a string is escaped, so ``"actor":`` occurs only as a key; when
+    each of the two keys occurs exactly once, that occurrence is the top-level field, and when it
+    is in the exact form eventsourcing writes (no escapes), its value is read here exactly as
+    :func:`stamp_of_state` would read it after a full parse. Anything else (a second
+    occurrence, another form, an escape) returns ``None``: parse the document instead.
+    """
+    if data.count(_TIMESTAMP_KEY) != 1 or data.count(_ACTOR_KEY) != 1:
+        return None
+    stamp, who = _TIMESTAMP.search(data), _ACTOR.search(data)
+    if stamp is None or who is None:
+        return None
+    recorded_at = stamp.group(1).decode("utf-8")
+    hexa = who.group(1)
+    if hexa is None:
+        return (None, None, recorded_at)
+    return (_dashed(hexa.decode("ascii")), who.group(2).decode("ascii"), recorded_at)
+
+
+def _acted_topics() -> frozenset[str]:
+    """Topics of the events that carry top-level ``timestamp`` and ``actor`` fields: all of ours."""
+    topics = set()
+    for aggregate in (Engagement, Cohort, Party, CoachLoad):
+        for value in vars(aggregate).values():
+            topic = getattr(value, "TOPIC", None)
+            if isinstance(value, type) and issubclass(value, Aggregate.Event) and isinstance(topic, str):
+                fields = {name for klass in value.__mro__ for name in getattr(klass, "__annotations__", {})}
+                if {"actor", "timestamp"} <= fields:
+                    topics.add(topic)
+    return frozenset(topics)
+
+
+ACTED = _acted_topics()
+
+
+class Decoded:
+    """One stored event, read once for every projection, and decoded only as far as one needs.
+
+    It carries what projections read of the stored record (position ``id``, ``originator_id``
+    as canonical id text, see :func:`canonical_id`, ``originator_version``, ``topic``, ``state``).
+    The audit trail reads only who recorded the event and when (:attr:`stamp`, from the stored
+    JSON, no domain objects built); analytics decodes the domain event (:attr:`event`) only for
+    the few event types it counts. Both are cached, so a page shared by every projection is
+    decoded at most once. A record that cannot be read (tampered bytes, unknown topic, missing
+    or wrong cipher key) gives an unknown stamp and a ``None`` event: the caller decides.
+    """
+
+    __slots__ = ("_event", "_mapper", "_stamp", "id", "originator_id", "originator_version", "state", "topic")
+
+    def __init__(self, mapper: Mapper[UUID], position: int, originator_id: str, version: int, topic: str,
+                 state: bytes) -> None:
+        self._mapper, self.id, self.originator_id, self.originator_version = mapper, position, originator_id, version
+        self.topic, self.state = topic, state
+        self._stamp: Stamp | None = None
+        self._event: Any = Decoded
+
+    @classmethod
+    def of(cls, mapper: Mapper[UUID], n: Notification) -> Decoded:
+        """From an eventsourcing ``Notification``."""
+        return cls(mapper, n.id, canonical_id(n.originator_id), n.originator_version, n.topic, n.state)
+
+    def plain_state(self) -> bytes:
+        """The state as eventsourcing serialised it: deciphered and decompressed, not parsed."""
+        data = self.state
+        mapper = self._mapper
+        if mapper.cipher:
+            data = mapper.cipher.decrypt(data)
+        if mapper.compressor:
+            data = mapper.compressor.decompress(data)
+        return data
+
+    @property
+    def stamp(self) -> Stamp:
+        if self._stamp is None:
+            try:
+                data = self.plain_state()
+                if self.topic in ACTED:  # read the two fields straight from the bytes when certain
+                    self._stamp = scan_stamp(data)
+                if self._stamp is None:
+                    state = json.loads(data)
+                    self._stamp = stamp_of_state(state) if type(state) is dict else UNKNOWN
+            except Exception:  # noqa: BLE001 - an unreadable record is still chained, unstamped
+                self._stamp = UNKNOWN
+        return self._stamp
+
+    @property
+    def event(self) -> Any:
+        if self._event is Decoded:
+            try:
+                # the aggregate's id type, as eventsourcing's own reads give it
+                stored = StoredEvent(UUID(self.originator_id), self.originator_version, self.topic, self.state)
+                self._event = self._mapper.to_domain_event(stored)
+            except Exception:  # noqa: BLE001 - tampered bytes, unknown topic, missing key
+                self._event = None
+        return self._event
+
+
+# --- readers, one per backend ------------------------------------------------------------------
+
+
+class NotificationRecords:
+    """The store read through eventsourcing's notification API (any backend; the memory store's)."""
+
+    def __init__(self, mapper: Mapper[UUID], recorder: ApplicationRecorder) -> None:
+        self.mapper = mapper
+        self.recorder = recorder
+
+    def page(self, start: int, limit: int) -> list[Decoded]:
+        return [Decoded.of(self.mapper, n) for n in self.recorder.select_notifications(start, limit)]
+
+    def records(self) -> Iterator[StoredRecord]:
+        start: int | None = None  # the first page has no lower bound
+        while True:
+            page = self.recorder.select_notifications(start, NOTIFICATIONS_PAGE)
+            yield from (stored_record(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in page)
+            if len(page) < NOTIFICATIONS_PAGE:
+                return
+            start = page[-1].id + 1
+
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+        return None  # no join in the database: verification compares records() with the entries
+
+
+def _identifier(name: str) -> str:
+    if not name.isidentifier():
+        raise StoreError(f"unexpected table name {name!r}")
+    return name
+
+
+def _canonical(rows: Iterable[tuple[Any, ...]]) -> Iterator[JoinedRow]:
+    """Joined rows with the aggregate id as the chain names it (see :func:`canonical_id`)."""
+    for row in rows:
+        yield (row[0], canonical_id(row[1]), *row[2:])
+
+
+def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
+    while rows := cursor.fetchmany(size):
+        yield from rows
+
+
+class SQLiteRecords(NotificationRecords):
+    """The SQLite store read from its rows: every row (rowid 0 and below included), joined in SQL."""
+
+    recorder: SQLiteApplicationRecorder
+
+    def __init__(self, mapper: Mapper[UUID], recorder: SQLiteApplicationRecorder, trail_table: str) -> None:
+        super().__init__(mapper, recorder)
+        self.events_table = _identifier(recorder.events_table_name)
+        self.trail_table = _identifier(trail_table)
+
+    def page(self, start: int, limit: int) -> list[Decoded]:
+        with self.recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table} "
+                      "WHERE rowid >= ? ORDER BY rowid LIMIT ?", (start, limit))
+            rows = c.sqlite_cursor.fetchall()
+        mapper = self.mapper
+        return [Decoded(mapper, r[0], canonical_id(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    def records(self) -> Iterator[StoredRecord]:
+        with self.recorder.datastore.transaction(commit=False) as c:  # every row, rowid 0 and below included
+            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table} "
+                      "ORDER BY rowid")
+            yield from (stored_record(*row) for row in _stream(c.sqlite_cursor))
+
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+        with self.recorder.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT count(*) FROM {self.trail_table}")
+            count = int(c.fetchone()[0])
+            c.execute(
+                "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, a.aggregate_id, a.version, "
+                "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash "
+                f"FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid ORDER BY s.rowid"
+            )
+            return consume(_canonical(_stream(c.sqlite_cursor)), count)
+
+
+class PostgresRecords(NotificationRecords):
+    """The PostgreSQL store: pages and records through eventsourcing, the join with the trail in SQL."""
+
+    recorder: PostgresApplicationRecorder
+
+    def __init__(self, mapper: Mapper[UUID], recorder: PostgresApplicationRecorder, trail_table: str) -> None:
+        super().__init__(mapper, recorder)
+        self.trail_table = _identifier(trail_table)
+
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+        """A server-side cursor over the store joined with the trail, in one repeatable-read snapshot."""
+        from psycopg.rows import tuple_row
+        from psycopg.sql import SQL, Identifier
+
+        datastore = self.recorder.datastore
+        events = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.recorder.events_table_name))
+        trail = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.trail_table))
+        with datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            row = conn.cursor(row_factory=tuple_row).execute(SQL("SELECT count(*) FROM {}").format(trail)).fetchone()
+            count = int(row[0]) if row is not None else 0
+            with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
+                curs.itersize = 5_000
+                curs.execute(SQL(
+                    "SELECT s.notification_id, s.originator_id, s.originator_version, s.topic, s.state, "
+                    "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
+                    "a.prev_hash, a.entry_hash FROM {} s LEFT JOIN {} a ON a.position = s.notification_id "
+                    "ORDER BY s.notification_id").format(events, trail))
+                return consume(_canonical(curs), count)

@@ -1,0 +1,114 @@
+"""The read models in memory, for the ``memory:`` store: the audit trail and the analysts' facts.
+
+Each view holds its entries or facts and eventsourcing's tracking position under one lock, so
+they change together, as the SQL views change them in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.popo import POPOTrackingRecorder
+
+from engagement_tracker.projections.analytics import NAME as ANALYTICS
+from engagement_tracker.projections.analytics import AnalyticsView
+from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
+from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
+from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.weak_signals import Source
+
+
+class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
+    """The trail in memory, for the ``memory:`` store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._entries: list[AuditEntry] = []
+
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
+        with self._database_lock:
+            self._assert_tracking_uniqueness(tracking)
+            last = self._entries[-1].position if self._entries else 0
+            if rows and rows[0][0] <= last:
+                raise IntegrityError(f"audit trail position {rows[0][0]} already recorded")
+            self._entries.extend(AuditEntry(*row) for row in rows)
+            self._insert_tracking(tracking)
+
+    def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
+        with self._database_lock:
+            chosen = [e for e in self._entries if e.position >= start]
+        return chosen if limit is None else chosen[:limit]
+
+    def head(self) -> AuditEntry | None:
+        with self._database_lock:
+            return self._entries[-1] if self._entries else None
+
+    def clear(self) -> None:
+        with self._database_lock:
+            self._entries.clear()
+            self._max_tracking_ids.pop(TRAIL_NAME, None)
+
+
+
+class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
+    """Facts, tallies, sources and the release ledger, in memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._facts: list[tuple[int, Fact]] = []
+        self._tallies: dict[tuple[Any, ...], Tally] = {}
+        self._sources: dict[str, Source] = {}
+        self._ledger: list[dict[str, Any]] = []
+
+    def append(
+        self, facts: Sequence[tuple[int, Fact]], sources: dict[str, Source], tracking: Tracking,
+        tallies: Sequence[Tally] = (),
+    ) -> None:
+        with self._database_lock:
+            self._assert_tracking_uniqueness(tracking)
+            merged = tally([*(self._tallies[t.key] for t in tallies if t.key in self._tallies), *tallies])
+            self._tallies.update({t.key: t for t in merged})
+            self._facts.extend(facts)
+            self._sources.update({k: Source(v.kind, v.unit, set(v.persons)) for k, v in sources.items()})
+            self._insert_tracking(tracking)
+
+    def facts(self) -> list[Fact]:
+        with self._database_lock:
+            return [f for _, f in self._facts]
+
+    def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
+        low, high = since or "", until or "9999-99"
+        with self._database_lock:
+            return sorted((t for t in self._tallies.values() if t.family == family and low <= t.month <= high),
+                          key=lambda t: tuple(map(str, t.key)))
+
+    def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
+        with self._database_lock:
+            keys = self._sources.keys() if ids is None else set(ids) & self._sources.keys()
+            return {k: Source(self._sources[k].kind, self._sources[k].unit, set(self._sources[k].persons))
+                    for k in keys}
+
+    def clear(self) -> None:
+        with self._database_lock:
+            self._facts.clear()
+            self._tallies.clear()
+            self._sources.clear()
+            self._max_tracking_ids.pop(ANALYTICS, None)
+
+    def ledger(self, family: str) -> list[dict[str, Any]]:
+        with self._database_lock:
+            return [{"k": r["k"], "contributions": r["contributions"]} for r in self._ledger if r["family"] == family]
+
+    def record_release(
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
+        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+    ) -> int:
+        with self._database_lock:
+            check([{"k": r["k"], "contributions": r["contributions"]} for r in self._ledger if r["family"] == family])
+            self._ledger.append({"family": family, "query": query, "rows": rel.rows, "k": rel.policy.k,
+                                 "contributions": dict(contrib)})
+            return len(self._ledger)
+
+

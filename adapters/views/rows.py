@@ -1,0 +1,37 @@
+"""How the SQL views (SQLite, PostgreSQL) write read-model values as rows, and read them back."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from engagement_tracker.projections.anonymity import Tally
+
+#: The audit trail's columns: AuditEntry's fields, in order.
+AUDIT_COLUMNS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
+                 "recorded_at", "state_sha256", "prev_hash", "entry_hash")
+FACT_COLUMNS = ("family", "metric", "unit", "month", "source", "persons", "theme", "context", "polarity",
+                "intensity")
+TALLY_COLUMNS = ("key", "family", "metric", "unit", "month", "theme", "context", "polarity", "intensity", "facts",
+                 "persons", "sources")
+#: A released row's dimensions, in the order of the released_rows table.
+RELEASED_DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
+
+
+@functools.lru_cache(maxsize=4096)
+def persons_json(persons: frozenset[str]) -> str:
+    """A fact's persons as stored (sorted JSON), once per distinct set: a source's facts share it."""
+    return json.dumps(sorted(persons))
+
+
+def tally_row(t: Tally) -> tuple[Any, ...]:
+    return (json.dumps(list(t.key)), *t.key, t.facts, json.dumps(dict(t.persons)), json.dumps(dict(t.sources)))
+
+
+def tally_of(row: Sequence[Any]) -> Tally:
+    family, metric, unit, month, theme, context, polarity, intensity = row[1:9]
+    persons, sources = json.loads(row[10]), json.loads(row[11])
+    return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
+                 tuple(sorted(persons.items())), tuple(sorted(sources.items())))

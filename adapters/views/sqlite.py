@@ -1,0 +1,188 @@
+"""The read models in the event store's SQLite file: the audit trail and the analysts' tables.
+
+Each view writes its rows and eventsourcing's tracking row in one transaction. The trail's table
+is read joined with the events table by ``adapters/stored_records.py`` (it names
+:data:`AUDIT_TABLE`); the SQL view ``etrack_released`` shows released rows and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from engagement_tracker.adapters.views.rows import (
+    AUDIT_COLUMNS,
+    FACT_COLUMNS,
+    RELEASED_DIMENSIONS,
+    persons_json,
+    tally_of,
+    tally_row,
+)
+from engagement_tracker.projections.analytics import NAME as ANALYTICS
+from engagement_tracker.projections.analytics import AnalyticsView
+from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
+from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
+from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.weak_signals import Source
+
+AUDIT_TABLE = "audit_trail"
+
+
+class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
+    """The trail in the event store's SQLite file: table ``audit_trail`` plus eventsourcing's tracking row."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} ("
+            "position INTEGER PRIMARY KEY, aggregate_id TEXT NOT NULL, aggregate_type TEXT NOT NULL, "
+            "version INTEGER NOT NULL, topic TEXT NOT NULL, event_type TEXT NOT NULL, actor TEXT, role TEXT, "
+            "recorded_at TEXT, state_sha256 TEXT NOT NULL, prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL)"
+        )
+        return statements
+
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(f"INSERT INTO {AUDIT_TABLE} VALUES ({','.join('?' * len(AUDIT_COLUMNS))})", rows)
+            self._insert_tracking(c, tracking)
+
+    def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT {','.join(AUDIT_COLUMNS)} FROM {AUDIT_TABLE} WHERE position >= ? ORDER BY position LIMIT ?",
+                (start, -1 if limit is None else limit),
+            )
+            return [AuditEntry(*tuple(row)) for row in c.fetchall()]
+
+    def head(self) -> AuditEntry | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT {','.join(AUDIT_COLUMNS)} FROM {AUDIT_TABLE} ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+        return None if row is None else AuditEntry(*tuple(row))
+
+    def clear(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {AUDIT_TABLE}")
+            c.execute("DELETE FROM tracking WHERE application_name = ?", (TRAIL_NAME,))
+
+
+class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
+    """Facts, tallies, sources and the release ledger, in tables beside the events."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements += [
+            "CREATE TABLE IF NOT EXISTS analytic_facts (position INTEGER NOT NULL, n INTEGER NOT NULL, "
+            "family TEXT, metric TEXT, unit TEXT, month TEXT, source TEXT, persons TEXT, theme TEXT, context TEXT, "
+            "polarity TEXT, intensity INTEGER, PRIMARY KEY (position, n))",
+            "CREATE TABLE IF NOT EXISTS analytic_sources (source TEXT PRIMARY KEY, kind TEXT, unit TEXT, "
+            "persons TEXT)",
+            "CREATE TABLE IF NOT EXISTS analytic_tallies (key TEXT PRIMARY KEY, family TEXT, metric TEXT, unit TEXT, "
+            "month TEXT, theme TEXT, context TEXT, polarity TEXT, intensity INTEGER, facts INTEGER, persons TEXT, "
+            "sources TEXT)",
+            "CREATE INDEX IF NOT EXISTS analytic_tallies_window ON analytic_tallies (family, month)",
+            "CREATE TABLE IF NOT EXISTS release_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, released_at TEXT, "
+            "analyst TEXT, family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)",
+            "CREATE TABLE IF NOT EXISTS released_rows (release_id INTEGER NOT NULL, family TEXT, theme TEXT, "
+            "context TEXT, polarity TEXT, intensity INTEGER, unit TEXT, period TEXT, metric TEXT, value INTEGER, "
+            "status TEXT NOT NULL, reason TEXT)",
+            "CREATE VIEW IF NOT EXISTS etrack_released AS SELECT r.release_id, l.released_at, l.k, l.level, "
+            "r.family, r.theme, r.context, r.polarity, r.intensity, r.unit, r.period, r.metric, r.value, r.status "
+            "FROM released_rows r JOIN release_ledger l ON l.id = r.release_id",
+        ]
+        return statements
+
+    def append(
+        self, facts: Sequence[tuple[int, Fact]], sources: dict[str, Source], tracking: Tracking,
+        tallies: Sequence[Tally] = (),
+    ) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            # write first: a deferred SQLite transaction that reads before its first write cannot
+            # wait for the write lock (its snapshot may be stale), it fails at once as "locked"
+            self._insert_tracking(c, tracking)
+            if tallies:
+                keys = [json.dumps(list(t.key)) for t in tallies]
+                old: list[Tally] = []
+                for i in range(0, len(keys), 400):
+                    chunk = keys[i:i + 400]
+                    c.execute(f"SELECT * FROM analytic_tallies WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                    old.extend(tally_of(tuple(r)) for r in c.fetchall())
+                c.executemany(f"INSERT OR REPLACE INTO analytic_tallies VALUES ({','.join('?' * 12)})",
+                              [tally_row(t) for t in tally([*old, *tallies])])
+            rows = []
+            for n, (position, f) in enumerate(facts):
+                rows.append((position, n, f.family, f.metric, f.unit, f.month, f.source,
+                             persons_json(f.persons), f.theme, f.context, f.polarity, f.intensity))
+            c.executemany(f"INSERT INTO analytic_facts VALUES ({','.join('?' * 12)})", rows)
+            c.executemany(
+                "INSERT INTO analytic_sources VALUES (?,?,?,?) ON CONFLICT (source) DO UPDATE SET "
+                "kind = excluded.kind, unit = excluded.unit, persons = excluded.persons",
+                [(sid, s.kind, s.unit, json.dumps(sorted(s.persons))) for sid, s in sources.items()],
+            )
+
+    def facts(self) -> list[Fact]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT {','.join(FACT_COLUMNS)} FROM analytic_facts ORDER BY position, n")
+            rows = c.fetchall()
+        return [Fact(r[0], r[1], r[2], r[3], r[4], frozenset(json.loads(r[5])), r[6], r[7], r[8], r[9])
+                for r in rows]
+
+    def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT * FROM analytic_tallies WHERE family = ? AND month >= ? AND month <= ? ORDER BY key",
+                      (family, since or "", until or "9999-99"))
+            return [tally_of(tuple(r)) for r in c.fetchall()]
+
+    def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
+        wanted = None if ids is None else sorted(set(ids))
+        rows: list[Any] = []
+        with self.datastore.transaction(commit=False) as c:
+            if wanted is None:
+                c.execute("SELECT source, kind, unit, persons FROM analytic_sources")
+                rows = c.fetchall()
+            for i in range(0, len(wanted or []), 400):
+                chunk = (wanted or [])[i:i + 400]
+                c.execute("SELECT source, kind, unit, persons FROM analytic_sources WHERE source IN "
+                          f"({','.join('?' * len(chunk))})", chunk)
+                rows.extend(c.fetchall())
+        return {r[0]: Source(r[1], r[2], set(json.loads(r[3]))) for r in rows}
+
+    def clear(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM analytic_facts")
+            c.execute("DELETE FROM analytic_tallies")
+            c.execute("DELETE FROM analytic_sources")
+            c.execute("DELETE FROM tracking WHERE application_name = ?", (ANALYTICS,))
+
+    def ledger(self, family: str) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT k, population FROM release_ledger WHERE family = ?", (family,))
+            return [{"k": r[0], "contributions": json.loads(r[1])} for r in c.fetchall()]
+
+    def record_release(
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
+        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+    ) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                "INSERT INTO release_ledger (released_at, analyst, family, query, k, level, total, population) "
+                "VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                (at, analyst, family, json.dumps(query, sort_keys=True), rel.policy.k,
+                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(contrib, sort_keys=True)),
+            )
+            release_id = int(c.fetchone()[0])
+            # the insert above holds the write lock: no other release can slip in between
+            c.execute("SELECT k, population FROM release_ledger WHERE family = ? AND id < ?", (family, release_id))
+            check([{"k": r[0], "contributions": json.loads(r[1])} for r in c.fetchall()])  # raises: rolled back
+            c.executemany(
+                f"INSERT INTO released_rows VALUES ({','.join('?' * 12)})",
+                [(release_id, family, *(row.dims.get(col) for col in RELEASED_DIMENSIONS), row.value, row.status, None)
+                 for row in rel.rows],
+            )
+        return release_id
+
+

@@ -1,0 +1,298 @@
+"""Analysts' read model: signal and activity facts, kept exactly once; releases, and their ledger.
+
+Facts (with the persons behind them) stay inside the view; analysts (and admins) only get
+releases built by ``projections.anonymity`` (``domain.access.require_analyst``). Every release
+is written to the view's ledger with its rows; the SQL views show those rows and nothing else.
+The view is handed in (``adapters/bootstrap.py`` picks the backend's); nothing here knows how
+it is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from abc import abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from engagement_tracker.domain.access import require_analyst
+from engagement_tracker.domain.errors import InvalidInput, StoreError
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
+from engagement_tracker.projections.anonymity import (
+    DIMENSIONS,
+    Fact,
+    Level,
+    Policy,
+    Release,
+    Tally,
+    check_ledger,
+    contributions,
+    release,
+    tally,
+    trends,
+)
+from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
+from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
+
+NAME = "analytics"
+
+
+class AnalyticsView(View):
+    """Facts, tallies, sources and the release ledger: what every backend's view keeps."""
+
+    @abstractmethod
+    def append(
+        self, facts: Sequence[tuple[int, Fact]], sources: dict[str, Source], tracking: Tracking,
+        tallies: Sequence[Tally] = (),
+    ) -> None:
+        """Add a page's facts (with their position), the sources it changed and its tallies (merged
+        into the stored ones), and record ``tracking``, in one transaction."""
+
+    @abstractmethod
+    def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
+        """Facts pre-aggregated per fine cell: what releases are built from (cost per cell, not per event).
+
+        ``since`` and ``until`` ('YYYY-MM', inclusive) keep the months of a window: a query over
+        a window reads that window's cells only, however long the history is.
+        """
+
+    @abstractmethod
+    def facts(self) -> list[Fact]:
+        """Every fact, in the order projected."""
+
+    @abstractmethod
+    def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
+        """The registered sources (only ``ids``, when given: a page reads what it touches)."""
+
+    @abstractmethod
+    def ledger(self, family: str) -> list[dict[str, Any]]:
+        """Earlier releases of a family: their k and contributions (pseudonymous person -> facts)."""
+
+    @abstractmethod
+    def record_release(
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
+        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+    ) -> int:
+        """Record a release, after ``check(earlier releases)`` passes, in one serialised transaction."""
+
+
+class Analytics(TrackedProjection[AnalyticsView]):
+    """Keeps the facts current, exactly once (facts, sources and position in one transaction)."""
+
+    name = NAME
+
+    def __init__(self, view: AnalyticsView, events: StoredEvents) -> None:
+        super().__init__(view, events)
+
+    def apply(self, page: Sequence[Record]) -> int:
+        """Project a page that follows the facts' position; only the event types counted are decoded."""
+        wanted = [d for d in page if concerns(d.topic) or counts(d.topic)]
+        sources = self.view.sources({str(d.originator_id) for d in wanted})  # only what the page touches
+        changed: dict[str, Source] = {}
+        facts: list[tuple[int, Fact]] = []
+        for d in wanted:
+            topic = d.topic
+            when = iso_time(d.stamp[2]) if topic in STAMPED else None
+            if when is not None:  # its time is all it takes
+                facts.extend((d.id, f) for f in stamped_fact(topic, str(d.originator_id), when, sources))
+                continue
+            event = d.event
+            if event is None:
+                raise StoreError(f"cannot decode position {d.id} (tampered, unknown topic, or ETRACK_CIPHER_KEY "
+                                 "missing or wrong): run etrack audit verify")
+            sid = update_sources(event, sources)
+            if sid is not None:
+                changed[sid] = sources[sid]
+            facts.extend((d.id, f) for f in signal_facts(event, sources) + activity_facts(event, sources))
+        self.view.append(facts, changed, Tracking(NAME, page[-1].id), tally(f for _, f in facts))
+        return len(facts)
+
+
+def pseudonym(person: str) -> str:
+    """How the ledger names a person: a digest, never the party id."""
+    return hashlib.sha256(f"etrack-ledger|{person}".encode()).hexdigest()
+
+
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def require_window(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """A window of months, 'YYYY-MM' to 'YYYY-MM' inclusive, either end open."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (not isinstance(value, str) or not _MONTH.fullmatch(value)):
+            raise InvalidInput(name, f"{value!r} is not a month written YYYY-MM")
+    if since and until and since > until:
+        raise InvalidInput("since", f"the window starts ({since}) after it ends ({until})")
+    return since or None, until or None
+
+
+def iso_time(text: str | None) -> datetime | None:
+    """A stamp's time, parsed, when it is the extended ISO 8601 form ``isoformat()`` writes
+    (a tampered record's may be anything, including other forms ``fromisoformat`` accepts)."""
+    if not text or not _ISO_TIME.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?"
+                       r"([+-][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{6})?)?)?")
+
+
+_FIRST_MONTHS = {"month": range(1, 13), "quarter": (1, 4, 7, 10), "year": (1,)}
+
+
+def require_whole_periods(since: str | None, until: str | None, grain: str) -> None:
+    """A window must hold whole periods of the release's grain (asked for, or coarsened to).
+
+    Otherwise a cell labelled '2026-Q1' would count only February and March. Refused before
+    anything is recorded, with the nearest window that fits.
+    """
+    firsts = _FIRST_MONTHS.get(grain, range(1, 13))
+    span = 12 // len(firsts)
+    if since is not None and int(since[5:]) not in firsts:
+        start = max(m for m in firsts if m <= int(since[5:]))
+        raise InvalidInput("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
+                                    f"start the window at {since[:4]}-{start:02d}")
+    if until is not None and int(until[5:]) % span:
+        end = (int(until[5:]) // span + 1) * span
+        raise InvalidInput("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
+                                    f"end the window at {until[:4]}-{end:02d}")
+
+
+class AnalystService:
+    """Released aggregates only: signal summaries, trends and activity indicators.
+
+    ``k_min`` is the deployment's floor for k (``ETRACK_K_MIN``, default 5): a release asks for
+    at least that, and never less than any earlier release of its family.
+    """
+
+    def __init__(self, analytics: Analytics, clock: Callable[[], datetime], k_min: int = 5) -> None:
+        self.analytics = analytics
+        self.clock = clock
+        self.k_min = k_min
+
+    def _release(
+        self,
+        viewer: Actor,
+        family: str,
+        by: Sequence[str],
+        unit: str | None,
+        period: str,
+        k: int,
+        action: str,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Release:
+        require_analyst(viewer, action)
+        since, until = require_window(since, until)
+        floor = self.k_min
+        earlier = self.analytics.view.ledger(family)
+        # k can be raised, never lowered: not below the deployment's floor nor any earlier release's k
+        k = max(k, floor, *(e["k"] for e in earlier))
+        policy = Policy(k=k)
+        by = [d.strip() for d in (by.split(",") if isinstance(by, str) else by)]
+        self.analytics.catch_up()
+        facts = self.analytics.view.tallies(family, since, until)
+        if unit:
+            facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
+        rel = release(facts, by, policy, Level(time=period))
+        if "period" in by:  # a cut period would be published as a whole one
+            require_whole_periods(since, until, rel.level.time)
+        if not rel.released and rel.total is None:
+            return rel  # nothing published: nothing to compare later releases with
+        current = {pseudonym(p): n for p, n in contributions(facts).items()}
+
+        def check(recorded: list[dict[str, Any]]) -> None:  # run again inside the ledger's write
+            floor_k = max([k, *(e["k"] for e in recorded)])
+            check_ledger(current, [e["contributions"] for e in recorded], floor_k)
+
+        check(earlier)
+        query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
+        at = self.clock().astimezone(UTC).isoformat()
+        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, current, check)
+        return rel
+
+    def summary(
+        self,
+        viewer: Actor,
+        by: Sequence[str] = ("theme", "period"),
+        unit: str | None = None,
+        period: str = "month",
+        k: int = 5,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Release:
+        """Signal counts per cell (theme x context x unit x period ...), released under the rules.
+
+        ``since`` / ``until`` ('YYYY-MM', inclusive) restrict it to a window of months.
+        """
+        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until)
+
+    def activity(
+        self,
+        viewer: Actor,
+        by: Sequence[str] = ("metric", "period"),
+        unit: str | None = None,
+        period: str = "quarter",
+        k: int = 5,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Release:
+        """Activity indicators per metric (and period, unit), released under the same rules."""
+        return self._release(viewer, "activity", by, unit, period, k, "release activity indicators", since, until)
+
+    def trends(
+        self, viewer: Actor, unit: str | None = None, period: str = "month", k: int = 5,
+        since: str | None = None, until: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Per theme: rising, stable or falling; flagged when a weak signal becomes strong."""
+        return trends(self.summary(viewer, ("theme", "period"), unit, period, k, since, until))
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def release_rows(rel: Release, with_total: bool = True) -> list[dict[str, Any]]:
+    """Rows for tables, CSV and data frames: the cells, then the grand total (never a subtotal)."""
+    rows = [r.to_dict() for r in rel.rows]
+    if with_total:
+        total = {d: "(all)" for d in rel.by}
+        rows.append({**total, "value": rel.total, "status": "released" if rel.total is not None else "suppressed"})
+    return rows
+
+
+def release_document(rel: Release) -> dict[str, Any]:
+    """The release as JSON data: what was asked, at which level, under which rules, and the rows."""
+    return {
+        "by": list(rel.by),
+        "level": {"time": rel.level.time, "unit_depth": rel.level.unit_depth},
+        "k": rel.policy.k,
+        "dominance": rel.policy.dominance,
+        "total": rel.total,
+        "released_cells": len(rel.released),
+        "suppressed_cells": len(rel.hidden),
+        "note": "the total counts every fact, suppressed ones included; no subtotal is published",
+        "rows": [r.to_dict() for r in rel.rows],
+    }
+
+
+def to_csv(rows: Iterable[dict[str, Any]]) -> str:
+    rows = list(rows)
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+__all__ = ["DIMENSIONS", "Analytics", "AnalystService", "release_document", "release_rows", "to_csv"]
