@@ -114,11 +114,14 @@ def is_type_checking(node: ast.stmt) -> bool:
 
 def package_imports(path: Path, name: str, known: set[str], lazy: bool = False) -> set[str]:
     """The package's modules that ``path`` imports when it is imported (not in functions, not for
-    typing); with ``lazy``, also those it imports anywhere (in a function, for typing)."""
+    typing); with ``lazy``, also those it imports inside functions (a run-time import all the same;
+    imports for type checkers only never run)."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
     tree = ast.parse(path.read_text(), str(path))
-    body: list[ast.AST] = list(ast.walk(tree)) if lazy else list(tree.body)
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and is_type_checking(block)
+                   for n in ast.walk(block)}
+    body: list[ast.AST] = [n for n in ast.walk(tree) if id(n) not in typing_only] if lazy else list(tree.body)
     while body:
         node = body.pop(0)
         if lazy and not isinstance(node, ast.Import | ast.ImportFrom):
