@@ -20,16 +20,8 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import EtrackError
-from engagement_tracker.domain.values import (
-    SYSTEM_PARTY,
-    Actor,
-    CohortRules,
-    Contract,
-    Evaluation,
-    Outcome,
-    Role,
-    Sealed,
-)
+from engagement_tracker.domain.values import Actor, CohortRules, Contract, Evaluation, Sealed
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Outcome, Role
 
 # --- time -------------------------------------------------------------------------------------
 

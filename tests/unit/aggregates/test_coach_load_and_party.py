@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from engagement_tracker.domain.coach_load import CapacityPolicy, CoachLoad
 from engagement_tracker.domain.errors import CapacityExceeded, InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.party import Party
-from engagement_tracker.domain.values import Actor, PartyKind, Role
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import PartyKind, Role
 from tests.unit.aggregates.builders import COACH, T0, Clock, refused, sealed
 
 ADMIN = Actor(UUID(int=900), Role.ADMIN)

@@ -11,14 +11,8 @@ from hypothesis import strategies as st
 
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
-from engagement_tracker.domain.values import (
-    Actor,
-    CohortRules,
-    DataPoint,
-    ExperimentStatus,
-    PracticeStatus,
-    Role,
-)
+from engagement_tracker.domain.values import Actor, CohortRules, DataPoint
+from engagement_tracker.domain.vocabulary import ExperimentStatus, PracticeStatus, Role
 from tests.unit.aggregates.builders import (
     COHORT_COACH,
     COHORT_ID,

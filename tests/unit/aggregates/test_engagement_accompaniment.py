@@ -10,14 +10,8 @@ from hypothesis import strategies as st
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
 from engagement_tracker.domain.progress import indicator_progress
-from engagement_tracker.domain.values import (
-    ActionStatus,
-    Contract,
-    QuarterlyDecisions,
-    Role,
-    SessionTheme,
-    Signal,
-)
+from engagement_tracker.domain.values import Contract, QuarterlyDecisions, Signal
+from engagement_tracker.domain.vocabulary import ActionStatus, Role, SessionTheme
 from tests.unit.aggregates.builders import (
     COACH,
     COACHEE,

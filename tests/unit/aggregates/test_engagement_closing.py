@@ -9,7 +9,8 @@ import pytest
 
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
-from engagement_tracker.domain.values import Actor, Evaluation, Outcome, Signal
+from engagement_tracker.domain.values import Actor, Evaluation, Signal
+from engagement_tracker.domain.vocabulary import Outcome
 from tests.unit.aggregates.builders import (
     COACH,
     COACHEE,

@@ -16,7 +16,8 @@ import pytest
 from engagement_tracker.domain.coach_load import CapacityPolicy, CoachLoad
 from engagement_tracker.domain.errors import EtrackError
 from engagement_tracker.domain.party import Party
-from engagement_tracker.domain.values import Actor, DataPoint, PartyKind, QuarterlyDecisions, Role, Signal
+from engagement_tracker.domain.values import Actor, DataPoint, QuarterlyDecisions, Signal
+from engagement_tracker.domain.vocabulary import PartyKind, Role
 from tests.unit.aggregates.builders import (
     COACH,
     COACHEE,
