@@ -13,6 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import attrs
 from eventsourcing.domain import Aggregate
 
+from engagement_tracker.domain.checks import require_time
 from engagement_tracker.domain.errors import CapacityExceeded, InvalidInput
 from engagement_tracker.domain.values import Actor
 
@@ -74,10 +75,16 @@ class CoachLoad(Aggregate):
 
     @classmethod
     def start(cls, coach: UUID, at: datetime) -> CoachLoad:
-        return cls._create(cls.Created, id=cls.id_for(coach), timestamp=at, coach=coach)
+        return cls._create(cls.Created, id=cls.id_for(coach), timestamp=require_time(at), coach=coach)
 
     def take(self, engagement: UUID, actor: Actor, at: datetime, policy: CapacityPolicy) -> bool:
-        """Take a slot for a team engagement; returns True if it records a warning."""
+        """Take a slot for a team engagement; returns True if it records a warning.
+
+        An engagement that already holds a slot keeps it: nothing is recorded again.
+        """
+        require_time(at)
+        if str(engagement) in self.active:
+            return False
         n = len(self.active) + 1
         if n > policy.refuse_above:
             raise CapacityExceeded(
@@ -93,6 +100,7 @@ class CoachLoad(Aggregate):
         return warning
 
     def release(self, engagement: UUID, actor: Actor, at: datetime) -> None:
+        require_time(at)
         if str(engagement) in self.active:
             self.trigger_event(
                 self.TeamSlotReleased, timestamp=at, actor=actor, engagement=engagement,

@@ -13,9 +13,11 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_eraser
+from engagement_tracker.domain.checks import require_member, require_time
 from engagement_tracker.domain.errors import RuleViolation
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import PartyKind
+from engagement_tracker.domain.workflow_aggregate import optional_sealed, require_sealed
 
 
 class Party(Aggregate):
@@ -56,11 +58,11 @@ class Party(Aggregate):
         return cls._create(
             cls.Created,
             id=party_id,
-            timestamp=at,
+            timestamp=require_time(at),
             actor=actor,
-            kind=kind,
-            name=name,
-            contact=contact,
+            kind=require_member(PartyKind, kind, "kind"),
+            name=require_sealed(name, "name"),
+            contact=optional_sealed(contact, "contact"),
         )
 
     def erase(self, actor: Actor, at: datetime) -> None:

@@ -65,8 +65,6 @@ def test_a_policy_warns_before_it_refuses() -> None:
     assert info.value.field == "capacity"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: CoachLoad.take counts an engagement that already holds a slot a "
-                                       "second time, and release() then frees only one of the two")
 def test_taking_a_slot_twice_for_one_engagement_counts_it_once() -> None:
     clock, load, policy = Clock(), CoachLoad.start(COACH.party, T0), CapacityPolicy()
     load.take(team(0), COACH, clock(), policy)
@@ -98,23 +96,17 @@ def test_only_an_admin_erases_a_party_and_only_once() -> None:
     assert err.problems == (f"party {party.id} was already erased",)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Party.register records a plaintext name in its Created event; "
-                                       "Engagement and Cohort refuse unsealed content with InvalidInput")
 def test_a_plaintext_name_is_refused() -> None:
     with pytest.raises(InvalidInput):
         register(name="Marc Petit")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Party.register raises a bare ValueError for an unknown kind, "
-                                       "outside the domain's error tree (expected InvalidInput naming 'kind')")
 def test_an_unknown_party_kind_names_the_field() -> None:
     with pytest.raises(InvalidInput) as info:
         register(kind="robot")
     assert info.value.field == "kind"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Party.register and CoachLoad.start/take accept a naive datetime; "
-                                       "Engagement and Cohort refuse it (require_time)")
 def test_a_naive_time_is_refused_by_every_aggregate() -> None:
     naive = datetime(2026, 1, 5, 9)
     with pytest.raises(InvalidInput):
