@@ -51,7 +51,8 @@ def vault_path(config: StoreConfig) -> str:
     Keys never share a file with the ciphertext they open: a copy of the event store alone
     reveals no content. Back up both files together (or the sealed content is lost).
     """
-    assert config.path is not None
+    if config.path is None:
+        raise StoreError(f"{config.url}: an SQLite store needs a file path")
     return os.environ.get("ETRACK_VAULT_PATH") or f"{config.path}-vault"
 
 
@@ -88,7 +89,8 @@ def open_tracker(
             create_read_models(app)
         return app
     if config.kind == "sqlite":
-        assert config.path is not None
+        if config.path is None:
+            raise StoreError(f"{config.url}: an SQLite store needs a file path")
         if not create and not Path(config.path).exists():
             raise StoreError(f"no store at {config.path}: check --db / ETRACK_DATABASE_URL (or run etrack demo)")
         check_sqlite_file(config.path)

@@ -235,8 +235,8 @@ def _play_cohort(app: EngagementTracker, clock: ScriptedClock, label: str, unit:
 
     on(0)
     c.open(coach, unit, name, cohort_id=cid)
-    for m in members:
-        c.add_member(cid, coach, m.party)
+    for member in members:
+        c.add_member(cid, coach, member.party)
     m = members
     c.set_scope(cid, m[0], "Order-to-delivery across the Lyon, Lille and Nantes sites")
     c.set_objective(cid, m[0], "Cut the order lead time", "Customers receive their orders within 48 hours")

@@ -51,7 +51,7 @@ class ProjectionRunner:
                     self._wake.set()
                     if self._stop.is_set():
                         return
-        except Exception:  # noqa: BLE001 - the loop keeps polling if the listener dies
+        except Exception:
             return
 
     def run(self, on_progress: Callable[[int], None] | None = None, until: Callable[[], bool] | None = None) -> int:

@@ -78,7 +78,7 @@ def resolve_url(url: str | None = None) -> str:
 def parse_url(url: str | None = None) -> StoreConfig:
     """Parse a store URL; an unknown scheme or an empty path is a StoreError naming the accepted forms."""
     url = resolve_url(url)
-    if url == "memory:" or url == "memory://":
+    if url in {"memory:", "memory://"}:
         return StoreConfig(url, "memory")
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
@@ -119,13 +119,15 @@ def event_store_env(config: StoreConfig) -> dict[str, str]:
     if config.kind == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     if config.kind == "sqlite":
-        assert config.path is not None
+        if config.path is None:
+            raise StoreError(f"{config.url}: an SQLite store needs a file path")
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": config.path,
             "SQLITE_LOCK_TIMEOUT": "30",
         }
-    assert config.postgres is not None
+    if config.postgres is None:
+        raise StoreError(f"{config.url}: a PostgreSQL store needs its connection settings")
     return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **config.postgres}
 
 

@@ -195,7 +195,7 @@ class Decoded:
                 if self._stamp is None:
                     state = json.loads(data)
                     self._stamp = stamp_of_state(state) if type(state) is dict else UNKNOWN
-            except Exception:  # noqa: BLE001 - an unreadable record is still chained, unstamped
+            except Exception:
                 self._stamp = UNKNOWN
         return self._stamp
 
@@ -206,7 +206,7 @@ class Decoded:
                 # the aggregate's id type, as eventsourcing's own reads give it
                 stored = StoredEvent(UUID(self.originator_id), self.originator_version, self.topic, self.state)
                 self._event = self._mapper.to_domain_event(stored)
-            except Exception:  # noqa: BLE001 - tampered bytes, unknown topic, missing key
+            except Exception:
                 self._event = None
         return self._event
 

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -236,7 +237,7 @@ class PostgresVault(_KeyedVault):
         if not rows:
             return None
         key, erased_at = rows[0]
-        return (bytes(key) if key is not None else None, erased_at)  # type: ignore[arg-type]
+        return (bytes(cast(bytes, key)) if key is not None else None, erased_at)
 
     def _key(self, subject: str) -> bytes | None:
         row = self._row(subject)

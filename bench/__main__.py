@@ -290,7 +290,7 @@ def bench_query(small: EngagementTracker, large: EngagementTracker, small_n: int
             service.summary(analyst, ["theme", "period"], **shape)  # warm, and the ledger entry
             best = float("inf")
             for _ in range(5):
-                t, rel = timed(lambda s=service: s.summary(analyst, ["theme", "period"], **shape))
+                t, rel = timed(lambda s=service, q=shape: s.summary(analyst, ["theme", "period"], **q))
                 best = min(best, t)
             timings.append(best)
             cells.append(len(rel.rows))

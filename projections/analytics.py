@@ -265,7 +265,7 @@ def release_rows(rel: Release, with_total: bool = True) -> list[dict[str, Any]]:
     """Rows for tables, CSV and data frames: the cells, then the grand total (never a subtotal)."""
     rows = [r.to_dict() for r in rel.rows]
     if with_total:
-        total = {d: "(all)" for d in rel.by}
+        total = dict.fromkeys(rel.by, "(all)")
         rows.append({**total, "value": rel.total, "status": "released" if rel.total is not None else "suppressed"})
     return rows
 
@@ -295,4 +295,4 @@ def to_csv(rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-__all__ = ["DIMENSIONS", "Analytics", "AnalystService", "release_document", "release_rows", "to_csv"]
+__all__ = ["DIMENSIONS", "AnalystService", "Analytics", "release_document", "release_rows", "to_csv"]

@@ -29,6 +29,7 @@ Every suppression is marked in the output with its reason; a suppressed cell is 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -293,7 +294,8 @@ def release(
             chosen = (candidate, cells, hidden)
             break
     if chosen is None:  # no level hides little enough: the one that hides least (the finest on ties)
-        assert best is not None
+        if best is None:  # unreachable: at least one level is always tried
+            raise ValueError("no coarsening level was tried")
         chosen = best[1]
     used, cells, hidden = chosen
     hidden_sum = sum(cells[k].facts for k in hidden)
@@ -368,7 +370,7 @@ def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[st
     for theme, points in sorted(series.items()):
         values = [v for _, v in sorted(points)][-recent:]
         rises = 0
-        for a, b in zip(values, values[1:], strict=False):
+        for a, b in itertools.pairwise(values):
             rises = rises + 1 if b > a else 0
         if len(values) < 2:
             direction = "unknown"

@@ -110,7 +110,7 @@ def drive(app: EngagementTracker, cast: Cast, eid: UUID, to: str) -> dict[str, A
         )),
         ("closing", lambda: app.hold_closing_session(
             eid, c, START + timedelta(days=100),
-            {k: ("achieved", "measured") for k in app.engagement(eid).indicators})),
+            dict.fromkeys(app.engagement(eid).indicators, ("achieved", "measured")))),
         ("closed", lambda: app.hold_closing_meeting(
             eid, c, START + timedelta(days=110), "what changed", "keep a monthly review")),
     ]

@@ -23,6 +23,7 @@ from engagement_tracker.adapters.views.rows import (
     tally_of,
     tally_row,
 )
+from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
@@ -180,7 +181,8 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 (at, analyst, family, json.dumps(query, sort_keys=True), rel.policy.k,
                  f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(contrib, sort_keys=True)))
             row = curs.fetchone()
-            assert row is not None
+            if row is None:  # INSERT ... RETURNING always returns the new row
+                raise StoreError("the release ledger returned no id for the new release; nothing was recorded")
             release_id = int(row["id"])
             curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._rows, SQL(",".join(["%s"] * 12))), [
                 (release_id, family, *(r.dims.get(c) for c in RELEASED_DIMENSIONS), r.value, r.status, None)

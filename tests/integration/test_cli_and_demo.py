@@ -29,7 +29,7 @@ def demo_free_text() -> list[str]:
     """Every string literal of the demo script longer than a label: all of it is sealed input."""
     import ast
 
-    import engagement_tracker.adapters.demo as demo
+    from engagement_tracker.adapters import demo
 
     tree = ast.parse(Path(demo.__file__).read_text())
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}

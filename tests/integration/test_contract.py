@@ -94,7 +94,7 @@ def test_racing_for_the_last_team_slot_never_overfills(store_url: str) -> None:
     def guarded(team: Any, sponsor: Any) -> None:
         try:
             contend(team, sponsor)
-        except BaseException as exc:  # noqa: BLE001 - reported below, never lost in a thread
+        except BaseException as exc:
             barrier.abort()
             with lock:
                 outcomes.append(exc)
@@ -186,7 +186,7 @@ def test_a_clash_re_decides_on_every_backend(store_url: str) -> None:
 
 
 def test_an_unreachable_postgres_is_a_clear_store_error() -> None:
-    with pytest.raises(StoreError, match="cannot reach PostgreSQL at 127.0.0.1:1"):
+    with pytest.raises(StoreError, match=r"cannot reach PostgreSQL at 127\.0\.0\.1:1"):
         new_tracker("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
 
 

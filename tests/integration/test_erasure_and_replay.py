@@ -60,8 +60,8 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
     for secret in ("Marc Petit", NOTE, "stakes and first objectives", "Delegate decisions"):
         assert secret.encode() not in raw
     assert key not in raw, "the destroyed key's bytes survive in a file"
-    erased_events = [r for r in sqlite3.connect(tmp_path / "etrack.sqlite").execute(
-        "SELECT topic, state FROM stored_events WHERE topic = 'etrack:Party.Erased'")]
+    erased_events = list(sqlite3.connect(tmp_path / "etrack.sqlite").execute(
+        "SELECT topic, state FROM stored_events WHERE topic = 'etrack:Party.Erased'"))
     assert len(erased_events) == 1 and b"Marc" not in erased_events[0][1]
 
 
@@ -115,7 +115,7 @@ def test_replay_at_every_version_equals_the_live_past(tmp_path: Path, steps: lis
             app.agree_amendment(eid, cast.sponsor)
         remember()
     if close:
-        drive_close = {k: ("achieved", "e") for k in keys["indicators"]}
+        drive_close = dict.fromkeys(keys["indicators"], ("achieved", "e"))
         app.hold_closing_session(eid, cast.coach, day + timedelta(days=60), drive_close)
         remember()
     auditor = Actor(cast.sponsor.party, Role.AUDITOR)
@@ -196,7 +196,8 @@ def test_an_encrypted_store_verifies_without_the_key(tmp_path: Path) -> None:
 
 def etrack(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     root = Path(__file__).resolve().parents[2]
-    return subprocess.run([sys.executable, "-m", "engagement_tracker.adapters.cli", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "engagement_tracker.adapters.cli", *args], cwd=cwd,
+                          capture_output=True, text=True,
                           env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
 
 

@@ -38,7 +38,7 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     app.propose_disclosure(full, cast.coachee, ["objectives", "indicators"])
     app.accept_disclosure(full, cast.sponsor)
     app.hold_closing_session(full, cast.coach, day + timedelta(days=50),
-                             {k: ("partly", "evidence") for k in keys["indicators"]})
+                             dict.fromkeys(keys["indicators"], ("partly", "evidence")))
     app.hold_closing_meeting(full, cast.coach, day + timedelta(days=60), "synthesis", "recommendations")
     declined = open_engagement(app, cast)
     drive(app, cast, declined, "met")
@@ -62,7 +62,7 @@ def record_every_cohort_event_type(app) -> None:  # type: ignore[no-untyped-def]
     cc = CohortCast.register(app)
     c = app.cohorts
     cid = frame_cohort(app, cc, members=6)
-    m = [a for a in cc.members]
+    m = list(cc.members)
     c.hold_ritual(cid, m[0], "weekly_standup", date(2026, 2, 2), m[0].party, m[1].party, m[2].party,
                   "checklist", "pick-list checklist v2")
     c.record_decision(cid, m[1], "extend the trial to site B", "M1", 61.5, date(2026, 2, 2), m[1].party)

@@ -23,7 +23,8 @@ APPLICATION_MODULES = {
     "views.py", "transcodings.py",
 }
 FORBIDDEN = (
-    "engagement_tracker.projections", "engagement_tracker.adapters", "projections", "adapters", "eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo",
+    "engagement_tracker.projections", "engagement_tracker.adapters", "projections", "adapters",
+    "eventsourcing.sqlite", "eventsourcing.postgres", "eventsourcing.popo",
     # storage and crypto belong to adapters, even when the standard library ships them
     "sqlite3", "psycopg", "cryptography", "dbm", "shelve",
 )

@@ -17,11 +17,11 @@ W = ENGAGEMENT_WORKFLOW
 
 
 def subject(**overrides: Any) -> SimpleNamespace:
-    base = dict(
-        first_meeting_on=None, will_confirmed=[], review_requested_by=None, pending_amendment=None,
-        indicators={}, framing_gaps=list, contract_gaps=lambda held_on: [], coachee_kind="person", missed={},
-        disclosure_proposal=None,
-    )
+    base = {
+        "first_meeting_on": None, "will_confirmed": [], "review_requested_by": None, "pending_amendment": None,
+        "indicators": {}, "framing_gaps": list, "contract_gaps": lambda held_on: [], "coachee_kind": "person", "missed": {},
+        "disclosure_proposal": None,
+    }
     base.update(overrides)
     return SimpleNamespace(**base)
 
