@@ -73,9 +73,22 @@ def _drop_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
-    """A fresh, real store: an SQLite file, or a PostgreSQL schema of its own (dropped afterwards)."""
+    """A fresh store of each backend: in memory, an SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "memory":
+        yield "memory:"
+        return
+    yield from _durable(request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_store_url(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
+    """A fresh, real store that other processes can open too: an SQLite file or a PostgreSQL schema."""
+    yield from _durable(request, tmp_path)
+
+
+def _durable(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'etrack.sqlite'}"
         return

@@ -1,6 +1,8 @@
-"""One contract, every backend: the same behaviour on an SQLite file and on PostgreSQL.
+"""One contract, every backend: the same behaviour in memory, on an SQLite file and on PostgreSQL.
 
-``store_url`` (tests/conftest.py) gives a fresh SQLite file or a PostgreSQL schema of its own.
+``store_url`` (tests/conftest.py) gives a fresh store of each backend: in memory, an SQLite file
+or a PostgreSQL schema of its own; ``durable_store_url`` only the last two, for what needs a
+store that a second process or connection opens too (races, tampering with the stored bytes).
 PostgreSQL tests skip with the reason when no server answers, and fail instead when
 ETRACK_REQUIRE_POSTGRES=1 (as in CI).
 """
@@ -60,8 +62,11 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
     cast = Cast.register(app)
     ids = record_every_event_type(app, cast)
     live = {eid: app.engagement(eid) for eid in ids}
-    app.close()
-    again = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    if store_url == "memory:":  # nothing outlives the process: read back through the same store
+        again = app
+    else:
+        app.close()
+        again = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
     stored = {n.topic for n in again.recorder.select_notifications(1, 10_000)}
     for cls in (Engagement, Party, Cohort, CoachLoad):
         assert all_event_topics(cls) <= stored
@@ -71,15 +76,15 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
     again.close()
 
 
-def test_racing_for_the_last_team_slot_never_overfills(store_url: str) -> None:
-    setup = new_tracker(store_url)
+def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -> None:
+    setup = new_tracker(durable_store_url)
     coach = Actor(setup.register_party("person", "Coach"), Role.COACH)
     pairs = [(setup.register_party("team", f"T{n}"), setup.register_party("person", f"M{n}")) for n in range(8)]
     setup.close()
     barrier, outcomes, lock = threading.Barrier(len(pairs), timeout=60), [], threading.Lock()
 
     def contend(team: Any, sponsor: Any) -> None:
-        app = new_tracker(store_url, FakeClock())
+        app = new_tracker(durable_store_url, FakeClock())
         app.max_retries = 20
         barrier.wait()  # a thread that failed to open would break the barrier, not hang it
         try:
@@ -105,14 +110,14 @@ def test_racing_for_the_last_team_slot_never_overfills(store_url: str) -> None:
     winners = [o for o in outcomes if not isinstance(o, Exception)]
     assert len(outcomes) == 8 and len(winners) == 4
     assert all(isinstance(o, CapacityExceeded) for o in outcomes if isinstance(o, Exception))
-    check = new_tracker(store_url)
+    check = new_tracker(durable_store_url)
     assert check.coach_load(coach.party)["active"] == 4 and len(list(check.engagement_ids())) == 4
     check.close()
 
 
 @pytest.mark.parametrize("kind", ["modified", "deleted"])
-def test_tampering_is_found_on_every_backend(store_url: str, kind: str) -> None:
-    app = new_tracker(store_url, FakeClock())
+def test_tampering_is_found_on_every_backend(durable_store_url: str, kind: str) -> None:
+    app = new_tracker(durable_store_url, FakeClock())
     cast = Cast.register(app)
     drive(app, cast, open_engagement(app, cast), "closed")
     auditor = Actor(cast.sponsor.party, Role.AUDITOR)
@@ -121,11 +126,11 @@ def test_tampering_is_found_on_every_backend(store_url: str, kind: str) -> None:
     assert service.verify(auditor).ok
     fast, slow = fast_and_slow(app)  # the in-database scan proves the same thing, on this backend too
     assert fast is not None and fast.to_dict() == slow.to_dict() and slow.ok  # type: ignore[attr-defined]
-    table, position = events_table(store_url)
+    table, position = events_table(durable_store_url)
     if kind == "modified":
-        execute(store_url, f"UPDATE {table} SET state = ? WHERE {position} = 9", (b"forged",))
+        execute(durable_store_url, f"UPDATE {table} SET state = ? WHERE {position} = 9", (b"forged",))
     else:
-        execute(store_url, f"DELETE FROM {table} WHERE {position} = 9")
+        execute(durable_store_url, f"DELETE FROM {table} WHERE {position} = 9")
     report = bootstrap.audit_service(app).verify(auditor).to_dict()
     assert (report["first_bad_position"], report["kind"]) == (9, kind)
     assert fast_and_slow(app)[0] is None  # the scan defers to the comparison that names the fault
@@ -167,8 +172,8 @@ def test_projections_catch_up_exactly_once_and_equal_a_rebuild(store_url: str) -
     app.close()
 
 
-def test_a_clash_re_decides_on_every_backend(store_url: str) -> None:
-    first, second = new_tracker(store_url), new_tracker(store_url)
+def test_a_clash_re_decides_on_every_backend(durable_store_url: str) -> None:
+    first, second = new_tracker(durable_store_url), new_tracker(durable_store_url)
     cast = Cast.register(first)
     eid = open_engagement(first, cast)
     drive(first, cast, eid, "accompaniment.in_progress")
@@ -190,15 +195,15 @@ def test_an_unreachable_postgres_is_a_clear_store_error() -> None:
         new_tracker("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
 
 
-def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference(store_url: str) -> None:
-    app = new_tracker(store_url, FakeClock())
+def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference(durable_store_url: str) -> None:
+    app = new_tracker(durable_store_url, FakeClock())
     for n in range(6):
         cast, eid = in_accompaniment(app)
         app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3,
                           "Finance" if n == 5 else "Operations", START)
     app.close()
     analyst = Actor(uuid.uuid4(), Role.ANALYST)
-    apps = [new_tracker(store_url, FakeClock()) for _ in range(2)]
+    apps = [new_tracker(durable_store_url, FakeClock()) for _ in range(2)]
     services = [bootstrap.analyst_service(a) for a in apps]
     for s in services:
         s.analytics.catch_up()

@@ -73,8 +73,8 @@ def long_engagement(app: Any, cast: Cast) -> Any:
     return eid
 
 
-def test_eight_processes_on_the_same_engagements(store_url: str, tmp_path: Path) -> None:
-    app = new_tracker(store_url, FakeClock())
+def test_eight_processes_on_the_same_engagements(durable_store_url: str, tmp_path: Path) -> None:
+    app = new_tracker(durable_store_url, FakeClock())
     coach_cast = Cast.register(app)
     plan: dict[str, Any] = {"coach": str(coach_cast.coach.party), "engagements": [], "coachees": {}, "teams": {}}
     for _ in range(3):
@@ -91,14 +91,14 @@ def test_eight_processes_on_the_same_engagements(store_url: str, tmp_path: Path)
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(plan))
 
-    procs = [spawn("commands", store_url, str(w), "25", str(plan_path)) for w in range(8)]
+    procs = [spawn("commands", durable_store_url, str(w), "25", str(plan_path)) for w in range(8)]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
 
-    app = new_tracker(store_url)
+    app = new_tracker(durable_store_url)
     sessions = sum(r["done"]["sessions"] for r in results)
     actions = sum(r["done"]["actions"] for r in results)
     stored_sessions = stored_actions = 0
@@ -121,16 +121,16 @@ def test_eight_processes_on_the_same_engagements(store_url: str, tmp_path: Path)
     app.close()
 
 
-def test_a_writer_killed_mid_batch_leaves_only_whole_transactions(store_url: str) -> None:
-    new_tracker(store_url).close()  # the tables exist before the race starts
-    writer = spawn("writer", store_url, "200", "50")
+def test_a_writer_killed_mid_batch_leaves_only_whole_transactions(durable_store_url: str) -> None:
+    new_tracker(durable_store_url).close()  # the tables exist before the race starts
+    writer = spawn("writer", durable_store_url, "200", "50")
     assert writer.stdout is not None
     for _ in range(3):
         line = writer.stdout.readline()
         assert line, writer.stderr.read() if writer.stderr else ""
     time.sleep(0.05)  # somewhere inside a later batch
     stop(writer)
-    app = new_tracker(store_url)
+    app = new_tracker(durable_store_url)
     counts: dict[Any, int] = {}
     for n in app.recorder.select_notifications(1, 1_000_000):
         counts[n.originator_id] = counts.get(n.originator_id, 0) + 1
@@ -142,17 +142,17 @@ def test_a_writer_killed_mid_batch_leaves_only_whole_transactions(store_url: str
     app.close()
 
 
-def test_a_runner_killed_mid_catch_up_resumes_to_a_rebuild(store_url: str) -> None:
-    new_tracker(store_url).close()
-    writer = spawn("writer", store_url, "30", "50")  # 6,000 events: three pages
+def test_a_runner_killed_mid_catch_up_resumes_to_a_rebuild(durable_store_url: str) -> None:
+    new_tracker(durable_store_url).close()
+    writer = spawn("writer", durable_store_url, "30", "50")  # 6,000 events: three pages
     writer.communicate(timeout=300)
     assert writer.returncode == 0
-    runner = spawn("runner", store_url)
+    runner = spawn("runner", durable_store_url)
     assert runner.stdout is not None
     assert json.loads(runner.stdout.readline()) == {"started": True}
     assert json.loads(runner.stdout.readline()) == {"page": 2_000}  # one page projected, more to go
     stop(runner)
-    app = new_tracker(store_url)
+    app = new_tracker(durable_store_url)
     trail, analytics = bootstrap.audit_trail(app), bootstrap.analytics(app)
     trail.catch_up()
     analytics.catch_up()
@@ -163,11 +163,11 @@ def test_a_runner_killed_mid_catch_up_resumes_to_a_rebuild(store_url: str) -> No
     app.close()
 
 
-def test_a_runner_stops_cleanly_on_sigterm_and_resumes(store_url: str) -> None:
-    app = new_tracker(store_url, FakeClock())
+def test_a_runner_stops_cleanly_on_sigterm_and_resumes(durable_store_url: str) -> None:
+    app = new_tracker(durable_store_url, FakeClock())
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
-    runner = spawn("--db", store_url, "projections", "run", "--poll", "0.05", module="engagement_tracker.adapters.cli")
+    runner = spawn("--db", durable_store_url, "projections", "run", "--poll", "0.05", module="engagement_tracker.adapters.cli")
     assert runner.stderr is not None and "following" in runner.stderr.readline()
     drive(app, cast, eid, "framing.tripartite")  # commits while the runner projects: contention
     deadline = time.time() + 30
@@ -184,19 +184,19 @@ def test_a_runner_stops_cleanly_on_sigterm_and_resumes(store_url: str) -> None:
     app.close()
 
 
-def test_the_server_terminating_the_session(store_url: str) -> None:
-    if not store_url.startswith("postgresql"):
+def test_the_server_terminating_the_session(durable_store_url: str) -> None:
+    if not durable_store_url.startswith("postgresql"):
         pytest.skip("a server session to terminate exists on PostgreSQL only")
     import psycopg
 
     from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 
-    app = new_tracker(store_url, FakeClock())
+    app = new_tracker(durable_store_url, FakeClock())
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     before = len(list(app.events.get(eid)))
-    with psycopg.connect(postgres_conninfo(parse_url(store_url)), autocommit=True) as admin:
+    with psycopg.connect(postgres_conninfo(parse_url(durable_store_url)), autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
     outcomes = []

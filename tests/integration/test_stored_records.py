@@ -35,10 +35,10 @@ def history(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-
 
 
 @pytest.fixture(params=["plain", "encrypted"])
-def stored(request: pytest.FixtureRequest, store_url: str):  # type: ignore[no-untyped-def]
+def stored(request: pytest.FixtureRequest, durable_store_url: str):  # type: ignore[no-untyped-def]
     """Every event type recorded in a real store: an SQLite file or a PostgreSQL schema."""
     env = {"ETRACK_CIPHER_KEY": new_cipher_key()} if request.param == "encrypted" else {}
-    app = new_tracker(store_url, FakeClock(), **env)
+    app = new_tracker(durable_store_url, FakeClock(), **env)
     record_every_event_type(app, Cast.register(app))
     yield app
     app.close()
