@@ -56,7 +56,7 @@ class EngagementTracker(EngagementCommands, EngagementReads):
         sealer: Sealer,
         clock: Clock,
         ids: IdFactory,
-        max_retries: int = 3,
+        max_retries: int | None = None,
     ) -> None:
         super().__init__(env, sealer=sealer, clock=clock, ids=ids, max_retries=max_retries)
         self.cohorts = CohortCommands(self)

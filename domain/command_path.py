@@ -1,12 +1,17 @@
 """The command path shared by every command: load, decide, save, and retry on a clash.
 
 A refused command raises a typed error (naming the current state) and saves nothing; a version
-clash re-reads and re-decides, up to ``max_retries``, then raises ConcurrencyConflict.
+clash means another writer committed first (progress): the command re-reads and re-decides for
+as long as clashes keep coming, within ``retry_seconds`` (``ETRACK_RETRY_SECONDS``, 10 s by
+default), and only then raises ConcurrencyConflict. A decision that fails on re-read raises its
+own typed error (a full team capacity is CapacityExceeded, never a conflict).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -74,16 +79,26 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         sealer: Sealer,
         clock: Clock,
         ids: IdFactory,
-        max_retries: int = 3,
+        max_retries: int | None = None,
     ) -> None:
         super().__init__(env)
         self.snapshot_failures = 0
         self.sealer = sealer
         self.clock = clock
         self.ids = ids
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidInput("max_retries", f"{max_retries!r}: expected a whole number >= 0")
+        if max_retries is not None and (
+            isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+        ):
+            raise InvalidInput("max_retries", f"{max_retries!r}: expected a whole number >= 0, or None")
+        #: An optional cap on retries; by default only ``retry_seconds`` bounds them.
         self.max_retries = max_retries
+        seconds = self.env.get("ETRACK_RETRY_SECONDS") or "10"
+        try:
+            self.retry_seconds = float(seconds)
+        except ValueError:
+            self.retry_seconds = -1.0
+        if not 0 < self.retry_seconds <= 3600:
+            raise InvalidInput("ETRACK_RETRY_SECONDS", f"{seconds!r}: expected a number of seconds, above 0 and at most 3600")
         interval = self.env.get("ETRACK_SNAPSHOT_INTERVAL")
         if interval:
             if not interval.isdigit() or int(interval) < 1:
@@ -191,7 +206,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         ``companions`` returns other aggregates the command changed (for example the coach's
         load when a team engagement ends); they are saved in the same transaction.
         """
-        for attempt in range(self.max_retries + 1):
+        for _attempt in self.attempts(f"{kind} {as_uuid(agg_id, f'{kind}_id')}"):
             agg = self._load(cls, agg_id, kind)
             was_ended = bool(getattr(agg, "is_ended", False))
             at = self._now()
@@ -203,16 +218,28 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             try:
                 self.save(agg, *others)
             except IntegrityError:
-                if attempt == self.max_retries:
-                    raise ConcurrencyConflict(
-                        f"{kind} {agg.id} was changed by another writer {attempt + 1} times; "
-                        "nothing was recorded, try again"
-                    ) from None
-                continue
+                continue  # another writer committed first: re-read and re-decide
             except PersistenceError as exc:
                 raise StoreError(f"the store failed while saving {kind} {agg.id}; nothing was recorded: {exc}") from exc
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def attempts(self, what: str) -> Iterator[int]:
+        """Attempts at one command. Each clash is another writer's commit, that is progress, so the
+        command tries again, after a short randomised pause (so racing writers spread out), until it
+        goes through, its decision fails on the new state, or ``retry_seconds`` have passed (or the
+        optional ``max_retries``): then ConcurrencyConflict, with nothing recorded."""
+        deadline = time.monotonic() + self.retry_seconds
+        attempt = 0
+        while True:
+            yield attempt
+            attempt += 1
+            if time.monotonic() >= deadline or (self.max_retries is not None and attempt > self.max_retries):
+                raise ConcurrencyConflict(
+                    f"{what} was changed by other writers {attempt} times in a row "
+                    f"for {self.retry_seconds:g} s; nothing was recorded, try again"
+                )
+            time.sleep(random.uniform(0, min(0.05, 0.002 * attempt)))  # noqa: S311 - spreading retries, not secrecy
 
     def seal(self, subject: UUID, text: object, field: str, max_chars: int = MAX_TEXT_CHARS) -> Sealed:
         """Validate ``text`` and seal it under ``subject``'s key."""

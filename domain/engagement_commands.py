@@ -18,7 +18,6 @@ from engagement_tracker.domain.command_path import CommandPath, as_uuid
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
-    ConcurrencyConflict,
     InvalidInput,
     NotFound,
 )
@@ -115,7 +114,7 @@ class EngagementCommands(CommandPath):
         eid = self.ids() if engagement_id is None else as_uuid(engagement_id, "engagement_id")
         if self.exists(eid):
             raise AlreadyExists("engagement", eid)
-        for attempt in range(self.max_retries + 1):
+        for _attempt in self.attempts(f"coach {coach_party.id}'s team load"):
             at = self._now()
             engagement = Engagement.open(
                 eid,
@@ -138,11 +137,7 @@ class EngagementCommands(CommandPath):
             except IntegrityError:
                 if self.exists(eid):
                     raise AlreadyExists("engagement", eid) from None
-                if attempt == self.max_retries:
-                    raise ConcurrencyConflict(
-                        f"coach {coach_party.id}'s team load kept changing; nothing was recorded, try again"
-                    ) from None
-                continue
+                continue  # another writer took a slot first: re-read the load and re-decide
             return eid
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -26,7 +26,6 @@ def commands(url: str, seed: int, n: int, plan_path: str) -> None:
         plan = json.load(fh)
     rng = random.Random(seed)
     app = open_tracker(url)
-    app.max_retries = 50
     coach = Actor(UUID(plan["coach"]), Role.COACH)
     coachees = {e: Actor(UUID(c), Role.COACHEE) for e, c in plan["coachees"].items()}
     done: dict[str, int] = {"sessions": 0, "actions": 0, "opened": 0}
