@@ -13,10 +13,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from uuid import UUID
 
-import attrs
-from eventsourcing.domain import Aggregate
-
-from engagement_tracker.domain.access import require_cohort_step
 from engagement_tracker.domain.checks import (
     require_date,
     require_int,
@@ -26,8 +22,8 @@ from engagement_tracker.domain.checks import (
     require_number,
     require_time,
 )
-from engagement_tracker.domain.deadlines import cohort_deadlines
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.cohort_history import CohortHistory
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -49,252 +45,13 @@ from engagement_tracker.domain.vocabulary import (
     Role,
 )
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW
-from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, require_actor, require_sealed
+from engagement_tracker.domain.workflow_aggregate import require_actor, require_sealed
 
 
-class Cohort(WorkflowAggregate):
+class Cohort(CohortHistory):
+    """A peer-coaching cohort: the commands, each checking, then recording one event."""
+
     TOPIC = "etrack:Cohort"
-    WORKFLOW = COHORT_WORKFLOW
-
-    class Event(WorkflowAggregate.Event):
-        """A cohort step: who took it, and the state it led to."""
-
-    class Created(Aggregate.Created):
-        TOPIC = "etrack:Cohort.Created"
-        actor: Actor
-        to_state: str
-        coach: UUID
-        org_unit: str
-        name: Sealed
-        rules: CohortRules
-
-    class MemberJoined(Event):
-        TOPIC = "etrack:Cohort.MemberJoined"
-        member: UUID
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.members[str(self.member)] = self.timestamp.date()
-
-    class MemberLeft(Event):
-        TOPIC = "etrack:Cohort.MemberLeft"
-        member: UUID
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.members.pop(str(self.member), None)
-            cohort.former_members.append(str(self.member))
-
-    class ScopeSet(Event):
-        TOPIC = "etrack:Cohort.ScopeSet"
-        scope: Sealed
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.scope = self.scope
-
-    class ObjectiveSet(Event):
-        TOPIC = "etrack:Cohort.ObjectiveSet"
-        objective: Sealed
-        customer_result: Sealed
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.objective = self.objective
-            cohort.customer_result = self.customer_result
-
-    class KeyResultAdded(Event):
-        TOPIC = "etrack:Cohort.KeyResultAdded"
-        key_result: KeyResult
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.key_results.append(self.key_result)
-
-    class MetricAdded(Event):
-        TOPIC = "etrack:Cohort.MetricAdded"
-        metric: Metric
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.metrics[self.metric.key] = self.metric
-
-    class ExperimentPlanned(Event):
-        TOPIC = "etrack:Cohort.ExperimentPlanned"
-        experiment: Experiment
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.experiments[self.experiment.key] = self.experiment
-
-    class AccompanimentStarted(Event):
-        TOPIC = "etrack:Cohort.AccompanimentStarted"
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.cycle_started_at = self.timestamp
-
-    class RitualHeld(Event):
-        TOPIC = "etrack:Cohort.RitualHeld"
-        ritual: Ritual
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.rituals.append(self.ritual)
-
-    class DecisionRecorded(Event):
-        TOPIC = "etrack:Cohort.DecisionRecorded"
-        decision: Decision
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.decisions.append(self.decision)
-
-    class ExperimentStarted(Event):
-        TOPIC = "etrack:Cohort.ExperimentStarted"
-        key: str
-
-        def evolve(self, cohort: Cohort) -> None:
-            old = cohort.experiments[self.key]
-            cohort.experiments[self.key] = attrs.evolve(old, status=ExperimentStatus.RUNNING)
-
-    class ExperimentEnded(Event):
-        TOPIC = "etrack:Cohort.ExperimentEnded"
-        key: str
-
-        def evolve(self, cohort: Cohort) -> None:
-            old = cohort.experiments[self.key]
-            cohort.experiments[self.key] = attrs.evolve(old, status=ExperimentStatus.ENDED, ended_at=self.timestamp)
-
-    class FeedbackGiven(Event):
-        TOPIC = "etrack:Cohort.FeedbackGiven"
-        key: str
-        feedback: Sealed
-        late: bool
-
-        def evolve(self, cohort: Cohort) -> None:
-            old = cohort.experiments[self.key]
-            cohort.experiments[self.key] = attrs.evolve(old, feedback_at=self.timestamp)
-            cohort.feedback[self.key] = self.feedback
-
-    class PlaybookUpdated(Event):
-        TOPIC = "etrack:Cohort.PlaybookUpdated"
-        practice: Practice
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.playbook[self.practice.key] = self.practice
-
-    class CheckpointCompleted(Event):
-        TOPIC = "etrack:Cohort.CheckpointCompleted"
-        week: int
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.checkpoints[str(self.week)] = self.timestamp
-
-    class ClosingBegun(Event):
-        TOPIC = "etrack:Cohort.ClosingBegun"
-
-    class ClosingSynthesisRecorded(Event):
-        TOPIC = "etrack:Cohort.ClosingSynthesisRecorded"
-        synthesis: Sealed
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.closing["synthesis"] = self.synthesis
-
-    class SharingRecorded(Event):
-        TOPIC = "etrack:Cohort.SharingRecorded"
-        audience: Sealed
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.closing["sharing"] = self.audience
-
-    class ScaleUpPrepared(Event):
-        TOPIC = "etrack:Cohort.ScaleUpPrepared"
-        plan: Sealed
-
-        def evolve(self, cohort: Cohort) -> None:
-            cohort.closing["scale_up"] = self.plan
-
-    class Closed(Event):
-        TOPIC = "etrack:Cohort.Closed"
-
-    class Abandoned(Event):
-        TOPIC = "etrack:Cohort.Abandoned"
-        reason: Sealed | None
-
-    class SignalRecorded(WorkflowAggregate.SignalRecorded):
-        TOPIC = "etrack:Cohort.SignalRecorded"
-
-    class DeadlineMissed(WorkflowAggregate.DeadlineMissed):
-        TOPIC = "etrack:Cohort.DeadlineMissed"
-
-    def __init__(
-        self, actor: Actor, to_state: str, coach: UUID, org_unit: str, name: Sealed, rules: CohortRules
-    ) -> None:
-        self.state = to_state
-        self.coach = coach
-        self.org_unit = org_unit
-        self.name = name
-        self.rules = rules
-        self.members: dict[str, date] = {}
-        self.former_members: list[str] = []
-        self.scope: Sealed | None = None
-        self.objective: Sealed | None = None
-        self.customer_result: Sealed | None = None
-        self.key_results: list[KeyResult] = []
-        self.metrics: dict[str, Metric] = {}
-        self.experiments: dict[str, Experiment] = {}
-        self.cycle_started_at: datetime | None = None
-        self.rituals: list[Ritual] = []
-        self.decisions: list[Decision] = []
-        self.feedback: dict[str, Sealed] = {}
-        self.playbook: dict[str, Practice] = {}
-        self.checkpoints: dict[str, datetime] = {}
-        self.closing: dict[str, Sealed] = {}
-        self.missed: dict[str, datetime] = {}
-        self.signals_recorded = 0
-
-    # --- derived facts ----------------------------------------------------------------------
-
-    def framing_gaps(self) -> list[str]:
-        r = self.rules
-        gaps = []
-        n = len(self.members)
-        if not r.min_members <= n <= r.max_members:
-            gaps.append(f"the cohort has {n} members; it needs {r.min_members} to {r.max_members}")
-        if self.scope is None:
-            gaps.append("no process scope is set")
-        if self.objective is None:
-            gaps.append("no objective tied to a customer result is set")
-        if not self.key_results:
-            gaps.append("no key result is defined")
-        if len(self.metrics) < r.metrics:
-            gaps.append(f"{len(self.metrics)} of {r.metrics} metrics are defined")
-        if len(self.experiments) < r.experiments:
-            gaps.append(f"{len(self.experiments)} of {r.experiments} experiments are chosen")
-        return gaps
-
-    def closing_gaps(self) -> list[str]:
-        names = {"synthesis": "the synthesis", "sharing": "the sharing", "scale_up": "the scale-up preparation"}
-        return [f"{label} is not recorded" for key, label in names.items() if key not in self.closing]
-
-    def membership_problems(self, change: int) -> list[str]:
-        n = len(self.members) + change
-        if change > 0 and n > self.rules.max_members:
-            return [f"the cohort has {len(self.members)} members; the limit is {self.rules.max_members}"]
-        if change < 0 and self.state == "accompaniment" and n < self.rules.min_members:
-            return [
-                f"the cohort would keep {n} members; accompaniment needs at least {self.rules.min_members}"
-            ]
-        return []
-
-    def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
-        return cohort_deadlines(self, now)
-
-    # --- the command path -------------------------------------------------------------------
-
-    def require_party(self, step: str, actor: Actor) -> None:
-        require_cohort_step(self, step, actor)
-
-    def _refuse(self, step: str, *problems: str) -> None:
-        raise RuleViolation(step, self.state, problems)
-
-    def _require_member(self, step: str, party: object, field: str) -> UUID:
-        if not isinstance(party, UUID):
-            raise InvalidInput(field, f"expected a party id, got {type(party).__name__}")
-        if str(party) not in self.members:
-            self._refuse(step, f"{field} {party} is not a member of this cohort")
-        return party
 
     # --- framing ----------------------------------------------------------------------------
 

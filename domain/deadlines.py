@@ -23,8 +23,8 @@ from engagement_tracker.domain.checks import end_of
 from engagement_tracker.domain.vocabulary import ActionStatus
 
 if TYPE_CHECKING:  # the aggregates call these rules; the rules only read their state
-    from engagement_tracker.domain.cohort import Cohort
-    from engagement_tracker.domain.engagement import Engagement
+    from engagement_tracker.domain.cohort_history import CohortHistory
+    from engagement_tracker.domain.engagement_history import EngagementHistory
 
 #: What each week of the first cycle is for (seed 002).
 CYCLE_WEEKS = {
@@ -46,7 +46,7 @@ def _not_recorded(due: Due, missed: dict[str, datetime]) -> Due:
     return [(k, d) for k, d in due if k not in missed]
 
 
-def engagement_deadlines(e: Engagement, now: datetime) -> Due:
+def engagement_deadlines(e: EngagementHistory, now: datetime) -> Due:
     """An engagement's deadlines that fell due by ``now``, neither met nor already recorded."""
     due: Due = []
     if e.phase == "accompaniment":
@@ -65,14 +65,14 @@ def engagement_deadlines(e: Engagement, now: datetime) -> Due:
     return _not_recorded(due, e.missed)
 
 
-def checkpoint_due(c: Cohort, week: int) -> datetime | None:
+def checkpoint_due(c: CohortHistory, week: int) -> datetime | None:
     """When week ``week`` of the cohort's first cycle ends (None before the cycle starts)."""
     if c.cycle_started_at is None:
         return None
     return c.cycle_started_at + timedelta(weeks=week)
 
 
-def cohort_deadlines(c: Cohort, now: datetime) -> Due:
+def cohort_deadlines(c: CohortHistory, now: datetime) -> Due:
     """A cohort's deadlines that fell due by ``now``, neither met nor already recorded."""
     if c.is_ended:
         return []
@@ -89,7 +89,7 @@ def cohort_deadlines(c: Cohort, now: datetime) -> Due:
     return _not_recorded(due, c.missed)
 
 
-def cycle_status(c: Cohort, now: datetime) -> list[dict[str, Any]]:
+def cycle_status(c: CohortHistory, now: datetime) -> list[dict[str, Any]]:
     """The first cycle's checkpoints: done, due or late, as of ``now``."""
     rows = []
     for week in range(1, c.rules.cycle_weeks + 1):

@@ -1,0 +1,384 @@
+"""What an engagement is made of: its events, and the state they build.
+
+Replay needs nothing else: each event only assigns state (``evolve``), so replaying old history
+never re-runs a rule. :class:`engagement.Engagement` adds the commands that decide which event to
+record; the events are defined here, nested in the class as eventsourcing expects, each with its
+stable, persisted topic.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import attrs
+from eventsourcing.domain import Aggregate
+
+from engagement_tracker.domain.access import require_step
+from engagement_tracker.domain.deadlines import engagement_deadlines
+from engagement_tracker.domain.values import (
+    Action,
+    Actor,
+    Amendment,
+    Contract,
+    Evaluation,
+    Indicator,
+    Measurement,
+    Objective,
+    QuarterlyDecisions,
+    Sealed,
+    Session,
+)
+from engagement_tracker.domain.vocabulary import (
+    ActionStatus,
+    EndReason,
+    PartyKind,
+    SponsorFunction,
+)
+from engagement_tracker.domain.workflow import ENGAGEMENT_WORKFLOW
+from engagement_tracker.domain.workflow_aggregate import (
+    WorkflowAggregate,
+)
+
+
+class EngagementHistory(WorkflowAggregate):
+    """An engagement's events and the state they build (the commands are on :class:`Engagement`)."""
+
+    WORKFLOW = ENGAGEMENT_WORKFLOW
+
+    # --- events: past-tense facts; each carries the actor and the destination state -------
+
+    class Event(WorkflowAggregate.Event):
+        """An engagement step: who took it, and the state it led to."""
+
+    class Created(Aggregate.Created):
+        TOPIC = "etrack:Engagement.Created"
+        actor: Actor
+        to_state: str
+        coach: UUID
+        coachee: UUID
+        coachee_kind: PartyKind
+        sponsor: UUID
+        sponsor_function: SponsorFunction
+        org_unit: str
+
+    class FirstMeetingHeld(Event):
+        TOPIC = "etrack:Engagement.FirstMeetingHeld"
+        held_on: date
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.first_meeting_on = self.held_on
+
+    class WillConfirmed(Event):
+        TOPIC = "etrack:Engagement.WillConfirmed"
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.will_confirmed.append(str(self.actor.role))
+
+    class Declined(Event):
+        TOPIC = "etrack:Engagement.Declined"
+        reason: EndReason
+        detail: Sealed | None
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.end_reason = str(self.reason)
+            engagement.end_detail = self.detail
+            engagement.ended_by = str(self.actor.role)
+
+    class DiagnosisRecorded(Event):
+        TOPIC = "etrack:Engagement.DiagnosisRecorded"
+        diagnosis: Sealed
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.diagnosis = self.diagnosis
+
+    class TripartiteMeetingHeld(Event):
+        TOPIC = "etrack:Engagement.TripartiteMeetingHeld"
+        held_on: date
+        objectives: list[Objective]
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.tripartite_on = self.held_on
+            engagement.objectives = {o.key: o for o in self.objectives}
+
+    class CoherenceValidated(Event):
+        TOPIC = "etrack:Engagement.CoherenceValidated"
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.coherence_validated = True
+
+    class IndicatorDefined(Event):
+        TOPIC = "etrack:Engagement.IndicatorDefined"
+        indicator: Indicator
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.indicators[self.indicator.key] = self.indicator
+
+    class SynthesisRecorded(Event):
+        TOPIC = "etrack:Engagement.SynthesisRecorded"
+        reference: str
+        digest: str
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.synthesis = {"reference": self.reference, "digest": self.digest}
+
+    class ContractFixed(Event):
+        TOPIC = "etrack:Engagement.ContractFixed"
+        contract: Contract
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.contract = self.contract
+
+    class AccompanimentStarted(Event):
+        TOPIC = "etrack:Engagement.AccompanimentStarted"
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.accompaniment_started_at = self.timestamp
+
+    class SessionHeld(Event):
+        TOPIC = "etrack:Engagement.SessionHeld"
+        session: Session
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.sessions.append(self.session)
+
+    class ActionCommitted(Event):
+        TOPIC = "etrack:Engagement.ActionCommitted"
+        action: Action
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.actions[self.action.key] = self.action
+
+    class ActionCompleted(Event):
+        TOPIC = "etrack:Engagement.ActionCompleted"
+        key: str
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            old = engagement.actions[self.key]
+            engagement.actions[self.key] = attrs.evolve(old, status=ActionStatus.DONE)
+
+    class ActionDropped(Event):
+        TOPIC = "etrack:Engagement.ActionDropped"
+        key: str
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            old = engagement.actions[self.key]
+            engagement.actions[self.key] = attrs.evolve(old, status=ActionStatus.DROPPED)
+
+    class IndicatorMeasured(Event):
+        TOPIC = "etrack:Engagement.IndicatorMeasured"
+        measurement: Measurement
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.measurements.append(self.measurement)
+
+    class ReviewRequested(Event):
+        TOPIC = "etrack:Engagement.ReviewRequested"
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.review_requested_by = str(self.actor.role)
+
+    class ReviewHeld(Event):
+        TOPIC = "etrack:Engagement.ReviewHeld"
+        held_on: date
+        summary: Sealed | None
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.review_requested_by = None
+            engagement.reviews_held.append(self.held_on)
+
+    class Suspended(Event):
+        TOPIC = "etrack:Engagement.Suspended"
+        reason: Sealed | None
+
+    class Resumed(Event):
+        TOPIC = "etrack:Engagement.Resumed"
+
+    class AmendmentProposed(Event):
+        TOPIC = "etrack:Engagement.AmendmentProposed"
+        amendment: Amendment
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.pending_amendment = self.amendment
+
+    class AmendmentAgreed(Event):
+        TOPIC = "etrack:Engagement.AmendmentAgreed"
+        in_force: bool
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            pending = engagement.pending_amendment
+            if pending is None:  # unreachable for recorded history: the command checked it
+                return
+            agreed = attrs.evolve(pending, agreed_by=(*pending.agreed_by, self.actor.role))
+            if self.in_force:
+                engagement.amendments.append(agreed)
+                engagement.pending_amendment = None
+            else:
+                engagement.pending_amendment = agreed
+
+    class ClosingSessionHeld(Event):
+        TOPIC = "etrack:Engagement.ClosingSessionHeld"
+        held_on: date
+        evaluations: list[Evaluation]
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.closing_session_on = self.held_on
+            engagement.evaluations = {ev.indicator: ev for ev in self.evaluations}
+
+    class ClosingMeetingHeld(Event):
+        TOPIC = "etrack:Engagement.ClosingMeetingHeld"
+        held_on: date
+        synthesis: Sealed
+        recommendations: Sealed
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.closing_meeting_on = self.held_on
+            engagement.closing_synthesis = self.synthesis
+            engagement.recommendations = self.recommendations
+
+    class QuarterlyReviewHeld(Event):
+        TOPIC = "etrack:Engagement.QuarterlyReviewHeld"
+        quarter: int
+        held_on: date
+        decisions: QuarterlyDecisions
+        notes: Sealed | None
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.quarterly_reviews.append(self.held_on)
+
+    class DisclosureProposed(Event):
+        TOPIC = "etrack:Engagement.DisclosureProposed"
+        items: list[str]
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.disclosure_proposal = {"items": list(self.items), "by": str(self.actor.role)}
+
+    class DisclosureAgreed(Event):
+        TOPIC = "etrack:Engagement.DisclosureAgreed"
+        items: list[str]
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.disclosure = list(self.items)
+            engagement.disclosure_proposal = None
+
+    class SignalRecorded(WorkflowAggregate.SignalRecorded):
+        TOPIC = "etrack:Engagement.SignalRecorded"
+
+    class DeadlineMissed(WorkflowAggregate.DeadlineMissed):
+        TOPIC = "etrack:Engagement.DeadlineMissed"
+
+    class Abandoned(Event):
+        TOPIC = "etrack:Engagement.Abandoned"
+        reason: EndReason
+        detail: Sealed | None
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.end_reason = str(self.reason)
+            engagement.end_detail = self.detail
+            engagement.ended_by = str(self.actor.role)
+
+    # --- state ----------------------------------------------------------------------------
+
+    def __init__(
+        self,
+        actor: Actor,
+        to_state: str,
+        coach: UUID,
+        coachee: UUID,
+        coachee_kind: PartyKind,
+        sponsor: UUID,
+        sponsor_function: SponsorFunction,
+        org_unit: str,
+    ) -> None:
+        self.state = to_state
+        self.coach = coach
+        self.coachee = coachee
+        self.coachee_kind = str(coachee_kind)
+        self.sponsor = sponsor
+        self.sponsor_function = str(sponsor_function)
+        self.org_unit = org_unit
+        self.first_meeting_on: date | None = None
+        self.will_confirmed: list[str] = []
+        self.diagnosis: Sealed | None = None
+        self.tripartite_on: date | None = None
+        self.objectives: dict[str, Objective] = {}
+        self.coherence_validated = False
+        self.indicators: dict[str, Indicator] = {}
+        self.synthesis: dict[str, str] | None = None
+        self.contract: Contract | None = None
+        self.sessions: list[Session] = []
+        self.actions: dict[str, Action] = {}
+        self.measurements: list[Measurement] = []
+        self.review_requested_by: str | None = None
+        self.reviews_held: list[date] = []
+        self.pending_amendment: Amendment | None = None
+        self.amendments: list[Amendment] = []
+        self.closing_session_on: date | None = None
+        self.evaluations: dict[str, Evaluation] = {}
+        self.closing_meeting_on: date | None = None
+        self.closing_synthesis: Sealed | None = None
+        self.recommendations: Sealed | None = None
+        self.end_reason: str | None = None
+        self.end_detail: Sealed | None = None
+        self.ended_by: str | None = None
+        self.accompaniment_started_at: datetime | None = None
+        self.quarterly_reviews: list[date] = []
+        self.missed: dict[str, datetime] = {}
+        self.signals_recorded = 0
+        self.disclosure: list[str] = []  # what coachee and sponsor agreed the sponsor may see
+        self.disclosure_proposal: dict[str, Any] | None = None
+
+    # --- derived facts ----------------------------------------------------------------------
+
+    @property
+    def sessions_allowed(self) -> int:
+        base = self.contract.sessions if self.contract else 0
+        return base + sum(a.extra_sessions for a in self.amendments)
+
+    @property
+    def contract_end(self) -> date | None:
+        if self.contract is None:
+            return None
+        ends = [self.contract.end, *(a.new_end for a in self.amendments if a.new_end)]
+        return max(ends)
+
+    def framing_gaps(self) -> list[str]:
+        """What is still missing before accompaniment may start (empty when complete)."""
+        gaps = []
+        if not self.indicators:
+            gaps.append("no progress indicator is defined")
+        covered = {i.objective for i in self.indicators.values()}
+        gaps.extend(f"objective {k} has no progress indicator" for k in self.objectives if k not in covered)
+        if self.synthesis is None:
+            gaps.append("the synthesis document is not recorded")
+        if self.contract is None:
+            gaps.append("the contract (number of sessions and period) is not fixed")
+        return gaps
+
+    def contract_gaps(self, held_on: date | None) -> list[str]:
+        """Why a session on ``held_on`` would fall outside the contract (empty when inside)."""
+        if self.contract is None:
+            return ["no contract is fixed"]
+        amend = "; an amendment agreed by coach, coachee and sponsor would allow more"
+        gaps = []
+        if len(self.sessions) >= self.sessions_allowed:
+            gaps.append(
+                f"the contract allows {self.sessions_allowed} sessions and "
+                f"{len(self.sessions)} were held{amend}"
+            )
+        if held_on is not None:
+            if held_on < self.contract.start:
+                gaps.append(f"{held_on} is before the contract starts ({self.contract.start})")
+            end = self.contract_end
+            if end is not None and held_on > end:
+                gaps.append(f"{held_on} is after the contract ends ({end}){amend}")
+        return gaps
+
+    def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
+        return engagement_deadlines(self, now)
+
+    # --- the command path -------------------------------------------------------------------
+
+    def require_party(self, step: str, actor: Actor) -> None:
+        require_step(self, step, actor)
