@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -37,9 +37,6 @@ from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.views import EngagementReads, state_as_json
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
-
-A = TypeVar("A", bound=Aggregate)
-R = TypeVar("R")
 
 
 class EngagementTracker(EngagementCommands, EngagementReads):

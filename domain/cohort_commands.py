@@ -7,8 +7,6 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
-
 from engagement_tracker.domain.access import cohort_read_scope
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
@@ -20,7 +18,6 @@ from engagement_tracker.domain.errors import (
 from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Sealed
 from engagement_tracker.domain.vocabulary import Polarity, SignalContext
 
-A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 

@@ -201,7 +201,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         command: Callable[[A, datetime], R],
         companions: Callable[[A, datetime, bool], list[Aggregate]] | None = None,
     ) -> R:
-        """Load, decide, save; on a version clash re-read and re-decide, up to max_retries.
+        """Load, decide, save; on a version clash re-read and re-decide (see :meth:`attempts`).
 
         ``companions`` returns other aggregates the command changed (for example the coach's
         load when a team engagement ends); they are saved in the same transaction.

@@ -35,7 +35,6 @@ from engagement_tracker.domain.vocabulary import (
     SponsorFunction,
 )
 
-A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 

@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import base64
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     Transcoder,
     Transcoding,
 )
 
 from engagement_tracker.domain.values import VALUE_TYPES
-
-A = TypeVar("A", bound=Aggregate)
-R = TypeVar("R")
-
-
-
-
 
 # --- transcodings: every value carried by an event has one (a persisted, public format) ---
 

@@ -69,9 +69,6 @@ def value(name: str) -> Callable[[type[T]], type[T]]:
     return register
 
 
-#: The pseudonymous party of the system actor that records missed deadlines.
-
-
 # --- value objects ---------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 from uuid import UUID
 
 import attrs
@@ -22,9 +22,6 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.progress import indicator_progress
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import DisclosureItem
-
-A = TypeVar("A", bound=Aggregate)
-R = TypeVar("R")
 
 
 class EngagementReads(CommandPath):

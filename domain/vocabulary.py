@@ -32,6 +32,7 @@ def _to_Role_tuple(raw: object) -> tuple[Role, ...]:
     return tuple_of_members(Role, raw)
 
 
+#: The pseudonymous party of the system actor that records missed deadlines.
 SYSTEM_PARTY = UUID(int=0)
 
 
