@@ -45,13 +45,14 @@ from engagement_tracker.domain.vocabulary import (
     Role,
 )
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW
-from engagement_tracker.domain.workflow_aggregate import require_actor, require_sealed
+from engagement_tracker.domain.workflow_aggregate import events_of, require_actor, require_sealed
 
 
 class Cohort(CohortHistory):
     """A peer-coaching cohort: the commands, each checking, then recording one event."""
 
     TOPIC = "etrack:Cohort"
+    vars().update(events_of(CohortHistory))  # the history's events, registered under this aggregate
 
     # --- framing ----------------------------------------------------------------------------
 

@@ -53,6 +53,7 @@ from engagement_tracker.domain.vocabulary import (
 )
 from engagement_tracker.domain.workflow import ENGAGEMENT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import (
+    events_of,
     optional_sealed,
     require_actor,
     require_sealed,
@@ -63,6 +64,7 @@ class Engagement(EngagementHistory):
     """One tripartite coaching engagement: the commands, each checking, then recording one event."""
 
     TOPIC = "etrack:Engagement"
+    vars().update(events_of(EngagementHistory))  # the history's events, registered under this aggregate
 
     # --- framing ----------------------------------------------------------------------------
 

@@ -47,6 +47,14 @@ def optional_sealed(content: object, field: str) -> Sealed | None:
     return None if content is None else require_sealed(content, field)
 
 
+def events_of(history: type[Aggregate]) -> dict[str, type[Aggregate.Event]]:
+    """The event classes nested in ``history``, to bind in the body of the aggregate that
+    extends it: eventsourcing then registers their topics on that aggregate as they are, instead
+    of defining a subclass of each one (which doubles the cost of importing the domain)."""
+    return {name: value for name, value in vars(history).items()
+            if isinstance(value, type) and issubclass(value, Aggregate.Event)}
+
+
 class WorkflowAggregate(Aggregate):
     """An aggregate whose steps are decided by a :class:`Workflow` and recorded as events."""
 
