@@ -24,7 +24,6 @@ from engagement_tracker.domain.access import require_analyst
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
-    require_int,
     require_label,
     require_optional_choice,
     require_optional_int,
@@ -196,10 +195,10 @@ class AnalystService:
     at least that, and never less than any earlier release of its family.
     """
 
-    def __init__(self, analytics: Analytics, clock: Callable[[], datetime], k_min: int = 5) -> None:
+    def __init__(self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5) -> None:
         self.analytics = analytics
         self.clock = clock
-        self.k_min = require_int(k_min, "k_min", MIN_K, MAX_K)
+        self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
 
     def _release(
         self,

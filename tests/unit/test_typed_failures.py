@@ -100,8 +100,9 @@ def test_the_k_floor_is_checked_when_the_service_is_built(tracker: EngagementTra
     from engagement_tracker.projections.analytics import AnalystService
 
     analytics = analyst_service(tracker).analytics
-    for bad in ("5", 0, 2, None):
+    for bad in ("5", 0, 2, 2.5):
         refused_with(InvalidInput, lambda bad=bad: AnalystService(analytics, tracker.clock, bad), "k_min")
+    assert AnalystService(analytics, tracker.clock, None).k_min == 5  # None: the documented default
 
 
 # --- 1b. auditors, replay, tick ------------------------------------------------------------------------
