@@ -28,11 +28,13 @@ from engagement_tracker.adapters.storage import (
     event_store_env,
     parse_url,
     postgres_conninfo,
+    require_psycopg,
 )
 from engagement_tracker.adapters.stored_records import NotificationRecords, PostgresRecords, SQLiteRecords
 from engagement_tracker.adapters.vault import MemoryVault, PostgresVault, SQLiteVault
 from engagement_tracker.adapters.views import memory, sqlite
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.checks import Settings, read_settings, require_cipher_key
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.projections.analytics import AnalystService, Analytics, AnalyticsView
@@ -82,7 +84,9 @@ def open_tracker(
     that does not exist yet is a StoreError instead of a new, empty store.
     """
     config = parse_url(url)
+    settings_of(env)  # a malformed ETRACK_* setting refuses to open, before any file is made
     if config.kind == "postgresql":
+        require_psycopg()
         with postgres_ddl_lock(config):  # processes starting together on an empty database
             ensure_postgres_schema(config)
             app = _open(config, clock, ids, env)
@@ -177,7 +181,10 @@ V = TypeVar("V", bound=View)
 
 def _view(app: EngagementTracker, cls: type[V]) -> V:
     """A view of class ``cls`` on the app's store, created (tables included) by eventsourcing's factory."""
-    view = app.factory.tracking_recorder(cls)
+    try:
+        view = app.factory.tracking_recorder(cls)
+    except PersistenceError as exc:
+        raise StoreError(f"the store could not create the tables of {cls.__name__}: {exc}") from exc
     if not isinstance(view, cls):  # pragma: no cover - the factory builds the class it is given
         raise StoreError(f"the store's factory made a {type(view).__name__}, not a {cls.__name__}")
     return view
@@ -211,7 +218,7 @@ def audit_service(app: EngagementTracker) -> AuditService:
 
 def analyst_service(app: EngagementTracker) -> AnalystService:
     """Released aggregates of the app's store, never below ETRACK_K_MIN persons per cell (default 5)."""
-    return AnalystService(analytics(app), app.clock, int(app.env.get("ETRACK_K_MIN") or 5))
+    return AnalystService(analytics(app), app.clock, app.settings.k_min)
 
 
 CIPHER_KEY_ENV = "ETRACK_CIPHER_KEY"
@@ -223,10 +230,17 @@ def cipher_env(env: dict[str, str] | None = None) -> dict[str, str]:
     Every event's state is then encrypted in the store; the audit trail still verifies without
     the key, because its chain covers the stored bytes.
     """
-    key = (env or {}).get(CIPHER_KEY_ENV) or os.environ.get(CIPHER_KEY_ENV)
-    if not key:
+    key = require_cipher_key((env or {}).get(CIPHER_KEY_ENV) or os.environ.get(CIPHER_KEY_ENV), CIPHER_KEY_ENV)
+    if key is None:
         return {}
     return {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": key}
+
+
+def settings_of(env: dict[str, str] | None = None) -> Settings:
+    """The ETRACK_* settings the tracker will run with (``env`` over the process environment),
+    checked: the same parsing the application does when it opens, done before anything is opened."""
+    merged = {**os.environ, **(env or {})}
+    return read_settings(merged.get)
 
 
 def new_cipher_key() -> str:

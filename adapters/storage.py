@@ -142,12 +142,22 @@ def postgres_conninfo(config: StoreConfig) -> str:
     return make_conninfo(**{k: v for k, v in params.items() if v})
 
 
+def require_psycopg() -> None:
+    """A postgresql:// store needs the postgres extra; without it, a StoreError saying how to get it."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        raise StoreError(
+            "a postgresql:// store needs psycopg, which is not installed: "
+            "pip install 'engagement-tracker[postgres]' (or use sqlite:///path or memory:)"
+        ) from None
+
+
 def ensure_postgres_schema(config: StoreConfig) -> None:
     """Create the URL's schema if needed; an unreachable server is a StoreError that says where."""
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover - the postgres extra is not installed
-        raise StoreError("PostgreSQL needs psycopg: pip install 'engagement-tracker[postgres]'") from None
+    require_psycopg()
+    import psycopg
     try:
         with psycopg.connect(postgres_conninfo(config), autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"')

@@ -139,11 +139,14 @@ class SQLiteVault(_KeyedVault):
             self._conn.close()
 
     def create_subject(self, subject: str) -> None:
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR IGNORE INTO etrack_vault (subject, key, created_at) VALUES (?, ?, ?)",
-                (subject, os.urandom(KEY_BYTES), datetime.now(UTC).isoformat()),
-            )
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO etrack_vault (subject, key, created_at) VALUES (?, ?, ?)",
+                    (subject, os.urandom(KEY_BYTES), datetime.now(UTC).isoformat()),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"the key vault could not write in {self.path}: {exc}; nothing was recorded") from None
 
     def _row(self, subject: str) -> tuple[bytes | None, str | None] | None:
         with self._lock:

@@ -6,9 +6,12 @@ would be accepted. No clock, no I/O.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TypeVar
@@ -35,12 +38,15 @@ CLEAR_LABELS = {
 }
 
 
-def require_label(text: object, field: str) -> str:
-    """A clear-text label (org unit, document reference, unit of measure) matching its pattern."""
+def require_label(text: object, field: str, name: str | None = None) -> str:
+    """A clear-text label (org unit, document reference, unit of measure) matching its pattern.
+
+    ``name`` is the argument's name in the refusal when it is not the label's kind.
+    """
     pattern, accepted = CLEAR_LABELS[field]
     if not isinstance(text, str) or not pattern.match(text.strip()):
         shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "…"
-        raise InvalidInput(field, f"{shown!r} is not {accepted}")
+        raise InvalidInput(name or field, f"{shown!r} is not {accepted}")
     return text.strip()
 
 
@@ -127,3 +133,123 @@ def not_before(day: date, earliest: date | None, field: str, what: str) -> date:
     if earliest is not None and day < earliest:
         raise InvalidInput(field, f"{day} is before {what} ({earliest}); dates follow the engagement's order")
     return day
+
+
+# --- settings: every ETRACK_* value read from the environment, parsed in one place --------------
+
+#: The fewest distinct persons behind a released cell, whatever is asked (ETRACK_K_MIN cannot go lower).
+MIN_K = 3
+CIPHER_KEY_BYTES = (16, 24, 32)
+#: A signal theme: a lowercase word, or words joined by '_' (the grid's and ETRACK_SIGNAL_THEMES').
+THEME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+def require_setting_int(raw: object, key: str, default: int, low: int) -> int:
+    """A whole-number setting (its text from the environment), ``default`` when unset or empty."""
+    if raw is None or raw == "":
+        return default
+    text = str(raw).strip()
+    if not text.isdigit() or int(text) < low:
+        raise InvalidInput(key, f"{raw!r} is not accepted; expected a whole number >= {low} (default {default})")
+    return int(text)
+
+
+def require_cipher_key(raw: object, key: str = "ETRACK_CIPHER_KEY") -> str | None:
+    """An AES key for whole-store encryption: base64 of 16, 24 or 32 bytes (``etrack new-cipher-key``)."""
+    if raw is None or raw == "":
+        return None
+    accepted = "expected the base64 of a 16, 24 or 32-byte AES key, as `etrack new-cipher-key` prints"
+    if not isinstance(raw, str):
+        raise InvalidInput(key, f"{accepted}, got {type(raw).__name__}")
+    try:
+        size = len(base64.b64decode(raw.strip(), validate=True))
+    except (ValueError, binascii.Error):
+        raise InvalidInput(key, f"not base64; {accepted}") from None
+    if size not in CIPHER_KEY_BYTES:
+        raise InvalidInput(key, f"decodes to {size} bytes; {accepted}")
+    return raw.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The deployment's settings, checked when the tracker opens (never at first use)."""
+
+    k_min: int = 5
+    snapshot_interval: int | None = None
+    teams_warn_above: int = 3
+    teams_refuse_above: int = 4
+    signal_themes: tuple[str, ...] = ()
+    cipher_key: str | None = None
+    retry_seconds: float = 10.0
+
+
+def read_settings(get: Callable[[str], object]) -> Settings:
+    """Every ETRACK_* setting from ``get`` (the environment), or InvalidInput naming the variable
+    and what it accepts."""
+    interval = get("ETRACK_SNAPSHOT_INTERVAL")
+    extra = [t.strip() for t in str(get("ETRACK_SIGNAL_THEMES") or "").split(",") if t.strip()]
+    bad = [t for t in extra if not THEME_PATTERN.match(t)]
+    if bad:
+        raise InvalidInput("ETRACK_SIGNAL_THEMES", f"{bad}: themes are lowercase words joined by '_'")
+    return Settings(
+        k_min=require_setting_int(get("ETRACK_K_MIN"), "ETRACK_K_MIN", 5, MIN_K),
+        snapshot_interval=None if interval in (None, "") else require_setting_int(
+            interval, "ETRACK_SNAPSHOT_INTERVAL", 20, 1),
+        teams_warn_above=require_setting_int(get("ETRACK_TEAMS_WARN_ABOVE"), "ETRACK_TEAMS_WARN_ABOVE", 3, 1),
+        teams_refuse_above=require_setting_int(get("ETRACK_TEAMS_REFUSE_ABOVE"), "ETRACK_TEAMS_REFUSE_ABOVE", 4, 1),
+        signal_themes=tuple(extra),
+        cipher_key=require_cipher_key(get("ETRACK_CIPHER_KEY")),
+        retry_seconds=require_setting_seconds(get("ETRACK_RETRY_SECONDS"), "ETRACK_RETRY_SECONDS", 10.0, 3600.0),
+    )
+
+
+def require_setting_seconds(raw: object, name: str, default: float, most: float) -> float:
+    """A duration setting in seconds, above 0 and at most ``most``; unset is ``default``."""
+    if raw in (None, ""):
+        return default
+    try:
+        seconds = float(str(raw))
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= most:
+        raise InvalidInput(name, f"{raw!r}: expected a number of seconds, above 0 and at most {most:g}")
+    return seconds
+
+
+# --- arguments of the read services ---------------------------------------------------------------
+
+
+def require_dimensions(by: object, field: str, default: Sequence[str]) -> tuple[str, ...]:
+    """Dimensions to group by: a list of names, or one string of names joined by ',' ('theme' or
+    'theme,period'); None is ``default``."""
+    if by is None:
+        return tuple(default)
+    if isinstance(by, str):
+        by = by.split(",")
+    if isinstance(by, bytes) or not isinstance(by, Iterable):
+        raise InvalidInput(field, f"expected a list of dimension names (or 'a,b'), got {type(by).__name__}")
+    names = list(by)
+    if not names or not all(isinstance(d, str) and d.strip() for d in names):
+        raise InvalidInput(field, f"{names!r}: expected one or more dimension names as text")
+    return tuple(d.strip() for d in names)
+
+
+def require_optional_int(number: object, field: str, default: int, low: int, high: int) -> int:
+    """A whole number in [low, high]; None is ``default``."""
+    return default if number is None else require_int(number, field, low, high)
+
+
+def require_optional_choice(value: object, field: str, default: str, accepted: Sequence[str]) -> str:
+    """One of ``accepted``; None is ``default``."""
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in accepted:
+        raise InvalidInput(field, f"{value!r} is not one of: {', '.join(accepted)}")
+    return value
+
+
+def require_writer(out: object, field: str) -> object:
+    """A text stream to write to (anything with a ``write`` method)."""
+    if not callable(getattr(out, "write", None)):
+        raise InvalidInput(field, f"expected a text stream with a write() method, got {type(out).__name__}")
+    return out

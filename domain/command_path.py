@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from engagement_tracker.domain.checks import MAX_TEXT_CHARS, require_text
+from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_text
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
@@ -42,7 +42,7 @@ from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Sealed
-from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, THEME_PATTERN
+from engagement_tracker.domain.vocabulary import SIGNAL_THEMES
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -92,27 +92,15 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             raise InvalidInput("max_retries", f"{max_retries!r}: expected a whole number >= 0, or None")
         #: An optional cap on retries; by default only ``retry_seconds`` bounds them.
         self.max_retries = max_retries
-        seconds = self.env.get("ETRACK_RETRY_SECONDS") or "10"
-        try:
-            self.retry_seconds = float(seconds)
-        except ValueError:
-            self.retry_seconds = -1.0
-        if not 0 < self.retry_seconds <= 3600:
-            raise InvalidInput("ETRACK_RETRY_SECONDS", f"{seconds!r}: expected a number of seconds, above 0 and at most 3600")
-        interval = self.env.get("ETRACK_SNAPSHOT_INTERVAL")
-        if interval:
-            if not interval.isdigit() or int(interval) < 1:
-                raise InvalidInput("ETRACK_SNAPSHOT_INTERVAL", f"{interval!r} is not a positive whole number")
-            self.snapshotting_intervals = {Engagement: int(interval), Cohort: int(interval)}  # type: ignore[misc]  # eventsourcing reads it per instance
-        self.capacity = CapacityPolicy(
-            _env_int(self.env, "ETRACK_TEAMS_WARN_ABOVE", 3), _env_int(self.env, "ETRACK_TEAMS_REFUSE_ABOVE", 4)
-        )
-        extra = [t.strip() for t in (self.env.get("ETRACK_SIGNAL_THEMES") or "").split(",") if t.strip()]
-        bad = [t for t in extra if not THEME_PATTERN.match(t)]
-        if bad:
-            raise InvalidInput("ETRACK_SIGNAL_THEMES", f"{bad}: themes are lowercase words joined by '_'")
+        #: Every ETRACK_* setting, checked now: a malformed one refuses to open the tracker.
+        self.settings = read_settings(self.env.get)
+        if self.settings.snapshot_interval is not None:
+            interval = self.settings.snapshot_interval
+            self.snapshotting_intervals = {Engagement: interval, Cohort: interval}  # type: ignore[misc]  # eventsourcing reads it per instance
+        self.capacity = CapacityPolicy(self.settings.teams_warn_above, self.settings.teams_refuse_above)
+        self.retry_seconds = self.settings.retry_seconds
         #: The signal taxonomy in force: the reading grid's themes plus this deployment's own.
-        self.signal_themes: tuple[str, ...] = tuple(dict.fromkeys([*SIGNAL_THEMES, *extra]))
+        self.signal_themes: tuple[str, ...] = tuple(dict.fromkeys([*SIGNAL_THEMES, *self.settings.signal_themes]))
 
     def close(self) -> None:
         """Close the event store and the key vault."""
@@ -220,7 +208,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             except IntegrityError:
                 continue  # another writer committed first: re-read and re-decide
             except PersistenceError as exc:
-                raise StoreError(f"the store failed while saving {kind} {agg.id}; nothing was recorded: {exc}") from exc
+                raise _unwritten(kind, agg.id, exc) from exc
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -269,6 +257,13 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             self.save(agg)
         except IntegrityError:
             raise AlreadyExists(kind, agg.id) from None
+        except PersistenceError as exc:
+            raise _unwritten(kind, agg.id, exc) from exc
+
+
+def _unwritten(kind: str, ident: object, exc: Exception) -> StoreError:
+    """A write the store refused (disk full, read-only file, server gone): nothing was recorded."""
+    return StoreError(f"the store could not write {kind} {ident}: {exc}; nothing was recorded")
 
 
 def _with_state(exc: EtrackError, kind: str, state: str) -> EtrackError:
@@ -278,15 +273,6 @@ def _with_state(exc: EtrackError, kind: str, state: str) -> EtrackError:
         if exc.args:
             exc.args = (f"{exc.args[0]} [{kind} state: {state}]", *exc.args[1:])
     return exc
-
-
-def _env_int(env: Any, key: str, default: int) -> int:
-    raw = env.get(key)
-    if raw in (None, ""):
-        return default
-    if not str(raw).isdigit():
-        raise InvalidInput(key, f"{raw!r} is not a whole number")
-    return int(raw)
 
 
 #: What the tripartite contract shares with the sponsor of the steps taken (never sessions'

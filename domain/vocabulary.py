@@ -6,7 +6,6 @@ form. Each vocabulary that a value object converts to has a named converter besi
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from uuid import UUID
 
@@ -197,4 +196,3 @@ SIGNAL_THEMES = (
     "information_flow", "energy_drain", "energy_gain", "learning_dip", "shared_stakes",
     "segmented_stakes", "drifting_from_users", "delivery_control",
 )
-THEME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")

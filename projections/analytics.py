@@ -21,6 +21,13 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import require_analyst
+from engagement_tracker.domain.checks import (
+    MIN_K,
+    require_dimensions,
+    require_label,
+    require_optional_choice,
+    require_optional_int,
+)
 from engagement_tracker.domain.errors import InvalidInput, StoreError
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
@@ -168,38 +175,55 @@ def require_whole_periods(since: str | None, until: str | None, grain: str) -> N
                                     f"end the window at {until[:4]}-{end:02d}")
 
 
+#: What each release groups by, and its finest period, when the caller passes None.
+DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period")}
+DEFAULT_PERIOD = {"signal": "month", "activity": "quarter"}
+PERIODS = ("month", "quarter", "year")
+MAX_K = 10_000
+
+
 class AnalystService:
     """Released aggregates only: signal summaries, trends and activity indicators.
+
+    Arguments are checked before anything is read or recorded: ``by`` is a list of dimension
+    names, or one string of names joined by ',' (``"theme"`` is one dimension); ``k`` a whole
+    number (>= 3); ``unit`` an org unit label; ``period`` month, quarter or year; ``since`` and
+    ``until`` 'YYYY-MM'. None for ``by``, ``period`` or ``k`` means its default. Anything else
+    is InvalidInput naming the argument and the accepted form.
 
     ``k_min`` is the deployment's floor for k (``ETRACK_K_MIN``, default 5): a release asks for
     at least that, and never less than any earlier release of its family.
     """
 
-    def __init__(self, analytics: Analytics, clock: Callable[[], datetime], k_min: int = 5) -> None:
+    def __init__(self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5) -> None:
         self.analytics = analytics
         self.clock = clock
-        self.k_min = k_min
+        self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
 
     def _release(
         self,
         viewer: Actor,
         family: str,
-        by: Sequence[str],
+        by: Sequence[str] | str | None,
         unit: str | None,
-        period: str,
-        k: int,
+        period: str | None,
+        k: int | None,
         action: str,
         since: str | None = None,
         until: str | None = None,
     ) -> Release:
         require_analyst(viewer, action)
+        by = require_dimensions(by, "by", DEFAULT_BY[family])
+        if unit is not None:
+            unit = require_label(unit, "org_unit", "unit")
+        period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
+        k = require_optional_int(k, "k", 5, MIN_K, MAX_K)
         since, until = require_window(since, until)
         floor = self.k_min
         earlier = self.analytics.view.ledger(family)
         # k can be raised, never lowered: not below the deployment's floor nor any earlier release's k
         k = max(k, floor, *(e["k"] for e in earlier))
         policy = Policy(k=k)
-        by = [d.strip() for d in (by.split(",") if isinstance(by, str) else by)]
         self.analytics.catch_up()
         facts = self.analytics.view.tallies(family, since, until)
         if unit:
@@ -224,10 +248,10 @@ class AnalystService:
     def summary(
         self,
         viewer: Actor,
-        by: Sequence[str] = ("theme", "period"),
+        by: Sequence[str] | str | None = ("theme", "period"),
         unit: str | None = None,
-        period: str = "month",
-        k: int = 5,
+        period: str | None = "month",
+        k: int | None = 5,
         since: str | None = None,
         until: str | None = None,
     ) -> Release:
@@ -240,10 +264,10 @@ class AnalystService:
     def activity(
         self,
         viewer: Actor,
-        by: Sequence[str] = ("metric", "period"),
+        by: Sequence[str] | str | None = ("metric", "period"),
         unit: str | None = None,
-        period: str = "quarter",
-        k: int = 5,
+        period: str | None = "quarter",
+        k: int | None = 5,
         since: str | None = None,
         until: str | None = None,
     ) -> Release:
@@ -251,7 +275,7 @@ class AnalystService:
         return self._release(viewer, "activity", by, unit, period, k, "release activity indicators", since, until)
 
     def trends(
-        self, viewer: Actor, unit: str | None = None, period: str = "month", k: int = 5,
+        self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = 5,
         since: str | None = None, until: str | None = None,
     ) -> list[dict[str, Any]]:
         """Per theme: rising, stable or falling; flagged when a weak signal becomes strong."""

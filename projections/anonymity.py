@@ -36,11 +36,11 @@ from typing import Any
 
 import attrs
 
+from engagement_tracker.domain.checks import MIN_K
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 
 DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
 TIME_LEVELS = ("month", "quarter", "year")
-MIN_K = 3
 
 
 @attrs.frozen

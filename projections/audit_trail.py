@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import require_auditor
-from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.checks import require_writer
+from engagement_tracker.domain.errors import InvalidInput, StoreError
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.audit_chain import (
     GENESIS,
@@ -121,11 +122,16 @@ class AuditService:
         self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None
     ) -> Report:
         require_auditor(viewer, "verify the audit trail")
+        checkpoint = require_checkpoint(checkpoint)
+        if public_key is not None and not isinstance(public_key, Ed25519PublicKey):
+            raise InvalidInput("public_key", f"expected an Ed25519 public key (or None), got {type(public_key).__name__}")
         return self.trail.verify(checkpoint, public_key)
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
         """Sign the trail's head after checking the store against the trail."""
         require_auditor(viewer, "sign a checkpoint")
+        if not isinstance(signing_key, Ed25519PrivateKey):
+            raise InvalidInput("signing_key", f"expected an Ed25519 private key, got {type(signing_key).__name__}")
         self.trail.catch_up()
         report = self.trail.verify()
         if not report.ok:
@@ -146,6 +152,7 @@ class AuditService:
 
     def export(self, viewer: Actor, out: IO[str]) -> int:
         """Write the trail as JSON Lines; returns the number of entries."""
+        require_writer(out, "out")
         n = 0
         for line in export_lines(self.entries(viewer)):
             out.write(line + "\n")
@@ -154,6 +161,26 @@ class AuditService:
 
 
 # --- checkpoint signatures ---------------------------------------------------------------------
+
+
+def require_checkpoint(checkpoint: object) -> dict[str, Any] | None:
+    """None, or a checkpoint as ``AuditService.checkpoint`` writes it: a dict whose ``position``
+    is a whole number >= 0 and whose ``head_hash`` is text (its signature is checked by verify)."""
+    if checkpoint is None:
+        return None
+    accepted = "a dict as `etrack audit checkpoint` writes it (position, head_hash, created_at, public_key, signature)"
+    if not isinstance(checkpoint, dict):
+        raise InvalidInput("checkpoint", f"expected {accepted}, got {type(checkpoint).__name__}")
+    missing = [k for k in ("position", "head_hash") if k not in checkpoint]
+    if missing:
+        raise InvalidInput("checkpoint", f"lacks {', '.join(missing)}; expected {accepted}")
+    position, head = checkpoint["position"], checkpoint["head_hash"]
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise InvalidInput("checkpoint", f"position {position!r} is not a whole number >= 0")
+    if not isinstance(head, str):
+        raise InvalidInput("checkpoint", f"head_hash {head!r} is not text (a hex digest)")
+    return checkpoint
+
 
 
 def public_key_hex(key: Ed25519PublicKey) -> str:

@@ -105,7 +105,9 @@ class Contention:
                                  f"{exc}") from exc
             time.sleep(min(0.01 * 2 ** min(self.busy, 5), 0.25))
             return
-        raise exc
+        # anything else (a full disk, a read-only file): the page was rolled back, the events stay
+        raise StoreError(f"the store could not write a projection's page: {exc}; the page was not projected "
+                         "(the next catch-up or `etrack projections run` resumes from the same position)") from exc
 
 
 V = TypeVar("V", bound=View)
