@@ -132,9 +132,16 @@ def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int)
     sponsor = Actor(demo_id(s.sponsor), Role.SPONSOR)
     day = s.start
 
+    latest = [day - timedelta(days=1)]
+
     def at(offset_days: int) -> date:
-        clock.set(day + timedelta(days=offset_days))
-        return day + timedelta(days=offset_days)
+        """The date ``offset_days`` into the engagement; the clock moves there unless it already
+        passed it (a step recorded after the fact), so recorded times never run backwards."""
+        target = day + timedelta(days=offset_days)
+        if target > latest[0]:
+            latest[0] = target
+            clock.set(target)
+        return target
 
     at(0)
     app.open_engagement(coach, coachee.party, sponsor.party, "line_manager" if index % 3 else "hr", s.unit, eid)
@@ -229,9 +236,15 @@ def _play_cohort(app: EngagementTracker, clock: ScriptedClock, label: str, unit:
     members = peers[:6] if target == "accompaniment" else peers[2:8]
     c = app.cohorts
 
+    latest = [start - timedelta(days=1)]
+
     def on(offset: int) -> date:
-        clock.set(start + timedelta(days=offset))
-        return start + timedelta(days=offset)
+        """As in an engagement: the clock never runs backwards within a cohort."""
+        target = start + timedelta(days=offset)
+        if target > latest[0]:
+            latest[0] = target
+            clock.set(target)
+        return target
 
     on(0)
     c.open(coach, unit, name, cohort_id=cid)
