@@ -3,7 +3,7 @@
 The read models (``projections/``) are handed their view and their reader of the store here, as
 eventsourcing hands a view to a projection: :func:`read_model_backend` picks the backend's
 classes once (``adapters/views/``, ``adapters/stored_records.py``); :func:`audit_trail`,
-:func:`analytics` and the services build on it.
+:func:`analytics`, :func:`directory` and the services build on it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.projections.analytics import AnalystService, Analytics, AnalyticsView
 from engagement_tracker.projections.audit_trail import AuditService, AuditTrail, AuditTrailView, StoredRecords
+from engagement_tracker.projections.directory import Directory, DirectoryView
 from engagement_tracker.projections.tracking import TrackedProjection, View
 
 
@@ -140,7 +141,7 @@ DDL_LOCK = 0x65747261636B  # "etrack"
 
 
 def create_read_models(app: EngagementTracker) -> None:
-    """Create the audit trail's and the analysts' tables now (under the DDL lock)."""
+    """Create the audit trail's, the analysts' and the directory's tables now (under the DDL lock)."""
     read_models(app)
 
 
@@ -153,6 +154,7 @@ class ReadModelBackend:
 
     audit_view: type[AuditTrailView]
     analytics_view: type[AnalyticsView]
+    directory_view: type[DirectoryView]
     records: StoredRecords
 
 
@@ -160,10 +162,10 @@ def read_model_backend(app: EngagementTracker) -> ReadModelBackend:
     """The read models' classes for the app's store: SQLite, memory or PostgreSQL."""
     recorder, mapper = app.recorder, app.mapper
     if isinstance(recorder, SQLiteApplicationRecorder):
-        return ReadModelBackend(sqlite.SQLiteAuditTrailView, sqlite.SQLiteAnalyticsView,
+        return ReadModelBackend(sqlite.SQLiteAuditTrailView, sqlite.SQLiteAnalyticsView, sqlite.SQLiteDirectoryView,
                                 SQLiteRecords(mapper, recorder, sqlite.AUDIT_TABLE))
     if isinstance(recorder, POPOApplicationRecorder):
-        return ReadModelBackend(memory.MemoryAuditTrailView, memory.MemoryAnalyticsView,
+        return ReadModelBackend(memory.MemoryAuditTrailView, memory.MemoryAnalyticsView, memory.MemoryDirectoryView,
                                 NotificationRecords(mapper, recorder))
     if app.env.get("PERSISTENCE_MODULE", "").endswith("postgres"):
         from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg is the postgres extra
@@ -172,7 +174,7 @@ def read_model_backend(app: EngagementTracker) -> ReadModelBackend:
 
         if isinstance(recorder, PostgresApplicationRecorder):
             return ReadModelBackend(postgres.PostgresAuditTrailView, postgres.PostgresAnalyticsView,
-                                    PostgresRecords(mapper, recorder, postgres.AUDIT_TABLE))
+                                    postgres.PostgresDirectoryView, PostgresRecords(mapper, recorder, postgres.AUDIT_TABLE))
     raise StoreError(f"no read model for the backend {app.env.get('PERSISTENCE_MODULE', '')!r}")
 
 
@@ -204,11 +206,20 @@ def analytics(app: EngagementTracker, view: AnalyticsView | None = None) -> Anal
                      backend.records)
 
 
+def directory(app: EngagementTracker, view: DirectoryView | None = None) -> Directory:
+    """The directory of the app's store (engagements and cohorts, no names), kept in ``view`` (else the
+    backend's, created if needed)."""
+    backend = read_model_backend(app)
+    return Directory(view if view is not None else _view(app, backend.directory_view),
+                     backend.records)
+
+
 def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
     """Every projection of the app's store, sharing one reader: a page is decoded once for all."""
     backend = read_model_backend(app)
     return [AuditTrail(_view(app, backend.audit_view), backend.records),
-            Analytics(_view(app, backend.analytics_view), backend.records)]
+            Analytics(_view(app, backend.analytics_view), backend.records),
+            Directory(_view(app, backend.directory_view), backend.records)]
 
 
 def audit_service(app: EngagementTracker) -> AuditService:

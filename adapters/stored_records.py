@@ -149,6 +149,23 @@ def _acted_topics() -> frozenset[str]:
 ACTED = _acted_topics()
 
 
+_TO_STATE_KEY = b'"to_state":'
+_TO_STATE = re.compile(rb'"to_state":"([^"\\]*)"')
+
+
+def scan_to_state(data: bytes) -> str | None:
+    """The ``to_state`` field read straight from the stored bytes, or ``None`` when in any doubt.
+
+    As for :func:`scan_stamp`: the key occurs only as a key, and when it occurs exactly once
+    (every workflow event has it at the top level, once) in the exact form eventsourcing writes
+    (a plain string, no escape), that is its value; anything else is left to a parse.
+    """
+    if data.count(_TO_STATE_KEY) != 1:
+        return None
+    found = _TO_STATE.search(data)
+    return None if found is None else found.group(1).decode("utf-8")
+
+
 class Decoded:
     """One stored event, read once for every projection, and decoded only as far as one needs.
 
@@ -161,13 +178,16 @@ class Decoded:
     or wrong cipher key) gives an unknown stamp and a ``None`` event: the caller decides.
     """
 
-    __slots__ = ("_event", "_mapper", "_stamp", "id", "originator_id", "originator_version", "state", "topic")
+    __slots__ = ("_event", "_mapper", "_plain", "_stamp", "_to_state", "id", "originator_id", "originator_version",
+                 "state", "topic")
 
     def __init__(self, mapper: Mapper[UUID], position: int, originator_id: str, version: int, topic: str,
                  state: bytes) -> None:
         self._mapper, self.id, self.originator_id, self.originator_version = mapper, position, originator_id, version
         self.topic, self.state = topic, state
         self._stamp: Stamp | None = None
+        self._to_state: str | type[Decoded] | None = Decoded
+        self._plain: bytes | None = None
         self._event: Any = Decoded
 
     @classmethod
@@ -176,13 +196,16 @@ class Decoded:
         return cls(mapper, n.id, canonical_id(n.originator_id), n.originator_version, n.topic, n.state)
 
     def plain_state(self) -> bytes:
-        """The state as eventsourcing serialised it: deciphered and decompressed, not parsed."""
+        """The state as eventsourcing serialised it: deciphered and decompressed, not parsed (once)."""
+        if self._plain is not None:
+            return self._plain
         data = self.state
         mapper = self._mapper
         if mapper.cipher:
             data = mapper.cipher.decrypt(data)
         if mapper.compressor:
             data = mapper.compressor.decompress(data)
+        self._plain = data
         return data
 
     @property
@@ -198,6 +221,22 @@ class Decoded:
             except Exception:
                 self._stamp = UNKNOWN
         return self._stamp
+
+    @property
+    def to_state(self) -> str | None:
+        if self._to_state is Decoded:
+            found: str | None = None
+            try:
+                data = self.plain_state()
+                found = scan_to_state(data)
+                if found is None:
+                    state = json.loads(data)
+                    value = state.get("to_state") if type(state) is dict else None
+                    found = value if type(value) is str else None
+            except Exception:
+                found = None
+            self._to_state = found
+        return self._to_state if isinstance(self._to_state, str) else None
 
     @property
     def event(self) -> Any:

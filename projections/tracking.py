@@ -30,8 +30,8 @@ class Record(Protocol):
 
     ``id`` is its position in the store, ``originator_id`` the aggregate's id as canonical
     text (the UUID's 36-character form), ``state`` the state bytes exactly as stored (ciphertext
-    stays ciphertext). :attr:`stamp` says who recorded it and when, without building domain
-    objects; :attr:`event` is the domain event. A record that cannot be read (tampered bytes,
+    stays ciphertext). :attr:`stamp` says who recorded it and when, and :attr:`to_state` where it
+    led, without building domain objects; :attr:`event` is the domain event. A record that cannot be read (tampered bytes,
     unknown topic, missing or wrong cipher key) gives :data:`UNKNOWN` and ``None``: the caller
     decides.
     """
@@ -53,6 +53,12 @@ class Record(Protocol):
 
     @property
     def stamp(self) -> Stamp: ...
+
+    @property
+    def to_state(self) -> str | None:
+        """The workflow state the event led to, read from the stored JSON without decoding the
+        event; ``None`` when it has none or cannot be read (then decode :attr:`event`)."""
+        ...
 
     @property
     def event(self) -> Any: ...  # a domain event, or None when the record cannot be decoded

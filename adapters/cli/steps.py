@@ -12,12 +12,14 @@ from typing import Any
 
 import click
 
+from engagement_tracker.adapters.bootstrap import directory
 from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor, parse_time, refusals
 from engagement_tracker.adapters.cli.store import DEFAULT_URL, reader, tracker
 from engagement_tracker.adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
 from engagement_tracker.domain.application import CohortCommands, EngagementTracker
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
+from engagement_tracker.projections.directory import cohort_row, engagement_row
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 
@@ -96,15 +98,9 @@ def _print_phase_summary(app: EngagementTracker) -> None:
 @FORMAT
 @click.pass_context
 def engagements(ctx: click.Context, fmt: str) -> None:
-    """List engagements: id, state, unit, sessions (no names, no content)."""
+    """List engagements: id, state, unit, sessions (no names, no content), from the directory."""
     with reader(ctx) as app:
-        rows = []
-        for eid in app.engagement_ids():
-            e = app.engagement(eid)
-            rows.append({"id": str(e.id), "state": e.state, "coachee_kind": e.coachee_kind,
-                         "org_unit": e.org_unit, "sessions": len(e.sessions),
-                         "opened_at": e.created_on.date().isoformat()})
-        emit_rows(rows, fmt, "Engagements")
+        emit_rows([engagement_row(e) for e in directory(app).engagements()], fmt, "Engagements")
 
 
 @click.command()
@@ -243,15 +239,9 @@ def coach_load(ctx: click.Context, coach_id: str, fmt: str) -> None:
 @FORMAT
 @click.pass_context
 def cohorts(ctx: click.Context, fmt: str) -> None:
-    """List cohorts: id, state, unit, members, rituals, decisions (no names, no content)."""
+    """List cohorts: id, state, unit, members, rituals, decisions (no names, no content), from the directory."""
     with reader(ctx) as app:
-        rows = []
-        for cid in app.cohort_ids():
-            c = app.cohorts.get(cid)
-            rows.append({"id": str(c.id), "state": c.state, "org_unit": c.org_unit, "members": len(c.members),
-                         "rituals": len(c.rituals), "decisions": len(c.decisions),
-                         "missed_deadlines": len(c.missed)})
-        emit_rows(rows, fmt, "Cohorts")
+        emit_rows([cohort_row(c) for c in directory(app).cohorts()], fmt, "Cohorts")
 
 
 @click.group()

@@ -18,6 +18,9 @@ from engagement_tracker.adapters.cli.output import err, out, refusals
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.errors import EtrackError
+from engagement_tracker.projections.analytics import Analytics
+from engagement_tracker.projections.audit_trail import AuditTrail
+from engagement_tracker.projections.directory import COHORT, Directory
 
 DEFAULT_URL = "sqlite:///etrack.sqlite"
 
@@ -59,10 +62,16 @@ def projections_rebuild(ctx: click.Context) -> None:
         runner = ProjectionRunner(app)
         with out.status("rebuilding every projection from the store..."):
             runner.rebuild()
-        trail, analytics = runner.projections
-        head = trail.view.head()
-        out.print(f"audit trail: {len(trail.view.entries())} entries, head {head.entry_hash if head else '-'}")
-        out.print(f"analytics: {len(analytics.view.facts())} facts")
+        for p in runner.projections:
+            if isinstance(p, AuditTrail):
+                head = p.view.head()
+                out.print(f"audit trail: {len(p.view.entries())} entries, head {head.entry_hash if head else '-'}")
+            elif isinstance(p, Analytics):
+                out.print(f"analytics: {len(p.view.facts())} facts")
+            elif isinstance(p, Directory):
+                listed = p.view.listing()
+                cohorts = sum(1 for e in listed if e.kind == COHORT)
+                out.print(f"directory: {len(listed) - cohorts} engagements, {cohorts} cohorts")
 
 
 @projections.command("run")

@@ -1,4 +1,4 @@
-"""The read models in memory, for the ``memory:`` store: the audit trail and the analysts' facts.
+"""The read models in memory, for the ``memory:`` store: the audit trail, the analysts' facts, the directory.
 
 Each view holds its entries or facts and eventsourcing's tracking position under one lock, so
 they change together, as the SQL views change them in one transaction.
@@ -17,6 +17,8 @@ from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.directory import NAME as DIRECTORY
+from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.weak_signals import Source
 
 
@@ -112,3 +114,29 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
             return len(self._ledger)
 
 
+class MemoryDirectoryView(POPOTrackingRecorder, DirectoryView):
+    """The directory in memory: one entry per engagement and cohort."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._entries: dict[str, Entry] = {}
+
+    def save(self, entries: Sequence[Entry], tracking: Tracking) -> None:
+        with self._database_lock:
+            self._assert_tracking_uniqueness(tracking)
+            self._entries.update((e.id, e) for e in entries)
+            self._insert_tracking(tracking)
+
+    def entries(self, ids: Iterable[str]) -> dict[str, Entry]:
+        with self._database_lock:
+            return {i: self._entries[i] for i in set(ids) if i in self._entries}
+
+    def listing(self, kind: str | None = None) -> list[Entry]:
+        with self._database_lock:
+            chosen = [e for e in self._entries.values() if kind is None or e.kind == kind]
+        return sorted(chosen, key=lambda e: e.position)
+
+    def clear(self) -> None:
+        with self._database_lock:
+            self._entries.clear()
+            self._max_tracking_ids.pop(DIRECTORY, None)

@@ -1,4 +1,4 @@
-"""The read models in PostgreSQL: audit trail and analytics, each with eventsourcing's tracking row.
+"""The read models in PostgreSQL: audit trail, analytics and directory, each with eventsourcing's tracking row.
 
 Same contract as the SQLite and memory views (the abstract views in ``projections/``): entries
 or facts and the tracked position are written in one transaction. The trail's table is read
@@ -17,8 +17,11 @@ from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
+    DIRECTORY_COLUMNS,
+    DIRECTORY_TABLE_COLUMNS,
     RELEASED_DIMENSIONS,
     TALLY_COLUMNS,
+    directory_row,
     persons_json,
     tally_of,
     tally_row,
@@ -29,9 +32,12 @@ from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.directory import NAME as DIRECTORY
+from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
+DIRECTORY_TABLE = "etrack_directory"
 
 
 def _table(datastore: PostgresDatastore, name: str) -> Composed:
@@ -188,3 +194,49 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 (release_id, family, *(r.dims.get(c) for c in RELEASED_DIMENSIONS), r.value, r.status, None)
                 for r in rel.rows])
         return release_id
+
+
+class PostgresDirectoryView(PostgresTrackingRecorder, DirectoryView):
+    """The directory in table ``etrack_directory`` of the store's schema, plus eventsourcing's tracking row."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self._t = _table(datastore, DIRECTORY_TABLE)
+        self._columns = SQL(",").join(map(Identifier, DIRECTORY_COLUMNS))
+        self.sql_create_statements += [
+            SQL("CREATE TABLE IF NOT EXISTS {} (" + DIRECTORY_TABLE_COLUMNS + ")").format(self._t),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (kind, position)").format(
+                Identifier(f"{DIRECTORY_TABLE}_listing"), self._t),
+        ]
+
+    def save(self, entries: Sequence[Entry], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)  # first: a second runner waits here, then clashes
+            if entries:
+                updates = SQL(",").join(SQL("{0} = excluded.{0}").format(Identifier(c)) for c in DIRECTORY_COLUMNS[1:])
+                curs.executemany(SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}").format(
+                    self._t, self._columns, SQL(",".join(["%s"] * len(DIRECTORY_COLUMNS))), updates),
+                    [directory_row(e) for e in entries])
+
+    def _entries(self, rows: Iterable[Any]) -> list[Entry]:
+        return [Entry(**{c: r[c] for c in DIRECTORY_COLUMNS}) for r in rows]
+
+    def entries(self, ids: Iterable[str]) -> dict[str, Entry]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(self._columns, self._t), (sorted(set(ids)),))
+            return {e.id: e for e in self._entries(curs.fetchall())}
+
+    def listing(self, kind: str | None = None) -> list[Entry]:
+        with self.datastore.transaction(commit=False) as curs:
+            if kind is None:
+                curs.execute(SQL("SELECT {} FROM {} ORDER BY position").format(self._columns, self._t))
+            else:
+                curs.execute(SQL("SELECT {} FROM {} WHERE kind = %s ORDER BY position").format(self._columns, self._t),
+                             (kind,))
+            return self._entries(curs.fetchall())
+
+    def clear(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DELETE FROM {}").format(self._t))
+            curs.execute(SQL("DELETE FROM {} WHERE application_name = %s").format(
+                _table(self.datastore, self.tracking_table_name)), (DIRECTORY,))

@@ -7,7 +7,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from engagement_tracker.projections.anonymity import Tally
+from engagement_tracker.projections.directory import COLUMNS, Entry
+
+#: The directory's columns: Entry's fields, in order.
+DIRECTORY_COLUMNS = COLUMNS
 
 #: The audit trail's columns: AuditEntry's fields, in order.
 AUDIT_COLUMNS = ("position", "aggregate_id", "aggregate_type", "version", "topic", "event_type", "actor", "role",
@@ -16,6 +22,12 @@ FACT_COLUMNS = ("family", "metric", "unit", "month", "source", "persons", "theme
                 "intensity")
 TALLY_COLUMNS = ("key", "family", "metric", "unit", "month", "theme", "context", "polarity", "intensity", "facts",
                  "persons", "sources")
+#: The directory's columns (Entry's fields, in order) and its table, as SQL declares them.
+DIRECTORY_TABLE_COLUMNS = (
+    "id TEXT PRIMARY KEY, kind TEXT NOT NULL, position BIGINT NOT NULL, state TEXT NOT NULL, org_unit TEXT NOT NULL, "
+    "coachee_kind TEXT, sessions INTEGER NOT NULL, members INTEGER NOT NULL, rituals INTEGER NOT NULL, "
+    "decisions INTEGER NOT NULL, missed_deadlines INTEGER NOT NULL, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL"
+)
 #: A released row's dimensions, in the order of the released_rows table.
 RELEASED_DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
 
@@ -35,3 +47,11 @@ def tally_of(row: Sequence[Any]) -> Tally:
     persons, sources = json.loads(row[10]), json.loads(row[11])
     return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
                  tuple(sorted(persons.items())), tuple(sorted(sources.items())))
+
+
+def directory_row(e: Entry) -> tuple[Any, ...]:
+    return attrs.astuple(e)
+
+
+def entry_of(row: Sequence[Any]) -> Entry:
+    return Entry(*(row[i] for i in range(len(DIRECTORY_COLUMNS))))

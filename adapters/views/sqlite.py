@@ -1,4 +1,4 @@
-"""The read models in the event store's SQLite file: the audit trail and the analysts' tables.
+"""The read models in the event store's SQLite file: the audit trail, the analysts' tables, the directory.
 
 Each view writes its rows and eventsourcing's tracking row in one transaction. The trail's table
 is read joined with the events table by ``adapters/stored_records.py`` (it names
@@ -16,8 +16,12 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
+    DIRECTORY_COLUMNS,
+    DIRECTORY_TABLE_COLUMNS,
     FACT_COLUMNS,
     RELEASED_DIMENSIONS,
+    directory_row,
+    entry_of,
     persons_json,
     tally_of,
     tally_row,
@@ -27,9 +31,12 @@ from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.directory import NAME as DIRECTORY
+from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
+DIRECTORY_TABLE = "directory"
 
 
 class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
@@ -186,3 +193,44 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
         return release_id
 
 
+class SQLiteDirectoryView(SQLiteTrackingRecorder, DirectoryView):
+    """The directory in table ``directory`` beside the events, plus eventsourcing's tracking row."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements += [
+            f"CREATE TABLE IF NOT EXISTS {DIRECTORY_TABLE} ({DIRECTORY_TABLE_COLUMNS})",
+            f"CREATE INDEX IF NOT EXISTS {DIRECTORY_TABLE}_listing ON {DIRECTORY_TABLE} (kind, position)",
+        ]
+        return statements
+
+    def save(self, entries: Sequence[Entry], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._insert_tracking(c, tracking)  # write first (see SQLiteAnalyticsView.append)
+            c.executemany(f"INSERT OR REPLACE INTO {DIRECTORY_TABLE} ({','.join(DIRECTORY_COLUMNS)}) "
+                          f"VALUES ({','.join('?' * len(DIRECTORY_COLUMNS))})", [directory_row(e) for e in entries])
+
+    def entries(self, ids: Iterable[str]) -> dict[str, Entry]:
+        wanted = sorted(set(ids))
+        found: dict[str, Entry] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(wanted), 400):
+                chunk = wanted[i:i + 400]
+                c.execute(f"SELECT {','.join(DIRECTORY_COLUMNS)} FROM {DIRECTORY_TABLE} "
+                          f"WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+                found.update((e.id, e) for e in map(entry_of, c.fetchall()))
+        return found
+
+    def listing(self, kind: str | None = None) -> list[Entry]:
+        with self.datastore.transaction(commit=False) as c:
+            if kind is None:
+                c.execute(f"SELECT {','.join(DIRECTORY_COLUMNS)} FROM {DIRECTORY_TABLE} ORDER BY position")
+            else:
+                c.execute(f"SELECT {','.join(DIRECTORY_COLUMNS)} FROM {DIRECTORY_TABLE} WHERE kind = ? "
+                          "ORDER BY position", (kind,))
+            return [entry_of(tuple(r)) for r in c.fetchall()]
+
+    def clear(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {DIRECTORY_TABLE}")
+            c.execute("DELETE FROM tracking WHERE application_name = ?", (DIRECTORY,))

@@ -16,7 +16,7 @@ import pytest
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.bootstrap import new_cipher_key
 from engagement_tracker.adapters.runner import ProjectionRunner
-from engagement_tracker.adapters.stored_records import ACTED, Decoded, scan_stamp, stamp_of_state
+from engagement_tracker.adapters.stored_records import ACTED, Decoded, scan_stamp, scan_to_state, stamp_of_state
 from engagement_tracker.projections.activity import activity_facts, counts
 from engagement_tracker.projections.anonymity import tally
 from engagement_tracker.projections.audit_chain import StoredRecord
@@ -67,6 +67,29 @@ def test_the_stamp_read_from_stored_json_equals_the_decoded_event(history) -> No
     assert len(topics) > 40  # every event type of every aggregate was recorded
     assert scanned >= len(notifications) - 5  # all but the few events without an actor field
     assert any(Decoded.of(history.mapper, n).stamp[0] for n in notifications)  # actors are stamped
+
+
+def test_the_to_state_read_from_stored_json_equals_the_decoded_event(history) -> None:  # type: ignore[no-untyped-def]
+    with_state = 0
+    for n in history.recorder.select_notifications(1, 100_000):
+        d = Decoded.of(history.mapper, n)
+        want = getattr(history.mapper.to_domain_event(n), "to_state", None)
+        assert d.to_state == want, n.topic
+        if want is not None:
+            assert scan_to_state(d.plain_state()) == want, n.topic  # the byte scan, not the parse
+            with_state += 1
+    assert with_state > 40
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (b'{"to_state":"framing.first_meeting","x":1}', "framing.first_meeting"),
+    (b'{"x":1}', None),
+    (b'{"to_state":"a","v":{"to_state":"b"}}', None),  # twice: parse instead
+    (b'{"to_state":"a\\u002eb"}', None),  # an escape: parse instead
+    (b'{"note":"she wrote \\"to_state\\": x","to_state":"closed"}', "closed"),
+])
+def test_the_to_state_byte_scan_reads_only_what_is_certain(data: bytes, expected: str | None) -> None:
+    assert scan_to_state(data) == expected
 
 
 def test_analytics_reads_only_what_it_counts_and_misses_nothing(history) -> None:  # type: ignore[no-untyped-def]
