@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-from transitions.extensions import HierarchicalGraphMachine
-from transitions.extensions.nesting import NestedState
+from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
 from engagement_tracker.domain.errors import RuleViolation, StepNotAllowed
 
@@ -33,7 +32,7 @@ class _DotState(NestedState):
     separator = "."
 
 
-class _Machine(HierarchicalGraphMachine):
+class _Machine(HierarchicalMachine):
     state_cls = _DotState
 
 
@@ -45,7 +44,7 @@ class Guard:
     problems: Callable[..., Problems]
 
     @property
-    def __name__(self) -> str:  # transitions names conditions by __name__ in diagrams
+    def __name__(self) -> str:  # transitions names conditions by __name__
         return self.name
 
     def __call__(self, subject: Any, **facts: Any) -> bool:
@@ -99,16 +98,13 @@ class Workflow:
             s for s in self.machine.get_nested_state_names() if not self.machine.get_state(s).states
         )
 
-    def _new_machine(self, model: Any = None, initial: str | None = None) -> _Machine:
+    def _new_machine(self, model: Any = None) -> _Machine:
         return _Machine(
             model=model,
             states=self._states,
             transitions=self._transitions,
-            initial=initial or self._initial_name(),
+            initial=self._initial_name(),
             auto_transitions=False,
-            graph_engine="mermaid",
-            show_conditions=True,
-            title=self.name,
         )
 
     def _initial_name(self) -> str:
@@ -167,18 +163,85 @@ class Workflow:
 
     # --- exports ---------------------------------------------------------------------------
 
+    def _changes_state(self, source: str, option: _Option) -> bool:
+        return option.dest is not None and self.resolve(option.dest) != self.resolve(source)
+
+    def arrows(self) -> list[tuple[str, str, str, tuple[str, ...]]]:
+        """State-changing steps as ``(source, dest, step, guard names)``, in definition order.
+
+        ``source`` may be a phase (a step allowed from each of its states is one arrow from
+        the phase); ``dest`` is the state the definition names.
+        """
+        out: list[tuple[str, str, str, tuple[str, ...]]] = []
+        for (trigger, source), options in self._table.items():
+            for option in options:
+                if option.dest is not None and self._changes_state(source, option):
+                    out.append((source, option.dest, trigger, tuple(g.name for g in option.conditions)))
+        return out
+
+    def in_state_steps(self, state: str) -> list[str]:
+        """Steps that leave ``state`` where it is (its own first, then its phase's)."""
+        steps: list[str] = []
+        for scope in self._lineage(state):
+            for (trigger, source), options in self._table.items():
+                if (
+                    source == scope
+                    and trigger not in steps
+                    and self._options(trigger, state) == options
+                    and any(not self._changes_state(source, o) for o in options)
+                ):
+                    steps.append(trigger)
+        return steps
+
     def to_mermaid(self) -> str:
-        """The workflow as Mermaid ``stateDiagram-v2`` text."""
+        """The workflow as Mermaid ``stateDiagram-v2`` text, drawn from the workflow's table.
 
-        class _Probe:
-            pass
+        Phases are composite states (Mermaid ids cannot hold dots: ``framing.diagnosis`` is
+        the id ``framing_diagnosis`` labelled ``diagnosis``); every state-changing step is one
+        arrow labelled with the step and its guards in brackets, a step allowed from a whole
+        phase drawn once from the phase; steps that leave the state where it is are listed in
+        a note beside each state that allows them. No styles and no "current state".
+        """
 
-        probe = _Probe()
-        machine = self._new_machine(model=probe)
-        graph = probe.get_graph()  # type: ignore[attr-defined]
-        text: str = graph.draw(None)
-        machine.remove_model(probe)
-        return text
+        def sid(state: str) -> str:
+            return state.replace(".", "_")
+
+        def label(step: str, guards: tuple[str, ...]) -> str:
+            return f"{step} [{', '.join(guards)}]" if guards else step
+
+        def note(state: str, indent: str) -> list[str]:
+            steps = self.in_state_steps(state)
+            if not steps:
+                return []
+            rows = [", ".join(steps[i : i + 3]) for i in range(0, len(steps), 3)]
+            return [f"{indent}note right of {sid(state)}", *(f"{indent}    {r}" for r in rows), f"{indent}end note"]
+
+        arrows = self.arrows()
+        lines = ["stateDiagram-v2", f"    [*] --> {sid(self._initial_name())}"]
+        for top in self.machine.states.values():
+            name = top.name
+            if not top.states:
+                continue
+            lines.append(f"    state {sid(name)} {{")
+            for child in top.states.values():
+                full = f"{name}.{child.name}"
+                lines.append(f'        state "{child.name}" as {sid(full)}')
+            lines.append(f"        [*] --> {sid(f'{name}.{top.initial}')}")
+            inside = [a for a in arrows if a[0].startswith(f"{name}.") and a[1].startswith(f"{name}.")]
+            for source, dest, step, guards in inside:
+                lines.append(f"        {sid(source)} --> {sid(dest)} : {label(step, guards)}")
+            for child in top.states.values():
+                lines.extend(note(f"{name}.{child.name}", "        "))
+            lines.append("    }")
+        crossing = [a for a in arrows if a[0].split(".")[0] != a[1].split(".")[0] or "." not in a[0]]
+        for source, dest, step, guards in crossing:
+            lines.append(f"    {sid(source)} --> {sid(dest)} : {label(step, guards)}")
+        for top in self.machine.states.values():
+            if not top.states:
+                lines.extend(note(top.name, "    "))
+        for state in sorted(self.final, key=list(self.machine.states).index):
+            lines.append(f"    {sid(state)} --> [*]")
+        return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         """The workflow as plain data: states, steps with sources, destinations and guards."""

@@ -85,7 +85,7 @@ def test_listing_as_csv_and_json(demo_dir: Path) -> None:
 
 def test_workflow_diagram_prints_mermaid(tmp_path: Path) -> None:
     out = etrack("workflow", "diagram", "engagement", cwd=tmp_path).stdout
-    assert "stateDiagram-v2" in out and "framing.formalisation --> accompaniment.in_progress" in out
+    assert "stateDiagram-v2" in out and "framing_formalisation --> accompaniment_in_progress" in out
     data = json.loads(etrack("workflow", "diagram", "engagement", "--format", "json", cwd=tmp_path).stdout)
     assert data["workflow"] == "engagement"
 

@@ -93,7 +93,7 @@ def test_a_rule_violation_lists_every_problem() -> None:
 
 def test_the_mermaid_export_names_every_state_and_step() -> None:
     text = W.to_mermaid()
-    assert text.splitlines()[3] == "stateDiagram-v2"
+    assert text.splitlines()[0] == "stateDiagram-v2"
     for state in W.leaf_states:
         assert state.split(".")[-1] in text
     for step in W.steps:
