@@ -1,7 +1,10 @@
 """Roles: who may take which step, and who may read what.
 
 A role alone is not enough: the acting party must *be* the engagement's coach, coachee or
-sponsor for the role it claims. Every refusal is a NotPermitted naming the roles accepted.
+sponsor for the role it claims, and an organisation-wide role (admin, auditor, analyst, coach
+opening an engagement or a cohort) must be *granted* to it at the moment of the call (the access
+register, ``domain/grants.py``, read through a ``GrantsSource``). Every refusal is a NotPermitted
+naming the roles accepted, or the grant that is missing.
 """
 
 from __future__ import annotations
