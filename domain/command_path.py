@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate, OriginatorVersionError, Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
     MapperDeserialisationError,
@@ -248,11 +248,20 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             return ERASED
 
     def access_register(self) -> AccessRegister | None:
-        """The store's access register (None until ``initialise`` ran)."""
+        """The store's access register (None until ``initialise`` ran).
+
+        A damaged register (a deleted or reordered event) is a StoreError: no grant can be trusted,
+        so every privileged call is refused; the trail's chain still verifies from the stored bytes.
+        """
         try:
             return self._get(AccessRegister, AccessRegister.ID, "access register")
         except NotFound:
             return None
+        except OriginatorVersionError as exc:
+            raise StoreError(
+                f"the access register {AccessRegister.ID} is damaged ({exc!r}): no grant can be checked; "
+                "verify the audit trail from the stored bytes to find where"
+            ) from None
 
     def held_grants(self) -> Grants:
         """Who holds which organisation-wide roles, read now (the gates call it at each privileged call)."""

@@ -161,3 +161,25 @@ def test_a_made_up_admin_erasing_from_the_command_line_is_one_error_line(tmp_pat
     app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}")
     assert not app.sealer.is_erased(victim) and app.party_name(victim) == "Marc Petit"
     app.close()
+
+
+def test_a_damaged_access_register_refuses_every_privileged_call(tmp_path: Path) -> None:
+    import sqlite3
+
+    from engagement_tracker.domain.errors import StoreError
+    from engagement_tracker.domain.grants import AccessRegister
+
+    db = tmp_path / "etrack.sqlite"
+    app = new_tracker(f"sqlite:///{db}", FakeClock())
+    cast = Cast.register(app)  # the admin's grant, then the coaches' (register versions 1 to 4)
+    auditor = grant(app, cast.sponsor.party, Role.AUDITOR)
+    bootstrap.audit_trail(app).catch_up()
+    app.close()
+    with sqlite3.connect(db) as con:  # a forger removes one grant from the middle
+        con.execute("DELETE FROM stored_events WHERE originator_id IN (?, ?) AND originator_version = 3",
+                    (str(AccessRegister.ID), AccessRegister.ID.hex))
+    app = new_tracker(f"sqlite:///{db}", FakeClock())
+    with pytest.raises(StoreError, match=r"access register .* is damaged"):
+        bootstrap.audit_service(app).entries(auditor)
+    assert not bootstrap.audit_trail(app).verify().ok  # the chain names the deleted record
+    app.close()
