@@ -224,12 +224,12 @@ def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
 
 def audit_service(app: EngagementTracker) -> AuditService:
     """What auditors do (read, verify, checkpoint and export the trail) on the app's store."""
-    return AuditService(audit_trail(app), app.clock)
+    return AuditService(audit_trail(app), app.clock, grants=app.held_grants)
 
 
 def analyst_service(app: EngagementTracker) -> AnalystService:
     """Released aggregates of the app's store, never below ETRACK_K_MIN persons per cell (default 5)."""
-    return AnalystService(analytics(app), app.clock, app.settings.k_min)
+    return AnalystService(analytics(app), app.clock, app.settings.k_min, grants=app.held_grants)
 
 
 CIPHER_KEY_ENV = "ETRACK_CIPHER_KEY"

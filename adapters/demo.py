@@ -116,6 +116,31 @@ THEMES = [
 ]
 
 
+#: The demo's organisation-wide roles: an admin, an auditor and an analyst (the coaches are granted coach).
+ACCESS = {"admin": "Ada Admin", "auditor": "Aurele Auditor", "analyst": "Anaïs Analyst"}
+
+
+def access_actor(label: str) -> Actor:
+    """The demo's admin, auditor or analyst, acting in that role."""
+    return Actor(demo_id(label), Role(label))
+
+
+def _grant_roles(app: EngagementTracker) -> None:
+    """Initialise the demo's admin, then grant the auditor, the analyst and the coaches (once)."""
+    for label, name in ACCESS.items():
+        if not app.exists(demo_id(label)):
+            app.register_party("person", name, party_id=demo_id(label))
+    held = app.grants()
+    admin = access_actor("admin")
+    if Role.ADMIN.value not in held.get(str(admin.party), frozenset()):
+        app.initialise(party_id=admin.party)
+    wanted = [(demo_id("auditor"), Role.AUDITOR), (demo_id("analyst"), Role.ANALYST)]
+    wanted += [(demo_id(c), Role.COACH) for c in COACHES]
+    for party, role in wanted:
+        if role.value not in app.grants().get(str(party), frozenset()):
+            app.grant(party, role, admin, reason="demo")
+
+
 def _register_parties(app: EngagementTracker) -> None:
     people: dict[str, tuple[str, str]] = {k: ("person", v) for k, v in {**COACHES, **SPONSORS, **PEERS}.items()}
     people.update(COACHEES)
@@ -297,6 +322,7 @@ def seed(app: EngagementTracker, clock: ScriptedClock, progress: Callable[[str],
     """Record the sample; returns how many engagements and cohorts were recorded now (0 on a second run)."""
     clock.set(date(2026, 1, 2))
     _register_parties(app)
+    _grant_roles(app)
     recorded = 0
     for index, scenario in enumerate(SCENARIOS):
         if app.exists(demo_id(scenario.label)):

@@ -34,6 +34,7 @@ from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
@@ -136,7 +137,7 @@ def scan_stamp(data: bytes) -> Stamp | None:
 def _acted_topics() -> frozenset[str]:
     """Topics of the events that carry top-level ``timestamp`` and ``actor`` fields: all of ours."""
     topics = set()
-    for aggregate in (Engagement, Cohort, Party, CoachLoad):
+    for aggregate in (Engagement, Cohort, Party, CoachLoad, AccessRegister):
         for value in vars(aggregate).values():
             topic = getattr(value, "TOPIC", None)
             if isinstance(value, type) and issubclass(value, Aggregate.Event) and isinstance(topic, str):

@@ -1,12 +1,15 @@
 """Roles: who may take which step, and who may read what.
 
 A role alone is not enough: the acting party must *be* the engagement's coach, coachee or
-sponsor for the role it claims. Every refusal is a NotPermitted naming the roles accepted.
+sponsor for the role it claims, and an organisation-wide role (admin, auditor, analyst, coach
+opening an engagement or a cohort) must be *granted* to it at the moment of the call (the access
+register, ``domain/grants.py``, read through a ``GrantsSource``). Every refusal is a NotPermitted
+naming the roles accepted, or the grant that is missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
@@ -124,16 +127,42 @@ def require_cohort_step(cohort: Any, step: str, actor: Actor) -> None:
     _require(COHORT_STEPS, step, actor, holds_cohort_role(cohort, actor), "cohort")
 
 
-def cohort_read_scope(cohort: Any, viewer: Actor) -> str:
-    """Coach and members read the cohort's shared work; auditors and admins its metadata."""
+# --- grants: organisation-wide roles are honoured only while granted (domain/grants.py) -----------
+
+#: Who holds which organisation-wide roles now: party id (str) -> the roles granted.
+Grants = Mapping[str, frozenset[str]]
+#: Where the gates read the grants at the moment of the call (the access register, read lazily).
+GrantsSource = Callable[[], Grants]
+
+
+def require_grant(actor: Actor, role: Role, grants: GrantsSource, action: str) -> None:
+    """Raise NotPermitted unless ``actor``'s party holds ``role``'s grant now."""
+    if role.value not in grants().get(str(actor.party), frozenset()):
+        raise NotPermitted(
+            action,
+            f"party {actor.party} holds no {role.value} grant; an admin grants it with "
+            f"etrack grant {role.value} {actor.party}",
+            [role.value],
+        )
+
+
+def require_coach_grant(actor: Actor, grants: GrantsSource, action: str) -> None:
+    """A coach opens engagements and cohorts only while granted coach (other roles are refused later)."""
+    if isinstance(actor, Actor) and actor.role is C:
+        require_grant(actor, C, grants, action)
+
+
+def cohort_read_scope(cohort: Any, viewer: Actor, grants: GrantsSource) -> str:
+    """Coach and members read the cohort's shared work; auditors and admins (granted) its metadata."""
     if viewer.role in (Role.AUDITOR, Role.ADMIN):
+        require_grant(viewer, viewer.role, grants, "read cohort")
         return "metadata"
     if viewer.role in (C, M) and holds_cohort_role(cohort, viewer):
         return "full"
     raise NotPermitted("read cohort", f"a {viewer.role.value} {viewer.party} is not this cohort's coach or member")
 
 
-def read_scope(engagement: Any, viewer: Actor) -> str:
+def read_scope(engagement: Any, viewer: Actor, grants: GrantsSource) -> str:
     """The scope ``viewer`` may read of ``engagement``; raise NotPermitted if none."""
     scope = READ_SCOPES.get(viewer.role)
     if scope is None:
@@ -147,6 +176,8 @@ def read_scope(engagement: Any, viewer: Actor) -> str:
             "read engagement",
             f"party {viewer.party} is not this engagement's {viewer.role.value}",
         )
+    if viewer.role in (Role.AUDITOR, Role.ADMIN):
+        require_grant(viewer, viewer.role, grants, "read engagement")
     return scope
 
 
@@ -168,16 +199,32 @@ def _require_role(viewer: object, action: str, roles: tuple[Role, ...], what: st
     return viewer
 
 
-def require_auditor(viewer: object, action: str) -> Actor:
-    """Raise NotPermitted unless ``viewer`` may read the audit trail (or replay history)."""
-    return _require_role(viewer, action, AUDIT_ROLES, "does not read the audit trail")
+def _require_granted_role(
+    viewer: object, action: str, roles: tuple[Role, ...], what: str, grants: GrantsSource
+) -> Actor:
+    actor = _require_role(viewer, action, roles, what)
+    require_grant(actor, actor.role, grants, action)
+    return actor
 
 
-def require_analyst(viewer: object, action: str) -> Actor:
-    """Raise NotPermitted unless ``viewer`` may release anonymised aggregates."""
-    return _require_role(viewer, action, ANALYST_ROLES, "does not release aggregates")
+def require_auditor(viewer: object, action: str, grants: GrantsSource) -> Actor:
+    """Raise NotPermitted unless ``viewer`` is an auditor or admin holding that grant now."""
+    return _require_granted_role(viewer, action, AUDIT_ROLES, "does not read the audit trail", grants)
 
 
-def require_eraser(actor: object, action: str = "erase") -> Actor:
-    """Raise NotPermitted unless ``actor`` may erase a person."""
-    return _require_role(actor, action, ERASURE_ROLES, "may not erase a person: only an admin erases a person")
+def require_analyst(viewer: object, action: str, grants: GrantsSource) -> Actor:
+    """Raise NotPermitted unless ``viewer`` is an analyst or admin holding that grant now."""
+    return _require_granted_role(viewer, action, ANALYST_ROLES, "does not release aggregates", grants)
+
+
+ERASER_REFUSAL = "may not erase a person: only an admin erases a person"
+
+
+def require_eraser(actor: object, grants: GrantsSource, action: str = "erase") -> Actor:
+    """Raise NotPermitted unless ``actor`` is an admin holding the admin grant now."""
+    return _require_granted_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL, grants)
+
+
+def require_erasure_role(actor: object, action: str = "erase") -> Actor:
+    """The role alone (the aggregate's own check; the application checks the grant first)."""
+    return _require_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL)

@@ -31,6 +31,7 @@ from engagement_tracker.domain.errors import (
     NotFound,
     StoreError,
 )
+from engagement_tracker.domain.grant_commands import GrantCommands
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.transcodings import register_value_transcodings
@@ -39,7 +40,7 @@ from engagement_tracker.domain.views import EngagementReads, state_as_json
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
 
 
-class EngagementTracker(EngagementCommands, EngagementReads):
+class EngagementTracker(GrantCommands, EngagementCommands, EngagementReads):
     """The domain core's application: engagements, cohorts, parties, deadlines, erasure, replay."""
 
     name = "etrack"
@@ -96,12 +97,11 @@ class EngagementTracker(EngagementCommands, EngagementReads):
         unreadable for good; history and its audit chain still verify. Returns a receipt.
         Running it again for the same party returns the receipt again.
         """
+        require_eraser(actor, self.held_grants)  # the grant held now; a refusal destroys no key
         party = self.party(party_id)
         if not party.erased:
             self._update(Party, party.id, "party", lambda p, at: p.erase(actor, at))
             party = self.party(party.id)
-        else:
-            require_eraser(actor)
         destroyed = self.sealer.erase_subject(str(party.id))
         erased_at = party.modified_on.isoformat()
         token = f"etrack-erasure|{party.id}|{erased_at}|{party.version}"
@@ -123,7 +123,7 @@ class EngagementTracker(EngagementCommands, EngagementReads):
 
         For auditors and admins: nothing is unsealed, so the replay reads no confidential content.
         """
-        require_auditor(viewer, "replay")
+        require_auditor(viewer, "replay", self.held_grants)
         ident = as_uuid(aggregate_id, "aggregate_id")
         try:
             events = [cast(Aggregate.Event, e) for e in self.events.get(ident)]

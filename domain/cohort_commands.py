@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from engagement_tracker.domain.access import cohort_read_scope
+from engagement_tracker.domain.access import cohort_read_scope, require_coach_grant
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_path import as_uuid
@@ -50,7 +50,10 @@ class CohortCommands:
     def open(
         self, actor: Actor, org_unit: str, name: str, rules: CohortRules | None = None, cohort_id: UUID | None = None
     ) -> UUID:
-        """A coach opens a cohort; ``rules`` default to the seed's numbers (5-8 members, 3 metrics, ...)."""
+        """A coach opens a cohort; ``rules`` default to the seed's numbers (5-8 members, 3 metrics, ...).
+
+        The coach must hold a coach grant (``domain/grants.py``)."""
+        require_coach_grant(actor, self.app.held_grants, "open")
         self.app.party(actor.party)
         cid = self.app.ids() if cohort_id is None else as_uuid(cohort_id, "cohort_id")
         if self.app.exists(cid):
@@ -259,7 +262,7 @@ class CohortCommands:
     def view(self, cohort_id: object, viewer: Actor, now: datetime | None = None) -> dict[str, Any]:
         """The cohort as ``viewer`` may see it: members and coach see its shared work unsealed."""
         c = self.get(cohort_id)
-        scope = cohort_read_scope(c, viewer)
+        scope = cohort_read_scope(c, viewer, self.app.held_grants)
         unseal = self.app.unseal
         now = self.app._now() if now is None else now
         view: dict[str, Any] = {

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate, Snapshot
+from eventsourcing.domain import Aggregate, OriginatorVersionError, Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
     MapperDeserialisationError,
@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
+from engagement_tracker.domain.access import Grants
 from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_text
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
@@ -38,6 +39,7 @@ from engagement_tracker.domain.errors import (
     StoreError,
     SubjectErased,
 )
+from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.transcodings import register_value_transcodings
@@ -244,6 +246,27 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             return self.sealer.unseal(sealed)
         except SubjectErased:
             return ERASED
+
+    def access_register(self) -> AccessRegister | None:
+        """The store's access register (None until ``initialise`` ran).
+
+        A damaged register (a deleted or reordered event) is a StoreError: no grant can be trusted,
+        so every privileged call is refused; the trail's chain still verifies from the stored bytes.
+        """
+        try:
+            return self._get(AccessRegister, AccessRegister.ID, "access register")
+        except NotFound:
+            return None
+        except OriginatorVersionError as exc:
+            raise StoreError(
+                f"the access register {AccessRegister.ID} is damaged ({exc!r}): no grant can be checked; "
+                "verify the audit trail from the stored bytes to find where"
+            ) from None
+
+    def held_grants(self) -> Grants:
+        """Who holds which organisation-wide roles, read now (the gates call it at each privileged call)."""
+        register = self.access_register()
+        return {} if register is None else register.grants()
 
     def party(self, party_id: object) -> Party:
         return self._load(Party, party_id, "party")

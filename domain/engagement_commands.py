@@ -12,6 +12,7 @@ from eventsourcing.persistence import (
     IntegrityError,
 )
 
+from engagement_tracker.domain.access import require_coach_grant
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.command_path import CommandPath, as_uuid
@@ -102,7 +103,8 @@ class EngagementCommands(CommandPath):
         org_unit: str,
         engagement_id: UUID | None = None,
     ) -> UUID:
-        """The coach (``actor``) opens an engagement for a coachee and a sponsor."""
+        """The coach (``actor``, holding a coach grant) opens an engagement for a coachee and a sponsor."""
+        require_coach_grant(actor, self.held_grants, "open")
         coach_party = self.party(actor.party)
         coachee_party = self.party(coachee)
         sponsor_party = self.party(sponsor)

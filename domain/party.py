@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.access import require_eraser
+from engagement_tracker.domain.access import require_erasure_role
 from engagement_tracker.domain.checks import require_member, require_time
 from engagement_tracker.domain.errors import RuleViolation
 from engagement_tracker.domain.values import Actor, Sealed
@@ -67,7 +67,7 @@ class Party(Aggregate):
 
     def erase(self, actor: Actor, at: datetime) -> None:
         """Record the erasure (an admin acts); refused if already recorded."""
-        require_eraser(actor)
+        require_erasure_role(actor)
         if self.erased:
             raise RuleViolation("erase", "erased", [f"party {self.id} was already erased"])
         self.trigger_event(self.Erased, timestamp=at, actor=actor)

@@ -58,7 +58,7 @@ class EngagementReads(CommandPath):
         auditors and admins see states and dates, no content.
         """
         e = self.engagement(engagement_id)
-        scope = read_scope(e, viewer)
+        scope = read_scope(e, viewer, self.held_grants)
         view: dict[str, Any] = {
             "id": str(e.id),
             "version": e.version,
@@ -174,7 +174,7 @@ class EngagementReads(CommandPath):
     def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:
         """Every recorded step of an engagement: when, which step, by which role, to which state."""
         e = self.engagement(engagement_id)
-        scope = read_scope(e, viewer)
+        scope = read_scope(e, viewer, self.held_grants)
         rows = []
         for stored in self.events.get(e.id):
             event = cast(Engagement.Event, stored)

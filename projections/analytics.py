@@ -20,7 +20,7 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
-from engagement_tracker.domain.access import require_analyst
+from engagement_tracker.domain.access import GrantsSource, require_analyst
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
@@ -195,9 +195,13 @@ class AnalystService:
     at least that, and never less than any earlier release of its family.
     """
 
-    def __init__(self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5) -> None:
+    def __init__(
+        self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource
+    ) -> None:
         self.analytics = analytics
         self.clock = clock
+        #: Who holds which grants now (the access register, handed in by bootstrap).
+        self.grants = grants
         self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
 
     def _release(
@@ -212,7 +216,7 @@ class AnalystService:
         since: str | None = None,
         until: str | None = None,
     ) -> Release:
-        require_analyst(viewer, action)
+        require_analyst(viewer, action, self.grants)
         by = require_dimensions(by, "by", DEFAULT_BY[family])
         if unit is not None:
             unit = require_label(unit, "org_unit", "unit")

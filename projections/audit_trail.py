@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
-from engagement_tracker.domain.access import require_auditor
+from engagement_tracker.domain.access import GrantsSource, require_auditor
 from engagement_tracker.domain.checks import require_writer
 from engagement_tracker.domain.errors import InvalidInput, StoreError
 from engagement_tracker.domain.values import Actor
@@ -109,19 +109,21 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
 class AuditService:
     """What auditors do: read, verify, checkpoint and export the trail."""
 
-    def __init__(self, trail: AuditTrail, clock: Callable[[], datetime]) -> None:
+    def __init__(self, trail: AuditTrail, clock: Callable[[], datetime], *, grants: GrantsSource) -> None:
         self.trail = trail
         self.clock = clock
+        #: Who holds which grants now (the access register, handed in by bootstrap).
+        self.grants = grants
 
     def entries(self, viewer: Actor, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
-        require_auditor(viewer, "read the audit trail")
+        require_auditor(viewer, "read the audit trail", self.grants)
         self.trail.catch_up()
         return self.trail.view.entries(start, limit)
 
     def verify(
         self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None
     ) -> Report:
-        require_auditor(viewer, "verify the audit trail")
+        require_auditor(viewer, "verify the audit trail", self.grants)
         checkpoint = require_checkpoint(checkpoint)
         if public_key is not None and not isinstance(public_key, Ed25519PublicKey):
             raise InvalidInput("public_key", f"expected an Ed25519 public key (or None), got {type(public_key).__name__}")
@@ -129,7 +131,7 @@ class AuditService:
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
         """Sign the trail's head after checking the store against the trail."""
-        require_auditor(viewer, "sign a checkpoint")
+        require_auditor(viewer, "sign a checkpoint", self.grants)
         if not isinstance(signing_key, Ed25519PrivateKey):
             raise InvalidInput("signing_key", f"expected an Ed25519 private key, got {type(signing_key).__name__}")
         self.trail.catch_up()

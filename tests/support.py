@@ -32,6 +32,30 @@ def event_count(app: EngagementTracker) -> int:
     return app.recorder.max_notification_id() or 0
 
 
+def admin(app: EngagementTracker) -> Actor:
+    """The store's admin (an "Ada Admin" initialised on first use): an Actor holding the admin grant."""
+    register = app.access_register()
+    admins = [] if register is None else register.admins()
+    if admins:
+        return Actor(UUID(admins[0]), Role.ADMIN)
+    return Actor(app.initialise("Ada Admin"), Role.ADMIN)
+
+
+def grant(app: EngagementTracker, party: UUID | Actor, role: Role | str) -> Actor:
+    """Grant ``role`` to ``party`` (by the store's admin) unless held; returns the party acting in that role."""
+    pid = party.party if isinstance(party, Actor) else party
+    role = Role(role)
+    by = admin(app)
+    if role.value not in app.grants().get(str(pid), frozenset()):
+        app.grant(pid, role, by)
+    return Actor(pid, role)
+
+
+def granted(app: EngagementTracker, role: Role | str, name: str = "Granted Person") -> Actor:
+    """A newly registered person holding ``role``'s grant, acting in that role."""
+    return grant(app, app.register_party("person", name), role)
+
+
 @attrs.frozen
 class Cast:
     """The three contract parties of one engagement, plus an outsider of each role."""
@@ -45,7 +69,8 @@ class Cast:
     @classmethod
     def register(cls, app: EngagementTracker, team: bool = False) -> Cast:
         def person(role: Role, name: str, kind: str = "person") -> Actor:
-            return Actor(app.register_party(kind, name), role)
+            actor = Actor(app.register_party(kind, name), role)
+            return grant(app, actor, role) if role is Role.COACH else actor
 
         return cls(
             coach=person(Role.COACH, "Claire Dubois"),
@@ -140,7 +165,7 @@ class CohortCast:
 
     @classmethod
     def register(cls, app: EngagementTracker) -> CohortCast:
-        coach = Actor(app.register_party("person", "Ana Ferreira"), Role.COACH)
+        coach = grant(app, app.register_party("person", "Ana Ferreira"), Role.COACH)
         members = tuple(Actor(app.register_party("person", f"Peer {n}"), Role.MEMBER) for n in range(1, 10))
         return cls(coach, members)
 

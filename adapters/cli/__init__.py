@@ -4,7 +4,8 @@ Every command takes ``--db URL`` (else ETRACK_DATABASE_URL, else ./etrack.sqlite
 refusals print ``error: ...`` on stderr and exit with status 2; nothing is written.
 
 The commands live by audience: ``steps`` (parties, engagements, cohorts and their workflow
-steps, the demo, deadlines), ``audit`` (the trail, replay, erasure), ``analytics`` (released
+steps, the demo, deadlines), ``access`` (the first admin, grants, revocations),
+``audit`` (the trail, replay, erasure), ``analytics`` (released
 aggregates), ``store`` (opening the store, projections, the cipher key); ``output`` prints.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from engagement_tracker.adapters.cli import analytics, audit, steps, store
+from engagement_tracker.adapters.cli import access, analytics, audit, steps, store
 
 
 @click.group()
@@ -25,7 +26,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     ctx.obj = {"db": db}
 
 
-for _command in (*steps.COMMANDS, *analytics.COMMANDS, *audit.COMMANDS, *store.COMMANDS):
+for _command in (*steps.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *audit.COMMANDS, *store.COMMANDS):
     cli.add_command(_command)
 
 

@@ -26,7 +26,8 @@ from engagement_tracker.domain.vocabulary import Role
 
 FORMATS = click.Choice(["table", "json", "csv"])
 FORMAT = click.option("--format", "fmt", type=FORMATS, default="table")
-ACTOR = click.option("--as", "actor", required=True, metavar="ROLE:PARTY_ID", help="who acts (or reads)")
+ACTOR = click.option("--as", "actor", envvar="ETRACK_AS", required=True, metavar="ROLE:PARTY_ID",
+                     help="who acts (or reads); else ETRACK_AS")
 
 out = Console()
 err = Console(stderr=True)

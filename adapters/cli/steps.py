@@ -16,7 +16,16 @@ from engagement_tracker.adapters.bootstrap import directory
 from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor, parse_time, refusals
 from engagement_tracker.adapters.cli.store import DEFAULT_URL, reader, tracker
-from engagement_tracker.adapters.demo import ScriptedClock, seed, showcase_engagement, showcase_viewer
+from engagement_tracker.adapters.demo import (
+    ACCESS,
+    COACHES,
+    ScriptedClock,
+    access_actor,
+    demo_id,
+    seed,
+    showcase_engagement,
+    showcase_viewer,
+)
 from engagement_tracker.domain.application import CohortCommands, EngagementTracker
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 from engagement_tracker.projections.directory import cohort_row, engagement_row
@@ -51,6 +60,27 @@ def demo(ctx: click.Context) -> None:
         for row in rows:
             row["at"] = row["at"][:16].replace("T", " ")
         emit_rows(rows, "table")
+        _print_access(ctx)
+
+
+def _print_access(ctx: click.Context) -> None:
+    """The demo's admin, auditor and analyst (granted), and commands to try next."""
+    db = f"--db {ctx.obj['db']} " if ctx.obj.get("db") else ""
+    who = {label: access_actor(label) for label in ACCESS}
+    out.print("\nGranted roles (the core honours a role only while its party holds the grant):")
+    for label, actor in who.items():
+        out.print(f"  {label:8} {actor.party}")
+    for coach in COACHES:
+        out.print(f"  coach    {demo_id(coach)}")
+    out.print("\nTry next:", highlight=False)
+    for line in (
+        f"etrack {db}access history --as {who['auditor']}",
+        f"etrack {db}audit verify --as {who['auditor']}",
+        f"etrack {db}signals summary --as {who['analyst']}",
+        f"etrack {db}parties --as {who['admin']}",
+        f"export ETRACK_AS={who['admin']}; etrack {db}grant auditor <PARTY_ID> --reason 'annual audit'",
+    ):
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
 
 
 def _print_cohorts_and_loads(app: EngagementTracker) -> None:

@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engagement_tracker.adapters import bootstrap
+from engagement_tracker.adapters.demo import access_actor
 from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
 from engagement_tracker.domain import Actor, InvalidInput, NotPermitted, Role
 from engagement_tracker.projections.analytics import AnalystService, release_rows, to_csv
 from engagement_tracker.projections.anonymity import Level, build_cells, tally
-from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
+from tests.support import START, Cast, FakeClock, drive, grant, granted, new_tracker, open_engagement
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -65,13 +66,15 @@ def test_only_analysts_and_admins_release(tracker) -> None:
             service.summary(actor)
         with pytest.raises(NotPermitted):
             service.activity(actor)
-    service.summary(Actor(cast.coach.party, Role.ADMIN))
+    with pytest.raises(NotPermitted, match="holds no admin grant"):
+        service.summary(Actor(cast.coach.party, Role.ADMIN))
+    service.summary(grant(tracker, cast.coach.party, Role.ADMIN))
 
 
 def test_a_release_differing_by_one_person_is_refused(tracker) -> None:
     for _ in range(6):
         engagement_with_signals(tracker, 2)
-    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     service = bootstrap.analyst_service(tracker)
     first = service.summary(analyst, ["theme"], period="year")
     assert [r.value for r in first.released] == [12]
@@ -86,7 +89,7 @@ def test_the_sql_view_holds_released_rows_only(tmp_path: Path) -> None:
     app = new_tracker(url, FakeClock())
     for i in range(7):
         engagement_with_signals(app, 1, "turnover" if i < 6 else "misalignment", "Operations/Lyon")
-    analyst = Actor(app.register_party("person", "Ana Lyst"), Role.ANALYST)
+    analyst = granted(app, Role.ANALYST, "Ana Lyst")
     rel = bootstrap.analyst_service(app).summary(analyst, ["theme", "unit"], period="year")
     app.close()
     con = sqlite3.connect(tmp_path / "etrack.sqlite")
@@ -103,7 +106,7 @@ def test_activity_counts_the_lifecycle(tracker) -> None:
     for _ in range(5):
         cast, eid = engagement_with_signals(tracker, 0)
         tracker.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
-    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     rel = bootstrap.analyst_service(tracker).activity(analyst, ["metric"])
     values = {r.dims["metric"]: r.value for r in rel.released}
     assert values == {"engagements_started": 5, "sessions_held": 5}
@@ -121,7 +124,9 @@ def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tm
                               text=True, env=env)
 
     assert etrack("demo").returncode == 0
-    analyst = "analyst:00000000-0000-4000-8000-00000000a11a"
+    made_up = etrack("signals", "summary", "--as", "analyst:00000000-0000-4000-8000-00000000a11a")
+    assert made_up.returncode == 2 and "holds no analyst grant" in made_up.stderr
+    analyst = str(access_actor("analyst"))  # the demo grants its analyst
     proc = etrack("signals", "summary", "--as", analyst, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
@@ -148,7 +153,7 @@ def test_a_window_of_months_releases_only_its_cells(tracker) -> None:
     for _ in range(6):
         engagement_with_signals(tracker, 3)  # one signal a month, three months running
     months = sorted({(START + timedelta(days=30 * i)).strftime("%Y-%m") for i in range(3)})
-    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     service = bootstrap.analyst_service(tracker)
     whole = service.summary(analyst, ["theme", "period"])
     assert sorted(r.dims["period"] for r in whole.released) == months and whole.total == 18
@@ -171,7 +176,7 @@ def tracker_ledger(service: AnalystService) -> int:
 def test_a_window_that_cuts_a_period_is_refused_before_anything_is_recorded(tracker) -> None:
     for _ in range(6):
         engagement_with_signals(tracker, 3)
-    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     service = bootstrap.analyst_service(tracker)
     quarter_start = f"{START.year}-{(START.month - 1) // 3 * 3 + 1:02d}"
     inside = f"{START.year}-{(START.month - 1) // 3 * 3 + 2:02d}"
@@ -185,7 +190,7 @@ def test_a_window_that_cuts_a_period_is_refused_before_anything_is_recorded(trac
 def test_a_window_without_periods_in_the_answer_need_not_hold_whole_periods(tracker) -> None:
     for _ in range(6):
         engagement_with_signals(tracker, 3)
-    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     inside = f"{START.year}-{(START.month - 1) // 3 * 3 + 2:02d}"
     rel = bootstrap.analyst_service(tracker).summary(analyst, ["theme"], period="quarter", since=inside)
     assert rel.released and rel.total == 12  # no period label is published, so none is cut

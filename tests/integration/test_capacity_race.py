@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from engagement_tracker.domain import Actor, CapacityExceeded, Role
-from tests.support import FakeClock, new_tracker
+from engagement_tracker.domain import CapacityExceeded, Role
+from tests.support import FakeClock, granted, new_tracker
 
 
 def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.sqlite'}"
     setup = new_tracker(url)
-    coach = Actor(setup.register_party("person", "Coach"), Role.COACH)
+    coach = granted(setup, Role.COACH, "Coach")
     contenders = [(setup.register_party("team", f"Team {n}"), setup.register_party("person", f"Manager {n}"))
                   for n in range(12)]
     setup.close()

@@ -95,6 +95,11 @@ def test_a_user_drives_an_engagement_from_the_command_line(tmp_path: Path) -> No
     coach = etrack(*db, "party", "register", "--name", "Claire Dubois", cwd=tmp_path).stdout.strip()
     coachee = etrack(*db, "party", "register", "--kind", "team", "--name", "Team Orion", cwd=tmp_path).stdout.strip()
     sponsor = etrack(*db, "party", "register", "--name", "Sophie Laurent", cwd=tmp_path).stdout.strip()
+    ungranted = etrack(*db, "open", "--as", f"coach:{coach}", "--coachee", coachee, "--sponsor", sponsor,
+                       "--unit", "Digital Factory", cwd=tmp_path, check=False)
+    assert ungranted.returncode == 2 and "holds no coach grant" in ungranted.stderr
+    admin = etrack(*db, "init", "--admin-name", "Ada Admin", cwd=tmp_path).stdout.strip()
+    etrack(*db, "grant", "coach", coach, "--as", f"admin:{admin}", cwd=tmp_path)
     eid = etrack(*db, "open", "--as", f"coach:{coach}", "--coachee", coachee, "--sponsor", sponsor,
                  "--unit", "Digital Factory", cwd=tmp_path).stdout.strip()
     out = etrack(*db, "step", eid, "hold_first_meeting", "--as", f"coach:{coach}", "held_on=2026-01-05", cwd=tmp_path)

@@ -14,7 +14,7 @@ from uuid import UUID
 import pytest
 
 from engagement_tracker.domain import Actor, Role
-from tests.support import Cast, FakeClock, drive, event_count, new_tracker, open_engagement
+from tests.support import Cast, FakeClock, drive, event_count, granted, new_tracker, open_engagement
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,7 @@ def stored(tmp_path: Path) -> tuple[str, Cast, UUID, Actor]:
     url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
     app = new_tracker(url, FakeClock())
     cast = Cast.register(app)
-    admin = Actor(app.register_party("person", "Ada Admin"), Role.ADMIN)
+    admin = granted(app, Role.ADMIN, "Ada Admin")
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     app.close()

@@ -10,7 +10,6 @@ ETRACK_REQUIRE_POSTGRES=1 (as in CI).
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +18,6 @@ import pytest
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 from engagement_tracker.domain import (
-    Actor,
     CapacityExceeded,
     Engagement,
     NotPermitted,
@@ -29,7 +27,7 @@ from engagement_tracker.domain import (
 from engagement_tracker.projections.anonymity import tally
 from tests.integration.test_audit_trail import fast_and_slow
 from tests.integration.test_sqlite_roundtrip import all_event_topics, record_every_event_type
-from tests.support import START, Cast, FakeClock, drive, in_accompaniment, new_tracker, open_engagement
+from tests.support import START, Cast, FakeClock, drive, grant, granted, in_accompaniment, new_tracker, open_engagement
 
 
 def execute(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -77,7 +75,7 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
 
 def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -> None:
     setup = new_tracker(durable_store_url)
-    coach = Actor(setup.register_party("person", "Coach"), Role.COACH)
+    coach = granted(setup, Role.COACH, "Coach")
     pairs = [(setup.register_party("team", f"T{n}"), setup.register_party("person", f"M{n}")) for n in range(8)]
     setup.close()
     barrier, outcomes, lock = threading.Barrier(len(pairs), timeout=60), [], threading.Lock()
@@ -117,8 +115,11 @@ def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -
 def test_tampering_is_found_on_every_backend(durable_store_url: str, kind: str) -> None:
     app = new_tracker(durable_store_url, FakeClock())
     cast = Cast.register(app)
-    drive(app, cast, open_engagement(app, cast), "closed")
-    auditor = Actor(cast.sponsor.party, Role.AUDITOR)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "closed")
+    auditor = grant(app, cast.sponsor.party, Role.AUDITOR)
+    # an engagement's event: damage to the access register itself refuses the auditor's own grant
+    at = [n.id for n in app.recorder.select_notifications(1, 1000) if n.originator_id == eid][2]
     service = bootstrap.audit_service(app)
     service.trail.catch_up()
     assert service.verify(auditor).ok
@@ -126,11 +127,11 @@ def test_tampering_is_found_on_every_backend(durable_store_url: str, kind: str) 
     assert fast is not None and fast.to_dict() == slow.to_dict() and slow.ok  # type: ignore[attr-defined]
     table, position = events_table(durable_store_url)
     if kind == "modified":
-        execute(durable_store_url, f"UPDATE {table} SET state = ? WHERE {position} = 9", (b"forged",))
+        execute(durable_store_url, f"UPDATE {table} SET state = ? WHERE {position} = ?", (b"forged", at))
     else:
-        execute(durable_store_url, f"DELETE FROM {table} WHERE {position} = 9")
+        execute(durable_store_url, f"DELETE FROM {table} WHERE {position} = ?", (at,))
     report = bootstrap.audit_service(app).verify(auditor).to_dict()
-    assert (report["first_bad_position"], report["kind"]) == (9, kind)
+    assert (report["first_bad_position"], report["kind"]) == (at, kind)
     assert fast_and_slow(app)[0] is None  # the scan defers to the comparison that names the fault
     app.close()
 
@@ -140,12 +141,12 @@ def test_erasure_on_every_backend(store_url: str) -> None:
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
-    admin = Actor(app.register_party("person", "DPO"), Role.ADMIN)
+    admin = granted(app, Role.ADMIN, "DPO")
     receipt = app.erase_subject(cast.coachee.party, admin)
     assert receipt["key_present"] is False
     assert app.engagement_view(eid, cast.coach)["parties"]["coachee"]["name"] == "[erased]"
     bootstrap.audit_service(app).trail.catch_up()
-    assert bootstrap.audit_service(app).verify(Actor(admin.party, Role.AUDITOR)).ok
+    assert bootstrap.audit_service(app).verify(grant(app, admin.party, Role.AUDITOR)).ok
     app.close()
 
 
@@ -199,8 +200,8 @@ def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference
         cast, eid = in_accompaniment(app)
         app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3,
                           "Finance" if n == 5 else "Operations", START)
+    analyst = granted(app, Role.ANALYST, "Ana Lyst")
     app.close()
-    analyst = Actor(uuid.uuid4(), Role.ANALYST)
     apps = [new_tracker(durable_store_url, FakeClock()) for _ in range(2)]
     services = [bootstrap.analyst_service(a) for a in apps]
     for s in services:
@@ -240,6 +241,6 @@ def test_a_window_reads_only_its_months_on_every_backend(store_url: str) -> None
     window = service.analytics.view.tallies("signal", months[1], months[2])
     assert {t.month for t in window} == set(months[1:])
     assert {t.month for t in service.analytics.view.tallies("signal", until=months[0])} == {months[0]}
-    rel = service.summary(Actor(uuid.uuid4(), Role.ANALYST), ["period"], since=months[2])
+    rel = service.summary(granted(app, Role.ANALYST, "Ana Lyst"), ["period"], since=months[2])
     assert [(r.dims["period"], r.value) for r in rel.released] == [(months[2], 5)]
     app.close()

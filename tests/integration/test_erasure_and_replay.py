@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.bootstrap import new_cipher_key
-from engagement_tracker.domain import Actor, NotPermitted, Role, RuleViolation, StoreError
+from engagement_tracker.domain import NotPermitted, Role, RuleViolation, StoreError
 from engagement_tracker.domain.application import state_as_json
-from tests.support import START, Cast, FakeClock, drive, new_tracker, open_engagement
+from tests.support import START, Cast, FakeClock, drive, grant, granted, new_tracker, open_engagement
 from tests.unit.test_engagement_rules import refused
 
 NOTE = "Marc admitted he is thinking of leaving the company before summer"
@@ -36,8 +36,8 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     app.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["career"], NOTE)
-    admin = Actor(app.register_party("person", "Data Protection Officer"), Role.ADMIN)
-    auditor = Actor(admin.party, Role.AUDITOR)
+    admin = granted(app, Role.ADMIN, "Data Protection Officer")
+    auditor = grant(app, admin.party, Role.AUDITOR)
     bootstrap.audit_service(app).trail.catch_up()
     key = sqlite3.connect(tmp_path / "etrack.sqlite-vault").execute(
         "SELECT key FROM etrack_vault WHERE subject = ?", (str(cast.coachee.party),)).fetchone()[0]
@@ -118,7 +118,7 @@ def test_replay_at_every_version_equals_the_live_past(tmp_path: Path, steps: lis
         drive_close = dict.fromkeys(keys["indicators"], ("achieved", "e"))
         app.hold_closing_session(eid, cast.coach, day + timedelta(days=60), drive_close)
         remember()
-    auditor = Actor(cast.sponsor.party, Role.AUDITOR)
+    auditor = grant(app, cast.sponsor.party, Role.AUDITOR)
     for version, live in snapshots.items():
         assert app.engagement(eid, version=version) == live
         assert app.replay(eid, auditor, version=version) == state_as_json(live)
@@ -129,7 +129,7 @@ def test_replay_at_every_version_equals_the_live_past(tmp_path: Path, steps: lis
 def test_replay_shows_sealed_fields_sealed_and_refuses_non_auditors(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "framing.tripartite")
-    auditor = Actor(cast.sponsor.party, Role.AUDITOR)
+    auditor = grant(tracker, cast.sponsor.party, Role.AUDITOR)
     state = tracker.replay(eid, auditor)
     assert state["diagnosis"] == {"sealed": True, "subject": str(cast.coachee.party),
                                   "digest": tracker.engagement(eid).diagnosis.digest}
@@ -173,7 +173,7 @@ def test_an_encrypted_store_verifies_without_the_key(tmp_path: Path) -> None:
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
-    auditor = Actor(cast.sponsor.party, Role.AUDITOR)
+    auditor = grant(app, cast.sponsor.party, Role.AUDITOR)
     entries = bootstrap.audit_service(app).entries(auditor)
     assert {e.role for e in entries} >= {"coach", "coachee"}
     app.close()
@@ -181,7 +181,9 @@ def test_an_encrypted_store_verifies_without_the_key(tmp_path: Path) -> None:
     assert b"framing" not in raw and b"_type_" not in raw  # no event state in clear
 
     keyless = new_tracker(url, FakeClock())
-    assert bootstrap.audit_service(keyless).verify(auditor).ok
+    assert bootstrap.audit_trail(keyless).verify().ok  # the chain covers the stored bytes
+    with pytest.raises(StoreError, match="access register"):  # but no grant can be checked without the key
+        bootstrap.audit_service(keyless).verify(auditor)
     with pytest.raises(StoreError, match="ETRACK_CIPHER_KEY is missing or wrong"):
         keyless.engagement(eid)
     keyless.close()
@@ -205,8 +207,8 @@ def test_an_auditor_checkpoints_verifies_and_exports_from_the_command_line(tmp_p
     app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", FakeClock())
     cast = Cast.register(app)
     drive(app, cast, open_engagement(app, cast), "closed")
+    auditor = str(grant(app, cast.sponsor.party, Role.AUDITOR))
     app.close()
-    auditor = f"auditor:{cast.sponsor.party}"
     public = etrack("audit", "keygen", "signing.pem", cwd=tmp_path).stdout.strip()
     assert len(public) == 64
     assert etrack("audit", "checkpoint", "--as", auditor, "--key", "signing.pem", "--out", "cp.json",
@@ -236,7 +238,7 @@ def test_erasing_a_cohort_member_erases_what_they_wrote(tracker) -> None:
     tracker.cohorts.end_experiment(cid, author, "E1")
     tracker.cohorts.give_feedback(cid, author, "E1", "my own words about the night shift")
     tracker.cohorts.record_decision(cid, reader, "a decision by someone else", "M1", 3.0, START, reader.party)
-    admin = Actor(tracker.register_party("person", "DPO"), Role.ADMIN)
+    admin = granted(tracker, Role.ADMIN, "DPO")
     tracker.erase_subject(author.party, admin)
     view = tracker.cohorts.view(cid, reader)
     assert view["experiments"][0]["feedback"] == "[erased]"

@@ -27,6 +27,10 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "v0_1_0"
 EXPECTED: dict[str, Any] = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
 VIEW_NOW = datetime.fromisoformat(EXPECTED["view_now"])
 AUDITOR = Actor(UUID(EXPECTED["party_ids"]["auditor"]), Role.AUDITOR)
+ADMIN = Actor(UUID(EXPECTED["party_ids"]["admin"]), Role.ADMIN)
+#: 0.1.0 had no grants: the copy grants its recorded admin and auditor, three events of the access
+#: register (Created, two RoleGranted) after the 0.1.0 history, which stays as it was.
+GRANT_EVENTS = {"etrack:AccessRegister.Created": 1, "etrack:AccessRegister.RoleGranted": 2}
 READABLE = sorted(aid for aid, a in EXPECTED["aggregates"].items() if a["type"] in ("Engagement", "Cohort"))
 
 #: The files as 0.1.0 wrote them: a different hash means someone edited or regenerated them.
@@ -49,6 +53,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngagementTracker]
         for var in [k for k in os.environ if k.startswith("ETRACK_")]:
             env.delenv(var)  # the fixture has no cipher key and the default vault path
         tracker = open_tracker(f"sqlite:///{copy / 'etrack.sqlite'}", clock=lambda: VIEW_NOW, create=False)
+        tracker.initialise(party_id=ADMIN.party)
+        tracker.grant(AUDITOR.party, Role.AUDITOR, ADMIN)
         try:
             yield tracker
         finally:
@@ -99,7 +105,8 @@ def test_every_topic_occurs_as_often_as_in_0_1_0(app: EngagementTracker) -> None
     while page := app.recorder.select_notifications(start, 500):
         topics.update(n.topic for n in page)
         start = page[-1].id + 1
-    assert dict(topics) == EXPECTED["topics"]
+    grants = {t: topics.pop(t) for t in list(topics) if t.startswith("etrack:AccessRegister.")}
+    assert dict(topics) == EXPECTED["topics"] and grants == GRANT_EVENTS
 
 
 def test_the_0_1_0_checkpoint_verifies(app: EngagementTracker) -> None:
@@ -107,15 +114,18 @@ def test_the_0_1_0_checkpoint_verifies(app: EngagementTracker) -> None:
     public_key = load_public_key((FIXTURE / "public_key.txt").read_text())
     report = AuditService(app).verify(AUDITOR, checkpoint, public_key)
     assert report.ok, report.to_dict()
-    assert (report.head_position, report.head_hash) == (checkpoint["position"], checkpoint["head_hash"])
+    # the 0.1.0 head is where it was; the copy's grants came after it
+    at_checkpoint = AuditTrail(app).view.entries(checkpoint["position"], 1)[0]
+    assert (at_checkpoint.position, at_checkpoint.entry_hash) == (checkpoint["position"], checkpoint["head_hash"])
+    assert report.head_position == checkpoint["position"] + sum(GRANT_EVENTS.values())
 
 
 def test_a_projection_rebuild_gives_the_same_trail(app: EngagementTracker) -> None:
     ProjectionRunner(app).rebuild()
     trail = AuditTrail(app).view
-    head = trail.head()
     want = EXPECTED["audit_trail"]
-    assert head is not None, "the rebuilt trail is empty"
-    assert (len(trail.entries()), head.position, head.entry_hash) == (
+    entries = trail.entries()
+    head = entries[want["head_position"] - 1]  # the 0.1.0 head; the copy's grants follow it
+    assert (len(entries) - sum(GRANT_EVENTS.values()), head.position, head.entry_hash) == (
         want["length"], want["head_position"], want["head_hash"])
     test_the_0_1_0_checkpoint_verifies(app)

@@ -28,15 +28,15 @@ def test_the_embedding_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_the_readme_verifier_checks_a_real_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from engagement_tracker.adapters import bootstrap
-    from engagement_tracker.domain import Actor, Role
-    from tests.support import Cast, FakeClock, drive, new_tracker, open_engagement
+    from engagement_tracker.domain import Role
+    from tests.support import Cast, FakeClock, drive, grant, new_tracker, open_engagement
 
     app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", FakeClock())
     cast = Cast.register(app)
     drive(app, cast, open_engagement(app, cast), "closed")
     service = bootstrap.audit_service(app)
     with open(tmp_path / "trail.jsonl", "w") as fh:
-        service.export(Actor(cast.sponsor.party, Role.AUDITOR), fh)
+        service.export(grant(app, cast.sponsor.party, Role.AUDITOR), fh)
     head = service.trail.view.head()
     app.close()
     monkeypatch.chdir(tmp_path)

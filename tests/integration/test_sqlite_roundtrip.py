@@ -7,10 +7,10 @@ from pathlib import Path
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain import Actor, Engagement, Party, Role
+from engagement_tracker.domain import Engagement, Party, Role
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.cohort import Cohort
-from tests.support import START, Cast, CohortCast, FakeClock, drive, frame_cohort, new_tracker, open_engagement
+from tests.support import START, Cast, CohortCast, FakeClock, drive, frame_cohort, granted, new_tracker, open_engagement
 
 
 def all_event_topics(cls: type[Aggregate]) -> set[str]:
@@ -54,7 +54,7 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     app.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
     record_every_cohort_event_type(app)
     leaver = app.register_party("person", "Someone Who Left")
-    app.erase_subject(leaver, Actor(app.register_party("person", "DPO"), Role.ADMIN))
+    app.erase_subject(leaver, granted(app, Role.ADMIN, "DPO"))
     return [full, declined, abandoned, team]
 
 

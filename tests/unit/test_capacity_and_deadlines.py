@@ -9,7 +9,7 @@ import pytest
 from engagement_tracker.domain import Actor, CapacityExceeded, Role, RuleViolation
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.errors import InvalidInput
-from tests.support import START, Cast, drive, event_count, new_tracker, open_engagement
+from tests.support import START, Cast, drive, event_count, granted, new_tracker, open_engagement
 from tests.unit.test_engagement_rules import refused
 
 
@@ -51,7 +51,7 @@ def test_an_ended_team_engagement_frees_its_slot(tracker, cast) -> None:
 
 def test_the_limits_are_configurable(clock) -> None:
     app = new_tracker("memory:", clock, ETRACK_TEAMS_WARN_ABOVE="1", ETRACK_TEAMS_REFUSE_ABOVE="2")
-    coach = Actor(app.register_party("person", "Coach"), Role.COACH)
+    coach = granted(app, Role.COACH, "Coach")
     team_engagement(app, coach)
     team_engagement(app, coach)
     with pytest.raises(CapacityExceeded, match="the limit is 2"):

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from engagement_tracker.domain import Actor, NotPermitted, Role
-from tests.support import START, drive, open_engagement
+from engagement_tracker.domain import NotPermitted, Role
+from tests.support import START, drive, granted, open_engagement
 
 
 def test_the_full_lifecycle_reaches_closed_with_every_step_recorded(tracker, cast) -> None:
@@ -111,10 +111,10 @@ def test_the_sponsor_view_never_holds_session_content(tracker, cast) -> None:
 def test_auditors_see_no_content_and_analysts_nothing(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "framing.tripartite")
-    auditor = Actor(tracker.register_party("person", "Audit Firm"), Role.AUDITOR)
+    auditor = granted(tracker, Role.AUDITOR, "Audit Firm")
     view = tracker.engagement_view(eid, auditor)
     assert view["scope"] == "metadata" and "diagnosis" not in view and "Marc Petit" not in repr(view)
-    analyst = Actor(tracker.register_party("person", "Ana Lyst"), Role.ANALYST)
+    analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     with pytest.raises(NotPermitted):
         tracker.engagement_view(eid, analyst)
     with pytest.raises(NotPermitted):

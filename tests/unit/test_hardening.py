@@ -165,8 +165,8 @@ def test_the_event_store_file_holds_no_key(tmp_path) -> None:
 
     url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
     app = new_tracker(url)
-    Cast.register(app)
-    assert event_count(app) == 5
+    Cast.register(app)  # five parties, the admin who grants the coaches, and the register's four events
+    assert event_count(app) == 10
     app.close()
     tables = {r[0] for r in sqlite3.connect(tmp_path / "etrack.sqlite").execute(
         "select name from sqlite_master where type='table'")}
@@ -174,7 +174,7 @@ def test_the_event_store_file_holds_no_key(tmp_path) -> None:
     keys = sqlite3.connect(tmp_path / "etrack.sqlite-vault").execute("select key from etrack_vault").fetchall()
     raw = (tmp_path / "etrack.sqlite").read_bytes() + b"".join(
         p.read_bytes() for p in tmp_path.glob("etrack.sqlite-wal"))
-    assert len(keys) == 5 and not any(k in raw for (k,) in keys)
+    assert len(keys) == 6 and not any(k in raw for (k,) in keys)
 
 
 def test_the_sponsor_sees_the_phase_and_only_agreed_items(tracker, cast) -> None:

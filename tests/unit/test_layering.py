@@ -19,7 +19,7 @@ APPLICATION_ALLOWED = MODEL_ALLOWED | {"eventsourcing.application", "eventsourci
 #: The application's modules (the eventsourcing Application and what it is split into) may also
 #: use eventsourcing.application and .persistence; the model modules only eventsourcing.domain.
 APPLICATION_MODULES = {
-    "__init__.py", "application.py", "command_path.py", "engagement_commands.py", "cohort_commands.py",
+    "__init__.py", "application.py", "command_path.py", "engagement_commands.py", "cohort_commands.py", "grant_commands.py",
     "views.py", "transcodings.py",
 }
 FORBIDDEN = (

@@ -21,7 +21,7 @@ from engagement_tracker.adapters import open_tracker
 from engagement_tracker.adapters.bootstrap import analyst_service, audit_service, new_cipher_key
 from engagement_tracker.domain import Actor, EngagementTracker, InvalidInput, Role
 from engagement_tracker.domain.errors import EtrackError, StoreError
-from tests.support import START, Cast, FakeClock, drive, event_count, new_tracker, open_engagement
+from tests.support import START, Cast, FakeClock, drive, event_count, granted, new_tracker, open_engagement
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = START + timedelta(days=20)
@@ -29,7 +29,7 @@ DAY = START + timedelta(days=20)
 
 @pytest.fixture
 def admin(tracker: EngagementTracker) -> Actor:
-    return Actor(tracker.register_party("person", "Ada Admin"), Role.ADMIN)
+    return granted(tracker, Role.ADMIN, "Ada Admin")
 
 
 def refused_with(kind: type[EtrackError], call: Callable[[], object], *words: str) -> EtrackError:
@@ -101,8 +101,9 @@ def test_the_k_floor_is_checked_when_the_service_is_built(tracker: EngagementTra
 
     analytics = analyst_service(tracker).analytics
     for bad in ("5", 0, 2, 2.5):
-        refused_with(InvalidInput, lambda bad=bad: AnalystService(analytics, tracker.clock, bad), "k_min")
-    assert AnalystService(analytics, tracker.clock, None).k_min == 5  # None: the documented default
+        refused_with(InvalidInput, lambda bad=bad: AnalystService(
+            analytics, tracker.clock, bad, grants=tracker.held_grants), "k_min")
+    assert AnalystService(analytics, tracker.clock, None, grants=tracker.held_grants).k_min == 5  # None: the documented default
 
 
 # --- 1b. auditors, replay, tick ------------------------------------------------------------------------
@@ -286,6 +287,6 @@ def test_projections_on_a_full_disk_are_a_store_error_and_resume_later(
     app = new_tracker(url)
     try:
         ProjectionRunner(app).catch_up()  # resumes from the same position
-        assert audit_service(app).verify(Actor(app.register_party("person", "Ann"), Role.ADMIN)).ok
+        assert audit_service(app).verify(granted(app, Role.ADMIN, "Ann")).ok
     finally:
         app.close()

@@ -1,0 +1,132 @@
+"""Grants of the application: initialise the first admin, grant and revoke roles, read who holds what.
+
+The register itself (``domain/grants.py``) decides; this mixin checks the admin's grant before
+any reason is sealed, seals the reason under the granted party's key, and saves through the
+command path (a clash re-reads and re-decides).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from engagement_tracker.domain.access import Grants, require_auditor, require_grant
+from engagement_tracker.domain.command_path import CommandPath, _unwritten, as_uuid
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.grants import AccessRegister, require_grantable
+from engagement_tracker.domain.party import Party
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import PartyKind, Role
+
+
+class GrantCommands(CommandPath):
+    """``app.initialise``, ``app.grant``, ``app.revoke``, ``app.grants``, ``app.access_history``, ``app.parties``."""
+
+    def initialise(self, admin_name: str | None = None, *, party_id: object = None) -> UUID:
+        """Register the first admin (a person named ``admin_name``) and grant it admin; returns its id.
+
+        ``party_id`` instead grants admin to a party already registered (a store written before
+        grants existed). Refused, before anything is registered, when the store has an admin.
+        """
+        if (admin_name is None) == (party_id is None):
+            raise InvalidInput("admin_name", "give the admin's name, or the id of a registered party (not both)")
+        self._refuse_if_initialised()
+        if party_id is not None:
+            pid = self.party(party_id).id
+        else:
+            register_party = cast(Any, self).register_party
+            pid = register_party(PartyKind.PERSON, admin_name)
+        for _attempt in self.attempts("the access register"):
+            register = self.access_register()
+            at = self._now()
+            if register is None:
+                register = AccessRegister.start(at)
+            register.initialise(pid, at)
+            try:
+                self.save(register)
+            except IntegrityError:
+                continue
+            except PersistenceError as exc:
+                raise _unwritten("access register", register.id, exc) from exc
+            return pid
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refuse_if_initialised(self) -> None:
+        register = self.access_register()
+        if register is not None and register.admins():
+            raise RuleViolation("initialise", "initialised", [f"the store already has an admin ({register.admins()[0]})"])
+
+    def _change(self, step: str, party_id: object, role: object, admin: Actor, reason: str | None) -> None:
+        if not isinstance(admin, Actor):
+            raise InvalidInput("admin", f"expected Actor(party, role), got {type(admin).__name__}")
+        value = require_grantable(role)
+        if admin.role is not Role.ADMIN:
+            raise NotPermitted(step, f"a {admin.role.value} may not {step} a role: only an admin does", ["admin"])
+        require_grant(admin, Role.ADMIN, self.held_grants, step)  # before any reason is sealed
+        pid = self.party(party_id).id
+        sealed = self._seal_optional(pid, reason, "reason")
+
+        def decide(register: AccessRegister, at: Any) -> None:
+            getattr(register, step)(admin, pid, value, at, sealed)
+
+        self._update(AccessRegister, AccessRegister.ID, "access register", decide)
+
+    def grant(self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None) -> None:
+        """An admin (holding the admin grant now) grants ``role`` to a registered party."""
+        self._change("grant", party_id, role, admin, reason)
+
+    def revoke(self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None) -> None:
+        """An admin revokes ``role`` from a party; the last admin is never revoked."""
+        self._change("revoke", party_id, role, admin, reason)
+
+    def grants(self) -> Grants:
+        """Who holds which organisation-wide roles now (read-only: party id -> roles)."""
+        return self.held_grants()
+
+    def access_history(self, viewer: Actor) -> list[dict[str, Any]]:
+        """Every grant and revocation: when, which role, to which party, by whom (auditors and admins).
+
+        Reasons are shown to admins only (sealed under the granted party's key)."""
+        require_auditor(viewer, "read the access history", self.held_grants)
+        rows: list[dict[str, Any]] = []
+        for stored in self.events.get(AccessRegister.ID):
+            event = cast(Aggregate.Event, stored)
+            if not isinstance(event, AccessRegister.RoleGranted | AccessRegister.RoleRevoked):
+                continue
+            row: dict[str, Any] = {
+                "at": event.timestamp.isoformat(),
+                "change": "granted" if isinstance(event, AccessRegister.RoleGranted) else "revoked",
+                "role": event.role,
+                "party": str(event.party),
+                "by": str(event.actor.party),
+            }
+            if viewer.role is Role.ADMIN:
+                row["reason"] = self.unseal(event.reason)
+            rows.append(row)
+        return rows
+
+    def parties(self, viewer: Actor) -> list[dict[str, Any]]:
+        """Every registered party: id, kind, erased or not, and its grants; no names (admins only)."""
+        if not isinstance(viewer, Actor):
+            raise InvalidInput("viewer", f"expected Actor(party, role), got {type(viewer).__name__}")
+        if viewer.role is not Role.ADMIN:
+            raise NotPermitted("list parties", f"a {viewer.role.value} does not list parties", ["admin"])
+        grants = self.held_grants()
+        require_grant(viewer, Role.ADMIN, lambda: grants, "list parties")
+        rows = []
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, 500, topics=[Party.Created.TOPIC])
+            for n in page:
+                party = self.party(UUID(str(n.originator_id)))
+                rows.append({"id": str(party.id), "kind": party.kind.value, "erased": party.erased,
+                             "grants": sorted(grants.get(str(party.id), frozenset()))})
+            if len(page) < 500:
+                return rows
+            start = page[-1].id + 1
+
+
+__all__ = ["GrantCommands", "as_uuid"]
