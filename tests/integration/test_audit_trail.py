@@ -36,8 +36,11 @@ def record_history(url: str) -> Actor:
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Actor, int]:
     directory = tmp_path_factory.mktemp("audit-template")
     auditor = record_history(f"sqlite:///{directory / 'etrack.sqlite'}")
-    with sqlite3.connect(directory / "etrack.sqlite") as con:
+    con = sqlite3.connect(directory / "etrack.sqlite")
+    try:
         rows = con.execute("SELECT MAX(rowid) FROM stored_events").fetchone()[0]
+    finally:
+        con.close()
     return directory, auditor, rows
 
 
@@ -45,8 +48,11 @@ def register_rows(directory: Path) -> set[int]:
     """Rows of the access register: damage there refuses the auditor's own grant, so the tamper tests
     below damage every other record (an unreadable register refuses every privileged read)."""
     ids = (str(AccessRegister.ID), AccessRegister.ID.hex)
-    with sqlite3.connect(directory / "etrack.sqlite") as con:
+    con = sqlite3.connect(directory / "etrack.sqlite")  # closed at once: an open reader keeps -shm files coming and going
+    try:
         return {r for (r,) in con.execute("SELECT rowid FROM stored_events WHERE originator_id IN (?, ?)", ids)}
+    finally:
+        con.close()
 
 
 def positions(directory: Path, rows: int, below: int | None = None) -> st.SearchStrategy[int]:
@@ -57,7 +63,13 @@ def positions(directory: Path, rows: int, below: int | None = None) -> st.Search
 def copy_store(template: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for f in template.iterdir():
-        shutil.copy(f, target / f.name)
+        if f.name.endswith("-shm"):  # SQLite's shared-memory index: rebuilt by whoever opens the copy
+            continue
+        try:
+            shutil.copy(f, target / f.name)
+        except FileNotFoundError:  # a -wal file the last closing reader just checkpointed away
+            if not f.name.endswith("-wal"):
+                raise
     return target / "etrack.sqlite"
 
 
