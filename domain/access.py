@@ -191,18 +191,18 @@ ANALYST_ROLES = (Role.ANALYST, Role.ADMIN)
 ERASURE_ROLES = (Role.ADMIN,)
 
 
-def _require_role(viewer: object, action: str, roles: tuple[Role, ...], what: str) -> Actor:
+def _require_role(viewer: object, action: str, roles: tuple[Role, ...], what: str, field: str = "viewer") -> Actor:
     if not isinstance(viewer, Actor):
-        raise InvalidInput("viewer", f"expected Actor(party, role), got {type(viewer).__name__}")
+        raise InvalidInput(field, f"expected Actor(party, role), got {type(viewer).__name__}")
     if viewer.role not in roles:
         raise NotPermitted(action, f"a {viewer.role.value} {what}", [r.value for r in roles])
     return viewer
 
 
 def _require_granted_role(
-    viewer: object, action: str, roles: tuple[Role, ...], what: str, grants: GrantsSource
+    viewer: object, action: str, roles: tuple[Role, ...], what: str, grants: GrantsSource, field: str = "viewer"
 ) -> Actor:
-    actor = _require_role(viewer, action, roles, what)
+    actor = _require_role(viewer, action, roles, what, field)
     require_grant(actor, actor.role, grants, action)
     return actor
 
@@ -222,9 +222,9 @@ ERASER_REFUSAL = "may not erase a person: only an admin erases a person"
 
 def require_eraser(actor: object, grants: GrantsSource, action: str = "erase") -> Actor:
     """Raise NotPermitted unless ``actor`` is an admin holding the admin grant now."""
-    return _require_granted_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL, grants)
+    return _require_granted_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL, grants, "actor")
 
 
 def require_erasure_role(actor: object, action: str = "erase") -> Actor:
     """The role alone (the aggregate's own check; the application checks the grant first)."""
-    return _require_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL)
+    return _require_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL, "actor")

@@ -159,6 +159,7 @@ class EngagementReads(CommandPath):
 
     def _indicator_view(self, e: Engagement, key: str) -> dict[str, Any]:
         i = e.indicators[key]
+        progress = indicator_progress(e, key)
         return {
             "key": i.key,
             "objective": i.objective,
@@ -167,8 +168,8 @@ class EngagementReads(CommandPath):
             "baseline": i.baseline,
             "target": i.target,
             "unit": i.unit,
-            "measurements": indicator_progress(e, key),
-            "trend": (indicator_progress(e, key) or [{"status": "not measured"}])[-1]["status"],
+            "measurements": progress,
+            "trend": (progress or [{"status": "not measured"}])[-1]["status"],
         }
 
     def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:

@@ -183,3 +183,12 @@ def test_a_damaged_access_register_refuses_every_privileged_call(tmp_path: Path)
         bootstrap.audit_service(app).entries(auditor)
     assert not bootstrap.audit_trail(app).verify().ok  # the chain names the deleted record
     app.close()
+
+
+def test_an_eraser_that_is_not_an_actor_is_named_as_the_actor() -> None:
+    app = new_tracker("memory:", FakeClock())
+    party = app.register_party("person", "Marc Petit")
+    with pytest.raises(InvalidInput) as refused:
+        app.erase_subject(party, "admin")  # type: ignore[arg-type]
+    assert refused.value.field == "actor"
+    assert app.sealer.is_erased(str(party)) is False
