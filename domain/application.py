@@ -67,14 +67,22 @@ class EngagementTracker(GrantCommands, EngagementCommands, EngagementReads):
         name: str,
         contact: str | None = None,
         party_id: UUID | None = None,
+        *,
+        command_id: object = None,
     ) -> UUID:
-        """Register a person or a team; the name and contact are sealed under its own key."""
+        """Register a person or a team; the name and contact are sealed under its own key.
+
+        Given a ``command_id`` and no ``party_id``, the id derives from the command id: a retry
+        of the same command returns the party it registered instead of registering another."""
         kind = require_member(PartyKind, kind, "kind")
         name = require_text(name, "name", MAX_NAME_CHARS)
         if contact is not None:
             contact = require_text(contact, "contact", MAX_NAME_CHARS)
-        pid = self.ids() if party_id is None else as_uuid(party_id, "party_id")
+        command = self._command_id(command_id)
+        pid = self._new_id(party_id, command_id, command, "party")
         if self.exists(pid):
+            if command_id is not None and self.recorded_by(pid, "party", command):
+                return pid
             raise AlreadyExists("party", pid)
         at = self._now()
         self.sealer.create_subject(str(pid))  # a key alone holds no personal data
@@ -85,12 +93,12 @@ class EngagementTracker(GrantCommands, EngagementCommands, EngagementReads):
             None if contact is None else self.sealer.seal(str(pid), contact),
             at,
         )
-        self._save_new(party, "party")
+        self._save_new(party, "party", command)
         return pid
 
     # --- erasure (GDPR) -----------------------------------------------------------------------
 
-    def erase_subject(self, party_id: object, actor: Actor) -> dict[str, Any]:
+    def erase_subject(self, party_id: object, actor: Actor, *, command_id: object = None) -> dict[str, Any]:
         """Erase a person or team: record the erasure (no personal data), then destroy their key.
 
         Everything sealed under that key (names, contact, notes of their engagements) becomes
@@ -100,7 +108,7 @@ class EngagementTracker(GrantCommands, EngagementCommands, EngagementReads):
         require_eraser(actor, self.held_grants)  # the grant held now; a refusal destroys no key
         party = self.party(party_id)
         if not party.erased:
-            self._update(Party, party.id, "party", lambda p, at: p.erase(actor, at))
+            self._update(Party, party.id, "party", lambda p, at: p.erase(actor, at), command_id=command_id)
             party = self.party(party.id)
         destroyed = self.sealer.erase_subject(str(party.id))
         erased_at = party.modified_on.isoformat()

@@ -14,6 +14,7 @@ import attrs
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.checks import require_time
+from engagement_tracker.domain.command_ids import Stamped
 from engagement_tracker.domain.errors import CapacityExceeded, InvalidInput
 from engagement_tracker.domain.values import Actor
 
@@ -36,6 +37,9 @@ class CapacityPolicy:
 
 class CoachLoad(Aggregate):
     TOPIC = "etrack:CoachLoad"
+
+    class Event(Stamped, Aggregate.Event):
+        """Every event carries the id of the command that recorded it (``command_ids.py``)."""
 
     class Created(Aggregate.Created):
         TOPIC = "etrack:CoachLoad.Created"

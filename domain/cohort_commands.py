@@ -21,7 +21,6 @@ from engagement_tracker.domain.vocabulary import Polarity, SignalContext
 R = TypeVar("R")
 
 
-
 if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
     from engagement_tracker.domain.application import EngagementTracker
 
@@ -36,49 +35,82 @@ class CohortCommands:
     def __init__(self, app: EngagementTracker) -> None:
         self.app = app
 
-    def _do(self, cohort_id: object, step: str, actor: Actor, command: Callable[[Cohort, datetime], R]) -> R:
+    def _do(
+        self,
+        cohort_id: object,
+        step: str,
+        actor: Actor,
+        command: Callable[[Cohort, datetime], R],
+        command_id: object = None,
+    ) -> R:
         def checked(c: Cohort, at: datetime) -> R:
             c.precheck(step, actor)
             return command(c, at)
 
-        return self.app._update(Cohort, cohort_id, "cohort", checked)
+        return self.app._update(Cohort, cohort_id, "cohort", checked, command_id=command_id)
 
     def _seal(self, author: Actor, text: object, field: str) -> Sealed:
         """Shared work is sealed under its author's own key: erasing a member erases what they wrote."""
         return self.app.seal(author.party, text, field, 2_000)
 
     def open(
-        self, actor: Actor, org_unit: str, name: str, rules: CohortRules | None = None, cohort_id: UUID | None = None
+        self,
+        actor: Actor,
+        org_unit: str,
+        name: str,
+        rules: CohortRules | None = None,
+        cohort_id: UUID | None = None,
+        *,
+        command_id: object = None,
     ) -> UUID:
         """A coach opens a cohort; ``rules`` default to the seed's numbers (5-8 members, 3 metrics, ...).
 
         The coach must hold a coach grant (``domain/grants.py``)."""
         require_coach_grant(actor, self.app.held_grants, "open")
         self.app.party(actor.party)
-        cid = self.app.ids() if cohort_id is None else as_uuid(cohort_id, "cohort_id")
+        command = self.app._command_id(command_id)
+        cid = self.app._new_id(cohort_id, command_id, command, "cohort")
         if self.app.exists(cid):
+            if command_id is not None and self.app.recorded_by(cid, "cohort", command):
+                return cid
             raise AlreadyExists("cohort", cid)
         name = require_text(name, "name", MAX_NAME_CHARS)
         self.app.sealer.create_subject(str(cid))
         cohort = Cohort.open(cid, actor, self.app._now(), org_unit, self.app.sealer.seal(str(cid), name), rules)
-        self.app._save_new(cohort, "cohort")
+        self.app._save_new(cohort, "cohort", command)
         return cid
 
     def get(self, cohort_id: object, version: int | None = None) -> Cohort:
         return self.app._get(Cohort, cohort_id, "cohort", version)
 
-    def add_member(self, cohort_id: object, actor: Actor, member: object) -> None:
+    def add_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> None:
         member_id = self.app.party(member).id
-        self._do(cohort_id, "add_member", actor, lambda c, at: c.add_member(actor, at, member_id))
+        self._do(
+            cohort_id, "add_member", actor, lambda c, at: c.add_member(actor, at, member_id), command_id=command_id
+        )
 
-    def remove_member(self, cohort_id: object, actor: Actor, member: object) -> None:
+    def remove_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> None:
         member_id = as_uuid(member, "member")
-        self._do(cohort_id, "remove_member", actor, lambda c, at: c.remove_member(actor, at, member_id))
+        self._do(
+            cohort_id,
+            "remove_member",
+            actor,
+            lambda c, at: c.remove_member(actor, at, member_id),
+            command_id=command_id,
+        )
 
-    def set_scope(self, cohort_id: object, actor: Actor, scope: str) -> None:
-        self._do(cohort_id, "set_scope", actor, lambda c, at: c.set_scope(actor, at, self._seal(actor, scope, "scope")))
+    def set_scope(self, cohort_id: object, actor: Actor, scope: str, *, command_id: object = None) -> None:
+        self._do(
+            cohort_id,
+            "set_scope",
+            actor,
+            lambda c, at: c.set_scope(actor, at, self._seal(actor, scope, "scope")),
+            command_id=command_id,
+        )
 
-    def set_objective(self, cohort_id: object, actor: Actor, objective: str, customer_result: str) -> None:
+    def set_objective(
+        self, cohort_id: object, actor: Actor, objective: str, customer_result: str, *, command_id: object = None
+    ) -> None:
         self._do(
             cohort_id,
             "set_objective",
@@ -89,31 +121,48 @@ class CohortCommands:
                 self._seal(actor, objective, "objective"),
                 self._seal(actor, customer_result, "customer_result"),
             ),
+            command_id=command_id,
         )
 
-    def add_key_result(self, cohort_id: object, actor: Actor, statement: str, due: date) -> int:
+    def add_key_result(
+        self, cohort_id: object, actor: Actor, statement: str, due: date, *, command_id: object = None
+    ) -> int:
         return self._do(
             cohort_id,
             "add_key_result",
             actor,
             lambda c, at: c.add_key_result(actor, at, self._seal(actor, statement, "statement"), due),
+            command_id=command_id,
         )
 
-    def add_metric(self, cohort_id: object, actor: Actor, name: str) -> str:
+    def add_metric(self, cohort_id: object, actor: Actor, name: str, *, command_id: object = None) -> str:
         return self._do(
-            cohort_id, "add_metric", actor, lambda c, at: c.add_metric(actor, at, self._seal(actor, name, "name"))
+            cohort_id,
+            "add_metric",
+            actor,
+            lambda c, at: c.add_metric(actor, at, self._seal(actor, name, "name")),
+            command_id=command_id,
         )
 
-    def plan_experiment(self, cohort_id: object, actor: Actor, key_result: int, hypothesis: str) -> str:
+    def plan_experiment(
+        self, cohort_id: object, actor: Actor, key_result: int, hypothesis: str, *, command_id: object = None
+    ) -> str:
         return self._do(
             cohort_id,
             "plan_experiment",
             actor,
             lambda c, at: c.plan_experiment(actor, at, key_result, self._seal(actor, hypothesis, "hypothesis")),
+            command_id=command_id,
         )
 
-    def start_accompaniment(self, cohort_id: object, actor: Actor) -> None:
-        self._do(cohort_id, "start_accompaniment", actor, lambda c, at: c.start_accompaniment(actor, at))
+    def start_accompaniment(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._do(
+            cohort_id,
+            "start_accompaniment",
+            actor,
+            lambda c, at: c.start_accompaniment(actor, at),
+            command_id=command_id,
+        )
 
     def hold_ritual(
         self,
@@ -126,6 +175,8 @@ class CohortCommands:
         metrics_keeper: object,
         artefact_kind: str,
         artefact: str,
+        *,
+        command_id: object = None,
     ) -> int:
         """A ritual with its three rotating roles (distinct members) and the artefact it produced."""
         facilitator_id = as_uuid(facilitator, "facilitator")
@@ -146,6 +197,7 @@ class CohortCommands:
                 artefact_kind,
                 self._seal(actor, artefact, "artefact"),
             ),
+            command_id=command_id,
         )
 
     def record_decision(
@@ -157,6 +209,8 @@ class CohortCommands:
         value: float | None,
         decided_on: date | None,
         owner: object | None,
+        *,
+        command_id: object = None,
     ) -> int:
         """A decision with its data point (a cohort metric and its value), date and owner (a member)."""
         point = None if metric is None or value is None else DataPoint(metric, value)
@@ -168,69 +222,96 @@ class CohortCommands:
             lambda c, at: c.record_decision(
                 actor, at, self._seal(actor, statement, "statement"), point, decided_on, owner_id
             ),
+            command_id=command_id,
         )
 
-    def start_experiment(self, cohort_id: object, actor: Actor, key: str) -> None:
-        self._do(cohort_id, "start_experiment", actor, lambda c, at: c.start_experiment(actor, at, key))
+    def start_experiment(self, cohort_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
+        self._do(
+            cohort_id,
+            "start_experiment",
+            actor,
+            lambda c, at: c.start_experiment(actor, at, key),
+            command_id=command_id,
+        )
 
-    def end_experiment(self, cohort_id: object, actor: Actor, key: str) -> None:
-        self._do(cohort_id, "end_experiment", actor, lambda c, at: c.end_experiment(actor, at, key))
+    def end_experiment(self, cohort_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
+        self._do(
+            cohort_id, "end_experiment", actor, lambda c, at: c.end_experiment(actor, at, key), command_id=command_id
+        )
 
-    def give_feedback(self, cohort_id: object, actor: Actor, key: str, feedback: str) -> bool:
+    def give_feedback(
+        self, cohort_id: object, actor: Actor, key: str, feedback: str, *, command_id: object = None
+    ) -> bool:
         return self._do(
             cohort_id,
             "give_feedback",
             actor,
             lambda c, at: c.give_feedback(actor, at, key, self._seal(actor, feedback, "feedback")),
+            command_id=command_id,
         )
 
-    def update_playbook(self, cohort_id: object, actor: Actor, practice: str, status: str, conditions: str) -> None:
+    def update_playbook(
+        self, cohort_id: object, actor: Actor, practice: str, status: str, conditions: str, *, command_id: object = None
+    ) -> None:
         self._do(
             cohort_id,
             "update_playbook",
             actor,
             lambda c, at: c.update_playbook(actor, at, practice, status, self._seal(actor, conditions, "conditions")),
+            command_id=command_id,
         )
 
-    def complete_checkpoint(self, cohort_id: object, actor: Actor, week: int) -> None:
-        self._do(cohort_id, "complete_checkpoint", actor, lambda c, at: c.complete_checkpoint(actor, at, week))
+    def complete_checkpoint(self, cohort_id: object, actor: Actor, week: int, *, command_id: object = None) -> None:
+        self._do(
+            cohort_id,
+            "complete_checkpoint",
+            actor,
+            lambda c, at: c.complete_checkpoint(actor, at, week),
+            command_id=command_id,
+        )
 
-    def begin_closing(self, cohort_id: object, actor: Actor) -> None:
-        self._do(cohort_id, "begin_closing", actor, lambda c, at: c.begin_closing(actor, at))
+    def begin_closing(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._do(cohort_id, "begin_closing", actor, lambda c, at: c.begin_closing(actor, at), command_id=command_id)
 
-    def record_closing_synthesis(self, cohort_id: object, actor: Actor, synthesis: str) -> None:
+    def record_closing_synthesis(
+        self, cohort_id: object, actor: Actor, synthesis: str, *, command_id: object = None
+    ) -> None:
         self._do(
             cohort_id,
             "record_closing_synthesis",
             actor,
             lambda c, at: c.record_closing_synthesis(actor, at, self._seal(actor, synthesis, "synthesis")),
+            command_id=command_id,
         )
 
-    def record_sharing(self, cohort_id: object, actor: Actor, audience: str) -> None:
+    def record_sharing(self, cohort_id: object, actor: Actor, audience: str, *, command_id: object = None) -> None:
         self._do(
             cohort_id,
             "record_sharing",
             actor,
             lambda c, at: c.record_sharing(actor, at, self._seal(actor, audience, "audience")),
+            command_id=command_id,
         )
 
-    def prepare_scale_up(self, cohort_id: object, actor: Actor, plan: str) -> None:
+    def prepare_scale_up(self, cohort_id: object, actor: Actor, plan: str, *, command_id: object = None) -> None:
         self._do(
             cohort_id,
             "prepare_scale_up",
             actor,
             lambda c, at: c.prepare_scale_up(actor, at, self._seal(actor, plan, "plan")),
+            command_id=command_id,
         )
 
-    def close(self, cohort_id: object, actor: Actor) -> None:
-        self._do(cohort_id, "close", actor, lambda c, at: c.close(actor, at))
+    def close(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._do(cohort_id, "close", actor, lambda c, at: c.close(actor, at), command_id=command_id)
 
-    def abandon(self, cohort_id: object, actor: Actor, reason: str | None = None) -> None:
+    def abandon(self, cohort_id: object, actor: Actor, reason: str | None = None, *, command_id: object = None) -> None:
         self._do(
             cohort_id,
             "abandon",
             actor,
             lambda c, at: c.abandon(actor, at, None if reason is None else self._seal(actor, reason, "reason")),
+            command_id=command_id,
         )
 
     def record_signal(
@@ -244,6 +325,8 @@ class CohortCommands:
         unit: str,
         observed_on: date,
         note: str | None = None,
+        *,
+        command_id: object = None,
     ) -> None:
         """The cohort's coach records a signal noticed through the cohort (see EngagementTracker.record_signal)."""
         app = self.app
@@ -257,6 +340,7 @@ class CohortCommands:
                 app.make_signal(actor.party, theme, context, polarity, intensity, unit, observed_on, note),
                 app.signal_themes,
             ),
+            command_id=command_id,
         )
 
     def view(self, cohort_id: object, viewer: Actor, now: datetime | None = None) -> dict[str, Any]:

@@ -10,10 +10,11 @@ own typed error (a full team capacity is CapacityExceeded, never a conflict).
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -29,6 +30,7 @@ from engagement_tracker.domain.access import Grants
 from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_text
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.command_ids import CommandOutcome, command_id_of, derived_id, require_command_id
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
@@ -85,6 +87,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
     ) -> None:
         super().__init__(env)
         self.snapshot_failures = 0
+        self._outcomes = threading.local()
         self.sealer = sealer
         self.clock = clock
         self.ids = ids
@@ -190,14 +193,22 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         kind: str,
         command: Callable[[A, datetime], R],
         companions: Callable[[A, datetime, bool], list[Aggregate]] | None = None,
+        command_id: object = None,
     ) -> R:
         """Load, decide, save; on a version clash re-read and re-decide (see :meth:`attempts`).
 
         ``companions`` returns other aggregates the command changed (for example the coach's
-        load when a team engagement ends); they are saved in the same transaction.
+        load when a team engagement ends); they are saved in the same transaction. A command
+        whose id (``command_id``, see ``command_ids.py``) is already stored writes nothing more.
         """
-        for _attempt in self.attempts(f"{kind} {as_uuid(agg_id, f'{kind}_id')}"):
-            agg = self._load(cls, agg_id, kind)
+        ident = as_uuid(agg_id, f"{kind}_id")
+        cid = self._command_id(command_id)
+        if command_id is not None:
+            stored = self._stored_versions(ident, cid)
+            if stored:
+                return self._replay_outcome(cls, ident, kind, command, cid, stored)
+        for _attempt in self.attempts(f"{kind} {ident}"):
+            agg = self._load(cls, ident, kind)
             was_ended = bool(getattr(agg, "is_ended", False))
             at = self._now()
             try:
@@ -205,14 +216,118 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 others = companions(agg, at, was_ended) if companions else []
             except EtrackError as exc:
                 raise _with_state(exc, kind, getattr(agg, "state", "?")) from None
-            try:
-                self.save(agg, *others)
-            except IntegrityError:
-                continue  # another writer committed first: re-read and re-decide
-            except PersistenceError as exc:
-                raise _unwritten(kind, agg.id, exc) from exc
-            return result
+            if self._commit(cid, kind, agg, *others):
+                return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- exactly once -----------------------------------------------------------------------
+
+    @property
+    def last_command(self) -> CommandOutcome | None:
+        """What the last command called from this thread did: recorded now, or already recorded."""
+        return getattr(self._outcomes, "last", None)
+
+    def _tell(self, outcome: CommandOutcome) -> None:
+        self._outcomes.last = outcome
+
+    def _command_id(self, given: object) -> str:
+        return str(self.ids()) if given is None else require_command_id(given)
+
+    def save(self, *objs: Any, command_id: str | None = None, **kwargs: Any) -> Any:
+        """Save aggregates in one transaction, each new event stamped with ``command_id``."""
+        for obj in objs:
+            for event in getattr(obj, "_pending_events", ()):
+                object.__setattr__(event, "command_id", command_id)
+        return super().save(*objs, **kwargs)
+
+    def _commit(self, cid: str, kind: str, agg: Aggregate, *others: Aggregate) -> bool:
+        """Save one command's aggregates; True once recorded, False after a clash with another writer.
+
+        A clash or a lost connection may hide our own commit (the acknowledgement was lost and
+        the driver retried): the first new version is read back, and if it holds our command id
+        the command is recorded (once). Otherwise a lost write is a StoreError saying nothing was
+        recorded, or, when the store cannot be asked, that a retry with the same id is safe.
+        """
+        first = agg.version - len(getattr(agg, "_pending_events", ())) + 1
+        versions = tuple(range(first, agg.version + 1))
+        try:
+            self.save(agg, *others, command_id=cid)
+        except IntegrityError:
+            stored = self._stored_at(agg.id, first, kind, cid)
+            if stored != cid:
+                if first == 1 and stored is not None:
+                    raise AlreadyExists(kind, agg.id) from None
+                return False  # another writer committed first: re-read and re-decide
+        except PersistenceError as exc:
+            try:
+                stored = self._stored_at(agg.id, first, kind, cid)
+            except StoreError:
+                raise StoreError(
+                    f"the store failed while writing {kind} {agg.id} ({exc}) and could not be asked whether "
+                    f"command {cid} was recorded; retry with command_id={cid}: it is recorded at most once",
+                    command_id=cid,
+                ) from exc
+            if stored != cid:
+                raise _unwritten(kind, agg.id, exc) from exc
+        self._tell(CommandOutcome(cid, True, agg.id, versions))
+        return True
+
+    def _stored_at(self, ident: UUID, version: int, kind: str, cid: str) -> str | None:
+        """The command id of the event stored at ``version`` of ``ident``: None when there is no such
+        event, "" when it was recorded before command ids existed."""
+        try:
+            rows = self.recorder.select_events(ident, gt=version - 1, lte=version, limit=1)
+            return (command_id_of(self.mapper.to_domain_event(rows[0])) or "") if rows else None
+        except (PersistenceError, MapperDeserialisationError) as exc:
+            raise StoreError(
+                f"the store could not be asked whether command {cid} recorded {kind} {ident}: {exc}", command_id=cid
+            ) from exc
+
+    def _stored_versions(self, ident: UUID, cid: str) -> tuple[int, ...]:
+        """The versions of ``ident`` recorded by command ``cid``, read back from the newest (none: never).
+
+        In a plain store the raw bytes are searched first, so only a candidate is decoded; the
+        scan stops at the command's first event, so a recent command costs one page.
+        """
+        plain = self.mapper.cipher is None and self.mapper.compressor is None
+        needle = cid.encode()
+        found: list[int] = []
+        upto: int | None = None
+        try:
+            while True:
+                page = self.recorder.select_events(ident, lte=upto, desc=True, limit=64)
+                for row in page:
+                    mine = (not plain or needle in row.state) and command_id_of(self.mapper.to_domain_event(row)) == cid
+                    if mine:
+                        found.append(row.originator_version)
+                    elif found:
+                        return tuple(sorted(found))
+                if len(page) < 64:
+                    return tuple(sorted(found))
+                upto = page[-1].originator_version - 1
+        except (PersistenceError, MapperDeserialisationError) as exc:
+            raise StoreError(f"the store could not be asked whether command {cid} was recorded: {exc}") from exc
+
+    def _replay_outcome(
+        self,
+        cls: type[A],
+        ident: UUID,
+        kind: str,
+        command: Callable[[A, datetime], R],
+        cid: str,
+        stored: tuple[int, ...],
+    ) -> R:
+        """The outcome of a command already recorded: its decision taken again on the state it was
+        taken on (the version before its first event), and nothing saved."""
+        result: Any = None
+        if stored[0] > 1:
+            before = self._get(cls, ident, kind, version=stored[0] - 1)
+            try:
+                result = command(before, self._now())
+            except EtrackError:
+                result = None  # the rules changed since; the command stays recorded as it was
+        self._tell(CommandOutcome(cid, False, ident, stored))
+        return cast(R, result)
 
     def attempts(self, what: str) -> Iterator[int]:
         """Attempts at one command. Each clash is another writer's commit, that is progress, so the
@@ -275,13 +390,25 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         name = self.unseal(self.party(party_id).name)
         return name if name is not None else ERASED
 
-    def _save_new(self, agg: Aggregate, kind: str) -> None:
-        try:
-            self.save(agg)
-        except IntegrityError:
-            raise AlreadyExists(kind, agg.id) from None
-        except PersistenceError as exc:
-            raise _unwritten(kind, agg.id, exc) from exc
+    def _save_new(self, agg: Aggregate, kind: str, cid: str | None = None) -> None:
+        """Save a new aggregate, recorded by command ``cid`` (the caller checked it was not yet)."""
+        cid = self._command_id(None) if cid is None else cid
+        for _attempt in self.attempts(f"{kind} {agg.id}"):
+            if self._commit(cid, kind, agg):
+                return
+
+    def _new_id(self, given: object, command_id: object, cid: str, kind: str) -> UUID:
+        """The id of what a creating command makes: given, derived from the caller's command id, or new."""
+        if given is not None:
+            return as_uuid(given, f"{kind}_id")
+        return self.ids() if command_id is None else derived_id(cid, kind)
+
+    def recorded_by(self, ident: UUID, kind: str, cid: str) -> bool:
+        """True (and ``last_command`` says so) if ``ident`` was created by command ``cid``."""
+        if self._stored_at(ident, 1, kind, cid) != cid:
+            return False
+        self._tell(CommandOutcome(cid, False, ident, (1,)))
+        return True
 
 
 def _unwritten(kind: str, ident: object, exc: Exception) -> StoreError:

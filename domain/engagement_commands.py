@@ -8,9 +8,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import (
-    IntegrityError,
-)
 
 from engagement_tracker.domain.access import require_coach_grant
 from engagement_tracker.domain.checks import require_member
@@ -39,8 +36,6 @@ from engagement_tracker.domain.vocabulary import (
 R = TypeVar("R")
 
 
-
-
 class EngagementCommands(CommandPath):
     """Every engagement step: ``app.<step>(engagement_id, actor, ...)``.
 
@@ -49,7 +44,12 @@ class EngagementCommands(CommandPath):
     """
 
     def _engagement(
-        self, engagement_id: object, step: str, actor: Actor, command: Callable[[Engagement, datetime], R]
+        self,
+        engagement_id: object,
+        step: str,
+        actor: Actor,
+        command: Callable[[Engagement, datetime], R],
+        command_id: object = None,
     ) -> R:
         """Run an engagement step: permission and state are checked before any text is sealed."""
 
@@ -57,7 +57,9 @@ class EngagementCommands(CommandPath):
             e.precheck(step, actor)
             return command(e, at)
 
-        return self._update(Engagement, engagement_id, "engagement", checked, self._free_team_slot)
+        return self._update(
+            Engagement, engagement_id, "engagement", checked, self._free_team_slot, command_id=command_id
+        )
 
     def _free_team_slot(self, e: Engagement, at: datetime, was_ended: bool) -> list[Aggregate]:
         """When a team engagement ends, free its slot in the coach's load, in the same save."""
@@ -102,8 +104,13 @@ class EngagementCommands(CommandPath):
         sponsor_function: SponsorFunction | str,
         org_unit: str,
         engagement_id: UUID | None = None,
+        *,
+        command_id: object = None,
     ) -> UUID:
-        """The coach (``actor``, holding a coach grant) opens an engagement for a coachee and a sponsor."""
+        """The coach (``actor``, holding a coach grant) opens an engagement for a coachee and a sponsor.
+
+        Given a ``command_id`` and no ``engagement_id``, the new id derives from the command id, so a
+        retry of the same command finds the engagement it opened instead of opening a second one."""
         require_coach_grant(actor, self.held_grants, "open")
         coach_party = self.party(actor.party)
         coachee_party = self.party(coachee)
@@ -112,8 +119,11 @@ class EngagementCommands(CommandPath):
             raise InvalidInput("sponsor", "a sponsor is a person, not a team")
         if coach_party.kind is not PartyKind.PERSON:
             raise InvalidInput("coach", "a coach is a person, not a team")
-        eid = self.ids() if engagement_id is None else as_uuid(engagement_id, "engagement_id")
+        cid = self._command_id(command_id)
+        eid = self._new_id(engagement_id, command_id, cid, "engagement")
         if self.exists(eid):
+            if command_id is not None and self.recorded_by(eid, "engagement", cid):
+                return eid
             raise AlreadyExists("engagement", eid)
         for _attempt in self.attempts(f"coach {coach_party.id}'s team load"):
             at = self._now()
@@ -133,37 +143,53 @@ class EngagementCommands(CommandPath):
                 load = self._coach_load(coach_party.id, at)
                 load.take(eid, actor, at, self.capacity)  # refuses above the limit
                 others.append(load)
-            try:
-                self.save(engagement, *others)
-            except IntegrityError:
-                if self.exists(eid):
-                    raise AlreadyExists("engagement", eid) from None
-                continue  # another writer took a slot first: re-read the load and re-decide
-            return eid
+            if self._commit(cid, "engagement", engagement, *others):
+                return eid
+            # else another writer took a slot first: re-read the load and re-decide
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def hold_first_meeting(self, engagement_id: object, actor: Actor, held_on: date) -> None:
+    def hold_first_meeting(
+        self, engagement_id: object, actor: Actor, held_on: date, *, command_id: object = None
+    ) -> None:
         self._engagement(
-            engagement_id, "hold_first_meeting", actor, lambda e, at: e.hold_first_meeting(actor, at, held_on)
+            engagement_id,
+            "hold_first_meeting",
+            actor,
+            lambda e, at: e.hold_first_meeting(actor, at, held_on),
+            command_id=command_id,
         )
 
-    def confirm_will(self, engagement_id: object, actor: Actor) -> None:
-        self._engagement(engagement_id, "confirm_will", actor, lambda e, at: e.confirm_will(actor, at))
+    def confirm_will(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._engagement(
+            engagement_id, "confirm_will", actor, lambda e, at: e.confirm_will(actor, at), command_id=command_id
+        )
 
-    def decline(self, engagement_id: object, actor: Actor, reason: EndReason | str, detail: str | None = None) -> None:
+    def decline(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        reason: EndReason | str,
+        detail: str | None = None,
+        *,
+        command_id: object = None,
+    ) -> None:
         self._engagement(
             engagement_id,
             "decline",
             actor,
             lambda e, at: e.decline(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+            command_id=command_id,
         )
 
-    def record_diagnosis(self, engagement_id: object, actor: Actor, diagnosis: str) -> None:
+    def record_diagnosis(
+        self, engagement_id: object, actor: Actor, diagnosis: str, *, command_id: object = None
+    ) -> None:
         self._engagement(
             engagement_id,
             "record_diagnosis",
             actor,
             lambda e, at: e.record_diagnosis(actor, at, self.seal(e.coachee, diagnosis, "diagnosis")),
+            command_id=command_id,
         )
 
     def hold_tripartite_meeting(
@@ -173,6 +199,8 @@ class EngagementCommands(CommandPath):
         held_on: date,
         organisation_request: Sequence[str],
         coachee_request: Sequence[str],
+        *,
+        command_id: object = None,
     ) -> list[str]:
         """Record objectives at two levels; returns their keys (O1, O2, ...)."""
         for field, statements in (("organisation_request", organisation_request), ("coachee_request", coachee_request)):
@@ -185,10 +213,16 @@ class EngagementCommands(CommandPath):
             own = [self.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
             return e.hold_tripartite_meeting(actor, at, held_on, org, own)
 
-        return self._engagement(engagement_id, "hold_tripartite_meeting", actor, command)
+        return self._engagement(engagement_id, "hold_tripartite_meeting", actor, command, command_id=command_id)
 
-    def validate_coherence(self, engagement_id: object, actor: Actor) -> None:
-        self._engagement(engagement_id, "validate_coherence", actor, lambda e, at: e.validate_coherence(actor, at))
+    def validate_coherence(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._engagement(
+            engagement_id,
+            "validate_coherence",
+            actor,
+            lambda e, at: e.validate_coherence(actor, at),
+            command_id=command_id,
+        )
 
     def define_indicator(
         self,
@@ -200,6 +234,8 @@ class EngagementCommands(CommandPath):
         baseline: float,
         target: float,
         unit: str,
+        *,
+        command_id: object = None,
     ) -> str:
         """Define a progress indicator for an objective; returns its key (I1, I2, ...)."""
         return self._engagement(
@@ -209,23 +245,39 @@ class EngagementCommands(CommandPath):
             lambda e, at: e.define_indicator(
                 actor, at, objective, kind, self.seal(e.coachee, label, "label", 500), baseline, target, unit
             ),
+            command_id=command_id,
         )
 
-    def record_synthesis(self, engagement_id: object, actor: Actor, reference: str, digest: str) -> None:
+    def record_synthesis(
+        self, engagement_id: object, actor: Actor, reference: str, digest: str, *, command_id: object = None
+    ) -> None:
         self._engagement(
-            engagement_id, "record_synthesis", actor, lambda e, at: e.record_synthesis(actor, at, reference, digest)
+            engagement_id,
+            "record_synthesis",
+            actor,
+            lambda e, at: e.record_synthesis(actor, at, reference, digest),
+            command_id=command_id,
         )
 
-    def fix_contract(self, engagement_id: object, actor: Actor, sessions: int, start: date, end: date) -> None:
+    def fix_contract(
+        self, engagement_id: object, actor: Actor, sessions: int, start: date, end: date, *, command_id: object = None
+    ) -> None:
         self._engagement(
             engagement_id,
             "fix_contract",
             actor,
             lambda e, at: e.fix_contract(actor, at, Contract(sessions, start, end)),
+            command_id=command_id,
         )
 
-    def start_accompaniment(self, engagement_id: object, actor: Actor) -> None:
-        self._engagement(engagement_id, "start_accompaniment", actor, lambda e, at: e.start_accompaniment(actor, at))
+    def start_accompaniment(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._engagement(
+            engagement_id,
+            "start_accompaniment",
+            actor,
+            lambda e, at: e.start_accompaniment(actor, at),
+            command_id=command_id,
+        )
 
     def record_session(
         self,
@@ -235,6 +287,8 @@ class EngagementCommands(CommandPath):
         duration_minutes: int,
         themes: Iterable[SessionTheme | str],
         notes: str | None = None,
+        *,
+        command_id: object = None,
     ) -> int:
         """Record a session with its themes and confidential notes (sealed); returns its number."""
         if isinstance(themes, (str, bytes)) or not isinstance(themes, Iterable):
@@ -247,66 +301,115 @@ class EngagementCommands(CommandPath):
             lambda e, at: e.record_session(
                 actor, at, held_on, duration_minutes, themes, self._seal_optional(e.coachee, notes, "notes")
             ),
+            command_id=command_id,
         )
 
-    def commit_action(self, engagement_id: object, actor: Actor, description: str, due: date | None = None) -> str:
+    def commit_action(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        description: str,
+        due: date | None = None,
+        *,
+        command_id: object = None,
+    ) -> str:
         return self._engagement(
             engagement_id,
             "commit_action",
             actor,
             lambda e, at: e.commit_action(actor, at, self.seal(e.coachee, description, "description", 2_000), due),
+            command_id=command_id,
         )
 
-    def complete_action(self, engagement_id: object, actor: Actor, key: str) -> None:
-        self._engagement(engagement_id, "complete_action", actor, lambda e, at: e.complete_action(actor, at, key))
+    def complete_action(self, engagement_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
+        self._engagement(
+            engagement_id,
+            "complete_action",
+            actor,
+            lambda e, at: e.complete_action(actor, at, key),
+            command_id=command_id,
+        )
 
-    def drop_action(self, engagement_id: object, actor: Actor, key: str) -> None:
-        self._engagement(engagement_id, "drop_action", actor, lambda e, at: e.drop_action(actor, at, key))
+    def drop_action(self, engagement_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
+        self._engagement(
+            engagement_id, "drop_action", actor, lambda e, at: e.drop_action(actor, at, key), command_id=command_id
+        )
 
     def measure_indicator(
-        self, engagement_id: object, actor: Actor, indicator: str, value: float, measured_on: date
+        self,
+        engagement_id: object,
+        actor: Actor,
+        indicator: str,
+        value: float,
+        measured_on: date,
+        *,
+        command_id: object = None,
     ) -> None:
         self._engagement(
             engagement_id,
             "measure_indicator",
             actor,
             lambda e, at: e.measure_indicator(actor, at, indicator, value, measured_on),
+            command_id=command_id,
         )
 
-    def request_review(self, engagement_id: object, actor: Actor) -> None:
-        self._engagement(engagement_id, "request_review", actor, lambda e, at: e.request_review(actor, at))
+    def request_review(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._engagement(
+            engagement_id, "request_review", actor, lambda e, at: e.request_review(actor, at), command_id=command_id
+        )
 
-    def hold_review(self, engagement_id: object, actor: Actor, held_on: date, summary: str | None = None) -> None:
+    def hold_review(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        held_on: date,
+        summary: str | None = None,
+        *,
+        command_id: object = None,
+    ) -> None:
         self._engagement(
             engagement_id,
             "hold_review",
             actor,
             lambda e, at: e.hold_review(actor, at, held_on, self._seal_optional(e.coachee, summary, "summary")),
+            command_id=command_id,
         )
 
-    def suspend(self, engagement_id: object, actor: Actor, reason: str | None = None) -> None:
+    def suspend(
+        self, engagement_id: object, actor: Actor, reason: str | None = None, *, command_id: object = None
+    ) -> None:
         self._engagement(
             engagement_id,
             "suspend",
             actor,
             lambda e, at: e.suspend(actor, at, self._seal_optional(e.coachee, reason, "reason")),
+            command_id=command_id,
         )
 
-    def resume(self, engagement_id: object, actor: Actor) -> None:
-        self._engagement(engagement_id, "resume", actor, lambda e, at: e.resume(actor, at))
+    def resume(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._engagement(engagement_id, "resume", actor, lambda e, at: e.resume(actor, at), command_id=command_id)
 
     def propose_amendment(
-        self, engagement_id: object, actor: Actor, extra_sessions: int = 0, new_end: date | None = None
+        self,
+        engagement_id: object,
+        actor: Actor,
+        extra_sessions: int = 0,
+        new_end: date | None = None,
+        *,
+        command_id: object = None,
     ) -> None:
         self._engagement(
             engagement_id,
             "propose_amendment",
             actor,
             lambda e, at: e.propose_amendment(actor, at, extra_sessions, new_end),
+            command_id=command_id,
         )
 
-    def agree_amendment(self, engagement_id: object, actor: Actor) -> None:
-        self._engagement(engagement_id, "agree_amendment", actor, lambda e, at: e.agree_amendment(actor, at))
+    def agree_amendment(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
+        self._engagement(
+            engagement_id, "agree_amendment", actor, lambda e, at: e.agree_amendment(actor, at), command_id=command_id
+        )
 
     def hold_closing_session(
         self,
@@ -314,6 +417,8 @@ class EngagementCommands(CommandPath):
         actor: Actor,
         held_on: date,
         evaluations: Mapping[str, tuple[Outcome | str, str]],
+        *,
+        command_id: object = None,
     ) -> None:
         """Evaluate every indicator: ``{"I1": ("achieved", "evidence..."), ...}``."""
         if not isinstance(evaluations, Mapping):
@@ -335,10 +440,17 @@ class EngagementCommands(CommandPath):
                 )
             e.hold_closing_session(actor, at, held_on, evs)
 
-        self._engagement(engagement_id, "hold_closing_session", actor, command)
+        self._engagement(engagement_id, "hold_closing_session", actor, command, command_id=command_id)
 
     def hold_closing_meeting(
-        self, engagement_id: object, actor: Actor, held_on: date, synthesis: str, recommendations: str
+        self,
+        engagement_id: object,
+        actor: Actor,
+        held_on: date,
+        synthesis: str,
+        recommendations: str,
+        *,
+        command_id: object = None,
     ) -> None:
         self._engagement(
             engagement_id,
@@ -351,6 +463,7 @@ class EngagementCommands(CommandPath):
                 self.seal(e.coachee, synthesis, "synthesis"),
                 self.seal(e.coachee, recommendations, "recommendations"),
             ),
+            command_id=command_id,
         )
 
     def hold_quarterly_review(
@@ -362,6 +475,8 @@ class EngagementCommands(CommandPath):
         coaches_added: int = 0,
         coaches_removed: int = 0,
         notes: str | None = None,
+        *,
+        command_id: object = None,
     ) -> int:
         """Team coaching: the quarterly review with management and its decisions; returns the quarter."""
         decisions = QuarterlyDecisions(bool(objectives_realigned), coaches_added, coaches_removed)
@@ -372,6 +487,7 @@ class EngagementCommands(CommandPath):
             lambda e, at: e.hold_quarterly_review(
                 actor, at, held_on, decisions, self._seal_optional(e.coachee, notes, "notes")
             ),
+            command_id=command_id,
         )
 
     def make_signal(
@@ -406,6 +522,8 @@ class EngagementCommands(CommandPath):
         unit: str,
         observed_on: date,
         note: str | None = None,
+        *,
+        command_id: object = None,
     ) -> None:
         """The coach records a weak or strong signal: taxonomy only; any free text is sealed.
 
@@ -422,25 +540,47 @@ class EngagementCommands(CommandPath):
                 self.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
                 self.signal_themes,
             ),
+            command_id=command_id,
         )
 
-    def propose_disclosure(self, engagement_id: object, actor: Actor, items: Iterable[str]) -> None:
+    def propose_disclosure(
+        self, engagement_id: object, actor: Actor, items: Iterable[str], *, command_id: object = None
+    ) -> None:
         """Coachee or sponsor proposes what the sponsor may see: objectives, indicators, evaluations, dates."""
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise InvalidInput("items", f"expected a list of: {', '.join(i.value for i in DisclosureItem)}")
         chosen = list(items)
         self._engagement(
-            engagement_id, "propose_disclosure", actor, lambda e, at: e.propose_disclosure(actor, at, chosen)
+            engagement_id,
+            "propose_disclosure",
+            actor,
+            lambda e, at: e.propose_disclosure(actor, at, chosen),
+            command_id=command_id,
         )
 
-    def accept_disclosure(self, engagement_id: object, actor: Actor) -> None:
+    def accept_disclosure(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
         """The other party accepts; from then on the sponsor's view holds exactly those items."""
-        self._engagement(engagement_id, "accept_disclosure", actor, lambda e, at: e.accept_disclosure(actor, at))
+        self._engagement(
+            engagement_id,
+            "accept_disclosure",
+            actor,
+            lambda e, at: e.accept_disclosure(actor, at),
+            command_id=command_id,
+        )
 
-    def abandon(self, engagement_id: object, actor: Actor, reason: EndReason | str, detail: str | None = None) -> None:
+    def abandon(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        reason: EndReason | str,
+        detail: str | None = None,
+        *,
+        command_id: object = None,
+    ) -> None:
         self._engagement(
             engagement_id,
             "abandon",
             actor,
             lambda e, at: e.abandon(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+            command_id=command_id,
         )

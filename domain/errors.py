@@ -97,3 +97,9 @@ class SubjectErased(SealingError):
 
 class StoreError(EtrackError):
     """Raised when the event store cannot be opened or read (bad URL, corrupted file, unreachable server)."""
+
+    def __init__(self, message: str, *, command_id: str | None = None) -> None:
+        #: Set when a write failed and whether it was recorded is unknown: retrying the command
+        #: with this id records it at most once.
+        self.command_id = command_id
+        super().__init__(message)

@@ -11,10 +11,10 @@ from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from engagement_tracker.domain.access import Grants, require_auditor, require_grant
-from engagement_tracker.domain.command_path import CommandPath, _unwritten, as_uuid
+from engagement_tracker.domain.command_ids import CommandOutcome
+from engagement_tracker.domain.command_path import CommandPath, as_uuid
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.grants import AccessRegister, require_grantable
 from engagement_tracker.domain.party import Party
@@ -25,7 +25,7 @@ from engagement_tracker.domain.vocabulary import PartyKind, Role
 class GrantCommands(CommandPath):
     """``app.initialise``, ``app.grant``, ``app.revoke``, ``app.grants``, ``app.access_history``, ``app.parties``."""
 
-    def initialise(self, admin_name: str | None = None, *, party_id: object = None) -> UUID:
+    def initialise(self, admin_name: str | None = None, *, party_id: object = None, command_id: object = None) -> UUID:
         """Register the first admin (a person named ``admin_name``) and grant it admin; returns its id.
 
         ``party_id`` instead grants admin to a party already registered (a store written before
@@ -33,25 +33,27 @@ class GrantCommands(CommandPath):
         """
         if (admin_name is None) == (party_id is None):
             raise InvalidInput("admin_name", "give the admin's name, or the id of a registered party (not both)")
+        cid = self._command_id(command_id)
+        if command_id is not None:
+            done = self._stored_versions(AccessRegister.ID, cid)
+            register = self.access_register()
+            if done and register is not None and register.admins():
+                self._tell(CommandOutcome(cid, False, register.id, done))
+                return UUID(register.admins()[0])
         self._refuse_if_initialised()
         if party_id is not None:
             pid = self.party(party_id).id
         else:
             register_party = cast(Any, self).register_party
-            pid = register_party(PartyKind.PERSON, admin_name)
+            pid = register_party(PartyKind.PERSON, admin_name, command_id=None if command_id is None else cid)
         for _attempt in self.attempts("the access register"):
             register = self.access_register()
             at = self._now()
             if register is None:
                 register = AccessRegister.start(at)
             register.initialise(pid, at)
-            try:
-                self.save(register)
-            except IntegrityError:
-                continue
-            except PersistenceError as exc:
-                raise _unwritten("access register", register.id, exc) from exc
-            return pid
+            if self._commit(cid, "access register", register):
+                return pid
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _refuse_if_initialised(self) -> None:
@@ -59,7 +61,9 @@ class GrantCommands(CommandPath):
         if register is not None and register.admins():
             raise RuleViolation("initialise", "initialised", [f"the store already has an admin ({register.admins()[0]})"])
 
-    def _change(self, step: str, party_id: object, role: object, admin: Actor, reason: str | None) -> None:
+    def _change(
+        self, step: str, party_id: object, role: object, admin: Actor, reason: str | None, command_id: object
+    ) -> None:
         if not isinstance(admin, Actor):
             raise InvalidInput("admin", f"expected Actor(party, role), got {type(admin).__name__}")
         value = require_grantable(role)
@@ -72,15 +76,19 @@ class GrantCommands(CommandPath):
         def decide(register: AccessRegister, at: Any) -> None:
             getattr(register, step)(admin, pid, value, at, sealed)
 
-        self._update(AccessRegister, AccessRegister.ID, "access register", decide)
+        self._update(AccessRegister, AccessRegister.ID, "access register", decide, command_id=command_id)
 
-    def grant(self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None) -> None:
+    def grant(
+        self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None, *, command_id: object = None
+    ) -> None:
         """An admin (holding the admin grant now) grants ``role`` to a registered party."""
-        self._change("grant", party_id, role, admin, reason)
+        self._change("grant", party_id, role, admin, reason, command_id)
 
-    def revoke(self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None) -> None:
+    def revoke(
+        self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None, *, command_id: object = None
+    ) -> None:
         """An admin revokes ``role`` from a party; the last admin is never revoked."""
-        self._change("revoke", party_id, role, admin, reason)
+        self._change("revoke", party_id, role, admin, reason, command_id)
 
     def grants(self) -> Grants:
         """Who holds which organisation-wide roles now (read-only: party id -> roles)."""

@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import Grants
 from engagement_tracker.domain.checks import require_time
+from engagement_tracker.domain.command_ids import Stamped
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import Role
@@ -36,6 +37,9 @@ def require_grantable(role: object) -> str:
 class AccessRegister(Aggregate):
     TOPIC = "etrack:AccessRegister"
     ID = uuid5(_NAMESPACE, "register")
+
+    class Event(Stamped, Aggregate.Event):
+        """Every event carries the id of the command that recorded it (``command_ids.py``)."""
 
     class Created(Aggregate.Created):
         TOPIC = "etrack:AccessRegister.Created"

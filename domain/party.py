@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_erasure_role
 from engagement_tracker.domain.checks import require_member, require_time
+from engagement_tracker.domain.command_ids import Stamped
 from engagement_tracker.domain.errors import RuleViolation
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import PartyKind
@@ -22,6 +23,9 @@ from engagement_tracker.domain.workflow_aggregate import optional_sealed, requir
 
 class Party(Aggregate):
     TOPIC = "etrack:Party"
+
+    class Event(Stamped, Aggregate.Event):
+        """Every event carries the id of the command that recorded it (``command_ids.py``)."""
 
     class Created(Aggregate.Created):
         TOPIC = "etrack:Party.Created"

@@ -29,8 +29,8 @@ from engagement_tracker.domain.engagement_commands import EngagementCommands
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
-#: Parameters every step command takes first: the subject and the acting party.
-_SUBJECT = frozenset({"self", "engagement_id", "cohort_id", "actor"})
+#: Parameters every step has, given apart: whom it concerns, who acts, and the command id (``command_ids.py``).
+_SUBJECT = frozenset({"self", "engagement_id", "cohort_id", "actor", "command_id"})
 
 
 @attrs.frozen

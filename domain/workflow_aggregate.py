@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.checks import require_time
+from engagement_tracker.domain.command_ids import Stamped
 from engagement_tracker.domain.errors import InvalidInput, StepNotAllowed
 from engagement_tracker.domain.values import Actor, Sealed, Signal, check_signal
 from engagement_tracker.domain.vocabulary import SIGNAL_THEMES
@@ -64,8 +65,8 @@ class WorkflowAggregate(Aggregate):
         missed: dict[str, datetime]
         signals_recorded: int
 
-    class Event(Aggregate.Event):
-        """A step taken: who took it, and the state it led to."""
+    class Event(Stamped, Aggregate.Event):
+        """A step taken: who took it, and the state it led to (and the command that took it: ``command_ids.py``)."""
 
         actor: Actor
         to_state: str
