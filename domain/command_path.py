@@ -203,12 +203,12 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         """
         ident = as_uuid(agg_id, f"{kind}_id")
         cid = self._command_id(command_id)
-        if command_id is not None:
-            stored = self._stored_versions(ident, cid)
-            if stored:
-                return self._replay_outcome(cls, ident, kind, command, cid, stored)
         for _attempt in self.attempts(f"{kind} {ident}"):
             agg = self._load(cls, ident, kind)
+            if command_id is not None:  # asked of the state the decision is taken on: a save clashes if it moved
+                stored = self._stored_versions(ident, cid, agg.version)
+                if stored:
+                    return self._replay_outcome(cls, ident, kind, command, cid, stored)
             was_ended = bool(getattr(agg, "is_ended", False))
             at = self._now()
             try:
@@ -244,46 +244,52 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         """Save one command's aggregates; True once recorded, False after a clash with another writer.
 
         A clash or a lost connection may hide our own commit (the acknowledgement was lost and
-        the driver retried): the first new version is read back, and if it holds our command id
-        the command is recorded (once). Otherwise a lost write is a StoreError saying nothing was
-        recorded, or, when the store cannot be asked, that a retry with the same id is safe.
+        the driver retried) or the same command recorded by another caller: the first new
+        version is read back, and if it holds our command id the command is recorded (once),
+        by this call if the stored event is ours, else already. Otherwise a lost write is a
+        StoreError saying nothing was recorded, or, when the store cannot be asked, that a retry
+        with the same id is safe.
         """
-        first = agg.version - len(getattr(agg, "_pending_events", ())) + 1
+        pending = list(getattr(agg, "_pending_events", ()))
+        first = agg.version - len(pending) + 1
         versions = tuple(range(first, agg.version + 1))
         try:
             self.save(agg, *others, command_id=cid)
         except IntegrityError:
-            stored = self._stored_at(agg.id, first, kind, cid)
-            if stored != cid:
+            stored = self._stored_event(agg.id, first, kind, cid)
+            if command_id_of(stored) != cid:
                 if first == 1 and stored is not None:
                     raise AlreadyExists(kind, agg.id) from None
                 return False  # another writer committed first: re-read and re-decide
+            self._tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
+            return True
         except PersistenceError as exc:
             try:
-                stored = self._stored_at(agg.id, first, kind, cid)
+                stored = self._stored_event(agg.id, first, kind, cid)
             except StoreError:
                 raise StoreError(
                     f"the store failed while writing {kind} {agg.id} ({exc}) and could not be asked whether "
                     f"command {cid} was recorded; retry with command_id={cid}: it is recorded at most once",
                     command_id=cid,
                 ) from exc
-            if stored != cid:
+            if command_id_of(stored) != cid:
                 raise _unwritten(kind, agg.id, exc) from exc
+            self._tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
+            return True
         self._tell(CommandOutcome(cid, True, agg.id, versions))
         return True
 
-    def _stored_at(self, ident: UUID, version: int, kind: str, cid: str) -> str | None:
-        """The command id of the event stored at ``version`` of ``ident``: None when there is no such
-        event, "" when it was recorded before command ids existed."""
+    def _stored_event(self, ident: UUID, version: int, kind: str, cid: str) -> object | None:
+        """The event stored at ``version`` of ``ident`` (None when there is none)."""
         try:
             rows = self.recorder.select_events(ident, gt=version - 1, lte=version, limit=1)
-            return (command_id_of(self.mapper.to_domain_event(rows[0])) or "") if rows else None
+            return self.mapper.to_domain_event(rows[0]) if rows else None
         except (PersistenceError, MapperDeserialisationError) as exc:
             raise StoreError(
                 f"the store could not be asked whether command {cid} recorded {kind} {ident}: {exc}", command_id=cid
             ) from exc
 
-    def _stored_versions(self, ident: UUID, cid: str) -> tuple[int, ...]:
+    def _stored_versions(self, ident: UUID, cid: str, upto: int | None = None) -> tuple[int, ...]:
         """The versions of ``ident`` recorded by command ``cid``, read back from the newest (none: never).
 
         In a plain store the raw bytes are searched first, so only a candidate is decoded; the
@@ -292,7 +298,6 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         plain = self.mapper.cipher is None and self.mapper.compressor is None
         needle = cid.encode()
         found: list[int] = []
-        upto: int | None = None
         try:
             while True:
                 page = self.recorder.select_events(ident, lte=upto, desc=True, limit=64)
@@ -405,7 +410,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
 
     def recorded_by(self, ident: UUID, kind: str, cid: str) -> bool:
         """True (and ``last_command`` says so) if ``ident`` was created by command ``cid``."""
-        if self._stored_at(ident, 1, kind, cid) != cid:
+        if command_id_of(self._stored_event(ident, 1, kind, cid)) != cid:
             return False
         self._tell(CommandOutcome(cid, False, ident, (1,)))
         return True

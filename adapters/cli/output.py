@@ -28,6 +28,10 @@ FORMATS = click.Choice(["table", "json", "csv"])
 FORMAT = click.option("--format", "fmt", type=FORMATS, default="table")
 ACTOR = click.option("--as", "actor", envvar="ETRACK_AS", required=True, metavar="ROLE:PARTY_ID",
                      help="who acts (or reads); else ETRACK_AS")
+COMMAND_ID = click.option(
+    "--command-id", "command_id", default=None, metavar="ID",
+    help="this command's id (a UUID or a request token): run again with the same id, it is recorded at most once",
+)
 
 out = Console()
 err = Console(stderr=True)

@@ -14,7 +14,17 @@ import click
 
 from engagement_tracker.adapters.bootstrap import directory
 from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable
-from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor, parse_time, refusals
+from engagement_tracker.adapters.cli.output import (
+    ACTOR,
+    COMMAND_ID,
+    FORMAT,
+    emit_rows,
+    err,
+    out,
+    parse_actor,
+    parse_time,
+    refusals,
+)
 from engagement_tracker.adapters.cli.store import DEFAULT_URL, reader, tracker
 from engagement_tracker.adapters.demo import (
     ACCESS,
@@ -163,11 +173,13 @@ def party() -> None:
 @click.option("--kind", type=click.Choice(["person", "team"]), default="person")
 @click.option("--name", required=True)
 @click.option("--contact", default=None)
+@COMMAND_ID
 @click.pass_context
-def party_register(ctx: click.Context, kind: str, name: str, contact: str | None) -> None:
+def party_register(ctx: click.Context, kind: str, name: str, contact: str | None, command_id: str | None) -> None:
     """Register a party; prints its id. The name is sealed under the party's own key."""
     with tracker(ctx) as app:
-        click.echo(app.register_party(kind, name, contact))
+        click.echo(app.register_party(kind, name, contact, command_id=command_id))
+        _tell_replay(app)
 
 
 @click.command("open")
@@ -176,11 +188,22 @@ def party_register(ctx: click.Context, kind: str, name: str, contact: str | None
 @click.option("--sponsor", required=True, metavar="PARTY_ID")
 @click.option("--sponsor-function", type=click.Choice(["line_manager", "hr", "training"]), default="line_manager")
 @click.option("--unit", required=True, help="coarse organisational unit")
+@COMMAND_ID
 @click.pass_context
-def open_engagement(ctx: click.Context, actor: str, coachee: str, sponsor: str, sponsor_function: str, unit: str) -> None:
+def open_engagement(ctx: click.Context, actor: str, coachee: str, sponsor: str, sponsor_function: str, unit: str,
+                    command_id: str | None) -> None:
     """Open an engagement (the coach acts); prints its id."""
     with tracker(ctx) as app:
-        click.echo(app.open_engagement(parse_actor(actor), coachee, sponsor, sponsor_function, unit))
+        click.echo(app.open_engagement(parse_actor(actor), coachee, sponsor, sponsor_function, unit,
+                                       command_id=command_id))
+        _tell_replay(app)
+
+
+def _tell_replay(app: EngagementTracker) -> None:
+    """Say on stderr when a command id was found already recorded (stdout keeps its usual output)."""
+    outcome = app.last_command
+    if outcome is not None and not outcome.recorded_now:
+        err.print(outcome.describe(), highlight=False, soft_wrap=True)
 
 
 # --- workflow steps from the command line ----------------------------------------------------
@@ -204,8 +227,13 @@ class StepCommand(click.Command):
 
 
 def _take(app: EngagementTracker | CohortCommands, step_name: str, target: str, actor: str,
-          kwargs: dict[str, Any]) -> Any:
-    return getattr(app, step_name)(target, parse_actor(actor), **kwargs)
+          kwargs: dict[str, Any], command_id: str | None) -> Any:
+    return getattr(app, step_name)(target, parse_actor(actor), **kwargs, command_id=command_id)
+
+
+def _outcome(app: EngagementTracker) -> dict[str, Any]:
+    outcome = app.last_command
+    return {} if outcome is None else {"command_id": outcome.command_id, "recorded": outcome.status}
 
 
 @click.command(cls=StepCommand, table=ENGAGEMENT)
@@ -213,11 +241,15 @@ def _take(app: EngagementTracker | CohortCommands, step_name: str, target: str, 
 @click.argument("step_name", metavar="STEP")
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
+@COMMAND_ID
 @click.pass_context
-def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str, ...], actor: str) -> None:
+def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str, ...], actor: str,
+         command_id: str | None) -> None:
     """Take a workflow STEP on an engagement.
 
-    Prints the step, its result, the new state and the engagement's version as JSON.
+    Prints the step, its result, the new state, the engagement's version, the command id and
+    whether this run recorded it ("recorded") or found it recorded by an earlier run with the
+    same --command-id ("already recorded": nothing more was written), as JSON.
 
     \b
     etrack step ID record_session --as coach:PID held_on=2026-03-02 duration_minutes=90 \\
@@ -229,10 +261,10 @@ def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str
     with refusals():
         kwargs = ENGAGEMENT.parse(step_name, args)
     with tracker(ctx, create=False) as app:
-        result = _take(app, step_name, engagement_id, actor, kwargs)
+        result = _take(app, step_name, engagement_id, actor, kwargs, command_id)
         e = app.engagement(engagement_id)
-        click.echo(json.dumps({"step": step_name, "result": result, "state": e.state, "version": e.version},
-                              default=str))
+        click.echo(json.dumps({"step": step_name, "result": result, "state": e.state, "version": e.version,
+                               **_outcome(app)}, default=str))
 
 
 @click.command()
@@ -294,8 +326,10 @@ def cohort_show(ctx: click.Context, cohort_id: str, actor: str) -> None:
 @click.argument("step_name", metavar="STEP")
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
+@COMMAND_ID
 @click.pass_context
-def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[str, ...], actor: str) -> None:
+def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[str, ...], actor: str,
+                command_id: str | None) -> None:
     """Take a cohort STEP, e.g. etrack cohort step ID add_member --as coach:PID member=MEMBER_ID
 
     Each KEY=VALUE is read by the type the step declares (below); lists take ';' between items.
@@ -303,10 +337,10 @@ def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[
     with refusals():
         kwargs = COHORT.parse(step_name, args)
     with tracker(ctx, create=False) as app:
-        result = _take(app.cohorts, step_name, cohort_id, actor, kwargs)
+        result = _take(app.cohorts, step_name, cohort_id, actor, kwargs, command_id)
         c = app.cohorts.get(cohort_id)
-        click.echo(json.dumps({"step": step_name, "result": result, "state": c.state, "version": c.version},
-                              default=str))
+        click.echo(json.dumps({"step": step_name, "result": result, "state": c.state, "version": c.version,
+                               **_outcome(app)}, default=str))
 
 
 @click.group()

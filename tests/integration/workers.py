@@ -78,12 +78,41 @@ def runner(url: str) -> None:
     ProjectionRunner(app, 0.05, on_page=lambda n: say(page=n)).run()
 
 
+def idempotent(url: str, plan_path: str, worker: str) -> None:
+    """Run this worker's commands of the plan, each with its command id; report each outcome.
+
+    Prints ``{"cid": ..., "status": "recorded" | "already recorded" | "refused: <Error>"}`` per
+    command as soon as the call returns, so a parent that kills the worker knows what it was told.
+    """
+    with open(plan_path) as fh:
+        plan = json.load(fh)
+    app = open_tracker(url)
+    coach = Actor(UUID(plan["coach"]), Role.COACH)
+    coachees = {e: Actor(UUID(c), Role.COACHEE) for e, c in plan["coachees"].items()}
+    for command in plan["workers"][worker]:
+        cid, eid, kind = command["cid"], command["eid"], command["kind"]
+        try:
+            if kind == "session":
+                app.record_session(eid, coach, date(2026, 2, 1), 60, ["career"], command_id=cid)
+            else:
+                app.commit_action(eid, coachees[eid], f"action {cid}", command_id=cid)
+        except EtrackError as exc:
+            say(cid=cid, status=f"refused: {type(exc).__name__}: {exc}")
+            continue
+        outcome = app.last_command
+        say(cid=cid, status=None if outcome is None else outcome.status)
+    say(finished=True)
+    app.close()
+
+
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "commands":
         commands(args[0], int(args[1]), int(args[2]), args[3])
     elif mode == "writer":
         writer(args[0], int(args[1]), int(args[2]))
+    elif mode == "idempotent":
+        idempotent(args[0], args[1], args[2])
     elif mode == "runner":
         runner(args[0])
     else:
