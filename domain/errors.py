@@ -97,3 +97,12 @@ class SubjectErased(SealingError):
 
 class StoreError(EtrackError):
     """Raised when the event store cannot be opened or read (bad URL, corrupted file, unreachable server)."""
+
+
+class DisclosureRisk(NotPermitted):
+    """Raised when a release would let someone combine released values into what fewer than k
+    persons (or mostly one source) stand behind. It says what the analyst can do (a coarser
+    shape, a wider window, wait for more persons), never which cell or group was too small."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(action, reason)

@@ -10,6 +10,7 @@ it is stored.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -18,17 +19,19 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import GrantsSource, require_analyst
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
+    require_int,
     require_label,
     require_optional_choice,
     require_optional_int,
 )
-from engagement_tracker.domain.errors import InvalidInput, StoreError
+from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput, StoreError
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
@@ -38,12 +41,11 @@ from engagement_tracker.projections.anonymity import (
     Policy,
     Release,
     Tally,
-    check_ledger,
-    contributions,
     release,
     tally,
     trends,
 )
+from engagement_tracker.projections.regions import Block, Refinement, StaleRelease, cover, refine
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
 
@@ -79,14 +81,26 @@ class AnalyticsView(View):
 
     @abstractmethod
     def ledger(self, family: str) -> list[dict[str, Any]]:
-        """Earlier releases of a family: their k and contributions (pseudonymous person -> facts)."""
+        """Earlier releases of a family, oldest first: their k."""
 
     @abstractmethod
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
-        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
     ) -> int:
-        """Record a release, after ``check(earlier releases)`` passes, in one serialised transaction."""
+        """Record a release in one serialised transaction (two analysts at the same instant are
+        checked one after the other): number it (its family's releases so far + 1), read the parts
+        of the fine cells ``keys`` and the regions those parts belong to, call
+        ``refine(number, highest k recorded, parts, regions)`` — it raises to refuse, and then
+        nothing is written — and write the new parts, the regions, the ledger row and its rows."""
+
+    @abstractmethod
+    def regions(self, family: str) -> dict[str, Block]:
+        """Every region of a family (signature -> its facts, persons and sources)."""
+
+    @abstractmethod
+    def parts(self, family: str) -> dict[str, list[Block]]:
+        """Every fine cell's parts (fine key -> blocks, one per signature)."""
 
 
 class Analytics(TrackedProjection[AnalyticsView]):
@@ -121,9 +135,15 @@ class Analytics(TrackedProjection[AnalyticsView]):
         return len(facts)
 
 
+@functools.lru_cache(maxsize=65536)
 def pseudonym(person: str) -> str:
-    """How the ledger names a person: a digest, never the party id."""
+    """How the regions name a person: a digest, never the party id."""
     return hashlib.sha256(f"etrack-ledger|{person}".encode()).hexdigest()
+
+
+def pseudonymous(t: Tally) -> Tally:
+    """A tally whose persons are named by :func:`pseudonym`."""
+    return attrs.evolve(t, persons=tuple(sorted((pseudonym(p), n) for p, n in t.persons)))
 
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
@@ -178,6 +198,9 @@ def require_whole_periods(since: str | None, until: str | None, grain: str) -> N
 #: What each release groups by, and its finest period, when the caller passes None.
 DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period")}
 DEFAULT_PERIOD = {"signal": "month", "activity": "quarter"}
+#: The dimensions each family's facts have.
+FAMILY_DIMENSIONS = {"signal": ("theme", "context", "polarity", "intensity", "unit", "period"),
+                     "activity": ("metric", "unit", "period")}
 PERIODS = ("month", "quarter", "year")
 MAX_K = 10_000
 
@@ -185,14 +208,18 @@ MAX_K = 10_000
 class AnalystService:
     """Released aggregates only: signal summaries, trends and activity indicators.
 
-    Arguments are checked before anything is read or recorded: ``by`` is a list of dimension
-    names, or one string of names joined by ',' (``"theme"`` is one dimension); ``k`` a whole
-    number (>= 3); ``unit`` an org unit label; ``period`` month, quarter or year; ``since`` and
-    ``until`` 'YYYY-MM'. None for ``by``, ``period`` or ``k`` means its default. Anything else
-    is InvalidInput naming the argument and the accepted form.
+    Arguments are checked before anything is read or recorded: ``by`` is a list of distinct
+    dimension names of the family (signals: theme, context, polarity, intensity, unit, period;
+    activity: metric, unit, period), or one string of names joined by ',' (``"theme"`` is one
+    dimension); ``k`` a whole number, at least the floor; ``unit`` an org unit label;
+    ``period`` month, quarter or year; ``since`` and ``until`` 'YYYY-MM'. None for ``by`` or
+    ``period`` means its default, None for ``k`` the floor. Anything else is InvalidInput naming
+    the argument and the accepted form, and nothing is recorded.
 
-    ``k_min`` is the deployment's floor for k (``ETRACK_K_MIN``, default 5): a release asks for
-    at least that, and never less than any earlier release of its family.
+    The floor for k is the deployment's (``k_min``: ``ETRACK_K_MIN``, default 5) or the highest
+    k of an earlier release of the family, whichever is higher: a k below it is refused, never
+    silently raised. Every release must pass the region rule (``projections.regions``) against
+    every earlier release of its family, by every analyst; one that fails is a DisclosureRisk.
     """
 
     def __init__(
@@ -218,16 +245,32 @@ class AnalystService:
     ) -> Release:
         require_analyst(viewer, action, self.grants)
         by = require_dimensions(by, "by", DEFAULT_BY[family])
+        allowed = FAMILY_DIMENSIONS[family]
+        if any(d not in allowed for d in by) or len(set(by)) != len(by):
+            raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(allowed)}")
         if unit is not None:
             unit = require_label(unit, "org_unit", "unit")
         period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
-        k = require_optional_int(k, "k", 5, MIN_K, MAX_K)
         since, until = require_window(since, until)
-        floor = self.k_min
-        earlier = self.analytics.view.ledger(family)
-        # k can be raised, never lowered: not below the deployment's floor nor any earlier release's k
-        k = max(k, floor, *(e["k"] for e in earlier))
-        policy = Policy(k=k)
+        # k is never lowered: not below the deployment's floor nor the k of any earlier release
+        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family))])
+        if k is not None:
+            require_int(k, "k", MIN_K, MAX_K)
+            if k < floor:
+                raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
+                                        "floor, or an earlier release's k): ask with k >= that, or leave k out")
+        policy = Policy(k=floor if k is None else k)
+        for _ in range(3):  # a release that read facts older than another one's is built again
+            try:
+                return self._build_and_record(viewer, family, by, unit, period, policy, since, until)
+            except StaleRelease:
+                continue
+        raise ConcurrencyConflict("releases kept being published under this one; ask again")
+
+    def _build_and_record(
+        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, policy: Policy,
+        since: str | None, until: str | None,
+    ) -> Release:
         self.analytics.catch_up()
         facts = self.analytics.view.tallies(family, since, until)
         if unit:
@@ -236,17 +279,15 @@ class AnalystService:
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
         if not rel.released and rel.total is None:
-            return rel  # nothing published: nothing to compare later releases with
-        current = {pseudonym(p): n for p, n in contributions(facts).items()}
+            return rel  # nothing published: no region changes
+        covered = {key: (label, pseudonymous(t)) for key, (label, t) in cover(rel, facts).items()}
 
-        def check(recorded: list[dict[str, Any]]) -> None:  # run again inside the ledger's write
-            floor_k = max([k, *(e["k"] for e in recorded)])
-            check_ledger(current, [e["contributions"] for e in recorded], floor_k)
+        def check(seq: int, highest_k: int, parts: dict[str, list[Block]], regions: dict[str, Block]) -> Refinement:
+            return refine(family, seq, covered, parts, regions, max(policy.k, highest_k), policy.dominance)
 
-        check(earlier)
-        query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
+        query = {"by": list(by), "unit": unit, "period": period, "k": policy.k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, current, check)
+        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(covered), check)
         return rel
 
     def summary(
@@ -255,7 +296,7 @@ class AnalystService:
         by: Sequence[str] | str | None = ("theme", "period"),
         unit: str | None = None,
         period: str | None = "month",
-        k: int | None = 5,
+        k: int | None = None,
         since: str | None = None,
         until: str | None = None,
     ) -> Release:
@@ -271,7 +312,7 @@ class AnalystService:
         by: Sequence[str] | str | None = ("metric", "period"),
         unit: str | None = None,
         period: str | None = "quarter",
-        k: int | None = 5,
+        k: int | None = None,
         since: str | None = None,
         until: str | None = None,
     ) -> Release:
@@ -279,7 +320,7 @@ class AnalystService:
         return self._release(viewer, "activity", by, unit, period, k, "release activity indicators", since, until)
 
     def trends(
-        self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = 5,
+        self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = None,
         since: str | None = None, until: str | None = None,
     ) -> list[dict[str, Any]]:
         """Per theme: rising, stable or falling; flagged when a weak signal becomes strong."""

@@ -20,9 +20,11 @@ Facts never leave the projection; only a :class:`Release` does, built as follows
    hidden (smallest first) until that interval is wider than one: never a single hidden cell,
    never a recoverable value. When that cannot be reached (a lone hidden cell and nothing else
    to hide), the total is withheld as well.
+   The total is also withheld when the hidden cells together (what the total minus the released
+   cells gives) stand for fewer than ``k`` persons or are made mostly by one source.
 5. **Population.** If the whole population is smaller than ``k`` persons, nothing is released,
-   not even the total. The release ledger (see :func:`check_ledger`) refuses a release whose
-   population differs from an earlier one's by fewer than ``k`` persons.
+   not even the total. Across releases, ``projections.regions`` refuses a release that could be
+   combined with earlier ones (of every analyst) to single out fewer than ``k`` persons.
 
 Every suppression is marked in the output with its reason; a suppressed cell is never a zero.
 """
@@ -37,7 +39,7 @@ from typing import Any
 import attrs
 
 from engagement_tracker.domain.checks import MIN_K
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput
 
 DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
 TIME_LEVELS = ("month", "quarter", "year")
@@ -299,7 +301,8 @@ def release(
         chosen = best[1]
     used, cells, hidden = chosen
     hidden_sum = sum(cells[k].facts for k in hidden)
-    protected = not hidden or (len(hidden) >= 2 and hidden_sum - len(hidden) >= 2)
+    protected = not hidden or (len(hidden) >= 2 and hidden_sum - len(hidden) >= 2 and _safe_together(
+        [cells[k] for k in hidden], policy))
     rows = tuple(
         Row(dict(zip(by, key, strict=True)), None if key in hidden else cells[key].facts,
             "suppressed" if key in hidden else "released", hidden.get(key))
@@ -308,6 +311,17 @@ def release(
     # when too little is hidden to protect it (a lone hidden cell), the total is withheld too
     total = sum(_weight(f) for f in facts)
     return Release(by, used, policy, rows, total if protected else None, population)
+
+
+def _safe_together(hidden: Sequence[Cell], policy: Policy) -> bool:
+    """Whether the hidden cells, taken together (the total minus the released cells), stand for k
+    persons and are not made mostly by one source: otherwise the total is withheld."""
+    persons = set().union(*(c.persons for c in hidden))
+    sources: Counter[str] = Counter()
+    for c in hidden:
+        sources.update(c.sources)
+    facts = sum(c.facts for c in hidden)
+    return len(persons) >= policy.k and not (sources and max(sources.values()) >= policy.dominance * facts)
 
 
 def hidden_interval(rel: Release) -> tuple[int, int] | None:
@@ -320,36 +334,6 @@ def hidden_interval(rel: Release) -> tuple[int, int] | None:
         return None
     hidden_sum = rel.total - sum(r.value or 0 for r in rel.released)
     return (1, hidden_sum - (len(rel.hidden) - 1))
-
-
-# --- the release ledger -----------------------------------------------------------------------
-
-
-def contributions(facts: Iterable[Fact | Tally]) -> dict[str, int]:
-    """How many facts each person stands behind: what two releases are compared on."""
-    counts: dict[str, int] = {}
-    for f in facts:
-        pairs = f.persons if isinstance(f, Tally) else ((p, 1) for p in f.persons)
-        for p, n in pairs:
-            counts[p] = counts.get(p, 0) + n
-    return counts
-
-
-def check_ledger(current: dict[str, int], earlier: Iterable[dict[str, int]], k: int) -> None:
-    """Refuse a release that differs from an earlier one through 1 to k-1 persons.
-
-    A person differs when they joined or left the population, or when the number of facts they
-    stand behind changed. Two releases that differ through a handful of persons let that
-    difference be read off (a differencing attack); identical releases are harmless.
-    """
-    for previous in earlier:
-        changed = {p for p in current.keys() | previous.keys() if current.get(p) != previous.get(p)}
-        if 0 < len(changed) < k:
-            raise NotPermitted(
-                "release",
-                f"it differs from an earlier release through {len(changed)} person(s); "
-                f"releases must differ through 0 or at least {k}: widen or narrow the query, or wait",
-            )
 
 
 # --- trends -------------------------------------------------------------------------------------
