@@ -278,9 +278,10 @@ class AnalystService:
         rel = release(facts, by, policy, Level(time=period))
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
-        if not rel.released and rel.total is None:
-            return rel  # nothing published: no region changes
-        covered = {key: (label, pseudonymous(t)) for key, (label, t) in cover(rel, facts).items()}
+        if not rel.rows:
+            return rel  # a population under k: nothing listed, nothing recorded
+        # even a release of suppressed cells only is recorded: it tells that each holds a fact
+        covered = {key: (label, cell, pseudonymous(t)) for key, (label, cell, t) in cover(rel, facts).items()}
 
         def check(seq: int, highest_k: int, parts: dict[str, list[Block]], regions: dict[str, Block]) -> Refinement:
             return refine(family, seq, covered, parts, regions, max(policy.k, highest_k), policy.dominance)

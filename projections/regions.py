@@ -10,6 +10,15 @@ combination of releases depends on fewer than k persons, or mostly on one engage
 cohort. A release that would create a region breaking this is refused
 (:class:`~engagement_tracker.domain.errors.DisclosureRisk`), and nothing is recorded.
 
+A second condition protects suppressed cells. A release lists its suppressed cells, so anyone
+knows each holds at least one fact; with few facts in a region and many suppressed cells
+meeting it, those lower bounds could pin a suppressed cell's value. So every region that meets
+suppressed cells (of any release) holds at least two facts more than the number of suppressed
+cells meeting it. Then one fact can always be moved between a suppressed cell and the rest of
+its region without changing any released value or emptying any suppressed cell: no suppressed
+cell is pinned to less than one fact. (A cell hidden for its own sake never fills whole regions:
+it has fewer than k persons, or is dominated, and so would each region inside it.)
+
 The rule is *sufficient, not necessary*: it also refuses some releases that would in fact
 reveal nothing (a second shape over the same population whose cross cells are small).
 
@@ -22,6 +31,7 @@ per signature, the **region**: the sum of its parts over every fine cell. Facts 
 has published yet are the cell's tally minus its parts. A release covers some fine cells, each
 with one label (the released cell it falls in, or ``*`` for the total alone): every part of a
 covered cell moves to the child signature, and the cell's unpublished facts become a new part.
+Parts and regions also count, per suppressed cell they meet, the facts inside it.
 The check reads the covered cells' parts and the regions they belong to, never the earlier
 releases: its cost follows the released population, not the length of the ledger.
 """
@@ -47,20 +57,23 @@ TOTAL_ONLY = "*"
 
 @attrs.frozen
 class Block:
-    """Facts sharing one signature: a part (within one fine cell) or a whole region."""
+    """Facts sharing one signature (and, for a part, the same suppressed cells): a part within one
+    fine cell, or a whole region."""
 
     sig: str
     facts: int
     persons: Mapping[str, int]  # pseudonymous person -> facts they stand behind
     sources: Mapping[str, int]  # source -> facts it made
+    hidden: Mapping[str, int] = attrs.field(factory=dict)  # suppressed cell -> facts inside it
 
     def to_json(self) -> dict[str, Any]:
         return {"sig": self.sig, "facts": self.facts, "persons": dict(sorted(self.persons.items())),
-                "sources": dict(sorted(self.sources.items()))}
+                "sources": dict(sorted(self.sources.items())), "hidden": dict(sorted(self.hidden.items()))}
 
     @classmethod
     def of_json(cls, data: Mapping[str, Any]) -> Block:
-        return cls(str(data["sig"]), int(data["facts"]), dict(data["persons"]), dict(data["sources"]))
+        return cls(str(data["sig"]), int(data["facts"]), dict(data["persons"]), dict(data["sources"]),
+                   dict(data.get("hidden", {})))
 
 
 def blocks_json(blocks: Sequence[Block]) -> str:
@@ -71,9 +84,13 @@ def blocks_of(text: str) -> list[Block]:
     return [Block.of_json(d) for d in json.loads(text)]
 
 
+def counts_json(counts: Mapping[str, int]) -> str:
+    return json.dumps(dict(sorted(counts.items())))
+
+
 @attrs.frozen
 class Refinement:
-    """What a release changes: the covered cells' new parts, regions written and regions gone."""
+    """What a release changes: the touched cells' new parts, regions written and regions gone."""
 
     parts: dict[str, list[Block]]
     put: list[Block]
@@ -94,17 +111,29 @@ def child(sig: str, family: str, seq: int, label: str) -> str:
     return hashlib.sha256(f"{sig}|{family}|{seq}|{label}".encode()).hexdigest()[:32]
 
 
-def cover(rel: Release, tallies: Iterable[Tally]) -> dict[str, tuple[str, Tally]]:
-    """The fine cells a release publishes, each with its label: the released cell it falls in,
-    or ``*`` when its cell is hidden and the total is published. Cells it does not publish are left out."""
+def hidden_id(seq: int, cell: str) -> str:
+    """How the regions name suppressed cell ``cell`` of release number ``seq``."""
+    return f"{seq}|{cell}"
+
+
+#: What a release does to one fine cell of its population: the label it publishes it under (None
+#: when its cell is hidden and the total withheld), the suppressed cell it falls in (or None), and
+#: the facts the release read.
+Touch = tuple[str | None, str | None, Tally]
+
+
+def cover(rel: Release, tallies: Iterable[Tally]) -> dict[str, Touch]:
+    """Every fine cell of a release's population: published under its released cell's label, or
+    ``*`` when its cell is hidden and the total published; and the hidden cell it falls in."""
     released = {tuple(r.dims[d] for d in rel.by) for r in rel.released}
-    out: dict[str, tuple[str, Tally]] = {}
+    out: dict[str, Touch] = {}
     for t in tallies:
         key = tuple(_dim(t, d, rel) for d in rel.by)
+        name = json.dumps([str(v) for v in key])
         if key in released:
-            out[fine_key(t)] = (json.dumps([str(v) for v in key]), t)
-        elif rel.total is not None:
-            out[fine_key(t)] = (TOTAL_ONLY, t)
+            out[fine_key(t)] = (name, None, t)
+        else:
+            out[fine_key(t)] = (TOTAL_ONLY if rel.total is not None else None, name, t)
     return out
 
 
@@ -117,31 +146,36 @@ def _dim(t: Tally, dim: str, rel: Release) -> Any:
 
 
 class _Sum:
-    __slots__ = ("facts", "persons", "sources")
+    __slots__ = ("facts", "hidden", "persons", "sources")
 
     def __init__(self) -> None:
         self.facts = 0
         self.persons: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
+        self.hidden: Counter[str] = Counter()
 
-    def add(self, facts: int, persons: Mapping[str, int], sources: Mapping[str, int]) -> None:
-        self.facts += facts
-        self.persons.update(persons)
-        self.sources.update(sources)
+    def add(self, b: Block, sign: int = 1) -> None:
+        self.facts += sign * b.facts
+        for counter, counts in ((self.persons, b.persons), (self.sources, b.sources), (self.hidden, b.hidden)):
+            for name, n in counts.items():
+                counter[name] += sign * n
 
     def block(self, sig: str) -> Block:
-        return Block(sig, self.facts, {p: n for p, n in self.persons.items() if n > 0},
-                     {s: n for s, n in self.sources.items() if n > 0})
+        return Block(sig, self.facts, *({n: c for n, c in counter.items() if c > 0}
+                                        for counter in (self.persons, self.sources, self.hidden)))
 
 
 def problem(block: Block, k: int, dominance: float) -> str | None:
-    """Why a non-empty region may not exist: 'k' (fewer than k persons) or 'dominance' (one source makes most)."""
+    """Why a non-empty region may not exist: 'k' (fewer than k persons), 'dominance' (one source
+    makes most of it) or 'slack' (too few facts for the suppressed cells meeting it)."""
     if block.facts <= 0:
         return None
     if sum(1 for n in block.persons.values() if n > 0) < k:
         return "k"
     if block.sources and max(block.sources.values()) >= dominance * block.facts:
         return "dominance"
+    if block.hidden and block.facts < len(block.hidden) + 2:
+        return "slack"
     return None
 
 
@@ -152,60 +186,59 @@ ADVICE = {
     "dominance": ("released figures could be combined into a figure made mostly by one engagement or cohort. "
                   "Ask for a coarser shape (fewer dimensions, a coarser period or unit), a wider window, "
                   "or wait for facts from more engagements and cohorts"),
+    "slack": ("released figures could be combined to pin down a suppressed cell. Ask for a coarser shape "
+              "(fewer dimensions, a coarser period or unit), a wider window, or wait for more facts"),
 }
 
 
 def refine(
-    family: str, seq: int, covered: Mapping[str, tuple[str, Tally]], parts: Mapping[str, Sequence[Block]],
+    family: str, seq: int, touched: Mapping[str, Touch], parts: Mapping[str, Sequence[Block]],
     regions: Mapping[str, Block], k: int, dominance: float,
 ) -> Refinement:
-    """Apply release number ``seq`` (covering ``covered``, with persons already pseudonymous) to
-    the covered cells' ``parts`` and the ``regions`` they belong to; refuse it if a region it
-    creates or leaves behind holds fewer than k persons or is dominated by one source.
+    """Apply release number ``seq`` (its population ``touched``, persons already pseudonymous) to
+    those cells' ``parts`` and the ``regions`` they belong to; refuse it (DisclosureRisk) if a
+    region it creates or changes breaks the rule (:func:`problem`).
 
     Raises :class:`StaleRelease` when the parts hold more facts than the release read (another
     release published newer facts first): the caller builds the release again.
     """
-    moved_in: dict[str, _Sum] = {}
-    moved_out: dict[str, _Sum] = {}
+    delta: dict[str, _Sum] = {}
     new_parts: dict[str, list[Block]] = {}
-    for key, (label, t) in covered.items():
+    for key, (label, cell, t) in touched.items():
         existing = list(parts.get(key, ()))
         fresh = _Sum()
-        fresh.add(t.facts, dict(t.persons), dict(t.sources))
+        fresh.add(Block(ROOT, t.facts, dict(t.persons), dict(t.sources)))
         for p in existing:
-            fresh.facts -= p.facts
-            fresh.persons.subtract(p.persons)
-            fresh.sources.subtract(p.sources)
+            fresh.add(p, -1)
         if fresh.facts < 0:
             raise StaleRelease("another release published newer facts; build this release again")
         pieces = [*existing, fresh.block(ROOT)] if fresh.facts > 0 else existing
-        out = []
+        merged: dict[tuple[str, tuple[str, ...]], _Sum] = {}
         for piece in pieces:
-            sig = child(piece.sig, family, seq, label)
-            out.append(Block(sig, piece.facts, piece.persons, piece.sources))
-            moved_in.setdefault(sig, _Sum()).add(piece.facts, piece.persons, piece.sources)
+            sig = piece.sig if label is None else child(piece.sig, family, seq, label)
+            hidden = dict(piece.hidden)
+            if cell is not None:
+                hidden[hidden_id(seq, cell)] = piece.facts
+            moved = Block(sig, piece.facts, piece.persons, piece.sources, hidden)
+            merged.setdefault((sig, tuple(sorted(hidden))), _Sum()).add(moved)
             if piece.sig != ROOT:
-                moved_out.setdefault(piece.sig, _Sum()).add(piece.facts, piece.persons, piece.sources)
-        new_parts[key] = out
-    put = [acc.block(sig) for sig, acc in moved_in.items()]
-    drop = []
-    for sig, acc in moved_out.items():
+                delta.setdefault(piece.sig, _Sum()).add(piece, -1)
+            if sig != ROOT:
+                delta.setdefault(sig, _Sum()).add(moved)
+        new_parts[key] = sorted((acc.block(sig) for (sig, _), acc in merged.items()),
+                                key=lambda b: (b.sig, sorted(b.hidden)))
+    put, drop = [], []
+    for sig, change in delta.items():
         region = regions.get(sig)
-        if region is None:  # parts without a region: the bookkeeping was lost (a cleared view)
-            continue
-        rest = _Sum()
-        rest.add(region.facts, region.persons, region.sources)
-        rest.facts -= acc.facts
-        rest.persons.subtract(acc.persons)
-        rest.sources.subtract(acc.sources)
-        if rest.facts > 0:
-            put.append(rest.block(sig))
-        else:
+        if region is not None:
+            change.add(region)
+        if change.facts > 0:
+            put.append(change.block(sig))
+        elif region is not None:
             drop.append(sig)
     problems = {why for b in put if (why := problem(b, k, dominance)) is not None}
     if problems:
-        why = "k" if "k" in problems else "dominance"
+        why = next(w for w in ("k", "dominance", "slack") if w in problems)
         raise DisclosureRisk("release", ADVICE[why].format(k=k))
     return Refinement(new_parts, sorted(put, key=lambda b: b.sig), sorted(drop))
 
@@ -214,17 +247,20 @@ def refine(
 
 
 def from_scratch(
-    family: str, facts: Sequence[tuple[str, int, Mapping[str, int], Mapping[str, int]]],
-    releases: Sequence[tuple[int, Mapping[str, str]]],
+    family: str, facts: Sequence[tuple[str, Mapping[str, int], Mapping[str, int]]],
+    releases: Sequence[tuple[int, Mapping[str, tuple[str | None, str | None]]]],
 ) -> dict[str, Block]:
-    """Regions computed fact by fact: ``facts`` in arrival order as (fine key, 1, persons, sources),
-    ``releases`` in order as (how many facts existed then, fine key -> label)."""
+    """Regions computed fact by fact: ``facts`` in arrival order as (fine key, persons, sources),
+    ``releases`` in order as (how many facts existed then, fine key -> (label, hidden cell))."""
     sums: dict[str, _Sum] = {}
-    for i, (key, n, persons, sources) in enumerate(facts):
-        sig = ROOT
-        for seq, (seen, labels) in enumerate(releases, start=1):
-            if i < seen and key in labels:
-                sig = child(sig, family, seq, labels[key])
+    for i, (key, persons, sources) in enumerate(facts):
+        sig, hidden = ROOT, {}
+        for seq, (seen, touched) in enumerate(releases, start=1):
+            if i < seen and key in touched:
+                label, cell = touched[key]
+                sig = sig if label is None else child(sig, family, seq, label)
+                if cell is not None:
+                    hidden[hidden_id(seq, cell)] = 1
         if sig != ROOT:
-            sums.setdefault(sig, _Sum()).add(n, persons, sources)
+            sums.setdefault(sig, _Sum()).add(Block(sig, 1, persons, sources, hidden))
     return {sig: acc.block(sig) for sig, acc in sums.items()}

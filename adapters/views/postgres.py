@@ -34,7 +34,7 @@ from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of
+from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
@@ -109,7 +109,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 "family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)").format(self._ledger),
             SQL("CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, family TEXT, parts TEXT)").format(self._parts),
             SQL("CREATE TABLE IF NOT EXISTS {} (sig TEXT PRIMARY KEY, family TEXT, facts INTEGER, persons TEXT, "
-                "sources TEXT)").format(self._regions),
+                "sources TEXT, hidden TEXT)").format(self._regions),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (family)").format(
                 Identifier("etrack_analytic_regions_family"), self._regions),
             SQL("CREATE TABLE IF NOT EXISTS {} (release_id BIGINT NOT NULL, family TEXT, theme TEXT, context TEXT, "
@@ -194,10 +194,9 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             curs.execute(SQL("SELECT key, parts FROM {} WHERE key = ANY(%s)").format(self._parts), (list(keys),))
             parts = {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()}
             sigs = sorted({b.sig for blocks in parts.values() for b in blocks})
-            curs.execute(SQL("SELECT sig, facts, persons, sources FROM {} WHERE sig = ANY(%s)").format(self._regions),
-                         (sigs,))
-            regions = {r["sig"]: Block(r["sig"], r["facts"], json.loads(r["persons"]), json.loads(r["sources"]))
-                       for r in curs.fetchall()}
+            curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE sig = ANY(%s)").format(
+                self._regions), (sigs,))
+            regions = {r["sig"]: _block(r) for r in curs.fetchall()}
             change = refine(earlier + 1, highest_k, parts, regions)  # raises: rolled back
             if change.parts:
                 curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
@@ -206,11 +205,12 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             if change.drop:
                 curs.execute(SQL("DELETE FROM {} WHERE sig = ANY(%s)").format(self._regions), (change.drop,))
             if change.put:
-                curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s) ON CONFLICT (sig) DO UPDATE SET "
-                                     "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources"
+                curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (sig) DO UPDATE SET "
+                                     "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources, "
+                                     "hidden = excluded.hidden"
                                      ).format(self._regions),
-                                 [(b.sig, family, b.facts, json.dumps(dict(sorted(b.persons.items()))),
-                                   json.dumps(dict(sorted(b.sources.items())))) for b in change.put])
+                                 [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                                   counts_json(b.hidden)) for b in change.put])
             curs.execute(SQL(
                 "INSERT INTO {} (released_at, analyst, family, query, k, level, total, population) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id").format(self._ledger),
@@ -227,15 +227,18 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
 
     def regions(self, family: str) -> dict[str, Block]:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT sig, facts, persons, sources FROM {} WHERE family = %s").format(self._regions),
-                         (family,))
-            return {r["sig"]: Block(r["sig"], r["facts"], json.loads(r["persons"]), json.loads(r["sources"]))
-                    for r in curs.fetchall()}
+            curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE family = %s").format(
+                self._regions), (family,))
+            return {r["sig"]: _block(r) for r in curs.fetchall()}
 
     def parts(self, family: str) -> dict[str, list[Block]]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT key, parts FROM {} WHERE family = %s").format(self._parts), (family,))
             return {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()}
+
+
+def _block(r: Any) -> Block:
+    return Block(r["sig"], r["facts"], json.loads(r["persons"]), json.loads(r["sources"]), json.loads(r["hidden"]))
 
 
 class PostgresDirectoryView(PostgresTrackingRecorder, DirectoryView):

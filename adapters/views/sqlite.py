@@ -33,7 +33,7 @@ from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of
+from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
@@ -97,7 +97,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             "analyst TEXT, family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)",
             "CREATE TABLE IF NOT EXISTS analytic_parts (key TEXT PRIMARY KEY, family TEXT, parts TEXT)",
             "CREATE TABLE IF NOT EXISTS analytic_regions (sig TEXT PRIMARY KEY, family TEXT, facts INTEGER, "
-            "persons TEXT, sources TEXT)",
+            "persons TEXT, sources TEXT, hidden TEXT)",
             "CREATE INDEX IF NOT EXISTS analytic_regions_family ON analytic_regions (family)",
             "CREATE TABLE IF NOT EXISTS released_rows (release_id INTEGER NOT NULL, family TEXT, theme TEXT, "
             "context TEXT, polarity TEXT, intensity INTEGER, unit TEXT, period TEXT, metric TEXT, value INTEGER, "
@@ -197,16 +197,16 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
                 parts.update((r[0], blocks_of(r[1])) for r in c.fetchall())
             regions: dict[str, Block] = {}
             for chunk in _chunks(sorted({b.sig for blocks in parts.values() for b in blocks})):
-                c.execute("SELECT sig, facts, persons, sources FROM analytic_regions "
+                c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions "
                           f"WHERE sig IN ({','.join('?' * len(chunk))})", chunk)
-                regions.update((r[0], Block(r[0], r[1], json.loads(r[2]), json.loads(r[3]))) for r in c.fetchall())
+                regions.update((r[0], _block(r)) for r in c.fetchall())
             change = refine(int(earlier) + 1, int(highest_k), parts, regions)  # raises: rolled back
             c.executemany("INSERT OR REPLACE INTO analytic_parts VALUES (?,?,?)",
                           [(key, family, blocks_json(blocks)) for key, blocks in change.parts.items()])
             c.executemany("DELETE FROM analytic_regions WHERE sig = ?", [(sig,) for sig in change.drop])
-            c.executemany("INSERT OR REPLACE INTO analytic_regions VALUES (?,?,?,?,?)",
-                          [(b.sig, family, b.facts, json.dumps(dict(sorted(b.persons.items()))),
-                            json.dumps(dict(sorted(b.sources.items())))) for b in change.put])
+            c.executemany("INSERT OR REPLACE INTO analytic_regions VALUES (?,?,?,?,?,?)",
+                          [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                            counts_json(b.hidden)) for b in change.put])
             c.executemany(
                 f"INSERT INTO released_rows VALUES ({','.join('?' * 12)})",
                 [(release_id, family, *(row.dims.get(col) for col in RELEASED_DIMENSIONS), row.value, row.status, None)
@@ -216,13 +216,17 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
 
     def regions(self, family: str) -> dict[str, Block]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT sig, facts, persons, sources FROM analytic_regions WHERE family = ?", (family,))
-            return {r[0]: Block(r[0], r[1], json.loads(r[2]), json.loads(r[3])) for r in c.fetchall()}
+            c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions WHERE family = ?", (family,))
+            return {r[0]: _block(r) for r in c.fetchall()}
 
     def parts(self, family: str) -> dict[str, list[Block]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT key, parts FROM analytic_parts WHERE family = ?", (family,))
             return {r[0]: blocks_of(r[1]) for r in c.fetchall()}
+
+
+def _block(r: Any) -> Block:
+    return Block(r[0], r[1], json.loads(r[2]), json.loads(r[3]), json.loads(r[4]))
 
 
 def _chunks(items: list[str], size: int = 400) -> list[list[str]]:
