@@ -111,9 +111,16 @@ def child(sig: str, family: str, seq: int, label: str) -> str:
     return hashlib.sha256(f"{sig}|{family}|{seq}|{label}".encode()).hexdigest()[:32]
 
 
-def hidden_id(seq: int, cell: str) -> str:
-    """How the regions name suppressed cell ``cell`` of release number ``seq``."""
-    return f"{seq}|{cell}"
+def hidden_ids(touched: Mapping[str, tuple[str | None, str | None, int]]) -> dict[str, str]:
+    """How the regions name each suppressed cell of a release (fine key -> name): by the facts it
+    holds (its fine cells, and how many facts each held then), so the same cell suppressed again,
+    by a repeated query, is one cell, not two."""
+    members: dict[str, list[tuple[str, int]]] = {}
+    for key, (_, cell, facts) in touched.items():
+        if cell is not None:
+            members.setdefault(cell, []).append((key, facts))
+    names = {cell: hashlib.sha256(json.dumps(sorted(keys)).encode()).hexdigest()[:32] for cell, keys in members.items()}
+    return {key: names[cell] for key, (_, cell, _) in touched.items() if cell is not None}
 
 
 #: What a release does to one fine cell of its population: the label it publishes it under (None
@@ -204,6 +211,7 @@ def refine(
     """
     delta: dict[str, _Sum] = {}
     new_parts: dict[str, list[Block]] = {}
+    names = hidden_ids({key: (label, cell, t.facts) for key, (label, cell, t) in touched.items()})
     for key, (label, cell, t) in touched.items():
         existing = list(parts.get(key, ()))
         fresh = _Sum()
@@ -218,7 +226,7 @@ def refine(
             sig = piece.sig if label is None else child(piece.sig, family, seq, label)
             hidden = dict(piece.hidden)
             if cell is not None:
-                hidden[hidden_id(seq, cell)] = piece.facts
+                hidden[names[key]] = piece.facts
             moved = Block(sig, piece.facts, piece.persons, piece.sources, hidden)
             merged.setdefault((sig, tuple(sorted(hidden))), _Sum()).add(moved)
             if piece.sig != ROOT:
@@ -253,6 +261,10 @@ def from_scratch(
     """Regions computed fact by fact: ``facts`` in arrival order as (fine key, persons, sources),
     ``releases`` in order as (how many facts existed then, fine key -> (label, hidden cell))."""
     sums: dict[str, _Sum] = {}
+    names = []
+    for seen, touched in releases:
+        held = Counter(key for key, _, _ in facts[:seen])
+        names.append(hidden_ids({key: (label, cell, held[key]) for key, (label, cell) in touched.items()}))
     for i, (key, persons, sources) in enumerate(facts):
         sig, hidden = ROOT, {}
         for seq, (seen, touched) in enumerate(releases, start=1):
@@ -260,7 +272,7 @@ def from_scratch(
                 label, cell = touched[key]
                 sig = sig if label is None else child(sig, family, seq, label)
                 if cell is not None:
-                    hidden[hidden_id(seq, cell)] = 1
+                    hidden[names[seq - 1][key]] = 1
         if sig != ROOT:
             sums.setdefault(sig, _Sum()).add(Block(sig, 1, persons, sources, hidden))
     return {sig: acc.block(sig) for sig, acc in sums.items()}

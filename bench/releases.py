@@ -1,0 +1,99 @@
+"""The region rule's cost: a window query after many earlier releases against the same query on a
+fresh ledger, over the same data (two copies of one SQLite store), timed in turn (A/B alternated)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engagement_tracker.adapters import bootstrap, open_tracker
+from engagement_tracker.domain import Actor, DisclosureRisk, EngagementTracker, InvalidInput, Role
+
+#: What an analyst team might have asked over time (refused ones are skipped, repeats are accepted).
+SHAPES: tuple[dict[str, Any], ...] = (
+    {"by": ["theme", "period"], "period": "month"},
+    {"by": ["theme"], "period": "year"},
+    {"by": ["context", "period"], "period": "quarter"},
+    {"by": ["polarity"], "period": "year"},
+    {"by": ["theme", "period"], "period": "quarter"},
+)
+LEDGER_TABLES = ("release_ledger", "released_rows", "analytic_parts", "analytic_regions")
+
+
+def forget_releases(app: EngagementTracker) -> None:
+    """Empty an SQLite store's ledger and regions (between benchmarks that each want a fresh one)."""
+    view: Any = bootstrap.analytics(app).view
+    with view.datastore.transaction(commit=True) as c:
+        for table in LEDGER_TABLES:
+            c.execute(f"DELETE FROM {table}")
+
+
+def _copy(source: Path, target: Path) -> None:
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
+def _months(app: EngagementTracker) -> list[str]:
+    return sorted({t.month for t in bootstrap.analytics(app).view.tallies("signal")})
+
+
+def _release_many(app: EngagementTracker, analyst: Actor, count: int, months: list[str]) -> int:
+    """Record ``count`` releases: month windows and whole-history shapes, in turn."""
+    service = bootstrap.analyst_service(app)
+    queries = [{**shape, "since": m, "until": m} for m in months for shape in SHAPES[:1]] + list(SHAPES[1:])
+    recorded = len(service.analytics.view.ledger("signal"))
+    target = recorded + count
+    i = 0
+    while recorded < target and i < 20 * count:
+        query = queries[i % len(queries)]
+        i += 1
+        try:
+            service.summary(analyst, **query)
+        except (DisclosureRisk, InvalidInput):
+            continue
+        recorded = len(service.analytics.view.ledger("signal"))
+    return recorded
+
+
+def bench_releases(store: Path, directory: Path, earlier: int, rounds: int,
+                   granted: Callable[[EngagementTracker, str, Role], Actor],
+                   peak_rss_mb: Callable[[], float]) -> dict[str, Any]:
+    fresh_path, busy_path = directory / "fresh-ledger.sqlite", directory / "busy-ledger.sqlite"
+    _copy(store, fresh_path)
+    _copy(store, busy_path)
+    with sqlite3.connect(fresh_path) as con:  # the copies start with no release at all
+        for table in LEDGER_TABLES:
+            con.execute(f"DELETE FROM {table}")
+    _copy(fresh_path, busy_path)
+    fresh, busy = open_tracker(f"sqlite:///{fresh_path}"), open_tracker(f"sqlite:///{busy_path}")
+    try:
+        analysts = {id(app): granted(app, "Analyst", Role.ANALYST) for app in (fresh, busy)}
+        months = _months(busy)
+        window = {"by": ["theme", "period"], "period": "month", "since": months[0], "until": months[0]}
+        made = _release_many(busy, analysts[id(busy)], earlier, months)
+        services = {id(app): bootstrap.analyst_service(app) for app in (fresh, busy)}
+        for app in (fresh, busy):
+            services[id(app)].analytics.catch_up()
+        best = {id(fresh): float("inf"), id(busy): float("inf")}
+        cells = 0
+        for _ in range(rounds):
+            with sqlite3.connect(fresh_path) as con:  # untimed: the fresh store forgets its release again
+                for table in LEDGER_TABLES:
+                    con.execute(f"DELETE FROM {table}")
+            for app in (fresh, busy):  # A, then B, each round
+                t0 = time.perf_counter()
+                rel = services[id(app)].summary(analysts[id(app)], **window)
+                best[id(app)] = min(best[id(app)], time.perf_counter() - t0)
+                cells = len(rel.rows)
+    finally:
+        fresh.close()
+        busy.close()
+    return {
+        "name": "query/after-releases", "what": f"window query ({months[0]}) after {made} earlier releases",
+        "events": made, "seconds": round(best[id(busy)], 4), "baseline": "the same query on a fresh ledger",
+        "baseline_seconds": round(best[id(fresh)], 4), "ratio": round(best[id(busy)] / best[id(fresh)], 2),
+        "cells": cells, "target": "<= 1.5", "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
