@@ -37,7 +37,9 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def _months(app: EngagementTracker) -> list[str]:
-    return sorted({t.month for t in bootstrap.analytics(app).view.tallies("signal")})
+    analytics = bootstrap.analytics(app)
+    analytics.catch_up()
+    return sorted({t.month for t in analytics.view.tallies("signal")})
 
 
 def _release_many(app: EngagementTracker, analyst: Actor, count: int, months: list[str]) -> int:
@@ -64,12 +66,10 @@ def bench_releases(store: Path, directory: Path, earlier: int, rounds: int,
     fresh_path, busy_path = directory / "fresh-ledger.sqlite", directory / "busy-ledger.sqlite"
     _copy(store, fresh_path)
     _copy(store, busy_path)
-    with sqlite3.connect(fresh_path) as con:  # the copies start with no release at all
-        for table in LEDGER_TABLES:
-            con.execute(f"DELETE FROM {table}")
-    _copy(fresh_path, busy_path)
     fresh, busy = open_tracker(f"sqlite:///{fresh_path}"), open_tracker(f"sqlite:///{busy_path}")
     try:
+        for app in (fresh, busy):  # both start with no release at all
+            forget_releases(app)
         analysts = {id(app): granted(app, "Analyst", Role.ANALYST) for app in (fresh, busy)}
         months = _months(busy)
         window = {"by": ["theme", "period"], "period": "month", "since": months[0], "until": months[0]}
@@ -80,9 +80,7 @@ def bench_releases(store: Path, directory: Path, earlier: int, rounds: int,
         best = {id(fresh): float("inf"), id(busy): float("inf")}
         cells = 0
         for _ in range(rounds):
-            with sqlite3.connect(fresh_path) as con:  # untimed: the fresh store forgets its release again
-                for table in LEDGER_TABLES:
-                    con.execute(f"DELETE FROM {table}")
+            forget_releases(fresh)  # untimed: the fresh store forgets its release again
             for app in (fresh, busy):  # A, then B, each round
                 t0 = time.perf_counter()
                 rel = services[id(app)].summary(analysts[id(app)], **window)
