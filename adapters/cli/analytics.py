@@ -36,7 +36,9 @@ _BY = click.option("--by", default="theme,period", show_default=True,
 _UNIT = click.option("--unit", default=None, help="only this unit and the units below it")
 _PERIOD = click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="month",
                        show_default=True, help="the finest time grain (coarsened if needed)")
-_K = click.option("--k", default=5, show_default=True, help="distinct persons behind a released cell (>= 3)")
+_K = click.option("--k", type=int, default=None,
+                  help="distinct persons behind a released cell (default: the floor, ETRACK_K_MIN or an earlier "
+                       "release's k; a lower k is refused)")
 _SINCE = click.option("--since", default=None, metavar="YYYY-MM", help="from this month on (inclusive)")
 _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to this month (inclusive)")
 
@@ -51,7 +53,7 @@ _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to th
 @_UNTIL
 @FORMAT
 @click.pass_context
-def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int,
+def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None,
                     since: str | None, until: str | None, fmt: str) -> None:
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression."""
     with tracker(ctx, create=False) as app:
@@ -68,7 +70,7 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
 @_UNTIL
 @FORMAT
 @click.pass_context
-def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int, since: str | None,
+def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int | None, since: str | None,
                    until: str | None, fmt: str) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong."""
     with tracker(ctx, create=False) as app:
@@ -88,7 +90,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 @_UNTIL
 @FORMAT
 @click.pass_context
-def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int, since: str | None,
+def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None, since: str | None,
              until: str | None, fmt: str) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
     with tracker(ctx, create=False) as app:
