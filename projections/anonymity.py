@@ -371,5 +371,6 @@ def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[st
             "periods": [p for p, _ in sorted(points)][-recent:],
             "values": values,
             "becoming_strong": rises >= strong_after - 1 and len(values) >= strong_after,
+            "released_as": "exact",  # the released cells' exact counts (never a suppressed cell)
         })
     return out

@@ -134,6 +134,7 @@ def test_trends_rise_fall_and_flag_a_weak_signal_becoming_strong() -> None:
                               "learning_dip", "tech", "drains", 2))
     out = {t["theme"]: t for t in trends(release(facts, ["theme", "period"]))}
     assert out["turnover"]["direction"] == "rising" and out["turnover"]["becoming_strong"]
+    assert {t["released_as"] for t in out.values()} == {"exact"}  # trends say what they read
     assert out["learning_dip"]["kind"] == "learning_dip" and out["learning_dip"]["direction"] == "stable"
 
 
