@@ -13,11 +13,12 @@ import csv
 import functools
 import hashlib
 import io
+import json
 import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import attrs
 from eventsourcing.persistence import Tracking
@@ -32,6 +33,7 @@ from engagement_tracker.domain.checks import (
     require_optional_int,
 )
 from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput, StoreError
+from engagement_tracker.domain.privacy_budget import require_epsilon
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
@@ -45,7 +47,8 @@ from engagement_tracker.projections.anonymity import (
     tally,
     trends,
 )
-from engagement_tracker.projections.regions import Block, Refinement, StaleRelease, cover, refine
+from engagement_tracker.projections.privacy import DpRelease, dp_release
+from engagement_tracker.projections.regions import Block, Refinement, StaleRelease, cover, fine_key, refine
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
 
@@ -101,6 +104,14 @@ class AnalyticsView(View):
     @abstractmethod
     def parts(self, family: str) -> dict[str, list[Block]]:
         """Every fine cell's parts (fine key -> blocks, one per signature)."""
+
+    @abstractmethod
+    def dp_answer(self, key: str) -> str | None:
+        """The recorded answer (JSON) to a differentially private query on given data, if any."""
+
+    @abstractmethod
+    def record_dp_answer(self, key: str, document: str) -> str:
+        """Record an answer unless one is recorded under ``key`` already; returns the one recorded."""
 
 
 class Analytics(TrackedProjection[AnalyticsView]):
@@ -223,13 +234,38 @@ class AnalystService:
     """
 
     def __init__(
-        self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource
+        self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource,
+        spend: Callable[[Actor, float, str], None] | None = None,
     ) -> None:
         self.analytics = analytics
+        #: Pays a differentially private release from the analyst's budget (the application's, from bootstrap).
+        self.spend = spend
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
         self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
+
+    def _checked(
+        self, viewer: Actor, family: str, by: Sequence[str] | str | None, unit: str | None, period: str | None,
+        since: str | None, until: str | None, action: str,
+    ) -> tuple[Actor, tuple[str, ...], str | None, str, str | None, str | None]:
+        actor = require_analyst(viewer, action, self.grants)
+        by = require_dimensions(by, "by", DEFAULT_BY[family])
+        allowed = FAMILY_DIMENSIONS[family]
+        if any(d not in allowed for d in by) or len(set(by)) != len(by):
+            raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(allowed)}")
+        if unit is not None:
+            unit = require_label(unit, "org_unit", "unit")
+        period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
+        since, until = require_window(since, until)
+        return actor, by, unit, period, since, until
+
+    def _scope(self, family: str, unit: str | None, since: str | None, until: str | None) -> list[Tally]:
+        self.analytics.catch_up()
+        facts = self.analytics.view.tallies(family, since, until)
+        if unit:
+            facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
+        return facts
 
     def _release(
         self,
@@ -242,16 +278,24 @@ class AnalystService:
         action: str,
         since: str | None = None,
         until: str | None = None,
+        privacy: object = "exact",
+        epsilon: object = None,
+    ) -> Release | DpRelease:
+        actor, by, unit, period, since, until = self._checked(viewer, family, by, unit, period, since, until, action)
+        if privacy == "dp":
+            if k is not None:
+                raise InvalidInput("k", "k applies to exact releases; a release with privacy='dp' takes epsilon")
+            return self._private(actor, family, by, unit, period, since, until, epsilon)
+        if privacy != "exact":
+            raise InvalidInput("privacy", f"{privacy!r} is not one of: exact, dp")
+        if epsilon is not None:
+            raise InvalidInput("epsilon", "epsilon applies to privacy='dp' only")
+        return self._exact(actor, family, by, unit, period, k, since, until)
+
+    def _exact(
+        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
+        since: str | None, until: str | None,
     ) -> Release:
-        require_analyst(viewer, action, self.grants)
-        by = require_dimensions(by, "by", DEFAULT_BY[family])
-        allowed = FAMILY_DIMENSIONS[family]
-        if any(d not in allowed for d in by) or len(set(by)) != len(by):
-            raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(allowed)}")
-        if unit is not None:
-            unit = require_label(unit, "org_unit", "unit")
-        period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
-        since, until = require_window(since, until)
         # k is never lowered: not below the deployment's floor nor the k of any earlier release
         floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family))])
         if k is not None:
@@ -262,19 +306,41 @@ class AnalystService:
         policy = Policy(k=floor if k is None else k)
         for _ in range(3):  # a release that read facts older than another one's is built again
             try:
-                return self._build_and_record(viewer, family, by, unit, period, policy, since, until)
+                return self._build_and_record(actor, family, by, unit, period, policy, since, until)
             except StaleRelease:
                 continue
         raise ConcurrencyConflict("releases kept being published under this one; ask again")
+
+    def _private(
+        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
+        until: str | None, epsilon: object,
+    ) -> DpRelease:
+        """A differentially private release: the recorded answer to the same query on the same data
+        (spending nothing), or a new one, paid from the analyst's budget before it is shown."""
+        if self.spend is None:
+            raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
+        eps = require_epsilon(epsilon)
+        if "period" in by:
+            require_whole_periods(since, until, period)
+        facts = self._scope(family, unit, since, until)
+        query = {"family": family, "by": list(by), "unit": unit, "period": period, "since": since, "until": until,
+                 "epsilon": eps}
+        data = hashlib.sha256(json.dumps([[fine_key(t), t.facts, [[pseudonym(p), n] for p, n in t.persons]]
+                                          for t in facts]).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([query, data], sort_keys=True).encode()).hexdigest()
+        recorded = self.analytics.view.dp_answer(key)
+        if recorded is not None:
+            return DpRelease.of_document(json.loads(recorded), repeated=True)
+        rel = dp_release(facts, by, Level(time=period), eps)
+        self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing recorded
+        stored = self.analytics.view.record_dp_answer(key, json.dumps(rel.to_document(), sort_keys=True))
+        return DpRelease.of_document(json.loads(stored), repeated=False)
 
     def _build_and_record(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, policy: Policy,
         since: str | None, until: str | None,
     ) -> Release:
-        self.analytics.catch_up()
-        facts = self.analytics.view.tallies(family, since, until)
-        if unit:
-            facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
+        facts = self._scope(family, unit, since, until)
         rel = release(facts, by, policy, Level(time=period))
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
@@ -291,6 +357,19 @@ class AnalystService:
         self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(covered), check)
         return rel
 
+    @overload
+    def summary(
+        self, viewer: Actor, by: Sequence[str] | str | None = ..., unit: str | None = ..., period: str | None = ...,
+        k: int | None = ..., since: str | None = ..., until: str | None = ..., privacy: Literal["exact"] = ...,
+        epsilon: None = ...,
+    ) -> Release: ...
+
+    @overload
+    def summary(
+        self, viewer: Actor, by: Sequence[str] | str | None = ..., unit: str | None = ..., period: str | None = ...,
+        k: None = ..., since: str | None = ..., until: str | None = ..., *, privacy: Literal["dp"], epsilon: float,
+    ) -> DpRelease: ...
+
     def summary(
         self,
         viewer: Actor,
@@ -300,12 +379,17 @@ class AnalystService:
         k: int | None = None,
         since: str | None = None,
         until: str | None = None,
-    ) -> Release:
+        privacy: str = "exact",
+        epsilon: float | None = None,
+    ) -> Release | DpRelease:
         """Signal counts per cell (theme x context x unit x period ...), released under the rules.
 
         ``since`` / ``until`` ('YYYY-MM', inclusive) restrict it to a window of months.
+        ``privacy="dp"`` with ``epsilon`` releases noisy counts instead (``projections.privacy``),
+        paid from the analyst's privacy budget.
         """
-        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until)
+        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until,
+                             privacy, epsilon)
 
     def activity(
         self,
@@ -318,14 +402,18 @@ class AnalystService:
         until: str | None = None,
     ) -> Release:
         """Activity indicators per metric (and period, unit), released under the same rules."""
-        return self._release(viewer, "activity", by, unit, period, k, "release activity indicators", since, until)
+        actor, by, unit, period, since, until = self._checked(viewer, "activity", by, unit, period, since, until,
+                                                              "release activity indicators")
+        return self._exact(actor, "activity", by, unit, period, k, since, until)
 
     def trends(
         self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = None,
-        since: str | None = None, until: str | None = None,
+        since: str | None = None, until: str | None = None, privacy: str = "exact", epsilon: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Per theme: rising, stable or falling; flagged when a weak signal becomes strong."""
-        return trends(self.summary(viewer, ("theme", "period"), unit, period, k, since, until))
+        """Per theme: rising, stable or falling; flagged when a weak signal becomes strong. Read from
+        a release's values only: exact released cells, or (``privacy="dp"``) noisy ones."""
+        return trends(self._release(viewer, "signal", ("theme", "period"), unit, period, k,
+                                    "release a signal summary", since, until, privacy, epsilon))
 
 
 # --- output -------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -170,6 +170,14 @@ class Release:
     @property
     def hidden(self) -> list[Row]:
         return [r for r in self.rows if r.status == "suppressed"]
+
+    @property
+    def released_as(self) -> str:
+        return "exact"
+
+    def points(self) -> list[tuple[dict[str, Any], int]]:
+        """The released cells' dimensions and exact values (suppressed cells are not values)."""
+        return [(r.dims, r.value or 0) for r in self.released]
 
 
 def period_of(month: str, level: str) -> str:
@@ -339,8 +347,21 @@ def hidden_interval(rel: Release) -> tuple[int, int] | None:
 # --- trends -------------------------------------------------------------------------------------
 
 
-def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[str, Any]]:
-    """Per theme, the direction over the last ``recent`` released periods, from released cells only.
+class Published(Protocol):
+    """What trends read: a release's dimensions and its released values (exact, or with noise)."""
+
+    @property
+    def by(self) -> tuple[str, ...]: ...
+
+    @property
+    def released_as(self) -> str: ...
+
+    def points(self) -> list[tuple[dict[str, Any], int]]: ...
+
+
+def trends(rel: Published, recent: int = 4, strong_after: int = 3) -> list[dict[str, Any]]:
+    """Per theme, the direction over the last ``recent`` released periods, from released values only
+    (a release's exact cells, or a differentially private release's noisy ones: ``released_as``).
 
     A theme is flagged *becoming strong* when it rose over ``strong_after`` consecutive periods.
     Learning dips are reported apart (``kind: learning_dip``), never mixed with problems.
@@ -348,8 +369,8 @@ def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[st
     if "theme" not in rel.by or "period" not in rel.by:
         raise InvalidInput("by", "trends need a release by theme and period")
     series: dict[str, list[tuple[str, int]]] = {}
-    for row in rel.released:
-        series.setdefault(row.dims["theme"], []).append((row.dims["period"], row.value or 0))
+    for dims, value in rel.points():
+        series.setdefault(dims["theme"], []).append((dims["period"], value))
     out = []
     for theme, points in sorted(series.items()):
         values = [v for _, v in sorted(points)][-recent:]
@@ -371,6 +392,6 @@ def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[st
             "periods": [p for p, _ in sorted(points)][-recent:],
             "values": values,
             "becoming_strong": rises >= strong_after - 1 and len(values) >= strong_after,
-            "released_as": "exact",  # the released cells' exact counts (never a suppressed cell)
+            "released_as": rel.released_as,  # "exact" counts of released cells, or "dp" noisy ones
         })
     return out

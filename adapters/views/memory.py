@@ -67,6 +67,7 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
         self._parts: dict[str, list[Block]] = {}  # fine key -> its parts (survive a rebuild, like the ledger)
         self._regions: dict[str, Block] = {}
         self._region_family: dict[str, str] = {}
+        self._dp_answers: dict[str, str] = {}
 
     def append(
         self, facts: Sequence[tuple[int, Fact]], sources: dict[str, Source], tracking: Tracking,
@@ -132,6 +133,14 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
     def parts(self, family: str) -> dict[str, list[Block]]:
         with self._database_lock:
             return {key: list(blocks) for key, blocks in self._parts.items() if key.startswith(f'["{family}"')}
+
+    def dp_answer(self, key: str) -> str | None:
+        with self._database_lock:
+            return self._dp_answers.get(key)
+
+    def record_dp_answer(self, key: str, document: str) -> str:
+        with self._database_lock:
+            return self._dp_answers.setdefault(key, document)
 
 
 class MemoryDirectoryView(POPOTrackingRecorder, DirectoryView):

@@ -93,6 +93,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
         self._rows = _table(datastore, "etrack_released_rows")
         self._parts = _table(datastore, "etrack_analytic_parts")
         self._regions = _table(datastore, "etrack_analytic_regions")
+        self._dp = _table(datastore, "etrack_analytic_dp_answers")
         self._view = _table(datastore, "etrack_released")
         self.sql_create_statements += [
             SQL("CREATE TABLE IF NOT EXISTS {} (position BIGINT NOT NULL, n INTEGER NOT NULL, family TEXT, "
@@ -112,6 +113,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 "sources TEXT, hidden TEXT)").format(self._regions),
             SQL("CREATE INDEX IF NOT EXISTS {} ON {} (family)").format(
                 Identifier("etrack_analytic_regions_family"), self._regions),
+            SQL("CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, document TEXT NOT NULL)").format(self._dp),
             SQL("CREATE TABLE IF NOT EXISTS {} (release_id BIGINT NOT NULL, family TEXT, theme TEXT, context TEXT, "
                 "polarity TEXT, intensity INTEGER, unit TEXT, period TEXT, metric TEXT, value INTEGER, "
                 "status TEXT NOT NULL, reason TEXT)").format(self._rows),
@@ -235,6 +237,22 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT key, parts FROM {} WHERE family = %s").format(self._parts), (family,))
             return {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()}
+
+    def dp_answer(self, key: str) -> str | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT document FROM {} WHERE key = %s").format(self._dp), (key,))
+            row = curs.fetchone()
+        return None if row is None else str(row["document"])
+
+    def record_dp_answer(self, key: str, document: str) -> str:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING").format(self._dp),
+                         (key, document))
+            curs.execute(SQL("SELECT document FROM {} WHERE key = %s").format(self._dp), (key,))
+            row = curs.fetchone()
+        if row is None:  # the insert or the earlier row is there in this transaction
+            raise StoreError("the answer just recorded could not be read back")
+        return str(row["document"])
 
 
 def _block(r: Any) -> Block:

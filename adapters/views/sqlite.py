@@ -99,6 +99,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             "CREATE TABLE IF NOT EXISTS analytic_regions (sig TEXT PRIMARY KEY, family TEXT, facts INTEGER, "
             "persons TEXT, sources TEXT, hidden TEXT)",
             "CREATE INDEX IF NOT EXISTS analytic_regions_family ON analytic_regions (family)",
+            "CREATE TABLE IF NOT EXISTS analytic_dp_answers (key TEXT PRIMARY KEY, document TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS released_rows (release_id INTEGER NOT NULL, family TEXT, theme TEXT, "
             "context TEXT, polarity TEXT, intensity INTEGER, unit TEXT, period TEXT, metric TEXT, value INTEGER, "
             "status TEXT NOT NULL, reason TEXT)",
@@ -223,6 +224,18 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT key, parts FROM analytic_parts WHERE family = ?", (family,))
             return {r[0]: blocks_of(r[1]) for r in c.fetchall()}
+
+    def dp_answer(self, key: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT document FROM analytic_dp_answers WHERE key = ?", (key,))
+            row = c.fetchone()
+        return None if row is None else str(row[0])
+
+    def record_dp_answer(self, key: str, document: str) -> str:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO analytic_dp_answers VALUES (?, ?)", (key, document))
+            c.execute("SELECT document FROM analytic_dp_answers WHERE key = ?", (key,))
+            return str(c.fetchone()[0])
 
 
 def _block(r: Any) -> Block:
