@@ -9,6 +9,7 @@ from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
+    BudgetExceeded,
     CapacityExceeded,
     ConcurrencyConflict,
     DisclosureRisk,
@@ -44,6 +45,7 @@ __all__ = [
     "STEPS",
     "Actor",
     "AlreadyExists",
+    "BudgetExceeded",
     "CapacityExceeded",
     "Cohort",
     "CohortCommands",

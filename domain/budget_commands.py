@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from engagement_tracker.domain.access import require_analyst, require_grant
 from engagement_tracker.domain.command_path import CommandPath, _unwritten
-from engagement_tracker.domain.errors import InvalidInput, NotFound, NotPermitted
+from engagement_tracker.domain.errors import BudgetExceeded, InvalidInput, NotPermitted
 from engagement_tracker.domain.privacy_budget import PrivacyBudget, require_epsilon
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
@@ -66,7 +66,9 @@ class BudgetCommands(CommandPath):
 
         def decide(budget: PrivacyBudget | None, at: datetime) -> None:
             if budget is None:
-                raise NotFound("privacy budget for party", analyst.party)
+                raise BudgetExceeded("release with differential privacy",
+                                     f"party {analyst.party} holds no privacy budget; an admin grants one with "
+                                     f"etrack privacy-budget grant {analyst.party} EPSILON")
             budget.spend(analyst, epsilon, query, at)
 
         self._change_budget(analyst.party, decide, create=False)

@@ -106,3 +106,8 @@ class DisclosureRisk(NotPermitted):
 
     def __init__(self, action: str, reason: str) -> None:
         super().__init__(action, reason)
+
+
+class BudgetExceeded(NotPermitted):
+    """Raised when a differentially private release would spend more epsilon than the analyst holds
+    (or the analyst holds no privacy budget)."""

@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.checks import require_time
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import BudgetExceeded, InvalidInput
 from engagement_tracker.domain.values import Actor
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://engagement-tracker.invalid/privacy-budget")
@@ -25,10 +25,6 @@ _NAMESPACE = uuid5(NAMESPACE_URL, "https://engagement-tracker.invalid/privacy-bu
 MAX_EPSILON = 10.0
 #: Rounding slack when adding spends (floats): never enough to matter, always in the analyst's disfavour.
 _SLACK = 1e-9
-
-
-class BudgetExceeded(NotPermitted):
-    """Raised when a differentially private release would spend more epsilon than the analyst holds."""
 
 
 def require_epsilon(value: object, field: str = "epsilon") -> float:
