@@ -61,3 +61,44 @@ def test_every_backend_keeps_the_same_regions_and_they_equal_a_recount(store_url
     finally:
         app.close()
         reference_app.close()
+
+
+def test_two_releases_at_the_same_instant_are_checked_one_after_the_other(durable_store_url) -> None:  # type: ignore[no-untyped-def]
+    """Each release alone is safe; together they would leave unit B (one cohort's signal) as a region of
+    its own: of two analysts releasing at the same instant, exactly one gets through."""
+    import threading
+    from datetime import UTC, datetime
+
+    from engagement_tracker.adapters.bootstrap import read_model_backend
+    from engagement_tracker.projections.analytics import AnalystService, Analytics
+
+    setup = new_tracker(durable_store_url)
+    h = Harness.open(setup, bootstrap.analytics(setup).view)
+    h.add([fact(f"e{i}", "A/x", "2026-01", "turnover", "tech") for i in range(6)]
+          + [fact("c0", "A/y", "2026-01", "turnover", "tech"), fact("c1", "B", "2026-01", "turnover", "tech")])
+    setup.close()
+    grants = {str(a.party): frozenset({"analyst"}) for a in (ANALYST, OTHER_ANALYST)}
+    apps = [new_tracker(durable_store_url) for _ in range(2)]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def release(app, analyst, unit) -> None:  # type: ignore[no-untyped-def]
+        service = AnalystService(Analytics(bootstrap.analytics(app).view, read_model_backend(app).records),
+                                 lambda: datetime(2026, 7, 1, tzinfo=UTC), 3, grants=lambda: grants)
+        start.wait()
+        try:
+            service.summary(analyst, ["theme"], unit=unit, period="year")
+            outcomes.append("released")
+        except DisclosureRisk:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=release, args=(a, who, unit))
+               for a, who, unit in zip(apps, (ANALYST, OTHER_ANALYST), (None, "A"), strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused", "released"]
+    assert len(bootstrap.analytics(apps[0]).view.ledger("signal")) == 1
+    for a in apps:
+        a.close()
