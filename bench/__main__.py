@@ -27,6 +27,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
+from bench.releases import bench_releases, forget_releases
 from bench.workload import histories
 from engagement_tracker.adapters import bootstrap, open_tracker
 from engagement_tracker.domain import Actor, EngagementTracker, Role
@@ -297,6 +298,7 @@ def bench_query(small: EngagementTracker, large: EngagementTracker, small_n: int
             service = bootstrap.analyst_service(app)
             service.analytics.catch_up()
             analyst = analysts[id(app)]
+            forget_releases(app)  # each shape on a fresh ledger (query/after-releases measures a long one)
             service.summary(analyst, ["theme", "period"], **shape)  # warm, and the ledger entry
             best = float("inf")
             for _ in range(5):
@@ -376,6 +378,8 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
         small_rows, small = bench_bulk(small_dir, 1_000 if quick else 10_000)
         results.extend(bench_query(small, app, small_rows[0]["events"], bulk_rows[0]["events"]))
         small.close()
+        results.append(bench_releases(small_dir / "bulk.sqlite", small_dir, 200 if quick else 1_000, 5 if quick else 15,
+                                      granted, peak_rss_mb))
         app.close()
         results.extend(bench_scale(directory, sizes))
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

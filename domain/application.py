@@ -19,6 +19,7 @@ from eventsourcing.persistence import (
 )
 
 from engagement_tracker.domain.access import require_auditor, require_eraser
+from engagement_tracker.domain.budget_commands import BudgetCommands
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.cohort_commands import CohortCommands
@@ -40,7 +41,7 @@ from engagement_tracker.domain.views import EngagementReads, state_as_json
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
 
 
-class EngagementTracker(GrantCommands, EngagementCommands, EngagementReads):
+class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, EngagementReads):
     """The domain core's application: engagements, cohorts, parties, deadlines, erasure, replay."""
 
     name = "etrack"

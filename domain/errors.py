@@ -103,3 +103,17 @@ class StoreError(EtrackError):
         #: with this id records it at most once.
         self.command_id = command_id
         super().__init__(message)
+
+
+class DisclosureRisk(NotPermitted):
+    """Raised when a release would let someone combine released values into what fewer than k
+    persons (or mostly one source) stand behind. It says what the analyst can do (a coarser
+    shape, a wider window, wait for more persons), never which cell or group was too small."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(action, reason)
+
+
+class BudgetExceeded(NotPermitted):
+    """Raised when a differentially private release would spend more epsilon than the analyst holds
+    (or the analyst holds no privacy budget)."""

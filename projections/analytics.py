@@ -10,25 +10,30 @@ it is stored.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
+import json
 import re
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
+import attrs
 from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import GrantsSource, require_analyst
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
+    require_int,
     require_label,
     require_optional_choice,
     require_optional_int,
 )
-from engagement_tracker.domain.errors import InvalidInput, StoreError
+from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput, StoreError
+from engagement_tracker.domain.privacy_budget import require_epsilon
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
@@ -38,14 +43,15 @@ from engagement_tracker.projections.anonymity import (
     Policy,
     Release,
     Tally,
-    check_ledger,
-    contributions,
     release,
     tally,
     trends,
 )
+from engagement_tracker.projections.privacy import DpRelease, dp_release
+from engagement_tracker.projections.regions import Block, Refinement, StaleRelease, cover, fine_key, refine
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
+from engagement_tracker.projections.windows import require_whole_periods, require_window
 
 NAME = "analytics"
 
@@ -79,14 +85,34 @@ class AnalyticsView(View):
 
     @abstractmethod
     def ledger(self, family: str) -> list[dict[str, Any]]:
-        """Earlier releases of a family: their k and contributions (pseudonymous person -> facts)."""
+        """Earlier releases of a family, oldest first: their k."""
 
     @abstractmethod
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
-        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
     ) -> int:
-        """Record a release, after ``check(earlier releases)`` passes, in one serialised transaction."""
+        """Record a release in one serialised transaction (two analysts at the same instant are
+        checked one after the other): number it (its family's releases so far + 1), read the parts
+        of the fine cells ``keys`` and the regions those parts belong to, call
+        ``refine(number, highest k recorded, parts, regions)`` — it raises to refuse, and then
+        nothing is written — and write the new parts, the regions, the ledger row and its rows."""
+
+    @abstractmethod
+    def regions(self, family: str) -> dict[str, Block]:
+        """Every region of a family (signature -> its facts, persons and sources)."""
+
+    @abstractmethod
+    def parts(self, family: str) -> dict[str, list[Block]]:
+        """Every fine cell's parts (fine key -> blocks, one per signature)."""
+
+    @abstractmethod
+    def dp_answer(self, key: str) -> str | None:
+        """The recorded answer (JSON) to a differentially private query on given data, if any."""
+
+    @abstractmethod
+    def record_dp_answer(self, key: str, document: str) -> str:
+        """Record an answer unless one is recorded under ``key`` already; returns the one recorded."""
 
 
 class Analytics(TrackedProjection[AnalyticsView]):
@@ -121,22 +147,15 @@ class Analytics(TrackedProjection[AnalyticsView]):
         return len(facts)
 
 
+@functools.lru_cache(maxsize=65536)
 def pseudonym(person: str) -> str:
-    """How the ledger names a person: a digest, never the party id."""
+    """How the regions name a person: a digest, never the party id."""
     return hashlib.sha256(f"etrack-ledger|{person}".encode()).hexdigest()
 
 
-_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
-
-
-def require_window(since: str | None, until: str | None) -> tuple[str | None, str | None]:
-    """A window of months, 'YYYY-MM' to 'YYYY-MM' inclusive, either end open."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and (not isinstance(value, str) or not _MONTH.fullmatch(value)):
-            raise InvalidInput(name, f"{value!r} is not a month written YYYY-MM")
-    if since and until and since > until:
-        raise InvalidInput("since", f"the window starts ({since}) after it ends ({until})")
-    return since or None, until or None
+def pseudonymous(t: Tally) -> Tally:
+    """A tally whose persons are named by :func:`pseudonym`."""
+    return attrs.evolve(t, persons=tuple(sorted((pseudonym(p), n) for p, n in t.persons)))
 
 
 def iso_time(text: str | None) -> datetime | None:
@@ -154,30 +173,12 @@ _ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\
                        r"([+-][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{6})?)?)?")
 
 
-_FIRST_MONTHS = {"month": range(1, 13), "quarter": (1, 4, 7, 10), "year": (1,)}
-
-
-def require_whole_periods(since: str | None, until: str | None, grain: str) -> None:
-    """A window must hold whole periods of the release's grain (asked for, or coarsened to).
-
-    Otherwise a cell labelled '2026-Q1' would count only February and March. Refused before
-    anything is recorded, with the nearest window that fits.
-    """
-    firsts = _FIRST_MONTHS.get(grain, range(1, 13))
-    span = 12 // len(firsts)
-    if since is not None and int(since[5:]) not in firsts:
-        start = max(m for m in firsts if m <= int(since[5:]))
-        raise InvalidInput("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
-                                    f"start the window at {since[:4]}-{start:02d}")
-    if until is not None and int(until[5:]) % span:
-        end = (int(until[5:]) // span + 1) * span
-        raise InvalidInput("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
-                                    f"end the window at {until[:4]}-{end:02d}")
-
-
 #: What each release groups by, and its finest period, when the caller passes None.
 DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period")}
 DEFAULT_PERIOD = {"signal": "month", "activity": "quarter"}
+#: The dimensions each family's facts have.
+FAMILY_DIMENSIONS = {"signal": ("theme", "context", "polarity", "intensity", "unit", "period"),
+                     "activity": ("metric", "unit", "period")}
 PERIODS = ("month", "quarter", "year")
 MAX_K = 10_000
 
@@ -185,24 +186,53 @@ MAX_K = 10_000
 class AnalystService:
     """Released aggregates only: signal summaries, trends and activity indicators.
 
-    Arguments are checked before anything is read or recorded: ``by`` is a list of dimension
-    names, or one string of names joined by ',' (``"theme"`` is one dimension); ``k`` a whole
-    number (>= 3); ``unit`` an org unit label; ``period`` month, quarter or year; ``since`` and
-    ``until`` 'YYYY-MM'. None for ``by``, ``period`` or ``k`` means its default. Anything else
-    is InvalidInput naming the argument and the accepted form.
+    Arguments are checked before anything is read or recorded: ``by`` is a list of distinct
+    dimension names of the family (signals: theme, context, polarity, intensity, unit, period;
+    activity: metric, unit, period), or one string of names joined by ',' (``"theme"`` is one
+    dimension); ``k`` a whole number, at least the floor; ``unit`` an org unit label;
+    ``period`` month, quarter or year; ``since`` and ``until`` 'YYYY-MM'. None for ``by`` or
+    ``period`` means its default, None for ``k`` the floor. Anything else is InvalidInput naming
+    the argument and the accepted form, and nothing is recorded.
 
-    ``k_min`` is the deployment's floor for k (``ETRACK_K_MIN``, default 5): a release asks for
-    at least that, and never less than any earlier release of its family.
+    The floor for k is the deployment's (``k_min``: ``ETRACK_K_MIN``, default 5) or the highest
+    k of an earlier release of the family, whichever is higher: a k below it is refused, never
+    silently raised. Every release must pass the region rule (``projections.regions``) against
+    every earlier release of its family, by every analyst; one that fails is a DisclosureRisk.
     """
 
     def __init__(
-        self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource
+        self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource,
+        spend: Callable[[Actor, float, str], None] | None = None,
     ) -> None:
         self.analytics = analytics
+        #: Pays a differentially private release from the analyst's budget (the application's, from bootstrap).
+        self.spend = spend
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
         self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
+
+    def _checked(
+        self, viewer: Actor, family: str, by: Sequence[str] | str | None, unit: str | None, period: str | None,
+        since: str | None, until: str | None, action: str,
+    ) -> tuple[Actor, tuple[str, ...], str | None, str, str | None, str | None]:
+        actor = require_analyst(viewer, action, self.grants)
+        by = require_dimensions(by, "by", DEFAULT_BY[family])
+        allowed = FAMILY_DIMENSIONS[family]
+        if any(d not in allowed for d in by) or len(set(by)) != len(by):
+            raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(allowed)}")
+        if unit is not None:
+            unit = require_label(unit, "org_unit", "unit")
+        period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
+        since, until = require_window(since, until)
+        return actor, by, unit, period, since, until
+
+    def _scope(self, family: str, unit: str | None, since: str | None, until: str | None) -> list[Tally]:
+        self.analytics.catch_up()
+        facts = self.analytics.view.tallies(family, since, until)
+        if unit:
+            facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
+        return facts
 
     def _release(
         self,
@@ -215,39 +245,97 @@ class AnalystService:
         action: str,
         since: str | None = None,
         until: str | None = None,
+        privacy: object = "exact",
+        epsilon: object = None,
+    ) -> Release | DpRelease:
+        actor, by, unit, period, since, until = self._checked(viewer, family, by, unit, period, since, until, action)
+        if privacy == "dp":
+            if k is not None:
+                raise InvalidInput("k", "k applies to exact releases; a release with privacy='dp' takes epsilon")
+            return self._private(actor, family, by, unit, period, since, until, epsilon)
+        if privacy != "exact":
+            raise InvalidInput("privacy", f"{privacy!r} is not one of: exact, dp")
+        if epsilon is not None:
+            raise InvalidInput("epsilon", "epsilon applies to privacy='dp' only")
+        return self._exact(actor, family, by, unit, period, k, since, until)
+
+    def _exact(
+        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
+        since: str | None, until: str | None,
     ) -> Release:
-        require_analyst(viewer, action, self.grants)
-        by = require_dimensions(by, "by", DEFAULT_BY[family])
-        if unit is not None:
-            unit = require_label(unit, "org_unit", "unit")
-        period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
-        k = require_optional_int(k, "k", 5, MIN_K, MAX_K)
-        since, until = require_window(since, until)
-        floor = self.k_min
-        earlier = self.analytics.view.ledger(family)
-        # k can be raised, never lowered: not below the deployment's floor nor any earlier release's k
-        k = max(k, floor, *(e["k"] for e in earlier))
-        policy = Policy(k=k)
-        self.analytics.catch_up()
-        facts = self.analytics.view.tallies(family, since, until)
-        if unit:
-            facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
+        # k is never lowered: not below the deployment's floor nor the k of any earlier release
+        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family))])
+        if k is not None:
+            require_int(k, "k", MIN_K, MAX_K)
+            if k < floor:
+                raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
+                                        "floor, or an earlier release's k): ask with k >= that, or leave k out")
+        policy = Policy(k=floor if k is None else k)
+        for _ in range(3):  # a release that read facts older than another one's is built again
+            try:
+                return self._build_and_record(actor, family, by, unit, period, policy, since, until)
+            except StaleRelease:
+                continue
+        raise ConcurrencyConflict("releases kept being published under this one; ask again")
+
+    def _private(
+        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
+        until: str | None, epsilon: object,
+    ) -> DpRelease:
+        """A differentially private release: the recorded answer to the same query on the same data
+        (spending nothing), or a new one, paid from the analyst's budget before it is shown."""
+        if self.spend is None:
+            raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
+        eps = require_epsilon(epsilon)
+        if "period" in by:
+            require_whole_periods(since, until, period)
+        facts = self._scope(family, unit, since, until)
+        query = {"family": family, "by": list(by), "unit": unit, "period": period, "since": since, "until": until,
+                 "epsilon": eps}
+        data = hashlib.sha256(json.dumps([[fine_key(t), t.facts, [[pseudonym(p), n] for p, n in t.persons]]
+                                          for t in facts]).encode()).hexdigest()
+        key = hashlib.sha256(json.dumps([query, data], sort_keys=True).encode()).hexdigest()
+        recorded = self.analytics.view.dp_answer(key)
+        if recorded is not None:
+            return DpRelease.of_document(json.loads(recorded), repeated=True)
+        rel = dp_release(facts, by, Level(time=period), eps)
+        self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing recorded
+        stored = self.analytics.view.record_dp_answer(key, json.dumps(rel.to_document(), sort_keys=True))
+        return DpRelease.of_document(json.loads(stored), repeated=False)
+
+    def _build_and_record(
+        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, policy: Policy,
+        since: str | None, until: str | None,
+    ) -> Release:
+        facts = self._scope(family, unit, since, until)
         rel = release(facts, by, policy, Level(time=period))
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
-        if not rel.released and rel.total is None:
-            return rel  # nothing published: nothing to compare later releases with
-        current = {pseudonym(p): n for p, n in contributions(facts).items()}
+        if not rel.rows:
+            return rel  # a population under k: nothing listed, nothing recorded
+        # even a release of suppressed cells only is recorded: it tells that each holds a fact
+        covered = {key: (label, cell, pseudonymous(t)) for key, (label, cell, t) in cover(rel, facts).items()}
 
-        def check(recorded: list[dict[str, Any]]) -> None:  # run again inside the ledger's write
-            floor_k = max([k, *(e["k"] for e in recorded)])
-            check_ledger(current, [e["contributions"] for e in recorded], floor_k)
+        def check(seq: int, highest_k: int, parts: dict[str, list[Block]], regions: dict[str, Block]) -> Refinement:
+            return refine(family, seq, covered, parts, regions, max(policy.k, highest_k), policy.dominance)
 
-        check(earlier)
-        query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
+        query = {"by": list(by), "unit": unit, "period": period, "k": policy.k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, current, check)
+        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(covered), check)
         return rel
+
+    @overload
+    def summary(
+        self, viewer: Actor, by: Sequence[str] | str | None = ..., unit: str | None = ..., period: str | None = ...,
+        k: int | None = ..., since: str | None = ..., until: str | None = ..., privacy: Literal["exact"] = ...,
+        epsilon: None = ...,
+    ) -> Release: ...
+
+    @overload
+    def summary(
+        self, viewer: Actor, by: Sequence[str] | str | None = ..., unit: str | None = ..., period: str | None = ...,
+        k: None = ..., since: str | None = ..., until: str | None = ..., *, privacy: Literal["dp"], epsilon: float,
+    ) -> DpRelease: ...
 
     def summary(
         self,
@@ -255,15 +343,20 @@ class AnalystService:
         by: Sequence[str] | str | None = ("theme", "period"),
         unit: str | None = None,
         period: str | None = "month",
-        k: int | None = 5,
+        k: int | None = None,
         since: str | None = None,
         until: str | None = None,
-    ) -> Release:
+        privacy: str = "exact",
+        epsilon: float | None = None,
+    ) -> Release | DpRelease:
         """Signal counts per cell (theme x context x unit x period ...), released under the rules.
 
         ``since`` / ``until`` ('YYYY-MM', inclusive) restrict it to a window of months.
+        ``privacy="dp"`` with ``epsilon`` releases noisy counts instead (``projections.privacy``),
+        paid from the analyst's privacy budget.
         """
-        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until)
+        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until,
+                             privacy, epsilon)
 
     def activity(
         self,
@@ -271,19 +364,23 @@ class AnalystService:
         by: Sequence[str] | str | None = ("metric", "period"),
         unit: str | None = None,
         period: str | None = "quarter",
-        k: int | None = 5,
+        k: int | None = None,
         since: str | None = None,
         until: str | None = None,
     ) -> Release:
         """Activity indicators per metric (and period, unit), released under the same rules."""
-        return self._release(viewer, "activity", by, unit, period, k, "release activity indicators", since, until)
+        actor, by, unit, period, since, until = self._checked(viewer, "activity", by, unit, period, since, until,
+                                                              "release activity indicators")
+        return self._exact(actor, "activity", by, unit, period, k, since, until)
 
     def trends(
-        self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = 5,
-        since: str | None = None, until: str | None = None,
+        self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = None,
+        since: str | None = None, until: str | None = None, privacy: str = "exact", epsilon: float | None = None,
     ) -> list[dict[str, Any]]:
-        """Per theme: rising, stable or falling; flagged when a weak signal becomes strong."""
-        return trends(self.summary(viewer, ("theme", "period"), unit, period, k, since, until))
+        """Per theme: rising, stable or falling; flagged when a weak signal becomes strong. Read from
+        a release's values only: exact released cells, or (``privacy="dp"``) noisy ones."""
+        return trends(self._release(viewer, "signal", ("theme", "period"), unit, period, k,
+                                    "release a signal summary", since, until, privacy, epsilon))
 
 
 # --- output -------------------------------------------------------------------------------------

@@ -20,9 +20,11 @@ Facts never leave the projection; only a :class:`Release` does, built as follows
    hidden (smallest first) until that interval is wider than one: never a single hidden cell,
    never a recoverable value. When that cannot be reached (a lone hidden cell and nothing else
    to hide), the total is withheld as well.
+   The total is also withheld when the hidden cells together (what the total minus the released
+   cells gives) stand for fewer than ``k`` persons or are made mostly by one source.
 5. **Population.** If the whole population is smaller than ``k`` persons, nothing is released,
-   not even the total. The release ledger (see :func:`check_ledger`) refuses a release whose
-   population differs from an earlier one's by fewer than ``k`` persons.
+   not even the total. Across releases, ``projections.regions`` refuses a release that could be
+   combined with earlier ones (of every analyst) to single out fewer than ``k`` persons.
 
 Every suppression is marked in the output with its reason; a suppressed cell is never a zero.
 """
@@ -32,12 +34,12 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
 from engagement_tracker.domain.checks import MIN_K
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput
 
 DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
 TIME_LEVELS = ("month", "quarter", "year")
@@ -169,6 +171,14 @@ class Release:
     def hidden(self) -> list[Row]:
         return [r for r in self.rows if r.status == "suppressed"]
 
+    @property
+    def released_as(self) -> str:
+        return "exact"
+
+    def points(self) -> list[tuple[dict[str, Any], int]]:
+        """The released cells' dimensions and exact values (suppressed cells are not values)."""
+        return [(r.dims, r.value or 0) for r in self.released]
+
 
 def period_of(month: str, level: str) -> str:
     """'2026-03' as a month, '2026-Q1' as a quarter, '2026' as a year."""
@@ -299,7 +309,8 @@ def release(
         chosen = best[1]
     used, cells, hidden = chosen
     hidden_sum = sum(cells[k].facts for k in hidden)
-    protected = not hidden or (len(hidden) >= 2 and hidden_sum - len(hidden) >= 2)
+    protected = not hidden or (len(hidden) >= 2 and hidden_sum - len(hidden) >= 2 and _safe_together(
+        [cells[k] for k in hidden], policy))
     rows = tuple(
         Row(dict(zip(by, key, strict=True)), None if key in hidden else cells[key].facts,
             "suppressed" if key in hidden else "released", hidden.get(key))
@@ -308,6 +319,17 @@ def release(
     # when too little is hidden to protect it (a lone hidden cell), the total is withheld too
     total = sum(_weight(f) for f in facts)
     return Release(by, used, policy, rows, total if protected else None, population)
+
+
+def _safe_together(hidden: Sequence[Cell], policy: Policy) -> bool:
+    """Whether the hidden cells, taken together (the total minus the released cells), stand for k
+    persons and are not made mostly by one source: otherwise the total is withheld."""
+    persons = set().union(*(c.persons for c in hidden))
+    sources: Counter[str] = Counter()
+    for c in hidden:
+        sources.update(c.sources)
+    facts = sum(c.facts for c in hidden)
+    return len(persons) >= policy.k and not (sources and max(sources.values()) >= policy.dominance * facts)
 
 
 def hidden_interval(rel: Release) -> tuple[int, int] | None:
@@ -322,41 +344,24 @@ def hidden_interval(rel: Release) -> tuple[int, int] | None:
     return (1, hidden_sum - (len(rel.hidden) - 1))
 
 
-# --- the release ledger -----------------------------------------------------------------------
-
-
-def contributions(facts: Iterable[Fact | Tally]) -> dict[str, int]:
-    """How many facts each person stands behind: what two releases are compared on."""
-    counts: dict[str, int] = {}
-    for f in facts:
-        pairs = f.persons if isinstance(f, Tally) else ((p, 1) for p in f.persons)
-        for p, n in pairs:
-            counts[p] = counts.get(p, 0) + n
-    return counts
-
-
-def check_ledger(current: dict[str, int], earlier: Iterable[dict[str, int]], k: int) -> None:
-    """Refuse a release that differs from an earlier one through 1 to k-1 persons.
-
-    A person differs when they joined or left the population, or when the number of facts they
-    stand behind changed. Two releases that differ through a handful of persons let that
-    difference be read off (a differencing attack); identical releases are harmless.
-    """
-    for previous in earlier:
-        changed = {p for p in current.keys() | previous.keys() if current.get(p) != previous.get(p)}
-        if 0 < len(changed) < k:
-            raise NotPermitted(
-                "release",
-                f"it differs from an earlier release through {len(changed)} person(s); "
-                f"releases must differ through 0 or at least {k}: widen or narrow the query, or wait",
-            )
-
-
 # --- trends -------------------------------------------------------------------------------------
 
 
-def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[str, Any]]:
-    """Per theme, the direction over the last ``recent`` released periods, from released cells only.
+class Published(Protocol):
+    """What trends read: a release's dimensions and its released values (exact, or with noise)."""
+
+    @property
+    def by(self) -> tuple[str, ...]: ...
+
+    @property
+    def released_as(self) -> str: ...
+
+    def points(self) -> list[tuple[dict[str, Any], int]]: ...
+
+
+def trends(rel: Published, recent: int = 4, strong_after: int = 3) -> list[dict[str, Any]]:
+    """Per theme, the direction over the last ``recent`` released periods, from released values only
+    (a release's exact cells, or a differentially private release's noisy ones: ``released_as``).
 
     A theme is flagged *becoming strong* when it rose over ``strong_after`` consecutive periods.
     Learning dips are reported apart (``kind: learning_dip``), never mixed with problems.
@@ -364,8 +369,8 @@ def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[st
     if "theme" not in rel.by or "period" not in rel.by:
         raise InvalidInput("by", "trends need a release by theme and period")
     series: dict[str, list[tuple[str, int]]] = {}
-    for row in rel.released:
-        series.setdefault(row.dims["theme"], []).append((row.dims["period"], row.value or 0))
+    for dims, value in rel.points():
+        series.setdefault(dims["theme"], []).append((dims["period"], value))
     out = []
     for theme, points in sorted(series.items()):
         values = [v for _, v in sorted(points)][-recent:]
@@ -387,5 +392,6 @@ def trends(rel: Release, recent: int = 4, strong_after: int = 3) -> list[dict[st
             "periods": [p for p, _ in sorted(points)][-recent:],
             "values": values,
             "becoming_strong": rises >= strong_after - 1 and len(values) >= strong_after,
+            "released_as": rel.released_as,  # "exact" counts of released cells, or "dp" noisy ones
         })
     return out

@@ -6,14 +6,14 @@ refusals print ``error: ...`` on stderr and exit with status 2; nothing is writt
 The commands live by audience: ``steps`` (parties, engagements, cohorts and their workflow
 steps, the demo, deadlines), ``access`` (the first admin, grants, revocations),
 ``audit`` (the trail, replay, erasure), ``analytics`` (released
-aggregates), ``store`` (opening the store, projections, the cipher key); ``output`` prints.
+aggregates), ``privacy`` (privacy budgets), ``store`` (opening the store, projections, the cipher key); ``output`` prints.
 """
 
 from __future__ import annotations
 
 import click
 
-from engagement_tracker.adapters.cli import access, analytics, audit, steps, store
+from engagement_tracker.adapters.cli import access, analytics, audit, privacy, steps, store
 
 
 @click.group()
@@ -26,7 +26,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
     ctx.obj = {"db": db}
 
 
-for _command in (*steps.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *audit.COMMANDS, *store.COMMANDS):
+for _command in (*steps.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS, *audit.COMMANDS,
+                 *store.COMMANDS):
     cli.add_command(_command)
 
 

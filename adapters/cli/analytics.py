@@ -9,8 +9,22 @@ import click
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor
 from engagement_tracker.adapters.cli.store import tracker
+from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.projections.analytics import release_document, release_rows, to_csv
 from engagement_tracker.projections.anonymity import Release
+from engagement_tracker.projections.privacy import DpRelease
+
+
+def _emit_private(rel: DpRelease, fmt: str, title: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(rel.to_document(), indent=2))
+        return
+    emit_rows([r.to_dict() for r in rel.rows], fmt, title)
+    if fmt == "table":
+        out.print(f"differential privacy: {rel.mechanism} (OpenDP), epsilon {rel.epsilon:g}, delta {rel.delta:g}; "
+                  f"noise scale {rel.scale:g}; cells shown only above {rel.threshold}; each person counts at most "
+                  f"{rel.bound} person-signals; low_95..high_95 holds the true count 95% of the time"
+                  + ("; the recorded answer to this same query on the same data: nothing spent" if rel.repeated else ""))
 
 
 def _emit_release(rel: Release, fmt: str, title: str) -> None:
@@ -36,7 +50,13 @@ _BY = click.option("--by", default="theme,period", show_default=True,
 _UNIT = click.option("--unit", default=None, help="only this unit and the units below it")
 _PERIOD = click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="month",
                        show_default=True, help="the finest time grain (coarsened if needed)")
-_K = click.option("--k", default=5, show_default=True, help="distinct persons behind a released cell (>= 3)")
+_K = click.option("--k", type=int, default=None,
+                  help="distinct persons behind a released cell (default: the floor, ETRACK_K_MIN or an earlier "
+                       "release's k; a lower k is refused)")
+_PRIVACY = click.option("--privacy", type=click.Choice(["exact", "dp"]), default="exact", show_default=True,
+                        help="exact counts under the release rules, or differentially private noisy counts")
+_EPSILON = click.option("--epsilon", type=float, default=None,
+                        help="with --privacy dp: the privacy loss to spend from your budget (above 0, at most 10)")
 _SINCE = click.option("--since", default=None, metavar="YYYY-MM", help="from this month on (inclusive)")
 _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to this month (inclusive)")
 
@@ -49,14 +69,31 @@ _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to th
 @_K
 @_SINCE
 @_UNTIL
+@_PRIVACY
+@_EPSILON
 @FORMAT
 @click.pass_context
-def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int,
-                    since: str | None, until: str | None, fmt: str) -> None:
-    """Signal counts per cell, released with k-anonymity, dominance and complementary suppression."""
+def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None,
+                    since: str | None, until: str | None, privacy: str, epsilon: float | None, fmt: str) -> None:
+    """Signal counts per cell, released with k-anonymity, dominance and complementary suppression
+    (or, with --privacy dp --epsilon E, with differential privacy)."""
     with tracker(ctx, create=False) as app:
-        rel = analyst_service(app).summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
+        service = analyst_service(app)
+        if privacy == "dp":
+            if k is not None:
+                raise InvalidInput("k", "--k applies to exact releases; --privacy dp takes --epsilon")
+            dp = service.summary(parse_actor(actor), by.split(","), unit, period, None, since, until,
+                                 privacy="dp", epsilon=epsilon if epsilon is not None else _missing_epsilon())
+            _emit_private(dp, fmt, "Weak signals (differentially private)")
+            return
+        if epsilon is not None:
+            raise InvalidInput("epsilon", "--epsilon applies to --privacy dp only")
+        rel = service.summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
         _emit_release(rel, fmt, "Weak signals (released cells only)")
+
+
+def _missing_epsilon() -> float:
+    raise InvalidInput("epsilon", "--privacy dp needs --epsilon E (above 0, at most 10)")
 
 
 @signals.command("trends")
@@ -66,16 +103,19 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
 @_K
 @_SINCE
 @_UNTIL
+@_PRIVACY
+@_EPSILON
 @FORMAT
 @click.pass_context
-def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int, since: str | None,
-                   until: str | None, fmt: str) -> None:
-    """Per theme: rising, stable or falling over recent periods; weak signals becoming strong."""
+def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int | None, since: str | None,
+                   until: str | None, privacy: str, epsilon: float | None, fmt: str) -> None:
+    """Per theme: rising, stable or falling over recent periods; weak signals becoming strong
+    (from released values only: exact, or with --privacy dp, noisy)."""
     with tracker(ctx, create=False) as app:
-        rows = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until)
+        rows = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until, privacy, epsilon)
         for row in rows:
             row["periods"], row["values"] = " ".join(row["periods"]), " ".join(map(str, row["values"]))
-        emit_rows(rows, fmt, "Signal trends (from released cells)")
+        emit_rows(rows, fmt, "Signal trends (from released values)")
 
 
 @click.command()
@@ -88,7 +128,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 @_UNTIL
 @FORMAT
 @click.pass_context
-def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int, since: str | None,
+def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None, since: str | None,
              until: str | None, fmt: str) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
     with tracker(ctx, create=False) as app:

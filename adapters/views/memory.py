@@ -19,6 +19,7 @@ from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
+from engagement_tracker.projections.regions import Block, Refinement
 from engagement_tracker.projections.weak_signals import Source
 
 
@@ -63,6 +64,10 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
         self._tallies: dict[tuple[Any, ...], Tally] = {}
         self._sources: dict[str, Source] = {}
         self._ledger: list[dict[str, Any]] = []
+        self._parts: dict[str, list[Block]] = {}  # fine key -> its parts (survive a rebuild, like the ledger)
+        self._regions: dict[str, Block] = {}
+        self._region_family: dict[str, str] = {}
+        self._dp_answers: dict[str, str] = {}
 
     def append(
         self, facts: Sequence[tuple[int, Fact]], sources: dict[str, Source], tracking: Tracking,
@@ -101,17 +106,41 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
 
     def ledger(self, family: str) -> list[dict[str, Any]]:
         with self._database_lock:
-            return [{"k": r["k"], "contributions": r["contributions"]} for r in self._ledger if r["family"] == family]
+            return [{"k": r["k"]} for r in self._ledger if r["family"] == family]
 
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
-        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
     ) -> int:
         with self._database_lock:
-            check([{"k": r["k"], "contributions": r["contributions"]} for r in self._ledger if r["family"] == family])
-            self._ledger.append({"family": family, "query": query, "rows": rel.rows, "k": rel.policy.k,
-                                 "contributions": dict(contrib)})
+            earlier = [r["k"] for r in self._ledger if r["family"] == family]
+            parts = {key: list(self._parts[key]) for key in keys if key in self._parts}
+            sigs = {b.sig for blocks in parts.values() for b in blocks}
+            regions = {sig: self._regions[sig] for sig in sigs if sig in self._regions}
+            change = refine(len(earlier) + 1, max(earlier, default=0), parts, regions)  # raises: nothing written
+            self._parts.update(change.parts)
+            for sig in change.drop:
+                self._regions.pop(sig, None)
+            self._regions.update((b.sig, b) for b in change.put)
+            self._region_family.update((b.sig, family) for b in change.put)
+            self._ledger.append({"family": family, "query": query, "rows": rel.rows, "k": rel.policy.k})
             return len(self._ledger)
+
+    def regions(self, family: str) -> dict[str, Block]:
+        with self._database_lock:
+            return {sig: b for sig, b in self._regions.items() if self._region_family.get(sig) == family}
+
+    def parts(self, family: str) -> dict[str, list[Block]]:
+        with self._database_lock:
+            return {key: list(blocks) for key, blocks in self._parts.items() if key.startswith(f'["{family}"')}
+
+    def dp_answer(self, key: str) -> str | None:
+        with self._database_lock:
+            return self._dp_answers.get(key)
+
+    def record_dp_answer(self, key: str, document: str) -> str:
+        with self._database_lock:
+            return self._dp_answers.setdefault(key, document)
 
 
 class MemoryDirectoryView(POPOTrackingRecorder, DirectoryView):

@@ -34,6 +34,7 @@ from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
+from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
@@ -90,6 +91,9 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
         self._tallies = _table(datastore, "etrack_analytic_tallies")
         self._ledger = _table(datastore, "etrack_release_ledger")
         self._rows = _table(datastore, "etrack_released_rows")
+        self._parts = _table(datastore, "etrack_analytic_parts")
+        self._regions = _table(datastore, "etrack_analytic_regions")
+        self._dp = _table(datastore, "etrack_analytic_dp_answers")
         self._view = _table(datastore, "etrack_released")
         self.sql_create_statements += [
             SQL("CREATE TABLE IF NOT EXISTS {} (position BIGINT NOT NULL, n INTEGER NOT NULL, family TEXT, "
@@ -104,6 +108,12 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 Identifier("etrack_analytic_tallies_window"), self._tallies),
             SQL("CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, released_at TEXT, analyst TEXT, "
                 "family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)").format(self._ledger),
+            SQL("CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, family TEXT, parts TEXT)").format(self._parts),
+            SQL("CREATE TABLE IF NOT EXISTS {} (sig TEXT PRIMARY KEY, family TEXT, facts INTEGER, persons TEXT, "
+                "sources TEXT, hidden TEXT)").format(self._regions),
+            SQL("CREATE INDEX IF NOT EXISTS {} ON {} (family)").format(
+                Identifier("etrack_analytic_regions_family"), self._regions),
+            SQL("CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, document TEXT NOT NULL)").format(self._dp),
             SQL("CREATE TABLE IF NOT EXISTS {} (release_id BIGINT NOT NULL, family TEXT, theme TEXT, context TEXT, "
                 "polarity TEXT, intensity INTEGER, unit TEXT, period TEXT, metric TEXT, value INTEGER, "
                 "status TEXT NOT NULL, reason TEXT)").format(self._rows),
@@ -169,23 +179,45 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
 
     def ledger(self, family: str) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT k, population FROM {} WHERE family = %s").format(self._ledger), (family,))
-            return [{"k": r["k"], "contributions": json.loads(r["population"])} for r in curs.fetchall()]
+            curs.execute(SQL("SELECT k FROM {} WHERE family = %s ORDER BY id").format(self._ledger), (family,))
+            return [{"k": r["k"]} for r in curs.fetchall()]
 
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
-        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
     ) -> int:
         with self.datastore.transaction(commit=True) as curs:
-            # serialise releases: the check and the write see the same ledger
+            # serialise releases: the check and the write see the same ledger, parts and regions
             curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
-            curs.execute(SQL("SELECT k, population FROM {} WHERE family = %s").format(self._ledger), (family,))
-            check([{"k": r["k"], "contributions": json.loads(r["population"])} for r in curs.fetchall()])
+            curs.execute(SQL("SELECT count(*) AS n, coalesce(max(k), 0) AS k FROM {} WHERE family = %s").format(
+                self._ledger), (family,))
+            counted = curs.fetchone()
+            earlier, highest_k = (int(counted["n"]), int(counted["k"])) if counted else (0, 0)
+            curs.execute(SQL("SELECT key, parts FROM {} WHERE key = ANY(%s)").format(self._parts), (list(keys),))
+            parts = {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()}
+            sigs = sorted({b.sig for blocks in parts.values() for b in blocks})
+            curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE sig = ANY(%s)").format(
+                self._regions), (sigs,))
+            regions = {r["sig"]: _block(r) for r in curs.fetchall()}
+            change = refine(earlier + 1, highest_k, parts, regions)  # raises: rolled back
+            if change.parts:
+                curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
+                                     "parts = excluded.parts").format(self._parts),
+                                 [(key, family, blocks_json(blocks)) for key, blocks in change.parts.items()])
+            if change.drop:
+                curs.execute(SQL("DELETE FROM {} WHERE sig = ANY(%s)").format(self._regions), (change.drop,))
+            if change.put:
+                curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (sig) DO UPDATE SET "
+                                     "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources, "
+                                     "hidden = excluded.hidden"
+                                     ).format(self._regions),
+                                 [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                                   counts_json(b.hidden)) for b in change.put])
             curs.execute(SQL(
                 "INSERT INTO {} (released_at, analyst, family, query, k, level, total, population) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id").format(self._ledger),
                 (at, analyst, family, json.dumps(query, sort_keys=True), rel.policy.k,
-                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(contrib, sort_keys=True)))
+                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))))
             row = curs.fetchone()
             if row is None:  # INSERT ... RETURNING always returns the new row
                 raise StoreError("the release ledger returned no id for the new release; nothing was recorded")
@@ -194,6 +226,37 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 (release_id, family, *(r.dims.get(c) for c in RELEASED_DIMENSIONS), r.value, r.status, None)
                 for r in rel.rows])
         return release_id
+
+    def regions(self, family: str) -> dict[str, Block]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE family = %s").format(
+                self._regions), (family,))
+            return {r["sig"]: _block(r) for r in curs.fetchall()}
+
+    def parts(self, family: str) -> dict[str, list[Block]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT key, parts FROM {} WHERE family = %s").format(self._parts), (family,))
+            return {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()}
+
+    def dp_answer(self, key: str) -> str | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT document FROM {} WHERE key = %s").format(self._dp), (key,))
+            row = curs.fetchone()
+        return None if row is None else str(row["document"])
+
+    def record_dp_answer(self, key: str, document: str) -> str:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING").format(self._dp),
+                         (key, document))
+            curs.execute(SQL("SELECT document FROM {} WHERE key = %s").format(self._dp), (key,))
+            row = curs.fetchone()
+        if row is None:  # the insert or the earlier row is there in this transaction
+            raise StoreError("the answer just recorded could not be read back")
+        return str(row["document"])
+
+
+def _block(r: Any) -> Block:
+    return Block(r["sig"], r["facts"], json.loads(r["persons"]), json.loads(r["sources"]), json.loads(r["hidden"]))
 
 
 class PostgresDirectoryView(PostgresTrackingRecorder, DirectoryView):

@@ -33,6 +33,7 @@ from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
+from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
@@ -94,6 +95,11 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             "CREATE INDEX IF NOT EXISTS analytic_tallies_window ON analytic_tallies (family, month)",
             "CREATE TABLE IF NOT EXISTS release_ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, released_at TEXT, "
             "analyst TEXT, family TEXT, query TEXT, k INTEGER, level TEXT, total INTEGER, population TEXT)",
+            "CREATE TABLE IF NOT EXISTS analytic_parts (key TEXT PRIMARY KEY, family TEXT, parts TEXT)",
+            "CREATE TABLE IF NOT EXISTS analytic_regions (sig TEXT PRIMARY KEY, family TEXT, facts INTEGER, "
+            "persons TEXT, sources TEXT, hidden TEXT)",
+            "CREATE INDEX IF NOT EXISTS analytic_regions_family ON analytic_regions (family)",
+            "CREATE TABLE IF NOT EXISTS analytic_dp_answers (key TEXT PRIMARY KEY, document TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS released_rows (release_id INTEGER NOT NULL, family TEXT, theme TEXT, "
             "context TEXT, polarity TEXT, intensity INTEGER, unit TEXT, period TEXT, metric TEXT, value INTEGER, "
             "status TEXT NOT NULL, reason TEXT)",
@@ -167,30 +173,77 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
 
     def ledger(self, family: str) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT k, population FROM release_ledger WHERE family = ?", (family,))
-            return [{"k": r[0], "contributions": json.loads(r[1])} for r in c.fetchall()]
+            c.execute("SELECT k FROM release_ledger WHERE family = ? ORDER BY id", (family,))
+            return [{"k": r[0]} for r in c.fetchall()]
 
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, contrib: dict[str, int],
-        check: Callable[[list[dict[str, Any]]], None] = lambda earlier: None,
+        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
     ) -> int:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 "INSERT INTO release_ledger (released_at, analyst, family, query, k, level, total, population) "
                 "VALUES (?,?,?,?,?,?,?,?) RETURNING id",
                 (at, analyst, family, json.dumps(query, sort_keys=True), rel.policy.k,
-                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(contrib, sort_keys=True)),
+                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))),
             )
             release_id = int(c.fetchone()[0])
             # the insert above holds the write lock: no other release can slip in between
-            c.execute("SELECT k, population FROM release_ledger WHERE family = ? AND id < ?", (family, release_id))
-            check([{"k": r[0], "contributions": json.loads(r[1])} for r in c.fetchall()])  # raises: rolled back
+            c.execute("SELECT count(*), coalesce(max(k), 0) FROM release_ledger WHERE family = ? AND id < ?",
+                      (family, release_id))
+            earlier, highest_k = c.fetchone()
+            parts: dict[str, list[Block]] = {}
+            for chunk in _chunks(list(keys)):
+                c.execute(f"SELECT key, parts FROM analytic_parts WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                parts.update((r[0], blocks_of(r[1])) for r in c.fetchall())
+            regions: dict[str, Block] = {}
+            for chunk in _chunks(sorted({b.sig for blocks in parts.values() for b in blocks})):
+                c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions "
+                          f"WHERE sig IN ({','.join('?' * len(chunk))})", chunk)
+                regions.update((r[0], _block(r)) for r in c.fetchall())
+            change = refine(int(earlier) + 1, int(highest_k), parts, regions)  # raises: rolled back
+            c.executemany("INSERT OR REPLACE INTO analytic_parts VALUES (?,?,?)",
+                          [(key, family, blocks_json(blocks)) for key, blocks in change.parts.items()])
+            c.executemany("DELETE FROM analytic_regions WHERE sig = ?", [(sig,) for sig in change.drop])
+            c.executemany("INSERT OR REPLACE INTO analytic_regions VALUES (?,?,?,?,?,?)",
+                          [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                            counts_json(b.hidden)) for b in change.put])
             c.executemany(
                 f"INSERT INTO released_rows VALUES ({','.join('?' * 12)})",
                 [(release_id, family, *(row.dims.get(col) for col in RELEASED_DIMENSIONS), row.value, row.status, None)
                  for row in rel.rows],
             )
         return release_id
+
+    def regions(self, family: str) -> dict[str, Block]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions WHERE family = ?", (family,))
+            return {r[0]: _block(r) for r in c.fetchall()}
+
+    def parts(self, family: str) -> dict[str, list[Block]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT key, parts FROM analytic_parts WHERE family = ?", (family,))
+            return {r[0]: blocks_of(r[1]) for r in c.fetchall()}
+
+    def dp_answer(self, key: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT document FROM analytic_dp_answers WHERE key = ?", (key,))
+            row = c.fetchone()
+        return None if row is None else str(row[0])
+
+    def record_dp_answer(self, key: str, document: str) -> str:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("INSERT OR IGNORE INTO analytic_dp_answers VALUES (?, ?)", (key, document))
+            c.execute("SELECT document FROM analytic_dp_answers WHERE key = ?", (key,))
+            return str(c.fetchone()[0])
+
+
+def _block(r: Any) -> Block:
+    return Block(r[0], r[1], json.loads(r[2]), json.loads(r[3]), json.loads(r[4]))
+
+
+def _chunks(items: list[str], size: int = 400) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 class SQLiteDirectoryView(SQLiteTrackingRecorder, DirectoryView):

@@ -1,4 +1,4 @@
-"""Analysts get released aggregates only: projection exactly once, ledger, SQL view, CLI."""
+"""Analysts get released aggregates only: projection exactly once, region rule, SQL view, CLI."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.demo import access_actor
 from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
-from engagement_tracker.domain import Actor, InvalidInput, NotPermitted, Role
+from engagement_tracker.domain import Actor, DisclosureRisk, InvalidInput, NotPermitted, Role
 from engagement_tracker.projections.analytics import AnalystService, release_rows, to_csv
 from engagement_tracker.projections.anonymity import Level, build_cells, tally
 from tests.support import START, Cast, FakeClock, drive, grant, granted, new_tracker, open_engagement
@@ -80,7 +80,7 @@ def test_a_release_differing_by_one_person_is_refused(tracker) -> None:
     assert [r.value for r in first.released] == [12]
     assert service.summary(analyst, ["theme"], period="year").total == 12  # the same population again
     engagement_with_signals(tracker, 1)  # one more person
-    with pytest.raises(NotPermitted, match="differs from an earlier release through 1 person"):
+    with pytest.raises(DisclosureRisk, match="single out fewer than 5 persons"):
         service.summary(analyst, ["theme"], period="year")
 
 

@@ -20,7 +20,7 @@ APPLICATION_ALLOWED = MODEL_ALLOWED | {"eventsourcing.application", "eventsourci
 #: use eventsourcing.application and .persistence; the model modules only eventsourcing.domain.
 APPLICATION_MODULES = {
     "__init__.py", "application.py", "command_path.py", "engagement_commands.py", "cohort_commands.py", "grant_commands.py",
-    "views.py", "transcodings.py",
+    "views.py", "transcodings.py", "budget_commands.py",
 }
 FORBIDDEN = (
     "engagement_tracker.projections", "engagement_tracker.adapters", "projections", "adapters",

@@ -1,0 +1,39 @@
+"""Privacy budgets: an admin grants epsilon to an analyst; an analyst reads what remains."""
+
+from __future__ import annotations
+
+import click
+
+from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor
+from engagement_tracker.adapters.cli.store import tracker
+
+
+@click.group("privacy-budget")
+def privacy_budget() -> None:
+    """Differential-privacy budgets (epsilon) of analysts, recorded as events."""
+
+
+@privacy_budget.command("grant")
+@click.argument("analyst_id")
+@click.argument("epsilon", type=float)
+@ACTOR
+@click.pass_context
+def grant(ctx: click.Context, analyst_id: str, epsilon: float, actor: str) -> None:
+    """Add EPSILON (above 0, at most 10) to ANALYST_ID's budget; an admin acts (--as admin:ID)."""
+    with tracker(ctx) as app:
+        app.grant_privacy_budget(analyst_id, epsilon, parse_actor(actor))
+        out.print(f"granted epsilon {epsilon:g} to {analyst_id}")
+
+
+@privacy_budget.command("show")
+@ACTOR
+@click.option("--analyst", "analyst_id", default=None, help="another analyst's budget (admins only)")
+@FORMAT
+@click.pass_context
+def show(ctx: click.Context, actor: str, analyst_id: str | None, fmt: str) -> None:
+    """Granted, spent and remaining epsilon, and how many releases spent it."""
+    with tracker(ctx, project=False, create=False) as app:
+        emit_rows([app.privacy_budget(parse_actor(actor), analyst_id)], fmt, "Privacy budget")
+
+
+COMMANDS: tuple[click.Command, ...] = (privacy_budget,)

@@ -1,0 +1,40 @@
+"""Windows of months for analysts' queries: 'YYYY-MM' to 'YYYY-MM', holding whole periods."""
+
+from __future__ import annotations
+
+import re
+
+from engagement_tracker.domain.errors import InvalidInput
+
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def require_window(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """A window of months, 'YYYY-MM' to 'YYYY-MM' inclusive, either end open."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (not isinstance(value, str) or not _MONTH.fullmatch(value)):
+            raise InvalidInput(name, f"{value!r} is not a month written YYYY-MM")
+    if since and until and since > until:
+        raise InvalidInput("since", f"the window starts ({since}) after it ends ({until})")
+    return since or None, until or None
+
+
+_FIRST_MONTHS = {"month": range(1, 13), "quarter": (1, 4, 7, 10), "year": (1,)}
+
+
+def require_whole_periods(since: str | None, until: str | None, grain: str) -> None:
+    """A window must hold whole periods of the release's grain (asked for, or coarsened to).
+
+    Otherwise a cell labelled '2026-Q1' would count only February and March. Refused before
+    anything is recorded, with the nearest window that fits.
+    """
+    firsts = _FIRST_MONTHS.get(grain, range(1, 13))
+    span = 12 // len(firsts)
+    if since is not None and int(since[5:]) not in firsts:
+        start = max(m for m in firsts if m <= int(since[5:]))
+        raise InvalidInput("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
+                                    f"start the window at {since[:4]}-{start:02d}")
+    if until is not None and int(until[5:]) % span:
+        end = (int(until[5:]) // span + 1) * span
+        raise InvalidInput("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
+                                    f"end the window at {until[:4]}-{end:02d}")

@@ -1,0 +1,201 @@
+"""Differential privacy: budgets as events, repeated queries free and identical, refusals record
+nothing, the budget never exceeded (also at the same instant), and the noise has its stated scale."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import Tracking
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engagement_tracker.adapters import bootstrap
+from engagement_tracker.domain import BudgetExceeded, EngagementTracker, InvalidInput, NotFound, NotPermitted, Role
+from engagement_tracker.domain.privacy_budget import PrivacyBudget
+from engagement_tracker.projections.analytics import NAME, AnalystService
+from engagement_tracker.projections.anonymity import Fact, Level, tally
+from engagement_tracker.projections.privacy import BOUND, INTERVAL_95, calibrate, clipped_counts, dp_release
+from tests.support import admin, granted, new_tracker
+
+THEMES = ("turnover", "energy_gain", "misalignment")
+
+
+def many_facts(persons: int = 900) -> list[Fact]:
+    """Each person: one or two signals, in 2026-01..2026-03, over three themes."""
+    return [Fact("signal", "signal", "Ops", f"2026-0{1 + i % 3}", f"e{i}", frozenset({f"p{i}"}), THEMES[(i + j) % 3],
+                 "tech", "drains", 3) for i in range(persons) for j in range(1 + i % 2)]
+
+
+def service_with(app: EngagementTracker, facts: list[Fact]) -> AnalystService:
+    service = bootstrap.analyst_service(app)
+    service.analytics.catch_up()
+    position = (service.analytics.view.max_tracking_id(NAME) or 0) + 1_000_000
+    service.analytics.view.append([(position, f) for f in facts], {}, Tracking(NAME, position), tally(facts))
+    return service
+
+
+@pytest.fixture
+def app(store_url):  # type: ignore[no-untyped-def]
+    tracker = new_tracker(store_url)
+    yield tracker
+    tracker.close()
+
+
+def test_the_same_query_twice_returns_the_same_values_and_spends_once(app) -> None:  # type: ignore[no-untyped-def]
+    analyst = granted(app, Role.ANALYST, "Ana Lyst")
+    app.grant_privacy_budget(analyst.party, 2.0, admin(app))
+    service = service_with(app, many_facts())
+    first = service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=1.0)
+    again = service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=1.0)
+    assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in first.rows] and first.rows
+    assert (first.repeated, again.repeated) == (False, True)
+    assert app.privacy_budget(analyst) == {"analyst": str(analyst.party), "granted": 2.0, "spent": 1.0,
+                                           "remaining": 1.0, "releases": 1}
+    doc = first.to_document()
+    assert doc["mechanism"] == "laplace_threshold" and doc["epsilon"] == 1.0 and doc["contribution_bound"] == BOUND
+    for row in doc["rows"]:
+        assert row["low_95"] < row["value"] < row["high_95"]
+    other = granted(app, Role.ANALYST, "Other Analyst")  # the recorded answer, to anyone, costs nothing
+    assert [r.value for r in service.summary(other, ["theme"], period="year", privacy="dp", epsilon=1.0).rows] == [
+        r.value for r in first.rows]
+    trends = service.trends(analyst, privacy="dp", epsilon=0.5)
+    assert trends and {t["released_as"] for t in trends} == {"dp"}
+    events = [type(e).__name__ for e in app.events.get(PrivacyBudget.id_for(analyst.party))]
+    assert events == ["Created", "BudgetGranted", "BudgetSpent", "BudgetSpent"]
+
+
+def test_a_release_past_the_budget_is_refused_and_records_nothing(app) -> None:  # type: ignore[no-untyped-def]
+    analyst = granted(app, Role.ANALYST, "Ana Lyst")
+    service = service_with(app, many_facts())
+    with pytest.raises(BudgetExceeded, match="holds no privacy budget"):
+        service.summary(analyst, ["theme"], privacy="dp", epsilon=0.5)
+    app.grant_privacy_budget(analyst.party, 1.0, admin(app))
+    service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=0.75)
+    before = app.privacy_budget(analyst)
+    with pytest.raises(BudgetExceeded, match=r"0\.25 of the 1 granted remains"):
+        service.summary(analyst, ["context"], period="year", privacy="dp", epsilon=0.5)
+    for bad in (0, -1, 10.5, True, "1", math.nan, None):
+        with pytest.raises(InvalidInput, match="epsilon"):
+            service.summary(analyst, ["context"], period="year", privacy="dp", epsilon=bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="privacy"):
+        service.summary(analyst, ["theme"], privacy="noisy")  # type: ignore[call-overload]
+    with pytest.raises(InvalidInput, match="k applies to exact"):
+        service.summary(analyst, ["theme"], k=5, privacy="dp", epsilon=0.1)  # type: ignore[call-overload]
+    assert app.privacy_budget(analyst) == before  # nothing spent
+    app.grant_privacy_budget(analyst.party, 1.0, admin(app))
+    later = service.summary(analyst, ["context"], period="year", privacy="dp", epsilon=0.5)
+    assert not later.repeated  # the refused answer was never recorded
+    with pytest.raises(NotPermitted, match="only an admin"):
+        app.grant_privacy_budget(analyst.party, 1.0, analyst)
+    with pytest.raises(NotPermitted, match="their own budget"):
+        app.privacy_budget(analyst, admin(app).party)
+
+
+def test_two_releases_at_the_same_instant_never_exceed_the_budget(durable_store_url) -> None:  # type: ignore[no-untyped-def]
+    setup = new_tracker(durable_store_url)
+    analyst = granted(setup, Role.ANALYST, "Ana Lyst")
+    setup.grant_privacy_budget(analyst.party, 1.0, admin(setup))
+    service_with(setup, many_facts())
+    setup.close()
+    apps = [new_tracker(durable_store_url) for _ in range(2)]
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def release(app: EngagementTracker, shape: str) -> None:
+        service = bootstrap.analyst_service(app)
+        start.wait()
+        try:
+            service.summary(analyst, [shape], period="year", privacy="dp", epsilon=0.6)
+            outcomes.append("released")
+        except BudgetExceeded:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=release, args=(a, s)) for a, s in zip(apps, ("theme", "context"), strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused", "released"]
+    assert apps[0].privacy_budget(analyst)["spent"] == 0.6
+    for a in apps:
+        a.close()
+
+
+def test_the_noise_has_the_documented_scale() -> None:
+    """Empirically: mean absolute noise = scale (Laplace), and the 95% interval holds ~95% of the time."""
+    epsilon = 1.0
+    scale, _ = calibrate(epsilon)
+    assert scale == BOUND / epsilon
+    facts = [Fact("signal", "signal", "Ops", "2026-01", f"e{i}", frozenset({f"p{i}"}), "turnover", "tech", "drains", 3)
+             for i in range(500)]
+    tallies = tally(facts)
+    errors = []
+    for _ in range(3000):
+        (row,) = dp_release(tallies, ["theme"], Level(time="year"), epsilon).rows
+        errors.append(row.value - 500)
+    mean_abs = sum(abs(e) for e in errors) / len(errors)
+    assert abs(mean_abs - scale) < 0.08 * scale, mean_abs
+    assert abs(sum(errors) / len(errors)) < 0.15  # unbiased
+    inside = sum(abs(e) <= scale * INTERVAL_95 for e in errors) / len(errors)
+    assert 0.93 <= inside <= 0.97, inside
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(THEMES), st.integers(1, 3)), max_size=40),
+       st.integers(0, 6))
+def test_one_person_changes_at_most_bound_cells_by_at_most_bound(contributions, who) -> None:
+    facts = [Fact("signal", "signal", "Ops", f"2026-0{month}", f"e{p}", frozenset({f"p{p}"}), theme, "tech", "drains", 3)
+             for p, theme, month in contributions]
+    without = [f for f in facts if f.persons != frozenset({f"p{who}"})]
+    a = clipped_counts(tally(facts), ["theme", "period"], Level())
+    b = clipped_counts(tally(without), ["theme", "period"], Level())
+    changed = {k: a.get(k, 0) - b.get(k, 0) for k in a.keys() | b.keys() if a.get(k, 0) != b.get(k, 0)}
+    assert len(changed) <= BOUND and sum(abs(v) for v in changed.values()) <= BOUND
+
+
+def test_the_cli_grants_shows_and_releases_with_differential_privacy(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+
+    def etrack(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engagement_tracker.adapters.cli", *args], cwd=tmp_path,
+                              capture_output=True, text=True, env=env)
+
+    from engagement_tracker.adapters.demo import access_actor
+
+    assert etrack("demo").returncode == 0
+    analyst, boss = str(access_actor("analyst")), str(access_actor("admin"))
+    refused = etrack("signals", "summary", "--as", analyst, "--privacy", "dp", "--epsilon", "1")
+    assert refused.returncode == 2 and "BudgetExceeded" in refused.stderr and "Traceback" not in refused.stderr
+    party = analyst.split(":", 1)[1]
+    assert etrack("privacy-budget", "grant", party, "1.5", "--as", boss).returncode == 0
+    wrong = etrack("privacy-budget", "grant", party, "0", "--as", boss)
+    assert wrong.returncode == 2 and "epsilon" in wrong.stderr
+    proc = etrack("signals", "summary", "--as", analyst, "--privacy", "dp", "--epsilon", "1", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["privacy"] == "dp" and doc["epsilon"] == 1.0 and doc["mechanism"] == "laplace_threshold"
+    shown = etrack("privacy-budget", "show", "--as", analyst, "--format", "json")
+    assert json.loads(shown.stdout)[0]["spent"] == 1.0 and json.loads(shown.stdout)[0]["remaining"] == 0.5
+    again = etrack("signals", "summary", "--as", analyst, "--privacy", "dp", "--epsilon", "1", "--format", "json")
+    assert json.loads(again.stdout)["rows"] == doc["rows"] and json.loads(again.stdout)["repeated"] is True
+    assert json.loads(etrack("privacy-budget", "show", "--as", analyst, "--format", "json").stdout)[0]["spent"] == 1.0
+    mixed = etrack("signals", "summary", "--as", analyst, "--privacy", "dp")
+    assert mixed.returncode == 2 and "--epsilon" in mixed.stderr
+
+
+def test_a_budget_belongs_to_a_registered_party(tracker) -> None:  # type: ignore[no-untyped-def]
+    boss = admin(tracker)
+    with pytest.raises(NotFound):
+        tracker.grant_privacy_budget(uuid4(), 1.0, boss)
+    with pytest.raises(InvalidInput):
+        tracker.grant_privacy_budget("not-an-id", 1.0, boss)
+    with pytest.raises(InvalidInput):
+        tracker.grant_privacy_budget(boss.party, 1.0, "admin")  # type: ignore[arg-type]
+    assert tracker.privacy_budget(boss)["granted"] == 0.0  # nothing recorded
