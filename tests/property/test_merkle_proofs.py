@@ -1,0 +1,113 @@
+"""Every inclusion and consistency proof verifies; any flipped bit of a proof, a leaf or a root fails."""
+
+from __future__ import annotations
+
+import hashlib
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engagement_tracker.projections.merkle import (
+    CompactRange,
+    LeafHashes,
+    consistency_proof,
+    first_difference,
+    inclusion_proof,
+    leaf_hash,
+    root_of,
+    root_of_frontier,
+    verify_consistency,
+    verify_inclusion,
+)
+
+
+def leaves(n: int) -> list[bytes]:
+    return [leaf_hash(hashlib.sha256(i.to_bytes(4, "big")).digest()) for i in range(n)]
+
+
+def flip(h: bytes, bit: int) -> bytes:
+    b = bytearray(h)
+    b[bit // 8 % len(b)] ^= 1 << (bit % 8)
+    return bytes(b)
+
+
+def mth(hashes: list[bytes]) -> bytes:
+    """RFC 9162's recursive definition, written out: the reference the iterative code must meet."""
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1 << ((len(hashes) - 1).bit_length() - 1)
+    return hashlib.sha256(b"\x01" + mth(hashes[:k]) + mth(hashes[k:])).digest()
+
+
+sizes = st.integers(min_value=1, max_value=300)
+
+
+@given(n=sizes, data=st.data())
+def test_inclusion_proofs_verify_and_any_flipped_bit_fails(n: int, data: st.DataObject) -> None:
+    hashes = leaves(n)
+    root = root_of(hashes)
+    assert root == mth(hashes)
+    i = data.draw(st.integers(0, n - 1), label="index")
+    proof = inclusion_proof(i, n, LeafHashes(hashes))
+    assert verify_inclusion(i, n, hashes[i], proof, root)
+    bit = data.draw(st.integers(0, 255), label="bit")
+    assert not verify_inclusion(i, n, flip(hashes[i], bit), proof, root)
+    assert not verify_inclusion(i, n, hashes[i], proof, flip(root, bit))
+    if proof:
+        j = data.draw(st.integers(0, len(proof) - 1), label="node")
+        assert not verify_inclusion(i, n, hashes[i], [*proof[:j], flip(proof[j], bit), *proof[j + 1:]], root)
+        assert not verify_inclusion(i, n, hashes[i], proof[:-1], root)
+    assert not verify_inclusion(i, n, hashes[i], [*proof, root], root)
+    other = data.draw(st.integers(0, n - 1).filter(lambda k: hashes[k] != hashes[i]) if n > 1 else st.just(i))
+    if other != i:
+        assert not verify_inclusion(other, n, hashes[i], proof, root)
+
+
+@given(n=sizes, data=st.data())
+def test_consistency_proofs_verify_and_any_flipped_bit_fails(n: int, data: st.DataObject) -> None:
+    hashes = leaves(n)
+    m = data.draw(st.integers(1, n), label="old size")
+    old, new = root_of(hashes[:m]), root_of(hashes)
+    proof = consistency_proof(m, n, LeafHashes(hashes))
+    assert verify_consistency(m, n, old, new, proof)
+    bit = data.draw(st.integers(0, 255), label="bit")
+    assert not verify_consistency(m, n, flip(old, bit), new, proof)
+    assert not verify_consistency(m, n, old, flip(new, bit), proof)
+    if proof:
+        j = data.draw(st.integers(0, len(proof) - 1), label="node")
+        assert not verify_consistency(m, n, old, new, [*proof[:j], flip(proof[j], bit), *proof[j + 1:]])
+    # a rewritten history: any changed leaf of the old tree breaks consistency with it
+    k = data.draw(st.integers(0, m - 1), label="rewritten leaf")
+    forged = [*hashes[:k], flip(hashes[k], bit), *hashes[k + 1:]]
+    assert not verify_consistency(m, n, old, root_of(forged), consistency_proof(m, n, LeafHashes(forged)))
+
+
+@given(n=sizes, data=st.data())
+def test_a_frontier_names_the_subtree_where_two_trees_diverge(n: int, data: st.DataObject) -> None:
+    hashes = leaves(n)
+    r = CompactRange()
+    for h in hashes:
+        r.append(h)
+    assert root_of_frontier(r.frontier()) == r.root() == root_of(hashes)
+    assert first_difference(r.frontier(), LeafHashes(hashes)) is None
+    k = data.draw(st.integers(0, n - 1), label="rewritten leaf")
+    forged = [*hashes[:k], flip(hashes[k], 3), *hashes[k + 1:], *leaves(3)]
+    start, count = first_difference(r.frontier(), LeafHashes(forged)) or (-1, 0)
+    assert start <= k < start + count
+
+
+@given(n=sizes, data=st.data())
+def test_tree_levels_answer_every_subtree_as_the_definition(n: int, data: st.DataObject) -> None:
+    from engagement_tracker.projections.merkle import TreeLevels
+
+    hashes = leaves(n)
+    levels = TreeLevels(hashes)
+    lo = data.draw(st.integers(0, n - 1), label="lo")
+    hi = data.draw(st.integers(lo + 1, n), label="hi")
+    assert levels(0, hi) == mth(hashes[:hi])
+    while lo and (lo & -lo) < hi - lo:  # proofs ask only for ranges aligned on their own size
+        lo -= lo & -lo
+    assert levels(lo, hi) == mth(hashes[lo:hi])
+    i = data.draw(st.integers(0, n - 1), label="index")
+    assert inclusion_proof(i, n, levels) == inclusion_proof(i, n, LeafHashes(hashes))
+    assert consistency_proof(lo + 1, n, levels) == consistency_proof(lo + 1, n, LeafHashes(hashes))
