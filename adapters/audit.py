@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from engagement_tracker.adapters.bootstrap import audit_service, audit_trail
 from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.projections.audit_proofs import note_fields
 from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV
 
 SIGNING_KEY_ENV = "ETRACK_AUDIT_SIGNING_KEY"
@@ -71,7 +72,10 @@ def load_public_key(value: str | None = None) -> Ed25519PublicKey | None:
     value = value or os.environ.get(PUBLIC_KEY_ENV)
     if not value:
         return None
-    text = Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+    try:
+        text = Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("public_key", f"cannot read {value}: {exc}") from None
     try:
         return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
     except ValueError as exc:
@@ -79,10 +83,45 @@ def load_public_key(value: str | None = None) -> Ed25519PublicKey | None:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint file: a C2SP signed note (text), or JSON as ``--format json`` or 0.1.0 wrote it."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput("checkpoint", f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict) or "head_hash" not in data or "position" not in data:
+    if not text.lstrip().startswith("{"):
+        checkpoint = {"note": text}
+        note_fields(checkpoint)  # refused here when it is not a signed checkpoint
+        return checkpoint
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("checkpoint", f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or not ({"head_hash", "position"} <= data.keys() or "note" in data):
         raise InvalidInput("checkpoint", f"{path} is not an etrack checkpoint")
     return data
+
+
+def read_json(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON document (a bundle, a proof) from a file, or a typed refusal."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(what, f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(what, f"{path} is not a JSON object")
+    return data
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a file whole or not at all (a temporary file beside it, then renamed over it)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput("out", f"cannot write {path}: {exc.strerror}") from None

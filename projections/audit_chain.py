@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -370,7 +370,9 @@ def canonical_checkpoint(position: int, head_hash: str, created_at: str) -> byte
     return f"etrack-checkpoint|{position}|{head_hash}|{created_at}".encode()
 
 
-def export_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
-    """The trail as JSON Lines, one entry per line with its hash."""
-    for e in entries:
-        yield json.dumps(e.to_dict(), sort_keys=True, ensure_ascii=False)
+def export_lines(entries: Iterable[AuditEntry], leaf_hash: Callable[[AuditEntry], bytes]) -> Iterator[str]:
+    """The trail as JSON Lines, one entry per line with its chain hash, its leaf ``index`` (0-based)
+    and its Merkle ``leaf_hash`` (hex)."""
+    for index, e in enumerate(entries):
+        yield json.dumps({**e.to_dict(), "index": index, "leaf_hash": leaf_hash(e).hex()},
+                         sort_keys=True, ensure_ascii=False)

@@ -151,13 +151,18 @@ def test_a_rewritten_history_with_a_rebuilt_chain_fails_the_old_checkpoint(templ
     app = new_tracker(f"sqlite:///{db}", FakeClock())
     checkpoint = bootstrap.audit_service(app).checkpoint(auditor, key)
     app.close()
-    tamper(db, "modified", min(r for r in range(5, 100) if r not in register_rows(directory)), 0)
+    edited = min(r for r in range(5, 100) if r not in register_rows(directory))
+    tamper(db, "modified", edited, 0)
     app = new_tracker(f"sqlite:///{db}", FakeClock())
     service = bootstrap.audit_service(app)
     service.trail.rebuild()  # the forger recomputes the whole chain
     report = service.verify(auditor, checkpoint, key.public_key()).to_dict()
-    assert not report["ok"] and report["kind"] == "checkpoint_mismatch"
-    assert report["first_bad_position"] == checkpoint["position"]
+    assert not report["ok"] and {f["kind"] for f in report["faults"]} == {"checkpoint_mismatch"}
+    # the signed Merkle frontier names the first subtree whose root changed, around the edited record
+    # (the 0.1.0 chain head alone could only say "before position 70")
+    merkle = next(f for f in report["faults"] if "diverges within" in f["detail"])
+    low, high = (int(x) for x in merkle["detail"].split("positions ")[1].rstrip(")").split(".."))
+    assert low <= edited <= high < checkpoint["position"] and report["first_bad_position"] == low
     app.close()
 
 
