@@ -37,6 +37,7 @@ from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
+from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
 
 if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when a PostgreSQL store is read
@@ -276,6 +277,11 @@ class NotificationRecords:
     def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
         return None  # no join in the database: verification compares records() with the entries
 
+    def seal_check(self) -> SealCheck | None:
+        """Every stored record against its seal (``adapters/sealed_recorders.py``); None when the store
+        keeps no seals (memory) or no record key is at hand."""
+        return None
+
 
 def _identifier(name: str) -> str:
     if not name.isidentifier():
@@ -329,6 +335,11 @@ class SQLiteRecords(NotificationRecords):
             )
             return consume(_canonical(_stream(c.sqlite_cursor)), count)
 
+    def seal_check(self) -> SealCheck | None:
+        from engagement_tracker.adapters.sealed_recorders import sqlite_seal_check
+
+        return sqlite_seal_check(self.recorder)
+
 
 class PostgresRecords(NotificationRecords):
     """The PostgreSQL store: pages and records through eventsourcing, the join with the trail in SQL."""
@@ -359,3 +370,8 @@ class PostgresRecords(NotificationRecords):
                     "a.prev_hash, a.entry_hash FROM {} s LEFT JOIN {} a ON a.position = s.notification_id "
                     "ORDER BY s.notification_id").format(events, trail))
                 return consume(_canonical(curs), count)
+
+    def seal_check(self) -> SealCheck | None:
+        from engagement_tracker.adapters.sealed_recorders_pg import postgres_seal_check
+
+        return postgres_seal_check(self.recorder)

@@ -165,6 +165,7 @@ class Report:
     head_hash: str | None = None
     checkpoint: dict[str, Any] | None = None
     faults: list[Fault] = attrs.Factory(list)
+    sealed: int | None = None  # records checked against their seals; None: no seals kept or no record key
 
     @property
     def ok(self) -> bool:
@@ -183,6 +184,7 @@ class Report:
             "pending": self.pending,
             "head": {"position": self.head_position, "hash": self.head_hash},
             "checkpoint": self.checkpoint,
+            "sealed": self.sealed,
             "first_bad_position": first.position if first else None,
             "kind": first.kind if first else None,
             "faults": [attrs.asdict(f) for f in self.faults[:100]],

@@ -121,7 +121,9 @@ def check_note(report: Report, view: Entries, checkpoint: dict[str, Any], truste
         return
     lo, hi = where
     first, last = tree_entries[lo][0].position, tree_entries[hi - 1][0].position
-    report.faults.append(Fault(first, "checkpoint_mismatch",
+    # named at the range's end, like the 0.1.0 chain head: a record inside it changed, which one
+    # only the seals or a kept export (`--against`) can say
+    report.faults.append(Fault(last, "checkpoint_mismatch",
                                f"the history signed in the checkpoint diverges within leaves {lo}..{hi - 1} "
                                f"(positions {first}..{last})"))
 

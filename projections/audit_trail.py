@@ -39,6 +39,7 @@ from engagement_tracker.projections.audit_chain import (
 )
 from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash
 from engagement_tracker.projections.audit_proofs import bundle, check_note, consistency, note_fields, signed_checkpoint
+from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 
 TRAIL_NAME = "audit_trail"
@@ -73,6 +74,10 @@ class StoredRecords(StoredEvents, Protocol):
         """``consume(rows, trail_count)`` over the store's rows in position order, each joined with the
         trail entry at its position, inside one consistent read; ``None`` when the backend cannot join
         in the database (then verification compares :meth:`records` with the entries)."""
+        ...
+
+    def seal_check(self) -> SealCheck | None:
+        """Every stored record against the seal written with it; None when the store keeps no seals."""
         ...
 
 
@@ -110,6 +115,10 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
                 report.faults.append(Fault(int(chained.get("position", 0) or 0), "bad_signature", problem))
         if checkpoint is not None and "note" in checkpoint:
             check_note(report, self.view, checkpoint, public_key)
+        sealed = self.events.seal_check()
+        if sealed is not None:
+            report.sealed = sealed.checked
+            report.faults.extend(sealed.faults)
         return report
 
 
