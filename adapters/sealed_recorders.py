@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from engagement_tracker.adapters.stored_ids import canonical_id
 from engagement_tracker.domain.checks import require_record_key
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.record_seals import GENESIS_TAG, SealCheck, check_seals, seal
@@ -36,8 +37,6 @@ SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
 
 
 def canonical(originator_id: Any) -> str:
-    from engagement_tracker.adapters.stored_records import canonical_id
-
     return canonical_id(originator_id)
 
 

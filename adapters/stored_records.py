@@ -30,13 +30,15 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from engagement_tracker.adapters.stored_ids import canonical_id
+from engagement_tracker.adapters.stored_ids import dashed as _dashed
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
-from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
+from engagement_tracker.projections.audit_chain import JoinedRow, StoredRecord
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
 
@@ -47,27 +49,7 @@ NOTIFICATIONS_PAGE = 500  # records per select_notifications call when every row
 T = TypeVar("T")
 
 
-# --- ids ---------------------------------------------------------------------------------------
-
-
-def _dashed(hexa: str) -> str:
-    """A UUID's 36-character form from its 32 hex digits (as ``UUID.hex`` writes them)."""
-    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
-
-
-def canonical_id(originator_id: Any) -> str:
-    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits).
-
-    Any other stored text (even a UUID's dashed or uppercase spelling, which eventsourcing would
-    parse, but under which the event no longer loads with its aggregate) is never a record the
-    store wrote: it is named ``[stored as '...']`` so that it matches no trail entry.
-    """
-    if isinstance(originator_id, UUID):
-        return str(originator_id)
-    text = str(originator_id)
-    if len(text) == 32 and not text.strip("0123456789abcdef"):
-        return _dashed(text)
-    return f"{ODD_ID}{text!r}]"
+# --- ids (``stored_ids.py``: shared with the sealing recorders) ----------------------------------
 
 
 def stored_record(position: int, originator_id: Any, version: int, topic: Any, state: Any) -> StoredRecord:
