@@ -156,6 +156,9 @@ class Fault:
     detail: str
 
 
+SUMMARY_KINDS = frozenset({"checkpoint_mismatch", "bad_signature"})
+
+
 @attrs.define
 class Report:
     checked: int = 0
@@ -173,7 +176,8 @@ class Report:
 
     @property
     def first(self) -> Fault | None:
-        return min(self.faults, key=lambda f: f.position) if self.faults else None
+        # at one position, what happened to a record (deleted, modified...) before what it broke
+        return min(self.faults, key=lambda f: (f.position, f.kind in SUMMARY_KINDS)) if self.faults else None
 
     def to_dict(self) -> dict[str, Any]:
         first = self.first
