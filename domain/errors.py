@@ -97,3 +97,7 @@ class SubjectErased(SealingError):
 
 class StoreError(EtrackError):
     """Raised when the event store cannot be opened or read (bad URL, corrupted file, unreachable server)."""
+
+
+class HistoryRewritten(EtrackError):
+    """Raised when a witness is shown a checkpoint that does not extend the history it cosigned."""

@@ -8,7 +8,8 @@ O(log n).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -20,6 +21,7 @@ from engagement_tracker.projections.audit_log import (
     NoteError,
     checkpoint_body,
     entry_leaf_hash,
+    fields_leaf_hash,
     note_signed_by,
     parse_checkpoint,
     sign_note,
@@ -177,3 +179,30 @@ def consistency(view: Entries, old: int, new: int | None) -> dict[str, Any]:
     old_root = TreeLevels(hashes[:old]).root()
     return {"old_size": old, "old_root": old_root.hex(), "new_size": new, "new_root": levels.root().hex(),
             "proof": [p.hex() for p in consistency_proof(old, new, levels)]}
+
+
+def check_against(report: Report, view: Entries, kept: Iterable[dict[str, Any]]) -> None:
+    """Compare the trail with an export the auditor kept (``etrack audit export``), leaf by leaf: the first
+    leaf that differs is named (its position in the kept export), as are leaves the trail lost."""
+    current = leaves(view)
+    compared = 0
+    for index, old in enumerate(kept):
+        try:
+            old_hash = fields_leaf_hash(old)
+        except (KeyError, TypeError, ValueError, struct.error) as exc:
+            raise InvalidInput("against", f"line {index + 1} is not an exported entry: {exc}") from None
+        now = next(current, None)
+        if now is None:
+            report.faults.append(Fault(int(old["position"]), "deleted", f"leaf {index} of the kept export "
+                                       f"({old['aggregate_id']} v{old['version']}) is no longer in the trail"))
+            break
+        entry, new_hash = now
+        if new_hash != old_hash:
+            same = (entry.aggregate_id, entry.version) == (old["aggregate_id"], old["version"])
+            report.faults.append(Fault(int(old["position"]), "modified" if same else "reordered",
+                                       f"leaf {index} differs from the kept export: it held {old['aggregate_id']} "
+                                       f"v{old['version']}, the trail has {entry.aggregate_id} v{entry.version}"
+                                       + (" with other fields" if same else "")))
+            break
+        compared += 1
+    report.checkpoint = {**(report.checkpoint or {}), "against": {"leaves_compared": compared}}

@@ -38,9 +38,17 @@ from engagement_tracker.projections.audit_chain import (
     verify_scan,
 )
 from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash
-from engagement_tracker.projections.audit_proofs import bundle, check_note, consistency, note_fields, signed_checkpoint
+from engagement_tracker.projections.audit_proofs import (
+    bundle,
+    check_against,
+    check_note,
+    consistency,
+    note_fields,
+    signed_checkpoint,
+)
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
+from engagement_tracker.projections.witness import cosigned_by
 
 TRAIL_NAME = "audit_trail"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
@@ -101,9 +109,13 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         """Every stored record, as stored: positions below 1 included."""
         return self.events.records()
 
-    def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None) -> Report:
+    def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
+               witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
+               against: Iterable[dict[str, Any]] | None = None) -> Report:
         """The store against the trail; against a checkpoint's signed chain head (0.1.0 and later) and
-        its signed Merkle root (a note: the current tree must extend it) when it has them."""
+        its signed Merkle root (a note: the current tree must extend it) when it has them; and the
+        note must carry a valid cosignature of every witness in ``witnesses`` (name, key); ``against``, an
+        export the auditor kept, must be a prefix of today's trail, leaf for leaf."""
         tracked = self.position()  # read first: a runner may append while we scan, never remove
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
         report = self.events.scan(lambda rows, count: verify_scan(rows, count, chained, tracked))
@@ -115,6 +127,13 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
                 report.faults.append(Fault(int(chained.get("position", 0) or 0), "bad_signature", problem))
         if checkpoint is not None and "note" in checkpoint:
             check_note(report, self.view, checkpoint, public_key)
+        for name, key in witnesses:
+            note = checkpoint.get("note") if checkpoint is not None else None
+            if not isinstance(note, str) or not cosigned_by(note, name, key):
+                report.faults.append(Fault(0, "bad_signature", f"the checkpoint carries no valid cosignature of "
+                                           f"the witness {name!r}"))
+        if against is not None:
+            check_against(report, self.view, against)
         sealed = self.events.seal_check()
         if sealed is not None:
             report.sealed = sealed.checked
@@ -137,13 +156,21 @@ class AuditService:
         return self.trail.view.entries(start, limit)
 
     def verify(
-        self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None
+        self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
+        witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
     ) -> Report:
+        """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
+        cosigned the checkpoint."""
         require_auditor(viewer, "verify the audit trail", self.grants)
         checkpoint = require_checkpoint(checkpoint)
         if public_key is not None and not isinstance(public_key, Ed25519PublicKey):
             raise InvalidInput("public_key", f"expected an Ed25519 public key (or None), got {type(public_key).__name__}")
-        return self.trail.verify(checkpoint, public_key)
+        witnesses = list(witnesses)
+        if any(not (isinstance(w, tuple) and len(w) == 2 and isinstance(w[1], Ed25519PublicKey)) for w in witnesses):
+            raise InvalidInput("witnesses", "expected (name, Ed25519 public key) pairs (see projections.witness.parse_vkey)")
+        if witnesses and checkpoint is None:
+            raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
+        return self.trail.verify(checkpoint, public_key, witnesses, against)
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
         """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree

@@ -12,13 +12,16 @@ from engagement_tracker.adapters.audit import (
     generate_signing_key,
     load_public_key,
     load_signing_key,
+    load_witness_keys,
     read_checkpoint,
+    read_export,
     read_json,
     write_text,
 )
 from engagement_tracker.adapters.bootstrap import audit_service
 from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
 from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.cli.witness import witness
 from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, check_bundle
 from engagement_tracker.projections.audit_trail import public_key_hex
@@ -29,6 +32,9 @@ ORIGIN = click.option("--origin", default=DEFAULT_ORIGIN, show_default=True, hel
 @click.group()
 def audit() -> None:
     """The confidential audit trail: verify, checkpoint, export (auditors and admins)."""
+
+
+audit.add_command(witness)
 
 
 @audit.command("keygen")
@@ -66,17 +72,23 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
 @click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(exists=True, dir_okay=False))
 @click.option("--public-key", default=None, help="trusted key: 64 hex chars or a file (else ETRACK_AUDIT_PUBLIC_KEY)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--witness-key", "witness_keys", multiple=True,
+              help="a witness that must have cosigned the checkpoint: NAME+KEYID+BASE64 or a file (repeatable)")
+@click.option("--against", "against_path", default=None, type=click.Path(dir_okay=False),
+              help="an export you kept (`audit export`): name the first leaf that differs")
 @click.pass_context
 def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, public_key: str | None,
-                 as_json: bool) -> None:
-    """Re-read the store, recompute the chain, check the trail and the checkpoint. Exit 1 on any fault."""
+                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None) -> None:
+    """Re-read the store, recompute the chain, check the trail, the seals and the checkpoint. Exit 1 on any fault."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
         trusted = load_public_key(public_key)
         if trusted is None and checkpoint is not None and os.environ.get("ETRACK_AUDIT_SIGNING_KEY"):
             trusted = load_signing_key().public_key()  # the auditor's own key
-    with reader(ctx) as app:
-        report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted).to_dict()
+        witnesses = load_witness_keys(witness_keys)
+        against = read_export(against_path) if against_path else None
+    with reader(ctx) as app, refusals():
+        report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:

@@ -207,3 +207,27 @@ def test_a_bundle_against_a_checkpoint_the_trail_no_longer_has_is_refused(tmp_pa
     with pytest.raises(StoreError, match="no longer has the checkpoint's root"):
         service.prove(auditor, eid, checkpoint)
     app.close()
+
+
+def test_verify_against_a_kept_export_names_the_first_leaf_that_differs(tmp_path: Path) -> None:
+    import io
+
+    app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", FakeClock())
+    cast = Cast.register(app)
+    drive(app, cast, open_engagement(app, cast), "framing.coherence")
+    auditor = granted(app, Role.AUDITOR, "Aude")
+    service = bootstrap.audit_service(app)
+    kept = io.StringIO()
+    service.export(auditor, kept)
+    lines = [json.loads(x) for x in kept.getvalue().splitlines()]
+    assert service.verify(auditor, against=lines).ok
+    shorter = service.verify(auditor, against=[*lines, dict(lines[-1], position=10_000, version=99)]).to_dict()
+    assert (shorter["first_bad_position"], shorter["kind"]) == (10_000, "deleted")  # the trail lost a leaf it had
+    edited = next(e["position"] for e in lines if e["topic"].startswith("etrack:Engagement.") and e["version"] == 3)
+    with sqlite3.connect(tmp_path / "etrack.sqlite") as con:  # the trail's time of one entry rewritten, chain rebuilt
+        con.execute("UPDATE stored_events SET state = state || x'20' WHERE rowid = ?", (edited,))
+    service.trail.rebuild()
+    report = service.verify(auditor, against=lines).to_dict()
+    against = [f for f in report["faults"] if "kept export" in f["detail"]]
+    assert against and against[0]["position"] == edited and against[0]["kind"] == "modified"
+    app.close()
