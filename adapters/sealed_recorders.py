@@ -28,9 +28,11 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from engagement_tracker.adapters.stored_ids import canonical_id
 from engagement_tracker.domain.checks import require_record_key
 from engagement_tracker.domain.errors import StoreError
-from engagement_tracker.projections.record_seals import GENESIS_TAG, SealCheck, check_seals, seal
+from engagement_tracker.projections.audit_chain import GENESIS_TAG
+from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 
 SQLITE_SEALS = "record_seals"
+POSTGRES_SEALS = "etrack_record_seals"
 RECORD_KEY_ENV = "ETRACK_RECORD_KEY"
 SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorder"
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"

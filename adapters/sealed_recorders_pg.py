@@ -19,11 +19,10 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from engagement_tracker.adapters.sealed_recorders import SEAL_COLUMNS, canonical, last_tag
+from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SEAL_COLUMNS, canonical, last_tag
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 
-POSTGRES_SEALS = "etrack_record_seals"
 POSTGRES_TOPIC = "engagement_tracker.adapters.sealed_recorders_pg:SealedPostgresRecorder"
 
 

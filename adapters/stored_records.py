@@ -30,6 +30,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SQLITE_SEALS, sqlite_seal_check
 from engagement_tracker.adapters.stored_ids import canonical_id
 from engagement_tracker.adapters.stored_ids import dashed as _dashed
 from engagement_tracker.domain.coach_load import CoachLoad
@@ -38,7 +39,7 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
-from engagement_tracker.projections.audit_chain import JoinedRow, StoredRecord
+from engagement_tracker.projections.audit_chain import JoinedRow, Seals, StoredRecord
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
 
@@ -256,7 +257,7 @@ class NotificationRecords:
                 return
             start = page[-1].id + 1
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
         return None  # no join in the database: verification compares records() with the entries
 
     def seal_check(self) -> SealCheck | None:
@@ -275,6 +276,10 @@ def _canonical(rows: Iterable[tuple[Any, ...]]) -> Iterator[JoinedRow]:
     """Joined rows with the aggregate id as the chain names it (see :func:`canonical_id`)."""
     for row in rows:
         yield (row[0], canonical_id(row[1]), *row[2:])
+
+
+_SEAL_COLUMNS = "x.aggregate_id, x.version, x.prev_position, x.record_tag, x.tag"
+_NO_SEAL = "NULL, NULL, NULL, NULL, NULL"
 
 
 def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
@@ -306,20 +311,26 @@ class SQLiteRecords(NotificationRecords):
                       "ORDER BY rowid")
             yield from (stored_record(*row) for row in _stream(c.sqlite_cursor))
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
+        key = getattr(self.recorder, "record_key", None)
         with self.recorder.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT count(*) FROM {self.trail_table}")
             count = int(c.fetchone()[0])
+            seals = None
+            if key is not None:
+                c.execute(f"SELECT count(*) FROM {SQLITE_SEALS}")
+                seals = Seals(key, int(c.fetchone()[0]))
             c.execute(
                 "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, a.aggregate_id, a.version, "
-                "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash "
-                f"FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid ORDER BY s.rowid"
+                "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash, "
+                + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
+                + f" FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid"
+                + (f" LEFT JOIN {SQLITE_SEALS} x ON x.position = s.rowid" if key is not None else "")
+                + " ORDER BY s.rowid"
             )
-            return consume(_canonical(_stream(c.sqlite_cursor)), count)
+            return consume(_canonical(_stream(c.sqlite_cursor)), count, seals)
 
     def seal_check(self) -> SealCheck | None:
-        from engagement_tracker.adapters.sealed_recorders import sqlite_seal_check
-
         return sqlite_seal_check(self.recorder)
 
 
@@ -332,7 +343,7 @@ class PostgresRecords(NotificationRecords):
         super().__init__(mapper, recorder)
         self.trail_table = _identifier(trail_table)
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
         """A server-side cursor over the store joined with the trail, in one repeatable-read snapshot."""
         from psycopg.rows import tuple_row
         from psycopg.sql import SQL, Identifier
@@ -340,18 +351,26 @@ class PostgresRecords(NotificationRecords):
         datastore = self.recorder.datastore
         events = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.recorder.events_table_name))
         trail = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.trail_table))
+        key = getattr(self.recorder, "record_key", None)
+        sealed = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(POSTGRES_SEALS))
         with datastore.get_connection() as conn, conn.transaction(force_rollback=True):
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = conn.cursor(row_factory=tuple_row).execute(SQL("SELECT count(*) FROM {}").format(trail)).fetchone()
             count = int(row[0]) if row is not None else 0
+            seals = None
+            if key is not None:
+                row = conn.cursor(row_factory=tuple_row).execute(SQL("SELECT count(*) FROM {}").format(sealed)).fetchone()
+                seals = Seals(key, int(row[0]) if row is not None else 0)
             with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
                 curs.itersize = 5_000
                 curs.execute(SQL(
                     "SELECT s.notification_id, s.originator_id, s.originator_version, s.topic, s.state, "
                     "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
-                    "a.prev_hash, a.entry_hash FROM {} s LEFT JOIN {} a ON a.position = s.notification_id "
-                    "ORDER BY s.notification_id").format(events, trail))
-                return consume(_canonical(curs), count)
+                    "a.prev_hash, a.entry_hash, " + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
+                    + " FROM {} s LEFT JOIN {} a ON a.position = s.notification_id"
+                    + (" LEFT JOIN {} x ON x.position = s.notification_id" if key is not None else "")
+                    + " ORDER BY s.notification_id").format(events, trail, *((sealed,) if key is not None else ())))
+                return consume(_canonical(curs), count, seals)
 
     def seal_check(self) -> SealCheck | None:
         from engagement_tracker.adapters.sealed_recorders_pg import postgres_seal_check

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
+import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -34,10 +36,20 @@ from engagement_tracker.projections.tracking import Record, Stamp
 GENESIS = "0" * 64
 ODD_ID = "[stored as "  # how an aggregate id in a form the store never writes is named
 
-#: One stored record joined with the trail entry at its position (the last nine are None without one):
+#: One stored record joined with the trail entry and the seal at its position (None where there is none):
 #: position, aggregate_id (canonical, see ODD_ID), version, topic, state as stored, then the entry's
-#: aggregate_id, version, topic, state_sha256, actor, role, recorded_at, prev_hash, entry_hash.
+#: aggregate_id, version, topic, state_sha256, actor, role, recorded_at, prev_hash, entry_hash, then the
+#: seal's aggregate_id, version, prev_position, record_tag, tag.
 JoinedRow = tuple[Any, ...]
+
+
+@attrs.frozen
+class Seals:
+    """What the streaming scan needs to check record seals too: the record key, and how many seal rows
+    the store holds (read in the same snapshot)."""
+
+    key: bytes
+    count: int
 
 
 def state_digest(state: bytes | str | memoryview | None) -> str:
@@ -144,6 +156,26 @@ def build_rows(records: Iterable[Record], prev_hash: str, stamps: Iterable[Stamp
                      digest, prev_hash, entry_hash))
         prev_hash = entry_hash
     return rows
+
+
+# --- record seals: the two MACs (see ``record_seals.py``), here so the streaming scan checks them too ---
+
+GENESIS_TAG = bytes(32)
+
+
+def _text(value: str) -> bytes:
+    data = value.encode("utf-8", "surrogatepass")
+    return struct.pack(">H", len(data)) + data
+
+
+def record_tag_of_digest(key: bytes, aggregate_id: str, version: int, topic: str, state_sha256: bytes) -> bytes:
+    msg = b"etrack-record-v1" + _text(aggregate_id) + struct.pack(">q", version) + _text(topic) + state_sha256
+    return hmac.digest(key, msg, "sha256")
+
+
+def seal_tag(key: bytes, prev_tag: bytes, prev_position: int, position: int, rtag: bytes) -> bytes:
+    msg = b"etrack-seal-v1" + prev_tag + struct.pack(">qq", prev_position, position) + rtag
+    return hmac.digest(key, msg, "sha256")
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -315,6 +347,7 @@ def verify_scan(
     trail_count: int,
     checkpoint: dict[str, Any] | None = None,
     tracked: int | None = None,
+    seals: Seals | None = None,
 ) -> Report | None:
     """The common case in one streaming pass: an intact store whose trail is a prefix of it.
 
@@ -322,18 +355,33 @@ def verify_scan(
     entry field by field. Returns the report when everything matches, or ``None`` at the first
     difference: the caller then runs :func:`verify`, which finds and names every fault. So this
     never decides that something is wrong; it only proves, cheaply, that nothing is.
+
+    With ``seals`` (the record key and the number of seal rows), each row's seal, joined beside
+    it, is checked in the same pass (``projections/record_seals.py``): the report then says how
+    many records were ``sealed``; any broken seal, or a seal without its record, defers too.
     """
     prev = GENESIS
     checked = matched = pending = 0
     position = trail_head = 0
     cp_position = int(checkpoint["position"]) if checkpoint is not None else None
     cp_hash = GENESIS if cp_position == 0 else None
+    key = seals.key if seals is not None else None
+    seal_position, seal_tag_ = 0, GENESIS_TAG
     for (position, aggregate_id, version, topic, state,
-         t_aggregate_id, t_version, t_topic, t_digest, actor, role, recorded_at, t_prev, t_hash) in rows:
+         t_aggregate_id, t_version, t_topic, t_digest, actor, role, recorded_at, t_prev, t_hash,
+         _, _, s_prev, s_rtag, s_tag) in rows:
         checked += 1
         digest = state_digest(state)
         if aggregate_id.startswith(ODD_ID):
             return None  # an id in another form: the full comparison decides
+        if key is not None:
+            if s_tag is None or s_prev != seal_position or type(state) is not bytes:
+                return None
+            rtag = record_tag_of_digest(key, aggregate_id, version, topic, bytes.fromhex(digest))
+            tag = seal_tag(key, seal_tag_, seal_position, position, rtag)
+            if s_rtag != rtag.hex() or s_tag != tag.hex():
+                return None  # a broken seal: the seal check names it
+            seal_position, seal_tag_ = position, tag
         if t_hash is None:
             pending += 1
             prev = chain_hash(prev, position, aggregate_id, version, topic, digest)
@@ -353,7 +401,10 @@ def verify_scan(
         return None  # entries were removed from the trail's tail
     if checkpoint is not None and cp_hash != str(checkpoint["head_hash"]):
         return None
-    report = Report(checked=checked, trail_entries=trail_count, pending=pending)
+    if seals is not None and seals.count != checked:
+        return None  # seals without their record: the seal check names them
+    report = Report(checked=checked, trail_entries=trail_count, pending=pending,
+                    sealed=checked if seals is not None else None)
     if checked:
         report.head_position, report.head_hash = position, prev
     _check_checkpoint(report, {cp_position: cp_hash} if cp_position is not None else {}, checkpoint)

@@ -30,6 +30,7 @@ from engagement_tracker.projections.audit_chain import (
     Fault,
     JoinedRow,
     Report,
+    Seals,
     StoredRecord,
     build_rows,
     canonical_checkpoint,
@@ -78,9 +79,10 @@ class StoredRecords(StoredEvents, Protocol):
         """Every stored record in position order, positions below 1 included."""
         ...
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
-        """``consume(rows, trail_count)`` over the store's rows in position order, each joined with the
-        trail entry at its position, inside one consistent read; ``None`` when the backend cannot join
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
+        """``consume(rows, trail_count, seals)`` over the store's rows in position order, each joined with
+        the trail entry and the seal at its position, inside one consistent read (``seals`` is None when
+        the store keeps none or no record key is at hand); ``None`` when the backend cannot join
         in the database (then verification compares :meth:`records` with the entries)."""
         ...
 
@@ -118,7 +120,7 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         export the auditor kept, must be a prefix of today's trail, leaf for leaf."""
         tracked = self.position()  # read first: a runner may append while we scan, never remove
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
-        report = self.events.scan(lambda rows, count: verify_scan(rows, count, chained, tracked))
+        report = self.events.scan(lambda rows, count, seals: verify_scan(rows, count, chained, tracked, seals))
         if report is None:  # no in-database scan, or something differs: find and name every fault
             report = verify(self.stored_records(), self.view.entries(), chained, tracked=tracked)
         if chained is not None:
@@ -134,7 +136,7 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
                                            f"the witness {name!r}"))
         if against is not None:
             check_against(report, self.view, against)
-        sealed = self.events.seal_check()
+        sealed = None if report.sealed is not None else self.events.seal_check()  # the scan checked them
         if sealed is not None:
             report.sealed = sealed.checked
             report.faults.extend(sealed.faults)

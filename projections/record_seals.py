@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
-from engagement_tracker.projections.audit_chain import Fault
-
-GENESIS_TAG = bytes(32)
+from engagement_tracker.projections.audit_chain import GENESIS_TAG, Fault, record_tag_of_digest, seal_tag
 
 #: (position, aggregate_id or None, version or None, topic or None, state or None,
 #:  seal's aggregate_id or None, seal's version or None, prev_position or None, record_tag hex or None, tag hex or None)
@@ -39,9 +36,6 @@ GENESIS_TAG = bytes(32)
 SealedRow = tuple[Any, ...]
 
 
-def _text(value: str) -> bytes:
-    data = value.encode("utf-8", "surrogatepass")
-    return struct.pack(">H", len(data)) + data
 
 
 def _digest(state: Any) -> bytes:
@@ -51,13 +45,9 @@ def _digest(state: Any) -> bytes:
 
 
 def record_tag(key: bytes, aggregate_id: str, version: int, topic: str, state: Any) -> bytes:
-    msg = b"etrack-record-v1" + _text(aggregate_id) + struct.pack(">q", version) + _text(topic) + _digest(state)
-    return hmac.new(key, msg, hashlib.sha256).digest()
+    return record_tag_of_digest(key, aggregate_id, version, topic, _digest(state))
 
 
-def seal_tag(key: bytes, prev_tag: bytes, prev_position: int, position: int, rtag: bytes) -> bytes:
-    msg = b"etrack-seal-v1" + prev_tag + struct.pack(">qq", prev_position, position) + rtag
-    return hmac.new(key, msg, hashlib.sha256).digest()
 
 
 @attrs.frozen

@@ -284,8 +284,12 @@ def fast_and_slow(app) -> tuple[object, object]:  # type: ignore[no-untyped-def]
     """The in-database streaming scan and the classifying comparison, on the same store."""
     trail = bootstrap.audit_trail(app)
     tracked = trail.position()
-    fast = trail.events.scan(lambda rows, n: verify_scan(rows, n, tracked=tracked))
+    fast = trail.events.scan(lambda rows, n, seals: verify_scan(rows, n, tracked=tracked, seals=seals))
     slow = verify(trail.stored_records(), trail.view.entries(), tracked=tracked)
+    sealed = trail.events.seal_check()  # the full seal check: the fast scan checks the seals in its one pass
+    assert sealed is not None
+    slow.sealed = sealed.checked
+    slow.faults.extend(sealed.faults)
     return fast, slow
 
 
