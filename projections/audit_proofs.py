@@ -1,9 +1,9 @@
 """The trail's Merkle tree, read from its view: roots, checkpoints, inclusion bundles, consistency proofs.
 
-The leaves are the trail's entries in store order (``audit_log.leaf_bytes``). The tree is read
-in pages of the view, so a root is computed in one streaming pass with O(log n) hashes in
-memory; a proof builds the tree's levels once (2n hashes) and answers each subtree it needs in
-O(log n).
+The leaves are the trail's entries in store order (``audit_log.leaf_bytes``). Roots that are
+signed or checked are computed from the entries, read in pages of the view, in one streaming pass
+with O(log n) hashes in memory; proofs read the tree's stored levels (``audit_tree.StoredTree``),
+O(log n) nodes each, and the recipient verifies them against the signed root.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from engagement_tracker.projections.audit_log import (
     sign_note,
     split_note,
 )
+from engagement_tracker.projections.audit_tree import StoredTree
 from engagement_tracker.projections.merkle import (
+    EMPTY_ROOT,
     CompactRange,
-    TreeLevels,
     consistency_proof,
     inclusion_proof,
     root_of_frontier,
     verify_consistency,
+    verify_inclusion,
 )
 
 PAGE = 5_000
@@ -43,15 +45,19 @@ class Entries(Protocol):
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]: ...
 
 
-def leaves(view: Entries) -> Iterator[tuple[AuditEntry, bytes]]:
-    """Every trail entry with its leaf hash, in order, a page at a time."""
+def _entries(view: Entries) -> Iterator[AuditEntry]:
     start = -(2**62)
     while page := view.entries(start, PAGE):
-        for e in page:
-            yield e, entry_leaf_hash(e)
+        yield from page
         if len(page) < PAGE:
             return
         start = page[-1].position + 1
+
+
+def leaves(view: Entries) -> Iterator[tuple[AuditEntry, bytes]]:
+    """Every trail entry with its leaf hash, in order, a page at a time."""
+    for e in _entries(view):
+        yield e, entry_leaf_hash(e)
 
 
 def compact_range(view: Entries, size: int | None = None) -> CompactRange:
@@ -64,9 +70,12 @@ def compact_range(view: Entries, size: int | None = None) -> CompactRange:
     return r
 
 
-def signed_checkpoint(view: Entries, key: Ed25519PrivateKey, origin: str) -> dict[str, Any]:
-    """A checkpoint of the whole trail: the signed note, and its fields as JSON."""
+def signed_checkpoint(view: Entries, key: Ed25519PrivateKey, origin: str, tree: StoredTree) -> dict[str, Any]:
+    """A checkpoint of the whole trail: the signed note, and its fields as JSON. The root is computed
+    from the entries (one streaming pass); the stored tree must agree, else nothing is signed."""
     r = compact_range(view)
+    if tree.size != r.size or tree.root() != r.root():
+        raise StoreError("the stored Merkle tree differs from the trail's entries: run `etrack projections rebuild`")
     note = sign_note(checkpoint_body(origin, r.size, r.root()), key, origin)
     return {"origin": origin, "size": r.size, "root_hash": r.root().hex(), "note": note,
             "frontier": [[s, c, h.hex()] for s, c, h in r.frontier()]}
@@ -85,16 +94,28 @@ def note_fields(checkpoint: dict[str, Any] | str) -> tuple[str, str, int, bytes]
     return note, origin, size, root
 
 
-def check_note(report: Report, view: Entries, checkpoint: dict[str, Any], trusted: Ed25519PublicKey | None) -> None:
-    """The current tree must extend the signed checkpoint: a consistency proof from its size to the
-    current size is built and verified; where it does not hold, the first subtree of the old tree
-    whose root changed names where the two histories diverge."""
+def check_note(report: Report, view: Entries, checkpoint: dict[str, Any], trusted: Ed25519PublicKey | None,
+               tree: StoredTree) -> None:
+    """The current tree must extend the signed checkpoint. One streaming pass over the entries recomputes
+    the tree at the checkpoint's size and now (O(log n) hashes in memory); where the signed root no
+    longer holds, the first complete subtree of the old tree whose root changed names where the two
+    histories diverge. The consistency proof from its size to now, built from the stored tree, is
+    verified too (stored nodes that disagree with the entries are ``trail_modified``)."""
     note, origin, size, root = note_fields(checkpoint)
     facts: dict[str, Any] = {"origin": origin, "size": size, "root_hash": root.hex()}
     report.checkpoint = {**(report.checkpoint or {}), **facts}
-    tree_entries = list(leaves(view))
-    hashes = [h for _, h in tree_entries]
-    signed_head = tree_entries[min(size, len(tree_entries)) - 1][0].position if tree_entries and size else 0
+    r, at_size = CompactRange(), None
+    signed_head = last_position = 0
+    starts: dict[int, int] = {}  # leaf index -> position, for the leaves that begin the old frontier's subtrees
+    frontier = _frontier(checkpoint, root)
+    wanted = {s for s, _, _ in frontier} | {s + c - 1 for s, c, _ in frontier}
+    for e, h in leaves(view):
+        if r.size in wanted:
+            starts[r.size] = e.position
+        r.append(h)
+        last_position = e.position
+        if r.size == size:
+            at_size, signed_head = r.copy(), e.position
     if trusted is None:
         report.faults.append(Fault(signed_head, "bad_signature", "no trusted public key was given: a checkpoint "
                                    "signs nothing unless its signer is known (pass --public-key)"))
@@ -102,83 +123,90 @@ def check_note(report: Report, view: Entries, checkpoint: dict[str, Any], truste
         report.faults.append(Fault(signed_head, "bad_signature", "the checkpoint's note is not signed by the "
                                    "trusted key (another key, or its content was edited)"))
         return
-    if size > len(hashes):
-        at = tree_entries[-1][0].position + 1 if tree_entries else 1
-        report.faults.append(Fault(at, "deleted", f"the checkpoint signs {size} entries; the trail holds "
-                                   f"{len(hashes)}: records at its end were removed"))
+    if size > r.size:
+        report.faults.append(Fault(last_position + 1, "deleted", f"the checkpoint signs {size} entries; the trail "
+                                   f"holds {r.size}: records at its end were removed"))
         return
-    levels = TreeLevels(hashes)
-    current = levels.root()
-    proof = consistency_proof(size, len(hashes), levels) if size else []
-    extends = size == 0 or verify_consistency(size, len(hashes), root, current, proof)
+    old_root = at_size.root() if at_size is not None else EMPTY_ROOT
+    extends = old_root == root
     report.checkpoint["extends"] = extends
-    if extends:
-        report.checkpoint["consistency_proof"] = [p.hex() for p in proof]
+    if not extends:
+        report.faults.append(_divergence(frontier, at_size, starts, size))
         return
-    frontier = checkpoint.get("frontier") if isinstance(checkpoint, dict) else None
-    where = _divergence(frontier, root, levels)
-    if where is None:
-        report.faults.append(Fault(tree_entries[0][0].position if tree_entries else 0, "checkpoint_mismatch",
-                                   f"the first {size} entries no longer have the signed root"))
-        return
-    lo, hi = where
-    first, last = tree_entries[lo][0].position, tree_entries[hi - 1][0].position
-    # named at the range's end, like the 0.1.0 chain head: a record inside it changed, which one
-    # only the seals or a kept export (`--against`) can say
-    report.faults.append(Fault(last, "checkpoint_mismatch",
-                               f"the history signed in the checkpoint diverges within leaves {lo}..{hi - 1} "
-                               f"(positions {first}..{last})"))
-
-
-def _divergence(frontier: object, root: bytes, levels: TreeLevels) -> tuple[int, int] | None:
-    """The first subtree (lo, hi) of the checkpoint's frontier the current tree no longer has."""
     try:
-        parts = [(int(s), int(c), bytes.fromhex(h)) for s, c, h in frontier]  # type: ignore[attr-defined]
+        proof = consistency_proof(size, r.size, tree) if size else []
+        stored_ok = (tree.size == r.size and tree.root() == r.root()
+                     and (size == 0 or verify_consistency(size, r.size, root, r.root(), proof)))
+    except (LookupError, ValueError):
+        proof, stored_ok = [], False
+    if not stored_ok:
+        report.faults.append(Fault(last_position, "trail_modified", "the stored Merkle tree disagrees with the "
+                                   "trail's entries (`etrack projections rebuild` stores it again)"))
+        return
+    report.checkpoint["consistency_proof"] = [p.hex() for p in proof]
+
+
+def _frontier(checkpoint: dict[str, Any] | str, root: bytes) -> list[tuple[int, int, bytes]]:
+    """The checkpoint's frontier when it has one that folds into its signed root, else none."""
+    raw = checkpoint.get("frontier") if isinstance(checkpoint, dict) else None
+    try:
+        parts = [(int(s), int(c), bytes.fromhex(h)) for s, c, h in raw or []]
     except (TypeError, ValueError):
-        return None
-    if root_of_frontier(parts) != root:  # the frontier is authenticated by the signed root
-        return None
-    for s, c, h in parts:
-        if s + c > levels.size or levels(s, s + c) != h:
-            return (s, min(s + c, levels.size))
-    return None
+        return []
+    return parts if parts and root_of_frontier(parts) == root else []
 
 
-def bundle(view: Entries, aggregate_id: str, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """Every record of one aggregate with its leaf and its inclusion proof against the checkpoint."""
+def _divergence(frontier: list[tuple[int, int, bytes]], at_size: CompactRange | None, starts: dict[int, int],
+                size: int) -> Fault:
+    """The fault for a checkpoint whose root the trail no longer has: at the end of the first subtree of
+    its frontier whose root changed (like the 0.1.0 chain head: which record inside it changed, only
+    the seals or a kept export, `--against`, can say)."""
+    now = {(s, c): h for s, c, h in at_size.frontier()} if at_size is not None else {}
+    for s, c, h in frontier:
+        if now.get((s, c)) != h:
+            first, last = starts.get(s, 0), starts.get(s + c - 1, 0)
+            return Fault(last, "checkpoint_mismatch", f"the history signed in the checkpoint diverges within leaves "
+                         f"{s}..{s + c - 1} (positions {first}..{last})")
+    return Fault(starts.get(size - 1, 0), "checkpoint_mismatch", f"the first {size} entries no longer have the "
+                 "signed root")
+
+
+def bundle(view: Entries, aggregate_id: str, checkpoint: dict[str, Any], tree: StoredTree) -> dict[str, Any]:
+    """Every record of one aggregate with its leaf and its inclusion proof against the checkpoint: the
+    entries are found in one pass (only theirs hashed), each proof read from the stored tree."""
     note, origin, size, root = note_fields(checkpoint)
-    hashes: list[bytes] = []
     mine: list[tuple[int, AuditEntry]] = []
-    for e, h in leaves(view):
-        if len(hashes) >= size:
+    for index, e in enumerate(_entries(view)):
+        if index >= size:
             break
         if e.aggregate_id == aggregate_id:
-            mine.append((len(hashes), e))
-        hashes.append(h)
-    if len(hashes) < size:
-        raise StoreError(f"the checkpoint signs {size} entries but the trail holds {len(hashes)}")
-    levels = TreeLevels(hashes)
-    if levels.root() != root:
+            mine.append((index, e))
+    if tree.size < size:
+        raise StoreError(f"the checkpoint signs {size} entries but the trail holds {tree.size}")
+    if tree.root(size) != root:
         raise StoreError("the trail no longer has the checkpoint's root: run `etrack audit verify --checkpoint`")
     if not mine:
         raise InvalidInput("aggregate_id", f"no record of {aggregate_id} in the first {size} entries of the trail")
-    entries = [{**e.to_dict(), "index": i, "leaf_hash": hashes[i].hex(),
-                "inclusion_proof": [p.hex() for p in inclusion_proof(i, size, levels)]} for i, e in mine]
+    entries = []
+    for i, e in mine:
+        leaf, proof = entry_leaf_hash(e), inclusion_proof(i, size, tree)
+        if not verify_inclusion(i, size, leaf, proof, root):  # never hand out a proof that fails
+            raise StoreError(f"the trail entry at position {e.position} is not the leaf the checkpoint signed: "
+                             "run `etrack audit verify --checkpoint`")
+        entries.append({**e.to_dict(), "index": i, "leaf_hash": leaf.hex(), "inclusion_proof": [p.hex() for p in proof]})
     return {"format": BUNDLE_FORMAT, "aggregate_id": aggregate_id,
             "checkpoint": {"origin": origin, "size": size, "root_hash": root.hex(), "note": note},
             "entries": entries}
 
 
-def consistency(view: Entries, old: int, new: int | None) -> dict[str, Any]:
-    """A consistency proof between the trail's trees of ``old`` and ``new`` leaves (RFC 9162 §2.1.4)."""
-    hashes = [h for _, h in leaves(view)]
-    new = len(hashes) if new is None else new
-    if not 0 <= old <= new <= len(hashes):
-        raise InvalidInput("size", f"expected 0 <= old ({old}) <= new ({new}) <= the trail's size ({len(hashes)})")
-    levels = TreeLevels(hashes[:new])
-    old_root = TreeLevels(hashes[:old]).root()
-    return {"old_size": old, "old_root": old_root.hex(), "new_size": new, "new_root": levels.root().hex(),
-            "proof": [p.hex() for p in consistency_proof(old, new, levels)]}
+def consistency(tree: StoredTree, old: int, new: int | None) -> dict[str, Any]:
+    """A consistency proof between the trail's trees of ``old`` and ``new`` leaves (RFC 9162 §2.1.4),
+    read from the stored tree."""
+    new = tree.size if new is None else new
+    if not 0 <= old <= new <= tree.size:
+        raise InvalidInput("size", f"expected 0 <= old ({old}) <= new ({new}) <= the trail's size ({tree.size})")
+    return {"old_size": old, "old_root": tree.root(old).hex(), "new_size": new, "new_root": tree.root(new).hex(),
+            "proof": [p.hex() for p in consistency_proof(old, new, tree)]}
 
 
 def check_against(report: Report, view: Entries, kept: Iterable[dict[str, Any]]) -> None:

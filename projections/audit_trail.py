@@ -44,9 +44,11 @@ from engagement_tracker.projections.audit_proofs import (
     check_against,
     check_note,
     consistency,
+    leaves,
     note_fields,
     signed_checkpoint,
 )
+from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.witness import cosigned_by
@@ -60,8 +62,22 @@ class AuditTrailView(View):
     """Where the trail is kept: entries and the tracked position, written in one transaction."""
 
     @abstractmethod
-    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
-        """Insert entries (as rows) and record ``tracking`` atomically (a duplicate position fails)."""
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking, nodes: Iterable[Node] = ()) -> None:
+        """Insert entries (as rows), the Merkle tree's nodes they complete (``audit_tree.grow``) and
+        ``tracking``, atomically (a duplicate position fails)."""
+
+    @abstractmethod
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        """Insert tree nodes in one transaction, keeping those already there (the tree of a trail
+        written before the tree was stored)."""
+
+    @abstractmethod
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        """The stored tree nodes among ``keys`` (level, idx)."""
+
+    @abstractmethod
+    def leaf_count(self) -> int:
+        """How many leaves the stored tree has."""
 
     @abstractmethod
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
@@ -101,11 +117,27 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         super().__init__(view, events)
 
     def apply(self, page: Sequence[Record]) -> int:
-        """Append entries for a page that follows the trail's position."""
+        """Append entries for a page that follows the trail's position, with the tree nodes they complete."""
         head = self.view.head()
         rows = build_rows(page, head.entry_hash if head else GENESIS, [r.stamp for r in page])
-        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id))
+        size = self.tree_size() if head is not None else 0
+        frontier = self.view.nodes(frontier_keys(size))
+        nodes = list(grow(frontier, size, (entry_leaf_hash(AuditEntry(*row)) for row in rows)))
+        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id), nodes)
         return len(rows)
+
+    def tree_size(self) -> int:
+        """The stored tree's leaves, after storing the tree of a trail written before trees were stored
+        (in one transaction: a reader sees no tree or all of it)."""
+        size = self.view.leaf_count()
+        if size == 0 and self.view.head() is not None:
+            self.view.add_nodes(grow({}, 0, (h for _, h in leaves(self.view))))
+            size = self.view.leaf_count()
+        return size
+
+    def stored_tree(self) -> StoredTree:
+        self.tree_size()
+        return StoredTree(self.view)
 
     def stored_records(self) -> Iterator[StoredRecord]:
         """Every stored record, as stored: positions below 1 included."""
@@ -128,7 +160,7 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
             if problem:
                 report.faults.append(Fault(int(chained.get("position", 0) or 0), "bad_signature", problem))
         if checkpoint is not None and "note" in checkpoint:
-            check_note(report, self.view, checkpoint, public_key)
+            check_note(report, self.view, checkpoint, public_key, self.stored_tree())
         for name, key in witnesses:
             note = checkpoint.get("note") if checkpoint is not None else None
             if not isinstance(note, str) or not cosigned_by(note, name, key):
@@ -193,7 +225,7 @@ class AuditService:
         created_at = self.clock().astimezone(UTC).isoformat()
         signature = signing_key.sign(canonical_checkpoint(position, head_hash, created_at))
         return {
-            **signed_checkpoint(self.trail.view, signing_key, origin),
+            **signed_checkpoint(self.trail.view, signing_key, origin, self.trail.stored_tree()),
             "position": position,
             "head_hash": head_hash,
             "created_at": created_at,
@@ -226,7 +258,7 @@ class AuditService:
         elif not isinstance(checkpoint, dict):
             raise InvalidInput("checkpoint", f"expected a checkpoint (dict or note text), got {type(checkpoint).__name__}")
         self.trail.catch_up()
-        return bundle(self.trail.view, aggregate, checkpoint)
+        return bundle(self.trail.view, aggregate, checkpoint, self.trail.stored_tree())
 
     def consistency(self, viewer: Actor, old: int | dict[str, Any] | str,
                     new: int | dict[str, Any] | str | None = None) -> dict[str, Any]:
@@ -249,7 +281,7 @@ class AuditService:
                 raise InvalidInput("size", f"expected a tree size or a checkpoint, got {type(value).__name__}")
         if sizes[0] is None:
             raise InvalidInput("old", "the old tree needs a size or a checkpoint")
-        proof = consistency(self.trail.view, sizes[0], sizes[1])
+        proof = consistency(self.trail.stored_tree(), sizes[0], sizes[1])
         for side, wanted in zip(("old", "new"), roots, strict=True):
             if wanted is not None and proof[f"{side}_root"] != wanted:
                 raise StoreError(f"the trail's tree of {proof[f'{side}_size']} entries does not have the {side} "

@@ -76,6 +76,11 @@ class CompactRange:
             h = node_hash(left, h)
         return h
 
+    def copy(self) -> CompactRange:
+        other = CompactRange()
+        other.size, other._nodes = self.size, list(self._nodes)
+        return other
+
     def frontier(self) -> list[tuple[int, int, bytes]]:
         """(first leaf, leaf count, hash) of each perfect subtree, left to right."""
         out, start = [], 0

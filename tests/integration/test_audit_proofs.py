@@ -202,9 +202,20 @@ def test_a_bundle_against_a_checkpoint_the_trail_no_longer_has_is_refused(tmp_pa
     service = bootstrap.audit_service(app)
     key = Ed25519PrivateKey.generate()
     checkpoint = service.checkpoint(auditor, key)
-    with sqlite3.connect(tmp_path / "etrack.sqlite") as con:
-        con.execute("UPDATE audit_trail SET recorded_at = '1999-01-01' WHERE position = 2")
+    mine = next(e.position for e in service.entries(auditor) if e.aggregate_id == str(eid))
+    from engagement_tracker.projections.audit_tree import frontier_keys
+
+    level, idx = frontier_keys(checkpoint["size"])[0]  # the largest complete subtree of the signed tree
+    with sqlite3.connect(tmp_path / "etrack.sqlite") as con:  # a node of the stored tree damaged
+        con.execute("UPDATE audit_tree SET hash = zeroblob(32) WHERE level = ? AND idx = ?", (level, idx))
     with pytest.raises(StoreError, match="no longer has the checkpoint's root"):
+        service.prove(auditor, eid, checkpoint)
+    assert service.verify(auditor, checkpoint, key.public_key()).to_dict()["kind"] == "trail_modified"
+    service.trail.rebuild()  # the store is intact: the tree is stored again
+    assert service.prove(auditor, eid, checkpoint)["entries"]
+    with sqlite3.connect(tmp_path / "etrack.sqlite") as con:  # an entry rewritten in the trail, the tree left alone
+        con.execute("UPDATE audit_trail SET recorded_at = '1999-01-01' WHERE position = ?", (mine,))
+    with pytest.raises(StoreError, match=f"position {mine} is not the leaf the checkpoint signed"):
         service.prove(auditor, eid, checkpoint)
     app.close()
 

@@ -85,6 +85,7 @@ def test_a_witness_cosigns_growth_and_refuses_a_fork_and_a_split_view(tmp_path: 
         con.execute("DELETE FROM stored_events WHERE rowid > ?", (size_two,))
         con.execute("DELETE FROM record_seals WHERE position > ?", (size_two,))
         con.execute("DELETE FROM audit_trail WHERE position > ?", (size_two,))
+        con.execute("DELETE FROM audit_tree WHERE ((idx + 1) << level) > ?", (size_two,))
         con.execute("UPDATE tracking SET notification_id = ? WHERE notification_id > ?", (size_two, size_two))
     assert size_fork > size_two
     checkpoint("split.note", split)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from engagement_tracker.projections.merkle import (
     CompactRange,
     LeafHashes,
+    TreeLevels,
     consistency_proof,
     first_difference,
     inclusion_proof,
@@ -111,3 +112,43 @@ def test_tree_levels_answer_every_subtree_as_the_definition(n: int, data: st.Dat
     i = data.draw(st.integers(0, n - 1), label="index")
     assert inclusion_proof(i, n, levels) == inclusion_proof(i, n, LeafHashes(hashes))
     assert consistency_proof(lo + 1, n, levels) == consistency_proof(lo + 1, n, LeafHashes(hashes))
+
+
+class NodeStore:
+    """Stored levels as a view keeps them: a dict of (level, idx) -> hash, counting its reads."""
+
+    def __init__(self) -> None:
+        self.tree: dict[tuple[int, int], bytes] = {}
+
+    def nodes(self, keys):  # type: ignore[no-untyped-def]
+        return {k: self.tree[k] for k in keys if k in self.tree}
+
+    def leaf_count(self) -> int:
+        return sum(1 for level, _ in self.tree if level == 0)
+
+
+@given(batches=st.lists(st.integers(1, 40), min_size=1, max_size=8), data=st.data())
+def test_stored_levels_grown_page_by_page_answer_proofs_in_log_n_reads(batches: list[int],
+                                                                      data: st.DataObject) -> None:
+    """Nodes written page by page (as the trail's projection writes them) are every complete subtree,
+    and a proof reads O(log n) of them."""
+    from engagement_tracker.projections.audit_tree import StoredTree, frontier_keys, grow
+
+    store, hashes = NodeStore(), leaves(sum(batches))
+    size = 0
+    for n in batches:
+        frontier = store.nodes(frontier_keys(size))
+        for level, idx, h in grow(frontier, size, hashes[size:size + n]):
+            assert (level, idx) not in store.tree  # each node written once
+            store.tree[(level, idx)] = h
+        size += n
+    full = TreeLevels(hashes)
+    assert store.tree == {(level, i): h for level, row in enumerate(full.levels) for i, h in enumerate(row)}
+    tree = StoredTree(store)
+    assert tree.root() == root_of(hashes)
+    i = data.draw(st.integers(0, size - 1), label="index")
+    proof = inclusion_proof(i, size, tree)
+    assert verify_inclusion(i, size, hashes[i], proof, root_of(hashes))
+    assert tree.reads <= size.bit_length() + 1
+    m = data.draw(st.integers(1, size), label="old size")
+    assert consistency_proof(m, size, tree) == consistency_proof(m, size, LeafHashes(hashes))
