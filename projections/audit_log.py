@@ -26,7 +26,7 @@ import base64
 import binascii
 import hashlib
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -52,13 +52,29 @@ def _text(value: object) -> bytes:
 def leaf_bytes(position: int, aggregate_id: str, version: int, topic: str, state_sha256: str,
                actor: str | None, role: str | None, recorded_at: str | None) -> bytes:
     """The leaf of one trail entry (see the module docstring)."""
-    return (bytes([LEAF_FORMAT]) + struct.pack(">q", position) + _text(aggregate_id) + struct.pack(">q", version)
+    return (_FORMAT + struct.pack(">q", position) + _text(aggregate_id) + struct.pack(">q", version)
             + _text(topic) + _text(state_sha256) + _text(actor) + _text(role) + _text(recorded_at))
+
+
+_FORMAT = bytes([LEAF_FORMAT])
 
 
 def entry_leaf_hash(e: AuditEntry) -> bytes:
     return leaf_hash(leaf_bytes(e.position, e.aggregate_id, e.version, e.topic, e.state_sha256, e.actor, e.role,
                                 e.recorded_at))
+
+
+def row_leaf_hashes(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """Leaf hashes of entries as the trail's rows hold them (``audit_chain.EntryRow``): the projection's
+    hot loop, :func:`leaf_bytes` and :func:`leaf_hash` written out (a property test checks they agree)."""
+    sha256, q, h = hashlib.sha256, struct.Struct(">q").pack, struct.Struct(">H").pack
+    for position, aggregate_id, _, version, topic, _, actor, role, recorded_at, digest, *_ in rows:
+        a, t, d = aggregate_id.encode("utf-8", "surrogatepass"), topic.encode("utf-8", "surrogatepass"), digest.encode()
+        w = actor.encode("utf-8", "surrogatepass") if actor else b""
+        r = role.encode("utf-8", "surrogatepass") if role else b""
+        at = recorded_at.encode("utf-8", "surrogatepass") if recorded_at else b""
+        yield sha256(b"".join((b"\x00\x01", q(position), h(len(a)), a, q(version), h(len(t)), t, h(len(d)), d,
+                               h(len(w)), w, h(len(r)), r, h(len(at)), at))).digest()
 
 
 def fields_leaf_hash(fields: dict[str, Any]) -> bytes:

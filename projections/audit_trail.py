@@ -38,7 +38,7 @@ from engagement_tracker.projections.audit_chain import (
     verify,
     verify_scan,
 )
-from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash
+from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash, row_leaf_hashes
 from engagement_tracker.projections.audit_proofs import (
     bundle,
     check_against,
@@ -122,7 +122,7 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         rows = build_rows(page, head.entry_hash if head else GENESIS, [r.stamp for r in page])
         size = self.tree_size() if head is not None else 0
         frontier = self.view.nodes(frontier_keys(size))
-        nodes = list(grow(frontier, size, (entry_leaf_hash(AuditEntry(*row)) for row in rows)))
+        nodes = list(grow(frontier, size, row_leaf_hashes(rows)))
         self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id), nodes)
         return len(rows)
 

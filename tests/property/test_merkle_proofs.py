@@ -152,3 +152,17 @@ def test_stored_levels_grown_page_by_page_answer_proofs_in_log_n_reads(batches: 
     assert tree.reads <= size.bit_length() + 1
     m = data.draw(st.integers(1, size), label="old size")
     assert consistency_proof(m, size, tree) == consistency_proof(m, size, LeafHashes(hashes))
+
+
+texts = st.one_of(st.none(), st.text(max_size=30))
+
+
+@given(st.tuples(st.integers(0, 2**40), st.text(min_size=1, max_size=40), st.integers(1, 2**31), st.text(max_size=40),
+                 st.text(alphabet="0123456789abcdef", min_size=64, max_size=64), texts, texts, texts))
+def test_the_projections_leaf_hash_is_the_documented_one(fields: tuple) -> None:  # type: ignore[type-arg]
+    from engagement_tracker.projections.audit_chain import AuditEntry
+    from engagement_tracker.projections.audit_log import entry_leaf_hash, row_leaf_hashes
+
+    position, aggregate_id, version, topic, digest, actor, role, recorded_at = fields
+    row = (position, aggregate_id, "Engagement", version, topic, "X", actor, role, recorded_at, digest, "p", "e")
+    assert list(row_leaf_hashes([row])) == [entry_leaf_hash(AuditEntry(*row))]
