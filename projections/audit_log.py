@@ -177,8 +177,12 @@ def check_bundle(bundle: dict[str, Any], trusted: Ed25519PublicKey) -> list[str]
         body, _ = split_note(note)
         _, size, root = parse_checkpoint(body)
         entries: Sequence[dict[str, Any]] = bundle["entries"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise TypeError("`entries` is not a list of entries")
     except (KeyError, TypeError, NoteError) as exc:
         return [f"not a bundle as `etrack audit prove` writes it: {exc}"]
+    if not entries:
+        return ["the bundle proves no record"]
     if not note_signed_by(note, trusted):
         problems.append("the checkpoint is not signed by the trusted key")
     for n, e in enumerate(entries):
@@ -186,7 +190,7 @@ def check_bundle(bundle: dict[str, Any], trusted: Ed25519PublicKey) -> list[str]
             fields_hash = fields_leaf_hash(e)
             proof = [bytes.fromhex(p) for p in e["inclusion_proof"]]
             index, claimed = int(e["index"]), bytes.fromhex(e["leaf_hash"])
-        except (KeyError, TypeError, ValueError, struct.error) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, struct.error) as exc:
             problems.append(f"entry {n}: malformed: {exc}")
             continue
         where = f"entry {n} (index {index}, position {e.get('position')})"

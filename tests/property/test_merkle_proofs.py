@@ -166,3 +166,30 @@ def test_the_projections_leaf_hash_is_the_documented_one(fields: tuple) -> None:
     position, aggregate_id, version, topic, digest, actor, role, recorded_at = fields
     row = (position, aggregate_id, "Engagement", version, topic, "X", actor, role, recorded_at, digest, "p", "e")
     assert list(row_leaf_hashes([row])) == [entry_leaf_hash(AuditEntry(*row))]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
+                                                                                        max_size=4), max_leaves=20)
+
+
+@given(st.dictionaries(st.sampled_from(["checkpoint", "entries", "aggregate_id", "format"]), json_values))
+def test_check_bundle_answers_any_document_with_reasons_never_an_exception(doc: dict) -> None:  # type: ignore[type-arg]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from engagement_tracker.projections.audit_log import check_bundle
+
+    assert check_bundle(doc, Ed25519PrivateKey.generate().public_key())  # never holds, never raises
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["position", "aggregate_id", "version", "topic", "state_sha256",
+                                                  "actor", "role", "recorded_at", "index", "leaf_hash",
+                                                  "inclusion_proof"]), json_values), max_size=3))
+def test_check_bundle_answers_any_entries_under_a_real_checkpoint(entries: list) -> None:  # type: ignore[type-arg]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from engagement_tracker.projections.audit_log import check_bundle, checkpoint_body, sign_note
+
+    key = Ed25519PrivateKey.generate()
+    note = sign_note(checkpoint_body("example.org/log", 4, bytes(32)), key, "example.org/log")
+    assert check_bundle({"checkpoint": {"note": note}, "entries": entries, "aggregate_id": "x"}, key.public_key())
