@@ -120,7 +120,7 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         """Append entries for a page that follows the trail's position, with the tree nodes they complete."""
         head = self.view.head()
         rows = build_rows(page, head.entry_hash if head else GENESIS, [r.stamp for r in page])
-        size = self.tree_size() if head is not None else 0
+        size = self.tree_size()
         frontier = self.view.nodes(frontier_keys(size))
         nodes = list(grow(frontier, size, row_leaf_hashes(rows)))
         self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id), nodes)
