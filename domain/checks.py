@@ -177,7 +177,7 @@ def require_record_key(raw: object, key: str = "ETRACK_RECORD_KEY") -> bytes | N
     """The record key that seals every stored event: 64 hex characters or the base64 of 32 bytes."""
     if raw is None or raw == "":
         return None
-    accepted = "expected a 32-byte key as 64 hex characters or base64 (`etrack audit record-key` prints one)"
+    accepted = "expected a 32-byte key as 64 hex characters or base64 (`etrack new-record-key` prints one)"
     if not isinstance(raw, str):
         raise InvalidInput(key, f"{accepted}, got {type(raw).__name__}")
     text = raw.strip()

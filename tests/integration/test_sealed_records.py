@@ -203,3 +203,16 @@ def test_removed_trail_entries_at_the_end_are_found_by_a_checkpoint(durable_stor
     report = bootstrap.audit_service(app).verify(auditor, checkpoint, key.public_key()).to_dict()
     app.close()
     assert (report["first_bad_position"], report["kind"]) == (last, "deleted"), report["faults"]
+
+
+def test_a_malformed_record_key_is_refused_before_anything_is_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engagement_tracker.domain import InvalidInput
+
+    for bad in ("abc", "00" * 31, "not base64 !!"):
+        with pytest.raises(InvalidInput, match="ETRACK_RECORD_KEY"):
+            new_tracker(f"sqlite:///{tmp_path / 'x.sqlite'}", FakeClock(), ETRACK_RECORD_KEY=bad)
+    assert not (tmp_path / "x.sqlite-record-key").exists()
+    from tests.integration.test_audit_proofs import etrack
+
+    printed = etrack("new-record-key", cwd=tmp_path).stdout.strip()
+    assert len(bytes.fromhex(printed)) == 32
