@@ -94,7 +94,9 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
     elif report["ok"]:
         out.print(f"[green]intact[/]: {report['checked']} records, head {report['head']['position']} "
                   f"{report['head']['hash']}" + (f", {report['pending']} not yet in the trail" if report["pending"]
-                                                 else "") + (", checkpoint holds" if checkpoint else ""))
+                                                 else "") + (", checkpoint holds" if checkpoint else "")
+                  + (f", {report['sealed']} seals hold" if report.get("sealed") else
+                     ", seals not checked (no record key)" if report.get("sealed") is None else ""))
     else:
         out.print(f"[red]FAULT[/]: first bad position {report['first_bad_position']}: {report['kind']}")
         emit_rows(report["faults"][:20], "table", "Faults")
