@@ -28,8 +28,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from engagement_tracker.adapters.stored_ids import canonical_id
 from engagement_tracker.domain.checks import require_record_key
 from engagement_tracker.domain.errors import StoreError
-from engagement_tracker.projections.audit_chain import GENESIS_TAG
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
+from engagement_tracker.projections.seal_macs import GENESIS_TAG
 
 SQLITE_SEALS = "record_seals"
 POSTGRES_SEALS = "etrack_record_seals"

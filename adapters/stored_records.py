@@ -39,8 +39,9 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
-from engagement_tracker.projections.audit_chain import JoinedRow, Seals, StoredRecord
+from engagement_tracker.projections.audit_chain import JoinedRow, StoredRecord
 from engagement_tracker.projections.record_seals import SealCheck
+from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
 
 if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when a PostgreSQL store is read

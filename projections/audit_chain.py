@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import json
-import struct
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, Seals, record_tag_of_digest, seal_tag
 from engagement_tracker.projections.tracking import Record, Stamp
 
 GENESIS = "0" * 64
@@ -43,13 +42,6 @@ ODD_ID = "[stored as "  # how an aggregate id in a form the store never writes i
 JoinedRow = tuple[Any, ...]
 
 
-@attrs.frozen
-class Seals:
-    """What the streaming scan needs to check record seals too: the record key, and how many seal rows
-    the store holds (read in the same snapshot)."""
-
-    key: bytes
-    count: int
 
 
 def state_digest(state: bytes | str | memoryview | None) -> str:
@@ -156,26 +148,6 @@ def build_rows(records: Iterable[Record], prev_hash: str, stamps: Iterable[Stamp
                      digest, prev_hash, entry_hash))
         prev_hash = entry_hash
     return rows
-
-
-# --- record seals: the two MACs (see ``record_seals.py``), here so the streaming scan checks them too ---
-
-GENESIS_TAG = bytes(32)
-
-
-def _text(value: str) -> bytes:
-    data = value.encode("utf-8", "surrogatepass")
-    return struct.pack(">H", len(data)) + data
-
-
-def record_tag_of_digest(key: bytes, aggregate_id: str, version: int, topic: str, state_sha256: bytes) -> bytes:
-    msg = b"etrack-record-v1" + _text(aggregate_id) + struct.pack(">q", version) + _text(topic) + state_sha256
-    return hmac.digest(key, msg, "sha256")
-
-
-def seal_tag(key: bytes, prev_tag: bytes, prev_position: int, position: int, rtag: bytes) -> bytes:
-    msg = b"etrack-seal-v1" + prev_tag + struct.pack(">qq", prev_position, position) + rtag
-    return hmac.digest(key, msg, "sha256")
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from engagement_tracker.projections.audit_chain import (
     Fault,
     JoinedRow,
     Report,
-    Seals,
     StoredRecord,
     build_rows,
     canonical_checkpoint,
@@ -50,6 +49,7 @@ from engagement_tracker.projections.audit_proofs import (
 )
 from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
+from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.witness import cosigned_by
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import attrs
 
-from engagement_tracker.projections.audit_chain import GENESIS_TAG, Fault, record_tag_of_digest, seal_tag
+from engagement_tracker.projections.audit_chain import Fault
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, record_tag_of_digest, seal_tag
 
 #: (position, aggregate_id or None, version or None, topic or None, state or None,
 #:  seal's aggregate_id or None, seal's version or None, prev_position or None, record_tag hex or None, tag hex or None)
