@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engagement_tracker.adapters.bootstrap import audit_service, audit_trail
 from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.projections.audit_proofs import note_fields
 from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV
+from engagement_tracker.projections.witness import STATE_FORMAT, new_state, parse_vkey, vkey
 
 SIGNING_KEY_ENV = "ETRACK_AUDIT_SIGNING_KEY"
 
@@ -71,7 +74,10 @@ def load_public_key(value: str | None = None) -> Ed25519PublicKey | None:
     value = value or os.environ.get(PUBLIC_KEY_ENV)
     if not value:
         return None
-    text = Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+    try:
+        text = Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("public_key", f"cannot read {value}: {exc}") from None
     try:
         return Ed25519PublicKey.from_public_bytes(bytes.fromhex(text))
     except ValueError as exc:
@@ -79,10 +85,101 @@ def load_public_key(value: str | None = None) -> Ed25519PublicKey | None:
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint file: a C2SP signed note (text), or JSON as ``--format json`` or 0.1.0 wrote it."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput("checkpoint", f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict) or "head_hash" not in data or "position" not in data:
+    if not text.lstrip().startswith("{"):
+        checkpoint = {"note": text}
+        note_fields(checkpoint)  # refused here when it is not a signed checkpoint
+        return checkpoint
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput("checkpoint", f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or not ({"head_hash", "position"} <= data.keys() or "note" in data):
         raise InvalidInput("checkpoint", f"{path} is not an etrack checkpoint")
     return data
+
+
+def read_json(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON document (a bundle, a proof) from a file, or a typed refusal."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(what, f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(what, f"{path} is not a JSON object")
+    return data
+
+
+def read_export(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The entries of a kept ``etrack audit export`` (JSON Lines), read one at a time."""
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed when the generator ends
+    except OSError as exc:
+        raise InvalidInput("against", f"cannot read {path}: {exc.strerror}") from None
+    return _lines(fh, path)
+
+
+def _lines(fh: IO[str], path: str | Path) -> Iterator[dict[str, Any]]:
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput("against", f"{path} line {n} is not JSON: {exc}") from None
+            if not isinstance(entry, dict):
+                raise InvalidInput("against", f"{path} line {n} is not an exported entry")
+            yield entry
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write a file whole or not at all (a temporary file beside it, then renamed over it)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput("out", f"cannot write {path}: {exc.strerror}") from None
+
+
+# --- witnesses: their key and their state, in files kept by whoever runs the witness ------------
+
+
+def init_witness(key_path: str | Path, state_path: str | Path, name: str) -> str:
+    """A new witness: its Ed25519 key (PEM, 0600) and its empty state; returns its verifier key."""
+    if not name or any(c.isspace() or c == "+" for c in name) or not name.isprintable():
+        raise InvalidInput("name", f"{name!r}: a witness name is printable text without spaces or '+'")
+    if Path(state_path).exists():
+        raise InvalidInput("state", f"{state_path} exists already; refusing to forget what this witness cosigned")
+    public = generate_signing_key(key_path)
+    write_text(state_path, json.dumps(new_state(name, public), indent=2) + "\n")
+    return vkey(name, public)
+
+
+def read_witness_state(path: str | Path) -> dict[str, Any]:
+    state = read_json(path, "state")
+    if state.get("format") != STATE_FORMAT or not isinstance(state.get("logs"), dict):
+        raise InvalidInput("state", f"{path} is not a witness state (made by `etrack audit witness init`)")
+    return state
+
+
+def load_witness_keys(values: Sequence[str]) -> list[tuple[str, Ed25519PublicKey]]:
+    """Witness verifier keys (NAME+KEYID+BASE64), each given as such or as a file holding one."""
+    keys = []
+    for value in values:
+        try:
+            text = Path(value).read_text() if Path(value).is_file() else value
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput("witness_key", f"cannot read {value}: {exc}") from None
+        keys.append(parse_vkey(text))
+    return keys

@@ -21,6 +21,7 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC, record_key
 from engagement_tracker.adapters.storage import (
     StoreConfig,
     check_sqlite_file,
@@ -106,15 +107,45 @@ def _open(
     config: StoreConfig, clock: Callable[[], datetime], ids: Callable[[], UUID], env: dict[str, str] | None
 ) -> EngagementTracker:
     sealer = open_vault(config)
-    full_env = {**event_store_env(config), **cipher_env(env), **(env or {})}
+    full_env = {**event_store_env(config), **cipher_env(env), **sealed_recorder_env(config), **(env or {})}
     try:
-        return EngagementTracker(full_env, sealer=sealer, clock=clock, ids=ids)
+        app = EngagementTracker(full_env, sealer=sealer, clock=clock, ids=ids)
     except PersistenceError as exc:
         _close(sealer)
         raise StoreError(f"cannot open the event store at {config.url}: {exc}") from exc
     except BaseException:
         _close(sealer)
         raise
+    try:
+        install_record_key(app, config, env)
+        return app
+    except PersistenceError as exc:
+        app.close()
+        raise StoreError(f"cannot seal the event store at {config.url}: {exc}") from exc
+    except BaseException:
+        app.close()
+        raise
+
+
+def sealed_recorder_env(config: StoreConfig) -> dict[str, str]:
+    """eventsourcing's recorder, extended to seal every event it stores (``adapters/sealed_recorders.py``)."""
+    if config.kind == "sqlite":
+        return {"APPLICATION_RECORDER_TOPIC": SQLITE_TOPIC}
+    if config.kind == "postgresql":
+        return {"APPLICATION_RECORDER_TOPIC": "engagement_tracker.adapters.sealed_recorders_pg:SealedPostgresRecorder"}
+    return {}
+
+
+def install_record_key(app: EngagementTracker, config: StoreConfig, env: dict[str, str] | None) -> None:
+    """Hand the record key to the recorder before any write; a key file created just now first seals
+    (adopts) the records already stored. The memory store keeps no seals."""
+    recorder = app.recorder
+    if not isinstance(getattr(recorder, "record_key", False), bytes | None):
+        return
+    key, created = record_key(env, config.path if config.kind == "sqlite" else None)
+    recorder.record_key = key  # type: ignore[attr-defined]
+    if created:
+        recorder.adopt()  # type: ignore[attr-defined]
 
 
 @contextmanager

@@ -30,13 +30,18 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SQLITE_SEALS, sqlite_seal_check
+from engagement_tracker.adapters.stored_ids import canonical_id
+from engagement_tracker.adapters.stored_ids import dashed as _dashed
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
-from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
+from engagement_tracker.projections.audit_chain import JoinedRow, StoredRecord
+from engagement_tracker.projections.record_seals import SealCheck
+from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
 
 if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when a PostgreSQL store is read
@@ -46,27 +51,7 @@ NOTIFICATIONS_PAGE = 500  # records per select_notifications call when every row
 T = TypeVar("T")
 
 
-# --- ids ---------------------------------------------------------------------------------------
-
-
-def _dashed(hexa: str) -> str:
-    """A UUID's 36-character form from its 32 hex digits (as ``UUID.hex`` writes them)."""
-    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
-
-
-def canonical_id(originator_id: Any) -> str:
-    """A UUID's 36-character form, from a UUID or from SQLite's stored form (32 lowercase hex digits).
-
-    Any other stored text (even a UUID's dashed or uppercase spelling, which eventsourcing would
-    parse, but under which the event no longer loads with its aggregate) is never a record the
-    store wrote: it is named ``[stored as '...']`` so that it matches no trail entry.
-    """
-    if isinstance(originator_id, UUID):
-        return str(originator_id)
-    text = str(originator_id)
-    if len(text) == 32 and not text.strip("0123456789abcdef"):
-        return _dashed(text)
-    return f"{ODD_ID}{text!r}]"
+# --- ids (``stored_ids.py``: shared with the sealing recorders) ----------------------------------
 
 
 def stored_record(position: int, originator_id: Any, version: int, topic: Any, state: Any) -> StoredRecord:
@@ -273,8 +258,13 @@ class NotificationRecords:
                 return
             start = page[-1].id + 1
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
         return None  # no join in the database: verification compares records() with the entries
+
+    def seal_check(self) -> SealCheck | None:
+        """Every stored record against its seal (``adapters/sealed_recorders.py``); None when the store
+        keeps no seals (memory) or no record key is at hand."""
+        return None
 
 
 def _identifier(name: str) -> str:
@@ -287,6 +277,10 @@ def _canonical(rows: Iterable[tuple[Any, ...]]) -> Iterator[JoinedRow]:
     """Joined rows with the aggregate id as the chain names it (see :func:`canonical_id`)."""
     for row in rows:
         yield (row[0], canonical_id(row[1]), *row[2:])
+
+
+_SEAL_COLUMNS = "x.aggregate_id, x.version, x.prev_position, x.record_tag, x.tag"
+_NO_SEAL = "NULL, NULL, NULL, NULL, NULL"
 
 
 def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
@@ -318,16 +312,27 @@ class SQLiteRecords(NotificationRecords):
                       "ORDER BY rowid")
             yield from (stored_record(*row) for row in _stream(c.sqlite_cursor))
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
+        key = getattr(self.recorder, "record_key", None)
         with self.recorder.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT count(*) FROM {self.trail_table}")
             count = int(c.fetchone()[0])
+            seals = None
+            if key is not None:
+                c.execute(f"SELECT count(*) FROM {SQLITE_SEALS}")
+                seals = Seals(key, int(c.fetchone()[0]))
             c.execute(
                 "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, a.aggregate_id, a.version, "
-                "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash "
-                f"FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid ORDER BY s.rowid"
+                "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash, "
+                + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
+                + f" FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid"
+                + (f" LEFT JOIN {SQLITE_SEALS} x ON x.position = s.rowid" if key is not None else "")
+                + " ORDER BY s.rowid"
             )
-            return consume(_canonical(_stream(c.sqlite_cursor)), count)
+            return consume(_canonical(_stream(c.sqlite_cursor)), count, seals)
+
+    def seal_check(self) -> SealCheck | None:
+        return sqlite_seal_check(self.recorder)
 
 
 class PostgresRecords(NotificationRecords):
@@ -339,7 +344,7 @@ class PostgresRecords(NotificationRecords):
         super().__init__(mapper, recorder)
         self.trail_table = _identifier(trail_table)
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
         """A server-side cursor over the store joined with the trail, in one repeatable-read snapshot."""
         from psycopg.rows import tuple_row
         from psycopg.sql import SQL, Identifier
@@ -347,15 +352,28 @@ class PostgresRecords(NotificationRecords):
         datastore = self.recorder.datastore
         events = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.recorder.events_table_name))
         trail = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.trail_table))
+        key = getattr(self.recorder, "record_key", None)
+        sealed = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(POSTGRES_SEALS))
         with datastore.get_connection() as conn, conn.transaction(force_rollback=True):
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             row = conn.cursor(row_factory=tuple_row).execute(SQL("SELECT count(*) FROM {}").format(trail)).fetchone()
             count = int(row[0]) if row is not None else 0
+            seals = None
+            if key is not None:
+                row = conn.cursor(row_factory=tuple_row).execute(SQL("SELECT count(*) FROM {}").format(sealed)).fetchone()
+                seals = Seals(key, int(row[0]) if row is not None else 0)
             with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
                 curs.itersize = 5_000
                 curs.execute(SQL(
                     "SELECT s.notification_id, s.originator_id, s.originator_version, s.topic, s.state, "
                     "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
-                    "a.prev_hash, a.entry_hash FROM {} s LEFT JOIN {} a ON a.position = s.notification_id "
-                    "ORDER BY s.notification_id").format(events, trail))
-                return consume(_canonical(curs), count)
+                    "a.prev_hash, a.entry_hash, " + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
+                    + " FROM {} s LEFT JOIN {} a ON a.position = s.notification_id"
+                    + (" LEFT JOIN {} x ON x.position = s.notification_id" if key is not None else "")
+                    + " ORDER BY s.notification_id").format(events, trail, *((sealed,) if key is not None else ())))
+                return consume(_canonical(curs), count, seals)
+
+    def seal_check(self) -> SealCheck | None:
+        from engagement_tracker.adapters.sealed_recorders_pg import postgres_seal_check
+
+        return postgres_seal_check(self.recorder)

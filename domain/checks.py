@@ -170,6 +170,26 @@ def require_cipher_key(raw: object, key: str = "ETRACK_CIPHER_KEY") -> str | Non
     return raw.strip()
 
 
+RECORD_KEY_BYTES = 32
+
+
+def require_record_key(raw: object, key: str = "ETRACK_RECORD_KEY") -> bytes | None:
+    """The record key that seals every stored event: 64 hex characters or the base64 of 32 bytes."""
+    if raw is None or raw == "":
+        return None
+    accepted = "expected a 32-byte key as 64 hex characters or base64 (`etrack new-record-key` prints one)"
+    if not isinstance(raw, str):
+        raise InvalidInput(key, f"{accepted}, got {type(raw).__name__}")
+    text = raw.strip()
+    try:
+        data = bytes.fromhex(text) if len(text) == 2 * RECORD_KEY_BYTES else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise InvalidInput(key, f"neither hex nor base64; {accepted}") from None
+    if len(data) != RECORD_KEY_BYTES:
+        raise InvalidInput(key, f"decodes to {len(data)} bytes; {accepted}")
+    return data
+
+
 @dataclass(frozen=True)
 class Settings:
     """The deployment's settings, checked when the tracker opens (never at first use)."""
@@ -181,6 +201,7 @@ class Settings:
     signal_themes: tuple[str, ...] = ()
     cipher_key: str | None = None
     retry_seconds: float = 10.0
+    record_key: bytes | None = None
 
 
 def read_settings(get: Callable[[str], object]) -> Settings:
@@ -200,6 +221,7 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         signal_themes=tuple(extra),
         cipher_key=require_cipher_key(get("ETRACK_CIPHER_KEY")),
         retry_seconds=require_setting_seconds(get("ETRACK_RETRY_SECONDS"), "ETRACK_RETRY_SECONDS", 10.0, 3600.0),
+        record_key=require_record_key(get("ETRACK_RECORD_KEY")),
     )
 
 

@@ -117,3 +117,7 @@ class DisclosureRisk(NotPermitted):
 class BudgetExceeded(NotPermitted):
     """Raised when a differentially private release would spend more epsilon than the analyst holds
     (or the analyst holds no privacy budget)."""
+
+
+class HistoryRewritten(EtrackError):
+    """Raised when a witness is shown a checkpoint that does not extend the history it cosigned."""

@@ -24,20 +24,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, Seals, record_tag_of_digest, seal_tag
 from engagement_tracker.projections.tracking import Record, Stamp
 
 GENESIS = "0" * 64
 ODD_ID = "[stored as "  # how an aggregate id in a form the store never writes is named
 
-#: One stored record joined with the trail entry at its position (the last nine are None without one):
+#: One stored record joined with the trail entry and the seal at its position (None where there is none):
 #: position, aggregate_id (canonical, see ODD_ID), version, topic, state as stored, then the entry's
-#: aggregate_id, version, topic, state_sha256, actor, role, recorded_at, prev_hash, entry_hash.
+#: aggregate_id, version, topic, state_sha256, actor, role, recorded_at, prev_hash, entry_hash, then the
+#: seal's aggregate_id, version, prev_position, record_tag, tag.
 JoinedRow = tuple[Any, ...]
+
+
 
 
 def state_digest(state: bytes | str | memoryview | None) -> str:
@@ -156,6 +160,9 @@ class Fault:
     detail: str
 
 
+SUMMARY_KINDS = frozenset({"checkpoint_mismatch", "bad_signature"})
+
+
 @attrs.define
 class Report:
     checked: int = 0
@@ -165,6 +172,7 @@ class Report:
     head_hash: str | None = None
     checkpoint: dict[str, Any] | None = None
     faults: list[Fault] = attrs.Factory(list)
+    sealed: int | None = None  # records checked against their seals; None: no seals kept or no record key
 
     @property
     def ok(self) -> bool:
@@ -172,7 +180,8 @@ class Report:
 
     @property
     def first(self) -> Fault | None:
-        return min(self.faults, key=lambda f: f.position) if self.faults else None
+        # at one position, what happened to a record (deleted, modified...) before what it broke
+        return min(self.faults, key=lambda f: (f.position, f.kind in SUMMARY_KINDS)) if self.faults else None
 
     def to_dict(self) -> dict[str, Any]:
         first = self.first
@@ -183,6 +192,7 @@ class Report:
             "pending": self.pending,
             "head": {"position": self.head_position, "hash": self.head_hash},
             "checkpoint": self.checkpoint,
+            "sealed": self.sealed,
             "first_bad_position": first.position if first else None,
             "kind": first.kind if first else None,
             "faults": [attrs.asdict(f) for f in self.faults[:100]],
@@ -309,6 +319,7 @@ def verify_scan(
     trail_count: int,
     checkpoint: dict[str, Any] | None = None,
     tracked: int | None = None,
+    seals: Seals | None = None,
 ) -> Report | None:
     """The common case in one streaming pass: an intact store whose trail is a prefix of it.
 
@@ -316,18 +327,33 @@ def verify_scan(
     entry field by field. Returns the report when everything matches, or ``None`` at the first
     difference: the caller then runs :func:`verify`, which finds and names every fault. So this
     never decides that something is wrong; it only proves, cheaply, that nothing is.
+
+    With ``seals`` (the record key and the number of seal rows), each row's seal, joined beside
+    it, is checked in the same pass (``projections/record_seals.py``): the report then says how
+    many records were ``sealed``; any broken seal, or a seal without its record, defers too.
     """
     prev = GENESIS
     checked = matched = pending = 0
     position = trail_head = 0
     cp_position = int(checkpoint["position"]) if checkpoint is not None else None
     cp_hash = GENESIS if cp_position == 0 else None
+    key = seals.key if seals is not None else None
+    seal_position, seal_tag_ = 0, GENESIS_TAG
     for (position, aggregate_id, version, topic, state,
-         t_aggregate_id, t_version, t_topic, t_digest, actor, role, recorded_at, t_prev, t_hash) in rows:
+         t_aggregate_id, t_version, t_topic, t_digest, actor, role, recorded_at, t_prev, t_hash,
+         _, _, s_prev, s_rtag, s_tag) in rows:
         checked += 1
         digest = state_digest(state)
         if aggregate_id.startswith(ODD_ID):
             return None  # an id in another form: the full comparison decides
+        if key is not None:
+            if s_tag is None or s_prev != seal_position or type(state) is not bytes:
+                return None
+            rtag = record_tag_of_digest(key, aggregate_id, version, topic, bytes.fromhex(digest))
+            tag = seal_tag(key, seal_tag_, seal_position, position, rtag)
+            if s_rtag != rtag.hex() or s_tag != tag.hex():
+                return None  # a broken seal: the seal check names it
+            seal_position, seal_tag_ = position, tag
         if t_hash is None:
             pending += 1
             prev = chain_hash(prev, position, aggregate_id, version, topic, digest)
@@ -347,7 +373,10 @@ def verify_scan(
         return None  # entries were removed from the trail's tail
     if checkpoint is not None and cp_hash != str(checkpoint["head_hash"]):
         return None
-    report = Report(checked=checked, trail_entries=trail_count, pending=pending)
+    if seals is not None and seals.count != checked:
+        return None  # seals without their record: the seal check names them
+    report = Report(checked=checked, trail_entries=trail_count, pending=pending,
+                    sealed=checked if seals is not None else None)
     if checked:
         report.head_position, report.head_hash = position, prev
     _check_checkpoint(report, {cp_position: cp_hash} if cp_position is not None else {}, checkpoint)
@@ -370,7 +399,9 @@ def canonical_checkpoint(position: int, head_hash: str, created_at: str) -> byte
     return f"etrack-checkpoint|{position}|{head_hash}|{created_at}".encode()
 
 
-def export_lines(entries: Iterable[AuditEntry]) -> Iterator[str]:
-    """The trail as JSON Lines, one entry per line with its hash."""
-    for e in entries:
-        yield json.dumps(e.to_dict(), sort_keys=True, ensure_ascii=False)
+def export_lines(entries: Iterable[AuditEntry], leaf_hash: Callable[[AuditEntry], bytes]) -> Iterator[str]:
+    """The trail as JSON Lines, one entry per line with its chain hash, its leaf ``index`` (0-based)
+    and its Merkle ``leaf_hash`` (hex)."""
+    for index, e in enumerate(entries):
+        yield json.dumps({**e.to_dict(), "index": index, "leaf_hash": leaf_hash(e).hex()},
+                         sort_keys=True, ensure_ascii=False)

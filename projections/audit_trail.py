@@ -37,7 +37,21 @@ from engagement_tracker.projections.audit_chain import (
     verify,
     verify_scan,
 )
+from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash, row_leaf_hashes
+from engagement_tracker.projections.audit_proofs import (
+    bundle,
+    check_against,
+    check_note,
+    consistency,
+    leaves,
+    note_fields,
+    signed_checkpoint,
+)
+from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
+from engagement_tracker.projections.record_seals import SealCheck
+from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
+from engagement_tracker.projections.witness import cosigned_by
 
 TRAIL_NAME = "audit_trail"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
@@ -48,8 +62,22 @@ class AuditTrailView(View):
     """Where the trail is kept: entries and the tracked position, written in one transaction."""
 
     @abstractmethod
-    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
-        """Insert entries (as rows) and record ``tracking`` atomically (a duplicate position fails)."""
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking, nodes: Iterable[Node] = ()) -> None:
+        """Insert entries (as rows), the Merkle tree's nodes they complete (``audit_tree.grow``) and
+        ``tracking``, atomically (a duplicate position fails)."""
+
+    @abstractmethod
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        """Insert tree nodes in one transaction, keeping those already there (the tree of a trail
+        written before the tree was stored)."""
+
+    @abstractmethod
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        """The stored tree nodes among ``keys`` (level, idx)."""
+
+    @abstractmethod
+    def leaf_count(self) -> int:
+        """How many leaves the stored tree has."""
 
     @abstractmethod
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
@@ -67,10 +95,15 @@ class StoredRecords(StoredEvents, Protocol):
         """Every stored record in position order, positions below 1 included."""
         ...
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int], T]) -> T | None:
-        """``consume(rows, trail_count)`` over the store's rows in position order, each joined with the
-        trail entry at its position, inside one consistent read; ``None`` when the backend cannot join
+    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
+        """``consume(rows, trail_count, seals)`` over the store's rows in position order, each joined with
+        the trail entry and the seal at its position, inside one consistent read (``seals`` is None when
+        the store keeps none or no record key is at hand); ``None`` when the backend cannot join
         in the database (then verification compares :meth:`records` with the entries)."""
+        ...
+
+    def seal_check(self) -> SealCheck | None:
+        """Every stored record against the seal written with it; None when the store keeps no seals."""
         ...
 
 
@@ -84,25 +117,61 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         super().__init__(view, events)
 
     def apply(self, page: Sequence[Record]) -> int:
-        """Append entries for a page that follows the trail's position."""
+        """Append entries for a page that follows the trail's position, with the tree nodes they complete."""
         head = self.view.head()
         rows = build_rows(page, head.entry_hash if head else GENESIS, [r.stamp for r in page])
-        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id))
+        size = self.tree_size()
+        frontier = self.view.nodes(frontier_keys(size))
+        nodes = list(grow(frontier, size, row_leaf_hashes(rows)))
+        self.view.append(rows, Tracking(TRAIL_NAME, page[-1].id), nodes)
         return len(rows)
+
+    def tree_size(self) -> int:
+        """The stored tree's leaves, after storing the tree of a trail written before trees were stored
+        (in one transaction: a reader sees no tree or all of it)."""
+        size = self.view.leaf_count()
+        if size == 0 and self.view.head() is not None:
+            self.view.add_nodes(grow({}, 0, (h for _, h in leaves(self.view))))
+            size = self.view.leaf_count()
+        return size
+
+    def stored_tree(self) -> StoredTree:
+        self.tree_size()
+        return StoredTree(self.view)
 
     def stored_records(self) -> Iterator[StoredRecord]:
         """Every stored record, as stored: positions below 1 included."""
         return self.events.records()
 
-    def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None) -> Report:
+    def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
+               witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
+               against: Iterable[dict[str, Any]] | None = None) -> Report:
+        """The store against the trail; against a checkpoint's signed chain head (0.1.0 and later) and
+        its signed Merkle root (a note: the current tree must extend it) when it has them; and the
+        note must carry a valid cosignature of every witness in ``witnesses`` (name, key); ``against``, an
+        export the auditor kept, must be a prefix of today's trail, leaf for leaf."""
         tracked = self.position()  # read first: a runner may append while we scan, never remove
-        report = self.events.scan(lambda rows, count: verify_scan(rows, count, checkpoint, tracked))
+        chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
+        report = self.events.scan(lambda rows, count, seals: verify_scan(rows, count, chained, tracked, seals))
         if report is None:  # no in-database scan, or something differs: find and name every fault
-            report = verify(self.stored_records(), self.view.entries(), checkpoint, tracked=tracked)
-        if checkpoint is not None:
-            problem = checkpoint_signature_problem(checkpoint, public_key)
+            report = verify(self.stored_records(), self.view.entries(), chained, tracked=tracked)
+        if chained is not None:
+            problem = checkpoint_signature_problem(chained, public_key)
             if problem:
-                report.faults.append(Fault(int(checkpoint.get("position", 0) or 0), "bad_signature", problem))
+                report.faults.append(Fault(int(chained.get("position", 0) or 0), "bad_signature", problem))
+        if checkpoint is not None and "note" in checkpoint:
+            check_note(report, self.view, checkpoint, public_key, self.stored_tree())
+        for name, key in witnesses:
+            note = checkpoint.get("note") if checkpoint is not None else None
+            if not isinstance(note, str) or not cosigned_by(note, name, key):
+                report.faults.append(Fault(0, "bad_signature", f"the checkpoint carries no valid cosignature of "
+                                           f"the witness {name!r}"))
+        if against is not None:
+            check_against(report, self.view, against)
+        sealed = None if report.sealed is not None else self.events.seal_check()  # the scan checked them
+        if sealed is not None:
+            report.sealed = sealed.checked
+            report.faults.extend(sealed.faults)
         return report
 
 
@@ -121,19 +190,30 @@ class AuditService:
         return self.trail.view.entries(start, limit)
 
     def verify(
-        self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None
+        self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
+        witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
     ) -> Report:
+        """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
+        cosigned the checkpoint."""
         require_auditor(viewer, "verify the audit trail", self.grants)
         checkpoint = require_checkpoint(checkpoint)
         if public_key is not None and not isinstance(public_key, Ed25519PublicKey):
             raise InvalidInput("public_key", f"expected an Ed25519 public key (or None), got {type(public_key).__name__}")
-        return self.trail.verify(checkpoint, public_key)
+        witnesses = list(witnesses)
+        if any(not (isinstance(w, tuple) and len(w) == 2 and isinstance(w[1], Ed25519PublicKey)) for w in witnesses):
+            raise InvalidInput("witnesses", "expected (name, Ed25519 public key) pairs (see projections.witness.parse_vkey)")
+        if witnesses and checkpoint is None:
+            raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
+        return self.trail.verify(checkpoint, public_key, witnesses, against)
 
-    def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
-        """Sign the trail's head after checking the store against the trail."""
+    def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
+        """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree
+        (``origin``, ``size``, ``root_hash``, ``note``, and the ``frontier`` that names where a later
+        history diverges), and the 0.1.0 signed chain head (``position``, ``head_hash``, ...)."""
         require_auditor(viewer, "sign a checkpoint", self.grants)
         if not isinstance(signing_key, Ed25519PrivateKey):
             raise InvalidInput("signing_key", f"expected an Ed25519 private key, got {type(signing_key).__name__}")
+        require_origin(origin)
         self.trail.catch_up()
         report = self.trail.verify()
         if not report.ok:
@@ -145,6 +225,7 @@ class AuditService:
         created_at = self.clock().astimezone(UTC).isoformat()
         signature = signing_key.sign(canonical_checkpoint(position, head_hash, created_at))
         return {
+            **signed_checkpoint(self.trail.view, signing_key, origin, self.trail.stored_tree()),
             "position": position,
             "head_hash": head_hash,
             "created_at": created_at,
@@ -153,13 +234,59 @@ class AuditService:
         }
 
     def export(self, viewer: Actor, out: IO[str]) -> int:
-        """Write the trail as JSON Lines; returns the number of entries."""
+        """Write the trail as JSON Lines (each entry with its leaf ``index`` and ``leaf_hash``);
+        returns the number of entries."""
         require_writer(out, "out")
         n = 0
-        for line in export_lines(self.entries(viewer)):
+        for line in export_lines(self.entries(viewer), entry_leaf_hash):
             out.write(line + "\n")
             n += 1
         return n
+
+    def prove(self, viewer: Actor, aggregate_id: object, checkpoint: dict[str, Any] | str | None = None,
+              signing_key: Ed25519PrivateKey | None = None, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
+        """An offline bundle: every record of one engagement or cohort (or any aggregate), each with its
+        leaf and its inclusion proof against ``checkpoint`` (else a new one signed with ``signing_key``)."""
+        require_auditor(viewer, "prove records of the audit trail", self.grants)
+        aggregate = _aggregate_id(aggregate_id)
+        if checkpoint is None:
+            if signing_key is None:
+                raise InvalidInput("checkpoint", "give a checkpoint, or a signing key to sign a new one")
+            checkpoint = self.checkpoint(viewer, signing_key, origin)
+        elif isinstance(checkpoint, str):
+            checkpoint = {"note": checkpoint}
+        elif not isinstance(checkpoint, dict):
+            raise InvalidInput("checkpoint", f"expected a checkpoint (dict or note text), got {type(checkpoint).__name__}")
+        self.trail.catch_up()
+        return bundle(self.trail.view, aggregate, checkpoint, self.trail.stored_tree())
+
+    def consistency(self, viewer: Actor, old: int | dict[str, Any] | str,
+                    new: int | dict[str, Any] | str | None = None) -> dict[str, Any]:
+        """A consistency proof (RFC 9162 §2.1.4) that the trail's tree at ``new`` (a size or a
+        checkpoint; the current tree when None) extends the one at ``old``; a checkpoint's root must
+        be the trail's at its size."""
+        require_auditor(viewer, "prove the audit trail's consistency", self.grants)
+        self.trail.catch_up()
+        sizes: list[int | None] = []
+        roots: list[str | None] = []
+        for value in (old, new):
+            if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+                sizes.append(value)
+                roots.append(None)
+            elif isinstance(value, dict | str):
+                _, _, size, signed_root = note_fields(value)
+                sizes.append(size)
+                roots.append(signed_root.hex())
+            else:
+                raise InvalidInput("size", f"expected a tree size or a checkpoint, got {type(value).__name__}")
+        if sizes[0] is None:
+            raise InvalidInput("old", "the old tree needs a size or a checkpoint")
+        proof = consistency(self.trail.stored_tree(), sizes[0], sizes[1])
+        for side, wanted in zip(("old", "new"), roots, strict=True):
+            if wanted is not None and proof[f"{side}_root"] != wanted:
+                raise StoreError(f"the trail's tree of {proof[f'{side}_size']} entries does not have the {side} "
+                                 "checkpoint's root: that history was rewritten (`etrack audit verify --checkpoint`)")
+        return proof
 
 
 # --- checkpoint signatures ---------------------------------------------------------------------
@@ -170,9 +297,13 @@ def require_checkpoint(checkpoint: object) -> dict[str, Any] | None:
     is a whole number >= 0 and whose ``head_hash`` is text (its signature is checked by verify)."""
     if checkpoint is None:
         return None
-    accepted = "a dict as `etrack audit checkpoint` writes it (position, head_hash, created_at, public_key, signature)"
+    accepted = ("a dict as `etrack audit checkpoint` writes it (origin, size, root_hash, note; or 0.1.0's position, "
+                "head_hash, created_at, public_key, signature)")
     if not isinstance(checkpoint, dict):
         raise InvalidInput("checkpoint", f"expected {accepted}, got {type(checkpoint).__name__}")
+    if "note" in checkpoint and "position" not in checkpoint:
+        note_fields(checkpoint)  # a signed note alone: well-formed, or refused here
+        return checkpoint
     missing = [k for k in ("position", "head_hash") if k not in checkpoint]
     if missing:
         raise InvalidInput("checkpoint", f"lacks {', '.join(missing)}; expected {accepted}")
@@ -183,6 +314,22 @@ def require_checkpoint(checkpoint: object) -> dict[str, Any] | None:
         raise InvalidInput("checkpoint", f"head_hash {head!r} is not text (a hex digest)")
     return checkpoint
 
+
+
+def require_origin(origin: object) -> str:
+    """A checkpoint's origin: one line of printable text without spaces at its ends."""
+    if not isinstance(origin, str) or not origin or origin != origin.strip() or not origin.isprintable():
+        raise InvalidInput("origin", f"{origin!r} is not an origin line (printable text, e.g. {DEFAULT_ORIGIN!r})")
+    return origin
+
+
+def _aggregate_id(value: object) -> str:
+    from uuid import UUID
+
+    try:
+        return str(value if isinstance(value, UUID) else UUID(str(value)))
+    except ValueError:
+        raise InvalidInput("aggregate_id", f"{value!r} is not an engagement or cohort id (a UUID)") from None
 
 
 def public_key_hex(key: Ed25519PublicKey) -> str:

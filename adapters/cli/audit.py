@@ -5,20 +5,36 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import click
 
-from engagement_tracker.adapters.audit import generate_signing_key, load_public_key, load_signing_key, read_checkpoint
+from engagement_tracker.adapters.audit import (
+    generate_signing_key,
+    load_public_key,
+    load_signing_key,
+    load_witness_keys,
+    read_checkpoint,
+    read_export,
+    read_json,
+    write_text,
+)
 from engagement_tracker.adapters.bootstrap import audit_service
 from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
 from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.cli.witness import witness
+from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, check_bundle
 from engagement_tracker.projections.audit_trail import public_key_hex
+
+ORIGIN = click.option("--origin", default=DEFAULT_ORIGIN, show_default=True, help="the log's name in checkpoints")
 
 
 @click.group()
 def audit() -> None:
     """The confidential audit trail: verify, checkpoint, export (auditors and admins)."""
+
+
+audit.add_command(witness)
 
 
 @audit.command("keygen")
@@ -33,17 +49,22 @@ def audit_keygen(path: str) -> None:
 @ACTOR
 @click.option("--key", "key_path", default=None, help="PEM signing key (else ETRACK_AUDIT_SIGNING_KEY)")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="write it here")
+@click.option("--format", "fmt", type=click.Choice(["note", "json"]), default="note", show_default=True,
+              help="a C2SP signed note, or JSON (origin, size, root_hash, note, frontier, the 0.1.0 chain head)")
+@ORIGIN
 @click.pass_context
-def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_path: str | None) -> None:
-    """Sign the trail's head (position, hash, time) for auditors to keep."""
+def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_path: str | None, fmt: str,
+                     origin: str) -> None:
+    """Sign the trail: its Merkle tree's size and root (a signed note), and its chain head."""
     with refusals():
         key = load_signing_key(key_path)
-    with reader(ctx) as app:
-        checkpoint = audit_service(app).checkpoint(parse_actor(actor), key)
-    text = json.dumps(checkpoint, indent=2)
+    with reader(ctx) as app, refusals():
+        checkpoint = audit_service(app).checkpoint(parse_actor(actor), key, origin)
+    text = str(checkpoint["note"]) if fmt == "note" else json.dumps(checkpoint, indent=2) + "\n"
     if out_path:
-        Path(out_path).write_text(text + "\n")
-    click.echo(text)
+        with refusals():
+            write_text(out_path, text)
+    click.echo(text, nl=False)
 
 
 @audit.command("verify")
@@ -51,27 +72,96 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
 @click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(exists=True, dir_okay=False))
 @click.option("--public-key", default=None, help="trusted key: 64 hex chars or a file (else ETRACK_AUDIT_PUBLIC_KEY)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--witness-key", "witness_keys", multiple=True,
+              help="a witness that must have cosigned the checkpoint: NAME+KEYID+BASE64 or a file (repeatable)")
+@click.option("--against", "against_path", default=None, type=click.Path(dir_okay=False),
+              help="an export you kept (`audit export`): name the first leaf that differs")
 @click.pass_context
 def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, public_key: str | None,
-                 as_json: bool) -> None:
-    """Re-read the store, recompute the chain, check the trail and the checkpoint. Exit 1 on any fault."""
+                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None) -> None:
+    """Re-read the store, recompute the chain, check the trail, the seals and the checkpoint. Exit 1 on any fault."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
         trusted = load_public_key(public_key)
         if trusted is None and checkpoint is not None and os.environ.get("ETRACK_AUDIT_SIGNING_KEY"):
             trusted = load_signing_key().public_key()  # the auditor's own key
-    with reader(ctx) as app:
-        report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted).to_dict()
+        witnesses = load_witness_keys(witness_keys)
+        against = read_export(against_path) if against_path else None
+    with reader(ctx) as app, refusals():
+        report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:
         out.print(f"[green]intact[/]: {report['checked']} records, head {report['head']['position']} "
                   f"{report['head']['hash']}" + (f", {report['pending']} not yet in the trail" if report["pending"]
-                                                 else "") + (", checkpoint holds" if checkpoint else ""))
+                                                 else "") + (", checkpoint holds" if checkpoint else "")
+                  + (f", {report['sealed']} seals hold" if report.get("sealed") else
+                     ", seals not checked (no record key)" if report.get("sealed") is None else ""))
     else:
         out.print(f"[red]FAULT[/]: first bad position {report['first_bad_position']}: {report['kind']}")
         emit_rows(report["faults"][:20], "table", "Faults")
     sys.exit(0 if report["ok"] else 1)
+
+
+@audit.command("prove")
+@click.argument("aggregate_id")
+@ACTOR
+@click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="prove against this checkpoint (else sign a new one with --key)")
+@click.option("--key", "key_path", default=None, help="PEM signing key for a new checkpoint")
+@ORIGIN
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="the bundle (JSON)")
+@click.pass_context
+def audit_prove(ctx: click.Context, aggregate_id: str, actor: str, checkpoint_path: str | None,
+                key_path: str | None, origin: str, out_path: str) -> None:
+    """Write an offline bundle: every record of one engagement or cohort with its inclusion proof."""
+    with refusals():
+        checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
+        key = load_signing_key(key_path) if checkpoint is None else None
+    with reader(ctx) as app, refusals():
+        bundle = audit_service(app).prove(parse_actor(actor), aggregate_id, checkpoint, key, origin)
+        write_text(out_path, json.dumps(bundle, indent=2) + "\n")
+    err.print(f"{len(bundle['entries'])} records of {bundle['aggregate_id']} proven against the tree of "
+              f"{bundle['checkpoint']['size']} entries, written to {out_path}")
+
+
+@audit.command("check-bundle")
+@click.argument("bundle_path", type=click.Path(dir_okay=False))
+@click.option("--public-key", default=None, help="trusted key: 64 hex chars or a file (else ETRACK_AUDIT_PUBLIC_KEY)")
+def audit_check_bundle(bundle_path: str, public_key: str | None) -> None:
+    """Verify a bundle offline (no database): signature, leaves, inclusion proofs. Exit 1 when it fails."""
+    with refusals():
+        bundle = read_json(bundle_path, "bundle")
+        trusted = load_public_key(public_key)
+        if trusted is None:
+            raise InvalidInput("public_key", "a bundle proves nothing without its signer's key: pass --public-key")
+    problems = check_bundle(bundle, trusted)
+    if problems:
+        out.print(f"[red]FAULT[/]: {len(problems)} problem(s)")
+        for p in problems[:20]:
+            click.echo(f"  {p}")
+        sys.exit(1)
+    out.print(f"[green]holds[/]: {len(bundle['entries'])} records of {bundle['aggregate_id']} are leaves of the "
+              f"signed tree of {bundle['checkpoint']['size']} entries")
+
+
+@audit.command("consistency")
+@click.argument("old")
+@click.argument("new", required=False)
+@ACTOR
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="the proof (JSON)")
+@click.pass_context
+def audit_consistency(ctx: click.Context, old: str, new: str | None, actor: str, out_path: str | None) -> None:
+    """Prove that the tree at NEW (a size or a checkpoint file; default now) extends the one at OLD."""
+    with refusals():
+        sides = [None if v is None else int(v) if v.isdigit() else read_checkpoint(v) for v in (old, new)]
+    with reader(ctx) as app, refusals():
+        proof = audit_service(app).consistency(parse_actor(actor), sides[0] if sides[0] is not None else 0,
+                                               sides[1])
+        text = json.dumps(proof, indent=2) + "\n"
+        if out_path:
+            write_text(out_path, text)
+    click.echo(text, nl=False)
 
 
 @audit.command("export")

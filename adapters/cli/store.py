@@ -94,4 +94,12 @@ def cipher_key() -> None:
     click.echo(new_cipher_key())
 
 
-COMMANDS: tuple[click.Command, ...] = (projections, cipher_key)
+@click.command("new-record-key")
+def record_key() -> None:
+    """Print a fresh key for ETRACK_RECORD_KEY (the key that seals every stored event)."""
+    import secrets
+
+    click.echo(secrets.token_hex(32))
+
+
+COMMANDS: tuple[click.Command, ...] = (projections, cipher_key, record_key)

@@ -17,6 +17,7 @@ from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block, Refinement
@@ -29,15 +30,33 @@ class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
     def __init__(self) -> None:
         super().__init__()
         self._entries: list[AuditEntry] = []
+        self._tree: dict[Key, bytes] = {}
 
-    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking, nodes: Iterable[Node] = ()) -> None:
         with self._database_lock:
             self._assert_tracking_uniqueness(tracking)
             last = self._entries[-1].position if self._entries else 0
             if rows and rows[0][0] <= last:
                 raise IntegrityError(f"audit trail position {rows[0][0]} already recorded")
+            new = {(level, idx): h for level, idx, h in nodes}
+            if new.keys() & self._tree.keys():
+                raise IntegrityError("audit tree node already recorded")
             self._entries.extend(AuditEntry(*row) for row in rows)
+            self._tree.update(new)
             self._insert_tracking(tracking)
+
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        with self._database_lock:
+            for level, idx, h in nodes:
+                self._tree.setdefault((level, idx), h)
+
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        with self._database_lock:
+            return {k: self._tree[k] for k in keys if k in self._tree}
+
+    def leaf_count(self) -> int:
+        with self._database_lock:
+            return sum(1 for level, _ in self._tree if level == 0)
 
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
         with self._database_lock:
@@ -51,6 +70,7 @@ class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
     def clear(self) -> None:
         with self._database_lock:
             self._entries.clear()
+            self._tree.clear()
             self._max_tracking_ids.pop(TRAIL_NAME, None)
 
 

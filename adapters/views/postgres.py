@@ -32,12 +32,14 @@ from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
+TREE_TABLE = "etrack_audit_tree"
 DIRECTORY_TABLE = "etrack_directory"
 
 
@@ -56,11 +58,36 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
             "aggregate_type TEXT NOT NULL, version BIGINT NOT NULL, topic TEXT NOT NULL, event_type TEXT NOT NULL, "
             "actor TEXT, role TEXT, recorded_at TEXT, state_sha256 TEXT NOT NULL, prev_hash TEXT NOT NULL, "
             "entry_hash TEXT NOT NULL)").format(self._t))
+        self._tree = _table(datastore, TREE_TABLE)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {} (level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL, "
+            "PRIMARY KEY (level, idx))").format(self._tree))
 
-    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking, nodes: Iterable[Node] = ()) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))), rows)
+            curs.executemany(SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(self._tree), list(nodes))
             self._insert_tracking(curs, tracking)
+
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.executemany(SQL("INSERT INTO {} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING").format(self._tree),
+                             nodes)
+
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT level, idx, hash FROM {} WHERE (level, idx) IN ({})").format(
+                self._tree, SQL(",".join(["(%s, %s)"] * len(wanted)))), [x for k in wanted for x in k])
+            return {(int(r["level"]), int(r["idx"])): bytes(r["hash"]) for r in curs.fetchall()}
+
+    def leaf_count(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT max(idx) AS top FROM {} WHERE level = 0").format(self._tree))
+            row = curs.fetchone()
+        return 0 if row is None or row["top"] is None else int(row["top"]) + 1
 
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
         with self.datastore.transaction(commit=False) as curs:
@@ -77,6 +104,7 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
     def clear(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(SQL("DELETE FROM {}").format(self._t))
+            curs.execute(SQL("DELETE FROM {}").format(self._tree))
             curs.execute(SQL("DELETE FROM {} WHERE application_name = %s").format(
                 _table(self.datastore, self.tracking_table_name)), (TRAIL_NAME,))
 

@@ -31,12 +31,14 @@ from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
+from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
+TREE_TABLE = "audit_tree"
 DIRECTORY_TABLE = "directory"
 
 
@@ -51,12 +53,34 @@ class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
             "version INTEGER NOT NULL, topic TEXT NOT NULL, event_type TEXT NOT NULL, actor TEXT, role TEXT, "
             "recorded_at TEXT, state_sha256 TEXT NOT NULL, prev_hash TEXT NOT NULL, entry_hash TEXT NOT NULL)"
         )
+        statements.append(f"CREATE TABLE IF NOT EXISTS {TREE_TABLE} (level INTEGER NOT NULL, idx INTEGER NOT NULL, "
+                          "hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID")
         return statements
 
-    def append(self, rows: Sequence[EntryRow], tracking: Tracking) -> None:
+    def append(self, rows: Sequence[EntryRow], tracking: Tracking, nodes: Iterable[Node] = ()) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.executemany(f"INSERT INTO {AUDIT_TABLE} VALUES ({','.join('?' * len(AUDIT_COLUMNS))})", rows)
+            c.executemany(f"INSERT INTO {TREE_TABLE} VALUES (?,?,?)", nodes)
             self._insert_tracking(c, tracking)
+
+    def add_nodes(self, nodes: Iterable[Node]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(f"INSERT OR IGNORE INTO {TREE_TABLE} VALUES (?,?,?)", nodes)
+
+    def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT level, idx, hash FROM {TREE_TABLE} WHERE (level, idx) IN "
+                      f"(VALUES {','.join(['(?,?)'] * len(wanted))})", [x for k in wanted for x in k])
+            return {(int(r[0]), int(r[1])): bytes(r[2]) for r in c.fetchall()}
+
+    def leaf_count(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT max(idx) FROM {TREE_TABLE} WHERE level = 0")
+            row = c.fetchone()
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
 
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
         with self.datastore.transaction(commit=False) as c:
@@ -75,6 +99,7 @@ class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
     def clear(self) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {AUDIT_TABLE}")
+            c.execute(f"DELETE FROM {TREE_TABLE}")
             c.execute("DELETE FROM tracking WHERE application_name = ?", (TRAIL_NAME,))
 
 

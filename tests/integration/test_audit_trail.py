@@ -151,13 +151,21 @@ def test_a_rewritten_history_with_a_rebuilt_chain_fails_the_old_checkpoint(templ
     app = new_tracker(f"sqlite:///{db}", FakeClock())
     checkpoint = bootstrap.audit_service(app).checkpoint(auditor, key)
     app.close()
-    tamper(db, "modified", min(r for r in range(5, 100) if r not in register_rows(directory)), 0)
+    edited = min(r for r in range(5, 100) if r not in register_rows(directory))
+    tamper(db, "modified", edited, 0)
     app = new_tracker(f"sqlite:///{db}", FakeClock())
     service = bootstrap.audit_service(app)
     service.trail.rebuild()  # the forger recomputes the whole chain
     report = service.verify(auditor, checkpoint, key.public_key()).to_dict()
-    assert not report["ok"] and report["kind"] == "checkpoint_mismatch"
-    assert report["first_bad_position"] == checkpoint["position"]
+    # the record's seal names it exactly: the trail, rebuilt, agrees with the store, the seal does not
+    assert (report["first_bad_position"], report["kind"]) == (edited, "modified"), report["faults"]
+    assert "record seal" in report["faults"][-1]["detail"]
+    assert {f["kind"] for f in report["faults"]} == {"checkpoint_mismatch", "modified"}
+    # the signed Merkle frontier names the first subtree whose root changed, around the edited record
+    # (the 0.1.0 chain head alone could only say "before position 70")
+    merkle = next(f for f in report["faults"] if "diverges within" in f["detail"])
+    low, high = (int(x) for x in merkle["detail"].split("positions ")[1].rstrip(")").split(".."))
+    assert low <= edited <= high < checkpoint["position"]
     app.close()
 
 
@@ -276,8 +284,12 @@ def fast_and_slow(app) -> tuple[object, object]:  # type: ignore[no-untyped-def]
     """The in-database streaming scan and the classifying comparison, on the same store."""
     trail = bootstrap.audit_trail(app)
     tracked = trail.position()
-    fast = trail.events.scan(lambda rows, n: verify_scan(rows, n, tracked=tracked))
+    fast = trail.events.scan(lambda rows, n, seals: verify_scan(rows, n, tracked=tracked, seals=seals))
     slow = verify(trail.stored_records(), trail.view.entries(), tracked=tracked)
+    sealed = trail.events.seal_check()  # the full seal check: the fast scan checks the seals in its one pass
+    if sealed is not None:  # None: a PostgreSQL store without ETRACK_RECORD_KEY keeps no seals
+        slow.sealed = sealed.checked
+        slow.faults.extend(sealed.faults)
     return fast, slow
 
 

@@ -206,15 +206,18 @@ def test_every_row_and_the_joined_scan_equal_eventsourcings_reads(stored) -> Non
     assert list(trail.events.records()) == expected
     entries = trail.view.entries()
 
-    def joined(rows, count):  # type: ignore[no-untyped-def]
-        return [tuple(row) for row in rows], count
+    def joined(rows, count, seals):  # type: ignore[no-untyped-def]
+        return [tuple(row) for row in rows], count, seals
 
     scanned = trail.events.scan(joined)
     assert scanned is not None, "both backends join the store with the trail in the database"
-    rows, count = scanned
+    rows, count, seals = scanned
     assert count == len(entries) == len(notifications)
+    sealed = stored.recorder.record_key is not None  # SQLite's key file; PostgreSQL here has no ETRACK_RECORD_KEY
+    assert (seals is not None) == sealed and (seals is None or seals.count == len(notifications))
     for row, n, e in zip(rows, notifications, entries, strict=True):
         assert (row[0], row[1], row[2], row[3], bytes(row[4])) == (
             n.id, str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
-        assert row[5:] == (e.aggregate_id, e.version, e.topic, e.state_sha256, e.actor, e.role, e.recorded_at,
-                           e.prev_hash, e.entry_hash)
+        assert row[5:14] == (e.aggregate_id, e.version, e.topic, e.state_sha256, e.actor, e.role, e.recorded_at,
+                             e.prev_hash, e.entry_hash)
+        assert row[14:16] == ((e.aggregate_id, e.version) if sealed else (None, None))  # the seal names its record

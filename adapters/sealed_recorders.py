@@ -1,0 +1,175 @@
+"""Records sealed at write time: eventsourcing's SQLite recorder that seals what it stores, and the record key.
+
+eventsourcing's ``SQLiteApplicationRecorder.insert_events`` stores a batch of events inside one
+transaction (``_insert_events`` runs inside it and learns each event's rowid). This recorder
+extends that method: after the events are inserted it reads the last seal and inserts one seal
+row per event into ``record_seals``, in the same transaction, so an event is never committed
+without its seal (the PostgreSQL twin is in ``sealed_recorders_pg.py``; the seal itself is
+``projections/record_seals.py``). The events' own table and format are unchanged.
+
+The record key comes from ``ETRACK_RECORD_KEY``, else, for an SQLite store, from the file
+``<store>-record-key`` beside it, created (mode 0600) on first open; records already in the store
+then are sealed at that moment ("adopted"). In production keep the key apart from the database
+(a secret store, another volume): whoever holds it can seal forgeries.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from engagement_tracker.adapters.stored_ids import canonical_id
+from engagement_tracker.domain.checks import require_record_key
+from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
+from engagement_tracker.projections.seal_macs import GENESIS_TAG
+
+SQLITE_SEALS = "record_seals"
+POSTGRES_SEALS = "etrack_record_seals"
+RECORD_KEY_ENV = "ETRACK_RECORD_KEY"
+SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorder"
+SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
+
+
+def canonical(originator_id: Any) -> str:
+    return canonical_id(originator_id)
+
+
+def last_tag(position: Any, tag: Any) -> tuple[int, bytes]:
+    """The last seal as the next one chains it (a damaged tag chains from zeros: the check names it)."""
+    try:
+        return int(position), bytes.fromhex(str(tag))
+    except (TypeError, ValueError):
+        return int(position), GENESIS_TAG
+
+
+class SealedSQLiteRecorder(SQLiteApplicationRecorder):
+    """SQLite events, each sealed with the record key in the transaction that stores it."""
+
+    #: Set by bootstrap before the first write; None stores events unsealed (no key configured).
+    record_key: bytes | None = None
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {SQLITE_SEALS} (position INTEGER PRIMARY KEY, aggregate_id TEXT NOT NULL, "
+            "version INTEGER NOT NULL, prev_position INTEGER NOT NULL, record_tag TEXT NOT NULL, tag TEXT NOT NULL)")
+        statements.append(f"CREATE INDEX IF NOT EXISTS {SQLITE_SEALS}_record ON {SQLITE_SEALS} (aggregate_id, version)")
+        return statements
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        key = self.record_key
+        if key is not None and ids:
+            c.execute(f"SELECT position, tag FROM {SQLITE_SEALS} ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+            last = last_tag(row[0], row[1]) if row else None
+            records = [(i, canonical(s.originator_id), s.originator_version, s.topic, s.state)
+                       for i, s in zip(ids, stored_events, strict=True)]
+            c.executemany(f"INSERT INTO {SQLITE_SEALS} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                          [s.row() for s in seal(key, records, last)])
+        return ids
+
+    def adopt(self) -> int:
+        """Seal every stored record beyond the last seal, in one transaction (when the key is new)."""
+        key = self.record_key
+        if key is None:
+            return 0
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"SELECT position, tag FROM {SQLITE_SEALS} ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+            last = last_tag(row[0], row[1]) if row else None
+            c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                      "WHERE rowid > ? ORDER BY rowid", (last[0] if last else -(2**62),))
+            records = [(r[0], canonical(r[1]), r[2], r[3], r[4]) for r in c.fetchall()]
+            c.executemany(f"INSERT INTO {SQLITE_SEALS} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                          [s.row() for s in seal(key, records, last)])
+        return len(records)
+
+
+def read_record_key(path: Path) -> bytes:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise StoreError(f"cannot read the record key {path}: {exc.strerror}") from None
+    found = require_record_key(text, str(path))
+    if found is None:
+        raise StoreError(f"the record key file {path} is empty")
+    return found
+
+
+def record_key_path(store_path: str) -> Path:
+    return Path(f"{store_path}-record-key")
+
+
+def record_key(env: dict[str, str] | None, store_path: str | None) -> tuple[bytes | None, bool]:
+    """(the record key, whether it was created just now): ETRACK_RECORD_KEY, else the key file beside
+    an SQLite store (created when missing); (None, False) for a PostgreSQL store without the setting."""
+    raw = (env or {}).get(RECORD_KEY_ENV) or os.environ.get(RECORD_KEY_ENV)
+    key = require_record_key(raw, RECORD_KEY_ENV)
+    if key is not None or store_path is None:
+        return key, False
+    path = record_key_path(store_path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return read_record_key(path), False
+    except OSError as exc:
+        raise StoreError(f"cannot create the record key {path}: {exc.strerror}") from None
+    key = secrets.token_bytes(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key.hex() + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return key, True
+
+
+# --- the check, over the store joined with its seals -------------------------------------------
+
+SQLITE_SEAL_SCAN = (
+    "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, x.aggregate_id, x.version, "
+    "x.prev_position, x.record_tag, x.tag FROM {events} s LEFT JOIN {seals} x ON x.position = s.rowid "
+    "UNION ALL SELECT x.position, NULL, NULL, NULL, NULL, x.aggregate_id, x.version, x.prev_position, x.record_tag, "
+    "x.tag FROM {seals} x WHERE NOT EXISTS (SELECT 1 FROM {events} s WHERE s.rowid = x.position) ORDER BY 1"
+)
+
+
+def sqlite_seal_check(recorder: SQLiteApplicationRecorder) -> SealCheck | None:
+    """Every stored row (rowid 0 and below included) against its seal, in one read transaction;
+    None when the store keeps no seals or no record key is at hand."""
+    key = getattr(recorder, "record_key", None)
+    if not isinstance(recorder, SealedSQLiteRecorder) or key is None:
+        return None
+    events = recorder.events_table_name
+    with recorder.datastore.transaction(commit=False) as c:
+        lookup = c.sqlite_cursor.connection.cursor()
+
+        def stored_at(aggregate_id: str, version: int) -> int | None:
+            try:
+                hexa = UUID(aggregate_id).hex
+            except ValueError:
+                return None
+            row = lookup.execute(f"SELECT rowid FROM {events} WHERE originator_id = ? AND originator_version = ?",
+                                 (hexa, version)).fetchone()
+            return None if row is None else int(row[0])
+
+        def sealed_at(aggregate_id: str, version: int) -> int | None:
+            row = lookup.execute(f"SELECT position FROM {SQLITE_SEALS} WHERE aggregate_id = ? AND version = ?",
+                                 (aggregate_id, version)).fetchone()
+            return None if row is None else int(row[0])
+
+        c.execute(SQLITE_SEAL_SCAN.format(events=events, seals=SQLITE_SEALS))
+        rows = ((r[0], None if r[1] is None else canonical(r[1]), *r[2:]) for r in _stream(c.sqlite_cursor))
+        return check_seals(rows, key, stored_at, sealed_at)
+
+
+def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
+    while rows := cursor.fetchmany(size):
+        yield from rows

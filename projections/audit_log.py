@@ -1,0 +1,203 @@
+"""The trail as a verifiable log: leaf bytes, C2SP signed-note checkpoints, offline bundles. Pure.
+
+Leaf ``i`` of the Merkle tree (``projections/merkle.py``, RFC 9162) is the trail's ``i``-th entry
+(0-based, in store order). Its bytes, so that anyone can write a verifier::
+
+    leaf = 0x01                                  # the leaf format's version
+         || i64(position) || str(aggregate_id) || i64(version) || str(topic)
+         || str(state_sha256) || str(actor) || str(role) || str(recorded_at)
+
+with ``i64(x)`` the 8-byte big-endian two's complement of ``x`` and ``str(s)`` the 2-byte
+big-endian length of ``s``'s UTF-8 bytes followed by those bytes (an unknown actor, role or time
+is the empty string); ``state_sha256`` is the 64-character lowercase hex digest of the state
+bytes as stored. ``leaf_hash = SHA-256(0x00 || leaf)``.
+
+A checkpoint is a C2SP signed note (c2sp.org/signed-note, c2sp.org/tlog-checkpoint)::
+
+    <origin>\\n<tree size>\\n<base64 root hash>\\n\\n— <key name> <base64(key id || signature)>\\n
+
+signed with Ed25519 over the body (the three lines, each ending in ``\\n``); the key id is the
+first 4 bytes of ``SHA-256(key name || "\\n" || 0x01 || public key)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from engagement_tracker.projections.audit_chain import AuditEntry
+from engagement_tracker.projections.merkle import leaf_hash, verify_inclusion
+
+LEAF_FORMAT = 1
+ED25519 = 0x01  # signed-note signature type
+COSIGNATURE = 0x04  # c2sp.org/tlog-cosignature
+DEFAULT_ORIGIN = "etrack.local/audit-trail"
+BUNDLE_FORMAT = "etrack-inclusion-bundle/v1"
+LEAF_FIELDS = ("position", "aggregate_id", "version", "topic", "state_sha256", "actor", "role", "recorded_at")
+
+
+def _text(value: object) -> bytes:
+    data = ("" if value is None else str(value)).encode("utf-8", "surrogatepass")
+    return struct.pack(">H", len(data)) + data
+
+
+def leaf_bytes(position: int, aggregate_id: str, version: int, topic: str, state_sha256: str,
+               actor: str | None, role: str | None, recorded_at: str | None) -> bytes:
+    """The leaf of one trail entry (see the module docstring)."""
+    return (_FORMAT + struct.pack(">q", position) + _text(aggregate_id) + struct.pack(">q", version)
+            + _text(topic) + _text(state_sha256) + _text(actor) + _text(role) + _text(recorded_at))
+
+
+_FORMAT = bytes([LEAF_FORMAT])
+
+
+def entry_leaf_hash(e: AuditEntry) -> bytes:
+    return leaf_hash(leaf_bytes(e.position, e.aggregate_id, e.version, e.topic, e.state_sha256, e.actor, e.role,
+                                e.recorded_at))
+
+
+def row_leaf_hashes(rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """Leaf hashes of entries as the trail's rows hold them (``audit_chain.EntryRow``): the projection's
+    hot loop, :func:`leaf_bytes` and :func:`leaf_hash` written out (a property test checks they agree)."""
+    sha256, q, h = hashlib.sha256, struct.Struct(">q").pack, struct.Struct(">H").pack
+    for position, aggregate_id, _, version, topic, _, actor, role, recorded_at, digest, *_ in rows:
+        a, t, d = aggregate_id.encode("utf-8", "surrogatepass"), topic.encode("utf-8", "surrogatepass"), digest.encode()
+        w = actor.encode("utf-8", "surrogatepass") if actor else b""
+        r = role.encode("utf-8", "surrogatepass") if role else b""
+        at = recorded_at.encode("utf-8", "surrogatepass") if recorded_at else b""
+        yield sha256(b"".join((b"\x00\x01", q(position), h(len(a)), a, q(version), h(len(t)), t, h(len(d)), d,
+                               h(len(w)), w, h(len(r)), r, h(len(at)), at))).digest()
+
+
+def fields_leaf_hash(fields: dict[str, Any]) -> bytes:
+    """The leaf hash of an exported entry (a dict with :data:`LEAF_FIELDS`)."""
+    return leaf_hash(leaf_bytes(*(fields[k] for k in LEAF_FIELDS)))
+
+
+# --- signed notes ------------------------------------------------------------------------------
+
+
+def raw_public_key(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(name: str, key: Ed25519PublicKey, kind: int = ED25519) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw_public_key(key)).digest()[:4]
+
+
+def checkpoint_body(origin: str, size: int, root: bytes) -> str:
+    return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
+
+
+def sign_note(body: str, key: Ed25519PrivateKey, name: str) -> str:
+    """The signed note: the body, a blank line, one signature line."""
+    signature = key.sign(body.encode())
+    line = base64.b64encode(key_id(name, key.public_key()) + signature).decode()
+    return f"{body}\n\u2014 {name} {line}\n"
+
+
+class NoteError(ValueError):
+    """Raised when a note is not a well-formed signed checkpoint."""
+
+
+def split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """(body, [(key name, signature bytes)...]) of a signed note."""
+    body, sep, signatures = note.partition("\n\n")
+    if not sep or not body:
+        raise NoteError("a signed note needs a body, a blank line and signature lines")
+    lines = []
+    for line in signatures.split("\n"):
+        if not line:
+            continue
+        dash, _, rest = line.partition(" ")
+        name, _, b64 = rest.rpartition(" ")
+        if dash != "\u2014" or not name:
+            raise NoteError(f"not a signature line: {line!r}")
+        try:
+            lines.append((name, base64.b64decode(b64, validate=True)))
+        except binascii.Error as exc:
+            raise NoteError(f"a signature that is not base64: {exc}") from None
+    return body + "\n", lines
+
+
+def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
+    """(origin, size, root hash) of a checkpoint's body."""
+    lines = body.split("\n")
+    if len(lines) < 4 or lines[-1] != "":
+        raise NoteError("a checkpoint's body is origin, size and root hash, one a line")
+    origin, size_text, root_text = lines[0], lines[1], lines[2]
+    if not origin or not size_text.isdigit() or (size_text != "0" and size_text.startswith("0")):
+        raise NoteError(f"bad origin or size line: {origin!r}, {size_text!r}")
+    try:
+        root = base64.b64decode(root_text, validate=True)
+    except binascii.Error:
+        raise NoteError(f"the root hash {root_text!r} is not base64") from None
+    if len(root) != 32:
+        raise NoteError("the root hash is not 32 bytes")
+    return origin, int(size_text), root
+
+
+def note_signed_by(note: str, key: Ed25519PublicKey, name: str | None = None) -> bool:
+    """Whether one signature line of the note is ``key``'s valid Ed25519 signature over its body."""
+    try:
+        body, signatures = split_note(note)
+    except NoteError:
+        return False
+    for signer, data in signatures:
+        if (name is None or signer == name) and len(data) == 68 and data[:4] == key_id(signer, key):
+            try:
+                key.verify(data[4:], body.encode())
+                return True
+            except InvalidSignature:
+                continue
+    return False
+
+
+# --- bundles -----------------------------------------------------------------------------------
+
+
+def check_bundle(bundle: dict[str, Any], trusted: Ed25519PublicKey) -> list[str]:
+    """Every reason the bundle does not hold (empty when it holds): no database needed.
+
+    The checkpoint must be signed by ``trusted``; every entry's fields must hash to its
+    ``leaf_hash``, and its ``inclusion_proof`` must lead from that leaf at ``index`` to the signed
+    root; the entries must be one aggregate's versions 1, 2, 3... in order.
+    """
+    problems: list[str] = []
+    try:
+        note = str(bundle["checkpoint"]["note"])
+        body, _ = split_note(note)
+        _, size, root = parse_checkpoint(body)
+        entries: Sequence[dict[str, Any]] = bundle["entries"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise TypeError("`entries` is not a list of entries")
+    except (KeyError, TypeError, NoteError) as exc:
+        return [f"not a bundle as `etrack audit prove` writes it: {exc}"]
+    if not entries:
+        return ["the bundle proves no record"]
+    if not note_signed_by(note, trusted):
+        problems.append("the checkpoint is not signed by the trusted key")
+    for n, e in enumerate(entries):
+        try:
+            fields_hash = fields_leaf_hash(e)
+            proof = [bytes.fromhex(p) for p in e["inclusion_proof"]]
+            index, claimed = int(e["index"]), bytes.fromhex(e["leaf_hash"])
+        except (KeyError, TypeError, ValueError, AttributeError, struct.error) as exc:
+            problems.append(f"entry {n}: malformed: {exc}")
+            continue
+        where = f"entry {n} (index {index}, position {e.get('position')})"
+        if fields_hash != claimed:
+            problems.append(f"{where}: its fields do not hash to its leaf_hash")
+        elif not verify_inclusion(index, size, claimed, proof, root):
+            problems.append(f"{where}: its inclusion proof does not lead to the signed root")
+        if e.get("aggregate_id") != bundle.get("aggregate_id") or e.get("version") != n + 1:
+            problems.append(f"{where}: expected version {n + 1} of {bundle.get('aggregate_id')}")
+    return problems

@@ -1,0 +1,131 @@
+"""Witnesses: cosign a log's checkpoint only when it extends what was cosigned before. Pure.
+
+A witness keeps, per log (its origin), the log's public key and the last size and root it
+cosigned. Shown a new checkpoint, it checks the log's signature, then a consistency proof (RFC
+9162 §2.1.4) from its last size; a smaller size, another root at the same size, or a proof that
+fails is a rewritten history (:class:`HistoryRewritten`), and nothing is cosigned. Its
+cosignature is a C2SP tlog-cosignature/v1 line (c2sp.org/tlog-cosignature)::
+
+    — <witness name> base64(key id || 8-byte big-endian time || Ed25519 signature)
+
+over ``"cosignature/v1\\ntime <time>\\n" + checkpoint body``, the key id being the first 4 bytes of
+``SHA-256(name || "\\n" || 0x04 || public key)``. A witness's verifier key is written
+``<name>+<key id hex>+<base64(0x04 || public key)>`` (a C2SP vkey).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
+from engagement_tracker.projections.audit_log import (
+    COSIGNATURE,
+    NoteError,
+    key_id,
+    note_signed_by,
+    parse_checkpoint,
+    raw_public_key,
+    split_note,
+)
+from engagement_tracker.projections.merkle import verify_consistency
+
+STATE_FORMAT = "etrack-witness-state/v1"
+
+
+def vkey(name: str, key: Ed25519PublicKey) -> str:
+    """The witness's verifier key, as auditors pass it to ``audit verify --witness-key``."""
+    encoded = base64.b64encode(bytes([COSIGNATURE]) + raw_public_key(key)).decode()
+    return f"{name}+{key_id(name, key, COSIGNATURE).hex()}+{encoded}"
+
+
+def parse_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
+    try:
+        name, hex_id, b64 = text.strip().split("+", 2)  # a name has no "+"; base64 may
+        raw = base64.b64decode(b64, validate=True)
+        key = Ed25519PublicKey.from_public_bytes(raw[1:])
+    except (ValueError, binascii.Error):
+        raise InvalidInput("witness_key", f"{text.strip()!r} is not a witness key (NAME+KEYID+BASE64)") from None
+    if raw[:1] != bytes([COSIGNATURE]) or key_id(name, key, COSIGNATURE).hex() != hex_id or not name:
+        raise InvalidInput("witness_key", f"{text.strip()!r}: its key id or type does not match its key")
+    return name, key
+
+
+def cosignature_message(body: str, timestamp: int) -> bytes:
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+
+
+def new_state(name: str, key: Ed25519PublicKey) -> dict[str, Any]:
+    return {"format": STATE_FORMAT, "name": name, "public_key": raw_public_key(key).hex(), "logs": {}}
+
+
+def cosign(
+    state: dict[str, Any],
+    note: str,
+    witness: Ed25519PrivateKey,
+    timestamp: int,
+    proof: Sequence[bytes] = (),
+    log_key: Ed25519PublicKey | None = None,
+) -> tuple[dict[str, Any], str]:
+    """(the new state, the note with this witness's cosignature added), or HistoryRewritten.
+
+    ``log_key`` pins the log's key the first time its origin is seen; after that the pinned key
+    is used (a different one is refused)."""
+    name = str(state.get("name", ""))
+    if raw_public_key(witness.public_key()).hex() != state.get("public_key"):
+        raise InvalidInput("key", "this witness key is not the one its state was made for")
+    try:
+        body, _ = split_note(note)
+        origin, size, root = parse_checkpoint(body)
+    except NoteError as exc:
+        raise InvalidInput("checkpoint", f"not a signed checkpoint: {exc}") from None
+    logs: dict[str, Any] = dict(state.get("logs", {}))
+    known = logs.get(origin)
+    pinned = Ed25519PublicKey.from_public_bytes(bytes.fromhex(known["public_key"])) if known else log_key
+    if pinned is None:
+        raise InvalidInput("log_key", f"the witness has not seen the log {origin!r}: give its public key once")
+    if known and log_key is not None and raw_public_key(log_key) != raw_public_key(pinned):
+        raise InvalidInput("log_key", f"the log {origin!r} is pinned to another key")
+    if not note_signed_by(note, pinned):
+        raise InvalidInput("checkpoint", f"the checkpoint is not signed by the log {origin!r}'s key")
+    if known:
+        old_size, old_root = int(known["size"]), bytes.fromhex(known["root_hash"])
+        if size < old_size:
+            raise HistoryRewritten(f"{origin}: the checkpoint's tree has {size} entries; this witness cosigned "
+                                   f"{old_size} already: a log never shrinks")
+        if size == old_size and root != old_root:
+            raise HistoryRewritten(f"{origin}: another root for the tree of {size} entries this witness cosigned "
+                                   "(a split view)")
+        if size > old_size and not verify_consistency(old_size, size, old_root, root, list(proof)):
+            raise HistoryRewritten(f"{origin}: the tree of {size} entries does not extend the tree of {old_size} "
+                                   "this witness cosigned (its consistency proof fails): the history was rewritten")
+    logs[origin] = {"public_key": raw_public_key(pinned).hex(), "size": size, "root_hash": root.hex(),
+                    "time": timestamp}
+    signature = witness.sign(cosignature_message(body, timestamp))
+    line = key_id(name, witness.public_key(), COSIGNATURE) + struct.pack(">Q", timestamp) + signature
+    cosigned = note.rstrip("\n") + f"\n\u2014 {name} {base64.b64encode(line).decode()}\n"
+    return {**state, "logs": logs}, cosigned
+
+
+def cosigned_by(note: str, name: str, key: Ed25519PublicKey) -> bool:
+    """Whether the note carries a valid cosignature of the witness ``name`` with ``key``."""
+    try:
+        body, signatures = split_note(note)
+    except NoteError:
+        return False
+    kid = key_id(name, key, COSIGNATURE)
+    for signer, data in signatures:
+        if signer == name and len(data) == 76 and data[:4] == kid:
+            (timestamp,) = struct.unpack(">Q", data[4:12])
+            try:
+                key.verify(data[12:], cosignature_message(body, timestamp))
+                return True
+            except InvalidSignature:
+                continue
+    return False
