@@ -31,6 +31,12 @@ class StoreConfig:
     def schema(self) -> str:
         return (self.postgres or {}).get("POSTGRES_SCHEMA", "public")
 
+    @property
+    def server(self) -> str:
+        """``host:port`` of a PostgreSQL store (for messages)."""
+        pg = self.postgres or {}
+        return f"{pg.get('POSTGRES_HOST', '?')}:{pg.get('POSTGRES_PORT', '5432')}"
+
 
 #: postgresql://user:password@host:port/dbname?pool_size=5&connect_timeout=5&schema=etrack
 POSTGRES_OPTIONS = {
