@@ -84,7 +84,7 @@ def test_a_runner_follows_through_server_terminated_sessions(durable_store_url: 
     def follow() -> None:
         try:
             runner.run()
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+        except BaseException as exc:  # reported to the test below
             failure.append(exc)
 
     thread = threading.Thread(target=follow)
