@@ -65,7 +65,9 @@ def parse_postgres(url: str) -> dict[str, str]:
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": "5",
-        "POSTGRES_POOL_SIZE": "5",
+        # Connections opened at start per process (growing by up to max_overflow, 10, under load):
+        # eight writer processes and a runner stay far below PostgreSQL's default 100 connections.
+        "POSTGRES_POOL_SIZE": "2",
         # No ping before each use: after a server-side cut, psycopg_pool's checked getconn backs off
         # per dead connection (about 6 s for a pool of 5, measured), while eventsourcing's own retry
         # of a failed statement gets a fresh connection in about 1.2 s. pre_ping=y in the URL restores it.
