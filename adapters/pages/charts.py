@@ -132,26 +132,21 @@ def variance_band(values: Sequence[float], sigmas: float = 2.0, min_history: int
 
 
 def series_chart(name: str, title: str, periods: Sequence[str], series: Mapping[str, Sequence[int | None]]) -> str:
-    """Released counts per period, one line per series; a suppressed cell is a gap marked "suppressed",
-    never drawn as zero."""
+    """Released counts per period, one line per series. A suppressed cell is a gap in its line, and
+    each period's label says how many of its cells are suppressed: never drawn as zero."""
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(figsize=(6.4, 3.0))
         xs = list(range(len(periods)))
         for label, values in series.items():
             ys = [float("nan") if v is None else v for v in values]
             ax.plot(xs, ys, marker="o", linewidth=1.5, label=label)
-            for x, v in zip(xs, values, strict=True):
-                if v is None:
-                    ax.annotate("suppressed", (x, 0), xycoords=("data", "axes fraction"), xytext=(0, 4),
-                                textcoords="offset points", ha="center", fontsize=7, color=SUPPRESSED, rotation=90)
-        ax.set_xticks(xs, list(periods))
-        ax.set_ylim(bottom=0)
+        hidden = [sum(1 for values in series.values() if values[i] is None) for i in xs]
+        ax.set_xticks(xs, [p + (f"\n{n} suppressed" if n else "") for p, n in zip(periods, hidden, strict=True)])
+        ax.set_ylim(bottom=0, top=max([v for values in series.values() for v in values if v is not None] or [1]) * 1.15)
         ax.set_ylabel("released count")
         ax.set_title(title, loc="left")
         if series:
             ax.legend(loc="best", fontsize=7, frameon=False)
-        else:
-            ax.text(0.5, 0.5, "nothing released", transform=ax.transAxes, ha="center", color=BASELINE)
         return svg_of(fig, f"series-{name}")
 
 

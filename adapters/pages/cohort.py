@@ -17,8 +17,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from markupsafe import Markup
-
 from engagement_tracker.adapters.pages.charts import readings_chart
 from engagement_tracker.adapters.pages.render import chart, render
 from engagement_tracker.domain.application import EngagementTracker
@@ -75,6 +73,7 @@ def render_cohort(view: dict[str, Any], role: str, panels: list[dict[str, Any]] 
     def who(pid: str) -> str:
         return names.get(pid) or "a former member"
 
+    panels = _panels(view) if panels is None else panels
     return render(
         "cohort.html.j2",
         title=f"Cohort dashboard: {view['name']}",
@@ -83,7 +82,7 @@ def render_cohort(view: dict[str, Any], role: str, panels: list[dict[str, Any]] 
         viewer=f"a {role} of the cohort",
         v=view,
         who=who,
-        panels=_panels(view) if panels is None else panels,
+        panels=panels,
+        readings_of={p["key"]: len(p["readings"]) for p in panels},
         incidents=incidents(view),
-        no_chart=Markup(""),
     )

@@ -107,17 +107,18 @@ def synthesis_note(service: AnalystService, viewer: Actor, period: object, unit:
     """The note as one self-contained HTML page (analysts and admins: the API checks the grant)."""
     d = synthesis_data(service, viewer, period, unit, k)
     charts = {}
-    if d["activity"].rows:
+    if d["activity"].release is not None and d["activity"].release.released:
         charts["activity"] = chart(bar_chart("activity", "Activity in the period (released values)",
                                              [(r["metric"].replace("_", " "), r["value"]) for r in d["activity"].rows]))
-    if d["signals"].rows:
+    if d["signals"].release is not None and d["signals"].release.released:  # a chart of nothing but gaps says nothing
         periods, series = _signal_series(d["signals"])
         problems = {t: v for t, v in series.items() if t != "learning_dip"}
-        charts["signals"] = chart(series_chart("signals", "Signals per theme (released values)", periods, problems))
-        if "learning_dip" in series:
+        if any(v is not None for values in problems.values() for v in values):
+            charts["signals"] = chart(series_chart("signals", "Signals per theme (released values)", periods, problems))
+        if any(v is not None for v in series.get("learning_dip", [])):
             charts["dips"] = chart(series_chart("dips", "Learning dips (expected, not failures)", periods,
                                                 {"learning dip": series["learning_dip"]}))
-    if d["contexts"].rows:
+    if d["contexts"].release is not None and d["contexts"].release.released:
         charts["contexts"] = chart(bar_chart("contexts", "Signals per context (released values)",
                                              [(r["context"], r["value"]) for r in d["contexts"].rows]))
     p: Period = d["period"]
@@ -126,7 +127,7 @@ def synthesis_note(service: AnalystService, viewer: Actor, period: object, unit:
         title=f"Synthesis note {p.label}",
         subtitle=f"{p.since} to {p.until}" + (f" · unit {unit}" if unit else "") + " · released values only",
         source="the analyst API's released values",
-        viewer=f"{viewer.role.value} {viewer.party}",
+        viewer=f"an {viewer.role.value} (no identifier in this note)",
         d=d,
         charts=charts,
         problem_trends=[t for t in d["trends"] if t["kind"] != "learning_dip"],
