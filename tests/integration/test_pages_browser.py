@@ -6,6 +6,7 @@ kept under build/pages/ (a CI artefact).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from tests.pages_support import (
     COACH_NOTE,
     COACHEE_ONLY,
     SHARED_OBJECTIVES,
+    SHOTS,
     Opened,
     browser_fixture,  # noqa: F401  (the browser fixture)
     dip_story,
@@ -230,3 +232,17 @@ def test_refusals_write_no_page(demo_db: str, tmp_path: Path) -> None:
     missing = etrack("--db", demo_db, "cohort", "dashboard", str(demo_id("cohort-1")), "--as",
                      f"member:{demo_id('peer-1')}", "--out", str(tmp_path / "no" / "x.html"), cwd=tmp_path, check=False)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_a_page_printed_as_pdf(browser: Any, demo_db: str, tmp_path: Path) -> None:
+    out = tmp_path / "progress.pdf"
+    args = ("--db", demo_db, "report", "engagement", str(demo_id("eng-01")), "--as", f"sponsor:{demo_id('sponsor-1')}",
+            "--format", "pdf", "--out", str(out))
+    etrack(*args, cwd=tmp_path)
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert data.count(b"/Type /Page\n") + data.count(b"/Type /Page>>") + data.count(b"/Type /Page ") >= 1
+    shutil.copy(out, SHOTS / "engagement-demo-sponsor.pdf")
+    missing = etrack(*args[:-1], str(tmp_path / "no.pdf"), "--chromium", str(tmp_path / "nochromium"), cwd=tmp_path,
+                     check=False)
+    assert missing.returncode == 2 and "is missing" in missing.stderr and not (tmp_path / "no.pdf").exists()
