@@ -1,5 +1,8 @@
 """Charts for the pages: matplotlib figures rendered to inline SVG, nothing fetched.
 
+Figures are made with ``Figure`` directly, never through pyplot: no global registry of open
+figures, no backend to choose, nothing left open when a chart fails.
+
 Each chart is a string of ``<svg>`` markup to place in a page as it is. Text stays text
 (``svg.fonttype = none``: the browser draws it with a local sans-serif font, and a reader can
 search and copy it); the XML prologue, the DOCTYPE (a URL), the metadata block and the
@@ -13,15 +16,13 @@ from __future__ import annotations
 import io
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any, cast
 
 import matplotlib
-
-matplotlib.use("Agg")  # no display, no GUI toolkit (pyplot reads the backend when first used)
-
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 PROGRESS = "#2b6cb0"
@@ -31,8 +32,19 @@ BASELINE = "#718096"
 BAND = "#bee3f8"
 SUPPRESSED = "#a0aec0"
 
-_STYLE: Any = {"svg.fonttype": "none", "font.family": "sans-serif", "font.size": 9, "axes.spines.top": False,
-          "axes.spines.right": False}
+#: Text stays text in the SVG; a '$' in a label is a dollar, never mathtext (which would fail on stray '$').
+_STYLE: Any = {"svg.fonttype": "none", "text.parse_math": False, "font.family": "sans-serif", "font.size": 9,
+               "axes.spines.top": False, "axes.spines.right": False}
+
+
+@contextmanager
+def _drawing() -> Iterator[None]:
+    """The charts' style, and quiet about glyphs the layout font lacks: the SVG keeps the text as
+    text, and the browser draws it with a font that has the glyph (only its measured width is
+    approximate)."""
+    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        yield
 
 
 def svg_of(fig: Figure, salt: str) -> str:
@@ -41,7 +53,6 @@ def svg_of(fig: Figure, salt: str) -> str:
     with matplotlib.rc_context({"svg.hashsalt": salt}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
                     bbox_inches="tight")
-    plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
@@ -58,8 +69,9 @@ def indicator_chart(
     ``points`` are (date, or the measurement's number when dates are not shared; value; status
     among progress, learning_dip, reached).
     """
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(6.4, 2.8))
+    with _drawing():
+        fig = Figure(figsize=(6.4, 2.8))
+        ax = fig.subplots()
         xs: Any = [p[0] for p in points]
         ax.axhline(baseline, color=BASELINE, linestyle="--", linewidth=1, label=f"baseline {baseline:g}")
         ax.axhline(target, color=TARGET, linestyle="-", linewidth=1.5, label=f"target {target:g}")
@@ -96,8 +108,9 @@ def readings_chart(
     the drift rule itself is the domain's (a drift is shown as the view reports it).
     """
     readings = sorted(readings)
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(6.4, 2.8))
+    with _drawing():
+        fig = Figure(figsize=(6.4, 2.8))
+        ax = fig.subplots()
         xs: Any = [r[0] for r in readings]
         ys = [r[1] for r in readings]
         band = variance_band(ys, band_sigmas, min_history)
@@ -134,8 +147,9 @@ def variance_band(values: Sequence[float], sigmas: float = 2.0, min_history: int
 def series_chart(name: str, title: str, periods: Sequence[str], series: Mapping[str, Sequence[int | None]]) -> str:
     """Released counts per period, one line per series. A suppressed cell is a gap in its line, and
     each period's label says how many of its cells are suppressed: never drawn as zero."""
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(6.4, 3.0))
+    with _drawing():
+        fig = Figure(figsize=(6.4, 3.0))
+        ax = fig.subplots()
         xs = list(range(len(periods)))
         for label, values in series.items():
             ys = [float("nan") if v is None else v for v in values]
@@ -152,8 +166,9 @@ def series_chart(name: str, title: str, periods: Sequence[str], series: Mapping[
 
 def bar_chart(name: str, title: str, bars: Sequence[tuple[str, int | None]]) -> str:
     """Released counts as bars; a suppressed one is an empty slot labelled "suppressed", not a zero bar."""
-    with plt.rc_context(_STYLE):
-        fig, ax = plt.subplots(figsize=(6.4, max(1.6, 0.35 * len(bars) + 0.8)))
+    with _drawing():
+        fig = Figure(figsize=(6.4, max(1.6, 0.35 * len(bars) + 0.8)))
+        ax = fig.subplots()
         labels = [b[0] for b in bars]
         ys = list(range(len(bars)))
         ax.barh(ys, [b[1] or 0 for b in bars], color=[PROGRESS if b[1] is not None else "none" for b in bars])

@@ -5,21 +5,27 @@ The same pages are opened in a real browser in test_pages_browser.py.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import markupsafe
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engagement_tracker.adapters.pages.charts import variance_band
 from engagement_tracker.adapters.pages.cohort import cohort_dashboard, metric_panel, render_cohort
-from engagement_tracker.adapters.pages.engagement import engagement_report
+from engagement_tracker.adapters.pages.engagement import engagement_report, render_engagement
 from engagement_tracker.adapters.pages.render import external_references, write_page
 from engagement_tracker.adapters.pages.synthesis import parse_period
 from engagement_tracker.domain import EngagementTracker, Role
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StoreError
 from tests.pages_support import COACH_NOTE, COACHEE_ONLY, SHARED_OBJECTIVES, actor, dip_story, readings
-from tests.support import CohortCast, event_count, frame_cohort, granted
+from tests.support import CohortCast, event_count, frame_cohort, granted, new_tracker
 
 
 def text_of(html: str) -> str:
@@ -189,3 +195,38 @@ def test_a_refused_note_records_nothing(tracker: EngagementTracker) -> None:
     with pytest.raises(InvalidInput):
         synthesis_note(analyst_service(tracker), granted(tracker, Role.ANALYST), "2026-Q9")
     assert event_count(tracker) == before + 2  # the two grants above, nothing else
+
+
+# --- no text can make a page reach out (hypothesis) -----------------------------------------------
+
+
+@functools.cache
+def _coach_view() -> dict[str, Any]:
+    app = new_tracker("memory:")
+    try:
+        story = dip_story(app)
+        return app.engagement_view(story.eid, story.cast.coach)
+    finally:
+        app.close()
+
+
+_HOSTILE = st.one_of(st.text(), st.sampled_from([
+    '<img src="https://x.test/a.png">', "</td></table><script src=//x.test></script>", '" onload="x()',
+    "<style>@import url(https://x.test/a.css)</style>", "javascript:alert(1)", "<a href='https://x.test'>x</a>",
+    "$5 budget", "a $\\frac{1}{0 $ b", "100 % <-> 50 %",
+]))
+
+
+@settings(max_examples=30)  # each example draws two charts (~0.1 s each)
+@given(text=_HOSTILE, name=_HOSTILE)
+def test_no_stored_text_makes_a_page_reach_out(text: str, name: str) -> None:
+    view = copy.deepcopy(_coach_view())
+    view["objectives"][0]["statement"] = text
+    view["parties"]["coachee"]["name"] = name
+    view["sessions"][0]["notes"] = text
+    view["indicators"][0]["label"] = text
+    html = render_engagement(view, "coach")
+    assert external_references(html) == []
+    assert html.count("<svg") == len(view["indicators"])
+    if text.strip():
+        assert markupsafe.escape(text) in html
