@@ -246,3 +246,25 @@ def test_a_page_printed_as_pdf(browser: Any, demo_db: str, tmp_path: Path) -> No
     missing = etrack(*args[:-1], str(tmp_path / "no.pdf"), "--chromium", str(tmp_path / "nochromium"), cwd=tmp_path,
                      check=False)
     assert missing.returncode == 2 and "is missing" in missing.stderr and not (tmp_path / "no.pdf").exists()
+
+
+def test_every_demo_engagement_and_cohort_renders_for_each_of_its_parties(demo_db: str) -> None:
+    from engagement_tracker.adapters.demo import COHORTS, SCENARIOS
+    from engagement_tracker.adapters.pages.cohort import cohort_dashboard
+    from engagement_tracker.adapters.pages.engagement import engagement_report
+    from engagement_tracker.adapters.pages.render import external_references
+    from engagement_tracker.domain import Actor, Role
+
+    app = open_tracker(demo_db, create=False)
+    try:
+        for s in SCENARIOS:  # every phase: framing, declined, abandoned, suspended, amended, closed, ...
+            for role, label in (("coach", s.coach), ("coachee", s.coachee), ("sponsor", s.sponsor)):
+                html = engagement_report(app, demo_id(s.label), Actor(demo_id(label), Role(role)))
+                assert external_references(html) == []
+                if role != "coach":
+                    assert not any(note in html for note in SAMPLE_NOTES)
+        for label, *_ in COHORTS:
+            html = cohort_dashboard(app, demo_id(label), Actor(demo_id("coach-2"), Role.COACH))
+            assert "Rotation of roles" in html and external_references(html) == []
+    finally:
+        app.close()
