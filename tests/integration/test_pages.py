@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +230,18 @@ def test_no_stored_text_makes_a_page_reach_out(text: str, name: str) -> None:
     assert html.count("<svg") == len(view["indicators"])
     if text.strip():
         assert markupsafe.escape(text) in html
+
+
+def test_late_feedback_and_missed_deadlines_are_incidents(tracker: EngagementTracker, clock: Any) -> None:
+    cc = CohortCast.register(tracker)
+    cid = frame_cohort(tracker, cc)
+    m = cc.members[0]
+    tracker.cohorts.start_experiment(cid, m, "E1")
+    tracker.cohorts.end_experiment(cid, m, "E1")
+    clock.now += timedelta(hours=80)  # feedback is due within 72 hours
+    tracker.cohorts.give_feedback(cid, m, "E1", "picking errors down by a third")
+    tracker.tick(clock.now + timedelta(days=30))  # the cycle's weeks fall due, unrecorded
+    page = text_of(cohort_dashboard(tracker, cid, m))
+    incidents = page[page.index("Notable incidents"):page.index("Decisions")]
+    assert "late feedback experiment E1: feedback after the deadline" in incidents
+    assert "missed deadline cycle week 1" in incidents and "late" in page[page.index("-week cycle"):]
