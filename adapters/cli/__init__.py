@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from engagement_tracker.adapters.cli import access, analytics, audit, privacy, steps, store
+from engagement_tracker.adapters.cli import access, analytics, audit, privacy, reports, steps, store
 
 
 @click.group()
@@ -27,7 +27,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 for _command in (*steps.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS, *audit.COMMANDS,
-                 *store.COMMANDS):
+                 *store.COMMANDS, *reports.COMMANDS):
     cli.add_command(_command)
 
 

@@ -1,0 +1,135 @@
+"""The periodic synthesis note: activity and signal trends for a period, every number a released value.
+
+Built only through the analyst API (``projections.analytics.AnalystService``): each section is a
+release (recorded in the ledger like any other, under the region rule and k). A suppressed cell
+is shown as "suppressed", never as zero; a release the rules refuse (``DisclosureRisk``) is
+shown as refused, with the reason, and the note goes on. Learning dips are a section apart:
+expected while practices are learnt, never mixed with problems.
+
+Testimonials: when the service offers ``testimonials(viewer, since=, until=)`` (a release of
+rating cells) and ``testimonial_quotes(viewer, since=, until=)`` (consented texts, no name),
+their section fills; until then it says they are not recorded by this version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from engagement_tracker.adapters.pages.charts import bar_chart, series_chart
+from engagement_tracker.adapters.pages.render import chart, render
+from engagement_tracker.domain.errors import DisclosureRisk, InvalidInput
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.projections.analytics import AnalystService
+from engagement_tracker.projections.anonymity import Release, trends
+
+_PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
+
+
+@attrs.frozen
+class Period:
+    label: str
+    since: str  # 'YYYY-MM', inclusive
+    until: str
+
+
+def parse_period(text: object) -> Period:
+    """'2026-Q1' (a quarter), '2026-03' (a month) or '2026' (a year), as a window of months."""
+    m = _PERIOD.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise InvalidInput("period", f"{text!r}: a quarter (2026-Q1), a month (2026-03) or a year (2026)")
+    year, quarter, month = m.groups()
+    if quarter:
+        first = (int(quarter) - 1) * 3 + 1
+        return Period(str(text), f"{year}-{first:02d}", f"{year}-{first + 2:02d}")
+    if month:
+        return Period(str(text), f"{year}-{month}", f"{year}-{month}")
+    return Period(str(text), f"{year}-01", f"{year}-12")
+
+
+@attrs.frozen
+class Section:
+    """One release as the note shows it: its rows, or why it was refused."""
+
+    title: str
+    release: Release | None
+    refused: str | None = None
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [] if self.release is None else [r.to_dict() for r in self.release.rows]
+
+
+def _section(title: str, ask: Callable[[], Release]) -> Section:
+    try:
+        return Section(title, ask())
+    except DisclosureRisk as exc:  # the region rule refused it: say so, publish nothing of it
+        return Section(title, None, str(exc))
+
+
+def synthesis_data(service: AnalystService, viewer: Actor, period: object, unit: str | None = None,
+                   k: int | None = None) -> dict[str, Any]:
+    """The note's content: the releases it shows (``released values`` only), for tests and other formats."""
+    p = parse_period(period)
+    since, until = p.since, p.until
+    activity = _section("Activity indicators",
+                        lambda: service.activity(viewer, ("metric",), unit, "quarter", k, since, until))
+    signals = _section("Signals by theme and month",
+                       lambda: service.summary(viewer, ("theme", "period"), unit, "month", k, since, until))
+    contexts = _section("Signals by context (tech, business, management)",
+                        lambda: service.summary(viewer, ("context",), unit, "quarter", k, since, until))
+    trend_rows = trends(signals.release) if signals.release is not None and signals.release.rows else []
+    testimonials = None
+    offered = getattr(service, "testimonials", None)
+    if callable(offered):
+        testimonials = _section("Testimonials (ratings)", lambda: offered(viewer, since=p.since, until=p.until))
+    quotes_of = getattr(service, "testimonial_quotes", None)
+    quotes = list(quotes_of(viewer, since=p.since, until=p.until)) if callable(quotes_of) else None
+    return {"period": p, "activity": activity, "signals": signals, "contexts": contexts, "trends": trend_rows,
+            "testimonials": testimonials, "quotes": quotes}
+
+
+def _signal_series(section: Section) -> tuple[list[str], dict[str, list[int | None]]]:
+    rows = section.rows
+    periods = sorted({r["period"] for r in rows})
+    series: dict[str, list[int | None]] = {}
+    for theme in sorted({r["theme"] for r in rows}):
+        by_period = {r["period"]: r for r in rows if r["theme"] == theme}
+        series[theme] = [by_period[q]["value"] if q in by_period else None for q in periods]
+    return periods, series
+
+
+def synthesis_note(service: AnalystService, viewer: Actor, period: object, unit: str | None = None,
+                   k: int | None = None) -> str:
+    """The note as one self-contained HTML page (analysts and admins: the API checks the grant)."""
+    d = synthesis_data(service, viewer, period, unit, k)
+    charts = {}
+    if d["activity"].release is not None and d["activity"].release.released:
+        charts["activity"] = chart(bar_chart("activity", "Activity in the period (released values)",
+                                             [(r["metric"].replace("_", " "), r["value"]) for r in d["activity"].rows]))
+    if d["signals"].release is not None and d["signals"].release.released:  # a chart of nothing but gaps says nothing
+        periods, series = _signal_series(d["signals"])
+        problems = {t: v for t, v in series.items() if t != "learning_dip"}
+        if any(v is not None for values in problems.values() for v in values):
+            charts["signals"] = chart(series_chart("signals", "Signals per theme (released values)", periods, problems))
+        if any(v is not None for v in series.get("learning_dip", [])):
+            charts["dips"] = chart(series_chart("dips", "Learning dips (expected, not failures)", periods,
+                                                {"learning dip": series["learning_dip"]}))
+    if d["contexts"].release is not None and d["contexts"].release.released:
+        charts["contexts"] = chart(bar_chart("contexts", "Signals per context (released values)",
+                                             [(r["context"], r["value"]) for r in d["contexts"].rows]))
+    p: Period = d["period"]
+    return render(
+        "synthesis.html.j2",
+        title=f"Synthesis note {p.label}",
+        subtitle=f"{p.since} to {p.until}" + (f" · unit {unit}" if unit else "") + " · released values only",
+        source="the analyst API's released values",
+        viewer=f"an {viewer.role.value} (no identifier in this note)",
+        d=d,
+        charts=charts,
+        problem_trends=[t for t in d["trends"] if t["kind"] != "learning_dip"],
+        dip_trends=[t for t in d["trends"] if t["kind"] == "learning_dip"],
+    )
