@@ -1,6 +1,7 @@
 """What every command shares on the way out: tables, CSV and JSON; error lines; ``--as`` and times.
 
-A refusal is one line on stderr, ``error: <Type>: <why>``, and exit status 2.
+A refusal is one line on stderr, ``error: <Type>: <why>``, and its documented exit status
+(``exits.py``). Piped output is never hard-wrapped; ids and hashes are never cut in tables.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from engagement_tracker.adapters.cli.exits import cut, exit_code, fail, report
 from engagement_tracker.domain.application import as_uuid
 from engagement_tracker.domain.errors import EtrackError, InvalidInput
 from engagement_tracker.domain.values import Actor
@@ -33,23 +35,24 @@ COMMAND_ID = click.option(
     help="this command's id (a UUID or a request token): run again with the same id, it is recorded at most once",
 )
 
-out = Console()
-err = Console(stderr=True)
+#: Piped output (not a terminal) gets a width no line reaches: no hard wrap, no cut id.
+_PIPED_WIDTH = 100_000
+out = Console(soft_wrap=False) if sys.stdout.isatty() else Console(width=_PIPED_WIDTH)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def print_error(exc: EtrackError) -> None:
-    """The one line a refusal prints: ``error: <Type>: <why>``."""
-    err.print(f"[bold red]error[/]: {type(exc).__name__}: {escape(str(exc))}", highlight=False, soft_wrap=True)
+    """The one line a refusal prints: ``error: <Type>: <why>`` (or a JSON object with --json)."""
+    report(type(exc).__name__, str(exc), exit_code(exc))
 
 
 @contextmanager
 def refusals() -> Iterator[None]:
-    """Turn a refusal into its error line and exit status 2."""
+    """Turn a refusal into its error line and its documented exit status (exits.py)."""
     try:
         yield
     except EtrackError as exc:
-        print_error(exc)
-        sys.exit(2)
+        fail(exc)
 
 
 def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, title: str = "") -> None:
@@ -65,12 +68,21 @@ def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, title: str = "") -> None
         writer.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
         return
+    out.print(table_of(rows, columns, title))
+
+
+def table_of(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str = "") -> Table:
+    """A rich table whose one-word cells (ids, hashes, dates) are never cut or wrapped."""
     table = Table(title=title or None)
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    out.print(table)
+    cells = [["" if row.get(col) is None else str(row.get(col)) for col in columns] for row in rows]
+    for i, col in enumerate(columns):
+        column = [line[i] for line in cells]
+        atomic = all(" " not in c for c in column)
+        longest = max((len(c) for c in column), default=0)
+        table.add_column(col, no_wrap=atomic, overflow="fold", min_width=min(longest, 80) if atomic else None)
+    for line in cells:
+        table.add_row(*(escape(c) for c in line))
+    return table
 
 
 def emit_json(data: Any) -> None:
@@ -82,7 +94,7 @@ def parse_actor(raw: str) -> Actor:
     """ROLE:PARTY_ID, e.g. coach:0f6c..."""
     role, sep, party = raw.partition(":")
     if not sep:
-        raise click.BadParameter("expected ROLE:PARTY_ID, e.g. coach:4f1c...")
+        raise click.BadParameter(f"{cut(raw)!r}: expected ROLE:PARTY_ID, e.g. coach:4f1c...")
     try:
         return Actor(as_uuid(party, "party"), Role(role))
     except (ValueError, InvalidInput) as exc:
@@ -96,5 +108,6 @@ def parse_time(raw: str | None, option: str = "--at") -> datetime | None:
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:
-        raise click.BadParameter(f"{raw!r} is not an ISO date-time", param_hint=option) from None
+        raise click.BadParameter(f"{cut(raw)!r} is not an ISO date or date-time: expected YYYY-MM-DD or "
+                                 "YYYY-MM-DDTHH:MM[:SS][+HH:MM] (UTC without an offset)", param_hint=option) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
