@@ -85,6 +85,73 @@ def table_of(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str 
     return table
 
 
+DATA_FORMATS = click.Choice(["table", "csv", "json", "jsonl", "parquet"])
+DATA_FORMAT = click.option(
+    "--format", "fmt", type=DATA_FORMATS, default="table", show_default=True,
+    help="table; csv (always with its header); json (an array of rows); jsonl (one row a line); "
+         "parquet (the [parquet] extra; to --out or a pipe)")
+DATA_OUT = click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+                        help="write the rows to this file (default stdout)")
+
+
+def emit_records(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str, title: str = "",
+                 out_path: str | None = None) -> None:
+    """Rows of one shape in any data format, with the same columns in each (even with no row)."""
+    if fmt == "parquet":
+        data = to_parquet(rows, columns)
+        if out_path:
+            with open(out_path, "wb") as fh:
+                fh.write(data)
+        elif sys.stdout.isatty():
+            raise click.UsageError("parquet is binary: pass --out FILE or redirect stdout")
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return
+    if fmt == "table":
+        if out_path:
+            with open(out_path, "w", encoding="utf-8") as fh:
+                Console(file=fh, width=_PIPED_WIDTH).print(table_of(rows, columns, title))
+        else:
+            out.print(table_of(rows, columns, title))
+        return
+    if fmt == "json":
+        text = json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2, ensure_ascii=False,
+                          default=str) + "\n"
+    elif fmt == "jsonl":
+        text = "".join(json.dumps({c: r.get(c) for c in columns}, ensure_ascii=False, default=str) + "\n"
+                       for r in rows)
+    else:  # csv
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buf.getvalue()
+    if out_path:
+        with open(out_path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def to_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    """The rows as one Parquet file (pyarrow, the [parquet] extra)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InvalidInput("format", "parquet needs the [parquet] extra: pip install 'engagement-tracker[parquet]'"
+                           ) from None
+    kinds = {"value": pa.int64(), "k": pa.int64(), "unit_depth": pa.int64(), "intensity": pa.int64(),
+             "low_95": pa.float64(), "high_95": pa.float64(), "epsilon": pa.float64(), "becoming_strong": pa.bool_()}
+    schema = pa.schema([(c, kinds.get(c, pa.string())) for c in columns])
+    table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows], schema=schema)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data: bytes = sink.getvalue().to_pybytes()
+    return data
+
+
 def emit_json(data: Any) -> None:
     """Print a document as indented JSON (dates and ids as text)."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
