@@ -37,6 +37,7 @@ from engagement_tracker.adapters.demo import (
     showcase_viewer,
 )
 from engagement_tracker.domain.application import CohortCommands, EngagementTracker
+from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 from engagement_tracker.projections.directory import cohort_row, engagement_row
 
@@ -236,9 +237,16 @@ def _outcome(app: EngagementTracker) -> dict[str, Any]:
     return {} if outcome is None else {"command_id": outcome.command_id, "recorded": outcome.status}
 
 
+def _complete(table: StepTable) -> Any:
+    """Shell completion of a STEP argument: the step names (click's completion, see README)."""
+    def complete(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+        return [name for name in table.steps if name.startswith(incomplete)]
+    return complete
+
+
 @click.command(cls=StepCommand, table=ENGAGEMENT)
 @click.argument("engagement_id")
-@click.argument("step_name", metavar="STEP")
+@click.argument("step_name", metavar="STEP", shell_complete=_complete(ENGAGEMENT))
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
 @COMMAND_ID
@@ -323,7 +331,7 @@ def cohort_show(ctx: click.Context, cohort_id: str, actor: str) -> None:
 
 @cohort.command("step", cls=StepCommand, table=COHORT)
 @click.argument("cohort_id")
-@click.argument("step_name", metavar="STEP")
+@click.argument("step_name", metavar="STEP", shell_complete=_complete(COHORT))
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
 @COMMAND_ID
@@ -343,6 +351,41 @@ def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[
                                **_outcome(app)}, default=str))
 
 
+@click.command("steps")
+@click.argument("which", type=click.Choice(["engagement", "cohort"]), required=False)
+@FORMAT
+def steps_list(which: str | None, fmt: str) -> None:
+    """Every step a person may take, with its arguments, their types and who may take it.
+
+    \b
+    etrack steps               # both workflows
+    etrack steps cohort --format json
+    """
+    rows = []
+    for name, table, catalogue in (("engagement", ENGAGEMENT, ENGAGEMENT_STEPS), ("cohort", COHORT, COHORT_STEPS)):
+        if which not in (None, name):
+            continue
+        command = "etrack step ID" if name == "engagement" else "etrack cohort step ID"
+        for step_name, arguments in table.steps.items():
+            step = catalogue[step_name]
+            wf = WORKFLOWS[name]
+            if fmt == "json":
+                args: Any = [{"name": a.name, "type": a.kind.label, "accepts": a.kind.accepts,
+                              "required": a.required, "may_be_none": a.nullable} for a in arguments]
+            else:
+                args = table.usage(step_name)
+            rows.append({"workflow": name, "step": step_name, "who": ", ".join(step.roles) if fmt != "json"
+                         else list(step.roles), "arguments": args,
+                         "from": ", ".join(s for s in wf.leaf_states if step_name in wf.allowed(s)) if fmt != "json"
+                         else [s for s in wf.leaf_states if step_name in wf.allowed(s)],
+                         "summary": step.summary, "command": f"{command} {step_name} --as ROLE:PARTY_ID"})
+    if fmt == "table":
+        for row in rows:
+            row.pop("command")
+            row.pop("from")
+    emit_rows(rows, fmt, "Workflow steps (etrack step / etrack cohort step)")
+
+
 @click.group()
 def workflow() -> None:
     """Inspect the workflow definitions."""
@@ -359,4 +402,5 @@ def diagram(name: str, fmt: str) -> None:
 
 COMMANDS: tuple[click.Command, ...] = (
     demo, engagements, show, timeline, party, open_engagement, step, tick, coach_load, cohorts, cohort, workflow,
+    steps_list,
 )

@@ -6,6 +6,7 @@ write, the projections catch up in the same process (embedded mode).
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,18 +25,23 @@ from engagement_tracker.projections.directory import COHORT, Directory
 
 DEFAULT_URL = "sqlite:///etrack.sqlite"
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator[EngagementTracker]:
     """Open the store; after a write, bring the projections up to date in-process (embedded mode)."""
+    log.debug("opening the store at %s", ctx.obj["db"] or DEFAULT_URL)
     with refusals():
         app = open_tracker(ctx.obj["db"], **kwargs)
+    log.info("store open: %s", ctx.obj["db"] or DEFAULT_URL)
     try:
         with refusals():
             yield app
         if project:
             try:  # the command is committed: a projection that cannot catch up is a warning here
                 ProjectionRunner(app).catch_up()
+                log.debug("projections caught up")
             except EtrackError as exc:
                 err.print(f"[yellow]warning[/]: the command was recorded, but projections did not catch up: {exc}")
     finally:
