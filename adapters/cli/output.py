@@ -137,8 +137,8 @@ def emit_records(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: st
 def to_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
     """The rows as one Parquet file (pyarrow, the [parquet] extra)."""
     try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
+        import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
         raise InvalidInput("format", "parquet needs the [parquet] extra: pip install 'engagement-tracker[parquet]'"
                            ) from None
