@@ -53,4 +53,20 @@ def progress(ctx: click.Context | None, label: str, total: int | None, unit: str
                    console=err, transient=False)
     with bar:
         task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        advance.bar, advance.task = bar, task  # type: ignore[attr-defined]
+        yield advance
+
+
+@contextmanager
+def progress_of(ctx: click.Context | None, label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """Yield ``update(done, total)``, for work that learns its total as it starts."""
+    with progress(ctx, label, None, unit) as advance:
+        if getattr(advance, "bar", None) is None:
+            yield lambda _done, _total: None
+            return
+        bar, task = advance.bar, advance.task  # type: ignore[attr-defined]
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -25,6 +25,7 @@ from engagement_tracker.adapters.cli.output import (
     parse_time,
     refusals,
 )
+from engagement_tracker.adapters.cli.progress import progress_of
 from engagement_tracker.adapters.cli.store import DEFAULT_URL, reader, tracker
 from engagement_tracker.adapters.demo import (
     ACCESS,
@@ -283,7 +284,8 @@ def tick(ctx: click.Context, at: str | None, fmt: str) -> None:
     """Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."""
     when = parse_time(at)
     with tracker(ctx) as app:
-        rows = app.tick(when)
+        with progress_of(ctx, "deadlines", "engagements and cohorts") as update:
+            rows = app.tick(when, update)
         if fmt == "table" and not rows:
             out.print("nothing new fell due")
             return

@@ -86,3 +86,47 @@ def test_verbose_logs_and_the_log_level_setting(stored: tuple[str, Cast, UUID, A
     assert "DEBUG engagement_tracker" in env.stderr
     bad = run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_LOG_LEVEL": "chatty"})
     assert bad.returncode == 0 and "expected DEBUG, INFO, WARNING or ERROR" in bad.stderr
+
+
+def on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run etrack with stderr on a pseudo-terminal (stdout piped): what the terminal showed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "engagement_tracker.adapters.cli", *args], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=follower,
+                            env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin",
+                                 "COLUMNS": "120", "TERM": "xterm"})
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    return proc.wait(), shown.decode(errors="replace")
+
+
+def test_long_work_shows_a_progress_bar_on_a_terminal_only(stored: tuple[str, Cast, UUID, Actor],  # noqa: F811
+                                                           tmp_path: Path) -> None:
+    url, _, _, admin = stored
+    code, shown = on_a_terminal(["--db", url, "projections", "rebuild"], tmp_path)
+    assert code == 0 and "rebuilding" in shown and "records" in shown and "ETA" in shown, shown
+    code, shown = on_a_terminal(["--db", url, "audit", "verify", "--as", str(admin)], tmp_path)
+    assert code == 0 and "verifying" in shown, shown
+    code, shown = on_a_terminal(["--db", url, "audit", "export", "--as", str(admin), "--out", "t.jsonl"], tmp_path)
+    assert code == 0 and "exporting" in shown and "entries written" in shown, shown
+    code, shown = on_a_terminal(["--db", url, "tick", "--at", "2026-06-01"], tmp_path)
+    assert code == 0 and "deadlines" in shown and "engagements and cohorts" in shown, shown
+    code, shown = on_a_terminal(["--db", url, "projections", "rebuild", "--quiet"], tmp_path)
+    assert code == 0 and "rebuilding" not in shown
+    piped = run("--db", url, "projections", "rebuild", cwd=tmp_path)
+    assert piped.returncode == 0 and "rebuilding" not in piped.stderr + piped.stdout
+    assert "records projected" in piped.stdout
