@@ -205,6 +205,16 @@ class Settings:
     runner_max_outage: float = 300.0
 
 
+#: Every ETRACK_* setting a deployment may give (environment variables, or the CLI's TOML file);
+#: :func:`read_settings` parses the tracker's own, the adapters read the others.
+SETTING_NAMES = (
+    "ETRACK_DATABASE_URL", "ETRACK_K_MIN", "ETRACK_SNAPSHOT_INTERVAL", "ETRACK_TEAMS_WARN_ABOVE",
+    "ETRACK_TEAMS_REFUSE_ABOVE", "ETRACK_SIGNAL_THEMES", "ETRACK_CIPHER_KEY", "ETRACK_RETRY_SECONDS",
+    "ETRACK_RECORD_KEY", "ETRACK_RUNNER_MAX_OUTAGE", "ETRACK_VAULT_PATH", "ETRACK_AUDIT_SIGNING_KEY",
+    "ETRACK_AUDIT_PUBLIC_KEY", "ETRACK_AS", "ETRACK_LOG_LEVEL", "ETRACK_JSON_ERRORS",
+)
+
+
 def read_settings(get: Callable[[str], object]) -> Settings:
     """Every ETRACK_* setting from ``get`` (the environment), or InvalidInput naming the variable
     and what it accepts."""

@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from engagement_tracker.adapters.cli import access, analytics, audit, exits, privacy, steps, store
+from engagement_tracker.adapters.config import apply_config
 
 
 def store_url(value: str | None) -> str | None:
@@ -123,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     exits.json_errors = exits.wants_json(args) or os.environ.get("ETRACK_JSON_ERRORS") == "1"
     try:
+        apply_config()  # ETRACK_CONFIG or ./etrack.toml: settings the environment does not give
+        exits.json_errors = exits.json_errors or os.environ.get("ETRACK_JSON_ERRORS") == "1"
         code = cli.main(args, prog_name="etrack", standalone_mode=False)
     except click.Abort:
         exits.report("Aborted", "interrupted", 130)

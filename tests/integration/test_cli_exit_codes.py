@@ -85,3 +85,16 @@ def test_a_long_bad_input_is_echoed_cut(stored: tuple[str, Cast, UUID, Actor],  
     proc = run("--db", url, *args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr) < 600 and "characters)" in proc.stderr, proc.stderr[:300]
+
+
+def test_the_toml_file_configures_the_command_line(stored: tuple[str, Cast, UUID, Actor],  # noqa: F811
+                                                   tmp_path: Path) -> None:
+    url = stored[0]
+    (tmp_path / "etrack.toml").write_text(f'database_url = "{url}"\n', encoding="utf-8")
+    assert run("engagements", cwd=tmp_path).returncode == 0  # ./etrack.toml names the store
+    (tmp_path / "etrack.toml").write_text('k_min = "many"\n', encoding="utf-8")
+    bad = run("--db", url, "engagements", cwd=tmp_path)
+    assert bad.returncode == 4 and bad.stderr.startswith("error: InvalidInput: ETRACK_K_MIN"), bad.stderr
+    assert run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_K_MIN": "5"}).returncode == 0  # env wins
+    missing = run("engagements", cwd=tmp_path, env={"ETRACK_CONFIG": "nope.toml"})
+    assert missing.returncode == 4 and "ETRACK_CONFIG" in missing.stderr and "Traceback" not in missing.stderr
