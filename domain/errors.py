@@ -121,3 +121,7 @@ class BudgetExceeded(NotPermitted):
 
 class HistoryRewritten(EtrackError):
     """Raised when a witness is shown a checkpoint that does not extend the history it cosigned."""
+
+
+class MissingDependency(EtrackError):
+    """Raised when the environment lacks what a command needs: an optional extra or an outside tool."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from engagement_tracker.adapters.cli import access, analytics, audit, exits, privacy, steps, store
+from engagement_tracker.adapters.cli import access, analytics, audit, diagrams, exits, privacy, steps, store
 from engagement_tracker.adapters.config import apply_config
 
 
@@ -101,7 +101,7 @@ def cli(ctx: click.Context, db: str | None, verbose: int, quiet: bool) -> None:
     configure_logging(verbose)
 
 
-for _command in (*steps.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS, *audit.COMMANDS,
+for _command in (*steps.COMMANDS, *diagrams.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS, *audit.COMMANDS,
                  *store.COMMANDS):
     cli.add_command(_command)
 

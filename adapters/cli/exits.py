@@ -30,6 +30,7 @@ from engagement_tracker.domain.errors import (
     ConcurrencyConflict,
     EtrackError,
     InvalidInput,
+    MissingDependency,
     StoreError,
 )
 
@@ -55,7 +56,7 @@ def is_environment(exc: EtrackError) -> bool:
         return True
     if isinstance(exc, InvalidInput):
         return exc.field.startswith("ETRACK_") or "pip install" in exc.problem
-    return type(exc).__name__ == "MissingExtra"
+    return isinstance(exc, MissingDependency)
 
 
 def exit_code(exc: BaseException) -> int:

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from engagement_tracker.adapters.cli.exits import cut, exit_code, fail, report
 from engagement_tracker.domain.application import as_uuid
-from engagement_tracker.domain.errors import EtrackError, InvalidInput
+from engagement_tracker.domain.errors import EtrackError, InvalidInput, MissingDependency
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
 
@@ -140,8 +140,8 @@ def to_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
         import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no type hints
         import pyarrow.parquet as pq  # type: ignore[import-untyped]
     except ImportError:
-        raise InvalidInput("format", "parquet needs the [parquet] extra: pip install 'engagement-tracker[parquet]'"
-                           ) from None
+        raise MissingDependency("--format parquet needs the [parquet] extra: pip install 'engagement-tracker[parquet]'"
+                                ) from None
     kinds = {"value": pa.int64(), "k": pa.int64(), "unit_depth": pa.int64(), "intensity": pa.int64(),
              "low_95": pa.float64(), "high_95": pa.float64(), "epsilon": pa.float64(), "becoming_strong": pa.bool_()}
     schema = pa.schema([(c, kinds.get(c, pa.string())) for c in columns])

@@ -388,21 +388,6 @@ def steps_list(which: str | None, fmt: str) -> None:
     emit_rows(rows, fmt, "Workflow steps (etrack step / etrack cohort step)")
 
 
-@click.group()
-def workflow() -> None:
-    """Inspect the workflow definitions."""
-
-
-@workflow.command("diagram")
-@click.argument("name", type=click.Choice(sorted(WORKFLOWS)), default="engagement")
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "json"]), default="mermaid")
-def diagram(name: str, fmt: str) -> None:
-    """Print a workflow as Mermaid text (or as JSON data)."""
-    wf = WORKFLOWS[name]
-    click.echo(wf.to_mermaid() if fmt == "mermaid" else json.dumps(wf.to_dict(), indent=2))
-
-
 COMMANDS: tuple[click.Command, ...] = (
-    demo, engagements, show, timeline, party, open_engagement, step, tick, coach_load, cohorts, cohort, workflow,
-    steps_list,
+    demo, engagements, show, timeline, party, open_engagement, step, tick, coach_load, cohorts, cohort, steps_list,
 )

@@ -130,3 +130,23 @@ def test_long_work_shows_a_progress_bar_on_a_terminal_only(stored: tuple[str, Ca
     piped = run("--db", url, "projections", "rebuild", cwd=tmp_path)
     assert piped.returncode == 0 and "rebuilding" not in piped.stderr + piped.stdout
     assert "records projected" in piped.stdout
+
+
+def test_a_rendered_diagram_needs_the_mermaid_cli(tmp_path: Path) -> None:
+    missing = run("workflow", "diagram", "cohort", "--format", "svg", cwd=tmp_path)
+    assert missing.returncode == 4 and missing.stderr.startswith("error: MissingDependency: ")
+    assert "npm install -g @mermaid-js/mermaid-cli" in missing.stderr and "Traceback" not in missing.stderr
+    # a stand-in mmdc on PATH: the diagram's text goes in, the rendered file comes out
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "mmdc"
+    fake.write_text('#!/bin/sh\ncp "$2" "$4.src"; printf "<svg>%s</svg>" "$(head -1 "$2")" > "$4"\n', encoding="utf-8")
+    fake.chmod(0o755)
+    env = {"PATH": f"{tools}:/usr/bin:/bin"}
+    svg = run("workflow", "diagram", "cohort", "--format", "svg", cwd=tmp_path, env=env)
+    assert svg.returncode == 0 and svg.stdout == "<svg>stateDiagram-v2</svg>", svg.stderr
+    png = run("workflow", "diagram", "engagement", "--format", "png", "--out", "e.png", cwd=tmp_path, env=env)
+    assert png.returncode == 0 and (tmp_path / "e.png").read_text(encoding="utf-8") == "<svg>stateDiagram-v2</svg>"
+    fake.write_text("#!/bin/sh\necho 'Error: no browser' >&2; exit 1\n", encoding="utf-8")
+    broken = run("workflow", "diagram", "cohort", "--format", "svg", cwd=tmp_path, env=env)
+    assert broken.returncode == 4 and "no browser" in broken.stderr
