@@ -38,6 +38,7 @@ from engagement_tracker.domain.errors import (
     EtrackError,
     InvalidInput,
     NotFound,
+    RecordedOutOfOrder,
     StoreError,
     SubjectErased,
 )
@@ -67,6 +68,13 @@ def as_uuid(value: object, field: str) -> UUID:
         except ValueError:
             pass
     raise InvalidInput(field, f"{value!r} is not an id (a UUID)")
+
+
+def require_in_order(kind: str, agg: Aggregate, at: datetime) -> None:
+    """Refuse a command timed before the aggregate's last recorded event: history reads forwards."""
+    previous = getattr(agg, "modified_on", None)
+    if isinstance(previous, datetime) and at < previous:
+        raise RecordedOutOfOrder(kind, agg.id, at.isoformat(), previous.isoformat())
 
 
 class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's Application is generic in its id type; ours are UUIDs
@@ -211,6 +219,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                     return self._replay_outcome(cls, ident, kind, command, cid, stored)
             was_ended = bool(getattr(agg, "is_ended", False))
             at = self._now()
+            require_in_order(kind, agg, at)
             try:
                 result = command(agg, at)
                 others = companions(agg, at, was_ended) if companions else []
