@@ -70,11 +70,15 @@ def as_uuid(value: object, field: str) -> UUID:
     raise InvalidInput(field, f"{value!r} is not an id (a UUID)")
 
 
-def require_in_order(kind: str, agg: Aggregate, at: datetime) -> None:
-    """Refuse a command timed before the aggregate's last recorded event: history reads forwards."""
-    previous = getattr(agg, "modified_on", None)
-    if isinstance(previous, datetime) and at < previous:
-        raise RecordedOutOfOrder(kind, agg.id, at.isoformat(), previous.isoformat())
+def require_in_order(kind: str, agg: Aggregate, previous: object) -> None:
+    """Refuse what a command is about to record when an event is timed before the one before it
+    (``previous``: the aggregate's last recorded event's time): history reads forwards."""
+    last = previous
+    for event in getattr(agg, "pending_events", ()):
+        at = getattr(event, "timestamp", None)
+        if isinstance(at, datetime) and isinstance(last, datetime) and at < last:
+            raise RecordedOutOfOrder(kind, agg.id, at.isoformat(), last.isoformat())
+        last = at if isinstance(at, datetime) else last
 
 
 class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's Application is generic in its id type; ours are UUIDs
@@ -219,12 +223,13 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                     return self._replay_outcome(cls, ident, kind, command, cid, stored)
             was_ended = bool(getattr(agg, "is_ended", False))
             at = self._now()
-            require_in_order(kind, agg, at)
+            previous = getattr(agg, "modified_on", None)
             try:
                 result = command(agg, at)
                 others = companions(agg, at, was_ended) if companions else []
             except EtrackError as exc:
                 raise _with_state(exc, kind, getattr(agg, "state", "?")) from None
+            require_in_order(kind, agg, previous)
             if self._commit(cid, kind, agg, *others):
                 return result
         raise AssertionError("unreachable")  # pragma: no cover

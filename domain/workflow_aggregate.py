@@ -112,7 +112,11 @@ class WorkflowAggregate(Aggregate):
         return self.state in self.WORKFLOW.final
 
     def allowed_steps(self) -> list[str]:
-        """The steps a person may take now (never the ones the application records itself)."""
+        """Every step the workflow allows now (as 0.1.0 read it: the views keep this list)."""
+        return self.WORKFLOW.allowed(self.state)
+
+    def offered_steps(self) -> list[str]:
+        """The steps a person may take now: never the ones the application records itself."""
         return [s for s in self.WORKFLOW.allowed(self.state) if s not in SYSTEM_STEPS]
 
     def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
@@ -129,7 +133,7 @@ class WorkflowAggregate(Aggregate):
         """Refuse early (before any content is sealed) if ``actor`` may not take ``step`` now."""
         self.require_party(step, require_actor(actor))
         if step not in self.WORKFLOW.allowed(self.state):
-            raise StepNotAllowed(self.WORKFLOW.name, self.state, step, self.allowed_steps())
+            raise StepNotAllowed(self.WORKFLOW.name, self.state, step, self.offered_steps())
 
     def _step(self, step: str, actor: Actor, at: datetime, facts: dict[str, Any] | None = None) -> str:
         """Check who acts and where the step leads; raise if refused; return the destination."""

@@ -23,6 +23,15 @@ class FakeClock:
         return self.now
 
 
+def tick_at(app: EngagementTracker, when: datetime) -> list[dict[str, Any]]:
+    """``app.tick(when)`` with the app's FakeClock moved to ``when`` first, as a real host's clock
+    would be: the events a tick records are stamped ``when``, and history never runs backwards."""
+    clock = app.clock
+    if isinstance(clock, FakeClock) and clock.now < when:
+        clock.now = when
+    return app.tick(when)
+
+
 def new_tracker(url: str, clock: FakeClock | None = None, **env: str) -> EngagementTracker:
     return open_tracker(url, clock=clock or FakeClock(), env=env or None)
 

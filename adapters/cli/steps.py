@@ -40,6 +40,7 @@ from engagement_tracker.adapters.demo import (
 from engagement_tracker.domain.application import CohortCommands, EngagementTracker
 from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
+from engagement_tracker.domain.workflow_aggregate import SYSTEM_STEPS
 from engagement_tracker.projections.directory import cohort_row, engagement_row
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
@@ -145,6 +146,13 @@ def engagements(ctx: click.Context, fmt: str) -> None:
         emit_rows([engagement_row(e) for e in directory(app).engagements()], fmt, "Engagements")
 
 
+def offered(view: dict[str, Any]) -> dict[str, Any]:
+    """A view as the command line shows it: ``allowed_steps`` without the steps only ``tick`` records."""
+    if isinstance(view.get("allowed_steps"), list):
+        view["allowed_steps"] = [s for s in view["allowed_steps"] if s not in SYSTEM_STEPS]
+    return view
+
+
 @click.command()
 @click.argument("engagement_id")
 @ACTOR
@@ -152,7 +160,8 @@ def engagements(ctx: click.Context, fmt: str) -> None:
 def show(ctx: click.Context, engagement_id: str, actor: str) -> None:
     """Print an engagement as JSON, as the acting party may see it."""
     with reader(ctx) as app:
-        click.echo(json.dumps(app.engagement_view(engagement_id, parse_actor(actor)), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(offered(app.engagement_view(engagement_id, parse_actor(actor))), indent=2,
+                              ensure_ascii=False))
 
 
 @click.command()
@@ -328,7 +337,7 @@ def cohort() -> None:
 def cohort_show(ctx: click.Context, cohort_id: str, actor: str) -> None:
     """Print a cohort as JSON, as its coach or a member sees it."""
     with reader(ctx) as app:
-        click.echo(json.dumps(app.cohorts.view(cohort_id, parse_actor(actor)), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(offered(app.cohorts.view(cohort_id, parse_actor(actor))), indent=2, ensure_ascii=False))
 
 
 @cohort.command("step", cls=StepCommand, table=COHORT)

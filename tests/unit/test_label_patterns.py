@@ -21,7 +21,7 @@ SENTENCES = [
 @pytest.mark.parametrize("field", ["org_unit", "unit"])
 @pytest.mark.parametrize("text", SENTENCES)
 def test_a_sentence_is_not_a_label(field: str, text: str) -> None:
-    with pytest.raises(InvalidInput, match="no sentence|at most three words"):
+    with pytest.raises(InvalidInput, match=r"no sentence|at most three words"):
         require_label(text, field)
 
 
