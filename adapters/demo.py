@@ -335,6 +335,7 @@ def seed(app: EngagementTracker, clock: ScriptedClock, progress: Callable[[str],
         if not app.exists(demo_id(label)):
             _play_cohort(app, clock, label, unit, name, target, start)
             recorded += 1
+    clock.now = max(clock.now, DEMO_NOW)  # the tick happens at the demo's "now": after every scripted event
     app.tick(DEMO_NOW)  # deadlines missed by the demo's "now", recorded once
     return recorded
 

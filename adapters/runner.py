@@ -76,7 +76,7 @@ class ProjectionRunner:
 
     def rebuild(self) -> int:
         """Every projection from scratch, in one shared decoding pass."""
-        return tracking.rebuild(self.projections, self.events)
+        return tracking.rebuild(self.projections, self.events, self.on_page)
 
     def _listen(self) -> None:
         """PostgreSQL: wake the loop on every notification (LISTEN/NOTIFY)."""

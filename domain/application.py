@@ -8,7 +8,7 @@ never chooses a backend: the environment it is given does (see ``adapters/storag
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -152,23 +152,28 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
         state: dict[str, Any] = state_as_json(aggregate)
         return state
 
-    def tick(self, now: datetime | None = None) -> list[dict[str, Any]]:
+    def tick(self, now: datetime | None = None, on_progress: Callable[[int, int], None] | None = None,
+             ) -> list[dict[str, Any]]:
         """Record every deadline that fell due by ``now`` (default: the clock), exactly once.
 
         Returns what was recorded now: kind, id, deadline, due_at. Running it again records
-        nothing new.
+        nothing new. ``on_progress(done, total)`` is told after each engagement or cohort looked at.
         """
         now = self._now() if now is None else now
         if not isinstance(now, datetime) or now.tzinfo is None:
             raise InvalidInput("now", "expected a timezone-aware datetime")
         system = Actor(SYSTEM_PARTY, Role.SYSTEM)
         recorded: list[dict[str, Any]] = []
-        sources: list[tuple[str, type[Engagement] | type[Cohort], Iterable[UUID]]] = [
+        sources: list[tuple[str, type[Engagement] | type[Cohort], list[UUID]]] = [
             ("engagement", Engagement, list(self.engagement_ids())),
             ("cohort", Cohort, list(self.cohort_ids())),
         ]
+        total, done = sum(len(ids) for _, _, ids in sources), 0
         for kind, cls, ids in sources:
             for agg_id in ids:
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, total)
                 if not self._load(cls, agg_id, kind).due_deadlines(now):
                     continue
 

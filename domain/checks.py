@@ -28,13 +28,20 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 # The only text kept in clear: short labels analysts group by or auditors match on. Their
 # patterns keep free text (sentences, notes) out; they must never hold a person's name.
+# A label is a few words, never a sentence: an org unit is at most four levels joined by '/', each
+# of at most three words ('Customer Service/Lyon'); a unit of measure at most three words. (No
+# pattern can tell a name from a unit's name: 'Marc Petit' has the shape of 'Digital Factory'.)
+_WORD = r"[A-Za-z0-9&][A-Za-z0-9&_.-]*"
+_LEVEL = rf"{_WORD}(?: {_WORD}){{0,2}}"
 CLEAR_LABELS = {
-    "org_unit": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9 &/_.-]{0,79}$"),
-                 "letters, digits, spaces and & / _ . - (at most 80), e.g. 'Operations/Lyon'"),
+    "org_unit": (re.compile(rf"^(?=.{{1,80}}$){_LEVEL}(?: ?/ ?{_LEVEL}){{0,3}}$"),
+                 "an org unit: up to four levels joined by '/', each of at most three words of letters, digits "
+                 "and & _ . - (at most 80 characters, no sentence), e.g. 'Operations/Lyon'"),
     "reference": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,199}$"),
                   "a document reference without spaces (at most 200), e.g. 'DMS/2026/0042'"),
-    "unit": (re.compile(r"^[A-Za-z%€$#][A-Za-z0-9 %/€$#.-]{0,39}$"),
-             "a unit of measure (at most 40), e.g. 'hours', '%', 'tickets/week'"),
+    "unit": (re.compile(r"^(?=.{1,40}$)[A-Za-z%€$#][A-Za-z0-9%/€$#.-]*(?: [A-Za-z0-9%/€$#.-]+){0,2}$"),
+             "a unit of measure of at most three words (at most 40 characters), e.g. 'hours', '%', "
+             "'tickets/week', 'tickets per week'"),
 }
 
 
@@ -203,6 +210,16 @@ class Settings:
     retry_seconds: float = 10.0
     record_key: bytes | None = None
     runner_max_outage: float = 300.0
+
+
+#: Every ETRACK_* setting a deployment may give (environment variables, or the CLI's TOML file);
+#: :func:`read_settings` parses the tracker's own, the adapters read the others.
+SETTING_NAMES = (
+    "ETRACK_DATABASE_URL", "ETRACK_K_MIN", "ETRACK_SNAPSHOT_INTERVAL", "ETRACK_TEAMS_WARN_ABOVE",
+    "ETRACK_TEAMS_REFUSE_ABOVE", "ETRACK_SIGNAL_THEMES", "ETRACK_CIPHER_KEY", "ETRACK_RETRY_SECONDS",
+    "ETRACK_RECORD_KEY", "ETRACK_RUNNER_MAX_OUTAGE", "ETRACK_VAULT_PATH", "ETRACK_AUDIT_SIGNING_KEY",
+    "ETRACK_AUDIT_PUBLIC_KEY", "ETRACK_AS", "ETRACK_LOG_LEVEL", "ETRACK_JSON_ERRORS",
+)
 
 
 def read_settings(get: Callable[[str], object]) -> Settings:

@@ -38,6 +38,7 @@ from engagement_tracker.domain.errors import (
     EtrackError,
     InvalidInput,
     NotFound,
+    RecordedOutOfOrder,
     StoreError,
     SubjectErased,
 )
@@ -67,6 +68,17 @@ def as_uuid(value: object, field: str) -> UUID:
         except ValueError:
             pass
     raise InvalidInput(field, f"{value!r} is not an id (a UUID)")
+
+
+def require_in_order(kind: str, agg: Aggregate, previous: object) -> None:
+    """Refuse what a command is about to record when an event is timed before the one before it
+    (``previous``: the aggregate's last recorded event's time): history reads forwards."""
+    last = previous
+    for event in getattr(agg, "pending_events", ()):
+        at = getattr(event, "timestamp", None)
+        if isinstance(at, datetime) and isinstance(last, datetime) and at < last:
+            raise RecordedOutOfOrder(kind, agg.id, at.isoformat(), last.isoformat())
+        last = at if isinstance(at, datetime) else last
 
 
 class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's Application is generic in its id type; ours are UUIDs
@@ -211,11 +223,13 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                     return self._replay_outcome(cls, ident, kind, command, cid, stored)
             was_ended = bool(getattr(agg, "is_ended", False))
             at = self._now()
+            previous = getattr(agg, "modified_on", None)
             try:
                 result = command(agg, at)
                 others = companions(agg, at, was_ended) if companions else []
             except EtrackError as exc:
                 raise _with_state(exc, kind, getattr(agg, "state", "?")) from None
+            require_in_order(kind, agg, previous)
             if self._commit(cid, kind, agg, *others):
                 return result
         raise AssertionError("unreachable")  # pragma: no cover

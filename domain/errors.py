@@ -121,3 +121,18 @@ class BudgetExceeded(NotPermitted):
 
 class HistoryRewritten(EtrackError):
     """Raised when a witness is shown a checkpoint that does not extend the history it cosigned."""
+
+
+class MissingDependency(EtrackError):
+    """Raised when the environment lacks what a command needs: an optional extra or an outside tool."""
+
+
+class RecordedOutOfOrder(EtrackError, ValueError):
+    """Raised when an event would be recorded at a time before the previous event of the same
+    engagement, cohort or party (a clock that ran backwards): history must read forwards."""
+
+    def __init__(self, kind: str, ident: object, at: object, previous: object) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident}: cannot record an event at {at}, before its previous event at {previous}; "
+                         "the clock ran backwards (check the host's time or the injected clock)")

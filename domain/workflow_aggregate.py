@@ -56,6 +56,11 @@ def events_of(history: type[Aggregate]) -> dict[str, type[Aggregate.Event]]:
             if isinstance(value, type) and issubclass(value, Aggregate.Event)}
 
 
+#: Steps the application records itself (the deadline clock, ``tick``): offered to no one.
+#: (A module constant: an annotated class attribute would become an aggregate field.)
+SYSTEM_STEPS = frozenset({"miss_deadline"})
+
+
 class WorkflowAggregate(Aggregate):
     """An aggregate whose steps are decided by a :class:`Workflow` and recorded as events."""
 
@@ -107,7 +112,12 @@ class WorkflowAggregate(Aggregate):
         return self.state in self.WORKFLOW.final
 
     def allowed_steps(self) -> list[str]:
+        """Every step the workflow allows now (as 0.1.0 read it: the views keep this list)."""
         return self.WORKFLOW.allowed(self.state)
+
+    def offered_steps(self) -> list[str]:
+        """The steps a person may take now: never the ones the application records itself."""
+        return [s for s in self.WORKFLOW.allowed(self.state) if s not in SYSTEM_STEPS]
 
     def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
         """Deadlines that fell due by ``now`` and are not yet recorded (see ``deadlines.py``)."""
@@ -122,9 +132,8 @@ class WorkflowAggregate(Aggregate):
     def precheck(self, step: str, actor: Actor) -> None:
         """Refuse early (before any content is sealed) if ``actor`` may not take ``step`` now."""
         self.require_party(step, require_actor(actor))
-        allowed = self.WORKFLOW.allowed(self.state)
-        if step not in allowed:
-            raise StepNotAllowed(self.WORKFLOW.name, self.state, step, allowed)
+        if step not in self.WORKFLOW.allowed(self.state):
+            raise StepNotAllowed(self.WORKFLOW.name, self.state, step, self.offered_steps())
 
     def _step(self, step: str, actor: Actor, at: datetime, facts: dict[str, Any] | None = None) -> str:
         """Check who acts and where the step leads; raise if refused; return the destination."""

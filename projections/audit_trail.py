@@ -107,6 +107,29 @@ class StoredRecords(StoredEvents, Protocol):
         ...
 
 
+#: Entries read at a time by an export.
+EXPORT_PAGE = 2_000
+
+
+_R = TypeVar("_R")
+
+
+def counted(rows: Iterable[_R], on_progress: Callable[[int], None] | None, every: int = 2_000) -> Iterator[_R]:
+    """``rows`` as they are, telling ``on_progress`` of every ``every`` rows read (and of the rest)."""
+    if on_progress is None:
+        yield from rows
+        return
+    n = 0
+    for row in rows:
+        yield row
+        n += 1
+        if n == every:
+            on_progress(n)
+            n = 0
+    if n:
+        on_progress(n)
+
+
 class AuditTrail(TrackedProjection[AuditTrailView]):
     """Keeps the trail current (exactly once) and verifies the store against it."""
 
@@ -145,16 +168,20 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
 
     def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
                witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
-               against: Iterable[dict[str, Any]] | None = None) -> Report:
+               against: Iterable[dict[str, Any]] | None = None,
+               on_progress: Callable[[int], None] | None = None) -> Report:
         """The store against the trail; against a checkpoint's signed chain head (0.1.0 and later) and
         its signed Merkle root (a note: the current tree must extend it) when it has them; and the
         note must carry a valid cosignature of every witness in ``witnesses`` (name, key); ``against``, an
-        export the auditor kept, must be a prefix of today's trail, leaf for leaf."""
+        export the auditor kept, must be a prefix of today's trail, leaf for leaf. ``on_progress(n)``
+        is told of every ``n`` records read (for a progress bar)."""
         tracked = self.position()  # read first: a runner may append while we scan, never remove
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
-        report = self.events.scan(lambda rows, count, seals: verify_scan(rows, count, chained, tracked, seals))
+        report = self.events.scan(lambda rows, count, seals: verify_scan(counted(rows, on_progress), count, chained,
+                                                                         tracked, seals))
         if report is None:  # no in-database scan, or something differs: find and name every fault
-            report = verify(self.stored_records(), self.view.entries(), chained, tracked=tracked)
+            report = verify(counted(self.stored_records(), on_progress), self.view.entries(), chained,
+                            tracked=tracked)
         if chained is not None:
             problem = checkpoint_signature_problem(chained, public_key)
             if problem:
@@ -192,6 +219,7 @@ class AuditService:
     def verify(
         self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
         witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> Report:
         """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
         cosigned the checkpoint."""
@@ -204,7 +232,7 @@ class AuditService:
             raise InvalidInput("witnesses", "expected (name, Ed25519 public key) pairs (see projections.witness.parse_vkey)")
         if witnesses and checkpoint is None:
             raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
-        return self.trail.verify(checkpoint, public_key, witnesses, against)
+        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress)
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
         """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree
@@ -233,12 +261,27 @@ class AuditService:
             "signature": signature.hex(),
         }
 
-    def export(self, viewer: Actor, out: IO[str]) -> int:
+    def export(self, viewer: Actor, out: IO[str], on_page: Callable[[int], None] | None = None) -> int:
         """Write the trail as JSON Lines (each entry with its leaf ``index`` and ``leaf_hash``);
-        returns the number of entries."""
+        returns the number of entries. Entries are read a page at a time (memory stays flat in the
+        size of the trail); ``on_page(n)`` is called after each page written."""
         require_writer(out, "out")
+        require_auditor(viewer, "read the audit trail", self.grants)
+        self.trail.catch_up()
         n = 0
-        for line in export_lines(self.entries(viewer), entry_leaf_hash):
+
+        def pages() -> Iterator[AuditEntry]:
+            start = 1
+            while True:
+                page = self.trail.view.entries(start, EXPORT_PAGE)
+                if not page:
+                    return
+                yield from page
+                start = page[-1].position + 1
+                if on_page is not None:
+                    on_page(len(page))
+
+        for line in export_lines(pages(), entry_leaf_hash):
             out.write(line + "\n")
             n += 1
         return n

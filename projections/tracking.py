@@ -173,8 +173,9 @@ def catch_up(
             on_page(len(page))
 
 
-def rebuild(projections: Sequence[TrackedProjection[Any]], events: StoredEvents) -> int:
-    """Every projection from scratch, in one shared decoding pass."""
+def rebuild(projections: Sequence[TrackedProjection[Any]], events: StoredEvents,
+            on_page: Callable[[int], None] | None = None) -> int:
+    """Every projection from scratch, in one shared decoding pass (``on_page`` as in :func:`catch_up`)."""
     for p in projections:
         p.view.clear()
-    return catch_up(projections, events)
+    return catch_up(projections, events, on_page)

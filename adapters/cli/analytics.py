@@ -1,43 +1,41 @@
-"""Analysts and admins: released aggregates only (signal summaries and trends, activity)."""
+"""Analysts and admins: released aggregates only (signal summaries and trends, activity).
+
+Every output is long-format rows of one shape (``rows.py``), the same columns in the table,
+CSV, JSON, JSONL and Parquet; each output's JSON Schema ships in ``schemas/``.
+"""
 
 from __future__ import annotations
-
-import json
 
 import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
-from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor
+from engagement_tracker.adapters.cli.output import ACTOR, DATA_FORMAT, DATA_OUT, emit_records, err, parse_actor
+from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
 from engagement_tracker.adapters.cli.store import tracker
 from engagement_tracker.domain.errors import InvalidInput
-from engagement_tracker.projections.analytics import release_document, release_rows, to_csv
 from engagement_tracker.projections.anonymity import Release
 from engagement_tracker.projections.privacy import DpRelease
 
 
-def _emit_private(rel: DpRelease, fmt: str, title: str) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(rel.to_document(), indent=2))
-        return
-    emit_rows([r.to_dict() for r in rel.rows], fmt, title)
+def _emit_private(rel: DpRelease, fmt: str, title: str, out_path: str | None) -> None:
+    emit_records(dp_rows(rel), columns(rel.by, dp=True), fmt, title, out_path)
     if fmt == "table":
-        out.print(f"differential privacy: {rel.mechanism} (OpenDP), epsilon {rel.epsilon:g}, delta {rel.delta:g}; "
+        err.print(f"differential privacy: {rel.mechanism} (OpenDP), epsilon {rel.epsilon:g}, delta {rel.delta:g}; "
                   f"noise scale {rel.scale:g}; cells shown only above {rel.threshold}; each person counts at most "
                   f"{rel.bound} person-signals; low_95..high_95 holds the true count 95% of the time"
-                  + ("; the recorded answer to this same query on the same data: nothing spent" if rel.repeated else ""))
+                  + ("; the recorded answer to this same query on the same data: nothing spent" if rel.repeated else ""),
+                  highlight=False)
 
 
-def _emit_release(rel: Release, fmt: str, title: str) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(release_document(rel), indent=2))
-    elif fmt == "csv":
-        click.echo(to_csv(release_rows(rel)), nl=False)
-    else:
-        emit_rows(release_rows(rel), "table", title)
+def _emit_release(rel: Release, fmt: str, title: str, out_path: str | None) -> None:
+    emit_records(release_rows(rel), columns(rel.by), fmt, title, out_path)
+    if fmt == "table":
         hidden = len(rel.hidden)
-        out.print(f"level: {rel.level.time}"
+        err.print(f"level: {rel.level.time}"
                   + (f", units to depth {rel.level.unit_depth}" if rel.level.unit_depth is not None else "")
-                  + f"; k={rel.policy.k}; {hidden} cell(s) suppressed, each marked with its reason")
+                  + f"; k={rel.policy.k}; {hidden} cell(s) suppressed (no reason is given: it would bound the "
+                  "hidden value); the total row counts every fact, suppressed ones included",
+                  highlight=False)
 
 
 @click.group()
@@ -71,10 +69,12 @@ _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to th
 @_UNTIL
 @_PRIVACY
 @_EPSILON
-@FORMAT
+@DATA_FORMAT
+@DATA_OUT
 @click.pass_context
 def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None,
-                    since: str | None, until: str | None, privacy: str, epsilon: float | None, fmt: str) -> None:
+                    since: str | None, until: str | None, privacy: str, epsilon: float | None, fmt: str,
+                    out_path: str | None) -> None:
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression
     (or, with --privacy dp --epsilon E, with differential privacy)."""
     with tracker(ctx, create=False) as app:
@@ -84,12 +84,12 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
                 raise InvalidInput("k", "--k applies to exact releases; --privacy dp takes --epsilon")
             dp = service.summary(parse_actor(actor), by.split(","), unit, period, None, since, until,
                                  privacy="dp", epsilon=epsilon if epsilon is not None else _missing_epsilon())
-            _emit_private(dp, fmt, "Weak signals (differentially private)")
+            _emit_private(dp, fmt, "Weak signals (differentially private)", out_path)
             return
         if epsilon is not None:
             raise InvalidInput("epsilon", "--epsilon applies to --privacy dp only")
         rel = service.summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
-        _emit_release(rel, fmt, "Weak signals (released cells only)")
+        _emit_release(rel, fmt, "Weak signals (released cells only)", out_path)
 
 
 def _missing_epsilon() -> float:
@@ -105,17 +105,16 @@ def _missing_epsilon() -> float:
 @_UNTIL
 @_PRIVACY
 @_EPSILON
-@FORMAT
+@DATA_FORMAT
+@DATA_OUT
 @click.pass_context
 def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str, k: int | None, since: str | None,
-                   until: str | None, privacy: str, epsilon: float | None, fmt: str) -> None:
+                   until: str | None, privacy: str, epsilon: float | None, fmt: str, out_path: str | None) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong
     (from released values only: exact, or with --privacy dp, noisy)."""
     with tracker(ctx, create=False) as app:
-        rows = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until, privacy, epsilon)
-        for row in rows:
-            row["periods"], row["values"] = " ".join(row["periods"]), " ".join(map(str, row["values"]))
-        emit_rows(rows, fmt, "Signal trends (from released values)")
+        trends = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until, privacy, epsilon)
+        emit_records(trend_rows(trends), TREND_COLUMNS, fmt, "Signal trends (from released values)", out_path)
 
 
 @click.command()
@@ -126,14 +125,15 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 @_K
 @_SINCE
 @_UNTIL
-@FORMAT
+@DATA_FORMAT
+@DATA_OUT
 @click.pass_context
 def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None, since: str | None,
-             until: str | None, fmt: str) -> None:
+             until: str | None, fmt: str, out_path: str | None) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
     with tracker(ctx, create=False) as app:
         rel = analyst_service(app).activity(parse_actor(actor), by.split(","), unit, period, k, since, until)
-        _emit_release(rel, fmt, "Activity indicators (released cells only)")
+        _emit_release(rel, fmt, "Activity indicators (released cells only)", out_path)
 
 
 COMMANDS: tuple[click.Command, ...] = (signals, activity)

@@ -20,7 +20,8 @@ from engagement_tracker.adapters.audit import (
 )
 from engagement_tracker.adapters.bootstrap import audit_service
 from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
-from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.cli.progress import progress
+from engagement_tracker.adapters.cli.store import reader, store_size, tracker
 from engagement_tracker.adapters.cli.witness import witness
 from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, check_bundle
@@ -87,8 +88,9 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
             trusted = load_signing_key().public_key()  # the auditor's own key
         witnesses = load_witness_keys(witness_keys)
         against = read_export(against_path) if against_path else None
-    with reader(ctx) as app, refusals():
-        report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against).to_dict()
+    with reader(ctx) as app, refusals(), progress(ctx, "verifying", store_size(app)) as advance:
+        report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against,
+                                           advance).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:
@@ -169,15 +171,18 @@ def audit_consistency(ctx: click.Context, old: str, new: str | None, actor: str,
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="file (default stdout)")
 @click.pass_context
 def audit_export(ctx: click.Context, actor: str, out_path: str | None) -> None:
-    """Write the trail as JSON Lines, each entry with its hash."""
+    """Write the trail as JSON Lines, each entry with its hash (streamed a page at a time; a progress
+    bar on stderr when it is a terminal)."""
     with tracker(ctx, create=False) as app:
         service = audit_service(app)
-        if out_path:
-            with open(out_path, "w", encoding="utf-8") as fh:
-                n = service.export(parse_actor(actor), fh)
-            err.print(f"{n} entries written to {out_path}")
-        else:
-            service.export(parse_actor(actor), sys.stdout)
+        viewer = parse_actor(actor)
+        with progress(ctx, "exporting", store_size(app), "entries") as advance:
+            if out_path:
+                with open(out_path, "w", encoding="utf-8") as fh:
+                    n = service.export(viewer, fh, advance)
+                err.print(f"{n} entries written to {out_path}")
+            else:
+                service.export(viewer, sys.stdout, advance)
 
 
 @click.command()

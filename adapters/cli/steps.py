@@ -25,6 +25,7 @@ from engagement_tracker.adapters.cli.output import (
     parse_time,
     refusals,
 )
+from engagement_tracker.adapters.cli.progress import progress_of
 from engagement_tracker.adapters.cli.store import DEFAULT_URL, reader, tracker
 from engagement_tracker.adapters.demo import (
     ACCESS,
@@ -37,7 +38,9 @@ from engagement_tracker.adapters.demo import (
     showcase_viewer,
 )
 from engagement_tracker.domain.application import CohortCommands, EngagementTracker
+from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
+from engagement_tracker.domain.workflow_aggregate import SYSTEM_STEPS
 from engagement_tracker.projections.directory import cohort_row, engagement_row
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
@@ -143,6 +146,13 @@ def engagements(ctx: click.Context, fmt: str) -> None:
         emit_rows([engagement_row(e) for e in directory(app).engagements()], fmt, "Engagements")
 
 
+def offered(view: dict[str, Any]) -> dict[str, Any]:
+    """A view as the command line shows it: ``allowed_steps`` without the steps only ``tick`` records."""
+    if isinstance(view.get("allowed_steps"), list):
+        view["allowed_steps"] = [s for s in view["allowed_steps"] if s not in SYSTEM_STEPS]
+    return view
+
+
 @click.command()
 @click.argument("engagement_id")
 @ACTOR
@@ -150,7 +160,8 @@ def engagements(ctx: click.Context, fmt: str) -> None:
 def show(ctx: click.Context, engagement_id: str, actor: str) -> None:
     """Print an engagement as JSON, as the acting party may see it."""
     with reader(ctx) as app:
-        click.echo(json.dumps(app.engagement_view(engagement_id, parse_actor(actor)), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(offered(app.engagement_view(engagement_id, parse_actor(actor))), indent=2,
+                              ensure_ascii=False))
 
 
 @click.command()
@@ -236,9 +247,16 @@ def _outcome(app: EngagementTracker) -> dict[str, Any]:
     return {} if outcome is None else {"command_id": outcome.command_id, "recorded": outcome.status}
 
 
+def _complete(table: StepTable) -> Any:
+    """Shell completion of a STEP argument: the step names (click's completion, see README)."""
+    def complete(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+        return [name for name in table.steps if name.startswith(incomplete)]
+    return complete
+
+
 @click.command(cls=StepCommand, table=ENGAGEMENT)
 @click.argument("engagement_id")
-@click.argument("step_name", metavar="STEP")
+@click.argument("step_name", metavar="STEP", shell_complete=_complete(ENGAGEMENT))
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
 @COMMAND_ID
@@ -275,7 +293,8 @@ def tick(ctx: click.Context, at: str | None, fmt: str) -> None:
     """Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."""
     when = parse_time(at)
     with tracker(ctx) as app:
-        rows = app.tick(when)
+        with progress_of(ctx, "deadlines", "engagements and cohorts") as update:
+            rows = app.tick(when, update)
         if fmt == "table" and not rows:
             out.print("nothing new fell due")
             return
@@ -318,12 +337,12 @@ def cohort() -> None:
 def cohort_show(ctx: click.Context, cohort_id: str, actor: str) -> None:
     """Print a cohort as JSON, as its coach or a member sees it."""
     with reader(ctx) as app:
-        click.echo(json.dumps(app.cohorts.view(cohort_id, parse_actor(actor)), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(offered(app.cohorts.view(cohort_id, parse_actor(actor))), indent=2, ensure_ascii=False))
 
 
 @cohort.command("step", cls=StepCommand, table=COHORT)
 @click.argument("cohort_id")
-@click.argument("step_name", metavar="STEP")
+@click.argument("step_name", metavar="STEP", shell_complete=_complete(COHORT))
 @click.argument("args", nargs=-1, metavar="[KEY=VALUE]...")
 @ACTOR
 @COMMAND_ID
@@ -343,20 +362,41 @@ def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[
                                **_outcome(app)}, default=str))
 
 
-@click.group()
-def workflow() -> None:
-    """Inspect the workflow definitions."""
+@click.command("steps")
+@click.argument("which", type=click.Choice(["engagement", "cohort"]), required=False)
+@FORMAT
+def steps_list(which: str | None, fmt: str) -> None:
+    """Every step a person may take, with its arguments, their types and who may take it.
 
-
-@workflow.command("diagram")
-@click.argument("name", type=click.Choice(sorted(WORKFLOWS)), default="engagement")
-@click.option("--format", "fmt", type=click.Choice(["mermaid", "json"]), default="mermaid")
-def diagram(name: str, fmt: str) -> None:
-    """Print a workflow as Mermaid text (or as JSON data)."""
-    wf = WORKFLOWS[name]
-    click.echo(wf.to_mermaid() if fmt == "mermaid" else json.dumps(wf.to_dict(), indent=2))
+    \b
+    etrack steps               # both workflows
+    etrack steps cohort --format json
+    """
+    rows = []
+    for name, table, catalogue in (("engagement", ENGAGEMENT, ENGAGEMENT_STEPS), ("cohort", COHORT, COHORT_STEPS)):
+        if which not in (None, name):
+            continue
+        command = "etrack step ID" if name == "engagement" else "etrack cohort step ID"
+        for step_name, arguments in table.steps.items():
+            step = catalogue[step_name]
+            wf = WORKFLOWS[name]
+            if fmt == "json":
+                args: Any = [{"name": a.name, "type": a.kind.label, "accepts": a.kind.accepts,
+                              "required": a.required, "may_be_none": a.nullable} for a in arguments]
+            else:
+                args = table.usage(step_name)
+            rows.append({"workflow": name, "step": step_name, "who": ", ".join(step.roles) if fmt != "json"
+                         else list(step.roles), "arguments": args,
+                         "from": ", ".join(s for s in wf.leaf_states if step_name in wf.allowed(s)) if fmt != "json"
+                         else [s for s in wf.leaf_states if step_name in wf.allowed(s)],
+                         "summary": step.summary, "command": f"{command} {step_name} --as ROLE:PARTY_ID"})
+    if fmt == "table":
+        for row in rows:
+            row.pop("command")
+            row.pop("from")
+    emit_rows(rows, fmt, "Workflow steps (etrack step / etrack cohort step)")
 
 
 COMMANDS: tuple[click.Command, ...] = (
-    demo, engagements, show, timeline, party, open_engagement, step, tick, coach_load, cohorts, cohort, workflow,
+    demo, engagements, show, timeline, party, open_engagement, step, tick, coach_load, cohorts, cohort, steps_list,
 )

@@ -6,6 +6,7 @@ write, the projections catch up in the same process (embedded mode).
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,27 +16,32 @@ import click
 
 from engagement_tracker.adapters.bootstrap import new_cipher_key, open_tracker
 from engagement_tracker.adapters.cli.output import err, out, refusals
+from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.errors import EtrackError
-from engagement_tracker.projections.analytics import Analytics
 from engagement_tracker.projections.audit_trail import AuditTrail
 from engagement_tracker.projections.directory import COHORT, Directory
 
 DEFAULT_URL = "sqlite:///etrack.sqlite"
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator[EngagementTracker]:
     """Open the store; after a write, bring the projections up to date in-process (embedded mode)."""
+    log.debug("opening the store at %s", ctx.obj["db"] or DEFAULT_URL)
     with refusals():
         app = open_tracker(ctx.obj["db"], **kwargs)
+    log.info("store open: %s", ctx.obj["db"] or DEFAULT_URL)
     try:
         with refusals():
             yield app
         if project:
             try:  # the command is committed: a projection that cannot catch up is a warning here
                 ProjectionRunner(app).catch_up()
+                log.debug("projections caught up")
             except EtrackError as exc:
                 err.print(f"[yellow]warning[/]: the command was recorded, but projections did not catch up: {exc}")
     finally:
@@ -57,21 +63,33 @@ def projections() -> None:
 @projections.command("rebuild")
 @click.pass_context
 def projections_rebuild(ctx: click.Context) -> None:
-    """Drop and rebuild every projection from the store (the same entries, the same head hash)."""
+    """Drop and rebuild every projection from the store (the same entries, the same head hash).
+
+    Reads the store page by page (memory stays flat in the size of the store), with a progress
+    bar on stderr when it is a terminal (not with --quiet)."""
     with tracker(ctx, create=False, project=False) as app:
-        runner = ProjectionRunner(app)
-        with out.status("rebuilding every projection from the store..."):
-            runner.rebuild()
+        with progress(ctx, "rebuilding", store_size(app)) as advance:
+            runner = ProjectionRunner(app, on_page=advance)
+            projected = runner.rebuild()
+        out.print(f"{projected} records projected")
         for p in runner.projections:
             if isinstance(p, AuditTrail):
                 head = p.view.head()
-                out.print(f"audit trail: {len(p.view.entries())} entries, head {head.entry_hash if head else '-'}")
-            elif isinstance(p, Analytics):
-                out.print(f"analytics: {len(p.view.facts())} facts")
+                out.print(f"audit trail: {head.position if head else 0} entries, "
+                          f"head {head.entry_hash if head else '-'}", soft_wrap=True)
             elif isinstance(p, Directory):
                 listed = p.view.listing()
                 cohorts = sum(1 for e in listed if e.kind == COHORT)
                 out.print(f"directory: {len(listed) - cohorts} engagements, {cohorts} cohorts")
+
+
+def store_size(app: EngagementTracker) -> int | None:
+    """The store's highest position (the total of a progress bar), or None when unknown."""
+    try:
+        size = app.recorder.max_notification_id()
+    except Exception:  # a bar without a total is still a bar
+        return None
+    return int(size) if size is not None else None
 
 
 @projections.command("run")
@@ -84,6 +102,13 @@ def projections_run(ctx: click.Context, poll: float) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: runner.stop())
         err.print(f"following {ctx.obj['db'] or DEFAULT_URL} (SIGTERM or Ctrl-C stops)")
+        behind = (store_size(app) or 0) - min((p.position() for p in runner.projections), default=0)
+        if behind > 0:  # the catch-up first, with a bar; then follow
+            with progress(ctx, "catching up", behind) as advance:
+                runner.on_page = advance
+                caught = runner.catch_up()
+            runner.on_page = None
+            err.print(f"caught up: {caught} records projected")
         total = runner.run(on_progress=lambda n: err.print(f"projected {n} events"))
         err.print(f"stopped cleanly after projecting {total} events")
 

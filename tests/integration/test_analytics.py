@@ -125,26 +125,30 @@ def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tm
 
     assert etrack("demo").returncode == 0
     made_up = etrack("signals", "summary", "--as", "analyst:00000000-0000-4000-8000-00000000a11a")
-    assert made_up.returncode == 2 and "holds no analyst grant" in made_up.stderr
+    assert made_up.returncode == 3 and "holds no analyst grant" in made_up.stderr
     analyst = str(access_actor("analyst"))  # the demo grants its analyst
     proc = etrack("signals", "summary", "--as", analyst, "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)
+    rows = json.loads(proc.stdout)  # an array of rows: cells, then the total marked scope=total
     assert not UUID_RE.search(proc.stdout)
-    assert doc["released_cells"] >= 1 and doc["k"] == 5
+    cells_out = [r for r in rows if r["scope"] == "cell"]
+    assert [r["scope"] for r in rows] == ["cell"] * len(cells_out) + ["total"]
+    assert any(r["status"] == "released" for r in cells_out) and {r["k"] for r in rows} == {5}
+    by = ["theme", "period"]
     app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}")
     facts = [f for f in bootstrap.analytics(app).view.facts() if f.family == "signal"]
     app.close()
-    cells = build_cells(facts, doc["by"], Level(doc["level"]["time"], doc["level"]["unit_depth"]))
-    for row in doc["rows"]:
-        cell = cells[tuple(row[d] for d in doc["by"])]
+    cells = build_cells(facts, by, Level(rows[0]["level"], rows[0]["unit_depth"]))
+    for row in cells_out:
+        cell = cells[tuple(row[d] for d in by)]
         if row["status"] == "released":
             assert len(cell.persons) >= 5 and row["value"] == cell.facts
         else:
             assert row["value"] is None and row["status"] == "suppressed" and "reason" not in row
+    assert rows[-1]["value"] == len(facts)  # the total counts every fact, suppressed ones included
     csv_window = etrack("activity", "--as", analyst, "--since", "2026-01", "--until", "2026-12", "--format", "csv")
     assert csv_window.returncode == 0, csv_window.stderr
-    assert csv_window.stdout.splitlines()[0].startswith("metric,period")
+    assert csv_window.stdout.splitlines()[0].startswith("scope,metric,period,value,status,level")
     cut = etrack("activity", "--as", analyst, "--period", "quarter", "--since", "2026-02", "--format", "json")
     assert cut.returncode != 0 and "start the window at 2026-01" in cut.stderr and not cut.stdout
 

@@ -97,7 +97,7 @@ def test_a_user_drives_an_engagement_from_the_command_line(tmp_path: Path) -> No
     sponsor = etrack(*db, "party", "register", "--name", "Sophie Laurent", cwd=tmp_path).stdout.strip()
     ungranted = etrack(*db, "open", "--as", f"coach:{coach}", "--coachee", coachee, "--sponsor", sponsor,
                        "--unit", "Digital Factory", cwd=tmp_path, check=False)
-    assert ungranted.returncode == 2 and "holds no coach grant" in ungranted.stderr
+    assert ungranted.returncode == 3 and "holds no coach grant" in ungranted.stderr
     admin = etrack(*db, "init", "--admin-name", "Ada Admin", cwd=tmp_path).stdout.strip()
     etrack(*db, "grant", "coach", coach, "--as", f"admin:{admin}", cwd=tmp_path)
     eid = etrack(*db, "open", "--as", f"coach:{coach}", "--coachee", coachee, "--sponsor", sponsor,
@@ -107,11 +107,11 @@ def test_a_user_drives_an_engagement_from_the_command_line(tmp_path: Path) -> No
 
     refused = etrack(*db, "step", eid, "record_session", "--as", f"coach:{coach}", "held_on=2026-01-06",
                      "duration_minutes=60", "themes=delegation", cwd=tmp_path, check=False)
-    assert refused.returncode == 2
+    assert refused.returncode == 3
     assert "StepNotAllowed" in refused.stderr and "framing.first_meeting" in refused.stderr
 
     wrong = etrack(*db, "step", eid, "confirm_will", "--as", f"sponsor:{sponsor}", cwd=tmp_path, check=False)
-    assert wrong.returncode == 2 and "NotPermitted" in wrong.stderr
+    assert wrong.returncode == 3 and "NotPermitted" in wrong.stderr
 
     view = json.loads(etrack(*db, "show", eid, "--as", f"sponsor:{sponsor}", cwd=tmp_path).stdout)
     assert view["scope"] == "contract" and view["parties"]["coachee"]["name"] == "Team Orion"
@@ -122,11 +122,11 @@ def test_a_corrupted_store_is_a_clear_error_and_is_left_alone(tmp_path: Path) ->
     bad.write_bytes(b"this is not a database" * 100)
     before = bad.read_bytes()
     proc = etrack("engagements", cwd=tmp_path, check=False)
-    assert proc.returncode == 2
+    assert proc.returncode == 4
     assert "StoreError" in proc.stderr and "not an SQLite database" in proc.stderr
     assert bad.read_bytes() == before
 
 
 def test_an_unknown_store_url_names_the_accepted_forms(tmp_path: Path) -> None:
     proc = etrack("--db", "mysql://x", "engagements", cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and "sqlite:///path" in proc.stderr
+    assert proc.returncode == 4 and "sqlite:///path" in proc.stderr

@@ -1,5 +1,6 @@
 """Only typed failures from the command line (issue #11): each case is one
-`error: <Type>: <why>` line on stderr, exit status 2, no traceback, nothing written.
+`error: <Type>: <why>` line on stderr, its documented exit status (2 usage, 3 refused,
+4 store or environment, issue #14), no traceback, nothing written.
 """
 
 from __future__ import annotations
@@ -40,9 +41,14 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None, prelude: str =
     )
 
 
-def refused(proc: subprocess.CompletedProcess[str], kind: str, *words: str) -> str:
-    """The process printed one `error: <kind>: ...` line, exit 2, and no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+#: The exit status each kind of failure documents (adapters/cli/exits.py).
+STATUS = {"InvalidInput": 2, "UsageError": 2, "StoreError": 4, "ConcurrencyConflict": 4}
+
+
+def refused(proc: subprocess.CompletedProcess[str], kind: str, *words: str, status: int | None = None) -> str:
+    """The process printed one `error: <kind>: ...` line, its exit status, and no traceback."""
+    expected = status if status is not None else STATUS.get(kind, 3)
+    assert proc.returncode == expected, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
@@ -114,7 +120,7 @@ def test_replay_of_a_version_out_of_range(stored: tuple[str, Cast, UUID, Actor],
 def test_a_malformed_setting_is_refused_when_the_store_opens(tmp_path: Path, key: str, value: str) -> None:
     db = tmp_path / "new.sqlite"
     proc = run("--db", f"sqlite:///{db}", "party", "register", "--name", "Ann", cwd=tmp_path, env={key: value})
-    refused(proc, "InvalidInput", f"{key}:")
+    refused(proc, "InvalidInput", f"{key}:", status=4)  # a bad setting: the environment
     assert list(tmp_path.iterdir()) == []  # no store, no vault
 
 
@@ -122,7 +128,7 @@ def test_k_min_is_refused_before_a_release_is_read(stored: tuple[str, Cast, UUID
     url, _, _, admin = stored
     proc = run("--db", url, "signals", "summary", "--as", f"admin:{admin.party}", cwd=tmp_path,
                env={"ETRACK_K_MIN": "abc"})
-    refused(proc, "InvalidInput", "ETRACK_K_MIN:", "whole number >= 3")
+    refused(proc, "InvalidInput", "ETRACK_K_MIN:", "whole number >= 3", status=4)
 
 
 # --- 3. PostgreSQL without its driver --------------------------------------------------------------------
@@ -167,7 +173,7 @@ def test_a_party_on_a_full_disk_records_nothing(stored: tuple[str, Cast, UUID, A
 
 @pytest.mark.parametrize("db,words", [
     ("foo://x", ["unsupported store URL"]),
-    ("/path/that/does/not/exist.sqlite", ["unsupported store URL", "sqlite:///"]),
+    ("/path/that/does/not/exist.sqlite", ["no store at /path/that/does/not/exist.sqlite"]),  # a plain path is SQLite
     ("sqlite:////path/that/does/not/exist.sqlite", ["no store at"]),
     ("sqlite:///", ["names no file"]),
     ("postgresql://", ["names no database"]),

@@ -172,7 +172,8 @@ def test_projections_catch_up_exactly_once_and_equal_a_rebuild(store_url: str) -
 
 
 def test_a_clash_re_decides_on_every_backend(durable_store_url: str) -> None:
-    first, second = new_tracker(durable_store_url), new_tracker(durable_store_url)
+    clock = FakeClock()  # one host clock for both writers: history never runs backwards
+    first, second = new_tracker(durable_store_url, clock), new_tracker(durable_store_url, clock)
     cast = Cast.register(first)
     eid = open_engagement(first, cast)
     drive(first, cast, eid, "accompaniment.in_progress")

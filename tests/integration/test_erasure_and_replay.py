@@ -225,7 +225,7 @@ def test_an_auditor_checkpoints_verifies_and_exports_from_the_command_line(tmp_p
     report = json.loads(bad.stdout)
     assert bad.returncode == 1 and (report["first_bad_position"], report["kind"]) == (7, "deleted")
     refused_read = etrack("audit", "export", "--as", f"coach:{cast.coach.party}", cwd=tmp_path)
-    assert refused_read.returncode == 2 and "NotPermitted" in refused_read.stderr
+    assert refused_read.returncode == 3 and "NotPermitted" in refused_read.stderr
 
 
 def test_erasing_a_cohort_member_erases_what_they_wrote(tracker) -> None:

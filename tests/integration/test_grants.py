@@ -132,7 +132,7 @@ def test_init_grant_revoke_and_history_from_the_command_line(tmp_path: Path) -> 
     assert first.returncode == 0, first.stderr
     admin_id = first.stdout.strip()
     again = etrack(*db, "init", "--admin-name", "Eve", cwd=tmp_path)
-    assert again.returncode == 2 and "already has an admin" in again.stderr
+    assert again.returncode == 3 and "already has an admin" in again.stderr
     party = etrack(*db, "party", "register", "--name", "Aude", cwd=tmp_path).stdout.strip()
     as_admin = {"ETRACK_AS": f"admin:{admin_id}"}  # --as from the environment
     ok = etrack(*db, "grant", "auditor", party, "--reason", "2026 audit", cwd=tmp_path, env=as_admin)
@@ -146,7 +146,7 @@ def test_init_grant_revoke_and_history_from_the_command_line(tmp_path: Path) -> 
     assert {p["id"]: p["grants"] for p in parties} == {admin_id: ["admin"], party: ["auditor"]}
     assert etrack(*db, "revoke", "auditor", party, cwd=tmp_path, env=as_admin).returncode == 0
     refused = etrack(*db, "access", "history", "--as", f"auditor:{party}", cwd=tmp_path)
-    assert refused.returncode == 2 and "holds no auditor grant" in refused.stderr
+    assert refused.returncode == 3 and "holds no auditor grant" in refused.stderr
 
 
 def test_a_made_up_admin_erasing_from_the_command_line_is_one_error_line(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_a_made_up_admin_erasing_from_the_command_line_is_one_error_line(tmp_pat
     victim = etrack(*db, "party", "register", "--name", "Marc Petit", cwd=tmp_path).stdout.strip()
     made_up = uuid4()
     proc = etrack(*db, "subject", "erase", victim, "--as", f"admin:{made_up}", cwd=tmp_path)
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: NotPermitted:") and "Traceback" not in proc.stderr
     assert f"holds no admin grant; an admin grants it with etrack grant admin {made_up}" in lines[0]

@@ -25,7 +25,10 @@ def test_the_wheel_installs_one_package_named_after_the_distribution(tmp_path: P
     assert tops == {"engagement_tracker"}, f"the wheel installs {sorted(tops)} at the top of site-packages"
     for module in ("domain/application.py", "projections/audit_trail.py", "adapters/cli/__init__.py",
                    "adapters/cli/__main__.py", "py.typed", "adapters/pages/templates/base.html.j2",
-                   "adapters/pages/templates/engagement.html.j2", "adapters/pages/templates/_release.html.j2"):
+                   "adapters/pages/templates/engagement.html.j2", "adapters/pages/templates/_release.html.j2",
+                   "adapters/cli/schemas/signals-summary.schema.json",
+                   "adapters/cli/schemas/signals-trends.schema.json", "adapters/cli/schemas/activity.schema.json",
+                   "adapters/cli/schemas/signals-summary-dp.schema.json"):
         assert f"engagement_tracker/{module}" in names, f"{module} is missing from the wheel"
     assert not [n for n in names if "/bench/" in n or "/tests/" in n], "bench/ or tests/ shipped in the wheel"
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()

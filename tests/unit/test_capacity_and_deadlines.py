@@ -9,7 +9,7 @@ import pytest
 from engagement_tracker.domain import Actor, CapacityExceeded, Role, RuleViolation
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.errors import InvalidInput
-from tests.support import START, Cast, drive, event_count, granted, new_tracker, open_engagement
+from tests.support import START, Cast, drive, event_count, granted, new_tracker, open_engagement, tick_at
 from tests.unit.test_engagement_rules import refused
 
 
@@ -77,7 +77,7 @@ def test_tick_records_each_missed_deadline_once(tracker) -> None:
     assert tracker.tick(started + timedelta(days=1)) == []
 
     later = datetime(2026, 6, 1, tzinfo=UTC)
-    first = tracker.tick(later)
+    first = tick_at(tracker, later)
     assert sorted(r["deadline"] for r in first) == ["action:A1", "contract_end:2026-05-05", "quarterly_review:1"]
     before = event_count(tracker)
     assert tracker.tick(later) == [] and tracker.tick(later + timedelta(minutes=5)) == []

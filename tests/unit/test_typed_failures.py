@@ -269,14 +269,15 @@ def test_projections_on_a_full_disk_are_a_store_error_and_resume_later(
     from engagement_tracker.adapters.runner import ProjectionRunner
 
     url, _, _ = _stored(tmp_path)
-    app = new_tracker(url)
+    clock = FakeClock(datetime(2026, 2, 1, tzinfo=UTC))  # the host's clock, after what _stored recorded
+    app = new_tracker(url, clock)
     ProjectionRunner(app).catch_up()  # the read models' tables exist
     for n in range(60):
         app.register_party("person", f"Person {n:03d}")
     app.close()
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: _capped(connect(*a, **k)))
-    app = new_tracker(url)
+    app = new_tracker(url, clock)
     try:
         before = event_count(app)
         refused_with(StoreError, lambda: ProjectionRunner(app).catch_up(), "could not write a projection", "full")
@@ -284,7 +285,7 @@ def test_projections_on_a_full_disk_are_a_store_error_and_resume_later(
     finally:
         app.close()
     monkeypatch.setattr(sqlite3, "connect", connect)
-    app = new_tracker(url)
+    app = new_tracker(url, clock)
     try:
         ProjectionRunner(app).catch_up()  # resumes from the same position
         assert audit_service(app).verify(granted(app, Role.ADMIN, "Ann")).ok
