@@ -216,17 +216,17 @@ def test_cohort_metric_readings_in_the_browser(browser: Any, demo_db: str, tmp_p
 
 def test_refusals_write_no_page(demo_db: str, tmp_path: Path) -> None:
     out = tmp_path / "x.html"
-    cases = [
-        ("report", "engagement", str(demo_id("eng-01")), "--as", f"sponsor:{demo_id('sponsor-2')}"),
-        ("report", "engagement", str(demo_id("eng-01")), "--as", f"analyst:{demo_id('analyst')}"),
-        ("cohort", "dashboard", str(demo_id("cohort-1")), "--as", f"member:{demo_id('peer-8')}"),
-        ("cohort", "dashboard", str(demo_id("cohort-1")), "--as", f"auditor:{demo_id('auditor')}"),
-        ("report", "synthesis", "--period", "2026-Q1", "--as", f"coach:{demo_id('coach-1')}"),
-        ("report", "synthesis", "--period", "Q1", "--as", f"analyst:{demo_id('analyst')}"),
+    cases = [  # refused by a permission (exit 3) or a malformed argument (exit 2), see "Exit codes"
+        (3, ("report", "engagement", str(demo_id("eng-01")), "--as", f"sponsor:{demo_id('sponsor-2')}")),
+        (3, ("report", "engagement", str(demo_id("eng-01")), "--as", f"analyst:{demo_id('analyst')}")),
+        (3, ("cohort", "dashboard", str(demo_id("cohort-1")), "--as", f"member:{demo_id('peer-8')}")),
+        (3, ("cohort", "dashboard", str(demo_id("cohort-1")), "--as", f"auditor:{demo_id('auditor')}")),
+        (3, ("report", "synthesis", "--period", "2026-Q1", "--as", f"coach:{demo_id('coach-1')}")),
+        (2, ("report", "synthesis", "--period", "Q1", "--as", f"analyst:{demo_id('analyst')}")),
     ]
-    for args in cases:
+    for code, args in cases:
         done = etrack("--db", demo_db, *args, "--out", str(out), cwd=tmp_path, check=False)
-        assert done.returncode == 2, args
+        assert done.returncode == code, (args, done.returncode, done.stderr)
         assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
         assert not out.exists()
     missing = etrack("--db", demo_db, "cohort", "dashboard", str(demo_id("cohort-1")), "--as",
