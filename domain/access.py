@@ -50,6 +50,7 @@ ENGAGEMENT_STEPS: Mapping[str, frozenset[Role]] = {
     "accept_disclosure": frozenset({E, S}),
     "record_signal": frozenset({C}),  # the coach notices and records signals
     "miss_deadline": frozenset({Role.SYSTEM}),
+    "consent_to_icf_log": frozenset({E}),  # only the client consents to be named in the coach's ICF log
 }
 
 M = Role.MEMBER

@@ -177,12 +177,15 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
         ]
         for kind, cls, ids in sources:
             for agg_id in ids:
-                if not self._load(cls, agg_id, kind).due_deadlines(now):
+                rules = {"off_track_weeks": self.settings.off_track_weeks} if cls is Engagement else {}
+                if not self._load(cls, agg_id, kind).due_deadlines(now, **rules):
                     continue
 
-                def record(agg: Any, _at: datetime, kind: str = kind) -> list[dict[str, Any]]:
+                def record(
+                    agg: Any, _at: datetime, kind: str = kind, rules: dict[str, int] = rules
+                ) -> list[dict[str, Any]]:
                     rows = []
-                    for deadline, due_at in agg.due_deadlines(now):
+                    for deadline, due_at in agg.due_deadlines(now, **rules):
                         agg.miss_deadline(system, now, deadline, due_at)
                         rows.append(
                             {"kind": kind, "id": str(agg.id), "deadline": deadline, "due_at": due_at.isoformat()}

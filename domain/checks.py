@@ -23,6 +23,7 @@ MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 20_000
 MAX_SESSION_MINUTES = 8 * 60
 MAX_CONTRACT_SESSIONS = 200
+MAX_GROUP_SIZE = 500  # people coached in one team session (ICF hours log)
 MAX_OBJECTIVES_PER_LEVEL = 10
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
@@ -202,6 +203,7 @@ class Settings:
     cipher_key: str | None = None
     retry_seconds: float = 10.0
     record_key: bytes | None = None
+    off_track_weeks: int = 4
 
 
 def read_settings(get: Callable[[str], object]) -> Settings:
@@ -222,6 +224,7 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         cipher_key=require_cipher_key(get("ETRACK_CIPHER_KEY")),
         retry_seconds=require_setting_seconds(get("ETRACK_RETRY_SECONDS"), "ETRACK_RETRY_SECONDS", 10.0, 3600.0),
         record_key=require_record_key(get("ETRACK_RECORD_KEY")),
+        off_track_weeks=require_setting_int(get("ETRACK_OFF_TRACK_WEEKS"), "ETRACK_OFF_TRACK_WEEKS", 4, 1),
     )
 
 

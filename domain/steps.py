@@ -113,7 +113,8 @@ def _catalogue(
 
 #: Every engagement step: ``ENGAGEMENT_STEPS["record_session"].parameters`` and so on.
 ENGAGEMENT_STEPS: Mapping[str, Step] = _catalogue(
-    ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementCommands, {"open": "open_engagement"},
+    ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementCommands,
+    {"open": "open_engagement", "consent_to_icf_log": "consent_to_icf_log"},  # steps outside the workflow
     frozenset({"miss_deadline"}),
 )
 

@@ -40,6 +40,13 @@ class PartyKind(StrEnum):
     TEAM = "team"
 
 
+class Billing(StrEnum):
+    """How a session counts in the coach's ICF hours log: paid, or pro bono (persisted by value)."""
+
+    PAID = "paid"
+    PRO_BONO = "pro_bono"
+
+
 class SponsorFunction(StrEnum):
     LINE_MANAGER = "line_manager"
     HR = "hr"

@@ -15,7 +15,9 @@ from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKF
 
 
 def test_every_workflow_step_is_in_the_catalogue_with_its_roles() -> None:
-    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open"}
+    # the ICF log consent is a standing consent, taken in every state: a step outside the workflow
+    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open", "consent_to_icf_log"}
+    assert ENGAGEMENT_STEPS["consent_to_icf_log"].roles == ("coachee",)
     assert set(COHORT_STEPS) == set(COHORT_WORKFLOW.steps) | {"open"}
     assert ENGAGEMENT_STEPS["validate_coherence"].roles == ("coach",)
     assert ENGAGEMENT_STEPS["miss_deadline"].system_only
@@ -24,7 +26,8 @@ def test_every_workflow_step_is_in_the_catalogue_with_its_roles() -> None:
 
 def test_arguments_and_types_come_from_the_command_signature() -> None:
     session = ENGAGEMENT_STEPS["record_session"]
-    assert [p.name for p in session.parameters] == ["held_on", "duration_minutes", "themes", "notes"]
+    assert [p.name for p in session.parameters] == [
+        "held_on", "duration_minutes", "themes", "notes", "billing", "group_size"]
     held_on = session.parameter("held_on")
     assert held_on is not None and held_on.annotation is date and held_on.required
     notes = session.parameter("notes")
