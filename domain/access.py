@@ -218,6 +218,21 @@ def require_analyst(viewer: object, action: str, grants: GrantsSource) -> Actor:
     return _require_granted_role(viewer, action, ANALYST_ROLES, "does not release aggregates", grants)
 
 
+def require_hours_log_reader(viewer: object, coach: Any, grants: GrantsSource) -> Any:
+    """Whose ICF hours log ``viewer`` may read: a coach their own; an auditor (granted) any coach's.
+
+    Returns the coach's id; raises NotPermitted for any other reader or another coach's log."""
+    actor = _require_role(viewer, "read coach hours", (C, Role.AUDITOR, Role.ADMIN), "does not read an ICF log")
+    if actor.role is C:
+        if coach is not None and coach != actor.party:
+            raise NotPermitted("read coach hours", f"a coach reads their own ICF log, not {coach}'s", ["coach"])
+        return actor.party
+    require_grant(actor, actor.role, grants, "read coach hours")
+    if coach is None:
+        raise InvalidInput("coach", "an auditor names the coach whose ICF log to check")
+    return coach
+
+
 ERASER_REFUSAL = "may not erase a person: only an admin erases a person"
 
 
