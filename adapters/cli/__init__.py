@@ -14,6 +14,7 @@ from __future__ import annotations
 import click
 
 from engagement_tracker.adapters.cli import access, analytics, audit, privacy, steps, store
+from engagement_tracker.adapters.cli import coach as coach_cli
 
 
 @click.group()
@@ -27,7 +28,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 for _command in (*steps.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS, *audit.COMMANDS,
-                 *store.COMMANDS):
+                 *store.COMMANDS, *coach_cli.COMMANDS):
     cli.add_command(_command)
 
 
