@@ -26,7 +26,7 @@ def test_billing_consent_and_the_icf_log_from_the_command_line(tmp_path: Path) -
     etrack(*db, "step", str(eid), "record_session", *coach, "held_on=2026-01-27", "duration_minutes=60",
            "themes=delegation", cwd=tmp_path)
     log = json.loads(etrack(*db, "coach", "hours", *coach, "--format", "json", cwd=tmp_path).stdout)
-    assert [(l["pro_bono_hours"], l["paid_hours"], l["client"]) for l in log["lines"]] == [
+    assert [(ln["pro_bono_hours"], ln["paid_hours"], ln["client"]) for ln in log["lines"]] == [
         (1.5, 0.0, "confidential"), (0.0, 1.0, "confidential")]
     assert log["totals"]["credentials"]["ACC"]["met"] is False
 

@@ -41,8 +41,8 @@ def test_sessions_take_the_contracts_billing_unless_told_and_the_log_adds_them_u
     tracker.record_session(eid, cast.coach, START + timedelta(days=12), 90, ["delegation"])
     tracker.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["delegation"], billing="paid")
     log = tracker.coach_hours(cast.coach)
-    assert [(l["session"], l["paid_hours"], l["pro_bono_hours"]) for l in log["lines"]] == [(1, 0.0, 1.5), (2, 1.0, 0.0)]
-    assert all(l["client"] == CONFIDENTIAL and l["engagement"] == str(eid) for l in log["lines"])
+    assert [(ln["session"], ln["paid_hours"], ln["pro_bono_hours"]) for ln in log["lines"]] == [(1, 0.0, 1.5), (2, 1.0, 0.0)]
+    assert all(ln["client"] == CONFIDENTIAL and ln["engagement"] == str(eid) for ln in log["lines"])
     assert log["totals"] | {"credentials": None} == {
         "hours": 2.5, "paid_hours": 1.0, "pro_bono_hours": 1.5, "clients": 1, "sessions": 2, "credentials": None}
     assert log["totals"]["credentials"]["ACC"]["missing"] == {"hours": 97.5, "paid_hours": 74.0, "clients": 7}
@@ -58,12 +58,12 @@ def test_a_client_is_named_only_with_consent_and_never_to_an_auditor(tracker) ->
         tracker.consent_to_icf_log(eid, cast.coachee, False)
     assert event_count(tracker) == refused
     tracker.consent_to_icf_log(eid, cast.coachee, True)
-    assert [l["client"] for l in tracker.coach_hours(cast.coach)["lines"]] == ["Marc Petit"]
+    assert [ln["client"] for ln in tracker.coach_hours(cast.coach)["lines"]] == ["Marc Petit"]
     auditor = granted(tracker, Role.AUDITOR)
     audited = tracker.coach_hours(auditor, cast.coach.party)
-    assert [l["client"] for l in audited["lines"]] == [CONFIDENTIAL]
+    assert [ln["client"] for ln in audited["lines"]] == [CONFIDENTIAL]
     tracker.consent_to_icf_log(eid, cast.coachee, False)  # withdrawn
-    assert [l["client"] for l in tracker.coach_hours(cast.coach)["lines"]] == [CONFIDENTIAL]
+    assert [ln["client"] for ln in tracker.coach_hours(cast.coach)["lines"]] == [CONFIDENTIAL]
 
 
 def test_consent_is_taken_after_closing_too(tracker) -> None:
@@ -79,7 +79,7 @@ def test_every_line_names_the_recorded_session_it_comes_from(tracker) -> None:
     tracker.record_session(eid, cast.coach, START + timedelta(days=12), 120, ["technical_practices"], group_size=7)
     tracker.record_session(eid, cast.coach, START + timedelta(days=19), 60, ["technical_practices"])
     lines = tracker.coach_hours(cast.coach)["lines"]
-    assert [(l["coaching"], l["group_size"]) for l in lines] == [("team", 7), ("team", None)]
+    assert [(ln["coaching"], ln["group_size"]) for ln in lines] == [("team", 7), ("team", None)]
     for line in lines:
         event = tracker.events.get(eid, gt=line["version"] - 1, lte=line["version"])
         (held,) = list(event)
@@ -167,7 +167,7 @@ def test_the_log_of_random_sessions_equals_what_was_recorded(sessions, contract)
         app.record_session(eid, cast.coach, START + timedelta(days=11 + n), minutes, ["delegation"], billing=billing)
     log = app.coach_hours(cast.coach)
     paid = [m for m, b in sessions if (b or contract) == "paid"]
-    assert [l["minutes"] for l in log["lines"]] == [m for m, _ in sessions]
+    assert [ln["minutes"] for ln in log["lines"]] == [m for m, _ in sessions]
     assert log["totals"]["paid_hours"] == round(sum(paid) / 60, 2)
     assert log["totals"]["hours"] == round(sum(m for m, _ in sessions) / 60, 2)
     assert log["totals"]["sessions"] == len(sessions) and log["totals"]["clients"] == 1
