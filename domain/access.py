@@ -81,6 +81,9 @@ COHORT_STEPS: Mapping[str, frozenset[Role]] = {
     "abandon": frozenset({C}),
     "record_signal": frozenset({C}),
     "miss_deadline": frozenset({Role.SYSTEM}),
+    # outside the workflow (they never change the state): metrics over time (cohort_metrics.py)
+    "record_reading": frozenset({M}),  # the ritual's metrics keeper, or any member
+    "set_key_result_target": frozenset({C, M}),
 }
 
 #: What each role may read of an engagement. The coach reads everything, including the
@@ -121,6 +124,15 @@ def holds_cohort_role(cohort: Any, actor: Actor) -> bool:
     if actor.role is M:
         return str(actor.party) in cohort.members
     return actor.role is Role.SYSTEM and actor.party == SYSTEM_PARTY
+
+
+def require_metrics_keeper(cohort: Any, viewer: Actor) -> None:
+    """Experiment effects: for the metrics keeper of the cohort's latest ritual, and its coach."""
+    keeper = cohort.rituals[-1].metrics_keeper if cohort.rituals else None
+    if (viewer.role is C and viewer.party == cohort.coach) or (viewer.role is M and viewer.party == keeper):
+        return
+    who = f"the metrics keeper ({keeper})" if keeper else "the metrics keeper of a ritual (none held yet)"
+    raise NotPermitted("read experiment effects", f"for {who} and the cohort's coach", [C.value, M.value])
 
 
 def require_cohort_step(cohort: Any, step: str, actor: Actor) -> None:

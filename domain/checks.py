@@ -204,6 +204,8 @@ class Settings:
     retry_seconds: float = 10.0
     record_key: bytes | None = None
     off_track_weeks: int = 4
+    drift_window: int = 5
+    drift_z: float = 2.0
 
 
 def read_settings(get: Callable[[str], object]) -> Settings:
@@ -225,7 +227,22 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         retry_seconds=require_setting_seconds(get("ETRACK_RETRY_SECONDS"), "ETRACK_RETRY_SECONDS", 10.0, 3600.0),
         record_key=require_record_key(get("ETRACK_RECORD_KEY")),
         off_track_weeks=require_setting_int(get("ETRACK_OFF_TRACK_WEEKS"), "ETRACK_OFF_TRACK_WEEKS", 4, 1),
+        drift_window=require_setting_int(get("ETRACK_DRIFT_WINDOW"), "ETRACK_DRIFT_WINDOW", 5, 2),
+        drift_z=require_setting_float(get("ETRACK_DRIFT_Z"), "ETRACK_DRIFT_Z", 2.0, 100.0),
     )
+
+
+def require_setting_float(raw: object, name: str, default: float, most: float) -> float:
+    """A number setting above 0 and at most ``most``; unset is ``default``."""
+    if raw in (None, ""):
+        return default
+    try:
+        number = float(str(raw))
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= most:
+        raise InvalidInput(name, f"{raw!r}: expected a number above 0 and at most {most:g} (default {default:g})")
+    return number
 
 
 def require_setting_seconds(raw: object, name: str, default: float, most: float) -> float:
