@@ -51,6 +51,7 @@ ENGAGEMENT_STEPS: Mapping[str, frozenset[Role]] = {
     "record_signal": frozenset({C}),  # the coach notices and records signals
     "miss_deadline": frozenset({Role.SYSTEM}),
     "consent_to_icf_log": frozenset({E}),  # only the client consents to be named in the coach's ICF log
+    "leave_testimonial": frozenset({E}),  # the coachee, at closing (domain/testimonials.py)
 }
 
 M = Role.MEMBER
@@ -84,6 +85,7 @@ COHORT_STEPS: Mapping[str, frozenset[Role]] = {
     # outside the workflow (they never change the state): metrics over time (cohort_metrics.py)
     "record_reading": frozenset({M}),  # the ritual's metrics keeper, or any member
     "set_key_result_target": frozenset({C, M}),
+    "leave_testimonial": frozenset({M}),  # a member, at closing (domain/testimonials.py)
 }
 
 #: What each role may read of an engagement. The coach reads everything, including the

@@ -24,6 +24,7 @@ from engagement_tracker.domain.checks import (
 )
 from engagement_tracker.domain.cohort_history import CohortHistory
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.testimonials import AT_CLOSING, require_first
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -37,6 +38,7 @@ from engagement_tracker.domain.values import (
     Practice,
     Ritual,
     Sealed,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ArtefactKind,
@@ -253,6 +255,21 @@ class Cohort(CohortHistory):
             raise InvalidInput("metric", f"unknown metric {metric!r}; known: {', '.join(self.metrics) or 'none'}")
         target_set = KeyResultTarget(key_result, metric, require_number(target, "target"))
         self._record(self.KeyResultTargetSet, actor, at, to, target=target_set)
+
+    def leave_testimonial(self, actor: Actor, at: datetime, testimonial: Testimonial) -> None:
+        """A member leaves a voluntary testimonial at closing (domain/testimonials.py); one each."""
+        to = self._outside_workflow("leave_testimonial", actor, at, AT_CLOSING)
+        self.check_testimonial(actor)
+        if not isinstance(testimonial, Testimonial):
+            raise InvalidInput("testimonial", "expected a Testimonial (domain/testimonials.py make_testimonial)")
+        self._record(self.TestimonialLeft, actor, at, to, testimonial=testimonial)
+
+    def check_testimonial(self, actor: Actor) -> None:
+        """Refuse, before any text is sealed, a testimonial ``actor`` may not leave now."""
+        self.require_party("leave_testimonial", require_actor(actor))
+        if self.state not in AT_CLOSING:
+            raise RuleViolation("leave_testimonial", self.state, [f"left in closing or closed; the cohort is {self.state}"])
+        require_first(self.testimonials, str(actor.party))
 
     def _experiment(self, step: str, key: str, expected: ExperimentStatus) -> Experiment:
         if key not in self.experiments:

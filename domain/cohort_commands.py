@@ -16,6 +16,7 @@ from engagement_tracker.domain.deadlines import cycle_status
 from engagement_tracker.domain.errors import (
     AlreadyExists,
 )
+from engagement_tracker.domain.testimonial_commands import CohortTestimonials
 from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Sealed
 from engagement_tracker.domain.vocabulary import Polarity, SignalContext
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
     from engagement_tracker.domain.application import EngagementTracker
 
 
-class CohortCommands(CohortMetrics):
+class CohortCommands(CohortMetrics, CohortTestimonials):
     """Peer-coaching cohorts: ``app.cohorts.<step>(cohort_id, actor, ...)``.
 
     Free text is sealed under its author's own key (the cohort's name under the cohort's);

@@ -29,6 +29,7 @@ from engagement_tracker.domain.values import (
     Practice,
     Ritual,
     Sealed,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ExperimentStatus,
@@ -144,6 +145,15 @@ class CohortHistory(WorkflowAggregate):
         def evolve(self, cohort: CohortHistory) -> None:
             cohort.readings.append(self.reading)
 
+    class TestimonialLeft(Event):
+        """A member's voluntary testimonial at closing (a step outside the workflow: domain/testimonials.py)."""
+
+        TOPIC = "etrack:Cohort.TestimonialLeft"
+        testimonial: Testimonial
+
+        def evolve(self, cohort: CohortHistory) -> None:
+            cohort.testimonials[str(self.actor.party)] = self.testimonial
+
     class KeyResultTargetSet(Event):
         """A key result's metric and numeric target (a step outside the workflow)."""
 
@@ -251,6 +261,7 @@ class CohortHistory(WorkflowAggregate):
         self.readings: list[MetricReading] = []  # every metric's readings, as recorded
         self.targets: dict[str, KeyResultTarget] = {}  # key result number -> its metric and target
         self.experiment_started: dict[str, datetime] = {}
+        self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
 
     #: Snapshots (aggregate state) gained the fields above in version 2.
     class_version = 2
@@ -261,6 +272,7 @@ class CohortHistory(WorkflowAggregate):
         state.setdefault("readings", [])
         state.setdefault("targets", {})
         state.setdefault("experiment_started", {})
+        state.setdefault("testimonials", {})
 
     # --- derived facts ----------------------------------------------------------------------
 

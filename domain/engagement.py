@@ -27,7 +27,8 @@ from engagement_tracker.domain.checks import (
     require_time,
 )
 from engagement_tracker.domain.engagement_history import EngagementHistory
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.testimonials import AT_CLOSING, require_first
 from engagement_tracker.domain.values import (
     Action,
     Actor,
@@ -40,6 +41,7 @@ from engagement_tracker.domain.values import (
     QuarterlyDecisions,
     Sealed,
     Session,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ActionStatus,
@@ -263,6 +265,22 @@ class Engagement(EngagementHistory):
             now = "named" if named else "not named"
             raise InvalidInput("named", f"the coachee is already {now} in the coach's ICF log; give {not named}")
         self._record(self.IcfLogConsentChanged, actor, at, to, named=named)
+
+    def leave_testimonial(self, actor: Actor, at: datetime, testimonial: Testimonial) -> None:
+        """The coachee leaves a voluntary testimonial at closing (domain/testimonials.py); one each."""
+        require_time(at)
+        self.check_testimonial(actor)
+        if not isinstance(testimonial, Testimonial):
+            raise InvalidInput("testimonial", "expected a Testimonial (domain/testimonials.py make_testimonial)")
+        self._record(self.TestimonialLeft, actor, at, self.state, testimonial=testimonial)
+
+    def check_testimonial(self, actor: Actor) -> None:
+        """Refuse, before any text is sealed, a testimonial ``actor`` may not leave now."""
+        self.require_party("leave_testimonial", require_actor(actor))
+        if self.state not in AT_CLOSING:
+            raise RuleViolation("leave_testimonial", self.state,
+                                [f"left in closing or closed; the engagement is {self.state}"])
+        require_first(self.testimonials, str(actor.party))
 
     def commit_action(self, actor: Actor, at: datetime, description: Sealed, due: date | None = None) -> str:
         """An intersession action the coachee commits to; returns its key (A1, A2, ...)."""

@@ -12,13 +12,14 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import require_coach_grant
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
-from engagement_tracker.domain.command_path import CommandPath, as_uuid
+from engagement_tracker.domain.command_path import as_uuid
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
     InvalidInput,
     NotFound,
 )
+from engagement_tracker.domain.testimonial_commands import EngagementTestimonials
 from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions, Signal
 from engagement_tracker.domain.vocabulary import (
     Billing,
@@ -37,7 +38,7 @@ from engagement_tracker.domain.vocabulary import (
 R = TypeVar("R")
 
 
-class EngagementCommands(CommandPath):
+class EngagementCommands(EngagementTestimonials):
     """Every engagement step: ``app.<step>(engagement_id, actor, ...)``.
 
     Permission and state are checked before any text is sealed; text is sealed under the

@@ -29,6 +29,7 @@ from engagement_tracker.domain.values import (
     QuarterlyDecisions,
     Sealed,
     Session,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ActionStatus,
@@ -223,6 +224,15 @@ class EngagementHistory(WorkflowAggregate):
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.resumed_on = self.timestamp.date()
 
+    class TestimonialLeft(Event):
+        """A voluntary testimonial at closing (a step outside the workflow: domain/testimonials.py)."""
+
+        TOPIC = "etrack:Engagement.TestimonialLeft"
+        testimonial: Testimonial
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.testimonials[str(self.actor.party)] = self.testimonial
+
     class IcfLogConsentChanged(Event):
         """The coachee agreed (``named``) or declined to be named in the coach's ICF hours log."""
 
@@ -370,6 +380,7 @@ class EngagementHistory(WorkflowAggregate):
         self.session_billing: dict[str, str] = {}  # session number -> paid | pro_bono
         self.session_group_size: dict[str, int] = {}  # session number -> people coached (teams)
         self.icf_named = False  # the coachee consented to be named in the coach's ICF log
+        self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
 
     #: Snapshots (aggregate state) gained the fields above in version 2.
     class_version = 2
@@ -385,6 +396,7 @@ class EngagementHistory(WorkflowAggregate):
         state.setdefault("session_billing", {})
         state.setdefault("session_group_size", {})
         state.setdefault("icf_named", False)
+        state.setdefault("testimonials", {})
 
     # --- derived facts ----------------------------------------------------------------------
 

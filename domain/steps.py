@@ -113,8 +113,10 @@ def _catalogue(
 
 #: Steps outside the workflow (they never change the state, so no state machine lists them) and
 #: the command that takes each: opening, and facts recorded beside the workflow.
-ENGAGEMENT_COMMANDS = {"open": "open_engagement", "consent_to_icf_log": "consent_to_icf_log"}
-COHORT_COMMANDS = {"open": "open", "record_reading": "record_reading", "set_key_result_target": "set_key_result_target"}
+ENGAGEMENT_COMMANDS = {"open": "open_engagement", "consent_to_icf_log": "consent_to_icf_log",
+                       "leave_testimonial": "leave_testimonial"}
+COHORT_COMMANDS = {"open": "open", "record_reading": "record_reading", "set_key_result_target": "set_key_result_target",
+                   "leave_testimonial": "leave_testimonial"}
 
 #: Every engagement step: ``ENGAGEMENT_STEPS["record_session"].parameters`` and so on.
 ENGAGEMENT_STEPS: Mapping[str, Step] = _catalogue(

@@ -300,6 +300,19 @@ class KeyResultTarget:
     target: float
 
 
+@value("etrack.testimonial")
+@attrs.frozen
+class Testimonial:
+    """A voluntary testimonial at closing: ratings (item -> 1..5), an optional text sealed under the
+    author's key, whether it may be quoted (never with a name or an identifier), and whether it is
+    anonymous (the default)."""
+
+    ratings: dict[str, int]
+    text: Sealed | None
+    quote_consent: bool = False
+    anonymous: bool = True
+
+
 @value("etrack.decision")
 @attrs.frozen
 class Decision:

@@ -47,6 +47,16 @@ class Billing(StrEnum):
     PRO_BONO = "pro_bono"
 
 
+#: The fixed items a testimonial rates, each 1 (poor) to 5 (excellent); persisted by name.
+TESTIMONIAL_ITEMS = (
+    "clarity_of_objectives",
+    "quality_of_listening",
+    "progress_on_objectives",
+    "autonomy_gained",
+    "would_recommend",
+)
+
+
 class SponsorFunction(StrEnum):
     LINE_MANAGER = "line_manager"
     HR = "hr"

@@ -16,9 +16,10 @@ from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKF
 
 def test_every_workflow_step_is_in_the_catalogue_with_its_roles() -> None:
     # the ICF log consent is a standing consent, taken in every state: a step outside the workflow
-    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open", "consent_to_icf_log"}
+    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open", "consent_to_icf_log", "leave_testimonial"}
     assert ENGAGEMENT_STEPS["consent_to_icf_log"].roles == ("coachee",)
-    assert set(COHORT_STEPS) == set(COHORT_WORKFLOW.steps) | {"open", "record_reading", "set_key_result_target"}
+    assert set(COHORT_STEPS) == set(COHORT_WORKFLOW.steps) | {
+        "open", "record_reading", "set_key_result_target", "leave_testimonial"}
     assert ENGAGEMENT_STEPS["validate_coherence"].roles == ("coach",)
     assert ENGAGEMENT_STEPS["miss_deadline"].system_only
     assert not ENGAGEMENT_STEPS["record_session"].system_only
