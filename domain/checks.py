@@ -203,6 +203,7 @@ class Settings:
     cipher_key: str | None = None
     retry_seconds: float = 10.0
     record_key: bytes | None = None
+    runner_max_outage: float = 300.0
     off_track_weeks: int = 4
     drift_window: int = 5
     drift_z: float = 2.0
@@ -226,6 +227,8 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         cipher_key=require_cipher_key(get("ETRACK_CIPHER_KEY")),
         retry_seconds=require_setting_seconds(get("ETRACK_RETRY_SECONDS"), "ETRACK_RETRY_SECONDS", 10.0, 3600.0),
         record_key=require_record_key(get("ETRACK_RECORD_KEY")),
+        runner_max_outage=require_setting_seconds(
+            get("ETRACK_RUNNER_MAX_OUTAGE"), "ETRACK_RUNNER_MAX_OUTAGE", 300.0, 86400.0),
         off_track_weeks=require_setting_int(get("ETRACK_OFF_TRACK_WEEKS"), "ETRACK_OFF_TRACK_WEEKS", 4, 1),
         drift_window=require_setting_int(get("ETRACK_DRIFT_WINDOW"), "ETRACK_DRIFT_WINDOW", 5, 2),
         drift_z=require_setting_float(get("ETRACK_DRIFT_Z"), "ETRACK_DRIFT_Z", 2.0, 100.0),
