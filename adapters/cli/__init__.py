@@ -15,6 +15,7 @@ import click
 
 from engagement_tracker.adapters.cli import access, analytics, audit, privacy, steps, store
 from engagement_tracker.adapters.cli import coach as coach_cli
+from engagement_tracker.adapters.cli import testimonials as testimonials_cli
 
 
 @click.group()
@@ -28,7 +29,8 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 for _command in (*steps.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS, *audit.COMMANDS,
-                 *store.COMMANDS, *coach_cli.COMMANDS):
+                 *store.COMMANDS, *coach_cli.COMMANDS,
+                 *testimonials_cli.COMMANDS):
     cli.add_command(_command)
 
 

@@ -43,3 +43,39 @@ def test_billing_consent_and_the_icf_log_from_the_command_line(tmp_path: Path) -
     refused = etrack(*db, "coach", "hours", *as_("sponsor", cast.sponsor.party), cwd=tmp_path, check=False)
     assert refused.returncode == 2 and refused.stderr.startswith("error: NotPermitted")
     assert "Traceback" not in refused.stderr
+
+
+def test_testimonials_and_readings_from_the_command_line(tmp_path: Path) -> None:
+    from tests.support import CohortCast, frame_cohort, granted
+
+    url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
+    app = new_tracker(url, FakeClock())
+    cc = CohortCast.register(app)
+    cid = frame_cohort(app, cc)
+    casts = []
+    for n in range(6):  # k = 5 (the default): five authors in the fake clock's quarter, one by the CLI (today)
+        cast = Cast.register(app)
+        eid = open_engagement(app, cast)
+        drive(app, cast, eid, "closed")
+        casts.append((cast, eid))
+        if n:
+            app.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, f"quote {n}", quote_consent=n < 4)
+    analyst = granted(app, "analyst", "Ana Lyst")
+    app.close()
+    db = ["--db", url]
+    cast, eid = casts[0]
+    etrack(*db, "step", str(eid), "leave_testimonial", *as_("coachee", cast.coachee.party),
+           'ratings={"would_recommend": 5}', "text=quote 0", "quote_consent=true", cwd=tmp_path)
+    member = cc.members[0]
+    etrack(*db, "cohort", "step", str(cid), "record_reading", *as_("member", member.party), "metric=M1",
+           "value=96.5", "read_on=2026-02-02", cwd=tmp_path)
+    rated = etrack(*db, "testimonials", "ratings", *as_("analyst", analyst.party), "--format", "json",
+                   "--by", "metric", cwd=tmp_path)
+    assert [r["value"] for r in json.loads(rated.stdout)["rows"] if r["metric"] == "would_recommend=5"] == [6]
+    quoted = json.loads(etrack(*db, "testimonials", "quotes", *as_("analyst", analyst.party), "--format", "json",
+                               cwd=tmp_path).stdout)
+    assert sorted(q["quote"] for q in quoted if q["status"] == "released") == ["quote 1", "quote 2", "quote 3"]
+    assert [q["status"] for q in quoted if q["period"] != "2026-Q1"] == ["suppressed"]  # one author alone
+    refused = etrack(*db, "testimonials", "quotes", *as_("coach", casts[0][0].coach.party), cwd=tmp_path,
+                     check=False)
+    assert refused.returncode == 2 and "NotPermitted" in refused.stderr
