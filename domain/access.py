@@ -50,6 +50,8 @@ ENGAGEMENT_STEPS: Mapping[str, frozenset[Role]] = {
     "accept_disclosure": frozenset({E, S}),
     "record_signal": frozenset({C}),  # the coach notices and records signals
     "miss_deadline": frozenset({Role.SYSTEM}),
+    "consent_to_icf_log": frozenset({E}),  # only the client consents to be named in the coach's ICF log
+    "leave_testimonial": frozenset({E}),  # the coachee, at closing (domain/testimonials.py)
 }
 
 M = Role.MEMBER
@@ -80,6 +82,10 @@ COHORT_STEPS: Mapping[str, frozenset[Role]] = {
     "abandon": frozenset({C}),
     "record_signal": frozenset({C}),
     "miss_deadline": frozenset({Role.SYSTEM}),
+    # outside the workflow (they never change the state): metrics over time (cohort_metrics.py)
+    "record_reading": frozenset({M}),  # the ritual's metrics keeper, or any member
+    "set_key_result_target": frozenset({C, M}),
+    "leave_testimonial": frozenset({M}),  # a member, at closing (domain/testimonials.py)
 }
 
 #: What each role may read of an engagement. The coach reads everything, including the
@@ -120,6 +126,15 @@ def holds_cohort_role(cohort: Any, actor: Actor) -> bool:
     if actor.role is M:
         return str(actor.party) in cohort.members
     return actor.role is Role.SYSTEM and actor.party == SYSTEM_PARTY
+
+
+def require_metrics_keeper(cohort: Any, viewer: Actor) -> None:
+    """Experiment effects: for the metrics keeper of the cohort's latest ritual, and its coach."""
+    keeper = cohort.rituals[-1].metrics_keeper if cohort.rituals else None
+    if (viewer.role is C and viewer.party == cohort.coach) or (viewer.role is M and viewer.party == keeper):
+        return
+    who = f"the metrics keeper ({keeper})" if keeper else "the metrics keeper of a ritual (none held yet)"
+    raise NotPermitted("read experiment effects", f"for {who} and the cohort's coach", [C.value, M.value])
 
 
 def require_cohort_step(cohort: Any, step: str, actor: Actor) -> None:
@@ -215,6 +230,21 @@ def require_auditor(viewer: object, action: str, grants: GrantsSource) -> Actor:
 def require_analyst(viewer: object, action: str, grants: GrantsSource) -> Actor:
     """Raise NotPermitted unless ``viewer`` is an analyst or admin holding that grant now."""
     return _require_granted_role(viewer, action, ANALYST_ROLES, "does not release aggregates", grants)
+
+
+def require_hours_log_reader(viewer: object, coach: Any, grants: GrantsSource) -> Any:
+    """Whose ICF hours log ``viewer`` may read: a coach their own; an auditor (granted) any coach's.
+
+    Returns the coach's id; raises NotPermitted for any other reader or another coach's log."""
+    actor = _require_role(viewer, "read coach hours", (C, Role.AUDITOR, Role.ADMIN), "does not read an ICF log")
+    if actor.role is C:
+        if coach is not None and coach != actor.party:
+            raise NotPermitted("read coach hours", f"a coach reads their own ICF log, not {coach}'s", ["coach"])
+        return actor.party
+    require_grant(actor, actor.role, grants, "read coach hours")
+    if coach is None:
+        raise InvalidInput("coach", "an auditor names the coach whose ICF log to check")
+    return coach
 
 
 ERASER_REFUSAL = "may not erase a person: only an admin erases a person"

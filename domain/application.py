@@ -21,6 +21,7 @@ from eventsourcing.persistence import (
 from engagement_tracker.domain.access import require_auditor, require_eraser
 from engagement_tracker.domain.budget_commands import BudgetCommands
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
+from engagement_tracker.domain.coach_hours import CoachHoursReads
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.cohort_commands import CohortCommands
 from engagement_tracker.domain.command_path import ERASED, Clock, IdFactory, as_uuid
@@ -41,7 +42,7 @@ from engagement_tracker.domain.views import EngagementReads, state_as_json
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
 
 
-class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, EngagementReads):
+class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, EngagementReads, CoachHoursReads):
     """The domain core's application: engagements, cohorts, parties, deadlines, erasure, replay."""
 
     name = "etrack"
@@ -174,12 +175,15 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
                 done += 1
                 if on_progress is not None:
                     on_progress(done, total)
-                if not self._load(cls, agg_id, kind).due_deadlines(now):
+                rules = {"off_track_weeks": self.settings.off_track_weeks} if cls is Engagement else {}
+                if not self._load(cls, agg_id, kind).due_deadlines(now, **rules):
                     continue
 
-                def record(agg: Any, _at: datetime, kind: str = kind) -> list[dict[str, Any]]:
+                def record(
+                    agg: Any, _at: datetime, kind: str = kind, rules: dict[str, int] = rules
+                ) -> list[dict[str, Any]]:
                     rows = []
-                    for deadline, due_at in agg.due_deadlines(now):
+                    for deadline, due_at in agg.due_deadlines(now, **rules):
                         agg.miss_deadline(system, now, deadline, due_at)
                         rows.append(
                             {"kind": kind, "id": str(agg.id), "deadline": deadline, "due_at": due_at.isoformat()}

@@ -23,6 +23,7 @@ MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 20_000
 MAX_SESSION_MINUTES = 8 * 60
 MAX_CONTRACT_SESSIONS = 200
+MAX_GROUP_SIZE = 500  # people coached in one team session (ICF hours log)
 MAX_OBJECTIVES_PER_LEVEL = 10
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
@@ -210,6 +211,9 @@ class Settings:
     retry_seconds: float = 10.0
     record_key: bytes | None = None
     runner_max_outage: float = 300.0
+    off_track_weeks: int = 4
+    drift_window: int = 5
+    drift_z: float = 2.0
 
 
 #: Every ETRACK_* setting a deployment may give (environment variables, or the CLI's TOML file);
@@ -242,7 +246,23 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         record_key=require_record_key(get("ETRACK_RECORD_KEY")),
         runner_max_outage=require_setting_seconds(
             get("ETRACK_RUNNER_MAX_OUTAGE"), "ETRACK_RUNNER_MAX_OUTAGE", 300.0, 86400.0),
+        off_track_weeks=require_setting_int(get("ETRACK_OFF_TRACK_WEEKS"), "ETRACK_OFF_TRACK_WEEKS", 4, 1),
+        drift_window=require_setting_int(get("ETRACK_DRIFT_WINDOW"), "ETRACK_DRIFT_WINDOW", 5, 2),
+        drift_z=require_setting_float(get("ETRACK_DRIFT_Z"), "ETRACK_DRIFT_Z", 2.0, 100.0),
     )
+
+
+def require_setting_float(raw: object, name: str, default: float, most: float) -> float:
+    """A number setting above 0 and at most ``most``; unset is ``default``."""
+    if raw in (None, ""):
+        return default
+    try:
+        number = float(str(raw))
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= most:
+        raise InvalidInput(name, f"{raw!r}: expected a number above 0 and at most {most:g} (default {default:g})")
+    return number
 
 
 def require_setting_seconds(raw: object, name: str, default: float, most: float) -> float:

@@ -23,7 +23,8 @@ from engagement_tracker.domain.checks import (
     require_time,
 )
 from engagement_tracker.domain.cohort_history import CohortHistory
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.testimonials import AT_CLOSING, require_first
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -31,10 +32,13 @@ from engagement_tracker.domain.values import (
     Decision,
     Experiment,
     KeyResult,
+    KeyResultTarget,
     Metric,
+    MetricReading,
     Practice,
     Ritual,
     Sealed,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ArtefactKind,
@@ -206,6 +210,66 @@ class Cohort(CohortHistory):
                             require_date(decided_on, "decided_on"), owner)
         self._record(self.DecisionRecorded, actor, at, to, decision=decision)
         return decision.number
+
+    # --- metrics over time: steps outside the workflow (they never change the state) ---------
+
+    def _outside_workflow(self, step: str, actor: Actor, at: datetime, phases: tuple[str, ...]) -> str:
+        """Check who acts and that the cohort is in one of ``phases``; the state stays as it is."""
+        require_time(at)
+        self.require_party(step, require_actor(actor))
+        if self.state not in phases:
+            raise RuleViolation(step, self.state, [f"taken in {' or '.join(phases)}; the cohort is {self.state}"])
+        return str(self.state)
+
+    def record_reading(
+        self, actor: Actor, at: datetime, metric: str, value: float, read_on: date, ritual: int | None = None
+    ) -> int:
+        """A reading of a cohort metric, by a member: at a ritual, only that ritual's metrics keeper.
+
+        Returns the reading's number (1, 2, ... across the cohort's metrics)."""
+        to = self._outside_workflow("record_reading", actor, at, ("accompaniment", "closing"))
+        if metric not in self.metrics:
+            raise InvalidInput("metric", f"unknown metric {metric!r}; known: {', '.join(self.metrics) or 'none'}")
+        if ritual is not None:
+            require_int(ritual, "ritual", 1, max(1, len(self.rituals)))
+            if ritual > len(self.rituals):
+                raise InvalidInput("ritual", f"ritual {ritual} is not held; held: 1 to {len(self.rituals)}")
+            keeper = self.rituals[ritual - 1].metrics_keeper
+            if keeper != actor.party:
+                raise NotPermitted("record_reading", f"at ritual {ritual} the metrics keeper is {keeper}; "
+                                   "without a ritual any member records a reading", [str(keeper)])
+        reading = MetricReading(metric, require_number(value, "value"), require_date(read_on, "read_on"), ritual)
+        self._record(self.MetricRead, actor, at, to, reading=reading)
+        return len(self.readings)
+
+    def set_key_result_target(
+        self, actor: Actor, at: datetime, key_result: int, metric: str, target: float
+    ) -> None:
+        """A key result's metric and numeric target (its date is the key result's); setting again replaces it."""
+        to = self._outside_workflow("set_key_result_target", actor, at, ("framing", "accompaniment"))
+        numbers = [k.number for k in self.key_results]
+        if key_result not in numbers:
+            raise InvalidInput("key_result", f"unknown key result {key_result!r}; known: "
+                               f"{', '.join(map(str, numbers)) or 'none'}")
+        if metric not in self.metrics:
+            raise InvalidInput("metric", f"unknown metric {metric!r}; known: {', '.join(self.metrics) or 'none'}")
+        target_set = KeyResultTarget(key_result, metric, require_number(target, "target"))
+        self._record(self.KeyResultTargetSet, actor, at, to, target=target_set)
+
+    def leave_testimonial(self, actor: Actor, at: datetime, testimonial: Testimonial) -> None:
+        """A member leaves a voluntary testimonial at closing (domain/testimonials.py); one each."""
+        to = self._outside_workflow("leave_testimonial", actor, at, AT_CLOSING)
+        self.check_testimonial(actor)
+        if not isinstance(testimonial, Testimonial):
+            raise InvalidInput("testimonial", "expected a Testimonial (domain/testimonials.py make_testimonial)")
+        self._record(self.TestimonialLeft, actor, at, to, testimonial=testimonial)
+
+    def check_testimonial(self, actor: Actor) -> None:
+        """Refuse, before any text is sealed, a testimonial ``actor`` may not leave now."""
+        self.require_party("leave_testimonial", require_actor(actor))
+        if self.state not in AT_CLOSING:
+            raise RuleViolation("leave_testimonial", self.state, [f"left in closing or closed; the cohort is {self.state}"])
+        require_first(self.testimonials, str(actor.party))
 
     def _experiment(self, step: str, key: str, expected: ExperimentStatus) -> Experiment:
         if key not in self.experiments:

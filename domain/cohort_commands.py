@@ -10,11 +10,13 @@ from uuid import UUID
 from engagement_tracker.domain.access import cohort_read_scope, require_coach_grant
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.cohort_metrics import CohortMetrics, metric_series
 from engagement_tracker.domain.command_path import as_uuid
 from engagement_tracker.domain.deadlines import cycle_status
 from engagement_tracker.domain.errors import (
     AlreadyExists,
 )
+from engagement_tracker.domain.testimonial_commands import CohortTestimonials
 from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Sealed
 from engagement_tracker.domain.vocabulary import Polarity, SignalContext
 
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
     from engagement_tracker.domain.application import EngagementTracker
 
 
-class CohortCommands:
+class CohortCommands(CohortMetrics, CohortTestimonials):
     """Peer-coaching cohorts: ``app.cohorts.<step>(cohort_id, actor, ...)``.
 
     Free text is sealed under its author's own key (the cohort's name under the cohort's);
@@ -429,4 +431,6 @@ class CohortCommands:
                 "closing": {k: unseal(v) for k, v in c.closing.items()},
             }
         )
+        if c.readings or c.targets:  # present once measured: cohorts without readings read as before
+            view["metric_series"] = metric_series(c, self.drift_rule, view["metrics"])
         return view

@@ -8,6 +8,7 @@ its stable, persisted topic.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 import attrs
@@ -22,10 +23,13 @@ from engagement_tracker.domain.values import (
     Decision,
     Experiment,
     KeyResult,
+    KeyResultTarget,
     Metric,
+    MetricReading,
     Practice,
     Ritual,
     Sealed,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ExperimentStatus,
@@ -130,6 +134,34 @@ class CohortHistory(WorkflowAggregate):
         def evolve(self, cohort: CohortHistory) -> None:
             old = cohort.experiments[self.key]
             cohort.experiments[self.key] = attrs.evolve(old, status=ExperimentStatus.RUNNING)
+            cohort.experiment_started[self.key] = self.timestamp
+
+    class MetricRead(Event):
+        """A reading of a cohort metric (a step outside the workflow: it never changes the state)."""
+
+        TOPIC = "etrack:Cohort.MetricRead"
+        reading: MetricReading
+
+        def evolve(self, cohort: CohortHistory) -> None:
+            cohort.readings.append(self.reading)
+
+    class TestimonialLeft(Event):
+        """A member's voluntary testimonial at closing (a step outside the workflow: domain/testimonials.py)."""
+
+        TOPIC = "etrack:Cohort.TestimonialLeft"
+        testimonial: Testimonial
+
+        def evolve(self, cohort: CohortHistory) -> None:
+            cohort.testimonials[str(self.actor.party)] = self.testimonial
+
+    class KeyResultTargetSet(Event):
+        """A key result's metric and numeric target (a step outside the workflow)."""
+
+        TOPIC = "etrack:Cohort.KeyResultTargetSet"
+        target: KeyResultTarget
+
+        def evolve(self, cohort: CohortHistory) -> None:
+            cohort.targets[str(self.target.key_result)] = self.target
 
     class ExperimentEnded(Event):
         TOPIC = "etrack:Cohort.ExperimentEnded"
@@ -226,6 +258,21 @@ class CohortHistory(WorkflowAggregate):
         self.closing: dict[str, Sealed] = {}
         self.missed: dict[str, datetime] = {}
         self.signals_recorded = 0
+        self.readings: list[MetricReading] = []  # every metric's readings, as recorded
+        self.targets: dict[str, KeyResultTarget] = {}  # key result number -> its metric and target
+        self.experiment_started: dict[str, datetime] = {}
+        self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
+
+    #: Snapshots (aggregate state) gained the fields above in version 2.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before 0.3: no readings nor targets; experiments' start times unknown."""
+        state.setdefault("readings", [])
+        state.setdefault("targets", {})
+        state.setdefault("experiment_started", {})
+        state.setdefault("testimonials", {})
 
     # --- derived facts ----------------------------------------------------------------------
 

@@ -12,11 +12,17 @@ found, so the log says when a deadline was missed. Each deadline has a stable ke
   (91 days) of accompaniment.
 - **Experiment feedback** (seed 002): within ``feedback_hours`` (72 by default) of its end.
 - **The first cycle's checkpoints** (seed 002): one a week of the 30-day cycle.
+- **Off-track** (coaching platforms' most requested flag): an engagement in accompaniment (not
+  suspended) with no session for ``off_track_weeks`` weeks (4 by default,
+  ``ETRACK_OFF_TRACK_WEEKS``). The gap is counted from the engagement's last activity date: the
+  latest of its last session's date, the day accompaniment started and the day it last resumed.
+  The key names that date (``off_track:2026-02-03``), so one gap is recorded once; the next
+  session moves the date, which clears the flag, and a later gap is a new key, recorded again.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engagement_tracker.domain.checks import end_of
@@ -39,17 +45,58 @@ CYCLE_WEEKS = {
 #: Team coaching is reviewed with management every quarter of accompaniment.
 QUARTER = timedelta(days=91)
 
+#: Weeks without a session before an engagement in accompaniment is off track (ETRACK_OFF_TRACK_WEEKS).
+OFF_TRACK_WEEKS = 4
+#: The states of accompaniment in which sessions are expected (a suspension pauses the clock).
+_SESSIONS_EXPECTED = ("accompaniment.in_progress", "accompaniment.review_pending")
+
 Due = list[tuple[str, datetime]]
+
+
+def last_activity_on(e: EngagementHistory) -> date | None:
+    """The date an off-track gap counts from: the last session, the start, or the last resume."""
+    if e.accompaniment_started_at is None:
+        return None
+    days = [e.accompaniment_started_at.date(), *(s.held_on for s in e.sessions)]
+    if e.resumed_on is not None:
+        days.append(e.resumed_on)
+    return max(days)
+
+
+def off_track_due(e: EngagementHistory, weeks: int = OFF_TRACK_WEEKS) -> tuple[str, datetime] | None:
+    """The off-track deadline of the current gap (its key and when it falls due), or None."""
+    since = last_activity_on(e)
+    if since is None or e.state not in _SESSIONS_EXPECTED:
+        return None
+    return f"off_track:{since.isoformat()}", end_of(since + timedelta(weeks=weeks))
+
+
+def off_track_status(e: EngagementHistory) -> dict[str, Any] | None:
+    """The current off-track flag: recorded by tick for the current gap and not cleared since.
+
+    A session held after the gap's start moves the last activity date, so the recorded key no
+    longer names the current gap and the flag is cleared (the earlier record stays in ``missed``).
+    """
+    since = last_activity_on(e)
+    if since is None or e.state not in _SESSIONS_EXPECTED:
+        return None
+    key = f"off_track:{since.isoformat()}"
+    if key not in e.missed:
+        return None
+    return {"since": since.isoformat(), "due_at": e.missed[key].isoformat()}
 
 
 def _not_recorded(due: Due, missed: dict[str, datetime]) -> Due:
     return [(k, d) for k, d in due if k not in missed]
 
 
-def engagement_deadlines(e: EngagementHistory, now: datetime) -> Due:
+def engagement_deadlines(e: EngagementHistory, now: datetime, off_track_weeks: int = OFF_TRACK_WEEKS) -> Due:
     """An engagement's deadlines that fell due by ``now``, neither met nor already recorded."""
     due: Due = []
     if e.phase == "accompaniment":
+        off_track = off_track_due(e, off_track_weeks)
+        if off_track is not None and now >= off_track[1]:
+            due.append(off_track)
         end = e.contract_end
         if end is not None and now >= end_of(end):
             due.append((f"contract_end:{end.isoformat()}", end_of(end)))

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from engagement_tracker.domain.checks import (
     MAX_CONTRACT_SESSIONS,
+    MAX_GROUP_SIZE,
     MAX_OBJECTIVES_PER_LEVEL,
     MAX_SESSION_MINUTES,
     not_before,
@@ -26,7 +27,8 @@ from engagement_tracker.domain.checks import (
     require_time,
 )
 from engagement_tracker.domain.engagement_history import EngagementHistory
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.testimonials import AT_CLOSING, require_first
 from engagement_tracker.domain.values import (
     Action,
     Actor,
@@ -39,9 +41,11 @@ from engagement_tracker.domain.values import (
     QuarterlyDecisions,
     Sealed,
     Session,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ActionStatus,
+    Billing,
     DisclosureItem,
     EndReason,
     IndicatorKind,
@@ -194,12 +198,16 @@ class Engagement(EngagementHistory):
             raise InvalidInput("digest", "expected a SHA-256 digest: 64 lowercase hex characters")
         self._record(self.SynthesisRecorded, actor, at, to, reference=reference, digest=digest)
 
-    def fix_contract(self, actor: Actor, at: datetime, contract: Contract) -> None:
+    def fix_contract(
+        self, actor: Actor, at: datetime, contract: Contract, billing: Billing | str = Billing.PAID
+    ) -> None:
+        """Fix the sessions and period; ``billing`` (paid or pro bono) is the sessions' default."""
         to = self._step("fix_contract", actor, at)
         if not isinstance(contract, Contract):
             raise InvalidInput("contract", "expected a Contract(sessions, start, end)")
         require_int(contract.sessions, "sessions", 1, MAX_CONTRACT_SESSIONS)
-        self._record(self.ContractFixed, actor, at, to, contract=contract)
+        billed = require_member(Billing, billing, "billing").value
+        self._record(self.ContractFixed, actor, at, to, contract=contract, billing=billed)
 
     def start_accompaniment(self, actor: Actor, at: datetime) -> None:
         """Refused, listing what is missing, until indicators, synthesis and contract are recorded."""
@@ -216,8 +224,13 @@ class Engagement(EngagementHistory):
         duration_minutes: int,
         themes: Iterable[SessionTheme | str],
         notes: Sealed | None,
+        billing: Billing | str | None = None,
+        group_size: int | None = None,
     ) -> int:
-        """Record a session held; refused beyond the contract unless amended. Returns its number."""
+        """Record a session held; refused beyond the contract unless amended. Returns its number.
+
+        ``billing`` defaults to the contract's (paid or pro bono); ``group_size`` (how many people
+        were coached) is for team coachees only: a person's session is one-to-one."""
         held_on = require_date(held_on, "held_on")
         to = self._step("record_session", actor, at, {"held_on": held_on})
         not_before(held_on, self.tripartite_on, "held_on", "the tripartite meeting")
@@ -227,10 +240,47 @@ class Engagement(EngagementHistory):
         theme_list = tuple(dict.fromkeys(require_member(SessionTheme, t, "themes") for t in themes))
         if not theme_list:
             raise InvalidInput("themes", f"name at least one of: {', '.join(t.value for t in SessionTheme)}")
+        billed = self.contract_billing if billing is None else require_member(Billing, billing, "billing").value
+        if group_size is not None:
+            if self.coachee_kind != PartyKind.TEAM.value:
+                raise InvalidInput("group_size", "a person's session is one-to-one; give a group size for teams only")
+            require_int(group_size, "group_size", 2, MAX_GROUP_SIZE)
         number = len(self.sessions) + 1
         session = Session(number, held_on, duration_minutes, theme_list, optional_sealed(notes, "notes"))
-        self._record(self.SessionHeld, actor, at, to, session=session)
+        self._record(self.SessionHeld, actor, at, to, session=session, billing=billed, group_size=group_size)
         return number
+
+    def consent_to_icf_log(self, actor: Actor, at: datetime, named: bool) -> None:
+        """The coachee agrees (or no longer agrees) to be named in the coach's ICF hours log.
+
+        A standing consent, not a workflow step: it may be given or withdrawn in every state,
+        after closing too (a coach often applies for a credential later), and never changes it.
+        """
+        require_time(at)
+        self.require_party("consent_to_icf_log", require_actor(actor))
+        to = self.state
+        if not isinstance(named, bool):
+            raise InvalidInput("named", f"expected true or false, got {type(named).__name__}")
+        if named == self.icf_named:
+            now = "named" if named else "not named"
+            raise InvalidInput("named", f"the coachee is already {now} in the coach's ICF log; give {not named}")
+        self._record(self.IcfLogConsentChanged, actor, at, to, named=named)
+
+    def leave_testimonial(self, actor: Actor, at: datetime, testimonial: Testimonial) -> None:
+        """The coachee leaves a voluntary testimonial at closing (domain/testimonials.py); one each."""
+        require_time(at)
+        self.check_testimonial(actor)
+        if not isinstance(testimonial, Testimonial):
+            raise InvalidInput("testimonial", "expected a Testimonial (domain/testimonials.py make_testimonial)")
+        self._record(self.TestimonialLeft, actor, at, self.state, testimonial=testimonial)
+
+    def check_testimonial(self, actor: Actor) -> None:
+        """Refuse, before any text is sealed, a testimonial ``actor`` may not leave now."""
+        self.require_party("leave_testimonial", require_actor(actor))
+        if self.state not in AT_CLOSING:
+            raise RuleViolation("leave_testimonial", self.state,
+                                [f"left in closing or closed; the engagement is {self.state}"])
+        require_first(self.testimonials, str(actor.party))
 
     def commit_action(self, actor: Actor, at: datetime, description: Sealed, due: date | None = None) -> str:
         """An intersession action the coachee commits to; returns its key (A1, A2, ...)."""

@@ -12,15 +12,17 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import require_coach_grant
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
-from engagement_tracker.domain.command_path import CommandPath, as_uuid
+from engagement_tracker.domain.command_path import as_uuid
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
     InvalidInput,
     NotFound,
 )
+from engagement_tracker.domain.testimonial_commands import EngagementTestimonials
 from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions, Signal
 from engagement_tracker.domain.vocabulary import (
+    Billing,
     DisclosureItem,
     EndReason,
     IndicatorKind,
@@ -36,7 +38,7 @@ from engagement_tracker.domain.vocabulary import (
 R = TypeVar("R")
 
 
-class EngagementCommands(CommandPath):
+class EngagementCommands(EngagementTestimonials):
     """Every engagement step: ``app.<step>(engagement_id, actor, ...)``.
 
     Permission and state are checked before any text is sealed; text is sealed under the
@@ -260,13 +262,22 @@ class EngagementCommands(CommandPath):
         )
 
     def fix_contract(
-        self, engagement_id: object, actor: Actor, sessions: int, start: date, end: date, *, command_id: object = None
+        self,
+        engagement_id: object,
+        actor: Actor,
+        sessions: int,
+        start: date,
+        end: date,
+        billing: Billing | str = Billing.PAID,
+        *,
+        command_id: object = None,
     ) -> None:
+        """Fix the number of sessions and the period; ``billing`` (paid or pro_bono) is the sessions' default."""
         self._engagement(
             engagement_id,
             "fix_contract",
             actor,
-            lambda e, at: e.fix_contract(actor, at, Contract(sessions, start, end)),
+            lambda e, at: e.fix_contract(actor, at, Contract(sessions, start, end), billing),
             command_id=command_id,
         )
 
@@ -287,10 +298,15 @@ class EngagementCommands(CommandPath):
         duration_minutes: int,
         themes: Iterable[SessionTheme | str],
         notes: str | None = None,
+        billing: Billing | str | None = None,
+        group_size: int | None = None,
         *,
         command_id: object = None,
     ) -> int:
-        """Record a session with its themes and confidential notes (sealed); returns its number."""
+        """Record a session with its themes and confidential notes (sealed); returns its number.
+
+        ``billing`` (paid or pro_bono) defaults to the contract's; ``group_size`` is how many
+        people a team session coached (ICF hours log), for team coachees only."""
         if isinstance(themes, (str, bytes)) or not isinstance(themes, Iterable):
             raise InvalidInput("themes", "expected a list of themes")
         themes = list(themes)
@@ -299,10 +315,21 @@ class EngagementCommands(CommandPath):
             "record_session",
             actor,
             lambda e, at: e.record_session(
-                actor, at, held_on, duration_minutes, themes, self._seal_optional(e.coachee, notes, "notes")
+                actor, at, held_on, duration_minutes, themes, self._seal_optional(e.coachee, notes, "notes"),
+                billing, group_size,
             ),
             command_id=command_id,
         )
+
+    def consent_to_icf_log(
+        self, engagement_id: object, actor: Actor, named: bool = True, *, command_id: object = None
+    ) -> None:
+        """The coachee agrees (``named``) or no longer agrees to be named in the coach's ICF hours log."""
+
+        def command(e: Engagement, at: datetime) -> None:
+            e.consent_to_icf_log(actor, at, named)  # in every state: a standing consent, not a workflow step
+
+        self._update(Engagement, engagement_id, "engagement", command, command_id=command_id)
 
     def commit_action(
         self,

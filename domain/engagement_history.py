@@ -16,7 +16,7 @@ import attrs
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_step
-from engagement_tracker.domain.deadlines import engagement_deadlines
+from engagement_tracker.domain.deadlines import OFF_TRACK_WEEKS, engagement_deadlines
 from engagement_tracker.domain.values import (
     Action,
     Actor,
@@ -29,9 +29,11 @@ from engagement_tracker.domain.values import (
     QuarterlyDecisions,
     Sealed,
     Session,
+    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ActionStatus,
+    Billing,
     EndReason,
     PartyKind,
     SponsorFunction,
@@ -124,11 +126,21 @@ class EngagementHistory(WorkflowAggregate):
             engagement.synthesis = {"reference": self.reference, "digest": self.digest}
 
     class ContractFixed(Event):
+        """Version 3 added ``billing``: whether the contract's sessions are paid or pro bono."""
+
         TOPIC = "etrack:Engagement.ContractFixed"
+        class_version = 3
         contract: Contract
+        billing: str
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Contracts fixed before billing was recorded (0.1, 0.2) were paid."""
+            state["billing"] = Billing.PAID.value
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.contract = self.contract
+            engagement.contract_billing = self.billing
 
     class AccompanimentStarted(Event):
         TOPIC = "etrack:Engagement.AccompanimentStarted"
@@ -137,11 +149,25 @@ class EngagementHistory(WorkflowAggregate):
             engagement.accompaniment_started_at = self.timestamp
 
     class SessionHeld(Event):
+        """Version 3 added ``billing`` (paid or pro bono) and ``group_size`` (people coached, teams)."""
+
         TOPIC = "etrack:Engagement.SessionHeld"
+        class_version = 3
         session: Session
+        billing: str
+        group_size: int | None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Sessions recorded before billing was recorded (0.1, 0.2) were paid; no group size."""
+            state["billing"] = Billing.PAID.value
+            state["group_size"] = None
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.sessions.append(self.session)
+            engagement.session_billing[str(self.session.number)] = self.billing
+            if self.group_size is not None:
+                engagement.session_group_size[str(self.session.number)] = self.group_size
 
     class ActionCommitted(Event):
         TOPIC = "etrack:Engagement.ActionCommitted"
@@ -194,6 +220,27 @@ class EngagementHistory(WorkflowAggregate):
 
     class Resumed(Event):
         TOPIC = "etrack:Engagement.Resumed"
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.resumed_on = self.timestamp.date()
+
+    class TestimonialLeft(Event):
+        """A voluntary testimonial at closing (a step outside the workflow: domain/testimonials.py)."""
+
+        TOPIC = "etrack:Engagement.TestimonialLeft"
+        testimonial: Testimonial
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.testimonials[str(self.actor.party)] = self.testimonial
+
+    class IcfLogConsentChanged(Event):
+        """The coachee agreed (``named``) or declined to be named in the coach's ICF hours log."""
+
+        TOPIC = "etrack:Engagement.IcfLogConsentChanged"
+        named: bool
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.icf_named = self.named
 
     class AmendmentProposed(Event):
         TOPIC = "etrack:Engagement.AmendmentProposed"
@@ -328,6 +375,28 @@ class EngagementHistory(WorkflowAggregate):
         self.signals_recorded = 0
         self.disclosure: list[str] = []  # what coachee and sponsor agreed the sponsor may see
         self.disclosure_proposal: dict[str, Any] | None = None
+        self.resumed_on: date | None = None  # off-track gaps count from a resume too
+        self.contract_billing = Billing.PAID.value  # the sessions' default (ICF hours log)
+        self.session_billing: dict[str, str] = {}  # session number -> paid | pro_bono
+        self.session_group_size: dict[str, int] = {}  # session number -> people coached (teams)
+        self.icf_named = False  # the coachee consented to be named in the coach's ICF log
+        self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
+
+    #: Snapshots (aggregate state) gained the fields above in version 2.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot taken before 0.3: every session was paid, nobody consented to be named.
+
+        A snapshot does not say whether the engagement was resumed before it; the off-track gap
+        then counts from the last session or the start (the events after it still say)."""
+        state.setdefault("resumed_on", None)
+        state.setdefault("contract_billing", Billing.PAID.value)
+        state.setdefault("session_billing", {})
+        state.setdefault("session_group_size", {})
+        state.setdefault("icf_named", False)
+        state.setdefault("testimonials", {})
 
     # --- derived facts ----------------------------------------------------------------------
 
@@ -375,8 +444,12 @@ class EngagementHistory(WorkflowAggregate):
                 gaps.append(f"{held_on} is after the contract ends ({end}){amend}")
         return gaps
 
-    def due_deadlines(self, now: datetime) -> list[tuple[str, datetime]]:
-        return engagement_deadlines(self, now)
+    def due_deadlines(self, now: datetime, off_track_weeks: int = OFF_TRACK_WEEKS) -> list[tuple[str, datetime]]:
+        return engagement_deadlines(self, now, off_track_weeks)
+
+    def billing_of(self, number: int) -> str:
+        """Whether session ``number`` was paid or pro bono (sessions before 0.3 were paid)."""
+        return self.session_billing.get(str(number), Billing.PAID.value)
 
     # --- the command path -------------------------------------------------------------------
 

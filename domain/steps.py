@@ -111,15 +111,22 @@ def _catalogue(
     return steps
 
 
+#: Steps outside the workflow (they never change the state, so no state machine lists them) and
+#: the command that takes each: opening, and facts recorded beside the workflow.
+ENGAGEMENT_COMMANDS = {"open": "open_engagement", "consent_to_icf_log": "consent_to_icf_log",
+                       "leave_testimonial": "leave_testimonial"}
+COHORT_COMMANDS = {"open": "open", "record_reading": "record_reading", "set_key_result_target": "set_key_result_target",
+                   "leave_testimonial": "leave_testimonial"}
+
 #: Every engagement step: ``ENGAGEMENT_STEPS["record_session"].parameters`` and so on.
 ENGAGEMENT_STEPS: Mapping[str, Step] = _catalogue(
-    ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementCommands, {"open": "open_engagement"},
+    ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementCommands, ENGAGEMENT_COMMANDS,
     frozenset({"miss_deadline"}),
 )
 
 #: Every cohort step (``app.cohorts.<step>``).
 COHORT_STEPS: Mapping[str, Step] = _catalogue(
-    COHORT_WORKFLOW, access.COHORT_STEPS, CohortCommands, {"open": "open"}, frozenset({"miss_deadline"}),
+    COHORT_WORKFLOW, access.COHORT_STEPS, CohortCommands, COHORT_COMMANDS, frozenset({"miss_deadline"}),
 )
 
 STEPS: Mapping[str, Mapping[str, Step]] = {"engagement": ENGAGEMENT_STEPS, "cohort": COHORT_STEPS}

@@ -279,6 +279,40 @@ class DataPoint:
     value: float
 
 
+@value("etrack.metric_reading")
+@attrs.frozen
+class MetricReading:
+    """A reading of a cohort metric: its value on a date, at a ritual (its metrics keeper read it) or none."""
+
+    metric: str
+    value: float
+    read_on: date
+    ritual: int | None = None
+
+
+@value("etrack.key_result_target")
+@attrs.frozen
+class KeyResultTarget:
+    """A key result made numeric: the metric it is measured by and the value to reach by its date."""
+
+    key_result: int
+    metric: str
+    target: float
+
+
+@value("etrack.testimonial")
+@attrs.frozen
+class Testimonial:
+    """A voluntary testimonial at closing: ratings (item -> 1..5), an optional text sealed under the
+    author's key, whether it may be quoted (never with a name or an identifier), and whether it is
+    anonymous (the default)."""
+
+    ratings: dict[str, int]
+    text: Sealed | None
+    quote_consent: bool = False
+    anonymous: bool = True
+
+
 @value("etrack.decision")
 @attrs.frozen
 class Decision:

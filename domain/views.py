@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import read_scope
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_path import CommandPath
+from engagement_tracker.domain.deadlines import off_track_status
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.progress import indicator_progress
 from engagement_tracker.domain.values import Actor, Sealed
@@ -92,6 +93,9 @@ class EngagementReads(CommandPath):
             "quarterly_reviews": [d.isoformat() for d in e.quarterly_reviews],
             "scope": scope,
         }
+        off_track = off_track_status(e)
+        if off_track is not None:  # only while flagged: the next session clears it (deadlines.py)
+            view["off_track"] = off_track
         if scope == "metadata":
             view["parties"] = {"coach": str(e.coach), "coachee": str(e.coachee), "sponsor": str(e.sponsor)}
             return view
@@ -122,8 +126,9 @@ class EngagementReads(CommandPath):
                 for m in indicator["measurements"]:
                     m.pop("measured_on")
         if scope == "contract":  # the phase, never the step: no suspension, no activity rhythm
-            for hidden in ("sessions_held", "missed_deadlines", "version", "updated_at", "allowed_steps", "state"):
-                view.pop(hidden)
+            for hidden in ("sessions_held", "missed_deadlines", "version", "updated_at", "allowed_steps", "state",
+                           "off_track"):
+                view.pop(hidden, None)
             return view
         view["will_confirmed_by"] = list(e.will_confirmed)
         view["diagnosis"] = self.unseal(e.diagnosis)

@@ -40,6 +40,23 @@ class PartyKind(StrEnum):
     TEAM = "team"
 
 
+class Billing(StrEnum):
+    """How a session counts in the coach's ICF hours log: paid, or pro bono (persisted by value)."""
+
+    PAID = "paid"
+    PRO_BONO = "pro_bono"
+
+
+#: The fixed items a testimonial rates, each 1 (poor) to 5 (excellent); persisted by name.
+TESTIMONIAL_ITEMS = (
+    "clarity_of_objectives",
+    "quality_of_listening",
+    "progress_on_objectives",
+    "autonomy_gained",
+    "would_recommend",
+)
+
+
 class SponsorFunction(StrEnum):
     LINE_MANAGER = "line_manager"
     HR = "hr"

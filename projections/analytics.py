@@ -49,6 +49,7 @@ from engagement_tracker.projections.anonymity import (
 )
 from engagement_tracker.projections.privacy import DpRelease, dp_release
 from engagement_tracker.projections.regions import Block, Refinement, StaleRelease, cover, fine_key, refine
+from engagement_tracker.projections.testimonials import TESTIMONIALS, testimonial_facts
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
 from engagement_tracker.projections.windows import require_whole_periods, require_window
@@ -125,7 +126,7 @@ class Analytics(TrackedProjection[AnalyticsView]):
 
     def apply(self, page: Sequence[Record]) -> int:
         """Project a page that follows the facts' position; only the event types counted are decoded."""
-        wanted = [d for d in page if concerns(d.topic) or counts(d.topic)]
+        wanted = [d for d in page if concerns(d.topic) or counts(d.topic) or d.topic in TESTIMONIALS]
         sources = self.view.sources({str(d.originator_id) for d in wanted})  # only what the page touches
         changed: dict[str, Source] = {}
         facts: list[tuple[int, Fact]] = []
@@ -142,7 +143,8 @@ class Analytics(TrackedProjection[AnalyticsView]):
             sid = update_sources(event, sources)
             if sid is not None:
                 changed[sid] = sources[sid]
-            facts.extend((d.id, f) for f in signal_facts(event, sources) + activity_facts(event, sources))
+            facts.extend((d.id, f) for f in signal_facts(event, sources) + activity_facts(event, sources)
+                         + testimonial_facts(event, sources))
         self.view.append(facts, changed, Tracking(NAME, page[-1].id), tally(f for _, f in facts))
         return len(facts)
 
@@ -174,11 +176,12 @@ _ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\
 
 
 #: What each release groups by, and its finest period, when the caller passes None.
-DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period")}
-DEFAULT_PERIOD = {"signal": "month", "activity": "quarter"}
+DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period"), "testimonial": ("metric", "period")}
+DEFAULT_PERIOD = {"signal": "month", "activity": "quarter", "testimonial": "quarter"}
 #: The dimensions each family's facts have.
 FAMILY_DIMENSIONS = {"signal": ("theme", "context", "polarity", "intensity", "unit", "period"),
-                     "activity": ("metric", "unit", "period")}
+                     "activity": ("metric", "unit", "period"),
+                     "testimonial": ("metric", "unit", "period")}  # metric: item=score (projections/testimonials.py)
 PERIODS = ("month", "quarter", "year")
 MAX_K = 10_000
 
@@ -372,6 +375,22 @@ class AnalystService:
         actor, by, unit, period, since, until = self._checked(viewer, "activity", by, unit, period, since, until,
                                                               "release activity indicators")
         return self._exact(actor, "activity", by, unit, period, k, since, until)
+
+    def testimonials(
+        self,
+        viewer: Actor,
+        by: Sequence[str] | str | None = ("metric", "period"),
+        unit: str | None = None,
+        period: str | None = "quarter",
+        k: int | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Release:
+        """Testimonial ratings: how many ratings per ``item=score`` (and period, unit), released
+        under the same rules as signals; the texts never reach this release."""
+        actor, by, unit, period, since, until = self._checked(viewer, "testimonial", by, unit, period, since, until,
+                                                              "release testimonial ratings")
+        return self._exact(actor, "testimonial", by, unit, period, k, since, until)
 
     def trends(
         self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = None,

@@ -21,6 +21,8 @@ from typing import Any
 import click
 
 from engagement_tracker.adapters.cli import access, analytics, audit, diagrams, exits, privacy, reports, steps, store
+from engagement_tracker.adapters.cli import coach as coach_cli
+from engagement_tracker.adapters.cli import testimonials as testimonials_cli
 from engagement_tracker.adapters.config import apply_config
 
 
@@ -102,7 +104,7 @@ def cli(ctx: click.Context, db: str | None, verbose: int, quiet: bool) -> None:
 
 
 for _command in (*steps.COMMANDS, *diagrams.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS,
-                 *audit.COMMANDS, *store.COMMANDS, *reports.COMMANDS):
+                 *audit.COMMANDS, *store.COMMANDS, *reports.COMMANDS, *coach_cli.COMMANDS, *testimonials_cli.COMMANDS):
     cli.add_command(_command)
 
 

@@ -20,6 +20,8 @@ from engagement_tracker.adapters.stored_records import ACTED, Decoded, scan_stam
 from engagement_tracker.projections.activity import activity_facts, counts
 from engagement_tracker.projections.anonymity import tally
 from engagement_tracker.projections.audit_chain import StoredRecord
+from engagement_tracker.projections.testimonials import TESTIMONIALS
+from engagement_tracker.projections.testimonials import testimonial_facts as rating_facts  # not a test
 from engagement_tracker.projections.weak_signals import concerns, signal_facts, update_sources
 from tests.integration.test_sqlite_roundtrip import record_every_event_type
 from tests.support import Cast, FakeClock, new_tracker
@@ -99,14 +101,15 @@ def test_analytics_reads_only_what_it_counts_and_misses_nothing(history) -> None
     for n in notifications:  # every event decoded and shown to every fact function
         event = history.mapper.to_domain_event(n)
         changed = update_sources(event, sources) is not None
-        facts = signal_facts(event, sources) + activity_facts(event, sources)
-        assert not (changed or facts) or concerns(n.topic) or counts(n.topic), n.topic
+        facts = signal_facts(event, sources) + activity_facts(event, sources) + rating_facts(event, sources)
+        assert not (changed or facts) or concerns(n.topic) or counts(n.topic) or n.topic in TESTIMONIALS, n.topic
         expected.extend(facts)
     runner = ProjectionRunner(history)
     runner.rebuild()
     analytics = bootstrap.analytics(history)
     assert analytics.view.facts() == expected and expected
-    assert set(analytics.view.tallies("signal") + analytics.view.tallies("activity")) == set(tally(expected))
+    assert set(analytics.view.tallies("signal") + analytics.view.tallies("activity")
+               + analytics.view.tallies("testimonial")) == set(tally(expected))
     assert len(bootstrap.audit_trail(history).view.entries()) == len(notifications)
     assert bootstrap.audit_trail(history).verify().ok
 

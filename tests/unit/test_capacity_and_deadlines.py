@@ -78,15 +78,16 @@ def test_tick_records_each_missed_deadline_once(tracker) -> None:
 
     later = datetime(2026, 6, 1, tzinfo=UTC)
     first = tick_at(tracker, later)
-    assert sorted(r["deadline"] for r in first) == ["action:A1", "contract_end:2026-05-05", "quarterly_review:1"]
+    assert sorted(r["deadline"] for r in first) == [
+        "action:A1", "contract_end:2026-05-05", "off_track:2026-01-01", "quarterly_review:1"]
     before = event_count(tracker)
     assert tracker.tick(later) == [] and tracker.tick(later + timedelta(minutes=5)) == []
     assert event_count(tracker) == before
     tracker.hold_quarterly_review(eid, cast.sponsor, later.date(), False, coaches_added=1)
     assert [r["deadline"] for r in tracker.tick(started + timedelta(days=183))] == ["quarterly_review:2"]
     view = tracker.engagement_view(eid, cast.coach)
-    assert set(view["missed_deadlines"]) == {"action:A1", "contract_end:2026-05-05", "quarterly_review:1",
-                                             "quarterly_review:2"}
+    assert set(view["missed_deadlines"]) == {"action:A1", "contract_end:2026-05-05", "off_track:2026-01-01",
+                                             "quarterly_review:1", "quarterly_review:2"}
     timeline = tracker.timeline(eid, cast.coach)
     assert {row["role"] for row in timeline if row["event"] == "DeadlineMissed"} == {"system"}
 
@@ -96,7 +97,7 @@ def test_a_completed_action_is_not_overdue(tracker, cast) -> None:
     drive(tracker, cast, eid, "accompaniment.in_progress")
     key = tracker.commit_action(eid, cast.coachee, "do it", START + timedelta(days=30))
     tracker.complete_action(eid, cast.coachee, key)
-    assert tracker.tick(datetime(2026, 3, 1, tzinfo=UTC)) == []
+    assert [r["deadline"] for r in tracker.tick(datetime(2026, 3, 1, tzinfo=UTC))] == ["off_track:2026-01-01"]
 
 
 def test_cohort_deadlines_feedback_and_cycle_weeks(tracker) -> None:

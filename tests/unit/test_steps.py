@@ -9,14 +9,17 @@ import pytest
 from engagement_tracker.domain import access
 from engagement_tracker.domain.cohort_commands import CohortCommands
 from engagement_tracker.domain.engagement_commands import EngagementCommands
-from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS, _catalogue
+from engagement_tracker.domain.steps import COHORT_COMMANDS, COHORT_STEPS, ENGAGEMENT_STEPS, _catalogue
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 
 
 def test_every_workflow_step_is_in_the_catalogue_with_its_roles() -> None:
-    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open"}
-    assert set(COHORT_STEPS) == set(COHORT_WORKFLOW.steps) | {"open"}
+    # the ICF log consent is a standing consent, taken in every state: a step outside the workflow
+    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open", "consent_to_icf_log", "leave_testimonial"}
+    assert ENGAGEMENT_STEPS["consent_to_icf_log"].roles == ("coachee",)
+    assert set(COHORT_STEPS) == set(COHORT_WORKFLOW.steps) | {
+        "open", "record_reading", "set_key_result_target", "leave_testimonial"}
     assert ENGAGEMENT_STEPS["validate_coherence"].roles == ("coach",)
     assert ENGAGEMENT_STEPS["miss_deadline"].system_only
     assert not ENGAGEMENT_STEPS["record_session"].system_only
@@ -24,7 +27,8 @@ def test_every_workflow_step_is_in_the_catalogue_with_its_roles() -> None:
 
 def test_arguments_and_types_come_from_the_command_signature() -> None:
     session = ENGAGEMENT_STEPS["record_session"]
-    assert [p.name for p in session.parameters] == ["held_on", "duration_minutes", "themes", "notes"]
+    assert [p.name for p in session.parameters] == [
+        "held_on", "duration_minutes", "themes", "notes", "billing", "group_size"]
     held_on = session.parameter("held_on")
     assert held_on is not None and held_on.annotation is date and held_on.required
     notes = session.parameter("notes")
@@ -42,9 +46,9 @@ def test_a_step_without_roles_fails_at_definition() -> None:
 def test_roles_for_a_step_the_workflow_lacks_fail_at_definition() -> None:
     roles = {**access.COHORT_STEPS, "teleport": frozenset({Role.COACH})}
     with pytest.raises(TypeError, match="roles for unknown steps \\['teleport'\\]"):
-        _catalogue(COHORT_WORKFLOW, roles, CohortCommands, {"open": "open"}, frozenset({"miss_deadline"}))
+        _catalogue(COHORT_WORKFLOW, roles, CohortCommands, COHORT_COMMANDS, frozenset({"miss_deadline"}))
 
 
 def test_a_step_no_command_takes_fails_at_definition() -> None:
     with pytest.raises(TypeError, match="no command takes the step 'miss_deadline'"):
-        _catalogue(COHORT_WORKFLOW, access.COHORT_STEPS, CohortCommands, {"open": "open"}, frozenset())
+        _catalogue(COHORT_WORKFLOW, access.COHORT_STEPS, CohortCommands, COHORT_COMMANDS, frozenset())

@@ -6,7 +6,7 @@ Each is recorded once: after ``miss_deadline`` the same key is no longer due.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -51,6 +51,15 @@ def e(clock: Clock) -> Engagement:
     return engagement_in("accompaniment.in_progress", clock)
 
 
+#: These tests are about the other rules: no session gap is long enough to put them off track
+#: (off-track has its own tests, tests/unit/aggregates/test_off_track.py).
+NO_GAP_WEEKS = 1000
+
+
+def due(e: Engagement, now: datetime) -> list[tuple[str, datetime]]:
+    return e.due_deadlines(now, off_track_weeks=NO_GAP_WEEKS)
+
+
 def keys(due: list[tuple[str, object]]) -> list[str]:
     return sorted(k for k, _ in due)
 
@@ -59,28 +68,28 @@ def keys(due: list[tuple[str, object]]) -> list[str]:
 
 
 def test_the_contract_end_falls_due_the_first_instant_after_its_last_day(e: Engagement) -> None:
-    assert e.due_deadlines(CONTRACT_END - SECOND) == []
-    assert e.due_deadlines(CONTRACT_END) == [("contract_end:2026-05-05", CONTRACT_END)]
+    assert due(e, CONTRACT_END - SECOND) == []
+    assert due(e, CONTRACT_END) == [("contract_end:2026-05-05", CONTRACT_END)]
 
 
 def test_a_suspended_engagement_still_runs_past_its_contract(e: Engagement, clock: Clock) -> None:
     e.suspend(COACHEE, clock())
-    assert keys(e.due_deadlines(CONTRACT_END)) == ["contract_end:2026-05-05"]
+    assert keys(due(e, CONTRACT_END)) == ["contract_end:2026-05-05"]
 
 
 def test_an_agreed_later_end_moves_the_deadline_and_its_key(e: Engagement, clock: Clock) -> None:
     e.propose_amendment(COACHEE, clock(), new_end=day(140))
-    assert keys(e.due_deadlines(CONTRACT_END)) == ["contract_end:2026-05-05"]  # not yet agreed by all
+    assert keys(due(e, CONTRACT_END)) == ["contract_end:2026-05-05"]  # not yet agreed by all
     e.agree_amendment(SPONSOR, clock())
     e.agree_amendment(COACH, clock())
-    assert e.due_deadlines(CONTRACT_END) == []
-    assert e.due_deadlines(end_of(day(140))) == [(f"contract_end:{day(140)}", end_of(day(140)))]
+    assert due(e, CONTRACT_END) == []
+    assert due(e, end_of(day(140))) == [(f"contract_end:{day(140)}", end_of(day(140)))]
 
 
 @pytest.mark.parametrize("milestone", ["formalised", "closing", "closed"])
 def test_outside_accompaniment_nothing_falls_due(milestone: str) -> None:
     e = engagement_in(milestone, Clock())
-    assert e.due_deadlines(CONTRACT_END + timedelta(days=400)) == []
+    assert due(e, CONTRACT_END + timedelta(days=400)) == []
 
 
 # --- intersession actions ---------------------------------------------------------------------
@@ -88,8 +97,8 @@ def test_outside_accompaniment_nothing_falls_due(milestone: str) -> None:
 
 def test_a_committed_action_falls_due_after_its_due_day(e: Engagement, clock: Clock) -> None:
     e.commit_action(COACHEE, clock(), sealed("pair on incidents"), day(30))
-    assert e.due_deadlines(end_of(day(30)) - SECOND) == []
-    assert e.due_deadlines(end_of(day(30))) == [("action:A1", end_of(day(30)))]
+    assert due(e, end_of(day(30)) - SECOND) == []
+    assert due(e, end_of(day(30))) == [("action:A1", end_of(day(30)))]
 
 
 def test_done_dropped_and_undated_actions_never_fall_due(e: Engagement, clock: Clock) -> None:
@@ -98,7 +107,7 @@ def test_done_dropped_and_undated_actions_never_fall_due(e: Engagement, clock: C
     e.commit_action(COACHEE, clock(), sealed("c"))
     e.complete_action(COACHEE, clock(), done)
     e.drop_action(COACH, clock(), dropped)
-    assert e.due_deadlines(end_of(day(60))) == []
+    assert due(e, end_of(day(60))) == []
 
 
 # --- quarterly review (team coaching) ---------------------------------------------------------
@@ -107,27 +116,27 @@ def test_done_dropped_and_undated_actions_never_fall_due(e: Engagement, clock: C
 def test_a_team_is_reviewed_every_quarter_of_accompaniment(clock: Clock) -> None:
     e = engagement_in("accompaniment.in_progress", clock, team=True)
     assert e.accompaniment_started_at == T0
-    assert e.due_deadlines(T0 + QUARTER - SECOND) == []
-    assert e.due_deadlines(T0 + QUARTER) == [("quarterly_review:1", T0 + QUARTER)]
+    assert due(e, T0 + QUARTER - SECOND) == []
+    assert due(e, T0 + QUARTER) == [("quarterly_review:1", T0 + QUARTER)]
 
 
 def test_a_quarterly_review_held_meets_the_next_quarter(clock: Clock) -> None:
     e = engagement_in("accompaniment.in_progress", clock, team=True)
     e.hold_quarterly_review(SPONSOR, clock(), day(80), QuarterlyDecisions(False))
-    assert e.due_deadlines(T0 + QUARTER) == []
-    assert [k for k in keys(e.due_deadlines(T0 + 2 * QUARTER)) if k.startswith("quarterly")] == [
+    assert due(e, T0 + QUARTER) == []
+    assert [k for k in keys(due(e, T0 + 2 * QUARTER)) if k.startswith("quarterly")] == [
         "quarterly_review:2"]
 
 
 def test_a_person_has_no_quarterly_review(e: Engagement) -> None:
-    assert "quarterly_review:1" not in keys(e.due_deadlines(T0 + QUARTER))
+    assert "quarterly_review:1" not in keys(due(e, T0 + QUARTER))
 
 
 @given(days=st.integers(0, 800))
 def test_one_quarterly_review_falls_due_per_full_quarter(days: int) -> None:
     e = engagement_in("accompaniment.in_progress", Clock(), team=True)
-    due = [k for k in keys(e.due_deadlines(T0 + timedelta(days=days))) if k.startswith("quarterly")]
-    assert len(due) == days // 91
+    quarterly = [k for k in keys(due(e, T0 + timedelta(days=days))) if k.startswith("quarterly")]
+    assert len(quarterly) == days // 91
 
 
 # --- recorded once ----------------------------------------------------------------------------
@@ -136,12 +145,12 @@ def test_one_quarterly_review_falls_due_per_full_quarter(days: int) -> None:
 def test_a_missed_deadline_is_recorded_once_and_is_then_no_longer_due(e: Engagement, clock: Clock) -> None:
     e.commit_action(COACHEE, clock(), sealed("a"), day(30))
     now = CONTRACT_END
-    due = e.due_deadlines(now)
-    assert keys(due) == ["action:A1", "contract_end:2026-05-05"]
-    for key, due_at in due:
+    found = due(e, now)
+    assert keys(found) == ["action:A1", "contract_end:2026-05-05"]
+    for key, due_at in found:
         e.miss_deadline(SYSTEM, now, key, due_at)
     assert e.missed == {"action:A1": end_of(day(30)), "contract_end:2026-05-05": CONTRACT_END}
-    assert e.due_deadlines(now) == [] and e.due_deadlines(now + timedelta(days=30)) == []
+    assert due(e, now) == [] and due(e, now + timedelta(days=30)) == []
     assert e.state == "accompaniment.in_progress"
     err = refused(e, RuleViolation, lambda: e.miss_deadline(SYSTEM, now, "action:A1", end_of(day(30))))
     assert err.problems == ("action:A1 was already recorded as missed",)

@@ -1,0 +1,137 @@
+"""The coach's ICF hours log: every recorded session, its hours, paid or pro bono, and the totals.
+
+Coaches applying for an ICF credential keep a log of their coaching hours: the client, the
+dates, paid or pro bono hours, the group size for team coaching. A client is named only where
+that client consented (``consent_to_icf_log``); otherwise the line says ``confidential``. Each
+line names the engagement id, the session number and the version of the ``SessionHeld`` event
+it was read from, so an auditor can check that every line comes from a recorded session (and
+that none is missing). The totals are compared with the ACC and PCC thresholds.
+
+Read from the events themselves, not from a projection: the log is the sessions as recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+import attrs
+
+from engagement_tracker.domain.access import require_hours_log_reader
+from engagement_tracker.domain.command_path import ERASED, CommandPath, as_uuid
+from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import Billing, PartyKind, Role
+
+#: What a line says in place of a client who did not consent to be named.
+CONFIDENTIAL = "confidential"
+
+
+@attrs.frozen
+class Credential:
+    """An ICF credential's hours requirements."""
+
+    name: str
+    hours: float
+    paid_hours: float
+    clients: int
+
+
+#: ACC: 100 hours, 75 of them paid, 8 clients or more; PCC: 500 hours, 450 paid, 25 clients or more.
+CREDENTIALS = (Credential("ACC", 100, 75, 8), Credential("PCC", 500, 450, 25))
+
+#: The fields of a log line, in the order the CSV prints them.
+LINE_FIELDS = (
+    "engagement", "session", "version", "client", "held_on", "coaching", "group_size",
+    "minutes", "hours", "paid_hours", "pro_bono_hours",
+)
+
+
+def hours_totals(lines: Iterable[Mapping[str, Any]], clients: Iterable[str]) -> dict[str, Any]:
+    """The totals of log lines, and for each credential what is met and what is missing.
+
+    ``clients`` are the distinct clients' ids behind the lines (never printed): a client counts
+    once however many sessions it had; a team counts as one client.
+    """
+    minutes = {"paid": 0, "pro_bono": 0}
+    for line in lines:
+        minutes["paid" if line["paid_hours"] else "pro_bono"] += int(line["minutes"])
+    n_clients = len(set(clients))
+    total = round((minutes["paid"] + minutes["pro_bono"]) / 60, 2)
+    paid = round(minutes["paid"] / 60, 2)
+    credentials = {}
+    for c in CREDENTIALS:
+        missing = {
+            "hours": max(0.0, round(c.hours - total, 2)),
+            "paid_hours": max(0.0, round(c.paid_hours - paid, 2)),
+            "clients": max(0, c.clients - n_clients),
+        }
+        credentials[c.name] = {
+            "required": {"hours": c.hours, "paid_hours": c.paid_hours, "clients": c.clients},
+            "missing": missing,
+            "met": not any(missing.values()),
+        }
+    return {
+        "hours": total,
+        "paid_hours": paid,
+        "pro_bono_hours": round(minutes["pro_bono"] / 60, 2),
+        "clients": n_clients,
+        "credentials": credentials,
+    }
+
+
+class CoachHoursReads(CommandPath):
+    """``app.coach_hours(viewer)``: the ICF hours log of a coach."""
+
+    def coach_hours(self, viewer: Actor, coach: object = None) -> dict[str, Any]:
+        """A coach's ICF log (the coach reads their own; an auditor gives ``coach``, and sees no name).
+
+        Returns ``{"coach", "lines": [...], "totals": {...}}``; lines in the order sessions were
+        held (then engagement, session). Every line: engagement id, session number, the version of
+        its SessionHeld event, the client (named only with consent), date, individual or team,
+        group size, minutes, hours, paid hours, pro bono hours.
+        """
+        coach_id = require_hours_log_reader(viewer, None if coach is None else as_uuid(coach, "coach"),
+                                            self.held_grants)
+        may_name = viewer.role is Role.COACH
+        lines: list[dict[str, Any]] = []
+        clients: list[str] = []
+        for eid in self._engagement_ids():
+            e = self._get(Engagement, eid, "engagement")
+            if e.coach != coach_id or not e.sessions:
+                continue
+            client = self._client_name(e) if may_name and e.icf_named else CONFIDENTIAL
+            clients.append(str(e.coachee))
+            team = e.coachee_kind == PartyKind.TEAM.value
+            for event in self._sessions_held(e):
+                s = event.session
+                hours = round(s.duration_minutes / 60, 2)
+                paid = event.billing == Billing.PAID.value
+                lines.append({
+                    "engagement": str(e.id),
+                    "session": s.number,
+                    "version": event.originator_version,
+                    "client": client,
+                    "held_on": s.held_on.isoformat(),
+                    "coaching": "team" if team else "individual",
+                    "group_size": event.group_size if team else 1,
+                    "minutes": s.duration_minutes,
+                    "hours": hours,
+                    "paid_hours": hours if paid else 0.0,
+                    "pro_bono_hours": 0.0 if paid else hours,
+                })
+        lines.sort(key=lambda r: (r["held_on"], r["engagement"], r["session"]))
+        totals = hours_totals(lines, clients)
+        totals["sessions"] = len(lines)
+        return {"coach": str(coach_id), "lines": lines, "totals": totals}
+
+    def _engagement_ids(self) -> Sequence[Any]:
+        reads = cast(Any, self)
+        return list(reads.engagement_ids())
+
+    def _sessions_held(self, e: Engagement) -> list[Any]:
+        return [ev for ev in self.events.get(e.id) if isinstance(ev, Engagement.SessionHeld)]
+
+    def _client_name(self, e: Engagement) -> str:
+        name = self.party_name(e.coachee)
+        return CONFIDENTIAL if name == ERASED else name
