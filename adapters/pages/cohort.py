@@ -3,7 +3,8 @@
 ``cohort_dashboard(app, id, viewer)`` reads ``app.cohorts.view`` (members and the coach see the
 cohort's shared work) and renders: the objective and key results, the metrics, decisions with
 their data point, date and owner, the rotation of roles, the 30-day cycle's status, and notable
-incidents (missed deadlines, late feedback, drifts when the view reports them).
+incidents (missed deadlines, late feedback, drifts). Metric readings, key-result targets, the
+variance band and drifts come from the view's ``metric_series`` (``domain/cohort_metrics.py``).
 
 Metric readings over time light up when the view carries them, in this shape:
 ``view["metric_readings"] = {metric_key: [{"on": "YYYY-MM-DD", "value": 12.5}, ...]}``, a key
@@ -42,6 +43,13 @@ def metric_panel(key: str, name: str, readings: list[tuple[date, float]], target
 
 
 def _panels(view: dict[str, Any]) -> list[dict[str, Any]]:
+    series = view.get("metric_series")
+    if series:  # the cohort view's readings over time (domain/cohort_metrics.py)
+        return [
+            metric_panel(key, s["name"] or key, [(date.fromisoformat(on), float(value)) for on, value in s["readings"]],
+                         None if s["target"] is None else float(s["target"]["target"]))
+            for key, s in series.items() if s["readings"]
+        ]
     readings = view.get("metric_readings") or {}
     targets = {kr["metric"]: kr["target"] for kr in view["key_results"]
                if kr.get("metric") is not None and kr.get("target") is not None}
@@ -60,6 +68,8 @@ def incidents(view: dict[str, Any]) -> list[dict[str, str]]:
               "on": (x["ended_at"] or "")[:10]} for x in view["experiments"] if x["feedback_late"]]
     rows += [{"kind": "drift", "what": f"{view['metrics'].get(d['metric'], d['metric'])}: {d['value']:g} outside the band",
               "on": d["on"]} for d in view.get("drifts") or []]
+    rows += [{"kind": "drift", "what": f"{s['name'] or key}: {d['value']:g} outside the band {d['low']:g} to {d['high']:g}",
+              "on": d["read_on"]} for key, s in (view.get("metric_series") or {}).items() for d in s["drifts"]]
     return sorted(rows, key=lambda r: r["on"])
 
 

@@ -268,3 +268,30 @@ def test_every_demo_engagement_and_cohort_renders_for_each_of_its_parties(demo_d
             assert "Rotation of roles" in html and external_references(html) == []
     finally:
         app.close()
+
+
+def test_recorded_metric_readings_and_a_drift_reach_the_dashboard(browser: Any, tmp_path: Path) -> None:
+    """Readings recorded through the domain (not handed to the renderer) chart on the member's dashboard,
+    with the key result's target, and a drift listed as an incident."""
+    from datetime import timedelta
+
+    from engagement_tracker.adapters.pages.cohort import cohort_dashboard
+    from tests.support import CohortCast, FakeClock, frame_cohort
+
+    app = new_tracker(f"sqlite:///{tmp_path / 'c.sqlite'}", FakeClock(), ETRACK_DRIFT_WINDOW="3")
+    cc = CohortCast.register(app)
+    cid = frame_cohort(app, cc)
+    members = cc.members
+    app.cohorts.set_key_result_target(cid, members[1], 1, "M1", 72)
+    day = datetime(2026, 2, 2, tzinfo=UTC).date()
+    for n, value in enumerate([100, 102, 98, 101, 130]):
+        app.cohorts.record_reading(cid, members[n % 5], "M1", value, day + timedelta(days=7 * n))
+    out = write_page(cohort_dashboard(app, cid, members[2]), tmp_path / "dashboard.html")
+    app.close()
+    p = open_page(browser, out, "cohort-recorded-readings")
+    assert p.requests == []
+    chart = p.page.locator("#metric-M1 svg.chart")
+    assert chart.count() == 1 and chart.is_visible()
+    assert "key result target 72" in (chart.text_content() or "")
+    incidents = p.page.locator("#incidents tr.incident").all_inner_texts()
+    assert any("drift" in i and "130" in i for i in incidents), incidents
