@@ -8,6 +8,7 @@ classes once (``adapters/views/``, ``adapters/stored_records.py``); :func:`audit
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -150,7 +151,11 @@ def install_record_key(app: EngagementTracker, config: StoreConfig, env: dict[st
 
 @contextmanager
 def postgres_ddl_lock(config: StoreConfig) -> Iterator[None]:
-    """A session advisory lock around first-use DDL: concurrent CREATE ... IF NOT EXISTS races in PostgreSQL."""
+    """A session advisory lock around first-use DDL: concurrent CREATE ... IF NOT EXISTS races in PostgreSQL.
+
+    A session cut while the lock is taken or released (a server restart, ``pg_terminate_backend``)
+    is a StoreError naming the server; a lost unlock needs nothing more (the server releases a
+    session's advisory locks when the session ends)."""
     import psycopg
 
     try:
@@ -159,13 +164,19 @@ def postgres_ddl_lock(config: StoreConfig) -> Iterator[None]:
         yield  # unreachable: the next step says so, with where and why
         return
     try:
-        conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"the PostgreSQL server at {config.server} cut the session while "
+                f"opening the store: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+                "try again"
+            ) from None
         yield
     finally:
-        try:
+        with contextlib.suppress(psycopg.Error):
             conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
-        finally:
-            conn.close()
+        conn.close()
 
 
 DDL_LOCK = 0x65747261636B  # "etrack"

@@ -85,15 +85,7 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
             if command_id is not None and self.recorded_by(pid, "party", command):
                 return pid
             raise AlreadyExists("party", pid)
-        at = self._now()
-        self.sealer.create_subject(str(pid))  # a key alone holds no personal data
-        party = Party.register(
-            pid,
-            kind,
-            self.sealer.seal(str(pid), name),
-            None if contact is None else self.sealer.seal(str(pid), contact),
-            at,
-        )
+        party = self._new_party(kind, name, contact, pid, self._now())
         self._save_new(party, "party", command)
         return pid
 

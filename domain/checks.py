@@ -202,6 +202,7 @@ class Settings:
     cipher_key: str | None = None
     retry_seconds: float = 10.0
     record_key: bytes | None = None
+    runner_max_outage: float = 300.0
 
 
 def read_settings(get: Callable[[str], object]) -> Settings:
@@ -222,6 +223,8 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         cipher_key=require_cipher_key(get("ETRACK_CIPHER_KEY")),
         retry_seconds=require_setting_seconds(get("ETRACK_RETRY_SECONDS"), "ETRACK_RETRY_SECONDS", 10.0, 3600.0),
         record_key=require_record_key(get("ETRACK_RECORD_KEY")),
+        runner_max_outage=require_setting_seconds(
+            get("ETRACK_RUNNER_MAX_OUTAGE"), "ETRACK_RUNNER_MAX_OUTAGE", 300.0, 86400.0),
     )
 
 

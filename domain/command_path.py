@@ -46,7 +46,7 @@ from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Sealed
-from engagement_tracker.domain.vocabulary import SIGNAL_THEMES
+from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, PartyKind
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -427,6 +427,13 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         for _attempt in self.attempts(f"{kind} {agg.id}"):
             if self._commit(cid, kind, agg):
                 return
+
+    def _new_party(self, kind: PartyKind, name: str, contact: str | None, pid: UUID, at: datetime) -> Party:
+        """A party to save: its key made first (a key alone holds no personal data), then its name sealed."""
+        self.sealer.create_subject(str(pid))
+        return Party.register(
+            pid, kind, self.sealer.seal(str(pid), name), None if contact is None else self.sealer.seal(str(pid), contact), at
+        )
 
     def _new_id(self, given: object, command_id: object, cid: str, kind: str) -> UUID:
         """The id of what a creating command makes: given, derived from the caller's command id, or new."""

@@ -13,9 +13,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import Grants, require_auditor, require_grant
+from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.command_ids import CommandOutcome
 from engagement_tracker.domain.command_path import CommandPath, as_uuid
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.errors import AlreadyExists, InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.grants import AccessRegister, require_grantable
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.values import Actor
@@ -44,16 +45,23 @@ class GrantCommands(CommandPath):
         if party_id is not None:
             pid = self.party(party_id).id
         else:
-            register_party = cast(Any, self).register_party
-            pid = register_party(PartyKind.PERSON, admin_name, command_id=None if command_id is None else cid)
+            name = require_text(admin_name, "admin_name", MAX_NAME_CHARS)
+            pid = self._new_id(None, command_id, cid, "party")
         for _attempt in self.attempts("the access register"):
+            self._refuse_if_initialised()  # the loser of a race between two initialisers stops here
             register = self.access_register()
             at = self._now()
             if register is None:
                 register = AccessRegister.start(at)
+            # The first admin's party and its grant are saved in one transaction: nothing of a refused
+            # or lost initialise stays behind (no orphan party).
+            party = [] if party_id is not None else [self._new_party(PartyKind.PERSON, name, None, pid, at)]
             register.initialise(pid, at)
-            if self._commit(cid, "access register", register):
-                return pid
+            try:
+                if self._commit(cid, "access register", register, *party):
+                    return pid
+            except AlreadyExists:
+                continue  # another initialiser created the register first: re-read, then refuse
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _refuse_if_initialised(self) -> None:

@@ -192,3 +192,34 @@ def test_an_eraser_that_is_not_an_actor_is_named_as_the_actor() -> None:
         app.erase_subject(party, "admin")  # type: ignore[arg-type]
     assert refused.value.field == "actor"
     assert app.sealer.is_erased(str(party)) is False
+
+
+def test_racing_initialisers_leave_one_admin_and_no_orphan_party(durable_store_url: str) -> None:
+    """Six initialisers at once: one admin; every other is refused and leaves nothing (its party
+    and its grant are one transaction)."""
+    import threading
+
+    apps = [new_tracker(durable_store_url) for _ in range(6)]
+    barrier = threading.Barrier(len(apps))
+    outcomes: list[object] = [None] * len(apps)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = apps[i].initialise(f"Admin {i}")
+        except RuleViolation as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(apps))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    winners = [o for o in outcomes if not isinstance(o, RuleViolation)]
+    assert len(winners) == 1, outcomes
+    app = apps[0]
+    assert list(app.held_grants()) == [str(winners[0])]
+    parties = app.parties(Actor(winners[0], Role.ADMIN))  # type: ignore[arg-type]
+    assert len(parties) == 1  # no orphan party from a refused initialiser
+    for a in apps:
+        a.close()
