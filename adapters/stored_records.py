@@ -39,7 +39,7 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
-from engagement_tracker.projections.audit_chain import JoinedRow, StoredRecord
+from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
@@ -273,14 +273,20 @@ def _identifier(name: str) -> str:
     return name
 
 
-def _canonical(rows: Iterable[tuple[Any, ...]]) -> Iterator[JoinedRow]:
-    """Joined rows with the aggregate id as the chain names it (see :func:`canonical_id`)."""
-    for row in rows:
-        yield (row[0], canonical_id(row[1]), *row[2:])
-
-
-_SEAL_COLUMNS = "x.aggregate_id, x.version, x.prev_position, x.record_tag, x.tag"
+# The scan reads only what it checks: the seal's own copy of the record's id and version is not read
+# (the record tag, a MAC over the record's id, version, topic and state, already binds the seal to it).
+_SEAL_COLUMNS = "NULL, NULL, x.prev_position, x.record_tag, x.tag"
 _NO_SEAL = "NULL, NULL, NULL, NULL, NULL"
+#: SQLite's stored id (32 lowercase hex digits) in its canonical dashed form, computed by SQLite
+#: (see :func:`canonical_id`); any other stored form is named ``[stored as ...]`` (ODD_ID) so that
+#: the streaming pass defers to the full comparison, which names it exactly.
+_SQLITE_CANONICAL_ID = (
+    "CASE WHEN typeof(s.originator_id) = 'text' AND length(s.originator_id) = 32 "
+    "AND s.originator_id NOT GLOB '*[^0-9a-f]*' THEN substr(s.originator_id, 1, 8) || '-' || "
+    "substr(s.originator_id, 9, 4) || '-' || substr(s.originator_id, 13, 4) || '-' || "
+    "substr(s.originator_id, 17, 4) || '-' || substr(s.originator_id, 21) "
+    f"ELSE '{ODD_ID}' || quote(s.originator_id) || ']' END"
+)
 
 
 def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
@@ -322,14 +328,14 @@ class SQLiteRecords(NotificationRecords):
                 c.execute(f"SELECT count(*) FROM {SQLITE_SEALS}")
                 seals = Seals(key, int(c.fetchone()[0]))
             c.execute(
-                "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, a.aggregate_id, a.version, "
+                f"SELECT s.rowid, {_SQLITE_CANONICAL_ID}, s.originator_version, s.topic, s.state, a.aggregate_id, a.version, "
                 "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash, "
                 + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
                 + f" FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid"
                 + (f" LEFT JOIN {SQLITE_SEALS} x ON x.position = s.rowid" if key is not None else "")
                 + " ORDER BY s.rowid"
             )
-            return consume(_canonical(_stream(c.sqlite_cursor)), count, seals)
+            return consume(_stream(c.sqlite_cursor), count, seals)
 
     def seal_check(self) -> SealCheck | None:
         return sqlite_seal_check(self.recorder)
@@ -365,13 +371,13 @@ class PostgresRecords(NotificationRecords):
             with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
                 curs.itersize = 5_000
                 curs.execute(SQL(
-                    "SELECT s.notification_id, s.originator_id, s.originator_version, s.topic, s.state, "
+                    "SELECT s.notification_id, s.originator_id::text, s.originator_version, s.topic, s.state, "
                     "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
                     "a.prev_hash, a.entry_hash, " + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
                     + " FROM {} s LEFT JOIN {} a ON a.position = s.notification_id"
                     + (" LEFT JOIN {} x ON x.position = s.notification_id" if key is not None else "")
                     + " ORDER BY s.notification_id").format(events, trail, *((sealed,) if key is not None else ())))
-                return consume(_canonical(curs), count, seals)
+                return consume(curs, count, seals)  # a uuid's text is its canonical form
 
     def seal_check(self) -> SealCheck | None:
         from engagement_tracker.adapters.sealed_recorders_pg import postgres_seal_check
