@@ -5,7 +5,6 @@ to the full comparison) for every other stored form."""
 from __future__ import annotations
 
 import sqlite3
-from uuid import uuid4
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,10 +14,10 @@ from engagement_tracker.adapters.stored_records import _SQLITE_CANONICAL_ID
 from engagement_tracker.projections.audit_chain import ODD_ID
 
 FORMS = st.one_of(
-    st.builds(lambda: uuid4().hex),
-    st.builds(lambda: uuid4().hex.upper()),
-    st.builds(lambda: str(uuid4())),
-    st.builds(lambda: uuid4().bytes),
+    st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: u.hex.upper()),
+    st.uuids().map(str),
+    st.uuids().map(lambda u: u.bytes),
     st.text(alphabet="0123456789abcdefg-", min_size=30, max_size=34),
     st.integers(),
     st.none(),
