@@ -57,6 +57,9 @@ TRAIL_NAME = "audit_trail"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
 T = TypeVar("T")
 
+#: ``verify --jobs``: at most this many processes.
+MAX_VERIFY_JOBS = 64
+
 
 class AuditTrailView(View):
     """Where the trail is kept: entries and the tracked position, written in one transaction."""
@@ -143,16 +146,21 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         """Every stored record, as stored: positions below 1 included."""
         return self.events.records()
 
+    def _verify_in_ranges(self, jobs: int, checkpoint: dict[str, Any] | None, tracked: int) -> Report | None:
+        return _ranges_report(self.events, jobs, checkpoint, tracked)
+
     def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
                witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
-               against: Iterable[dict[str, Any]] | None = None) -> Report:
+               against: Iterable[dict[str, Any]] | None = None, jobs: int = 1) -> Report:
         """The store against the trail; against a checkpoint's signed chain head (0.1.0 and later) and
         its signed Merkle root (a note: the current tree must extend it) when it has them; and the
         note must carry a valid cosignature of every witness in ``witnesses`` (name, key); ``against``, an
         export the auditor kept, must be a prefix of today's trail, leaf for leaf."""
         tracked = self.position()  # read first: a runner may append while we scan, never remove
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
-        report = self.events.scan(lambda rows, count, seals: verify_scan(rows, count, chained, tracked, seals))
+        report = self._verify_in_ranges(jobs, chained, tracked) if jobs > 1 else None
+        if report is None:  # one process (or the ranges could not prove it: the one-process pass decides)
+            report = self.events.scan(lambda rows, count, seals: verify_scan(rows, count, chained, tracked, seals))
         if report is None:  # no in-database scan, or something differs: find and name every fault
             report = verify(self.stored_records(), self.view.entries(), chained, tracked=tracked)
         if chained is not None:
@@ -175,6 +183,19 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         return report
 
 
+def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None, tracked: int) -> Report | None:
+    """The streaming pass in ``jobs`` processes, where the store can split it (SQLite files)."""
+    from engagement_tracker.projections.audit_ranges import finish
+
+    split = getattr(events, "scan_ranges", None)
+    cp_position = int(checkpoint["position"]) if checkpoint is not None else None
+    scanned = split(jobs, cp_position) if callable(split) else None
+    if scanned is None:
+        return None
+    result, count, seals = scanned
+    return finish(result, count, checkpoint, tracked, seals)
+
+
 class AuditService:
     """What auditors do: read, verify, checkpoint and export the trail."""
 
@@ -192,6 +213,7 @@ class AuditService:
     def verify(
         self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
         witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
+        jobs: int = 1,
     ) -> Report:
         """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
         cosigned the checkpoint."""
@@ -204,7 +226,9 @@ class AuditService:
             raise InvalidInput("witnesses", "expected (name, Ed25519 public key) pairs (see projections.witness.parse_vkey)")
         if witnesses and checkpoint is None:
             raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
-        return self.trail.verify(checkpoint, public_key, witnesses, against)
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_VERIFY_JOBS:
+            raise InvalidInput("jobs", f"{jobs!r}: expected a whole number of processes, 1 to {MAX_VERIFY_JOBS}")
+        return self.trail.verify(checkpoint, public_key, witnesses, against, jobs=jobs)
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
         """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree
