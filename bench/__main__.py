@@ -3,7 +3,8 @@
 Every figure alternates its arms within one run (ours, the baseline, the physical limit; several
 rounds, the order reversed every other round) and reports the median of the per-round ratios with
 its spread. Every figure carries its target and ``met`` (true, false, or null for a reported extra);
-``--check`` exits 1 when a target is missed. ``--quick`` (a minute or two) is the CI smoke test: it
+``--check`` exits 1 when a target is missed; ``--markdown FILE.json`` prints a run's figures as the
+README's table. ``--quick`` (a minute or two) is the CI smoke test: it
 asserts no timing. ``ETRACK_BENCH_POSTGRES_URL`` (a database the benchmark may write a schema into)
 adds the PostgreSQL figures.
 """
@@ -134,10 +135,32 @@ def print_table(results: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     Console(width=200).print(table)
 
 
+def markdown(results: list[dict[str, Any]]) -> str:
+    """The figures as the README's table (``python -m bench --markdown FROM.json``)."""
+    lines = ["| name | what | ours | baseline (same run) | ratio: median [lowest, highest round] | target | met |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        if "events_per_s" in r:
+            unit = "commands" if r.get("unit") == "commands" else "ev"
+            ours, base = f"{r['events_per_s']:,} {unit}/s", f"{r['baseline']}: {r['baseline_events_per_s']:,} {unit}/s"
+        elif "seconds" in r:
+            ours, base = f"{r['seconds']} s", f"{r['baseline']}: {r['baseline_seconds']} s"
+        else:
+            ours, base = str(r.get("ours", "")), str(r["baseline"]) + (f": {r['base']}" if "base" in r else "")
+        spread = r.get("spread")
+        ratio = f"**{r['ratio']}** {spread}" if spread else f"**{r['ratio']}**"
+        met = {True: "yes", False: "**no**", None: "-"}[r["met"]]
+        lines.append(f"| {r['name']} | {r['what']} | {ours} | {base} | {ratio} | {r['target']} | {met} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_scale":
         print(json.dumps(scale_point(int(argv[1]), Path(argv[2]))))
+        return
+    if argv and argv[0] == "--markdown":
+        print(markdown(json.loads(Path(argv[1]).read_text())["results"]))
         return
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run (asserts no timing)")

@@ -190,7 +190,7 @@ def bench_record(url: str, directory: Path, kind: str, per_round: int, rounds: i
                        None, unit="commands"),
         throughput_row(f"record/version-{old_version}{suffix}", f"the same command at version {old_version} "
                        "and up, against version 13 and up (ratio: young cost / old cost)", per_round, t["old"],
-                       t["ours"], "the same command on young engagements", ">= 0.833",
+                       t["ours"], "the same command on young engagements", ">= 0.833", unit="commands",
                        note="target: cost at version 160 <= 1.2 x cost at version 20, i.e. speed ratio >= 1/1.2"),
         throughput_row(f"record/limit{suffix}", "fraction of the limit: our commands per durable single-row "
                        "commit of the same size", per_round, t["ours"], t["commit"],

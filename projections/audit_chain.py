@@ -29,47 +29,15 @@ from typing import Any
 
 import attrs
 
+# The hashing primitives live in audit_hashes.py (the range scan shares them); named here too, as before.
+from engagement_tracker.projections.audit_hashes import GENESIS as GENESIS  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import ODD_ID as ODD_ID  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import JoinedRow as JoinedRow  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import chain_hash as chain_hash  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import state_digest as state_digest  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_ranges import RangeResult, Start, scan_range
 from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import Record, Stamp
-
-GENESIS = "0" * 64
-ODD_ID = "[stored as "  # how an aggregate id in a form the store never writes is named
-
-#: One stored record joined with the trail entry and the seal at its position (None where there is none):
-#: position, aggregate_id (canonical, see ODD_ID), version, topic, state as stored, then the entry's
-#: aggregate_id, version, topic, state_sha256, actor, role, recorded_at, prev_hash, entry_hash, then the
-#: seal's aggregate_id, version, prev_position, record_tag, tag.
-JoinedRow = tuple[Any, ...]
-
-
-
-
-def state_digest(state: bytes | str | memoryview | None) -> str:
-    """SHA-256 of the stored state bytes. A tampered row may hold text or nothing: it still hashes."""
-    if type(state) is bytes:
-        return hashlib.sha256(state).hexdigest()
-    if state is None:
-        return hashlib.sha256(b"\x00null").hexdigest()
-    if isinstance(state, str):
-        return hashlib.sha256(b"\x00text" + state.encode("utf-8", "surrogatepass")).hexdigest()
-    return hashlib.sha256(bytes(state)).hexdigest()
-
-
-def chain_hash(
-    prev_hash: str,
-    position: int,
-    aggregate_id: str,
-    version: int,
-    topic: str,
-    digest: str,
-    actor: str | None = None,
-    role: str | None = None,
-    recorded_at: str | None = None,
-) -> str:
-    """The canonical entry hash (see the module docstring)."""
-    line = (f"{prev_hash}|{position}|{aggregate_id}|{version}|{topic}|{digest}"
-            f"|{actor or ''}|{role or ''}|{recorded_at or ''}")
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
 @attrs.frozen
@@ -332,11 +300,30 @@ def verify_scan(
     it, is checked in the same pass (``projections/record_seals.py``): the report then says how
     many records were ``sealed``; any broken seal, or a seal without its record, defers too.
     """
-    from engagement_tracker.projections.audit_ranges import Start, finish, scan_range
-
     cp_position = int(checkpoint["position"]) if checkpoint is not None else None
     result = scan_range(rows, Start(), seals.key if seals is not None else None, cp_position)
     return finish(result, trail_count, checkpoint, tracked, seals)
+
+
+def finish(result: RangeResult, trail_count: int, checkpoint: dict[str, Any] | None, tracked: int | None,
+           seals: Seals | None) -> Report | None:
+    """The report of a passed scan (one range, or ranges joined), or None where the full comparison
+    must decide: the totals against the trail's and the seals' counts, the trail's tail, the checkpoint."""
+    if not result.ok or result.matched != trail_count:
+        return None  # the trail holds entries at positions the store no longer has
+    if tracked is not None and tracked > result.trail_head:
+        return None  # entries were removed from the trail's tail
+    if checkpoint is not None and result.cp_hash != str(checkpoint["head_hash"]):
+        return None
+    if seals is not None and seals.count != result.checked:
+        return None  # seals without their record: the seal check names them
+    report = Report(checked=result.checked, trail_entries=trail_count, pending=result.pending,
+                    sealed=result.checked if seals is not None else None)
+    if result.checked:
+        report.head_position, report.head_hash = result.last or 0, result.prev
+    cp_position = int(checkpoint["position"]) if checkpoint is not None else None
+    check_checkpoint(report, {cp_position: result.cp_hash} if cp_position is not None else {}, checkpoint)
+    return report
 
 
 def check_checkpoint(report: Report, chained: Mapping[int, str | None], checkpoint: dict[str, Any] | None) -> None:

@@ -6,7 +6,8 @@ from the stored hashes of the row just before it (its *boundary row*), which the
 checked as its last row. Joining the ranges therefore only needs: every range passed, each range
 started from the row the previous one ended on, no trail entry follows a row the trail has not
 reached yet (the trail is a prefix of the store), and the totals. One range from the genesis is
-exactly the one-process pass (``audit_chain.verify_scan`` runs it that way).
+exactly the one-process pass (``audit_chain.verify_scan`` runs it that way; ``audit_chain.finish``
+turns a passed scan into the report).
 
 A range never decides that something is wrong; it only proves, cheaply, that nothing is: any
 difference makes the caller run the full comparison, which finds and names every fault.
@@ -17,20 +18,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import attrs
 
-from engagement_tracker.projections.audit_chain import (
-    GENESIS,
-    ODD_ID,
-    JoinedRow,
-    Report,
-    chain_hash,
-    check_checkpoint,
-    state_digest,
-)
-from engagement_tracker.projections.seal_macs import GENESIS_TAG, Seals, record_tag_of_digest, seal_tag
+from engagement_tracker.projections.audit_hashes import GENESIS, ODD_ID, JoinedRow, chain_hash, state_digest
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, record_tag_of_digest, seal_tag
 
 
 @attrs.frozen
@@ -140,24 +132,3 @@ def joined(results: Sequence[RangeResult]) -> RangeResult:
     return RangeResult(True, None, sum(r.checked for r in results), sum(r.matched for r in results),
                        sum(r.pending for r in results), results[0].first_matched, last.last,
                        max(r.trail_head for r in results), last.prev, cp)
-
-
-def finish(result: RangeResult, trail_count: int, checkpoint: dict[str, Any] | None, tracked: int | None,
-           seals: Seals | None) -> Report | None:
-    """The report of a passed scan (one range, or ranges joined), or None where the full comparison
-    must decide: the totals against the trail's and the seals' counts, the trail's tail, the checkpoint."""
-    if not result.ok or result.matched != trail_count:
-        return None  # the trail holds entries at positions the store no longer has
-    if tracked is not None and tracked > result.trail_head:
-        return None  # entries were removed from the trail's tail
-    if checkpoint is not None and result.cp_hash != str(checkpoint["head_hash"]):
-        return None
-    if seals is not None and seals.count != result.checked:
-        return None  # seals without their record: the seal check names them
-    report = Report(checked=result.checked, trail_entries=trail_count, pending=result.pending,
-                    sealed=result.checked if seals is not None else None)
-    if result.checked:
-        report.head_position, report.head_hash = result.last or 0, result.prev
-    cp_position = int(checkpoint["position"]) if checkpoint is not None else None
-    check_checkpoint(report, {cp_position: result.cp_hash} if cp_position is not None else {}, checkpoint)
-    return report

@@ -34,6 +34,7 @@ from engagement_tracker.projections.audit_chain import (
     build_rows,
     canonical_checkpoint,
     export_lines,
+    finish,
     verify,
     verify_scan,
 )
@@ -185,8 +186,6 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
 
 def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None, tracked: int) -> Report | None:
     """The streaming pass in ``jobs`` processes, where the store can split it (SQLite files)."""
-    from engagement_tracker.projections.audit_ranges import finish
-
     split = getattr(events, "scan_ranges", None)
     cp_position = int(checkpoint["position"]) if checkpoint is not None else None
     scanned = split(jobs, cp_position) if callable(split) else None
