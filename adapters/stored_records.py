@@ -39,7 +39,8 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
-from engagement_tracker.projections.audit_chain import JoinedRow, StoredRecord
+from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
+from engagement_tracker.projections.audit_ranges import FAILED, RangeResult, Start, joined, scan_range, start_after
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import UNKNOWN, Stamp
@@ -267,20 +268,51 @@ class NotificationRecords:
         return None
 
 
+#: Below this many rows per process, splitting costs more than it saves.
+MIN_RANGE_ROWS = 5_000
+
+
+def scan_sqlite_range(path: str, sql: str, lo: int | None, hi: int, key: bytes | None,
+                      cp_position: int | None) -> RangeResult:
+    """One range of an SQLite store, read from its file in this process: positions up to ``hi``, after
+    boundary row ``lo`` (read first, for the stored hashes the range starts from)."""
+    import sqlite3
+    from pathlib import Path
+
+    con = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        if lo is None:
+            cursor = con.execute(sql.format(where=" WHERE s.rowid <= ?"), (hi,))
+            return scan_range(_stream(cursor), Start(), key, cp_position)
+        cursor = con.execute(sql.format(where=" WHERE s.rowid >= ? AND s.rowid <= ?"), (lo, hi))
+        rows = _stream(cursor)
+        boundary = next(rows, None)
+        start = None if boundary is None or boundary[0] != lo else start_after(boundary, key is not None)
+        return FAILED if start is None else scan_range(rows, start, key, cp_position)
+    finally:
+        con.close()
+
+
 def _identifier(name: str) -> str:
     if not name.isidentifier():
         raise StoreError(f"unexpected table name {name!r}")
     return name
 
 
-def _canonical(rows: Iterable[tuple[Any, ...]]) -> Iterator[JoinedRow]:
-    """Joined rows with the aggregate id as the chain names it (see :func:`canonical_id`)."""
-    for row in rows:
-        yield (row[0], canonical_id(row[1]), *row[2:])
-
-
-_SEAL_COLUMNS = "x.aggregate_id, x.version, x.prev_position, x.record_tag, x.tag"
+# The scan reads only what it checks: the seal's own copy of the record's id and version is not read
+# (the record tag, a MAC over the record's id, version, topic and state, already binds the seal to it).
+_SEAL_COLUMNS = "NULL, NULL, x.prev_position, x.record_tag, x.tag"
 _NO_SEAL = "NULL, NULL, NULL, NULL, NULL"
+#: SQLite's stored id (32 lowercase hex digits) in its canonical dashed form, computed by SQLite
+#: (see :func:`canonical_id`); any other stored form is named ``[stored as ...]`` (ODD_ID) so that
+#: the streaming pass defers to the full comparison, which names it exactly.
+_SQLITE_CANONICAL_ID = (
+    "CASE WHEN typeof(s.originator_id) = 'text' AND length(s.originator_id) = 32 "
+    "AND s.originator_id NOT GLOB '*[^0-9a-f]*' THEN substr(s.originator_id, 1, 8) || '-' || "
+    "substr(s.originator_id, 9, 4) || '-' || substr(s.originator_id, 13, 4) || '-' || "
+    "substr(s.originator_id, 17, 4) || '-' || substr(s.originator_id, 21) "
+    f"ELSE '{ODD_ID}' || quote(s.originator_id) || ']' END"
+)
 
 
 def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
@@ -312,24 +344,61 @@ class SQLiteRecords(NotificationRecords):
                       "ORDER BY rowid")
             yield from (stored_record(*row) for row in _stream(c.sqlite_cursor))
 
+    def _join_sql(self, sealed: bool, where: str = "") -> str:
+        return (
+            f"SELECT s.rowid, {_SQLITE_CANONICAL_ID}, s.originator_version, s.topic, s.state, a.aggregate_id, "
+            "a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash, "
+            + (_SEAL_COLUMNS if sealed else _NO_SEAL)
+            + f" FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid"
+            + (f" LEFT JOIN {SQLITE_SEALS} x ON x.position = s.rowid" if sealed else "")
+            + where + " ORDER BY s.rowid"
+        )
+
     def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
         key = getattr(self.recorder, "record_key", None)
         with self.recorder.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT count(*) FROM {self.trail_table}")
-            count = int(c.fetchone()[0])
-            seals = None
-            if key is not None:
-                c.execute(f"SELECT count(*) FROM {SQLITE_SEALS}")
-                seals = Seals(key, int(c.fetchone()[0]))
-            c.execute(
-                "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, a.aggregate_id, a.version, "
-                "a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash, "
-                + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
-                + f" FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid"
-                + (f" LEFT JOIN {SQLITE_SEALS} x ON x.position = s.rowid" if key is not None else "")
-                + " ORDER BY s.rowid"
-            )
-            return consume(_canonical(_stream(c.sqlite_cursor)), count, seals)
+            count, seals = self._counts(c, key)
+            c.execute(self._join_sql(key is not None))
+            return consume(_stream(c.sqlite_cursor), count, seals)
+
+    def _counts(self, c: Any, key: bytes | None) -> tuple[int, Seals | None]:
+        c.execute(f"SELECT count(*) FROM {self.trail_table}")
+        count = int(c.fetchone()[0])
+        if key is None:
+            return count, None
+        c.execute(f"SELECT count(*) FROM {SQLITE_SEALS}")
+        return count, Seals(key, int(c.fetchone()[0]))
+
+    def scan_ranges(self, jobs: int, cp_position: int | None) -> tuple[RangeResult, int, Seals | None] | None:
+        """The streaming pass split into ``jobs`` ranges of positions, each read and checked by its own
+        process (this one takes the first), then joined (``audit_ranges.joined``). None when the store
+        is not a file or too small to split."""
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_all_start_methods, get_context
+
+        connections = self.recorder.datastore.pool
+        path = str(connections.db_name)
+        if jobs < 2 or connections.is_sqlite_memory_mode or path.startswith("file:"):
+            return None
+        key = getattr(self.recorder, "record_key", None)
+        with self.recorder.datastore.transaction(commit=False) as c:
+            count, seals = self._counts(c, key)
+            c.execute(f"SELECT count(*), max(rowid) FROM {self.events_table}")
+            rows, hi = c.fetchone()
+            if not rows or rows < jobs * MIN_RANGE_ROWS:
+                return None
+            bounds = []
+            for i in range(1, jobs):
+                c.execute(f"SELECT rowid FROM {self.events_table} ORDER BY rowid LIMIT 1 OFFSET ?",
+                          (i * rows // jobs - 1,))
+                bounds.append(int(c.fetchone()[0]))
+        ranges = list(zip([None, *bounds], [*bounds, int(hi)], strict=True))
+        sql = self._join_sql(key is not None, "{where}")
+        methods = get_all_start_methods()
+        with ProcessPoolExecutor(jobs - 1, mp_context=get_context("fork" if "fork" in methods else "spawn")) as pool:
+            futures = [pool.submit(scan_sqlite_range, path, sql, lo, hi_, key, cp_position) for lo, hi_ in ranges[1:]]
+            first = scan_sqlite_range(path, sql, *ranges[0], key, cp_position)
+            return joined([first, *(f.result() for f in futures)]), count, seals
 
     def seal_check(self) -> SealCheck | None:
         return sqlite_seal_check(self.recorder)
@@ -365,13 +434,13 @@ class PostgresRecords(NotificationRecords):
             with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
                 curs.itersize = 5_000
                 curs.execute(SQL(
-                    "SELECT s.notification_id, s.originator_id, s.originator_version, s.topic, s.state, "
+                    "SELECT s.notification_id, s.originator_id::text, s.originator_version, s.topic, s.state, "
                     "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
                     "a.prev_hash, a.entry_hash, " + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
                     + " FROM {} s LEFT JOIN {} a ON a.position = s.notification_id"
                     + (" LEFT JOIN {} x ON x.position = s.notification_id" if key is not None else "")
                     + " ORDER BY s.notification_id").format(events, trail, *((sealed,) if key is not None else ())))
-                return consume(_canonical(curs), count, seals)
+                return consume(curs, count, seals)  # a uuid's text is its canonical form
 
     def seal_check(self) -> SealCheck | None:
         from engagement_tracker.adapters.sealed_recorders_pg import postgres_seal_check

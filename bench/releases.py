@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.measure import cost_row
 from engagement_tracker.adapters import bootstrap, open_tracker
 from engagement_tracker.domain import Actor, DisclosureRisk, EngagementTracker, InvalidInput, Role
 
@@ -64,43 +65,49 @@ def _release_many(app: EngagementTracker, analyst: Actor, count: int, months: li
     return len(service.analytics.view.ledger("signal"))
 
 
-def bench_releases(store: Path, directory: Path, earlier: int, rounds: int,
-                   granted: Callable[[EngagementTracker, str, Role], Actor],
-                   peak_rss_mb: Callable[[], float]) -> dict[str, Any]:
-    fresh_path, busy_path = directory / "fresh-ledger.sqlite", directory / "busy-ledger.sqlite"
-    _copy(store, fresh_path)
-    _copy(store, busy_path)
-    fresh, busy = open_tracker(f"sqlite:///{fresh_path}"), open_tracker(f"sqlite:///{busy_path}")
+def bench_releases(store: Path, directory: Path, counts: list[int], rounds: int,
+                   granted: Callable[[EngagementTracker, str, Role], Actor]) -> list[dict[str, Any]]:
+    """The window query, and the whole-history query, on copies of one store holding 0 and each of
+    ``counts`` earlier releases, every copy in turn in every round (the order reversed every other
+    round); the fresh copy forgets its release before each round (untimed)."""
+    paths = {n: directory / f"ledger-{n}.sqlite" for n in [0, *counts]}
+    apps: dict[int, EngagementTracker] = {}
     try:
-        for app in (fresh, busy):  # both start with no release at all
-            forget_releases(app)
-        analysts = {id(app): granted(app, "Analyst", Role.ANALYST) for app in (fresh, busy)}
-        months, units = _scope(busy)
-        window = {"by": ["theme", "period"], "period": "month", "since": months[0], "until": months[0]}
-        made = _release_many(busy, analysts[id(busy)], earlier, months, units)
-        services = {id(app): bootstrap.analyst_service(app) for app in (fresh, busy)}
-        for app in (fresh, busy):
-            services[id(app)].analytics.catch_up()
-        best = {id(fresh): float("inf"), id(busy): float("inf")}
-        cells = 0
-        for _ in range(rounds):
-            forget_releases(fresh)  # untimed: the fresh store forgets its release again
-            for app in (fresh, busy):  # A, then B, each round
-                t0 = time.perf_counter()
-                rel = services[id(app)].summary(analysts[id(app)], **window)
-                best[id(app)] = min(best[id(app)], time.perf_counter() - t0)
-                cells = len(rel.rows)
-        view: Any = bootstrap.analytics(busy).view
-        with view.datastore.transaction(commit=False) as c:
-            c.execute("SELECT count(DISTINCT query) FROM release_ledger")
-            distinct = int(c.fetchone()[0])
+        for n, path in paths.items():
+            _copy(store, path)
+            apps[n] = open_tracker(f"sqlite:///{path}")
+            forget_releases(apps[n])  # every copy starts with no release at all
+        analysts = {n: granted(app, "Analyst", Role.ANALYST) for n, app in apps.items()}
+        months, units = _scope(apps[0])
+        shapes = {"window": {"by": ["theme", "period"], "period": "month", "since": months[0], "until": months[0]},
+                  "all-history": {"by": ["theme", "period"], "period": "quarter"}}
+        made = {0: 0, **{n: _release_many(apps[n], analysts[n], n, months, units) for n in counts}}
+        services = {n: bootstrap.analyst_service(app) for n, app in apps.items()}
+        for service in services.values():
+            service.analytics.catch_up()
+        times: dict[tuple[str, int], list[float]] = {(s, n): [] for s in shapes for n in apps}
+        refused = dict.fromkeys(times, 0)
+        order = list(apps)
+        for r in range(rounds):
+            forget_releases(apps[0])  # untimed: the fresh store forgets its releases again
+            for n in order if r % 2 == 0 else reversed(order):
+                for shape, query in shapes.items():
+                    t0 = time.perf_counter()
+                    try:
+                        services[n].summary(analysts[n], **query)  # type: ignore[arg-type]
+                    except DisclosureRisk:  # the rule's whole check ran; the answer is withheld
+                        refused[(shape, n)] += 1
+                    times[(shape, n)].append(time.perf_counter() - t0)
     finally:
-        fresh.close()
-        busy.close()
-    return {
-        "name": "query/after-releases",
-        "what": f"window query ({months[0]}) after {made} earlier releases ({distinct} distinct queries)",
-        "events": made, "seconds": round(best[id(busy)], 4), "baseline": "the same query on a fresh ledger",
-        "baseline_seconds": round(best[id(fresh)], 4), "ratio": round(best[id(busy)] / best[id(fresh)], 2),
-        "cells": cells, "target": "<= 1.5", "peak_rss_mb": round(peak_rss_mb(), 1),
-    }
+        for app in apps.values():
+            app.close()
+    rows = []
+    for shape in shapes:
+        for n in counts:
+            target = "<= 1.5" if shape == "window" and n == max(counts) else None
+            rows.append(cost_row(f"query/{shape}/after-{made[n]}-releases",
+                                 f"{shape} query ({months[0] if shape == 'window' else 'by quarter'}) after "
+                                 f"{made[n]} earlier releases", made[n], times[(shape, n)], times[(shape, 0)],
+                                 "the same query on a fresh ledger", target,
+                                 refused=refused[(shape, n)], refused_fresh=refused[(shape, 0)]))
+    return rows

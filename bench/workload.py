@@ -31,10 +31,12 @@ class Clock:
         return self.now
 
 
-def engagement(sealer: Sealer, rng: random.Random, target: int, start: datetime) -> Engagement:
-    """One engagement whose history holds about ``target`` (20-60) events."""
+def engagement(sealer: Sealer, rng: random.Random, target: int, start: datetime,
+               coach: Actor | None = None) -> Engagement:
+    """One engagement whose history holds about ``target`` (20-60) events (by ``coach``, or a new one)."""
     clock = Clock(start)
-    coach, coachee, sponsor = (Actor(uuid4(), r) for r in (Role.COACH, Role.COACHEE, Role.SPONSOR))
+    coachee, sponsor = (Actor(uuid4(), r) for r in (Role.COACHEE, Role.SPONSOR))
+    coach = coach or Actor(uuid4(), Role.COACH)
     subject = str(coachee.party)
     sealer.create_subject(subject)
 

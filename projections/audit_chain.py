@@ -29,47 +29,15 @@ from typing import Any
 
 import attrs
 
-from engagement_tracker.projections.seal_macs import GENESIS_TAG, Seals, record_tag_of_digest, seal_tag
+# The hashing primitives live in audit_hashes.py (the range scan shares them); named here too, as before.
+from engagement_tracker.projections.audit_hashes import GENESIS as GENESIS  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import ODD_ID as ODD_ID  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import JoinedRow as JoinedRow  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import chain_hash as chain_hash  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import state_digest as state_digest  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_ranges import RangeResult, Start, scan_range
+from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tracking import Record, Stamp
-
-GENESIS = "0" * 64
-ODD_ID = "[stored as "  # how an aggregate id in a form the store never writes is named
-
-#: One stored record joined with the trail entry and the seal at its position (None where there is none):
-#: position, aggregate_id (canonical, see ODD_ID), version, topic, state as stored, then the entry's
-#: aggregate_id, version, topic, state_sha256, actor, role, recorded_at, prev_hash, entry_hash, then the
-#: seal's aggregate_id, version, prev_position, record_tag, tag.
-JoinedRow = tuple[Any, ...]
-
-
-
-
-def state_digest(state: bytes | str | memoryview | None) -> str:
-    """SHA-256 of the stored state bytes. A tampered row may hold text or nothing: it still hashes."""
-    if type(state) is bytes:
-        return hashlib.sha256(state).hexdigest()
-    if state is None:
-        return hashlib.sha256(b"\x00null").hexdigest()
-    if isinstance(state, str):
-        return hashlib.sha256(b"\x00text" + state.encode("utf-8", "surrogatepass")).hexdigest()
-    return hashlib.sha256(bytes(state)).hexdigest()
-
-
-def chain_hash(
-    prev_hash: str,
-    position: int,
-    aggregate_id: str,
-    version: int,
-    topic: str,
-    digest: str,
-    actor: str | None = None,
-    role: str | None = None,
-    recorded_at: str | None = None,
-) -> str:
-    """The canonical entry hash (see the module docstring)."""
-    line = (f"{prev_hash}|{position}|{aggregate_id}|{version}|{topic}|{digest}"
-            f"|{actor or ''}|{role or ''}|{recorded_at or ''}")
-    return hashlib.sha256(line.encode("utf-8")).hexdigest()
 
 
 @attrs.frozen
@@ -248,11 +216,11 @@ def verify(
         seen: set[tuple[str, int]] = set()
         duplicate = next(e for e in trail if e.record.key in seen or seen.add(e.record.key))  # type: ignore[func-returns-value]
         faults.append(Fault(duplicate.position, "trail_modified", "the trail names the same record twice"))
-        _check_checkpoint(report, chained, checkpoint)
+        check_checkpoint(report, chained, checkpoint)
         return report
     if intact:
         report.pending = len(records) - len(trail)
-        _check_checkpoint(report, chained, checkpoint)
+        check_checkpoint(report, chained, checkpoint)
         return report
 
     # 1. the trail's own chain
@@ -310,7 +278,7 @@ def verify(
                   for r in odd if r.position not in flagged)
 
     # 4. the checkpoint: the store must still extend the signed head
-    _check_checkpoint(report, chained, checkpoint)
+    check_checkpoint(report, chained, checkpoint)
     return report
 
 
@@ -332,58 +300,33 @@ def verify_scan(
     it, is checked in the same pass (``projections/record_seals.py``): the report then says how
     many records were ``sealed``; any broken seal, or a seal without its record, defers too.
     """
-    prev = GENESIS
-    checked = matched = pending = 0
-    position = trail_head = 0
     cp_position = int(checkpoint["position"]) if checkpoint is not None else None
-    cp_hash = GENESIS if cp_position == 0 else None
-    key = seals.key if seals is not None else None
-    seal_position, seal_tag_ = 0, GENESIS_TAG
-    for (position, aggregate_id, version, topic, state,
-         t_aggregate_id, t_version, t_topic, t_digest, actor, role, recorded_at, t_prev, t_hash,
-         _, _, s_prev, s_rtag, s_tag) in rows:
-        checked += 1
-        digest = state_digest(state)
-        if aggregate_id.startswith(ODD_ID):
-            return None  # an id in another form: the full comparison decides
-        if key is not None:
-            if s_tag is None or s_prev != seal_position or type(state) is not bytes:
-                return None
-            rtag = record_tag_of_digest(key, aggregate_id, version, topic, bytes.fromhex(digest))
-            tag = seal_tag(key, seal_tag_, seal_position, position, rtag)
-            if s_rtag != rtag.hex() or s_tag != tag.hex():
-                return None  # a broken seal: the seal check names it
-            seal_position, seal_tag_ = position, tag
-        if t_hash is None:
-            pending += 1
-            prev = chain_hash(prev, position, aggregate_id, version, topic, digest)
-        else:
-            entry_hash = chain_hash(prev, position, aggregate_id, version, topic, digest, actor, role, recorded_at)
-            if (pending or t_hash != entry_hash or t_prev != prev or t_aggregate_id != aggregate_id
-                    or t_version != version or t_topic != topic or t_digest != digest):
-                return None  # something differs (or the trail is not a prefix): classify it slowly
-            matched += 1
-            trail_head = position
-            prev = entry_hash
-        if position == cp_position:
-            cp_hash = prev
-    if matched != trail_count:
+    result = scan_range(rows, Start(), seals.key if seals is not None else None, cp_position)
+    return finish(result, trail_count, checkpoint, tracked, seals)
+
+
+def finish(result: RangeResult, trail_count: int, checkpoint: dict[str, Any] | None, tracked: int | None,
+           seals: Seals | None) -> Report | None:
+    """The report of a passed scan (one range, or ranges joined), or None where the full comparison
+    must decide: the totals against the trail's and the seals' counts, the trail's tail, the checkpoint."""
+    if not result.ok or result.matched != trail_count:
         return None  # the trail holds entries at positions the store no longer has
-    if tracked is not None and tracked > trail_head:
+    if tracked is not None and tracked > result.trail_head:
         return None  # entries were removed from the trail's tail
-    if checkpoint is not None and cp_hash != str(checkpoint["head_hash"]):
+    if checkpoint is not None and result.cp_hash != str(checkpoint["head_hash"]):
         return None
-    if seals is not None and seals.count != checked:
+    if seals is not None and seals.count != result.checked:
         return None  # seals without their record: the seal check names them
-    report = Report(checked=checked, trail_entries=trail_count, pending=pending,
-                    sealed=checked if seals is not None else None)
-    if checked:
-        report.head_position, report.head_hash = position, prev
-    _check_checkpoint(report, {cp_position: cp_hash} if cp_position is not None else {}, checkpoint)
+    report = Report(checked=result.checked, trail_entries=trail_count, pending=result.pending,
+                    sealed=result.checked if seals is not None else None)
+    if result.checked:
+        report.head_position, report.head_hash = result.last or 0, result.prev
+    cp_position = int(checkpoint["position"]) if checkpoint is not None else None
+    check_checkpoint(report, {cp_position: result.cp_hash} if cp_position is not None else {}, checkpoint)
     return report
 
 
-def _check_checkpoint(report: Report, chained: Mapping[int, str | None], checkpoint: dict[str, Any] | None) -> None:
+def check_checkpoint(report: Report, chained: Mapping[int, str | None], checkpoint: dict[str, Any] | None) -> None:
     if checkpoint is None:
         return
     report.checkpoint = {k: checkpoint.get(k) for k in ("position", "head_hash", "created_at")}

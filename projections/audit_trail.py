@@ -34,6 +34,7 @@ from engagement_tracker.projections.audit_chain import (
     build_rows,
     canonical_checkpoint,
     export_lines,
+    finish,
     verify,
     verify_scan,
 )
@@ -56,6 +57,9 @@ from engagement_tracker.projections.witness import cosigned_by
 TRAIL_NAME = "audit_trail"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
 T = TypeVar("T")
+
+#: ``verify --jobs``: at most this many processes.
+MAX_VERIFY_JOBS = 64
 
 
 class AuditTrailView(View):
@@ -166,10 +170,13 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         """Every stored record, as stored: positions below 1 included."""
         return self.events.records()
 
+    def _verify_in_ranges(self, jobs: int, checkpoint: dict[str, Any] | None, tracked: int) -> Report | None:
+        return _ranges_report(self.events, jobs, checkpoint, tracked)
+
     def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
                witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
                against: Iterable[dict[str, Any]] | None = None,
-               on_progress: Callable[[int], None] | None = None) -> Report:
+               on_progress: Callable[[int], None] | None = None, jobs: int = 1) -> Report:
         """The store against the trail; against a checkpoint's signed chain head (0.1.0 and later) and
         its signed Merkle root (a note: the current tree must extend it) when it has them; and the
         note must carry a valid cosignature of every witness in ``witnesses`` (name, key); ``against``, an
@@ -177,8 +184,10 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         is told of every ``n`` records read (for a progress bar)."""
         tracked = self.position()  # read first: a runner may append while we scan, never remove
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
-        report = self.events.scan(lambda rows, count, seals: verify_scan(counted(rows, on_progress), count, chained,
-                                                                         tracked, seals))
+        report = self._verify_in_ranges(jobs, chained, tracked) if jobs > 1 else None
+        if report is None:  # one process (or the ranges could not prove it: the one-process pass decides)
+            report = self.events.scan(lambda rows, count, seals: verify_scan(counted(rows, on_progress), count, chained,
+                                                                             tracked, seals))
         if report is None:  # no in-database scan, or something differs: find and name every fault
             report = verify(counted(self.stored_records(), on_progress), self.view.entries(), chained,
                             tracked=tracked)
@@ -202,6 +211,17 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         return report
 
 
+def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None, tracked: int) -> Report | None:
+    """The streaming pass in ``jobs`` processes, where the store can split it (SQLite files)."""
+    split = getattr(events, "scan_ranges", None)
+    cp_position = int(checkpoint["position"]) if checkpoint is not None else None
+    scanned = split(jobs, cp_position) if callable(split) else None
+    if scanned is None:
+        return None
+    result, count, seals = scanned
+    return finish(result, count, checkpoint, tracked, seals)
+
+
 class AuditService:
     """What auditors do: read, verify, checkpoint and export the trail."""
 
@@ -220,6 +240,7 @@ class AuditService:
         self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
         witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        jobs: int = 1,
     ) -> Report:
         """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
         cosigned the checkpoint."""
@@ -232,7 +253,9 @@ class AuditService:
             raise InvalidInput("witnesses", "expected (name, Ed25519 public key) pairs (see projections.witness.parse_vkey)")
         if witnesses and checkpoint is None:
             raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
-        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress)
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_VERIFY_JOBS:
+            raise InvalidInput("jobs", f"{jobs!r}: expected a whole number of processes, 1 to {MAX_VERIFY_JOBS}")
+        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress, jobs=jobs)
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
         """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree

@@ -77,9 +77,11 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
               help="a witness that must have cosigned the checkpoint: NAME+KEYID+BASE64 or a file (repeatable)")
 @click.option("--against", "against_path", default=None, type=click.Path(dir_okay=False),
               help="an export you kept (`audit export`): name the first leaf that differs")
+@click.option("--jobs", default=1, type=int, show_default=True,
+              help="processes checking ranges of the log side by side (SQLite files; else one)")
 @click.pass_context
 def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, public_key: str | None,
-                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None) -> None:
+                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None, jobs: int) -> None:
     """Re-read the store, recompute the chain, check the trail, the seals and the checkpoint. Exit 1 on any fault."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
@@ -90,7 +92,7 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
         against = read_export(against_path) if against_path else None
     with reader(ctx) as app, refusals(), progress(ctx, "verifying", store_size(app)) as advance:
         report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against,
-                                           advance).to_dict()
+                                           advance, jobs=jobs).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:

@@ -47,6 +47,28 @@ def _table(datastore: PostgresDatastore, name: str) -> Composed:
     return SQL("{}.{}").format(Identifier(datastore.schema), Identifier(name))
 
 
+#: PostgreSQL's limit on the parameters of one statement.
+MAX_PARAMETERS = 65_535
+
+
+def copy_rows(curs: Any, table: Composed, rows: Iterable[Sequence[Any]]) -> None:
+    """Plain inserts of a page as one COPY (one round trip, no per-row statement)."""
+    with curs.copy(SQL("COPY {} FROM STDIN").format(table)) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def upsert_rows(curs: Any, head: Composed, width: int, rows: Sequence[Sequence[Any]], tail: SQL | Composed) -> None:
+    """``head VALUES (...), (...) tail`` for a page of rows: one statement per page (split only at
+    PostgreSQL's parameter limit). The rows' keys must be distinct (an upsert may not touch a row twice)."""
+    step = MAX_PARAMETERS // width
+    one = SQL("(" + ",".join(["%s"] * width) + ")")
+    for i in range(0, len(rows), step):
+        chunk = rows[i:i + step]
+        curs.execute(head + SQL(" VALUES ") + SQL(",").join([one] * len(chunk)) + SQL(" ") + tail,
+                     [value for row in chunk for value in row])
+
+
 class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
     """The trail in table ``etrack_audit_trail`` of the store's schema, plus eventsourcing's tracking row."""
 
@@ -65,8 +87,8 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
 
     def append(self, rows: Sequence[EntryRow], tracking: Tracking, nodes: Iterable[Node] = ()) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._t, SQL(",".join(["%s"] * 12))), rows)
-            curs.executemany(SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(self._tree), list(nodes))
+            copy_rows(curs, self._t, rows)
+            copy_rows(curs, self._tree, nodes)
             self._insert_tracking(curs, tracking)
 
     def add_nodes(self, nodes: Iterable[Node]) -> None:
@@ -162,19 +184,19 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 keys = [json.dumps(list(t.key)) for t in tallies]
                 curs.execute(SQL("SELECT * FROM {} WHERE key = ANY(%s) FOR UPDATE").format(self._tallies), (keys,))
                 old = [tally_of([r[c] for c in TALLY_COLUMNS]) for r in curs.fetchall()]
-                curs.executemany(SQL(
-                    "INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
-                    "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources"
-                ).format(self._tallies), [tally_row(t) for t in tally([*old, *tallies])])
+                merged = {row[0]: row for row in (tally_row(t) for t in tally([*old, *tallies]))}  # one per key
+                upsert_rows(curs, SQL("INSERT INTO {}").format(self._tallies), 12, list(merged.values()), SQL(
+                    "ON CONFLICT (key) DO UPDATE SET facts = excluded.facts, persons = excluded.persons, "
+                    "sources = excluded.sources"))
             if facts:
-                curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._facts, SQL(",".join(["%s"] * 12))), [
+                copy_rows(curs, self._facts, (
                     (position, n, f.family, f.metric, f.unit, f.month, f.source, persons_json(f.persons),
-                     f.theme, f.context, f.polarity, f.intensity) for n, (position, f) in enumerate(facts)])
+                     f.theme, f.context, f.polarity, f.intensity) for n, (position, f) in enumerate(facts)))
             if sources:
-                curs.executemany(SQL(
-                    "INSERT INTO {} VALUES (%s,%s,%s,%s) ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, "
-                    "unit = excluded.unit, persons = excluded.persons").format(self._sources),
-                    [(sid, s.kind, s.unit, json.dumps(sorted(s.persons))) for sid, s in sources.items()])
+                upsert_rows(curs, SQL("INSERT INTO {}").format(self._sources), 4,
+                            [(sid, s.kind, s.unit, json.dumps(sorted(s.persons))) for sid, s in sources.items()],
+                            SQL("ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, unit = excluded.unit, "
+                                "persons = excluded.persons"))
 
     def facts(self) -> list[Fact]:
         with self.datastore.transaction(commit=False) as curs:
@@ -305,9 +327,9 @@ class PostgresDirectoryView(PostgresTrackingRecorder, DirectoryView):
             self._insert_tracking(curs, tracking)  # first: a second runner waits here, then clashes
             if entries:
                 updates = SQL(",").join(SQL("{0} = excluded.{0}").format(Identifier(c)) for c in DIRECTORY_COLUMNS[1:])
-                curs.executemany(SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}").format(
-                    self._t, self._columns, SQL(",".join(["%s"] * len(DIRECTORY_COLUMNS))), updates),
-                    [directory_row(e) for e in entries])
+                last = {row[0]: row for row in map(directory_row, entries)}  # an entry saved twice: its last state
+                upsert_rows(curs, SQL("INSERT INTO {} ({})").format(self._t, self._columns), len(DIRECTORY_COLUMNS),
+                            list(last.values()), SQL("ON CONFLICT (id) DO UPDATE SET {}").format(updates))
 
     def _entries(self, rows: Iterable[Any]) -> list[Entry]:
         return [Entry(**{c: r[c] for c in DIRECTORY_COLUMNS}) for r in rows]
