@@ -44,16 +44,20 @@ def new_tracker(url: str, clock: FakeClock | None = None, **env: str) -> Engagem
 
 
 def latest_event_time(app: EngagementTracker) -> datetime | None:
-    """The time of the store's last event, or None for an empty store."""
+    """The latest time among the store's last 500 events (stores saved by hand need not be in time
+    order), or None for an empty store."""
     top = app.recorder.max_notification_id()
     if not top:
         return None
-    notification = app.recorder.select_notifications(top, 1)[0]
-    try:
-        at = getattr(app.mapper.to_domain_event(notification), "timestamp", None)
-    except Exception:  # an encrypted store opened without its key, a record a test corrupted
-        return None
-    return at if isinstance(at, datetime) else None
+    times = []
+    for notification in app.recorder.select_notifications(max(1, top - 499), 500):
+        try:
+            at = getattr(app.mapper.to_domain_event(notification), "timestamp", None)
+        except Exception:  # noqa: S112 - an encrypted store opened without its key, a record a test corrupted
+            continue
+        if isinstance(at, datetime):
+            times.append(at)
+    return max(times, default=None)
 
 
 def event_count(app: EngagementTracker) -> int:

@@ -13,7 +13,7 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StepNotAllowed
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
-from tests.support import START, Cast, FakeClock, drive, event_count, granted, new_tracker, open_engagement
+from tests.support import START, Cast, FakeClock, drive, event_count, granted, new_tracker, open_engagement, tick_at
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_tick_flags_off_track_after_the_configured_weeks_and_the_view_shows_it_u
     app = new_tracker("memory:", FakeClock(), ETRACK_OFF_TRACK_WEEKS="2")
     cast, eid = engagement(app)
     started = app.engagement(eid).accompaniment_started_at.date()
-    rows = app.tick(datetime.combine(started + timedelta(days=15), datetime.min.time(), tzinfo=UTC))
+    rows = tick_at(app, datetime.combine(started + timedelta(days=15), datetime.min.time(), tzinfo=UTC))
     assert [r["deadline"] for r in rows] == [f"off_track:{started}"]
     assert app.engagement_view(eid, cast.coach)["off_track"]["since"] == started.isoformat()
     assert app.engagement_view(eid, cast.coachee)["off_track"]["since"] == started.isoformat()

@@ -19,7 +19,7 @@ FORMS = st.one_of(
     st.uuids().map(str),
     st.uuids().map(lambda u: u.bytes),
     st.text(alphabet="0123456789abcdefg-", min_size=30, max_size=34),
-    st.integers(),
+    st.integers(-(2**63), 2**63 - 1),  # what an SQLite INTEGER column holds
     st.none(),
 )
 
