@@ -6,9 +6,9 @@ is shown as "suppressed", never as zero; a release the rules refuse (``Disclosur
 shown as refused, with the reason, and the note goes on. Learning dips are a section apart:
 expected while practices are learnt, never mixed with problems.
 
-Testimonials: when the service offers ``testimonials(viewer, since=, until=)`` (a release of
-rating cells) and ``testimonial_quotes(viewer, since=, until=)`` (consented texts, no name),
-their section fills; until then it says they are not recorded by this version.
+Testimonials: the ratings are a release of the analyst service (``testimonials``), under the
+same rules as signals; quotes come from ``app.testimonial_quotes`` (consented texts, the quarter
+only, no name; a quarter with fewer than k authors stays suppressed), kept to the note's quarters.
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def _section(title: str, ask: Callable[[], Release]) -> Section:
 
 
 def synthesis_data(service: AnalystService, viewer: Actor, period: object, unit: str | None = None,
-                   k: int | None = None) -> dict[str, Any]:
+                   k: int | None = None,
+                   quotes_of: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """The note's content: the releases it shows (``released values`` only), for tests and other formats."""
     p = parse_period(period)
     since, until = p.since, p.until
@@ -86,8 +87,10 @@ def synthesis_data(service: AnalystService, viewer: Actor, period: object, unit:
     offered = getattr(service, "testimonials", None)
     if callable(offered):
         testimonials = _section("Testimonials (ratings)", lambda: offered(viewer, since=p.since, until=p.until))
-    quotes_of = getattr(service, "testimonial_quotes", None)
-    quotes = list(quotes_of(viewer, since=p.since, until=p.until)) if callable(quotes_of) else None
+    quotes = None
+    if quotes_of is not None:  # consented texts of the note's quarters only (suppressed quarters quote nothing)
+        quotes = [q["quote"] for q in quotes_of()
+                  if q.get("quote") and _quarter_in(q["period"], p.since, p.until)]
     return {"period": p, "activity": activity, "signals": signals, "contexts": contexts, "trends": trend_rows,
             "testimonials": testimonials, "quotes": quotes}
 
@@ -102,10 +105,17 @@ def _signal_series(section: Section) -> tuple[list[str], dict[str, list[int | No
     return periods, series
 
 
+def _quarter_in(quarter: str, since: str, until: str) -> bool:
+    """Whether quarter 'YYYY-Qn' lies within months since..until ('YYYY-MM', inclusive)."""
+    year, q = quarter.split("-Q")
+    first, last = f"{year}-{3 * int(q) - 2:02d}", f"{year}-{3 * int(q):02d}"
+    return since <= first and last <= until
+
+
 def synthesis_note(service: AnalystService, viewer: Actor, period: object, unit: str | None = None,
-                   k: int | None = None) -> str:
+                   k: int | None = None, quotes_of: Callable[[], list[dict[str, Any]]] | None = None) -> str:
     """The note as one self-contained HTML page (analysts and admins: the API checks the grant)."""
-    d = synthesis_data(service, viewer, period, unit, k)
+    d = synthesis_data(service, viewer, period, unit, k, quotes_of)
     charts = {}
     if d["activity"].release is not None and d["activity"].release.released:
         charts["activity"] = chart(bar_chart("activity", "Activity in the period (released values)",

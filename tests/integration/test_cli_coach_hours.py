@@ -41,7 +41,7 @@ def test_billing_consent_and_the_icf_log_from_the_command_line(tmp_path: Path) -
     assert "ACC: missing 97.5 hours" in table and "PCC: missing" in table
 
     refused = etrack(*db, "coach", "hours", *as_("sponsor", cast.sponsor.party), cwd=tmp_path, check=False)
-    assert refused.returncode == 2 and refused.stderr.startswith("error: NotPermitted")
+    assert refused.returncode == 3 and refused.stderr.startswith("error: NotPermitted")  # a permission: exit 3
     assert "Traceback" not in refused.stderr
 
 
@@ -78,4 +78,4 @@ def test_testimonials_and_readings_from_the_command_line(tmp_path: Path) -> None
     assert [q["status"] for q in quoted if q["period"] != "2026-Q1"] == ["suppressed"]  # one author alone
     refused = etrack(*db, "testimonials", "quotes", *as_("coach", casts[0][0].coach.party), cwd=tmp_path,
                      check=False)
-    assert refused.returncode == 2 and "NotPermitted" in refused.stderr
+    assert refused.returncode == 3 and "NotPermitted" in refused.stderr

@@ -245,3 +245,17 @@ def test_late_feedback_and_missed_deadlines_are_incidents(tracker: EngagementTra
     incidents = page[page.index("Notable incidents"):page.index("Decisions")]
     assert "late feedback experiment E1: feedback after the deadline" in incidents
     assert "missed deadline cycle week 1" in incidents and "late" in page[page.index("-week cycle"):]
+
+
+def test_the_note_quotes_only_consented_texts_of_its_own_quarters(tracker: EngagementTracker) -> None:
+    from engagement_tracker.adapters.bootstrap import analyst_service
+    from engagement_tracker.adapters.pages.synthesis import synthesis_data, synthesis_note
+
+    analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
+    rows = [{"period": "2026-Q1", "quote": "It changed how I delegate.", "status": "released"},
+            {"period": "2026-Q2", "quote": "Outside the note's period.", "status": "released"},
+            {"period": "2026-Q1", "quote": None, "status": "suppressed"}]
+    data = synthesis_data(analyst_service(tracker), analyst, "2026-Q1", quotes_of=lambda: rows)
+    assert data["quotes"] == ["It changed how I delegate."]
+    page = synthesis_note(analyst_service(tracker), analyst, "2026-Q1", quotes_of=lambda: rows)
+    assert "It changed how I delegate." in page and "Outside the note" not in page
