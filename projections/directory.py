@@ -161,6 +161,11 @@ class Directory(TrackedProjection[DirectoryView]):
         return self.view.listing(COHORT)
 
 
+#: The columns of ``etrack engagements`` and ``etrack cohorts`` (an empty CSV still has its header).
+ENGAGEMENT_COLUMNS = ("id", "state", "coachee_kind", "org_unit", "sessions", "opened_at")
+COHORT_COLUMNS = ("id", "state", "org_unit", "members", "rituals", "decisions", "missed_deadlines")
+
+
 def engagement_row(e: Entry) -> dict[str, Any]:
     """An engagement as ``etrack engagements`` prints it (no names, no content)."""
     return {"id": e.id, "state": e.state, "coachee_kind": e.coachee_kind, "org_unit": e.org_unit,
@@ -173,4 +178,4 @@ def cohort_row(c: Entry) -> dict[str, Any]:
             "decisions": c.decisions, "missed_deadlines": c.missed_deadlines}
 
 
-__all__ = ["COLUMNS", "Directory", "DirectoryView", "Entry", "cohort_row", "engagement_row"]
+__all__ = ["COHORT_COLUMNS", "COLUMNS", "ENGAGEMENT_COLUMNS", "Directory", "DirectoryView", "Entry", "cohort_row", "engagement_row"]

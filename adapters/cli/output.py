@@ -55,12 +55,12 @@ def refusals() -> Iterator[None]:
         fail(exc)
 
 
-def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, title: str = "") -> None:
-    """Print rows as a rich table, JSON or CSV."""
+def emit_rows(rows: Sequence[dict[str, Any]], fmt: str, title: str = "", columns: Sequence[str] = ()) -> None:
+    """Print rows as a rich table, JSON or CSV; ``columns`` name the header an empty CSV still carries."""
     if fmt == "json":
         click.echo(json.dumps(list(rows), indent=2, ensure_ascii=False, default=str))
         return
-    columns = list(rows[0]) if rows else []
+    columns = list(rows[0]) if rows else list(columns)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")

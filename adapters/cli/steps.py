@@ -41,7 +41,7 @@ from engagement_tracker.domain.application import CohortCommands, EngagementTrac
 from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import SYSTEM_STEPS
-from engagement_tracker.projections.directory import cohort_row, engagement_row
+from engagement_tracker.projections.directory import COHORT_COLUMNS, ENGAGEMENT_COLUMNS, cohort_row, engagement_row
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 
@@ -143,7 +143,7 @@ def _print_phase_summary(app: EngagementTracker) -> None:
 def engagements(ctx: click.Context, fmt: str) -> None:
     """List engagements: id, state, unit, sessions (no names, no content), from the directory."""
     with reader(ctx) as app:
-        emit_rows([engagement_row(e) for e in directory(app).engagements()], fmt, "Engagements")
+        emit_rows([engagement_row(e) for e in directory(app).engagements()], fmt, "Engagements", ENGAGEMENT_COLUMNS)
 
 
 def offered(view: dict[str, Any]) -> dict[str, Any]:
@@ -298,7 +298,7 @@ def tick(ctx: click.Context, at: str | None, fmt: str) -> None:
         if fmt == "table" and not rows:
             out.print("nothing new fell due")
             return
-        emit_rows(rows, fmt, "Deadlines recorded as missed")
+        emit_rows(rows, fmt, "Deadlines recorded as missed", ("kind", "id", "deadline", "due_at"))
 
 
 @click.command("coach-load")
@@ -322,7 +322,7 @@ def coach_load(ctx: click.Context, coach_id: str, fmt: str) -> None:
 def cohorts(ctx: click.Context, fmt: str) -> None:
     """List cohorts: id, state, unit, members, rituals, decisions (no names, no content), from the directory."""
     with reader(ctx) as app:
-        emit_rows([cohort_row(c) for c in directory(app).cohorts()], fmt, "Cohorts")
+        emit_rows([cohort_row(c) for c in directory(app).cohorts()], fmt, "Cohorts", COHORT_COLUMNS)
 
 
 @click.group()

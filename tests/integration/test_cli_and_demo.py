@@ -130,3 +130,16 @@ def test_a_corrupted_store_is_a_clear_error_and_is_left_alone(tmp_path: Path) ->
 def test_an_unknown_store_url_names_the_accepted_forms(tmp_path: Path) -> None:
     proc = etrack("--db", "mysql://x", "engagements", cwd=tmp_path, check=False)
     assert proc.returncode == 4 and "sqlite:///path" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [("engagements",), ("cohorts",), ("tick", "--at", "2026-01-01T00:00:00+00:00")])
+def test_an_empty_listing_in_csv_still_has_its_header(tmp_path: Path, command: tuple[str, ...]) -> None:
+    import io
+
+    import pandas as pd
+
+    db = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    etrack("--db", db, "init", "--admin-name", "Ada Admin", cwd=tmp_path)  # a store with no engagement or cohort
+    done = etrack("--db", db, *command, "--format", "csv", cwd=tmp_path)
+    frame = pd.read_csv(io.StringIO(done.stdout))
+    assert len(frame) == 0 and len(frame.columns) >= 4 and "id" in frame.columns
