@@ -178,4 +178,5 @@ def cohort_row(c: Entry) -> dict[str, Any]:
             "decisions": c.decisions, "missed_deadlines": c.missed_deadlines}
 
 
-__all__ = ["COHORT_COLUMNS", "COLUMNS", "ENGAGEMENT_COLUMNS", "Directory", "DirectoryView", "Entry", "cohort_row", "engagement_row"]
+__all__ = ["COHORT_COLUMNS", "COLUMNS", "ENGAGEMENT_COLUMNS", "Directory", "DirectoryView", "Entry", "cohort_row",
+           "engagement_row"]
