@@ -33,7 +33,7 @@ def columns(by: tuple[str, ...] | list[str], dp: bool = False) -> list[str]:
     """The columns of a release's rows, in order (the same for CSV, JSON, JSONL, Parquet and the table)."""
     dims = [d for d in DIMENSIONS if d in by]
     interval = ["low_95", "high_95"] if dp else []
-    tail = ["privacy", "epsilon"] if dp else ["k", "privacy"]
+    tail = ["privacy", "mechanism", "epsilon"] if dp else ["k", "privacy"]
     return ["scope", *dims, "value", *interval, "status", "level", "unit_depth", *tail]
 
 
@@ -55,7 +55,8 @@ def dp_rows(rel: DpRelease) -> list[dict[str, Any]]:
     for r in rel.rows:
         row = {"scope": "cell", **{d: r.dims.get(d) for d in dims}, "value": r.value,
                "low_95": round(r.low, 1), "high_95": round(r.high, 1), "status": "released",
-               "level": rel.level.time, "unit_depth": rel.level.unit_depth, "privacy": "dp", "epsilon": rel.epsilon}
+               "level": rel.level.time, "unit_depth": rel.level.unit_depth, "privacy": "dp",
+               "mechanism": rel.mechanism, "epsilon": rel.epsilon}
         rows.append({c: row[c] for c in columns(rel.by, dp=True)})
     return rows
 

@@ -181,6 +181,7 @@ def test_the_cli_grants_shows_and_releases_with_differential_privacy(tmp_path: P
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)  # an array of noisy cells, each with its interval
     assert all(r["privacy"] == "dp" and r["epsilon"] == 1.0 and r["low_95"] <= r["high_95"] for r in doc)
+    assert all(r["mechanism"] == "laplace_threshold" for r in doc)  # each row says how it was made
     shown = etrack("privacy-budget", "show", "--as", analyst, "--format", "json")
     assert json.loads(shown.stdout)[0]["spent"] == 1.0 and json.loads(shown.stdout)[0]["remaining"] == 0.5
     again = etrack("signals", "summary", "--as", analyst, "--privacy", "dp", "--epsilon", "1", "--format", "json")
