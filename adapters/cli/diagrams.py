@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def render_mermaid(text: str, fmt: str) -> bytes:
         source.write_text(text, encoding="utf-8")
         try:
             done = subprocess.run(  # noqa: S603 - mmdc found on PATH, arguments are our own temporary files
-                [mmdc, "-i", str(source), "-o", str(target)], capture_output=True, text=True,
+                [mmdc, "-i", str(source), "-o", str(target), *_browser(Path(work))], capture_output=True, text=True,
                                   timeout=MMDC_TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise MissingDependency(f"the Mermaid CLI ({mmdc}) could not run: {exc}") from None
@@ -76,6 +77,17 @@ def render_mermaid(text: str, fmt: str) -> bytes:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise MissingDependency(f"the Mermaid CLI ({mmdc}) failed (exit {done.returncode}): {last}")
         return target.read_bytes()
+
+
+def _browser(work: Path) -> list[str]:
+    """A puppeteer config for mmdc pointing at the machine's chromium (PUPPETEER_EXECUTABLE_PATH, else
+    chromium on PATH), so mmdc needs no browser of its own (none is downloaded); none found: mmdc's own."""
+    browser = os.environ.get("PUPPETEER_EXECUTABLE_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        return []
+    config = work / "puppeteer.json"
+    config.write_text(json.dumps({"executablePath": browser, "args": ["--no-sandbox", "--disable-gpu"]}), encoding="utf-8")
+    return ["-p", str(config)]
 
 
 COMMANDS: tuple[click.Command, ...] = (workflow,)
