@@ -86,6 +86,7 @@ COHORT_STEPS: Mapping[str, frozenset[Role]] = {
     "record_reading": frozenset({M}),  # the ritual's metrics keeper, or any member
     "set_key_result_target": frozenset({C, M}),
     "leave_testimonial": frozenset({M}),  # a member, at closing (domain/testimonials.py)
+    "log_coaching": frozenset({C}),  # the coach's time with the cohort, for the ICF hours log
 }
 
 #: What each role may read of an engagement. The coach reads everything, including the

@@ -18,6 +18,7 @@ from typing import Any, cast
 import attrs
 
 from engagement_tracker.domain.access import require_hours_log_reader
+from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_path import ERASED, CommandPath, as_uuid
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.values import Actor
@@ -89,7 +90,9 @@ class CoachHoursReads(CommandPath):
         Returns ``{"coach", "lines": [...], "totals": {...}}``; lines in the order sessions were
         held (then engagement, session). Every line: engagement id, session number, the version of
         its SessionHeld event, the client (named only with consent), date, individual or team,
-        group size, minutes, hours, paid hours, pro bono hours.
+        group size, minutes, hours, paid hours, pro bono hours. Cohort work logged by the coach
+        (``app.cohorts.log_coaching``) is a line too: the cohort's id, the log's number and the
+        version of its CoachingLogged event, "cohort", the members at that moment, never a name.
         """
         coach_id = require_hours_log_reader(viewer, None if coach is None else as_uuid(coach, "coach"),
                                             self.held_grants)
@@ -116,6 +119,29 @@ class CoachHoursReads(CommandPath):
                     "coaching": "team" if team else "individual",
                     "group_size": event.group_size if team else 1,
                     "minutes": s.duration_minutes,
+                    "hours": hours,
+                    "paid_hours": hours if paid else 0.0,
+                    "pro_bono_hours": 0.0 if paid else hours,
+                })
+        for cid in cast(Any, self).cohort_ids():
+            c = self._get(Cohort, cid, "cohort")
+            if c.coach != coach_id:
+                continue
+            logged = [ev for ev in self.events.get(c.id) if isinstance(ev, Cohort.CoachingLogged)]
+            if logged:
+                clients.extend(str(m) for m in c.members)  # each member is a client of group coaching
+            for n, event in enumerate(logged, start=1):
+                hours = round(event.duration_minutes / 60, 2)
+                paid = event.billing == Billing.PAID.value
+                lines.append({
+                    "engagement": str(c.id),  # the cohort's id: an auditor finds the event there
+                    "session": n,
+                    "version": event.originator_version,
+                    "client": CONFIDENTIAL,  # a cohort's members are never named in the log
+                    "held_on": event.held_on.isoformat(),
+                    "coaching": "cohort",
+                    "group_size": event.group_size,
+                    "minutes": event.duration_minutes,
                     "hours": hours,
                     "paid_hours": hours if paid else 0.0,
                     "pro_bono_hours": 0.0 if paid else hours,

@@ -42,6 +42,7 @@ from engagement_tracker.domain.values import (
 )
 from engagement_tracker.domain.vocabulary import (
     ArtefactKind,
+    Billing,
     CohortRoleName,
     ExperimentStatus,
     PracticeStatus,
@@ -241,6 +242,20 @@ class Cohort(CohortHistory):
         reading = MetricReading(metric, require_number(value, "value"), require_date(read_on, "read_on"), ritual)
         self._record(self.MetricRead, actor, at, to, reading=reading)
         return len(self.readings)
+
+    def log_coaching(
+        self, actor: Actor, at: datetime, held_on: date, duration_minutes: int, billing: Billing | str = Billing.PAID
+    ) -> int:
+        """The coach logs time spent coaching the cohort (a ritual, a checkpoint) for the ICF hours log;
+        returns the cohort's group size, its members now."""
+        to = self._outside_workflow("log_coaching", actor, at, ("accompaniment", "closing"))
+        minutes = require_int(duration_minutes, "duration_minutes", 1, 480)
+        kind = require_member(Billing, billing, "billing")
+        if not self.members:
+            raise RuleViolation("log_coaching", self.state, ["a cohort with members (group coaching)"])
+        self._record(self.CoachingLogged, actor, at, to, held_on=require_date(held_on, "held_on"),
+                     duration_minutes=minutes, billing=kind.value, group_size=len(self.members))
+        return len(self.members)
 
     def set_key_result_target(
         self, actor: Actor, at: datetime, key_result: int, metric: str, target: float

@@ -145,6 +145,16 @@ class CohortHistory(WorkflowAggregate):
         def evolve(self, cohort: CohortHistory) -> None:
             cohort.readings.append(self.reading)
 
+    class CoachingLogged(Event):
+        """The coach's time with the cohort, for the coach's ICF hours log (a step outside the
+        workflow: it never changes the state); group size is the members at that moment."""
+
+        TOPIC = "etrack:Cohort.CoachingLogged"
+        held_on: date
+        duration_minutes: int
+        billing: str
+        group_size: int
+
     class TestimonialLeft(Event):
         """A member's voluntary testimonial at closing (a step outside the workflow: domain/testimonials.py)."""
 

@@ -165,6 +165,21 @@ class CohortMetrics:
             Cohort, cohort_id, "cohort",
             lambda c, at: c.record_reading(actor, at, metric, value, read_on, ritual), command_id=command_id))
 
+    def log_coaching(
+        self,
+        cohort_id: object,
+        actor: Actor,
+        held_on: date,
+        duration_minutes: int,
+        billing: str = "paid",
+        *,
+        command_id: object = None,
+    ) -> int:
+        """The coach logs time coaching the cohort, for the ICF hours log (group size: its members now)."""
+        return int(self.app._update(
+            Cohort, cohort_id, "cohort",
+            lambda c, at: c.log_coaching(actor, at, held_on, duration_minutes, billing), command_id=command_id))
+
     def set_key_result_target(
         self, cohort_id: object, actor: Actor, key_result: int, metric: str, target: float, *,
         command_id: object = None,

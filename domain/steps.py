@@ -116,7 +116,7 @@ def _catalogue(
 ENGAGEMENT_COMMANDS = {"open": "open_engagement", "consent_to_icf_log": "consent_to_icf_log",
                        "leave_testimonial": "leave_testimonial"}
 COHORT_COMMANDS = {"open": "open", "record_reading": "record_reading", "set_key_result_target": "set_key_result_target",
-                   "leave_testimonial": "leave_testimonial"}
+                   "leave_testimonial": "leave_testimonial", "log_coaching": "log_coaching"}
 
 #: Every engagement step: ``ENGAGEMENT_STEPS["record_session"].parameters`` and so on.
 ENGAGEMENT_STEPS: Mapping[str, Step] = _catalogue(

@@ -173,3 +173,36 @@ def test_the_log_of_random_sessions_equals_what_was_recorded(sessions, contract)
     assert log["totals"]["sessions"] == len(sessions) and log["totals"]["clients"] == 1
     assert app.coach_hours(Actor(cast.other_coach.party, Role.COACH))["lines"] == []
     app.close()
+
+
+def test_cohort_work_is_a_line_with_its_group_size_and_no_name(tracker) -> None:
+    from datetime import date
+
+    from engagement_tracker.domain.errors import RuleViolation
+    from tests.support import CohortCast, frame_cohort
+
+    cc = CohortCast.register(tracker)
+    framing = frame_cohort(tracker, cc, start=False)
+    with pytest.raises(RuleViolation):  # in framing: nothing to log yet, nothing written
+        tracker.cohorts.log_coaching(framing, cc.coach, date(2026, 2, 2), 90)
+    cid = frame_cohort(tracker, cc)
+    before = event_count(tracker)
+    with pytest.raises(NotPermitted):  # a member does not log the coach's hours
+        tracker.cohorts.log_coaching(cid, cc.members[0], date(2026, 2, 2), 90)
+    with pytest.raises(InvalidInput, match="duration_minutes"):
+        tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 2), 0)
+    with pytest.raises(InvalidInput, match="billing"):
+        tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 2), 90, "free")
+    assert event_count(tracker) == before
+    assert tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 2), 90) == 5
+    tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 9), 60, "pro_bono", command_id="ritual-2")
+    tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 9), 60, "pro_bono", command_id="ritual-2")  # a retry
+    log = tracker.coach_hours(cc.coach)
+    cohort_lines = [line for line in log["lines"] if line["coaching"] == "cohort"]
+    assert [(x["held_on"], x["minutes"], x["group_size"], x["paid_hours"], x["pro_bono_hours"]) for x in cohort_lines] \
+        == [("2026-02-02", 90, 5, 1.5, 0.0), ("2026-02-09", 60, 5, 0.0, 1.0)]
+    assert all(x["client"] == CONFIDENTIAL and x["engagement"] == str(cid) for x in cohort_lines)
+    assert log["totals"]["hours"] >= 2.5
+    for line in cohort_lines:  # an auditor finds each line's event in the cohort's history
+        event = list(tracker.events.get(cid))[line["version"] - 1]
+        assert type(event).__name__ == "CoachingLogged" and event.duration_minutes == line["minutes"]

@@ -19,7 +19,8 @@ def test_every_workflow_step_is_in_the_catalogue_with_its_roles() -> None:
     assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open", "consent_to_icf_log", "leave_testimonial"}
     assert ENGAGEMENT_STEPS["consent_to_icf_log"].roles == ("coachee",)
     assert set(COHORT_STEPS) == set(COHORT_WORKFLOW.steps) | {
-        "open", "record_reading", "set_key_result_target", "leave_testimonial"}
+        "open", "record_reading", "set_key_result_target", "leave_testimonial", "log_coaching"}
+    assert COHORT_STEPS["log_coaching"].roles == ("coach",)
     assert ENGAGEMENT_STEPS["validate_coherence"].roles == ("coach",)
     assert ENGAGEMENT_STEPS["miss_deadline"].system_only
     assert not ENGAGEMENT_STEPS["record_session"].system_only
