@@ -79,3 +79,21 @@ def test_testimonials_and_readings_from_the_command_line(tmp_path: Path) -> None
     refused = etrack(*db, "testimonials", "quotes", *as_("coach", casts[0][0].coach.party), cwd=tmp_path,
                      check=False)
     assert refused.returncode == 3 and "NotPermitted" in refused.stderr
+
+
+def test_cohort_work_from_the_command_line_reaches_the_icf_log(tmp_path: Path) -> None:
+    from tests.support import CohortCast, frame_cohort
+
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    app = new_tracker(url, FakeClock())
+    cc = CohortCast.register(app)
+    cid = frame_cohort(app, cc)
+    app.close()
+    db = ["--db", url]
+    done = etrack(*db, "cohort", "step", str(cid), "log_coaching", *as_("coach", cc.coach.party),
+                  "held_on=2026-02-02", "duration_minutes=90", "billing=pro_bono", cwd=tmp_path)
+    assert json.loads(done.stdout)["result"] == 5
+    rows = list(csv.DictReader(io.StringIO(etrack(*db, "coach", "hours", *as_("coach", cc.coach.party), "--format",
+                                                  "csv", cwd=tmp_path).stdout)))
+    assert [(r["coaching"], r["group_size"], r["pro_bono_hours"], r["client"]) for r in rows] == [
+        ("cohort", "5", "1.5", "confidential")]
