@@ -72,6 +72,7 @@ def record_every_cohort_event_type(app) -> None:  # type: ignore[no-untyped-def]
     c.end_experiment(cid, m[0], "E1")
     c.set_key_result_target(cid, m[0], 1, "M1", 72)
     c.record_reading(cid, m[2], "M1", 96.5, date(2026, 2, 2), 1)
+    c.log_coaching(cid, cc.coach, date(2026, 2, 2), 60)
     c.give_feedback(cid, m[2], "E1", "errors down by a third")
     c.update_playbook(cid, m[0], "daily-picklist", "standardised", "sites with more than 200 orders a day")
     c.complete_checkpoint(cid, m[0], 1)
