@@ -34,12 +34,14 @@ class BudgetCommands(CommandPath):
 
     def _change_budget(self, analyst: UUID, decide: Any, create: bool, command_id: object = None) -> None:
         cid = self._command_id(command_id)
-        if command_id is not None and self._stored_versions(PrivacyBudget.id_for(analyst), cid):
-            self._tell(CommandOutcome(cid, False, PrivacyBudget.id_for(analyst)))
-            return
         for _attempt in self.attempts(f"privacy budget of {analyst}"):
             at: datetime = self._now()
             budget = self._budget(analyst)
+            if command_id is not None and budget is not None:  # asked of the state decided on (as _update does)
+                stored = self._stored_versions(budget.id, cid, budget.version)
+                if stored:
+                    self._tell(CommandOutcome(cid, False, budget.id, stored))
+                    return
             if budget is None:
                 if not create:
                     decide(None, at)  # raises: no budget was granted

@@ -202,3 +202,12 @@ def test_a_budget_belongs_to_a_registered_party(tracker) -> None:  # type: ignor
     with pytest.raises(InvalidInput):
         tracker.grant_privacy_budget(boss.party, 1.0, "admin")  # type: ignore[arg-type]
     assert tracker.privacy_budget(boss)["granted"] == 0.0  # nothing recorded
+
+
+def test_a_budget_grant_retried_with_its_command_id_adds_once(app) -> None:  # type: ignore[no-untyped-def]
+    analyst = granted(app, Role.ANALYST, "Ana Lyst")
+    app.grant_privacy_budget(analyst.party, 1.0, admin(app), command_id="grant-1")
+    app.grant_privacy_budget(analyst.party, 1.0, admin(app), command_id="grant-1")  # a retry
+    assert not app.last_command.recorded_now
+    app.grant_privacy_budget(analyst.party, 0.5, admin(app), command_id="grant-2")
+    assert app.privacy_budget(analyst)["granted"] == 1.5
