@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+import attrs
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     MapperDeserialisationError,
@@ -27,6 +28,7 @@ from engagement_tracker.domain.cohort_commands import CohortCommands
 from engagement_tracker.domain.command_path import ERASED, Clock, IdFactory, as_uuid
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.engagement_commands import EngagementCommands
+from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import (
     AlreadyExists,
     InvalidInput,
@@ -147,6 +149,10 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
             version = last
         if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= last:
             raise InvalidInput("version", f"{version!r}: {ident} has versions 1 to {last}")
+        if isinstance(events[0], Engagement.Created):  # the decision state and what its events carry
+            record = EngagementRecord.of(events[:version])
+            content = {f.name: getattr(record, f.name) for f in attrs.fields(EngagementRecord)[1:]}
+            return {**state_as_json(record.engagement), **state_as_json(content)}
         aggregate: Aggregate | None = None
         for event in events[:version]:
             aggregate = event.mutate(aggregate)

@@ -101,7 +101,7 @@ class CoachHoursReads(CommandPath):
         clients: list[str] = []
         for eid in self._engagement_ids():
             e = self._get(Engagement, eid, "engagement")
-            if e.coach != coach_id or not e.sessions:
+            if e.coach != coach_id or not e.sessions_held:
                 continue
             client = self._client_name(e) if may_name and e.icf_named else CONFIDENTIAL
             clients.append(str(e.coachee))

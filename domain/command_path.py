@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate, OriginatorVersionError, Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
@@ -48,6 +48,7 @@ from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Sealed
 from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, PartyKind
+from engagement_tracker.domain.workflow_aggregate import StaleSnapshot
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -79,6 +80,20 @@ def require_in_order(kind: str, agg: Aggregate, previous: object) -> None:
         if isinstance(at, datetime) and isinstance(last, datetime) and at < last:
             raise RecordedOutOfOrder(kind, agg.id, at.isoformat(), last.isoformat())
         last = at if isinstance(at, datetime) else last
+
+
+class SnapshotTolerantRepository(Repository):  # type: ignore[type-arg]  # ids are UUIDs
+    """eventsourcing's repository, which replays from the events when the latest snapshot has an
+    earlier state layout (its upcaster raises :class:`StaleSnapshot`): snapshots are a cache."""
+
+    def _reconstruct_aggregate(self, aggregate_id: Any, version: int | None, projector_func: Any) -> Any:
+        try:
+            return super()._reconstruct_aggregate(aggregate_id, version, projector_func)
+        except StaleSnapshot:
+            aggregate = projector_func(None, self.event_store.get(originator_id=aggregate_id, lte=version))
+            if aggregate is None:
+                raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} not found.") from None
+            return aggregate
 
 
 class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's Application is generic in its id type; ours are UUIDs
@@ -118,6 +133,11 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         self.retry_seconds = self.settings.retry_seconds
         #: The signal taxonomy in force: the reading grid's themes plus this deployment's own.
         self.signal_themes: tuple[str, ...] = tuple(dict.fromkeys([*SIGNAL_THEMES, *self.settings.signal_themes]))
+
+    def construct_repository(self) -> Repository:  # type: ignore[type-arg]
+        repository = super().construct_repository()
+        repository.__class__ = SnapshotTolerantRepository  # the same repository, tolerant of stale snapshots
+        return repository
 
     def close(self) -> None:
         """Close the event store and the key vault."""
@@ -216,6 +236,23 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         if not isinstance(agg, cls):
             raise NotFound(kind, ident)
         return agg
+
+    def _history(self, cls: type[Aggregate], agg_id: object, kind: str, version: int | None = None) -> list[Any]:
+        """Every event of one aggregate of type ``cls``, from its first (no snapshot), up to ``version``;
+        unknown ids are NotFound, unreadable records a StoreError (as :meth:`_get`)."""
+        ident = as_uuid(agg_id, f"{kind}_id")
+        try:
+            events = list(self.events.get(ident, lte=version))
+        except MapperDeserialisationError as exc:
+            raise StoreError(
+                f"cannot decode {kind} {ident}: the store is encrypted and ETRACK_CIPHER_KEY is missing or "
+                f"wrong, or a record was corrupted ({str(exc)[:120]})"
+            ) from None
+        except PersistenceError as exc:
+            raise StoreError(f"the store failed while reading {kind} {ident}; try again: {exc}") from exc
+        if not events or not isinstance(events[0], cls.Created):
+            raise NotFound(kind, ident)
+        return events
 
     def _load(self, cls: type[A], agg_id: object, kind: str) -> A:
         return self._get(cls, agg_id, kind)

@@ -26,7 +26,6 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engagement_tracker.domain.checks import end_of
-from engagement_tracker.domain.vocabulary import ActionStatus
 
 if TYPE_CHECKING:  # the aggregates call these rules; the rules only read their state
     from engagement_tracker.domain.cohort_history import CohortHistory
@@ -57,10 +56,8 @@ def last_activity_on(e: EngagementHistory) -> date | None:
     """The date an off-track gap counts from: the last session, the start, or the last resume."""
     if e.accompaniment_started_at is None:
         return None
-    days = [e.accompaniment_started_at.date(), *(s.held_on for s in e.sessions)]
-    if e.resumed_on is not None:
-        days.append(e.resumed_on)
-    return max(days)
+    days = [e.accompaniment_started_at.date(), e.last_session_on, e.resumed_on]
+    return max(d for d in days if d is not None)
 
 
 def off_track_due(e: EngagementHistory, weeks: int = OFF_TRACK_WEEKS) -> tuple[str, datetime] | None:
@@ -100,13 +97,13 @@ def engagement_deadlines(e: EngagementHistory, now: datetime, off_track_weeks: i
         end = e.contract_end
         if end is not None and now >= end_of(end):
             due.append((f"contract_end:{end.isoformat()}", end_of(end)))
-        for action in e.actions.values():
-            if action.status is ActionStatus.COMMITTED and action.due is not None and now >= end_of(action.due):
-                due.append((f"action:{action.key}", end_of(action.due)))
+        for key, action_due in e.open_actions.items():
+            if action_due is not None and now >= end_of(action_due):
+                due.append((f"action:{key}", end_of(action_due)))
         if e.coachee_kind == "team" and e.accompaniment_started_at is not None:
             quarter = 1
             while (deadline := e.accompaniment_started_at + QUARTER * quarter) <= now:
-                if len(e.quarterly_reviews) < quarter:
+                if e.quarterly_reviews_held < quarter:
                     due.append((f"quarterly_review:{quarter}", deadline))
                 quarter += 1
     return _not_recorded(due, e.missed)

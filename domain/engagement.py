@@ -173,9 +173,10 @@ class Engagement(EngagementHistory):
     ) -> str:
         """Define a progress indicator tied to an objective; returns its key (I1, I2, ...)."""
         to = self._step("define_indicator", actor, at)
-        if objective not in self.objectives:
-            raise InvalidInput("objective", f"unknown objective {objective!r}; known: {', '.join(self.objectives)}")
-        key = f"I{len(self.indicators) + 1}"
+        if objective not in self.objective_keys:
+            known = ", ".join(self.objective_keys)
+            raise InvalidInput("objective", f"unknown objective {objective!r}; known: {known}")
+        key = f"I{len(self.indicator_objectives) + 1}"
         indicator = Indicator(
             key=key,
             objective=objective,
@@ -245,7 +246,7 @@ class Engagement(EngagementHistory):
             if self.coachee_kind != PartyKind.TEAM.value:
                 raise InvalidInput("group_size", "a person's session is one-to-one; give a group size for teams only")
             require_int(group_size, "group_size", 2, MAX_GROUP_SIZE)
-        number = len(self.sessions) + 1
+        number = self.sessions_held + 1
         session = Session(number, held_on, duration_minutes, theme_list, optional_sealed(notes, "notes"))
         self._record(self.SessionHeld, actor, at, to, session=session, billing=billed, group_size=group_size)
         return number
@@ -280,12 +281,12 @@ class Engagement(EngagementHistory):
         if self.state not in AT_CLOSING:
             raise RuleViolation("leave_testimonial", self.state,
                                 [f"left in closing or closed; the engagement is {self.state}"])
-        require_first(self.testimonials, str(actor.party))
+        require_first(self.testimonial_authors, str(actor.party))
 
     def commit_action(self, actor: Actor, at: datetime, description: Sealed, due: date | None = None) -> str:
         """An intersession action the coachee commits to; returns its key (A1, A2, ...)."""
         to = self._step("commit_action", actor, at)
-        key = f"A{len(self.actions) + 1}"
+        key = f"A{self.actions_committed + 1}"
         action = Action(
             key, require_sealed(description, "description"),
             None if due is None else require_date(due, "due"), ActionStatus.COMMITTED,
@@ -294,11 +295,11 @@ class Engagement(EngagementHistory):
         return key
 
     def _open_action(self, key: str) -> None:
-        if key not in self.actions:
-            raise InvalidInput("action", f"unknown action {key!r}; known: {', '.join(self.actions) or 'none'}")
-        status = self.actions[key].status
-        if status is not ActionStatus.COMMITTED:
-            raise InvalidInput("action", f"action {key} is already {status.value}; only committed actions change")
+        known = [f"A{n}" for n in range(1, self.actions_committed + 1)]
+        if key not in known:
+            raise InvalidInput("action", f"unknown action {key!r}; known: {', '.join(known) or 'none'}")
+        if key not in self.open_actions:
+            raise InvalidInput("action", f"action {key} is already done or dropped; only committed actions change")
 
     def complete_action(self, actor: Actor, at: datetime, key: str) -> None:
         to = self._step("complete_action", actor, at)
@@ -312,8 +313,9 @@ class Engagement(EngagementHistory):
 
     def measure_indicator(self, actor: Actor, at: datetime, indicator: str, value: float, measured_on: date) -> None:
         to = self._step("measure_indicator", actor, at)
-        if indicator not in self.indicators:
-            raise InvalidInput("indicator", f"unknown indicator {indicator!r}; known: {', '.join(self.indicators)}")
+        if indicator not in self.indicator_objectives:
+            known = ", ".join(self.indicator_objectives)
+            raise InvalidInput("indicator", f"unknown indicator {indicator!r}; known: {known}")
         measurement = Measurement(indicator, require_number(value, "value"), require_date(measured_on, "measured_on"))
         self._record(self.IndicatorMeasured, actor, at, to, measurement=measurement)
 
@@ -371,15 +373,15 @@ class Engagement(EngagementHistory):
                 raise InvalidInput("evaluations", "expected Evaluation(indicator, outcome, evidence) values")
             keys.append(ev.indicator)
         to = self._step("hold_closing_session", actor, at, {"evaluated": keys})
-        unknown = sorted(set(keys) - set(self.indicators))
+        unknown = sorted(set(keys) - set(self.indicator_objectives))
         if unknown:
-            known = ", ".join(self.indicators)
+            known = ", ".join(self.indicator_objectives)
             raise InvalidInput("evaluations", f"unknown indicators {', '.join(unknown)}; known: {known}")
         if len(keys) != len(set(keys)):
             raise InvalidInput("evaluations", "an indicator is evaluated twice")
         for ev in evaluations:
             require_sealed(ev.evidence, "evidence")
-        last_session = max((s.held_on for s in self.sessions), default=self.tripartite_on)
+        last_session = self.last_session_on or self.tripartite_on
         held_on = not_before(require_date(held_on, "held_on"), last_session, "held_on", "the last session")
         self._record(self.ClosingSessionHeld, actor, at, to, held_on=held_on, evaluations=evaluations)
 
@@ -410,7 +412,7 @@ class Engagement(EngagementHistory):
             raise InvalidInput("decisions", "expected QuarterlyDecisions(objectives_realigned, coaches_added, ...)")
         require_int(decisions.coaches_added, "coaches_added", 0, 20)
         require_int(decisions.coaches_removed, "coaches_removed", 0, 20)
-        quarter = len(self.quarterly_reviews) + 1
+        quarter = self.quarterly_reviews_held + 1
         self._record(
             self.QuarterlyReviewHeld, actor, at, to, quarter=quarter, held_on=require_date(held_on, "held_on"),
             decisions=decisions, notes=optional_sealed(notes, "notes"),

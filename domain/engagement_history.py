@@ -9,7 +9,7 @@ stable, persisted topic.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import attrs
@@ -39,9 +39,10 @@ from engagement_tracker.domain.vocabulary import (
     SponsorFunction,
 )
 from engagement_tracker.domain.workflow import ENGAGEMENT_WORKFLOW
-from engagement_tracker.domain.workflow_aggregate import (
-    WorkflowAggregate,
-)
+from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, stale_snapshot
+
+if TYPE_CHECKING:  # the record folds what the reads show beyond the decisions (engagement_record.py)
+    from engagement_tracker.domain.engagement_record import EngagementRecord
 
 
 class EngagementHistory(WorkflowAggregate):
@@ -85,15 +86,17 @@ class EngagementHistory(WorkflowAggregate):
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.end_reason = str(self.reason)
-            engagement.end_detail = self.detail
             engagement.ended_by = str(self.actor.role)
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.end_detail = self.detail
 
     class DiagnosisRecorded(Event):
         TOPIC = "etrack:Engagement.DiagnosisRecorded"
         diagnosis: Sealed
 
-        def evolve(self, engagement: EngagementHistory) -> None:
-            engagement.diagnosis = self.diagnosis
+        def keep(self, record: EngagementRecord) -> None:
+            record.diagnosis = self.diagnosis
 
     class TripartiteMeetingHeld(Event):
         TOPIC = "etrack:Engagement.TripartiteMeetingHeld"
@@ -102,7 +105,10 @@ class EngagementHistory(WorkflowAggregate):
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.tripartite_on = self.held_on
-            engagement.objectives = {o.key: o for o in self.objectives}
+            engagement.objective_keys = [o.key for o in self.objectives]
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.objectives = {o.key: o for o in self.objectives}
 
     class CoherenceValidated(Event):
         TOPIC = "etrack:Engagement.CoherenceValidated"
@@ -115,7 +121,10 @@ class EngagementHistory(WorkflowAggregate):
         indicator: Indicator
 
         def evolve(self, engagement: EngagementHistory) -> None:
-            engagement.indicators[self.indicator.key] = self.indicator
+            engagement.indicator_objectives[self.indicator.key] = self.indicator.objective
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.indicators[self.indicator.key] = self.indicator
 
     class SynthesisRecorded(Event):
         TOPIC = "etrack:Engagement.SynthesisRecorded"
@@ -164,40 +173,52 @@ class EngagementHistory(WorkflowAggregate):
             state["group_size"] = None
 
         def evolve(self, engagement: EngagementHistory) -> None:
-            engagement.sessions.append(self.session)
-            engagement.session_billing[str(self.session.number)] = self.billing
+            engagement.sessions_held = self.session.number
+            engagement.last_session_on = max(self.session.held_on, engagement.last_session_on or self.session.held_on)
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.sessions.append(self.session)
+            record.session_billing[str(self.session.number)] = self.billing
             if self.group_size is not None:
-                engagement.session_group_size[str(self.session.number)] = self.group_size
+                record.session_group_size[str(self.session.number)] = self.group_size
 
     class ActionCommitted(Event):
         TOPIC = "etrack:Engagement.ActionCommitted"
         action: Action
 
         def evolve(self, engagement: EngagementHistory) -> None:
-            engagement.actions[self.action.key] = self.action
+            engagement.actions_committed += 1
+            engagement.open_actions[self.action.key] = self.action.due
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.actions[self.action.key] = self.action
 
     class ActionCompleted(Event):
         TOPIC = "etrack:Engagement.ActionCompleted"
         key: str
 
         def evolve(self, engagement: EngagementHistory) -> None:
-            old = engagement.actions[self.key]
-            engagement.actions[self.key] = attrs.evolve(old, status=ActionStatus.DONE)
+            engagement.open_actions.pop(self.key, None)
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.actions[self.key] = attrs.evolve(record.actions[self.key], status=ActionStatus.DONE)
 
     class ActionDropped(Event):
         TOPIC = "etrack:Engagement.ActionDropped"
         key: str
 
         def evolve(self, engagement: EngagementHistory) -> None:
-            old = engagement.actions[self.key]
-            engagement.actions[self.key] = attrs.evolve(old, status=ActionStatus.DROPPED)
+            engagement.open_actions.pop(self.key, None)
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.actions[self.key] = attrs.evolve(record.actions[self.key], status=ActionStatus.DROPPED)
 
     class IndicatorMeasured(Event):
         TOPIC = "etrack:Engagement.IndicatorMeasured"
         measurement: Measurement
 
-        def evolve(self, engagement: EngagementHistory) -> None:
-            engagement.measurements.append(self.measurement)
+        def keep(self, record: EngagementRecord) -> None:
+            record.measurements.append(self.measurement)
 
     class ReviewRequested(Event):
         TOPIC = "etrack:Engagement.ReviewRequested"
@@ -212,7 +233,10 @@ class EngagementHistory(WorkflowAggregate):
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.review_requested_by = None
-            engagement.reviews_held.append(self.held_on)
+            engagement.intermediate_reviews_held += 1
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.reviews_held.append(self.held_on)
 
     class Suspended(Event):
         TOPIC = "etrack:Engagement.Suspended"
@@ -231,7 +255,10 @@ class EngagementHistory(WorkflowAggregate):
         testimonial: Testimonial
 
         def evolve(self, engagement: EngagementHistory) -> None:
-            engagement.testimonials[str(self.actor.party)] = self.testimonial
+            engagement.testimonial_authors.append(str(self.actor.party))
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.testimonials[str(self.actor.party)] = self.testimonial
 
     class IcfLogConsentChanged(Event):
         """The coachee agreed (``named``) or declined to be named in the coach's ICF hours log."""
@@ -259,7 +286,9 @@ class EngagementHistory(WorkflowAggregate):
                 return
             agreed = attrs.evolve(pending, agreed_by=(*pending.agreed_by, self.actor.role))
             if self.in_force:
-                engagement.amendments.append(agreed)
+                engagement.extra_sessions += agreed.extra_sessions
+                if agreed.new_end is not None:
+                    engagement.amended_end = max(agreed.new_end, engagement.amended_end or agreed.new_end)
                 engagement.pending_amendment = None
             else:
                 engagement.pending_amendment = agreed
@@ -271,7 +300,9 @@ class EngagementHistory(WorkflowAggregate):
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.closing_session_on = self.held_on
-            engagement.evaluations = {ev.indicator: ev for ev in self.evaluations}
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.evaluations = {ev.indicator: ev for ev in self.evaluations}
 
     class ClosingMeetingHeld(Event):
         TOPIC = "etrack:Engagement.ClosingMeetingHeld"
@@ -281,8 +312,10 @@ class EngagementHistory(WorkflowAggregate):
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.closing_meeting_on = self.held_on
-            engagement.closing_synthesis = self.synthesis
-            engagement.recommendations = self.recommendations
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.closing_synthesis = self.synthesis
+            record.recommendations = self.recommendations
 
     class QuarterlyReviewHeld(Event):
         TOPIC = "etrack:Engagement.QuarterlyReviewHeld"
@@ -292,7 +325,10 @@ class EngagementHistory(WorkflowAggregate):
         notes: Sealed | None
 
         def evolve(self, engagement: EngagementHistory) -> None:
-            engagement.quarterly_reviews.append(self.held_on)
+            engagement.quarterly_reviews_held += 1
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.quarterly_reviews.append(self.held_on)
 
     class DisclosureProposed(Event):
         TOPIC = "etrack:Engagement.DisclosureProposed"
@@ -322,8 +358,10 @@ class EngagementHistory(WorkflowAggregate):
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.end_reason = str(self.reason)
-            engagement.end_detail = self.detail
             engagement.ended_by = str(self.actor.role)
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.end_detail = self.detail
 
     # --- state ----------------------------------------------------------------------------
 
@@ -347,78 +385,63 @@ class EngagementHistory(WorkflowAggregate):
         self.org_unit = org_unit
         self.first_meeting_on: date | None = None
         self.will_confirmed: list[str] = []
-        self.diagnosis: Sealed | None = None
         self.tripartite_on: date | None = None
-        self.objectives: dict[str, Objective] = {}
+        self.objective_keys: list[str] = []  # O1, O2, ...: the statements stay in their events
         self.coherence_validated = False
-        self.indicators: dict[str, Indicator] = {}
+        self.indicator_objectives: dict[str, str] = {}  # indicator key -> its objective's key
         self.synthesis: dict[str, str] | None = None
         self.contract: Contract | None = None
-        self.sessions: list[Session] = []
-        self.actions: dict[str, Action] = {}
-        self.measurements: list[Measurement] = []
+        self.contract_billing = Billing.PAID.value  # the sessions' default (ICF hours log)
+        self.sessions_held = 0
+        self.last_session_on: date | None = None
+        self.actions_committed = 0
+        self.open_actions: dict[str, date | None] = {}  # committed, neither done nor dropped: key -> due
         self.review_requested_by: str | None = None
-        self.reviews_held: list[date] = []
+        self.intermediate_reviews_held = 0
         self.pending_amendment: Amendment | None = None
-        self.amendments: list[Amendment] = []
+        self.extra_sessions = 0  # granted by amendments in force
+        self.amended_end: date | None = None  # the latest end an amendment in force set
         self.closing_session_on: date | None = None
-        self.evaluations: dict[str, Evaluation] = {}
         self.closing_meeting_on: date | None = None
-        self.closing_synthesis: Sealed | None = None
-        self.recommendations: Sealed | None = None
         self.end_reason: str | None = None
-        self.end_detail: Sealed | None = None
         self.ended_by: str | None = None
         self.accompaniment_started_at: datetime | None = None
-        self.quarterly_reviews: list[date] = []
+        self.quarterly_reviews_held = 0
         self.missed: dict[str, datetime] = {}
         self.signals_recorded = 0
         self.disclosure: list[str] = []  # what coachee and sponsor agreed the sponsor may see
         self.disclosure_proposal: dict[str, Any] | None = None
         self.resumed_on: date | None = None  # off-track gaps count from a resume too
-        self.contract_billing = Billing.PAID.value  # the sessions' default (ICF hours log)
-        self.session_billing: dict[str, str] = {}  # session number -> paid | pro_bono
-        self.session_group_size: dict[str, int] = {}  # session number -> people coached (teams)
         self.icf_named = False  # the coachee consented to be named in the coach's ICF log
-        self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
+        self.testimonial_authors: list[str] = []  # who left a testimonial (one each)
 
-    #: Snapshots (aggregate state) gained the fields above in version 2.
-    class_version = 2
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A snapshot taken before 0.3: every session was paid, nobody consented to be named.
-
-        A snapshot does not say whether the engagement was resumed before it; the off-track gap
-        then counts from the last session or the start (the events after it still say)."""
-        state.setdefault("resumed_on", None)
-        state.setdefault("contract_billing", Billing.PAID.value)
-        state.setdefault("session_billing", {})
-        state.setdefault("session_group_size", {})
-        state.setdefault("icf_named", False)
-        state.setdefault("testimonials", {})
+    #: Snapshots (aggregate state) are not a public format. Version 3 keeps only what decisions
+    #: need (counts, last dates, keys, statuses): its size no longer grows with the history, and
+    #: sealed content stays in the events (``engagement_record.py`` folds it for reads). A
+    #: snapshot of an earlier version is ignored: the engagement is replayed from its events.
+    class_version = 3
+    upcast_v1_v2 = upcast_v2_v3 = staticmethod(stale_snapshot)
 
     # --- derived facts ----------------------------------------------------------------------
 
     @property
     def sessions_allowed(self) -> int:
         base = self.contract.sessions if self.contract else 0
-        return base + sum(a.extra_sessions for a in self.amendments)
+        return base + self.extra_sessions
 
     @property
     def contract_end(self) -> date | None:
         if self.contract is None:
             return None
-        ends = [self.contract.end, *(a.new_end for a in self.amendments if a.new_end)]
-        return max(ends)
+        return max(self.contract.end, self.amended_end or self.contract.end)
 
     def framing_gaps(self) -> list[str]:
         """What is still missing before accompaniment may start (empty when complete)."""
         gaps = []
-        if not self.indicators:
+        if not self.indicator_objectives:
             gaps.append("no progress indicator is defined")
-        covered = {i.objective for i in self.indicators.values()}
-        gaps.extend(f"objective {k} has no progress indicator" for k in self.objectives if k not in covered)
+        covered = set(self.indicator_objectives.values())
+        gaps.extend(f"objective {k} has no progress indicator" for k in self.objective_keys if k not in covered)
         if self.synthesis is None:
             gaps.append("the synthesis document is not recorded")
         if self.contract is None:
@@ -431,10 +454,10 @@ class EngagementHistory(WorkflowAggregate):
             return ["no contract is fixed"]
         amend = "; an amendment agreed by coach, coachee and sponsor would allow more"
         gaps = []
-        if len(self.sessions) >= self.sessions_allowed:
+        if self.sessions_held >= self.sessions_allowed:
             gaps.append(
                 f"the contract allows {self.sessions_allowed} sessions and "
-                f"{len(self.sessions)} were held{amend}"
+                f"{self.sessions_held} were held{amend}"
             )
         if held_on is not None:
             if held_on < self.contract.start:
@@ -446,10 +469,6 @@ class EngagementHistory(WorkflowAggregate):
 
     def due_deadlines(self, now: datetime, off_track_weeks: int = OFF_TRACK_WEEKS) -> list[tuple[str, datetime]]:
         return engagement_deadlines(self, now, off_track_weeks)
-
-    def billing_of(self, number: int) -> str:
-        """Whether session ``number`` was paid or pro bono (sessions before 0.3 were paid)."""
-        return self.session_billing.get(str(number), Billing.PAID.value)
 
     # --- the command path -------------------------------------------------------------------
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the rule reads an engagement's recorded indicators and measurements
-    from engagement_tracker.domain.engagement_history import EngagementHistory
+    from engagement_tracker.domain.engagement_record import EngagementRecord
 
 
-def indicator_progress(e: EngagementHistory, key: str) -> list[dict[str, Any]]:
+def indicator_progress(e: EngagementRecord, key: str) -> list[dict[str, Any]]:
     """Each measurement of an indicator, classed as progress, learning dip or reached.
 
     A measurement that falls back from the previous one during accompaniment is a

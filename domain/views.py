@@ -20,6 +20,7 @@ from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_path import CommandPath
 from engagement_tracker.domain.deadlines import off_track_status
 from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.progress import indicator_progress
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import DisclosureItem
@@ -31,6 +32,11 @@ class EngagementReads(CommandPath):
     def engagement(self, engagement_id: object, version: int | None = None) -> Engagement:
         """The aggregate itself (for embedding code and tests; carries sealed values only)."""
         return self._get(Engagement, engagement_id, "engagement", version)
+
+    def engagement_record(self, engagement_id: object, version: int | None = None) -> EngagementRecord:
+        """The engagement and the content its events carry (``engagement_record.py``), folded from
+        its events up to ``version``: what the views read; sealed values only."""
+        return EngagementRecord.of(self._history(Engagement, engagement_id, "engagement", version))
 
     def engagement_ids(self) -> Iterator[UUID]:
         """Every engagement id, in the order they were opened."""
@@ -58,7 +64,8 @@ class EngagementReads(CommandPath):
         indicators, measurements, outcomes, meeting dates), never session content;
         auditors and admins see states and dates, no content.
         """
-        e = self.engagement(engagement_id)
+        r = self.engagement_record(engagement_id)
+        e = r.engagement
         scope = read_scope(e, viewer, self.held_grants)
         view: dict[str, Any] = {
             "id": str(e.id),
@@ -79,18 +86,18 @@ class EngagementReads(CommandPath):
                 "sessions_allowed": e.sessions_allowed,
                 "end_with_amendments": e.contract_end.isoformat() if e.contract_end else None,
             },
-            "sessions_held": len(e.sessions),
+            "sessions_held": e.sessions_held,
             "dates": {
                 "first_meeting": _iso(e.first_meeting_on),
                 "tripartite_meeting": _iso(e.tripartite_on),
-                "reviews": [d.isoformat() for d in e.reviews_held],
-                "sessions": [s.held_on.isoformat() for s in e.sessions],
+                "reviews": [d.isoformat() for d in r.reviews_held],
+                "sessions": [s.held_on.isoformat() for s in r.sessions],
                 "closing_session": _iso(e.closing_session_on),
                 "closing_meeting": _iso(e.closing_meeting_on),
             },
             "end_reason": e.end_reason,
             "missed_deadlines": {k: d.isoformat() for k, d in e.missed.items()},
-            "quarterly_reviews": [d.isoformat() for d in e.quarterly_reviews],
+            "quarterly_reviews": [d.isoformat() for d in r.quarterly_reviews],
             "scope": scope,
         }
         off_track = off_track_status(e)
@@ -109,15 +116,15 @@ class EngagementReads(CommandPath):
         if "objectives" in shared:
             view["objectives"] = [
                 {"key": o.key, "level": o.level.value, "statement": self.unseal(o.statement)}
-                for o in e.objectives.values()
+                for o in r.objectives.values()
             ]
         if "indicators" in shared:
-            view["indicators"] = [self._indicator_view(e, i.key) for i in e.indicators.values()]
+            view["indicators"] = [self._indicator_view(r, i.key) for i in r.indicators.values()]
         if "evaluations" in shared:
             view["evaluations"] = {
                 k: {"outcome": ev.outcome.value}
                 | ({} if scope == "contract" else {"evidence": self.unseal(ev.evidence)})
-                for k, ev in e.evaluations.items()
+                for k, ev in r.evaluations.items()
             }
         if "dates" not in shared:
             view.pop("dates")
@@ -131,7 +138,7 @@ class EngagementReads(CommandPath):
                 view.pop(hidden, None)
             return view
         view["will_confirmed_by"] = list(e.will_confirmed)
-        view["diagnosis"] = self.unseal(e.diagnosis)
+        view["diagnosis"] = self.unseal(r.diagnosis)
         view["synthesis_document"] = e.synthesis
         view["sessions"] = [
             {
@@ -141,11 +148,11 @@ class EngagementReads(CommandPath):
                 "themes": [t.value for t in s.themes],
             }
             | ({"notes": self.unseal(s.notes)} if scope == "full" else {})
-            for s in e.sessions
+            for s in r.sessions
         ]
         view["actions"] = [
             {"key": a.key, "description": self.unseal(a.description), "due": _iso(a.due), "status": a.status.value}
-            for a in e.actions.values()
+            for a in r.actions.values()
         ]
         view["review_requested_by"] = e.review_requested_by
         view["pending_amendment"] = (
@@ -157,14 +164,14 @@ class EngagementReads(CommandPath):
                 "agreed_by": [r.value for r in e.pending_amendment.agreed_by],
             }
         )
-        view["closing_synthesis"] = self.unseal(e.closing_synthesis)
-        view["recommendations"] = self.unseal(e.recommendations)
-        view["end_detail"] = self.unseal(e.end_detail)
+        view["closing_synthesis"] = self.unseal(r.closing_synthesis)
+        view["recommendations"] = self.unseal(r.recommendations)
+        view["end_detail"] = self.unseal(r.end_detail)
         return view
 
-    def _indicator_view(self, e: Engagement, key: str) -> dict[str, Any]:
-        i = e.indicators[key]
-        progress = indicator_progress(e, key)
+    def _indicator_view(self, r: EngagementRecord, key: str) -> dict[str, Any]:
+        i = r.indicators[key]
+        progress = indicator_progress(r, key)
         return {
             "key": i.key,
             "objective": i.objective,

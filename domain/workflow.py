@@ -73,7 +73,7 @@ def _amendment_awaits(e: Any, role: str = "", **_: Any) -> Problems:
 
 @guard("every indicator evaluated")
 def _every_indicator_evaluated(e: Any, evaluated: Iterable[str] = (), **_: Any) -> Problems:
-    missing = sorted(set(e.indicators) - set(evaluated))
+    missing = sorted(set(e.indicator_objectives) - set(evaluated))
     return [f"indicator {k} has no evaluation" for k in missing]
 
 

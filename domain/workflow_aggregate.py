@@ -56,6 +56,16 @@ def events_of(history: type[Aggregate]) -> dict[str, type[Aggregate.Event]]:
             if isinstance(value, type) and issubclass(value, Aggregate.Event)}
 
 
+class StaleSnapshot(Exception):
+    """A snapshot of an aggregate's earlier state layout: ignored, the aggregate is replayed from
+    its events (snapshots are a cache, not a public format; events are)."""
+
+
+def stale_snapshot(state: dict[str, Any]) -> None:
+    """The upcaster of a snapshot version that is no longer read: raises :class:`StaleSnapshot`."""
+    raise StaleSnapshot(sorted(state)[:3])
+
+
 #: Steps the application records itself (the deadline clock, ``tick``): offered to no one.
 #: (A module constant: an annotated class attribute would become an aggregate field.)
 SYSTEM_STEPS = frozenset({"miss_deadline"})
@@ -82,6 +92,10 @@ class WorkflowAggregate(Aggregate):
 
         def evolve(self, aggregate: Any) -> None:
             """Assign the state this event changes (no rules here)."""
+
+        def keep(self, record: Any) -> None:
+            """Add what this event carries for reads only (sealed content, every date) to a record
+            folded from the events (``engagement_record.py``); the aggregate never holds it."""
 
     class SignalRecorded(Event):
         """A weak or strong signal noticed through this engagement or cohort (taxonomy only)."""

@@ -168,7 +168,7 @@ def drive(app: EngagementTracker, cast: Cast, eid: UUID, to: str) -> dict[str, A
         )),
         ("closing", lambda: app.hold_closing_session(
             eid, c, START + timedelta(days=100),
-            dict.fromkeys(app.engagement(eid).indicators, ("achieved", "measured")))),
+            dict.fromkeys(app.engagement(eid).indicator_objectives, ("achieved", "measured")))),
         ("closed", lambda: app.hold_closing_meeting(
             eid, c, START + timedelta(days=110), "what changed", "keep a monthly review")),
     ]

@@ -53,9 +53,10 @@ def test_record_signal_and_disclosure_work_from_the_command_line(framed: tuple[l
     e = app.engagement(eid)
     assert e.signals_recorded == 1
     assert sorted(e.disclosure) == ["dates", "objectives"]
-    assert [str(t) for t in e.sessions[0].themes] == ["delegation", "priorities"]
-    assert e.sessions[0].notes is None  # notes= is "no notes" (an optional text left empty)
-    indicators = list(e.indicators)
+    first = app.engagement_record(eid).sessions[0]
+    assert [str(t) for t in first.themes] == ["delegation", "priorities"]
+    assert first.notes is None  # notes= is "no notes" (an optional text left empty)
+    indicators = list(e.indicator_objectives)
     app.close()
 
     evaluations = json.dumps({key: ["achieved", "measured at the closing session"] for key in indicators})

@@ -180,7 +180,7 @@ def test_a_clash_re_decides_on_every_backend(durable_store_url: str) -> None:
     seen: list[int] = []
 
     def record(e: Engagement, at: Any) -> int:
-        seen.append(len(e.sessions))
+        seen.append(e.sessions_held)
         if len(seen) == 1:
             second.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
         return e.record_session(cast.coach, at, START + timedelta(days=21), 60, ["delegation"], None)

@@ -31,7 +31,7 @@ def loaded_engagements(app: EngagementTracker) -> list[Row]:
     rows = []
     for eid in app.engagement_ids():
         e = app.engagement(eid)
-        rows.append((str(e.id), ENGAGEMENT, e.state, e.org_unit, e.coachee_kind, len(e.sessions), 0, 0, 0,
+        rows.append((str(e.id), ENGAGEMENT, e.state, e.org_unit, e.coachee_kind, e.sessions_held, 0, 0, 0,
                      len(e.missed), e.created_on.date().isoformat(), e.modified_on.isoformat()))
     return rows
 
@@ -118,7 +118,7 @@ def test_the_list_commands_read_the_directory(tmp_path: Any) -> None:
         # the rows as the commands built them by loading every aggregate, before the directory
         want_engagements = [
             {"id": str(e.id), "state": e.state, "coachee_kind": e.coachee_kind, "org_unit": e.org_unit,
-             "sessions": len(e.sessions), "opened_at": e.created_on.date().isoformat()}
+             "sessions": e.sessions_held, "opened_at": e.created_on.date().isoformat()}
             for e in map(app.engagement, app.engagement_ids())]
         want_cohorts = [
             {"id": str(c.id), "state": c.state, "org_unit": c.org_unit, "members": len(c.members),

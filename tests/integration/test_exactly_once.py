@@ -84,7 +84,7 @@ def test_a_commit_whose_acknowledgement_is_lost_is_recorded_once_and_reported_do
     after = list(app.events.get(eid))
     assert len(after) == before + 1  # once: not re-decided into a second session
     assert command_id_of(after[-1]) == app.last_command.command_id
-    assert [s.number for s in app.engagement(eid).sessions] == [1]
+    assert [s.number for s in app.engagement_record(eid).sessions] == [1]
     app.close()
 
 
@@ -173,7 +173,7 @@ def test_sessions_terminated_by_the_server_mid_command_record_each_command_once(
             app.record_session(eid, cast.coach, START + timedelta(days=20), 30, ["career"], command_id=cid)
     counts = stored_ids(app, eid)
     assert all(counts[cid] == 1 for cid in told), {c: counts[c] for c in told if counts[c] != 1}
-    sessions = app.engagement(eid).sessions
+    sessions = app.engagement_record(eid).sessions
     assert [s.number for s in sessions] == list(range(1, 41))
     app.close()
 
@@ -234,7 +234,8 @@ def test_eight_writers_racing_with_shared_command_ids_record_each_command_exactl
     assert not phantom
     for eid in plan["engagements"]:
         e = app.engagement(eid)
-        assert [s.number for s in e.sessions] == list(range(1, len(e.sessions) + 1))
+        held = app.engagement_record(eid).sessions
+        assert [s.number for s in held] == list(range(1, len(held) + 1)) and e.sessions_held == len(held)
         replayed = None
         for event in app.events.get(e.id):
             replayed = event.mutate(replayed)

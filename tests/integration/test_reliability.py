@@ -104,9 +104,11 @@ def test_eight_processes_on_the_same_engagements(durable_store_url: str, tmp_pat
     stored_sessions = stored_actions = 0
     for eid in plan["engagements"]:
         e = app.engagement(eid)
-        assert [s.number for s in e.sessions] == list(range(1, len(e.sessions) + 1))  # none lost, none twice
-        stored_sessions += len(e.sessions)
-        stored_actions += len(e.actions)
+        r = app.engagement_record(eid)
+        assert [s.number for s in r.sessions] == list(range(1, len(r.sessions) + 1))  # none lost, none twice
+        assert e.sessions_held == len(r.sessions)
+        stored_sessions += len(r.sessions)
+        stored_actions += len(r.actions)
         replayed = None
         for event in app.events.get(e.id):
             replayed = event.mutate(replayed)
@@ -211,5 +213,5 @@ def test_the_server_terminating_the_session(durable_store_url: str) -> None:
     assert outcomes[-1] == "ok", outcomes  # the next command succeeds once the database answers
     after = list(app.events.get(eid))
     assert len(after) == before + outcomes.count("ok")  # nothing partial, nothing lost
-    assert [s.number for s in app.engagement(eid).sessions] == list(range(1, outcomes.count("ok") + 1))
+    assert [s.number for s in app.engagement_record(eid).sessions] == list(range(1, outcomes.count("ok") + 1))
     app.close()

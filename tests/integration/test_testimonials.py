@@ -49,7 +49,7 @@ def test_left_at_closing_once_and_refusals_write_nothing(tracker) -> None:
         tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, "great")
     drive_rest = tracker.hold_closing_session
     drive_rest(eid, cast.coach, tracker.engagement(eid).tripartite_on,
-               dict.fromkeys(tracker.engagement(eid).indicators, ("achieved", "measured")))
+               dict.fromkeys(tracker.engagement(eid).indicator_objectives, ("achieved", "measured")))
     before = event_count(tracker)
     with pytest.raises(NotPermitted, match="coachee"):
         tracker.leave_testimonial(eid, cast.coach, {"would_recommend": 5})
@@ -64,7 +64,8 @@ def test_left_at_closing_once_and_refusals_write_nothing(tracker) -> None:
     with pytest.raises(InvalidInput, match="one each"):
         tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 1})
     e = tracker.engagement(eid)
-    (t,) = e.testimonials.values()
+    assert e.testimonial_authors == [str(cast.coachee.party)]
+    (t,) = tracker.engagement_record(eid).testimonials.values()
     assert t.anonymous and not t.quote_consent and t.text.subject == str(cast.coachee.party)  # the author's key
     assert e.state == "closing"  # never changes the state
 

@@ -119,7 +119,7 @@ class EngagementMachine(RuleBasedStateMachine):
         if step == "agree_amendment":
             return (lambda e, a, t: e.agree_amendment(a, t)), {"role": "?"}
         if step == "hold_closing_session":
-            keys = draw(st.lists(st.sampled_from(sorted(e.indicators) or ["I1"]), unique=True))
+            keys = draw(st.lists(st.sampled_from(sorted(e.indicator_objectives) or ["I1"]), unique=True))
             evs = [Evaluation(k, "achieved", self.sealed()) for k in keys]
             return (lambda e, a, t: e.hold_closing_session(a, t, DAY0, evs)), {"evaluated": keys}
         if step == "hold_closing_meeting":
@@ -218,8 +218,8 @@ class EngagementMachine(RuleBasedStateMachine):
                 step = "confirm_will"
                 role = Role.COACH if "coach" not in e.will_confirmed else Role.COACHEE
         elif e.state == "framing.formalisation":
-            covered = {i.objective for i in e.indicators.values()}
-            missing = [k for k in e.objectives if k not in covered]
+            covered = set(e.indicator_objectives.values())
+            missing = [k for k in e.objective_keys if k not in covered]
             if missing:
                 self.attempt("define_indicator", self.actor(Role.COACH), lambda e, a, t: e.define_indicator(
                     a, t, missing[0], "observable_result", self.sealed(), 1.0, 5.0, "per week"), {})
@@ -234,12 +234,12 @@ class EngagementMachine(RuleBasedStateMachine):
                     a, t, Contract(3, DAY0, DAY0 + timedelta(days=120))), {})
                 return
         elif e.state == "accompaniment.in_progress":
-            if len(e.sessions) < min(2, e.sessions_allowed) and data.draw(st.booleans()):
-                held = DAY0 + timedelta(days=1 + len(e.sessions))
+            if e.sessions_held < min(2, e.sessions_allowed) and data.draw(st.booleans()):
+                held = DAY0 + timedelta(days=1 + e.sessions_held)
                 self.attempt("record_session", self.actor(Role.COACH), lambda e, a, t: e.record_session(
                     a, t, held, 60, ["delegation"], self.sealed()), {"held_on": held})
                 return
-            keys = sorted(e.indicators)
+            keys = sorted(e.indicator_objectives)
             evs = [Evaluation(k, "partly", self.sealed()) for k in keys]
             self.attempt("hold_closing_session", self.actor(Role.COACH),
                          lambda e, a, t: e.hold_closing_session(a, t, DAY0, evs), {"evaluated": keys})

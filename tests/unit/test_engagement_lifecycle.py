@@ -30,8 +30,9 @@ def test_the_full_lifecycle_reaches_closed_with_every_step_recorded(tracker, cas
     tracker.hold_closing_meeting(eid, cast.coach, day + timedelta(days=70), "synthesis", "recommendations")
     e = tracker.engagement(eid)
     assert e.state == "closed" and e.is_ended
-    assert [s.number for s in e.sessions] == [1, 2]
-    assert {a.status.value for a in e.actions.values()} == {"done", "dropped"}
+    r = tracker.engagement_record(eid)
+    assert [s.number for s in r.sessions] == [1, 2] and e.sessions_held == 2
+    assert {a.status.value for a in r.actions.values()} == {"done", "dropped"} and e.open_actions == {}
     assert [row["event"] for row in tracker.timeline(eid, cast.coach)][-3:] == [
         "Resumed", "ClosingSessionHeld", "ClosingMeetingHeld"]
     assert tracker.timeline(eid, cast.coach)[-1]["state"] == "closed"

@@ -36,7 +36,7 @@ TEXT_FIELDS: dict[str, tuple[str, Any]] = {
     "reason": ("accompaniment.in_progress", lambda a, c, e, t: a.suspend(e, c.coachee, t)),
     "detail": ("framing.diagnosis", lambda a, c, e, t: a.abandon(e, c.sponsor, "other", t)),
     "evidence": ("accompaniment.in_progress", lambda a, c, e, t: a.hold_closing_session(
-        e, c.coach, DAY, dict.fromkeys(a.engagement(e).indicators, ("achieved", t)))),
+        e, c.coach, DAY, dict.fromkeys(a.engagement(e).indicator_objectives, ("achieved", t)))),
     "synthesis": ("closing", lambda a, c, e, t: a.hold_closing_meeting(e, c.coach, DAY + timedelta(days=200), t, "r")),
     "recommendations": ("closing", lambda a, c, e, t: a.hold_closing_meeting(
         e, c.coach, DAY + timedelta(days=200), "s", t)),

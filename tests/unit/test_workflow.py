@@ -19,8 +19,8 @@ W = ENGAGEMENT_WORKFLOW
 def subject(**overrides: Any) -> SimpleNamespace:
     base = {
         "first_meeting_on": None, "will_confirmed": [], "review_requested_by": None, "pending_amendment": None,
-        "indicators": {}, "framing_gaps": list, "contract_gaps": lambda held_on: [], "coachee_kind": "person", "missed": {},
-        "disclosure_proposal": None,
+        "indicator_objectives": {}, "framing_gaps": list, "contract_gaps": lambda held_on: [], "coachee_kind": "person",
+        "missed": {}, "disclosure_proposal": None,
     }
     base.update(overrides)
     return SimpleNamespace(**base)
@@ -32,7 +32,7 @@ SUBJECTS = [
     subject(first_meeting_on="2026-01-05", will_confirmed=["coach"]),
     subject(first_meeting_on="2026-01-05", will_confirmed=["coachee"]),
     subject(framing_gaps=lambda: ["no contract"], contract_gaps=lambda held_on: ["full"]),
-    subject(review_requested_by="sponsor", indicators={"I1": 1}, coachee_kind="team"),
+    subject(review_requested_by="sponsor", indicator_objectives={"I1": "O1"}, coachee_kind="team"),
     subject(pending_amendment=Amendment(1, None, ("coach",))),
     subject(pending_amendment=Amendment(1, None, ("coach", "coachee"))),
     subject(missed={"action:A1": "2026-03-01"}),

@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import EtrackError
 from engagement_tracker.domain.values import Actor, CohortRules, Contract, Evaluation, Sealed
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Outcome, Role
@@ -174,14 +175,19 @@ def engagement_in(milestone: str, clock: Clock | None = None, team: bool = False
     return e
 
 
+def record_of(e: Engagement) -> EngagementRecord:
+    """What the views read of an engagement built in memory: its record, folded from its events."""
+    return EngagementRecord.of(list(e.pending_events))
+
+
 def evaluations_of(e: Engagement, outcome: Outcome | str = Outcome.ACHIEVED) -> list[Evaluation]:
     """An evaluation of every indicator the engagement defined."""
-    return [Evaluation(key, outcome, sealed(f"evidence for {key}")) for key in e.indicators]
+    return [Evaluation(key, outcome, sealed(f"evidence for {key}")) for key in e.indicator_objectives]
 
 
 def session(e: Engagement, clock: Clock, on: date | None = None) -> int:
     """Record a valid session (by default the day after the last one, from day 10)."""
-    last = max((s.held_on for s in e.sessions), default=day(9))
+    last = e.last_session_on or day(9)
     return e.record_session(COACH, clock(), on or last + timedelta(days=1), 60, ["delegation"], sealed("notes"))
 
 

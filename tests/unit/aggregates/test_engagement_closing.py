@@ -20,6 +20,7 @@ from tests.unit.aggregates.builders import (
     day,
     engagement_in,
     evaluations_of,
+    record_of,
     refused,
     sealed,
     session,
@@ -44,7 +45,7 @@ def e(clock: Clock) -> Engagement:
 def test_the_closing_session_evaluates_every_indicator_and_leads_to_closing(e: Engagement, clock: Clock) -> None:
     e.hold_closing_session(COACH, clock(), day(100), evaluations_of(e, "partly"))
     assert (e.state, e.phase, e.closing_session_on) == ("closing", "closing", day(100))
-    assert sorted(e.evaluations) == ["I1", "I2"] and e.evaluations["I2"].outcome is Outcome.PARTLY
+    assert sorted(record_of(e).evaluations) == ["I1", "I2"] and record_of(e).evaluations["I2"].outcome is Outcome.PARTLY
 
 
 def test_the_closing_session_is_refused_while_an_indicator_has_no_evaluation(e: Engagement, clock: Clock) -> None:
@@ -95,7 +96,8 @@ def test_the_closing_meeting_closes_the_engagement(clock: Clock) -> None:
     e = engagement_in("closing", clock)
     e.hold_closing_meeting(COACH, clock(), day(110), sealed("synthesis"), sealed("keep a monthly review"))
     assert (e.state, e.is_ended, e.closing_meeting_on) == ("closed", True, day(110))
-    assert e.closing_synthesis == sealed("synthesis") and e.recommendations == sealed("keep a monthly review")
+    assert (record_of(e).closing_synthesis, record_of(e).recommendations) == (
+        sealed("synthesis"), sealed("keep a monthly review"))
 
 
 def test_the_closing_meeting_follows_the_closing_session(clock: Clock) -> None:
@@ -129,7 +131,7 @@ def test_any_party_abandons_from_any_open_phase(milestone: str, who: Actor) -> N
     e.abandon(who, clock(), "organisational_change", sealed("reorganisation"))
     assert (e.state, e.is_ended, e.end_reason, e.ended_by) == (
         "abandoned", True, "organisational_change", who.role.value)
-    assert e.end_detail == sealed("reorganisation")
+    assert record_of(e).end_detail == sealed("reorganisation")
 
 
 @pytest.mark.parametrize("prepare", ["request_review", "suspend"])

@@ -24,6 +24,7 @@ from tests.unit.aggregates.builders import (
     Clock,
     engagement_in,
     new_engagement,
+    record_of,
     refused,
     sealed,
 )
@@ -151,7 +152,7 @@ def test_a_decline_reason_outside_the_categories_is_refused() -> None:
 def test_the_diagnosis_is_sealed_and_leads_to_the_tripartite_meeting() -> None:
     e = engagement_in("framing.diagnosis")
     e.record_diagnosis(COACH, Clock()(), sealed("stakes"))
-    assert e.state == "framing.tripartite" and e.diagnosis == sealed("stakes")
+    assert e.state == "framing.tripartite" and record_of(e).diagnosis == sealed("stakes")
 
 
 def test_a_plaintext_diagnosis_is_refused() -> None:
@@ -169,7 +170,7 @@ def test_tripartite_objectives_are_keyed_organisation_first() -> None:
     e = engagement_in("framing.tripartite")
     keys = e.hold_tripartite_meeting(COACH, Clock()(), TRIPARTITE_ON, [sealed("a"), sealed("b")], [sealed("c")])
     assert keys == ["O1", "O2", "O3"]
-    assert [e.objectives[k].level for k in keys] == [
+    assert [record_of(e).objectives[k].level for k in keys] == [
         ObjectiveLevel.ORGANISATION, ObjectiveLevel.ORGANISATION, ObjectiveLevel.COACHEE]
     assert (e.state, e.tripartite_on) == ("framing.coherence", TRIPARTITE_ON)
 
@@ -177,7 +178,7 @@ def test_tripartite_objectives_are_keyed_organisation_first() -> None:
 def test_restating_the_tripartite_objectives_replaces_them() -> None:
     e = engagement_in("framing.coherence")
     keys = e.hold_tripartite_meeting(COACH, Clock()(), TRIPARTITE_ON, [sealed("only")], [sealed("one")])
-    assert keys == ["O1", "O2"] and e.objectives["O1"].statement == sealed("only")
+    assert keys == ["O1", "O2"] and record_of(e).objectives["O1"].statement == sealed("only")
 
 
 @pytest.mark.parametrize(
@@ -213,7 +214,7 @@ def test_indicators_are_keyed_and_tied_to_a_known_objective() -> None:
     first = e.define_indicator(COACH, Clock()(), "O2", "observable_result", sealed("x"), 1, 6, "per week")
     second = e.define_indicator(COACH, Clock()(), "O1", "organisation_performance", sealed("y"), 48, 24, "hours")
     assert (first, second) == ("I1", "I2")
-    assert (e.indicators["I1"].objective, e.indicators["I2"].baseline) == ("O2", 48.0)
+    assert (e.indicator_objectives["I1"], record_of(e).indicators["I2"].baseline) == ("O2", 48.0)
     err = refused(e, InvalidInput, lambda: e.define_indicator(
         COACH, Clock()(), "O9", "observable_result", sealed(), 1, 2, "hours"))
     assert err.field == "objective" and "O1, O2" in err.problem

@@ -1,0 +1,110 @@
+"""Slim aggregates: a snapshot holds what decisions need, so its size does not grow with history.
+
+Sealed content (session notes, action descriptions, measurements, ...) stays in the events and
+reaches the views through the record folded from them (``domain/engagement_record.py``). A
+snapshot of an earlier layout is ignored: the engagement is replayed from its events.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from eventsourcing.domain import Snapshot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engagement_tracker.domain import Engagement
+from tests.support import START, Cast, drive, new_tracker, open_engagement
+
+LONG_NOTE = ("what the coachee said, at length. " * 30).strip()
+
+
+def snapshot_bytes(app: Any, e: Engagement) -> int:
+    """The stored size of a snapshot of ``e`` as the tracker would write it."""
+    return len(app.mapper.to_stored_event(Snapshot.take(e)).state)
+
+
+def test_the_snapshot_stays_the_same_size_from_version_20_to_160(store_url: str) -> None:
+    app = new_tracker(store_url)
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    keys = drive(app, cast, eid, "accompaniment.in_progress")
+    sizes = {}
+    day = START + timedelta(days=11)
+    n = 0
+    while app.engagement(eid).version < 160:
+        n += 1
+        app.propose_amendment(eid, cast.sponsor, extra_sessions=1)
+        app.agree_amendment(eid, cast.coach)
+        app.agree_amendment(eid, cast.coachee)
+        app.record_session(eid, cast.coach, day + timedelta(days=n), 60, ["delegation"], LONG_NOTE)
+        action = app.commit_action(eid, cast.coachee, LONG_NOTE, day + timedelta(days=n + 7))
+        app.complete_action(eid, cast.coachee, action)
+        app.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 40 - n % 5, day + timedelta(days=n))
+        e = app.engagement(eid)
+        for mark in (20, 160):
+            if mark not in sizes and e.version >= mark:
+                sizes[mark] = snapshot_bytes(app, e)
+    assert sizes[160] <= sizes[20] * 1.1, sizes
+    record = app.engagement_record(eid)  # the content is all there, for the views
+    assert len(record.sessions) == e.sessions_held == n and len(record.actions) == n == e.actions_committed
+    assert len(record.measurements) == n and e.open_actions == {}
+    view = app.engagement_view(eid, cast.coach)
+    assert [s["notes"] for s in view["sessions"]] == [LONG_NOTE] * n
+    app.close()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.sampled_from(["session", "action", "done", "drop", "measure", "review"]),
+                      min_size=1, max_size=30), interval=st.integers(2, 7))
+def test_a_snapshot_loads_the_same_state_as_a_replay_from_the_events(
+    steps: list[str], interval: int, tmp_path_factory: Any,
+) -> None:
+    url = f"sqlite:///{tmp_path_factory.mktemp('slim') / 'etrack.sqlite'}"
+    app = new_tracker(url, ETRACK_SNAPSHOT_INTERVAL=str(interval))
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    keys = drive(app, cast, eid, "accompaniment.in_progress")
+    day = START + timedelta(days=11)
+    open_actions: list[str] = []
+    for i, step in enumerate(steps):
+        if step == "session" and app.engagement(eid).sessions_held < app.engagement(eid).sessions_allowed:
+            app.record_session(eid, cast.coach, day + timedelta(days=i), 45, ["career"], f"note {i}")
+        elif step == "action":
+            open_actions.append(app.commit_action(eid, cast.coachee, f"action {i}", day + timedelta(days=i)))
+        elif step in ("done", "drop") and open_actions:
+            key = open_actions.pop(0)
+            (app.complete_action if step == "done" else app.drop_action)(eid, cast.coachee, key)
+        elif step == "measure":
+            app.measure_indicator(eid, cast.sponsor, keys["indicators"][0], i, day + timedelta(days=i))
+        elif step == "review":
+            app.request_review(eid, cast.sponsor)
+            app.hold_review(eid, cast.coach, day + timedelta(days=i))
+    loaded = app.engagement(eid)  # from its latest snapshot, if one was taken
+    replayed = app.engagement_record(eid).engagement  # from the first event
+    assert app.snapshots is not None
+    assert vars(loaded) == vars(replayed)
+    assert sorted(loaded.open_actions) == sorted(open_actions)
+    app.close()
+
+
+def test_a_snapshot_of_the_earlier_layout_is_ignored(tmp_path: Any) -> None:
+    """A version-2 snapshot (sessions and their notes inside) is skipped: replayed from the events."""
+    url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
+    app = new_tracker(url, ETRACK_SNAPSHOT_INTERVAL="1000")
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "accompaniment.in_progress")
+    app.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], "notes")
+    e = app.engagement(eid)
+    old = Snapshot.take(e)
+    state = dict(old.state, class_version=2, sessions=[], indicators={}, objectives={})
+    assert app.snapshots is not None
+    app.snapshots.put([Snapshot(originator_id=e.id, originator_version=e.version, timestamp=e.modified_on,
+                                topic=old.topic, state=state)])
+    again = app.engagement(eid)
+    assert vars(again) == vars(e) and again.sessions_held == 1
+    app.record_session(eid, cast.coach, START + timedelta(days=13), 60, ["career"], "more notes")
+    assert app.engagement(eid).sessions_held == 2
+    app.close()
