@@ -7,6 +7,8 @@ Arms, each ``per_round`` commands per round, run in turn (order reversed every o
 - bare eventsourcing *with its own snapshots every 20 events* (the fair baseline): get, trigger, save
   of a plain aggregate whose events carry a payload as large as ours;
 - the same without snapshots (a reported extra: it replays every event);
+- the same with snapshots and eventsourcing's aggregate cache as large as ours (a reported extra:
+  ours keeps aggregates in that cache and fast-forwards them from the store on every load);
 - the limit: one durable single-row commit of the same size on the same store kind.
 """
 
@@ -52,6 +54,12 @@ class BareSnapshotted(Application):  # type: ignore[type-arg]
 
     name = "baresnap"
     snapshotting_intervals = {Plain: 20}  # noqa: RUF012 - eventsourcing's class-level config
+
+
+class BareCached(BareSnapshotted):
+    """The same, with eventsourcing's aggregate cache as large as ours (a reported extra)."""
+
+    name = "barecached"
 
 
 def granted(app: EngagementTracker, name: str, role: Role) -> Actor:
@@ -164,12 +172,16 @@ def bench_record(url: str, directory: Path, kind: str, per_round: int, rounds: i
     bare = BareApp(env=bare_env)
     snapped = BareSnapshotted(env={**bare_env, "SQLITE_DBNAME": str(directory / "baresnap-record.db")}
                               if kind == "sqlite" else bare_env)
+    cached = BareCached(env={**bare_env, "SQLITE_DBNAME": str(directory / "barecached-record.db"),
+                             "AGGREGATE_CACHE_MAXSIZE": str(app.CACHED_AGGREGATES)}
+                        if kind == "sqlite" else {**bare_env, "AGGREGATE_CACHE_MAXSIZE": str(app.CACHED_AGGREGATES)})
     raw, close_raw = _raw_commits(url, directory, size, per_round)
     try:
         arms = {
             "ours": _commands(app, coach, young, per_round),
             "snapshotted": _bare(snapped, size, engagements, 13, per_round),
             "bare": _bare(bare, size, engagements, 13, per_round),
+            "cached": _bare(cached, size, engagements, 13, per_round),
             "old": _commands(app, coach, old, per_round),
             "commit": raw,
         }
@@ -179,6 +191,7 @@ def bench_record(url: str, directory: Path, kind: str, per_round: int, rounds: i
         app.close()
         bare.close()
         snapped.close()
+        cached.close()
     suffix = "" if kind == "sqlite" else f"/{kind}"
     start = f"engagements from version 13, {engagements} in turn"
     return [
@@ -188,6 +201,10 @@ def bench_record(url: str, directory: Path, kind: str, per_round: int, rounds: i
         throughput_row(f"record/no-snapshots{suffix}", "the same, against bare eventsourcing without snapshots "
                        "(it replays every event)", per_round, t["ours"], t["bare"], "bare eventsourcing, no snapshots",
                        None, unit="commands"),
+        throughput_row(f"record/cached-baseline{suffix}", "the same, against bare eventsourcing with its snapshots "
+                       "and its aggregate cache as large as ours (ours caches aggregates; the baseline above does "
+                       "not)", per_round, t["ours"], t["cached"], "bare eventsourcing, snapshots and cache", None,
+                       unit="commands"),
         throughput_row(f"record/version-{old_version}{suffix}", f"the same command at version {old_version} "
                        "and up, against version 13 and up (ratio: young cost / old cost)", per_round, t["old"],
                        t["ours"], "the same command on young engagements", ">= 0.833", unit="commands",

@@ -108,3 +108,20 @@ def test_a_snapshot_of_the_earlier_layout_is_ignored(tmp_path: Any) -> None:
     app.record_session(eid, cast.coach, START + timedelta(days=13), 60, ["career"], "more notes")
     assert app.engagement(eid).sessions_held == 2
     app.close()
+
+
+def test_a_cached_aggregate_catches_up_with_another_writer(durable_store_url: str) -> None:
+    """Aggregates are cached; every load fast-forwards with what another writer stored since."""
+    first = new_tracker(durable_store_url)
+    cast = Cast.register(first)
+    eid = open_engagement(first, cast)
+    drive(first, cast, eid, "accompaniment.in_progress")
+    second = new_tracker(durable_store_url)
+    assert first.repository.cache is not None and second.repository.cache is not None
+    for n in range(1, 4):  # the contract allows 3
+        writer = first if n % 2 else second
+        assert writer.record_session(eid, cast.coach, START + timedelta(days=11 + n), 60, ["career"], None) == n
+    assert first.engagement(eid).sessions_held == second.engagement(eid).sessions_held == 3
+    assert vars(first.engagement(eid)) == vars(first.engagement_record(eid).engagement)
+    first.close()
+    second.close()
