@@ -269,6 +269,9 @@ class NotificationRecords:
         return None
 
 
+#: Stored ids whose canonical form a reader of pages keeps (one per aggregate).
+NAMES_KEPT = 100_000
+
 #: Below this many rows per process, splitting costs more than it saves.
 MIN_RANGE_ROWS = 5_000
 
@@ -371,14 +374,23 @@ class SQLiteRecords(NotificationRecords):
         super().__init__(mapper, recorder)
         self.events_table = _identifier(recorder.events_table_name)
         self.trail_table = _identifier(trail_table)
+        self._names: dict[Any, str] = {}  # stored id -> canonical_id (at most NAMES_KEPT)
 
     def page(self, start: int, limit: int) -> list[Decoded]:
         with self.recorder.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table} "
                       "WHERE rowid >= ? ORDER BY rowid LIMIT ?", (start, limit))
             rows = c.sqlite_cursor.fetchall()
-        mapper = self.mapper
-        return [Decoded(mapper, r[0], canonical_id(r[1]), r[2], r[3], r[4]) for r in rows]
+        mapper, names = self.mapper, self._names
+        if len(names) > NAMES_KEPT:
+            names.clear()
+        page = []
+        for position, stored_id, version, topic, state in rows:
+            name = names.get(stored_id)
+            if name is None:  # an aggregate's id is made canonical once, not at each of its events
+                name = names[stored_id] = canonical_id(stored_id)
+            page.append(Decoded(mapper, position, name, version, topic, state))
+        return page
 
     def records(self) -> Iterator[StoredRecord]:
         with self.recorder.datastore.transaction(commit=False) as c:  # every row, rowid 0 and below included
