@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when a Postgre
     from eventsourcing.postgres import PostgresApplicationRecorder
 
 NOTIFICATIONS_PAGE = 500  # records per select_notifications call when every row is read
+#: Ids whose canonical form a reader keeps (one per aggregate, and one per actor), at most.
+NAMES_KEPT = 100_000
 T = TypeVar("T")
 
 
@@ -109,16 +111,25 @@ def scan_stamp(data: bytes) -> Stamp | None:
     :func:`stamp_of_state` would read it after a full parse. Anything else (a second
     occurrence, another form, an escape) returns ``None``: parse the document instead.
     """
-    if data.count(_TIMESTAMP_KEY) != 1 or data.count(_ACTOR_KEY) != 1:
+    at, by = data.find(_TIMESTAMP_KEY), data.find(_ACTOR_KEY)  # each key once (neither overlaps itself)
+    if at < 0 or by < 0 or data.find(_TIMESTAMP_KEY, at + 1) >= 0 or data.find(_ACTOR_KEY, by + 1) >= 0:
         return None
-    stamp, who = _TIMESTAMP.search(data), _ACTOR.search(data)
+    stamp, who = _TIMESTAMP.match(data, at), _ACTOR.match(data, by)
     if stamp is None or who is None:
         return None
     recorded_at = stamp.group(1).decode("utf-8")
     hexa = who.group(1)
     if hexa is None:
         return (None, None, recorded_at)
-    return (_dashed(hexa.decode("ascii")), who.group(2).decode("ascii"), recorded_at)
+    party = _PARTIES.get(hexa)
+    if party is None:  # a party's id is spelled once, not at each of its events
+        party = _dashed(hexa.decode("ascii"))
+        if len(_PARTIES) < NAMES_KEPT:
+            _PARTIES[hexa] = party
+    return (party, who.group(2).decode("ascii"), recorded_at)
+
+
+_PARTIES: dict[bytes, str] = {}  # an actor's 32 hex digits, as stored -> its dashed form
 
 
 def _acted_topics() -> frozenset[str]:
@@ -148,9 +159,10 @@ def scan_to_state(data: bytes) -> str | None:
     (every workflow event has it at the top level, once) in the exact form eventsourcing writes
     (a plain string, no escape), that is its value; anything else is left to a parse.
     """
-    if data.count(_TO_STATE_KEY) != 1:
+    at = data.find(_TO_STATE_KEY)
+    if at < 0 or data.find(_TO_STATE_KEY, at + 1) >= 0:  # the key once (it does not overlap itself)
         return None
-    found = _TO_STATE.search(data)
+    found = _TO_STATE.match(data, at)
     return None if found is None else found.group(1).decode("utf-8")
 
 
@@ -268,9 +280,6 @@ class NotificationRecords:
         keeps no seals (memory) or no record key is at hand."""
         return None
 
-
-#: Stored ids whose canonical form a reader of pages keeps (one per aggregate).
-NAMES_KEPT = 100_000
 
 #: Below this many rows per process, splitting costs more than it saves.
 MIN_RANGE_ROWS = 5_000
