@@ -475,6 +475,21 @@ class PostgresRecords(NotificationRecords):
         super().__init__(mapper, recorder)
         self.trail_table = _identifier(trail_table)
 
+    def page(self, start: int, limit: int) -> list[Decoded]:
+        """Records from position ``start`` on, straight from the rows (eventsourcing's own read builds a
+        dict, a UUID and a Notification per row first): the id as its canonical text (``::text``)."""
+        from psycopg.rows import tuple_row
+        from psycopg.sql import SQL, Identifier
+
+        datastore = self.recorder.datastore
+        events = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.recorder.events_table_name))
+        with datastore.get_connection() as conn:
+            rows = conn.cursor(row_factory=tuple_row).execute(SQL(
+                "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {} "
+                "WHERE notification_id >= %s ORDER BY notification_id LIMIT %s").format(events), (start, limit)).fetchall()
+        mapper = self.mapper
+        return [Decoded(mapper, position, name, version, topic, state) for position, name, version, topic, state in rows]
+
     def _join_sql(self, sealed: bool, where: str = "") -> Any:
         from psycopg.sql import SQL, Identifier
 

@@ -21,7 +21,7 @@ PAGE = 2_000
 #: A rebuild reads larger pages: every projection starts from nothing, so fewer pages mean fewer
 #: commits (one per projection and page) and fewer rewrites of the rows a page touches again
 #: (analytics' tallies, the directory's entries). Memory stays bounded by the page.
-REBUILD_PAGE = 10_000
+REBUILD_PAGE = 5_000
 BUSY_PATIENCE = 60.0  # seconds of contention on one catch-up before a busy database is reported
 
 #: Who recorded an event and when, as the trail states them: (actor party id, role, ISO 8601 time).
