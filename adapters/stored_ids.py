@@ -26,3 +26,17 @@ def canonical_id(originator_id: Any) -> str:
     if len(text) == 32 and not text.strip("0123456789abcdef"):
         return dashed(text)
     return f"{ODD_ID}{text!r}]"
+
+
+def hex_id(stored: Any) -> str | None:
+    """The canonical form of an id as SQLite's store writes it (32 lowercase hex digits); None for any
+    other value, which the store never writes (the streaming verification pass then defers to the
+    full comparison, where :func:`canonical_id` names it)."""
+    if type(stored) is str and len(stored) == 32 and not stored.strip("0123456789abcdef"):
+        return dashed(stored)
+    return None
+
+
+def uuid_text(stored: Any) -> str | None:
+    """The canonical form of a PostgreSQL uuid read as text (``originator_id::text``): itself."""
+    return stored if type(stored) is str else None

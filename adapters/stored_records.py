@@ -20,9 +20,10 @@ the reader for the backend: :class:`SQLiteRecords`, :class:`PostgresRecords`, or
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -31,7 +32,7 @@ from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification,
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SQLITE_SEALS, sqlite_seal_check
-from engagement_tracker.adapters.stored_ids import canonical_id
+from engagement_tracker.adapters.stored_ids import canonical_id, hex_id, uuid_text
 from engagement_tracker.adapters.stored_ids import dashed as _dashed
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.cohort import Cohort
@@ -39,7 +40,7 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
-from engagement_tracker.projections.audit_chain import ODD_ID, JoinedRow, StoredRecord
+from engagement_tracker.projections.audit_chain import JoinedPages, StoredRecord
 from engagement_tracker.projections.audit_ranges import FAILED, RangeResult, Start, joined, scan_range, start_after
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.seal_macs import Seals
@@ -49,6 +50,8 @@ if TYPE_CHECKING:  # psycopg is the postgres extra: imported only when a Postgre
     from eventsourcing.postgres import PostgresApplicationRecorder
 
 NOTIFICATIONS_PAGE = 500  # records per select_notifications call when every row is read
+#: Ids whose canonical form a reader keeps (one per aggregate, and one per actor), at most.
+NAMES_KEPT = 100_000
 T = TypeVar("T")
 
 
@@ -108,16 +111,25 @@ def scan_stamp(data: bytes) -> Stamp | None:
     :func:`stamp_of_state` would read it after a full parse. Anything else (a second
     occurrence, another form, an escape) returns ``None``: parse the document instead.
     """
-    if data.count(_TIMESTAMP_KEY) != 1 or data.count(_ACTOR_KEY) != 1:
+    at, by = data.find(_TIMESTAMP_KEY), data.find(_ACTOR_KEY)  # each key once (neither overlaps itself)
+    if at < 0 or by < 0 or data.find(_TIMESTAMP_KEY, at + 1) >= 0 or data.find(_ACTOR_KEY, by + 1) >= 0:
         return None
-    stamp, who = _TIMESTAMP.search(data), _ACTOR.search(data)
+    stamp, who = _TIMESTAMP.match(data, at), _ACTOR.match(data, by)
     if stamp is None or who is None:
         return None
     recorded_at = stamp.group(1).decode("utf-8")
     hexa = who.group(1)
     if hexa is None:
         return (None, None, recorded_at)
-    return (_dashed(hexa.decode("ascii")), who.group(2).decode("ascii"), recorded_at)
+    party = _PARTIES.get(hexa)
+    if party is None:  # a party's id is spelled once, not at each of its events
+        party = _dashed(hexa.decode("ascii"))
+        if len(_PARTIES) < NAMES_KEPT:
+            _PARTIES[hexa] = party
+    return (party, who.group(2).decode("ascii"), recorded_at)
+
+
+_PARTIES: dict[bytes, str] = {}  # an actor's 32 hex digits, as stored -> its dashed form
 
 
 def _acted_topics() -> frozenset[str]:
@@ -147,9 +159,10 @@ def scan_to_state(data: bytes) -> str | None:
     (every workflow event has it at the top level, once) in the exact form eventsourcing writes
     (a plain string, no escape), that is its value; anything else is left to a parse.
     """
-    if data.count(_TO_STATE_KEY) != 1:
+    at = data.find(_TO_STATE_KEY)
+    if at < 0 or data.find(_TO_STATE_KEY, at + 1) >= 0:  # the key once (it does not overlap itself)
         return None
-    found = _TO_STATE.search(data)
+    found = _TO_STATE.match(data, at)
     return None if found is None else found.group(1).decode("utf-8")
 
 
@@ -259,7 +272,7 @@ class NotificationRecords:
                 return
             start = page[-1].id + 1
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
+    def scan(self, consume: Callable[[JoinedPages, int, Seals | None], T]) -> T | None:
         return None  # no join in the database: verification compares records() with the entries
 
     def seal_check(self) -> SealCheck | None:
@@ -270,6 +283,26 @@ class NotificationRecords:
 
 #: Below this many rows per process, splitting costs more than it saves.
 MIN_RANGE_ROWS = 5_000
+
+
+#: Rows per page of the streaming verification pass.
+SCAN_PAGE = 4_096
+
+
+def _pages(cursor: Any, size: int = SCAN_PAGE) -> Iterator[list[Any]]:
+    """A cursor's rows a page at a time (sqlite3's and psycopg's ``fetchmany`` return [] at the end)."""
+    return iter(functools.partial(cursor.fetchmany, size), [])
+
+
+def scan_rows_range(cursor: Any, lo: int | None, canonical: Callable[[Any], str | None], key: bytes | None,
+                    cp_position: int | None) -> RangeResult:
+    """One range from a cursor over its rows in position order: from the genesis (``lo`` None), or
+    after boundary row ``lo``, read first for the stored hashes the range starts from."""
+    if lo is None:
+        return scan_range(JoinedPages(_pages(cursor), canonical), Start(), key, cp_position)
+    boundary = cursor.fetchone()
+    start = None if boundary is None or boundary[0] != lo else start_after(boundary, key is not None)
+    return FAILED if start is None else scan_range(JoinedPages(_pages(cursor), canonical), start, key, cp_position)
 
 
 def scan_sqlite_range(path: str, sql: str, lo: int | None, hi: int, key: bytes | None,
@@ -283,14 +316,30 @@ def scan_sqlite_range(path: str, sql: str, lo: int | None, hi: int, key: bytes |
     try:
         if lo is None:
             cursor = con.execute(sql.format(where=" WHERE s.rowid <= ?"), (hi,))
-            return scan_range(_stream(cursor), Start(), key, cp_position)
-        cursor = con.execute(sql.format(where=" WHERE s.rowid >= ? AND s.rowid <= ?"), (lo, hi))
-        rows = _stream(cursor)
-        boundary = next(rows, None)
-        start = None if boundary is None or boundary[0] != lo else start_after(boundary, key is not None)
-        return FAILED if start is None else scan_range(rows, start, key, cp_position)
+        else:
+            cursor = con.execute(sql.format(where=" WHERE s.rowid >= ? AND s.rowid <= ?"), (lo, hi))
+        return scan_rows_range(cursor, lo, hex_id, key, cp_position)
     finally:
         con.close()
+
+
+def scan_postgres_range(params: dict[str, Any], snapshot: str, sql: str, lo: int, hi: int, key: bytes | None,
+                        cp_position: int | None) -> RangeResult:
+    """One range of a PostgreSQL store, on a connection of this process that reads the snapshot
+    ``snapshot`` (exported by the transaction that split the log: every range sees the same store)."""
+    import psycopg
+    from psycopg.rows import tuple_row
+
+    with psycopg.connect(**params, row_factory=tuple_row) as conn:
+        try:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute(psycopg.sql.SQL("SET TRANSACTION SNAPSHOT {}").format(psycopg.sql.Literal(snapshot)))
+            with conn.cursor(name="etrack_verify_range") as curs:
+                curs.execute(sql.replace("{where}", " WHERE s.notification_id >= %s AND s.notification_id <= %s"),
+                             (lo, hi))
+                return scan_rows_range(curs, lo, uuid_text, key, cp_position)
+        finally:
+            conn.rollback()
 
 
 def _identifier(name: str) -> str:
@@ -299,25 +348,30 @@ def _identifier(name: str) -> str:
     return name
 
 
-# The scan reads only what it checks: the seal's own copy of the record's id and version is not read
-# (the record tag, a MAC over the record's id, version, topic and state, already binds the seal to it).
-_SEAL_COLUMNS = "NULL, NULL, x.prev_position, x.record_tag, x.tag"
-_NO_SEAL = "NULL, NULL, NULL, NULL, NULL"
-#: SQLite's stored id (32 lowercase hex digits) in its canonical dashed form, computed by SQLite
-#: (see :func:`canonical_id`); any other stored form is named ``[stored as ...]`` (ODD_ID) so that
-#: the streaming pass defers to the full comparison, which names it exactly.
-_SQLITE_CANONICAL_ID = (
-    "CASE WHEN typeof(s.originator_id) = 'text' AND length(s.originator_id) = 32 "
-    "AND s.originator_id NOT GLOB '*[^0-9a-f]*' THEN substr(s.originator_id, 1, 8) || '-' || "
-    "substr(s.originator_id, 9, 4) || '-' || substr(s.originator_id, 13, 4) || '-' || "
-    "substr(s.originator_id, 17, 4) || '-' || substr(s.originator_id, 21) "
-    f"ELSE '{ODD_ID}' || quote(s.originator_id) || ']' END"
-)
+# The scan reads only what it checks (``audit_hashes.JoinedRow``): ids as stored, made canonical by the
+# scan once per aggregate (``stored_ids.hex_id``, ``uuid_text``); whether the entry's version and topic
+# are the record's, compared here; the entry's stamp as the chain line ends with it (``x or ''`` of
+# each field, as ``audit_chain.chain_hash`` writes it; NULL when a field is a blob, which the line
+# would spell otherwise: the scan then defers). Not the seal's copy of the record's id and version:
+# the record tag, a MAC over the record's id, version, topic and state, already binds the seal to it.
+_TRAIL_COLUMNS = ("a.aggregate_id, a.version = s.originator_version AND a.topic = s.topic, a.state_sha256, "
+                  "{stamp}, a.prev_hash, a.entry_hash")
+_STAMP = "coalesce(a.actor, '') || '|' || coalesce(a.role, '') || '|' || coalesce(a.recorded_at, '')"
+_SQLITE_STAMP = (f"CASE WHEN typeof(a.actor) != 'blob' AND typeof(a.role) != 'blob' AND typeof(a.recorded_at) "
+                 f"!= 'blob' THEN {_STAMP} END")  # a TEXT column holds text, NULL or a blob
+_SEAL_COLUMNS = "x.prev_position, x.record_tag, x.tag"
+_NO_SEAL = "NULL, NULL, NULL"
 
 
 def _stream(cursor: Any, size: int = 2_000) -> Iterator[tuple[Any, ...]]:
     while rows := cursor.fetchmany(size):
         yield from rows
+
+
+def _start_method() -> str:
+    from multiprocessing import get_all_start_methods
+
+    return "fork" if "fork" in get_all_start_methods() else "spawn"
 
 
 class SQLiteRecords(NotificationRecords):
@@ -329,14 +383,23 @@ class SQLiteRecords(NotificationRecords):
         super().__init__(mapper, recorder)
         self.events_table = _identifier(recorder.events_table_name)
         self.trail_table = _identifier(trail_table)
+        self._names: dict[Any, str] = {}  # stored id -> canonical_id (at most NAMES_KEPT)
 
     def page(self, start: int, limit: int) -> list[Decoded]:
         with self.recorder.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table} "
                       "WHERE rowid >= ? ORDER BY rowid LIMIT ?", (start, limit))
             rows = c.sqlite_cursor.fetchall()
-        mapper = self.mapper
-        return [Decoded(mapper, r[0], canonical_id(r[1]), r[2], r[3], r[4]) for r in rows]
+        mapper, names = self.mapper, self._names
+        if len(names) > NAMES_KEPT:
+            names.clear()
+        page = []
+        for position, stored_id, version, topic, state in rows:
+            name = names.get(stored_id)
+            if name is None:  # an aggregate's id is made canonical once, not at each of its events
+                name = names[stored_id] = canonical_id(stored_id)
+            page.append(Decoded(mapper, position, name, version, topic, state))
+        return page
 
     def records(self) -> Iterator[StoredRecord]:
         with self.recorder.datastore.transaction(commit=False) as c:  # every row, rowid 0 and below included
@@ -346,20 +409,20 @@ class SQLiteRecords(NotificationRecords):
 
     def _join_sql(self, sealed: bool, where: str = "") -> str:
         return (
-            f"SELECT s.rowid, {_SQLITE_CANONICAL_ID}, s.originator_version, s.topic, s.state, a.aggregate_id, "
-            "a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, a.prev_hash, a.entry_hash, "
+            "SELECT s.rowid, s.originator_id, s.originator_version, s.topic, s.state, "
+            + _TRAIL_COLUMNS.format(stamp=_SQLITE_STAMP) + ", "
             + (_SEAL_COLUMNS if sealed else _NO_SEAL)
             + f" FROM {self.events_table} s LEFT JOIN {self.trail_table} a ON a.position = s.rowid"
             + (f" LEFT JOIN {SQLITE_SEALS} x ON x.position = s.rowid" if sealed else "")
             + where + " ORDER BY s.rowid"
         )
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
+    def scan(self, consume: Callable[[JoinedPages, int, Seals | None], T]) -> T | None:
         key = getattr(self.recorder, "record_key", None)
         with self.recorder.datastore.transaction(commit=False) as c:
             count, seals = self._counts(c, key)
             c.execute(self._join_sql(key is not None))
-            return consume(_stream(c.sqlite_cursor), count, seals)
+            return consume(JoinedPages(_pages(c.sqlite_cursor), hex_id), count, seals)
 
     def _counts(self, c: Any, key: bytes | None) -> tuple[int, Seals | None]:
         c.execute(f"SELECT count(*) FROM {self.trail_table}")
@@ -374,7 +437,7 @@ class SQLiteRecords(NotificationRecords):
         process (this one takes the first), then joined (``audit_ranges.joined``). None when the store
         is not a file or too small to split."""
         from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_all_start_methods, get_context
+        from multiprocessing import get_context
 
         connections = self.recorder.datastore.pool
         path = str(connections.db_name)
@@ -394,8 +457,7 @@ class SQLiteRecords(NotificationRecords):
                 bounds.append(int(c.fetchone()[0]))
         ranges = list(zip([None, *bounds], [*bounds, int(hi)], strict=True))
         sql = self._join_sql(key is not None, "{where}")
-        methods = get_all_start_methods()
-        with ProcessPoolExecutor(jobs - 1, mp_context=get_context("fork" if "fork" in methods else "spawn")) as pool:
+        with ProcessPoolExecutor(jobs - 1, mp_context=get_context(_start_method())) as pool:
             futures = [pool.submit(scan_sqlite_range, path, sql, lo, hi_, key, cp_position) for lo, hi_ in ranges[1:]]
             first = scan_sqlite_range(path, sql, *ranges[0], key, cp_position)
             return joined([first, *(f.result() for f in futures)]), count, seals
@@ -413,34 +475,106 @@ class PostgresRecords(NotificationRecords):
         super().__init__(mapper, recorder)
         self.trail_table = _identifier(trail_table)
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
-        """A server-side cursor over the store joined with the trail, in one repeatable-read snapshot."""
+    def page(self, start: int, limit: int) -> list[Decoded]:
+        """Records from position ``start`` on, straight from the rows (eventsourcing's own read builds a
+        dict, a UUID and a Notification per row first): the id as its canonical text (``::text``)."""
         from psycopg.rows import tuple_row
         from psycopg.sql import SQL, Identifier
 
         datastore = self.recorder.datastore
         events = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.recorder.events_table_name))
-        trail = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.trail_table))
+        with datastore.get_connection() as conn:
+            rows = conn.cursor(row_factory=tuple_row).execute(SQL(
+                "SELECT notification_id, originator_id::text, originator_version, topic, state FROM {} "
+                "WHERE notification_id >= %s ORDER BY notification_id LIMIT %s").format(events), (start, limit)).fetchall()
+        mapper = self.mapper
+        return [Decoded(mapper, position, name, version, topic, state) for position, name, version, topic, state in rows]
+
+    def _join_sql(self, sealed: bool, where: str = "") -> Any:
+        from psycopg.sql import SQL, Identifier
+
+        datastore = self.recorder.datastore
+        schema = Identifier(datastore.schema)
+        events = SQL("{}.{}").format(schema, Identifier(self.recorder.events_table_name))
+        trail = SQL("{}.{}").format(schema, Identifier(self.trail_table))
+        seals = SQL("{}.{}").format(schema, Identifier(POSTGRES_SEALS))
+        return SQL(
+            "SELECT s.notification_id, s.originator_id::text, s.originator_version, s.topic, s.state, "
+            + _TRAIL_COLUMNS.format(stamp=_STAMP) + ", " + (_SEAL_COLUMNS if sealed else _NO_SEAL)
+            + " FROM {} s LEFT JOIN {} a ON a.position = s.notification_id"
+            + (" LEFT JOIN {} x ON x.position = s.notification_id" if sealed else "")
+            + where.replace("{", "{{").replace("}", "}}") + " ORDER BY s.notification_id"
+        ).format(events, trail, *((seals,) if sealed else ()))
+
+    def _counts(self, conn: Any, key: bytes | None) -> tuple[int, Seals | None]:
+        from psycopg.rows import tuple_row
+        from psycopg.sql import SQL, Identifier
+
+        schema = Identifier(self.recorder.datastore.schema)
+        cursor = conn.cursor(row_factory=tuple_row)
+        row = cursor.execute(SQL("SELECT count(*) FROM {}.{}").format(schema, Identifier(self.trail_table))).fetchone()
+        count = int(row[0]) if row is not None else 0
+        if key is None:
+            return count, None
+        row = cursor.execute(SQL("SELECT count(*) FROM {}.{}").format(schema, Identifier(POSTGRES_SEALS))).fetchone()
+        return count, Seals(key, int(row[0]) if row is not None else 0)
+
+    def scan(self, consume: Callable[[JoinedPages, int, Seals | None], T]) -> T | None:
+        """A server-side cursor over the store joined with the trail, in one repeatable-read snapshot."""
+        from psycopg.rows import tuple_row
+
         key = getattr(self.recorder, "record_key", None)
-        sealed = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(POSTGRES_SEALS))
+        with self.recorder.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            count, seals = self._counts(conn, key)
+            with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
+                curs.execute(self._join_sql(key is not None))
+                return consume(JoinedPages(_pages(curs), uuid_text), count, seals)  # a uuid's text is canonical
+
+    def scan_ranges(self, jobs: int, cp_position: int | None) -> tuple[RangeResult, int, Seals | None] | None:
+        """The streaming pass split into ``jobs`` ranges of positions, each read and checked by its own
+        process on its own connection (this one takes the first), every one in the snapshot of the
+        transaction that split the log (``pg_export_snapshot``), then joined (``audit_ranges.joined``).
+        None when the store is too small to split."""
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        from psycopg.rows import tuple_row
+        from psycopg.sql import SQL, Identifier
+
+        datastore = self.recorder.datastore
+        key = getattr(self.recorder, "record_key", None)
+        kwargs = datastore.pool.kwargs
+        kwargs = kwargs() if callable(kwargs) else kwargs
+        params = {k: v for k, v in (kwargs or {}).items() if k != "row_factory" and v is not None}
+        password = getattr(datastore.pool, "get_password_func", None)
+        if password is not None:
+            params["password"] = password()
+        events = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(self.recorder.events_table_name))
         with datastore.get_connection() as conn, conn.transaction(force_rollback=True):
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            row = conn.cursor(row_factory=tuple_row).execute(SQL("SELECT count(*) FROM {}").format(trail)).fetchone()
-            count = int(row[0]) if row is not None else 0
-            seals = None
-            if key is not None:
-                row = conn.cursor(row_factory=tuple_row).execute(SQL("SELECT count(*) FROM {}").format(sealed)).fetchone()
-                seals = Seals(key, int(row[0]) if row is not None else 0)
-            with conn.cursor(name="etrack_verify_scan", row_factory=tuple_row) as curs:
-                curs.itersize = 5_000
-                curs.execute(SQL(
-                    "SELECT s.notification_id, s.originator_id::text, s.originator_version, s.topic, s.state, "
-                    "a.aggregate_id, a.version, a.topic, a.state_sha256, a.actor, a.role, a.recorded_at, "
-                    "a.prev_hash, a.entry_hash, " + (_SEAL_COLUMNS if key is not None else _NO_SEAL)
-                    + " FROM {} s LEFT JOIN {} a ON a.position = s.notification_id"
-                    + (" LEFT JOIN {} x ON x.position = s.notification_id" if key is not None else "")
-                    + " ORDER BY s.notification_id").format(events, trail, *((sealed,) if key is not None else ())))
-                return consume(curs, count, seals)  # a uuid's text is its canonical form
+            count, seals = self._counts(conn, key)
+            cursor = conn.cursor(row_factory=tuple_row)
+            found = cursor.execute(SQL("SELECT count(*), max(notification_id) FROM {}").format(events)).fetchone()
+            rows, hi = found if found is not None else (0, None)
+            if not rows or rows < jobs * MIN_RANGE_ROWS:
+                return None
+            bounds = []
+            for i in range(1, jobs):
+                row = cursor.execute(SQL("SELECT notification_id FROM {} ORDER BY notification_id LIMIT 1 OFFSET %s")
+                                     .format(events), (i * rows // jobs - 1,)).fetchone()
+                bounds.append(int(row[0]) if row is not None else 0)
+            ranges = list(zip([None, *bounds], [*bounds, int(hi)], strict=True))
+            found = cursor.execute("SELECT pg_export_snapshot()").fetchone()
+            snapshot = str(found[0]) if found is not None else ""
+            sql = self._join_sql(key is not None, "{where}").as_string(conn)
+            with ProcessPoolExecutor(jobs - 1, mp_context=get_context(_start_method())) as pool:
+                futures = [pool.submit(scan_postgres_range, params, snapshot, sql, lo, hi_, key, cp_position)
+                           for lo, hi_ in ranges[1:] if lo is not None]
+                with conn.cursor(name="etrack_verify_range", row_factory=tuple_row) as curs:
+                    curs.execute(self._join_sql(key is not None, " WHERE s.notification_id <= %s"), (ranges[0][1],))
+                    first = scan_rows_range(curs, None, uuid_text, key, cp_position)
+                return joined([first, *(f.result() for f in futures)]), count, seals
 
     def seal_check(self) -> SealCheck | None:
         from engagement_tracker.adapters.sealed_recorders_pg import postgres_seal_check

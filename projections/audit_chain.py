@@ -32,6 +32,7 @@ import attrs
 # The hashing primitives live in audit_hashes.py (the range scan shares them); named here too, as before.
 from engagement_tracker.projections.audit_hashes import GENESIS as GENESIS  # noqa: PLC0414 - re-exported
 from engagement_tracker.projections.audit_hashes import ODD_ID as ODD_ID  # noqa: PLC0414 - re-exported
+from engagement_tracker.projections.audit_hashes import JoinedPages as JoinedPages  # noqa: PLC0414 - re-exported
 from engagement_tracker.projections.audit_hashes import JoinedRow as JoinedRow  # noqa: PLC0414 - re-exported
 from engagement_tracker.projections.audit_hashes import chain_hash as chain_hash  # noqa: PLC0414 - re-exported
 from engagement_tracker.projections.audit_hashes import state_digest as state_digest  # noqa: PLC0414 - re-exported
@@ -283,11 +284,12 @@ def verify(
 
 
 def verify_scan(
-    rows: Iterable[JoinedRow],
+    joined: JoinedPages,
     trail_count: int,
     checkpoint: dict[str, Any] | None = None,
     tracked: int | None = None,
     seals: Seals | None = None,
+    on_page: Callable[[int], None] | None = None,
 ) -> Report | None:
     """The common case in one streaming pass: an intact store whose trail is a prefix of it.
 
@@ -299,9 +301,10 @@ def verify_scan(
     With ``seals`` (the record key and the number of seal rows), each row's seal, joined beside
     it, is checked in the same pass (``projections/record_seals.py``): the report then says how
     many records were ``sealed``; any broken seal, or a seal without its record, defers too.
+    ``on_page(n)`` is told of every page of ``n`` rows read (for a progress bar).
     """
     cp_position = int(checkpoint["position"]) if checkpoint is not None else None
-    result = scan_range(rows, Start(), seals.key if seals is not None else None, cp_position)
+    result = scan_range(joined, Start(), seals.key if seals is not None else None, cp_position, on_page)
     return finish(result, trail_count, checkpoint, tracked, seals)
 
 

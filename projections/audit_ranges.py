@@ -17,12 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable, Sequence
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
-from engagement_tracker.projections.audit_hashes import GENESIS, ODD_ID, JoinedRow, chain_hash, state_digest
-from engagement_tracker.projections.seal_macs import GENESIS_TAG, record_tag_of_digest, seal_tag
+from engagement_tracker.projections.audit_hashes import (
+    ENTRY_HASH,
+    GENESIS,
+    SEAL_TAG,
+    JoinedPages,
+    JoinedRow,
+    state_digest,
+)
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, hmac_states, text_field
 
 
 @attrs.frozen
@@ -57,7 +66,7 @@ FAILED = RangeResult(ok=False)
 def start_after(row: JoinedRow, sealed: bool) -> Start | None:
     """The start of the range after boundary row ``row``: its stored entry hash and seal tag
     (None when the row has no trail entry or no seal: then no range may start there)."""
-    t_hash, s_tag = row[13], row[18]
+    t_hash, s_tag = row[ENTRY_HASH], row[SEAL_TAG]
     if t_hash is None or (sealed and s_tag is None):
         return None
     try:
@@ -67,49 +76,99 @@ def start_after(row: JoinedRow, sealed: bool) -> Start | None:
     return Start(int(row[0]), str(t_hash), int(row[0]) if sealed else 0, tag)
 
 
-def scan_range(rows: Iterable[JoinedRow], start: Start, key: bytes | None, cp_position: int | None) -> RangeResult:
-    """Recompute every state digest, seal and chain hash over ``rows`` from ``start``, comparing each
-    entry field by field; FAILED at the first difference."""
+#: What a tampered row can raise in the pass (a version that is not an integer, a topic that is not
+#: text, an id that does not encode...): the pass defers, the full comparison names it.
+_ODD_VALUES = (TypeError, ValueError, AttributeError, OverflowError, struct.error)
+
+
+def scan_range(joined_pages: JoinedPages, start: Start, key: bytes | None, cp_position: int | None,
+               on_page: Callable[[int], None] | None = None) -> RangeResult:
+    """Recompute every state digest, seal and chain hash over the rows from ``start``, comparing each
+    entry field by field; FAILED at the first difference. ``on_page(n)`` is told of every page read.
+
+    The hot loop of ``audit verify``, written for speed (``test_the_fast_scan_never_passes_what_the_full_
+    comparison_fails`` holds it to the full comparison): each state is hashed once (its bytes for the
+    seal, its hex for the chain); an id is made canonical once per aggregate, a topic encoded once per
+    topic; both HMACs continue SHA-256 states that absorbed the key's pads once (:func:`hmac_states`),
+    which is what ``record_tag_of_digest`` and ``seal_tag`` compute.
+    """
+    sha256 = hashlib.sha256
+    pack_q, pack_qq = struct.Struct(">q").pack, struct.Struct(">qq").pack
+    canonical = joined_pages.canonical
+    ids: dict[Any, tuple[str, bytes]] = {}  # stored id -> its canonical text, and that text as the record tag has it
+    topics: dict[Any, bytes] = {}
     prev = start.prev
     checked = matched = pending = 0
     position = trail_head = 0
     first_matched = None
     cp_hash = GENESIS if cp_position == 0 else None
     seal_position, seal_tag_ = start.seal_position, start.seal_tag
-    for (position, aggregate_id, version, topic, state,
-         t_aggregate_id, t_version, t_topic, t_digest, actor, role, recorded_at, t_prev, t_hash,
-         _, _, s_prev, s_rtag, s_tag) in rows:
-        checked += 1
-        if type(state) is bytes:  # the common case: one SHA-256, its bytes for the seal, its hex for the chain
-            raw = hashlib.sha256(state).digest()
-            digest = raw.hex()
-        else:
-            raw, digest = b"", state_digest(state)
-        if aggregate_id.startswith(ODD_ID):
-            return FAILED  # an id in another form: the full comparison decides
-        if key is not None:
-            if s_tag is None or s_prev != seal_position or type(state) is not bytes:
-                return FAILED
-            rtag = record_tag_of_digest(key, aggregate_id, version, topic, raw)
-            tag = seal_tag(key, seal_tag_, seal_position, position, rtag)
-            if s_rtag != rtag.hex() or s_tag != tag.hex():
-                return FAILED  # a broken seal: the seal check names it
-            seal_position, seal_tag_ = position, tag
-        if t_hash is None:
-            pending += 1
-            prev = chain_hash(prev, position, aggregate_id, version, topic, digest)
-        else:
-            entry_hash = chain_hash(prev, position, aggregate_id, version, topic, digest, actor, role, recorded_at)
-            if (pending or t_hash != entry_hash or t_prev != prev or t_aggregate_id != aggregate_id
-                    or t_version != version or t_topic != topic or t_digest != digest):
-                return FAILED  # something differs (or the trail is not a prefix): classify it slowly
-            matched += 1
-            if first_matched is None:
-                first_matched = position
-            trail_head = position
-            prev = entry_hash
-        if position == cp_position:
-            cp_hash = prev
+    sealed = key is not None
+    inner, outer = hmac_states(key) if key is not None else (sha256(), sha256())
+    record_inner, seal_inner = inner.copy(), inner.copy()
+    record_inner.update(b"etrack-record-v1")
+    seal_inner.update(b"etrack-seal-v1")
+    try:
+        for page in joined_pages.pages:
+            for (position, stored_id, version, topic, state, t_aggregate_id, t_same, t_digest, stamp, t_prev, t_hash,
+                 s_prev, s_rtag, s_tag) in page:
+                known = ids.get(stored_id)
+                if known is None:
+                    name = canonical(stored_id)
+                    if name is None:
+                        return FAILED  # an id in another form: the full comparison decides
+                    known = ids[stored_id] = (name, text_field(name))
+                aggregate_id, id_text = known
+                if type(state) is bytes:  # the common case: one SHA-256, its bytes for the seal, its hex for the chain
+                    raw = sha256(state).digest()
+                    digest = raw.hex()
+                elif sealed:
+                    return FAILED
+                else:
+                    digest = state_digest(state)
+                if sealed:
+                    if s_prev != seal_position:  # no seal (None), or one that does not follow the last
+                        return FAILED
+                    topic_text = topics.get(topic)
+                    if topic_text is None:
+                        topic_text = topics[topic] = text_field(topic)
+                    h = record_inner.copy()
+                    h.update(id_text + pack_q(version) + topic_text + raw)
+                    o = outer.copy()
+                    o.update(h.digest())
+                    rtag = o.digest()
+                    h = seal_inner.copy()
+                    h.update(seal_tag_ + pack_qq(seal_position, position) + rtag)
+                    o = outer.copy()
+                    o.update(h.digest())
+                    tag = o.digest()
+                    if s_rtag != rtag.hex() or s_tag != tag.hex():
+                        return FAILED  # a broken seal: the seal check names it
+                    seal_position, seal_tag_ = position, tag
+                # the chain line (audit_chain's canonical encoding); with no entry, the stamp is "||"
+                entry_hash = sha256(f"{prev}|{position}|{aggregate_id}|{version}|{topic}|{digest}|{stamp}"
+                                    .encode()).hexdigest()
+                if t_hash is None:
+                    if stamp != "||":
+                        return FAILED
+                    pending += 1
+                    prev = entry_hash
+                else:
+                    if (pending or t_hash != entry_hash or t_prev != prev or t_aggregate_id != aggregate_id
+                            or t_same != 1 or t_digest != digest or stamp is None):
+                        return FAILED  # something differs (or the trail is not a prefix): classify it slowly
+                    matched += 1
+                    if first_matched is None:
+                        first_matched = position
+                    trail_head = position
+                    prev = entry_hash
+                if position == cp_position:
+                    cp_hash = prev
+            checked += len(page)
+            if on_page is not None:
+                on_page(len(page))
+    except _ODD_VALUES:
+        return FAILED
     return RangeResult(True, start.position, checked, matched, pending, first_matched,
                        position if checked else start.position, trail_head, prev, cp_hash)
 

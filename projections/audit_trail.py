@@ -28,7 +28,7 @@ from engagement_tracker.projections.audit_chain import (
     AuditEntry,
     EntryRow,
     Fault,
-    JoinedRow,
+    JoinedPages,
     Report,
     StoredRecord,
     build_rows,
@@ -99,11 +99,11 @@ class StoredRecords(StoredEvents, Protocol):
         """Every stored record in position order, positions below 1 included."""
         ...
 
-    def scan(self, consume: Callable[[Iterable[JoinedRow], int, Seals | None], T]) -> T | None:
-        """``consume(rows, trail_count, seals)`` over the store's rows in position order, each joined with
-        the trail entry and the seal at its position, inside one consistent read (``seals`` is None when
-        the store keeps none or no record key is at hand); ``None`` when the backend cannot join
-        in the database (then verification compares :meth:`records` with the entries)."""
+    def scan(self, consume: Callable[[JoinedPages, int, Seals | None], T]) -> T | None:
+        """``consume(joined, trail_count, seals)`` over the store's rows in position order, a page at a time,
+        each joined with the trail entry and the seal at its position, inside one consistent read
+        (``seals`` is None when the store keeps none or no record key is at hand); ``None`` when the
+        backend cannot join in the database (then verification compares :meth:`records` with the entries)."""
         ...
 
     def seal_check(self) -> SealCheck | None:
@@ -186,8 +186,8 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
         report = self._verify_in_ranges(jobs, chained, tracked) if jobs > 1 else None
         if report is None:  # one process (or the ranges could not prove it: the one-process pass decides)
-            report = self.events.scan(lambda rows, count, seals: verify_scan(counted(rows, on_progress), count, chained,
-                                                                             tracked, seals))
+            report = self.events.scan(lambda joined, count, seals: verify_scan(joined, count, chained, tracked, seals,
+                                                                               on_progress))
         if report is None:  # no in-database scan, or something differs: find and name every fault
             report = verify(counted(self.stored_records(), on_progress), self.view.entries(), chained,
                             tracked=tracked)

@@ -109,15 +109,21 @@ def opened(aggregate_id: str, kind: str, position: int, event: Any) -> Entry:
                  0, 0, 0, 0, 0, event.timestamp.date().isoformat(), event.timestamp.isoformat())
 
 
-def evolved(entry: Entry, topic: str, to_state: str, at: str) -> Entry:
-    """The row after one more of its events (its ``to_state`` and ISO time): its state, its time,
-    and its counter if it has one."""
-    changes: dict[str, Any] = {"state": to_state, "updated_at": at}
-    counter = COUNTERS.get(topic)
-    if counter is not None:
-        name, step = counter
-        changes[name] = getattr(entry, name) + step
-    return attrs.evolve(entry, **changes)
+#: Where each field sits in an Entry's values (``attrs.astuple`` order), for the page's working rows.
+_AT = {name: i for i, name in enumerate(COLUMNS)}
+_STATE, _UPDATED_AT = _AT["state"], _AT["updated_at"]
+#: Topic -> (index of its counter, step).
+_STEPS: dict[str, tuple[int, int]] = {topic: (_AT[name], step) for topic, (name, step) in COUNTERS.items()}
+
+
+def _evolve(values: list[Any], topic: str, to_state: str, at: str) -> None:
+    """A row's values (an Entry's, in order) after one more of its events (its ``to_state`` and ISO time):
+    its state, its time, and its counter if it has one; in place (a page changes a row many times, the
+    Entry is built once)."""
+    values[_STATE], values[_UPDATED_AT] = to_state, at
+    step = _STEPS.get(topic)
+    if step is not None:
+        values[step[0]] += step[1]
 
 
 class Directory(TrackedProjection[DirectoryView]):
@@ -132,23 +138,26 @@ class Directory(TrackedProjection[DirectoryView]):
         """Project a page that follows the directory's position; only Created events are decoded (the others'
         state and time are read from the stored JSON)."""
         wanted = [r for r in page if r.topic in KINDS]
-        rows = self.view.entries({r.originator_id for r in wanted if r.topic not in CREATED})
-        changed: dict[str, Entry] = {}
+        stored = self.view.entries({r.originator_id for r in wanted if r.topic not in CREATED})
+        rows: dict[str, list[Any]] = {}  # the page's working rows (an Entry's values), built once at the end
         for r in wanted:
             if r.topic in CREATED:
-                entry = opened(r.originator_id, KINDS[r.topic], r.id, decoded(r))
-            else:
-                current = rows.get(r.originator_id)
+                rows[r.originator_id] = list(attrs.astuple(opened(r.originator_id, KINDS[r.topic], r.id, decoded(r)),
+                                                            recurse=False))
+                continue
+            values = rows.get(r.originator_id)
+            if values is None:
+                current = stored.get(r.originator_id)
                 if current is None:  # no Created event before it: nothing to list it under
                     continue
-                to_state, at = r.to_state, r.stamp[2]  # read from the stored JSON, without decoding
-                if to_state is None or at is None:
-                    event = decoded(r)
-                    to_state, at = str(event.to_state), event.timestamp.isoformat()
-                entry = evolved(current, r.topic, to_state, at)
-            rows[entry.id] = changed[entry.id] = entry
-        self.view.save(list(changed.values()), Tracking(NAME, page[-1].id))
-        return len(changed)
+                values = rows[r.originator_id] = list(attrs.astuple(current, recurse=False))
+            to_state, at = r.to_state, r.stamp[2]  # read from the stored JSON, without decoding
+            if to_state is None or at is None:
+                event = decoded(r)
+                to_state, at = str(event.to_state), event.timestamp.isoformat()
+            _evolve(values, r.topic, to_state, at)
+        self.view.save([Entry(*values) for values in rows.values()], Tracking(NAME, page[-1].id))
+        return len(rows)
 
     def engagements(self) -> list[Entry]:
         """Every engagement, in the order opened, after catching up with the store."""

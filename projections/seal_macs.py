@@ -3,21 +3,24 @@ needs to check them (``audit_chain.verify_scan``). Pure."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import struct
+from typing import Any
 
 import attrs
 
 GENESIS_TAG = bytes(32)
 
 
-def _text(value: str) -> bytes:
+def text_field(value: str) -> bytes:
+    """``str(s)`` of the seals' encoding: 2-byte big-endian length, then the UTF-8 bytes."""
     data = value.encode("utf-8", "surrogatepass")
     return struct.pack(">H", len(data)) + data
 
 
 def record_tag_of_digest(key: bytes, aggregate_id: str, version: int, topic: str, state_sha256: bytes) -> bytes:
-    msg = b"etrack-record-v1" + _text(aggregate_id) + struct.pack(">q", version) + _text(topic) + state_sha256
+    msg = b"etrack-record-v1" + text_field(aggregate_id) + struct.pack(">q", version) + text_field(topic) + state_sha256
     return hmac.digest(key, msg, "sha256")
 
 
@@ -25,6 +28,15 @@ def seal_tag(key: bytes, prev_tag: bytes, prev_position: int, position: int, rta
     msg = b"etrack-seal-v1" + prev_tag + struct.pack(">qq", prev_position, position) + rtag
     return hmac.digest(key, msg, "sha256")
 
+
+def hmac_states(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's two keyed prefixes (RFC 2104): SHA-256 states that have absorbed the key XOR ipad
+    and the key XOR opad. ``HMAC(K, m) = outer.copy().update(inner.copy().update(m).digest()).digest()``:
+    two ``copy()`` per MAC instead of a new HMAC (and its two key blocks hashed again) per message."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    block = key.ljust(64, b"\0")
+    return (hashlib.sha256(bytes(b ^ 0x36 for b in block)), hashlib.sha256(bytes(b ^ 0x5C for b in block)))
 
 
 @attrs.frozen

@@ -209,18 +209,18 @@ def test_every_row_and_the_joined_scan_equal_eventsourcings_reads(stored) -> Non
     assert list(trail.events.records()) == expected
     entries = trail.view.entries()
 
-    def joined(rows, count, seals):  # type: ignore[no-untyped-def]
-        return [tuple(row) for row in rows], count, seals
+    def joined(scan, count, seals):  # type: ignore[no-untyped-def]
+        return [tuple(row) for page in scan.pages for row in page], scan.canonical, count, seals
 
     scanned = trail.events.scan(joined)
     assert scanned is not None, "both backends join the store with the trail in the database"
-    rows, count, seals = scanned
+    rows, canonical, count, seals = scanned
     assert count == len(entries) == len(notifications)
     sealed = stored.recorder.record_key is not None  # SQLite's key file; PostgreSQL here has no ETRACK_RECORD_KEY
     assert (seals is not None) == sealed and (seals is None or seals.count == len(notifications))
     for row, n, e in zip(rows, notifications, entries, strict=True):
-        assert (row[0], row[1], row[2], row[3], bytes(row[4])) == (
+        assert (row[0], canonical(row[1]), row[2], row[3], bytes(row[4])) == (
             n.id, str(n.originator_id), n.originator_version, n.topic, bytes(n.state))
-        assert row[5:14] == (e.aggregate_id, e.version, e.topic, e.state_sha256, e.actor, e.role, e.recorded_at,
-                             e.prev_hash, e.entry_hash)
-        assert row[14:16] == (None, None)  # not read: the record tag binds the seal to its record
+        stamp = f"{e.actor or ''}|{e.role or ''}|{e.recorded_at or ''}"  # as the chain line ends
+        assert row[5:11] == (e.aggregate_id, 1, e.state_sha256, stamp, e.prev_hash, e.entry_hash)
+        assert (row[11] is not None) == sealed and (row[13] is not None) == sealed

@@ -110,3 +110,77 @@ def test_bad_jobs_are_refused(tmp_path: Path, jobs: object) -> None:
     with pytest.raises(InvalidInput, match="jobs"):
         bootstrap.audit_service(app).verify(auditor, jobs=jobs)  # type: ignore[arg-type]
     app.close()
+
+
+# --- both backends: PostgreSQL ranges run on connections of their own, in one exported snapshot ---------
+
+RECORD_KEY = "ab" * 32
+
+
+class Raw:
+    """The store's tables, written to directly (as a database-only insider would)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.pg = url.startswith("postgresql")
+        if self.pg:
+            schema = url.split("schema=")[1]
+            self.events, self.pos = f'"{schema}".etrack_events', "notification_id"
+            self.trail, self.seals = f'"{schema}".etrack_audit_trail', f'"{schema}".etrack_record_seals'
+        else:
+            self.events, self.pos, self.trail, self.seals = "stored_events", "rowid", "audit_trail", "record_seals"
+
+    def run(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        if self.pg:
+            import psycopg
+
+            from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
+
+            with psycopg.connect(postgres_conninfo(parse_url(self.url))) as conn:
+                cur = conn.execute(sql.replace("?", "%s"), args)
+                return cur.fetchall() if cur.description else []
+        with sqlite3.connect(self.url.removeprefix("sqlite:///")) as con:
+            return con.execute(sql, args).fetchall()
+
+
+def in_second_of_three(raw: Raw) -> int:
+    """A position in the middle of the second of three ranges (as scan_ranges splits the log)."""
+    positions = [int(p) for (p,) in raw.run(f"SELECT {raw.pos} FROM {raw.events} ORDER BY 1")]
+    n = len(positions)
+    first_end, second_end = positions[n // 3 - 1], positions[2 * n // 3 - 1]
+    middle = positions[n // 2]
+    assert first_end < middle <= second_end
+    return middle
+
+
+@pytest.mark.parametrize("kind", ["none", "state", "seal", "trail_hash", "stamp"])
+@pytest.mark.usefixtures("small_ranges")
+def test_a_tamper_in_the_second_range_is_named_as_one_process_names_it(durable_store_url: str, kind: str) -> None:
+    app = new_tracker(durable_store_url, FakeClock(), ETRACK_RECORD_KEY=RECORD_KEY)
+    auditor = granted(app, "auditor", "Aude")
+    rng = random.Random(7)
+    app.save(*[engagement(app.sealer, rng, 30, START) for _ in range(4)])
+    trail = bootstrap.audit_trail(app)
+    trail.catch_up()
+    raw = Raw(durable_store_url)
+    p = in_second_of_three(raw)
+    if kind == "state":
+        raw.run(f"UPDATE {raw.events} SET state = state || ? WHERE {raw.pos} = ?", (b" ", p))
+    elif kind == "seal":
+        raw.run(f"UPDATE {raw.seals} SET record_tag = ? WHERE position = ?", ("0" * 64, p))
+    elif kind == "trail_hash":
+        raw.run(f"UPDATE {raw.trail} SET entry_hash = ? WHERE position = ?", ("0" * 64, p))
+    elif kind == "stamp":  # the stamp the chain covers, edited in the trail
+        raw.run(f"UPDATE {raw.trail} SET recorded_at = ? WHERE position = ?", ("1999-01-01T00:00:00", p))
+    alone = _ranges_report(trail.events, 3, None, trail.position())
+    assert (alone is not None) == (kind == "none")  # the ranges prove only an intact store, and defer otherwise
+    service = bootstrap.audit_service(app)
+    single, split = service.verify(auditor).to_dict(), service.verify(auditor, jobs=3).to_dict()
+    app.close()
+    assert single["ok"] == (kind == "none"), single["faults"][:3]
+    if kind != "none":
+        assert single["first_bad_position"] == p, single["faults"][:3]
+    else:
+        assert alone is not None and alone.checked == single["checked"] and alone.sealed == single["checked"]
+        assert alone.head_hash == single["head"]["hash"]
+    assert split == single
