@@ -32,9 +32,11 @@ Every suppression is marked in the output with its reason; a suppressed cell is 
 from __future__ import annotations
 
 import itertools
+import json
+import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, overload
 
 import attrs
 
@@ -111,6 +113,64 @@ def tally(items: Iterable[Fact | Tally]) -> list[Tally]:
                   tuple(sorted(persons.items())), tuple(sorted(sources.items())))
             for (family, metric, unit, month, theme, context, polarity, intensity), (facts, persons, sources)
             in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0])))]
+
+
+#: A tally as the SQL views store it (and as a whole-history query holds it): its key as JSON, its
+#: eight dimensions, its facts, and its persons and sources as JSON objects (name -> facts).
+TallyRow = tuple[Any, ...]
+
+
+def tally_row(t: Tally) -> TallyRow:
+    return (json.dumps(list(t.key)), *t.key, t.facts, json.dumps(dict(t.persons)), json.dumps(dict(t.sources)))
+
+
+def tally_of(row: Sequence[Any], names: Callable[[str], str] | None = None) -> Tally:
+    """The tally of a stored row (``names`` maps each person and source name as it is decoded)."""
+    family, metric, unit, month, theme, context, polarity, intensity = row[1:9]
+    persons, sources = json.loads(row[10]), json.loads(row[11])
+    if names is None:
+        return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
+                     tuple(sorted(persons.items())), tuple(sorted(sources.items())))
+    return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
+                 tuple(sorted((names(p), n) for p, n in persons.items())),
+                 tuple(sorted((names(s), n) for s, n in sources.items())))
+
+
+def tally_dims(row: Sequence[Any]) -> Tally:
+    """A stored row's fine cell without its persons and sources (not decoded): its key and its facts."""
+    family, metric, unit, month, theme, context, polarity, intensity = row[1:9]
+    return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]), (), ())
+
+
+class Tallies(Sequence[Tally]):
+    """Tallies kept as their stored rows and decoded one at a time, each time they are read.
+
+    A release reads its tallies a few times (its population, the cells of each level it tries,
+    the total); over the whole history, holding them decoded would cost several times their
+    stored size. Names are interned as they are decoded, so a person counted in many cells is
+    one string.
+    """
+
+    def __init__(self, rows: Sequence[TallyRow]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> Tally: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Tally]: ...
+
+    def __getitem__(self, i: int | slice) -> Tally | list[Tally]:
+        if isinstance(i, slice):
+            return [tally_of(r, sys.intern) for r in self.rows[i]]
+        return tally_of(self.rows[i], sys.intern)
+
+    def __iter__(self) -> Iterator[Tally]:
+        for row in self.rows:
+            yield tally_of(row, sys.intern)
 
 
 @attrs.frozen
