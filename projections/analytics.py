@@ -66,6 +66,9 @@ RELEASE_PAGE = 400
 class AnalyticsView(View):
     """Facts, tallies, sources and the release ledger: what every backend's view keeps."""
 
+    #: Fine cells read, refined and written at a time while a release is recorded (a test sets it small).
+    release_page: int = RELEASE_PAGE
+
     @abstractmethod
     def append(
         self, facts: Sequence[tuple[int, Fact]], sources: dict[str, Source], tracking: Tracking,
@@ -107,7 +110,7 @@ class AnalyticsView(View):
         """Record a release in one serialised transaction (two analysts at the same instant are
         checked one after the other): number it (its family's releases so far + 1), get
         ``refiner = refine(number, highest k recorded)``, then, a page of the fine cells ``keys``
-        at a time (:data:`RELEASE_PAGE`), read their parts, pass them to ``refiner.page`` and write
+        at a time (:attr:`release_page`), read their parts, pass them to ``refiner.page`` and write
         the new parts it returns; then read the regions ``refiner.regions_to_read`` and call
         ``refiner.finish(regions)`` — it raises to refuse, and then nothing is written — and write
         the regions it returns, the ledger row and its rows."""

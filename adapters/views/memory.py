@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import RELEASE_PAGE, AnalyticsView
+from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, TallyRow, tally, tally_row
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
@@ -145,8 +145,8 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
             refiner = refine(len(earlier) + 1, max(earlier, default=0))
             keys = list(keys)
             new_parts: dict[str, list[Block]] = {}
-            for i in range(0, len(keys), RELEASE_PAGE):
-                chunk = keys[i:i + RELEASE_PAGE]
+            for i in range(0, len(keys), self.release_page):
+                chunk = keys[i:i + self.release_page]
                 new_parts.update(refiner.page(chunk, {key: list(self._parts[key]) for key in chunk
                                                       if key in self._parts}))
             regions = {sig: self._regions[sig] for sig in refiner.regions_to_read if sig in self._regions}

@@ -26,7 +26,7 @@ from engagement_tracker.adapters.views.rows import (
 )
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import RELEASE_PAGE, AnalyticsView
+from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, TallyRow, tally, tally_of, tally_row
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
@@ -246,8 +246,8 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             earlier, highest_k = (int(counted["n"]), int(counted["k"])) if counted else (0, 0)
             refiner = refine(earlier + 1, highest_k)
             keys = list(keys)
-            for i in range(0, len(keys), RELEASE_PAGE):  # a page of cells at a time: parts read, refined, written
-                chunk = keys[i:i + RELEASE_PAGE]
+            for i in range(0, len(keys), self.release_page):  # a page of cells at a time: parts read, refined, written
+                chunk = keys[i:i + self.release_page]
                 curs.execute(SQL("SELECT key, parts FROM {} WHERE key = ANY(%s)").format(self._parts), (chunk,))
                 new = refiner.page(chunk, {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()})
                 if new:

@@ -25,7 +25,7 @@ from engagement_tracker.adapters.views.rows import (
     persons_json,
 )
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import RELEASE_PAGE, AnalyticsView
+from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Release, Tally, TallyRow, tally, tally_of, tally_row
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
@@ -225,7 +225,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
                       (family, release_id))
             earlier, highest_k = c.fetchone()
             refiner = refine(int(earlier) + 1, int(highest_k))
-            for chunk in _chunks(list(keys), RELEASE_PAGE):  # a page of cells at a time: parts read, refined, written
+            for chunk in _chunks(list(keys), self.release_page):  # a page of cells at a time: parts read, refined, written
                 c.execute(f"SELECT key, parts FROM analytic_parts WHERE key IN ({','.join('?' * len(chunk))})", chunk)
                 new = refiner.page(chunk, {r[0]: blocks_of(r[1]) for r in c.fetchall()})
                 c.executemany("INSERT OR REPLACE INTO analytic_parts VALUES (?,?,?)",
