@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -52,7 +53,15 @@ from engagement_tracker.projections.anonymity import (
     trends,
 )
 from engagement_tracker.projections.privacy import DpRelease, dp_release
-from engagement_tracker.projections.regions import Block, Refiner, StaleRelease, Touch, fine_key, touch
+from engagement_tracker.projections.regions import (
+    Block,
+    Refiner,
+    StaleRelease,
+    Touch,
+    fine_key,
+    released_keys,
+    touch,
+)
 from engagement_tracker.projections.testimonials import TESTIMONIALS, testimonial_facts
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
@@ -165,7 +174,7 @@ class Analytics(TrackedProjection[AnalyticsView]):
         return len(facts)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)  # (a whole-history release meets every person: the cache stays small)
 def pseudonym(person: str) -> str:
     """How the regions name a person: a digest, never the party id."""
     return hashlib.sha256(f"etrack-ledger|{person}".encode()).hexdigest()
@@ -336,14 +345,16 @@ class AnalystService:
         # even a release of suppressed cells only is recorded: it tells that each holds a fact
         population: dict[str, tuple[str | None, str | None, int]] = {}
         stored: dict[str, TallyRow] = {}
+        released = released_keys(rel)
         for row in rows:  # every fine cell's label, from its dimensions (persons stay undecoded)
             cell = tally_dims(row)
             key = fine_key(cell)
-            population[key] = (*touch(rel, cell), cell.facts)
+            population[key] = (*touch(rel, cell, released), cell.facts)
             stored[key] = row
+        rows.clear()  # the rows live in `stored` now, each dropped once its page is refined
 
         def touched(keys: Sequence[str]) -> dict[str, Touch]:  # a page of cells, decoded and pseudonymous
-            return {key: (population[key][0], population[key][1], pseudonymous(tally_of(stored[key])))
+            return {key: (population[key][0], population[key][1], pseudonymous(tally_of(stored.pop(key), sys.intern)))
                     for key in keys}
 
         def check(seq: int, highest_k: int) -> Refiner:

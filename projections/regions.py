@@ -132,7 +132,7 @@ Touch = tuple[str | None, str | None, Tally]
 def cover(rel: Release, tallies: Iterable[Tally]) -> dict[str, Touch]:
     """Every fine cell of a release's population: published under its released cell's label, or
     ``*`` when its cell is hidden and the total published; and the hidden cell it falls in."""
-    released = _released(rel)
+    released = released_keys(rel)
     return {fine_key(t): (*touch(rel, t, released), t) for t in tallies}
 
 
@@ -141,12 +141,13 @@ def touch(rel: Release, t: Tally, released: frozenset[tuple[Any, ...]] | None = 
     it falls in (its dimensions are all it reads)."""
     key = tuple(_dim(t, d, rel) for d in rel.by)
     name = json.dumps([str(v) for v in key])
-    if key in (_released(rel) if released is None else released):
+    if key in (released_keys(rel) if released is None else released):
         return name, None
     return TOTAL_ONLY if rel.total is not None else None, name
 
 
-def _released(rel: Release) -> frozenset[tuple[Any, ...]]:
+def released_keys(rel: Release) -> frozenset[tuple[Any, ...]]:
+    """The released cells of a release, as tuples of their dimensions' values (in ``rel.by`` order)."""
     return frozenset(tuple(r.dims[d] for d in rel.by) for r in rel.released)
 
 
@@ -285,7 +286,8 @@ class Refiner:
         """The regions to write and the signatures to drop, once every page is done; DisclosureRisk
         when a region created or changed breaks the rule."""
         put, drop = [], []
-        for sig, change in self.delta.items():
+        while self.delta:  # each region's running sums dropped as its block is made
+            sig, change = self.delta.popitem()
             region = regions.get(sig)
             if region is not None:
                 change.add(region)

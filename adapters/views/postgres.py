@@ -27,7 +27,16 @@ from engagement_tracker.adapters.views.rows import (
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
-from engagement_tracker.projections.anonymity import Fact, Release, Tally, TallyRow, tally, tally_of, tally_row
+from engagement_tracker.projections.anonymity import (
+    Fact,
+    Release,
+    Tally,
+    TallyRow,
+    compact_row,
+    tally,
+    tally_of,
+    tally_row,
+)
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
@@ -210,7 +219,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT * FROM {} WHERE family = %s AND month >= %s AND month <= %s ORDER BY key").format(
                 self._tallies), (family, since or "", until or "9999-99"))
-            return [tuple(r[c] for c in TALLY_COLUMNS) for r in curs.fetchall()]
+            return [compact_row([r[c] for c in TALLY_COLUMNS]) for r in curs.fetchall()]
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
         with self.datastore.transaction(commit=False) as curs:

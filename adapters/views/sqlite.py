@@ -26,7 +26,16 @@ from engagement_tracker.adapters.views.rows import (
 )
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
-from engagement_tracker.projections.anonymity import Fact, Release, Tally, TallyRow, tally, tally_of, tally_row
+from engagement_tracker.projections.anonymity import (
+    Fact,
+    Release,
+    Tally,
+    TallyRow,
+    compact_row,
+    tally,
+    tally_of,
+    tally_row,
+)
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
@@ -180,7 +189,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT * FROM analytic_tallies WHERE family = ? AND month >= ? AND month <= ? ORDER BY key",
                       (family, since or "", until or "9999-99"))
-            return [tuple(r) for r in c.fetchall()]
+            return [compact_row(r) for r in c.sqlite_cursor]  # row by row: never every row twice
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
         wanted = None if ids is None else sorted(set(ids))
@@ -238,8 +247,8 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             put, drop = refiner.finish(regions)  # raises: rolled back
             c.executemany("DELETE FROM analytic_regions WHERE sig = ?", [(sig,) for sig in drop])
             c.executemany("INSERT OR REPLACE INTO analytic_regions VALUES (?,?,?,?,?,?)",
-                          [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
-                            counts_json(b.hidden)) for b in put])
+                          ((b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                            counts_json(b.hidden)) for b in put))  # encoded one region at a time
             c.executemany(
                 f"INSERT INTO released_rows VALUES ({','.join('?' * 12)})",
                 [(release_id, family, *(row.dims.get(col) for col in RELEASED_DIMENSIONS), row.value, row.status, None)
