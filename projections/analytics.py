@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -42,23 +43,40 @@ from engagement_tracker.projections.anonymity import (
     Level,
     Policy,
     Release,
+    Tallies,
     Tally,
+    TallyRow,
     release,
     tally,
+    tally_dims,
+    tally_of,
     trends,
 )
 from engagement_tracker.projections.privacy import DpRelease, dp_release
-from engagement_tracker.projections.regions import Block, Refinement, StaleRelease, cover, fine_key, refine
+from engagement_tracker.projections.regions import (
+    Block,
+    Refiner,
+    StaleRelease,
+    Touch,
+    fine_key,
+    released_keys,
+    touch,
+)
 from engagement_tracker.projections.testimonials import TESTIMONIALS, testimonial_facts
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
 from engagement_tracker.projections.windows import require_whole_periods, require_window
 
 NAME = "analytics"
+#: How many fine cells a view reads, refines and writes at a time while it records a release.
+RELEASE_PAGE = 400
 
 
 class AnalyticsView(View):
     """Facts, tallies, sources and the release ledger: what every backend's view keeps."""
+
+    #: Fine cells read, refined and written at a time while a release is recorded (a test sets it small).
+    release_page: int = RELEASE_PAGE
 
     @abstractmethod
     def append(
@@ -77,6 +95,11 @@ class AnalyticsView(View):
         """
 
     @abstractmethod
+    def tally_rows(self, family: str, since: str | None = None, until: str | None = None) -> list[TallyRow]:
+        """The same tallies, in the same order, as stored rows (``anonymity.tally_row``), not decoded:
+        what a release holds while it is built (``anonymity.Tallies`` decodes them as they are read)."""
+
+    @abstractmethod
     def facts(self) -> list[Fact]:
         """Every fact, in the order projected."""
 
@@ -91,13 +114,15 @@ class AnalyticsView(View):
     @abstractmethod
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
+        refine: Callable[[int, int], Refiner],
     ) -> int:
         """Record a release in one serialised transaction (two analysts at the same instant are
-        checked one after the other): number it (its family's releases so far + 1), read the parts
-        of the fine cells ``keys`` and the regions those parts belong to, call
-        ``refine(number, highest k recorded, parts, regions)`` — it raises to refuse, and then
-        nothing is written — and write the new parts, the regions, the ledger row and its rows."""
+        checked one after the other): number it (its family's releases so far + 1), get
+        ``refiner = refine(number, highest k recorded)``, then, a page of the fine cells ``keys``
+        at a time (:attr:`release_page`), read their parts, pass them to ``refiner.page`` and write
+        the new parts it returns; then read the regions ``refiner.regions_to_read`` and call
+        ``refiner.finish(regions)`` — it raises to refuse, and then nothing is written — and write
+        the regions it returns, the ledger row and its rows."""
 
     @abstractmethod
     def regions(self, family: str) -> dict[str, Block]:
@@ -149,7 +174,7 @@ class Analytics(TrackedProjection[AnalyticsView]):
         return len(facts)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)  # (a whole-history release meets every person: the cache stays small)
 def pseudonym(person: str) -> str:
     """How the regions name a person: a digest, never the party id."""
     return hashlib.sha256(f"etrack-ledger|{person}".encode()).hexdigest()
@@ -230,12 +255,14 @@ class AnalystService:
         since, until = require_window(since, until)
         return actor, by, unit, period, since, until
 
-    def _scope(self, family: str, unit: str | None, since: str | None, until: str | None) -> list[Tally]:
+    def _scope(self, family: str, unit: str | None, since: str | None, until: str | None) -> list[TallyRow]:
+        """The tallies a query reads, as stored rows (decoded as they are read: ``anonymity.Tallies``)."""
         self.analytics.catch_up()
-        facts = self.analytics.view.tallies(family, since, until)
+        rows = self.analytics.view.tally_rows(family, since, until)
         if unit:
-            facts = [f for f in facts if f.unit == unit or f.unit.startswith(unit.rstrip("/") + "/")]
-        return facts
+            below = unit.rstrip("/") + "/"
+            rows = [r for r in rows if r[3] == unit or r[3].startswith(below)]  # r[3]: the tally's unit
+        return rows
 
     def _release(
         self,
@@ -292,11 +319,10 @@ class AnalystService:
         eps = require_epsilon(epsilon)
         if "period" in by:
             require_whole_periods(since, until, period)
-        facts = self._scope(family, unit, since, until)
+        facts = Tallies(self._scope(family, unit, since, until))
         query = {"family": family, "by": list(by), "unit": unit, "period": period, "since": since, "until": until,
                  "epsilon": eps}
-        data = hashlib.sha256(json.dumps([[fine_key(t), t.facts, [[pseudonym(p), n] for p, n in t.persons]]
-                                          for t in facts]).encode()).hexdigest()
+        data = _data_digest(facts)
         key = hashlib.sha256(json.dumps([query, data], sort_keys=True).encode()).hexdigest()
         recorded = self.analytics.view.dp_answer(key)
         if recorded is not None:
@@ -310,21 +336,33 @@ class AnalystService:
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, policy: Policy,
         since: str | None, until: str | None,
     ) -> Release:
-        facts = self._scope(family, unit, since, until)
-        rel = release(facts, by, policy, Level(time=period))
+        rows = self._scope(family, unit, since, until)  # stored rows, decoded a tally at a time when read
+        rel = release(Tallies(rows), by, policy, Level(time=period))
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
         if not rel.rows:
             return rel  # a population under k: nothing listed, nothing recorded
         # even a release of suppressed cells only is recorded: it tells that each holds a fact
-        covered = {key: (label, cell, pseudonymous(t)) for key, (label, cell, t) in cover(rel, facts).items()}
+        population: dict[str, tuple[str | None, str | None, int]] = {}
+        stored: dict[str, TallyRow] = {}
+        released = released_keys(rel)
+        for row in rows:  # every fine cell's label, from its dimensions (persons stay undecoded)
+            cell = tally_dims(row)
+            key = fine_key(cell)
+            population[key] = (*touch(rel, cell, released), cell.facts)
+            stored[key] = row
+        rows.clear()  # the rows live in `stored` now, each dropped once its page is refined
 
-        def check(seq: int, highest_k: int, parts: dict[str, list[Block]], regions: dict[str, Block]) -> Refinement:
-            return refine(family, seq, covered, parts, regions, max(policy.k, highest_k), policy.dominance)
+        def touched(keys: Sequence[str]) -> dict[str, Touch]:  # a page of cells, decoded and pseudonymous
+            return {key: (population[key][0], population[key][1], pseudonymous(tally_of(stored.pop(key), sys.intern)))
+                    for key in keys}
+
+        def check(seq: int, highest_k: int) -> Refiner:
+            return Refiner(family, seq, population, max(policy.k, highest_k), policy.dominance, touched)
 
         query = {"by": list(by), "unit": unit, "period": period, "k": policy.k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(covered), check)
+        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(population), check)
         return rel
 
     @overload
@@ -403,6 +441,17 @@ class AnalystService:
 
 
 # --- output -------------------------------------------------------------------------------------
+
+
+def _data_digest(facts: Iterable[Tally]) -> str:
+    """SHA-256 of the JSON list of every tally's fine key, facts and pseudonymous persons, written
+    an item at a time (the same bytes as ``json.dumps`` of the whole list)."""
+    digest = hashlib.sha256(b"[")
+    for i, t in enumerate(facts):
+        item = json.dumps([fine_key(t), t.facts, [[pseudonym(p), n] for p, n in t.persons]])
+        digest.update(f"{', ' if i else ''}{item}".encode())
+    digest.update(b"]")
+    return digest.hexdigest()
 
 
 def release_rows(rel: Release, with_total: bool = True) -> list[dict[str, Any]]:

@@ -32,9 +32,11 @@ Every suppression is marked in the output with its reason; a suppressed cell is 
 from __future__ import annotations
 
 import itertools
+import json
+import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol, overload
 
 import attrs
 
@@ -111,6 +113,70 @@ def tally(items: Iterable[Fact | Tally]) -> list[Tally]:
                   tuple(sorted(persons.items())), tuple(sorted(sources.items())))
             for (family, metric, unit, month, theme, context, polarity, intensity), (facts, persons, sources)
             in sorted(cells.items(), key=lambda kv: tuple(map(str, kv[0])))]
+
+
+#: A tally as the SQL views store it (and as a whole-history query holds it): its key as JSON, its
+#: eight dimensions, its facts, and its persons and sources as JSON objects (name -> facts).
+TallyRow = tuple[Any, ...]
+
+
+def tally_row(t: Tally) -> TallyRow:
+    return (json.dumps(list(t.key)), *t.key, t.facts, json.dumps(dict(t.persons)), json.dumps(dict(t.sources)))
+
+
+def tally_of(row: Sequence[Any], names: Callable[[str], str] | None = None) -> Tally:
+    """The tally of a stored row (``names`` maps each person and source name as it is decoded)."""
+    family, metric, unit, month, theme, context, polarity, intensity = row[1:9]
+    persons, sources = json.loads(row[10]), json.loads(row[11])
+    if names is None:
+        return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
+                     tuple(sorted(persons.items())), tuple(sorted(sources.items())))
+    return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
+                 tuple(sorted((names(p), n) for p, n in persons.items())),
+                 tuple(sorted((names(s), n) for s, n in sources.items())))
+
+
+def compact_row(row: Sequence[Any]) -> TallyRow:
+    """A stored row with its dimensions' names interned: a whole history's rows share one string per
+    unit, month, theme ... instead of one per row."""
+    return (row[0], *(sys.intern(v) if isinstance(v, str) else v for v in row[1:9]), *row[9:12])
+
+
+def tally_dims(row: Sequence[Any]) -> Tally:
+    """A stored row's fine cell without its persons and sources (not decoded): its key and its facts."""
+    family, metric, unit, month, theme, context, polarity, intensity = row[1:9]
+    return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]), (), ())
+
+
+class Tallies(Sequence[Tally]):
+    """Tallies kept as their stored rows and decoded one at a time, each time they are read.
+
+    A release reads its tallies a few times (its population, the cells of each level it tries,
+    the total); over the whole history, holding them decoded would cost several times their
+    stored size. Names are interned as they are decoded, so a person counted in many cells is
+    one string.
+    """
+
+    def __init__(self, rows: Sequence[TallyRow]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> Tally: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Tally]: ...
+
+    def __getitem__(self, i: int | slice) -> Tally | list[Tally]:
+        if isinstance(i, slice):
+            return [tally_of(r, sys.intern) for r in self.rows[i]]
+        return tally_of(self.rows[i], sys.intern)
+
+    def __iter__(self) -> Iterator[Tally]:
+        for row in self.rows:
+            yield tally_of(row, sys.intern)
 
 
 @attrs.frozen
@@ -210,17 +276,21 @@ def _value(fact: Fact | Tally, dim: str, level: Level) -> Any:
 def build_cells(facts: Iterable[Fact | Tally], by: Sequence[str], level: Level) -> dict[tuple[Any, ...], Cell]:
     cells: dict[tuple[Any, ...], Cell] = {}
     for f in facts:
-        key = tuple(_value(f, d, level) for d in by)
-        cell = cells.setdefault(key, Cell(key))
-        if isinstance(f, Tally):
-            cell.facts += f.facts
-            cell.persons.update(p for p, _ in f.persons)
-            cell.sources.update(dict(f.sources))
-        else:
-            cell.facts += 1
-            cell.persons |= f.persons
-            cell.sources[f.source] += 1
+        _add(cells, f, by, level)
     return cells
+
+
+def _add(cells: dict[tuple[Any, ...], Cell], f: Fact | Tally, by: Sequence[str], level: Level) -> None:
+    key = tuple(_value(f, d, level) for d in by)
+    cell = cells.setdefault(key, Cell(key))
+    if isinstance(f, Tally):
+        cell.facts += f.facts
+        cell.persons.update(p for p, _ in f.persons)
+        cell.sources.update(dict(f.sources))
+    else:
+        cell.facts += 1
+        cell.persons |= f.persons
+        cell.sources[f.source] += 1
 
 
 def _weight(f: Fact | Tally) -> int:
@@ -287,14 +357,24 @@ def release(
         raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(DIMENSIONS)}")
     if level.time not in TIME_LEVELS:
         raise InvalidInput("period", f"{level.time!r} is not one of {', '.join(TIME_LEVELS)}")
-    population = frozenset(p for f in facts for p in _persons(f))
+    # one pass for the population, the total and the requested level's cells (``facts`` may decode
+    # as it is read, anonymity.Tallies); a coarser level tried reads them again
+    persons: set[str] = set()
+    total = 0
+    first: dict[tuple[Any, ...], Cell] = {}
+    for f in facts:
+        persons.update(_persons(f))
+        total += _weight(f)
+        _add(first, f, by, level)
+    population = frozenset(persons)
+    del persons
     if len(population) < policy.k:  # nothing at all: not even which cells exist
         return Release(by, level, policy, (), None, population)
 
     chosen = None
     best = None
     for candidate in levels_to_try(by, level) if auto_coarsen else [level]:
-        cells = build_cells(facts, by, candidate)
+        cells = first if candidate == level else build_cells(facts, by, candidate)  # the first level tried: level
         hidden = primary_suppression(cells, policy)
         complementary_suppression(cells, hidden)
         share = _hidden_share(cells, hidden)
@@ -317,7 +397,6 @@ def release(
         for key in sorted(cells, key=lambda k: tuple(str(v) for v in k))
     )
     # when too little is hidden to protect it (a lone hidden cell), the total is withheld too
-    total = sum(_weight(f) for f in facts)
     return Release(by, used, policy, rows, total if protected else None, population)
 
 

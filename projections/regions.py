@@ -41,7 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -132,16 +132,23 @@ Touch = tuple[str | None, str | None, Tally]
 def cover(rel: Release, tallies: Iterable[Tally]) -> dict[str, Touch]:
     """Every fine cell of a release's population: published under its released cell's label, or
     ``*`` when its cell is hidden and the total published; and the hidden cell it falls in."""
-    released = {tuple(r.dims[d] for d in rel.by) for r in rel.released}
-    out: dict[str, Touch] = {}
-    for t in tallies:
-        key = tuple(_dim(t, d, rel) for d in rel.by)
-        name = json.dumps([str(v) for v in key])
-        if key in released:
-            out[fine_key(t)] = (name, None, t)
-        else:
-            out[fine_key(t)] = (TOTAL_ONLY if rel.total is not None else None, name, t)
-    return out
+    released = released_keys(rel)
+    return {fine_key(t): (*touch(rel, t, released), t) for t in tallies}
+
+
+def touch(rel: Release, t: Tally, released: frozenset[tuple[Any, ...]] | None = None) -> tuple[str | None, str | None]:
+    """What a release does to fine cell ``t``: the label it publishes it under, and the hidden cell
+    it falls in (its dimensions are all it reads)."""
+    key = tuple(_dim(t, d, rel) for d in rel.by)
+    name = json.dumps([str(v) for v in key])
+    if key in (released_keys(rel) if released is None else released):
+        return name, None
+    return TOTAL_ONLY if rel.total is not None else None, name
+
+
+def released_keys(rel: Release) -> frozenset[tuple[Any, ...]]:
+    """The released cells of a release, as tuples of their dimensions' values (in ``rel.by`` order)."""
+    return frozenset(tuple(r.dims[d] for d in rel.by) for r in rel.released)
 
 
 def _dim(t: Tally, dim: str, rel: Release) -> Any:
@@ -207,48 +214,92 @@ def refine(
     region it creates or changes breaks the rule (:func:`problem`).
 
     Raises :class:`StaleRelease` when the parts hold more facts than the release read (another
-    release published newer facts first): the caller builds the release again.
+    release published newer facts first): the caller builds the release again. (The same as a
+    :class:`Refiner` given every cell in one page.)
     """
-    delta: dict[str, _Sum] = {}
-    new_parts: dict[str, list[Block]] = {}
-    names = hidden_ids({key: (label, cell, t.facts) for key, (label, cell, t) in touched.items()})
-    for key, (label, cell, t) in touched.items():
-        existing = list(parts.get(key, ()))
-        fresh = _Sum()
-        fresh.add(Block(ROOT, t.facts, dict(t.persons), dict(t.sources)))
-        for p in existing:
-            fresh.add(p, -1)
-        if fresh.facts < 0:
-            raise StaleRelease("another release published newer facts; build this release again")
-        pieces = [*existing, fresh.block(ROOT)] if fresh.facts > 0 else existing
-        merged: dict[tuple[str, tuple[str, ...]], _Sum] = {}
-        for piece in pieces:
-            sig = piece.sig if label is None else child(piece.sig, family, seq, label)
-            hidden = dict(piece.hidden)
-            if cell is not None:
-                hidden[names[key]] = piece.facts
-            moved = Block(sig, piece.facts, piece.persons, piece.sources, hidden)
-            merged.setdefault((sig, tuple(sorted(hidden))), _Sum()).add(moved)
-            if piece.sig != ROOT:
-                delta.setdefault(piece.sig, _Sum()).add(piece, -1)
-            if sig != ROOT:
-                delta.setdefault(sig, _Sum()).add(moved)
-        new_parts[key] = sorted((acc.block(sig) for (sig, _), acc in merged.items()),
-                                key=lambda b: (b.sig, sorted(b.hidden)))
-    put, drop = [], []
-    for sig, change in delta.items():
-        region = regions.get(sig)
-        if region is not None:
-            change.add(region)
-        if change.facts > 0:
-            put.append(change.block(sig))
-        elif region is not None:
-            drop.append(sig)
-    problems = {why for b in put if (why := problem(b, k, dominance)) is not None}
-    if problems:
-        why = next(w for w in ("k", "dominance", "slack") if w in problems)
-        raise DisclosureRisk("release", ADVICE[why].format(k=k))
-    return Refinement(new_parts, sorted(put, key=lambda b: b.sig), sorted(drop))
+    refiner = Refiner(family, seq, {key: (label, cell, t.facts) for key, (label, cell, t) in touched.items()},
+                      k, dominance, lambda keys: {key: touched[key] for key in keys})
+    new_parts = refiner.page(list(touched), parts)
+    put, drop = refiner.finish(regions)
+    return Refinement(new_parts, put, drop)
+
+
+class Refiner:
+    """:func:`refine`, a page of fine cells at a time: what a view runs inside the transaction that
+    records a release, so that a release over the whole history never holds every cell's parts.
+
+    ``population`` names every fine cell of the release (fine key -> label, suppressed cell, facts
+    read); ``touched`` gives a page of them with their tallies (decoded only then). The view calls
+    :meth:`page` with each page's stored parts and writes the new parts it returns, then reads
+    the regions named by :attr:`regions_to_read` and calls :meth:`finish`, which raises to refuse
+    (the view's transaction then writes nothing) or says which regions to write and drop.
+    """
+
+    def __init__(
+        self, family: str, seq: int, population: Mapping[str, tuple[str | None, str | None, int]], k: int,
+        dominance: float, touched: Callable[[Sequence[str]], Mapping[str, Touch]],
+    ) -> None:
+        self.family, self.seq, self.k, self.dominance = family, seq, k, dominance
+        self.names = hidden_ids(population)
+        self.touched = touched
+        self.delta: dict[str, _Sum] = {}
+        self._read: dict[str, None] = {}  # the signatures of the parts read (their regions), in order
+
+    @property
+    def regions_to_read(self) -> list[str]:
+        """The regions the parts read so far belong to."""
+        return sorted(self._read)
+
+    def page(self, keys: Sequence[str], parts: Mapping[str, Sequence[Block]]) -> dict[str, list[Block]]:
+        """The new parts of fine cells ``keys`` (their stored ``parts`` given); the regions' changes are kept."""
+        family, seq, delta = self.family, self.seq, self.delta
+        touched = self.touched(keys)
+        new_parts: dict[str, list[Block]] = {}
+        for key in keys:
+            label, cell, t = touched[key]
+            existing = list(parts.get(key, ()))
+            self._read.update((p.sig, None) for p in existing)
+            fresh = _Sum()
+            fresh.add(Block(ROOT, t.facts, dict(t.persons), dict(t.sources)))
+            for p in existing:
+                fresh.add(p, -1)
+            if fresh.facts < 0:
+                raise StaleRelease("another release published newer facts; build this release again")
+            pieces = [*existing, fresh.block(ROOT)] if fresh.facts > 0 else existing
+            merged: dict[tuple[str, tuple[str, ...]], _Sum] = {}
+            for piece in pieces:
+                sig = piece.sig if label is None else child(piece.sig, family, seq, label)
+                hidden = dict(piece.hidden)
+                if cell is not None:
+                    hidden[self.names[key]] = piece.facts
+                moved = Block(sig, piece.facts, piece.persons, piece.sources, hidden)
+                merged.setdefault((sig, tuple(sorted(hidden))), _Sum()).add(moved)
+                if piece.sig != ROOT:
+                    delta.setdefault(piece.sig, _Sum()).add(piece, -1)
+                if sig != ROOT:
+                    delta.setdefault(sig, _Sum()).add(moved)
+            new_parts[key] = sorted((acc.block(sig) for (sig, _), acc in merged.items()),
+                                    key=lambda b: (b.sig, sorted(b.hidden)))
+        return new_parts
+
+    def finish(self, regions: Mapping[str, Block]) -> tuple[list[Block], list[str]]:
+        """The regions to write and the signatures to drop, once every page is done; DisclosureRisk
+        when a region created or changed breaks the rule."""
+        put, drop = [], []
+        while self.delta:  # each region's running sums dropped as its block is made
+            sig, change = self.delta.popitem()
+            region = regions.get(sig)
+            if region is not None:
+                change.add(region)
+            if change.facts > 0:
+                put.append(change.block(sig))
+            elif region is not None:
+                drop.append(sig)
+        problems = {why for b in put if (why := problem(b, self.k, self.dominance)) is not None}
+        if problems:
+            why = next(w for w in ("k", "dominance", "slack") if w in problems)
+            raise DisclosureRisk("release", ADVICE[why].format(k=self.k))
+        return sorted(put, key=lambda b: b.sig), sorted(drop)
 
 
 # --- the same regions, from scratch (what the tests compare the bookkeeping with) -----------------

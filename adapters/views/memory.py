@@ -14,13 +14,13 @@ from eventsourcing.popo import POPOTrackingRecorder
 
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
-from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
+from engagement_tracker.projections.anonymity import Fact, Release, Tally, TallyRow, tally, tally_row
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refinement
+from engagement_tracker.projections.regions import Block, Refiner
 from engagement_tracker.projections.weak_signals import Source
 
 
@@ -31,6 +31,7 @@ class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
         super().__init__()
         self._entries: list[AuditEntry] = []
         self._tree: dict[Key, bytes] = {}
+        self._leaves = 0  # level-0 nodes (counted as they come, not by scanning the tree per page)
 
     def append(self, rows: Sequence[EntryRow], tracking: Tracking, nodes: Iterable[Node] = ()) -> None:
         with self._database_lock:
@@ -43,12 +44,15 @@ class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
                 raise IntegrityError("audit tree node already recorded")
             self._entries.extend(AuditEntry(*row) for row in rows)
             self._tree.update(new)
+            self._leaves += sum(1 for level, _ in new if level == 0)
             self._insert_tracking(tracking)
 
     def add_nodes(self, nodes: Iterable[Node]) -> None:
         with self._database_lock:
             for level, idx, h in nodes:
-                self._tree.setdefault((level, idx), h)
+                if (level, idx) not in self._tree:
+                    self._tree[(level, idx)] = h
+                    self._leaves += level == 0
 
     def nodes(self, keys: Iterable[Key]) -> dict[Key, bytes]:
         with self._database_lock:
@@ -56,7 +60,7 @@ class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
 
     def leaf_count(self) -> int:
         with self._database_lock:
-            return sum(1 for level, _ in self._tree if level == 0)
+            return self._leaves
 
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
         with self._database_lock:
@@ -71,6 +75,7 @@ class MemoryAuditTrailView(POPOTrackingRecorder, AuditTrailView):
         with self._database_lock:
             self._entries.clear()
             self._tree.clear()
+            self._leaves = 0
             self._max_tracking_ids.pop(TRAIL_NAME, None)
 
 
@@ -111,6 +116,9 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
             return sorted((t for t in self._tallies.values() if t.family == family and low <= t.month <= high),
                           key=lambda t: tuple(map(str, t.key)))
 
+    def tally_rows(self, family: str, since: str | None = None, until: str | None = None) -> list[TallyRow]:
+        return [tally_row(t) for t in self.tallies(family, since, until)]
+
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
         with self._database_lock:
             keys = self._sources.keys() if ids is None else set(ids) & self._sources.keys()
@@ -130,19 +138,24 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
+        refine: Callable[[int, int], Refiner],
     ) -> int:
         with self._database_lock:
             earlier = [r["k"] for r in self._ledger if r["family"] == family]
-            parts = {key: list(self._parts[key]) for key in keys if key in self._parts}
-            sigs = {b.sig for blocks in parts.values() for b in blocks}
-            regions = {sig: self._regions[sig] for sig in sigs if sig in self._regions}
-            change = refine(len(earlier) + 1, max(earlier, default=0), parts, regions)  # raises: nothing written
-            self._parts.update(change.parts)
-            for sig in change.drop:
+            refiner = refine(len(earlier) + 1, max(earlier, default=0))
+            keys = list(keys)
+            new_parts: dict[str, list[Block]] = {}
+            for i in range(0, len(keys), self.release_page):
+                chunk = keys[i:i + self.release_page]
+                new_parts.update(refiner.page(chunk, {key: list(self._parts[key]) for key in chunk
+                                                      if key in self._parts}))
+            regions = {sig: self._regions[sig] for sig in refiner.regions_to_read if sig in self._regions}
+            put, drop = refiner.finish(regions)  # raises: nothing written
+            self._parts.update(new_parts)
+            for sig in drop:
                 self._regions.pop(sig, None)
-            self._regions.update((b.sig, b) for b in change.put)
-            self._region_family.update((b.sig, family) for b in change.put)
+            self._regions.update((b.sig, b) for b in put)
+            self._region_family.update((b.sig, family) for b in put)
             self._ledger.append({"family": family, "query": query, "rows": rel.rows, "k": rel.policy.k})
             return len(self._ledger)
 

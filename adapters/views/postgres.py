@@ -23,19 +23,26 @@ from engagement_tracker.adapters.views.rows import (
     TALLY_COLUMNS,
     directory_row,
     persons_json,
-    tally_of,
-    tally_row,
 )
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
-from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
+from engagement_tracker.projections.anonymity import (
+    Fact,
+    Release,
+    Tally,
+    TallyRow,
+    compact_row,
+    tally,
+    tally_of,
+    tally_row,
+)
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.regions import Block, Refiner, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
@@ -206,10 +213,13 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                     for r in curs.fetchall()]
 
     def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
+        return [tally_of(r) for r in self.tally_rows(family, since, until)]
+
+    def tally_rows(self, family: str, since: str | None = None, until: str | None = None) -> list[TallyRow]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT * FROM {} WHERE family = %s AND month >= %s AND month <= %s ORDER BY key").format(
                 self._tallies), (family, since or "", until or "9999-99"))
-            return [tally_of([r[c] for c in TALLY_COLUMNS]) for r in curs.fetchall()]
+            return [compact_row([r[c] for c in TALLY_COLUMNS]) for r in curs.fetchall()]
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
         with self.datastore.transaction(commit=False) as curs:
@@ -234,7 +244,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
+        refine: Callable[[int, int], Refiner],
     ) -> int:
         with self.datastore.transaction(commit=True) as curs:
             # serialise releases: the check and the write see the same ledger, parts and regions
@@ -243,26 +253,29 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 self._ledger), (family,))
             counted = curs.fetchone()
             earlier, highest_k = (int(counted["n"]), int(counted["k"])) if counted else (0, 0)
-            curs.execute(SQL("SELECT key, parts FROM {} WHERE key = ANY(%s)").format(self._parts), (list(keys),))
-            parts = {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()}
-            sigs = sorted({b.sig for blocks in parts.values() for b in blocks})
+            refiner = refine(earlier + 1, highest_k)
+            keys = list(keys)
+            for i in range(0, len(keys), self.release_page):  # a page of cells at a time: parts read, refined, written
+                chunk = keys[i:i + self.release_page]
+                curs.execute(SQL("SELECT key, parts FROM {} WHERE key = ANY(%s)").format(self._parts), (chunk,))
+                new = refiner.page(chunk, {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()})
+                if new:
+                    curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
+                                         "parts = excluded.parts").format(self._parts),
+                                     [(key, family, blocks_json(blocks)) for key, blocks in new.items()])
             curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE sig = ANY(%s)").format(
-                self._regions), (sigs,))
+                self._regions), (refiner.regions_to_read,))
             regions = {r["sig"]: _block(r) for r in curs.fetchall()}
-            change = refine(earlier + 1, highest_k, parts, regions)  # raises: rolled back
-            if change.parts:
-                curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
-                                     "parts = excluded.parts").format(self._parts),
-                                 [(key, family, blocks_json(blocks)) for key, blocks in change.parts.items()])
-            if change.drop:
-                curs.execute(SQL("DELETE FROM {} WHERE sig = ANY(%s)").format(self._regions), (change.drop,))
-            if change.put:
+            put, drop = refiner.finish(regions)  # raises: rolled back
+            if drop:
+                curs.execute(SQL("DELETE FROM {} WHERE sig = ANY(%s)").format(self._regions), (drop,))
+            if put:
                 curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (sig) DO UPDATE SET "
                                      "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources, "
                                      "hidden = excluded.hidden"
                                      ).format(self._regions),
                                  [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
-                                   counts_json(b.hidden)) for b in change.put])
+                                   counts_json(b.hidden)) for b in put])
             curs.execute(SQL(
                 "INSERT INTO {} (released_at, analyst, family, query, k, level, total, population) "
                 "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id").format(self._ledger),

@@ -9,7 +9,6 @@ from typing import Any
 
 import attrs
 
-from engagement_tracker.projections.anonymity import Tally
 from engagement_tracker.projections.directory import COLUMNS, Entry
 
 #: The directory's columns: Entry's fields, in order.
@@ -36,17 +35,6 @@ RELEASED_DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "per
 def persons_json(persons: frozenset[str]) -> str:
     """A fact's persons as stored (sorted JSON), once per distinct set: a source's facts share it."""
     return json.dumps(sorted(persons))
-
-
-def tally_row(t: Tally) -> tuple[Any, ...]:
-    return (json.dumps(list(t.key)), *t.key, t.facts, json.dumps(dict(t.persons)), json.dumps(dict(t.sources)))
-
-
-def tally_of(row: Sequence[Any]) -> Tally:
-    family, metric, unit, month, theme, context, polarity, intensity = row[1:9]
-    persons, sources = json.loads(row[10]), json.loads(row[11])
-    return Tally(family, metric, unit, month, theme, context, polarity, intensity, int(row[9]),
-                 tuple(sorted(persons.items())), tuple(sorted(sources.items())))
 
 
 def directory_row(e: Entry) -> tuple[Any, ...]:

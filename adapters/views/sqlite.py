@@ -23,18 +23,25 @@ from engagement_tracker.adapters.views.rows import (
     directory_row,
     entry_of,
     persons_json,
-    tally_of,
-    tally_row,
 )
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
-from engagement_tracker.projections.anonymity import Fact, Release, Tally, tally
+from engagement_tracker.projections.anonymity import (
+    Fact,
+    Release,
+    Tally,
+    TallyRow,
+    compact_row,
+    tally,
+    tally_of,
+    tally_row,
+)
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refinement, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.regions import Block, Refiner, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
@@ -71,10 +78,16 @@ class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
         wanted = list(keys)
         if not wanted:
             return {}
+        found: dict[Key, bytes] = {}
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT level, idx, hash FROM {TREE_TABLE} WHERE (level, idx) IN "
-                      f"(VALUES {','.join(['(?,?)'] * len(wanted))})", [x for k in wanted for x in k])
-            return {(int(r[0]), int(r[1])): bytes(r[2]) for r in c.fetchall()}
+            # one primary-key search per node (SQLite scans the whole tree for `(level, idx) IN (VALUES ...)`:
+            # a cost per page that grew with the trail)
+            for i in range(0, len(wanted), 200):
+                chunk = wanted[i:i + 200]
+                c.execute(f"SELECT level, idx, hash FROM {TREE_TABLE} WHERE "
+                          + " OR ".join(["(level = ? AND idx = ?)"] * len(chunk)), [x for k in chunk for x in k])
+                found.update(((int(r[0]), int(r[1])), bytes(r[2])) for r in c.fetchall())
+        return found
 
     def leaf_count(self) -> int:
         with self.datastore.transaction(commit=False) as c:
@@ -170,10 +183,13 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
                 for r in rows]
 
     def tallies(self, family: str, since: str | None = None, until: str | None = None) -> list[Tally]:
+        return [tally_of(r) for r in self.tally_rows(family, since, until)]
+
+    def tally_rows(self, family: str, since: str | None = None, until: str | None = None) -> list[TallyRow]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT * FROM analytic_tallies WHERE family = ? AND month >= ? AND month <= ? ORDER BY key",
                       (family, since or "", until or "9999-99"))
-            return [tally_of(tuple(r)) for r in c.fetchall()]
+            return [compact_row(r) for r in c.sqlite_cursor]  # row by row: never every row twice
 
     def sources(self, ids: Iterable[str] | None = None) -> dict[str, Source]:
         wanted = None if ids is None else sorted(set(ids))
@@ -203,7 +219,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int, dict[str, list[Block]], dict[str, Block]], Refinement],
+        refine: Callable[[int, int], Refiner],
     ) -> int:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
@@ -217,22 +233,22 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             c.execute("SELECT count(*), coalesce(max(k), 0) FROM release_ledger WHERE family = ? AND id < ?",
                       (family, release_id))
             earlier, highest_k = c.fetchone()
-            parts: dict[str, list[Block]] = {}
-            for chunk in _chunks(list(keys)):
+            refiner = refine(int(earlier) + 1, int(highest_k))
+            for chunk in _chunks(list(keys), self.release_page):  # a page of cells at a time: parts read, refined, written
                 c.execute(f"SELECT key, parts FROM analytic_parts WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-                parts.update((r[0], blocks_of(r[1])) for r in c.fetchall())
+                new = refiner.page(chunk, {r[0]: blocks_of(r[1]) for r in c.fetchall()})
+                c.executemany("INSERT OR REPLACE INTO analytic_parts VALUES (?,?,?)",
+                              [(key, family, blocks_json(blocks)) for key, blocks in new.items()])
             regions: dict[str, Block] = {}
-            for chunk in _chunks(sorted({b.sig for blocks in parts.values() for b in blocks})):
+            for chunk in _chunks(refiner.regions_to_read):
                 c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions "
                           f"WHERE sig IN ({','.join('?' * len(chunk))})", chunk)
                 regions.update((r[0], _block(r)) for r in c.fetchall())
-            change = refine(int(earlier) + 1, int(highest_k), parts, regions)  # raises: rolled back
-            c.executemany("INSERT OR REPLACE INTO analytic_parts VALUES (?,?,?)",
-                          [(key, family, blocks_json(blocks)) for key, blocks in change.parts.items()])
-            c.executemany("DELETE FROM analytic_regions WHERE sig = ?", [(sig,) for sig in change.drop])
+            put, drop = refiner.finish(regions)  # raises: rolled back
+            c.executemany("DELETE FROM analytic_regions WHERE sig = ?", [(sig,) for sig in drop])
             c.executemany("INSERT OR REPLACE INTO analytic_regions VALUES (?,?,?,?,?,?)",
-                          [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
-                            counts_json(b.hidden)) for b in change.put])
+                          ((b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                            counts_json(b.hidden)) for b in put))  # encoded one region at a time
             c.executemany(
                 f"INSERT INTO released_rows VALUES ({','.join('?' * 12)})",
                 [(release_id, family, *(row.dims.get(col) for col in RELEASED_DIMENSIONS), row.value, row.status, None)
