@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from uuid import UUID
 
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.values import Actor
@@ -131,7 +132,7 @@ def holds_cohort_role(cohort: Any, actor: Actor) -> bool:
 
 def require_metrics_keeper(cohort: Any, viewer: Actor) -> None:
     """Experiment effects: for the metrics keeper of the cohort's latest ritual, and its coach."""
-    keeper = cohort.rituals[-1].metrics_keeper if cohort.rituals else None
+    keeper = UUID(cohort.ritual_keepers[-1]) if cohort.ritual_keepers else None
     if (viewer.role is C and viewer.party == cohort.coach) or (viewer.role is M and viewer.party == keeper):
         return
     who = f"the metrics keeper ({keeper})" if keeper else "the metrics keeper of a ritual (none held yet)"

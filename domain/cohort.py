@@ -163,7 +163,7 @@ class Cohort(CohortHistory):
             self._refuse("hold_ritual", "facilitator, scribe and metrics keeper must be three distinct members")
         self._check_rotation(kind, holders)
         ritual = Ritual(
-            len(self.rituals) + 1, kind, require_date(held_on, "held_on"), holders[CohortRoleName.FACILITATOR],
+            self.rituals_held + 1, kind, require_date(held_on, "held_on"), holders[CohortRoleName.FACILITATOR],
             holders[CohortRoleName.SCRIBE], holders[CohortRoleName.METRICS_KEEPER], artefact_kind,
             require_sealed(artefact, "artefact"),
         )
@@ -172,13 +172,13 @@ class Cohort(CohortHistory):
 
     def _check_rotation(self, kind: RitualKind, holders: dict[CohortRoleName, UUID]) -> None:
         """No member holds the same role at two consecutive rituals of a kind while another could."""
-        previous = next((r for r in reversed(self.rituals) if r.kind == kind), None)
+        previous = self.last_holders.get(kind.value)
         if previous is None:
             return
         free = [m for m in self.members if UUID(m) not in holders.values()]
         problems = []
         for role, member in holders.items():
-            if previous.holder(role) == member and free:
+            if previous[role.value] == str(member) and free:
                 problems.append(
                     f"{member} was {role.value} at the previous {kind.value}; roles rotate "
                     f"(free to take it: {', '.join(free)})"
@@ -207,7 +207,7 @@ class Cohort(CohortHistory):
         if owner is None:
             raise InvalidInput("owner", "a decision needs a named owner")
         self._require_member("record_decision", owner, "owner")
-        decision = Decision(len(self.decisions) + 1, require_sealed(statement, "statement"), data_point,
+        decision = Decision(self.decisions_recorded + 1, require_sealed(statement, "statement"), data_point,
                             require_date(decided_on, "decided_on"), owner)
         self._record(self.DecisionRecorded, actor, at, to, decision=decision)
         return decision.number
@@ -232,16 +232,16 @@ class Cohort(CohortHistory):
         if metric not in self.metrics:
             raise InvalidInput("metric", f"unknown metric {metric!r}; known: {', '.join(self.metrics) or 'none'}")
         if ritual is not None:
-            require_int(ritual, "ritual", 1, max(1, len(self.rituals)))
-            if ritual > len(self.rituals):
-                raise InvalidInput("ritual", f"ritual {ritual} is not held; held: 1 to {len(self.rituals)}")
-            keeper = self.rituals[ritual - 1].metrics_keeper
+            require_int(ritual, "ritual", 1, max(1, self.rituals_held))
+            if ritual > self.rituals_held:
+                raise InvalidInput("ritual", f"ritual {ritual} is not held; held: 1 to {self.rituals_held}")
+            keeper = UUID(self.ritual_keepers[ritual - 1])
             if keeper != actor.party:
                 raise NotPermitted("record_reading", f"at ritual {ritual} the metrics keeper is {keeper}; "
                                    "without a ritual any member records a reading", [str(keeper)])
         reading = MetricReading(metric, require_number(value, "value"), require_date(read_on, "read_on"), ritual)
         self._record(self.MetricRead, actor, at, to, reading=reading)
-        return len(self.readings)
+        return self.readings_recorded
 
     def log_coaching(
         self, actor: Actor, at: datetime, held_on: date, duration_minutes: int, billing: Billing | str = Billing.PAID

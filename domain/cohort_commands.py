@@ -11,6 +11,7 @@ from engagement_tracker.domain.access import cohort_read_scope, require_coach_gr
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.cohort_metrics import CohortMetrics, metric_series
+from engagement_tracker.domain.cohort_record import CohortRecord
 from engagement_tracker.domain.command_path import as_uuid
 from engagement_tracker.domain.deadlines import cycle_status
 from engagement_tracker.domain.errors import (
@@ -84,6 +85,11 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
 
     def get(self, cohort_id: object, version: int | None = None) -> Cohort:
         return self.app._get(Cohort, cohort_id, "cohort", version)
+
+    def record(self, cohort_id: object, version: int | None = None) -> CohortRecord:
+        """The cohort and its rituals, decisions and readings (``cohort_record.py``), folded from its
+        events up to ``version``: what the views read; sealed values only."""
+        return CohortRecord.of(self.app._history(Cohort, cohort_id, "cohort", version))
 
     def add_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> None:
         member_id = self.app.party(member).id
@@ -347,7 +353,8 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
 
     def view(self, cohort_id: object, viewer: Actor, now: datetime | None = None) -> dict[str, Any]:
         """The cohort as ``viewer`` may see it: members and coach see its shared work unsealed."""
-        c = self.get(cohort_id)
+        record = self.record(cohort_id)
+        c = record.cohort
         scope = cohort_read_scope(c, viewer, self.app.held_grants)
         unseal = self.app.unseal
         now = self.app._now() if now is None else now
@@ -363,8 +370,8 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
                 for f in ("min_members", "max_members", "metrics", "experiments", "feedback_hours", "cycle_weeks")
             },
             "allowed_steps": c.allowed_steps(),
-            "rituals_held": len(c.rituals),
-            "decisions": len(c.decisions),
+            "rituals_held": c.rituals_held,
+            "decisions": c.decisions_recorded,
             "cycle": cycle_status(c, now),
             "missed_deadlines": {k: d.isoformat() for k, d in c.missed.items()},
         }
@@ -412,7 +419,7 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
                         "artefact_kind": r.artefact_kind.value,
                         "artefact": unseal(r.artefact),
                     }
-                    for r in c.rituals
+                    for r in record.rituals
                 ],
                 "decision_list": [
                     {
@@ -423,7 +430,7 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
                         "decided_on": d.decided_on.isoformat(),
                         "owner": str(d.owner),
                     }
-                    for d in c.decisions
+                    for d in record.decisions
                 ],
                 "playbook": {
                     k: {"status": p.status.value, "conditions": unseal(p.conditions)} for k, p in c.playbook.items()
@@ -431,6 +438,6 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
                 "closing": {k: unseal(v) for k, v in c.closing.items()},
             }
         )
-        if c.readings or c.targets:  # present once measured: cohorts without readings read as before
-            view["metric_series"] = metric_series(c, self.drift_rule, view["metrics"])
+        if c.readings_recorded or c.targets:  # present once measured: cohorts without readings read as before
+            view["metric_series"] = metric_series(record, self.drift_rule, view["metrics"])
         return view

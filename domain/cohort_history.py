@@ -8,7 +8,7 @@ its stable, persisted topic.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import attrs
@@ -32,10 +32,14 @@ from engagement_tracker.domain.values import (
     Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
+    CohortRoleName,
     ExperimentStatus,
 )
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW
-from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate
+from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, stale_snapshot
+
+if TYPE_CHECKING:  # the record folds what the reads show beyond the decisions (cohort_record.py)
+    from engagement_tracker.domain.cohort_record import CohortRecord
 
 
 class CohortHistory(WorkflowAggregate):
@@ -118,14 +122,23 @@ class CohortHistory(WorkflowAggregate):
         ritual: Ritual
 
         def evolve(self, cohort: CohortHistory) -> None:
-            cohort.rituals.append(self.ritual)
+            cohort.rituals_held = self.ritual.number
+            cohort.ritual_keepers.append(str(self.ritual.metrics_keeper))
+            cohort.last_holders[self.ritual.kind.value] = {
+                role.value: str(self.ritual.holder(role)) for role in CohortRoleName}
+
+        def keep(self, record: CohortRecord) -> None:
+            record.rituals.append(self.ritual)
 
     class DecisionRecorded(Event):
         TOPIC = "etrack:Cohort.DecisionRecorded"
         decision: Decision
 
         def evolve(self, cohort: CohortHistory) -> None:
-            cohort.decisions.append(self.decision)
+            cohort.decisions_recorded += 1
+
+        def keep(self, record: CohortRecord) -> None:
+            record.decisions.append(self.decision)
 
     class ExperimentStarted(Event):
         TOPIC = "etrack:Cohort.ExperimentStarted"
@@ -143,7 +156,10 @@ class CohortHistory(WorkflowAggregate):
         reading: MetricReading
 
         def evolve(self, cohort: CohortHistory) -> None:
-            cohort.readings.append(self.reading)
+            cohort.readings_recorded += 1
+
+        def keep(self, record: CohortRecord) -> None:
+            record.readings.append(self.reading)
 
     class CoachingLogged(Event):
         """The coach's time with the cohort, for the coach's ICF hours log (a step outside the
@@ -260,29 +276,29 @@ class CohortHistory(WorkflowAggregate):
         self.metrics: dict[str, Metric] = {}
         self.experiments: dict[str, Experiment] = {}
         self.cycle_started_at: datetime | None = None
-        self.rituals: list[Ritual] = []
-        self.decisions: list[Decision] = []
+        self.rituals_held = 0
+        #: Each ritual's metrics keeper, by ritual number - 1 (a reading at a ritual is theirs to take):
+        #: the one list that grows with the history, a party id per ritual.
+        self.ritual_keepers: list[str] = []
+        self.last_holders: dict[str, dict[str, str]] = {}  # ritual kind -> role -> who held it last time
+        self.decisions_recorded = 0
         self.feedback: dict[str, Sealed] = {}
         self.playbook: dict[str, Practice] = {}
         self.checkpoints: dict[str, datetime] = {}
         self.closing: dict[str, Sealed] = {}
         self.missed: dict[str, datetime] = {}
         self.signals_recorded = 0
-        self.readings: list[MetricReading] = []  # every metric's readings, as recorded
+        self.readings_recorded = 0  # every metric's readings (their values stay in their events)
         self.targets: dict[str, KeyResultTarget] = {}  # key result number -> its metric and target
         self.experiment_started: dict[str, datetime] = {}
         self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
 
     #: Snapshots (aggregate state) gained the fields above in version 2.
-    class_version = 2
-
-    @staticmethod
-    def upcast_v1_v2(state: dict[str, Any]) -> None:
-        """A snapshot taken before 0.3: no readings nor targets; experiments' start times unknown."""
-        state.setdefault("readings", [])
-        state.setdefault("targets", {})
-        state.setdefault("experiment_started", {})
-        state.setdefault("testimonials", {})
+    #: Version 3 no longer keeps rituals, decisions and readings (their content stays in their
+    #: events; ``cohort_record.py`` folds it for reads). An earlier snapshot is ignored: the cohort
+    #: is replayed from its events (snapshots are a cache, not a public format).
+    class_version = 3
+    upcast_v1_v2 = upcast_v2_v3 = staticmethod(stale_snapshot)
 
     # --- derived facts ----------------------------------------------------------------------
 

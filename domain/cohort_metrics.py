@@ -40,6 +40,7 @@ from engagement_tracker.domain.vocabulary import Role
 
 if TYPE_CHECKING:
     from engagement_tracker.domain.application import EngagementTracker
+    from engagement_tracker.domain.cohort_record import CohortRecord
 
 
 @attrs.frozen
@@ -89,11 +90,12 @@ def drifts(readings: Sequence[MetricReading], rule: DriftRule) -> list[dict[str,
     return found
 
 
-def metric_series(c: Cohort, rule: DriftRule, names: dict[str, str | None]) -> dict[str, Any]:
+def metric_series(r: CohortRecord, rule: DriftRule, names: dict[str, str | None]) -> dict[str, Any]:
     """Each metric as plain data a page can chart: readings, its key result target, band, drifts."""
+    c = r.cohort
     series = {}
     for key in c.metrics:
-        readings = in_order(c.readings, key)
+        readings = in_order(r.readings, key)
         band = band_of([r.value for r in readings], rule)
         target = next((t for t in c.targets.values() if t.metric == key), None)
         due = None if target is None else next(k.due for k in c.key_results if k.number == target.key_result)
@@ -110,14 +112,15 @@ def metric_series(c: Cohort, rule: DriftRule, names: dict[str, str | None]) -> d
     return series
 
 
-def experiment_effects(c: Cohort, rule: DriftRule) -> list[dict[str, Any]]:
+def experiment_effects(r: CohortRecord, rule: DriftRule) -> list[dict[str, Any]]:
     """Readings before and after each started experiment, per metric, and the change of their means."""
+    c = r.cohort
     rows = []
     for key, started in c.experiment_started.items():
         exp = c.experiments[key]
         ended = exp.ended_at
         for metric in c.metrics:
-            readings = in_order(c.readings, metric)
+            readings = in_order(r.readings, metric)
             before = [r.value for r in readings if r.read_on < started.date()][-rule.window:]
             after = [] if ended is None else [r.value for r in readings if r.read_on >= ended.date()][:rule.window]
             rows.append({
@@ -142,6 +145,7 @@ class CohortMetrics:
 
     if TYPE_CHECKING:
         def get(self, cohort_id: object) -> Cohort: ...
+        def record(self, cohort_id: object) -> CohortRecord: ...
         def _do(self, cohort_id: object, step: str, actor: Actor, command: Any, command_id: object = None) -> Any: ...
 
     @property
@@ -191,15 +195,16 @@ class CohortMetrics:
 
     def metrics(self, cohort_id: object, viewer: Actor) -> dict[str, Any]:
         """Members and the coach: each metric's readings, target, band and drifts (``metric_series``)."""
-        c = self.get(cohort_id)
+        record = self.record(cohort_id)
+        c = record.cohort
         if cohort_read_scope(c, viewer, self.app.held_grants) != "full":
             raise NotPermitted("read cohort metrics", "only the cohort's members and coach read its metrics",
                                [Role.MEMBER.value, Role.COACH.value])
         names = {k: self.app.unseal(m.name) for k, m in c.metrics.items()}
-        return metric_series(c, self.drift_rule, names)
+        return metric_series(record, self.drift_rule, names)
 
     def experiment_effects(self, cohort_id: object, viewer: Actor) -> list[dict[str, Any]]:
         """For the metrics keeper of the latest ritual and the coach: readings before and after each experiment."""
-        c = self.get(cohort_id)
-        require_metrics_keeper(c, viewer)
-        return experiment_effects(c, self.drift_rule)
+        record = self.record(cohort_id)
+        require_metrics_keeper(record.cohort, viewer)
+        return experiment_effects(record, self.drift_rule)

@@ -101,7 +101,7 @@ def _print_cohorts_and_loads(app: EngagementTracker) -> None:
     for cid in app.cohort_ids():
         c = app.cohorts.get(cid)
         rows.append({"cohort": str(c.id)[:8], "state": c.state, "unit": c.org_unit, "members": len(c.members),
-                     "rituals": len(c.rituals), "practices": len(c.playbook),
+                     "rituals": c.rituals_held, "practices": len(c.playbook),
                      "missed deadlines": ", ".join(sorted(c.missed)) or "-"})
     emit_rows(rows, "table", "Peer-coaching cohorts")
     coaches: dict[str, int] = {}

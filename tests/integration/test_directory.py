@@ -40,8 +40,8 @@ def loaded_cohorts(app: EngagementTracker) -> list[Row]:
     rows = []
     for cid in app.cohort_ids():
         c = app.cohorts.get(cid)
-        rows.append((str(c.id), COHORT, c.state, c.org_unit, None, 0, len(c.members), len(c.rituals),
-                     len(c.decisions), len(c.missed), c.created_on.date().isoformat(), c.modified_on.isoformat()))
+        rows.append((str(c.id), COHORT, c.state, c.org_unit, None, 0, len(c.members), c.rituals_held,
+                     c.decisions_recorded, len(c.missed), c.created_on.date().isoformat(), c.modified_on.isoformat()))
     return rows
 
 
@@ -122,7 +122,7 @@ def test_the_list_commands_read_the_directory(tmp_path: Any) -> None:
             for e in map(app.engagement, app.engagement_ids())]
         want_cohorts = [
             {"id": str(c.id), "state": c.state, "org_unit": c.org_unit, "members": len(c.members),
-             "rituals": len(c.rituals), "decisions": len(c.decisions), "missed_deadlines": len(c.missed)}
+             "rituals": c.rituals_held, "decisions": c.decisions_recorded, "missed_deadlines": len(c.missed)}
             for c in map(app.cohorts.get, app.cohort_ids())]
     finally:
         app.close()

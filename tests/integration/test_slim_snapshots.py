@@ -7,15 +7,16 @@ snapshot of an earlier layout is ignored: the engagement is replayed from its ev
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from eventsourcing.domain import Snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engagement_tracker.domain import Engagement
-from tests.support import START, Cast, drive, new_tracker, open_engagement
+from engagement_tracker.domain import Engagement, NotPermitted
+from tests.support import START, Cast, CohortCast, drive, frame_cohort, new_tracker, open_engagement
 
 LONG_NOTE = ("what the coachee said, at length. " * 30).strip()
 
@@ -125,3 +126,34 @@ def test_a_cached_aggregate_catches_up_with_another_writer(durable_store_url: st
     assert vars(first.engagement(eid)) == vars(first.engagement_record(eid).engagement)
     first.close()
     second.close()
+
+
+def test_a_cohort_snapshot_stays_the_same_size_as_rituals_decisions_and_readings_pile_up(tmp_path: Any) -> None:
+    """Rituals (with their artefacts), decisions and readings stay in their events: the snapshot keeps
+    counts, each ritual's metrics keeper (one party id per ritual) and who held each role last."""
+    app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", ETRACK_SNAPSHOT_INTERVAL="7")
+    cc = CohortCast.register(app)
+    cid = frame_cohort(app, cc)
+    c = app.cohorts
+    m = cc.members
+    metric = next(iter(c.get(cid).metrics))
+    sizes = {}
+    for n in range(40):
+        day = date(2026, 2, 2) + timedelta(days=n)
+        f, s, k = m[n % 5], m[(n + 1) % 5], m[(n + 2) % 5]
+        number = c.hold_ritual(cid, f, "weekly_standup", day, f.party, s.party, k.party, "checklist", LONG_NOTE)
+        c.record_reading(cid, k, metric, 40 + n % 7, day, number)
+        c.record_decision(cid, f, LONG_NOTE, metric, 41.5, day, s.party)
+        cohort = c.get(cid)
+        sizes[n] = snapshot_bytes(app, cohort)
+    assert sizes[39] - sizes[4] <= 35 * 60, sizes  # at most a party id (and its JSON) per ritual
+    record = c.record(cid)
+    assert len(record.rituals) == len(record.decisions) == len(record.readings) == 40
+    assert (cohort.rituals_held, cohort.decisions_recorded, cohort.readings_recorded) == (40, 40, 40)
+    assert vars(cohort) == vars(record.cohort)  # loaded from a snapshot, or replayed: the same state
+    view = c.view(cid, m[0])
+    assert [r["artefact"] for r in view["ritual_list"]] == [LONG_NOTE] * 40
+    assert len(view["metric_series"][metric]["readings"]) == 40
+    with pytest.raises(NotPermitted, match="metrics keeper"):
+        c.record_reading(cid, m[0], metric, 1.0, date(2026, 3, 30), 40)  # ritual 40's keeper is another member
+    app.close()

@@ -18,6 +18,7 @@ import pytest
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.cohort_record import CohortRecord
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import EtrackError
@@ -178,6 +179,11 @@ def engagement_in(milestone: str, clock: Clock | None = None, team: bool = False
 def record_of(e: Engagement) -> EngagementRecord:
     """What the views read of an engagement built in memory: its record, folded from its events."""
     return EngagementRecord.of(list(e.pending_events))
+
+
+def cohort_record_of(c: Cohort) -> CohortRecord:
+    """What the views read of a cohort built in memory: its record, folded from its events."""
+    return CohortRecord.of(list(c.pending_events))
 
 
 def evaluations_of(e: Engagement, outcome: Outcome | str = Outcome.ACHIEVED) -> list[Evaluation]:

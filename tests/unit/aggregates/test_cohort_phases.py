@@ -21,6 +21,7 @@ from tests.unit.aggregates.builders import (
     T0,
     Clock,
     cohort_in,
+    cohort_record_of,
     frame_cohort,
     new_cohort,
     refused,
@@ -160,7 +161,8 @@ def test_membership_stays_within_the_rules_bounds(low: int, span: int) -> None:
 
 def test_a_ritual_is_held_by_three_distinct_members(cohort: Cohort, clock: Clock) -> None:
     assert ritual(cohort, clock, A, B, C) == 1
-    assert (cohort.rituals[0].facilitator, cohort.rituals[0].metrics_keeper) == (A, C)
+    first = cohort_record_of(cohort).rituals[0]
+    assert (first.facilitator, first.metrics_keeper) == (A, C) and cohort.ritual_keepers == [str(C)]
     err = refused(cohort, RuleViolation, lambda: ritual(cohort, clock, D, D, E))
     assert err.problems == ("facilitator, scribe and metrics keeper must be three distinct members",)
 
@@ -199,7 +201,8 @@ def test_rituals_are_held_during_accompaniment_only(clock: Clock) -> None:
 
 def test_a_decision_rests_on_a_data_point_a_date_and_a_member_owner(cohort: Cohort, clock: Clock) -> None:
     n = cohort.record_decision(M1, clock(), sealed("adopt it"), DataPoint("M1", 71.5), date(2026, 2, 3), B)
-    assert n == 1 and cohort.decisions[0].owner == B and cohort.decisions[0].data_point.value == 71.5
+    (decision,) = cohort_record_of(cohort).decisions
+    assert n == 1 == cohort.decisions_recorded and decision.owner == B and decision.data_point.value == 71.5
 
 
 @pytest.mark.parametrize(
