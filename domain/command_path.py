@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -80,6 +81,21 @@ def require_in_order(kind: str, agg: Aggregate, previous: object) -> None:
         if isinstance(at, datetime) and isinstance(last, datetime) and at < last:
             raise RecordedOutOfOrder(kind, agg.id, at.isoformat(), last.isoformat())
         last = at if isinstance(at, datetime) else last
+
+
+@contextmanager
+def reading(kind: str, ident: UUID) -> Iterator[None]:
+    """Unreadable records (a wrong or missing cipher key, a corrupted record) and a failing store
+    raise a StoreError naming what was being read."""
+    try:
+        yield
+    except MapperDeserialisationError as exc:
+        raise StoreError(
+            f"cannot decode {kind} {ident}: the store is encrypted and ETRACK_CIPHER_KEY is missing or "
+            f"wrong, or a record was corrupted ({str(exc)[:120]})"
+        ) from None
+    except PersistenceError as exc:
+        raise StoreError(f"the store failed while reading {kind} {ident}; try again: {exc}") from exc
 
 
 class SnapshotTolerantRepository(Repository):  # type: ignore[type-arg]  # ids are UUIDs
@@ -236,17 +252,11 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         """Load an aggregate; unknown ids are NotFound, unreadable records a StoreError."""
         ident = as_uuid(agg_id, f"{kind}_id")
         try:
-            agg: object = (self.repository.get(ident, projector_func=self._replaying) if version is None
-                           else self.repository.get(ident, version=version))
+            with reading(kind, ident):
+                agg: object = (self.repository.get(ident, projector_func=self._replaying) if version is None
+                               else self.repository.get(ident, version=version))
         except AggregateNotFoundError:
             raise NotFound(kind, ident) from None
-        except MapperDeserialisationError as exc:
-            raise StoreError(
-                f"cannot decode {kind} {ident}: the store is encrypted and ETRACK_CIPHER_KEY is missing or "
-                f"wrong, or a record was corrupted ({str(exc)[:120]})"
-            ) from None
-        except PersistenceError as exc:
-            raise StoreError(f"the store failed while reading {kind} {ident}; try again: {exc}") from exc
         if not isinstance(agg, cls):
             raise NotFound(kind, ident)
         return agg
@@ -255,15 +265,8 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         """Every event of one aggregate of type ``cls``, from its first (no snapshot), up to ``version``;
         unknown ids are NotFound, unreadable records a StoreError (as :meth:`_get`)."""
         ident = as_uuid(agg_id, f"{kind}_id")
-        try:
+        with reading(kind, ident):
             events = list(self.events.get(ident, lte=version))
-        except MapperDeserialisationError as exc:
-            raise StoreError(
-                f"cannot decode {kind} {ident}: the store is encrypted and ETRACK_CIPHER_KEY is missing or "
-                f"wrong, or a record was corrupted ({str(exc)[:120]})"
-            ) from None
-        except PersistenceError as exc:
-            raise StoreError(f"the store failed while reading {kind} {ident}; try again: {exc}") from exc
         if not events or not isinstance(events[0], cls.Created):
             raise NotFound(kind, ident)
         return events
