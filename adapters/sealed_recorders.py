@@ -38,6 +38,15 @@ SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorde
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
 
 
+def guard_writes(kwargs: dict[str, Any]) -> None:
+    """Inside a writing transaction that holds the lock ordering it against the access register's
+    writes: re-check the grants the command relied on (``CommandPath.write_guard``); a NotPermitted
+    raised here rolls the transaction back."""
+    still_permitted = kwargs.get("still_permitted")
+    if still_permitted is not None:
+        still_permitted()
+
+
 def canonical(originator_id: Any) -> str:
     return canonical_id(originator_id)
 
@@ -66,6 +75,7 @@ class SealedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        guard_writes(kwargs)  # the insert holds the file's write lock: no revocation commits before this one
         key = self.record_key
         if key is not None and ids:
             c.execute(f"SELECT position, tag FROM {SQLITE_SEALS} ORDER BY position DESC LIMIT 1")

@@ -19,11 +19,15 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SEAL_COLUMNS, canonical, last_tag
+from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SEAL_COLUMNS, canonical, guard_writes, last_tag
 from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 
 POSTGRES_TOPIC = "engagement_tracker.adapters.sealed_recorders_pg:SealedPostgresRecorder"
+#: The advisory lock a change to the access register holds (exclusive) and a release re-checking
+#: its grants holds (shared) in their transactions.
+REGISTER_LOCK = 0x65747261636B01
 
 
 class SealedPostgresRecorder(PostgresApplicationRecorder):
@@ -47,6 +51,22 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
                              "the insert, in its transaction)")
         ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
         return ids
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """First in the inserting transaction, before the pipelined insert (an error here rolls it back).
+
+        A batch that changes the access register takes the register's advisory lock (exclusive), so
+        a release recorded beside the events (``views/postgres.py``) holding it shared is ordered
+        against it. A command that relied on grants takes the events table's lock now (the insert
+        takes it again) and re-checks them: a revocation committed before this point is seen."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        if any(s.originator_id == AccessRegister.ID for s in stored_events):
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (REGISTER_LOCK,))
+        if kwargs.get("still_permitted") is not None:
+            self._lock_table(curs)
+            curs.execute("SELECT 1")
+            curs.fetchone()  # waits for the lock (a fetch syncs the pipeline)
+            guard_writes(kwargs)
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -129,7 +129,7 @@ def check_sqlite_file(path: str) -> None:
 def event_store_env(config: StoreConfig) -> dict[str, str]:
     """The eventsourcing environment for a store config."""
     if config.kind == "memory":
-        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+        return {"PERSISTENCE_MODULE": "engagement_tracker.adapters.memory_store:GuardedPOPOFactory"}
     if config.kind == "sqlite":
         if config.path is None:
             raise StoreError(f"{config.url}: an SQLite store needs a file path")

@@ -9,9 +9,14 @@ naming the roles accepted, or the grant that is missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
+
+import attrs
 
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.values import Actor
@@ -153,7 +158,10 @@ GrantsSource = Callable[[], Grants]
 
 
 def require_grant(actor: Actor, role: Role, grants: GrantsSource, action: str) -> None:
-    """Raise NotPermitted unless ``actor``'s party holds ``role``'s grant now."""
+    """Raise NotPermitted unless ``actor``'s party holds ``role``'s grant now.
+
+    Inside a command that records something (:func:`relying_on_grants`), the grant is also noted
+    as relied on: the command path checks it again in the transaction that records the command."""
     if role.value not in grants().get(str(actor.party), frozenset()):
         raise NotPermitted(
             action,
@@ -161,6 +169,93 @@ def require_grant(actor: Actor, role: Role, grants: GrantsSource, action: str) -
             f"etrack grant {role.value} {actor.party}",
             [role.value],
         )
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.rely(Reliance(str(actor.party), role.value, action))
+
+
+# --- when a grant is checked: at commit ------------------------------------------------------------
+#
+# A gate reads the grants when the command starts; a revocation may commit while the command is
+# still deciding. So a command that records something runs inside ``relying_on_grants()``: every
+# grant a gate checked there is noted, and the command path checks each again inside the writing
+# transaction, after it holds the lock that orders it against any change to the access register
+# (``recheck``). A revocation that committed first wins: the command is refused with NotPermitted and
+# the transaction rolls back, so nothing by that party is recorded after its grant was revoked.
+
+
+@attrs.frozen
+class Reliance:
+    """A grant one command relied on: ``party`` (id, as a string) held ``role`` for ``action``."""
+
+    party: str
+    role: str
+    action: str
+
+
+class GrantScope:
+    """The grants relied on by the command running in this context (thread or task)."""
+
+    def __init__(self) -> None:
+        self.reliances: list[Reliance] = []
+
+    def rely(self, reliance: Reliance) -> None:
+        if reliance not in self.reliances:
+            self.reliances.append(reliance)
+
+
+_SCOPE: ContextVar[GrantScope | None] = ContextVar("etrack_grant_scope", default=None)
+
+
+@contextmanager
+def relying_on_grants() -> Iterator[GrantScope]:
+    """The scope of one recording command: grants checked inside it are re-checked at commit.
+
+    Nested scopes join the outermost one (a command that calls another relies on both's grants)."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        yield scope
+        return
+    scope = GrantScope()
+    token = _SCOPE.set(scope)
+    try:
+        yield scope
+    finally:
+        _SCOPE.reset(token)
+
+
+def relied_on() -> tuple[Reliance, ...]:
+    """The grants the running command relied on so far (none outside a command's scope)."""
+    scope = _SCOPE.get()
+    return () if scope is None else tuple(scope.reliances)
+
+
+def recheck(reliances: tuple[Reliance, ...], grants: Grants) -> None:
+    """Raise NotPermitted if a grant relied on is no longer held in ``grants`` (read at commit)."""
+    for r in reliances:
+        if r.role not in grants.get(r.party, frozenset()):
+            raise NotPermitted(
+                r.action,
+                f"party {r.party}'s {r.role} grant was revoked before this was recorded (the revocation "
+                "committed first); nothing was recorded. An admin grants it again with "
+                f"etrack grant {r.role} {r.party}",
+                [r.role],
+            )
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def grant_checked(method: Callable[P, T]) -> Callable[P, T]:
+    """Run a recording command in its own :func:`relying_on_grants` scope (see above)."""
+
+    @functools.wraps(method)
+    def command(*args: P.args, **kwargs: P.kwargs) -> T:
+        with relying_on_grants():
+            return method(*args, **kwargs)
+
+    return command
 
 
 def require_coach_grant(actor: Actor, grants: GrantsSource, action: str) -> None:

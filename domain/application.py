@@ -19,7 +19,7 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
 )
 
-from engagement_tracker.domain.access import require_auditor, require_eraser
+from engagement_tracker.domain.access import grant_checked, require_auditor, require_eraser
 from engagement_tracker.domain.budget_commands import BudgetCommands
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
 from engagement_tracker.domain.coach_hours import CoachHoursReads
@@ -94,6 +94,7 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
 
     # --- erasure (GDPR) -----------------------------------------------------------------------
 
+    @grant_checked
     def erase_subject(self, party_id: object, actor: Actor, *, command_id: object = None) -> dict[str, Any]:
         """Erase a person or team: record the erasure (no personal data), then destroy their key.
 

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from engagement_tracker.domain.access import require_analyst, require_grant
+from engagement_tracker.domain.access import grant_checked, require_analyst, require_grant
 from engagement_tracker.domain.command_ids import CommandOutcome
 from engagement_tracker.domain.command_path import CommandPath
 from engagement_tracker.domain.errors import BudgetExceeded, InvalidInput, NotPermitted
@@ -51,6 +51,7 @@ class BudgetCommands(CommandPath):
                 return
             # else another spend or grant committed first: re-read and re-decide
 
+    @grant_checked
     def grant_privacy_budget(
         self, analyst_id: object, epsilon: object, admin: Actor, *, command_id: object = None
     ) -> None:
@@ -64,6 +65,7 @@ class BudgetCommands(CommandPath):
         pid = self.party(analyst_id).id
         self._change_budget(pid, lambda budget, at: budget.grant(admin, amount, at), create=True, command_id=command_id)
 
+    @grant_checked
     def spend_privacy_budget(self, analyst: Actor, epsilon: float, query: str) -> None:
         """Spend ``epsilon`` of the analyst's budget for one release (BudgetExceeded when it would go past it)."""
         require_analyst(analyst, "release with differential privacy", self.held_grants)

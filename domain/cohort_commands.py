@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
-from engagement_tracker.domain.access import cohort_read_scope, require_coach_grant
+from engagement_tracker.domain.access import cohort_read_scope, grant_checked, require_coach_grant
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.cohort_metrics import CohortMetrics, metric_series
@@ -56,6 +56,7 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
         """Shared work is sealed under its author's own key: erasing a member erases what they wrote."""
         return self.app.seal(author.party, text, field, 2_000)
 
+    @grant_checked
     def open(
         self,
         actor: Actor,

@@ -27,7 +27,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from engagement_tracker.domain.access import Grants
+from engagement_tracker.domain.access import Grants, recheck, relied_on
 from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_text
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
@@ -348,7 +348,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         first = agg.version - len(pending) + 1
         versions = tuple(range(first, agg.version + 1))
         try:
-            self.save(agg, *others, command_id=cid)
+            self.save(agg, *others, command_id=cid, **self.write_guard())
         except IntegrityError:
             stored = self._stored_event(agg.id, first, kind, cid)
             if command_id_of(stored) != cid:
@@ -476,6 +476,21 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 f"the access register {AccessRegister.ID} is damaged ({exc!r}): no grant can be checked; "
                 "verify the audit trail from the stored bytes to find where"
             ) from None
+
+    def write_guard(self) -> dict[str, Any]:
+        """What a recording transaction must check before it commits: the grants the running command
+        relied on (``access.relying_on_grants``), as ``still_permitted``, a callable the recorder calls
+        once it holds the lock that orders it against any change to the access register. It reads
+        the register as committed then and raises NotPermitted if a grant relied on was revoked.
+        Nothing relied on: no check."""
+        reliances = relied_on()
+        if not reliances:
+            return {}
+
+        def still_permitted() -> None:
+            recheck(reliances, self.held_grants())
+
+        return {"still_permitted": still_permitted}
 
     def held_grants(self) -> Grants:
         """Who holds which organisation-wide roles, read now (the gates call it at each privileged call)."""

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.access import require_coach_grant
+from engagement_tracker.domain.access import grant_checked, require_coach_grant
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.command_path import as_uuid
@@ -98,6 +98,7 @@ class EngagementCommands(EngagementTestimonials):
 
     # --- engagement commands ----------------------------------------------------------------
 
+    @grant_checked
     def open_engagement(
         self,
         actor: Actor,

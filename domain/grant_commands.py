@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.access import Grants, require_auditor, require_grant
+from engagement_tracker.domain.access import Grants, grant_checked, require_auditor, require_grant
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.command_ids import CommandOutcome
 from engagement_tracker.domain.command_path import CommandPath, as_uuid
@@ -69,6 +69,7 @@ class GrantCommands(CommandPath):
         if register is not None and register.admins():
             raise RuleViolation("initialise", "initialised", [f"the store already has an admin ({register.admins()[0]})"])
 
+    @grant_checked
     def _change(
         self, step: str, party_id: object, role: object, admin: Actor, reason: str | None, command_id: object
     ) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Literal, overload
 import attrs
 from eventsourcing.persistence import Tracking
 
-from engagement_tracker.domain.access import GrantsSource, require_analyst
+from engagement_tracker.domain.access import GrantsSource, grant_checked, recheck, relied_on, require_analyst
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
@@ -114,10 +114,12 @@ class AnalyticsView(View):
     @abstractmethod
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner],
+        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
     ) -> int:
         """Record a release in one serialised transaction (two analysts at the same instant are
-        checked one after the other): number it (its family's releases so far + 1), get
+        checked one after the other). First, holding what orders it against a change to the access
+        register, call ``still_permitted`` (it raises NotPermitted when the analyst's grant was revoked:
+        nothing is written). Then number it (its family's releases so far + 1), get
         ``refiner = refine(number, highest k recorded)``, then, a page of the fine cells ``keys``
         at a time (:attr:`release_page`), read their parts, pass them to ``refiner.page`` and write
         the new parts it returns; then read the regions ``refiner.regions_to_read`` and call
@@ -362,7 +364,13 @@ class AnalystService:
 
         query = {"by": list(by), "unit": unit, "period": period, "k": policy.k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(population), check)
+        reliances = relied_on()
+
+        def still_permitted() -> None:  # the analyst's grant, read again inside the release's transaction
+            recheck(reliances, self.grants())
+
+        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(population), check,
+                                           still_permitted if reliances else None)
         return rel
 
     @overload
@@ -378,6 +386,7 @@ class AnalystService:
         k: None = ..., since: str | None = ..., until: str | None = ..., *, privacy: Literal["dp"], epsilon: float,
     ) -> DpRelease: ...
 
+    @grant_checked
     def summary(
         self,
         viewer: Actor,
@@ -399,6 +408,7 @@ class AnalystService:
         return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until,
                              privacy, epsilon)
 
+    @grant_checked
     def activity(
         self,
         viewer: Actor,
@@ -414,6 +424,7 @@ class AnalystService:
                                                               "release activity indicators")
         return self._exact(actor, "activity", by, unit, period, k, since, until)
 
+    @grant_checked
     def testimonials(
         self,
         viewer: Actor,
@@ -430,6 +441,7 @@ class AnalystService:
                                                               "release testimonial ratings")
         return self._exact(actor, "testimonial", by, unit, period, k, since, until)
 
+    @grant_checked
     def trends(
         self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = None,
         since: str | None = None, until: str | None = None, privacy: str = "exact", epsilon: float | None = None,

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
-from engagement_tracker.domain.access import GrantsSource, require_auditor
+from engagement_tracker.domain.access import GrantsSource, grant_checked, recheck, relied_on, require_auditor
 from engagement_tracker.domain.checks import require_writer
 from engagement_tracker.domain.errors import InvalidInput, StoreError
 from engagement_tracker.domain.values import Actor
@@ -284,6 +284,7 @@ class AuditService:
             "signature": signature.hex(),
         }
 
+    @grant_checked
     def export(self, viewer: Actor, out: IO[str], on_page: Callable[[int], None] | None = None) -> int:
         """Write the trail as JSON Lines (each entry with its leaf ``index`` and ``leaf_hash``);
         returns the number of entries. Entries are read a page at a time (memory stays flat in the
@@ -307,6 +308,9 @@ class AuditService:
         for line in export_lines(pages(), entry_leaf_hash):
             out.write(line + "\n")
             n += 1
+        # checked again once written: an export whose reader lost the grant while it ran is refused
+        # (the command line then leaves the file it was to replace as it was)
+        recheck(relied_on(), self.grants())
         return n
 
     def prove(self, viewer: Actor, aggregate_id: object, checkpoint: dict[str, Any] | str | None = None,

@@ -138,9 +138,11 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner],
+        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
     ) -> int:
         with self._database_lock:
+            if still_permitted is not None:
+                still_permitted()
             earlier = [r["k"] for r in self._ledger if r["family"] == family]
             refiner = refine(len(earlier) + 1, max(earlier, default=0))
             keys = list(keys)

@@ -15,6 +15,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from engagement_tracker.adapters.sealed_recorders_pg import REGISTER_LOCK
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
     DIRECTORY_COLUMNS,
@@ -244,9 +245,12 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner],
+        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
     ) -> int:
         with self.datastore.transaction(commit=True) as curs:
+            if still_permitted is not None:  # ordered against a change to the access register (it holds it exclusive)
+                curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (REGISTER_LOCK,))
+                still_permitted()
             # serialise releases: the check and the write see the same ledger, parts and regions
             curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
             curs.execute(SQL("SELECT count(*) AS n, coalesce(max(k), 0) AS k FROM {} WHERE family = %s").format(

@@ -219,7 +219,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner],
+        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
     ) -> int:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
@@ -229,6 +229,8 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
                  f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))),
             )
             release_id = int(c.fetchone()[0])
+            if still_permitted is not None:  # the file's write lock is held: no revocation commits before this
+                still_permitted()
             # the insert above holds the write lock: no other release can slip in between
             c.execute("SELECT count(*), coalesce(max(k), 0) FROM release_ledger WHERE family = ? AND id < ?",
                       (family, release_id))

@@ -1,0 +1,41 @@
+"""The in-memory store (``memory:``, for unit and property tests): eventsourcing's POPO recorder,
+which re-checks a command's grants under the lock that orders every write, as the SQLite and
+PostgreSQL recorders do inside their transactions (``sealed_recorders.guard_writes``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory, POPOTrackingRecorder
+
+from engagement_tracker.adapters.sealed_recorders import guard_writes
+
+MEMORY_FACTORY_TOPIC = "engagement_tracker.adapters.memory_store:GuardedPOPOFactory"
+
+
+class GuardedPOPORecorder(POPOApplicationRecorder):
+    """POPO events; a write whose command relied on grants re-checks them under the store's lock."""
+
+    def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        with self._database_lock:  # re-entrant: the re-check reads the register under it
+            guard_writes(kwargs)
+            return super()._insert_events(stored_events, **kwargs)
+
+
+class GuardedPOPOFactory(POPOFactory):
+    """POPO infrastructure whose views share the event recorder's lock: a release recorded in a view
+    (``views/memory.py``) is ordered against a revocation exactly as the SQL backends order them."""
+
+    _recorder: GuardedPOPORecorder | None = None
+
+    def application_recorder(self) -> ApplicationRecorder:
+        self._recorder = GuardedPOPORecorder()
+        return self._recorder
+
+    def tracking_recorder(self, tracking_recorder_class: type[POPOTrackingRecorder] | None = None) -> POPOTrackingRecorder:
+        view = super().tracking_recorder(tracking_recorder_class)
+        if self._recorder is not None:
+            view._database_lock = self._recorder._database_lock
+        return view
