@@ -46,6 +46,9 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
             Identifier(f"{POSTGRES_SEALS}_record"), self.seals))
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if self.datastore.enable_db_functions and kwargs.get("still_permitted") is not None:
+            raise StoreError("a command that relies on grants needs POSTGRES_ENABLE_DB_FUNCTIONS off (its grants are "
+                             "checked again inside the inserting transaction); nothing was recorded")
         if self.datastore.enable_db_functions and self.record_key is not None:
             raise StoreError("sealed records need POSTGRES_ENABLE_DB_FUNCTIONS off (the seals are written beside "
                              "the insert, in its transaction)")
