@@ -79,12 +79,20 @@ class GrantCommands(CommandPath):
             raise NotPermitted(step, f"a {admin.role.value} may not {step} a role: only an admin does", ["admin"])
         require_grant(admin, Role.ADMIN, self.held_grants, step)  # before any reason is sealed
         pid = self.party(party_id).id
+        self._refuse_erased(step, pid)
         sealed = self._seal_optional(pid, reason, "reason")
 
         def decide(register: AccessRegister, at: Any) -> None:
+            self._refuse_erased(step, pid)  # re-read on every attempt: an erasure may have committed meanwhile
             getattr(register, step)(admin, pid, value, at, sealed)
 
         self._update(AccessRegister, AccessRegister.ID, "access register", decide, command_id=command_id)
+
+    def _refuse_erased(self, step: str, pid: UUID) -> None:
+        """An erased party is granted nothing (its erasure revoked what it held)."""
+        if step == "grant" and self.party(pid).erased:
+            raise RuleViolation("grant", "erased", [f"party {pid} was erased: an erased party holds no grant; "
+                                                    "grant the role to a party that is not erased"])
 
     def grant(
         self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None, *, command_id: object = None
