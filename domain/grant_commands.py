@@ -106,8 +106,10 @@ class GrantCommands(CommandPath):
         """An admin revokes ``role`` from a party; the last admin is never revoked."""
         self._change("revoke", party_id, role, admin, reason, command_id)
 
-    def grants(self) -> Grants:
-        """Who holds which organisation-wide roles now (read-only: party id -> roles)."""
+    def grants(self, viewer: Actor) -> Grants:
+        """Who holds which organisation-wide roles now (read-only: party id -> roles), for auditors and
+        admins (granted)."""
+        require_auditor(viewer, "read who holds which role", self.held_grants)
         return self.held_grants()
 
     def access_history(self, viewer: Actor) -> list[dict[str, Any]]:

@@ -38,11 +38,11 @@ def test_erasure_revokes_every_grant_in_the_same_command_with_a_reason(app) -> N
     ada = admin(app)
     victim = granted(app, Role.AUDITOR, "Audrey Auditor")
     grant(app, victim.party, Role.ANALYST)
-    assert app.grants()[str(victim.party)] == {"auditor", "analyst"}
+    assert app.held_grants()[str(victim.party)] == {"auditor", "analyst"}
 
     receipt = app.erase_subject(victim.party, ada)
 
-    assert str(victim.party) not in app.grants()
+    assert str(victim.party) not in app.held_grants()
     assert sorted(receipt["grants_revoked"]) == ["analyst", "auditor"]
     revoked = _revocations(app, victim.party)
     assert sorted(e.role for e in revoked) == ["analyst", "auditor"]
@@ -59,7 +59,7 @@ def test_an_erased_admin_can_no_longer_grant_and_is_granted_nothing(app) -> None
     ada = admin(app)
     bob = granted(app, Role.ADMIN, "Bob Admin")
     app.erase_subject(bob.party, ada)
-    assert app.grants().keys() == {str(ada.party)}
+    assert app.held_grants().keys() == {str(ada.party)}
     someone = app.register_party("person", "Someone")
     before = event_count(app)
     with pytest.raises(NotPermitted, match="holds no admin grant"):
@@ -80,13 +80,13 @@ def test_the_last_admin_is_never_erased(app) -> None:  # type: ignore[no-untyped
     assert refusal.value.state == "last admin"
     assert event_count(app) == before, "a refused erasure wrote events"
     assert not app.party(ada.party).erased and not app.sealer.is_erased(str(ada.party))
-    assert app.grants()[str(ada.party)] == {"admin", "auditor"}
+    assert app.held_grants()[str(ada.party)] == {"admin", "auditor"}
     assert app.party_name(ada.party) == "Ada Admin"
 
     bob = granted(app, Role.ADMIN, "Bob Admin")  # what the refusal asked for
     receipt = app.erase_subject(ada.party, bob)
     assert sorted(receipt["grants_revoked"]) == ["admin", "auditor"]
-    assert app.grants() == {str(bob.party): frozenset({"admin"})}
+    assert app.held_grants() == {str(bob.party): frozenset({"admin"})}
     with pytest.raises(RuleViolation, match="last admin"):
         app.erase_subject(bob.party, bob)
 
@@ -95,7 +95,7 @@ def test_an_admin_erasing_itself_while_another_admin_remains(app) -> None:  # ty
     ada = admin(app)
     bob = granted(app, Role.ADMIN, "Bob Admin")
     app.erase_subject(bob.party, bob)
-    assert app.grants() == {str(ada.party): frozenset({"admin"})}
+    assert app.held_grants() == {str(ada.party): frozenset({"admin"})}
     assert {e.role for e in _revocations(app, bob.party)} == {"admin"}
 
 
@@ -104,10 +104,10 @@ def test_erasing_again_revokes_what_an_earlier_erasure_left(app) -> None:  # typ
     ada = admin(app)
     victim = granted(app, Role.ANALYST, "Anna Analyst")
     app._update(Party, victim.party, "party", lambda p, at: p.erase(ada, at))  # as 0.2 recorded it
-    assert app.grants()[str(victim.party)] == {"analyst"}
+    assert app.held_grants()[str(victim.party)] == {"analyst"}
     receipt = app.erase_subject(victim.party, ada)
     assert receipt["grants_revoked"] == ["analyst"]
-    assert str(victim.party) not in app.grants()
+    assert str(victim.party) not in app.held_grants()
     again = app.erase_subject(victim.party, ada)
     assert again["grants_revoked"] == [] and again["receipt"] == receipt["receipt"]
 
@@ -132,7 +132,7 @@ def test_the_command_line_refuses_the_last_admin_and_names_revoked_grants(tmp_pa
 def new_grants(url: str) -> dict[str, list[str]]:
     app = new_tracker(url)
     try:
-        return {p: sorted(r) for p, r in app.grants().items()}
+        return {p: sorted(r) for p, r in app.held_grants().items()}
     finally:
         app.close()
 
@@ -142,7 +142,7 @@ def test_an_erasure_refused_for_its_actor_revokes_nothing(app) -> None:  # type:
     before = event_count(app)
     with pytest.raises(NotPermitted):
         app.erase_subject(victim.party, Actor(victim.party, Role.ADMIN))
-    assert event_count(app) == before and app.grants()[str(victim.party)] == {"auditor"}
+    assert event_count(app) == before and app.held_grants()[str(victim.party)] == {"auditor"}
 
 
 def test_an_erasure_racing_a_grant_leaves_the_erased_party_holding_nothing(durable_store_url: str) -> None:
@@ -184,7 +184,7 @@ def test_an_erasure_racing_a_grant_leaves_the_erased_party_holding_nothing(durab
     assert len(outcomes["erase"]) == len(outcomes["grant"]) == len(victims), outcomes
     check = new_tracker(durable_store_url)
     try:
-        held = check.grants()
+        held = check.held_grants()
         for victim in victims:
             assert check.party(victim).erased
             assert str(victim) not in held, f"an erased party kept {held.get(str(victim))}"
