@@ -130,14 +130,14 @@ def _grant_roles(app: EngagementTracker) -> None:
     for label, name in ACCESS.items():
         if not app.exists(demo_id(label)):
             app.register_party("person", name, party_id=demo_id(label))
-    held = app.grants()
+    held = app.held_grants()  # the demo's own setup: the gates' source, before any admin exists
     admin = access_actor("admin")
     if Role.ADMIN.value not in held.get(str(admin.party), frozenset()):
         app.initialise(party_id=admin.party)
     wanted = [(demo_id("auditor"), Role.AUDITOR), (demo_id("analyst"), Role.ANALYST)]
     wanted += [(demo_id(c), Role.COACH) for c in COACHES]
     for party, role in wanted:
-        if role.value not in app.grants().get(str(party), frozenset()):
+        if role.value not in app.held_grants().get(str(party), frozenset()):
             app.grant(party, role, admin, reason="demo")
 
 

@@ -64,7 +64,7 @@ class BareCached(BareSnapshotted):
 
 def granted(app: EngagementTracker, name: str, role: Role) -> Actor:
     """A party holding ``role`` (the store's first admin grants it): privileged calls check grants."""
-    admin_id = next((UUID(p) for p, roles in app.grants().items() if Role.ADMIN.value in roles), None)
+    admin_id = next((UUID(p) for p, roles in app.held_grants().items() if Role.ADMIN.value in roles), None)
     admin = Actor(admin_id or app.initialise("Bench admin"), Role.ADMIN)
     party = app.register_party("person", name)
     app.grant(party, role, admin)

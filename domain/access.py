@@ -135,8 +135,16 @@ def holds_cohort_role(cohort: Any, actor: Actor) -> bool:
     return actor.role is Role.SYSTEM and actor.party == SYSTEM_PARTY
 
 
+def require_reader(viewer: object, field: str = "viewer") -> Actor:
+    """Every read names its reader: anything but an Actor(party, role) is refused (deny by default)."""
+    if not isinstance(viewer, Actor):
+        raise InvalidInput(field, f"expected the reader as Actor(party, role), got {type(viewer).__name__}")
+    return viewer
+
+
 def require_metrics_keeper(cohort: Any, viewer: Actor) -> None:
     """Experiment effects: for the metrics keeper of the cohort's latest ritual, and its coach."""
+    require_reader(viewer)
     keeper = UUID(cohort.ritual_keepers[-1]) if cohort.ritual_keepers else None
     if (viewer.role is C and viewer.party == cohort.coach) or (viewer.role is M and viewer.party == keeper):
         return
@@ -266,6 +274,7 @@ def require_coach_grant(actor: Actor, grants: GrantsSource, action: str) -> None
 
 def cohort_read_scope(cohort: Any, viewer: Actor, grants: GrantsSource) -> str:
     """Coach and members read the cohort's shared work; auditors and admins (granted) its metadata."""
+    require_reader(viewer)
     if viewer.role in (Role.AUDITOR, Role.ADMIN):
         require_grant(viewer, viewer.role, grants, "read cohort")
         return "metadata"
@@ -276,6 +285,7 @@ def cohort_read_scope(cohort: Any, viewer: Actor, grants: GrantsSource) -> str:
 
 def read_scope(engagement: Any, viewer: Actor, grants: GrantsSource) -> str:
     """The scope ``viewer`` may read of ``engagement``; raise NotPermitted if none."""
+    require_reader(viewer)
     scope = READ_SCOPES.get(viewer.role)
     if scope is None:
         raise NotPermitted(
@@ -342,6 +352,32 @@ def require_hours_log_reader(viewer: object, coach: Any, grants: GrantsSource) -
     if coach is None:
         raise InvalidInput("coach", "an auditor names the coach whose ICF log to check")
     return coach
+
+
+def require_coach_load_reader(viewer: object, coach: Any, grants: GrantsSource) -> Any:
+    """Whose team coaching load ``viewer`` may read: a coach their own; an admin (granted) any coach's.
+
+    Returns the coach's id; raises NotPermitted for any other reader or another coach's load."""
+    actor = _require_role(viewer, "read coach load", (C, Role.ADMIN), "does not read a coach's load")
+    if actor.role is C:
+        if coach is not None and coach != actor.party:
+            raise NotPermitted("read coach load", f"a coach reads their own load, not {coach}'s; an admin reads "
+                               "any coach's", [C.value, Role.ADMIN.value])
+        return actor.party
+    require_grant(actor, actor.role, grants, "read coach load")
+    if coach is None:
+        raise InvalidInput("coach", "an admin names the coach whose load to read")
+    return coach
+
+
+#: Who lists every engagement and cohort (the directory: ids, states, units, counts; no names).
+DIRECTORY_ROLES = (Role.ADMIN, Role.AUDITOR)
+
+
+def require_directory_reader(viewer: object, grants: GrantsSource, action: str = "list engagements") -> Actor:
+    """Raise NotPermitted unless ``viewer`` is an admin or auditor holding that grant now."""
+    return _require_granted_role(viewer, action, DIRECTORY_ROLES, "does not list every engagement and cohort",
+                                 grants)
 
 
 ERASER_REFUSAL = "may not erase a person: only an admin erases a person"

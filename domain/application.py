@@ -36,10 +36,11 @@ from engagement_tracker.domain.errors import (
     StoreError,
 )
 from engagement_tracker.domain.grant_commands import GrantCommands
+from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.transcodings import register_value_transcodings
-from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.views import EngagementReads, state_as_json
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
 
@@ -104,9 +105,19 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
         """
         require_eraser(actor, self.held_grants)  # the grant held now; a refusal destroys no key
         party = self.party(party_id)
+        register = self.access_register()
+        before = sorted(register.holders.get(str(party.id), [])) if register is not None else []
         if not party.erased:
-            self._update(Party, party.id, "party", lambda p, at: p.erase(actor, at), command_id=command_id)
+            reason = self._erasure_reason(actor, party.id)
+            self._update(Party, party.id, "party", lambda p, at: p.erase(actor, at),
+                         self._revoking_grants_of(actor, reason), command_id=command_id)
             party = self.party(party.id)
+        elif before and register is not None and not register.is_last_admin(party.id):
+            # erased before erasure revoked grants: revoke what it still holds now
+            reason = self._erasure_reason(actor, party.id)
+            self._update(AccessRegister, AccessRegister.ID, "access register",
+                         lambda r, at: r.revoke_all(actor, party.id, at, reason), command_id=command_id)
+        after = sorted(self.held_grants().get(str(party.id), frozenset()))
         destroyed = self.sealer.erase_subject(str(party.id))
         erased_at = party.modified_on.isoformat()
         token = f"etrack-erasure|{party.id}|{erased_at}|{party.version}"
@@ -117,7 +128,26 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
             "key_destroyed_now": destroyed,
             "key_present": not self.sealer.is_erased(str(party.id)),
             "receipt": hashlib.sha256(token.encode()).hexdigest(),
+            "grants_revoked": [role for role in before if role not in after],
         }
+
+    def _erasure_reason(self, actor: Actor, party: UUID) -> Sealed:
+        """Why an erased party's grants were revoked, sealed under the erasing admin's key (the
+        erased party's own key is about to be destroyed; the reason must stay readable)."""
+        return self.seal(actor.party, f"the party {party} was erased (GDPR): every grant it held is revoked", "reason")
+
+    def _revoking_grants_of(self, actor: Actor, reason: Sealed) -> Callable[[Party, datetime, bool], list[Aggregate]]:
+        """The erasure's companion: every grant the erased party holds, revoked in the same transaction
+        (the register re-read on every attempt); refused, with nothing saved, for the last admin."""
+
+        def revoke(party: Party, at: datetime, _was_ended: bool) -> list[Aggregate]:
+            register = self.access_register()
+            if register is None or str(party.id) not in register.holders:
+                return []
+            register.revoke_all(actor, party.id, at, reason)
+            return [register]
+
+        return revoke
 
     # --- point-in-time replay (auditors) -----------------------------------------------------------
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.access import grant_checked, require_coach_grant
+from engagement_tracker.domain.access import grant_checked, require_coach_grant, require_coach_load_reader
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.command_path import as_uuid
@@ -77,9 +77,11 @@ class EngagementCommands(EngagementTestimonials):
         except NotFound:
             return CoachLoad.start(coach, at)
 
-    def coach_load(self, coach: object) -> dict[str, Any]:
-        """A coach's active team engagements against the capacity policy."""
-        coach_id = as_uuid(coach, "coach")
+    def coach_load(self, viewer: Actor, coach: object = None) -> dict[str, Any]:
+        """A coach's active team engagements against the capacity policy: a coach reads their own
+        (``coach`` None or their id), an admin (granted) any coach's."""
+        named = None if coach is None else as_uuid(coach, "coach")
+        coach_id = as_uuid(require_coach_load_reader(viewer, named, self.held_grants), "coach")
         load = self._coach_load(coach_id, self._now())
         n = len(load.active)
         return {

@@ -80,12 +80,20 @@ class GrantCommands(CommandPath):
             raise NotPermitted(step, f"a {admin.role.value} may not {step} a role: only an admin does", ["admin"])
         require_grant(admin, Role.ADMIN, self.held_grants, step)  # before any reason is sealed
         pid = self.party(party_id).id
+        self._refuse_erased(step, pid)
         sealed = self._seal_optional(pid, reason, "reason")
 
         def decide(register: AccessRegister, at: Any) -> None:
+            self._refuse_erased(step, pid)  # re-read on every attempt: an erasure may have committed meanwhile
             getattr(register, step)(admin, pid, value, at, sealed)
 
         self._update(AccessRegister, AccessRegister.ID, "access register", decide, command_id=command_id)
+
+    def _refuse_erased(self, step: str, pid: UUID) -> None:
+        """An erased party is granted nothing (its erasure revoked what it held)."""
+        if step == "grant" and self.party(pid).erased:
+            raise RuleViolation("grant", "erased", [f"party {pid} was erased: an erased party holds no grant; "
+                                                    "grant the role to a party that is not erased"])
 
     def grant(
         self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None, *, command_id: object = None
@@ -99,8 +107,10 @@ class GrantCommands(CommandPath):
         """An admin revokes ``role`` from a party; the last admin is never revoked."""
         self._change("revoke", party_id, role, admin, reason, command_id)
 
-    def grants(self) -> Grants:
-        """Who holds which organisation-wide roles now (read-only: party id -> roles)."""
+    def grants(self, viewer: Actor) -> Grants:
+        """Who holds which organisation-wide roles now (read-only: party id -> roles), for auditors and
+        admins (granted)."""
+        require_auditor(viewer, "read who holds which role", self.held_grants)
         return self.held_grants()
 
     def access_history(self, viewer: Actor) -> list[dict[str, Any]]:

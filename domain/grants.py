@@ -125,3 +125,22 @@ class AccessRegister(Aggregate):
         if role == Role.ADMIN.value and self.admins() == [str(party)]:
             raise RuleViolation("revoke", "last admin", [f"party {party} is the last admin: grant admin to another first"])
         self.trigger_event(self.RoleRevoked, timestamp=at, actor=actor, party=party, role=role, reason=reason)
+
+    def is_last_admin(self, party: UUID) -> bool:
+        """True when ``party`` is the only holder of the admin grant."""
+        return self.admins() == [str(party)]
+
+    def revoke_all(self, actor: Actor, party: UUID, at: datetime, reason: Sealed | None = None) -> list[str]:
+        """Revoke every role ``party`` holds (it is being erased); returns the roles revoked.
+
+        Refused for the last admin: someone must still be able to grant and revoke."""
+        require_time(at)
+        self._require_admin(actor, "revoke")
+        held = list(self.holders.get(str(party), []))
+        if Role.ADMIN.value in held and self.is_last_admin(party):
+            raise RuleViolation("erase", "last admin", [
+                f"party {party} is the last admin, and a store needs one: grant admin to another party first "
+                f"(etrack grant admin PARTY_ID --as admin:{party}), then erase"])
+        for role in held:
+            self.trigger_event(self.RoleRevoked, timestamp=at, actor=actor, party=party, role=role, reason=reason)
+        return held

@@ -79,7 +79,7 @@ def grant(app: EngagementTracker, party: UUID | Actor, role: Role | str) -> Acto
     pid = party.party if isinstance(party, Actor) else party
     role = Role(role)
     by = admin(app)
-    if role.value not in app.grants().get(str(pid), frozenset()):
+    if role.value not in app.held_grants().get(str(pid), frozenset()):
         app.grant(pid, role, by)
     return Actor(pid, role)
 

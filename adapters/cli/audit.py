@@ -16,9 +16,9 @@ from engagement_tracker.adapters.audit import (
     read_checkpoint,
     read_export,
     read_json,
-    write_text,
 )
 from engagement_tracker.adapters.bootstrap import audit_service
+from engagement_tracker.adapters.cli.files import text_out, write_out
 from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
 from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.cli.store import reader, store_size, tracker
@@ -64,7 +64,7 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
     text = str(checkpoint["note"]) if fmt == "note" else json.dumps(checkpoint, indent=2) + "\n"
     if out_path:
         with refusals():
-            write_text(out_path, text)
+            write_out(out_path, text)
     click.echo(text, nl=False)
 
 
@@ -124,7 +124,7 @@ def audit_prove(ctx: click.Context, aggregate_id: str, actor: str, checkpoint_pa
         key = load_signing_key(key_path) if checkpoint is None else None
     with reader(ctx) as app, refusals():
         bundle = audit_service(app).prove(parse_actor(actor), aggregate_id, checkpoint, key, origin)
-        write_text(out_path, json.dumps(bundle, indent=2) + "\n")
+        write_out(out_path, json.dumps(bundle, indent=2) + "\n")
     err.print(f"{len(bundle['entries'])} records of {bundle['aggregate_id']} proven against the tree of "
               f"{bundle['checkpoint']['size']} entries, written to {out_path}")
 
@@ -164,7 +164,7 @@ def audit_consistency(ctx: click.Context, old: str, new: str | None, actor: str,
                                                sides[1])
         text = json.dumps(proof, indent=2) + "\n"
         if out_path:
-            write_text(out_path, text)
+            write_out(out_path, text)
     click.echo(text, nl=False)
 
 
@@ -180,7 +180,7 @@ def audit_export(ctx: click.Context, actor: str, out_path: str | None) -> None:
         viewer = parse_actor(actor)
         with progress(ctx, "exporting", store_size(app), "entries") as advance:
             if out_path:
-                with open(out_path, "w", encoding="utf-8") as fh:
+                with text_out(out_path) as fh:  # refused or failing: the file is left as it was
                     n = service.export(viewer, fh, advance)
                 err.print(f"{n} entries written to {out_path}")
             else:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from engagement_tracker.adapters.cli.files import write_out
 from engagement_tracker.domain.errors import MissingDependency
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 
@@ -38,8 +39,7 @@ def diagram(name: str, fmt: str, out_path: str | None) -> None:
     if fmt in ("svg", "png"):
         data = render_mermaid(wf.to_mermaid(), fmt)
         if out_path:
-            with open(out_path, "wb") as fh:
-                fh.write(data)
+            write_out(out_path, data)
         elif fmt == "png" and sys.stdout.isatty():
             raise click.UsageError("png is binary: pass --out FILE or redirect stdout")
         else:
@@ -48,8 +48,7 @@ def diagram(name: str, fmt: str, out_path: str | None) -> None:
         return
     text = wf.to_mermaid() if fmt == "mermaid" else json.dumps(wf.to_dict(), indent=2)
     if out_path:
-        with open(out_path, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        write_out(out_path, text + "\n")
     else:
         click.echo(text)
 

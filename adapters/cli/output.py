@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from engagement_tracker.adapters.cli.exits import cut, exit_code, fail, report
+from engagement_tracker.adapters.cli.files import text_out, write_out
 from engagement_tracker.domain.application import as_uuid
 from engagement_tracker.domain.errors import EtrackError, InvalidInput, MissingDependency
 from engagement_tracker.domain.values import Actor
@@ -100,8 +101,7 @@ def emit_records(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: st
     if fmt == "parquet":
         data = to_parquet(rows, columns)
         if out_path:
-            with open(out_path, "wb") as fh:
-                fh.write(data)
+            write_out(out_path, data)
         elif sys.stdout.isatty():
             raise click.UsageError("parquet is binary: pass --out FILE or redirect stdout")
         else:
@@ -110,7 +110,7 @@ def emit_records(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: st
         return
     if fmt == "table":
         if out_path:
-            with open(out_path, "w", encoding="utf-8") as fh:
+            with text_out(out_path) as fh:
                 Console(file=fh, width=_PIPED_WIDTH).print(table_of(rows, columns, title))
         else:
             out.print(table_of(rows, columns, title))
@@ -128,8 +128,7 @@ def emit_records(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: st
         writer.writerows(rows)
         text = buf.getvalue()
     if out_path:
-        with open(out_path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write_out(out_path, text)
     else:
         click.echo(text, nl=False)
 

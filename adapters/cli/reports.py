@@ -11,6 +11,7 @@ from types import ModuleType
 import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
+from engagement_tracker.adapters.cli.files import staged
 from engagement_tracker.adapters.cli.output import ACTOR, err, out, parse_actor, refusals
 from engagement_tracker.adapters.cli.steps import cohort
 from engagement_tracker.adapters.cli.store import reader, tracker
@@ -48,13 +49,15 @@ def _write(make: Callable[[], str], out_path: Path, fmt: str = "html", chromium:
         check_out(out_path)  # before anything is read or released
         if fmt == "pdf":
             require_printer(chromium)  # before anything is read or released
-            html = make()
-            if external_references(html):
-                write_page(html, out_path)  # refuses, naming the reference; nothing is printed
-            written = print_pdf(html, out_path, chromium)
-        else:
-            written = write_page(make(), out_path)
-    out.print(f"wrote {written} ({written.stat().st_size:,} bytes, self-contained)")
+        html = make()
+        if external_references(html):
+            write_page(html, out_path)  # refuses, naming the reference; nothing is written
+        with staged(out_path) as tmp:  # the page replaces the file whole, or the file stays as it was
+            if fmt == "pdf":
+                print_pdf(html, tmp, chromium)
+            else:
+                tmp.write_text(html, encoding="utf-8")
+    out.print(f"wrote {out_path} ({out_path.stat().st_size:,} bytes, self-contained)")
 
 
 @click.group()

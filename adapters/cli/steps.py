@@ -37,6 +37,7 @@ from engagement_tracker.adapters.demo import (
     showcase_engagement,
     showcase_viewer,
 )
+from engagement_tracker.domain.access import require_directory_reader
 from engagement_tracker.domain.application import CohortCommands, EngagementTracker
 from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
@@ -111,7 +112,8 @@ def _print_cohorts_and_loads(app: EngagementTracker) -> None:
         missed += len(e.missed)
         if e.coachee_kind == "team":
             coaches.setdefault(str(e.coach), 0)
-    loads = [app.coach_load(coach) for coach in coaches]
+    admin = access_actor("admin")  # the demo's admin reads its coaches' loads
+    loads = [app.coach_load(admin, coach) for coach in coaches]
     emit_rows([{"coach": f"{app.party_name(load['coach'])}", "active teams": load["active"],
                 "status": load["status"], "warnings recorded": load["warnings_recorded"]} for load in loads],
               "table", "Team coaching load (warn above 3, refuse above 4)")
@@ -138,11 +140,14 @@ def _print_phase_summary(app: EngagementTracker) -> None:
 
 
 @click.command("engagements")
+@ACTOR
 @FORMAT
 @click.pass_context
-def engagements(ctx: click.Context, fmt: str) -> None:
-    """List engagements: id, state, unit, sessions (no names, no content), from the directory."""
+def engagements(ctx: click.Context, actor: str, fmt: str) -> None:
+    """List engagements: id, state, unit, sessions (no names, no content), from the directory
+    (auditors and admins)."""
     with reader(ctx) as app:
+        require_directory_reader(parse_actor(actor), app.held_grants, "list engagements")
         emit_rows([engagement_row(e) for e in directory(app).engagements()], fmt, "Engagements", ENGAGEMENT_COLUMNS)
 
 
@@ -302,13 +307,15 @@ def tick(ctx: click.Context, at: str | None, fmt: str) -> None:
 
 
 @click.command("coach-load")
-@click.argument("coach_id")
+@click.argument("coach_id", required=False)
+@ACTOR
 @FORMAT
 @click.pass_context
-def coach_load(ctx: click.Context, coach_id: str, fmt: str) -> None:
-    """A coach's active team engagements against the capacity policy (warn above 3, refuse above 4)."""
+def coach_load(ctx: click.Context, coach_id: str | None, actor: str, fmt: str) -> None:
+    """A coach's active team engagements against the capacity policy (warn above 3, refuse above 4):
+    a coach reads their own (--as coach:ID, no COACH_ID), an admin any coach's."""
     with reader(ctx) as app:
-        row = app.coach_load(coach_id)
+        row = app.coach_load(parse_actor(actor), coach_id)
         row["active_team_engagements"] = " ".join(row["active_team_engagements"])
         emit_rows([row], fmt, "Team coaching load")
 
@@ -317,11 +324,14 @@ def coach_load(ctx: click.Context, coach_id: str, fmt: str) -> None:
 
 
 @click.command("cohorts")
+@ACTOR
 @FORMAT
 @click.pass_context
-def cohorts(ctx: click.Context, fmt: str) -> None:
-    """List cohorts: id, state, unit, members, rituals, decisions (no names, no content), from the directory."""
+def cohorts(ctx: click.Context, actor: str, fmt: str) -> None:
+    """List cohorts: id, state, unit, members, rituals, decisions (no names, no content), from the directory
+    (auditors and admins)."""
     with reader(ctx) as app:
+        require_directory_reader(parse_actor(actor), app.held_grants, "list cohorts")
         emit_rows([cohort_row(c) for c in directory(app).cohorts()], fmt, "Cohorts", COHORT_COLUMNS)
 
 

@@ -18,6 +18,7 @@ from engagement_tracker.adapters.audit import (
     write_text,
 )
 from engagement_tracker.adapters.bootstrap import audit_service
+from engagement_tracker.adapters.cli.files import write_out
 from engagement_tracker.adapters.cli.output import err, parse_actor, print_error, refusals
 from engagement_tracker.adapters.cli.store import reader
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
@@ -72,7 +73,7 @@ def witness_cosign(ctx: click.Context, checkpoint_path: str, state_path: str, ke
             sys.exit(1)
         write_text(state_path, json.dumps(state, indent=2) + "\n")  # kept before the cosignature leaves
         if out_path:
-            write_text(out_path, cosigned)
+            write_out(out_path, cosigned)
     click.echo(cosigned, nl=False)
     err.print(f"cosigned {origin} at size {size}")
 

@@ -47,7 +47,7 @@ def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
     assert all(isinstance(o, CapacityExceeded) for o in losers), losers
 
     check = new_tracker(url)
-    load = check.coach_load(coach.party)
+    load = check.coach_load(coach)
     assert load["active"] == 4
     assert sorted(load["active_team_engagements"]) == sorted(str(w) for w in winners)
     assert len(list(check.engagement_ids())) == 4  # no loser left an engagement behind

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from engagement_tracker.adapters.demo import COACHEES, COACHES, PEERS, SAMPLE_NOTES, SPONSORS
+from engagement_tracker.adapters.demo import COACHEES, COACHES, PEERS, SAMPLE_NOTES, SPONSORS, access_actor
 
 ROOT = Path(__file__).resolve().parents[2]
+#: A reader named where the store fails first (an error opening it comes before the gate).
+NOBODY = ("--as", "admin:00000000-0000-4000-8000-000000000000")
 
 
 def etrack(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,6 +42,9 @@ def store_bytes(directory: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(directory.glob("etrack.sqlite*")))
 
 
+ADMIN = str(access_actor("admin"))
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("demo")
@@ -57,7 +62,7 @@ def test_demo_prints_phases_and_a_timeline(demo_dir: Path) -> None:
 
 
 def test_running_the_demo_twice_neither_fails_nor_duplicates(demo_dir: Path) -> None:
-    listing = lambda: json.loads(etrack("engagements", "--format", "json", cwd=demo_dir).stdout)  # noqa: E731
+    listing = lambda: json.loads(etrack("engagements", "--format", "json", "--as", ADMIN, cwd=demo_dir).stdout)  # noqa: E731
     before = listing()
     again = etrack("demo", cwd=demo_dir)
     assert "0 engagements and cohorts recorded now, 17 in the store" in again.stdout
@@ -78,7 +83,7 @@ def test_the_store_holds_no_name_and_no_note_in_clear(demo_dir: Path) -> None:
 
 
 def test_listing_as_csv_and_json(demo_dir: Path) -> None:
-    csv_out = etrack("engagements", "--format", "csv", cwd=demo_dir).stdout.splitlines()
+    csv_out = etrack("engagements", "--format", "csv", "--as", ADMIN, cwd=demo_dir).stdout.splitlines()
     assert csv_out[0] == "id,state,coachee_kind,org_unit,sessions,opened_at"
     assert len(csv_out) == 16
 
@@ -121,14 +126,14 @@ def test_a_corrupted_store_is_a_clear_error_and_is_left_alone(tmp_path: Path) ->
     bad = tmp_path / "etrack.sqlite"
     bad.write_bytes(b"this is not a database" * 100)
     before = bad.read_bytes()
-    proc = etrack("engagements", cwd=tmp_path, check=False)
+    proc = etrack("engagements", *NOBODY, cwd=tmp_path, check=False)
     assert proc.returncode == 4
     assert "StoreError" in proc.stderr and "not an SQLite database" in proc.stderr
     assert bad.read_bytes() == before
 
 
 def test_an_unknown_store_url_names_the_accepted_forms(tmp_path: Path) -> None:
-    proc = etrack("--db", "mysql://x", "engagements", cwd=tmp_path, check=False)
+    proc = etrack("--db", "mysql://x", "engagements", *NOBODY, cwd=tmp_path, check=False)
     assert proc.returncode == 4 and "sqlite:///path" in proc.stderr
 
 
@@ -139,7 +144,8 @@ def test_an_empty_listing_in_csv_still_has_its_header(tmp_path: Path, command: t
     import pandas as pd
 
     db = f"sqlite:///{tmp_path / 'empty.sqlite'}"
-    etrack("--db", db, "init", "--admin-name", "Ada Admin", cwd=tmp_path)  # a store with no engagement or cohort
-    done = etrack("--db", db, *command, "--format", "csv", cwd=tmp_path)
+    admin = etrack("--db", db, "init", "--admin-name", "Ada Admin", cwd=tmp_path).stdout.strip()  # nothing else
+    reader = () if command[0] == "tick" else ("--as", f"admin:{admin}")
+    done = etrack("--db", db, *command, *reader, "--format", "csv", cwd=tmp_path)
     frame = pd.read_csv(io.StringIO(done.stdout))
     assert len(frame) == 0 and len(frame.columns) >= 4 and "id" in frame.columns

@@ -17,17 +17,20 @@ from tests.support import Cast
 
 def cases(url: str, cast: Cast, eid: UUID, admin: Actor) -> list[tuple[list[str], int, str]]:
     coach = f"coach:{cast.coach.party}"
+    lister = ["--as", f"admin:{admin.party}"]
     return [
-        (["--db", url, "engagements"], 0, ""),
-        (["engagements", "--db", url], 0, ""),  # --db after the command
-        (["--db", url, "engagements", "--colour"], 2, "UsageError"),
+        (["--db", url, "engagements", *lister], 0, ""),
+        (["engagements", *lister, "--db", url], 0, ""),  # --db after the command
+        (["--db", url, "engagements", *lister, "--colour"], 2, "UsageError"),
+        (["--db", url, "engagements"], 2, "UsageError"),  # a read names its reader
+        (["--db", url, "engagements", "--as", coach], 3, "NotPermitted"),
         (["--db", url, "tick", "--at", "31/12/2026"], 2, "UsageError"),
         (["--db", url, "step", str(eid), "record_session", "--as", coach, "duration_minutes=-5"], 2, "InvalidInput"),
         (["--db", url, "step", str(eid), "confirm_will", "--as", coach], 3, "StepNotAllowed"),
         (["--db", url, "show", str(eid), "--as", f"analyst:{cast.coach.party}"], 3, "NotPermitted"),
         (["--db", url, "step", "00000000-0000-4000-8000-000000000000", "resume", "--as", coach], 3, "NotFound"),
-        (["--db", url + "-missing", "engagements"], 4, "StoreError"),
-        (["--db", "mysql://x", "engagements"], 4, "StoreError"),
+        (["--db", url + "-missing", "engagements", *lister], 4, "StoreError"),
+        (["--db", "mysql://x", "engagements", *lister], 4, "StoreError"),
     ]
 
 
@@ -59,7 +62,7 @@ def test_json_errors_are_one_object_on_stderr(stored: tuple[str, Cast, UUID, Act
 def test_a_bad_setting_is_an_environment_error(stored: tuple[str, Cast, UUID, Actor],  # noqa: F811
                                                tmp_path: Path) -> None:
     url = stored[0]
-    proc = run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_K_MIN": "many"})
+    proc = run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_K_MIN": "many", "ETRACK_AS": f"admin:{stored[3].party}"})
     assert proc.returncode == 4 and proc.stderr.startswith("error: InvalidInput: ETRACK_K_MIN"), proc.stderr
 
 
@@ -90,11 +93,12 @@ def test_a_long_bad_input_is_echoed_cut(stored: tuple[str, Cast, UUID, Actor],  
 def test_the_toml_file_configures_the_command_line(stored: tuple[str, Cast, UUID, Actor],  # noqa: F811
                                                    tmp_path: Path) -> None:
     url = stored[0]
+    lister = {"ETRACK_AS": f"admin:{stored[3].party}"}
     (tmp_path / "etrack.toml").write_text(f'database_url = "{url}"\n', encoding="utf-8")
-    assert run("engagements", cwd=tmp_path).returncode == 0  # ./etrack.toml names the store
+    assert run("engagements", cwd=tmp_path, env=lister).returncode == 0  # ./etrack.toml names the store
     (tmp_path / "etrack.toml").write_text('k_min = "many"\n', encoding="utf-8")
-    bad = run("--db", url, "engagements", cwd=tmp_path)
+    bad = run("--db", url, "engagements", cwd=tmp_path, env=lister)
     assert bad.returncode == 4 and bad.stderr.startswith("error: InvalidInput: ETRACK_K_MIN"), bad.stderr
-    assert run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_K_MIN": "5"}).returncode == 0  # env wins
-    missing = run("engagements", cwd=tmp_path, env={"ETRACK_CONFIG": "nope.toml"})
+    assert run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_K_MIN": "5", **lister}).returncode == 0  # env wins
+    missing = run("engagements", cwd=tmp_path, env={"ETRACK_CONFIG": "nope.toml", **lister})
     assert missing.returncode == 4 and "ETRACK_CONFIG" in missing.stderr and "Traceback" not in missing.stderr

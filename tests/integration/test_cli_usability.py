@@ -58,17 +58,18 @@ def test_db_goes_anywhere_and_a_plain_path_is_sqlite(stored: tuple[str, Cast, UU
                                                      tmp_path: Path) -> None:
     url = stored[0]
     path = url.removeprefix("sqlite:///")
+    lister = ("--as", f"admin:{stored[3].party}")
     for args in (["--db", path, "engagements"], ["engagements", "--db", path], ["engagements", "--db", url]):
-        proc = run(*args, "--format", "json", cwd=tmp_path)
+        proc = run(*args, *lister, "--format", "json", cwd=tmp_path)
         assert proc.returncode == 0 and len(json.loads(proc.stdout)) == 1, (args, proc.stderr)
-    relative = run("engagements", "--db", "./here.sqlite", cwd=tmp_path)
+    relative = run("engagements", "--db", "./here.sqlite", *lister, cwd=tmp_path)
     assert relative.returncode == 4 and "no store at ./here.sqlite" in relative.stderr
 
 
 def test_piped_tables_never_cut_ids_nor_wrap(stored: tuple[str, Cast, UUID, Actor],  # noqa: F811
                                              tmp_path: Path) -> None:
-    url, _, eid, _ = stored
-    proc = run("--db", url, "engagements", cwd=tmp_path, env={"COLUMNS": "40"})
+    url, _, eid, admin = stored
+    proc = run("--db", url, "engagements", "--as", f"admin:{admin.party}", cwd=tmp_path, env={"COLUMNS": "40"})
     assert proc.returncode == 0
     assert str(eid) in proc.stdout  # whole, on one line
     uuids = re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", proc.stdout)
@@ -78,13 +79,14 @@ def test_piped_tables_never_cut_ids_nor_wrap(stored: tuple[str, Cast, UUID, Acto
 def test_verbose_logs_and_the_log_level_setting(stored: tuple[str, Cast, UUID, Actor],  # noqa: F811
                                                 tmp_path: Path) -> None:
     url = stored[0]
-    quiet = run("--db", url, "engagements", cwd=tmp_path)
+    lister = {"ETRACK_AS": f"admin:{stored[3].party}"}
+    quiet = run("--db", url, "engagements", cwd=tmp_path, env=lister)
     assert quiet.stderr == ""
-    loud = run("--db", url, "engagements", "-vv", cwd=tmp_path)
+    loud = run("--db", url, "engagements", "-vv", cwd=tmp_path, env=lister)
     assert loud.returncode == 0 and "DEBUG engagement_tracker" in loud.stderr, loud.stderr
-    env = run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_LOG_LEVEL": "debug"})
+    env = run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_LOG_LEVEL": "debug", **lister})
     assert "DEBUG engagement_tracker" in env.stderr
-    bad = run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_LOG_LEVEL": "chatty"})
+    bad = run("--db", url, "engagements", cwd=tmp_path, env={"ETRACK_LOG_LEVEL": "chatty", **lister})
     assert bad.returncode == 0 and "expected DEBUG, INFO, WARNING or ERROR" in bad.stderr
 
 

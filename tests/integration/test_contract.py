@@ -107,7 +107,7 @@ def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -
     assert len(outcomes) == 8 and len(winners) == 4
     assert all(isinstance(o, CapacityExceeded) for o in outcomes if isinstance(o, Exception))
     check = new_tracker(durable_store_url)
-    assert check.coach_load(coach.party)["active"] == 4 and len(list(check.engagement_ids())) == 4
+    assert check.coach_load(coach)["active"] == 4 and len(list(check.engagement_ids())) == 4
     check.close()
 
 

@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from engagement_tracker.adapters.bootstrap import directory, open_tracker
 from engagement_tracker.adapters.cli import cli
-from engagement_tracker.adapters.demo import ScriptedClock, seed
+from engagement_tracker.adapters.demo import ScriptedClock, access_actor, seed
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.projections import tracking
@@ -127,9 +127,10 @@ def test_the_list_commands_read_the_directory(tmp_path: Any) -> None:
     finally:
         app.close()
     runner = CliRunner()
-    got = runner.invoke(cli, ["--db", url, "engagements", "--format", "json"], catch_exceptions=False)
+    auditor = ["--as", str(access_actor("auditor"))]  # the demo's auditor lists them
+    got = runner.invoke(cli, ["--db", url, "engagements", *auditor, "--format", "json"], catch_exceptions=False)
     assert json.loads(got.output) == want_engagements
-    got = runner.invoke(cli, ["--db", url, "cohorts", "--format", "json"], catch_exceptions=False)
+    got = runner.invoke(cli, ["--db", url, "cohorts", *auditor, "--format", "json"], catch_exceptions=False)
     assert json.loads(got.output) == want_cohorts
     rebuilt = runner.invoke(cli, ["--db", url, "projections", "rebuild"], catch_exceptions=False)
     assert "directory: 15 engagements, 2 cohorts" in rebuilt.output

@@ -126,7 +126,7 @@ def test_opening_an_engagement_whose_acknowledgement_is_lost_opens_one(durable_s
     assert app.last_command.recorded_now
     again = app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
     assert again == eid and not app.last_command.recorded_now
-    assert app.coach_load(cast.coach.party)["active"] == 1  # the team slot was taken once
+    assert app.coach_load(cast.coach)["active"] == 1  # the team slot was taken once
     app.close()
 
 

@@ -97,7 +97,7 @@ def test_the_register_rules(tracker) -> None:
         tracker.grant(other, "coach", Actor(other, Role.ANALYST))
     tracker.grant(other, "admin", first)
     tracker.revoke(first.party, "admin", Actor(other, Role.ADMIN))  # not the last one any more
-    assert tracker.grants()[str(other)] == frozenset({"analyst", "admin"})
+    assert tracker.held_grants()[str(other)] == frozenset({"analyst", "admin"})
     history = tracker.access_history(Actor(other, Role.ADMIN))
     assert [(h["change"], h["role"], h["party"], h["by"]) for h in history] == [
         ("granted", "admin", str(first.party), str(first.party)),

@@ -97,7 +97,7 @@ def revoke(app: EngagementTracker, actor: Actor) -> Callable[[], None]:
     def revocation() -> None:
         catch_up_clock(app)
         app.revoke(actor.party, actor.role, admin(app), "left the organisation")
-        assert actor.role.value not in app.grants().get(str(actor.party), frozenset())
+        assert actor.role.value not in app.held_grants().get(str(actor.party), frozenset())
 
     return revocation
 
@@ -141,7 +141,7 @@ def test_a_grant_step_by_an_admin_revoked_meanwhile_is_refused(stores) -> None: 
     outcome = run_held(lambda: app.grant(analyst, Role.ANALYST, second), clock.reached, clock.go, revoke(other, second))
     assert isinstance(outcome, NotPermitted), outcome  # the register itself refuses it: its own admin check
     assert event_count(app) == before + 1
-    assert Role.ANALYST.value not in app.grants().get(str(analyst), frozenset())
+    assert Role.ANALYST.value not in app.held_grants().get(str(analyst), frozenset())
 
 
 def test_a_privacy_budget_granted_by_an_admin_revoked_meanwhile_is_refused(stores) -> None:  # type: ignore[no-untyped-def]

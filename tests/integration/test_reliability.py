@@ -115,7 +115,7 @@ def test_eight_processes_on_the_same_engagements(durable_store_url: str, tmp_pat
         assert replayed == e  # the state is a serial replay of what was committed
     assert (stored_sessions, stored_actions) == (sessions, actions)
     opened = [o for r in results for o in r["opened"]]
-    load = app.coach_load(coach_cast.coach.party)
+    load = app.coach_load(coach_cast.coach)
     assert load["active"] == len(opened) <= 4
     assert sorted(load["active_team_engagements"]) == sorted(opened)
     refusals = {k for r in results for k in r["refused"]}
