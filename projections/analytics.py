@@ -40,6 +40,7 @@ from engagement_tracker.projections.activity import STAMPED, activity_facts, cou
 from engagement_tracker.projections.anonymity import (
     DIMENSIONS,
     Fact,
+    InternalRelease,
     Level,
     Policy,
     Release,
@@ -113,11 +114,12 @@ class AnalyticsView(View):
 
     @abstractmethod
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
         refine: Callable[[int, int], Refiner],
     ) -> int:
-        """Record a release in one serialised transaction (two analysts at the same instant are
-        checked one after the other): number it (its family's releases so far + 1), get
+        """Record a release (its published rows; of what decided it, only the population's size) in
+        one serialised transaction (two analysts at the same instant are checked one after the
+        other): number it (its family's releases so far + 1), get
         ``refiner = refine(number, highest k recorded)``, then, a page of the fine cells ``keys``
         at a time (:attr:`release_page`), read their parts, pass them to ``refiner.page`` and write
         the new parts it returns; then read the regions ``refiner.regions_to_read`` and call
@@ -337,7 +339,8 @@ class AnalystService:
         since: str | None, until: str | None,
     ) -> Release:
         rows = self._scope(family, unit, since, until)  # stored rows, decoded a tally at a time when read
-        rel = release(Tallies(rows), by, policy, Level(time=period))
+        internal = release(Tallies(rows), by, policy, Level(time=period))
+        rel = internal.published()  # what the analyst receives, and all the region rule reads
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
         if not rel.rows:
@@ -362,7 +365,7 @@ class AnalystService:
 
         query = {"by": list(by), "unit": unit, "period": period, "k": policy.k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(population), check)
+        self.analytics.view.record_release(internal, family, query, str(viewer.party), at, sorted(population), check)
         return rel
 
     @overload
