@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
 import attrs
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import PersistenceError, Tracking
 
 from engagement_tracker.domain.access import GrantsSource, require_analyst
 from engagement_tracker.domain.checks import (
@@ -232,10 +232,11 @@ class AnalystService:
 
     def __init__(
         self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource,
-        spend: Callable[[Actor, float, str], None] | None = None,
+        spend: Callable[[Actor, float, str], bool] | None = None,
     ) -> None:
         self.analytics = analytics
-        #: Pays a differentially private release from the analyst's budget (the application's, from bootstrap).
+        #: Pays a differentially private release from the analyst's budget, once per query digest: True
+        #: when it spent, False when the budget had paid for that digest (the application's, from bootstrap).
         self.spend = spend
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
@@ -315,7 +316,15 @@ class AnalystService:
         until: str | None, epsilon: object,
     ) -> DpRelease:
         """A differentially private release: the recorded answer to the same query on the same data
-        (spending nothing), or a new one, paid from the analyst's budget before it is shown."""
+        (spending nothing), or a new one, paid from the analyst's budget before it is shown.
+
+        The query's key (a digest of the query and of the data it read) decides, atomically, who
+        pays: the budget pays for a key once (``PrivacyBudget.spend``: identical queries racing
+        clash on the budget's version, and all but one re-read it, find the key paid and spend
+        nothing), and the answer is stored under the key first-writer-wins, so every caller
+        returns the one stored answer. A refused spend stores nothing; an answer that could not
+        be stored after its spend leaves the key paid: asking again spends nothing.
+        """
         if self.spend is None:
             raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
         eps = require_epsilon(epsilon)
@@ -330,9 +339,13 @@ class AnalystService:
         if recorded is not None:
             return DpRelease.of_document(json.loads(recorded), repeated=True)
         rel = dp_release(facts, by, Level(time=period), eps)
-        self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing recorded
-        stored = self.analytics.view.record_dp_answer(key, json.dumps(rel.to_document(), sort_keys=True))
-        return DpRelease.of_document(json.loads(stored), repeated=False)
+        spent = self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+        try:
+            stored = self.analytics.view.record_dp_answer(key, json.dumps(rel.to_document(), sort_keys=True))
+        except PersistenceError as exc:
+            raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
+                             "ask it again (nothing more is spent)") from exc
+        return DpRelease.of_document(json.loads(stored), repeated=not spent)
 
     def _build_and_record(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, policy: Policy,
