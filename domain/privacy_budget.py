@@ -67,15 +67,16 @@ class PrivacyBudget(Aggregate):
         def apply(self, budget: PrivacyBudget) -> None:
             budget.spent += self.epsilon
             budget.releases += 1
-            budget.paid.add(self.query)
+            budget.paid[self.query] = self.epsilon
 
     def __init__(self, analyst: UUID) -> None:
         self.analyst = analyst
         self.granted = 0.0
         self.spent = 0.0
         self.releases = 0
-        #: The digests of the queries this budget paid for (each paid once).
-        self.paid: set[str] = set()
+        #: The digests of the queries this budget paid for (each paid once), with the epsilon paid
+        #: (a dict, not a set: the state stays JSON, should budgets ever be snapshotted).
+        self.paid: dict[str, float] = {}
 
     @staticmethod
     def id_for(analyst: UUID) -> UUID:
