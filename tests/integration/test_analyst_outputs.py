@@ -11,9 +11,15 @@ suppression reason.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
+import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import attrs
 import pytest
@@ -177,3 +183,62 @@ def test_the_budget_read_names_only_its_reader(demo: EngagementTracker) -> None:
     budget = demo.privacy_budget(analyst)
     assert budget["analyst"] == str(analyst.party)
     assert leaks(budget, forbidden_strings(demo), own=frozenset({str(analyst.party)})) == []
+
+
+def test_what_the_cli_writes_for_an_analyst_names_no_one(tmp_path: Path) -> None:
+    """Every analyst command of ``etrack`` on the demo, in JSON, CSV, Parquet and the synthesis note:
+    no stored id, no pseudonym, no internal name (a refusal: an exit code and a message, no traceback)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+
+    def etrack(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "engagement_tracker.adapters.cli", *args], cwd=tmp_path,
+                              capture_output=True, text=True, env=env)
+
+    assert etrack("demo").returncode == 0
+    analyst, boss = str(access_actor("analyst")), str(access_actor("admin"))
+    assert etrack("privacy-budget", "grant", analyst.split(":", 1)[1], "3", "--as", boss).returncode == 0
+    runs = {
+        "summary": ("signals", "summary", "--format", "json"),
+        "summary Finance": ("signals", "summary", "--unit", "Finance", "--by", "theme", "--period", "year",
+                            "--format", "json"),
+        "summary csv": ("signals", "summary", "--by", "unit", "--period", "year", "--format", "csv"),
+        "trends": ("signals", "trends", "--period", "quarter", "--format", "json"),
+        "dp": ("signals", "summary", "--by", "theme", "--period", "year", "--privacy", "dp", "--epsilon", "1",
+               "--format", "json"),
+        "dp trends": ("signals", "trends", "--period", "quarter", "--privacy", "dp", "--epsilon", "1",
+                      "--format", "json"),
+        "activity": ("activity", "--format", "json"),
+        "activity parquet": ("activity", "--by", "metric,unit", "--period", "year", "--format", "parquet",
+                             "--out", str(tmp_path / "activity.parquet")),
+        "ratings": ("testimonials", "ratings", "--format", "json"),
+        "quotes": ("testimonials", "quotes", "--format", "json"),
+        "synthesis": ("report", "synthesis", "--period", "2026", "--out", str(tmp_path / "note.html")),
+    }
+    got: dict[str, object] = {}
+    for name, args in runs.items():
+        proc = etrack(*args, "--as", analyst)
+        assert "Traceback" not in proc.stderr, (name, proc.stderr)
+        assert proc.returncode in (0, 3), (name, proc.returncode, proc.stderr)  # 3: refused (the region rule)
+        got[f"{name} stderr"] = proc.stderr
+        if proc.returncode:
+            continue
+        if "json" in args:
+            got[name] = json.loads(proc.stdout)
+        elif "csv" in args:
+            got[name] = list(csv.DictReader(io.StringIO(proc.stdout)))
+        else:
+            got[f"{name} stdout"] = proc.stdout
+    import pyarrow.parquet as pq
+
+    got["activity parquet file"] = pq.read_table(tmp_path / "activity.parquet").to_pylist()
+    got["synthesis file"] = (tmp_path / "note.html").read_text()
+    assert {"summary", "summary Finance", "dp", "activity", "ratings", "quotes"} <= set(got)
+    finance = got["summary Finance"]  # too few persons: no released cell, and no one named
+    assert isinstance(finance, list) and all(r["status"] != "released" for r in finance)
+    app = open_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", create=False)
+    try:
+        forbidden = forbidden_strings(app)
+    finally:
+        app.close()
+    assert [f"{name}{leak}" for name, value in got.items() for leak in leaks(value, forbidden)] == []
