@@ -47,6 +47,8 @@ class BudgetCommands(CommandPath):
                     decide(None, at)  # raises: no budget was granted
                 budget = PrivacyBudget.start(analyst, at)
             decide(budget, at)
+            if not budget.pending_events:  # nothing to record: a query this budget paid for already
+                return
             if self._commit(cid, "privacy budget", budget):
                 return
             # else another spend or grant committed first: re-read and re-decide
@@ -66,18 +68,24 @@ class BudgetCommands(CommandPath):
         self._change_budget(pid, lambda budget, at: budget.grant(admin, amount, at), create=True, command_id=command_id)
 
     @grant_checked
-    def spend_privacy_budget(self, analyst: Actor, epsilon: float, query: str) -> None:
-        """Spend ``epsilon`` of the analyst's budget for one release (BudgetExceeded when it would go past it)."""
+    def spend_privacy_budget(self, analyst: Actor, epsilon: float, query: str) -> bool:
+        """Spend ``epsilon`` of the analyst's budget for the query whose digest is ``query``
+        (BudgetExceeded when it would go past it), once per digest: True when this call spent it,
+        False when the budget had paid for it already (an earlier call, or a concurrent one that
+        committed first: this one re-read the budget and found it paid)."""
         require_analyst(analyst, "release with differential privacy", self.held_grants)
+        spent = False
 
         def decide(budget: PrivacyBudget | None, at: datetime) -> None:
+            nonlocal spent
             if budget is None:
                 raise BudgetExceeded("release with differential privacy",
                                      f"party {analyst.party} holds no privacy budget; an admin grants one with "
                                      f"etrack privacy-budget grant {analyst.party} EPSILON")
-            budget.spend(analyst, epsilon, query, at)
+            spent = budget.spend(analyst, epsilon, query, at)
 
         self._change_budget(analyst.party, decide, create=False)
+        return spent
 
     def privacy_budget(self, viewer: Actor, analyst_id: object = None) -> dict[str, Any]:
         """Granted, spent and remaining epsilon: an analyst reads their own, an admin anyone's."""

@@ -3,9 +3,11 @@
 One aggregate per analyst. An admin grants epsilon (``BudgetGranted``); each differentially
 private release spends some (``BudgetSpent``, naming the query's digest, never its answer).
 Events only assign state; the commands decide. A spend that would take the analyst past what
-was granted is refused (:class:`BudgetExceeded`) and records nothing. Two releases at the same
-instant by the same analyst clash on the aggregate's version: the second re-reads and
-re-decides, so the budget is checked once per spend, one after the other, and never exceeded.
+was granted is refused (:class:`BudgetExceeded`) and records nothing. A budget pays for one
+query digest once: a second spend for the same digest records nothing (the query is paid for).
+Two releases at the same instant by the same analyst clash on the aggregate's version: the
+second re-reads and re-decides, so the budget is checked once per spend, one after the other,
+and never exceeded, and of identical queries racing, one pays and the others find it paid.
 """
 
 from __future__ import annotations
@@ -65,12 +67,16 @@ class PrivacyBudget(Aggregate):
         def apply(self, budget: PrivacyBudget) -> None:
             budget.spent += self.epsilon
             budget.releases += 1
+            budget.paid[self.query] = self.epsilon
 
     def __init__(self, analyst: UUID) -> None:
         self.analyst = analyst
         self.granted = 0.0
         self.spent = 0.0
         self.releases = 0
+        #: The digests of the queries this budget paid for (each paid once), with the epsilon paid
+        #: (a dict, not a set: the state stays JSON, should budgets ever be snapshotted).
+        self.paid: dict[str, float] = {}
 
     @staticmethod
     def id_for(analyst: UUID) -> UUID:
@@ -88,8 +94,12 @@ class PrivacyBudget(Aggregate):
         self.trigger_event(self.BudgetGranted, timestamp=require_time(at), actor=admin,
                            epsilon=require_epsilon(epsilon))
 
-    def spend(self, analyst: Actor, epsilon: float, query: str, at: datetime) -> None:
+    def spend(self, analyst: Actor, epsilon: float, query: str, at: datetime) -> bool:
+        """Pay ``epsilon`` for the query whose digest is ``query``: True once recorded, False (and
+        nothing recorded) when this budget paid for that digest already."""
         epsilon = require_epsilon(epsilon)
+        if query in self.paid:
+            return False
         if self.spent + epsilon > self.granted + _SLACK:
             raise BudgetExceeded(
                 "release with differential privacy",
@@ -97,3 +107,4 @@ class PrivacyBudget(Aggregate):
                 "remains: ask with a smaller epsilon, repeat an earlier query (free on unchanged data), or ask "
                 "an admin for more (etrack privacy-budget grant)")
         self.trigger_event(self.BudgetSpent, timestamp=require_time(at), actor=analyst, epsilon=epsilon, query=query)
+        return True

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, overload
 
 import attrs
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import PersistenceError, Tracking
 
 from engagement_tracker.domain.access import GrantsSource, grant_checked, recheck, relied_on, require_analyst
 from engagement_tracker.domain.checks import (
@@ -40,6 +40,7 @@ from engagement_tracker.projections.activity import STAMPED, activity_facts, cou
 from engagement_tracker.projections.anonymity import (
     DIMENSIONS,
     Fact,
+    InternalRelease,
     Level,
     Policy,
     Release,
@@ -113,13 +114,14 @@ class AnalyticsView(View):
 
     @abstractmethod
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
         refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
     ) -> int:
-        """Record a release in one serialised transaction (two analysts at the same instant are
-        checked one after the other). First, holding what orders it against a change to the access
-        register, call ``still_permitted`` (it raises NotPermitted when the analyst's grant was revoked:
-        nothing is written). Then number it (its family's releases so far + 1), get
+        """Record a release (its published rows; of what decided it, only the population's size) in
+        one serialised transaction (two analysts at the same instant are checked one after the
+        other). First, holding what orders it against a change to the access register, call
+        ``still_permitted`` (it raises NotPermitted when the analyst's grant was revoked: nothing is
+        written). Then number it (its family's releases so far + 1), get
         ``refiner = refine(number, highest k recorded)``, then, a page of the fine cells ``keys``
         at a time (:attr:`release_page`), read their parts, pass them to ``refiner.page`` and write
         the new parts it returns; then read the regions ``refiner.regions_to_read`` and call
@@ -232,10 +234,11 @@ class AnalystService:
 
     def __init__(
         self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource,
-        spend: Callable[[Actor, float, str], None] | None = None,
+        spend: Callable[[Actor, float, str], bool] | None = None,
     ) -> None:
         self.analytics = analytics
-        #: Pays a differentially private release from the analyst's budget (the application's, from bootstrap).
+        #: Pays a differentially private release from the analyst's budget, once per query digest: True
+        #: when it spent, False when the budget had paid for that digest (the application's, from bootstrap).
         self.spend = spend
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
@@ -315,7 +318,15 @@ class AnalystService:
         until: str | None, epsilon: object,
     ) -> DpRelease:
         """A differentially private release: the recorded answer to the same query on the same data
-        (spending nothing), or a new one, paid from the analyst's budget before it is shown."""
+        (spending nothing), or a new one, paid from the analyst's budget before it is shown.
+
+        The query's key (a digest of the query and of the data it read) decides, atomically, who
+        pays: the budget pays for a key once (``PrivacyBudget.spend``: identical queries racing
+        clash on the budget's version, and all but one re-read it, find the key paid and spend
+        nothing), and the answer is stored under the key first-writer-wins, so every caller
+        returns the one stored answer. A refused spend stores nothing; an answer that could not
+        be stored after its spend leaves the key paid: asking again spends nothing.
+        """
         if self.spend is None:
             raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
         eps = require_epsilon(epsilon)
@@ -330,16 +341,21 @@ class AnalystService:
         if recorded is not None:
             return DpRelease.of_document(json.loads(recorded), repeated=True)
         rel = dp_release(facts, by, Level(time=period), eps)
-        self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing recorded
-        stored = self.analytics.view.record_dp_answer(key, json.dumps(rel.to_document(), sort_keys=True))
-        return DpRelease.of_document(json.loads(stored), repeated=False)
+        spent = self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+        try:
+            stored = self.analytics.view.record_dp_answer(key, json.dumps(rel.to_document(), sort_keys=True))
+        except PersistenceError as exc:
+            raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
+                             "ask it again (nothing more is spent)") from exc
+        return DpRelease.of_document(json.loads(stored), repeated=not spent)
 
     def _build_and_record(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, policy: Policy,
         since: str | None, until: str | None,
     ) -> Release:
         rows = self._scope(family, unit, since, until)  # stored rows, decoded a tally at a time when read
-        rel = release(Tallies(rows), by, policy, Level(time=period))
+        internal = release(Tallies(rows), by, policy, Level(time=period))
+        rel = internal.published()  # what the analyst receives, and all the region rule reads
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
         if not rel.rows:
@@ -369,7 +385,7 @@ class AnalystService:
         def still_permitted() -> None:  # the analyst's grant, read again inside the release's transaction
             recheck(reliances, self.grants())
 
-        self.analytics.view.record_release(rel, family, query, str(viewer.party), at, sorted(population), check,
+        self.analytics.view.record_release(internal, family, query, str(viewer.party), at, sorted(population), check,
                                            still_permitted if reliances else None)
         return rel
 

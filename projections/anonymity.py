@@ -2,7 +2,9 @@
 
 A *fact* is one signal (or one activity event) with its dimensions, a coarse unit, a month, the
 source it came through (an engagement or a cohort) and the pseudonymous persons behind it.
-Facts never leave the projection; only a :class:`Release` does, built as follows:
+Facts never leave the projection; only a :class:`Release` does (released values and the policy,
+nothing else), built as follows (as an :class:`InternalRelease`, which keeps the persons behind
+it and each suppression's reason inside the service):
 
 1. **Cells.** Facts are grouped by the requested dimensions (theme, context, polarity,
    intensity, unit, period, metric), with time coarsened to month, quarter or year and units
@@ -26,7 +28,7 @@ Facts never leave the projection; only a :class:`Release` does, built as follows
    not even the total. Across releases, ``projections.regions`` refuses a release that could be
    combined with earlier ones (of every analyst) to single out fewer than ``k`` persons.
 
-Every suppression is marked in the output with its reason; a suppressed cell is never a zero.
+Every suppression is marked in the output (its reason stays inside); a suppressed cell is never a zero.
 """
 
 from __future__ import annotations
@@ -210,24 +212,32 @@ class Cell:
 
 @attrs.frozen
 class Row:
+    """A cell as an analyst receives it: its dimensions, its value (None when suppressed) and its
+    status. Never why it was suppressed (a reason would bound the hidden value)."""
+
     dims: dict[str, Any]
     value: int | None
     status: str  # "released" | "suppressed"
-    reason: str | None  # "k" | "dominance" | "complementary" | "population"
 
     def to_dict(self) -> dict[str, Any]:
-        """What an analyst sees: the reason stays inside (a reason would bound the hidden value)."""
         return {**self.dims, "value": self.value, "status": self.status}
 
 
 @attrs.frozen
 class Release:
+    """What an analyst receives: the released values and the policy they were released under.
+
+    The shape asked (``by``), the level it was released at, the policy (k, dominance, the share
+    that may be hidden), every cell (released with its value, or marked suppressed) and the
+    grand total (None when withheld). No person, no source and no suppression reason: those
+    stay in :class:`InternalRelease`, inside the analyst service.
+    """
+
     by: tuple[str, ...]
     level: Level
     policy: Policy
     rows: tuple[Row, ...]
-    total: int | None  # every fact of the population, or None when the population is under k
-    population: frozenset[str]
+    total: int | None  # every fact of the population, or None when withheld
 
     @property
     def released(self) -> list[Row]:
@@ -244,6 +254,49 @@ class Release:
     def points(self) -> list[tuple[dict[str, Any], int]]:
         """The released cells' dimensions and exact values (suppressed cells are not values)."""
         return [(r.dims, r.value or 0) for r in self.released]
+
+
+@attrs.frozen
+class InternalRow:
+    """A cell as the rules decided it, with why it was suppressed: stays inside the service."""
+
+    dims: dict[str, Any]
+    value: int | None
+    status: str  # "released" | "suppressed"
+    reason: str | None  # "k" | "dominance" | "complementary"
+
+    def published(self) -> Row:
+        return Row(self.dims, self.value, self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What an analyst sees of it: the reason stays inside."""
+        return self.published().to_dict()
+
+
+@attrs.frozen
+class InternalRelease:
+    """A release as the rules built it, with what decided it: the persons behind it (its
+    population) and each suppressed cell's reason. The analyst service records and checks it,
+    and hands out only :meth:`published`."""
+
+    by: tuple[str, ...]
+    level: Level
+    policy: Policy
+    rows: tuple[InternalRow, ...]
+    total: int | None  # every fact of the population, or None when withheld
+    population: frozenset[str]
+
+    @property
+    def released(self) -> list[InternalRow]:
+        return [r for r in self.rows if r.status == "released"]
+
+    @property
+    def hidden(self) -> list[InternalRow]:
+        return [r for r in self.rows if r.status == "suppressed"]
+
+    def published(self) -> Release:
+        """What an analyst receives of it: released values and the policy."""
+        return Release(self.by, self.level, self.policy, tuple(r.published() for r in self.rows), self.total)
 
 
 def period_of(month: str, level: str) -> str:
@@ -347,8 +400,9 @@ def release(
     policy: Policy | None = None,
     level: Level | None = None,
     auto_coarsen: bool = True,
-) -> Release:
-    """Build the release of ``facts`` grouped ``by`` the given dimensions (see the module docstring)."""
+) -> InternalRelease:
+    """Build the release of ``facts`` grouped ``by`` the given dimensions (see the module docstring),
+    as the service keeps it (:meth:`InternalRelease.published` is what an analyst receives)."""
     policy = policy or Policy()
     level = level or Level()
     by = tuple(by)
@@ -369,7 +423,7 @@ def release(
     population = frozenset(persons)
     del persons
     if len(population) < policy.k:  # nothing at all: not even which cells exist
-        return Release(by, level, policy, (), None, population)
+        return InternalRelease(by, level, policy, (), None, population)
 
     chosen = None
     best = None
@@ -392,12 +446,12 @@ def release(
     protected = not hidden or (len(hidden) >= 2 and hidden_sum - len(hidden) >= 2 and _safe_together(
         [cells[k] for k in hidden], policy))
     rows = tuple(
-        Row(dict(zip(by, key, strict=True)), None if key in hidden else cells[key].facts,
+        InternalRow(dict(zip(by, key, strict=True)), None if key in hidden else cells[key].facts,
             "suppressed" if key in hidden else "released", hidden.get(key))
         for key in sorted(cells, key=lambda k: tuple(str(v) for v in k))
     )
     # when too little is hidden to protect it (a lone hidden cell), the total is withheld too
-    return Release(by, used, policy, rows, total if protected else None, population)
+    return InternalRelease(by, used, policy, rows, total if protected else None, population)
 
 
 def _safe_together(hidden: Sequence[Cell], policy: Policy) -> bool:
@@ -411,7 +465,7 @@ def _safe_together(hidden: Sequence[Cell], policy: Policy) -> bool:
     return len(persons) >= policy.k and not (sources and max(sources.values()) >= policy.dominance * facts)
 
 
-def hidden_interval(rel: Release) -> tuple[int, int] | None:
+def hidden_interval(rel: Release | InternalRelease) -> tuple[int, int] | None:
     """What the released data says of any one hidden cell: [low, high]. None if nothing is hidden.
 
     An analyst knows the total, the released values and which cells are hidden (each holds at

@@ -4,6 +4,7 @@ solves the released linear system: what the region-rule tests share."""
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -96,7 +97,10 @@ def cell_of(f: Fact, by: Sequence[str], level: Level) -> tuple[Any, ...]:
 
 
 def released_system(h: Harness) -> tuple[list[list[int]], list[int], list[tuple[list[int], str]]]:
-    """A (released values x facts), b (the values), and every suppressed cell as (its facts' columns, reason)."""
+    """A (released values x facts), b (the values), and every suppressed cell as (its facts' columns, reason).
+
+    An analyst is not told why a cell is suppressed; the reason is worked out here from the facts
+    (:func:`primary_reason`), as the rules decide it."""
     matrix: list[list[int]] = []
     values: list[int] = []
     hidden: list[tuple[list[int], str]] = []
@@ -112,11 +116,22 @@ def released_system(h: Harness) -> tuple[list[list[int]], list[int], list[tuple[
                 matrix.append([1 if i in cols else 0 for i in range(len(h.facts))])
                 values.append(int(row.value or 0))
             else:
-                hidden.append((cols, row.reason or ""))
+                hidden.append((cols, primary_reason(h, cols, rel.policy.k, rel.policy.dominance)))
         if rel.total is not None:
             matrix.append([1 if i in scope else 0 for i in range(len(h.facts))])
             values.append(rel.total)
     return matrix, values, hidden
+
+
+def primary_reason(h: Harness, cols: list[int], k: int, dominance: float) -> str:
+    """Why the rules hide a cell of these facts: 'k', 'dominance', or else 'complementary'."""
+    persons = set().union(*(h.facts[i].persons for i in cols)) if cols else set()
+    sources = Counter(h.facts[i].source for i in cols)
+    if len(persons) < k:
+        return "k"
+    if sources and max(sources.values()) >= dominance * len(cols):
+        return "dominance"
+    return "complementary"
 
 
 def rank(rows: list[list[int]]) -> int:

@@ -14,7 +14,7 @@ from eventsourcing.popo import POPOTrackingRecorder
 
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
-from engagement_tracker.projections.anonymity import Fact, Release, Tally, TallyRow, tally, tally_row
+from engagement_tracker.projections.anonymity import Fact, InternalRelease, Tally, TallyRow, tally, tally_row
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
@@ -137,7 +137,7 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
             return [{"k": r["k"]} for r in self._ledger if r["family"] == family]
 
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
         refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
     ) -> int:
         with self._database_lock:
@@ -158,7 +158,7 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
                 self._regions.pop(sig, None)
             self._regions.update((b.sig, b) for b in put)
             self._region_family.update((b.sig, family) for b in put)
-            self._ledger.append({"family": family, "query": query, "rows": rel.rows, "k": rel.policy.k})
+            self._ledger.append({"family": family, "query": query, "rows": rel.published().rows, "k": rel.policy.k})
             return len(self._ledger)
 
     def regions(self, family: str) -> dict[str, Block]:

@@ -28,7 +28,7 @@ from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import (
     Fact,
-    Release,
+    InternalRelease,
     Tally,
     TallyRow,
     compact_row,
@@ -218,7 +218,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             return [{"k": r[0]} for r in c.fetchall()]
 
     def record_release(
-        self, rel: Release, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
+        self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
         refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
     ) -> int:
         with self.datastore.transaction(commit=True) as c:

@@ -35,7 +35,7 @@ def whole_at_once(h: Harness, seq: int, by: list[str], period: str) -> tuple[Any
     decoded, every covered cell refined at once against every part and region of the family."""
     tallies = h.view.tallies("signal")
     k = max([3, *(e["k"] for e in h.view.ledger("signal"))])
-    rel = release(tallies, by, Policy(k=k), Level(time=period))
+    rel = release(tallies, by, Policy(k=k), Level(time=period)).published()
     covered = {key: (label, cell, pseudonymous(t)) for key, (label, cell, t) in cover(rel, tallies).items()}
     parts, regions = h.view.parts("signal"), h.view.regions("signal")
     change = refine("signal", seq, covered, parts, regions, k, 0.5)

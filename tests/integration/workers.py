@@ -10,6 +10,7 @@ import json
 import random
 import sys
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from engagement_tracker.adapters import open_tracker
@@ -103,6 +104,27 @@ def idempotent(url: str, plan_path: str, worker: str) -> None:
         say(cid=cid, status=None if outcome is None else outcome.status)
     say(finished=True)
     app.close()
+
+
+def dp_query(url: str, analyst: str, epsilon: float, barrier: Any, results: Any) -> None:
+    """One differentially private query, asked once every worker is ready (``barrier``); puts
+    ``(rows, repeated)`` or ``("refused", error)`` on ``results`` (a multiprocessing queue)."""
+    from engagement_tracker.adapters.bootstrap import analyst_service
+
+    app = open_tracker(url, create=False)
+    try:
+        service = analyst_service(app)
+        service.analytics.catch_up()
+        who = Actor(UUID(analyst), Role.ANALYST)
+        barrier.wait()
+        try:
+            rel = service.summary(who, ["theme"], period="year", privacy="dp", epsilon=epsilon)
+        except EtrackError as exc:
+            results.put(("refused", f"{type(exc).__name__}: {exc}"))
+            return
+        results.put(([r.to_dict() for r in rel.rows], rel.repeated))
+    finally:
+        app.close()
 
 
 if __name__ == "__main__":

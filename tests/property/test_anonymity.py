@@ -98,7 +98,7 @@ def test_two_releases_whose_populations_differ_by_one_person_refuse_the_second()
 
     def publish(seq: int, facts: list[Fact], parts: dict, regions: dict) -> Refinement:  # type: ignore[type-arg]
         rel = release(facts, ["theme"])
-        return refine("signal", seq, cover(rel, tally(facts)), parts, regions, 5, 0.5)
+        return refine("signal", seq, cover(rel.published(), tally(facts)), parts, regions, 5, 0.5)
 
     first = publish(1, facts, {}, {})
     regions = {b.sig: b for b in first.put}
@@ -132,7 +132,7 @@ def test_trends_rise_fall_and_flag_a_weak_signal_becoming_strong() -> None:
         for i in range(6):
             facts.append(Fact("signal", "signal", "Ops", f"2026-{month:02d}", f"e{i}", frozenset({f"q{i}"}),
                               "learning_dip", "tech", "drains", 2))
-    out = {t["theme"]: t for t in trends(release(facts, ["theme", "period"]))}
+    out = {t["theme"]: t for t in trends(release(facts, ["theme", "period"]).published())}
     assert out["turnover"]["direction"] == "rising" and out["turnover"]["becoming_strong"]
     assert {t["released_as"] for t in out.values()} == {"exact"}  # trends say what they read
     assert out["learning_dip"]["kind"] == "learning_dip" and out["learning_dip"]["direction"] == "stable"

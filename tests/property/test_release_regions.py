@@ -105,7 +105,7 @@ def _bypass(h: Harness, unit: str) -> tuple[Release, dict[str, tuple[str | None,
     from tests.regions_harness import in_scope
 
     scope = in_scope(h.facts, unit, None, None)
-    rel = release(tally(scope), ["theme"], Policy(k=3), Level(time="year"))
+    rel = release(tally(scope), ["theme"], Policy(k=3), Level(time="year")).published()
     return rel, {}, {"unit": unit}
 
 
