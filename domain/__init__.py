@@ -5,6 +5,7 @@ id factory into :class:`EngagementTracker`; or construct the application yoursel
 """
 
 from engagement_tracker.domain.application import ERASED, CohortCommands, EngagementTracker
+from engagement_tracker.domain.application.steps import STEPS, Step
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
@@ -26,7 +27,6 @@ from engagement_tracker.domain.errors import (
 )
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.domain.steps import STEPS, Step
 from engagement_tracker.domain.values import Actor, CohortRules, Contract, Sealed
 from engagement_tracker.domain.vocabulary import (
     EndReason,

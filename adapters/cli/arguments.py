@@ -39,8 +39,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS, Step
 from engagement_tracker.domain.errors import InvalidInput
-from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS, Step
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _INT = re.compile(r"[+-]?\d+")

@@ -39,7 +39,7 @@ from engagement_tracker.adapters.demo import (
 )
 from engagement_tracker.domain.access import require_directory_reader
 from engagement_tracker.domain.application import CohortCommands, EngagementTracker
-from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS
+from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import SYSTEM_STEPS
 from engagement_tracker.projections.directory import COHORT_COLUMNS, ENGAGEMENT_COLUMNS, cohort_row, engagement_row

@@ -9,7 +9,7 @@ from pathlib import Path
 from uuid import UUID
 
 from engagement_tracker.domain import Actor
-from engagement_tracker.domain.steps import COHORT_STEPS, ENGAGEMENT_STEPS
+from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from tests.integration.test_cli_failures import run, stored  # noqa: F401 - the fixture
 from tests.support import Cast
 

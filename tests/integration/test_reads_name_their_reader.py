@@ -26,7 +26,7 @@ from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.cli import cli
 from engagement_tracker.domain import Actor, NotPermitted, Role
 from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.cohort_commands import CohortCommands
+from engagement_tracker.domain.application.cohort_commands import CohortCommands
 from engagement_tracker.domain.errors import InvalidInput
 from tests.integration.test_out_files import Store, etrack
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, granted, new_tracker, open_engagement

@@ -11,8 +11,8 @@ import pytest
 
 from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable, arguments_of, kind_of
 from engagement_tracker.domain.access import COHORT_STEPS, ENGAGEMENT_STEPS
+from engagement_tracker.domain.application.steps import Step, _parameters
 from engagement_tracker.domain.errors import InvalidInput
-from engagement_tracker.domain.steps import Step, _parameters
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Outcome, SessionTheme
 

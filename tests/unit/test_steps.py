@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 
 from engagement_tracker.domain import access
-from engagement_tracker.domain.cohort_commands import CohortCommands
-from engagement_tracker.domain.engagement_commands import EngagementCommands
-from engagement_tracker.domain.steps import COHORT_COMMANDS, COHORT_STEPS, ENGAGEMENT_STEPS, _catalogue
+from engagement_tracker.domain.application.cohort_commands import CohortCommands
+from engagement_tracker.domain.application.engagement_commands import EngagementCommands
+from engagement_tracker.domain.application.steps import COHORT_COMMANDS, COHORT_STEPS, ENGAGEMENT_STEPS, _catalogue
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 

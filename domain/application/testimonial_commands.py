@@ -8,15 +8,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engagement_tracker.domain.access import require_analyst
+from engagement_tracker.domain.application.command_path import ERASED, CommandPath
 from engagement_tracker.domain.checks import require_optional_int
 from engagement_tracker.domain.cohort import Cohort
-from engagement_tracker.domain.command_path import ERASED, CommandPath
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.testimonials import make_testimonial
 from engagement_tracker.domain.values import Actor
 
 if TYPE_CHECKING:
-    from engagement_tracker.domain.application import EngagementTracker
+    from engagement_tracker.domain.application.command_path import CommandPath
 
 
 def _quarter(at: datetime) -> str:
@@ -85,7 +85,7 @@ class EngagementTestimonials(CommandPath):
 class CohortTestimonials:
     """``app.cohorts.leave_testimonial(cohort_id, member, ratings, text=None, quote_consent=False)``."""
 
-    app: EngagementTracker
+    app: CommandPath
 
     def leave_testimonial(
         self,

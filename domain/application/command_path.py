@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -28,7 +28,8 @@ from eventsourcing.persistence import (
 )
 
 from engagement_tracker.domain.access import Grants, recheck, relied_on
-from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_text
+from engagement_tracker.domain.application.transcodings import register_value_transcodings
+from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_member, require_text
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandOutcome, command_id_of, derived_id, require_command_id
@@ -46,9 +47,8 @@ from engagement_tracker.domain.errors import (
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.domain.transcodings import register_value_transcodings
-from engagement_tracker.domain.values import Sealed
-from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, PartyKind
+from engagement_tracker.domain.values import Sealed, Signal
+from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, PartyKind, Polarity, SignalContext
 from engagement_tracker.domain.workflow_aggregate import StaleSnapshot
 
 A = TypeVar("A", bound=Aggregate)
@@ -448,6 +448,28 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
     def seal(self, subject: UUID, text: object, field: str, max_chars: int = MAX_TEXT_CHARS) -> Sealed:
         """Validate ``text`` and seal it under ``subject``'s key."""
         return self.sealer.seal(str(subject), require_text(text, field, max_chars))
+
+    def make_signal(
+        self,
+        subject: UUID,
+        theme: str,
+        context: SignalContext | str,
+        polarity: Polarity | str,
+        intensity: int,
+        unit: str,
+        observed_on: date,
+        note: str | None,
+    ) -> Signal:
+        """A signal to record: its context and polarity checked, its note sealed under ``subject``'s key."""
+        return Signal(
+            theme,
+            require_member(SignalContext, context, "context"),
+            require_member(Polarity, polarity, "polarity"),
+            intensity,
+            unit,
+            observed_on,
+            None if note is None else self.seal(subject, note, "note", 2_000),
+        )
 
     def _seal_optional(self, subject: UUID, text: object, field: str) -> Sealed | None:
         return None if text is None else self.seal(subject, text, field)

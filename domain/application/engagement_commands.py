@@ -10,17 +10,17 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import grant_checked, require_coach_grant, require_coach_load_reader
+from engagement_tracker.domain.application.command_path import as_uuid
+from engagement_tracker.domain.application.testimonial_commands import EngagementTestimonials
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
-from engagement_tracker.domain.command_path import as_uuid
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
     InvalidInput,
     NotFound,
 )
-from engagement_tracker.domain.testimonial_commands import EngagementTestimonials
-from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions, Signal
+from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions
 from engagement_tracker.domain.vocabulary import (
     Billing,
     DisclosureItem,
@@ -518,27 +518,6 @@ class EngagementCommands(EngagementTestimonials):
                 actor, at, held_on, decisions, self._seal_optional(e.coachee, notes, "notes")
             ),
             command_id=command_id,
-        )
-
-    def make_signal(
-        self,
-        subject: UUID,
-        theme: str,
-        context: SignalContext | str,
-        polarity: Polarity | str,
-        intensity: int,
-        unit: str,
-        observed_on: date,
-        note: str | None,
-    ) -> Signal:
-        return Signal(
-            theme,
-            require_member(SignalContext, context, "context"),
-            require_member(Polarity, polarity, "polarity"),
-            intensity,
-            unit,
-            observed_on,
-            None if note is None else self.seal(subject, note, "note", 2_000),
         )
 
     def record_signal(

@@ -16,8 +16,8 @@ import attrs
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import read_scope
+from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.cohort import Cohort
-from engagement_tracker.domain.command_path import CommandPath
 from engagement_tracker.domain.deadlines import off_track_status
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.engagement_record import EngagementRecord

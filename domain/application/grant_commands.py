@@ -13,9 +13,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import Grants, grant_checked, require_auditor, require_grant
+from engagement_tracker.domain.application.command_path import CommandPath, as_uuid
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.command_ids import CommandOutcome
-from engagement_tracker.domain.command_path import CommandPath, as_uuid
 from engagement_tracker.domain.errors import AlreadyExists, InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.grants import AccessRegister, require_grantable
 from engagement_tracker.domain.party import Party

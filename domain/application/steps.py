@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 
 from engagement_tracker.domain import access
-from engagement_tracker.domain.cohort_commands import CohortCommands
-from engagement_tracker.domain.engagement_commands import EngagementCommands
+from engagement_tracker.domain.application.cohort_commands import CohortCommands
+from engagement_tracker.domain.application.engagement_commands import EngagementCommands
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 

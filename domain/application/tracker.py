@@ -20,14 +20,16 @@ from eventsourcing.persistence import (
 )
 
 from engagement_tracker.domain.access import grant_checked, require_auditor, require_eraser
-from engagement_tracker.domain.budget_commands import BudgetCommands
+from engagement_tracker.domain.application.budget_commands import BudgetCommands
+from engagement_tracker.domain.application.coach_hours import CoachHoursReads
+from engagement_tracker.domain.application.cohort_commands import CohortCommands
+from engagement_tracker.domain.application.command_path import Clock, IdFactory, as_uuid
+from engagement_tracker.domain.application.engagement_commands import EngagementCommands
+from engagement_tracker.domain.application.grant_commands import GrantCommands
+from engagement_tracker.domain.application.views import EngagementReads, state_as_json
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
-from engagement_tracker.domain.coach_hours import CoachHoursReads
 from engagement_tracker.domain.cohort import Cohort
-from engagement_tracker.domain.cohort_commands import CohortCommands
-from engagement_tracker.domain.command_path import ERASED, Clock, IdFactory, as_uuid
 from engagement_tracker.domain.engagement import Engagement
-from engagement_tracker.domain.engagement_commands import EngagementCommands
 from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import (
     AlreadyExists,
@@ -35,13 +37,10 @@ from engagement_tracker.domain.errors import (
     NotFound,
     StoreError,
 )
-from engagement_tracker.domain.grant_commands import GrantCommands
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Actor, Sealed
-from engagement_tracker.domain.views import EngagementReads, state_as_json
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
 
 
@@ -231,4 +230,4 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
         return recorded
 
 
-__all__ = ["ERASED", "CohortCommands", "EngagementTracker", "as_uuid", "register_value_transcodings"]
+__all__ = ["EngagementTracker"]

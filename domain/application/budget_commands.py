@@ -14,8 +14,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from engagement_tracker.domain.access import grant_checked, require_analyst, require_grant
+from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.command_ids import CommandOutcome
-from engagement_tracker.domain.command_path import CommandPath
 from engagement_tracker.domain.errors import BudgetExceeded, InvalidInput, NotPermitted
 from engagement_tracker.domain.privacy_budget import PrivacyBudget, require_epsilon
 from engagement_tracker.domain.values import Actor

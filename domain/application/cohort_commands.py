@@ -8,16 +8,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from engagement_tracker.domain.access import cohort_read_scope, grant_checked, require_coach_grant
+from engagement_tracker.domain.application.cohort_metrics import CohortMetrics
+from engagement_tracker.domain.application.command_path import as_uuid
+from engagement_tracker.domain.application.testimonial_commands import CohortTestimonials
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
-from engagement_tracker.domain.cohort_metrics import CohortMetrics, metric_series
+from engagement_tracker.domain.cohort_metrics import metric_series
 from engagement_tracker.domain.cohort_record import CohortRecord
-from engagement_tracker.domain.command_path import as_uuid
 from engagement_tracker.domain.deadlines import cycle_status
 from engagement_tracker.domain.errors import (
     AlreadyExists,
 )
-from engagement_tracker.domain.testimonial_commands import CohortTestimonials
 from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Sealed
 from engagement_tracker.domain.vocabulary import Polarity, SignalContext
 
@@ -25,7 +26,7 @@ R = TypeVar("R")
 
 
 if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
-    from engagement_tracker.domain.application import EngagementTracker
+    from engagement_tracker.domain.application.command_path import CommandPath
 
 
 class CohortCommands(CohortMetrics, CohortTestimonials):
@@ -35,7 +36,7 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
     members appear by pseudonymous id.
     """
 
-    def __init__(self, app: EngagementTracker) -> None:
+    def __init__(self, app: CommandPath) -> None:
         self.app = app
 
     def _do(
