@@ -129,16 +129,16 @@ def _grant_roles(app: EngagementTracker) -> None:
     """Initialise the demo's admin, then grant the auditor, the analyst and the coaches (once)."""
     for label, name in ACCESS.items():
         if not app.exists(demo_id(label)):
-            app.register_party("person", name, party_id=demo_id(label))
+            app.parties.register("person", name, party_id=demo_id(label))
     held = app.held_grants()  # the demo's own setup: the gates' source, before any admin exists
     admin = access_actor("admin")
     if Role.ADMIN.value not in held.get(str(admin.party), frozenset()):
-        app.initialise(party_id=admin.party)
+        app.access.initialise(party_id=admin.party)
     wanted = [(demo_id("auditor"), Role.AUDITOR), (demo_id("analyst"), Role.ANALYST)]
     wanted += [(demo_id(c), Role.COACH) for c in COACHES]
     for party, role in wanted:
         if role.value not in app.held_grants().get(str(party), frozenset()):
-            app.grant(party, role, admin, reason="demo")
+            app.access.grant(party, role, admin, reason="demo")
 
 
 def _register_parties(app: EngagementTracker) -> None:
@@ -147,7 +147,7 @@ def _register_parties(app: EngagementTracker) -> None:
     for label, (kind, name) in people.items():
         pid = demo_id(label)
         if not app.exists(pid):
-            app.register_party(kind, name, party_id=pid)
+            app.parties.register(kind, name, party_id=pid)
 
 
 def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int) -> None:
@@ -169,80 +169,82 @@ def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int)
         return target
 
     at(0)
-    app.open_engagement(coach, coachee.party, sponsor.party, "line_manager" if index % 3 else "hr", s.unit, eid)
-    app.hold_first_meeting(eid, coach, at(1))
+    app.engagements.open(coach, coachee.party, sponsor.party, "line_manager" if index % 3 else "hr", s.unit, eid)
+    app.engagements.hold_first_meeting(eid, coach, at(1))
     if s.target == "declined":
-        app.confirm_will(eid, coach)
-        app.decline(eid, coachee, "mismatch", "The coachee prefers a mentor from the business")
+        app.engagements.confirm_will(eid, coach)
+        app.engagements.decline(eid, coachee, "mismatch", "The coachee prefers a mentor from the business")
         return
-    app.confirm_will(eid, coach)
-    app.confirm_will(eid, coachee)
+    app.engagements.confirm_will(eid, coach)
+    app.engagements.confirm_will(eid, coachee)
     at(3)
-    app.record_diagnosis(eid, coach, "Stakes: growing team, unclear priorities, late escalations")
+    app.engagements.record_diagnosis(eid, coach, "Stakes: growing team, unclear priorities, late escalations")
     if s.target == "framing":
         return
-    app.hold_tripartite_meeting(
+    app.engagements.hold_tripartite_meeting(
         eid, coach, at(10),
         ["Shorten the resolution time of escalated incidents"],
         ["Delegate recurring decisions to the team leads"],
     )
-    app.validate_coherence(eid, coach)
+    app.engagements.validate_coherence(eid, coach)
     at(12)
-    i1 = app.define_indicator(eid, coach, "O1", "organisation_performance", "Median resolution time", 48, 24, "hours")
-    i2 = app.define_indicator(eid, coach, "O2", "observable_result", "Decisions delegated per week", 1, 6, "decisions")
+    i1 = app.engagements.define_indicator(eid, coach, "O1", "organisation_performance", "Median resolution time", 48, 24, "hours")
+    i2 = app.engagements.define_indicator(
+        eid, coach, "O2", "observable_result", "Decisions delegated per week", 1, 6, "decisions")
     if s.target == "formalisation":
         return
-    app.record_synthesis(eid, coach, f"DMS/{s.label}/synthesis-v1", f"{index:064x}")
-    app.fix_contract(eid, coach, 6, day + timedelta(days=14), day + timedelta(days=180))
-    app.start_accompaniment(eid, coach)
+    app.engagements.record_synthesis(eid, coach, f"DMS/{s.label}/synthesis-v1", f"{index:064x}")
+    app.engagements.fix_contract(eid, coach, 6, day + timedelta(days=14), day + timedelta(days=180))
+    app.engagements.start_accompaniment(eid, coach)
     if index % 4 != 3:  # most coachees agree to share objectives, indicators and dates with the sponsor
-        app.propose_disclosure(eid, coachee, ["objectives", "indicators", "dates", "evaluations"][: 2 + index % 3])
-        app.accept_disclosure(eid, sponsor)
+        app.engagements.propose_disclosure(eid, coachee, ["objectives", "indicators", "dates", "evaluations"][: 2 + index % 3])
+        app.engagements.accept_disclosure(eid, sponsor)
     # what the coach notices through the contract: weak signals, by the reading grid
     unit = s.unit.split("/")[0]
-    app.record_signal(eid, coach, "bureaucratic_friction", "management", "drains", 2 + index % 3, unit, at(16),
+    app.engagements.record_signal(eid, coach, "bureaucratic_friction", "management", "drains", 2 + index % 3, unit, at(16),
                       "Approval chain of five signatures for a two-day training")
     second = ["turnover", "energy_gain", "misalignment", "learning_dip"][index % 4]
-    app.record_signal(eid, coach, second, ["management", "business", "tech", "tech"][index % 4],
+    app.engagements.record_signal(eid, coach, second, ["management", "business", "tech", "tech"][index % 4],
                       "gives" if second == "energy_gain" else "drains", 3, unit, at(40 + index),
                       "Two senior developers left the payments team last month")
     if s.target == "abandoned":
-        app.record_session(eid, coach, at(20), 90, THEMES[index % len(THEMES)], SAMPLE_NOTES[index % 4])
-        app.abandon(eid, sponsor, "organisational_change", "The unit is being merged into another division")
+        app.engagements.record_session(eid, coach, at(20), 90, THEMES[index % len(THEMES)], SAMPLE_NOTES[index % 4])
+        app.engagements.abandon(eid, sponsor, "organisational_change", "The unit is being merged into another division")
         return
     sessions = 6 if s.target in ("closed", "closing", "amended") else 3
     for n in range(sessions):
         held = at(20 + 21 * n)
-        app.record_session(eid, coach, held, 90, THEMES[(index + n) % len(THEMES)], SAMPLE_NOTES[(index + n) % 4])
+        app.engagements.record_session(eid, coach, held, 90, THEMES[(index + n) % len(THEMES)], SAMPLE_NOTES[(index + n) % 4])
         if n == 0:
-            action = app.commit_action(eid, coachee, "Hand the weekly planning to a team lead", held + timedelta(days=14))
-            app.complete_action(eid, coachee, action)
+            action = app.engagements.commit_action(
+                eid, coachee, "Hand the weekly planning to a team lead", held + timedelta(days=14))
+            app.engagements.complete_action(eid, coachee, action)
         if n == 1:
-            app.measure_indicator(eid, coachee, i2, 3, held)
-            app.measure_indicator(eid, sponsor, i1, 40, held)
+            app.engagements.measure_indicator(eid, coachee, i2, 3, held)
+            app.engagements.measure_indicator(eid, sponsor, i1, 40, held)
         if n == 2 and s.target == "review":
-            app.request_review(eid, sponsor)
+            app.engagements.request_review(eid, sponsor)
             return
         if n == 2 and s.target == "suspended":
-            app.suspend(eid, coachee, "Parental leave for two months")
+            app.engagements.suspend(eid, coachee, "Parental leave for two months")
             return
     if s.target == "accompaniment":
         if s.coachee in ("coachee-9",):
-            app.hold_quarterly_review(eid, sponsor, at(95), True, coaches_added=0, notes="Scope moved to the new API")
+            app.engagements.hold_quarterly_review(eid, sponsor, at(95), True, coaches_added=0, notes="Scope moved to the new API")
         return
     if s.target == "amended":
-        app.propose_amendment(eid, coachee, extra_sessions=2)
-        app.agree_amendment(eid, coach)
-        app.agree_amendment(eid, sponsor)
-        app.record_session(eid, coach, at(150), 60, ["career"], "Preparing the conversation about a new role")
+        app.engagements.propose_amendment(eid, coachee, extra_sessions=2)
+        app.engagements.agree_amendment(eid, coach)
+        app.engagements.agree_amendment(eid, sponsor)
+        app.engagements.record_session(eid, coach, at(150), 60, ["career"], "Preparing the conversation about a new role")
         return
-    app.hold_closing_session(
+    app.engagements.hold_closing_session(
         eid, coach, at(160),
         {i1: ("partly", "Median went from 48h to 30h"), i2: ("achieved", "Six decisions a week delegated in May")},
     )
     if s.target == "closing":
         return
-    app.hold_closing_meeting(
+    app.engagements.hold_closing_meeting(
         eid, coach, at(170),
         "What changed most is that the team leads now own the weekly planning",
         "Keep a monthly review of delegated decisions with the director",

@@ -65,9 +65,9 @@ class BareCached(BareSnapshotted):
 def granted(app: EngagementTracker, name: str, role: Role) -> Actor:
     """A party holding ``role`` (the store's first admin grants it): privileged calls check grants."""
     admin_id = next((UUID(p) for p, roles in app.held_grants().items() if Role.ADMIN.value in roles), None)
-    admin = Actor(admin_id or app.initialise("Bench admin"), Role.ADMIN)
-    party = app.register_party("person", name)
-    app.grant(party, role, admin)
+    admin = Actor(admin_id or app.access.initialise("Bench admin"), Role.ADMIN)
+    party = app.parties.register("person", name)
+    app.access.grant(party, role, admin)
     return Actor(party, role)
 
 
@@ -75,22 +75,22 @@ def _engagements(app: EngagementTracker, coach: Actor, count: int, sessions: int
     """``count`` engagements in accompaniment (version 13), then ``sessions`` sessions each."""
     out = []
     for n in range(count):
-        coachee = app.register_party("person", f"Coachee {n}")
-        sponsor = app.register_party("person", f"Sponsor {n}")
-        eid = app.open_engagement(coach, coachee, sponsor, "hr", "Operations")
-        app.hold_first_meeting(eid, coach, date(2026, 1, 5))
-        app.confirm_will(eid, coach)
-        app.confirm_will(eid, Actor(coachee, Role.COACHEE))
-        app.record_diagnosis(eid, coach, "stakes")
-        app.hold_tripartite_meeting(eid, coach, date(2026, 1, 8), ["a"], ["b"])
-        app.validate_coherence(eid, coach)
-        app.define_indicator(eid, coach, "O1", "observable_result", "x", 1, 5, "per week")
-        app.define_indicator(eid, coach, "O2", "observable_result", "y", 1, 5, "per week")
-        app.record_synthesis(eid, coach, "DMS/1", "ab" * 32)
-        app.fix_contract(eid, coach, 200, date(2026, 1, 10), date(2029, 12, 31))
-        app.start_accompaniment(eid, coach)
+        coachee = app.parties.register("person", f"Coachee {n}")
+        sponsor = app.parties.register("person", f"Sponsor {n}")
+        eid = app.engagements.open(coach, coachee, sponsor, "hr", "Operations")
+        app.engagements.hold_first_meeting(eid, coach, date(2026, 1, 5))
+        app.engagements.confirm_will(eid, coach)
+        app.engagements.confirm_will(eid, Actor(coachee, Role.COACHEE))
+        app.engagements.record_diagnosis(eid, coach, "stakes")
+        app.engagements.hold_tripartite_meeting(eid, coach, date(2026, 1, 8), ["a"], ["b"])
+        app.engagements.validate_coherence(eid, coach)
+        app.engagements.define_indicator(eid, coach, "O1", "observable_result", "x", 1, 5, "per week")
+        app.engagements.define_indicator(eid, coach, "O2", "observable_result", "y", 1, 5, "per week")
+        app.engagements.record_synthesis(eid, coach, "DMS/1", "ab" * 32)
+        app.engagements.fix_contract(eid, coach, 200, date(2026, 1, 10), date(2029, 12, 31))
+        app.engagements.start_accompaniment(eid, coach)
         for i in range(sessions):
-            app.record_session(eid, coach, date(2026, 2, 1) + timedelta(days=i % 300), 90, ["delegation"], NOTE)
+            app.engagements.record_session(eid, coach, date(2026, 2, 1) + timedelta(days=i % 300), 90, ["delegation"], NOTE)
         out.append(eid)
     return out
 
@@ -102,7 +102,7 @@ def _commands(app: EngagementTracker, coach: Actor, ids: list[UUID], count: int)
         for _ in range(count):
             i = state["i"]
             state["i"] += 1
-            app.record_session(ids[i % len(ids)], coach, date(2026, 2, 1) + timedelta(days=i % 300), 90,
+            app.engagements.record_session(ids[i % len(ids)], coach, date(2026, 2, 1) + timedelta(days=i % 300), 90,
                                ["delegation", "priorities"], NOTE)
     return run
 

@@ -226,8 +226,8 @@ def bench_rebuild(app: EngagementTracker, path: Path | None, rounds: int) -> lis
 
 
 def bench_replay(app: EngagementTracker, directory: Path, rounds: int) -> list[dict[str, Any]]:
-    longest = max(app.engagement_ids(), key=lambda e: app.engagement(e).version)
-    version = app.engagement(longest).version // 2
+    longest = max(app.engagements.ids(), key=lambda e: app.engagements.get(e).version)
+    version = app.engagements.get(longest).version // 2
     reps = 100
     plain = open_tracker(f"sqlite:///{directory / 'store.sqlite'}", env={"ETRACK_SNAPSHOT_INTERVAL": "100000"})
     plain.snapshots = None  # replay from the first event

@@ -4,7 +4,7 @@ Embed it with ``adapters.open_tracker(url)``, which wires a backend, a key vault
 id factory into :class:`EngagementTracker`; or construct the application yourself with your own.
 """
 
-from engagement_tracker.domain.application import ERASED, CohortCommands, EngagementTracker
+from engagement_tracker.domain.application import ERASED, CohortService, EngagementTracker
 from engagement_tracker.domain.application.steps import STEPS, Step
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
@@ -49,8 +49,8 @@ __all__ = [
     "BudgetExceeded",
     "CapacityExceeded",
     "Cohort",
-    "CohortCommands",
     "CohortRules",
+    "CohortService",
     "ConcurrencyConflict",
     "Contract",
     "DisclosureRisk",

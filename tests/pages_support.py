@@ -50,16 +50,16 @@ def dip_story(app: EngagementTracker, disclose: tuple[str, ...] = ("objectives",
     eid = open_engagement(app, cast)
     keys = drive(app, cast, eid, "accompaniment.in_progress")
     i1, i2 = keys["indicators"]
-    app.record_session(eid, cast.coach, START + timedelta(days=14), 90, ["delegation"], COACH_NOTE)
-    action = app.commit_action(eid, cast.coachee, COACHEE_ONLY[0], START + timedelta(days=28))
-    app.complete_action(eid, cast.coachee, action)
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=14), 90, ["delegation"], COACH_NOTE)
+    action = app.engagements.commit_action(eid, cast.coachee, COACHEE_ONLY[0], START + timedelta(days=28))
+    app.engagements.complete_action(eid, cast.coachee, action)
     story = DipStory(cast, eid, (i1, i2))
     for n, value in enumerate(story.values):
-        app.measure_indicator(eid, cast.sponsor, i1, value, START + timedelta(days=20 + 14 * n))
-    app.measure_indicator(eid, cast.coachee, i2, 3, START + timedelta(days=30))
+        app.engagements.measure_indicator(eid, cast.sponsor, i1, value, START + timedelta(days=20 + 14 * n))
+    app.engagements.measure_indicator(eid, cast.coachee, i2, 3, START + timedelta(days=30))
     if disclose:
-        app.propose_disclosure(eid, cast.coachee, list(disclose))
-        app.accept_disclosure(eid, cast.sponsor)
+        app.engagements.propose_disclosure(eid, cast.coachee, list(disclose))
+        app.engagements.accept_disclosure(eid, cast.sponsor)
     return story
 
 

@@ -71,7 +71,7 @@ def admin(app: EngagementTracker) -> Actor:
     admins = [] if register is None else register.admins()
     if admins:
         return Actor(UUID(admins[0]), Role.ADMIN)
-    return Actor(app.initialise("Ada Admin"), Role.ADMIN)
+    return Actor(app.access.initialise("Ada Admin"), Role.ADMIN)
 
 
 def grant(app: EngagementTracker, party: UUID | Actor, role: Role | str) -> Actor:
@@ -80,13 +80,13 @@ def grant(app: EngagementTracker, party: UUID | Actor, role: Role | str) -> Acto
     role = Role(role)
     by = admin(app)
     if role.value not in app.held_grants().get(str(pid), frozenset()):
-        app.grant(pid, role, by)
+        app.access.grant(pid, role, by)
     return Actor(pid, role)
 
 
 def granted(app: EngagementTracker, role: Role | str, name: str = "Granted Person") -> Actor:
     """A newly registered person holding ``role``'s grant, acting in that role."""
-    return grant(app, app.register_party("person", name), role)
+    return grant(app, app.parties.register("person", name), role)
 
 
 @attrs.frozen
@@ -102,7 +102,7 @@ class Cast:
     @classmethod
     def register(cls, app: EngagementTracker, team: bool = False) -> Cast:
         def person(role: Role, name: str, kind: str = "person") -> Actor:
-            actor = Actor(app.register_party(kind, name), role)
+            actor = Actor(app.parties.register(kind, name), role)
             return grant(app, actor, role) if role is Role.COACH else actor
 
         return cls(
@@ -134,7 +134,7 @@ MILESTONES = [
 
 
 def open_engagement(app: EngagementTracker, cast: Cast, eid: UUID | None = None) -> UUID:
-    return app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "line_manager", "Operations", eid)
+    return app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "line_manager", "Operations", eid)
 
 
 def in_accompaniment(app: EngagementTracker) -> tuple[Cast, UUID]:
@@ -151,25 +151,25 @@ def drive(app: EngagementTracker, cast: Cast, eid: UUID, to: str) -> dict[str, A
     keys: dict[str, Any] = {}
     steps = [
         ("opened", lambda: None),
-        ("met", lambda: app.hold_first_meeting(eid, c, START)),
-        ("framing.diagnosis", lambda: (app.confirm_will(eid, c), app.confirm_will(eid, cast.coachee))),
-        ("framing.tripartite", lambda: app.record_diagnosis(eid, c, "stakes and first objectives")),
-        ("framing.coherence", lambda: keys.update(objectives=app.hold_tripartite_meeting(
+        ("met", lambda: app.engagements.hold_first_meeting(eid, c, START)),
+        ("framing.diagnosis", lambda: (app.engagements.confirm_will(eid, c), app.engagements.confirm_will(eid, cast.coachee))),
+        ("framing.tripartite", lambda: app.engagements.record_diagnosis(eid, c, "stakes and first objectives")),
+        ("framing.coherence", lambda: keys.update(objectives=app.engagements.hold_tripartite_meeting(
             eid, c, START + timedelta(days=7), ["Shorter incident resolution"], ["Delegate decisions"]))),
-        ("framing.formalisation", lambda: app.validate_coherence(eid, c)),
+        ("framing.formalisation", lambda: app.engagements.validate_coherence(eid, c)),
         ("accompaniment.in_progress", lambda: (
             keys.update(indicators=[
-                app.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours"),
-                app.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week"),
+                app.engagements.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours"),
+                app.engagements.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week"),
             ]),
-            app.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32),
-            app.fix_contract(eid, c, 3, START + timedelta(days=10), START + timedelta(days=120)),
-            app.start_accompaniment(eid, c),
+            app.engagements.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32),
+            app.engagements.fix_contract(eid, c, 3, START + timedelta(days=10), START + timedelta(days=120)),
+            app.engagements.start_accompaniment(eid, c),
         )),
-        ("closing", lambda: app.hold_closing_session(
+        ("closing", lambda: app.engagements.hold_closing_session(
             eid, c, START + timedelta(days=100),
-            dict.fromkeys(app.engagement(eid).indicator_objectives, ("achieved", "measured")))),
-        ("closed", lambda: app.hold_closing_meeting(
+            dict.fromkeys(app.engagements.get(eid).indicator_objectives, ("achieved", "measured")))),
+        ("closed", lambda: app.engagements.hold_closing_meeting(
             eid, c, START + timedelta(days=110), "what changed", "keep a monthly review")),
     ]
     if to not in MILESTONES:
@@ -179,7 +179,7 @@ def drive(app: EngagementTracker, cast: Cast, eid: UUID, to: str) -> dict[str, A
         if milestone == to:
             break
     expected = "framing.first_meeting" if to in ("opened", "met") else to
-    state = app.engagement(eid).state
+    state = app.engagements.get(eid).state
     if state != expected:
         raise RuntimeError(f"drive to {to} ended in {state}")
     return keys
@@ -198,8 +198,8 @@ class CohortCast:
 
     @classmethod
     def register(cls, app: EngagementTracker) -> CohortCast:
-        coach = grant(app, app.register_party("person", "Ana Ferreira"), Role.COACH)
-        members = tuple(Actor(app.register_party("person", f"Peer {n}"), Role.MEMBER) for n in range(1, 10))
+        coach = grant(app, app.parties.register("person", "Ana Ferreira"), Role.COACH)
+        members = tuple(Actor(app.parties.register("person", f"Peer {n}"), Role.MEMBER) for n in range(1, 10))
         return cls(coach, members)
 
 

@@ -17,7 +17,7 @@ ROLE = click.argument("role", type=click.Choice(GRANTABLE_ROLES))
 def init(ctx: click.Context, admin_name: str) -> None:
     """Register the first admin and grant it admin; prints its party id (refused once an admin exists)."""
     with tracker(ctx) as app:
-        click.echo(app.initialise(admin_name))
+        click.echo(app.access.initialise(admin_name))
 
 
 @click.command("grant")
@@ -29,7 +29,7 @@ def init(ctx: click.Context, admin_name: str) -> None:
 def grant(ctx: click.Context, role: str, party_id: str, actor: str, reason: str | None) -> None:
     """Grant ROLE (admin, auditor, analyst, coach) to PARTY_ID; an admin acts (--as admin:ID)."""
     with tracker(ctx) as app:
-        app.grant(party_id, role, parse_actor(actor), reason)
+        app.access.grant(party_id, role, parse_actor(actor), reason)
         out.print(f"granted {role} to {party_id}")
 
 
@@ -42,7 +42,7 @@ def grant(ctx: click.Context, role: str, party_id: str, actor: str, reason: str 
 def revoke(ctx: click.Context, role: str, party_id: str, actor: str, reason: str | None) -> None:
     """Revoke ROLE from PARTY_ID; an admin acts. The last admin is never revoked."""
     with tracker(ctx) as app:
-        app.revoke(party_id, role, parse_actor(actor), reason)
+        app.access.revoke(party_id, role, parse_actor(actor), reason)
         out.print(f"revoked {role} from {party_id}")
 
 
@@ -58,7 +58,7 @@ def access() -> None:
 def access_history(ctx: click.Context, actor: str, fmt: str) -> None:
     """Every grant and revocation: time, change, role, party, by whom."""
     with tracker(ctx, project=False, create=False) as app:
-        emit_rows(app.access_history(parse_actor(actor)), fmt, "Access history")
+        emit_rows(app.access.history(parse_actor(actor)), fmt, "Access history")
 
 
 @click.command("parties")
@@ -68,7 +68,7 @@ def access_history(ctx: click.Context, actor: str, fmt: str) -> None:
 def parties(ctx: click.Context, actor: str, fmt: str) -> None:
     """Every party: id, kind, erased, grants; no names (admins)."""
     with tracker(ctx, project=False, create=False) as app:
-        rows = app.parties(parse_actor(actor))
+        rows = app.parties.list(parse_actor(actor))
         for row in rows:
             row["grants"] = ",".join(row["grants"]) if fmt != "json" else row["grants"]
         emit_rows(rows, fmt, "Parties")

@@ -212,7 +212,7 @@ def subject() -> None:
 def subject_erase(ctx: click.Context, party_id: str, actor: str) -> None:
     """Erase a person or team: destroy their key, record the erasure, print the receipt."""
     with tracker(ctx, create=False) as app:
-        click.echo(json.dumps(app.erase_subject(party_id, parse_actor(actor)), indent=2))
+        click.echo(json.dumps(app.parties.erase(party_id, parse_actor(actor)), indent=2))
 
 
 COMMANDS: tuple[click.Command, ...] = (audit, replay, subject)

@@ -26,7 +26,7 @@ def hours(ctx: click.Context, actor: str, coach_id: str | None, fmt: str) -> Non
     hours, group size, and the totals against ACC (100 h, 75 paid, 8 clients) and PCC (500 h,
     450 paid, 25 clients). Each line names its engagement, session number and event version."""
     with reader(ctx) as app:
-        log = app.coach_hours(parse_actor(actor), coach_id)
+        log = app.engagements.coach_hours(parse_actor(actor), coach_id)
     if fmt == "json":
         emit_json(log)
         return

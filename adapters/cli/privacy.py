@@ -21,7 +21,7 @@ def privacy_budget() -> None:
 def grant(ctx: click.Context, analyst_id: str, epsilon: float, actor: str) -> None:
     """Add EPSILON (above 0, at most 10) to ANALYST_ID's budget; an admin acts (--as admin:ID)."""
     with tracker(ctx) as app:
-        app.grant_privacy_budget(analyst_id, epsilon, parse_actor(actor))
+        app.budgets.grant(analyst_id, epsilon, parse_actor(actor))
         out.print(f"granted epsilon {epsilon:g} to {analyst_id}")
 
 
@@ -33,7 +33,7 @@ def grant(ctx: click.Context, analyst_id: str, epsilon: float, actor: str) -> No
 def show(ctx: click.Context, actor: str, analyst_id: str | None, fmt: str) -> None:
     """Granted, spent and remaining epsilon, and how many releases spent it."""
     with tracker(ctx, project=False, create=False) as app:
-        emit_rows([app.privacy_budget(parse_actor(actor), analyst_id)], fmt, "Privacy budget")
+        emit_rows([app.budgets.balance(parse_actor(actor), analyst_id)], fmt, "Privacy budget")
 
 
 COMMANDS: tuple[click.Command, ...] = (privacy_budget,)

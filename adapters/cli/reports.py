@@ -92,7 +92,8 @@ def report_synthesis(ctx: click.Context, period: str, unit: str | None, k: int |
     with tracker(ctx, create=False, project=False) as app:
         service = analyst_service(app)
         _write(lambda: pages.synthesis.synthesis_note(service, viewer, period, unit, k,
-                                                      lambda: app.testimonial_quotes(viewer, k)), out_path, fmt, chromium)
+                                                      lambda: app.engagements.testimonial_quotes(
+                                                          viewer, k)), out_path, fmt, chromium)
 
 
 @cohort.command("dashboard")

@@ -38,7 +38,9 @@ from engagement_tracker.adapters.demo import (
     showcase_viewer,
 )
 from engagement_tracker.domain.access import require_directory_reader
-from engagement_tracker.domain.application import CohortCommands, EngagementTracker
+from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.application.cohort_commands import CohortService
+from engagement_tracker.domain.application.engagement_commands import EngagementService
 from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import SYSTEM_STEPS
@@ -55,7 +57,7 @@ def demo(ctx: click.Context) -> None:
     with tracker(ctx, clock=clock) as app:
         with out.status("recording the sample engagements and cohorts..."):
             recorded = seed(app, clock)
-        total = sum(1 for _ in app.engagement_ids()) + sum(1 for _ in app.cohort_ids())
+        total = sum(1 for _ in app.engagements.ids()) + sum(1 for _ in app.cohorts.ids())
         out.print(
             f"[bold]{recorded}[/] engagements and cohorts recorded now, {total} in the store "
             f"([italic]{ctx.obj['db'] or DEFAULT_URL}[/])."
@@ -64,13 +66,13 @@ def demo(ctx: click.Context) -> None:
         _print_cohorts_and_loads(app)
         eid = showcase_engagement()
         viewer = showcase_viewer()
-        view = app.engagement_view(eid, viewer)
+        view = app.engagements.view(eid, viewer)
         out.print(
             f"\nTimeline of engagement [bold]{eid}[/] "
             f"(coach {view['parties']['coach']['name']}, coachee {view['parties']['coachee']['name']}), "
             "as its coach sees it:"
         )
-        rows = app.timeline(eid, viewer)
+        rows = app.engagements.timeline(eid, viewer)
         for row in rows:
             row["at"] = row["at"][:16].replace("T", " ")
         emit_rows(rows, "table")
@@ -99,7 +101,7 @@ def _print_access(ctx: click.Context) -> None:
 
 def _print_cohorts_and_loads(app: EngagementTracker) -> None:
     rows = []
-    for cid in app.cohort_ids():
+    for cid in app.cohorts.ids():
         c = app.cohorts.get(cid)
         rows.append({"cohort": str(c.id)[:8], "state": c.state, "unit": c.org_unit, "members": len(c.members),
                      "rituals": c.rituals_held, "practices": len(c.playbook),
@@ -107,13 +109,13 @@ def _print_cohorts_and_loads(app: EngagementTracker) -> None:
     emit_rows(rows, "table", "Peer-coaching cohorts")
     coaches: dict[str, int] = {}
     missed = 0
-    for eid in app.engagement_ids():
-        e = app.engagement(eid)
+    for eid in app.engagements.ids():
+        e = app.engagements.get(eid)
         missed += len(e.missed)
         if e.coachee_kind == "team":
             coaches.setdefault(str(e.coach), 0)
     admin = access_actor("admin")  # the demo's admin reads its coaches' loads
-    loads = [app.coach_load(admin, coach) for coach in coaches]
+    loads = [app.engagements.coach_load(admin, coach) for coach in coaches]
     emit_rows([{"coach": f"{app.party_name(load['coach'])}", "active teams": load["active"],
                 "status": load["status"], "warnings recorded": load["warnings_recorded"]} for load in loads],
               "table", "Team coaching load (warn above 3, refuse above 4)")
@@ -123,8 +125,8 @@ def _print_cohorts_and_loads(app: EngagementTracker) -> None:
 def _print_phase_summary(app: EngagementTracker) -> None:
     states: Counter[str] = Counter()
     phases: Counter[str] = Counter()
-    for eid in app.engagement_ids():
-        e = app.engagement(eid)
+    for eid in app.engagements.ids():
+        e = app.engagements.get(eid)
         states[e.state] += 1
         phases[e.phase] += 1
     rows = [
@@ -165,7 +167,7 @@ def offered(view: dict[str, Any]) -> dict[str, Any]:
 def show(ctx: click.Context, engagement_id: str, actor: str) -> None:
     """Print an engagement as JSON, as the acting party may see it."""
     with reader(ctx) as app:
-        click.echo(json.dumps(offered(app.engagement_view(engagement_id, parse_actor(actor))), indent=2,
+        click.echo(json.dumps(offered(app.engagements.view(engagement_id, parse_actor(actor))), indent=2,
                               ensure_ascii=False))
 
 
@@ -177,7 +179,7 @@ def show(ctx: click.Context, engagement_id: str, actor: str) -> None:
 def timeline(ctx: click.Context, engagement_id: str, actor: str, fmt: str) -> None:
     """Every recorded step of an engagement."""
     with reader(ctx) as app:
-        emit_rows(app.timeline(engagement_id, parse_actor(actor)), fmt, "Timeline")
+        emit_rows(app.engagements.timeline(engagement_id, parse_actor(actor)), fmt, "Timeline")
 
 
 @click.group()
@@ -194,7 +196,7 @@ def party() -> None:
 def party_register(ctx: click.Context, kind: str, name: str, contact: str | None, command_id: str | None) -> None:
     """Register a party; prints its id. The name is sealed under the party's own key."""
     with tracker(ctx) as app:
-        click.echo(app.register_party(kind, name, contact, command_id=command_id))
+        click.echo(app.parties.register(kind, name, contact, command_id=command_id))
         _tell_replay(app)
 
 
@@ -210,7 +212,7 @@ def open_engagement(ctx: click.Context, actor: str, coachee: str, sponsor: str, 
                     command_id: str | None) -> None:
     """Open an engagement (the coach acts); prints its id."""
     with tracker(ctx) as app:
-        click.echo(app.open_engagement(parse_actor(actor), coachee, sponsor, sponsor_function, unit,
+        click.echo(app.engagements.open(parse_actor(actor), coachee, sponsor, sponsor_function, unit,
                                        command_id=command_id))
         _tell_replay(app)
 
@@ -242,7 +244,7 @@ class StepCommand(click.Command):
         super().format_epilog(ctx, formatter)
 
 
-def _take(app: EngagementTracker | CohortCommands, step_name: str, target: str, actor: str,
+def _take(app: EngagementService | CohortService, step_name: str, target: str, actor: str,
           kwargs: dict[str, Any], command_id: str | None) -> Any:
     return getattr(app, step_name)(target, parse_actor(actor), **kwargs, command_id=command_id)
 
@@ -284,8 +286,8 @@ def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str
     with refusals():
         kwargs = ENGAGEMENT.parse(step_name, args)
     with tracker(ctx, create=False) as app:
-        result = _take(app, step_name, engagement_id, actor, kwargs, command_id)
-        e = app.engagement(engagement_id)
+        result = _take(app.engagements, step_name, engagement_id, actor, kwargs, command_id)
+        e = app.engagements.get(engagement_id)
         click.echo(json.dumps({"step": step_name, "result": result, "state": e.state, "version": e.version,
                                **_outcome(app)}, default=str))
 
@@ -315,7 +317,7 @@ def coach_load(ctx: click.Context, coach_id: str | None, actor: str, fmt: str) -
     """A coach's active team engagements against the capacity policy (warn above 3, refuse above 4):
     a coach reads their own (--as coach:ID, no COACH_ID), an admin any coach's."""
     with reader(ctx) as app:
-        row = app.coach_load(parse_actor(actor), coach_id)
+        row = app.engagements.coach_load(parse_actor(actor), coach_id)
         row["active_team_engagements"] = " ".join(row["active_team_engagements"])
         emit_rows([row], fmt, "Team coaching load")
 

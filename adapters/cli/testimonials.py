@@ -40,7 +40,7 @@ def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None,
 def quotes(ctx: click.Context, actor: str, fmt: str) -> None:
     """Texts their authors consented to have quoted: the quarter and the text, never a name or an id."""
     with tracker(ctx, project=False, create=False) as app:
-        emit_rows(app.testimonial_quotes(parse_actor(actor)), fmt, "Testimonial quotes (with consent)")
+        emit_rows(app.engagements.testimonial_quotes(parse_actor(actor)), fmt, "Testimonial quotes (with consent)")
 
 
 COMMANDS: tuple[click.Command, ...] = (testimonials,)

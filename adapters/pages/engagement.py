@@ -1,6 +1,6 @@
 """The progress report of one engagement: built from the viewer's role-filtered view, nothing else.
 
-``engagement_report(app, id, viewer)`` reads ``app.engagement_view`` (``domain/views.py``
+``engagement_report(app, id, viewer)`` reads ``app.engagements.view`` (``domain/views.py``
 decides what each role sees: the sponsor only what the coachee and the sponsor agreed to share;
 the coachee everything but the coach's session notes; the coach everything) and renders that
 dict. The page gets no other data, so it cannot show what the view leaves out. A measurement
@@ -28,7 +28,7 @@ def engagement_report(app: EngagementTracker, engagement_id: object, viewer: Act
     if viewer.role not in REPORT_ROLES:
         raise NotPermitted("read a progress report", f"a {viewer.role.value} has no progress report of an engagement",
                            [r.value for r in REPORT_ROLES])
-    return render_engagement(app.engagement_view(engagement_id, viewer), viewer.role.value)
+    return render_engagement(app.engagements.view(engagement_id, viewer), viewer.role.value)
 
 
 def indicator_points(indicator: dict[str, Any]) -> list[tuple[date | int, float, str]]:

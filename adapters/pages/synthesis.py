@@ -7,7 +7,7 @@ shown as refused, with the reason, and the note goes on. Learning dips are a sec
 expected while practices are learnt, never mixed with problems.
 
 Testimonials: the ratings are a release of the analyst service (``testimonials``), under the
-same rules as signals; quotes come from ``app.testimonial_quotes`` (consented texts, the quarter
+same rules as signals; quotes come from ``app.engagements.testimonial_quotes`` (consented texts, the quarter
 only, no name; a quarter with fewer than k authors stays suppressed), kept to the note's quarters.
 """
 

@@ -4,9 +4,9 @@ Callers (the CLI, the pages, embedding code) use only this layer; it uses the mo
 and ``eventsourcing.application``, never a concrete backend (``adapters/bootstrap.py`` wires one).
 """
 
-from engagement_tracker.domain.application.cohort_commands import CohortCommands
+from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.command_path import ERASED, as_uuid
 from engagement_tracker.domain.application.tracker import EngagementTracker
 from engagement_tracker.domain.application.transcodings import register_value_transcodings
 
-__all__ = ["ERASED", "CohortCommands", "EngagementTracker", "as_uuid", "register_value_transcodings"]
+__all__ = ["ERASED", "CohortService", "EngagementTracker", "as_uuid", "register_value_transcodings"]

@@ -1,7 +1,7 @@
 """Privacy budgets of the application: an admin grants epsilon to an analyst; differentially
 private releases spend it; an analyst (or admin) reads what remains.
 
-The budget itself (``domain/privacy_budget.py``) decides; this mixin checks grants and saves
+The budget itself (``domain/privacy_budget.py``) decides; this service checks grants and saves
 through the command path: a clash (two spends at the same instant) re-reads and re-decides.
 """
 
@@ -22,25 +22,28 @@ from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
 
 
-class BudgetCommands(CommandPath):
-    """``app.grant_privacy_budget``, ``app.spend_privacy_budget``, ``app.privacy_budget``."""
+class BudgetService:
+    """``app.budgets.grant / spend / balance``: an analyst's privacy budget (epsilon)."""
+
+    def __init__(self, path: CommandPath) -> None:
+        self.path = path
 
     def _budget(self, analyst: UUID) -> PrivacyBudget | None:
         try:
-            budget: PrivacyBudget = self.repository.get(PrivacyBudget.id_for(analyst))
+            budget: PrivacyBudget = self.path.repository.get(PrivacyBudget.id_for(analyst))
         except AggregateNotFoundError:
             return None
         return budget
 
     def _change_budget(self, analyst: UUID, decide: Any, create: bool, command_id: object = None) -> None:
-        cid = self._command_id(command_id)
-        for _attempt in self.attempts(f"privacy budget of {analyst}"):
-            at: datetime = self._now()
+        cid = self.path.resolve_command_id(command_id)
+        for _attempt in self.path.attempts(f"privacy budget of {analyst}"):
+            at: datetime = self.path.now()
             budget = self._budget(analyst)
             if command_id is not None and budget is not None:  # asked of the state decided on (as _update does)
-                stored = self._stored_versions(budget.id, cid, budget.version)
+                stored = self.path.stored_versions(budget.id, cid, budget.version)
                 if stored:
-                    self._tell(CommandOutcome(cid, False, budget.id, stored))
+                    self.path.tell(CommandOutcome(cid, False, budget.id, stored))
                     return
             if budget is None:
                 if not create:
@@ -49,12 +52,12 @@ class BudgetCommands(CommandPath):
             decide(budget, at)
             if not budget.pending_events:  # nothing to record: a query this budget paid for already
                 return
-            if self._commit(cid, "privacy budget", budget):
+            if self.path.commit(cid, "privacy budget", budget):
                 return
             # else another spend or grant committed first: re-read and re-decide
 
     @grant_checked
-    def grant_privacy_budget(
+    def grant(
         self, analyst_id: object, epsilon: object, admin: Actor, *, command_id: object = None
     ) -> None:
         """An admin (holding the admin grant now) adds ``epsilon`` to a registered party's budget."""
@@ -63,17 +66,17 @@ class BudgetCommands(CommandPath):
         amount = require_epsilon(epsilon)
         if admin.role is not Role.ADMIN:
             raise NotPermitted("grant a privacy budget", f"a {admin.role.value} may not: only an admin does", ["admin"])
-        require_grant(admin, Role.ADMIN, self.held_grants, "grant a privacy budget")
-        pid = self.party(analyst_id).id
+        require_grant(admin, Role.ADMIN, self.path.held_grants, "grant a privacy budget")
+        pid = self.path.party(analyst_id).id
         self._change_budget(pid, lambda budget, at: budget.grant(admin, amount, at), create=True, command_id=command_id)
 
     @grant_checked
-    def spend_privacy_budget(self, analyst: Actor, epsilon: float, query: str) -> bool:
+    def spend(self, analyst: Actor, epsilon: float, query: str) -> bool:
         """Spend ``epsilon`` of the analyst's budget for the query whose digest is ``query``
         (BudgetExceeded when it would go past it), once per digest: True when this call spent it,
         False when the budget had paid for it already (an earlier call, or a concurrent one that
         committed first: this one re-read the budget and found it paid)."""
-        require_analyst(analyst, "release with differential privacy", self.held_grants)
+        require_analyst(analyst, "release with differential privacy", self.path.held_grants)
         spent = False
 
         def decide(budget: PrivacyBudget | None, at: datetime) -> None:
@@ -87,10 +90,10 @@ class BudgetCommands(CommandPath):
         self._change_budget(analyst.party, decide, create=False)
         return spent
 
-    def privacy_budget(self, viewer: Actor, analyst_id: object = None) -> dict[str, Any]:
+    def balance(self, viewer: Actor, analyst_id: object = None) -> dict[str, Any]:
         """Granted, spent and remaining epsilon: an analyst reads their own, an admin anyone's."""
-        require_analyst(viewer, "read a privacy budget", self.held_grants)
-        pid = viewer.party if analyst_id is None else self.party(analyst_id).id
+        require_analyst(viewer, "read a privacy budget", self.path.held_grants)
+        pid = viewer.party if analyst_id is None else self.path.party(analyst_id).id
         if pid != viewer.party and viewer.role is not Role.ADMIN:
             raise NotPermitted("read a privacy budget", "an analyst reads their own budget only", ["admin"])
         budget = self._budget(pid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -10,7 +10,7 @@ from uuid import UUID
 from engagement_tracker.domain.access import cohort_read_scope, grant_checked, require_coach_grant
 from engagement_tracker.domain.application.cohort_metrics import CohortMetrics
 from engagement_tracker.domain.application.command_path import as_uuid
-from engagement_tracker.domain.application.testimonial_commands import CohortTestimonials
+from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.cohort_metrics import metric_series
@@ -29,15 +29,33 @@ if TYPE_CHECKING:  # the application holds the cohort commands: app.cohorts
     from engagement_tracker.domain.application.command_path import CommandPath
 
 
-class CohortCommands(CohortMetrics, CohortTestimonials):
+class CohortService(CohortMetrics):
     """Peer-coaching cohorts: ``app.cohorts.<step>(cohort_id, actor, ...)``.
 
     Free text is sealed under its author's own key (the cohort's name under the cohort's);
     members appear by pseudonymous id.
     """
 
-    def __init__(self, app: CommandPath) -> None:
-        self.app = app
+    def __init__(self, path: CommandPath) -> None:
+        self.path = path
+
+    def ids(self) -> Iterator[UUID]:
+        """Every cohort id, in the order they were opened."""
+        return self.path.ids_of(Cohort.Created.TOPIC)
+
+    def leave_testimonial(
+        self,
+        cohort_id: object,
+        actor: Actor,
+        ratings: Mapping[str, int],
+        text: str | None = None,
+        quote_consent: bool = False,
+        anonymous: bool = True,
+        *,
+        command_id: object = None,
+    ) -> None:
+        """A member leaves a voluntary testimonial at closing: ratings 1-5, an optional text (sealed)."""
+        leave_testimonial(self.path, Cohort, cohort_id, actor, ratings, text, quote_consent, anonymous, command_id)
 
     def _do(
         self,
@@ -51,11 +69,11 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
             c.precheck(step, actor)
             return command(c, at)
 
-        return self.app._update(Cohort, cohort_id, "cohort", checked, command_id=command_id)
+        return self.path.update(Cohort, cohort_id, "cohort", checked, command_id=command_id)
 
     def _seal(self, author: Actor, text: object, field: str) -> Sealed:
         """Shared work is sealed under its author's own key: erasing a member erases what they wrote."""
-        return self.app.seal(author.party, text, field, 2_000)
+        return self.path.seal(author.party, text, field, 2_000)
 
     @grant_checked
     def open(
@@ -71,30 +89,30 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
         """A coach opens a cohort; ``rules`` default to the seed's numbers (5-8 members, 3 metrics, ...).
 
         The coach must hold a coach grant (``domain/grants.py``)."""
-        require_coach_grant(actor, self.app.held_grants, "open")
-        self.app.party(actor.party)
-        command = self.app._command_id(command_id)
-        cid = self.app._new_id(cohort_id, command_id, command, "cohort")
-        if self.app.exists(cid):
-            if command_id is not None and self.app.recorded_by(cid, "cohort", command):
+        require_coach_grant(actor, self.path.held_grants, "open")
+        self.path.party(actor.party)
+        command = self.path.resolve_command_id(command_id)
+        cid = self.path.new_id(cohort_id, command_id, command, "cohort")
+        if self.path.exists(cid):
+            if command_id is not None and self.path.recorded_by(cid, "cohort", command):
                 return cid
             raise AlreadyExists("cohort", cid)
         name = require_text(name, "name", MAX_NAME_CHARS)
-        self.app.sealer.create_subject(str(cid))
-        cohort = Cohort.open(cid, actor, self.app._now(), org_unit, self.app.sealer.seal(str(cid), name), rules)
-        self.app._save_new(cohort, "cohort", command)
+        self.path.sealer.create_subject(str(cid))
+        cohort = Cohort.open(cid, actor, self.path.now(), org_unit, self.path.sealer.seal(str(cid), name), rules)
+        self.path.save_new(cohort, "cohort", command)
         return cid
 
     def get(self, cohort_id: object, version: int | None = None) -> Cohort:
-        return self.app._get(Cohort, cohort_id, "cohort", version)
+        return self.path.load(Cohort, cohort_id, "cohort", version)
 
     def record(self, cohort_id: object, version: int | None = None) -> CohortRecord:
         """The cohort and its rituals, decisions and readings (``cohort_record.py``), folded from its
         events up to ``version``: what the views read; sealed values only."""
-        return CohortRecord.of(self.app._history(Cohort, cohort_id, "cohort", version))
+        return CohortRecord.of(self.path.history(Cohort, cohort_id, "cohort", version))
 
     def add_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> None:
-        member_id = self.app.party(member).id
+        member_id = self.path.party(member).id
         self._do(
             cohort_id, "add_member", actor, lambda c, at: c.add_member(actor, at, member_id), command_id=command_id
         )
@@ -338,8 +356,8 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
         *,
         command_id: object = None,
     ) -> None:
-        """The cohort's coach records a signal noticed through the cohort (see EngagementTracker.record_signal)."""
-        app = self.app
+        """The cohort's coach records a signal noticed through the cohort (see app.engagements.record_signal)."""
+        app = self.path
         self._do(
             cohort_id,
             "record_signal",
@@ -357,9 +375,9 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
         """The cohort as ``viewer`` may see it: members and coach see its shared work unsealed."""
         record = self.record(cohort_id)
         c = record.cohort
-        scope = cohort_read_scope(c, viewer, self.app.held_grants)
-        unseal = self.app.unseal
-        now = self.app._now() if now is None else now
+        scope = cohort_read_scope(c, viewer, self.path.held_grants)
+        unseal = self.path.unseal
+        now = self.path.now() if now is None else now
         view: dict[str, Any] = {
             "id": str(c.id),
             "version": c.version,
@@ -382,9 +400,9 @@ class CohortCommands(CohortMetrics, CohortTestimonials):
         view.update(
             {
                 "name": unseal(c.name),
-                "coach": {"id": str(c.coach), "name": self.app.party_name(c.coach)},
+                "coach": {"id": str(c.coach), "name": self.path.party_name(c.coach)},
                 "member_list": [
-                    {"id": m, "name": self.app.party_name(m), "joined_on": d.isoformat()} for m, d in c.members.items()
+                    {"id": m, "name": self.path.party_name(m), "joined_on": d.isoformat()} for m, d in c.members.items()
                 ],
                 "process_scope": unseal(c.scope),
                 "objective": unseal(c.objective),

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class CohortMetrics:
     """``app.cohorts.record_reading / set_key_result_target / metrics / experiment_effects``."""
 
-    app: CommandPath
+    path: CommandPath
 
     if TYPE_CHECKING:
         def get(self, cohort_id: object) -> Cohort: ...
@@ -30,7 +30,7 @@ class CohortMetrics:
     @property
     def drift_rule(self) -> DriftRule:
         """The rule in force (ETRACK_DRIFT_WINDOW, ETRACK_DRIFT_Z)."""
-        return DriftRule(self.app.settings.drift_window, self.app.settings.drift_z)
+        return DriftRule(self.path.settings.drift_window, self.path.settings.drift_z)
 
     def record_reading(
         self,
@@ -44,7 +44,7 @@ class CohortMetrics:
         command_id: object = None,
     ) -> int:
         """A member records a reading of a metric; at a ritual, that ritual's metrics keeper. Returns its number."""
-        return int(self.app._update(
+        return int(self.path.update(
             Cohort, cohort_id, "cohort",
             lambda c, at: c.record_reading(actor, at, metric, value, read_on, ritual), command_id=command_id))
 
@@ -59,7 +59,7 @@ class CohortMetrics:
         command_id: object = None,
     ) -> int:
         """The coach logs time coaching the cohort, for the ICF hours log (group size: its members now)."""
-        return int(self.app._update(
+        return int(self.path.update(
             Cohort, cohort_id, "cohort",
             lambda c, at: c.log_coaching(actor, at, held_on, duration_minutes, billing), command_id=command_id))
 
@@ -68,7 +68,7 @@ class CohortMetrics:
         command_id: object = None,
     ) -> None:
         """Tie a key result to a metric and a numeric target (reached by the key result's date)."""
-        self.app._update(
+        self.path.update(
             Cohort, cohort_id, "cohort",
             lambda c, at: c.set_key_result_target(actor, at, key_result, metric, target), command_id=command_id)
 
@@ -76,10 +76,10 @@ class CohortMetrics:
         """Members and the coach: each metric's readings, target, band and drifts (``metric_series``)."""
         record = self.record(cohort_id)
         c = record.cohort
-        if cohort_read_scope(c, viewer, self.app.held_grants) != "full":
+        if cohort_read_scope(c, viewer, self.path.held_grants) != "full":
             raise NotPermitted("read cohort metrics", "only the cohort's members and coach read its metrics",
                                [Role.MEMBER.value, Role.COACH.value])
-        names = {k: self.app.unseal(m.name) for k, m in c.metrics.items()}
+        names = {k: self.path.unseal(m.name) for k, m in c.metrics.items()}
         return metric_series(record, self.drift_rule, names)
 
     def experiment_effects(self, cohort_id: object, viewer: Actor) -> list[dict[str, Any]]:

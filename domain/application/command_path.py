@@ -242,13 +242,13 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
 
     # --- plumbing ---------------------------------------------------------------------------
 
-    def _now(self) -> datetime:
+    def now(self) -> datetime:
         at = self.clock()
         if not isinstance(at, datetime) or at.tzinfo is None:
             raise InvalidInput("clock", "the injected clock must return timezone-aware datetimes")
         return at
 
-    def _get(self, cls: type[A], agg_id: object, kind: str, version: int | None = None) -> A:
+    def load(self, cls: type[A], agg_id: object, kind: str, version: int | None = None) -> A:
         """Load an aggregate; unknown ids are NotFound, unreadable records a StoreError."""
         ident = as_uuid(agg_id, f"{kind}_id")
         try:
@@ -261,7 +261,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             raise NotFound(kind, ident)
         return agg
 
-    def _history(self, cls: type[Aggregate], agg_id: object, kind: str, version: int | None = None) -> list[Any]:
+    def history(self, cls: type[Aggregate], agg_id: object, kind: str, version: int | None = None) -> list[Any]:
         """Every event of one aggregate of type ``cls``, from its first (no snapshot), up to ``version``;
         unknown ids are NotFound, unreadable records a StoreError (as :meth:`_get`)."""
         ident = as_uuid(agg_id, f"{kind}_id")
@@ -271,14 +271,22 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             raise NotFound(kind, ident)
         return events
 
-    def _load(self, cls: type[A], agg_id: object, kind: str) -> A:
-        return self._get(cls, agg_id, kind)
+    def ids_of(self, topic: str) -> Iterator[UUID]:
+        """The ids of the aggregates whose first event has ``topic``, in the order they were created."""
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, 500, topics=[topic])
+            for n in page:
+                yield UUID(str(n.originator_id))
+            if len(page) < 500:
+                return
+            start = page[-1].id + 1
 
     def exists(self, agg_id: UUID) -> bool:
         """True if anything (engagement, party, ...) was recorded under ``agg_id``."""
         return bool(self.recorder.select_events(agg_id, limit=1))
 
-    def _update(
+    def update(
         self,
         cls: type[A],
         agg_id: object,
@@ -294,15 +302,15 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         whose id (``command_id``, see ``command_ids.py``) is already stored writes nothing more.
         """
         ident = as_uuid(agg_id, f"{kind}_id")
-        cid = self._command_id(command_id)
+        cid = self.resolve_command_id(command_id)
         for _attempt in self.attempts(f"{kind} {ident}"):
-            agg = self._load(cls, ident, kind)
+            agg = self.load(cls, ident, kind)
             if command_id is not None:  # asked of the state the decision is taken on: a save clashes if it moved
-                stored = self._stored_versions(ident, cid, agg.version)
+                stored = self.stored_versions(ident, cid, agg.version)
                 if stored:
                     return self._replay_outcome(cls, ident, kind, command, cid, stored)
             was_ended = bool(getattr(agg, "is_ended", False))
-            at = self._now()
+            at = self.now()
             previous = getattr(agg, "modified_on", None)
             try:
                 result = command(agg, at)
@@ -310,7 +318,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             except EtrackError as exc:
                 raise _with_state(exc, kind, getattr(agg, "state", "?")) from None
             require_in_order(kind, agg, previous)
-            if self._commit(cid, kind, agg, *others):
+            if self.commit(cid, kind, agg, *others):
                 return result
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -321,10 +329,10 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         """What the last command called from this thread did: recorded now, or already recorded."""
         return getattr(self._outcomes, "last", None)
 
-    def _tell(self, outcome: CommandOutcome) -> None:
+    def tell(self, outcome: CommandOutcome) -> None:
         self._outcomes.last = outcome
 
-    def _command_id(self, given: object) -> str:
+    def resolve_command_id(self, given: object) -> str:
         return str(self.ids()) if given is None else require_command_id(given)
 
     def save(self, *objs: Any, command_id: str | None = None, **kwargs: Any) -> Any:
@@ -334,7 +342,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 object.__setattr__(event, "command_id", command_id)
         return super().save(*objs, **kwargs)
 
-    def _commit(self, cid: str, kind: str, agg: Aggregate, *others: Aggregate) -> bool:
+    def commit(self, cid: str, kind: str, agg: Aggregate, *others: Aggregate) -> bool:
         """Save one command's aggregates; True once recorded, False after a clash with another writer.
 
         A clash or a lost connection may hide our own commit (the acknowledgement was lost and
@@ -355,7 +363,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 if first == 1 and stored is not None:
                     raise AlreadyExists(kind, agg.id) from None
                 return False  # another writer committed first: re-read and re-decide
-            self._tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
+            self.tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
             return True
         except PersistenceError as exc:
             try:
@@ -368,9 +376,9 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 ) from exc
             if command_id_of(stored) != cid:
                 raise _unwritten(kind, agg.id, exc) from exc
-            self._tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
+            self.tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
             return True
-        self._tell(CommandOutcome(cid, True, agg.id, versions))
+        self.tell(CommandOutcome(cid, True, agg.id, versions))
         return True
 
     def _stored_event(self, ident: UUID, version: int, kind: str, cid: str) -> object | None:
@@ -383,7 +391,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 f"the store could not be asked whether command {cid} recorded {kind} {ident}: {exc}", command_id=cid
             ) from exc
 
-    def _stored_versions(self, ident: UUID, cid: str, upto: int | None = None) -> tuple[int, ...]:
+    def stored_versions(self, ident: UUID, cid: str, upto: int | None = None) -> tuple[int, ...]:
         """The versions of ``ident`` recorded by command ``cid``, read back from the newest (none: never).
 
         In a plain store the raw bytes are searched first, so only a candidate is decoded; the
@@ -420,12 +428,12 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         taken on (the version before its first event), and nothing saved."""
         result: Any = None
         if stored[0] > 1:
-            before = self._get(cls, ident, kind, version=stored[0] - 1)
+            before = self.load(cls, ident, kind, version=stored[0] - 1)
             try:
-                result = command(before, self._now())
+                result = command(before, self.now())
             except EtrackError:
                 result = None  # the rules changed since; the command stays recorded as it was
-        self._tell(CommandOutcome(cid, False, ident, stored))
+        self.tell(CommandOutcome(cid, False, ident, stored))
         return cast(R, result)
 
     def attempts(self, what: str) -> Iterator[int]:
@@ -471,7 +479,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             None if note is None else self.seal(subject, note, "note", 2_000),
         )
 
-    def _seal_optional(self, subject: UUID, text: object, field: str) -> Sealed | None:
+    def seal_optional(self, subject: UUID, text: object, field: str) -> Sealed | None:
         return None if text is None else self.seal(subject, text, field)
 
     def unseal(self, sealed: Sealed | None) -> str | None:
@@ -490,7 +498,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         so every privileged call is refused; the trail's chain still verifies from the stored bytes.
         """
         try:
-            return self._get(AccessRegister, AccessRegister.ID, "access register")
+            return self.load(AccessRegister, AccessRegister.ID, "access register")
         except NotFound:
             return None
         except OriginatorVersionError as exc:
@@ -520,27 +528,27 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         return {} if register is None else register.grants()
 
     def party(self, party_id: object) -> Party:
-        return self._load(Party, party_id, "party")
+        return self.load(Party, party_id, "party")
 
     def party_name(self, party_id: object) -> str:
         name = self.unseal(self.party(party_id).name)
         return name if name is not None else ERASED
 
-    def _save_new(self, agg: Aggregate, kind: str, cid: str | None = None) -> None:
+    def save_new(self, agg: Aggregate, kind: str, cid: str | None = None) -> None:
         """Save a new aggregate, recorded by command ``cid`` (the caller checked it was not yet)."""
-        cid = self._command_id(None) if cid is None else cid
+        cid = self.resolve_command_id(None) if cid is None else cid
         for _attempt in self.attempts(f"{kind} {agg.id}"):
-            if self._commit(cid, kind, agg):
+            if self.commit(cid, kind, agg):
                 return
 
-    def _new_party(self, kind: PartyKind, name: str, contact: str | None, pid: UUID, at: datetime) -> Party:
+    def new_party(self, kind: PartyKind, name: str, contact: str | None, pid: UUID, at: datetime) -> Party:
         """A party to save: its key made first (a key alone holds no personal data), then its name sealed."""
         self.sealer.create_subject(str(pid))
         return Party.register(
             pid, kind, self.sealer.seal(str(pid), name), None if contact is None else self.sealer.seal(str(pid), contact), at
         )
 
-    def _new_id(self, given: object, command_id: object, cid: str, kind: str) -> UUID:
+    def new_id(self, given: object, command_id: object, cid: str, kind: str) -> UUID:
         """The id of what a creating command makes: given, derived from the caller's command id, or new."""
         if given is not None:
             return as_uuid(given, f"{kind}_id")
@@ -550,7 +558,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         """True (and ``last_command`` says so) if ``ident`` was created by command ``cid``."""
         if command_id_of(self._stored_event(ident, 1, kind, cid)) != cid:
             return False
-        self._tell(CommandOutcome(cid, False, ident, (1,)))
+        self.tell(CommandOutcome(cid, False, ident, (1,)))
         return True
 
 

@@ -11,7 +11,8 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import grant_checked, require_coach_grant, require_coach_load_reader
 from engagement_tracker.domain.application.command_path import as_uuid
-from engagement_tracker.domain.application.testimonial_commands import EngagementTestimonials
+from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
+from engagement_tracker.domain.application.views import EngagementReads
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.engagement import Engagement
@@ -38,8 +39,8 @@ from engagement_tracker.domain.vocabulary import (
 R = TypeVar("R")
 
 
-class EngagementCommands(EngagementTestimonials):
-    """Every engagement step: ``app.<step>(engagement_id, actor, ...)``.
+class EngagementService(EngagementReads):
+    """Every engagement step: ``app.engagements.<step>(engagement_id, actor, ...)``, and the reads.
 
     Permission and state are checked before any text is sealed; text is sealed under the
     coachee's key; a team engagement takes and frees a slot in the coach's load atomically.
@@ -59,7 +60,7 @@ class EngagementCommands(EngagementTestimonials):
             e.precheck(step, actor)
             return command(e, at)
 
-        return self._update(
+        return self.path.update(
             Engagement, engagement_id, "engagement", checked, self._free_team_slot, command_id=command_id
         )
 
@@ -73,7 +74,7 @@ class EngagementCommands(EngagementTestimonials):
 
     def _coach_load(self, coach: UUID, at: datetime) -> CoachLoad:
         try:
-            return self._get(CoachLoad, CoachLoad.id_for(coach), "coach load")
+            return self.path.load(CoachLoad, CoachLoad.id_for(coach), "coach load")
         except NotFound:
             return CoachLoad.start(coach, at)
 
@@ -81,19 +82,19 @@ class EngagementCommands(EngagementTestimonials):
         """A coach's active team engagements against the capacity policy: a coach reads their own
         (``coach`` None or their id), an admin (granted) any coach's."""
         named = None if coach is None else as_uuid(coach, "coach")
-        coach_id = as_uuid(require_coach_load_reader(viewer, named, self.held_grants), "coach")
-        load = self._coach_load(coach_id, self._now())
+        coach_id = as_uuid(require_coach_load_reader(viewer, named, self.path.held_grants), "coach")
+        load = self._coach_load(coach_id, self.path.now())
         n = len(load.active)
         return {
             "coach": str(coach_id),
             "active_team_engagements": list(load.active),
             "active": n,
-            "warn_above": self.capacity.warn_above,
-            "refuse_above": self.capacity.refuse_above,
+            "warn_above": self.path.capacity.warn_above,
+            "refuse_above": self.path.capacity.refuse_above,
             "status": "at the limit"
-            if n >= self.capacity.refuse_above
+            if n >= self.path.capacity.refuse_above
             else "above the advised"
-            if n > self.capacity.warn_above
+            if n > self.path.capacity.warn_above
             else "ok",
             "warnings_recorded": len(load.warnings),
         }
@@ -101,7 +102,7 @@ class EngagementCommands(EngagementTestimonials):
     # --- engagement commands ----------------------------------------------------------------
 
     @grant_checked
-    def open_engagement(
+    def open(
         self,
         actor: Actor,
         coachee: object,
@@ -116,22 +117,22 @@ class EngagementCommands(EngagementTestimonials):
 
         Given a ``command_id`` and no ``engagement_id``, the new id derives from the command id, so a
         retry of the same command finds the engagement it opened instead of opening a second one."""
-        require_coach_grant(actor, self.held_grants, "open")
-        coach_party = self.party(actor.party)
-        coachee_party = self.party(coachee)
-        sponsor_party = self.party(sponsor)
+        require_coach_grant(actor, self.path.held_grants, "open")
+        coach_party = self.path.party(actor.party)
+        coachee_party = self.path.party(coachee)
+        sponsor_party = self.path.party(sponsor)
         if sponsor_party.kind is not PartyKind.PERSON:
             raise InvalidInput("sponsor", "a sponsor is a person, not a team")
         if coach_party.kind is not PartyKind.PERSON:
             raise InvalidInput("coach", "a coach is a person, not a team")
-        cid = self._command_id(command_id)
-        eid = self._new_id(engagement_id, command_id, cid, "engagement")
-        if self.exists(eid):
-            if command_id is not None and self.recorded_by(eid, "engagement", cid):
+        cid = self.path.resolve_command_id(command_id)
+        eid = self.path.new_id(engagement_id, command_id, cid, "engagement")
+        if self.path.exists(eid):
+            if command_id is not None and self.path.recorded_by(eid, "engagement", cid):
                 return eid
             raise AlreadyExists("engagement", eid)
-        for _attempt in self.attempts(f"coach {coach_party.id}'s team load"):
-            at = self._now()
+        for _attempt in self.path.attempts(f"coach {coach_party.id}'s team load"):
+            at = self.path.now()
             engagement = Engagement.open(
                 eid,
                 actor,
@@ -146,9 +147,9 @@ class EngagementCommands(EngagementTestimonials):
             others: list[Aggregate] = []
             if coachee_party.kind is PartyKind.TEAM:
                 load = self._coach_load(coach_party.id, at)
-                load.take(eid, actor, at, self.capacity)  # refuses above the limit
+                load.take(eid, actor, at, self.path.capacity)  # refuses above the limit
                 others.append(load)
-            if self._commit(cid, "engagement", engagement, *others):
+            if self.path.commit(cid, "engagement", engagement, *others):
                 return eid
             # else another writer took a slot first: re-read the load and re-decide
         raise AssertionError("unreachable")  # pragma: no cover
@@ -182,7 +183,7 @@ class EngagementCommands(EngagementTestimonials):
             engagement_id,
             "decline",
             actor,
-            lambda e, at: e.decline(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+            lambda e, at: e.decline(actor, at, reason, self.path.seal_optional(e.coachee, detail, "detail")),
             command_id=command_id,
         )
 
@@ -193,7 +194,7 @@ class EngagementCommands(EngagementTestimonials):
             engagement_id,
             "record_diagnosis",
             actor,
-            lambda e, at: e.record_diagnosis(actor, at, self.seal(e.coachee, diagnosis, "diagnosis")),
+            lambda e, at: e.record_diagnosis(actor, at, self.path.seal(e.coachee, diagnosis, "diagnosis")),
             command_id=command_id,
         )
 
@@ -214,8 +215,8 @@ class EngagementCommands(EngagementTestimonials):
         organisation_request, coachee_request = list(organisation_request), list(coachee_request)
 
         def command(e: Engagement, at: datetime) -> list[str]:
-            org = [self.seal(e.coachee, s, "organisation_request", 2_000) for s in organisation_request]
-            own = [self.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
+            org = [self.path.seal(e.coachee, s, "organisation_request", 2_000) for s in organisation_request]
+            own = [self.path.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
             return e.hold_tripartite_meeting(actor, at, held_on, org, own)
 
         return self._engagement(engagement_id, "hold_tripartite_meeting", actor, command, command_id=command_id)
@@ -248,7 +249,7 @@ class EngagementCommands(EngagementTestimonials):
             "define_indicator",
             actor,
             lambda e, at: e.define_indicator(
-                actor, at, objective, kind, self.seal(e.coachee, label, "label", 500), baseline, target, unit
+                actor, at, objective, kind, self.path.seal(e.coachee, label, "label", 500), baseline, target, unit
             ),
             command_id=command_id,
         )
@@ -318,7 +319,7 @@ class EngagementCommands(EngagementTestimonials):
             "record_session",
             actor,
             lambda e, at: e.record_session(
-                actor, at, held_on, duration_minutes, themes, self._seal_optional(e.coachee, notes, "notes"),
+                actor, at, held_on, duration_minutes, themes, self.path.seal_optional(e.coachee, notes, "notes"),
                 billing, group_size,
             ),
             command_id=command_id,
@@ -332,7 +333,7 @@ class EngagementCommands(EngagementTestimonials):
         def command(e: Engagement, at: datetime) -> None:
             e.consent_to_icf_log(actor, at, named)  # in every state: a standing consent, not a workflow step
 
-        self._update(Engagement, engagement_id, "engagement", command, command_id=command_id)
+        self.path.update(Engagement, engagement_id, "engagement", command, command_id=command_id)
 
     def commit_action(
         self,
@@ -347,7 +348,7 @@ class EngagementCommands(EngagementTestimonials):
             engagement_id,
             "commit_action",
             actor,
-            lambda e, at: e.commit_action(actor, at, self.seal(e.coachee, description, "description", 2_000), due),
+            lambda e, at: e.commit_action(actor, at, self.path.seal(e.coachee, description, "description", 2_000), due),
             command_id=command_id,
         )
 
@@ -401,7 +402,7 @@ class EngagementCommands(EngagementTestimonials):
             engagement_id,
             "hold_review",
             actor,
-            lambda e, at: e.hold_review(actor, at, held_on, self._seal_optional(e.coachee, summary, "summary")),
+            lambda e, at: e.hold_review(actor, at, held_on, self.path.seal_optional(e.coachee, summary, "summary")),
             command_id=command_id,
         )
 
@@ -412,7 +413,7 @@ class EngagementCommands(EngagementTestimonials):
             engagement_id,
             "suspend",
             actor,
-            lambda e, at: e.suspend(actor, at, self._seal_optional(e.coachee, reason, "reason")),
+            lambda e, at: e.suspend(actor, at, self.path.seal_optional(e.coachee, reason, "reason")),
             command_id=command_id,
         )
 
@@ -465,7 +466,7 @@ class EngagementCommands(EngagementTestimonials):
                     Evaluation(
                         str(key),
                         require_member(Outcome, outcome, "outcome"),
-                        self.seal(e.coachee, evidence, f"evidence of {key}", 2_000),
+                        self.path.seal(e.coachee, evidence, f"evidence of {key}", 2_000),
                     )
                 )
             e.hold_closing_session(actor, at, held_on, evs)
@@ -490,8 +491,8 @@ class EngagementCommands(EngagementTestimonials):
                 actor,
                 at,
                 held_on,
-                self.seal(e.coachee, synthesis, "synthesis"),
-                self.seal(e.coachee, recommendations, "recommendations"),
+                self.path.seal(e.coachee, synthesis, "synthesis"),
+                self.path.seal(e.coachee, recommendations, "recommendations"),
             ),
             command_id=command_id,
         )
@@ -515,7 +516,7 @@ class EngagementCommands(EngagementTestimonials):
             "hold_quarterly_review",
             actor,
             lambda e, at: e.hold_quarterly_review(
-                actor, at, held_on, decisions, self._seal_optional(e.coachee, notes, "notes")
+                actor, at, held_on, decisions, self.path.seal_optional(e.coachee, notes, "notes")
             ),
             command_id=command_id,
         )
@@ -546,8 +547,8 @@ class EngagementCommands(EngagementTestimonials):
             lambda e, at: e.record_signal(
                 actor,
                 at,
-                self.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
-                self.signal_themes,
+                self.path.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
+                self.path.signal_themes,
             ),
             command_id=command_id,
         )
@@ -577,6 +578,21 @@ class EngagementCommands(EngagementTestimonials):
             command_id=command_id,
         )
 
+    def leave_testimonial(
+        self,
+        engagement_id: object,
+        actor: Actor,
+        ratings: Mapping[str, int],
+        text: str | None = None,
+        quote_consent: bool = False,
+        anonymous: bool = True,
+        *,
+        command_id: object = None,
+    ) -> None:
+        """The coachee leaves a voluntary testimonial at closing: ratings 1-5, an optional text (sealed)."""
+        leave_testimonial(self.path, Engagement, engagement_id, actor, ratings, text, quote_consent, anonymous,
+                          command_id)
+
     def abandon(
         self,
         engagement_id: object,
@@ -590,6 +606,6 @@ class EngagementCommands(EngagementTestimonials):
             engagement_id,
             "abandon",
             actor,
-            lambda e, at: e.abandon(actor, at, reason, self._seal_optional(e.coachee, detail, "detail")),
+            lambda e, at: e.abandon(actor, at, reason, self.path.seal_optional(e.coachee, detail, "detail")),
             command_id=command_id,
         )

@@ -1,6 +1,6 @@
 """Grants of the application: initialise the first admin, grant and revoke roles, read who holds what.
 
-The register itself (``domain/grants.py``) decides; this mixin checks the admin's grant before
+The register itself (``domain/grants.py``) decides; this service checks the admin's grant before
 any reason is sealed, seals the reason under the granted party's key, and saves through the
 command path (a clash re-reads and re-decides).
 """
@@ -13,18 +13,20 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import Grants, grant_checked, require_auditor, require_grant
-from engagement_tracker.domain.application.command_path import CommandPath, as_uuid
+from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.command_ids import CommandOutcome
 from engagement_tracker.domain.errors import AlreadyExists, InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.grants import AccessRegister, require_grantable
-from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import PartyKind, Role
 
 
-class GrantCommands(CommandPath):
-    """``app.initialise``, ``app.grant``, ``app.revoke``, ``app.grants``, ``app.access_history``, ``app.parties``."""
+class AccessService:
+    """``app.access.initialise / grant / revoke / grants / history``: who holds which role."""
+
+    def __init__(self, path: CommandPath) -> None:
+        self.path = path
 
     def initialise(self, admin_name: str | None = None, *, party_id: object = None, command_id: object = None) -> UUID:
         """Register the first admin (a person named ``admin_name``) and grant it admin; returns its id.
@@ -34,38 +36,38 @@ class GrantCommands(CommandPath):
         """
         if (admin_name is None) == (party_id is None):
             raise InvalidInput("admin_name", "give the admin's name, or the id of a registered party (not both)")
-        cid = self._command_id(command_id)
+        cid = self.path.resolve_command_id(command_id)
         if command_id is not None:
-            done = self._stored_versions(AccessRegister.ID, cid)
-            register = self.access_register()
+            done = self.path.stored_versions(AccessRegister.ID, cid)
+            register = self.path.access_register()
             if done and register is not None and register.admins():
-                self._tell(CommandOutcome(cid, False, register.id, done))
+                self.path.tell(CommandOutcome(cid, False, register.id, done))
                 return UUID(register.admins()[0])
         self._refuse_if_initialised()
         if party_id is not None:
-            pid = self.party(party_id).id
+            pid = self.path.party(party_id).id
         else:
             name = require_text(admin_name, "admin_name", MAX_NAME_CHARS)
-            pid = self._new_id(None, command_id, cid, "party")
-        for _attempt in self.attempts("the access register"):
+            pid = self.path.new_id(None, command_id, cid, "party")
+        for _attempt in self.path.attempts("the access register"):
             self._refuse_if_initialised()  # the loser of a race between two initialisers stops here
-            register = self.access_register()
-            at = self._now()
+            register = self.path.access_register()
+            at = self.path.now()
             if register is None:
                 register = AccessRegister.start(at)
             # The first admin's party and its grant are saved in one transaction: nothing of a refused
             # or lost initialise stays behind (no orphan party).
-            party = [] if party_id is not None else [self._new_party(PartyKind.PERSON, name, None, pid, at)]
+            party = [] if party_id is not None else [self.path.new_party(PartyKind.PERSON, name, None, pid, at)]
             register.initialise(pid, at)
             try:
-                if self._commit(cid, "access register", register, *party):
+                if self.path.commit(cid, "access register", register, *party):
                     return pid
             except AlreadyExists:
                 continue  # another initialiser created the register first: re-read, then refuse
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _refuse_if_initialised(self) -> None:
-        register = self.access_register()
+        register = self.path.access_register()
         if register is not None and register.admins():
             raise RuleViolation("initialise", "initialised", [f"the store already has an admin ({register.admins()[0]})"])
 
@@ -78,20 +80,20 @@ class GrantCommands(CommandPath):
         value = require_grantable(role)
         if admin.role is not Role.ADMIN:
             raise NotPermitted(step, f"a {admin.role.value} may not {step} a role: only an admin does", ["admin"])
-        require_grant(admin, Role.ADMIN, self.held_grants, step)  # before any reason is sealed
-        pid = self.party(party_id).id
+        require_grant(admin, Role.ADMIN, self.path.held_grants, step)  # before any reason is sealed
+        pid = self.path.party(party_id).id
         self._refuse_erased(step, pid)
-        sealed = self._seal_optional(pid, reason, "reason")
+        sealed = self.path.seal_optional(pid, reason, "reason")
 
         def decide(register: AccessRegister, at: Any) -> None:
             self._refuse_erased(step, pid)  # re-read on every attempt: an erasure may have committed meanwhile
             getattr(register, step)(admin, pid, value, at, sealed)
 
-        self._update(AccessRegister, AccessRegister.ID, "access register", decide, command_id=command_id)
+        self.path.update(AccessRegister, AccessRegister.ID, "access register", decide, command_id=command_id)
 
     def _refuse_erased(self, step: str, pid: UUID) -> None:
         """An erased party is granted nothing (its erasure revoked what it held)."""
-        if step == "grant" and self.party(pid).erased:
+        if step == "grant" and self.path.party(pid).erased:
             raise RuleViolation("grant", "erased", [f"party {pid} was erased: an erased party holds no grant; "
                                                     "grant the role to a party that is not erased"])
 
@@ -110,16 +112,16 @@ class GrantCommands(CommandPath):
     def grants(self, viewer: Actor) -> Grants:
         """Who holds which organisation-wide roles now (read-only: party id -> roles), for auditors and
         admins (granted)."""
-        require_auditor(viewer, "read who holds which role", self.held_grants)
-        return self.held_grants()
+        require_auditor(viewer, "read who holds which role", self.path.held_grants)
+        return self.path.held_grants()
 
-    def access_history(self, viewer: Actor) -> list[dict[str, Any]]:
+    def history(self, viewer: Actor) -> list[dict[str, Any]]:
         """Every grant and revocation: when, which role, to which party, by whom (auditors and admins).
 
         Reasons are shown to admins only (sealed under the granted party's key)."""
-        require_auditor(viewer, "read the access history", self.held_grants)
+        require_auditor(viewer, "read the access history", self.path.held_grants)
         rows: list[dict[str, Any]] = []
-        for stored in self.events.get(AccessRegister.ID):
+        for stored in self.path.events.get(AccessRegister.ID):
             event = cast(Aggregate.Event, stored)
             if not isinstance(event, AccessRegister.RoleGranted | AccessRegister.RoleRevoked):
                 continue
@@ -131,29 +133,9 @@ class GrantCommands(CommandPath):
                 "by": str(event.actor.party),
             }
             if viewer.role is Role.ADMIN:
-                row["reason"] = self.unseal(event.reason)
+                row["reason"] = self.path.unseal(event.reason)
             rows.append(row)
         return rows
 
-    def parties(self, viewer: Actor) -> list[dict[str, Any]]:
-        """Every registered party: id, kind, erased or not, and its grants; no names (admins only)."""
-        if not isinstance(viewer, Actor):
-            raise InvalidInput("viewer", f"expected Actor(party, role), got {type(viewer).__name__}")
-        if viewer.role is not Role.ADMIN:
-            raise NotPermitted("list parties", f"a {viewer.role.value} does not list parties", ["admin"])
-        grants = self.held_grants()
-        require_grant(viewer, Role.ADMIN, lambda: grants, "list parties")
-        rows = []
-        start = 1
-        while True:
-            page = self.recorder.select_notifications(start, 500, topics=[Party.Created.TOPIC])
-            for n in page:
-                party = self.party(UUID(str(n.originator_id)))
-                rows.append({"id": str(party.id), "kind": party.kind.value, "erased": party.erased,
-                             "grants": sorted(grants.get(str(party.id), frozenset()))})
-            if len(page) < 500:
-                return rows
-            start = page[-1].id + 1
 
-
-__all__ = ["GrantCommands", "as_uuid"]
+__all__ = ["AccessService"]

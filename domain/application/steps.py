@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 
 from engagement_tracker.domain import access
-from engagement_tracker.domain.application.cohort_commands import CohortCommands
-from engagement_tracker.domain.application.engagement_commands import EngagementCommands
+from engagement_tracker.domain.application.cohort_commands import CohortService
+from engagement_tracker.domain.application.engagement_commands import EngagementService
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
@@ -113,20 +113,20 @@ def _catalogue(
 
 #: Steps outside the workflow (they never change the state, so no state machine lists them) and
 #: the command that takes each: opening, and facts recorded beside the workflow.
-ENGAGEMENT_COMMANDS = {"open": "open_engagement", "consent_to_icf_log": "consent_to_icf_log",
+ENGAGEMENT_COMMANDS = {"open": "open", "consent_to_icf_log": "consent_to_icf_log",
                        "leave_testimonial": "leave_testimonial"}
 COHORT_COMMANDS = {"open": "open", "record_reading": "record_reading", "set_key_result_target": "set_key_result_target",
                    "leave_testimonial": "leave_testimonial", "log_coaching": "log_coaching"}
 
 #: Every engagement step: ``ENGAGEMENT_STEPS["record_session"].parameters`` and so on.
 ENGAGEMENT_STEPS: Mapping[str, Step] = _catalogue(
-    ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementCommands, ENGAGEMENT_COMMANDS,
+    ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementService, ENGAGEMENT_COMMANDS,
     frozenset({"miss_deadline"}),
 )
 
 #: Every cohort step (``app.cohorts.<step>``).
 COHORT_STEPS: Mapping[str, Step] = _catalogue(
-    COHORT_WORKFLOW, access.COHORT_STEPS, CohortCommands, COHORT_COMMANDS, frozenset({"miss_deadline"}),
+    COHORT_WORKFLOW, access.COHORT_STEPS, CohortService, COHORT_COMMANDS, frozenset({"miss_deadline"}),
 )
 
 STEPS: Mapping[str, Mapping[str, Step]] = {"engagement": ENGAGEMENT_STEPS, "cohort": COHORT_STEPS}

@@ -7,10 +7,10 @@ never chooses a backend: the environment it is given does (see ``adapters/storag
 
 from __future__ import annotations
 
-import hashlib
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import attrs
@@ -19,33 +19,89 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
 )
 
-from engagement_tracker.domain.access import grant_checked, require_auditor, require_eraser
-from engagement_tracker.domain.application.budget_commands import BudgetCommands
-from engagement_tracker.domain.application.coach_hours import CoachHoursReads
-from engagement_tracker.domain.application.cohort_commands import CohortCommands
-from engagement_tracker.domain.application.command_path import Clock, IdFactory, as_uuid
-from engagement_tracker.domain.application.engagement_commands import EngagementCommands
-from engagement_tracker.domain.application.grant_commands import GrantCommands
-from engagement_tracker.domain.application.views import EngagementReads, state_as_json
-from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
+from engagement_tracker.domain.access import require_auditor
+from engagement_tracker.domain.application.budget_commands import BudgetService
+from engagement_tracker.domain.application.cohort_commands import CohortService
+from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory, as_uuid
+from engagement_tracker.domain.application.engagement_commands import EngagementService
+from engagement_tracker.domain.application.grant_commands import AccessService
+from engagement_tracker.domain.application.parties import PartyService
+from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import (
-    AlreadyExists,
     InvalidInput,
     NotFound,
     StoreError,
 )
-from engagement_tracker.domain.grants import AccessRegister
-from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.domain.values import Actor, Sealed
-from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, PartyKind, Role
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
+
+#: The flat methods of 0.1 and where each went: ``app.<flat>`` is ``app.<service>.<method>``.
+DEPRECATED_FLAT: dict[str, tuple[str, str]] = {
+    "abandon": ("engagements", "abandon"),
+    "accept_disclosure": ("engagements", "accept_disclosure"),
+    "access_history": ("access", "history"),
+    "agree_amendment": ("engagements", "agree_amendment"),
+    "coach_hours": ("engagements", "coach_hours"),
+    "coach_load": ("engagements", "coach_load"),
+    "cohort_ids": ("cohorts", "ids"),
+    "commit_action": ("engagements", "commit_action"),
+    "complete_action": ("engagements", "complete_action"),
+    "confirm_will": ("engagements", "confirm_will"),
+    "consent_to_icf_log": ("engagements", "consent_to_icf_log"),
+    "decline": ("engagements", "decline"),
+    "define_indicator": ("engagements", "define_indicator"),
+    "drop_action": ("engagements", "drop_action"),
+    "engagement": ("engagements", "get"),
+    "engagement_ids": ("engagements", "ids"),
+    "engagement_record": ("engagements", "record"),
+    "engagement_view": ("engagements", "view"),
+    "erase_subject": ("parties", "erase"),
+    "fix_contract": ("engagements", "fix_contract"),
+    "grant": ("access", "grant"),
+    "grant_privacy_budget": ("budgets", "grant"),
+    "grants": ("access", "grants"),
+    "hold_closing_meeting": ("engagements", "hold_closing_meeting"),
+    "hold_closing_session": ("engagements", "hold_closing_session"),
+    "hold_first_meeting": ("engagements", "hold_first_meeting"),
+    "hold_quarterly_review": ("engagements", "hold_quarterly_review"),
+    "hold_review": ("engagements", "hold_review"),
+    "hold_tripartite_meeting": ("engagements", "hold_tripartite_meeting"),
+    "initialise": ("access", "initialise"),
+    "leave_testimonial": ("engagements", "leave_testimonial"),
+    "measure_indicator": ("engagements", "measure_indicator"),
+    "open_engagement": ("engagements", "open"),
+    "privacy_budget": ("budgets", "balance"),
+    "propose_amendment": ("engagements", "propose_amendment"),
+    "propose_disclosure": ("engagements", "propose_disclosure"),
+    "record_diagnosis": ("engagements", "record_diagnosis"),
+    "record_session": ("engagements", "record_session"),
+    "record_signal": ("engagements", "record_signal"),
+    "record_synthesis": ("engagements", "record_synthesis"),
+    "register_party": ("parties", "register"),
+    "request_review": ("engagements", "request_review"),
+    "resume": ("engagements", "resume"),
+    "revoke": ("access", "revoke"),
+    "spend_privacy_budget": ("budgets", "spend"),
+    "start_accompaniment": ("engagements", "start_accompaniment"),
+    "suspend": ("engagements", "suspend"),
+    "testimonial_quotes": ("engagements", "testimonial_quotes"),
+    "timeline": ("engagements", "timeline"),
+    "validate_coherence": ("engagements", "validate_coherence"),
+}
 
 
-class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, EngagementReads, CoachHoursReads):
-    """The domain core's application: engagements, cohorts, parties, deadlines, erasure, replay."""
+class EngagementTracker(CommandPath):
+    """The domain core's application: one command path and the services composed on it.
+
+    ``app.engagements``, ``app.cohorts``, ``app.parties``, ``app.access`` (grants) and
+    ``app.budgets`` (privacy budgets) each hold the same command path; ``app.tick`` records the
+    deadlines that fell due and ``app.replay`` shows a past state to auditors. The flat methods of
+    0.1 (``app.hold_first_meeting(...)``) still work for one minor version, with a DeprecationWarning.
+    """
 
     name = "etrack"
     #: A snapshot every 20 engagement events (ETRACK_SNAPSHOT_INTERVAL overrides it).
@@ -61,92 +117,24 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
         max_retries: int | None = None,
     ) -> None:
         super().__init__(env, sealer=sealer, clock=clock, ids=ids, max_retries=max_retries)
-        self.cohorts = CohortCommands(self)
+        #: The services, each given this one command path (``app.engagements.hold_first_meeting(...)``).
+        self.engagements = EngagementService(self)
+        self.cohorts = CohortService(self)
+        self.parties = PartyService(self)
+        self.access = AccessService(self)
+        self.budgets = BudgetService(self)
 
-    # --- parties ----------------------------------------------------------------------------
+    if not TYPE_CHECKING:  # hidden from type checkers: a flat call in typed code is an error to fix
 
-    def register_party(
-        self,
-        kind: PartyKind | str,
-        name: str,
-        contact: str | None = None,
-        party_id: UUID | None = None,
-        *,
-        command_id: object = None,
-    ) -> UUID:
-        """Register a person or a team; the name and contact are sealed under its own key.
-
-        Given a ``command_id`` and no ``party_id``, the id derives from the command id: a retry
-        of the same command returns the party it registered instead of registering another."""
-        kind = require_member(PartyKind, kind, "kind")
-        name = require_text(name, "name", MAX_NAME_CHARS)
-        if contact is not None:
-            contact = require_text(contact, "contact", MAX_NAME_CHARS)
-        command = self._command_id(command_id)
-        pid = self._new_id(party_id, command_id, command, "party")
-        if self.exists(pid):
-            if command_id is not None and self.recorded_by(pid, "party", command):
-                return pid
-            raise AlreadyExists("party", pid)
-        party = self._new_party(kind, name, contact, pid, self._now())
-        self._save_new(party, "party", command)
-        return pid
-
-    # --- erasure (GDPR) -----------------------------------------------------------------------
-
-    @grant_checked
-    def erase_subject(self, party_id: object, actor: Actor, *, command_id: object = None) -> dict[str, Any]:
-        """Erase a person or team: record the erasure (no personal data), then destroy their key.
-
-        Everything sealed under that key (names, contact, notes of their engagements) becomes
-        unreadable for good; history and its audit chain still verify. Returns a receipt.
-        Running it again for the same party returns the receipt again.
-        """
-        require_eraser(actor, self.held_grants)  # the grant held now; a refusal destroys no key
-        party = self.party(party_id)
-        register = self.access_register()
-        before = sorted(register.holders.get(str(party.id), [])) if register is not None else []
-        if not party.erased:
-            reason = self._erasure_reason(actor, party.id)
-            self._update(Party, party.id, "party", lambda p, at: p.erase(actor, at),
-                         self._revoking_grants_of(actor, reason), command_id=command_id)
-            party = self.party(party.id)
-        elif before and register is not None and not register.is_last_admin(party.id):
-            # erased before erasure revoked grants: revoke what it still holds now
-            reason = self._erasure_reason(actor, party.id)
-            self._update(AccessRegister, AccessRegister.ID, "access register",
-                         lambda r, at: r.revoke_all(actor, party.id, at, reason), command_id=command_id)
-        after = sorted(self.held_grants().get(str(party.id), frozenset()))
-        destroyed = self.sealer.erase_subject(str(party.id))
-        erased_at = party.modified_on.isoformat()
-        token = f"etrack-erasure|{party.id}|{erased_at}|{party.version}"
-        return {
-            "subject": str(party.id),
-            "erased_at": erased_at,
-            "recorded_version": party.version,
-            "key_destroyed_now": destroyed,
-            "key_present": not self.sealer.is_erased(str(party.id)),
-            "receipt": hashlib.sha256(token.encode()).hexdigest(),
-            "grants_revoked": [role for role in before if role not in after],
-        }
-
-    def _erasure_reason(self, actor: Actor, party: UUID) -> Sealed:
-        """Why an erased party's grants were revoked, sealed under the erasing admin's key (the
-        erased party's own key is about to be destroyed; the reason must stay readable)."""
-        return self.seal(actor.party, f"the party {party} was erased (GDPR): every grant it held is revoked", "reason")
-
-    def _revoking_grants_of(self, actor: Actor, reason: Sealed) -> Callable[[Party, datetime, bool], list[Aggregate]]:
-        """The erasure's companion: every grant the erased party holds, revoked in the same transaction
-        (the register re-read on every attempt); refused, with nothing saved, for the last admin."""
-
-        def revoke(party: Party, at: datetime, _was_ended: bool) -> list[Aggregate]:
-            register = self.access_register()
-            if register is None or str(party.id) not in register.holders:
-                return []
-            register.revoke_all(actor, party.id, at, reason)
-            return [register]
-
-        return revoke
+        def __getattr__(self, name: str) -> Any:
+            """The flat methods of 0.1, kept for one minor version: each warns, then calls its service."""
+            moved = DEPRECATED_FLAT.get(name)
+            if moved is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            service, method = moved
+            warnings.warn(f"app.{name}(...) is deprecated: use app.{service}.{method}(...)", DeprecationWarning,
+                          stacklevel=2)
+            return getattr(getattr(self, service), method)
 
     # --- point-in-time replay (auditors) -----------------------------------------------------------
 
@@ -196,14 +184,14 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
         Returns what was recorded now: kind, id, deadline, due_at. Running it again records
         nothing new. ``on_progress(done, total)`` is told after each engagement or cohort looked at.
         """
-        now = self._now() if now is None else now
+        now = self.now() if now is None else now
         if not isinstance(now, datetime) or now.tzinfo is None:
             raise InvalidInput("now", "expected a timezone-aware datetime")
         system = Actor(SYSTEM_PARTY, Role.SYSTEM)
         recorded: list[dict[str, Any]] = []
         sources: list[tuple[str, type[Engagement] | type[Cohort], list[UUID]]] = [
-            ("engagement", Engagement, list(self.engagement_ids())),
-            ("cohort", Cohort, list(self.cohort_ids())),
+            ("engagement", Engagement, list(self.ids_of(Engagement.Created.TOPIC))),
+            ("cohort", Cohort, list(self.ids_of(Cohort.Created.TOPIC))),
         ]
         total, done = sum(len(ids) for _, _, ids in sources), 0
         for kind, cls, ids in sources:
@@ -212,7 +200,7 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
                 if on_progress is not None:
                     on_progress(done, total)
                 rules = {"off_track_weeks": self.settings.off_track_weeks} if cls is Engagement else {}
-                if not self._load(cls, agg_id, kind).due_deadlines(now, **rules):
+                if not self.load(cls, agg_id, kind).due_deadlines(now, **rules):
                     continue
 
                 def record(
@@ -226,7 +214,7 @@ class EngagementTracker(GrantCommands, BudgetCommands, EngagementCommands, Engag
                         )
                     return rows
 
-                recorded.extend(self._update(cls, agg_id, kind, record))
+                recorded.extend(self.update(cls, agg_id, kind, record))
         return recorded
 
 

@@ -16,8 +16,9 @@ import attrs
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import read_scope
+from engagement_tracker.domain.application.coach_hours import hours_log
 from engagement_tracker.domain.application.command_path import CommandPath
-from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.application.testimonial_commands import quotes
 from engagement_tracker.domain.deadlines import off_track_status
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.engagement_record import EngagementRecord
@@ -26,37 +27,37 @@ from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import DisclosureItem
 
 
-class EngagementReads(CommandPath):
-    """Role-filtered reads of engagements: what each party may see (``access.py`` decides)."""
+class EngagementReads:
+    """Role-filtered reads of engagements: what each party may see (``access.py`` decides).
 
-    def engagement(self, engagement_id: object, version: int | None = None) -> Engagement:
+    ``app.engagements.get / record / ids / view / timeline / coach_load / coach_hours``.
+    """
+
+    def __init__(self, path: CommandPath) -> None:
+        self.path = path
+
+    def get(self, engagement_id: object, version: int | None = None) -> Engagement:
         """The aggregate itself (for embedding code and tests; carries sealed values only)."""
-        return self._get(Engagement, engagement_id, "engagement", version)
+        return self.path.load(Engagement, engagement_id, "engagement", version)
 
-    def engagement_record(self, engagement_id: object, version: int | None = None) -> EngagementRecord:
+    def record(self, engagement_id: object, version: int | None = None) -> EngagementRecord:
         """The engagement and the content its events carry (``engagement_record.py``), folded from
         its events up to ``version``: what the views read; sealed values only."""
-        return EngagementRecord.of(self._history(Engagement, engagement_id, "engagement", version))
+        return EngagementRecord.of(self.path.history(Engagement, engagement_id, "engagement", version))
 
-    def engagement_ids(self) -> Iterator[UUID]:
+    def ids(self) -> Iterator[UUID]:
         """Every engagement id, in the order they were opened."""
-        return self._ids_of(Engagement.Created.TOPIC)
+        return self.path.ids_of(Engagement.Created.TOPIC)
 
-    def cohort_ids(self) -> Iterator[UUID]:
-        """Every cohort id, in the order they were opened."""
-        return self._ids_of(Cohort.Created.TOPIC)
+    def coach_hours(self, viewer: Actor, coach: object = None) -> dict[str, Any]:
+        """A coach's ICF hours log (see :func:`coach_hours.hours_log`)."""
+        return hours_log(self.path, viewer, coach)
 
-    def _ids_of(self, topic: str) -> Iterator[UUID]:
-        start = 1
-        while True:
-            page = self.recorder.select_notifications(start, 500, topics=[topic])
-            for n in page:
-                yield UUID(str(n.originator_id))
-            if len(page) < 500:
-                return
-            start = page[-1].id + 1
+    def testimonial_quotes(self, viewer: Actor, k: int | None = None) -> list[dict[str, Any]]:
+        """For analysts: quotable testimonials by quarter (see :func:`testimonial_commands.quotes`)."""
+        return quotes(self.path, viewer, k)
 
-    def engagement_view(self, engagement_id: object, viewer: Actor) -> dict[str, Any]:
+    def view(self, engagement_id: object, viewer: Actor) -> dict[str, Any]:
         """The engagement as ``viewer`` may see it; a refused read raises NotPermitted.
 
         Scopes (``domain.access.READ_SCOPES``): coach and coachee see everything, content
@@ -64,9 +65,9 @@ class EngagementReads(CommandPath):
         indicators, measurements, outcomes, meeting dates), never session content;
         auditors and admins see states and dates, no content.
         """
-        r = self.engagement_record(engagement_id)
+        r = self.record(engagement_id)
         e = r.engagement
-        scope = read_scope(e, viewer, self.held_grants)
+        scope = read_scope(e, viewer, self.path.held_grants)
         view: dict[str, Any] = {
             "id": str(e.id),
             "version": e.version,
@@ -107,7 +108,7 @@ class EngagementReads(CommandPath):
             view["parties"] = {"coach": str(e.coach), "coachee": str(e.coachee), "sponsor": str(e.sponsor)}
             return view
         view["parties"] = {
-            role: {"id": str(pid), "name": self.party_name(pid)}
+            role: {"id": str(pid), "name": self.path.party_name(pid)}
             for role, pid in (("coach", e.coach), ("coachee", e.coachee), ("sponsor", e.sponsor))
         }
         view["sponsor_function"] = e.sponsor_function
@@ -115,7 +116,7 @@ class EngagementReads(CommandPath):
         shared = set(e.disclosure) if scope == "contract" else {i.value for i in DisclosureItem}
         if "objectives" in shared:
             view["objectives"] = [
-                {"key": o.key, "level": o.level.value, "statement": self.unseal(o.statement)}
+                {"key": o.key, "level": o.level.value, "statement": self.path.unseal(o.statement)}
                 for o in r.objectives.values()
             ]
         if "indicators" in shared:
@@ -123,7 +124,7 @@ class EngagementReads(CommandPath):
         if "evaluations" in shared:
             view["evaluations"] = {
                 k: {"outcome": ev.outcome.value}
-                | ({} if scope == "contract" else {"evidence": self.unseal(ev.evidence)})
+                | ({} if scope == "contract" else {"evidence": self.path.unseal(ev.evidence)})
                 for k, ev in r.evaluations.items()
             }
         if "dates" not in shared:
@@ -138,7 +139,7 @@ class EngagementReads(CommandPath):
                 view.pop(hidden, None)
             return view
         view["will_confirmed_by"] = list(e.will_confirmed)
-        view["diagnosis"] = self.unseal(r.diagnosis)
+        view["diagnosis"] = self.path.unseal(r.diagnosis)
         view["synthesis_document"] = e.synthesis
         view["sessions"] = [
             {
@@ -147,11 +148,11 @@ class EngagementReads(CommandPath):
                 "duration_minutes": s.duration_minutes,
                 "themes": [t.value for t in s.themes],
             }
-            | ({"notes": self.unseal(s.notes)} if scope == "full" else {})
+            | ({"notes": self.path.unseal(s.notes)} if scope == "full" else {})
             for s in r.sessions
         ]
         view["actions"] = [
-            {"key": a.key, "description": self.unseal(a.description), "due": _iso(a.due), "status": a.status.value}
+            {"key": a.key, "description": self.path.unseal(a.description), "due": _iso(a.due), "status": a.status.value}
             for a in r.actions.values()
         ]
         view["review_requested_by"] = e.review_requested_by
@@ -164,9 +165,9 @@ class EngagementReads(CommandPath):
                 "agreed_by": [r.value for r in e.pending_amendment.agreed_by],
             }
         )
-        view["closing_synthesis"] = self.unseal(r.closing_synthesis)
-        view["recommendations"] = self.unseal(r.recommendations)
-        view["end_detail"] = self.unseal(r.end_detail)
+        view["closing_synthesis"] = self.path.unseal(r.closing_synthesis)
+        view["recommendations"] = self.path.unseal(r.recommendations)
+        view["end_detail"] = self.path.unseal(r.end_detail)
         return view
 
     def _indicator_view(self, r: EngagementRecord, key: str) -> dict[str, Any]:
@@ -176,7 +177,7 @@ class EngagementReads(CommandPath):
             "key": i.key,
             "objective": i.objective,
             "kind": i.kind.value,
-            "label": self.unseal(i.label),
+            "label": self.path.unseal(i.label),
             "baseline": i.baseline,
             "target": i.target,
             "unit": i.unit,
@@ -186,10 +187,10 @@ class EngagementReads(CommandPath):
 
     def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:
         """Every recorded step of an engagement: when, which step, by which role, to which state."""
-        e = self.engagement(engagement_id)
-        scope = read_scope(e, viewer, self.held_grants)
+        e = self.get(engagement_id)
+        scope = read_scope(e, viewer, self.path.held_grants)
         rows = []
-        for stored in self.events.get(e.id):
+        for stored in self.path.events.get(e.id):
             event = cast(Engagement.Event, stored)
             if scope == "contract" and not _sponsor_sees(event, e, viewer):
                 continue

@@ -110,7 +110,7 @@ def answers(app: EngagementTracker) -> list[tuple[str, object]]:
     """What every analyst entry point returns on the demo (a refusal: its message)."""
     service = analyst_service(app)
     analyst = access_actor("analyst")
-    app.grant_privacy_budget(analyst.party, 5.0, access_actor("admin"))
+    app.budgets.grant(analyst.party, 5.0, access_actor("admin"))
     got: list[tuple[str, object]] = []
 
     def ask(name: str, call: Callable[[], object]) -> object:
@@ -134,9 +134,9 @@ def answers(app: EngagementTracker) -> list[tuple[str, object]]:
         ("summary dp", lambda: service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=1.0)),
         ("summary dp again", lambda: service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=1.0)),
         ("trends dp", lambda: service.trends(analyst, period="quarter", privacy="dp", epsilon=1.0)),
-        ("quotes", lambda: app.testimonial_quotes(analyst)),
+        ("quotes", lambda: app.engagements.testimonial_quotes(analyst)),
         ("synthesis 2026", lambda: synthesis_data(service, analyst, "2026",
-                                                 quotes_of=lambda: app.testimonial_quotes(analyst))),
+                                                 quotes_of=lambda: app.engagements.testimonial_quotes(analyst))),
         ("synthesis 2026-Q2", lambda: synthesis_data(service, analyst, "2026-Q2")),
     ]
     for name, call in asks:
@@ -180,7 +180,7 @@ def test_the_walk_finds_what_a_release_must_not_carry(demo: EngagementTracker) -
 def test_the_budget_read_names_only_its_reader(demo: EngagementTracker) -> None:
     """An analyst's own budget names the analyst (the reader), and no one else."""
     analyst = access_actor("analyst")
-    budget = demo.privacy_budget(analyst)
+    budget = demo.budgets.balance(analyst)
     assert budget["analyst"] == str(analyst.party)
     assert leaks(budget, forbidden_strings(demo), own=frozenset({str(analyst.party)})) == []
 

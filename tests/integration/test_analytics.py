@@ -30,7 +30,7 @@ def engagement_with_signals(app, n_signals: int, theme: str = "turnover", unit: 
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     for i in range(n_signals):
-        app.record_signal(eid, cast.coach, theme, "management", "drains", 3, unit, START + timedelta(days=30 * i))
+        app.engagements.record_signal(eid, cast.coach, theme, "management", "drains", 3, unit, START + timedelta(days=30 * i))
     return cast, eid
 
 
@@ -105,7 +105,7 @@ def test_the_sql_view_holds_released_rows_only(tmp_path: Path) -> None:
 def test_activity_counts_the_lifecycle(tracker) -> None:
     for _ in range(5):
         cast, eid = engagement_with_signals(tracker, 0)
-        tracker.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
+        tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
     analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     rel = bootstrap.analyst_service(tracker).activity(analyst, ["metric"])
     values = {r.dims["metric"]: r.value for r in rel.released}

@@ -61,7 +61,7 @@ def test_a_bundle_verifies_offline_and_after_the_subject_is_erased(tmp_path: Pat
     bundle = service.prove(auditor, eid, signing_key=key)
     assert [e["version"] for e in bundle["entries"]] == list(range(1, len(bundle["entries"]) + 1))
     assert check_bundle(bundle, key.public_key()) == []
-    app.erase_subject(cast.coachee.party, admin)  # the coachee's key destroyed: their content unreadable
+    app.parties.erase(cast.coachee.party, admin)  # the coachee's key destroyed: their content unreadable
     checkpoint = service.checkpoint(auditor, key)
     after = service.prove(auditor, eid, checkpoint)
     assert check_bundle(after, key.public_key()) == []
@@ -112,7 +112,7 @@ def test_the_0_1_0_store_gets_a_note_checkpoint_that_verifies(tmp_path: Path) ->
     from engagement_tracker.domain import Actor
 
     admin = Actor(UUID(expected["party_ids"]["admin"]), Role.ADMIN)
-    app.initialise(party_id=admin.party)
+    app.access.initialise(party_id=admin.party)
     auditor = grant(app, UUID(expected["party_ids"]["auditor"]), Role.AUDITOR)
     service = bootstrap.audit_service(app)
     key = Ed25519PrivateKey.generate()

@@ -13,7 +13,7 @@ def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.sqlite'}"
     setup = new_tracker(url)
     coach = granted(setup, Role.COACH, "Coach")
-    contenders = [(setup.register_party("team", f"Team {n}"), setup.register_party("person", f"Manager {n}"))
+    contenders = [(setup.parties.register("team", f"Team {n}"), setup.parties.register("person", f"Manager {n}"))
                   for n in range(12)]
     setup.close()
 
@@ -26,7 +26,7 @@ def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
         try:
             barrier.wait()
             try:
-                result: object = app.open_engagement(coach, team, sponsor, "line_manager", "Digital Factory")
+                result: object = app.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory")
             except CapacityExceeded as exc:  # never ConcurrencyConflict: every clash is progress, retried
                 result = exc
             with lock:
@@ -47,8 +47,8 @@ def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
     assert all(isinstance(o, CapacityExceeded) for o in losers), losers
 
     check = new_tracker(url)
-    load = check.coach_load(coach)
+    load = check.engagements.coach_load(coach)
     assert load["active"] == 4
     assert sorted(load["active_team_engagements"]) == sorted(str(w) for w in winners)
-    assert len(list(check.engagement_ids())) == 4  # no loser left an engagement behind
+    assert len(list(check.engagements.ids())) == 4  # no loser left an engagement behind
     check.close()

@@ -59,7 +59,7 @@ def test_testimonials_and_readings_from_the_command_line(tmp_path: Path) -> None
         drive(app, cast, eid, "closed")
         casts.append((cast, eid))
         if n:
-            app.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, f"quote {n}", quote_consent=n < 4)
+            app.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, f"quote {n}", quote_consent=n < 4)
     analyst = granted(app, "analyst", "Ana Lyst")
     app.close()
     db = ["--db", url]

@@ -50,10 +50,10 @@ def test_record_signal_and_disclosure_work_from_the_command_line(framed: tuple[l
     assert json.loads(session.stdout)["result"] == 1
 
     app = new_tracker(db[1])
-    e = app.engagement(eid)
+    e = app.engagements.get(eid)
     assert e.signals_recorded == 1
     assert sorted(e.disclosure) == ["dates", "objectives"]
-    first = app.engagement_record(eid).sessions[0]
+    first = app.engagements.record(eid).sessions[0]
     assert [str(t) for t in first.themes] == ["delegation", "priorities"]
     assert first.notes is None  # notes= is "no notes" (an optional text left empty)
     indicators = list(e.indicator_objectives)

@@ -58,7 +58,7 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
     app = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
     cast = Cast.register(app)
     ids = record_every_event_type(app, cast)
-    live = {eid: app.engagement(eid) for eid in ids}
+    live = {eid: app.engagements.get(eid) for eid in ids}
     if store_url == "memory:":  # nothing outlives the process: read back through the same store
         again = app
     else:
@@ -68,7 +68,7 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
     for cls in (Engagement, Party, Cohort, CoachLoad):
         assert all_event_topics(cls) <= stored
     for eid, aggregate in live.items():
-        assert again.engagement(eid) == aggregate
+        assert again.engagements.get(eid) == aggregate
         assert list(again.snapshots.get(eid))  # snapshots were taken and are used
     again.close()
 
@@ -76,7 +76,7 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
 def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -> None:
     setup = new_tracker(durable_store_url)
     coach = granted(setup, Role.COACH, "Coach")
-    pairs = [(setup.register_party("team", f"T{n}"), setup.register_party("person", f"M{n}")) for n in range(8)]
+    pairs = [(setup.parties.register("team", f"T{n}"), setup.parties.register("person", f"M{n}")) for n in range(8)]
     setup.close()
     barrier, outcomes, lock = threading.Barrier(len(pairs), timeout=60), [], threading.Lock()
 
@@ -84,7 +84,7 @@ def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -
         app = new_tracker(durable_store_url, FakeClock())
         barrier.wait()  # a thread that failed to open would break the barrier, not hang it
         try:
-            result: Any = app.open_engagement(coach, team, sponsor, "hr", "Digital Factory")
+            result: Any = app.engagements.open(coach, team, sponsor, "hr", "Digital Factory")
         except CapacityExceeded as exc:  # never ConcurrencyConflict: every clash is progress, retried
             result = exc
         finally:
@@ -107,7 +107,7 @@ def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -
     assert len(outcomes) == 8 and len(winners) == 4
     assert all(isinstance(o, CapacityExceeded) for o in outcomes if isinstance(o, Exception))
     check = new_tracker(durable_store_url)
-    assert check.coach_load(coach)["active"] == 4 and len(list(check.engagement_ids())) == 4
+    assert check.engagements.coach_load(coach)["active"] == 4 and len(list(check.engagements.ids())) == 4
     check.close()
 
 
@@ -142,9 +142,9 @@ def test_erasure_on_every_backend(store_url: str) -> None:
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     admin = granted(app, Role.ADMIN, "DPO")
-    receipt = app.erase_subject(cast.coachee.party, admin)
+    receipt = app.parties.erase(cast.coachee.party, admin)
     assert receipt["key_present"] is False
-    assert app.engagement_view(eid, cast.coach)["parties"]["coachee"]["name"] == "[erased]"
+    assert app.engagements.view(eid, cast.coach)["parties"]["coachee"]["name"] == "[erased]"
     bootstrap.audit_service(app).trail.catch_up()
     assert bootstrap.audit_service(app).verify(grant(app, admin.party, Role.AUDITOR)).ok
     app.close()
@@ -158,8 +158,8 @@ def test_projections_catch_up_exactly_once_and_equal_a_rebuild(store_url: str) -
     analytics, trail = bootstrap.analytics(app), bootstrap.audit_service(app).trail
     analytics.catch_up()
     trail.catch_up()
-    app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations", START)
-    app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "note")
+    app.engagements.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations", START)
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "note")
     assert analytics.catch_up() == 2 and analytics.catch_up() == 0
     assert trail.catch_up() == 2 and trail.catch_up() == 0
     facts, entries = analytics.view.facts(), trail.view.entries()
@@ -182,10 +182,10 @@ def test_a_clash_re_decides_on_every_backend(durable_store_url: str) -> None:
     def record(e: Engagement, at: Any) -> int:
         seen.append(e.sessions_held)
         if len(seen) == 1:
-            second.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
+            second.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
         return e.record_session(cast.coach, at, START + timedelta(days=21), 60, ["delegation"], None)
 
-    assert first._update(Engagement, eid, "engagement", record) == 2 and seen == [0, 1]
+    assert first.update(Engagement, eid, "engagement", record) == 2 and seen == [0, 1]
     first.close()
     second.close()
 
@@ -199,7 +199,7 @@ def test_two_analysts_releasing_at_once_cannot_both_pass_a_one_person_difference
     app = new_tracker(durable_store_url, FakeClock())
     for n in range(6):
         cast, eid = in_accompaniment(app)
-        app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3,
+        app.engagements.record_signal(eid, cast.coach, "turnover", "management", "drains", 3,
                           "Finance" if n == 5 else "Operations", START)
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
     app.close()
@@ -233,7 +233,7 @@ def test_a_window_reads_only_its_months_on_every_backend(store_url: str) -> None
     for _ in range(5):
         cast, eid = in_accompaniment(app)
         for month in range(3):
-            app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations",
+            app.engagements.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations",
                               START + timedelta(days=31 * month))
     service = bootstrap.analyst_service(app)
     service.analytics.catch_up()

@@ -50,13 +50,13 @@ def app(store_url):  # type: ignore[no-untyped-def]
 
 def test_the_same_query_twice_returns_the_same_values_and_spends_once(app) -> None:  # type: ignore[no-untyped-def]
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
-    app.grant_privacy_budget(analyst.party, 2.0, admin(app))
+    app.budgets.grant(analyst.party, 2.0, admin(app))
     service = service_with(app, many_facts())
     first = service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=1.0)
     again = service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=1.0)
     assert [r.to_dict() for r in again.rows] == [r.to_dict() for r in first.rows] and first.rows
     assert (first.repeated, again.repeated) == (False, True)
-    assert app.privacy_budget(analyst) == {"analyst": str(analyst.party), "granted": 2.0, "spent": 1.0,
+    assert app.budgets.balance(analyst) == {"analyst": str(analyst.party), "granted": 2.0, "spent": 1.0,
                                            "remaining": 1.0, "releases": 1}
     doc = first.to_document()
     assert doc["mechanism"] == "laplace_threshold" and doc["epsilon"] == 1.0 and doc["contribution_bound"] == BOUND
@@ -76,9 +76,9 @@ def test_a_release_past_the_budget_is_refused_and_records_nothing(app) -> None: 
     service = service_with(app, many_facts())
     with pytest.raises(BudgetExceeded, match="holds no privacy budget"):
         service.summary(analyst, ["theme"], privacy="dp", epsilon=0.5)
-    app.grant_privacy_budget(analyst.party, 1.0, admin(app))
+    app.budgets.grant(analyst.party, 1.0, admin(app))
     service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=0.75)
-    before = app.privacy_budget(analyst)
+    before = app.budgets.balance(analyst)
     with pytest.raises(BudgetExceeded, match=r"0\.25 of the 1 granted remains"):
         service.summary(analyst, ["context"], period="year", privacy="dp", epsilon=0.5)
     for bad in (0, -1, 10.5, True, "1", math.nan, None):
@@ -88,20 +88,20 @@ def test_a_release_past_the_budget_is_refused_and_records_nothing(app) -> None: 
         service.summary(analyst, ["theme"], privacy="noisy")  # type: ignore[call-overload]
     with pytest.raises(InvalidInput, match="k applies to exact"):
         service.summary(analyst, ["theme"], k=5, privacy="dp", epsilon=0.1)  # type: ignore[call-overload]
-    assert app.privacy_budget(analyst) == before  # nothing spent
-    app.grant_privacy_budget(analyst.party, 1.0, admin(app))
+    assert app.budgets.balance(analyst) == before  # nothing spent
+    app.budgets.grant(analyst.party, 1.0, admin(app))
     later = service.summary(analyst, ["context"], period="year", privacy="dp", epsilon=0.5)
     assert not later.repeated  # the refused answer was never recorded
     with pytest.raises(NotPermitted, match="only an admin"):
-        app.grant_privacy_budget(analyst.party, 1.0, analyst)
+        app.budgets.grant(analyst.party, 1.0, analyst)
     with pytest.raises(NotPermitted, match="their own budget"):
-        app.privacy_budget(analyst, admin(app).party)
+        app.budgets.balance(analyst, admin(app).party)
 
 
 def test_two_releases_at_the_same_instant_never_exceed_the_budget(durable_store_url) -> None:  # type: ignore[no-untyped-def]
     setup = new_tracker(durable_store_url)
     analyst = granted(setup, Role.ANALYST, "Ana Lyst")
-    setup.grant_privacy_budget(analyst.party, 1.0, admin(setup))
+    setup.budgets.grant(analyst.party, 1.0, admin(setup))
     service_with(setup, many_facts())
     setup.close()
     apps = [new_tracker(durable_store_url) for _ in range(2)]
@@ -123,7 +123,7 @@ def test_two_releases_at_the_same_instant_never_exceed_the_budget(durable_store_
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["refused", "released"]
-    assert apps[0].privacy_budget(analyst)["spent"] == 0.6
+    assert apps[0].budgets.balance(analyst)["spent"] == 0.6
     for a in apps:
         a.close()
 
@@ -196,18 +196,18 @@ def test_the_cli_grants_shows_and_releases_with_differential_privacy(tmp_path: P
 def test_a_budget_belongs_to_a_registered_party(tracker) -> None:  # type: ignore[no-untyped-def]
     boss = admin(tracker)
     with pytest.raises(NotFound):
-        tracker.grant_privacy_budget(uuid4(), 1.0, boss)
+        tracker.budgets.grant(uuid4(), 1.0, boss)
     with pytest.raises(InvalidInput):
-        tracker.grant_privacy_budget("not-an-id", 1.0, boss)
+        tracker.budgets.grant("not-an-id", 1.0, boss)
     with pytest.raises(InvalidInput):
-        tracker.grant_privacy_budget(boss.party, 1.0, "admin")  # type: ignore[arg-type]
-    assert tracker.privacy_budget(boss)["granted"] == 0.0  # nothing recorded
+        tracker.budgets.grant(boss.party, 1.0, "admin")  # type: ignore[arg-type]
+    assert tracker.budgets.balance(boss)["granted"] == 0.0  # nothing recorded
 
 
 def test_a_budget_grant_retried_with_its_command_id_adds_once(app) -> None:  # type: ignore[no-untyped-def]
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
-    app.grant_privacy_budget(analyst.party, 1.0, admin(app), command_id="grant-1")
-    app.grant_privacy_budget(analyst.party, 1.0, admin(app), command_id="grant-1")  # a retry
+    app.budgets.grant(analyst.party, 1.0, admin(app), command_id="grant-1")
+    app.budgets.grant(analyst.party, 1.0, admin(app), command_id="grant-1")  # a retry
     assert not app.last_command.recorded_now
-    app.grant_privacy_budget(analyst.party, 0.5, admin(app), command_id="grant-2")
-    assert app.privacy_budget(analyst)["granted"] == 1.5
+    app.budgets.grant(analyst.party, 0.5, admin(app), command_id="grant-2")
+    assert app.budgets.balance(analyst)["granted"] == 1.5

@@ -29,8 +29,8 @@ Row = tuple[Any, ...]
 def loaded_engagements(app: EngagementTracker) -> list[Row]:
     """Every engagement, loaded, as the directory should list it (in the order opened)."""
     rows = []
-    for eid in app.engagement_ids():
-        e = app.engagement(eid)
+    for eid in app.engagements.ids():
+        e = app.engagements.get(eid)
         rows.append((str(e.id), ENGAGEMENT, e.state, e.org_unit, e.coachee_kind, e.sessions_held, 0, 0, 0,
                      len(e.missed), e.created_on.date().isoformat(), e.modified_on.isoformat()))
     return rows
@@ -38,7 +38,7 @@ def loaded_engagements(app: EngagementTracker) -> list[Row]:
 
 def loaded_cohorts(app: EngagementTracker) -> list[Row]:
     rows = []
-    for cid in app.cohort_ids():
+    for cid in app.cohorts.ids():
         c = app.cohorts.get(cid)
         rows.append((str(c.id), COHORT, c.state, c.org_unit, None, 0, len(c.members), c.rituals_held,
                      c.decisions_recorded, len(c.missed), c.created_on.date().isoformat(), c.modified_on.isoformat()))
@@ -119,11 +119,11 @@ def test_the_list_commands_read_the_directory(tmp_path: Any) -> None:
         want_engagements = [
             {"id": str(e.id), "state": e.state, "coachee_kind": e.coachee_kind, "org_unit": e.org_unit,
              "sessions": e.sessions_held, "opened_at": e.created_on.date().isoformat()}
-            for e in map(app.engagement, app.engagement_ids())]
+            for e in map(app.engagements.get, app.engagements.ids())]
         want_cohorts = [
             {"id": str(c.id), "state": c.state, "org_unit": c.org_unit, "members": len(c.members),
              "rituals": c.rituals_held, "decisions": c.decisions_recorded, "missed_deadlines": len(c.missed)}
-            for c in map(app.cohorts.get, app.cohort_ids())]
+            for c in map(app.cohorts.get, app.cohorts.ids())]
     finally:
         app.close()
     runner = CliRunner()

@@ -29,7 +29,7 @@ def prepared(url: str) -> tuple[EngagementTracker, Any]:
     """A store with facts enough for a DP release, and an analyst holding BUDGET."""
     app = new_tracker(url)
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
-    app.grant_privacy_budget(analyst.party, BUDGET, admin(app))
+    app.budgets.grant(analyst.party, BUDGET, admin(app))
     service_with(app, many_facts())
     return app, analyst
 
@@ -46,7 +46,7 @@ def charged_once(app: EngagementTracker, analyst: Any, answers: list[Any]) -> No
     assert rows[0] and all(r == rows[0] for r in rows)
     assert sorted(a[1] for a in answers) == [False] + [True] * (SIX - 1)  # one paid, five were told "repeated"
     assert spends(app, analyst) == [EPSILON]
-    budget = app.privacy_budget(analyst)
+    budget = app.budgets.balance(analyst)
     assert (budget["spent"], budget["releases"]) == (EPSILON, 1)
     again = bootstrap.analyst_service(app).summary(analyst, ["theme"], period="year", privacy="dp", epsilon=EPSILON)
     assert [r.to_dict() for r in again.rows] == rows[0] and again.repeated  # the stored answer, for free
@@ -113,7 +113,7 @@ def test_a_query_refused_by_the_budget_spends_nothing_and_stores_nothing(durable
         with pytest.raises(BudgetExceeded, match="remains"):
             service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=BUDGET + 0.5)
         assert spends(app, analyst) == []
-        app.grant_privacy_budget(analyst.party, 1.0, admin(app))
+        app.budgets.grant(analyst.party, 1.0, admin(app))
         later = service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=BUDGET + 0.5)
         assert not later.repeated and spends(app, analyst) == [BUDGET + 0.5]  # nothing was stored before
     finally:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.bootstrap import new_cipher_key
 from engagement_tracker.domain import NotPermitted, Role, RuleViolation, StoreError
-from engagement_tracker.domain.application import state_as_json
+from engagement_tracker.domain.application.views import state_as_json
 from tests.support import START, Cast, FakeClock, drive, grant, granted, new_tracker, open_engagement
 from tests.unit.test_engagement_rules import refused
 
@@ -36,7 +36,7 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
-    app.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["career"], NOTE)
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["career"], NOTE)
     admin = granted(app, Role.ADMIN, "Data Protection Officer")
     auditor = grant(app, admin.party, Role.AUDITOR)
     bootstrap.audit_service(app).trail.catch_up()
@@ -44,12 +44,12 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
         "SELECT key FROM etrack_vault WHERE subject = ?", (str(cast.coachee.party),)).fetchone()[0]
     assert key in all_files(tmp_path)  # the key is there before
 
-    receipt = app.erase_subject(cast.coachee.party, admin)
+    receipt = app.parties.erase(cast.coachee.party, admin)
     assert receipt["subject"] == str(cast.coachee.party) and receipt["key_destroyed_now"] is True
     assert receipt["key_present"] is False and len(receipt["receipt"]) == 64
-    assert app.erase_subject(cast.coachee.party, admin)["receipt"] == receipt["receipt"]  # idempotent
+    assert app.parties.erase(cast.coachee.party, admin)["receipt"] == receipt["receipt"]  # idempotent
 
-    view = app.engagement_view(eid, cast.coach)
+    view = app.engagements.view(eid, cast.coach)
     assert view["parties"]["coachee"]["name"] == "[erased]"
     assert view["sessions"][0]["notes"] == "[erased]" and view["diagnosis"] == "[erased]"
     assert view["parties"]["coach"]["name"] == "Claire Dubois"  # others are untouched
@@ -67,7 +67,7 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
 
 
 def test_only_an_admin_erases(tracker, cast) -> None:
-    refused(tracker, NotPermitted, lambda: tracker.erase_subject(cast.coachee.party, cast.coach))
+    refused(tracker, NotPermitted, lambda: tracker.parties.erase(cast.coachee.party, cast.coach))
     assert tracker.party_name(cast.coachee.party) == "Marc Petit"
 
 
@@ -85,7 +85,7 @@ def test_replay_at_every_version_equals_the_live_past(tmp_path: Path, steps: lis
     snapshots: dict[int, Any] = {}
 
     def remember() -> None:
-        e = app.engagement(eid)
+        e = app.engagements.get(eid)
         snapshots[e.version] = copy.deepcopy(e)
 
     remember()
@@ -95,37 +95,37 @@ def test_replay_at_every_version_equals_the_live_past(tmp_path: Path, steps: lis
     for n, step in enumerate(steps):
         if step == "session":
             try:
-                app.record_session(eid, cast.coach, day + timedelta(days=n), 60, ["career"], f"note {n}")
+                app.engagements.record_session(eid, cast.coach, day + timedelta(days=n), 60, ["career"], f"note {n}")
             except RuleViolation:
                 pass
         elif step == "action":
-            app.commit_action(eid, cast.coachee, f"action {n}", day)
+            app.engagements.commit_action(eid, cast.coachee, f"action {n}", day)
         elif step == "measure":
-            app.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 40 - n, day)
+            app.engagements.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 40 - n, day)
         elif step == "review":
-            app.request_review(eid, cast.sponsor)
-            app.hold_review(eid, cast.coach, day, None)
+            app.engagements.request_review(eid, cast.sponsor)
+            app.engagements.hold_review(eid, cast.coach, day, None)
         elif step == "suspend_resume":
-            app.suspend(eid, cast.coachee)
+            app.engagements.suspend(eid, cast.coachee)
             remember()
-            app.resume(eid, cast.coachee)
+            app.engagements.resume(eid, cast.coachee)
         elif step == "amend":
-            app.propose_amendment(eid, cast.coachee, extra_sessions=1)
-            app.agree_amendment(eid, cast.coach)
+            app.engagements.propose_amendment(eid, cast.coachee, extra_sessions=1)
+            app.engagements.agree_amendment(eid, cast.coach)
             remember()
-            app.agree_amendment(eid, cast.sponsor)
+            app.engagements.agree_amendment(eid, cast.sponsor)
         remember()
     if close:
         drive_close = dict.fromkeys(keys["indicators"], ("achieved", "e"))
-        app.hold_closing_session(eid, cast.coach, day + timedelta(days=60), drive_close)
+        app.engagements.hold_closing_session(eid, cast.coach, day + timedelta(days=60), drive_close)
         remember()
     auditor = grant(app, cast.sponsor.party, Role.AUDITOR)
     for version, live in snapshots.items():
-        assert app.engagement(eid, version=version) == live
+        assert app.engagements.get(eid, version=version) == live
         replayed = app.replay(eid, auditor, version=version)
         decisions = state_as_json(live)  # the aggregate's state, then what its events carry for reads
         assert {k: replayed[k] for k in decisions} == decisions
-        record = app.engagement_record(eid, version)
+        record = app.engagements.record(eid, version)
         assert {k: replayed[k] for k in replayed if k not in decisions} == state_as_json(
             {f.name: getattr(record, f.name) for f in attrs.fields(type(record))[1:]})
         assert app.replay(eid, auditor, at=live.modified_on)["version"] == version
@@ -138,7 +138,7 @@ def test_replay_shows_sealed_fields_sealed_and_refuses_non_auditors(tracker, cas
     auditor = grant(tracker, cast.sponsor.party, Role.AUDITOR)
     state = tracker.replay(eid, auditor)
     assert state["diagnosis"] == {"sealed": True, "subject": str(cast.coachee.party),
-                                  "digest": tracker.engagement_record(eid).diagnosis.digest}
+                                  "digest": tracker.engagements.record(eid).diagnosis.digest}
     assert "stakes" not in json.dumps(state)
     assert tracker.replay(eid, auditor, version=1)["state"] == "framing.first_meeting"
     for bad in ({"version": 0}, {"version": 99}):
@@ -154,18 +154,18 @@ def test_replay_shows_sealed_fields_sealed_and_refuses_non_auditors(tracker, cas
 def test_the_sponsor_sees_only_what_coachee_and_sponsor_agreed(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    refused(tracker, NotPermitted, lambda: tracker.propose_disclosure(eid, cast.coach, ["objectives"]))
-    refused(tracker, RuleViolation, lambda: tracker.accept_disclosure(eid, cast.sponsor))
-    refused(tracker, Exception, lambda: tracker.propose_disclosure(eid, cast.coachee, ["session_notes"]))
-    tracker.propose_disclosure(eid, cast.coachee, ["objectives"])
-    err = refused(tracker, RuleViolation, lambda: tracker.accept_disclosure(eid, cast.coachee))
+    refused(tracker, NotPermitted, lambda: tracker.engagements.propose_disclosure(eid, cast.coach, ["objectives"]))
+    refused(tracker, RuleViolation, lambda: tracker.engagements.accept_disclosure(eid, cast.sponsor))
+    refused(tracker, Exception, lambda: tracker.engagements.propose_disclosure(eid, cast.coachee, ["session_notes"]))
+    tracker.engagements.propose_disclosure(eid, cast.coachee, ["objectives"])
+    err = refused(tracker, RuleViolation, lambda: tracker.engagements.accept_disclosure(eid, cast.coachee))
     assert "the other party accepts" in str(err)
-    assert "objectives" not in tracker.engagement_view(eid, cast.sponsor)  # proposed is not agreed
-    tracker.accept_disclosure(eid, cast.sponsor)
-    view = tracker.engagement_view(eid, cast.sponsor)
+    assert "objectives" not in tracker.engagements.view(eid, cast.sponsor)  # proposed is not agreed
+    tracker.engagements.accept_disclosure(eid, cast.sponsor)
+    view = tracker.engagements.view(eid, cast.sponsor)
     assert [o["statement"] for o in view["objectives"]] == ["Shorter incident resolution", "Delegate decisions"]
     assert "indicators" not in view and "dates" not in view and "evaluations" not in view
-    events = [row["event"] for row in tracker.timeline(eid, cast.coach)]
+    events = [row["event"] for row in tracker.engagements.timeline(eid, cast.coach)]
     assert events[-2:] == ["DisclosureProposed", "DisclosureAgreed"]  # each change is in the trail
 
 
@@ -191,11 +191,11 @@ def test_an_encrypted_store_verifies_without_the_key(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="access register"):  # but no grant can be checked without the key
         bootstrap.audit_service(keyless).verify(auditor)
     with pytest.raises(StoreError, match="ETRACK_CIPHER_KEY is missing or wrong"):
-        keyless.engagement(eid)
+        keyless.engagements.get(eid)
     keyless.close()
     wrong = new_tracker(url, FakeClock(), ETRACK_CIPHER_KEY=new_cipher_key())
     with pytest.raises(StoreError):
-        wrong.engagement(eid)
+        wrong.engagements.get(eid)
     wrong.close()
 
 
@@ -245,7 +245,7 @@ def test_erasing_a_cohort_member_erases_what_they_wrote(tracker) -> None:
     tracker.cohorts.give_feedback(cid, author, "E1", "my own words about the night shift")
     tracker.cohorts.record_decision(cid, reader, "a decision by someone else", "M1", 3.0, START, reader.party)
     admin = granted(tracker, Role.ADMIN, "DPO")
-    tracker.erase_subject(author.party, admin)
+    tracker.parties.erase(author.party, admin)
     view = tracker.cohorts.view(cid, reader)
     assert view["experiments"][0]["feedback"] == "[erased]"
     assert view["decision_list"][0]["statement"] == "a decision by someone else"

@@ -40,7 +40,7 @@ def test_erasure_revokes_every_grant_in_the_same_command_with_a_reason(app) -> N
     grant(app, victim.party, Role.ANALYST)
     assert app.held_grants()[str(victim.party)] == {"auditor", "analyst"}
 
-    receipt = app.erase_subject(victim.party, ada)
+    receipt = app.parties.erase(victim.party, ada)
 
     assert str(victim.party) not in app.held_grants()
     assert sorted(receipt["grants_revoked"]) == ["analyst", "auditor"]
@@ -49,7 +49,7 @@ def test_erasure_revokes_every_grant_in_the_same_command_with_a_reason(app) -> N
     erased = [e for e in app.events.get(victim.party) if isinstance(e, Party.Erased)]
     assert len(erased) == 1
     assert {command_id_of(e) for e in revoked} == {command_id_of(erased[0])}, "not one command"
-    history = [r for r in app.access_history(ada) if r["change"] == "revoked"]
+    history = [r for r in app.access.history(ada) if r["change"] == "revoked"]
     assert {r["role"] for r in history} == {"analyst", "auditor"}
     assert all("erased (GDPR)" in r["reason"] and r["by"] == str(ada.party) for r in history), history
     assert app.party(victim.party).erased and app.sealer.is_erased(str(victim.party))
@@ -58,16 +58,16 @@ def test_erasure_revokes_every_grant_in_the_same_command_with_a_reason(app) -> N
 def test_an_erased_admin_can_no_longer_grant_and_is_granted_nothing(app) -> None:  # type: ignore[no-untyped-def]
     ada = admin(app)
     bob = granted(app, Role.ADMIN, "Bob Admin")
-    app.erase_subject(bob.party, ada)
+    app.parties.erase(bob.party, ada)
     assert app.held_grants().keys() == {str(ada.party)}
-    someone = app.register_party("person", "Someone")
+    someone = app.parties.register("person", "Someone")
     before = event_count(app)
     with pytest.raises(NotPermitted, match="holds no admin grant"):
-        app.grant(someone, Role.AUDITOR, bob)
+        app.access.grant(someone, Role.AUDITOR, bob)
     with pytest.raises(NotPermitted):
-        app.erase_subject(ada.party, bob)
+        app.parties.erase(ada.party, bob)
     with pytest.raises(RuleViolation, match="was erased: an erased party holds no grant"):
-        app.grant(bob.party, Role.ADMIN, ada)
+        app.access.grant(bob.party, Role.ADMIN, ada)
     assert event_count(app) == before
 
 
@@ -76,7 +76,7 @@ def test_the_last_admin_is_never_erased(app) -> None:  # type: ignore[no-untyped
     grant(app, ada.party, Role.AUDITOR)
     before = event_count(app)
     with pytest.raises(RuleViolation, match=r"last admin.*grant admin to another party first") as refusal:
-        app.erase_subject(ada.party, ada)
+        app.parties.erase(ada.party, ada)
     assert refusal.value.state == "last admin"
     assert event_count(app) == before, "a refused erasure wrote events"
     assert not app.party(ada.party).erased and not app.sealer.is_erased(str(ada.party))
@@ -84,17 +84,17 @@ def test_the_last_admin_is_never_erased(app) -> None:  # type: ignore[no-untyped
     assert app.party_name(ada.party) == "Ada Admin"
 
     bob = granted(app, Role.ADMIN, "Bob Admin")  # what the refusal asked for
-    receipt = app.erase_subject(ada.party, bob)
+    receipt = app.parties.erase(ada.party, bob)
     assert sorted(receipt["grants_revoked"]) == ["admin", "auditor"]
     assert app.held_grants() == {str(bob.party): frozenset({"admin"})}
     with pytest.raises(RuleViolation, match="last admin"):
-        app.erase_subject(bob.party, bob)
+        app.parties.erase(bob.party, bob)
 
 
 def test_an_admin_erasing_itself_while_another_admin_remains(app) -> None:  # type: ignore[no-untyped-def]
     ada = admin(app)
     bob = granted(app, Role.ADMIN, "Bob Admin")
-    app.erase_subject(bob.party, bob)
+    app.parties.erase(bob.party, bob)
     assert app.held_grants() == {str(ada.party): frozenset({"admin"})}
     assert {e.role for e in _revocations(app, bob.party)} == {"admin"}
 
@@ -103,12 +103,12 @@ def test_erasing_again_revokes_what_an_earlier_erasure_left(app) -> None:  # typ
     """A store erased before erasure revoked grants: erasing again revokes what the party still holds."""
     ada = admin(app)
     victim = granted(app, Role.ANALYST, "Anna Analyst")
-    app._update(Party, victim.party, "party", lambda p, at: p.erase(ada, at))  # as 0.2 recorded it
+    app.update(Party, victim.party, "party", lambda p, at: p.erase(ada, at))  # as 0.2 recorded it
     assert app.held_grants()[str(victim.party)] == {"analyst"}
-    receipt = app.erase_subject(victim.party, ada)
+    receipt = app.parties.erase(victim.party, ada)
     assert receipt["grants_revoked"] == ["analyst"]
     assert str(victim.party) not in app.held_grants()
-    again = app.erase_subject(victim.party, ada)
+    again = app.parties.erase(victim.party, ada)
     assert again["grants_revoked"] == [] and again["receipt"] == receipt["receipt"]
 
 
@@ -141,7 +141,7 @@ def test_an_erasure_refused_for_its_actor_revokes_nothing(app) -> None:  # type:
     victim = granted(app, Role.AUDITOR, "Audrey Auditor")
     before = event_count(app)
     with pytest.raises(NotPermitted):
-        app.erase_subject(victim.party, Actor(victim.party, Role.ADMIN))
+        app.parties.erase(victim.party, Actor(victim.party, Role.ADMIN))
     assert event_count(app) == before and app.held_grants()[str(victim.party)] == {"auditor"}
 
 
@@ -158,7 +158,7 @@ def test_an_erasure_racing_a_grant_leaves_the_erased_party_holding_nothing(durab
         app = new_tracker(durable_store_url, FakeClock())
         try:
             barrier.wait()
-            outcomes["erase"].append(app.erase_subject(victim, ada)["grants_revoked"])
+            outcomes["erase"].append(app.parties.erase(victim, ada)["grants_revoked"])
         finally:
             app.close()
 
@@ -167,7 +167,7 @@ def test_an_erasure_racing_a_grant_leaves_the_erased_party_holding_nothing(durab
         try:
             barrier.wait()
             try:
-                app.grant(victim, Role.ANALYST, ada)
+                app.access.grant(victim, Role.ANALYST, ada)
                 outcomes["grant"].append("granted")
             except RuleViolation as exc:  # the erasure committed first
                 outcomes["grant"].append(exc)

@@ -78,13 +78,13 @@ def test_a_commit_whose_acknowledgement_is_lost_is_recorded_once_and_reported_do
     before = len(list(app.events.get(eid)))
     Fault(app, kind)
     cid = "lost-ack-1" if given_id else None
-    number = app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "n", command_id=cid)
+    number = app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "n", command_id=cid)
     assert number == 1
     assert app.last_command is not None and app.last_command.recorded_now
     after = list(app.events.get(eid))
     assert len(after) == before + 1  # once: not re-decided into a second session
     assert command_id_of(after[-1]) == app.last_command.command_id
-    assert [s.number for s in app.engagement_record(eid).sessions] == [1]
+    assert [s.number for s in app.engagements.record(eid).sessions] == [1]
     app.close()
 
 
@@ -96,9 +96,9 @@ def test_a_write_lost_before_its_commit_says_nothing_was_recorded_and_a_retry_re
     before = len(list(app.events.get(eid)))
     Fault(app, "lost before commit")
     with pytest.raises(StoreError, match="nothing was recorded"):
-        app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="c-1")
+        app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="c-1")
     assert len(list(app.events.get(eid))) == before
-    app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="c-1")
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="c-1")
     assert app.last_command.recorded_now
     assert stored_ids(app, eid)["c-1"] == 1
     app.close()
@@ -109,10 +109,10 @@ def test_when_the_store_cannot_be_asked_the_error_names_the_id_to_retry_with(dur
     cast, eid = in_accompaniment(app)
     Fault(app, "ack lost, store unreachable")
     with pytest.raises(StoreError) as err:
-        app.commit_action(eid, cast.coachee, "delegate the planning")
+        app.engagements.commit_action(eid, cast.coachee, "delegate the planning")
     cid = err.value.command_id
     assert cid is not None and f"command_id={cid}" in str(err.value) and "at most once" in str(err.value)
-    key = app.commit_action(eid, cast.coachee, "delegate the planning", command_id=cid)  # the retry it names
+    key = app.engagements.commit_action(eid, cast.coachee, "delegate the planning", command_id=cid)  # the retry it names
     assert not app.last_command.recorded_now  # it had been recorded: nothing more written
     assert key == "A1" and stored_ids(app, eid)[cid] == 1
     app.close()
@@ -122,11 +122,11 @@ def test_opening_an_engagement_whose_acknowledgement_is_lost_opens_one(durable_s
     app = new_tracker(durable_store_url, FakeClock())
     cast = Cast.register(app, team=True)
     Fault(app, "driver retried")
-    eid = app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
+    eid = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
     assert app.last_command.recorded_now
-    again = app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
+    again = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
     assert again == eid and not app.last_command.recorded_now
-    assert app.coach_load(cast.coach)["active"] == 1  # the team slot was taken once
+    assert app.engagements.coach_load(cast.coach)["active"] == 1  # the team slot was taken once
     app.close()
 
 
@@ -160,7 +160,7 @@ def test_sessions_terminated_by_the_server_mid_command_record_each_command_once(
         for n in range(40):
             cid = f"cut-{n}"
             try:
-                app.record_session(eid, cast.coach, START + timedelta(days=20), 30, ["career"], command_id=cid)
+                app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 30, ["career"], command_id=cid)
                 told[cid] = "recorded"
             except StoreError:
                 told[cid] = "error"
@@ -170,10 +170,10 @@ def test_sessions_terminated_by_the_server_mid_command_record_each_command_once(
     assert cuts >= 1
     for cid, outcome in told.items():  # the caller retries what failed, with the same id
         if outcome == "error":
-            app.record_session(eid, cast.coach, START + timedelta(days=20), 30, ["career"], command_id=cid)
+            app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 30, ["career"], command_id=cid)
     counts = stored_ids(app, eid)
     assert all(counts[cid] == 1 for cid in told), {c: counts[c] for c in told if counts[c] != 1}
-    sessions = app.engagement_record(eid).sessions
+    sessions = app.engagements.record(eid).sessions
     assert [s.number for s in sessions] == list(range(1, 41))
     app.close()
 
@@ -183,8 +183,8 @@ def _plan(app: Any, tmp_path: Path, workers: int, per_worker: int, shared: float
     coach_cast = Cast.register(app)
     plan: dict[str, Any] = {"coach": str(coach_cast.coach.party), "engagements": [], "coachees": {}, "workers": {}}
     for _ in range(2):
-        cast = Cast(coach_cast.coach, Actor(app.register_party("person", "Coachee"), Role.COACHEE),
-                    Actor(app.register_party("person", "Sponsor"), Role.SPONSOR), coach_cast.other_coach,
+        cast = Cast(coach_cast.coach, Actor(app.parties.register("person", "Coachee"), Role.COACHEE),
+                    Actor(app.parties.register("person", "Sponsor"), Role.SPONSOR), coach_cast.other_coach,
                     coach_cast.other_coachee)
         eid = long_engagement(app, cast)
         plan["engagements"].append(str(eid))
@@ -233,8 +233,8 @@ def test_eight_writers_racing_with_shared_command_ids_record_each_command_exactl
     phantom = {c for c in counts if c.startswith("w") and c not in issued}
     assert not phantom
     for eid in plan["engagements"]:
-        e = app.engagement(eid)
-        held = app.engagement_record(eid).sessions
+        e = app.engagements.get(eid)
+        held = app.engagements.record(eid).sessions
         assert [s.number for s in held] == list(range(1, len(held) + 1)) and e.sessions_held == len(held)
         replayed = None
         for event in app.events.get(e.id):
@@ -275,12 +275,12 @@ def test_a_refused_command_with_an_id_records_nothing_and_can_be_retried_after_t
 ) -> None:
     app = new_tracker(durable_store_url, FakeClock())
     cast, eid = in_accompaniment(app)
-    app.suspend(eid, cast.coach)
+    app.engagements.suspend(eid, cast.coach)
     with pytest.raises(EtrackError):
-        app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="r-1")
+        app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="r-1")
     assert stored_ids(app, eid)["r-1"] == 0
-    app.resume(eid, cast.coach)
-    app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="r-1")
+    app.engagements.resume(eid, cast.coach)
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="r-1")
     assert app.last_command.recorded_now and stored_ids(app, eid)["r-1"] == 1
     app.close()
 

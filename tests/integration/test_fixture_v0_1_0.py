@@ -53,8 +53,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngagementTracker]
         for var in [k for k in os.environ if k.startswith("ETRACK_")]:
             env.delenv(var)  # the fixture has no cipher key and the default vault path
         tracker = open_tracker(f"sqlite:///{copy / 'etrack.sqlite'}", clock=lambda: VIEW_NOW, create=False)
-        tracker.initialise(party_id=ADMIN.party)
-        tracker.grant(AUDITOR.party, Role.AUDITOR, ADMIN)
+        tracker.access.initialise(party_id=ADMIN.party)
+        tracker.access.grant(AUDITOR.party, Role.AUDITOR, ADMIN)
         try:
             yield tracker
         finally:
@@ -90,13 +90,13 @@ def test_every_role_reads_what_it_read_in_0_1_0(app: EngagementTracker, aid: str
     for role, party in want["viewers"].items():
         viewer = Actor(UUID(party), Role(role))
         if want["type"] == "Engagement":
-            got = outcome(app.engagement_view, aid, viewer)
+            got = outcome(app.engagements.view, aid, viewer)
         else:
             got = outcome(app.cohorts.view, aid, viewer, now=VIEW_NOW)
         assert got == want["views"][role], f"{want['type']} {aid} as {role}"
     if want["type"] == "Engagement":
         coach = Actor(UUID(want["viewers"]["coach"]), Role.COACH)
-        assert outcome(app.timeline, aid, coach) == want["timeline"], f"timeline of {aid}"
+        assert outcome(app.engagements.timeline, aid, coach) == want["timeline"], f"timeline of {aid}"
 
 
 def test_every_topic_occurs_as_often_as_in_0_1_0(app: EngagementTracker) -> None:

@@ -38,7 +38,7 @@ def app(copy: Path) -> Iterator[EngagementTracker]:
         for var in [k for k in os.environ if k.startswith("ETRACK_")]:
             env.delenv(var)
         tracker = open_tracker(f"sqlite:///{copy / 'etrack.sqlite'}", clock=lambda: VIEW_NOW, create=False)
-        tracker.initialise(party_id=ADMIN.party)
+        tracker.access.initialise(party_id=ADMIN.party)
         try:
             yield tracker
         finally:
@@ -62,7 +62,7 @@ def test_the_stored_sessions_and_contracts_are_class_version_1(copy: Path) -> No
 
 def test_old_sessions_and_contracts_read_as_paid_with_no_command_id(app: EngagementTracker) -> None:
     sessions = contracts = 0
-    for eid in app.engagement_ids():
+    for eid in app.engagements.ids():
         for event in app.events.get(eid):
             if isinstance(event, Engagement.SessionHeld):
                 assert (event.billing, event.group_size, event.command_id) == ("paid", None, None)
@@ -80,7 +80,7 @@ def test_snapshots_and_replays_agree_on_the_new_state(app: EngagementTracker) ->
             continue
         from_snapshot = app.repository.get(UUID(aid))  # its 0.1.0 snapshot is ignored: replayed from events
         assert from_snapshot.contract_billing == "paid" and not from_snapshot.icf_named
-        record = app.engagement_record(UUID(aid))
+        record = app.engagements.record(UUID(aid))
         assert all(record.billing_of(s.number) == "paid" for s in record.sessions)
 
 
@@ -88,7 +88,7 @@ def test_the_0_1_0_coaches_read_their_icf_log(app: EngagementTracker) -> None:
     coaches = {v["viewers"]["coach"] for v in EXPECTED["aggregates"].values() if v["type"] == "Engagement"}
     total = 0
     for coach in coaches:
-        log = app.coach_hours(Actor(UUID(coach), Role.COACH))
+        log = app.engagements.coach_hours(Actor(UUID(coach), Role.COACH))
         assert all(line["paid_hours"] == line["hours"] and line["client"] == "confidential" for line in log["lines"])
         total += len(log["lines"])
     assert total == EXPECTED["topics"]["etrack:Engagement.SessionHeld"]

@@ -27,17 +27,17 @@ def privileged_calls(app, actor: Actor, victim, eid):  # type: ignore[no-untyped
     audit, analyst = bootstrap.audit_service(app), bootstrap.analyst_service(app)
     key = Ed25519PrivateKey.generate()
     return {
-        "erase": lambda: app.erase_subject(victim, actor),
+        "erase": lambda: app.parties.erase(victim, actor),
         "read the trail": lambda: audit.entries(actor),
         "verify": lambda: audit.verify(actor),
         "sign a checkpoint": lambda: audit.checkpoint(actor, key),
         "replay": lambda: app.replay(eid, actor),
         "release signals": lambda: analyst.summary(actor),
         "release activity": lambda: analyst.activity(actor),
-        "read the access history": lambda: app.access_history(actor),
-        "list parties": lambda: app.parties(actor),
-        "grant": lambda: app.grant(actor.party, Role.AUDITOR, actor),
-        "read an engagement's metadata": lambda: app.engagement_view(eid, actor),
+        "read the access history": lambda: app.access.history(actor),
+        "list parties": lambda: app.parties.list(actor),
+        "grant": lambda: app.access.grant(actor.party, Role.AUDITOR, actor),
+        "read an engagement's metadata": lambda: app.engagements.view(eid, actor),
     }
 
 
@@ -57,48 +57,48 @@ def test_a_party_claiming_admin_without_the_grant_can_do_nothing_privileged(trac
     assert not tracker.party(cast.coachee.party).erased
     with pytest.raises(NotPermitted, match=f"party {party} holds no admin grant; an admin grants it with "
                                            f"etrack grant admin {party}"):
-        tracker.erase_subject(cast.coachee.party, Actor(party, Role.ADMIN))
+        tracker.parties.erase(cast.coachee.party, Actor(party, Role.ADMIN))
 
 
 def test_a_revoked_grant_is_refused_from_the_next_call(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     auditor = grant(tracker, cast.sponsor.party, Role.AUDITOR)
     assert tracker.replay(eid, auditor)["version"] == 1
-    tracker.revoke(auditor.party, Role.AUDITOR, admin(tracker), reason="audit over")
+    tracker.access.revoke(auditor.party, Role.AUDITOR, admin(tracker), reason="audit over")
     with pytest.raises(NotPermitted, match="holds no auditor grant"):
         tracker.replay(eid, auditor)
     coach = cast.other_coach
-    tracker.revoke(coach.party, Role.COACH, admin(tracker))
+    tracker.access.revoke(coach.party, Role.COACH, admin(tracker))
     with pytest.raises(NotPermitted, match="holds no coach grant"):
-        tracker.open_engagement(coach, cast.other_coachee.party, cast.sponsor.party, "hr", "Ops")
+        tracker.engagements.open(coach, cast.other_coachee.party, cast.sponsor.party, "hr", "Ops")
     with pytest.raises(NotPermitted, match="holds no coach grant"):
         tracker.cohorts.open(coach, "Ops", "Cohort")
 
 
 def test_the_register_rules(tracker) -> None:
     first = admin(tracker)
-    parties = tracker.parties(first)
+    parties = tracker.parties.list(first)
     with pytest.raises(RuleViolation, match="already has an admin"):
-        tracker.initialise("Second Admin")
-    assert tracker.parties(first) == parties  # refused before anything was registered
-    other = tracker.register_party("person", "Bea")
-    tracker.grant(other, "analyst", first, reason="quarterly report")
+        tracker.access.initialise("Second Admin")
+    assert tracker.parties.list(first) == parties  # refused before anything was registered
+    other = tracker.parties.register("person", "Bea")
+    tracker.access.grant(other, "analyst", first, reason="quarterly report")
     with pytest.raises(RuleViolation, match="already holds analyst"):
-        tracker.grant(other, "analyst", first)
+        tracker.access.grant(other, "analyst", first)
     with pytest.raises(RuleViolation, match="holds no auditor grant"):
-        tracker.revoke(other, "auditor", first)
+        tracker.access.revoke(other, "auditor", first)
     with pytest.raises(RuleViolation, match="last admin"):
-        tracker.revoke(first.party, "admin", first)
+        tracker.access.revoke(first.party, "admin", first)
     with pytest.raises(InvalidInput, match="grantable roles"):
-        tracker.grant(other, "coachee", first)
+        tracker.access.grant(other, "coachee", first)
     with pytest.raises(NotFound):
-        tracker.grant(uuid4(), "coach", first)
+        tracker.access.grant(uuid4(), "coach", first)
     with pytest.raises(NotPermitted, match="only an admin"):
-        tracker.grant(other, "coach", Actor(other, Role.ANALYST))
-    tracker.grant(other, "admin", first)
-    tracker.revoke(first.party, "admin", Actor(other, Role.ADMIN))  # not the last one any more
+        tracker.access.grant(other, "coach", Actor(other, Role.ANALYST))
+    tracker.access.grant(other, "admin", first)
+    tracker.access.revoke(first.party, "admin", Actor(other, Role.ADMIN))  # not the last one any more
     assert tracker.held_grants()[str(other)] == frozenset({"analyst", "admin"})
-    history = tracker.access_history(Actor(other, Role.ADMIN))
+    history = tracker.access.history(Actor(other, Role.ADMIN))
     assert [(h["change"], h["role"], h["party"], h["by"]) for h in history] == [
         ("granted", "admin", str(first.party), str(first.party)),
         ("granted", "analyst", str(other), str(first.party)),
@@ -106,7 +106,7 @@ def test_the_register_rules(tracker) -> None:
         ("revoked", "admin", str(first.party), str(other)),
     ]
     assert history[1]["reason"] == "quarterly report"
-    rows = {r["id"]: r for r in tracker.parties(Actor(other, Role.ADMIN))}
+    rows = {r["id"]: r for r in tracker.parties.list(Actor(other, Role.ADMIN))}
     assert rows[str(other)]["grants"] == ["admin", "analyst"] and rows[str(first.party)]["grants"] == []
     assert "name" not in rows[str(other)]
 
@@ -115,7 +115,7 @@ def test_a_grant_reason_is_sealed_under_the_granted_partys_key(tmp_path: Path) -
     app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", FakeClock())
     cast = Cast.register(app)
     grant(app, cast.sponsor.party, Role.AUDITOR)
-    app.revoke(cast.sponsor.party, Role.AUDITOR, admin(app), reason="a very private reason")
+    app.access.revoke(cast.sponsor.party, Role.AUDITOR, admin(app), reason="a very private reason")
     app.close()
     assert b"a very private reason" not in (tmp_path / "etrack.sqlite").read_bytes()
 
@@ -187,9 +187,9 @@ def test_a_damaged_access_register_refuses_every_privileged_call(tmp_path: Path)
 
 def test_an_eraser_that_is_not_an_actor_is_named_as_the_actor() -> None:
     app = new_tracker("memory:", FakeClock())
-    party = app.register_party("person", "Marc Petit")
+    party = app.parties.register("person", "Marc Petit")
     with pytest.raises(InvalidInput) as refused:
-        app.erase_subject(party, "admin")  # type: ignore[arg-type]
+        app.parties.erase(party, "admin")  # type: ignore[arg-type]
     assert refused.value.field == "actor"
     assert app.sealer.is_erased(str(party)) is False
 
@@ -206,7 +206,7 @@ def test_racing_initialisers_leave_one_admin_and_no_orphan_party(durable_store_u
     def run(i: int) -> None:
         barrier.wait()
         try:
-            outcomes[i] = apps[i].initialise(f"Admin {i}")
+            outcomes[i] = apps[i].access.initialise(f"Admin {i}")
         except RuleViolation as exc:
             outcomes[i] = exc
 
@@ -219,7 +219,7 @@ def test_racing_initialisers_leave_one_admin_and_no_orphan_party(durable_store_u
     assert len(winners) == 1, outcomes
     app = apps[0]
     assert list(app.held_grants()) == [str(winners[0])]
-    parties = app.parties(Actor(winners[0], Role.ADMIN))  # type: ignore[arg-type]
+    parties = app.parties.list(Actor(winners[0], Role.ADMIN))  # type: ignore[arg-type]
     assert len(parties) == 1  # no orphan party from a refused initialiser
     for a in apps:
         a.close()

@@ -96,7 +96,7 @@ def catch_up_clock(app: EngagementTracker) -> None:
 def revoke(app: EngagementTracker, actor: Actor) -> Callable[[], None]:
     def revocation() -> None:
         catch_up_clock(app)
-        app.revoke(actor.party, actor.role, admin(app), "left the organisation")
+        app.access.revoke(actor.party, actor.role, admin(app), "left the organisation")
         assert actor.role.value not in app.held_grants().get(str(actor.party), frozenset())
 
     return revocation
@@ -110,15 +110,15 @@ def refused(outcome: object) -> None:
 def test_an_engagement_opened_by_a_coach_revoked_meanwhile_is_refused(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, clock = stores
     coach = granted(app, Role.COACH, "Claire Dubois")
-    coachee = app.register_party("person", "Marc Petit")
-    sponsor = app.register_party("person", "Sophie Laurent")
+    coachee = app.parties.register("person", "Marc Petit")
+    sponsor = app.parties.register("person", "Sophie Laurent")
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.open_engagement(coach, coachee, sponsor, "hr", "Ops"),
+    outcome = run_held(lambda: app.engagements.open(coach, coachee, sponsor, "hr", "Ops"),
                        clock.reached, clock.go, revoke(other, coach))
     refused(outcome)
     assert event_count(app) == before + 1  # the revocation alone
-    assert not list(app.engagement_ids())
+    assert not list(app.engagements.ids())
 
 
 def test_a_cohort_opened_by_a_coach_revoked_meanwhile_is_refused(stores) -> None:  # type: ignore[no-untyped-def]
@@ -129,16 +129,16 @@ def test_a_cohort_opened_by_a_coach_revoked_meanwhile_is_refused(stores) -> None
     outcome = run_held(lambda: app.cohorts.open(coach, "Pairs", "Ops"), clock.reached, clock.go, revoke(other, coach))
     refused(outcome)
     assert event_count(app) == before + 1
-    assert not list(app.cohort_ids())
+    assert not list(app.cohorts.ids())
 
 
 def test_a_grant_step_by_an_admin_revoked_meanwhile_is_refused(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, clock = stores
     second = granted(app, Role.ADMIN, "Second Admin")
-    analyst = app.register_party("person", "Ana Lyst")
+    analyst = app.parties.register("person", "Ana Lyst")
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.grant(analyst, Role.ANALYST, second), clock.reached, clock.go, revoke(other, second))
+    outcome = run_held(lambda: app.access.grant(analyst, Role.ANALYST, second), clock.reached, clock.go, revoke(other, second))
     assert isinstance(outcome, NotPermitted), outcome  # the register itself refuses it: its own admin check
     assert event_count(app) == before + 1
     assert Role.ANALYST.value not in app.held_grants().get(str(analyst), frozenset())
@@ -150,17 +150,17 @@ def test_a_privacy_budget_granted_by_an_admin_revoked_meanwhile_is_refused(store
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.grant_privacy_budget(analyst.party, 1.0, second), clock.reached, clock.go,
+    outcome = run_held(lambda: app.budgets.grant(analyst.party, 1.0, second), clock.reached, clock.go,
                        revoke(other, second))
     refused(outcome)
     assert event_count(app) == before + 1
-    assert app.privacy_budget(admin(app), analyst.party)["granted"] == 0.0
+    assert app.budgets.balance(admin(app), analyst.party)["granted"] == 0.0
 
 
 def test_a_differentially_private_release_by_an_analyst_revoked_meanwhile_spends_nothing(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, clock = stores
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
-    app.grant_privacy_budget(analyst.party, 2.0, admin(app))
+    app.budgets.grant(analyst.party, 2.0, admin(app))
     service = service_with(app, many_facts())
     before = event_count(app)
     clock.armed = True
@@ -168,7 +168,7 @@ def test_a_differentially_private_release_by_an_analyst_revoked_meanwhile_spends
                        clock.reached, clock.go, revoke(other, analyst))
     refused(outcome)
     assert event_count(app) == before + 1
-    assert app.privacy_budget(admin(app), analyst.party)["spent"] == 0.0
+    assert app.budgets.balance(admin(app), analyst.party)["spent"] == 0.0
 
 
 def test_an_exact_release_by_an_analyst_revoked_meanwhile_is_not_recorded(stores) -> None:  # type: ignore[no-untyped-def]
@@ -191,10 +191,10 @@ def test_an_exact_release_by_an_analyst_revoked_meanwhile_is_not_recorded(stores
 def test_an_erasure_by_an_admin_revoked_meanwhile_destroys_no_key(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, clock = stores
     second = granted(app, Role.ADMIN, "Second Admin")
-    person = app.register_party("person", "Marc Petit")
+    person = app.parties.register("person", "Marc Petit")
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.erase_subject(person, second), clock.reached, clock.go, revoke(other, second))
+    outcome = run_held(lambda: app.parties.erase(person, second), clock.reached, clock.go, revoke(other, second))
     refused(outcome)
     assert event_count(app) == before + 1
     assert app.party_name(person) == "Marc Petit"  # the key is still there
@@ -220,10 +220,10 @@ def test_an_export_by_an_auditor_revoked_meanwhile_is_refused(stores) -> None:  
 def test_a_command_that_commits_before_the_revocation_stands(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, _clock = stores
     coach = granted(app, Role.COACH, "Claire Dubois")
-    eid = app.open_engagement(coach, app.register_party("person", "Marc Petit"),
-                              app.register_party("person", "Sophie Laurent"), "hr", "Ops")
+    eid = app.engagements.open(coach, app.parties.register("person", "Marc Petit"),
+                              app.parties.register("person", "Sophie Laurent"), "hr", "Ops")
     revoke(other, coach)()
-    assert list(app.engagement_ids()) == [eid]
+    assert list(app.engagements.ids()) == [eid]
 
 
 # --- the write lock held by another session: the command and the revocation queue behind it ---------
@@ -269,20 +269,20 @@ def test_whatever_the_order_behind_a_held_lock_nothing_is_recorded_after_a_revoc
     clock = PausingClock()
     app = new_tracker(durable_store_url, clock)
     coach = granted(app, Role.COACH, "Claire Dubois")
-    coachee, sponsor = app.register_party("person", "Marc Petit"), app.register_party("person", "Sophie Laurent")
+    coachee, sponsor = app.parties.register("person", "Marc Petit"), app.parties.register("person", "Sophie Laurent")
     other = new_tracker(durable_store_url)
     take, let_go = hold_write_lock(durable_store_url, app)
     outcome: dict[str, Any] = {}
 
     def opening() -> None:
         try:
-            outcome["open"] = app.open_engagement(coach, coachee, sponsor, "hr", "Ops")
+            outcome["open"] = app.engagements.open(coach, coachee, sponsor, "hr", "Ops")
         except NotPermitted as exc:
             outcome["open"] = exc
 
     def revocation() -> None:
         catch_up_clock(other)
-        other.revoke(coach.party, Role.COACH, admin(other))
+        other.access.revoke(coach.party, Role.COACH, admin(other))
 
     try:
         clock.armed = True
@@ -304,7 +304,7 @@ def test_whatever_the_order_behind_a_held_lock_nothing_is_recorded_after_a_revoc
         revoked_at = max(positions(app, AccessRegister.ID))
         opened = outcome["open"]
         if isinstance(opened, NotPermitted):
-            assert not list(app.engagement_ids())
+            assert not list(app.engagements.ids())
         else:
             assert isinstance(opened, UUID)
             assert max(positions(app, opened)) < revoked_at  # it committed before the revocation

@@ -30,14 +30,14 @@ def test_import_takes_no_snapshot_and_the_first_command_takes_one(durable_store_
     app.save(history)  # a bulk import: one save, no command's load
     assert _snapshot_versions(app, history.id) == []
 
-    app.record_session(history.id, coach, date(2025, 3, 1), 60, ["delegation"], "a note")
+    app.engagements.record_session(history.id, coach, date(2025, 3, 1), 60, ["delegation"], "a note")
     assert _snapshot_versions(app, history.id) == [imported + 1]  # lazily, at the first command
 
-    app.record_session(history.id, coach, date(2025, 3, 2), 60, ["delegation"], "another note")
+    app.engagements.record_session(history.id, coach, date(2025, 3, 2), 60, ["delegation"], "another note")
     assert _snapshot_versions(app, history.id) == [imported + 1]  # not again until 20 more events
 
     replayed = app.repository.get(history.id, version=imported + 2)  # every event from the first
-    loaded = app.engagement(history.id)  # from the snapshot
+    loaded = app.engagements.get(history.id)  # from the snapshot
     assert isinstance(loaded, Engagement)
     assert loaded == replayed
     app.close()
@@ -48,12 +48,12 @@ def test_commands_snapshot_every_interval(durable_store_url: str) -> None:
     from tests.support import in_accompaniment
 
     cast, eid = in_accompaniment(app)
-    start = app.engagement(eid).version
+    start = app.engagements.get(eid).version
     for day in range(1, 4):  # the contract allows 3 sessions
-        app.record_session(eid, cast.coach, date(2026, 2, day), 60, ["delegation"], "a note")
+        app.engagements.record_session(eid, cast.coach, date(2026, 2, day), 60, ["delegation"], "a note")
     versions = _snapshot_versions(app, eid)
     assert versions, "commands took snapshots"
     assert all(b - a >= 2 for a, b in itertools.pairwise(versions))  # never closer than the interval
-    assert app.engagement(eid).version - versions[-1] < 2  # a load replays fewer than an interval
-    assert app.engagement(eid) == app.repository.get(eid, version=start + 3)
+    assert app.engagements.get(eid).version - versions[-1] < 2  # a load replays fewer than an interval
+    assert app.engagements.get(eid) == app.repository.get(eid, version=start + 3)
     app.close()

@@ -125,7 +125,7 @@ def test_only_the_three_parties_have_a_report(tracker: EngagementTracker) -> Non
 def test_text_is_escaped_never_markup(tracker: EngagementTracker) -> None:
     story = dip_story(tracker)
     hostile = '<img src=x onerror="alert(1)"> & <b>bold</b>'
-    tracker.commit_action(story.eid, story.cast.coachee, hostile, date(2026, 6, 1))
+    tracker.engagements.commit_action(story.eid, story.cast.coachee, hostile, date(2026, 6, 1))
     html = engagement_report(tracker, story.eid, story.cast.coachee)
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
     assert external_references(html) == []
@@ -205,7 +205,7 @@ def _coach_view() -> dict[str, Any]:
     app = new_tracker("memory:")
     try:
         story = dip_story(app)
-        return app.engagement_view(story.eid, story.cast.coach)
+        return app.engagements.view(story.eid, story.cast.coach)
     finally:
         app.close()
 

@@ -21,7 +21,7 @@ def test_the_embedding_tour_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     scope: dict[str, object] = {"document_bytes": b"the synthesis document"}
     exec(python_block("## Embedding the domain core (Python API)"), scope)  # noqa: S102 - our own README
     app = scope["app"]
-    assert app.engagement(scope["eid"]).state == "closed"  # type: ignore[attr-defined]
+    assert app.engagements.get(scope["eid"]).state == "closed"  # type: ignore[attr-defined]
     assert (tmp_path / "coaching.sqlite").exists() and (tmp_path / "coaching.sqlite-vault").exists()
     app.close()  # type: ignore[attr-defined]
 

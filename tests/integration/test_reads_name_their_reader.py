@@ -26,7 +26,11 @@ from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.cli import cli
 from engagement_tracker.domain import Actor, NotPermitted, Role
 from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.application.cohort_commands import CohortCommands
+from engagement_tracker.domain.application.budget_commands import BudgetService
+from engagement_tracker.domain.application.cohort_commands import CohortService
+from engagement_tracker.domain.application.engagement_commands import EngagementService
+from engagement_tracker.domain.application.grant_commands import AccessService
+from engagement_tracker.domain.application.parties import PartyService
 from engagement_tracker.domain.errors import InvalidInput
 from tests.integration.test_out_files import Store, etrack
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, granted, new_tracker, open_engagement
@@ -172,25 +176,37 @@ def test_a_coach_reads_their_own_load_only(store: Store, capsys: pytest.CaptureF
 #: Public methods that take no reader, and why.
 PLUMBING = {
     "access_register": "the register the gates read (the command path's port)",
-    "held_grants": "what the gates read at each call (GrantsSource); a caller reads app.grants(viewer)",
+    "held_grants": "what the gates read at each call (GrantsSource); a caller reads app.access.grants(viewer)",
     "write_guard": "what a recording transaction re-checks of the grants its command relied on (no data)",
     "attempts": "the command path's retry loop",
+    # the command path's own API, which the services are given (load, decide, save, exactly once)
+    "load": "the command path: the aggregate a command decides on (sealed values only)",
+    "history": "the command path: an aggregate's events, folded by the views into their record (sealed)",
+    "update": "the command path: load, decide, save, retry (the command it runs names its actor)",
+    "commit": "the command path: save one command's aggregates, exactly once",
+    "save_new": "the command path: save a new aggregate, exactly once",
+    "new_id": "the command path: the id of what a creating command makes",
+    "new_party": "the command path: a party aggregate to save (its key made first)",
+    "now": "the command path: the injected clock",
+    "resolve_command_id": "the command path: the caller's command id, or a new one",
+    "stored_versions": "the command path: exactly-once bookkeeping (versions a command id recorded)",
+    "tell": "the command path: the outcome of the command just run",
+    "seal_optional": "the sealing port, for commands",
     "exists": "whether an id is taken (a creating command's check); says nothing of what it holds",
     "recorded_by": "exactly-once bookkeeping of a creating command",
     "seal": "the sealing port, for commands",
     "unseal": "the sealing port: a caller needs the ciphertext first, which only gated reads hand out",
     "make_signal": "builds a value for a command (no store read)",
-    "register_party": "a command (parties are registered by the host, which authenticates people)",
+    "register": "parties.register: a command (parties are registered by the host, which authenticates people)",
     "initialise": "a command, refused once the store has an admin",
     "tick": "the deadline clock's command (the system role)",
-    "engagement": "the decision state a command loads (the aggregate); views are engagement_view/timeline",
-    "engagement_record": "the folded record the views read; views are engagement_view/timeline",
-    "engagement_ids": "ids only, for the deadline clock and the projections",
-    "cohort_ids": "ids only, for the deadline clock and the projections",
+    "ids": "engagements.ids, cohorts.ids: ids only, for the deadline clock and the projections",
+    "ids_of": "the command path's listing of ids by creating event (ids only)",
     "party": "the party aggregate commands load (its name sealed)",
     "party_name": "unseals a name for a view that already passed its gate",
-    "get": "the cohort aggregate a command loads; its view is cohorts.view",
-    "record": "the cohort's folded record the views read; its view is cohorts.view",
+    "get": "the aggregate a command loads (engagement, cohort, party); views are view/timeline",
+    "record": "the folded record the views read; views are engagements.view/timeline, cohorts.view",
+    "name": "parties.name: unseals a name for a view that already passed its gate",
 }
 
 #: The parameter naming who acts in a command.
@@ -207,7 +223,8 @@ def public_methods(cls: type) -> dict[str, Any]:
 def services() -> dict[str, type]:
     import typing
 
-    return {"app": EngagementTracker, "cohorts": CohortCommands,
+    return {"app": EngagementTracker, "engagements": EngagementService, "cohorts": CohortService,
+            "parties": PartyService, "access": AccessService, "budgets": BudgetService,
             "audit": typing.get_type_hints(bootstrap.audit_service)["return"],
             "analyst": typing.get_type_hints(bootstrap.analyst_service)["return"]}
 
@@ -231,23 +248,23 @@ class World:
         self.cid = frame_cohort(app, cc)
         self.coach = cast.coach
         self.analyst = granted(app, Role.ANALYST, "Anna")
-        self.outsider = app.register_party("person", "Oscar Outsider")
+        self.outsider = app.parties.register("person", "Oscar Outsider")
         self.audit = bootstrap.audit_service(app)
         self.analytics = bootstrap.analyst_service(app)
 
 
 #: Each Python read, called as ``viewer`` (None, or a reader lacking the grant of the role it claims).
 PY_READS: dict[str, tuple[Role, Callable[[World, Any], object]]] = {
-    "app.access_history": (Role.AUDITOR, lambda w, v: w.app.access_history(v)),
-    "app.coach_hours": (Role.AUDITOR, lambda w, v: w.app.coach_hours(v, w.coach.party)),
-    "app.coach_load": (Role.ADMIN, lambda w, v: w.app.coach_load(v, w.coach.party)),
-    "app.engagement_view": (Role.COACH, lambda w, v: w.app.engagement_view(w.eid, v)),
-    "app.grants": (Role.AUDITOR, lambda w, v: w.app.grants(v)),
-    "app.parties": (Role.ADMIN, lambda w, v: w.app.parties(v)),
-    "app.privacy_budget": (Role.ANALYST, lambda w, v: w.app.privacy_budget(v)),
+    "access.history": (Role.AUDITOR, lambda w, v: w.app.access.history(v)),
+    "engagements.coach_hours": (Role.AUDITOR, lambda w, v: w.app.engagements.coach_hours(v, w.coach.party)),
+    "engagements.coach_load": (Role.ADMIN, lambda w, v: w.app.engagements.coach_load(v, w.coach.party)),
+    "engagements.view": (Role.COACH, lambda w, v: w.app.engagements.view(w.eid, v)),
+    "access.grants": (Role.AUDITOR, lambda w, v: w.app.access.grants(v)),
+    "parties.list": (Role.ADMIN, lambda w, v: w.app.parties.list(v)),
+    "budgets.balance": (Role.ANALYST, lambda w, v: w.app.budgets.balance(v)),
     "app.replay": (Role.AUDITOR, lambda w, v: w.app.replay(w.eid, v)),
-    "app.testimonial_quotes": (Role.ANALYST, lambda w, v: w.app.testimonial_quotes(v)),
-    "app.timeline": (Role.COACH, lambda w, v: w.app.timeline(w.eid, v)),
+    "engagements.testimonial_quotes": (Role.ANALYST, lambda w, v: w.app.engagements.testimonial_quotes(v)),
+    "engagements.timeline": (Role.COACH, lambda w, v: w.app.engagements.timeline(w.eid, v)),
     "cohorts.experiment_effects": (Role.MEMBER, lambda w, v: w.app.cohorts.experiment_effects(w.cid, v)),
     "cohorts.metrics": (Role.MEMBER, lambda w, v: w.app.cohorts.metrics(w.cid, v)),
     "cohorts.view": (Role.MEMBER, lambda w, v: w.app.cohorts.view(w.cid, v)),

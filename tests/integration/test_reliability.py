@@ -65,11 +65,11 @@ def long_engagement(app: Any, cast: Cast) -> Any:
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "framing.formalisation")
     c = cast.coach
-    app.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours")
-    app.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week")
-    app.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32)
-    app.fix_contract(eid, c, 200, date(2026, 1, 20), date(2026, 12, 31))
-    app.start_accompaniment(eid, c)
+    app.engagements.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours")
+    app.engagements.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week")
+    app.engagements.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32)
+    app.engagements.fix_contract(eid, c, 200, date(2026, 1, 20), date(2026, 12, 31))
+    app.engagements.start_accompaniment(eid, c)
     return eid
 
 
@@ -78,15 +78,15 @@ def test_eight_processes_on_the_same_engagements(durable_store_url: str, tmp_pat
     coach_cast = Cast.register(app)
     plan: dict[str, Any] = {"coach": str(coach_cast.coach.party), "engagements": [], "coachees": {}, "teams": {}}
     for _ in range(3):
-        cast = Cast(coach_cast.coach, Actor(app.register_party("person", "Coachee"), Role.COACHEE),
-                    Actor(app.register_party("person", "Sponsor"), Role.SPONSOR), coach_cast.other_coach,
+        cast = Cast(coach_cast.coach, Actor(app.parties.register("person", "Coachee"), Role.COACHEE),
+                    Actor(app.parties.register("person", "Sponsor"), Role.SPONSOR), coach_cast.other_coach,
                     coach_cast.other_coachee)
         eid = long_engagement(app, cast)
         plan["engagements"].append(str(eid))
         plan["coachees"][str(eid)] = str(cast.coachee.party)
     for worker in range(8):
-        plan["teams"][str(worker)] = [(str(app.register_party("team", f"T{worker}{n}")),
-                                       str(app.register_party("person", f"M{worker}{n}"))) for n in range(2)]
+        plan["teams"][str(worker)] = [(str(app.parties.register("team", f"T{worker}{n}")),
+                                       str(app.parties.register("person", f"M{worker}{n}"))) for n in range(2)]
     app.close()
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(plan))
@@ -103,8 +103,8 @@ def test_eight_processes_on_the_same_engagements(durable_store_url: str, tmp_pat
     actions = sum(r["done"]["actions"] for r in results)
     stored_sessions = stored_actions = 0
     for eid in plan["engagements"]:
-        e = app.engagement(eid)
-        r = app.engagement_record(eid)
+        e = app.engagements.get(eid)
+        r = app.engagements.record(eid)
         assert [s.number for s in r.sessions] == list(range(1, len(r.sessions) + 1))  # none lost, none twice
         assert e.sessions_held == len(r.sessions)
         stored_sessions += len(r.sessions)
@@ -115,7 +115,7 @@ def test_eight_processes_on_the_same_engagements(durable_store_url: str, tmp_pat
         assert replayed == e  # the state is a serial replay of what was committed
     assert (stored_sessions, stored_actions) == (sessions, actions)
     opened = [o for r in results for o in r["opened"]]
-    load = app.coach_load(coach_cast.coach)
+    load = app.engagements.coach_load(coach_cast.coach)
     assert load["active"] == len(opened) <= 4
     assert sorted(load["active_team_engagements"]) == sorted(opened)
     refusals = {k for r in results for k in r["refused"]}
@@ -181,7 +181,7 @@ def test_a_runner_stops_cleanly_on_sigterm_and_resumes(durable_store_url: str) -
     runner.send_signal(signal.SIGTERM)
     _, err = runner.communicate(timeout=30)
     assert runner.returncode == 0 and "stopped cleanly" in err
-    app.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations", START)
+    app.engagements.record_signal(eid, cast.coach, "turnover", "management", "drains", 3, "Operations", START)
     assert bootstrap.audit_trail(app).catch_up() == 1  # resumes where it stopped
     app.close()
 
@@ -204,7 +204,7 @@ def test_the_server_terminating_the_session(durable_store_url: str) -> None:
     outcomes = []
     for n in range(3):
         try:
-            app.record_session(eid, cast.coach, START + timedelta(days=20 + n), 60, ["career"], "after the cut")
+            app.engagements.record_session(eid, cast.coach, START + timedelta(days=20 + n), 60, ["career"], "after the cut")
             outcomes.append("ok")
         except StoreError as exc:
             outcomes.append(f"error: {exc}")
@@ -213,5 +213,5 @@ def test_the_server_terminating_the_session(durable_store_url: str) -> None:
     assert outcomes[-1] == "ok", outcomes  # the next command succeeds once the database answers
     after = list(app.events.get(eid))
     assert len(after) == before + outcomes.count("ok")  # nothing partial, nothing lost
-    assert [s.number for s in app.engagement_record(eid).sessions] == list(range(1, outcomes.count("ok") + 1))
+    assert [s.number for s in app.engagements.record(eid).sessions] == list(range(1, outcomes.count("ok") + 1))
     app.close()

@@ -95,7 +95,7 @@ def test_a_runner_follows_through_server_terminated_sessions(durable_store_url: 
                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
             for attempt in range(20):  # the writer's own session was cut too: it retries (StoreError says so)
                 try:
-                    app.record_session(eid, cast.coach, START + timedelta(days=20 + n), 30, ["career"],
+                    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20 + n), 30, ["career"],
                                        command_id=f"after-cut-{n}")
                     break
                 except StoreError:

@@ -34,24 +34,24 @@ def test_the_snapshot_stays_the_same_size_from_version_20_to_160(store_url: str)
     sizes = {}
     day = START + timedelta(days=11)
     n = 0
-    while app.engagement(eid).version < 160:
+    while app.engagements.get(eid).version < 160:
         n += 1
-        app.propose_amendment(eid, cast.sponsor, extra_sessions=1)
-        app.agree_amendment(eid, cast.coach)
-        app.agree_amendment(eid, cast.coachee)
-        app.record_session(eid, cast.coach, day + timedelta(days=n), 60, ["delegation"], LONG_NOTE)
-        action = app.commit_action(eid, cast.coachee, LONG_NOTE, day + timedelta(days=n + 7))
-        app.complete_action(eid, cast.coachee, action)
-        app.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 40 - n % 5, day + timedelta(days=n))
-        e = app.engagement(eid)
+        app.engagements.propose_amendment(eid, cast.sponsor, extra_sessions=1)
+        app.engagements.agree_amendment(eid, cast.coach)
+        app.engagements.agree_amendment(eid, cast.coachee)
+        app.engagements.record_session(eid, cast.coach, day + timedelta(days=n), 60, ["delegation"], LONG_NOTE)
+        action = app.engagements.commit_action(eid, cast.coachee, LONG_NOTE, day + timedelta(days=n + 7))
+        app.engagements.complete_action(eid, cast.coachee, action)
+        app.engagements.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 40 - n % 5, day + timedelta(days=n))
+        e = app.engagements.get(eid)
         for mark in (20, 160):
             if mark not in sizes and e.version >= mark:
                 sizes[mark] = snapshot_bytes(app, e)
     assert sizes[160] <= sizes[20] * 1.1, sizes
-    record = app.engagement_record(eid)  # the content is all there, for the views
+    record = app.engagements.record(eid)  # the content is all there, for the views
     assert len(record.sessions) == e.sessions_held == n and len(record.actions) == n == e.actions_committed
     assert len(record.measurements) == n and e.open_actions == {}
-    view = app.engagement_view(eid, cast.coach)
+    view = app.engagements.view(eid, cast.coach)
     assert [s["notes"] for s in view["sessions"]] == [LONG_NOTE] * n
     app.close()
 
@@ -70,20 +70,20 @@ def test_a_snapshot_loads_the_same_state_as_a_replay_from_the_events(
     day = START + timedelta(days=11)
     open_actions: list[str] = []
     for i, step in enumerate(steps):
-        if step == "session" and app.engagement(eid).sessions_held < app.engagement(eid).sessions_allowed:
-            app.record_session(eid, cast.coach, day + timedelta(days=i), 45, ["career"], f"note {i}")
+        if step == "session" and app.engagements.get(eid).sessions_held < app.engagements.get(eid).sessions_allowed:
+            app.engagements.record_session(eid, cast.coach, day + timedelta(days=i), 45, ["career"], f"note {i}")
         elif step == "action":
-            open_actions.append(app.commit_action(eid, cast.coachee, f"action {i}", day + timedelta(days=i)))
+            open_actions.append(app.engagements.commit_action(eid, cast.coachee, f"action {i}", day + timedelta(days=i)))
         elif step in ("done", "drop") and open_actions:
             key = open_actions.pop(0)
-            (app.complete_action if step == "done" else app.drop_action)(eid, cast.coachee, key)
+            (app.engagements.complete_action if step == "done" else app.engagements.drop_action)(eid, cast.coachee, key)
         elif step == "measure":
-            app.measure_indicator(eid, cast.sponsor, keys["indicators"][0], i, day + timedelta(days=i))
+            app.engagements.measure_indicator(eid, cast.sponsor, keys["indicators"][0], i, day + timedelta(days=i))
         elif step == "review":
-            app.request_review(eid, cast.sponsor)
-            app.hold_review(eid, cast.coach, day + timedelta(days=i))
-    loaded = app.engagement(eid)  # from its latest snapshot, if one was taken
-    replayed = app.engagement_record(eid).engagement  # from the first event
+            app.engagements.request_review(eid, cast.sponsor)
+            app.engagements.hold_review(eid, cast.coach, day + timedelta(days=i))
+    loaded = app.engagements.get(eid)  # from its latest snapshot, if one was taken
+    replayed = app.engagements.record(eid).engagement  # from the first event
     assert app.snapshots is not None
     assert vars(loaded) == vars(replayed)
     assert sorted(loaded.open_actions) == sorted(open_actions)
@@ -97,17 +97,17 @@ def test_a_snapshot_of_the_earlier_layout_is_ignored(tmp_path: Any) -> None:
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
-    app.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], "notes")
-    e = app.engagement(eid)
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], "notes")
+    e = app.engagements.get(eid)
     old = Snapshot.take(e)
     state = dict(old.state, class_version=2, sessions=[], indicators={}, objectives={})
     assert app.snapshots is not None
     app.snapshots.put([Snapshot(originator_id=e.id, originator_version=e.version, timestamp=e.modified_on,
                                 topic=old.topic, state=state)])
-    again = app.engagement(eid)
+    again = app.engagements.get(eid)
     assert vars(again) == vars(e) and again.sessions_held == 1
-    app.record_session(eid, cast.coach, START + timedelta(days=13), 60, ["career"], "more notes")
-    assert app.engagement(eid).sessions_held == 2
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=13), 60, ["career"], "more notes")
+    assert app.engagements.get(eid).sessions_held == 2
     app.close()
 
 
@@ -121,9 +121,9 @@ def test_a_cached_aggregate_catches_up_with_another_writer(durable_store_url: st
     assert first.repository.cache is not None and second.repository.cache is not None
     for n in range(1, 4):  # the contract allows 3
         writer = first if n % 2 else second
-        assert writer.record_session(eid, cast.coach, START + timedelta(days=11 + n), 60, ["career"], None) == n
-    assert first.engagement(eid).sessions_held == second.engagement(eid).sessions_held == 3
-    assert vars(first.engagement(eid)) == vars(first.engagement_record(eid).engagement)
+        assert writer.engagements.record_session(eid, cast.coach, START + timedelta(days=11 + n), 60, ["career"], None) == n
+    assert first.engagements.get(eid).sessions_held == second.engagements.get(eid).sessions_held == 3
+    assert vars(first.engagements.get(eid)) == vars(first.engagements.record(eid).engagement)
     first.close()
     second.close()
 

@@ -21,42 +21,42 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     full = open_engagement(app, cast)
     keys = drive(app, cast, full, "accompaniment.in_progress")
     day = START + timedelta(days=20)
-    app.record_session(full, cast.coach, day, 90, ["delegation", "priorities"], "notes")
-    a1 = app.commit_action(full, cast.coachee, "an action", day)
-    app.complete_action(full, cast.coachee, a1)
-    a2 = app.commit_action(full, cast.coachee, "another")
-    app.drop_action(full, cast.coachee, a2)
-    app.measure_indicator(full, cast.coachee, keys["indicators"][1], 2.5, day)
-    app.request_review(full, cast.sponsor)
-    app.hold_review(full, cast.coach, day, "summary")
-    app.suspend(full, cast.coachee, "leave")
-    app.resume(full, cast.coachee)
-    app.propose_amendment(full, cast.coachee, extra_sessions=1, new_end=START + timedelta(days=200))
-    app.agree_amendment(full, cast.coach)
-    app.agree_amendment(full, cast.sponsor)
-    app.record_signal(full, cast.coach, "turnover", "management", "drains", 4, "Operations", day, "two left")
-    app.propose_disclosure(full, cast.coachee, ["objectives", "indicators"])
-    app.accept_disclosure(full, cast.sponsor)
-    app.hold_closing_session(full, cast.coach, day + timedelta(days=50),
+    app.engagements.record_session(full, cast.coach, day, 90, ["delegation", "priorities"], "notes")
+    a1 = app.engagements.commit_action(full, cast.coachee, "an action", day)
+    app.engagements.complete_action(full, cast.coachee, a1)
+    a2 = app.engagements.commit_action(full, cast.coachee, "another")
+    app.engagements.drop_action(full, cast.coachee, a2)
+    app.engagements.measure_indicator(full, cast.coachee, keys["indicators"][1], 2.5, day)
+    app.engagements.request_review(full, cast.sponsor)
+    app.engagements.hold_review(full, cast.coach, day, "summary")
+    app.engagements.suspend(full, cast.coachee, "leave")
+    app.engagements.resume(full, cast.coachee)
+    app.engagements.propose_amendment(full, cast.coachee, extra_sessions=1, new_end=START + timedelta(days=200))
+    app.engagements.agree_amendment(full, cast.coach)
+    app.engagements.agree_amendment(full, cast.sponsor)
+    app.engagements.record_signal(full, cast.coach, "turnover", "management", "drains", 4, "Operations", day, "two left")
+    app.engagements.propose_disclosure(full, cast.coachee, ["objectives", "indicators"])
+    app.engagements.accept_disclosure(full, cast.sponsor)
+    app.engagements.hold_closing_session(full, cast.coach, day + timedelta(days=50),
                              dict.fromkeys(keys["indicators"], ("partly", "evidence")))
-    app.hold_closing_meeting(full, cast.coach, day + timedelta(days=60), "synthesis", "recommendations")
-    app.consent_to_icf_log(full, cast.coachee, True)
-    app.leave_testimonial(full, cast.coachee, {"would_recommend": 5}, "it helped", quote_consent=True)
+    app.engagements.hold_closing_meeting(full, cast.coach, day + timedelta(days=60), "synthesis", "recommendations")
+    app.engagements.consent_to_icf_log(full, cast.coachee, True)
+    app.engagements.leave_testimonial(full, cast.coachee, {"would_recommend": 5}, "it helped", quote_consent=True)
     declined = open_engagement(app, cast)
     drive(app, cast, declined, "met")
-    app.decline(declined, cast.coach, "mismatch")
+    app.engagements.decline(declined, cast.coach, "mismatch")
     abandoned = open_engagement(app, cast)
-    app.abandon(abandoned, cast.sponsor, "sponsor_withdrew", "budget")
+    app.engagements.abandon(abandoned, cast.sponsor, "sponsor_withdrew", "budget")
     team_cast = Cast.register(app, team=True)
     team = open_engagement(app, team_cast)
     drive(app, team_cast, team, "accompaniment.in_progress")
-    app.hold_quarterly_review(team, team_cast.sponsor, START + timedelta(days=90), True, coaches_added=1)
-    app.commit_action(team, team_cast.coachee, "pair on incidents", START + timedelta(days=30))
+    app.engagements.hold_quarterly_review(team, team_cast.sponsor, START + timedelta(days=90), True, coaches_added=1)
+    app.engagements.commit_action(team, team_cast.coachee, "pair on incidents", START + timedelta(days=30))
     tick_at(app, datetime(2027, 1, 1, tzinfo=UTC))  # contract end, action and quarters missed
-    app.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
+    app.engagements.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
     record_every_cohort_event_type(app)
-    leaver = app.register_party("person", "Someone Who Left")
-    app.erase_subject(leaver, granted(app, Role.ADMIN, "DPO"))
+    leaver = app.parties.register("person", "Someone Who Left")
+    app.parties.erase(leaver, granted(app, Role.ADMIN, "DPO"))
     return [full, declined, abandoned, team]
 
 
@@ -96,8 +96,8 @@ def test_every_event_type_round_trips_through_sqlite_with_snapshots(tmp_path: Pa
     app = new_tracker(url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
     cast = Cast.register(app)
     ids = record_every_event_type(app, cast)
-    live = {eid: app.engagement(eid) for eid in ids}
-    live_cohorts = {cid: app.cohorts.get(cid) for cid in app.cohort_ids()}
+    live = {eid: app.engagements.get(eid) for eid in ids}
+    live_cohorts = {cid: app.cohorts.get(cid) for cid in app.cohorts.ids()}
     assert len(live_cohorts) == 2
     app.close()
 
@@ -114,12 +114,12 @@ def test_every_event_type_round_trips_through_sqlite_with_snapshots(tmp_path: Pa
         event = mapper.to_domain_event(n)
         assert mapper.to_stored_event(event).state == n.state, n.topic  # the format is stable
 
-    assert list(reopened.cohort_ids()) == list(live_cohorts)
+    assert list(reopened.cohorts.ids()) == list(live_cohorts)
     for cid, cohort in live_cohorts.items():
         assert reopened.cohorts.get(cid) == cohort
     for eid, aggregate in live.items():
         snapshots = list(reopened.snapshots.get(eid))
-        via_snapshot = reopened.engagement(eid)
+        via_snapshot = reopened.engagements.get(eid)
         assert via_snapshot == aggregate
         replayed = None
         for event in reopened.events.get(eid):
@@ -135,7 +135,7 @@ def test_history_at_every_version_reloads(tmp_path: Path) -> None:
     app = new_tracker(url)
     cast = Cast.register(app)
     full = record_every_event_type(app, cast)[0]
-    states = [app.engagement(full, version=v).state for v in range(1, app.engagement(full).version + 1)]
+    states = [app.engagements.get(full, version=v).state for v in range(1, app.engagements.get(full).version + 1)]
     assert states[0] == "framing.first_meeting" and states[-1] == "closed"
-    assert [row["state"] for row in app.timeline(full, cast.coach)] == states
+    assert [row["state"] for row in app.engagements.timeline(full, cast.coach)] == states
     app.close()

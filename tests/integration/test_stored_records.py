@@ -159,7 +159,7 @@ def test_a_time_that_is_not_a_time_is_not_counted_from_the_stamp(tmp_path: Path)
     url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
     app = new_tracker(url, FakeClock())
     cast, eid = in_accompaniment(app)
-    app.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "notes")
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "notes")
     app.close()
     with sqlite3.connect(tmp_path / "etrack.sqlite") as con:  # a session counted from its stamp, time forged
         changed = con.execute("UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), "

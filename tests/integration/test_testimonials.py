@@ -46,26 +46,26 @@ def test_left_at_closing_once_and_refusals_write_nothing(tracker) -> None:
     drive(tracker, cast, eid, "accompaniment.in_progress")
     before = event_count(tracker)
     with pytest.raises(RuleViolation, match="closing or closed"):
-        tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, "great")
-    drive_rest = tracker.hold_closing_session
-    drive_rest(eid, cast.coach, tracker.engagement(eid).tripartite_on,
-               dict.fromkeys(tracker.engagement(eid).indicator_objectives, ("achieved", "measured")))
+        tracker.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, "great")
+    drive_rest = tracker.engagements.hold_closing_session
+    drive_rest(eid, cast.coach, tracker.engagements.get(eid).tripartite_on,
+               dict.fromkeys(tracker.engagements.get(eid).indicator_objectives, ("achieved", "measured")))
     before = event_count(tracker)
     with pytest.raises(NotPermitted, match="coachee"):
-        tracker.leave_testimonial(eid, cast.coach, {"would_recommend": 5})
+        tracker.engagements.leave_testimonial(eid, cast.coach, {"would_recommend": 5})
     with pytest.raises(InvalidInput, match="the items are"):
-        tracker.leave_testimonial(eid, cast.coachee, {"charisma": 5})
+        tracker.engagements.leave_testimonial(eid, cast.coachee, {"charisma": 5})
     with pytest.raises(InvalidInput, match=r"1\.\.5"):
-        tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 6})
+        tracker.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 6})
     with pytest.raises(InvalidInput, match="no text to quote"):
-        tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 4}, quote_consent=True)
+        tracker.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 4}, quote_consent=True)
     assert event_count(tracker) == before
-    tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 5, "autonomy_gained": 4}, "it helped")
+    tracker.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 5, "autonomy_gained": 4}, "it helped")
     with pytest.raises(InvalidInput, match="one each"):
-        tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 1})
-    e = tracker.engagement(eid)
+        tracker.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 1})
+    e = tracker.engagements.get(eid)
     assert e.testimonial_authors == [str(cast.coachee.party)]
-    (t,) = tracker.engagement_record(eid).testimonials.values()
+    (t,) = tracker.engagements.record(eid).testimonials.values()
     assert t.anonymous and not t.quote_consent and t.text.subject == str(cast.coachee.party)  # the author's key
     assert e.state == "closing"  # never changes the state
 
@@ -84,30 +84,30 @@ def test_ratings_reach_analysts_only_as_released_aggregates_and_quotes_only_with
     authors = []
     for n in range(4):
         cast, eid = closed_engagement(tracker)
-        tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, f"text number {n}",
+        tracker.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, f"text number {n}",
                                   quote_consent=n % 2 == 0)
         authors.append(cast)
     analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     rel = bootstrap.analyst_service(tracker).testimonials(analyst, ["metric"])
     assert {r.dims["metric"]: r.value for r in rel.released} == {"would_recommend=5": 4}
-    quotes = tracker.testimonial_quotes(analyst)
+    quotes = tracker.engagements.testimonial_quotes(analyst)
     assert sorted(q["quote"] for q in quotes) == ["text number 0", "text number 2"]
     assert not UUID_RE.search(repr(quotes)) and all(set(q) == {"period", "quote", "status"} for q in quotes)
     assert not any("Marc" in str(q) for q in quotes)
     with pytest.raises(NotPermitted):
-        tracker.testimonial_quotes(authors[0].coach)
+        tracker.engagements.testimonial_quotes(authors[0].coach)
     with pytest.raises(NotPermitted):
         bootstrap.analyst_service(tracker).testimonials(authors[0].coach, ["metric"])
     # erasure removes the text: sealed under the author's key
-    tracker.erase_subject(authors[0].coachee.party, admin(tracker))
-    assert sorted(q["quote"] for q in tracker.testimonial_quotes(analyst)) == ["text number 2"]
+    tracker.parties.erase(authors[0].coachee.party, admin(tracker))
+    assert sorted(q["quote"] for q in tracker.engagements.testimonial_quotes(analyst)) == ["text number 2"]
 
 
 def test_too_few_authors_in_a_quarter_quote_nothing_and_release_nothing(tracker) -> None:
     cast, eid = closed_engagement(tracker)
-    tracker.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, "only me", quote_consent=True)
+    tracker.engagements.leave_testimonial(eid, cast.coachee, {"would_recommend": 5}, "only me", quote_consent=True)
     analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
-    assert tracker.testimonial_quotes(analyst) == [{"period": "2026-Q1", "quote": None, "status": "suppressed"}]
+    assert tracker.engagements.testimonial_quotes(analyst) == [{"period": "2026-Q1", "quote": None, "status": "suppressed"}]
     rel = bootstrap.analyst_service(tracker).testimonials(analyst, ["metric"])
     assert not rel.released
 
@@ -115,4 +115,4 @@ def test_too_few_authors_in_a_quarter_quote_nothing_and_release_nothing(tracker)
 def test_an_auditor_is_not_an_analyst_for_quotes(tracker) -> None:
     auditor = granted(tracker, Role.AUDITOR, "Audrey")
     with pytest.raises(NotPermitted):
-        tracker.testimonial_quotes(Actor(auditor.party, Role.AUDITOR))
+        tracker.engagements.testimonial_quotes(Actor(auditor.party, Role.AUDITOR))

@@ -38,14 +38,14 @@ def commands(url: str, seed: int, n: int, plan_path: str) -> None:
         choice = rng.random()
         try:
             if choice < 0.5:
-                app.record_session(eid, coach, date(2026, 2, 1) + timedelta(days=i % 60), 60, ["career"], f"w{seed}")
+                app.engagements.record_session(eid, coach, date(2026, 2, 1) + timedelta(days=i % 60), 60, ["career"], f"w{seed}")
                 done["sessions"] += 1
             elif choice < 0.8:
-                app.commit_action(eid, coachees[eid], f"action {seed}-{i}")
+                app.engagements.commit_action(eid, coachees[eid], f"action {seed}-{i}")
                 done["actions"] += 1
             elif teams:
                 team, sponsor = teams.pop()
-                opened.append(str(app.open_engagement(coach, team, sponsor, "hr", "Digital Factory")))
+                opened.append(str(app.engagements.open(coach, team, sponsor, "hr", "Digital Factory")))
                 done["opened"] += 1
         except EtrackError as exc:
             refused[type(exc).__name__] = refused.get(type(exc).__name__, 0) + 1
@@ -94,9 +94,9 @@ def idempotent(url: str, plan_path: str, worker: str) -> None:
         cid, eid, kind = command["cid"], command["eid"], command["kind"]
         try:
             if kind == "session":
-                app.record_session(eid, coach, date(2026, 2, 1), 60, ["career"], command_id=cid)
+                app.engagements.record_session(eid, coach, date(2026, 2, 1), 60, ["career"], command_id=cid)
             else:
-                app.commit_action(eid, coachees[eid], f"action {cid}", command_id=cid)
+                app.engagements.commit_action(eid, coachees[eid], f"action {cid}", command_id=cid)
         except EtrackError as exc:
             say(cid=cid, status=f"refused: {type(exc).__name__}: {exc}")
             continue

@@ -40,8 +40,8 @@ class GrantsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.app = new_tracker("memory:", FakeClock())
-        first = self.app.initialise("Ada Admin")
-        self.parties: list[UUID] = [first] + [self.app.register_party("person", f"P{n}") for n in range(3)]
+        first = self.app.access.initialise("Ada Admin")
+        self.parties: list[UUID] = [first] + [self.app.parties.register("person", f"P{n}") for n in range(3)]
         self.parties.append(UUID(int=0xBAD))  # a made-up party, never registered
         self.model: dict[UUID, set[str]] = {first: {"admin"}}
         self.audit = bootstrap.audit_service(self.app)
@@ -75,7 +75,7 @@ class GrantsMachine(RuleBasedStateMachine):
         permitted = claim is Role.ADMIN and self.holds(admin.party, Role.ADMIN)
         before = event_count(self.app)
         try:
-            self.app.grant(target, role, admin)
+            self.app.access.grant(target, role, admin)
         except NotPermitted:
             assert not permitted and event_count(self.app) == before
             return
@@ -92,7 +92,7 @@ class GrantsMachine(RuleBasedStateMachine):
         permitted = claim is Role.ADMIN and self.holds(admin.party, Role.ADMIN)
         before = event_count(self.app)
         try:
-            self.app.revoke(target, role, admin)
+            self.app.access.revoke(target, role, admin)
         except NotPermitted:
             assert not permitted and event_count(self.app) == before
             return
@@ -109,15 +109,15 @@ class GrantsMachine(RuleBasedStateMachine):
         actor = Actor(self.parties[party], claim)
         expected = claim in CALLS[call] and self.holds(actor.party, claim)
         if call == "erase":
-            victim = self.app.register_party("person", "Leaver")  # before counting: the erasure alone
-            self.attempt(lambda: self.app.erase_subject(victim, actor), expected, call)
+            victim = self.app.parties.register("person", "Leaver")  # before counting: the erasure alone
+            self.attempt(lambda: self.app.parties.erase(victim, actor), expected, call)
             if not expected:
                 assert not self.app.sealer.is_erased(str(victim)), "a refused erasure destroyed a key"
             return
         run = {
             "entries": lambda: self.audit.entries(actor),
             "replay": lambda: self.app.replay(self.parties[1], actor),
-            "history": lambda: self.app.access_history(actor),
+            "history": lambda: self.app.access.history(actor),
             "summary": lambda: self.analyst.summary(actor),
         }[call]
         self.attempt(run, expected, call)

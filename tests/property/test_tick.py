@@ -29,12 +29,12 @@ def test_ticking_in_any_order_records_each_deadline_exactly_once(history: dict, 
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     for due, completed in history["actions"]:
-        key = app.commit_action(eid, cast.coachee, "an action", START + timedelta(days=due))
+        key = app.engagements.commit_action(eid, cast.coachee, "an action", START + timedelta(days=due))
         if completed:
-            app.complete_action(eid, cast.coachee, key)
+            app.engagements.complete_action(eid, cast.coachee, key)
     for n in range(history["reviews"]):
         if history["team"]:
-            app.hold_quarterly_review(eid, cast.coach, START + timedelta(days=90 * (n + 1)), True)
+            app.engagements.hold_quarterly_review(eid, cast.coach, START + timedelta(days=90 * (n + 1)), True)
     cc = CohortCast.register(app)
     cid = frame_cohort(app, cc)
     for n, _hours in enumerate(history["experiments_ended"]):
@@ -45,7 +45,7 @@ def test_ticking_in_any_order_records_each_deadline_exactly_once(history: dict, 
 
     times = [EPOCH + timedelta(days=d) for d in ticks]
     latest = max(times)
-    expected = {("engagement", k) for k, _ in app.engagement(eid).due_deadlines(latest)} | {
+    expected = {("engagement", k) for k, _ in app.engagements.get(eid).due_deadlines(latest)} | {
         ("cohort", k) for k, _ in app.cohorts.get(cid).due_deadlines(latest)}
 
     recorded = [row for t in times for row in app.tick(t)]
@@ -54,5 +54,5 @@ def test_ticking_in_any_order_records_each_deadline_exactly_once(history: dict, 
     assert all(n == 1 for n in counts.values())
     for t in times:
         assert app.tick(t) == []
-    assert set(app.engagement(eid).missed) == {k for kind, k in expected if kind == "engagement"}
+    assert set(app.engagements.get(eid).missed) == {k for kind, k in expected if kind == "engagement"}
     app.close()

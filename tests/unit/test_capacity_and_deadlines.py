@@ -14,23 +14,23 @@ from tests.unit.test_engagement_rules import refused
 
 
 def team_engagement(app, coach: Actor):  # type: ignore[no-untyped-def]
-    team = app.register_party("team", "Team X")
-    sponsor = app.register_party("person", "Manager Y")
-    return app.open_engagement(coach, team, sponsor, "line_manager", "Digital Factory")
+    team = app.parties.register("team", "Team X")
+    sponsor = app.parties.register("person", "Manager Y")
+    return app.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory")
 
 
 def test_above_three_teams_warns_and_above_four_refuses(tracker, cast) -> None:
     coach = cast.coach
     for _ in range(3):
         team_engagement(tracker, coach)
-    assert tracker.coach_load(coach)["status"] == "ok"
+    assert tracker.engagements.coach_load(coach)["status"] == "ok"
     team_engagement(tracker, coach)
-    load = tracker.coach_load(coach)
+    load = tracker.engagements.coach_load(coach)
     assert (load["active"], load["status"], load["warnings_recorded"]) == (4, "at the limit", 1)
-    team = tracker.register_party("team", "Team Z")
-    sponsor = tracker.register_party("person", "Manager Z")
+    team = tracker.parties.register("team", "Team Z")
+    sponsor = tracker.parties.register("person", "Manager Z")
     err = refused(tracker, CapacityExceeded,
-                  lambda: tracker.open_engagement(coach, team, sponsor, "line_manager", "Digital Factory"))
+                  lambda: tracker.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory"))
     assert "already accompanies 4 teams; the limit is 4" in str(err)
     assert isinstance(err, RuleViolation)
 
@@ -38,15 +38,15 @@ def test_above_three_teams_warns_and_above_four_refuses(tracker, cast) -> None:
 def test_individual_coachees_do_not_count(tracker, cast) -> None:
     for _ in range(5):
         open_engagement(tracker, cast)
-    assert tracker.coach_load(cast.coach)["active"] == 0
+    assert tracker.engagements.coach_load(cast.coach)["active"] == 0
 
 
 def test_an_ended_team_engagement_frees_its_slot(tracker, cast) -> None:
     ids = [team_engagement(tracker, cast.coach) for _ in range(4)]
-    tracker.abandon(ids[0], cast.coach, "other")
-    assert tracker.coach_load(cast.coach)["active"] == 3
+    tracker.engagements.abandon(ids[0], cast.coach, "other")
+    assert tracker.engagements.coach_load(cast.coach)["active"] == 3
     team_engagement(tracker, cast.coach)  # the freed slot is usable
-    assert tracker.coach_load(cast.coach)["active"] == 4
+    assert tracker.engagements.coach_load(cast.coach)["active"] == 4
 
 
 def test_the_limits_are_configurable(clock) -> None:
@@ -64,7 +64,7 @@ def test_quarterly_reviews_are_for_team_engagements(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
     err = refused(tracker, RuleViolation,
-                  lambda: tracker.hold_quarterly_review(eid, cast.coach, START + timedelta(days=90), True))
+                  lambda: tracker.engagements.hold_quarterly_review(eid, cast.coach, START + timedelta(days=90), True))
     assert "quarterly reviews are for team coaching" in str(err)
 
 
@@ -72,8 +72,8 @@ def test_tick_records_each_missed_deadline_once(tracker) -> None:
     cast = Cast.register(tracker, team=True)
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    tracker.commit_action(eid, cast.coachee, "pair on incidents", START + timedelta(days=30))
-    started = tracker.engagement(eid).accompaniment_started_at
+    tracker.engagements.commit_action(eid, cast.coachee, "pair on incidents", START + timedelta(days=30))
+    started = tracker.engagements.get(eid).accompaniment_started_at
     assert tracker.tick(started + timedelta(days=1)) == []
 
     later = datetime(2026, 6, 1, tzinfo=UTC)
@@ -83,20 +83,20 @@ def test_tick_records_each_missed_deadline_once(tracker) -> None:
     before = event_count(tracker)
     assert tracker.tick(later) == [] and tracker.tick(later + timedelta(minutes=5)) == []
     assert event_count(tracker) == before
-    tracker.hold_quarterly_review(eid, cast.sponsor, later.date(), False, coaches_added=1)
+    tracker.engagements.hold_quarterly_review(eid, cast.sponsor, later.date(), False, coaches_added=1)
     assert [r["deadline"] for r in tracker.tick(started + timedelta(days=183))] == ["quarterly_review:2"]
-    view = tracker.engagement_view(eid, cast.coach)
+    view = tracker.engagements.view(eid, cast.coach)
     assert set(view["missed_deadlines"]) == {"action:A1", "contract_end:2026-05-05", "off_track:2026-01-01",
                                              "quarterly_review:1", "quarterly_review:2"}
-    timeline = tracker.timeline(eid, cast.coach)
+    timeline = tracker.engagements.timeline(eid, cast.coach)
     assert {row["role"] for row in timeline if row["event"] == "DeadlineMissed"} == {"system"}
 
 
 def test_a_completed_action_is_not_overdue(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    key = tracker.commit_action(eid, cast.coachee, "do it", START + timedelta(days=30))
-    tracker.complete_action(eid, cast.coachee, key)
+    key = tracker.engagements.commit_action(eid, cast.coachee, "do it", START + timedelta(days=30))
+    tracker.engagements.complete_action(eid, cast.coachee, key)
     assert [r["deadline"] for r in tracker.tick(datetime(2026, 3, 1, tzinfo=UTC))] == ["off_track:2026-01-01"]
 
 
@@ -120,11 +120,11 @@ def test_a_dip_during_accompaniment_is_a_learning_dip_not_a_failure(tracker, cas
     eid = open_engagement(tracker, cast)
     keys = drive(tracker, cast, eid, "accompaniment.in_progress")
     i1 = keys["indicators"][0]  # baseline 48 hours, target 24: lower is better
-    tracker.propose_disclosure(eid, cast.coachee, ["indicators"])
-    tracker.accept_disclosure(eid, cast.sponsor)
+    tracker.engagements.propose_disclosure(eid, cast.coachee, ["indicators"])
+    tracker.engagements.accept_disclosure(eid, cast.sponsor)
     for n, value in enumerate([40, 44, 30, 20]):
-        tracker.measure_indicator(eid, cast.coach, i1, value, START + timedelta(days=20 + n))
-    view = tracker.engagement_view(eid, cast.sponsor)
+        tracker.engagements.measure_indicator(eid, cast.coach, i1, value, START + timedelta(days=20 + n))
+    view = tracker.engagements.view(eid, cast.sponsor)
     indicator = view["indicators"][0]
     assert [m["status"] for m in indicator["measurements"]] == ["progress", "learning_dip", "progress", "reached"]
     assert indicator["trend"] == "reached"

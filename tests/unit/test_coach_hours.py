@@ -28,19 +28,19 @@ def engagement(app, team: bool = False, billing: str = "paid"):
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "framing.formalisation")
     c = cast.coach
-    app.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours")
-    app.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week")
-    app.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32)
-    app.fix_contract(eid, c, 10, START + timedelta(days=10), START + timedelta(days=300), billing)
-    app.start_accompaniment(eid, c)
+    app.engagements.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours")
+    app.engagements.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week")
+    app.engagements.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32)
+    app.engagements.fix_contract(eid, c, 10, START + timedelta(days=10), START + timedelta(days=300), billing)
+    app.engagements.start_accompaniment(eid, c)
     return cast, eid
 
 
 def test_sessions_take_the_contracts_billing_unless_told_and_the_log_adds_them_up(tracker) -> None:
     cast, eid = engagement(tracker, billing="pro_bono")
-    tracker.record_session(eid, cast.coach, START + timedelta(days=12), 90, ["delegation"])
-    tracker.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["delegation"], billing="paid")
-    log = tracker.coach_hours(cast.coach)
+    tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 90, ["delegation"])
+    tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["delegation"], billing="paid")
+    log = tracker.engagements.coach_hours(cast.coach)
     assert [(ln["session"], ln["paid_hours"], ln["pro_bono_hours"]) for ln in log["lines"]] == [(1, 0.0, 1.5), (2, 1.0, 0.0)]
     assert all(ln["client"] == CONFIDENTIAL and ln["engagement"] == str(eid) for ln in log["lines"])
     assert log["totals"] | {"credentials": None} == {
@@ -50,35 +50,35 @@ def test_sessions_take_the_contracts_billing_unless_told_and_the_log_adds_them_u
 
 def test_a_client_is_named_only_with_consent_and_never_to_an_auditor(tracker) -> None:
     cast, eid = engagement(tracker)
-    tracker.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["delegation"])
+    tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["delegation"])
     refused = event_count(tracker)
     with pytest.raises(NotPermitted, match="coachee"):
-        tracker.consent_to_icf_log(eid, cast.coach, True)  # only the client consents
+        tracker.engagements.consent_to_icf_log(eid, cast.coach, True)  # only the client consents
     with pytest.raises(InvalidInput, match="already not named"):
-        tracker.consent_to_icf_log(eid, cast.coachee, False)
+        tracker.engagements.consent_to_icf_log(eid, cast.coachee, False)
     assert event_count(tracker) == refused
-    tracker.consent_to_icf_log(eid, cast.coachee, True)
-    assert [ln["client"] for ln in tracker.coach_hours(cast.coach)["lines"]] == ["Marc Petit"]
+    tracker.engagements.consent_to_icf_log(eid, cast.coachee, True)
+    assert [ln["client"] for ln in tracker.engagements.coach_hours(cast.coach)["lines"]] == ["Marc Petit"]
     auditor = granted(tracker, Role.AUDITOR)
-    audited = tracker.coach_hours(auditor, cast.coach.party)
+    audited = tracker.engagements.coach_hours(auditor, cast.coach.party)
     assert [ln["client"] for ln in audited["lines"]] == [CONFIDENTIAL]
-    tracker.consent_to_icf_log(eid, cast.coachee, False)  # withdrawn
-    assert [ln["client"] for ln in tracker.coach_hours(cast.coach)["lines"]] == [CONFIDENTIAL]
+    tracker.engagements.consent_to_icf_log(eid, cast.coachee, False)  # withdrawn
+    assert [ln["client"] for ln in tracker.engagements.coach_hours(cast.coach)["lines"]] == [CONFIDENTIAL]
 
 
 def test_consent_is_taken_after_closing_too(tracker) -> None:
     cast = Cast.register(tracker)
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "closed")
-    tracker.consent_to_icf_log(eid, cast.coachee, True)
-    assert tracker.engagement(eid).icf_named and tracker.engagement(eid).state == "closed"
+    tracker.engagements.consent_to_icf_log(eid, cast.coachee, True)
+    assert tracker.engagements.get(eid).icf_named and tracker.engagements.get(eid).state == "closed"
 
 
 def test_every_line_names_the_recorded_session_it_comes_from(tracker) -> None:
     cast, eid = engagement(tracker, team=True)
-    tracker.record_session(eid, cast.coach, START + timedelta(days=12), 120, ["technical_practices"], group_size=7)
-    tracker.record_session(eid, cast.coach, START + timedelta(days=19), 60, ["technical_practices"])
-    lines = tracker.coach_hours(cast.coach)["lines"]
+    tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 120, ["technical_practices"], group_size=7)
+    tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=19), 60, ["technical_practices"])
+    lines = tracker.engagements.coach_hours(cast.coach)["lines"]
     assert [(ln["coaching"], ln["group_size"]) for ln in lines] == [("team", 7), ("team", None)]
     for line in lines:
         event = tracker.events.get(eid, gt=line["version"] - 1, lte=line["version"])
@@ -91,29 +91,29 @@ def test_refusals_name_what_is_accepted_and_write_nothing(tracker) -> None:
     cast, eid = engagement(tracker)
     before = event_count(tracker)
     with pytest.raises(InvalidInput, match="billing"):
-        tracker.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["delegation"], billing="free")
+        tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["delegation"], billing="free")
     with pytest.raises(InvalidInput, match="teams only"):
-        tracker.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["delegation"], group_size=3)
+        tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["delegation"], group_size=3)
     with pytest.raises(NotPermitted):
-        tracker.coach_hours(cast.other_coach, cast.coach.party)  # another coach's log
+        tracker.engagements.coach_hours(cast.other_coach, cast.coach.party)  # another coach's log
     with pytest.raises(NotPermitted):
-        tracker.coach_hours(cast.sponsor)
+        tracker.engagements.coach_hours(cast.sponsor)
     with pytest.raises(InvalidInput, match="auditor names the coach"):
-        tracker.coach_hours(granted(tracker, Role.AUDITOR))
+        tracker.engagements.coach_hours(granted(tracker, Role.AUDITOR))
     assert event_count(tracker) == before + 2  # the auditor's registration and grant only
 
 
 def test_tick_flags_off_track_after_the_configured_weeks_and_the_view_shows_it_until_a_session() -> None:
     app = new_tracker("memory:", FakeClock(), ETRACK_OFF_TRACK_WEEKS="2")
     cast, eid = engagement(app)
-    started = app.engagement(eid).accompaniment_started_at.date()
+    started = app.engagements.get(eid).accompaniment_started_at.date()
     rows = tick_at(app, datetime.combine(started + timedelta(days=15), datetime.min.time(), tzinfo=UTC))
     assert [r["deadline"] for r in rows] == [f"off_track:{started}"]
-    assert app.engagement_view(eid, cast.coach)["off_track"]["since"] == started.isoformat()
-    assert app.engagement_view(eid, cast.coachee)["off_track"]["since"] == started.isoformat()
-    assert "off_track" not in app.engagement_view(eid, cast.sponsor)  # no activity rhythm for a sponsor
-    app.record_session(eid, cast.coach, started + timedelta(days=16), 60, ["delegation"])
-    assert "off_track" not in app.engagement_view(eid, cast.coach)
+    assert app.engagements.view(eid, cast.coach)["off_track"]["since"] == started.isoformat()
+    assert app.engagements.view(eid, cast.coachee)["off_track"]["since"] == started.isoformat()
+    assert "off_track" not in app.engagements.view(eid, cast.sponsor)  # no activity rhythm for a sponsor
+    app.engagements.record_session(eid, cast.coach, started + timedelta(days=16), 60, ["delegation"])
+    assert "off_track" not in app.engagements.view(eid, cast.coach)
     app.close()
 
 
@@ -164,14 +164,14 @@ def test_the_log_of_random_sessions_equals_what_was_recorded(sessions, contract)
     app = new_tracker("memory:", FakeClock())
     cast, eid = engagement(app, billing=contract)
     for n, (minutes, billing) in enumerate(sessions):
-        app.record_session(eid, cast.coach, START + timedelta(days=11 + n), minutes, ["delegation"], billing=billing)
-    log = app.coach_hours(cast.coach)
+        app.engagements.record_session(eid, cast.coach, START + timedelta(days=11 + n), minutes, ["delegation"], billing=billing)
+    log = app.engagements.coach_hours(cast.coach)
     paid = [m for m, b in sessions if (b or contract) == "paid"]
     assert [ln["minutes"] for ln in log["lines"]] == [m for m, _ in sessions]
     assert log["totals"]["paid_hours"] == round(sum(paid) / 60, 2)
     assert log["totals"]["hours"] == round(sum(m for m, _ in sessions) / 60, 2)
     assert log["totals"]["sessions"] == len(sessions) and log["totals"]["clients"] == 1
-    assert app.coach_hours(Actor(cast.other_coach.party, Role.COACH))["lines"] == []
+    assert app.engagements.coach_hours(Actor(cast.other_coach.party, Role.COACH))["lines"] == []
     app.close()
 
 
@@ -197,7 +197,7 @@ def test_cohort_work_is_a_line_with_its_group_size_and_no_name(tracker) -> None:
     assert tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 2), 90) == 5
     tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 9), 60, "pro_bono", command_id="ritual-2")
     tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 9), 60, "pro_bono", command_id="ritual-2")  # a retry
-    log = tracker.coach_hours(cc.coach)
+    log = tracker.engagements.coach_hours(cc.coach)
     cohort_lines = [line for line in log["lines"] if line["coaching"] == "cohort"]
     assert [(x["held_on"], x["minutes"], x["group_size"], x["paid_hours"], x["pro_bono_hours"]) for x in cohort_lines] \
         == [("2026-02-02", 90, 5, 1.5, 0.0), ("2026-02-09", 60, 5, 0.0, 1.0)]

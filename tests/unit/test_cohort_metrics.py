@@ -72,7 +72,7 @@ def test_experiment_effects_for_the_metrics_keeper_and_the_coach(tracker) -> Non
     cid = frame_cohort(tracker, cc)
     c, m = tracker.cohorts, cc.members
     c.hold_ritual(cid, m[0], "metrics_review", D0, m[0].party, m[1].party, m[2].party, "checklist", "x")
-    start = tracker._now().date()
+    start = tracker.now().date()
     for n, value in enumerate([10, 12]):
         c.record_reading(cid, m[3], "M1", value, start - timedelta(days=10 - n))
     c.start_experiment(cid, m[0], "E1")

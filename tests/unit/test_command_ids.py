@@ -21,13 +21,13 @@ def versions(app, ident) -> int:
 def test_every_event_of_a_command_carries_its_id() -> None:
     app = new_tracker("memory:", FakeClock())
     cast, eid = in_accompaniment(app)
-    app.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], "notes", command_id="req-1")
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], "notes", command_id="req-1")
     last = list(app.events.get(eid))[-1]
     assert last.command_id == "req-1"
     assert app.last_command is not None and app.last_command.recorded_now
     # commands given no id get one made by the application (a UUID), different each time
-    app.record_session(eid, cast.coach, START + timedelta(days=13), 60, ["career"])
-    app.record_session(eid, cast.coach, START + timedelta(days=14), 60, ["career"])
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=13), 60, ["career"])
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=14), 60, ["career"])
     made = [command_id_of(e) for e in list(app.events.get(eid))[-2:]]
     assert made[0] != made[1] and all(UUID(m) for m in made if m is not None) and None not in made
     assert all(command_id_of(e) is not None for e in app.events.get(eid))
@@ -38,31 +38,31 @@ def test_a_repeated_command_id_writes_nothing_and_returns_the_stored_outcome() -
     app = new_tracker("memory:", FakeClock())
     cast, eid = in_accompaniment(app)
     at = START + timedelta(days=12)
-    first = app.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
+    first = app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
     assert app.last_command.status == "recorded"
     before = versions(app, eid)
-    again = app.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
+    again = app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
     assert again == first  # the stored outcome (the session's number), not a new session
     assert versions(app, eid) == before
     assert app.last_command.status == "already recorded"
     assert "nothing more was written" in app.last_command.describe()
     # a different id is a different command
-    assert app.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-2") == first + 1
-    key = app.commit_action(eid, cast.coachee, "delegate", command_id="a-1")
-    app.record_session(eid, cast.coach, at, 60, ["career"], command_id="s-3")
-    assert app.commit_action(eid, cast.coachee, "delegate", command_id="a-1") == key  # after later commands too
+    assert app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-2") == first + 1
+    key = app.engagements.commit_action(eid, cast.coachee, "delegate", command_id="a-1")
+    app.engagements.record_session(eid, cast.coach, at, 60, ["career"], command_id="s-3")
+    assert app.engagements.commit_action(eid, cast.coachee, "delegate", command_id="a-1") == key  # after later commands too
     app.close()
 
 
 def test_creating_commands_with_an_id_create_once() -> None:
     app = new_tracker("memory:", FakeClock())
     cast = Cast.register(app)
-    p1 = app.register_party("person", "Jane", command_id="reg-jane")
-    assert app.register_party("person", "Jane", command_id="reg-jane") == p1
+    p1 = app.parties.register("person", "Jane", command_id="reg-jane")
+    assert app.parties.register("person", "Jane", command_id="reg-jane") == p1
     assert not app.last_command.recorded_now
-    e1 = app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1")
+    e1 = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1")
     n = versions(app, e1)
-    assert app.open_engagement(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1") == e1
+    assert app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1") == e1
     assert versions(app, e1) == n
     # an explicit id already taken by another command is still AlreadyExists
     with pytest.raises(AlreadyExists):
@@ -75,20 +75,20 @@ def test_creating_commands_with_an_id_create_once() -> None:
 def test_grants_and_erasure_take_command_ids() -> None:
     app = new_tracker("memory:", FakeClock())
     adm = admin(app)
-    party = app.register_party("person", "Ana")
-    app.grant(party, Role.AUDITOR, adm, command_id="g-1")
+    party = app.parties.register("person", "Ana")
+    app.access.grant(party, Role.AUDITOR, adm, command_id="g-1")
     n = versions(app, app.access_register().id)
-    app.grant(party, Role.AUDITOR, adm, command_id="g-1")
+    app.access.grant(party, Role.AUDITOR, adm, command_id="g-1")
     assert versions(app, app.access_register().id) == n and not app.last_command.recorded_now
-    app.grant(party, Role.ANALYST, adm, command_id="g-2")
+    app.access.grant(party, Role.ANALYST, adm, command_id="g-2")
     assert app.last_command.recorded_now
     app.close()
 
 
 def test_initialise_with_a_command_id_is_idempotent() -> None:
     app = new_tracker("memory:", FakeClock())
-    first = app.initialise("Ada", command_id="init")
-    assert app.initialise("Ada", command_id="init") == first
+    first = app.access.initialise("Ada", command_id="init")
+    assert app.access.initialise("Ada", command_id="init") == first
     assert not app.last_command.recorded_now
     app.close()
 
@@ -99,7 +99,7 @@ def test_a_malformed_command_id_is_refused_and_writes_nothing(bad: object) -> No
     cast, eid = in_accompaniment(app)
     before = versions(app, eid)
     with pytest.raises(InvalidInput) as err:
-        app.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], command_id=bad)
+        app.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], command_id=bad)
     assert err.value.field == "command_id" and "UUID" in str(err.value)
     assert len(str(err.value)) < 300  # a huge id is echoed cut
     assert versions(app, eid) == before
@@ -131,9 +131,9 @@ def test_any_sequence_of_retries_records_each_command_once(sequence: list[str]) 
     for cid in sequence:
         first_call = cid not in outcomes
         if cid.startswith("s"):
-            result = app.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], command_id=cid)
+            result = app.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], command_id=cid)
         else:
-            result = app.commit_action(eid, cast.coachee, f"action {cid}", command_id=cid)
+            result = app.engagements.commit_action(eid, cast.coachee, f"action {cid}", command_id=cid)
         assert outcomes.setdefault(cid, result) == result  # a retry returns the first outcome
         assert app.last_command.recorded_now == first_call
     stored = [command_id_of(e) for e in app.events.get(eid)]
@@ -147,11 +147,11 @@ def test_a_replayed_step_needs_no_new_decision_from_the_current_state() -> None:
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "met")
-    app.confirm_will(eid, cast.coach, command_id="will-coach")
-    app.confirm_will(eid, cast.coachee)
-    assert app.engagement(eid).state == "framing.diagnosis"
+    app.engagements.confirm_will(eid, cast.coach, command_id="will-coach")
+    app.engagements.confirm_will(eid, cast.coachee)
+    assert app.engagements.get(eid).state == "framing.diagnosis"
     before = versions(app, eid)
-    app.confirm_will(eid, cast.coach, command_id="will-coach")  # no StepNotAllowed: it was recorded
+    app.engagements.confirm_will(eid, cast.coach, command_id="will-coach")  # no StepNotAllowed: it was recorded
     assert versions(app, eid) == before and not app.last_command.recorded_now
     assert isinstance(cast.coach, Actor)
     app.close()

@@ -13,7 +13,7 @@ def test_recorded_times_only_move_forward_within_each_aggregate() -> None:
     clock = ScriptedClock(datetime(2026, 1, 1, tzinfo=UTC))
     app = open_tracker("memory:", clock=clock)
     seed(app, clock)
-    ids = [*app.engagement_ids(), *app.cohort_ids()]
+    ids = [*app.engagements.ids(), *app.cohorts.ids()]
     assert len(ids) == 17
     for agg_id in ids:
         times = [e.timestamp for e in app.events.get(agg_id)]

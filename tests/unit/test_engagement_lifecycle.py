@@ -14,35 +14,35 @@ def test_the_full_lifecycle_reaches_closed_with_every_step_recorded(tracker, cas
     eid = open_engagement(tracker, cast)
     keys = drive(tracker, cast, eid, "accompaniment.in_progress")
     day = START + timedelta(days=20)
-    tracker.record_session(eid, cast.coach, day, 90, ["delegation", "priorities"], "he fears losing control")
-    action = tracker.commit_action(eid, cast.coachee, "hand over the weekly planning", day + timedelta(days=7))
-    tracker.complete_action(eid, cast.coachee, action)
-    dropped = tracker.commit_action(eid, cast.coach, "read a book on delegation")
-    tracker.drop_action(eid, cast.coachee, dropped)
-    tracker.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 36, day)
-    tracker.request_review(eid, cast.sponsor)
-    tracker.record_session(eid, cast.coach, day + timedelta(days=14), 60, ["conflict"], None)
-    tracker.hold_review(eid, cast.coach, day + timedelta(days=15), "objectives still relevant")
-    tracker.suspend(eid, cast.coachee, "parental leave")
-    tracker.resume(eid, cast.coachee)
+    tracker.engagements.record_session(eid, cast.coach, day, 90, ["delegation", "priorities"], "he fears losing control")
+    action = tracker.engagements.commit_action(eid, cast.coachee, "hand over the weekly planning", day + timedelta(days=7))
+    tracker.engagements.complete_action(eid, cast.coachee, action)
+    dropped = tracker.engagements.commit_action(eid, cast.coach, "read a book on delegation")
+    tracker.engagements.drop_action(eid, cast.coachee, dropped)
+    tracker.engagements.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 36, day)
+    tracker.engagements.request_review(eid, cast.sponsor)
+    tracker.engagements.record_session(eid, cast.coach, day + timedelta(days=14), 60, ["conflict"], None)
+    tracker.engagements.hold_review(eid, cast.coach, day + timedelta(days=15), "objectives still relevant")
+    tracker.engagements.suspend(eid, cast.coachee, "parental leave")
+    tracker.engagements.resume(eid, cast.coachee)
     drive_rest = dict.fromkeys(keys["indicators"], ("achieved", "evidence"))
-    tracker.hold_closing_session(eid, cast.coach, day + timedelta(days=60), drive_rest)
-    tracker.hold_closing_meeting(eid, cast.coach, day + timedelta(days=70), "synthesis", "recommendations")
-    e = tracker.engagement(eid)
+    tracker.engagements.hold_closing_session(eid, cast.coach, day + timedelta(days=60), drive_rest)
+    tracker.engagements.hold_closing_meeting(eid, cast.coach, day + timedelta(days=70), "synthesis", "recommendations")
+    e = tracker.engagements.get(eid)
     assert e.state == "closed" and e.is_ended
-    r = tracker.engagement_record(eid)
+    r = tracker.engagements.record(eid)
     assert [s.number for s in r.sessions] == [1, 2] and e.sessions_held == 2
     assert {a.status.value for a in r.actions.values()} == {"done", "dropped"} and e.open_actions == {}
-    assert [row["event"] for row in tracker.timeline(eid, cast.coach)][-3:] == [
+    assert [row["event"] for row in tracker.engagements.timeline(eid, cast.coach)][-3:] == [
         "Resumed", "ClosingSessionHeld", "ClosingMeetingHeld"]
-    assert tracker.timeline(eid, cast.coach)[-1]["state"] == "closed"
+    assert tracker.engagements.timeline(eid, cast.coach)[-1]["state"] == "closed"
 
 
 def test_either_party_may_decline_at_the_first_meeting(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "met")
-    tracker.decline(eid, cast.coachee, "mismatch", "prefers a mentor")
-    e = tracker.engagement(eid)
+    tracker.engagements.decline(eid, cast.coachee, "mismatch", "prefers a mentor")
+    e = tracker.engagements.get(eid)
     assert (e.state, e.end_reason, e.ended_by) == ("declined", "mismatch", "coachee")
 
 
@@ -50,39 +50,39 @@ def test_either_party_may_decline_at_the_first_meeting(tracker, cast) -> None:
 def test_abandon_from_any_phase_records_the_reason(tracker, cast, milestone: str) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, milestone)
-    tracker.abandon(eid, cast.sponsor, "organisational_change", "unit merged")
-    e = tracker.engagement(eid)
+    tracker.engagements.abandon(eid, cast.sponsor, "organisational_change", "unit merged")
+    e = tracker.engagements.get(eid)
     assert (e.state, e.end_reason) == ("abandoned", "organisational_change")
-    assert tracker.engagement_view(eid, cast.coach)["end_detail"] == "unit merged"
+    assert tracker.engagements.view(eid, cast.coach)["end_detail"] == "unit merged"
 
 
 def test_suspension_keeps_an_outstanding_review(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    tracker.request_review(eid, cast.coachee)
-    tracker.suspend(eid, cast.coach)
-    tracker.resume(eid, cast.coachee)
-    assert tracker.engagement(eid).state == "accompaniment.review_pending"
+    tracker.engagements.request_review(eid, cast.coachee)
+    tracker.engagements.suspend(eid, cast.coach)
+    tracker.engagements.resume(eid, cast.coachee)
+    assert tracker.engagements.get(eid).state == "accompaniment.review_pending"
 
 
 def test_an_amendment_extends_the_end_once_all_three_agree(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
     late = START + timedelta(days=150)
-    tracker.propose_amendment(eid, cast.sponsor, new_end=START + timedelta(days=160))
-    tracker.agree_amendment(eid, cast.coach)
-    assert tracker.engagement(eid).pending_amendment.agreed_by == (Role.SPONSOR, Role.COACH)
-    tracker.agree_amendment(eid, cast.coachee)
-    e = tracker.engagement(eid)
+    tracker.engagements.propose_amendment(eid, cast.sponsor, new_end=START + timedelta(days=160))
+    tracker.engagements.agree_amendment(eid, cast.coach)
+    assert tracker.engagements.get(eid).pending_amendment.agreed_by == (Role.SPONSOR, Role.COACH)
+    tracker.engagements.agree_amendment(eid, cast.coachee)
+    e = tracker.engagements.get(eid)
     assert e.pending_amendment is None and e.contract_end == START + timedelta(days=160)
-    tracker.record_session(eid, cast.coach, late, 60, ["career"], None)
+    tracker.engagements.record_session(eid, cast.coach, late, 60, ["career"], None)
 
 
 def test_the_coach_view_unseals_everything(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    tracker.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["delegation"], "confidential note")
-    view = tracker.engagement_view(eid, cast.coach)
+    tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["delegation"], "confidential note")
+    view = tracker.engagements.view(eid, cast.coach)
     assert view["scope"] == "full"
     assert view["sessions"][0]["notes"] == "confidential note"
     assert view["diagnosis"] == "stakes and first objectives"
@@ -93,13 +93,13 @@ def test_the_coach_view_unseals_everything(tracker, cast) -> None:
 def test_the_sponsor_view_never_holds_session_content(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    tracker.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["delegation"], "confidential note")
-    tracker.commit_action(eid, cast.coachee, "private action")
-    before = tracker.engagement_view(eid, cast.sponsor)
+    tracker.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["delegation"], "confidential note")
+    tracker.engagements.commit_action(eid, cast.coachee, "private action")
+    before = tracker.engagements.view(eid, cast.sponsor)
     assert before["disclosure"]["agreed"] == [] and "indicators" not in before and "dates" not in before
-    tracker.propose_disclosure(eid, cast.sponsor, ["indicators", "dates", "objectives"])
-    tracker.accept_disclosure(eid, cast.coachee)
-    view = tracker.engagement_view(eid, cast.sponsor)
+    tracker.engagements.propose_disclosure(eid, cast.sponsor, ["indicators", "dates", "objectives"])
+    tracker.engagements.accept_disclosure(eid, cast.coachee)
+    view = tracker.engagements.view(eid, cast.sponsor)
     assert view["scope"] == "contract"
     for hidden in ("sessions", "diagnosis", "actions", "closing_synthesis", "will_confirmed_by"):
         assert hidden not in view
@@ -113,23 +113,23 @@ def test_auditors_see_no_content_and_analysts_nothing(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "framing.tripartite")
     auditor = granted(tracker, Role.AUDITOR, "Audit Firm")
-    view = tracker.engagement_view(eid, auditor)
+    view = tracker.engagements.view(eid, auditor)
     assert view["scope"] == "metadata" and "diagnosis" not in view and "Marc Petit" not in repr(view)
     analyst = granted(tracker, Role.ANALYST, "Ana Lyst")
     with pytest.raises(NotPermitted):
-        tracker.engagement_view(eid, analyst)
+        tracker.engagements.view(eid, analyst)
     with pytest.raises(NotPermitted):
-        tracker.timeline(eid, analyst)
+        tracker.engagements.timeline(eid, analyst)
 
 
 def test_a_coachee_never_reads_another_engagement(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     with pytest.raises(NotPermitted):
-        tracker.engagement_view(eid, cast.other_coachee)
+        tracker.engagements.view(eid, cast.other_coachee)
 
 
 def test_history_carries_the_injected_clock(tracker, cast, clock) -> None:
     eid = open_engagement(tracker, cast)
-    e = tracker.engagement(eid)
+    e = tracker.engagements.get(eid)
     assert e.created_on == clock.now
     assert e.created_on.year == 2026 and e.created_on.month == 1

@@ -25,20 +25,21 @@ DAY = START + timedelta(days=20)
 
 # (milestone, command taking (app, cast, eid, text)) for every sealed text field of a step
 TEXT_FIELDS: dict[str, tuple[str, Any]] = {
-    "diagnosis": ("framing.diagnosis", lambda a, c, e, t: a.record_diagnosis(e, c.coach, t)),
-    "objective": ("framing.tripartite", lambda a, c, e, t: a.hold_tripartite_meeting(e, c.coach, DAY, [t], ["ok"])),
-    "label": ("framing.formalisation", lambda a, c, e, t: a.define_indicator(
+    "diagnosis": ("framing.diagnosis", lambda a, c, e, t: a.engagements.record_diagnosis(e, c.coach, t)),
+    "objective": ("framing.tripartite", lambda a, c, e, t: a.engagements.hold_tripartite_meeting(e, c.coach, DAY, [t], ["ok"])),
+    "label": ("framing.formalisation", lambda a, c, e, t: a.engagements.define_indicator(
         e, c.coach, "O1", "observable_result", t, 1, 2, "hours")),
-    "notes": ("accompaniment.in_progress", lambda a, c, e, t: a.record_session(e, c.coach, DAY, 60, ["career"], t)),
-    "description": ("accompaniment.in_progress", lambda a, c, e, t: a.commit_action(e, c.coachee, t)),
-    "summary": ("accompaniment.in_progress", lambda a, c, e, t: (a.request_review(e, c.coach),
-                                                                  a.hold_review(e, c.coach, DAY, t))[1]),
-    "reason": ("accompaniment.in_progress", lambda a, c, e, t: a.suspend(e, c.coachee, t)),
-    "detail": ("framing.diagnosis", lambda a, c, e, t: a.abandon(e, c.sponsor, "other", t)),
-    "evidence": ("accompaniment.in_progress", lambda a, c, e, t: a.hold_closing_session(
-        e, c.coach, DAY, dict.fromkeys(a.engagement(e).indicator_objectives, ("achieved", t)))),
-    "synthesis": ("closing", lambda a, c, e, t: a.hold_closing_meeting(e, c.coach, DAY + timedelta(days=200), t, "r")),
-    "recommendations": ("closing", lambda a, c, e, t: a.hold_closing_meeting(
+    "notes": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.record_session(e, c.coach, DAY, 60, ["career"], t)),
+    "description": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.commit_action(e, c.coachee, t)),
+    "summary": ("accompaniment.in_progress", lambda a, c, e, t: (a.engagements.request_review(e, c.coach),
+                                                                  a.engagements.hold_review(e, c.coach, DAY, t))[1]),
+    "reason": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.suspend(e, c.coachee, t)),
+    "detail": ("framing.diagnosis", lambda a, c, e, t: a.engagements.abandon(e, c.sponsor, "other", t)),
+    "evidence": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.hold_closing_session(
+        e, c.coach, DAY, dict.fromkeys(a.engagements.get(e).indicator_objectives, ("achieved", t)))),
+    "synthesis": ("closing", lambda a, c, e, t: a.engagements.hold_closing_meeting(
+        e, c.coach, DAY + timedelta(days=200), t, "r")),
+    "recommendations": ("closing", lambda a, c, e, t: a.engagements.hold_closing_meeting(
         e, c.coach, DAY + timedelta(days=200), "s", t)),
 }
 
@@ -50,11 +51,11 @@ def test_every_text_field_refuses_empty_oversized_and_non_text(tracker, cast, fi
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, milestone)
     if field == "summary":
-        tracker.request_review(eid, cast.coach)
-        command = lambda a, c, e, t: a.hold_review(e, c.coach, DAY, t)  # noqa: E731
+        tracker.engagements.request_review(eid, cast.coach)
+        command = lambda a, c, e, t: a.engagements.hold_review(e, c.coach, DAY, t)  # noqa: E731
     err = refused(tracker, InvalidInput, lambda: command(tracker, cast, eid, text))
     assert "limit is" in str(err) or "empty" in str(err) or "expected text" in str(err)
-    assert err.state == tracker.engagement(eid).state  # every refusal names the state
+    assert err.state == tracker.engagements.get(eid).state  # every refusal names the state
 
 
 @pytest.mark.parametrize("field,value", [
@@ -64,12 +65,12 @@ def test_every_text_field_refuses_empty_oversized_and_non_text(tracker, cast, fi
 ])
 def test_clear_labels_refuse_free_text(tracker, cast, field: str, value: str) -> None:
     if field == "org_unit":
-        err = refused(tracker, InvalidInput, lambda: tracker.open_engagement(
+        err = refused(tracker, InvalidInput, lambda: tracker.engagements.open(
             cast.coach, cast.coachee.party, cast.sponsor.party, "hr", value))
     else:
         eid = open_engagement(tracker, cast)
         drive(tracker, cast, eid, "framing.formalisation")
-        err = refused(tracker, InvalidInput, lambda: tracker.define_indicator(
+        err = refused(tracker, InvalidInput, lambda: tracker.engagements.define_indicator(
             eid, cast.coach, "O1", "observable_result", "label", 1, 2, value))
     assert err.field == field
 
@@ -77,39 +78,39 @@ def test_clear_labels_refuse_free_text(tracker, cast, field: str, value: str) ->
 def test_permission_and_state_come_before_content_checks(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    refused(tracker, NotPermitted, lambda: tracker.record_session(eid, cast.sponsor, DAY, 60, ["career"], ""))
-    tracker.suspend(eid, cast.coach)
-    err = refused(tracker, StepNotAllowed, lambda: tracker.record_session(eid, cast.coach, DAY, 60, ["career"], ""))
+    refused(tracker, NotPermitted, lambda: tracker.engagements.record_session(eid, cast.sponsor, DAY, 60, ["career"], ""))
+    tracker.engagements.suspend(eid, cast.coach)
+    err = refused(tracker, StepNotAllowed, lambda: tracker.engagements.record_session(eid, cast.coach, DAY, 60, ["career"], ""))
     assert err.state == "accompaniment.suspended" and "resume" in err.allowed
 
 
 def test_repeated_and_empty_steps_are_refused(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    key = tracker.commit_action(eid, cast.coachee, "do it")
-    tracker.complete_action(eid, cast.coachee, key)
-    err = refused(tracker, InvalidInput, lambda: tracker.drop_action(eid, cast.coachee, key))
+    key = tracker.engagements.commit_action(eid, cast.coachee, "do it")
+    tracker.engagements.complete_action(eid, cast.coachee, key)
+    err = refused(tracker, InvalidInput, lambda: tracker.engagements.drop_action(eid, cast.coachee, key))
     assert "already done" in str(err)
-    refused(tracker, StepNotAllowed, lambda: tracker.hold_review(eid, cast.coach, DAY))
-    refused(tracker, InvalidInput, lambda: tracker.propose_amendment(eid, cast.coach))
-    err = refused(tracker, InvalidInput, lambda: tracker.propose_amendment(eid, cast.coach, new_end=START))
+    refused(tracker, StepNotAllowed, lambda: tracker.engagements.hold_review(eid, cast.coach, DAY))
+    refused(tracker, InvalidInput, lambda: tracker.engagements.propose_amendment(eid, cast.coach))
+    err = refused(tracker, InvalidInput, lambda: tracker.engagements.propose_amendment(eid, cast.coach, new_end=START))
     assert "does not extend" in str(err)
-    tracker.propose_amendment(eid, cast.coach, extra_sessions=1)
-    err = refused(tracker, RuleViolation, lambda: tracker.agree_amendment(eid, cast.coach))
+    tracker.engagements.propose_amendment(eid, cast.coach, extra_sessions=1)
+    err = refused(tracker, RuleViolation, lambda: tracker.engagements.agree_amendment(eid, cast.coach))
     assert "coach already agreed" in str(err)
-    refused(tracker, RuleViolation, lambda: tracker.propose_amendment(eid, cast.sponsor, extra_sessions=2))
+    refused(tracker, RuleViolation, lambda: tracker.engagements.propose_amendment(eid, cast.sponsor, extra_sessions=2))
 
 
 def test_dates_follow_the_engagements_order(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "framing.tripartite")
-    err = refused(tracker, InvalidInput, lambda: tracker.hold_tripartite_meeting(
+    err = refused(tracker, InvalidInput, lambda: tracker.engagements.hold_tripartite_meeting(
         eid, cast.coach, START - timedelta(days=1), ["a"], ["b"]))
     assert "before the first meeting" in str(err)
     drive_id = open_engagement(tracker, cast)
     keys = drive(tracker, cast, drive_id, "accompaniment.in_progress")
-    tracker.record_session(drive_id, cast.coach, DAY, 60, ["career"], None)
-    err = refused(tracker, InvalidInput, lambda: tracker.hold_closing_session(
+    tracker.engagements.record_session(drive_id, cast.coach, DAY, 60, ["career"], None)
+    err = refused(tracker, InvalidInput, lambda: tracker.engagements.hold_closing_session(
         drive_id, cast.coach, DAY - timedelta(days=1), dict.fromkeys(keys["indicators"], ("achieved", "e"))))
     assert "before the last session" in str(err)
 
@@ -117,31 +118,31 @@ def test_dates_follow_the_engagements_order(tracker, cast) -> None:
 def test_ids_cannot_be_reused(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     refused(tracker, AlreadyExists, lambda: open_engagement(tracker, cast, eid))
-    refused(tracker, AlreadyExists, lambda: tracker.register_party("person", "Someone", party_id=cast.coach.party))
+    refused(tracker, AlreadyExists, lambda: tracker.parties.register("person", "Someone", party_id=cast.coach.party))
 
 
 def test_the_sponsor_timeline_holds_only_contract_steps(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    tracker.record_session(eid, cast.coach, DAY, 60, ["career"], "private")
-    tracker.commit_action(eid, cast.coachee, "private action")
-    tracker.suspend(eid, cast.coachee)
-    early = {row["event"] for row in tracker.timeline(eid, cast.sponsor)}
+    tracker.engagements.record_session(eid, cast.coach, DAY, 60, ["career"], "private")
+    tracker.engagements.commit_action(eid, cast.coachee, "private action")
+    tracker.engagements.suspend(eid, cast.coachee)
+    early = {row["event"] for row in tracker.engagements.timeline(eid, cast.sponsor)}
     assert early == {"Created"}  # no dates shared yet
-    tracker.propose_disclosure(eid, cast.coachee, ["dates"])
-    tracker.accept_disclosure(eid, cast.sponsor)
-    events = {row["event"] for row in tracker.timeline(eid, cast.sponsor)}
+    tracker.engagements.propose_disclosure(eid, cast.coachee, ["dates"])
+    tracker.engagements.accept_disclosure(eid, cast.sponsor)
+    events = {row["event"] for row in tracker.engagements.timeline(eid, cast.sponsor)}
     assert events.isdisjoint({"SessionHeld", "ActionCommitted", "Suspended", "WillConfirmed", "DiagnosisRecorded"})
     assert {"Created", "ContractFixed", "AccompanimentStarted"} <= events
-    coach_events = {row["event"] for row in tracker.timeline(eid, cast.coach)}
+    coach_events = {row["event"] for row in tracker.engagements.timeline(eid, cast.coach)}
     assert {"SessionHeld", "Suspended"} <= coach_events
 
 
 def test_the_coachee_reads_everything_but_the_coachs_notes(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    tracker.record_session(eid, cast.coach, DAY, 60, ["career"], "coach's private note")
-    view = tracker.engagement_view(eid, cast.coachee)
+    tracker.engagements.record_session(eid, cast.coach, DAY, 60, ["career"], "coach's private note")
+    view = tracker.engagements.view(eid, cast.coachee)
     assert view["scope"] == "coachee" and view["sessions"][0]["themes"] == ["career"]
     assert "notes" not in view["sessions"][0] and "coach's private note" not in repr(view)
 
@@ -180,18 +181,18 @@ def test_the_event_store_file_holds_no_key(tmp_path) -> None:
 def test_the_sponsor_sees_the_phase_and_only_agreed_items(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     keys = drive(tracker, cast, eid, "accompaniment.in_progress")
-    tracker.measure_indicator(eid, cast.coach, keys["indicators"][0], 40, DAY)
-    tracker.suspend(eid, cast.coachee)
-    view = tracker.engagement_view(eid, cast.sponsor)
+    tracker.engagements.measure_indicator(eid, cast.coach, keys["indicators"][0], 40, DAY)
+    tracker.engagements.suspend(eid, cast.coachee)
+    view = tracker.engagements.view(eid, cast.sponsor)
     assert view["phase"] == "accompaniment"
     for hidden in ("state", "version", "updated_at", "allowed_steps", "sessions_held"):
         assert hidden not in view
-    tracker.propose_disclosure(eid, cast.coachee, ["indicators"])
-    tracker.accept_disclosure(eid, cast.sponsor)
-    measurements = tracker.engagement_view(eid, cast.sponsor)["indicators"][0]["measurements"]
+    tracker.engagements.propose_disclosure(eid, cast.coachee, ["indicators"])
+    tracker.engagements.accept_disclosure(eid, cast.sponsor)
+    measurements = tracker.engagements.view(eid, cast.sponsor)["indicators"][0]["measurements"]
     assert measurements and "measured_on" not in measurements[0]  # no dates without "dates"
-    tracker.propose_disclosure(eid, cast.sponsor, ["dates"])
-    tracker.accept_disclosure(eid, cast.coachee)
-    events = {row["event"] for row in tracker.timeline(eid, cast.sponsor)}
+    tracker.engagements.propose_disclosure(eid, cast.sponsor, ["dates"])
+    tracker.engagements.accept_disclosure(eid, cast.coachee)
+    events = {row["event"] for row in tracker.engagements.timeline(eid, cast.sponsor)}
     assert "IndicatorMeasured" not in events  # "indicators" is no longer agreed
-    assert {row["state"] for row in tracker.timeline(eid, cast.sponsor)} <= {"framing", "accompaniment"}
+    assert {row["state"] for row in tracker.engagements.timeline(eid, cast.sponsor)} <= {"framing", "accompaniment"}

@@ -35,7 +35,7 @@ def test_a_command_that_clashes_a_few_times_goes_through_once() -> None:
     eid = open_engagement(app, cast)
     before = event_count(app)
     seen = clashing_save(app, clashes=5)
-    app.hold_first_meeting(eid, cast.coach, date(2026, 1, 5))
+    app.engagements.hold_first_meeting(eid, cast.coach, date(2026, 1, 5))
     assert seen[0] == 6 and event_count(app) == before + 1
 
 
@@ -47,7 +47,7 @@ def test_clashes_without_end_stop_at_the_time_bound_and_record_nothing() -> None
     clashing_save(app, clashes=10**9)
     started = time.monotonic()
     with pytest.raises(ConcurrencyConflict, match=r"for 0\.3 s; nothing was recorded"):
-        app.hold_first_meeting(eid, cast.coach, date(2026, 1, 5))
+        app.engagements.hold_first_meeting(eid, cast.coach, date(2026, 1, 5))
     assert 0.3 <= time.monotonic() - started < 5
     assert event_count(app) == before
 
@@ -59,7 +59,7 @@ def test_an_optional_cap_on_retries_still_holds() -> None:
     app.max_retries = 2
     seen = clashing_save(app, clashes=10**9)
     with pytest.raises(ConcurrencyConflict, match="3 times in a row"):
-        app.hold_first_meeting(eid, cast.coach, date(2026, 1, 5))
+        app.engagements.hold_first_meeting(eid, cast.coach, date(2026, 1, 5))
     assert seen[0] == 3
 
 

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from engagement_tracker.domain import access
-from engagement_tracker.domain.application.cohort_commands import CohortCommands
-from engagement_tracker.domain.application.engagement_commands import EngagementCommands
+from engagement_tracker.domain.application.cohort_commands import CohortService
+from engagement_tracker.domain.application.engagement_commands import EngagementService
 from engagement_tracker.domain.application.steps import COHORT_COMMANDS, COHORT_STEPS, ENGAGEMENT_STEPS, _catalogue
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
@@ -41,15 +41,15 @@ def test_a_step_without_roles_fails_at_definition() -> None:
     roles = dict(access.ENGAGEMENT_STEPS)
     del roles["hold_review"]
     with pytest.raises(TypeError, match="no roles for \\['hold_review'\\]"):
-        _catalogue(ENGAGEMENT_WORKFLOW, roles, EngagementCommands, {"open": "open_engagement"}, frozenset())
+        _catalogue(ENGAGEMENT_WORKFLOW, roles, EngagementService, {"open": "open"}, frozenset())
 
 
 def test_roles_for_a_step_the_workflow_lacks_fail_at_definition() -> None:
     roles = {**access.COHORT_STEPS, "teleport": frozenset({Role.COACH})}
     with pytest.raises(TypeError, match="roles for unknown steps \\['teleport'\\]"):
-        _catalogue(COHORT_WORKFLOW, roles, CohortCommands, COHORT_COMMANDS, frozenset({"miss_deadline"}))
+        _catalogue(COHORT_WORKFLOW, roles, CohortService, COHORT_COMMANDS, frozenset({"miss_deadline"}))
 
 
 def test_a_step_no_command_takes_fails_at_definition() -> None:
     with pytest.raises(TypeError, match="no command takes the step 'miss_deadline'"):
-        _catalogue(COHORT_WORKFLOW, access.COHORT_STEPS, CohortCommands, COHORT_COMMANDS, frozenset())
+        _catalogue(COHORT_WORKFLOW, access.COHORT_STEPS, CohortService, COHORT_COMMANDS, frozenset())

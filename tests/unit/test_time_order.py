@@ -16,13 +16,13 @@ def test_an_event_before_the_previous_one_is_refused_and_writes_nothing() -> Non
     app = new_tracker("memory:", clock)
     cast = Cast.register(app)
     eid = open_engagement(app, cast)
-    opened_at = app.engagement(eid).modified_on
+    opened_at = app.engagements.get(eid).modified_on
     before = event_count(app)
     clock.now = opened_at - timedelta(days=3)  # the host's clock was set back
     with pytest.raises(RecordedOutOfOrder, match="before its previous event") as refused:
-        app.hold_first_meeting(eid, cast.coach, (opened_at - timedelta(days=3)).date())
+        app.engagements.hold_first_meeting(eid, cast.coach, (opened_at - timedelta(days=3)).date())
     assert isinstance(refused.value, EtrackError) and isinstance(refused.value, ValueError)
     assert event_count(app) == before
     clock.now = opened_at  # the same instant is in order
-    app.hold_first_meeting(eid, cast.coach, opened_at.date())
-    assert app.engagement(eid).version == 2
+    app.engagements.hold_first_meeting(eid, cast.coach, opened_at.date())
+    assert app.engagements.get(eid).version == 2

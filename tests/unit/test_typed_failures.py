@@ -229,7 +229,7 @@ def test_registering_parties_on_a_full_disk_is_a_store_error_and_records_nothing
     try:
         with pytest.raises(StoreError) as info:
             for n in range(2000):
-                app.register_party("person", f"Person {n:04d} " + "x" * 180)
+                app.parties.register("person", f"Person {n:04d} " + "x" * 180)
                 registered += 1
         assert "could not write" in str(info.value) and "nothing was recorded" in str(info.value)
         assert "full" in str(info.value)
@@ -241,8 +241,8 @@ def test_registering_parties_on_a_full_disk_is_a_store_error_and_records_nothing
     try:
         assert event_count(again) == count  # the refused registration left no event
         assert again.party_name(cast.coach.party) == "Claire Dubois"  # earlier reads still work
-        assert again.engagement(eid).state == "accompaniment.in_progress"
-        again.register_party("person", "After the disk was freed")  # and writes resume
+        assert again.engagements.get(eid).state == "accompaniment.in_progress"
+        again.parties.register("person", "After the disk was freed")  # and writes resume
     finally:
         again.close()
 
@@ -254,11 +254,11 @@ def test_a_step_that_cannot_be_written_is_a_store_error(tmp_path: Path, monkeypa
     app = new_tracker(url, FakeClock(datetime(2027, 1, 1, tzinfo=UTC)))
     try:
         before = event_count(app)
-        version = app.engagement(eid).version
-        err = refused_with(StoreError, lambda: app.record_session(eid, cast.coach, DAY, 60, ["career"], "y" * 20_000),
+        version = app.engagements.get(eid).version
+        err = refused_with(StoreError, lambda: app.engagements.record_session(eid, cast.coach, DAY, 60, ["career"], "y" * 20_000),
                            "could not write", "nothing was recorded")
         assert "full" in str(err)
-        assert event_count(app) == before and app.engagement(eid).version == version
+        assert event_count(app) == before and app.engagements.get(eid).version == version
     finally:
         app.close()
 
@@ -273,7 +273,7 @@ def test_projections_on_a_full_disk_are_a_store_error_and_resume_later(
     app = new_tracker(url, clock)
     ProjectionRunner(app).catch_up()  # the read models' tables exist
     for n in range(60):
-        app.register_party("person", f"Person {n:03d}")
+        app.parties.register("person", f"Person {n:03d}")
     app.close()
     connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: _capped(connect(*a, **k)))

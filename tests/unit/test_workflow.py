@@ -116,7 +116,7 @@ def test_no_machine_is_attached_to_an_aggregate(tracker, cast) -> None:  # type:
 
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    e = tracker.engagement(eid)
+    e = tracker.engagements.get(eid)
     assert not any(callable(v) for v in vars(e).values())
     assert len(W.machine.models) == 0 or all(m is W.machine for m in W.machine.models)
 
