@@ -272,7 +272,7 @@ def audit_service(app: EngagementTracker) -> AuditService:
 def analyst_service(app: EngagementTracker) -> AnalystService:
     """Released aggregates of the app's store, never below ETRACK_K_MIN persons per cell (default 5)."""
     return AnalystService(analytics(app), app.clock, app.settings.k_min, grants=app.held_grants,
-                          spend=app.budgets.spend)
+                          spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value)
 
 
 CIPHER_KEY_ENV = "ETRACK_CIPHER_KEY"

@@ -188,9 +188,10 @@ def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int)
     )
     app.engagements.validate_coherence(eid, coach)
     at(12)
-    i1 = app.engagements.define_indicator(eid, coach, "O1", "organisation_performance", "Median resolution time", 48, 24, "hours")
+    i1 = app.engagements.define_indicator(
+            eid, coach, "O1", "organisation_performance", "Median resolution time", 48, 24, "hours").value
     i2 = app.engagements.define_indicator(
-        eid, coach, "O2", "observable_result", "Decisions delegated per week", 1, 6, "decisions")
+        eid, coach, "O2", "observable_result", "Decisions delegated per week", 1, 6, "decisions").value
     if s.target == "formalisation":
         return
     app.engagements.record_synthesis(eid, coach, f"DMS/{s.label}/synthesis-v1", f"{index:064x}")
@@ -217,7 +218,7 @@ def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int)
         app.engagements.record_session(eid, coach, held, 90, THEMES[(index + n) % len(THEMES)], SAMPLE_NOTES[(index + n) % 4])
         if n == 0:
             action = app.engagements.commit_action(
-                eid, coachee, "Hand the weekly planning to a team lead", held + timedelta(days=14))
+                eid, coachee, "Hand the weekly planning to a team lead", held + timedelta(days=14)).value
             app.engagements.complete_action(eid, coachee, action)
         if n == 1:
             app.engagements.measure_indicator(eid, coachee, i2, 3, held)
@@ -280,8 +281,8 @@ def _play_cohort(app: EngagementTracker, clock: ScriptedClock, label: str, unit:
     m = members
     c.set_scope(cid, m[0], "Order-to-delivery across the Lyon, Lille and Nantes sites")
     c.set_objective(cid, m[0], "Cut the order lead time", "Customers receive their orders within 48 hours")
-    kr1 = c.add_key_result(cid, m[1], "Median lead time under 72h", start + timedelta(days=60))
-    kr2 = c.add_key_result(cid, m[1], "On-time delivery above 95%", start + timedelta(days=90))
+    kr1 = c.add_key_result(cid, m[1], "Median lead time under 72h", start + timedelta(days=60)).value
+    kr2 = c.add_key_result(cid, m[1], "On-time delivery above 95%", start + timedelta(days=90)).value
     for metric in ("Order lead time (h)", "On-time delivery (%)", "Complaints per 1000 orders"):
         c.add_metric(cid, m[2], metric)
     c.plan_experiment(cid, m[0], kr1, "A daily pick-list review halves picking errors")

@@ -65,8 +65,8 @@ class BareCached(BareSnapshotted):
 def granted(app: EngagementTracker, name: str, role: Role) -> Actor:
     """A party holding ``role`` (the store's first admin grants it): privileged calls check grants."""
     admin_id = next((UUID(p) for p, roles in app.held_grants().items() if Role.ADMIN.value in roles), None)
-    admin = Actor(admin_id or app.access.initialise("Bench admin"), Role.ADMIN)
-    party = app.parties.register("person", name)
+    admin = Actor(admin_id or app.access.initialise("Bench admin").value, Role.ADMIN)
+    party = app.parties.register("person", name).value
     app.access.grant(party, role, admin)
     return Actor(party, role)
 
@@ -75,9 +75,9 @@ def _engagements(app: EngagementTracker, coach: Actor, count: int, sessions: int
     """``count`` engagements in accompaniment (version 13), then ``sessions`` sessions each."""
     out = []
     for n in range(count):
-        coachee = app.parties.register("person", f"Coachee {n}")
-        sponsor = app.parties.register("person", f"Sponsor {n}")
-        eid = app.engagements.open(coach, coachee, sponsor, "hr", "Operations")
+        coachee = app.parties.register("person", f"Coachee {n}").value
+        sponsor = app.parties.register("person", f"Sponsor {n}").value
+        eid = app.engagements.open(coach, coachee, sponsor, "hr", "Operations").value
         app.engagements.hold_first_meeting(eid, coach, date(2026, 1, 5))
         app.engagements.confirm_will(eid, coach)
         app.engagements.confirm_will(eid, Actor(coachee, Role.COACHEE))

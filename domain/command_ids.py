@@ -4,8 +4,8 @@ Every command carries a command id, given by the caller (``command_id=`` on ever
 ``etrack step ... --command-id ID``) or made by the application. Each event the command records
 carries that id (``event.command_id``). A retry that finds its command id already stored (after
 a clash, a lost acknowledgement or a cut connection, in the same call or in a later one) writes
-nothing more and returns the stored outcome; ``app.last_command`` says whether this call recorded
-it or found it recorded.
+nothing more and returns the stored outcome: every command returns an :class:`Outcome`, its value
+and whether this call recorded it or found it recorded.
 
 The events' persisted form gained the ``command_id`` field in class version 2; events written
 before (0.1.0) read through :meth:`Stamped.upcast_v1_v2` with ``command_id = None``.
@@ -14,12 +14,14 @@ before (0.1.0) read through :meth:`Stamped.upcast_v1_v2` with ``command_id = Non
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid5
 
 import attrs
 
 from engagement_tracker.domain.errors import InvalidInput
+
+T = TypeVar("T")
 
 #: A command id: a UUID, or a token of 1 to 128 letters, digits and ``. _ : -`` (a request id).
 COMMAND_ID_FORM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -91,3 +93,28 @@ class CommandOutcome:
         if self.recorded_now:
             return f"command {self.command_id}: recorded{where}{at}"
         return f"command {self.command_id}: already recorded{where}{at}; nothing more was written"
+
+
+@attrs.frozen
+class CommandResult(Generic[T]):
+    """What a command returns: its value (a new id, a session's number, None), and what it recorded.
+
+    ``status`` is "recorded" when this call recorded the command's events, "already recorded"
+    when an earlier call with the same command id had (nothing more was written)."""
+
+    value: T
+    command_id: str
+    recorded_now: bool
+    aggregate_id: UUID | None = None
+    versions: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, value: T, done: CommandOutcome) -> CommandResult[T]:
+        return cls(value, done.command_id, done.recorded_now, done.aggregate_id, done.versions)
+
+    @property
+    def status(self) -> str:
+        return "recorded" if self.recorded_now else "already recorded"
+
+    def describe(self) -> str:
+        return CommandOutcome(self.command_id, self.recorded_now, self.aggregate_id, self.versions).describe()

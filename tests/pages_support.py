@@ -51,7 +51,7 @@ def dip_story(app: EngagementTracker, disclose: tuple[str, ...] = ("objectives",
     keys = drive(app, cast, eid, "accompaniment.in_progress")
     i1, i2 = keys["indicators"]
     app.engagements.record_session(eid, cast.coach, START + timedelta(days=14), 90, ["delegation"], COACH_NOTE)
-    action = app.engagements.commit_action(eid, cast.coachee, COACHEE_ONLY[0], START + timedelta(days=28))
+    action = app.engagements.commit_action(eid, cast.coachee, COACHEE_ONLY[0], START + timedelta(days=28)).value
     app.engagements.complete_action(eid, cast.coachee, action)
     story = DipStory(cast, eid, (i1, i2))
     for n, value in enumerate(story.values):

@@ -71,7 +71,7 @@ def admin(app: EngagementTracker) -> Actor:
     admins = [] if register is None else register.admins()
     if admins:
         return Actor(UUID(admins[0]), Role.ADMIN)
-    return Actor(app.access.initialise("Ada Admin"), Role.ADMIN)
+    return Actor(app.access.initialise("Ada Admin").value, Role.ADMIN)
 
 
 def grant(app: EngagementTracker, party: UUID | Actor, role: Role | str) -> Actor:
@@ -86,7 +86,7 @@ def grant(app: EngagementTracker, party: UUID | Actor, role: Role | str) -> Acto
 
 def granted(app: EngagementTracker, role: Role | str, name: str = "Granted Person") -> Actor:
     """A newly registered person holding ``role``'s grant, acting in that role."""
-    return grant(app, app.parties.register("person", name), role)
+    return grant(app, app.parties.register("person", name).value, role)
 
 
 @attrs.frozen
@@ -102,7 +102,7 @@ class Cast:
     @classmethod
     def register(cls, app: EngagementTracker, team: bool = False) -> Cast:
         def person(role: Role, name: str, kind: str = "person") -> Actor:
-            actor = Actor(app.parties.register(kind, name), role)
+            actor = Actor(app.parties.register(kind, name).value, role)
             return grant(app, actor, role) if role is Role.COACH else actor
 
         return cls(
@@ -134,7 +134,7 @@ MILESTONES = [
 
 
 def open_engagement(app: EngagementTracker, cast: Cast, eid: UUID | None = None) -> UUID:
-    return app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "line_manager", "Operations", eid)
+    return app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "line_manager", "Operations", eid).value
 
 
 def in_accompaniment(app: EngagementTracker) -> tuple[Cast, UUID]:
@@ -151,26 +151,29 @@ def drive(app: EngagementTracker, cast: Cast, eid: UUID, to: str) -> dict[str, A
     keys: dict[str, Any] = {}
     steps = [
         ("opened", lambda: None),
-        ("met", lambda: app.engagements.hold_first_meeting(eid, c, START)),
-        ("framing.diagnosis", lambda: (app.engagements.confirm_will(eid, c), app.engagements.confirm_will(eid, cast.coachee))),
-        ("framing.tripartite", lambda: app.engagements.record_diagnosis(eid, c, "stakes and first objectives")),
+        ("met", lambda: app.engagements.hold_first_meeting(eid, c, START).value),
+        ("framing.diagnosis", lambda: (app.engagements.confirm_will(
+                eid, c).value, app.engagements.confirm_will(eid, cast.coachee).value)),
+        ("framing.tripartite", lambda: app.engagements.record_diagnosis(eid, c, "stakes and first objectives").value),
         ("framing.coherence", lambda: keys.update(objectives=app.engagements.hold_tripartite_meeting(
-            eid, c, START + timedelta(days=7), ["Shorter incident resolution"], ["Delegate decisions"]))),
-        ("framing.formalisation", lambda: app.engagements.validate_coherence(eid, c)),
+            eid, c, START + timedelta(days=7), ["Shorter incident resolution"], ["Delegate decisions"]).value)),
+        ("framing.formalisation", lambda: app.engagements.validate_coherence(eid, c).value),
         ("accompaniment.in_progress", lambda: (
             keys.update(indicators=[
-                app.engagements.define_indicator(eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours"),
-                app.engagements.define_indicator(eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week"),
+                app.engagements.define_indicator(
+                        eid, c, "O1", "organisation_performance", "Median resolution", 48, 24, "hours").value,
+                app.engagements.define_indicator(
+                        eid, c, "O2", "observable_result", "Decisions delegated", 1, 6, "per week").value,
             ]),
-            app.engagements.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32),
-            app.engagements.fix_contract(eid, c, 3, START + timedelta(days=10), START + timedelta(days=120)),
-            app.engagements.start_accompaniment(eid, c),
+            app.engagements.record_synthesis(eid, c, "DMS/synthesis-1", "ab" * 32).value,
+            app.engagements.fix_contract(eid, c, 3, START + timedelta(days=10), START + timedelta(days=120)).value,
+            app.engagements.start_accompaniment(eid, c).value,
         )),
         ("closing", lambda: app.engagements.hold_closing_session(
             eid, c, START + timedelta(days=100),
-            dict.fromkeys(app.engagements.get(eid).indicator_objectives, ("achieved", "measured")))),
+            dict.fromkeys(app.engagements.get(eid).indicator_objectives, ("achieved", "measured"))).value),
         ("closed", lambda: app.engagements.hold_closing_meeting(
-            eid, c, START + timedelta(days=110), "what changed", "keep a monthly review")),
+            eid, c, START + timedelta(days=110), "what changed", "keep a monthly review").value),
     ]
     if to not in MILESTONES:
         raise ValueError(f"unknown milestone {to}")
@@ -198,21 +201,21 @@ class CohortCast:
 
     @classmethod
     def register(cls, app: EngagementTracker) -> CohortCast:
-        coach = grant(app, app.parties.register("person", "Ana Ferreira"), Role.COACH)
-        members = tuple(Actor(app.parties.register("person", f"Peer {n}"), Role.MEMBER) for n in range(1, 10))
+        coach = grant(app, app.parties.register("person", "Ana Ferreira").value, Role.COACH)
+        members = tuple(Actor(app.parties.register("person", f"Peer {n}").value, Role.MEMBER) for n in range(1, 10))
         return cls(coach, members)
 
 
 def frame_cohort(app: EngagementTracker, cc: CohortCast, members: int = 5, start: bool = True) -> UUID:
     """Open a cohort, frame it completely, and (by default) start its accompaniment."""
     cohorts = app.cohorts
-    cid = cohorts.open(cc.coach, "Supply Chain", "Cohort Lead-time")
+    cid = cohorts.open(cc.coach, "Supply Chain", "Cohort Lead-time").value
     for m in cc.members[:members]:
         cohorts.add_member(cid, cc.coach, m.party)
     m1 = cc.members[0]
     cohorts.set_scope(cid, m1, "order-to-delivery in three sites")
     cohorts.set_objective(cid, m1, "cut order lead time", "customers receive orders in 48h")
-    kr = cohorts.add_key_result(cid, m1, "lead time under 72h by June", date(2026, 6, 30))
+    kr = cohorts.add_key_result(cid, m1, "lead time under 72h by June", date(2026, 6, 30)).value
     for name in ("lead time", "on-time delivery", "customer complaints"):
         cohorts.add_metric(cid, m1, name)
     cohorts.plan_experiment(cid, m1, kr, "a daily pick-list review cuts picking errors")

@@ -17,7 +17,7 @@ ROLE = click.argument("role", type=click.Choice(GRANTABLE_ROLES))
 def init(ctx: click.Context, admin_name: str) -> None:
     """Register the first admin and grant it admin; prints its party id (refused once an admin exists)."""
     with tracker(ctx) as app:
-        click.echo(app.access.initialise(admin_name))
+        click.echo(app.access.initialise(admin_name).value)
 
 
 @click.command("grant")

@@ -42,6 +42,7 @@ from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.engagement_commands import EngagementService
 from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS
+from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import SYSTEM_STEPS
 from engagement_tracker.projections.directory import COHORT_COLUMNS, ENGAGEMENT_COLUMNS, cohort_row, engagement_row
@@ -196,8 +197,9 @@ def party() -> None:
 def party_register(ctx: click.Context, kind: str, name: str, contact: str | None, command_id: str | None) -> None:
     """Register a party; prints its id. The name is sealed under the party's own key."""
     with tracker(ctx) as app:
-        click.echo(app.parties.register(kind, name, contact, command_id=command_id))
-        _tell_replay(app)
+        outcome = app.parties.register(kind, name, contact, command_id=command_id)
+        click.echo(outcome.value)
+        _tell_replay(outcome)
 
 
 @click.command("open")
@@ -212,15 +214,15 @@ def open_engagement(ctx: click.Context, actor: str, coachee: str, sponsor: str, 
                     command_id: str | None) -> None:
     """Open an engagement (the coach acts); prints its id."""
     with tracker(ctx) as app:
-        click.echo(app.engagements.open(parse_actor(actor), coachee, sponsor, sponsor_function, unit,
-                                       command_id=command_id))
-        _tell_replay(app)
+        outcome = app.engagements.open(parse_actor(actor), coachee, sponsor, sponsor_function, unit,
+                                       command_id=command_id)
+        click.echo(outcome.value)
+        _tell_replay(outcome)
 
 
-def _tell_replay(app: EngagementTracker) -> None:
+def _tell_replay(outcome: CommandResult[Any]) -> None:
     """Say on stderr when a command id was found already recorded (stdout keeps its usual output)."""
-    outcome = app.last_command
-    if outcome is not None and not outcome.recorded_now:
+    if not outcome.recorded_now:
         err.print(outcome.describe(), highlight=False, soft_wrap=True)
 
 
@@ -244,14 +246,14 @@ class StepCommand(click.Command):
         super().format_epilog(ctx, formatter)
 
 
-def _take(app: EngagementService | CohortService, step_name: str, target: str, actor: str,
-          kwargs: dict[str, Any], command_id: str | None) -> Any:
-    return getattr(app, step_name)(target, parse_actor(actor), **kwargs, command_id=command_id)
+def _take(service: EngagementService | CohortService, step_name: str, target: str, actor: str,
+          kwargs: dict[str, Any], command_id: str | None) -> CommandResult[Any]:
+    outcome: CommandResult[Any] = getattr(service, step_name)(target, parse_actor(actor), **kwargs, command_id=command_id)
+    return outcome
 
 
-def _outcome(app: EngagementTracker) -> dict[str, Any]:
-    outcome = app.last_command
-    return {} if outcome is None else {"command_id": outcome.command_id, "recorded": outcome.status}
+def _outcome(outcome: CommandResult[Any]) -> dict[str, Any]:
+    return {"command_id": outcome.command_id, "recorded": outcome.status}
 
 
 def _complete(table: StepTable) -> Any:
@@ -286,10 +288,10 @@ def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str
     with refusals():
         kwargs = ENGAGEMENT.parse(step_name, args)
     with tracker(ctx, create=False) as app:
-        result = _take(app.engagements, step_name, engagement_id, actor, kwargs, command_id)
+        outcome = _take(app.engagements, step_name, engagement_id, actor, kwargs, command_id)
         e = app.engagements.get(engagement_id)
-        click.echo(json.dumps({"step": step_name, "result": result, "state": e.state, "version": e.version,
-                               **_outcome(app)}, default=str))
+        click.echo(json.dumps({"step": step_name, "result": outcome.value, "state": e.state, "version": e.version,
+                               **_outcome(outcome)}, default=str))
 
 
 @click.command()
@@ -368,10 +370,10 @@ def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[
     with refusals():
         kwargs = COHORT.parse(step_name, args)
     with tracker(ctx, create=False) as app:
-        result = _take(app.cohorts, step_name, cohort_id, actor, kwargs, command_id)
+        outcome = _take(app.cohorts, step_name, cohort_id, actor, kwargs, command_id)
         c = app.cohorts.get(cohort_id)
-        click.echo(json.dumps({"step": step_name, "result": result, "state": c.state, "version": c.version,
-                               **_outcome(app)}, default=str))
+        click.echo(json.dumps({"step": step_name, "result": outcome.value, "state": c.state, "version": c.version,
+                               **_outcome(outcome)}, default=str))
 
 
 @click.command("steps")

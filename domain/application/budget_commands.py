@@ -7,19 +7,22 @@ through the command path: a clash (two spends at the same instant) re-reads and 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
 from engagement_tracker.domain.access import grant_checked, require_analyst, require_grant
 from engagement_tracker.domain.application.command_path import CommandPath
-from engagement_tracker.domain.command_ids import CommandOutcome
+from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.errors import BudgetExceeded, InvalidInput, NotPermitted
 from engagement_tracker.domain.privacy_budget import PrivacyBudget, require_epsilon
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
+
+R = TypeVar("R")
 
 
 class BudgetService:
@@ -35,31 +38,18 @@ class BudgetService:
             return None
         return budget
 
-    def _change_budget(self, analyst: UUID, decide: Any, create: bool, command_id: object = None) -> None:
-        cid = self.path.resolve_command_id(command_id)
-        for _attempt in self.path.attempts(f"privacy budget of {analyst}"):
-            at: datetime = self.path.now()
-            budget = self._budget(analyst)
-            if command_id is not None and budget is not None:  # asked of the state decided on (as _update does)
-                stored = self.path.stored_versions(budget.id, cid, budget.version)
-                if stored:
-                    self.path.tell(CommandOutcome(cid, False, budget.id, stored))
-                    return
-            if budget is None:
-                if not create:
-                    decide(None, at)  # raises: no budget was granted
-                budget = PrivacyBudget.start(analyst, at)
-            decide(budget, at)
-            if not budget.pending_events:  # nothing to record: a query this budget paid for already
-                return
-            if self.path.commit(cid, "privacy budget", budget):
-                return
-            # else another spend or grant committed first: re-read and re-decide
+    def _change_budget(
+        self, analyst: UUID, decide: Callable[[PrivacyBudget, datetime], R], command_id: object = None
+    ) -> CommandResult[R]:
+        """Load, decide, save the analyst's budget (started by the first grant); a clash re-reads
+        and re-decides; a decision that records nothing (a query paid for already) saves nothing."""
+        return self.path.update(PrivacyBudget, PrivacyBudget.id_for(analyst), "privacy budget", decide,
+                                command_id=command_id, start=lambda at: PrivacyBudget.start(analyst, at))
 
     @grant_checked
     def grant(
         self, analyst_id: object, epsilon: object, admin: Actor, *, command_id: object = None
-    ) -> None:
+    ) -> CommandResult[None]:
         """An admin (holding the admin grant now) adds ``epsilon`` to a registered party's budget."""
         if not isinstance(admin, Actor):
             raise InvalidInput("admin", f"expected Actor(party, role), got {type(admin).__name__}")
@@ -68,27 +58,20 @@ class BudgetService:
             raise NotPermitted("grant a privacy budget", f"a {admin.role.value} may not: only an admin does", ["admin"])
         require_grant(admin, Role.ADMIN, self.path.held_grants, "grant a privacy budget")
         pid = self.path.party(analyst_id).id
-        self._change_budget(pid, lambda budget, at: budget.grant(admin, amount, at), create=True, command_id=command_id)
+        return self._change_budget(pid, lambda budget, at: budget.grant(admin, amount, at), command_id=command_id)
 
     @grant_checked
-    def spend(self, analyst: Actor, epsilon: float, query: str) -> bool:
+    def spend(self, analyst: Actor, epsilon: float, query: str) -> CommandResult[bool]:
         """Spend ``epsilon`` of the analyst's budget for the query whose digest is ``query``
         (BudgetExceeded when it would go past it), once per digest: True when this call spent it,
         False when the budget had paid for it already (an earlier call, or a concurrent one that
         committed first: this one re-read the budget and found it paid)."""
         require_analyst(analyst, "release with differential privacy", self.path.held_grants)
-        spent = False
-
-        def decide(budget: PrivacyBudget | None, at: datetime) -> None:
-            nonlocal spent
-            if budget is None:
-                raise BudgetExceeded("release with differential privacy",
-                                     f"party {analyst.party} holds no privacy budget; an admin grants one with "
-                                     f"etrack privacy-budget grant {analyst.party} EPSILON")
-            spent = budget.spend(analyst, epsilon, query, at)
-
-        self._change_budget(analyst.party, decide, create=False)
-        return spent
+        if self._budget(analyst.party) is None:  # budgets are never removed: none now is none at commit
+            raise BudgetExceeded("release with differential privacy",
+                                 f"party {analyst.party} holds no privacy budget; an admin grants one with "
+                                 f"etrack privacy-budget grant {analyst.party} EPSILON")
+        return self._change_budget(analyst.party, lambda budget, at: budget.spend(analyst, epsilon, query, at))
 
     def balance(self, viewer: Actor, analyst_id: object = None) -> dict[str, Any]:
         """Granted, spent and remaining epsilon: an analyst reads their own, an admin anyone's."""

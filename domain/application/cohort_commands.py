@@ -15,10 +15,8 @@ from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.cohort_metrics import metric_series
 from engagement_tracker.domain.cohort_record import CohortRecord
+from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.deadlines import cycle_status
-from engagement_tracker.domain.errors import (
-    AlreadyExists,
-)
 from engagement_tracker.domain.values import Actor, CohortRules, DataPoint, Sealed
 from engagement_tracker.domain.vocabulary import Polarity, SignalContext
 
@@ -53,9 +51,9 @@ class CohortService(CohortMetrics):
         anonymous: bool = True,
         *,
         command_id: object = None,
-    ) -> None:
+    ) -> CommandResult[None]:
         """A member leaves a voluntary testimonial at closing: ratings 1-5, an optional text (sealed)."""
-        leave_testimonial(self.path, Cohort, cohort_id, actor, ratings, text, quote_consent, anonymous, command_id)
+        return leave_testimonial(self.path, Cohort, cohort_id, actor, ratings, text, quote_consent, anonymous, command_id)
 
     def _do(
         self,
@@ -64,7 +62,7 @@ class CohortService(CohortMetrics):
         actor: Actor,
         command: Callable[[Cohort, datetime], R],
         command_id: object = None,
-    ) -> R:
+    ) -> CommandResult[R]:
         def checked(c: Cohort, at: datetime) -> R:
             c.precheck(step, actor)
             return command(c, at)
@@ -85,23 +83,19 @@ class CohortService(CohortMetrics):
         cohort_id: UUID | None = None,
         *,
         command_id: object = None,
-    ) -> UUID:
+    ) -> CommandResult[UUID]:
         """A coach opens a cohort; ``rules`` default to the seed's numbers (5-8 members, 3 metrics, ...).
 
         The coach must hold a coach grant (``domain/grants.py``)."""
         require_coach_grant(actor, self.path.held_grants, "open")
         self.path.party(actor.party)
-        command = self.path.resolve_command_id(command_id)
-        cid = self.path.new_id(cohort_id, command_id, command, "cohort")
-        if self.path.exists(cid):
-            if command_id is not None and self.path.recorded_by(cid, "cohort", command):
-                return cid
-            raise AlreadyExists("cohort", cid)
         name = require_text(name, "name", MAX_NAME_CHARS)
-        self.path.sealer.create_subject(str(cid))
-        cohort = Cohort.open(cid, actor, self.path.now(), org_unit, self.path.sealer.seal(str(cid), name), rules)
-        self.path.save_new(cohort, "cohort", command)
-        return cid
+
+        def make(cid: UUID, at: datetime) -> list[Cohort]:
+            self.path.sealer.create_subject(str(cid))  # the cohort's own key, for its name
+            return [Cohort.open(cid, actor, at, org_unit, self.path.sealer.seal(str(cid), name), rules)]
+
+        return self.path.create("cohort", make, cohort_id, command_id)
 
     def get(self, cohort_id: object, version: int | None = None) -> Cohort:
         return self.path.load(Cohort, cohort_id, "cohort", version)
@@ -111,15 +105,15 @@ class CohortService(CohortMetrics):
         events up to ``version``: what the views read; sealed values only."""
         return CohortRecord.of(self.path.history(Cohort, cohort_id, "cohort", version))
 
-    def add_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> None:
+    def add_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> CommandResult[None]:
         member_id = self.path.party(member).id
-        self._do(
+        return self._do(
             cohort_id, "add_member", actor, lambda c, at: c.add_member(actor, at, member_id), command_id=command_id
         )
 
-    def remove_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> None:
+    def remove_member(self, cohort_id: object, actor: Actor, member: object, *, command_id: object = None) -> CommandResult[None]:
         member_id = as_uuid(member, "member")
-        self._do(
+        return self._do(
             cohort_id,
             "remove_member",
             actor,
@@ -127,8 +121,8 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def set_scope(self, cohort_id: object, actor: Actor, scope: str, *, command_id: object = None) -> None:
-        self._do(
+    def set_scope(self, cohort_id: object, actor: Actor, scope: str, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "set_scope",
             actor,
@@ -138,8 +132,8 @@ class CohortService(CohortMetrics):
 
     def set_objective(
         self, cohort_id: object, actor: Actor, objective: str, customer_result: str, *, command_id: object = None
-    ) -> None:
-        self._do(
+    ) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "set_objective",
             actor,
@@ -154,7 +148,7 @@ class CohortService(CohortMetrics):
 
     def add_key_result(
         self, cohort_id: object, actor: Actor, statement: str, due: date, *, command_id: object = None
-    ) -> int:
+    ) -> CommandResult[int]:
         return self._do(
             cohort_id,
             "add_key_result",
@@ -163,7 +157,7 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def add_metric(self, cohort_id: object, actor: Actor, name: str, *, command_id: object = None) -> str:
+    def add_metric(self, cohort_id: object, actor: Actor, name: str, *, command_id: object = None) -> CommandResult[str]:
         return self._do(
             cohort_id,
             "add_metric",
@@ -174,7 +168,7 @@ class CohortService(CohortMetrics):
 
     def plan_experiment(
         self, cohort_id: object, actor: Actor, key_result: int, hypothesis: str, *, command_id: object = None
-    ) -> str:
+    ) -> CommandResult[str]:
         return self._do(
             cohort_id,
             "plan_experiment",
@@ -183,8 +177,8 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def start_accompaniment(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._do(
+    def start_accompaniment(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "start_accompaniment",
             actor,
@@ -205,7 +199,7 @@ class CohortService(CohortMetrics):
         artefact: str,
         *,
         command_id: object = None,
-    ) -> int:
+    ) -> CommandResult[int]:
         """A ritual with its three rotating roles (distinct members) and the artefact it produced."""
         facilitator_id = as_uuid(facilitator, "facilitator")
         scribe_id = as_uuid(scribe, "scribe")
@@ -239,7 +233,7 @@ class CohortService(CohortMetrics):
         owner: object | None,
         *,
         command_id: object = None,
-    ) -> int:
+    ) -> CommandResult[int]:
         """A decision with its data point (a cohort metric and its value), date and owner (a member)."""
         point = None if metric is None or value is None else DataPoint(metric, value)
         owner_id = None if owner is None else as_uuid(owner, "owner")
@@ -253,8 +247,8 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def start_experiment(self, cohort_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
-        self._do(
+    def start_experiment(self, cohort_id: object, actor: Actor, key: str, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "start_experiment",
             actor,
@@ -262,14 +256,14 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def end_experiment(self, cohort_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
-        self._do(
+    def end_experiment(self, cohort_id: object, actor: Actor, key: str, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(
             cohort_id, "end_experiment", actor, lambda c, at: c.end_experiment(actor, at, key), command_id=command_id
         )
 
     def give_feedback(
         self, cohort_id: object, actor: Actor, key: str, feedback: str, *, command_id: object = None
-    ) -> bool:
+    ) -> CommandResult[bool]:
         return self._do(
             cohort_id,
             "give_feedback",
@@ -280,8 +274,8 @@ class CohortService(CohortMetrics):
 
     def update_playbook(
         self, cohort_id: object, actor: Actor, practice: str, status: str, conditions: str, *, command_id: object = None
-    ) -> None:
-        self._do(
+    ) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "update_playbook",
             actor,
@@ -289,8 +283,10 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def complete_checkpoint(self, cohort_id: object, actor: Actor, week: int, *, command_id: object = None) -> None:
-        self._do(
+    def complete_checkpoint(
+        self, cohort_id: object, actor: Actor, week: int, *, command_id: object = None
+    ) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "complete_checkpoint",
             actor,
@@ -298,13 +294,13 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def begin_closing(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._do(cohort_id, "begin_closing", actor, lambda c, at: c.begin_closing(actor, at), command_id=command_id)
+    def begin_closing(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(cohort_id, "begin_closing", actor, lambda c, at: c.begin_closing(actor, at), command_id=command_id)
 
     def record_closing_synthesis(
         self, cohort_id: object, actor: Actor, synthesis: str, *, command_id: object = None
-    ) -> None:
-        self._do(
+    ) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "record_closing_synthesis",
             actor,
@@ -312,8 +308,8 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def record_sharing(self, cohort_id: object, actor: Actor, audience: str, *, command_id: object = None) -> None:
-        self._do(
+    def record_sharing(self, cohort_id: object, actor: Actor, audience: str, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "record_sharing",
             actor,
@@ -321,8 +317,8 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def prepare_scale_up(self, cohort_id: object, actor: Actor, plan: str, *, command_id: object = None) -> None:
-        self._do(
+    def prepare_scale_up(self, cohort_id: object, actor: Actor, plan: str, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "prepare_scale_up",
             actor,
@@ -330,11 +326,13 @@ class CohortService(CohortMetrics):
             command_id=command_id,
         )
 
-    def close(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._do(cohort_id, "close", actor, lambda c, at: c.close(actor, at), command_id=command_id)
+    def close(self, cohort_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._do(cohort_id, "close", actor, lambda c, at: c.close(actor, at), command_id=command_id)
 
-    def abandon(self, cohort_id: object, actor: Actor, reason: str | None = None, *, command_id: object = None) -> None:
-        self._do(
+    def abandon(
+        self, cohort_id: object, actor: Actor, reason: str | None = None, *, command_id: object = None
+    ) -> CommandResult[None]:
+        return self._do(
             cohort_id,
             "abandon",
             actor,
@@ -355,10 +353,10 @@ class CohortService(CohortMetrics):
         note: str | None = None,
         *,
         command_id: object = None,
-    ) -> None:
+    ) -> CommandResult[None]:
         """The cohort's coach records a signal noticed through the cohort (see app.engagements.record_signal)."""
         app = self.path
-        self._do(
+        return self._do(
             cohort_id,
             "record_signal",
             actor,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engagement_tracker.domain.access import cohort_read_scope, require_metrics_keeper
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.cohort_metrics import DriftRule, experiment_effects, metric_series
+from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.errors import NotPermitted
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
@@ -42,11 +43,11 @@ class CohortMetrics:
         ritual: int | None = None,
         *,
         command_id: object = None,
-    ) -> int:
+    ) -> CommandResult[int]:
         """A member records a reading of a metric; at a ritual, that ritual's metrics keeper. Returns its number."""
-        return int(self.path.update(
+        return self.path.update(
             Cohort, cohort_id, "cohort",
-            lambda c, at: c.record_reading(actor, at, metric, value, read_on, ritual), command_id=command_id))
+            lambda c, at: c.record_reading(actor, at, metric, value, read_on, ritual), command_id=command_id)
 
     def log_coaching(
         self,
@@ -57,18 +58,18 @@ class CohortMetrics:
         billing: str = "paid",
         *,
         command_id: object = None,
-    ) -> int:
+    ) -> CommandResult[int]:
         """The coach logs time coaching the cohort, for the ICF hours log (group size: its members now)."""
-        return int(self.path.update(
+        return self.path.update(
             Cohort, cohort_id, "cohort",
-            lambda c, at: c.log_coaching(actor, at, held_on, duration_minutes, billing), command_id=command_id))
+            lambda c, at: c.log_coaching(actor, at, held_on, duration_minutes, billing), command_id=command_id)
 
     def set_key_result_target(
         self, cohort_id: object, actor: Actor, key_result: int, metric: str, target: float, *,
         command_id: object = None,
-    ) -> None:
+    ) -> CommandResult[None]:
         """Tie a key result to a metric and a numeric target (reached by the key result's date)."""
-        self.path.update(
+        return self.path.update(
             Cohort, cohort_id, "cohort",
             lambda c, at: c.set_key_result_target(actor, at, key_result, metric, target), command_id=command_id)
 

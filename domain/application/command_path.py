@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
@@ -32,7 +33,7 @@ from engagement_tracker.domain.application.transcodings import register_value_tr
 from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_member, require_text
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
-from engagement_tracker.domain.command_ids import CommandOutcome, command_id_of, derived_id, require_command_id
+from engagement_tracker.domain.command_ids import CommandOutcome, CommandResult, command_id_of, derived_id, require_command_id
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     AlreadyExists,
@@ -294,43 +295,97 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         command: Callable[[A, datetime], R],
         companions: Callable[[A, datetime, bool], list[Aggregate]] | None = None,
         command_id: object = None,
-    ) -> R:
+        *,
+        start: Callable[[datetime], A] | None = None,
+    ) -> CommandResult[R]:
         """Load, decide, save; on a version clash re-read and re-decide (see :meth:`attempts`).
 
-        ``companions`` returns other aggregates the command changed (for example the coach's
-        load when a team engagement ends); they are saved in the same transaction. A command
-        whose id (``command_id``, see ``command_ids.py``) is already stored writes nothing more.
+        Returns the command's :class:`Outcome`: the decision's value, and whether this call
+        recorded it. ``companions`` returns other aggregates the command changed (for example the
+        coach's load when a team engagement ends); they are saved in the same transaction. A
+        command whose id (``command_id``, see ``command_ids.py``) is already stored writes nothing
+        more. ``start`` makes the aggregate when there is none yet (a register, a budget): a
+        writer that started it first makes this call re-read and decide on theirs. A decision that
+        leaves nothing to record records nothing ("already recorded", no version).
         """
         ident = as_uuid(agg_id, f"{kind}_id")
         cid = self.resolve_command_id(command_id)
         for _attempt in self.attempts(f"{kind} {ident}"):
-            agg = self.load(cls, ident, kind)
-            if command_id is not None:  # asked of the state the decision is taken on: a save clashes if it moved
-                stored = self.stored_versions(ident, cid, agg.version)
-                if stored:
-                    return self._replay_outcome(cls, ident, kind, command, cid, stored)
-            was_ended = bool(getattr(agg, "is_ended", False))
             at = self.now()
+            try:
+                agg = self.load(cls, ident, kind)
+            except NotFound:
+                if start is None:
+                    raise
+                agg = start(at)
+            else:
+                if command_id is not None:  # asked of the state the decision is taken on: a save clashes if it moved
+                    stored = self.stored_versions(ident, cid, agg.version)
+                    if stored:
+                        return self._replay_outcome(cls, ident, kind, command, cid, stored)
+            was_ended = bool(getattr(agg, "is_ended", False))
             previous = getattr(agg, "modified_on", None)
             try:
                 result = command(agg, at)
                 others = companions(agg, at, was_ended) if companions else []
             except EtrackError as exc:
-                raise _with_state(exc, kind, getattr(agg, "state", "?")) from None
+                state = getattr(agg, "state", None)  # a workflow's; a register or a budget has none
+                raise (exc if state is None else _with_state(exc, kind, state)) from None
+            if not getattr(agg, "pending_events", ()) and not others:
+                return CommandResult(result, cid, False, ident)  # nothing to record (a query paid for already)
             require_in_order(kind, agg, previous)
-            if self.commit(cid, kind, agg, *others):
-                return result
+            try:
+                done = self.commit(cid, kind, agg, *others)
+            except AlreadyExists:
+                if start is None or agg.version != len(agg.pending_events):
+                    raise
+                continue  # another writer started it first: re-read, then decide on theirs
+            if done is not None:
+                return CommandResult.of(result, done)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def create(
+        self,
+        kind: str,
+        make: Callable[[UUID, datetime], Sequence[Aggregate]],
+        given_id: object = None,
+        command_id: object = None,
+    ) -> CommandResult[UUID]:
+        """Create exactly once: the one path of every creating command (party, engagement, cohort).
+
+        The new id is ``given_id``, else derived from the caller's ``command_id`` (so a retry of the
+        same command finds what it created), else new. ``make(id, at)`` returns the new aggregate
+        first, then any other aggregate it changed (saved in the same transaction); it is called
+        again after a clash with another writer. An id already taken is AlreadyExists, unless the
+        same command took it: then nothing more is written and the outcome says "already recorded".
+        """
+        cid = self.resolve_command_id(command_id)
+        ident = self.new_id(given_id, command_id, cid, kind)
+        for _attempt in self.attempts(f"{kind} {ident}"):
+            if self.exists(ident):
+                if command_id is not None and command_id_of(self._stored_event(ident, 1, kind, cid)) == cid:
+                    return CommandResult.of(ident, self.tell(CommandOutcome(cid, False, ident, (1,))))
+                raise AlreadyExists(kind, ident)
+            created, *others = make(ident, self.now())
+            recorded = self.commit(cid, kind, created, *others)
+            if recorded is not None:
+                return CommandResult.of(ident, recorded)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- exactly once -----------------------------------------------------------------------
 
     @property
     def last_command(self) -> CommandOutcome | None:
-        """What the last command called from this thread did: recorded now, or already recorded."""
+        """Deprecated: every command returns its :class:`Outcome`. What the last command called from
+        this thread did: recorded now, or already recorded."""
+        warnings.warn("app.last_command is deprecated: a command returns its outcome (outcome.status)",
+                      DeprecationWarning, stacklevel=2)
         return getattr(self._outcomes, "last", None)
 
-    def tell(self, outcome: CommandOutcome) -> None:
+    def tell(self, outcome: CommandOutcome) -> CommandOutcome:
+        """Keep ``outcome`` for the deprecated ``last_command`` (this thread's last), and return it."""
         self._outcomes.last = outcome
+        return outcome
 
     def resolve_command_id(self, given: object) -> str:
         return str(self.ids()) if given is None else require_command_id(given)
@@ -342,8 +397,8 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 object.__setattr__(event, "command_id", command_id)
         return super().save(*objs, **kwargs)
 
-    def commit(self, cid: str, kind: str, agg: Aggregate, *others: Aggregate) -> bool:
-        """Save one command's aggregates; True once recorded, False after a clash with another writer.
+    def commit(self, cid: str, kind: str, agg: Aggregate, *others: Aggregate) -> CommandOutcome | None:
+        """Save one command's aggregates: what was recorded, or None after a clash with another writer.
 
         A clash or a lost connection may hide our own commit (the acknowledgement was lost and
         the driver retried) or the same command recorded by another caller: the first new
@@ -362,9 +417,8 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             if command_id_of(stored) != cid:
                 if first == 1 and stored is not None:
                     raise AlreadyExists(kind, agg.id) from None
-                return False  # another writer committed first: re-read and re-decide
-            self.tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
-            return True
+                return None  # another writer committed first: re-read and re-decide
+            return self.tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
         except PersistenceError as exc:
             try:
                 stored = self._stored_event(agg.id, first, kind, cid)
@@ -376,10 +430,8 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 ) from exc
             if command_id_of(stored) != cid:
                 raise _unwritten(kind, agg.id, exc) from exc
-            self.tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
-            return True
-        self.tell(CommandOutcome(cid, True, agg.id, versions))
-        return True
+            return self.tell(CommandOutcome(cid, bool(pending) and stored == pending[0], agg.id, versions))
+        return self.tell(CommandOutcome(cid, True, agg.id, versions))
 
     def _stored_event(self, ident: UUID, version: int, kind: str, cid: str) -> object | None:
         """The event stored at ``version`` of ``ident`` (None when there is none)."""
@@ -423,7 +475,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         command: Callable[[A, datetime], R],
         cid: str,
         stored: tuple[int, ...],
-    ) -> R:
+    ) -> CommandResult[R]:
         """The outcome of a command already recorded: its decision taken again on the state it was
         taken on (the version before its first event), and nothing saved."""
         result: Any = None
@@ -433,8 +485,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
                 result = command(before, self.now())
             except EtrackError:
                 result = None  # the rules changed since; the command stays recorded as it was
-        self.tell(CommandOutcome(cid, False, ident, stored))
-        return cast(R, result)
+        return CommandResult.of(cast(R, result), self.tell(CommandOutcome(cid, False, ident, stored)))
 
     def attempts(self, what: str) -> Iterator[int]:
         """Attempts at one command. Each clash is another writer's commit, that is progress, so the
@@ -534,13 +585,6 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         name = self.unseal(self.party(party_id).name)
         return name if name is not None else ERASED
 
-    def save_new(self, agg: Aggregate, kind: str, cid: str | None = None) -> None:
-        """Save a new aggregate, recorded by command ``cid`` (the caller checked it was not yet)."""
-        cid = self.resolve_command_id(None) if cid is None else cid
-        for _attempt in self.attempts(f"{kind} {agg.id}"):
-            if self.commit(cid, kind, agg):
-                return
-
     def new_party(self, kind: PartyKind, name: str, contact: str | None, pid: UUID, at: datetime) -> Party:
         """A party to save: its key made first (a key alone holds no personal data), then its name sealed."""
         self.sealer.create_subject(str(pid))
@@ -553,13 +597,6 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         if given is not None:
             return as_uuid(given, f"{kind}_id")
         return self.ids() if command_id is None else derived_id(cid, kind)
-
-    def recorded_by(self, ident: UUID, kind: str, cid: str) -> bool:
-        """True (and ``last_command`` says so) if ``ident`` was created by command ``cid``."""
-        if command_id_of(self._stored_event(ident, 1, kind, cid)) != cid:
-            return False
-        self.tell(CommandOutcome(cid, False, ident, (1,)))
-        return True
 
 
 def _unwritten(kind: str, ident: object, exc: Exception) -> StoreError:

@@ -15,9 +15,9 @@ from engagement_tracker.domain.application.testimonial_commands import leave_tes
 from engagement_tracker.domain.application.views import EngagementReads
 from engagement_tracker.domain.checks import require_member
 from engagement_tracker.domain.coach_load import CoachLoad
+from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
-    AlreadyExists,
     InvalidInput,
     NotFound,
 )
@@ -53,7 +53,7 @@ class EngagementService(EngagementReads):
         actor: Actor,
         command: Callable[[Engagement, datetime], R],
         command_id: object = None,
-    ) -> R:
+    ) -> CommandResult[R]:
         """Run an engagement step: permission and state are checked before any text is sealed."""
 
         def checked(e: Engagement, at: datetime) -> R:
@@ -112,7 +112,7 @@ class EngagementService(EngagementReads):
         engagement_id: UUID | None = None,
         *,
         command_id: object = None,
-    ) -> UUID:
+    ) -> CommandResult[UUID]:
         """The coach (``actor``, holding a coach grant) opens an engagement for a coachee and a sponsor.
 
         Given a ``command_id`` and no ``engagement_id``, the new id derives from the command id, so a
@@ -125,39 +125,22 @@ class EngagementService(EngagementReads):
             raise InvalidInput("sponsor", "a sponsor is a person, not a team")
         if coach_party.kind is not PartyKind.PERSON:
             raise InvalidInput("coach", "a coach is a person, not a team")
-        cid = self.path.resolve_command_id(command_id)
-        eid = self.path.new_id(engagement_id, command_id, cid, "engagement")
-        if self.path.exists(eid):
-            if command_id is not None and self.path.recorded_by(eid, "engagement", cid):
-                return eid
-            raise AlreadyExists("engagement", eid)
-        for _attempt in self.path.attempts(f"coach {coach_party.id}'s team load"):
-            at = self.path.now()
-            engagement = Engagement.open(
-                eid,
-                actor,
-                at,
-                coach_party.id,
-                coachee_party.id,
-                coachee_party.kind,
-                sponsor_party.id,
-                sponsor_function,
-                org_unit,
-            )
-            others: list[Aggregate] = []
-            if coachee_party.kind is PartyKind.TEAM:
-                load = self._coach_load(coach_party.id, at)
-                load.take(eid, actor, at, self.path.capacity)  # refuses above the limit
-                others.append(load)
-            if self.path.commit(cid, "engagement", engagement, *others):
-                return eid
-            # else another writer took a slot first: re-read the load and re-decide
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def make(eid: UUID, at: datetime) -> list[Aggregate]:
+            engagement = Engagement.open(eid, actor, at, coach_party.id, coachee_party.id, coachee_party.kind,
+                                         sponsor_party.id, sponsor_function, org_unit)
+            if coachee_party.kind is not PartyKind.TEAM:
+                return [engagement]
+            load = self._coach_load(coach_party.id, at)  # re-read on every attempt
+            load.take(eid, actor, at, self.path.capacity)  # refuses above the limit
+            return [engagement, load]
+
+        return self.path.create("engagement", make, engagement_id, command_id)
 
     def hold_first_meeting(
         self, engagement_id: object, actor: Actor, held_on: date, *, command_id: object = None
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "hold_first_meeting",
             actor,
@@ -165,8 +148,8 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def confirm_will(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._engagement(
+    def confirm_will(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(
             engagement_id, "confirm_will", actor, lambda e, at: e.confirm_will(actor, at), command_id=command_id
         )
 
@@ -178,8 +161,8 @@ class EngagementService(EngagementReads):
         detail: str | None = None,
         *,
         command_id: object = None,
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "decline",
             actor,
@@ -189,8 +172,8 @@ class EngagementService(EngagementReads):
 
     def record_diagnosis(
         self, engagement_id: object, actor: Actor, diagnosis: str, *, command_id: object = None
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "record_diagnosis",
             actor,
@@ -207,7 +190,7 @@ class EngagementService(EngagementReads):
         coachee_request: Sequence[str],
         *,
         command_id: object = None,
-    ) -> list[str]:
+    ) -> CommandResult[list[str]]:
         """Record objectives at two levels; returns their keys (O1, O2, ...)."""
         for field, statements in (("organisation_request", organisation_request), ("coachee_request", coachee_request)):
             if isinstance(statements, (str, bytes)) or not isinstance(statements, Iterable):
@@ -221,8 +204,8 @@ class EngagementService(EngagementReads):
 
         return self._engagement(engagement_id, "hold_tripartite_meeting", actor, command, command_id=command_id)
 
-    def validate_coherence(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._engagement(
+    def validate_coherence(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "validate_coherence",
             actor,
@@ -242,7 +225,7 @@ class EngagementService(EngagementReads):
         unit: str,
         *,
         command_id: object = None,
-    ) -> str:
+    ) -> CommandResult[str]:
         """Define a progress indicator for an objective; returns its key (I1, I2, ...)."""
         return self._engagement(
             engagement_id,
@@ -256,8 +239,8 @@ class EngagementService(EngagementReads):
 
     def record_synthesis(
         self, engagement_id: object, actor: Actor, reference: str, digest: str, *, command_id: object = None
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "record_synthesis",
             actor,
@@ -275,9 +258,9 @@ class EngagementService(EngagementReads):
         billing: Billing | str = Billing.PAID,
         *,
         command_id: object = None,
-    ) -> None:
+    ) -> CommandResult[None]:
         """Fix the number of sessions and the period; ``billing`` (paid or pro_bono) is the sessions' default."""
-        self._engagement(
+        return self._engagement(
             engagement_id,
             "fix_contract",
             actor,
@@ -285,8 +268,8 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def start_accompaniment(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._engagement(
+    def start_accompaniment(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "start_accompaniment",
             actor,
@@ -306,7 +289,7 @@ class EngagementService(EngagementReads):
         group_size: int | None = None,
         *,
         command_id: object = None,
-    ) -> int:
+    ) -> CommandResult[int]:
         """Record a session with its themes and confidential notes (sealed); returns its number.
 
         ``billing`` (paid or pro_bono) defaults to the contract's; ``group_size`` is how many
@@ -327,13 +310,13 @@ class EngagementService(EngagementReads):
 
     def consent_to_icf_log(
         self, engagement_id: object, actor: Actor, named: bool = True, *, command_id: object = None
-    ) -> None:
+    ) -> CommandResult[None]:
         """The coachee agrees (``named``) or no longer agrees to be named in the coach's ICF hours log."""
 
         def command(e: Engagement, at: datetime) -> None:
             e.consent_to_icf_log(actor, at, named)  # in every state: a standing consent, not a workflow step
 
-        self.path.update(Engagement, engagement_id, "engagement", command, command_id=command_id)
+        return self.path.update(Engagement, engagement_id, "engagement", command, command_id=command_id)
 
     def commit_action(
         self,
@@ -343,7 +326,7 @@ class EngagementService(EngagementReads):
         due: date | None = None,
         *,
         command_id: object = None,
-    ) -> str:
+    ) -> CommandResult[str]:
         return self._engagement(
             engagement_id,
             "commit_action",
@@ -352,8 +335,8 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def complete_action(self, engagement_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
-        self._engagement(
+    def complete_action(self, engagement_id: object, actor: Actor, key: str, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "complete_action",
             actor,
@@ -361,8 +344,8 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def drop_action(self, engagement_id: object, actor: Actor, key: str, *, command_id: object = None) -> None:
-        self._engagement(
+    def drop_action(self, engagement_id: object, actor: Actor, key: str, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(
             engagement_id, "drop_action", actor, lambda e, at: e.drop_action(actor, at, key), command_id=command_id
         )
 
@@ -375,8 +358,8 @@ class EngagementService(EngagementReads):
         measured_on: date,
         *,
         command_id: object = None,
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "measure_indicator",
             actor,
@@ -384,8 +367,8 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def request_review(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._engagement(
+    def request_review(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(
             engagement_id, "request_review", actor, lambda e, at: e.request_review(actor, at), command_id=command_id
         )
 
@@ -397,8 +380,8 @@ class EngagementService(EngagementReads):
         summary: str | None = None,
         *,
         command_id: object = None,
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "hold_review",
             actor,
@@ -408,8 +391,8 @@ class EngagementService(EngagementReads):
 
     def suspend(
         self, engagement_id: object, actor: Actor, reason: str | None = None, *, command_id: object = None
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "suspend",
             actor,
@@ -417,8 +400,8 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def resume(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._engagement(engagement_id, "resume", actor, lambda e, at: e.resume(actor, at), command_id=command_id)
+    def resume(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(engagement_id, "resume", actor, lambda e, at: e.resume(actor, at), command_id=command_id)
 
     def propose_amendment(
         self,
@@ -428,8 +411,8 @@ class EngagementService(EngagementReads):
         new_end: date | None = None,
         *,
         command_id: object = None,
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "propose_amendment",
             actor,
@@ -437,8 +420,8 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def agree_amendment(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
-        self._engagement(
+    def agree_amendment(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
+        return self._engagement(
             engagement_id, "agree_amendment", actor, lambda e, at: e.agree_amendment(actor, at), command_id=command_id
         )
 
@@ -450,7 +433,7 @@ class EngagementService(EngagementReads):
         evaluations: Mapping[str, tuple[Outcome | str, str]],
         *,
         command_id: object = None,
-    ) -> None:
+    ) -> CommandResult[None]:
         """Evaluate every indicator: ``{"I1": ("achieved", "evidence..."), ...}``."""
         if not isinstance(evaluations, Mapping):
             raise InvalidInput("evaluations", "expected a mapping of indicator key to (outcome, evidence)")
@@ -471,7 +454,7 @@ class EngagementService(EngagementReads):
                 )
             e.hold_closing_session(actor, at, held_on, evs)
 
-        self._engagement(engagement_id, "hold_closing_session", actor, command, command_id=command_id)
+        return self._engagement(engagement_id, "hold_closing_session", actor, command, command_id=command_id)
 
     def hold_closing_meeting(
         self,
@@ -482,8 +465,8 @@ class EngagementService(EngagementReads):
         recommendations: str,
         *,
         command_id: object = None,
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "hold_closing_meeting",
             actor,
@@ -508,7 +491,7 @@ class EngagementService(EngagementReads):
         notes: str | None = None,
         *,
         command_id: object = None,
-    ) -> int:
+    ) -> CommandResult[int]:
         """Team coaching: the quarterly review with management and its decisions; returns the quarter."""
         decisions = QuarterlyDecisions(bool(objectives_realigned), coaches_added, coaches_removed)
         return self._engagement(
@@ -534,13 +517,13 @@ class EngagementService(EngagementReads):
         note: str | None = None,
         *,
         command_id: object = None,
-    ) -> None:
+    ) -> CommandResult[None]:
         """The coach records a weak or strong signal: taxonomy only; any free text is sealed.
 
         ``unit`` is a coarse organisational unit (analysts see at most that); ``note`` never
         reaches an analyst.
         """
-        self._engagement(
+        return self._engagement(
             engagement_id,
             "record_signal",
             actor,
@@ -555,12 +538,12 @@ class EngagementService(EngagementReads):
 
     def propose_disclosure(
         self, engagement_id: object, actor: Actor, items: Iterable[str], *, command_id: object = None
-    ) -> None:
+    ) -> CommandResult[None]:
         """Coachee or sponsor proposes what the sponsor may see: objectives, indicators, evaluations, dates."""
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise InvalidInput("items", f"expected a list of: {', '.join(i.value for i in DisclosureItem)}")
         chosen = list(items)
-        self._engagement(
+        return self._engagement(
             engagement_id,
             "propose_disclosure",
             actor,
@@ -568,9 +551,9 @@ class EngagementService(EngagementReads):
             command_id=command_id,
         )
 
-    def accept_disclosure(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> None:
+    def accept_disclosure(self, engagement_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[None]:
         """The other party accepts; from then on the sponsor's view holds exactly those items."""
-        self._engagement(
+        return self._engagement(
             engagement_id,
             "accept_disclosure",
             actor,
@@ -588,9 +571,9 @@ class EngagementService(EngagementReads):
         anonymous: bool = True,
         *,
         command_id: object = None,
-    ) -> None:
+    ) -> CommandResult[None]:
         """The coachee leaves a voluntary testimonial at closing: ratings 1-5, an optional text (sealed)."""
-        leave_testimonial(self.path, Engagement, engagement_id, actor, ratings, text, quote_consent, anonymous,
+        return leave_testimonial(self.path, Engagement, engagement_id, actor, ratings, text, quote_consent, anonymous,
                           command_id)
 
     def abandon(
@@ -601,8 +584,8 @@ class EngagementService(EngagementReads):
         detail: str | None = None,
         *,
         command_id: object = None,
-    ) -> None:
-        self._engagement(
+    ) -> CommandResult[None]:
+        return self._engagement(
             engagement_id,
             "abandon",
             actor,

@@ -7,6 +7,7 @@ command path (a clash re-reads and re-decides).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
@@ -15,8 +16,8 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import Grants, grant_checked, require_auditor, require_grant
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
-from engagement_tracker.domain.command_ids import CommandOutcome
-from engagement_tracker.domain.errors import AlreadyExists, InvalidInput, NotPermitted, RuleViolation
+from engagement_tracker.domain.command_ids import CommandResult
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.grants import AccessRegister, require_grantable
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import PartyKind, Role
@@ -28,7 +29,9 @@ class AccessService:
     def __init__(self, path: CommandPath) -> None:
         self.path = path
 
-    def initialise(self, admin_name: str | None = None, *, party_id: object = None, command_id: object = None) -> UUID:
+    def initialise(
+        self, admin_name: str | None = None, *, party_id: object = None, command_id: object = None
+    ) -> CommandResult[UUID]:
         """Register the first admin (a person named ``admin_name``) and grant it admin; returns its id.
 
         ``party_id`` instead grants admin to a party already registered (a store written before
@@ -41,30 +44,28 @@ class AccessService:
             done = self.path.stored_versions(AccessRegister.ID, cid)
             register = self.path.access_register()
             if done and register is not None and register.admins():
-                self.path.tell(CommandOutcome(cid, False, register.id, done))
-                return UUID(register.admins()[0])
+                return CommandResult(UUID(register.admins()[0]), cid, False, register.id, done)
         self._refuse_if_initialised()
         if party_id is not None:
             pid = self.path.party(party_id).id
         else:
             name = require_text(admin_name, "admin_name", MAX_NAME_CHARS)
             pid = self.path.new_id(None, command_id, cid, "party")
-        for _attempt in self.path.attempts("the access register"):
-            self._refuse_if_initialised()  # the loser of a race between two initialisers stops here
-            register = self.path.access_register()
-            at = self.path.now()
-            if register is None:
-                register = AccessRegister.start(at)
+
+        def decide(register: AccessRegister, at: datetime) -> UUID:
+            if register.admins():  # the loser of a race between two initialisers stops here
+                raise RuleViolation("initialise", "initialised",
+                                    [f"the store already has an admin ({register.admins()[0]})"])
+            register.initialise(pid, at)
+            return pid
+
+        def first_admin(_register: AccessRegister, at: datetime, _was_ended: bool) -> list[Aggregate]:
             # The first admin's party and its grant are saved in one transaction: nothing of a refused
             # or lost initialise stays behind (no orphan party).
-            party = [] if party_id is not None else [self.path.new_party(PartyKind.PERSON, name, None, pid, at)]
-            register.initialise(pid, at)
-            try:
-                if self.path.commit(cid, "access register", register, *party):
-                    return pid
-            except AlreadyExists:
-                continue  # another initialiser created the register first: re-read, then refuse
-        raise AssertionError("unreachable")  # pragma: no cover
+            return [] if party_id is not None else [self.path.new_party(PartyKind.PERSON, name, None, pid, at)]
+
+        return self.path.update(AccessRegister, AccessRegister.ID, "access register", decide, first_admin,
+                                command_id=cid, start=AccessRegister.start)
 
     def _refuse_if_initialised(self) -> None:
         register = self.path.access_register()
@@ -74,7 +75,7 @@ class AccessService:
     @grant_checked
     def _change(
         self, step: str, party_id: object, role: object, admin: Actor, reason: str | None, command_id: object
-    ) -> None:
+    ) -> CommandResult[None]:
         if not isinstance(admin, Actor):
             raise InvalidInput("admin", f"expected Actor(party, role), got {type(admin).__name__}")
         value = require_grantable(role)
@@ -89,7 +90,7 @@ class AccessService:
             self._refuse_erased(step, pid)  # re-read on every attempt: an erasure may have committed meanwhile
             getattr(register, step)(admin, pid, value, at, sealed)
 
-        self.path.update(AccessRegister, AccessRegister.ID, "access register", decide, command_id=command_id)
+        return self.path.update(AccessRegister, AccessRegister.ID, "access register", decide, command_id=command_id)
 
     def _refuse_erased(self, step: str, pid: UUID) -> None:
         """An erased party is granted nothing (its erasure revoked what it held)."""
@@ -99,15 +100,15 @@ class AccessService:
 
     def grant(
         self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None, *, command_id: object = None
-    ) -> None:
+    ) -> CommandResult[None]:
         """An admin (holding the admin grant now) grants ``role`` to a registered party."""
-        self._change("grant", party_id, role, admin, reason, command_id)
+        return self._change("grant", party_id, role, admin, reason, command_id)
 
     def revoke(
         self, party_id: object, role: Role | str, admin: Actor, reason: str | None = None, *, command_id: object = None
-    ) -> None:
+    ) -> CommandResult[None]:
         """An admin revokes ``role`` from a party; the last admin is never revoked."""
-        self._change("revoke", party_id, role, admin, reason, command_id)
+        return self._change("revoke", party_id, role, admin, reason, command_id)
 
     def grants(self, viewer: Actor) -> Grants:
         """Who holds which organisation-wide roles now (read-only: party id -> roles), for auditors and

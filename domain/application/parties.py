@@ -18,7 +18,8 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import grant_checked, require_eraser, require_grant
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
-from engagement_tracker.domain.errors import AlreadyExists, InvalidInput, NotPermitted
+from engagement_tracker.domain.command_ids import CommandResult
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.values import Actor, Sealed
@@ -53,7 +54,7 @@ class PartyService:
         party_id: UUID | None = None,
         *,
         command_id: object = None,
-    ) -> UUID:
+    ) -> CommandResult[UUID]:
         """Register a person or a team; the name and contact are sealed under its own key.
 
         Given a ``command_id`` and no ``party_id``, the id derives from the command id: a retry
@@ -62,17 +63,11 @@ class PartyService:
         name = require_text(name, "name", MAX_NAME_CHARS)
         if contact is not None:
             contact = require_text(contact, "contact", MAX_NAME_CHARS)
-        command = self.path.resolve_command_id(command_id)
-        pid = self.path.new_id(party_id, command_id, command, "party")
-        if self.path.exists(pid):
-            if command_id is not None and self.path.recorded_by(pid, "party", command):
-                return pid
-            raise AlreadyExists("party", pid)
-        party = self.path.new_party(kind, name, contact, pid, self.path.now())
-        self.path.save_new(party, "party", command)
-        return pid
 
-    # --- erasure (GDPR) -----------------------------------------------------------------------
+        def make(pid: UUID, at: datetime) -> list[Party]:
+            return [self.path.new_party(kind, name, contact, pid, at)]
+
+        return self.path.create("party", make, party_id, command_id)
 
     @grant_checked
     def erase(self, party_id: object, actor: Actor, *, command_id: object = None) -> dict[str, Any]:

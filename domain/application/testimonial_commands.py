@@ -11,6 +11,7 @@ from engagement_tracker.domain.access import require_analyst
 from engagement_tracker.domain.application.command_path import ERASED, CommandPath
 from engagement_tracker.domain.checks import require_optional_int
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.testimonials import make_testimonial
 from engagement_tracker.domain.values import Actor
@@ -30,7 +31,7 @@ def leave_testimonial(
     quote_consent: bool,
     anonymous: bool,
     command_id: object,
-) -> None:
+) -> CommandResult[None]:
     """A coachee (of an engagement) or a member (of a cohort) leaves a voluntary testimonial at
     closing: ratings 1-5 (checked before anything is read), an optional text sealed under the
     author's own key once who and when were checked."""
@@ -42,7 +43,7 @@ def leave_testimonial(
         agg.leave_testimonial(actor, at, make_testimonial(ratings, sealed, quote_consent, anonymous))
 
     kind = "engagement" if cls is Engagement else "cohort"
-    path.update(cls, agg_id, kind, command, command_id=command_id)
+    return path.update(cls, agg_id, kind, command, command_id=command_id)
 
 
 def quotes(path: CommandPath, viewer: Actor, k: int | None = None) -> list[dict[str, Any]]:

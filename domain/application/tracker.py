@@ -7,6 +7,7 @@ never chooses a backend: the environment it is given does (see ``adapters/storag
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -28,6 +29,7 @@ from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.parties import PartyService
 from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import (
@@ -127,14 +129,22 @@ class EngagementTracker(CommandPath):
     if not TYPE_CHECKING:  # hidden from type checkers: a flat call in typed code is an error to fix
 
         def __getattr__(self, name: str) -> Any:
-            """The flat methods of 0.1, kept for one minor version: each warns, then calls its service."""
+            """The flat methods of 0.1, kept for one minor version: each warns, then calls its service
+            and returns what 0.1 returned (a command's value, not its outcome)."""
             moved = DEPRECATED_FLAT.get(name)
             if moved is None:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             service, method = moved
             warnings.warn(f"app.{name}(...) is deprecated: use app.{service}.{method}(...)", DeprecationWarning,
                           stacklevel=2)
-            return getattr(getattr(self, service), method)
+            call = getattr(getattr(self, service), method)
+
+            @functools.wraps(call)
+            def flat(*args: Any, **kwargs: Any) -> Any:
+                result = call(*args, **kwargs)
+                return result.value if isinstance(result, CommandResult) else result
+
+            return flat
 
     # --- point-in-time replay (auditors) -----------------------------------------------------------
 
@@ -214,7 +224,7 @@ class EngagementTracker(CommandPath):
                         )
                     return rows
 
-                recorded.extend(self.update(cls, agg_id, kind, record))
+                recorded.extend(self.update(cls, agg_id, kind, record).value)
         return recorded
 
 

@@ -13,7 +13,7 @@ def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.sqlite'}"
     setup = new_tracker(url)
     coach = granted(setup, Role.COACH, "Coach")
-    contenders = [(setup.parties.register("team", f"Team {n}"), setup.parties.register("person", f"Manager {n}"))
+    contenders = [(setup.parties.register("team", f"Team {n}").value, setup.parties.register("person", f"Manager {n}").value)
                   for n in range(12)]
     setup.close()
 
@@ -26,7 +26,7 @@ def test_racing_commands_never_overfill_a_coach(tmp_path: Path) -> None:
         try:
             barrier.wait()
             try:
-                result: object = app.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory")
+                result: object = app.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory").value
             except CapacityExceeded as exc:  # never ConcurrencyConflict: every clash is progress, retried
                 result = exc
             with lock:

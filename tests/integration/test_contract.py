@@ -76,7 +76,7 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
 def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -> None:
     setup = new_tracker(durable_store_url)
     coach = granted(setup, Role.COACH, "Coach")
-    pairs = [(setup.parties.register("team", f"T{n}"), setup.parties.register("person", f"M{n}")) for n in range(8)]
+    pairs = [(setup.parties.register("team", f"T{n}").value, setup.parties.register("person", f"M{n}").value) for n in range(8)]
     setup.close()
     barrier, outcomes, lock = threading.Barrier(len(pairs), timeout=60), [], threading.Lock()
 
@@ -84,7 +84,7 @@ def test_racing_for_the_last_team_slot_never_overfills(durable_store_url: str) -
         app = new_tracker(durable_store_url, FakeClock())
         barrier.wait()  # a thread that failed to open would break the barrier, not hang it
         try:
-            result: Any = app.engagements.open(coach, team, sponsor, "hr", "Digital Factory")
+            result: Any = app.engagements.open(coach, team, sponsor, "hr", "Digital Factory").value
         except CapacityExceeded as exc:  # never ConcurrencyConflict: every clash is progress, retried
             result = exc
         finally:

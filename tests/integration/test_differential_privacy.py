@@ -206,8 +206,7 @@ def test_a_budget_belongs_to_a_registered_party(tracker) -> None:  # type: ignor
 
 def test_a_budget_grant_retried_with_its_command_id_adds_once(app) -> None:  # type: ignore[no-untyped-def]
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
-    app.budgets.grant(analyst.party, 1.0, admin(app), command_id="grant-1")
-    app.budgets.grant(analyst.party, 1.0, admin(app), command_id="grant-1")  # a retry
-    assert not app.last_command.recorded_now
+    assert app.budgets.grant(analyst.party, 1.0, admin(app), command_id="grant-1").recorded_now
+    assert not app.budgets.grant(analyst.party, 1.0, admin(app), command_id="grant-1").recorded_now  # a retry
     app.budgets.grant(analyst.party, 0.5, admin(app), command_id="grant-2")
     assert app.budgets.balance(analyst)["granted"] == 1.5

@@ -154,11 +154,11 @@ def test_replay_shows_sealed_fields_sealed_and_refuses_non_auditors(tracker, cas
 def test_the_sponsor_sees_only_what_coachee_and_sponsor_agreed(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    refused(tracker, NotPermitted, lambda: tracker.engagements.propose_disclosure(eid, cast.coach, ["objectives"]))
-    refused(tracker, RuleViolation, lambda: tracker.engagements.accept_disclosure(eid, cast.sponsor))
-    refused(tracker, Exception, lambda: tracker.engagements.propose_disclosure(eid, cast.coachee, ["session_notes"]))
+    refused(tracker, NotPermitted, lambda: tracker.engagements.propose_disclosure(eid, cast.coach, ["objectives"]).value)
+    refused(tracker, RuleViolation, lambda: tracker.engagements.accept_disclosure(eid, cast.sponsor).value)
+    refused(tracker, Exception, lambda: tracker.engagements.propose_disclosure(eid, cast.coachee, ["session_notes"]).value)
     tracker.engagements.propose_disclosure(eid, cast.coachee, ["objectives"])
-    err = refused(tracker, RuleViolation, lambda: tracker.engagements.accept_disclosure(eid, cast.coachee))
+    err = refused(tracker, RuleViolation, lambda: tracker.engagements.accept_disclosure(eid, cast.coachee).value)
     assert "the other party accepts" in str(err)
     assert "objectives" not in tracker.engagements.view(eid, cast.sponsor)  # proposed is not agreed
     tracker.engagements.accept_disclosure(eid, cast.sponsor)

@@ -60,7 +60,7 @@ def test_an_erased_admin_can_no_longer_grant_and_is_granted_nothing(app) -> None
     bob = granted(app, Role.ADMIN, "Bob Admin")
     app.parties.erase(bob.party, ada)
     assert app.held_grants().keys() == {str(ada.party)}
-    someone = app.parties.register("person", "Someone")
+    someone = app.parties.register("person", "Someone").value
     before = event_count(app)
     with pytest.raises(NotPermitted, match="holds no admin grant"):
         app.access.grant(someone, Role.AUDITOR, bob)

@@ -78,12 +78,13 @@ def test_a_commit_whose_acknowledgement_is_lost_is_recorded_once_and_reported_do
     before = len(list(app.events.get(eid)))
     Fault(app, kind)
     cid = "lost-ack-1" if given_id else None
-    number = app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], "n", command_id=cid)
-    assert number == 1
-    assert app.last_command is not None and app.last_command.recorded_now
+    outcome = app.engagements.record_session(
+            eid, cast.coach, START + timedelta(days=20), 60, ["career"], "n", command_id=cid)
+    assert outcome.value == 1
+    assert outcome.recorded_now
     after = list(app.events.get(eid))
     assert len(after) == before + 1  # once: not re-decided into a second session
-    assert command_id_of(after[-1]) == app.last_command.command_id
+    assert command_id_of(after[-1]) == outcome.command_id
     assert [s.number for s in app.engagements.record(eid).sessions] == [1]
     app.close()
 
@@ -98,8 +99,8 @@ def test_a_write_lost_before_its_commit_says_nothing_was_recorded_and_a_retry_re
     with pytest.raises(StoreError, match="nothing was recorded"):
         app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="c-1")
     assert len(list(app.events.get(eid))) == before
-    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="c-1")
-    assert app.last_command.recorded_now
+    assert app.engagements.record_session(
+        eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="c-1").recorded_now
     assert stored_ids(app, eid)["c-1"] == 1
     app.close()
 
@@ -112,8 +113,9 @@ def test_when_the_store_cannot_be_asked_the_error_names_the_id_to_retry_with(dur
         app.engagements.commit_action(eid, cast.coachee, "delegate the planning")
     cid = err.value.command_id
     assert cid is not None and f"command_id={cid}" in str(err.value) and "at most once" in str(err.value)
-    key = app.engagements.commit_action(eid, cast.coachee, "delegate the planning", command_id=cid)  # the retry it names
-    assert not app.last_command.recorded_now  # it had been recorded: nothing more written
+    retried = app.engagements.commit_action(eid, cast.coachee, "delegate the planning", command_id=cid)  # as it says
+    assert not retried.recorded_now  # it had been recorded: nothing more written
+    key = retried.value
     assert key == "A1" and stored_ids(app, eid)[cid] == 1
     app.close()
 
@@ -122,10 +124,10 @@ def test_opening_an_engagement_whose_acknowledgement_is_lost_opens_one(durable_s
     app = new_tracker(durable_store_url, FakeClock())
     cast = Cast.register(app, team=True)
     Fault(app, "driver retried")
-    eid = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
-    assert app.last_command.recorded_now
+    opened = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
+    assert opened.recorded_now
     again = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-t")
-    assert again == eid and not app.last_command.recorded_now
+    assert again.value == opened.value and not again.recorded_now
     assert app.engagements.coach_load(cast.coach)["active"] == 1  # the team slot was taken once
     app.close()
 
@@ -183,8 +185,8 @@ def _plan(app: Any, tmp_path: Path, workers: int, per_worker: int, shared: float
     coach_cast = Cast.register(app)
     plan: dict[str, Any] = {"coach": str(coach_cast.coach.party), "engagements": [], "coachees": {}, "workers": {}}
     for _ in range(2):
-        cast = Cast(coach_cast.coach, Actor(app.parties.register("person", "Coachee"), Role.COACHEE),
-                    Actor(app.parties.register("person", "Sponsor"), Role.SPONSOR), coach_cast.other_coach,
+        cast = Cast(coach_cast.coach, Actor(app.parties.register("person", "Coachee").value, Role.COACHEE),
+                    Actor(app.parties.register("person", "Sponsor").value, Role.SPONSOR), coach_cast.other_coach,
                     coach_cast.other_coachee)
         eid = long_engagement(app, cast)
         plan["engagements"].append(str(eid))
@@ -280,8 +282,9 @@ def test_a_refused_command_with_an_id_records_nothing_and_can_be_retried_after_t
         app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="r-1")
     assert stored_ids(app, eid)["r-1"] == 0
     app.engagements.resume(eid, cast.coach)
-    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], command_id="r-1")
-    assert app.last_command.recorded_now and stored_ids(app, eid)["r-1"] == 1
+    outcome = app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"],
+                                             command_id="r-1")
+    assert outcome.recorded_now and stored_ids(app, eid)["r-1"] == 1
     app.close()
 
 

@@ -36,7 +36,7 @@ def privileged_calls(app, actor: Actor, victim, eid):  # type: ignore[no-untyped
         "release activity": lambda: analyst.activity(actor),
         "read the access history": lambda: app.access.history(actor),
         "list parties": lambda: app.parties.list(actor),
-        "grant": lambda: app.access.grant(actor.party, Role.AUDITOR, actor),
+        "grant": lambda: app.access.grant(actor.party, Role.AUDITOR, actor).value,
         "read an engagement's metadata": lambda: app.engagements.view(eid, actor),
     }
 
@@ -81,7 +81,7 @@ def test_the_register_rules(tracker) -> None:
     with pytest.raises(RuleViolation, match="already has an admin"):
         tracker.access.initialise("Second Admin")
     assert tracker.parties.list(first) == parties  # refused before anything was registered
-    other = tracker.parties.register("person", "Bea")
+    other = tracker.parties.register("person", "Bea").value
     tracker.access.grant(other, "analyst", first, reason="quarterly report")
     with pytest.raises(RuleViolation, match="already holds analyst"):
         tracker.access.grant(other, "analyst", first)
@@ -187,7 +187,7 @@ def test_a_damaged_access_register_refuses_every_privileged_call(tmp_path: Path)
 
 def test_an_eraser_that_is_not_an_actor_is_named_as_the_actor() -> None:
     app = new_tracker("memory:", FakeClock())
-    party = app.parties.register("person", "Marc Petit")
+    party = app.parties.register("person", "Marc Petit").value
     with pytest.raises(InvalidInput) as refused:
         app.parties.erase(party, "admin")  # type: ignore[arg-type]
     assert refused.value.field == "actor"
@@ -206,7 +206,7 @@ def test_racing_initialisers_leave_one_admin_and_no_orphan_party(durable_store_u
     def run(i: int) -> None:
         barrier.wait()
         try:
-            outcomes[i] = apps[i].access.initialise(f"Admin {i}")
+            outcomes[i] = apps[i].access.initialise(f"Admin {i}").value
         except RuleViolation as exc:
             outcomes[i] = exc
 

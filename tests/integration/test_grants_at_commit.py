@@ -110,11 +110,11 @@ def refused(outcome: object) -> None:
 def test_an_engagement_opened_by_a_coach_revoked_meanwhile_is_refused(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, clock = stores
     coach = granted(app, Role.COACH, "Claire Dubois")
-    coachee = app.parties.register("person", "Marc Petit")
-    sponsor = app.parties.register("person", "Sophie Laurent")
+    coachee = app.parties.register("person", "Marc Petit").value
+    sponsor = app.parties.register("person", "Sophie Laurent").value
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.engagements.open(coach, coachee, sponsor, "hr", "Ops"),
+    outcome = run_held(lambda: app.engagements.open(coach, coachee, sponsor, "hr", "Ops").value,
                        clock.reached, clock.go, revoke(other, coach))
     refused(outcome)
     assert event_count(app) == before + 1  # the revocation alone
@@ -126,7 +126,7 @@ def test_a_cohort_opened_by_a_coach_revoked_meanwhile_is_refused(stores) -> None
     coach = granted(app, Role.COACH, "Claire Dubois")
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.cohorts.open(coach, "Pairs", "Ops"), clock.reached, clock.go, revoke(other, coach))
+    outcome = run_held(lambda: app.cohorts.open(coach, "Pairs", "Ops").value, clock.reached, clock.go, revoke(other, coach))
     refused(outcome)
     assert event_count(app) == before + 1
     assert not list(app.cohorts.ids())
@@ -135,10 +135,11 @@ def test_a_cohort_opened_by_a_coach_revoked_meanwhile_is_refused(stores) -> None
 def test_a_grant_step_by_an_admin_revoked_meanwhile_is_refused(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, clock = stores
     second = granted(app, Role.ADMIN, "Second Admin")
-    analyst = app.parties.register("person", "Ana Lyst")
+    analyst = app.parties.register("person", "Ana Lyst").value
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.access.grant(analyst, Role.ANALYST, second), clock.reached, clock.go, revoke(other, second))
+    outcome = run_held(lambda: app.access.grant(
+            analyst, Role.ANALYST, second).value, clock.reached, clock.go, revoke(other, second))
     assert isinstance(outcome, NotPermitted), outcome  # the register itself refuses it: its own admin check
     assert event_count(app) == before + 1
     assert Role.ANALYST.value not in app.held_grants().get(str(analyst), frozenset())
@@ -150,7 +151,7 @@ def test_a_privacy_budget_granted_by_an_admin_revoked_meanwhile_is_refused(store
     analyst = granted(app, Role.ANALYST, "Ana Lyst")
     before = event_count(app)
     clock.armed = True
-    outcome = run_held(lambda: app.budgets.grant(analyst.party, 1.0, second), clock.reached, clock.go,
+    outcome = run_held(lambda: app.budgets.grant(analyst.party, 1.0, second).value, clock.reached, clock.go,
                        revoke(other, second))
     refused(outcome)
     assert event_count(app) == before + 1
@@ -191,7 +192,7 @@ def test_an_exact_release_by_an_analyst_revoked_meanwhile_is_not_recorded(stores
 def test_an_erasure_by_an_admin_revoked_meanwhile_destroys_no_key(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, clock = stores
     second = granted(app, Role.ADMIN, "Second Admin")
-    person = app.parties.register("person", "Marc Petit")
+    person = app.parties.register("person", "Marc Petit").value
     before = event_count(app)
     clock.armed = True
     outcome = run_held(lambda: app.parties.erase(person, second), clock.reached, clock.go, revoke(other, second))
@@ -220,8 +221,8 @@ def test_an_export_by_an_auditor_revoked_meanwhile_is_refused(stores) -> None:  
 def test_a_command_that_commits_before_the_revocation_stands(stores) -> None:  # type: ignore[no-untyped-def]
     app, other, _clock = stores
     coach = granted(app, Role.COACH, "Claire Dubois")
-    eid = app.engagements.open(coach, app.parties.register("person", "Marc Petit"),
-                              app.parties.register("person", "Sophie Laurent"), "hr", "Ops")
+    eid = app.engagements.open(coach, app.parties.register("person", "Marc Petit").value,
+                              app.parties.register("person", "Sophie Laurent").value, "hr", "Ops").value
     revoke(other, coach)()
     assert list(app.engagements.ids()) == [eid]
 
@@ -269,14 +270,14 @@ def test_whatever_the_order_behind_a_held_lock_nothing_is_recorded_after_a_revoc
     clock = PausingClock()
     app = new_tracker(durable_store_url, clock)
     coach = granted(app, Role.COACH, "Claire Dubois")
-    coachee, sponsor = app.parties.register("person", "Marc Petit"), app.parties.register("person", "Sophie Laurent")
+    coachee, sponsor = app.parties.register("person", "Marc Petit").value, app.parties.register("person", "Sophie Laurent").value
     other = new_tracker(durable_store_url)
     take, let_go = hold_write_lock(durable_store_url, app)
     outcome: dict[str, Any] = {}
 
     def opening() -> None:
         try:
-            outcome["open"] = app.engagements.open(coach, coachee, sponsor, "hr", "Ops")
+            outcome["open"] = app.engagements.open(coach, coachee, sponsor, "hr", "Ops").value
         except NotPermitted as exc:
             outcome["open"] = exc
 

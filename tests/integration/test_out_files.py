@@ -68,7 +68,7 @@ class Store:
         self.coach = f"coach:{cast.coach.party}"
         self.sponsor = f"sponsor:{cast.sponsor.party}"
         #: a party claiming each role without holding its grant
-        self.outsider = app.parties.register("person", "Oscar Outsider")
+        self.outsider = app.parties.register("person", "Oscar Outsider").value
         app.close()
         self.key = str(where / "log.pem")
         self.public = self.run("audit", "keygen", self.key)

@@ -23,7 +23,8 @@ def test_the_wheel_installs_one_package_named_after_the_distribution(tmp_path: P
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"engagement_tracker"}, f"the wheel installs {sorted(tops)} at the top of site-packages"
-    for module in ("domain/application.py", "projections/audit_trail.py", "adapters/cli/__init__.py",
+    for module in ("domain/application/__init__.py", "domain/application/command_path.py",
+                   "projections/audit_trail.py", "adapters/cli/__init__.py",
                    "adapters/cli/__main__.py", "py.typed", "adapters/pages/templates/base.html.j2",
                    "adapters/pages/templates/engagement.html.j2", "adapters/pages/templates/_release.html.j2",
                    "adapters/cli/schemas/signals-summary.schema.json",

@@ -248,7 +248,7 @@ class World:
         self.cid = frame_cohort(app, cc)
         self.coach = cast.coach
         self.analyst = granted(app, Role.ANALYST, "Anna")
-        self.outsider = app.parties.register("person", "Oscar Outsider")
+        self.outsider = app.parties.register("person", "Oscar Outsider").value
         self.audit = bootstrap.audit_service(app)
         self.analytics = bootstrap.analyst_service(app)
 

@@ -78,15 +78,15 @@ def test_eight_processes_on_the_same_engagements(durable_store_url: str, tmp_pat
     coach_cast = Cast.register(app)
     plan: dict[str, Any] = {"coach": str(coach_cast.coach.party), "engagements": [], "coachees": {}, "teams": {}}
     for _ in range(3):
-        cast = Cast(coach_cast.coach, Actor(app.parties.register("person", "Coachee"), Role.COACHEE),
-                    Actor(app.parties.register("person", "Sponsor"), Role.SPONSOR), coach_cast.other_coach,
+        cast = Cast(coach_cast.coach, Actor(app.parties.register("person", "Coachee").value, Role.COACHEE),
+                    Actor(app.parties.register("person", "Sponsor").value, Role.SPONSOR), coach_cast.other_coach,
                     coach_cast.other_coachee)
         eid = long_engagement(app, cast)
         plan["engagements"].append(str(eid))
         plan["coachees"][str(eid)] = str(cast.coachee.party)
     for worker in range(8):
-        plan["teams"][str(worker)] = [(str(app.parties.register("team", f"T{worker}{n}")),
-                                       str(app.parties.register("person", f"M{worker}{n}"))) for n in range(2)]
+        plan["teams"][str(worker)] = [(str(app.parties.register("team", f"T{worker}{n}").value),
+                                       str(app.parties.register("person", f"M{worker}{n}").value)) for n in range(2)]
     app.close()
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(json.dumps(plan))

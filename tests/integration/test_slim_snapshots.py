@@ -40,7 +40,7 @@ def test_the_snapshot_stays_the_same_size_from_version_20_to_160(store_url: str)
         app.engagements.agree_amendment(eid, cast.coach)
         app.engagements.agree_amendment(eid, cast.coachee)
         app.engagements.record_session(eid, cast.coach, day + timedelta(days=n), 60, ["delegation"], LONG_NOTE)
-        action = app.engagements.commit_action(eid, cast.coachee, LONG_NOTE, day + timedelta(days=n + 7))
+        action = app.engagements.commit_action(eid, cast.coachee, LONG_NOTE, day + timedelta(days=n + 7)).value
         app.engagements.complete_action(eid, cast.coachee, action)
         app.engagements.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 40 - n % 5, day + timedelta(days=n))
         e = app.engagements.get(eid)
@@ -73,7 +73,7 @@ def test_a_snapshot_loads_the_same_state_as_a_replay_from_the_events(
         if step == "session" and app.engagements.get(eid).sessions_held < app.engagements.get(eid).sessions_allowed:
             app.engagements.record_session(eid, cast.coach, day + timedelta(days=i), 45, ["career"], f"note {i}")
         elif step == "action":
-            open_actions.append(app.engagements.commit_action(eid, cast.coachee, f"action {i}", day + timedelta(days=i)))
+            open_actions.append(app.engagements.commit_action(eid, cast.coachee, f"action {i}", day + timedelta(days=i)).value)
         elif step in ("done", "drop") and open_actions:
             key = open_actions.pop(0)
             (app.engagements.complete_action if step == "done" else app.engagements.drop_action)(eid, cast.coachee, key)
@@ -121,7 +121,7 @@ def test_a_cached_aggregate_catches_up_with_another_writer(durable_store_url: st
     assert first.repository.cache is not None and second.repository.cache is not None
     for n in range(1, 4):  # the contract allows 3
         writer = first if n % 2 else second
-        assert writer.engagements.record_session(eid, cast.coach, START + timedelta(days=11 + n), 60, ["career"], None) == n
+        assert writer.engagements.record_session(eid, cast.coach, START + timedelta(days=11 + n), 60, ["career"], None).value == n
     assert first.engagements.get(eid).sessions_held == second.engagements.get(eid).sessions_held == 3
     assert vars(first.engagements.get(eid)) == vars(first.engagements.record(eid).engagement)
     first.close()
@@ -141,7 +141,7 @@ def test_a_cohort_snapshot_stays_the_same_size_as_rituals_decisions_and_readings
     for n in range(40):
         day = date(2026, 2, 2) + timedelta(days=n)
         f, s, k = m[n % 5], m[(n + 1) % 5], m[(n + 2) % 5]
-        number = c.hold_ritual(cid, f, "weekly_standup", day, f.party, s.party, k.party, "checklist", LONG_NOTE)
+        number = c.hold_ritual(cid, f, "weekly_standup", day, f.party, s.party, k.party, "checklist", LONG_NOTE).value
         c.record_reading(cid, k, metric, 40 + n % 7, day, number)
         c.record_decision(cid, f, LONG_NOTE, metric, 41.5, day, s.party)
         cohort = c.get(cid)

@@ -22,9 +22,9 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     keys = drive(app, cast, full, "accompaniment.in_progress")
     day = START + timedelta(days=20)
     app.engagements.record_session(full, cast.coach, day, 90, ["delegation", "priorities"], "notes")
-    a1 = app.engagements.commit_action(full, cast.coachee, "an action", day)
+    a1 = app.engagements.commit_action(full, cast.coachee, "an action", day).value
     app.engagements.complete_action(full, cast.coachee, a1)
-    a2 = app.engagements.commit_action(full, cast.coachee, "another")
+    a2 = app.engagements.commit_action(full, cast.coachee, "another").value
     app.engagements.drop_action(full, cast.coachee, a2)
     app.engagements.measure_indicator(full, cast.coachee, keys["indicators"][1], 2.5, day)
     app.engagements.request_review(full, cast.sponsor)
@@ -55,7 +55,7 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     tick_at(app, datetime(2027, 1, 1, tzinfo=UTC))  # contract end, action and quarters missed
     app.engagements.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
     record_every_cohort_event_type(app)
-    leaver = app.parties.register("person", "Someone Who Left")
+    leaver = app.parties.register("person", "Someone Who Left").value
     app.parties.erase(leaver, granted(app, Role.ADMIN, "DPO"))
     return [full, declined, abandoned, team]
 

@@ -45,7 +45,7 @@ def commands(url: str, seed: int, n: int, plan_path: str) -> None:
                 done["actions"] += 1
             elif teams:
                 team, sponsor = teams.pop()
-                opened.append(str(app.engagements.open(coach, team, sponsor, "hr", "Digital Factory")))
+                opened.append(str(app.engagements.open(coach, team, sponsor, "hr", "Digital Factory").value))
                 done["opened"] += 1
         except EtrackError as exc:
             refused[type(exc).__name__] = refused.get(type(exc).__name__, 0) + 1
@@ -94,14 +94,13 @@ def idempotent(url: str, plan_path: str, worker: str) -> None:
         cid, eid, kind = command["cid"], command["eid"], command["kind"]
         try:
             if kind == "session":
-                app.engagements.record_session(eid, coach, date(2026, 2, 1), 60, ["career"], command_id=cid)
+                outcome = app.engagements.record_session(eid, coach, date(2026, 2, 1), 60, ["career"], command_id=cid)
             else:
-                app.engagements.commit_action(eid, coachees[eid], f"action {cid}", command_id=cid)
+                outcome = app.engagements.commit_action(eid, coachees[eid], f"action {cid}", command_id=cid)
         except EtrackError as exc:
             say(cid=cid, status=f"refused: {type(exc).__name__}: {exc}")
             continue
-        outcome = app.last_command
-        say(cid=cid, status=None if outcome is None else outcome.status)
+        say(cid=cid, status=outcome.status)
     say(finished=True)
     app.close()
 

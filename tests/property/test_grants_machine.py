@@ -40,8 +40,8 @@ class GrantsMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.app = new_tracker("memory:", FakeClock())
-        first = self.app.access.initialise("Ada Admin")
-        self.parties: list[UUID] = [first] + [self.app.parties.register("person", f"P{n}") for n in range(3)]
+        first = self.app.access.initialise("Ada Admin").value
+        self.parties: list[UUID] = [first] + [self.app.parties.register("person", f"P{n}").value for n in range(3)]
         self.parties.append(UUID(int=0xBAD))  # a made-up party, never registered
         self.model: dict[UUID, set[str]] = {first: {"admin"}}
         self.audit = bootstrap.audit_service(self.app)
@@ -109,7 +109,7 @@ class GrantsMachine(RuleBasedStateMachine):
         actor = Actor(self.parties[party], claim)
         expected = claim in CALLS[call] and self.holds(actor.party, claim)
         if call == "erase":
-            victim = self.app.parties.register("person", "Leaver")  # before counting: the erasure alone
+            victim = self.app.parties.register("person", "Leaver").value  # before counting: the erasure alone
             self.attempt(lambda: self.app.parties.erase(victim, actor), expected, call)
             if not expected:
                 assert not self.app.sealer.is_erased(str(victim)), "a refused erasure destroyed a key"

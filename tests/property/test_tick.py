@@ -29,7 +29,7 @@ def test_ticking_in_any_order_records_each_deadline_exactly_once(history: dict, 
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     for due, completed in history["actions"]:
-        key = app.engagements.commit_action(eid, cast.coachee, "an action", START + timedelta(days=due))
+        key = app.engagements.commit_action(eid, cast.coachee, "an action", START + timedelta(days=due)).value
         if completed:
             app.engagements.complete_action(eid, cast.coachee, key)
     for n in range(history["reviews"]):

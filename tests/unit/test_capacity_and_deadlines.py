@@ -14,9 +14,9 @@ from tests.unit.test_engagement_rules import refused
 
 
 def team_engagement(app, coach: Actor):  # type: ignore[no-untyped-def]
-    team = app.parties.register("team", "Team X")
-    sponsor = app.parties.register("person", "Manager Y")
-    return app.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory")
+    team = app.parties.register("team", "Team X").value
+    sponsor = app.parties.register("person", "Manager Y").value
+    return app.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory").value
 
 
 def test_above_three_teams_warns_and_above_four_refuses(tracker, cast) -> None:
@@ -27,10 +27,10 @@ def test_above_three_teams_warns_and_above_four_refuses(tracker, cast) -> None:
     team_engagement(tracker, coach)
     load = tracker.engagements.coach_load(coach)
     assert (load["active"], load["status"], load["warnings_recorded"]) == (4, "at the limit", 1)
-    team = tracker.parties.register("team", "Team Z")
-    sponsor = tracker.parties.register("person", "Manager Z")
+    team = tracker.parties.register("team", "Team Z").value
+    sponsor = tracker.parties.register("person", "Manager Z").value
     err = refused(tracker, CapacityExceeded,
-                  lambda: tracker.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory"))
+                  lambda: tracker.engagements.open(coach, team, sponsor, "line_manager", "Digital Factory").value)
     assert "already accompanies 4 teams; the limit is 4" in str(err)
     assert isinstance(err, RuleViolation)
 
@@ -64,7 +64,7 @@ def test_quarterly_reviews_are_for_team_engagements(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
     err = refused(tracker, RuleViolation,
-                  lambda: tracker.engagements.hold_quarterly_review(eid, cast.coach, START + timedelta(days=90), True))
+                  lambda: tracker.engagements.hold_quarterly_review(eid, cast.coach, START + timedelta(days=90), True).value)
     assert "quarterly reviews are for team coaching" in str(err)
 
 
@@ -95,7 +95,7 @@ def test_tick_records_each_missed_deadline_once(tracker) -> None:
 def test_a_completed_action_is_not_overdue(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    key = tracker.engagements.commit_action(eid, cast.coachee, "do it", START + timedelta(days=30))
+    key = tracker.engagements.commit_action(eid, cast.coachee, "do it", START + timedelta(days=30)).value
     tracker.engagements.complete_action(eid, cast.coachee, key)
     assert [r["deadline"] for r in tracker.tick(datetime(2026, 3, 1, tzinfo=UTC))] == ["off_track:2026-01-01"]
 

@@ -194,7 +194,7 @@ def test_cohort_work_is_a_line_with_its_group_size_and_no_name(tracker) -> None:
     with pytest.raises(InvalidInput, match="billing"):
         tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 2), 90, "free")
     assert event_count(tracker) == before
-    assert tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 2), 90) == 5
+    assert tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 2), 90).value == 5
     tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 9), 60, "pro_bono", command_id="ritual-2")
     tracker.cohorts.log_coaching(cid, cc.coach, date(2026, 2, 9), 60, "pro_bono", command_id="ritual-2")  # a retry
     log = tracker.engagements.coach_hours(cc.coach)

@@ -50,7 +50,7 @@ def test_at_a_ritual_only_its_metrics_keeper_records_and_refusals_write_nothing(
     with pytest.raises(RuleViolation, match="accompaniment or closing"):
         c.record_reading(cid, m[0], "M1", 1, D0)
     c.start_accompaniment(cid, cc.coach)
-    ritual = c.hold_ritual(cid, m[0], "metrics_review", D0, m[0].party, m[1].party, m[2].party, "checklist", "x")
+    ritual = c.hold_ritual(cid, m[0], "metrics_review", D0, m[0].party, m[1].party, m[2].party, "checklist", "x").value
     before = event_count(tracker)
     with pytest.raises(NotPermitted, match=str(m[2].party)):
         c.record_reading(cid, m[0], "M1", 1, D0, ritual)
@@ -63,7 +63,7 @@ def test_at_a_ritual_only_its_metrics_keeper_records_and_refusals_write_nothing(
     with pytest.raises(InvalidInput, match="known: 1"):
         c.set_key_result_target(cid, m[0], 7, "M1", 3)
     assert event_count(tracker) == before
-    assert c.record_reading(cid, m[2], "M1", 1, D0, ritual) == 1
+    assert c.record_reading(cid, m[2], "M1", 1, D0, ritual).value == 1
     assert c.get(cid).state == "accompaniment"  # readings never change the state
 
 

@@ -21,10 +21,11 @@ def versions(app, ident) -> int:
 def test_every_event_of_a_command_carries_its_id() -> None:
     app = new_tracker("memory:", FakeClock())
     cast, eid = in_accompaniment(app)
-    app.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], "notes", command_id="req-1")
+    outcome = app.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], "notes",
+                                             command_id="req-1")
     last = list(app.events.get(eid))[-1]
-    assert last.command_id == "req-1"
-    assert app.last_command is not None and app.last_command.recorded_now
+    assert last.command_id == "req-1" == outcome.command_id
+    assert outcome.recorded_now and outcome.status == "recorded" and outcome.versions == (last.originator_version,)
     # commands given no id get one made by the application (a UUID), different each time
     app.engagements.record_session(eid, cast.coach, START + timedelta(days=13), 60, ["career"])
     app.engagements.record_session(eid, cast.coach, START + timedelta(days=14), 60, ["career"])
@@ -38,58 +39,59 @@ def test_a_repeated_command_id_writes_nothing_and_returns_the_stored_outcome() -
     app = new_tracker("memory:", FakeClock())
     cast, eid = in_accompaniment(app)
     at = START + timedelta(days=12)
-    first = app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
-    assert app.last_command.status == "recorded"
+    recorded = app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
+    first = recorded.value
+    assert recorded.status == "recorded"
     before = versions(app, eid)
-    again = app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
-    assert again == first  # the stored outcome (the session's number), not a new session
+    replayed = app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-1")
+    assert replayed.value == first  # the stored outcome (the session's number), not a new session
     assert versions(app, eid) == before
-    assert app.last_command.status == "already recorded"
-    assert "nothing more was written" in app.last_command.describe()
+    assert replayed.status == "already recorded" and replayed.versions == recorded.versions
+    assert "nothing more was written" in replayed.describe()
     # a different id is a different command
-    assert app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-2") == first + 1
-    key = app.engagements.commit_action(eid, cast.coachee, "delegate", command_id="a-1")
+    assert app.engagements.record_session(eid, cast.coach, at, 60, ["career"], "notes", command_id="s-2").value == first + 1
+    key = app.engagements.commit_action(eid, cast.coachee, "delegate", command_id="a-1").value
     app.engagements.record_session(eid, cast.coach, at, 60, ["career"], command_id="s-3")
-    assert app.engagements.commit_action(eid, cast.coachee, "delegate", command_id="a-1") == key  # after later commands too
+    assert app.engagements.commit_action(eid, cast.coachee, "delegate", command_id="a-1").value == key  # after later commands too
     app.close()
 
 
 def test_creating_commands_with_an_id_create_once() -> None:
     app = new_tracker("memory:", FakeClock())
     cast = Cast.register(app)
-    p1 = app.parties.register("person", "Jane", command_id="reg-jane")
-    assert app.parties.register("person", "Jane", command_id="reg-jane") == p1
-    assert not app.last_command.recorded_now
-    e1 = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1")
+    p1 = app.parties.register("person", "Jane", command_id="reg-jane").value
+    again = app.parties.register("person", "Jane", command_id="reg-jane")
+    assert again.value == p1 and not again.recorded_now and again.status == "already recorded"
+    e1 = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1").value
     n = versions(app, e1)
-    assert app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1") == e1
+    assert app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Ops", command_id="open-1").value == e1
     assert versions(app, e1) == n
     # an explicit id already taken by another command is still AlreadyExists
     with pytest.raises(AlreadyExists):
         open_engagement(app, cast, e1)
-    c1 = app.cohorts.open(cast.coach, "Ops", "Circle", command_id="cohort-1")
-    assert app.cohorts.open(cast.coach, "Ops", "Circle", command_id="cohort-1") == c1
+    c1 = app.cohorts.open(cast.coach, "Ops", "Circle", command_id="cohort-1").value
+    assert app.cohorts.open(cast.coach, "Ops", "Circle", command_id="cohort-1").value == c1
     app.close()
 
 
 def test_grants_and_erasure_take_command_ids() -> None:
     app = new_tracker("memory:", FakeClock())
     adm = admin(app)
-    party = app.parties.register("person", "Ana")
-    app.access.grant(party, Role.AUDITOR, adm, command_id="g-1")
+    party = app.parties.register("person", "Ana").value
+    assert app.access.grant(party, Role.AUDITOR, adm, command_id="g-1").recorded_now
     n = versions(app, app.access_register().id)
-    app.access.grant(party, Role.AUDITOR, adm, command_id="g-1")
-    assert versions(app, app.access_register().id) == n and not app.last_command.recorded_now
-    app.access.grant(party, Role.ANALYST, adm, command_id="g-2")
-    assert app.last_command.recorded_now
+    again = app.access.grant(party, Role.AUDITOR, adm, command_id="g-1")
+    assert versions(app, app.access_register().id) == n and not again.recorded_now
+    assert app.access.grant(party, Role.ANALYST, adm, command_id="g-2").recorded_now
     app.close()
 
 
 def test_initialise_with_a_command_id_is_idempotent() -> None:
     app = new_tracker("memory:", FakeClock())
     first = app.access.initialise("Ada", command_id="init")
-    assert app.access.initialise("Ada", command_id="init") == first
-    assert not app.last_command.recorded_now
+    assert first.recorded_now
+    again = app.access.initialise("Ada", command_id="init")
+    assert again.value == first.value and not again.recorded_now
     app.close()
 
 
@@ -131,11 +133,12 @@ def test_any_sequence_of_retries_records_each_command_once(sequence: list[str]) 
     for cid in sequence:
         first_call = cid not in outcomes
         if cid.startswith("s"):
-            result = app.engagements.record_session(eid, cast.coach, START + timedelta(days=12), 60, ["career"], command_id=cid)
+            outcome = app.engagements.record_session(
+                    eid, cast.coach, START + timedelta(days=12), 60, ["career"], command_id=cid)
         else:
-            result = app.engagements.commit_action(eid, cast.coachee, f"action {cid}", command_id=cid)
-        assert outcomes.setdefault(cid, result) == result  # a retry returns the first outcome
-        assert app.last_command.recorded_now == first_call
+            outcome = app.engagements.commit_action(eid, cast.coachee, f"action {cid}", command_id=cid)
+        assert outcomes.setdefault(cid, outcome.value) == outcome.value  # a retry returns the first outcome
+        assert outcome.recorded_now == first_call
     stored = [command_id_of(e) for e in app.events.get(eid)]
     assert [c for c in stored if c in outcomes] == list(dict.fromkeys(sequence))
     app.close()
@@ -151,7 +154,31 @@ def test_a_replayed_step_needs_no_new_decision_from_the_current_state() -> None:
     app.engagements.confirm_will(eid, cast.coachee)
     assert app.engagements.get(eid).state == "framing.diagnosis"
     before = versions(app, eid)
-    app.engagements.confirm_will(eid, cast.coach, command_id="will-coach")  # no StepNotAllowed: it was recorded
-    assert versions(app, eid) == before and not app.last_command.recorded_now
+    again = app.engagements.confirm_will(eid, cast.coach, command_id="will-coach")  # no StepNotAllowed: recorded
+    assert versions(app, eid) == before and not again.recorded_now
     assert isinstance(cast.coach, Actor)
     app.close()
+
+
+def test_last_command_still_works_for_one_minor_version_and_warns() -> None:
+    app = new_tracker("memory:", FakeClock())
+    pid = app.parties.register("person", "Jane", command_id="reg-jane")
+    with pytest.warns(DeprecationWarning, match="a command returns its outcome"):
+        last = app.last_command
+    assert last is not None and last.command_id == pid.command_id == "reg-jane" and last.recorded_now
+    app.close()
+
+
+def test_one_create_exactly_once_path_serves_every_creating_command() -> None:
+    """Parties, engagements and cohorts are created by ``create``; grants and budgets (a register, a
+    budget started by its first grant) by ``update(..., start=...)``: none has a loop of its own."""
+    import inspect
+
+    from engagement_tracker.domain.application import budget_commands, cohort_commands, engagement_commands, grant_commands
+    from engagement_tracker.domain.application import parties as parties_module
+
+    for module in (parties_module, engagement_commands, cohort_commands):
+        assert "self.path.create(" in inspect.getsource(module), module.__name__
+    for module in (parties_module, engagement_commands, cohort_commands, grant_commands, budget_commands):
+        source = inspect.getsource(module)
+        assert ".attempts(" not in source and ".commit(" not in source, f"{module.__name__} retries on its own"

@@ -15,9 +15,9 @@ def test_the_full_lifecycle_reaches_closed_with_every_step_recorded(tracker, cas
     keys = drive(tracker, cast, eid, "accompaniment.in_progress")
     day = START + timedelta(days=20)
     tracker.engagements.record_session(eid, cast.coach, day, 90, ["delegation", "priorities"], "he fears losing control")
-    action = tracker.engagements.commit_action(eid, cast.coachee, "hand over the weekly planning", day + timedelta(days=7))
+    action = tracker.engagements.commit_action(eid, cast.coachee, "hand over the weekly planning", day + timedelta(days=7)).value
     tracker.engagements.complete_action(eid, cast.coachee, action)
-    dropped = tracker.engagements.commit_action(eid, cast.coach, "read a book on delegation")
+    dropped = tracker.engagements.commit_action(eid, cast.coach, "read a book on delegation").value
     tracker.engagements.drop_action(eid, cast.coachee, dropped)
     tracker.engagements.measure_indicator(eid, cast.sponsor, keys["indicators"][0], 36, day)
     tracker.engagements.request_review(eid, cast.sponsor)

@@ -25,22 +25,24 @@ DAY = START + timedelta(days=20)
 
 # (milestone, command taking (app, cast, eid, text)) for every sealed text field of a step
 TEXT_FIELDS: dict[str, tuple[str, Any]] = {
-    "diagnosis": ("framing.diagnosis", lambda a, c, e, t: a.engagements.record_diagnosis(e, c.coach, t)),
-    "objective": ("framing.tripartite", lambda a, c, e, t: a.engagements.hold_tripartite_meeting(e, c.coach, DAY, [t], ["ok"])),
+    "diagnosis": ("framing.diagnosis", lambda a, c, e, t: a.engagements.record_diagnosis(e, c.coach, t).value),
+    "objective": ("framing.tripartite", lambda a, c, e, t: a.engagements.hold_tripartite_meeting(
+            e, c.coach, DAY, [t], ["ok"]).value),
     "label": ("framing.formalisation", lambda a, c, e, t: a.engagements.define_indicator(
-        e, c.coach, "O1", "observable_result", t, 1, 2, "hours")),
-    "notes": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.record_session(e, c.coach, DAY, 60, ["career"], t)),
-    "description": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.commit_action(e, c.coachee, t)),
-    "summary": ("accompaniment.in_progress", lambda a, c, e, t: (a.engagements.request_review(e, c.coach),
-                                                                  a.engagements.hold_review(e, c.coach, DAY, t))[1]),
-    "reason": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.suspend(e, c.coachee, t)),
-    "detail": ("framing.diagnosis", lambda a, c, e, t: a.engagements.abandon(e, c.sponsor, "other", t)),
+        e, c.coach, "O1", "observable_result", t, 1, 2, "hours").value),
+    "notes": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.record_session(
+            e, c.coach, DAY, 60, ["career"], t).value),
+    "description": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.commit_action(e, c.coachee, t).value),
+    "summary": ("accompaniment.in_progress", lambda a, c, e, t: (a.engagements.request_review(e, c.coach).value,
+                                                                  a.engagements.hold_review(e, c.coach, DAY, t).value)[1]),
+    "reason": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.suspend(e, c.coachee, t).value),
+    "detail": ("framing.diagnosis", lambda a, c, e, t: a.engagements.abandon(e, c.sponsor, "other", t).value),
     "evidence": ("accompaniment.in_progress", lambda a, c, e, t: a.engagements.hold_closing_session(
-        e, c.coach, DAY, dict.fromkeys(a.engagements.get(e).indicator_objectives, ("achieved", t)))),
+        e, c.coach, DAY, dict.fromkeys(a.engagements.get(e).indicator_objectives, ("achieved", t))).value),
     "synthesis": ("closing", lambda a, c, e, t: a.engagements.hold_closing_meeting(
-        e, c.coach, DAY + timedelta(days=200), t, "r")),
+        e, c.coach, DAY + timedelta(days=200), t, "r").value),
     "recommendations": ("closing", lambda a, c, e, t: a.engagements.hold_closing_meeting(
-        e, c.coach, DAY + timedelta(days=200), "s", t)),
+        e, c.coach, DAY + timedelta(days=200), "s", t).value),
 }
 
 
@@ -52,7 +54,7 @@ def test_every_text_field_refuses_empty_oversized_and_non_text(tracker, cast, fi
     drive(tracker, cast, eid, milestone)
     if field == "summary":
         tracker.engagements.request_review(eid, cast.coach)
-        command = lambda a, c, e, t: a.engagements.hold_review(e, c.coach, DAY, t)  # noqa: E731
+        command = lambda a, c, e, t: a.engagements.hold_review(e, c.coach, DAY, t).value  # noqa: E731
     err = refused(tracker, InvalidInput, lambda: command(tracker, cast, eid, text))
     assert "limit is" in str(err) or "empty" in str(err) or "expected text" in str(err)
     assert err.state == tracker.engagements.get(eid).state  # every refusal names the state
@@ -66,59 +68,60 @@ def test_every_text_field_refuses_empty_oversized_and_non_text(tracker, cast, fi
 def test_clear_labels_refuse_free_text(tracker, cast, field: str, value: str) -> None:
     if field == "org_unit":
         err = refused(tracker, InvalidInput, lambda: tracker.engagements.open(
-            cast.coach, cast.coachee.party, cast.sponsor.party, "hr", value))
+            cast.coach, cast.coachee.party, cast.sponsor.party, "hr", value).value)
     else:
         eid = open_engagement(tracker, cast)
         drive(tracker, cast, eid, "framing.formalisation")
         err = refused(tracker, InvalidInput, lambda: tracker.engagements.define_indicator(
-            eid, cast.coach, "O1", "observable_result", "label", 1, 2, value))
+            eid, cast.coach, "O1", "observable_result", "label", 1, 2, value).value)
     assert err.field == field
 
 
 def test_permission_and_state_come_before_content_checks(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    refused(tracker, NotPermitted, lambda: tracker.engagements.record_session(eid, cast.sponsor, DAY, 60, ["career"], ""))
+    refused(tracker, NotPermitted, lambda: tracker.engagements.record_session(eid, cast.sponsor, DAY, 60, ["career"], "").value)
     tracker.engagements.suspend(eid, cast.coach)
-    err = refused(tracker, StepNotAllowed, lambda: tracker.engagements.record_session(eid, cast.coach, DAY, 60, ["career"], ""))
+    err = refused(tracker, StepNotAllowed, lambda: tracker.engagements.record_session(
+            eid, cast.coach, DAY, 60, ["career"], "").value)
     assert err.state == "accompaniment.suspended" and "resume" in err.allowed
 
 
 def test_repeated_and_empty_steps_are_refused(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
-    key = tracker.engagements.commit_action(eid, cast.coachee, "do it")
+    key = tracker.engagements.commit_action(eid, cast.coachee, "do it").value
     tracker.engagements.complete_action(eid, cast.coachee, key)
-    err = refused(tracker, InvalidInput, lambda: tracker.engagements.drop_action(eid, cast.coachee, key))
+    err = refused(tracker, InvalidInput, lambda: tracker.engagements.drop_action(eid, cast.coachee, key).value)
     assert "already done" in str(err)
-    refused(tracker, StepNotAllowed, lambda: tracker.engagements.hold_review(eid, cast.coach, DAY))
-    refused(tracker, InvalidInput, lambda: tracker.engagements.propose_amendment(eid, cast.coach))
-    err = refused(tracker, InvalidInput, lambda: tracker.engagements.propose_amendment(eid, cast.coach, new_end=START))
+    refused(tracker, StepNotAllowed, lambda: tracker.engagements.hold_review(eid, cast.coach, DAY).value)
+    refused(tracker, InvalidInput, lambda: tracker.engagements.propose_amendment(eid, cast.coach).value)
+    err = refused(tracker, InvalidInput, lambda: tracker.engagements.propose_amendment(eid, cast.coach, new_end=START).value)
     assert "does not extend" in str(err)
     tracker.engagements.propose_amendment(eid, cast.coach, extra_sessions=1)
-    err = refused(tracker, RuleViolation, lambda: tracker.engagements.agree_amendment(eid, cast.coach))
+    err = refused(tracker, RuleViolation, lambda: tracker.engagements.agree_amendment(eid, cast.coach).value)
     assert "coach already agreed" in str(err)
-    refused(tracker, RuleViolation, lambda: tracker.engagements.propose_amendment(eid, cast.sponsor, extra_sessions=2))
+    refused(tracker, RuleViolation, lambda: tracker.engagements.propose_amendment(eid, cast.sponsor, extra_sessions=2).value)
 
 
 def test_dates_follow_the_engagements_order(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "framing.tripartite")
     err = refused(tracker, InvalidInput, lambda: tracker.engagements.hold_tripartite_meeting(
-        eid, cast.coach, START - timedelta(days=1), ["a"], ["b"]))
+        eid, cast.coach, START - timedelta(days=1), ["a"], ["b"]).value)
     assert "before the first meeting" in str(err)
     drive_id = open_engagement(tracker, cast)
     keys = drive(tracker, cast, drive_id, "accompaniment.in_progress")
     tracker.engagements.record_session(drive_id, cast.coach, DAY, 60, ["career"], None)
     err = refused(tracker, InvalidInput, lambda: tracker.engagements.hold_closing_session(
-        drive_id, cast.coach, DAY - timedelta(days=1), dict.fromkeys(keys["indicators"], ("achieved", "e"))))
+        drive_id, cast.coach, DAY - timedelta(days=1), dict.fromkeys(keys["indicators"], ("achieved", "e"))).value)
     assert "before the last session" in str(err)
 
 
 def test_ids_cannot_be_reused(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     refused(tracker, AlreadyExists, lambda: open_engagement(tracker, cast, eid))
-    refused(tracker, AlreadyExists, lambda: tracker.parties.register("person", "Someone", party_id=cast.coach.party))
+    refused(tracker, AlreadyExists, lambda: tracker.parties.register("person", "Someone", party_id=cast.coach.party).value)
 
 
 def test_the_sponsor_timeline_holds_only_contract_steps(tracker, cast) -> None:

@@ -255,7 +255,8 @@ def test_a_step_that_cannot_be_written_is_a_store_error(tmp_path: Path, monkeypa
     try:
         before = event_count(app)
         version = app.engagements.get(eid).version
-        err = refused_with(StoreError, lambda: app.engagements.record_session(eid, cast.coach, DAY, 60, ["career"], "y" * 20_000),
+        err = refused_with(StoreError, lambda: app.engagements.record_session(
+                eid, cast.coach, DAY, 60, ["career"], "y" * 20_000).value,
                            "could not write", "nothing was recorded")
         assert "full" in str(err)
         assert event_count(app) == before and app.engagements.get(eid).version == version
