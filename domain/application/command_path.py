@@ -312,12 +312,13 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         cid = self.resolve_command_id(command_id)
         for _attempt in self.attempts(f"{kind} {ident}"):
             at = self.now()
+            started = False
             try:
                 agg = self.load(cls, ident, kind)
             except NotFound:
                 if start is None:
                     raise
-                agg = start(at)
+                agg, started = start(at), True
             else:
                 if command_id is not None:  # asked of the state the decision is taken on: a save clashes if it moved
                     stored = self.stored_versions(ident, cid, agg.version)
@@ -337,7 +338,7 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
             try:
                 done = self.commit(cid, kind, agg, *others)
             except AlreadyExists:
-                if start is None or agg.version != len(agg.pending_events):
+                if not started:
                     raise
                 continue  # another writer started it first: re-read, then decide on theirs
             if done is not None:

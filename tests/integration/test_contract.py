@@ -185,7 +185,7 @@ def test_a_clash_re_decides_on_every_backend(durable_store_url: str) -> None:
             second.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 60, ["career"], None)
         return e.record_session(cast.coach, at, START + timedelta(days=21), 60, ["delegation"], None)
 
-    assert first.update(Engagement, eid, "engagement", record) == 2 and seen == [0, 1]
+    assert first.update(Engagement, eid, "engagement", record).value == 2 and seen == [0, 1]
     first.close()
     second.close()
 

@@ -44,7 +44,7 @@ def test_an_application_with_its_own_domain_package_still_imports_ours(tmp_path:
         "import domain\n"
         "from engagement_tracker import open_tracker, Actor, Role\n"
         "app = open_tracker('memory:')\n"
-        "coach = Actor(app.parties.register('person', 'Claire'), Role.COACH)\n"
+        "coach = Actor(app.parties.register('person', 'Claire').value, Role.COACH)\n"
         "print(domain.OWNER)\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False)

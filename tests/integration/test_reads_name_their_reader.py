@@ -183,6 +183,7 @@ PLUMBING = {
     "load": "the command path: the aggregate a command decides on (sealed values only)",
     "history": "the command path: an aggregate's events, folded by the views into their record (sealed)",
     "update": "the command path: load, decide, save, retry (the command it runs names its actor)",
+    "create": "the command path: create exactly once (the command it runs names its actor)",
     "commit": "the command path: save one command's aggregates, exactly once",
     "save_new": "the command path: save a new aggregate, exactly once",
     "new_id": "the command path: the id of what a creating command makes",
