@@ -285,6 +285,8 @@ class StepTable:
 
     def __init__(self, what: str, catalogue: Mapping[str, Step]) -> None:
         self.what = what
+        #: The catalogue itself: each step with the service method that takes it (typed dispatch).
+        self.catalogue = catalogue
         self.system = frozenset(name for name, step in catalogue.items() if step.system_only)
         self.steps: dict[str, tuple[Argument, ...]] = {  # "open" has a command of its own
             name: arguments_of(step) for name, step in sorted(catalogue.items())

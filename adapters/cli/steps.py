@@ -246,10 +246,10 @@ class StepCommand(click.Command):
         super().format_epilog(ctx, formatter)
 
 
-def _take(service: EngagementService | CohortService, step_name: str, target: str, actor: str,
+def _take(table: StepTable, service: EngagementService | CohortService, step_name: str, target: str, actor: str,
           kwargs: dict[str, Any], command_id: str | None) -> CommandResult[Any]:
-    outcome: CommandResult[Any] = getattr(service, step_name)(target, parse_actor(actor), **kwargs, command_id=command_id)
-    return outcome
+    """Dispatch through the step catalogue: the step's own service method, never a name looked up."""
+    return table.catalogue[step_name].take(service, target, parse_actor(actor), command_id=command_id, **kwargs)
 
 
 def _outcome(outcome: CommandResult[Any]) -> dict[str, Any]:
@@ -288,7 +288,7 @@ def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str
     with refusals():
         kwargs = ENGAGEMENT.parse(step_name, args)
     with tracker(ctx, create=False) as app:
-        outcome = _take(app.engagements, step_name, engagement_id, actor, kwargs, command_id)
+        outcome = _take(ENGAGEMENT, app.engagements, step_name, engagement_id, actor, kwargs, command_id)
         e = app.engagements.get(engagement_id)
         click.echo(json.dumps({"step": step_name, "result": outcome.value, "state": e.state, "version": e.version,
                                **_outcome(outcome)}, default=str))
@@ -370,7 +370,7 @@ def cohort_step(ctx: click.Context, cohort_id: str, step_name: str, args: tuple[
     with refusals():
         kwargs = COHORT.parse(step_name, args)
     with tracker(ctx, create=False) as app:
-        outcome = _take(app.cohorts, step_name, cohort_id, actor, kwargs, command_id)
+        outcome = _take(COHORT, app.cohorts, step_name, cohort_id, actor, kwargs, command_id)
         c = app.cohorts.get(cohort_id)
         click.echo(json.dumps({"step": step_name, "result": outcome.value, "state": c.state, "version": c.version,
                                **_outcome(outcome)}, default=str))

@@ -4,8 +4,12 @@ A step is three facts, each stated in exactly one place:
 
 * **where it may be taken and where it leads**: the workflow definition (``workflow.py``);
 * **who may take it**: the access table (``access.py``, which owns every gate);
-* **what it takes**: the application command's own signature (``engagement_commands.py``,
+* **what it takes**: the service method's own signature (``engagement_commands.py``,
   ``cohort_commands.py``): argument names, types, defaults and the first line of its docstring.
+
+Each step also holds that method itself (``Step.command``), so a caller dispatches through the
+catalogue, ``ENGAGEMENT_STEPS["record_session"].take(app.engagements, eid, actor, ...)``, and a
+reader's go-to-definition lands on the method: no ``getattr`` by name.
 
 This module joins them into :data:`ENGAGEMENT_STEPS` and :data:`COHORT_STEPS`, which the command
 line (argument conversion, ``--help``) and the documentation read, and checks at import time
@@ -26,6 +30,9 @@ import attrs
 from engagement_tracker.domain import access
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.engagement_commands import EngagementService
+from engagement_tracker.domain.command_ids import CommandResult
+from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, Workflow
 
@@ -59,6 +66,9 @@ class Step:
     roles: tuple[str, ...]
     parameters: tuple[Parameter, ...]
     summary: str
+    #: The service method that takes the step (``EngagementService.record_session``); None for a
+    #: step only the application records (``miss_deadline``, by ``app.tick``).
+    command: Callable[..., CommandResult[Any]] | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def system_only(self) -> bool:
@@ -67,6 +77,15 @@ class Step:
 
     def parameter(self, name: str) -> Parameter | None:
         return next((p for p in self.parameters if p.name == name), None)
+
+    def take(self, service: object, target: object, actor: Actor, *, command_id: object = None,
+             **arguments: Any) -> CommandResult[Any]:
+        """Take this step through its service method: ``service`` is ``app.engagements`` or
+        ``app.cohorts``, ``target`` the engagement's or cohort's id; returns the command's outcome."""
+        if self.command is None or self.name == "open":
+            raise InvalidInput("step", f"{self.name} is not taken on an existing {self.workflow}: "
+                                       + ("etrack tick records it" if self.command is None else "open one instead"))
+        return self.command(service, target, actor, **arguments, command_id=command_id)
 
 
 def _parameters(method: Callable[..., Any]) -> tuple[Parameter, ...]:
@@ -106,7 +125,7 @@ def _catalogue(
         summary = (doc or name.replace("_", " ").capitalize() + ".").splitlines()[0]
         steps[name] = Step(
             workflow.name, name, tuple(sorted(r.value for r in roles[name])),
-            _parameters(method) if method is not None else (), summary,
+            _parameters(method) if method is not None else (), summary, method,
         )
     return steps
 

@@ -53,3 +53,47 @@ def test_roles_for_a_step_the_workflow_lacks_fail_at_definition() -> None:
 def test_a_step_no_command_takes_fails_at_definition() -> None:
     with pytest.raises(TypeError, match="no command takes the step 'miss_deadline'"):
         _catalogue(COHORT_WORKFLOW, access.COHORT_STEPS, CohortService, COHORT_COMMANDS, frozenset())
+
+
+# --- typed dispatch: the catalogue holds each step's service method ------------------------------
+
+
+def test_each_step_holds_the_service_method_that_takes_it() -> None:
+    from engagement_tracker.domain.application.steps import COHORT_COMMANDS, ENGAGEMENT_COMMANDS
+
+    for catalogue, service, names in ((ENGAGEMENT_STEPS, EngagementService, ENGAGEMENT_COMMANDS),
+                                      (COHORT_STEPS, CohortService, COHORT_COMMANDS)):
+        for name, step in catalogue.items():
+            if step.system_only:
+                assert step.command is None, name
+            else:
+                assert step.command is getattr(service, names.get(name, name)), name
+
+
+def test_a_step_taken_through_the_catalogue_records_once_and_returns_its_outcome() -> None:
+    from datetime import date
+
+    from engagement_tracker.domain.errors import InvalidInput
+    from tests.support import Cast, FakeClock, new_tracker, open_engagement
+
+    app = new_tracker("memory:", FakeClock())
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    step = ENGAGEMENT_STEPS["hold_first_meeting"]
+    outcome = step.take(app.engagements, eid, cast.coach, held_on=date(2026, 3, 2), command_id="first-meeting")
+    assert outcome.status == "recorded" and app.engagements.get(eid).state == "framing.first_meeting"
+    again = step.take(app.engagements, eid, cast.coach, held_on=date(2026, 3, 2), command_id="first-meeting")
+    assert again.status == "already recorded" and again.versions == outcome.versions
+    with pytest.raises(InvalidInput, match="etrack tick records it"):
+        ENGAGEMENT_STEPS["miss_deadline"].take(app.engagements, eid, cast.coach)
+    with pytest.raises(InvalidInput, match="open one instead"):
+        ENGAGEMENT_STEPS["open"].take(app.engagements, eid, cast.coach)
+    app.close()
+
+
+def test_the_command_line_dispatches_through_the_catalogue_not_by_name() -> None:
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "adapters" / "cli" / "steps.py").read_text()
+    assert "getattr(app" not in source and "getattr(service" not in source
+    assert ".catalogue[step_name].take(" in source
