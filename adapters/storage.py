@@ -105,7 +105,8 @@ def parse_url(url: str | None = None) -> StoreConfig:
 
 
 def check_sqlite_file(path: str) -> None:
-    """Refuse a file that exists but is not an SQLite database, before anything writes to it."""
+    """Refuse a file that exists but is not an SQLite database, before anything writes to it
+    (a file that does not exist is made only by an open that may create the store)."""
     p = Path(path)
     if p.is_dir():
         raise StoreError(f"{path} is a directory, not an SQLite file")
@@ -113,9 +114,12 @@ def check_sqlite_file(path: str) -> None:
         with p.open("rb") as fh:
             header = fh.read(16)
         if header != b"SQLite format 3\x00":
-            raise StoreError(f"{path} is not an SQLite database (corrupted, or another kind of file)")
+            raise StoreError(f"{path} is not an SQLite database (corrupted, or another kind of file): "
+                              "check --db, or restore the store from its backup")
     if p.parent and not p.parent.exists():
         raise StoreError(f"the directory of {path} does not exist")
+    if not p.exists():
+        return  # made by the open that may create it, never here
     try:
         conn = sqlite3.connect(path)
         try:

@@ -51,7 +51,7 @@ WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 def demo(ctx: click.Context) -> None:
     """Record a realistic sample (once) and print engagements per phase and one timeline."""
     clock = ScriptedClock(datetime(2026, 1, 1, tzinfo=UTC))
-    with tracker(ctx, clock=clock) as app:
+    with tracker(ctx, clock=clock, create=True) as app:
         with out.status("recording the sample engagements and cohorts..."):
             recorded = seed(app, clock)
         total = sum(1 for _ in app.engagement_ids()) + sum(1 for _ in app.cohort_ids())
