@@ -343,3 +343,63 @@ def test_a_damaged_store_is_a_store_error_on_every_reading_command(tmp_path: Pat
         assert proc.returncode == 4, (command, proc.stderr)
         assert proc.stderr.startswith("error: StoreError:") and "restore it from the backup" in proc.stderr, (
             command, proc.stderr)
+
+
+# --- a stored record newer than the code, or lacking a field it needs ----------------------------------
+
+
+def rewrite_last_event(files: Files, eid: Any, change: Callable[[dict[str, Any]], None]) -> tuple[int, str]:
+    """Rewrite the state of the engagement's last event in place, as a newer version (or damage) would."""
+    import json
+
+    events = files.table("etrack_events") if files.pg else "stored_events"
+    ident = eid if files.pg else eid.hex
+    with files.sql() as run:
+        version, topic, state = run(f"SELECT originator_version, topic, state FROM {events} WHERE originator_id = ? "
+                                    "ORDER BY originator_version DESC LIMIT 1", (ident,))[0]
+        data = json.loads(bytes(state))
+        change(data)
+        run(f"UPDATE {events} SET state = ? WHERE originator_id = ? AND originator_version = ?",
+            (json.dumps(data).encode(), ident, version))
+    return int(version), str(topic)
+
+
+@pytest.mark.parametrize("change,words", [
+    (lambda state: state.update(class_version=99), ["newer engagement-tracker", "class_version 99"]),
+    (lambda state: state.pop("actor"), ["lacks actor", "restore the store from its backup"]),
+], ids=["newer", "lacking"])
+def test_a_record_the_code_cannot_read_is_a_store_error_on_every_read_path(
+        durable_store_url: str, tmp_path: Path, change: Callable[[dict[str, Any]], None], words: list[str]) -> None:
+    from tests.support import drive, open_engagement
+
+    app = new_tracker(durable_store_url, **env_for(durable_store_url))
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "met")
+    auditor = granted(app, Role.AUDITOR, "Audit & Co")
+    app.close()
+    version, topic = rewrite_last_event(Files(durable_store_url), eid, change)
+    named = [f"Engagement {eid} version {version}", f"topic {topic}", *words]
+    app = new_tracker(durable_store_url, **env_for(durable_store_url))
+    try:
+        reads: list[Callable[[], Any]] = [
+            lambda: app.engagement(eid),  # load
+            lambda: app.engagement_view(eid, cast.coach),  # views
+            lambda: app.timeline(eid, cast.coach),  # timeline
+            lambda: app.replay(eid, auditor),  # replay
+            lambda: app.confirm_will(eid, cast.coach),  # the next command
+        ]
+        for read in reads:
+            with pytest.raises(StoreError) as caught:
+                read()
+            for word in named:
+                assert word in str(caught.value), (word, str(caught.value))
+    finally:
+        app.close()
+    if not durable_store_url.startswith("postgresql"):  # the command line: one line, exit 4
+        db = durable_store_url.removeprefix("sqlite:///")
+        for command in (["show", str(eid), "--as", f"coach:{cast.coach.party}"],
+                        ["replay", str(eid), "--as", f"auditor:{auditor.party}"]):
+            proc = etrack("--db", db, *command, cwd=tmp_path)
+            assert proc.returncode == 4 and proc.stderr.startswith("error: StoreError:"), proc.stderr
+            assert words[0] in proc.stderr and "Traceback" not in proc.stderr
