@@ -27,7 +27,7 @@ import hmac
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,10 +168,26 @@ def check_sqlite_vault(vault: str, found: Found, store: str) -> None:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"the key vault {vault} is damaged ({exc}): {BACKUP}") from None
-    _check_stamp(vault, store, found, None if stamp is None else str(stamp[0]), int(keys))
+    _check_stamp(vault, store, found, None if stamp is None else str(stamp[0]), int(keys),
+                 lambda: _sqlite_has_parties(store))
 
 
-def _check_stamp(vault: str, store: str, found: Found, stamp: str | None, keys: int) -> None:
+PARTY_CREATED = "etrack:Party.Created"
+
+
+def _sqlite_has_parties(path: str) -> bool:
+    conn = _read_only(path)
+    try:
+        return bool(conn.execute(f"SELECT EXISTS (SELECT 1 FROM {EVENTS_TABLE} WHERE topic = ?)",
+                                 (PARTY_CREATED,)).fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, exc) from None
+    finally:
+        conn.close()
+
+
+def _check_stamp(vault: str, store: str, found: Found, stamp: str | None, keys: int,
+                 parties: Callable[[], bool]) -> None:
     if stamp is not None and stamp != found.store_id:
         raise StoreError(
             f"the key vault {vault} belongs to another store (store id {stamp}"
@@ -179,7 +195,7 @@ def _check_stamp(vault: str, store: str, found: Found, stamp: str | None, keys: 
     if found.kind == "store" and stamp is None:
         raise StoreError(f"the key vault {vault} carries no store id (empty, or not the vault of the store {store} "
                          f"{found.store_id}): {BACKUP}")
-    if keys == 0 and found.events:
+    if keys == 0 and found.events and parties():  # every registered party has its key in the vault
         raise StoreError(f"the key vault {vault} of the store {store} is empty (no key of any party): {BACKUP}")
 
 
@@ -272,16 +288,14 @@ def no_store(where: str, what: str = "") -> str:
 
 @contextmanager
 def creating(path: str) -> Iterator[None]:
-    """Processes that may create the same store take turns (an exclusive lock on its file): the second
-    finds the store the first made."""
-    p = Path(path)
-    if not p.parent.exists() or p.is_dir():
-        yield  # the open says what is wrong with the path
-        return
+    """Processes that may create a store take turns (an exclusive lock on its directory, held while the
+    store opens): the second finds the store the first made. The store's own file is never locked
+    here: closing a descriptor of an SQLite file drops the locks SQLite holds on it in this process."""
+    directory = Path(path).parent
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(directory, os.O_RDONLY)
     except OSError:
-        yield
+        yield  # the open says what is wrong with the path
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -365,7 +379,9 @@ def check_postgres_vault(conn: Any, schema: str, found: Found, store: str) -> No
     if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".{VAULT_STAMP_TABLE}',)).fetchone()[0] is True:
         row = conn.execute(f'SELECT store_id FROM "{schema}".{VAULT_STAMP_TABLE}').fetchone()
         stamp = None if row is None else str(row[0])
-    _check_stamp(f"{schema}.etrack_vault", store, found, stamp, keys)
+    _check_stamp(f"{schema}.etrack_vault", store, found, stamp, keys, lambda: conn.execute(
+        f'SELECT EXISTS (SELECT 1 FROM "{schema}".{POSTGRES_EVENTS} WHERE topic = %s)', (PARTY_CREATED,)
+    ).fetchone()[0] is True)
 
 
 def plan_postgres(conn: Any, schema: str, store: str, env: dict[str, str] | None, *, create: bool,
