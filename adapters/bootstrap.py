@@ -26,6 +26,7 @@ from engagement_tracker.adapters import store_files
 from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC
 from engagement_tracker.adapters.storage import (
     StoreConfig,
+    absolute_hint,
     check_sqlite_file,
     ensure_postgres_schema,
     event_store_env,
@@ -117,7 +118,8 @@ def open_tracker(
         if create or Path(config.path).exists():
             check_sqlite_file(config.path)
         with store_files.creating(config.path) if create else contextlib.nullcontext():
-            plan = store_files.plan_sqlite(config.path, vault_path(config), env, create=create, adopt=adopt)
+            plan = store_files.plan_sqlite(config.path, vault_path(config), env, create=create, adopt=adopt,
+                                           what=absolute_hint(config.path))
             return _open(config, clock, ids, env, plan)
     return _open(config, clock, ids, env, None)
 

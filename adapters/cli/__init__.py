@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         exits.report("Aborted", "interrupted", 130)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `etrack` alone: its help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else cli.get_help(click.Context(cli)))
+        sys.exit(0)
     except click.UsageError as exc:
         exits.fail(exc)
     except click.ClickException as exc:  # e.g. a file that cannot be opened
