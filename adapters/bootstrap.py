@@ -105,8 +105,8 @@ def open_tracker(
                 ensure_postgres_schema(config)
             app = _open(config, clock, ids, env, plan)
             try:
+                create_read_models(app)  # as before store ids: tables a newer version adds, under the lock
                 if plan.record:
-                    create_read_models(app)
                     store_files.record_postgres_identity(conn, config.schema, plan)
             except BaseException:
                 app.close()
