@@ -8,32 +8,28 @@ without its seal (the PostgreSQL twin is in ``sealed_recorders_pg.py``; the seal
 ``projections/record_seals.py``). The events' own table and format are unchanged.
 
 The record key comes from ``ETRACK_RECORD_KEY``, else, for an SQLite store, from the file
-``<store>-record-key`` beside it, created (mode 0600) on first open; records already in the store
-then are sealed at that moment ("adopted"). In production keep the key apart from the database
-(a secret store, another volume): whoever holds it can seal forgeries.
+``<store>-record-key`` beside it, made with the store and bound to its id
+(``adapters/store_files.py``); a 0.1.0 store gets one when it is adopted, and its records are
+sealed at that moment. In production keep the key apart from the database (a secret store,
+another volume): whoever holds it can seal forgeries.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from engagement_tracker.adapters.store_files import POSTGRES_SEALS, RECORD_KEY_ENV, SQLITE_SEALS
 from engagement_tracker.adapters.stored_ids import canonical_id
-from engagement_tracker.domain.checks import require_record_key
-from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 from engagement_tracker.projections.seal_macs import GENESIS_TAG
 
-SQLITE_SEALS = "record_seals"
-POSTGRES_SEALS = "etrack_record_seals"
-RECORD_KEY_ENV = "ETRACK_RECORD_KEY"
+__all__ = ["POSTGRES_SEALS", "RECORD_KEY_ENV", "SQLITE_SEALS", "SealedSQLiteRecorder", "sqlite_seal_check"]
+
 SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorder"
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
 
@@ -102,43 +98,6 @@ class SealedSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(f"INSERT INTO {SQLITE_SEALS} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)",
                           [s.row() for s in seal(key, records, last)])
         return len(records)
-
-
-def read_record_key(path: Path) -> bytes:
-    try:
-        text = path.read_text().strip()
-    except OSError as exc:
-        raise StoreError(f"cannot read the record key {path}: {exc.strerror}") from None
-    found = require_record_key(text, str(path))
-    if found is None:
-        raise StoreError(f"the record key file {path} is empty")
-    return found
-
-
-def record_key_path(store_path: str) -> Path:
-    return Path(f"{store_path}-record-key")
-
-
-def record_key(env: dict[str, str] | None, store_path: str | None) -> tuple[bytes | None, bool]:
-    """(the record key, whether it was created just now): ETRACK_RECORD_KEY, else the key file beside
-    an SQLite store (created when missing); (None, False) for a PostgreSQL store without the setting."""
-    raw = (env or {}).get(RECORD_KEY_ENV) or os.environ.get(RECORD_KEY_ENV)
-    key = require_record_key(raw, RECORD_KEY_ENV)
-    if key is not None or store_path is None:
-        return key, False
-    path = record_key_path(store_path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return read_record_key(path), False
-    except OSError as exc:
-        raise StoreError(f"cannot create the record key {path}: {exc.strerror}") from None
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.hex() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return key, True
 
 
 # --- the check, over the store joined with its seals -------------------------------------------

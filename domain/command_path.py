@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Repos
 from eventsourcing.domain import Aggregate, OriginatorVersionError, Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     MapperDeserialisationError,
     PersistenceError,
     Transcoder,
@@ -46,6 +47,7 @@ from engagement_tracker.domain.errors import (
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
+from engagement_tracker.domain.stored_format import CheckedMapper
 from engagement_tracker.domain.transcodings import register_value_transcodings
 from engagement_tracker.domain.values import Sealed
 from engagement_tracker.domain.vocabulary import SIGNAL_THEMES, PartyKind
@@ -239,6 +241,10 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]
         register_value_transcodings(transcoder)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Every read refuses a record newer than this version or lacking a field (``stored_format.py``)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CheckedMapper)
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.errors import MissingDependency
 from engagement_tracker.projections.anonymity import Level, Tally, period_of, unit_at
 
 #: The most person-signals one person contributes to one release.
@@ -103,7 +103,8 @@ def _opendp() -> Any:
     try:
         import opendp.prelude as dp
     except ImportError:
-        raise InvalidInput("privacy", "'dp' needs the [dp] extra: pip install 'engagement-tracker[dp]'") from None
+        raise MissingDependency("--privacy dp needs the [dp] extra (opendp is missing): "
+                                "pip install 'engagement-tracker[dp]'") from None
     dp.enable_features("contrib")
     return dp
 

@@ -38,6 +38,11 @@ def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> N
         ctx.ensure_object(dict)["db"] = store_url(value)
 
 
+def _set_create(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["create"] = True
+
+
 def _set_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> None:
     if value:
         ctx.ensure_object(dict)["verbose"] = max(value, ctx.obj.get("verbose", 0))
@@ -71,12 +76,15 @@ def configure_logging(verbose: int = 0) -> None:
 
 
 _DB_HELP = "the store: sqlite:///path or a plain file path (default ./etrack.sqlite), memory: or postgresql://..."
+_CREATE_HELP = ("a write may make a new store where there is none (etrack init and etrack demo always may; "
+                "a read never does)")
 
 
 def _leaf_options() -> list[click.Option]:
     """The global options, repeated on every command so they may come after its name."""
     return [
         click.Option(["--db"], metavar="URL", expose_value=False, callback=_set_db, help=_DB_HELP),
+        click.Option(["--create"], is_flag=True, expose_value=False, callback=_set_create, help=_CREATE_HELP),
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbosity,
                      help="log what happens (-v INFO, -vv DEBUG); else ETRACK_LOG_LEVEL"),
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_quiet,
@@ -89,6 +97,7 @@ def _leaf_options() -> list[click.Option]:
 @click.group(epilog=exits.EXIT_CODES_HELP)
 @click.version_option(package_name="engagement-tracker", prog_name="etrack")
 @click.option("--db", envvar="ETRACK_DATABASE_URL", default=None, metavar="URL", help=_DB_HELP)
+@click.option("--create", is_flag=True, callback=_set_create, expose_value=False, help=_CREATE_HELP)
 @click.option("-v", "--verbose", count=True, help="log what happens (-v INFO, -vv DEBUG); else ETRACK_LOG_LEVEL")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars (they are off anyway when stderr is not a terminal)")
 @click.option("--json", "json_errors", is_flag=True, callback=_set_json, expose_value=False,
@@ -132,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         exits.report("Aborted", "interrupted", 130)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `etrack` alone: its help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else cli.get_help(click.Context(cli)))
+        sys.exit(0)
     except click.UsageError as exc:
         exits.fail(exc)
     except click.ClickException as exc:  # e.g. a file that cannot be opened

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from typing import NoReturn
 
 import click
+from eventsourcing.persistence import PersistenceError
 
 from engagement_tracker.domain.errors import (
     ConcurrencyConflict,
@@ -98,6 +100,11 @@ def fail(exc: BaseException) -> NoReturn:
         report("UsageError", exc.format_message() + hint, code)
     elif isinstance(exc, EtrackError):
         report(type(exc).__name__, str(exc), code)
+    elif isinstance(exc, sqlite3.DatabaseError | PersistenceError):  # a damaged file met on a path that does not
+        # map it itself
+        report("StoreError", f"the store is damaged or unreadable ({exc}): restore it from the backup made "
+               "together with the store", ENVIRONMENT)
+        sys.exit(ENVIRONMENT)
     elif isinstance(exc, OSError):
         report(type(exc).__name__, f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), code)
     else:
