@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engagement_tracker.adapters.bootstrap import audit_service, audit_trail
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
 from engagement_tracker.projections.audit_proofs import note_fields
-from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV
+from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV, Publication
 from engagement_tracker.projections.witness import STATE_FORMAT, new_state, parse_vkey, vkey
 
 SIGNING_KEY_ENV = "ETRACK_AUDIT_SIGNING_KEY"
@@ -183,3 +183,60 @@ def load_witness_keys(values: Sequence[str]) -> list[tuple[str, Ed25519PublicKey
             raise InvalidInput("witness_key", f"cannot read {value}: {exc}") from None
         keys.append(parse_vkey(text))
     return keys
+
+
+# --- tlog-tiles: the trail published as files (c2sp.org/tlog-tiles) -----------------------------
+
+CHECKPOINT_FILE = "checkpoint"
+
+
+def published_checkpoint(out_dir: str | Path) -> str | None:
+    """The checkpoint note a tiles directory publishes, or None for a new (or empty) directory."""
+    path = Path(out_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("out", f"cannot read {path}: {exc}") from None
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a file whole or not at all (a temporary file beside it, then renamed over it)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InvalidInput("out", f"cannot write {path}: {exc.strerror}") from None
+
+
+def write_publication(out_dir: str | Path, publication: Publication) -> dict[str, Any]:
+    """Write the tiles of a publication, then its checkpoint (last: a reader never sees a checkpoint
+    whose tiles are missing). A full tile already there is never rewritten: one with the same bytes is
+    kept (a run interrupted before its checkpoint), one with other bytes means the history changed
+    under it and nothing more is written (HistoryRewritten). Returns what was written."""
+    root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise InvalidInput("out", f"{root} is not a directory")
+    written = kept = 0
+    for tile, data in publication.contents:
+        path = root / tile.path
+        if tile.full and path.exists():
+            if path.read_bytes() != data:
+                raise HistoryRewritten(f"{path} holds other bytes than the trail's tile: the history it published "
+                                       "was rewritten; refusing to overwrite a full tile")
+            kept += 1
+            continue
+        write_bytes(path, data)
+        written += 1
+    note = str(publication.checkpoint["note"])
+    write_bytes(root / CHECKPOINT_FILE, note.encode("utf-8"))
+    return {"size": publication.checkpoint["size"], "old_size": publication.old_size, "tiles_written": written,
+            "full_tiles_kept": kept, "checkpoint": str(root / CHECKPOINT_FILE)}

@@ -93,6 +93,12 @@ def key_id(name: str, key: Ed25519PublicKey, kind: int = ED25519) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw_public_key(key)).digest()[:4]
 
 
+def log_vkey(origin: str, key: Ed25519PublicKey) -> str:
+    """The log's verifier key as c2sp.org/signed-note writes it (``<origin>+<key id hex>+<base64(0x01 ||
+    public key)>``): what Go's ``note.NewVerifier`` and a tlog-policy ``log`` line take."""
+    return f"{origin}+{key_id(origin, key).hex()}+{base64.b64encode(bytes([ED25519]) + raw_public_key(key)).decode()}"
+
+
 def checkpoint_body(origin: str, size: int, root: bytes) -> str:
     return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
 

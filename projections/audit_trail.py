@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol, TypeVar
 
+import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -21,7 +22,7 @@ from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import GrantsSource, require_auditor
 from engagement_tracker.domain.checks import require_writer
-from engagement_tracker.domain.errors import InvalidInput, StoreError
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, StoreError
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.audit_chain import (
     GENESIS,
@@ -38,7 +39,7 @@ from engagement_tracker.projections.audit_chain import (
     verify,
     verify_scan,
 )
-from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash, row_leaf_hashes
+from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash, note_signed_by, row_leaf_hashes
 from engagement_tracker.projections.audit_proofs import (
     bundle,
     check_against,
@@ -51,6 +52,7 @@ from engagement_tracker.projections.audit_proofs import (
 from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.seal_macs import Seals
+from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_contents
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.witness import cosigned_by
 
@@ -222,6 +224,17 @@ def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None,
     return finish(result, count, checkpoint, tracked, seals)
 
 
+@attrs.frozen
+class Publication:
+    """What ``AuditService.publish`` hands the writer: the signed checkpoint, the size already published,
+    and the tiles to write (``contents`` yields each with its bytes, read lazily)."""
+
+    checkpoint: dict[str, Any]
+    old_size: int
+    tiles: list[Tile]
+    contents: Iterator[tuple[Tile, bytes]]
+
+
 class AuditService:
     """What auditors do: read, verify, checkpoint and export the trail."""
 
@@ -283,6 +296,35 @@ class AuditService:
             "public_key": public_key_hex(signing_key.public_key()),
             "signature": signature.hex(),
         }
+
+    def publish(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN,
+                published: str | None = None) -> Publication:
+        """Sign a checkpoint and list the C2SP tlog-tiles that publish the trail up to it
+        (``projections/tlog_tiles.py``). ``published`` is the checkpoint note already published (a
+        directory's ``checkpoint``): only the tiles the tree gained since are listed, and a trail that no
+        longer extends it (records at its end removed, or any rewritten) is refused
+        (:class:`HistoryRewritten`) before anything is signed."""
+        require_auditor(viewer, "publish the audit trail's tiles", self.grants)
+        if not isinstance(signing_key, Ed25519PrivateKey):
+            raise InvalidInput("signing_key", f"expected an Ed25519 private key, got {type(signing_key).__name__}")
+        require_origin(origin)
+        old_size, old_root = 0, None
+        if published is not None:
+            note, published_origin, old_size, old_root = note_fields(published)
+            if published_origin != origin or not note_signed_by(note, signing_key.public_key(), origin):
+                raise InvalidInput("out", f"the published checkpoint is another log's ({published_origin!r}, or "
+                                   f"signed by another key than this log's {origin!r}): publish into a new directory")
+        self.trail.catch_up()
+        tree = self.trail.stored_tree()
+        if old_size > tree.size:
+            raise HistoryRewritten(f"{origin}: the published checkpoint signs {old_size} entries; the trail now holds "
+                                   f"{tree.size}: records at its end were removed. Nothing was published")
+        if old_root is not None and old_size and tree.root(old_size) != old_root:
+            raise HistoryRewritten(f"{origin}: the trail's first {old_size} entries no longer have the published "
+                                   "root: its history was rewritten. Nothing was published")
+        checkpoint = self.checkpoint(viewer, signing_key, origin)
+        tiles = new_tiles(old_size, int(checkpoint["size"]))
+        return Publication(checkpoint, old_size, tiles, tile_contents(self.trail.view, self.trail.view, tiles))
 
     def export(self, viewer: Actor, out: IO[str], on_page: Callable[[int], None] | None = None) -> int:
         """Write the trail as JSON Lines (each entry with its leaf ``index`` and ``leaf_hash``);

@@ -13,19 +13,30 @@ from engagement_tracker.adapters.audit import (
     load_public_key,
     load_signing_key,
     load_witness_keys,
+    published_checkpoint,
     read_checkpoint,
     read_export,
     read_json,
+    write_publication,
     write_text,
 )
 from engagement_tracker.adapters.bootstrap import audit_service
-from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
+from engagement_tracker.adapters.cli.output import (
+    ACTOR,
+    emit_rows,
+    err,
+    out,
+    parse_actor,
+    parse_time,
+    print_error,
+    refusals,
+)
 from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.cli.store import reader, store_size, tracker
 from engagement_tracker.adapters.cli.witness import witness
-from engagement_tracker.domain.errors import InvalidInput
-from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, check_bundle
-from engagement_tracker.projections.audit_trail import public_key_hex
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
+from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, check_bundle, log_vkey
+from engagement_tracker.projections.audit_trail import public_key_hex, require_origin
 
 ORIGIN = click.option("--origin", default=DEFAULT_ORIGIN, show_default=True, help="the log's name in checkpoints")
 
@@ -66,6 +77,46 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
         with refusals():
             write_text(out_path, text)
     click.echo(text, nl=False)
+
+
+@audit.command("vkey")
+@click.option("--key", "key_path", default=None, help="PEM signing key (else ETRACK_AUDIT_SIGNING_KEY)")
+@click.option("--public-key", default=None, help="or the public key: 64 hex chars or a file")
+@ORIGIN
+def audit_vkey(key_path: str | None, public_key: str | None, origin: str) -> None:
+    """Print the log's verifier key (ORIGIN+KEYID+BASE64, c2sp.org/signed-note): what Go's note.NewVerifier
+    and a tlog-policy `log` line take."""
+    with refusals():
+        public = load_public_key(public_key) if public_key else load_signing_key(key_path).public_key()
+        if public is None:
+            raise InvalidInput("public_key", "give --key or --public-key")
+        click.echo(log_vkey(require_origin(origin), public))
+
+
+@audit.command("tiles")
+@ACTOR
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="the directory to publish into (its checkpoint and tile/ tree)")
+@click.option("--key", "key_path", default=None, help="PEM signing key (else ETRACK_AUDIT_SIGNING_KEY)")
+@ORIGIN
+@click.pass_context
+def audit_tiles(ctx: click.Context, actor: str, out_dir: str, key_path: str | None, origin: str) -> None:
+    """Publish the trail as C2SP tlog-tiles into OUT (checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>):
+    a new signed checkpoint and only the tiles grown since OUT's checkpoint; a full tile is never
+    rewritten. A trail that no longer extends OUT's checkpoint is refused (exit 1), nothing written."""
+    with refusals():
+        key = load_signing_key(key_path)
+        published = published_checkpoint(out_dir)
+    with reader(ctx) as app, refusals():
+        try:
+            publication = audit_service(app).publish(parse_actor(actor), key, origin, published)
+            summary = write_publication(out_dir, publication)
+        except HistoryRewritten as exc:
+            print_error(exc)
+            sys.exit(1)
+    err.print(f"published {summary['size']} entries (had {summary['old_size']}): {summary['tiles_written']} tiles "
+              f"written, {summary['full_tiles_kept']} full tiles kept, checkpoint in {summary['checkpoint']}")
+    click.echo(str(publication.checkpoint["note"]), nl=False)
 
 
 @audit.command("verify")
