@@ -8,9 +8,12 @@ keys and checkpoint files.
 
 from __future__ import annotations
 
+import binascii
+import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from engagement_tracker.adapters.bootstrap import audit_service, audit_trail
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
+from engagement_tracker.projections.audit_log import parse_log_vkey
 from engagement_tracker.projections.audit_proofs import note_fields
 from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV, Publication
 from engagement_tracker.projections.witness import STATE_FORMAT, new_state, parse_vkey, vkey
@@ -171,6 +175,40 @@ def read_witness_state(path: str | Path) -> dict[str, Any]:
     if state.get("format") != STATE_FORMAT or not isinstance(state.get("logs"), dict):
         raise InvalidInput("state", f"{path} is not a witness state (made by `etrack audit witness init`)")
     return state
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``path`` (``<path>.lock``): a witness reads its state, checks and
+    writes it back under it, so two submissions never both pass against the same old size."""
+    lock = Path(f"{path}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise InvalidInput("state", f"cannot lock {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def load_log_key(value: str) -> tuple[str | None, Ed25519PublicKey]:
+    """A log's key: its verifier key (ORIGIN+KEYID+BASE64, `etrack audit vkey`), or 64 hex characters,
+    each given as such or as a file holding it; the origin when the verifier key names it."""
+    try:
+        text = Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("log_key", f"cannot read {value}: {exc}") from None
+    if "+" in text:
+        try:
+            return parse_log_vkey(text)
+        except (ValueError, binascii.Error) as exc:
+            raise InvalidInput("log_key", f"{text!r} is not a log's verifier key (ORIGIN+KEYID+BASE64): {exc}") from None
+    key = load_public_key(text)
+    if key is None:
+        raise InvalidInput("log_key", "give the log's key")
+    return None, key
 
 
 def load_witness_keys(values: Sequence[str]) -> list[tuple[str, Ed25519PublicKey]]:

@@ -99,6 +99,18 @@ def log_vkey(origin: str, key: Ed25519PublicKey) -> str:
     return f"{origin}+{key_id(origin, key).hex()}+{base64.b64encode(bytes([ED25519]) + raw_public_key(key)).decode()}"
 
 
+def parse_log_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
+    """(origin, key) of a log's verifier key as :func:`log_vkey` writes it; ValueError when it is not one."""
+    name, hex_id, b64 = text.strip().split("+", 2)
+    raw = base64.b64decode(b64, validate=True)
+    if raw[:1] != bytes([ED25519]) or len(raw) != 33 or not name:
+        raise ValueError("not an Ed25519 signed-note verifier key")
+    key = Ed25519PublicKey.from_public_bytes(raw[1:])
+    if key_id(name, key).hex() != hex_id:
+        raise ValueError("its key id does not match its name and key")
+    return name, key
+
+
 def checkpoint_body(origin: str, size: int, root: bytes) -> str:
     return f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
 
