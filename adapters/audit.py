@@ -26,6 +26,7 @@ from engagement_tracker.projections.audit_log import parse_log_vkey
 from engagement_tracker.projections.audit_proofs import note_fields
 from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV, Publication
 from engagement_tracker.projections.witness import STATE_FORMAT, new_state, parse_vkey, vkey
+from engagement_tracker.projections.witness_policy import Policy, parse_policy
 
 SIGNING_KEY_ENV = "ETRACK_AUDIT_SIGNING_KEY"
 
@@ -209,6 +210,15 @@ def load_log_key(value: str) -> tuple[str | None, Ed25519PublicKey]:
     if key is None:
         raise InvalidInput("log_key", "give the log's key")
     return None, key
+
+
+def read_policy(path: str | Path) -> Policy:
+    """A c2sp.org/tlog-policy file, parsed (InvalidInput naming the line otherwise)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("policy", f"cannot read {path}: {exc}") from None
+    return parse_policy(text)
 
 
 def load_witness_keys(values: Sequence[str]) -> list[tuple[str, Ed25519PublicKey]]:

@@ -55,6 +55,7 @@ from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_contents
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.witness import cosigned_by
+from engagement_tracker.projections.witness_policy import Policy
 
 TRAIL_NAME = "audit_trail"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
@@ -178,12 +179,17 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
     def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
                witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
                against: Iterable[dict[str, Any]] | None = None,
-               on_progress: Callable[[int], None] | None = None, jobs: int = 1) -> Report:
+               on_progress: Callable[[int], None] | None = None, jobs: int = 1, policy: Policy | None = None) -> Report:
         """The store against the trail; against a checkpoint's signed chain head (0.1.0 and later) and
         its signed Merkle root (a note: the current tree must extend it) when it has them; and the
         note must carry a valid cosignature of every witness in ``witnesses`` (name, key); ``against``, an
         export the auditor kept, must be a prefix of today's trail, leaf for leaf. ``on_progress(n)``
-        is told of every ``n`` records read (for a progress bar)."""
+        is told of every ``n`` records read (for a progress bar). A ``policy`` (c2sp.org/tlog-policy) must
+        list the checkpoint's log (its key is then the trusted one when none is given) and its quorum of
+        witnesses must have cosigned the checkpoint."""
+        policy_faults: list[Fault] = []
+        if policy is not None:
+            public_key, policy_faults = _policy_check(policy, checkpoint, public_key)
         tracked = self.position()  # read first: a runner may append while we scan, never remove
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
         report = self._verify_in_ranges(jobs, chained, tracked) if jobs > 1 else None
@@ -204,6 +210,10 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
             if not isinstance(note, str) or not cosigned_by(note, name, key):
                 report.faults.append(Fault(0, "bad_signature", f"the checkpoint carries no valid cosignature of "
                                            f"the witness {name!r}"))
+        if policy is not None:
+            report.faults.extend(policy_faults)
+            if checkpoint is not None and isinstance(checkpoint.get("note"), str):
+                report.checkpoint = {**(report.checkpoint or {}), "witnesses": policy.cosigners(checkpoint["note"])}
         if against is not None:
             check_against(report, self.view, against)
         sealed = None if report.sealed is not None else self.events.seal_check()  # the scan checked them
@@ -211,6 +221,31 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
             report.sealed = sealed.checked
             report.faults.extend(sealed.faults)
         return report
+
+
+def _policy_check(policy: Policy, checkpoint: dict[str, Any] | None,
+                  public_key: Ed25519PublicKey | None) -> tuple[Ed25519PublicKey | None, list[Fault]]:
+    """(the trusted log key, the faults) of a checkpoint under a witness policy."""
+    note = checkpoint.get("note") if checkpoint is not None else None
+    if not isinstance(note, str):
+        return public_key, [Fault(0, "bad_signature", "a witness policy is checked on a checkpoint note: give one")]
+    _, origin, _, _ = note_fields(note)
+    faults = []
+    if policy.logs:
+        key = policy.log_key(origin)
+        if key is None:
+            faults.append(Fault(0, "bad_signature", f"the policy lists no log {origin!r}: the checkpoint's log "
+                                "is not one it trusts"))
+        elif public_key is None:
+            public_key = key
+        elif public_key_hex(public_key) != public_key_hex(key):
+            faults.append(Fault(0, "bad_signature", f"the policy trusts another key for the log {origin!r}"))
+    cosigners = policy.cosigners(note)
+    if not policy.satisfied(cosigners):
+        faults.append(Fault(0, "bad_signature", f"the policy's quorum ({policy.quorum}) is not met: valid "
+                            f"cosignatures of {', '.join(cosigners) or 'no witness'} (of {len(policy.witnesses)} "
+                            "witnesses it lists)"))
+    return public_key, faults
 
 
 def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None, tracked: int) -> Report | None:
@@ -254,6 +289,7 @@ class AuditService:
         witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
         on_progress: Callable[[int], None] | None = None,
         jobs: int = 1,
+        policy: Policy | None = None,
     ) -> Report:
         """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
         cosigned the checkpoint."""
@@ -268,7 +304,11 @@ class AuditService:
             raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
         if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_VERIFY_JOBS:
             raise InvalidInput("jobs", f"{jobs!r}: expected a whole number of processes, 1 to {MAX_VERIFY_JOBS}")
-        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress, jobs=jobs)
+        if policy is not None and not isinstance(policy, Policy):
+            raise InvalidInput("policy", "expected a witness policy (projections.witness_policy.parse_policy)")
+        if policy is not None and checkpoint is None:
+            raise InvalidInput("policy", "a witness policy is checked on a checkpoint: give one")
+        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress, jobs=jobs, policy=policy)
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
         """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree

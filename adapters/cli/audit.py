@@ -17,6 +17,7 @@ from engagement_tracker.adapters.audit import (
     read_checkpoint,
     read_export,
     read_json,
+    read_policy,
     write_publication,
     write_text,
 )
@@ -130,9 +131,13 @@ def audit_tiles(ctx: click.Context, actor: str, out_dir: str, key_path: str | No
               help="an export you kept (`audit export`): name the first leaf that differs")
 @click.option("--jobs", default=1, type=int, show_default=True,
               help="processes checking ranges of the log side by side (SQLite files; else one)")
+@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False),
+              help="a c2sp.org/tlog-policy file: the logs trusted, the witnesses, the quorum (k of n) the "
+                   "checkpoint's cosignatures must meet")
 @click.pass_context
 def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, public_key: str | None,
-                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None, jobs: int) -> None:
+                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None, jobs: int,
+                 policy_path: str | None) -> None:
     """Re-read the store, recompute the chain, check the trail, the seals and the checkpoint. Exit 1 on any fault."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
@@ -141,9 +146,10 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
             trusted = load_signing_key().public_key()  # the auditor's own key
         witnesses = load_witness_keys(witness_keys)
         against = read_export(against_path) if against_path else None
+        policy = read_policy(policy_path) if policy_path else None
     with reader(ctx) as app, refusals(), progress(ctx, "verifying", store_size(app)) as advance:
         report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against,
-                                           advance, jobs=jobs).to_dict()
+                                           advance, jobs=jobs, policy=policy).to_dict()
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:
