@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from engagement_tracker.adapters.bootstrap import audit_service, audit_trail
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
-from engagement_tracker.projections.audit_log import parse_log_vkey
+from engagement_tracker.projections.audit_log import TLOG_PROOF_HEADER, parse_log_vkey
 from engagement_tracker.projections.audit_proofs import note_fields
 from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV, Publication
 from engagement_tracker.projections.witness import STATE_FORMAT, new_state, parse_vkey, vkey
@@ -117,6 +117,22 @@ def read_json(path: str | Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput(what, f"{path} is not a JSON object")
     return data
+
+
+def read_tlog_proofs(path: str | Path) -> list[tuple[str, str]] | None:
+    """(name, text) of each c2sp.org/tlog-proof at ``path`` (a file, or a directory of ``*.tlog-proof``), or
+    None when ``path`` is a file that is not one (a JSON bundle)."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            files = sorted(p.glob("*.tlog-proof"), key=lambda f: (len(f.name), f.name))
+            if not files:
+                raise InvalidInput("bundle", f"{p} holds no .tlog-proof file")
+            return [(f.name, f.read_text(encoding="utf-8")) for f in files]
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("bundle", f"cannot read {path}: {exc}") from None
+    return [(p.name, text)] if text.startswith(TLOG_PROOF_HEADER) else None
 
 
 def read_export(path: str | Path) -> Iterator[dict[str, Any]]:

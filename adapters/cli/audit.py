@@ -18,6 +18,8 @@ from engagement_tracker.adapters.audit import (
     read_export,
     read_json,
     read_policy,
+    read_tlog_proofs,
+    write_bytes,
     write_publication,
     write_text,
 )
@@ -36,7 +38,13 @@ from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.cli.store import reader, store_size, tracker
 from engagement_tracker.adapters.cli.witness import witness
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
-from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, check_bundle, log_vkey
+from engagement_tracker.projections.audit_log import (
+    DEFAULT_ORIGIN,
+    check_bundle,
+    check_tlog_proof,
+    log_vkey,
+    tlog_proofs,
+)
 from engagement_tracker.projections.audit_trail import public_key_hex, require_origin
 
 ORIGIN = click.option("--origin", default=DEFAULT_ORIGIN, show_default=True, help="the log's name in checkpoints")
@@ -171,39 +179,73 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
               help="prove against this checkpoint (else sign a new one with --key)")
 @click.option("--key", "key_path", default=None, help="PEM signing key for a new checkpoint")
 @ORIGIN
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="the bundle (JSON)")
+@click.option("--format", "fmt", type=click.Choice(["json", "tlog-proof"]), default="json", show_default=True,
+              help="one JSON bundle, or a directory of c2sp.org/tlog-proof files (<index>.tlog-proof, one a record)")
+@click.option("--out", "out_path", required=True, type=click.Path(), help="the bundle (JSON) or the directory")
 @click.pass_context
 def audit_prove(ctx: click.Context, aggregate_id: str, actor: str, checkpoint_path: str | None,
-                key_path: str | None, origin: str, out_path: str) -> None:
+                key_path: str | None, origin: str, fmt: str, out_path: str) -> None:
     """Write an offline bundle: every record of one engagement or cohort with its inclusion proof."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
         key = load_signing_key(key_path) if checkpoint is None else None
     with reader(ctx) as app, refusals():
         bundle = audit_service(app).prove(parse_actor(actor), aggregate_id, checkpoint, key, origin)
-        write_text(out_path, json.dumps(bundle, indent=2) + "\n")
+        if fmt == "json":
+            write_text(out_path, json.dumps(bundle, indent=2) + "\n")
+        else:
+            for proof in tlog_proofs(bundle):
+                write_bytes(os.path.join(out_path, f"{proof.index}.tlog-proof"), proof.text().encode())
     err.print(f"{len(bundle['entries'])} records of {bundle['aggregate_id']} proven against the tree of "
               f"{bundle['checkpoint']['size']} entries, written to {out_path}")
 
 
 @audit.command("check-bundle")
-@click.argument("bundle_path", type=click.Path(dir_okay=False))
+@click.argument("bundle_path", type=click.Path())
 @click.option("--public-key", default=None, help="trusted key: 64 hex chars or a file (else ETRACK_AUDIT_PUBLIC_KEY)")
-def audit_check_bundle(bundle_path: str, public_key: str | None) -> None:
-    """Verify a bundle offline (no database): signature, leaves, inclusion proofs. Exit 1 when it fails."""
+@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False),
+              help="a c2sp.org/tlog-policy file: the log's key, and the quorum of witnesses that must have cosigned")
+def audit_check_bundle(bundle_path: str, public_key: str | None, policy_path: str | None) -> None:
+    """Verify a bundle offline (no database): signature, leaves, inclusion proofs. BUNDLE_PATH is a JSON
+    bundle, a c2sp.org/tlog-proof file, or a directory of them (`prove --format tlog-proof`). Exit 1 when it
+    fails."""
     with refusals():
-        bundle = read_json(bundle_path, "bundle")
         trusted = load_public_key(public_key)
+        policy = read_policy(policy_path) if policy_path else None
+        proofs = read_tlog_proofs(bundle_path)
+        bundle = read_json(bundle_path, "bundle") if proofs is None else {}
+        notes = ([text.partition("\n\n")[2] for _, text in proofs] if proofs is not None
+                 else [str((bundle.get("checkpoint") or {}).get("note", ""))])
+        if trusted is None and policy is not None:
+            trusted = next((k for k in (policy.log_key(n.split("\n", 1)[0]) for n in notes) if k is not None), None)
         if trusted is None:
-            raise InvalidInput("public_key", "a bundle proves nothing without its signer's key: pass --public-key")
-    problems = check_bundle(bundle, trusted)
+            raise InvalidInput("public_key", "a bundle proves nothing without its signer's key: pass --public-key "
+                               "(or a --policy listing its log)")
+    if proofs is not None:
+        problems, records = [], []
+        for name, text in proofs:
+            found, fields = check_tlog_proof(text, trusted)
+            problems += [f"{name}: {p}" for p in found]
+            if fields:
+                records.append(f"{fields['aggregate_id']} v{fields['version']}")
+        summary = (f"{len(proofs)} tlog-proof(s), records {', '.join(records[:3])}{' ...' if len(records) > 3 else ''}"
+                   ", are leaves of the signed tree")
+    else:
+        problems = check_bundle(bundle, trusted)
+        summary = (f"{len(bundle['entries'])} records of {bundle['aggregate_id']} are leaves of the signed tree of "
+                   f"{bundle['checkpoint']['size']} entries")
+    if policy is not None:
+        for note in dict.fromkeys(notes):
+            cosigners = policy.cosigners(note)
+            if not policy.satisfied(cosigners):
+                problems.append(f"the policy's quorum ({policy.quorum}) is not met: valid cosignatures of "
+                                f"{', '.join(cosigners) or 'no witness'}")
     if problems:
         out.print(f"[red]FAULT[/]: {len(problems)} problem(s)")
         for p in problems[:20]:
             click.echo(f"  {p}")
         sys.exit(1)
-    out.print(f"[green]holds[/]: {len(bundle['entries'])} records of {bundle['aggregate_id']} are leaves of the "
-              f"signed tree of {bundle['checkpoint']['size']} entries")
+    out.print(f"[green]holds[/]: {summary}")
 
 
 @audit.command("consistency")
