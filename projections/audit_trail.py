@@ -22,7 +22,7 @@ from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import GrantsSource, require_auditor
 from engagement_tracker.domain.checks import require_writer
-from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, StoreError
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, NotPermitted, StoreError
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.audit_chain import (
     GENESIS,
@@ -293,7 +293,6 @@ class AuditService:
     ) -> Report:
         """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
         cosigned the checkpoint."""
-        require_auditor(viewer, "verify the audit trail", self.grants)
         checkpoint = require_checkpoint(checkpoint)
         if public_key is not None and not isinstance(public_key, Ed25519PublicKey):
             raise InvalidInput("public_key", f"expected an Ed25519 public key (or None), got {type(public_key).__name__}")
@@ -308,7 +307,34 @@ class AuditService:
             raise InvalidInput("policy", "expected a witness policy (projections.witness_policy.parse_policy)")
         if policy is not None and checkpoint is None:
             raise InvalidInput("policy", "a witness policy is checked on a checkpoint: give one")
+        try:
+            require_auditor(viewer, "verify the audit trail", self.grants)
+        except NotPermitted as refused:
+            report = self._unless_cut(refused, checkpoint, public_key, against, policy)
+            if report is None:
+                raise
+            return report
         return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress, jobs=jobs, policy=policy)
+
+    def _unless_cut(self, refused: NotPermitted, checkpoint: dict[str, Any] | None, public_key: Ed25519PublicKey | None,
+                    against: Iterable[dict[str, Any]] | None, policy: Policy | None) -> Report | None:
+        """A tail cut never hides behind a refusal: the grant the live store consults may be among the records
+        removed. Whoever shows a checkpoint signed by the trusted log key (given, or the policy's) or an export
+        they kept learns whether the log still extends it: the faults when it does not (the refusal beside
+        them), None when it does (the refusal stands: nothing else is shown)."""
+        note = checkpoint.get("note") if checkpoint is not None else None
+        trusted = public_key
+        if isinstance(note, str) and trusted is None and policy is not None:
+            trusted = policy.log_key(note_fields(note)[1])
+        signed = isinstance(note, str) and trusted is not None and note_signed_by(note, trusted)
+        if not signed and against is None:
+            return None
+        report = self.trail.verify(checkpoint if signed else None, trusted, (), against)  # no quorum: only the log
+        if report.ok:
+            return None
+        report.refused = (f"{refused}; the log was checked only because you showed what it signed (a checkpoint) "
+                          "or an export you kept, and it no longer holds all of it: see the faults")
+        return report
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
         """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree

@@ -158,6 +158,8 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
     with reader(ctx) as app, refusals(), progress(ctx, "verifying", store_size(app)) as advance:
         report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against,
                                            advance, jobs=jobs, policy=policy).to_dict()
+    if report.get("refused"):
+        err.print(f"refused: {report['refused']}")
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:
