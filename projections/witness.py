@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -253,3 +254,27 @@ def add_checkpoint(state: dict[str, Any], request: AddCheckpoint, witness: Ed255
 def attach(note: str, response: str) -> str:
     """The checkpoint with the cosignature lines of a witness's response added (as a log keeps it)."""
     return note.rstrip("\n") + "\n" + "".join(line + "\n" for line in response.splitlines() if line)
+
+
+def answer(state: dict[str, Any], body: bytes | str, witness: Ed25519PrivateKey,
+           timestamp: int) -> tuple[dict[str, Any], int, str, str]:
+    """add-checkpoint as a request/response: (the state to persist, the HTTP status, the content type,
+    the body). 200 with the cosignature line; 409 with the latest cosigned size (``text/x.tlog.size``);
+    any other refusal with its reason, and the state unchanged."""
+    try:
+        new, response = add_checkpoint(state, parse_add_checkpoint(body), witness, timestamp)
+    except WitnessRefusal as exc:
+        if exc.latest_size is not None:
+            return state, exc.status, CONTENT_TYPE_SIZE, f"{exc.latest_size}\n"
+        return state, exc.status, "text/plain; charset=utf-8", f"{exc}\n"
+    return new, 200, "text/plain; charset=utf-8", response
+
+
+def witnessed_checkpoint(state: dict[str, Any], origin_hash: str) -> str | None:
+    """The latest checkpoint cosigned for the log whose origin's SHA-256 is ``origin_hash`` (lowercase hex),
+    with the log's signature and this witness's cosignature, as c2sp.org/tlog-witness's monitoring
+    ``GET <prefix>/<origin hash>/checkpoint`` serves it; None when it never cosigned one (404)."""
+    for origin, log in state.get("logs", {}).items():
+        if hashlib.sha256(origin.encode()).hexdigest() == origin_hash and log.get("checkpoint"):
+            return str(log["checkpoint"])
+    return None

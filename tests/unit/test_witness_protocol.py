@@ -149,3 +149,22 @@ def test_a_witness_only_ever_cosigns_a_growing_history(steps: list[tuple[bool, i
         assert extends
         accepted = leaves[:size]
         assert state["logs"][ORIGIN]["size"] == size  # type: ignore[index]
+
+
+def test_the_answer_an_http_endpoint_will_send() -> None:
+    from engagement_tracker.projections.witness import answer, witnessed_checkpoint
+
+    state = fresh()
+    body = AddCheckpoint(0, (), note(HONEST, 9)).body().encode()
+    state, code, ctype, text = answer(state, body, WITNESS, 7)
+    assert code == 200 and text.startswith("\u2014 witness.example/w1 ") and ctype.startswith("text/plain")
+    same, code, ctype, text = answer(state, body, WITNESS, 8)  # old 0 again: the witness says where it is
+    assert (code, ctype, text) == (409, "text/x.tlog.size", "9\n") and same is state
+    _, code, _, text = answer(state, b"nonsense", WITNESS, 8)
+    assert code == 400 and text.endswith("\n")
+    import hashlib
+
+    served = witnessed_checkpoint(state, hashlib.sha256(ORIGIN.encode()).hexdigest())
+    assert served is not None and served.startswith(note(HONEST, 9).rstrip("\n"))
+    assert cosigned_by(served, "witness.example/w1", WITNESS.public_key())
+    assert witnessed_checkpoint(state, hashlib.sha256(b"other").hexdigest()) is None
