@@ -15,6 +15,7 @@ from engagement_tracker.domain.errors import (
     DisclosureRisk,
     EtrackError,
     HistoryRewritten,
+    InconsistentCheckpoint,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -23,6 +24,7 @@ from engagement_tracker.domain.errors import (
     StepNotAllowed,
     StoreError,
     SubjectErased,
+    WitnessRefusal,
 )
 from engagement_tracker.domain.party import Party
 from engagement_tracker.domain.sealing import Sealer
@@ -59,6 +61,7 @@ __all__ = [
     "EngagementTracker",
     "EtrackError",
     "HistoryRewritten",
+    "InconsistentCheckpoint",
     "IndicatorKind",
     "InvalidInput",
     "NotFound",
@@ -77,5 +80,6 @@ __all__ = [
     "StepNotAllowed",
     "StoreError",
     "SubjectErased",
+    "WitnessRefusal",
     "Workflow",
 ]

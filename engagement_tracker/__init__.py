@@ -23,6 +23,7 @@ from engagement_tracker.domain import (
     EngagementTracker,
     EtrackError,
     HistoryRewritten,
+    InconsistentCheckpoint,
     InvalidInput,
     NotFound,
     NotPermitted,
@@ -32,6 +33,7 @@ from engagement_tracker.domain import (
     StepNotAllowed,
     StoreError,
     SubjectErased,
+    WitnessRefusal,
 )
 from engagement_tracker.domain.values import Actor
 
@@ -48,6 +50,7 @@ __all__ = [
     "EngagementTracker",
     "EtrackError",
     "HistoryRewritten",
+    "InconsistentCheckpoint",
     "InvalidInput",
     "NotFound",
     "NotPermitted",
@@ -57,6 +60,7 @@ __all__ = [
     "StepNotAllowed",
     "StoreError",
     "SubjectErased",
+    "WitnessRefusal",
     "__version__",
     "open_tracker",
     "system_clock",

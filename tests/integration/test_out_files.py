@@ -146,6 +146,24 @@ CASES: dict[str, dict[str, Any]] = {
                               str(s.where / "w.json"), "--key", str(s.where / "w.pem"), "--as", s.auditor],
         "ok": None,  # cosigning changes the witness's state: checked in test_witness.py
     },
+    "audit tiles": {
+        # --out names a directory: an existing file there is refused by its type (exit 2) before anything is
+        # read, whoever asks; a reader lacking the grant is refused in test_reads_name_their_reader.py
+        "refused": None,
+        "failing": lambda s: ["audit", "tiles", "--as", s.auditor, "--key", str(s.where / "none.pem")],
+        "ok": None,  # --out is a directory of tiles: checked in test_tlog_tiles.py
+    },
+    "audit witness request": {
+        "refused": lambda s: ["audit", "witness", "request", str(s.where / "two.note"), "--as", s.as_outsider("auditor")],
+        "failing": lambda s: ["audit", "witness", "request", str(s.where / "none.note"), "--as", s.auditor],
+        "ok": None,  # the request body: checked in test_witness_protocol.py
+    },
+    "audit witness add-checkpoint": {
+        "refused": None,  # the witness decides on its own state and key: it opens no store, names no reader
+        "failing": lambda s: ["audit", "witness", "add-checkpoint", str(s.where / "none.req"), "--state",
+                              str(s.where / "w.json"), "--key", str(s.where / "w.pem")],
+        "ok": None,  # cosigning changes the witness's state: checked in test_witness_protocol.py
+    },
     "cohort dashboard": {
         "refused": lambda s: ["cohort", "dashboard", str(s.cid), "--as", s.sponsor],
         "failing": lambda s: ["cohort", "dashboard", str(s.cid), "--as", s.coach, "--format", "pdf",
