@@ -267,6 +267,8 @@ def _view(app: EngagementTracker, cls: type[V]) -> V:
         raise StoreError(f"the store could not create the tables of {cls.__name__}: {exc}") from exc
     if not isinstance(view, cls):  # pragma: no cover - the factory builds the class it is given
         raise StoreError(f"the store's factory made a {type(view).__name__}, not a {cls.__name__}")
+    if hasattr(view, "events_table_name") and hasattr(app.recorder, "events_table_name"):
+        view.events_table_name = app.recorder.events_table_name  # where a release's grant guard reads the register
     return view
 
 

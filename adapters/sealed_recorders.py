@@ -25,6 +25,8 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from engagement_tracker.adapters.store_files import POSTGRES_SEALS, RECORD_KEY_ENV, SQLITE_SEALS
 from engagement_tracker.adapters.stored_ids import canonical_id
+from engagement_tracker.domain.access import GrantGuard
+from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 from engagement_tracker.projections.seal_macs import GENESIS_TAG
 
@@ -34,13 +36,26 @@ SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorde
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
 
 
-def guard_writes(kwargs: dict[str, Any]) -> None:
-    """Inside a writing transaction that holds the lock ordering it against the access register's
-    writes: re-check the grants the command relied on (``CommandPath.write_guard``); a NotPermitted
-    raised here rolls the transaction back."""
-    still_permitted = kwargs.get("still_permitted")
-    if still_permitted is not None:
-        still_permitted()
+def register_version_before(stored_events: Sequence[StoredEvent], stored_max: int | None) -> int:
+    """The access register's committed version before this batch: read in the transaction
+    (``stored_max``, None when it has no event), or, when the batch itself changes the register, the
+    version its first event follows (a batch inserted after another writer's would have clashed)."""
+    own = [s.originator_version for s in stored_events if s.originator_id == AccessRegister.ID]
+    return min(own) - 1 if own else int(stored_max or 0)
+
+
+def guard_of(kwargs: dict[str, Any]) -> GrantGuard | None:
+    """The grant guard a command's save hands its recording transaction (``CommandPath.write_guard``)."""
+    guard = kwargs.get("grant_guard")
+    return guard if isinstance(guard, GrantGuard) else None
+
+
+def sqlite_register_version(c: Any, events_table: str) -> int | None:
+    """The access register's latest version in an SQLite store, read with cursor ``c`` (its transaction)."""
+    rid = AccessRegister.ID
+    c.execute(f"SELECT MAX(originator_version) FROM {events_table} WHERE originator_id IN (?, ?)", (rid.hex, str(rid)))
+    row = c.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def canonical(originator_id: Any) -> str:
@@ -71,7 +86,9 @@ class SealedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        guard_writes(kwargs)  # the insert holds the file's write lock: no revocation commits before this one
+        guard = guard_of(kwargs)
+        if guard is not None:  # the insert holds the file's write lock: no revocation commits before this one
+            guard.require(register_version_before(stored_events, sqlite_register_version(c, self.events_table_name)))
         key = self.record_key
         if key is not None and ids:
             c.execute(f"SELECT position, tag FROM {SQLITE_SEALS} ORDER BY position DESC LIMIT 1")

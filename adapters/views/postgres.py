@@ -15,7 +15,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from engagement_tracker.adapters.sealed_recorders_pg import REGISTER_LOCK
+from engagement_tracker.adapters.sealed_recorders_pg import REGISTER_LOCK, postgres_register_version
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
     DIRECTORY_COLUMNS,
@@ -25,6 +25,7 @@ from engagement_tracker.adapters.views.rows import (
     directory_row,
     persons_json,
 )
+from engagement_tracker.domain.access import GrantGuard
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
@@ -142,6 +143,9 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
 class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
     """Facts, tallies, sources and the release ledger, in ``etrack_*`` tables of the store's schema."""
 
+    #: The store's events table (the application's; bootstrap sets it): a release's grant guard reads it.
+    events_table_name = "etrack_events"
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self._facts = _table(datastore, "etrack_analytic_facts")
@@ -245,12 +249,12 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
+        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
     ) -> int:
         with self.datastore.transaction(commit=True) as curs:
-            if still_permitted is not None:  # ordered against a change to the access register (it holds it exclusive)
+            if guard is not None:  # ordered against a change to the access register (it holds it exclusive)
                 curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (REGISTER_LOCK,))
-                still_permitted()
+                guard.require(postgres_register_version(curs, self.datastore.schema, self.events_table_name) or 0)
             # serialise releases: the check and the write see the same ledger, parts and regions
             curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
             curs.execute(SQL("SELECT count(*) AS n, coalesce(max(k), 0) AS k FROM {} WHERE family = %s").format(
