@@ -273,9 +273,9 @@ def relied_on() -> tuple[Reliance, ...]:
 def grant_guard() -> GrantGuard | None:
     """What the running command's recording transaction must check (None: it relied on no grant)."""
     scope = _SCOPE.get()
-    if scope is None or not scope.reliances:
-        return None
-    return GrantGuard(-1 if scope.register_version is None else scope.register_version, tuple(scope.reliances))
+    if scope is None or not scope.reliances or scope.register_version is None:
+        return None  # no grant relied on, or grants not read from an access register (a host's fixed table)
+    return GrantGuard(scope.register_version, tuple(scope.reliances))
 
 
 def recheck(reliances: tuple[Reliance, ...], grants: Grants) -> None:
