@@ -98,7 +98,8 @@ def clean_environment(bin_dir: Path) -> dict[str, str]:
 def run_shell(block: Block, cwd: Path, env: dict[str, str], state: Path) -> dict[str, str]:
     script = f"set -euo pipefail\nset -a\n{block.code}\nenv -0 > {state}\n"
     done = subprocess.run(["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{block.where()} exited {done.returncode}\n{block.code}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"{block.where()} exited {done.returncode}\n{block.code}\n{output}"
     assert "Traceback" not in done.stderr, f"{block.where()}\n{done.stderr}"
     pairs = (item.split("=", 1) for item in state.read_text().split("\0") if "=" in item)
     return {k: v for k, v in pairs if k not in {"PWD", "OLDPWD", "SHLVL", "_"}}
