@@ -82,6 +82,17 @@ def test_the_readme_is_the_front_door() -> None:
         assert (ROOT / page).is_file(), page
 
 
+def site_home(readme: str) -> str:
+    """The site's home page: the README, its links made relative to docs/."""
+    return (readme.replace("](docs/", "](")
+            .replace("(or read the Markdown under [`docs/`](index.md))", "(the pages' Markdown lives under `docs/`)"))
+
+
+def test_the_site_home_is_the_readme() -> None:
+    expected = site_home((ROOT / "README.md").read_text())
+    assert (ROOT / "docs" / "index.md").read_text() == expected, "regenerate docs/index.md from README.md (site_home)"
+
+
 def runnable(page: Path) -> list[Block]:
     """The blocks to run, in order: all Python and shell blocks but the install block."""
     return [b for b in blocks(page) if b.lang in RUN and b.code.splitlines() != INSTALL]
