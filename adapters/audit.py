@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engagement_tracker.adapters.bootstrap import audit_service, audit_trail
+from engagement_tracker.adapters.files import write_out
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
 from engagement_tracker.projections.audit_log import TLOG_PROOF_HEADER, parse_log_vkey
 from engagement_tracker.projections.audit_proofs import note_fields
@@ -159,18 +160,8 @@ def _lines(fh: IO[str], path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write a file whole or not at all (a temporary file beside it, then renamed over it)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInput("out", f"cannot write {path}: {exc.strerror}") from None
+    """Write a file whole or not at all (``adapters/files.py``)."""
+    write_out(path, text)
 
 
 # --- witnesses: their key and their state, in files kept by whoever runs the witness ------------
@@ -266,19 +257,12 @@ def published_checkpoint(out_dir: str | Path) -> str | None:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file whole or not at all (a temporary file beside it, then renamed over it)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    """Write a file whole or not at all (``adapters/files.py``), its directory made first if need be."""
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InvalidInput("out", f"cannot write {path}: {exc.strerror}") from None
+    write_out(path, data)
 
 
 def write_publication(out_dir: str | Path, publication: Publication) -> dict[str, Any]:

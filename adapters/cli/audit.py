@@ -23,7 +23,6 @@ from engagement_tracker.adapters.audit import (
     write_publication,
 )
 from engagement_tracker.adapters.bootstrap import audit_service
-from engagement_tracker.adapters.cli.files import text_out, write_out
 from engagement_tracker.adapters.cli.output import (
     ACTOR,
     emit_rows,
@@ -37,6 +36,7 @@ from engagement_tracker.adapters.cli.output import (
 from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.cli.store import reader, store_size, tracker
 from engagement_tracker.adapters.cli.witness import witness
+from engagement_tracker.adapters.files import text_out, write_out
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
 from engagement_tracker.projections.audit_log import (
     DEFAULT_ORIGIN,

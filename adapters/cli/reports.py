@@ -10,10 +10,10 @@ from types import ModuleType
 import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
-from engagement_tracker.adapters.cli.files import staged
 from engagement_tracker.adapters.cli.output import ACTOR, out, parse_actor, refusals
 from engagement_tracker.adapters.cli.steps import cohort
 from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.files import staged
 from engagement_tracker.domain.errors import MissingDependency
 
 _OUT = click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -22,9 +22,9 @@ from engagement_tracker.adapters.audit import (
 )
 from engagement_tracker.adapters.bootstrap import audit_service
 from engagement_tracker.adapters.cli.exits import AUDIT_FAULT, USAGE
-from engagement_tracker.adapters.cli.files import write_out
 from engagement_tracker.adapters.cli.output import ACTOR, err, parse_actor, print_error, refusals
 from engagement_tracker.adapters.cli.store import reader
+from engagement_tracker.adapters.files import write_out
 from engagement_tracker.domain.access import require_auditor
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, WitnessRefusal
 from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN

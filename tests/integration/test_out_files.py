@@ -4,7 +4,7 @@ Every command that takes ``--out`` is found in the click tree, so a new one is c
 test names it, asking for its cases). Each is run refused (a reader without the grant: exit 3)
 and failing (exit 2 or 4) against an existing file: the file is byte for byte as it was, and no
 temporary file is left beside it. Allowed, the same command replaces the file. The helper itself
-(adapters/cli/files.py) is checked against a failure half-way through a write.
+(adapters/files.py) is checked against a failure half-way through a write.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import click
 import pytest
 
 from engagement_tracker.adapters.cli import cli, main
-from engagement_tracker.adapters.cli.files import staged, text_out, write_out
+from engagement_tracker.adapters.files import staged, text_out, write_out
 from engagement_tracker.domain import Role
 from engagement_tracker.domain.errors import InvalidInput
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, grant, granted, new_tracker, open_engagement
