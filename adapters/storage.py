@@ -140,21 +140,26 @@ def check_sqlite_file(path: str) -> None:
         raise StoreError(f"cannot open {path}: {exc}") from exc
 
 
+#: eventsourcing's JSON transcoder, encoding the same bytes through msgspec (``adapters/transcoder.py``).
+TRANSCODER_ENV = {"TRANSCODER_TOPIC": "engagement_tracker.adapters.transcoder:FastJSONTranscoder"}
+
+
 def event_store_env(config: StoreConfig) -> dict[str, str]:
     """The eventsourcing environment for a store config."""
     if config.kind == "memory":
-        return {"PERSISTENCE_MODULE": "engagement_tracker.adapters.memory_store:GuardedPOPOFactory"}
+        return {"PERSISTENCE_MODULE": "engagement_tracker.adapters.memory_store:GuardedPOPOFactory", **TRANSCODER_ENV}
     if config.kind == "sqlite":
         if config.path is None:
             raise StoreError(f"{config.url}: an SQLite store needs a file path")
         return {
+            **TRANSCODER_ENV,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": config.path,
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     if config.postgres is None:
         raise StoreError(f"{config.url}: a PostgreSQL store needs its connection settings")
-    return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **config.postgres}
+    return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **TRANSCODER_ENV, **config.postgres}
 
 
 def postgres_conninfo(config: StoreConfig) -> str:
