@@ -30,7 +30,10 @@ KEPT = b"an auditor's kept export\n\x00\xff bytes that must survive\n"
 
 def out_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, click.Command]]:
     """Every command of the tree that takes --out, by its path (``audit export``)."""
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):  # the lazy group imports each command when asked for it
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = (*prefix, name)
         if isinstance(command, click.Group):
             yield from out_commands(command, path)

@@ -35,7 +35,10 @@ from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, gran
 
 
 def leaves(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):  # the lazy group imports each command when asked for it
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = (*prefix, name)
         if isinstance(command, click.Group):
             yield from leaves(command, path)

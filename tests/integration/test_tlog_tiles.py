@@ -137,7 +137,7 @@ def test_the_cli_publishes_and_refuses_a_tail_cut_with_exit_1(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "tiles written" in done.stderr and done.stdout.startswith("etrack.local/audit-trail\n")
     vkey = etrack("audit", "vkey", "--key", "log.pem", cwd=tmp_path).stdout.strip()
-    name, key_id, b64 = vkey.split("+")
+    name, key_id, b64 = vkey.split("+", 2)  # the key's base64 may hold a "+" itself
     assert name == "etrack.local/audit-trail" and base64.b64decode(b64)[0] == 1
     assert key_id == hashlib.sha256(name.encode() + b"\n" + base64.b64decode(b64)).digest()[:4].hex()
     store = Store(f"sqlite:///{db}")
