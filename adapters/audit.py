@@ -8,9 +8,12 @@ keys and checkpoint files.
 
 from __future__ import annotations
 
+import binascii
+import fcntl
 import json
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,10 +21,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engagement_tracker.adapters.bootstrap import audit_service, audit_trail
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.adapters.files import write_out
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
+from engagement_tracker.projections.audit_log import TLOG_PROOF_HEADER, parse_log_vkey
 from engagement_tracker.projections.audit_proofs import note_fields
-from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV
+from engagement_tracker.projections.audit_trail import PUBLIC_KEY_ENV, Publication
 from engagement_tracker.projections.witness import STATE_FORMAT, new_state, parse_vkey, vkey
+from engagement_tracker.projections.witness_policy import Policy, parse_policy
 
 SIGNING_KEY_ENV = "ETRACK_AUDIT_SIGNING_KEY"
 
@@ -114,6 +120,22 @@ def read_json(path: str | Path, what: str) -> dict[str, Any]:
     return data
 
 
+def read_tlog_proofs(path: str | Path) -> list[tuple[str, str]] | None:
+    """(name, text) of each c2sp.org/tlog-proof at ``path`` (a file, or a directory of ``*.tlog-proof``), or
+    None when ``path`` is a file that is not one (a JSON bundle)."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            files = sorted(p.glob("*.tlog-proof"), key=lambda f: (len(f.name), f.name))
+            if not files:
+                raise InvalidInput("bundle", f"{p} holds no .tlog-proof file")
+            return [(f.name, f.read_text(encoding="utf-8")) for f in files]
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("bundle", f"cannot read {path}: {exc}") from None
+    return [(p.name, text)] if text.startswith(TLOG_PROOF_HEADER) else None
+
+
 def read_export(path: str | Path) -> Iterator[dict[str, Any]]:
     """The entries of a kept ``etrack audit export`` (JSON Lines), read one at a time."""
     try:
@@ -138,18 +160,8 @@ def _lines(fh: IO[str], path: str | Path) -> Iterator[dict[str, Any]]:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write a file whole or not at all (a temporary file beside it, then renamed over it)."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InvalidInput("out", f"cannot write {path}: {exc.strerror}") from None
+    """Write a file whole or not at all (``adapters/files.py``)."""
+    write_out(path, text)
 
 
 # --- witnesses: their key and their state, in files kept by whoever runs the witness ------------
@@ -173,6 +185,49 @@ def read_witness_state(path: str | Path) -> dict[str, Any]:
     return state
 
 
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``path`` (``<path>.lock``): a witness reads its state, checks and
+    writes it back under it, so two submissions never both pass against the same old size."""
+    lock = Path(f"{path}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise InvalidInput("state", f"cannot lock {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def load_log_key(value: str) -> tuple[str | None, Ed25519PublicKey]:
+    """A log's key: its verifier key (ORIGIN+KEYID+BASE64, `etrack audit vkey`), or 64 hex characters,
+    each given as such or as a file holding it; the origin when the verifier key names it."""
+    try:
+        text = Path(value).read_text().strip() if Path(value).is_file() else value.strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("log_key", f"cannot read {value}: {exc}") from None
+    if "+" in text:
+        try:
+            return parse_log_vkey(text)
+        except (ValueError, binascii.Error) as exc:
+            raise InvalidInput("log_key", f"{text!r} is not a log's verifier key (ORIGIN+KEYID+BASE64): {exc}") from None
+    key = load_public_key(text)
+    if key is None:
+        raise InvalidInput("log_key", "give the log's key")
+    return None, key
+
+
+def read_policy(path: str | Path) -> Policy:
+    """A c2sp.org/tlog-policy file, parsed (InvalidInput naming the line otherwise)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("policy", f"cannot read {path}: {exc}") from None
+    return parse_policy(text)
+
+
 def load_witness_keys(values: Sequence[str]) -> list[tuple[str, Ed25519PublicKey]]:
     """Witness verifier keys (NAME+KEYID+BASE64), each given as such or as a file holding one."""
     keys = []
@@ -183,3 +238,53 @@ def load_witness_keys(values: Sequence[str]) -> list[tuple[str, Ed25519PublicKey
             raise InvalidInput("witness_key", f"cannot read {value}: {exc}") from None
         keys.append(parse_vkey(text))
     return keys
+
+
+# --- tlog-tiles: the trail published as files (c2sp.org/tlog-tiles) -----------------------------
+
+CHECKPOINT_FILE = "checkpoint"
+
+
+def published_checkpoint(out_dir: str | Path) -> str | None:
+    """The checkpoint note a tiles directory publishes, or None for a new (or empty) directory."""
+    path = Path(out_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("out", f"cannot read {path}: {exc}") from None
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write a file whole or not at all (``adapters/files.py``), its directory made first if need be."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput("out", f"cannot write {path}: {exc.strerror}") from None
+    write_out(path, data)
+
+
+def write_publication(out_dir: str | Path, publication: Publication) -> dict[str, Any]:
+    """Write the tiles of a publication, then its checkpoint (last: a reader never sees a checkpoint
+    whose tiles are missing). A full tile already there is never rewritten: one with the same bytes is
+    kept (a run interrupted before its checkpoint), one with other bytes means the history changed
+    under it and nothing more is written (HistoryRewritten). Returns what was written."""
+    root = Path(out_dir)
+    if root.exists() and not root.is_dir():
+        raise InvalidInput("out", f"{root} is not a directory")
+    written = kept = 0
+    for tile, data in publication.contents:
+        path = root / tile.path
+        if tile.full and path.exists():
+            if path.read_bytes() != data:
+                raise HistoryRewritten(f"{path} holds other bytes than the trail's tile: the history it published "
+                                       "was rewritten; refusing to overwrite a full tile")
+            kept += 1
+            continue
+        write_bytes(path, data)
+        written += 1
+    note = str(publication.checkpoint["note"])
+    write_bytes(root / CHECKPOINT_FILE, note.encode("utf-8"))
+    return {"size": publication.checkpoint["size"], "old_size": publication.old_size, "tiles_written": written,
+            "full_tiles_kept": kept, "checkpoint": str(root / CHECKPOINT_FILE)}

@@ -22,9 +22,11 @@ from eventsourcing.persistence import PersistenceError
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC, record_key
+from engagement_tracker.adapters import store_files
+from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC
 from engagement_tracker.adapters.storage import (
     StoreConfig,
+    absolute_hint,
     check_sqlite_file,
     ensure_postgres_schema,
     event_store_env,
@@ -79,34 +81,51 @@ def open_tracker(
     ids: Callable[[], UUID] = uuid4,
     env: dict[str, str] | None = None,
     create: bool = True,
+    adopt: bool = True,
 ) -> EngagementTracker:
     """Open the tracker on the store at ``url`` (else ETRACK_DATABASE_URL, else ./etrack.sqlite).
 
     ``clock`` and ``ids`` default to the wall clock and random UUIDs; pass your own to record
     history deterministically (tests, imports, simulations). With ``create=False`` a store
     that does not exist yet is a StoreError instead of a new, empty store.
+
+    The store's files are opened together (``adapters/store_files.py``): a key vault or record
+    key that is missing, empty or another store's is a StoreError naming it. A store made before
+    store ids is adopted (its id recorded, its vault stamped, its record key bound) unless
+    ``adopt=False`` (an open for reading only, which writes nothing of its own).
     """
     config = parse_url(url)
     settings_of(env)  # a malformed ETRACK_* setting refuses to open, before any file is made
     if config.kind == "postgresql":
         require_psycopg()
-        with postgres_ddl_lock(config):  # processes starting together on an empty database
-            ensure_postgres_schema(config)
-            app = _open(config, clock, ids, env)
-            create_read_models(app)
+        with postgres_ddl_lock(config) as conn:  # processes starting together on an empty database
+            where = f"{config.server}/{(config.postgres or {}).get('POSTGRES_DBNAME')} schema {config.schema}"
+            plan = store_files.plan_postgres(conn, config.schema, where, env, create=create, adopt=adopt)
+            if plan.record:
+                ensure_postgres_schema(config)
+            app = _open(config, clock, ids, env, plan)
+            try:
+                create_read_models(app)  # as before store ids: tables a newer version adds, under the lock
+                if plan.record:
+                    store_files.record_postgres_identity(conn, config.schema, plan)
+            except BaseException:
+                app.close()
+                raise
         return app
     if config.kind == "sqlite":
         if config.path is None:
             raise StoreError(f"{config.url}: an SQLite store needs a file path")
-        if not create and not Path(config.path).exists():
-            raise StoreError(f"no store at {config.path}: check --db / ETRACK_DATABASE_URL (or run etrack demo)")
-        check_sqlite_file(config.path)
-    return _open(config, clock, ids, env)
+        if create or Path(config.path).exists():
+            check_sqlite_file(config.path)
+        with store_files.creating(config.path) if create else contextlib.nullcontext():
+            plan = store_files.plan_sqlite(config.path, vault_path(config), env, create=create, adopt=adopt,
+                                           what=absolute_hint(config.path))
+            return _open(config, clock, ids, env, plan)
+    return _open(config, clock, ids, env, None)
 
 
-def _open(
-    config: StoreConfig, clock: Callable[[], datetime], ids: Callable[[], UUID], env: dict[str, str] | None
-) -> EngagementTracker:
+def _open(config: StoreConfig, clock: Callable[[], datetime], ids: Callable[[], UUID], env: dict[str, str] | None,
+          plan: store_files.Plan | None) -> EngagementTracker:
     sealer = open_vault(config)
     full_env = {**event_store_env(config), **cipher_env(env), **sealed_recorder_env(config), **(env or {})}
     try:
@@ -118,7 +137,8 @@ def _open(
         _close(sealer)
         raise
     try:
-        install_record_key(app, config, env)
+        if plan is not None:
+            apply_plan(app, config, plan)
         return app
     except PersistenceError as exc:
         app.close()
@@ -126,6 +146,24 @@ def _open(
     except BaseException:
         app.close()
         raise
+
+
+def apply_plan(app: EngagementTracker, config: StoreConfig, plan: store_files.Plan) -> None:
+    """Hand the record key to the recorder before any write; record a new (or adopted) store's id
+    in the store, stamp its vault, and seal the records already stored when their key is new."""
+    recorder = app.recorder
+    if plan.new_key_file is not None and plan.key is not None:
+        store_files.write_key_file(plan.new_key_file, plan.key)  # first: the store then never names a lost key
+    if plan.record and plan.store_id is not None:
+        stamp = getattr(app.sealer, "stamp", None)
+        if callable(stamp):
+            stamp(plan.store_id)
+        if config.kind == "sqlite" and config.path is not None:
+            store_files.record_sqlite_identity(config.path, plan)
+    if isinstance(getattr(recorder, "record_key", False), bytes | None):
+        recorder.record_key = plan.key  # type: ignore[attr-defined]
+        if plan.seal_existing:
+            recorder.adopt()  # type: ignore[attr-defined]
 
 
 def sealed_recorder_env(config: StoreConfig) -> dict[str, str]:
@@ -137,32 +175,25 @@ def sealed_recorder_env(config: StoreConfig) -> dict[str, str]:
     return {}
 
 
-def install_record_key(app: EngagementTracker, config: StoreConfig, env: dict[str, str] | None) -> None:
-    """Hand the record key to the recorder before any write; a key file created just now first seals
-    (adopts) the records already stored. The memory store keeps no seals."""
-    recorder = app.recorder
-    if not isinstance(getattr(recorder, "record_key", False), bytes | None):
-        return
-    key, created = record_key(env, config.path if config.kind == "sqlite" else None)
-    recorder.record_key = key  # type: ignore[attr-defined]
-    if created:
-        recorder.adopt()  # type: ignore[attr-defined]
-
-
 @contextmanager
-def postgres_ddl_lock(config: StoreConfig) -> Iterator[None]:
-    """A session advisory lock around first-use DDL: concurrent CREATE ... IF NOT EXISTS races in PostgreSQL.
+def postgres_ddl_lock(config: StoreConfig) -> Iterator[Any]:
+    """A session advisory lock around first-use DDL (concurrent CREATE ... IF NOT EXISTS races in
+    PostgreSQL); yields the session, on which the store's files are checked and its id recorded.
 
-    A session cut while the lock is taken or released (a server restart, ``pg_terminate_backend``)
-    is a StoreError naming the server; a lost unlock needs nothing more (the server releases a
-    session's advisory locks when the session ends)."""
+    An unreachable server is a StoreError naming the host and port; a session cut while the lock
+    is taken or released (a server restart, ``pg_terminate_backend``) is a StoreError naming the
+    server; a lost unlock needs nothing more (the server releases a session's advisory locks when
+    the session ends)."""
     import psycopg
 
     try:
         conn = psycopg.connect(postgres_conninfo(config), autocommit=True)
-    except psycopg.OperationalError:
-        yield  # unreachable: the next step says so, with where and why
-        return
+    except psycopg.OperationalError as exc:
+        pg = config.postgres or {}
+        raise StoreError(
+            f"cannot reach PostgreSQL at {config.server} (database {pg.get('POSTGRES_DBNAME')}): "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        ) from None
     try:
         try:
             conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
@@ -172,7 +203,12 @@ def postgres_ddl_lock(config: StoreConfig) -> Iterator[None]:
                 f"opening the store: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
                 "try again"
             ) from None
-        yield
+        try:
+            yield conn
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the PostgreSQL server at {config.server} failed while opening the store: "
+                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+                             "try again") from None
     finally:
         with contextlib.suppress(psycopg.Error):
             conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
@@ -231,6 +267,8 @@ def _view(app: EngagementTracker, cls: type[V]) -> V:
         raise StoreError(f"the store could not create the tables of {cls.__name__}: {exc}") from exc
     if not isinstance(view, cls):  # pragma: no cover - the factory builds the class it is given
         raise StoreError(f"the store's factory made a {type(view).__name__}, not a {cls.__name__}")
+    if hasattr(view, "events_table_name") and hasattr(app.recorder, "events_table_name"):
+        view.events_table_name = app.recorder.events_table_name  # where a release's grant guard reads the register
     return view
 
 

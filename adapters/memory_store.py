@@ -1,6 +1,6 @@
 """The in-memory store (``memory:``, for unit and property tests): eventsourcing's POPO recorder,
 which re-checks a command's grants under the lock that orders every write, as the SQLite and
-PostgreSQL recorders do inside their transactions (``sealed_recorders.guard_writes``)."""
+PostgreSQL recorders do inside their transactions (``access.GrantGuard``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory, POPOTrackingRecorder
 
-from engagement_tracker.adapters.sealed_recorders import guard_writes
+from engagement_tracker.adapters.sealed_recorders import guard_of, register_version_before
+from engagement_tracker.domain.grants import AccessRegister
 
 MEMORY_FACTORY_TOPIC = "engagement_tracker.adapters.memory_store:GuardedPOPOFactory"
 
@@ -19,9 +20,15 @@ class GuardedPOPORecorder(POPOApplicationRecorder):
     """POPO events; a write whose command relied on grants re-checks them under the store's lock."""
 
     def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        with self._database_lock:  # re-entrant: the re-check reads the register under it
-            guard_writes(kwargs)
+        with self._database_lock:  # the lock every write takes: no revocation commits before this one
+            guard = guard_of(kwargs)
+            if guard is not None:
+                guard.require(register_version_before(stored_events, self.register_version()))
             return super()._insert_events(stored_events, **kwargs)
+
+    def register_version(self) -> int | None:
+        """The access register's latest version (call it holding the store's lock)."""
+        return max(self._stored_events_index.get(str(AccessRegister.ID), {}), default=None)
 
 
 class GuardedPOPOFactory(POPOFactory):
@@ -38,4 +45,5 @@ class GuardedPOPOFactory(POPOFactory):
         view = super().tracking_recorder(tracking_recorder_class)
         if self._recorder is not None:
             view._database_lock = self._recorder._database_lock
+            view.events_recorder = self._recorder  # type: ignore[attr-defined]  # the register's version, for a release's guard
         return view

@@ -8,43 +8,54 @@ without its seal (the PostgreSQL twin is in ``sealed_recorders_pg.py``; the seal
 ``projections/record_seals.py``). The events' own table and format are unchanged.
 
 The record key comes from ``ETRACK_RECORD_KEY``, else, for an SQLite store, from the file
-``<store>-record-key`` beside it, created (mode 0600) on first open; records already in the store
-then are sealed at that moment ("adopted"). In production keep the key apart from the database
-(a secret store, another volume): whoever holds it can seal forgeries.
+``<store>-record-key`` beside it, made with the store and bound to its id
+(``adapters/store_files.py``); a 0.1.0 store gets one when it is adopted, and its records are
+sealed at that moment. In production keep the key apart from the database (a secret store,
+another volume): whoever holds it can seal forgeries.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from engagement_tracker.adapters.store_files import POSTGRES_SEALS, RECORD_KEY_ENV, SQLITE_SEALS
 from engagement_tracker.adapters.stored_ids import canonical_id
-from engagement_tracker.domain.checks import require_record_key
-from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.access import GrantGuard
+from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 from engagement_tracker.projections.seal_macs import GENESIS_TAG
 
-SQLITE_SEALS = "record_seals"
-POSTGRES_SEALS = "etrack_record_seals"
-RECORD_KEY_ENV = "ETRACK_RECORD_KEY"
+__all__ = ["POSTGRES_SEALS", "RECORD_KEY_ENV", "SQLITE_SEALS", "SealedSQLiteRecorder", "sqlite_seal_check"]
+
 SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorder"
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
 
 
-def guard_writes(kwargs: dict[str, Any]) -> None:
-    """Inside a writing transaction that holds the lock ordering it against the access register's
-    writes: re-check the grants the command relied on (``CommandPath.write_guard``); a NotPermitted
-    raised here rolls the transaction back."""
-    still_permitted = kwargs.get("still_permitted")
-    if still_permitted is not None:
-        still_permitted()
+def register_version_before(stored_events: Sequence[StoredEvent], stored_max: int | None) -> int:
+    """The access register's committed version before this batch: read in the transaction
+    (``stored_max``, None when it has no event), or, when the batch itself changes the register, the
+    version its first event follows (a batch inserted after another writer's would have clashed)."""
+    own = [s.originator_version for s in stored_events if s.originator_id == AccessRegister.ID]
+    return min(own) - 1 if own else int(stored_max or 0)
+
+
+def guard_of(kwargs: dict[str, Any]) -> GrantGuard | None:
+    """The grant guard a command's save hands its recording transaction (``CommandPath.write_guard``)."""
+    guard = kwargs.get("grant_guard")
+    return guard if isinstance(guard, GrantGuard) else None
+
+
+def sqlite_register_version(c: Any, events_table: str) -> int | None:
+    """The access register's latest version in an SQLite store, read with cursor ``c`` (its transaction)."""
+    rid = AccessRegister.ID
+    c.execute(f"SELECT MAX(originator_version) FROM {events_table} WHERE originator_id IN (?, ?)", (rid.hex, str(rid)))
+    row = c.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def canonical(originator_id: Any) -> str:
@@ -75,7 +86,9 @@ class SealedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        guard_writes(kwargs)  # the insert holds the file's write lock: no revocation commits before this one
+        guard = guard_of(kwargs)
+        if guard is not None:  # the insert holds the file's write lock: no revocation commits before this one
+            guard.require(register_version_before(stored_events, sqlite_register_version(c, self.events_table_name)))
         key = self.record_key
         if key is not None and ids:
             c.execute(f"SELECT position, tag FROM {SQLITE_SEALS} ORDER BY position DESC LIMIT 1")
@@ -102,43 +115,6 @@ class SealedSQLiteRecorder(SQLiteApplicationRecorder):
             c.executemany(f"INSERT INTO {SQLITE_SEALS} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)",
                           [s.row() for s in seal(key, records, last)])
         return len(records)
-
-
-def read_record_key(path: Path) -> bytes:
-    try:
-        text = path.read_text().strip()
-    except OSError as exc:
-        raise StoreError(f"cannot read the record key {path}: {exc.strerror}") from None
-    found = require_record_key(text, str(path))
-    if found is None:
-        raise StoreError(f"the record key file {path} is empty")
-    return found
-
-
-def record_key_path(store_path: str) -> Path:
-    return Path(f"{store_path}-record-key")
-
-
-def record_key(env: dict[str, str] | None, store_path: str | None) -> tuple[bytes | None, bool]:
-    """(the record key, whether it was created just now): ETRACK_RECORD_KEY, else the key file beside
-    an SQLite store (created when missing); (None, False) for a PostgreSQL store without the setting."""
-    raw = (env or {}).get(RECORD_KEY_ENV) or os.environ.get(RECORD_KEY_ENV)
-    key = require_record_key(raw, RECORD_KEY_ENV)
-    if key is not None or store_path is None:
-        return key, False
-    path = record_key_path(store_path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return read_record_key(path), False
-    except OSError as exc:
-        raise StoreError(f"cannot create the record key {path}: {exc.strerror}") from None
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.hex() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return key, True
 
 
 # --- the check, over the store joined with its seals -------------------------------------------

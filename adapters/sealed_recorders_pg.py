@@ -19,7 +19,14 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SEAL_COLUMNS, canonical, guard_writes, last_tag
+from engagement_tracker.adapters.sealed_recorders import (
+    POSTGRES_SEALS,
+    SEAL_COLUMNS,
+    canonical,
+    guard_of,
+    last_tag,
+    register_version_before,
+)
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
@@ -28,6 +35,16 @@ POSTGRES_TOPIC = "engagement_tracker.adapters.sealed_recorders_pg:SealedPostgres
 #: The advisory lock a change to the access register holds (exclusive) and a release re-checking
 #: its grants holds (shared) in their transactions.
 REGISTER_LOCK = 0x65747261636B01
+
+
+def postgres_register_version(curs: Any, schema: str, events_table: str) -> int | None:
+    """The access register's latest version in a PostgreSQL store, read with ``curs`` (its transaction;
+    a fetch waits for what the pipeline sent before, the table's lock included)."""
+    curs.execute(SQL("SELECT MAX(originator_version) AS v FROM {}.{} WHERE originator_id = %s").format(
+        Identifier(schema), Identifier(events_table)), (AccessRegister.ID,))
+    row = curs.fetchone()
+    value = None if row is None else (row["v"] if isinstance(row, dict) else row[0])
+    return None if value is None else int(value)
 
 
 class SealedPostgresRecorder(PostgresApplicationRecorder):
@@ -46,7 +63,7 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
             Identifier(f"{POSTGRES_SEALS}_record"), self.seals))
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        if self.datastore.enable_db_functions and kwargs.get("still_permitted") is not None:
+        if self.datastore.enable_db_functions and guard_of(kwargs) is not None:
             raise StoreError("a command that relies on grants needs POSTGRES_ENABLE_DB_FUNCTIONS off (its grants are "
                              "checked again inside the inserting transaction); nothing was recorded")
         if self.datastore.enable_db_functions and self.record_key is not None:
@@ -61,15 +78,16 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
         A batch that changes the access register takes the register's advisory lock (exclusive), so
         a release recorded beside the events (``views/postgres.py``) holding it shared is ordered
         against it. A command that relied on grants takes the events table's lock now (the insert
-        takes it again) and re-checks them: a revocation committed before this point is seen."""
+        takes it again) and checks its grant guard against the register's version read under it: a
+        revocation committed before this point is seen (``access.GrantsMoved``)."""
         super()._insert_events(curs, stored_events, **kwargs)
         if any(s.originator_id == AccessRegister.ID for s in stored_events):
             curs.execute("SELECT pg_advisory_xact_lock(%s)", (REGISTER_LOCK,))
-        if kwargs.get("still_permitted") is not None:
+        guard = guard_of(kwargs)
+        if guard is not None:
             self._lock_table(curs)
-            curs.execute("SELECT 1")
-            curs.fetchone()  # waits for the lock (a fetch syncs the pipeline)
-            guard_writes(kwargs)
+            guard.require(register_version_before(stored_events, postgres_register_version(
+                curs, self.datastore.schema, self.events_table_name)))
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -104,8 +104,19 @@ def parse_url(url: str | None = None) -> StoreConfig:
     )
 
 
+def absolute_hint(path: str) -> str:
+    """What to say when ``sqlite:///tmp/x`` (a path relative to the working directory) was meant as
+    ``/tmp/x``: an absolute path needs four slashes. Empty when that is not the likely mistake."""
+    p = Path(path)
+    if p.is_absolute() or p.exists() or p.parent.exists() or not Path("/", p).parent.is_dir():
+        return ""
+    return (f" (sqlite:///{path} is relative to the working directory; an absolute path needs four slashes: "
+            f"sqlite:////{path})")
+
+
 def check_sqlite_file(path: str) -> None:
-    """Refuse a file that exists but is not an SQLite database, before anything writes to it."""
+    """Refuse a file that exists but is not an SQLite database, before anything writes to it
+    (a file that does not exist is made only by an open that may create the store)."""
     p = Path(path)
     if p.is_dir():
         raise StoreError(f"{path} is a directory, not an SQLite file")
@@ -113,9 +124,12 @@ def check_sqlite_file(path: str) -> None:
         with p.open("rb") as fh:
             header = fh.read(16)
         if header != b"SQLite format 3\x00":
-            raise StoreError(f"{path} is not an SQLite database (corrupted, or another kind of file)")
+            raise StoreError(f"{path} is not an SQLite database (corrupted, or another kind of file): "
+                              "check --db, or restore the store from its backup")
     if p.parent and not p.parent.exists():
-        raise StoreError(f"the directory of {path} does not exist")
+        raise StoreError(f"the directory of {path} does not exist{absolute_hint(path)}")
+    if not p.exists():
+        return  # made by the open that may create it, never here
     try:
         conn = sqlite3.connect(path)
         try:
@@ -126,21 +140,26 @@ def check_sqlite_file(path: str) -> None:
         raise StoreError(f"cannot open {path}: {exc}") from exc
 
 
+#: eventsourcing's JSON transcoder, encoding the same bytes through msgspec (``adapters/transcoder.py``).
+TRANSCODER_ENV = {"TRANSCODER_TOPIC": "engagement_tracker.adapters.transcoder:FastJSONTranscoder"}
+
+
 def event_store_env(config: StoreConfig) -> dict[str, str]:
     """The eventsourcing environment for a store config."""
     if config.kind == "memory":
-        return {"PERSISTENCE_MODULE": "engagement_tracker.adapters.memory_store:GuardedPOPOFactory"}
+        return {"PERSISTENCE_MODULE": "engagement_tracker.adapters.memory_store:GuardedPOPOFactory", **TRANSCODER_ENV}
     if config.kind == "sqlite":
         if config.path is None:
             raise StoreError(f"{config.url}: an SQLite store needs a file path")
         return {
+            **TRANSCODER_ENV,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": config.path,
             "SQLITE_LOCK_TIMEOUT": "30",
         }
     if config.postgres is None:
         raise StoreError(f"{config.url}: a PostgreSQL store needs its connection settings")
-    return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **config.postgres}
+    return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **TRANSCODER_ENV, **config.postgres}
 
 
 def postgres_conninfo(config: StoreConfig) -> str:

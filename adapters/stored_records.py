@@ -23,15 +23,19 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+import eventsourcing.persistence
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification, StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SQLITE_SEALS, sqlite_seal_check
+from engagement_tracker.adapters.store_files import BACKUP
 from engagement_tracker.adapters.stored_ids import canonical_id, hex_id, uuid_text
 from engagement_tracker.adapters.stored_ids import dashed as _dashed
 from engagement_tracker.domain.coach_load import CoachLoad
@@ -374,8 +378,20 @@ def _start_method() -> str:
     return "fork" if "fork" in get_all_start_methods() else "spawn"
 
 
+@contextmanager
+def damage_is_a_store_error(path: object) -> Iterator[None]:
+    """A damaged SQLite file found while reading (``database disk image is malformed``) is a StoreError
+    naming the file and what to do, on every read path (the trail, its verification, the seals)."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, eventsourcing.persistence.DatabaseError) as exc:
+        raise StoreError(f"the store {path} is damaged ({exc}): {BACKUP}") from None
+
+
 class SQLiteRecords(NotificationRecords):
-    """The SQLite store read from its rows: every row (rowid 0 and below included), joined in SQL."""
+    """The SQLite store read from its rows: every row (rowid 0 and below included), joined in SQL.
+
+    A damaged file read here is a StoreError (``damage_is_a_store_error``)."""
 
     recorder: SQLiteApplicationRecorder
 
@@ -385,8 +401,12 @@ class SQLiteRecords(NotificationRecords):
         self.trail_table = _identifier(trail_table)
         self._names: dict[Any, str] = {}  # stored id -> canonical_id (at most NAMES_KEPT)
 
+    @property
+    def path(self) -> str:
+        return str(self.recorder.datastore.pool.db_name)
+
     def page(self, start: int, limit: int) -> list[Decoded]:
-        with self.recorder.datastore.transaction(commit=False) as c:
+        with damage_is_a_store_error(self.path), self.recorder.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table} "
                       "WHERE rowid >= ? ORDER BY rowid LIMIT ?", (start, limit))
             rows = c.sqlite_cursor.fetchall()
@@ -402,7 +422,8 @@ class SQLiteRecords(NotificationRecords):
         return page
 
     def records(self) -> Iterator[StoredRecord]:
-        with self.recorder.datastore.transaction(commit=False) as c:  # every row, rowid 0 and below included
+        with damage_is_a_store_error(self.path), self.recorder.datastore.transaction(commit=False) as c:
+            # every row, rowid 0 and below included
             c.execute(f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table} "
                       "ORDER BY rowid")
             yield from (stored_record(*row) for row in _stream(c.sqlite_cursor))
@@ -419,7 +440,7 @@ class SQLiteRecords(NotificationRecords):
 
     def scan(self, consume: Callable[[JoinedPages, int, Seals | None], T]) -> T | None:
         key = getattr(self.recorder, "record_key", None)
-        with self.recorder.datastore.transaction(commit=False) as c:
+        with damage_is_a_store_error(self.path), self.recorder.datastore.transaction(commit=False) as c:
             count, seals = self._counts(c, key)
             c.execute(self._join_sql(key is not None))
             return consume(JoinedPages(_pages(c.sqlite_cursor), hex_id), count, seals)
@@ -444,7 +465,7 @@ class SQLiteRecords(NotificationRecords):
         if jobs < 2 or connections.is_sqlite_memory_mode or path.startswith("file:"):
             return None
         key = getattr(self.recorder, "record_key", None)
-        with self.recorder.datastore.transaction(commit=False) as c:
+        with damage_is_a_store_error(path), self.recorder.datastore.transaction(commit=False) as c:
             count, seals = self._counts(c, key)
             c.execute(f"SELECT count(*), max(rowid) FROM {self.events_table}")
             rows, hi = c.fetchone()
@@ -457,13 +478,15 @@ class SQLiteRecords(NotificationRecords):
                 bounds.append(int(c.fetchone()[0]))
         ranges = list(zip([None, *bounds], [*bounds, int(hi)], strict=True))
         sql = self._join_sql(key is not None, "{where}")
-        with ProcessPoolExecutor(jobs - 1, mp_context=get_context(_start_method())) as pool:
+        with damage_is_a_store_error(path), ProcessPoolExecutor(jobs - 1,
+                                                                mp_context=get_context(_start_method())) as pool:
             futures = [pool.submit(scan_sqlite_range, path, sql, lo, hi_, key, cp_position) for lo, hi_ in ranges[1:]]
             first = scan_sqlite_range(path, sql, *ranges[0], key, cp_position)
             return joined([first, *(f.result() for f in futures)]), count, seals
 
     def seal_check(self) -> SealCheck | None:
-        return sqlite_seal_check(self.recorder)
+        with damage_is_a_store_error(self.path):
+            return sqlite_seal_check(self.recorder)
 
 
 class PostgresRecords(NotificationRecords):

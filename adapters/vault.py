@@ -21,6 +21,7 @@ from typing import cast
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from engagement_tracker.adapters.store_files import SQLITE_VAULT_STAMP_DDL, VAULT_STAMP_TABLE
 from engagement_tracker.domain.errors import SealingError, StoreError, SubjectErased
 from engagement_tracker.domain.values import Sealed
 
@@ -138,6 +139,16 @@ class SQLiteVault(_KeyedVault):
         with self._lock:
             self._conn.close()
 
+    def stamp(self, store_id: str) -> None:
+        """Mark this vault as the store's (once): a vault carries the id of the store that made it."""
+        try:
+            with self._lock:
+                self._conn.execute(SQLITE_VAULT_STAMP_DDL)
+                self._conn.execute(f"INSERT OR IGNORE INTO {VAULT_STAMP_TABLE} (one, store_id) VALUES (1, ?)",
+                                   (store_id,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"the key vault could not write in {self.path}: {exc}") from None
+
     def create_subject(self, subject: str) -> None:
         try:
             with self._lock:
@@ -230,6 +241,12 @@ class PostgresVault(_KeyedVault):
 
     def close(self) -> None:
         self._pool.close()
+
+    def stamp(self, store_id: str) -> None:
+        """Mark this vault table as the store's (once)."""
+        table = f'"{self.schema}".{VAULT_STAMP_TABLE}'
+        self._run(f"CREATE TABLE IF NOT EXISTS {table} (one integer PRIMARY KEY CHECK (one = 1), store_id text NOT NULL)")
+        self._run(f"INSERT INTO {table} (one, store_id) VALUES (1, %s) ON CONFLICT (one) DO NOTHING", (store_id,))
 
     def create_subject(self, subject: str) -> None:
         self._run(f"INSERT INTO {self._table} (subject, key) VALUES (%s, %s) ON CONFLICT (subject) DO NOTHING",

@@ -26,8 +26,10 @@ from bench.measure import cost_row, rounds_of
 from bench.record import bench_record, granted
 from bench.releases import bench_releases, forget_releases
 from bench.scale import bench_scale, scale_point
+from bench.startup import bench_startup
 from bench.store import bench_bulk, bench_rebuild, bench_replay, bench_verify, build_store
 from engagement_tracker.adapters import bootstrap, open_tracker
+from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain import EngagementTracker, Role
 
 
@@ -78,38 +80,54 @@ def postgres_figures(url: str, directory: Path, quick: bool, events: int) -> lis
     return rows
 
 
-def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str | None) -> list[dict[str, Any]]:
+#: The groups of figures ``--only`` may choose (a full run measures all of them).
+GROUPS = ("startup", "record", "bulk", "read", "postgresql", "scale")
+
+
+def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str | None,
+        only: set[str] | None = None) -> list[dict[str, Any]]:
     events = events or (3_000 if quick else 100_000)
     sizes = sizes if sizes is not None else ([1_000, 3_000] if quick else [100_000, 1_000_000])
     rounds = 2 if quick else 5
+    chosen = set(GROUPS) if only is None else only
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="etrack-bench-") as tmp:
         directory = Path(tmp)
-        results.extend(bench_record(f"sqlite:///{directory / 'record.sqlite'}", directory, "sqlite",
-                                    20 if quick else 100, 3 if quick else 7, 3 if quick else 20, 40 if quick else 160))
-        results.extend(bench_bulk(directory, 1_000 if quick else 20_000, rounds))
-        app = build_store(directory, events)
-        results.extend(bench_verify(app, directory / "store.sqlite", rounds))
-        results.extend(bench_rebuild(app, directory / "store.sqlite", rounds))
-        results.extend(bench_replay(app, directory, rounds))
-        small_dir = directory / "small"
-        small_dir.mkdir()
-        small = build_store(small_dir, 1_000 if quick else 10_000)
-        results.append(bench_query_size(small, app, rounds + 2))
-        small.close()
-        app.close()
-        results.extend(bench_releases(small_dir / "store.sqlite", small_dir, [20, 200] if quick else [100, 1_000],
-                                      3 if quick else 9, granted))
+        if "startup" in chosen:
+            startup_dir = directory / "startup"
+            startup_dir.mkdir()
+            small_app = build_store(startup_dir, 1_000)
+            ProjectionRunner(small_app).catch_up()
+            small_app.close()
+            results.extend(bench_startup(startup_dir / "store.sqlite", 5 if quick else 21))
+        if "record" in chosen:
+            results.extend(bench_record(f"sqlite:///{directory / 'record.sqlite'}", directory, "sqlite",
+                                        20 if quick else 100, 3 if quick else 7, 3 if quick else 20, 40 if quick else 160))
+        if "bulk" in chosen:
+            results.extend(bench_bulk(directory, 1_000 if quick else 20_000, rounds))
+        if "read" in chosen:
+            app = build_store(directory, events)
+            results.extend(bench_verify(app, directory / "store.sqlite", rounds))
+            results.extend(bench_rebuild(app, directory / "store.sqlite", rounds))
+            results.extend(bench_replay(app, directory, rounds))
+            small_dir = directory / "small"
+            small_dir.mkdir()
+            small = build_store(small_dir, 1_000 if quick else 10_000)
+            results.append(bench_query_size(small, app, rounds + 2))
+            small.close()
+            app.close()
+            results.extend(bench_releases(small_dir / "store.sqlite", small_dir, [20, 200] if quick else [100, 1_000],
+                                          3 if quick else 9, granted))
         pg = os.environ.get("ETRACK_BENCH_POSTGRES_URL")
-        if pg:
+        if pg and "postgresql" in chosen:
             results.extend(postgres_figures(pg, directory, quick, 2_000 if quick else 20_000))
-        if len(sizes) >= 2:
+        if len(sizes) >= 2 and "scale" in chosen:
             results.extend(bench_scale(directory, sizes[0], sizes[1], 2))
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
             "method": "arms alternated within the run, order reversed every other round; median of per-round "
                       "ratios, spread = lowest and highest round",
-            "postgresql": bool(os.environ.get("ETRACK_BENCH_POSTGRES_URL"))}
+            "postgresql": bool(os.environ.get("ETRACK_BENCH_POSTGRES_URL")), "groups": sorted(chosen)}
     if json_path:
         Path(json_path).write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print_table(results, meta)
@@ -168,9 +186,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", default=None, help="reference size and larger size, e.g. 100000,1000000")
     parser.add_argument("--json", dest="json_path", default=None, help="write every figure to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--only", default=None, metavar="GROUPS",
+                        help=f"measure only these groups, comma-separated, of: {', '.join(GROUPS)} (default all)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.scale.split(",")] if args.scale else None
-    results = run(args.quick, args.events, sizes, args.json_path)
+    only = set(args.only.split(",")) if args.only else None
+    if only is not None and not only <= set(GROUPS):
+        parser.error(f"--only: unknown group(s) {', '.join(sorted(only - set(GROUPS)))}; expected some of "
+                     f"{', '.join(GROUPS)}")
+    results = run(args.quick, args.events, sizes, args.json_path, only)
     missed = [r["name"] for r in results if r["met"] is False]
     if args.check and missed:
         print(f"targets missed: {', '.join(missed)}", file=sys.stderr)

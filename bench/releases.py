@@ -3,6 +3,7 @@ fresh ledger, over the same data (two copies of one SQLite store), timed in turn
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,8 +29,12 @@ def forget_releases(app: EngagementTracker) -> None:
 
 
 def _copy(source: Path, target: Path) -> None:
+    """A copy of the store with its key vault and record key: a store is one set of files, opened together."""
     with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
+    for suffix in ("-vault", "-record-key"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
 
 
 def _scope(app: EngagementTracker) -> tuple[list[str], list[str]]:

@@ -186,10 +186,14 @@ def require_grant(actor: Actor, role: Role, grants: GrantsSource, action: str) -
 #
 # A gate reads the grants when the command starts; a revocation may commit while the command is
 # still deciding. So a command that records something runs inside ``relying_on_grants()``: every
-# grant a gate checked there is noted, and the command path checks each again inside the writing
-# transaction, after it holds the lock that orders it against any change to the access register
-# (``recheck``). A revocation that committed first wins: the command is refused with NotPermitted and
-# the transaction rolls back, so nothing by that party is recorded after its grant was revoked.
+# grant a gate checked there is noted, with the access register's version the grants were read at.
+# The recording transaction, once it holds the lock that orders it against any change to the
+# register, reads the register's version in that same transaction (``GrantGuard.require``): the
+# same version, and every grant relied on is still held. Another version: the transaction rolls
+# back (``GrantsMoved``), the command path reads the grants again (``recheck_moved``): a grant
+# relied on is gone, so the command is refused with NotPermitted and nothing is recorded; every
+# grant is still held (another party's grant changed), so the command tries again. A revocation
+# that commits first always wins.
 
 
 @attrs.frozen
@@ -201,11 +205,32 @@ class Reliance:
     action: str
 
 
+class GrantsMoved(Exception):
+    """Raised inside a recording transaction when the access register changed since the grants its
+    command relied on were read: the transaction rolls back and the command path checks them again."""
+
+
+@attrs.frozen
+class GrantGuard:
+    """What a recording transaction checks: the register still at the version the grants were read at."""
+
+    version: int
+    reliances: tuple[Reliance, ...]
+
+    def require(self, stored_version: int) -> None:
+        """``stored_version``: the register's version as committed, read inside the recording transaction
+        (before its own events: a command that changes the register records it in the same batch)."""
+        if stored_version != self.version:
+            raise GrantsMoved(f"the access register is at version {stored_version}, not {self.version}")
+
+
 class GrantScope:
     """The grants relied on by the command running in this context (thread or task)."""
 
     def __init__(self) -> None:
         self.reliances: list[Reliance] = []
+        #: The access register's version the gates first read the grants at (None: not read yet).
+        self.register_version: int | None = None
 
     def rely(self, reliance: Reliance) -> None:
         if reliance not in self.reliances:
@@ -232,10 +257,25 @@ def relying_on_grants() -> Iterator[GrantScope]:
         _SCOPE.reset(token)
 
 
+def note_register_version(version: int) -> None:
+    """Called where the grants are read (the access register's port): the version they were read at."""
+    scope = _SCOPE.get()
+    if scope is not None and scope.register_version is None:
+        scope.register_version = version
+
+
 def relied_on() -> tuple[Reliance, ...]:
     """The grants the running command relied on so far (none outside a command's scope)."""
     scope = _SCOPE.get()
     return () if scope is None else tuple(scope.reliances)
+
+
+def grant_guard() -> GrantGuard | None:
+    """What the running command's recording transaction must check (None: it relied on no grant)."""
+    scope = _SCOPE.get()
+    if scope is None or not scope.reliances or scope.register_version is None:
+        return None  # no grant relied on, or grants not read from an access register (a host's fixed table)
+    return GrantGuard(scope.register_version, tuple(scope.reliances))
 
 
 def recheck(reliances: tuple[Reliance, ...], grants: Grants) -> None:
@@ -249,6 +289,16 @@ def recheck(reliances: tuple[Reliance, ...], grants: Grants) -> None:
                 f"etrack grant {r.role} {r.party}",
                 [r.role],
             )
+
+
+def recheck_moved(grants: GrantsSource) -> None:
+    """After :class:`GrantsMoved`: read the grants again, as committed now, and raise NotPermitted if
+    one relied on was revoked; otherwise the next attempt is guarded by the register as read now."""
+    scope = _SCOPE.get()
+    if scope is None:
+        return
+    scope.register_version = None
+    recheck(tuple(scope.reliances), grants())
 
 
 P = ParamSpec("P")

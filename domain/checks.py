@@ -10,6 +10,7 @@ import base64
 import binascii
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -32,15 +33,17 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 # A label is a few words, never a sentence: an org unit is at most four levels joined by '/', each
 # of at most three words ('Customer Service/Lyon'); a unit of measure at most three words. (No
 # pattern can tell a name from a unit's name: 'Marc Petit' has the shape of 'Digital Factory'.)
-_WORD = r"[A-Za-z0-9&][A-Za-z0-9&_.-]*"
+# Letters are any script's (``[^\W_]``: 'Opérations/Zürich'), compared in NFC (see require_label).
+_WORD = r"(?:[^\W_]|&)[\w&.-]*"
 _LEVEL = rf"{_WORD}(?: {_WORD}){{0,2}}"
 CLEAR_LABELS = {
     "org_unit": (re.compile(rf"^(?=.{{1,80}}$){_LEVEL}(?: ?/ ?{_LEVEL}){{0,3}}$"),
-                 "an org unit: up to four levels joined by '/', each of at most three words of letters, digits "
-                 "and & _ . - (at most 80 characters, no sentence), e.g. 'Operations/Lyon'"),
+                 "an org unit: up to four levels joined by '/', each of at most three words of letters (accents "
+                 "too), digits and & _ . - (at most 80 characters, no sentence), e.g. 'Operations/Lyon', "
+                 "'Opérations/Zürich'"),
     "reference": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./:#-]{0,199}$"),
                   "a document reference without spaces (at most 200), e.g. 'DMS/2026/0042'"),
-    "unit": (re.compile(r"^(?=.{1,40}$)[A-Za-z%€$#][A-Za-z0-9%/€$#.-]*(?: [A-Za-z0-9%/€$#.-]+){0,2}$"),
+    "unit": (re.compile(r"^(?=.{1,40}$)(?:[^\W\d_]|[%€$#])[\w%/€$#.-]*(?: [\w%/€$#.-]+){0,2}$"),
              "a unit of measure of at most three words (at most 40 characters), e.g. 'hours', '%', "
              "'tickets/week', 'tickets per week'"),
 }
@@ -52,10 +55,11 @@ def require_label(text: object, field: str, name: str | None = None) -> str:
     ``name`` is the argument's name in the refusal when it is not the label's kind.
     """
     pattern, accepted = CLEAR_LABELS[field]
-    if not isinstance(text, str) or not pattern.match(text.strip()):
+    label = unicodedata.normalize("NFC", text.strip()) if isinstance(text, str) else None
+    if label is None or not pattern.match(label):
         shown = text if not isinstance(text, str) or len(text) <= 40 else text[:40] + "…"
         raise InvalidInput(name or field, f"{shown!r} is not {accepted}")
-    return text.strip()
+    return label
 
 
 def require_text(text: object, field: str, max_chars: int = MAX_TEXT_CHARS) -> str:

@@ -253,6 +253,7 @@ class Cohort(CohortHistory):
         kind = require_member(Billing, billing, "billing")
         if not self.members:
             raise RuleViolation("log_coaching", self.state, ["a cohort with members (group coaching)"])
+        self.require_since_created(require_date(held_on, "held_on"), "held_on", "coaching time")
         self._record(self.CoachingLogged, actor, at, to, held_on=require_date(held_on, "held_on"),
                      duration_minutes=minutes, billing=kind.value, group_size=len(self.members))
         return len(self.members)

@@ -123,6 +123,26 @@ class HistoryRewritten(EtrackError):
     """Raised when a witness is shown a checkpoint that does not extend the history it cosigned."""
 
 
+class WitnessRefusal(EtrackError):
+    """Raised when a witness refuses a checkpoint submitted as c2sp.org/tlog-witness ``add-checkpoint`` says;
+    ``status`` is the protocol's HTTP status: 400 a malformed request (or an old size above the checkpoint's),
+    403 no valid signature of the log's key, 404 a log the witness does not know, 409 an old size that is not
+    the size it last cosigned (``latest_size``), 422 a checkpoint not consistent with what it cosigned."""
+
+    def __init__(self, status: int, message: str, latest_size: int | None = None) -> None:
+        self.status = status
+        self.latest_size = latest_size
+        super().__init__(message)
+
+
+class InconsistentCheckpoint(HistoryRewritten, WitnessRefusal):
+    """Raised when a witness is shown, by ``add-checkpoint``, a checkpoint that does not extend the one it
+    cosigned last (a fork, a rewritten history, a failing consistency proof): status 422."""
+
+    def __init__(self, message: str) -> None:
+        WitnessRefusal.__init__(self, 422, message)
+
+
 class MissingDependency(EtrackError):
     """Raised when the environment lacks what a command needs: an optional extra or an outside tool."""
 

@@ -17,7 +17,7 @@ concrete aggregate subclasses them only to give them their stable, persisted top
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from eventsourcing.domain import Aggregate
@@ -158,12 +158,22 @@ class WorkflowAggregate(Aggregate):
     def _record(self, event_class: type[Event], actor: Actor, at: datetime, to_state: str, **fields: Any) -> None:
         self.trigger_event(event_class, timestamp=at, actor=actor, to_state=to_state, **fields)
 
+    def require_since_created(self, day: object, field: str, what: str) -> None:
+        """InvalidInput when ``day`` falls before this engagement or cohort was recorded (its first event's
+        date, UTC): nothing is dated before what it belongs to existed."""
+        created = getattr(self, "created_on", None)
+        if isinstance(day, date) and isinstance(created, datetime) and day < created.date():
+            kind = self.WORKFLOW.name
+            raise InvalidInput(field, f"{day} is before this {kind} existed (recorded on {created.date()}): "
+                                      f"{what} is dated on or after {created.date()}")
+
     # --- steps every workflow has -----------------------------------------------------------
 
     def record_signal(self, actor: Actor, at: datetime, signal: Signal, themes: Iterable[str] = SIGNAL_THEMES) -> None:
         """The coach records a weak or strong signal noticed through this engagement or cohort."""
         to = self._step("record_signal", actor, at)
         check_signal(signal, themes)
+        self.require_since_created(signal.observed_on, "observed_on", "a signal")
         self._record(self.SignalRecorded, actor, at, to, signal=signal)
 
     def miss_deadline(self, actor: Actor, at: datetime, deadline: str, due_at: datetime) -> None:

@@ -13,32 +13,68 @@ The names most embedding code needs are here::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from engagement_tracker.adapters.bootstrap import open_tracker, system_clock
-from engagement_tracker.domain import (
-    AlreadyExists,
-    CapacityExceeded,
-    ConcurrencyConflict,
-    EngagementTracker,
-    EtrackError,
-    HistoryRewritten,
-    InvalidInput,
-    NotFound,
-    NotPermitted,
-    Role,
-    RuleViolation,
-    SealingError,
-    StepNotAllowed,
-    StoreError,
-    SubjectErased,
-)
-from engagement_tracker.domain.values import Actor
+if TYPE_CHECKING:
+    from engagement_tracker.adapters.bootstrap import open_tracker, system_clock
+    from engagement_tracker.domain import (
+        AlreadyExists,
+        CapacityExceeded,
+        ConcurrencyConflict,
+        EngagementTracker,
+        EtrackError,
+        HistoryRewritten,
+        InconsistentCheckpoint,
+        InvalidInput,
+        NotFound,
+        NotPermitted,
+        Role,
+        RuleViolation,
+        SealingError,
+        StepNotAllowed,
+        StoreError,
+        SubjectErased,
+        WitnessRefusal,
+    )
+    from engagement_tracker.domain.values import Actor
 
-try:
-    __version__ = version("engagement-tracker")
-except PackageNotFoundError:  # a source checkout that was never installed
-    __version__ = "0+unknown"
+    __version__: str
+
+# Each name is imported on first use (PEP 562): the command line imports this package first, and
+# a command should pay only for the modules it uses (``etrack --help`` uses none of these).
+_WHERE: dict[str, str] = {
+    "open_tracker": "engagement_tracker.adapters.bootstrap",
+    "system_clock": "engagement_tracker.adapters.bootstrap",
+    "Actor": "engagement_tracker.domain.values",
+    **dict.fromkeys(("AlreadyExists", "CapacityExceeded", "ConcurrencyConflict", "EtrackError", "HistoryRewritten",
+                     "InconsistentCheckpoint", "InvalidInput", "NotFound", "NotPermitted", "RuleViolation",
+                     "SealingError", "StepNotAllowed", "StoreError", "SubjectErased", "WitnessRefusal"),
+                    "engagement_tracker.domain.errors"),
+    "EngagementTracker": "engagement_tracker.domain.application",
+    "Role": "engagement_tracker.domain.vocabulary",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("engagement-tracker")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _version()
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Actor",
@@ -48,6 +84,7 @@ __all__ = [
     "EngagementTracker",
     "EtrackError",
     "HistoryRewritten",
+    "InconsistentCheckpoint",
     "InvalidInput",
     "NotFound",
     "NotPermitted",
@@ -57,6 +94,7 @@ __all__ = [
     "StepNotAllowed",
     "StoreError",
     "SubjectErased",
+    "WitnessRefusal",
     "__version__",
     "open_tracker",
     "system_clock",

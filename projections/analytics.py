@@ -24,7 +24,15 @@ from typing import Any, Literal, overload
 import attrs
 from eventsourcing.persistence import PersistenceError, Tracking
 
-from engagement_tracker.domain.access import GrantsSource, grant_checked, recheck, relied_on, require_analyst
+from engagement_tracker.domain.access import (
+    GrantGuard,
+    GrantsMoved,
+    GrantsSource,
+    grant_checked,
+    grant_guard,
+    recheck_moved,
+    require_analyst,
+)
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
@@ -115,13 +123,13 @@ class AnalyticsView(View):
     @abstractmethod
     def record_release(
         self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
+        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
     ) -> int:
         """Record a release (its published rows; of what decided it, only the population's size) in
         one serialised transaction (two analysts at the same instant are checked one after the
-        other). First, holding what orders it against a change to the access register, call
-        ``still_permitted`` (it raises NotPermitted when the analyst's grant was revoked: nothing is
-        written). Then number it (its family's releases so far + 1), get
+        other). First, holding what orders it against a change to the access register, check the
+        ``guard`` against the register's version read in that transaction (``GrantGuard.require``
+        raises GrantsMoved: nothing is written). Then number it (its family's releases so far + 1), get
         ``refiner = refine(number, highest k recorded)``, then, a page of the fine cells ``keys``
         at a time (:attr:`release_page`), read their parts, pass them to ``refiner.page`` and write
         the new parts it returns; then read the regions ``refiner.regions_to_read`` and call
@@ -380,13 +388,15 @@ class AnalystService:
 
         query = {"by": list(by), "unit": unit, "period": period, "k": policy.k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        reliances = relied_on()
-
-        def still_permitted() -> None:  # the analyst's grant, read again inside the release's transaction
-            recheck(reliances, self.grants())
-
-        self.analytics.view.record_release(internal, family, query, str(viewer.party), at, sorted(population), check,
-                                           still_permitted if reliances else None)
+        for _attempt in range(10):  # the access register moved (another party's grant changed): again
+            try:
+                self.analytics.view.record_release(internal, family, query, str(viewer.party), at, sorted(population),
+                                                   check, grant_guard())
+                break
+            except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
+                recheck_moved(self.grants)
+        else:
+            raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
         return rel
 
     @overload

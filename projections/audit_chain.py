@@ -142,6 +142,9 @@ class Report:
     checkpoint: dict[str, Any] | None = None
     faults: list[Fault] = attrs.Factory(list)
     sealed: int | None = None  # records checked against their seals; None: no seals kept or no record key
+    #: Set when the viewer holds no auditor grant but showed a signed checkpoint (or a kept export) that the
+    #: log no longer extends: the refusal, reported beside the faults instead of hiding them.
+    refused: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -165,6 +168,7 @@ class Report:
             "first_bad_position": first.position if first else None,
             "kind": first.kind if first else None,
             "faults": [attrs.asdict(f) for f in self.faults[:100]],
+            **({"refused": self.refused} if self.refused else {}),
         }
 
 

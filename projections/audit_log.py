@@ -29,6 +29,7 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -91,6 +92,24 @@ def raw_public_key(key: Ed25519PublicKey) -> bytes:
 
 def key_id(name: str, key: Ed25519PublicKey, kind: int = ED25519) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + raw_public_key(key)).digest()[:4]
+
+
+def log_vkey(origin: str, key: Ed25519PublicKey) -> str:
+    """The log's verifier key as c2sp.org/signed-note writes it (``<origin>+<key id hex>+<base64(0x01 ||
+    public key)>``): what Go's ``note.NewVerifier`` and a tlog-policy ``log`` line take."""
+    return f"{origin}+{key_id(origin, key).hex()}+{base64.b64encode(bytes([ED25519]) + raw_public_key(key)).decode()}"
+
+
+def parse_log_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
+    """(origin, key) of a log's verifier key as :func:`log_vkey` writes it; ValueError when it is not one."""
+    name, hex_id, b64 = text.strip().split("+", 2)
+    raw = base64.b64decode(b64, validate=True)
+    if raw[:1] != bytes([ED25519]) or len(raw) != 33 or not name:
+        raise ValueError("not an Ed25519 signed-note verifier key")
+    key = Ed25519PublicKey.from_public_bytes(raw[1:])
+    if key_id(name, key).hex() != hex_id:
+        raise ValueError("its key id does not match its name and key")
+    return name, key
 
 
 def checkpoint_body(origin: str, size: int, root: bytes) -> str:
@@ -201,3 +220,99 @@ def check_bundle(bundle: dict[str, Any], trusted: Ed25519PublicKey) -> list[str]
         if e.get("aggregate_id") != bundle.get("aggregate_id") or e.get("version") != n + 1:
             problems.append(f"{where}: expected version {n + 1} of {bundle.get('aggregate_id')}")
     return problems
+
+
+# --- c2sp.org/tlog-proof: one record's offline proof, in the standard's text form ----------------
+
+TLOG_PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+
+
+@attrs.frozen
+class TlogProof:
+    """A tlog-proof: the leaf's bytes (carried as its ``extra`` data: the verifier hashes them into the
+    leaf), its index, the inclusion proof (leaf's sibling first) and the checkpoint note, verbatim."""
+
+    extra: bytes | None
+    index: int
+    proof: tuple[bytes, ...]
+    note: str
+
+    def text(self) -> str:
+        lines = [TLOG_PROOF_HEADER]
+        if self.extra is not None:
+            lines.append(f"extra {base64.b64encode(self.extra).decode()}")
+        lines.append(f"index {self.index}")
+        lines += [base64.b64encode(p).decode() for p in self.proof]
+        return "\n".join(lines) + "\n\n" + self.note
+
+
+def parse_tlog_proof(text: str) -> TlogProof:
+    """A tlog-proof's parts (ValueError saying what is malformed)."""
+    head, sep, note = text.partition("\n\n")
+    lines = head.split("\n")
+    if not sep or lines[0] != TLOG_PROOF_HEADER:
+        raise ValueError(f"a tlog-proof starts with {TLOG_PROOF_HEADER!r}, then index and proof lines, an empty "
+                         "line and the checkpoint")
+    rest = lines[1:]
+    extra = None
+    if rest and rest[0].startswith("extra "):
+        extra = base64.b64decode(rest.pop(0).removeprefix("extra "), validate=True)
+    if not rest or not rest[0].startswith("index "):
+        raise ValueError("no `index <n>` line")
+    index_text = rest.pop(0).removeprefix("index ")
+    if not index_text.isdigit() or (index_text != "0" and index_text.startswith("0")):
+        raise ValueError(f"the index {index_text!r} is not a decimal without leading zeros")
+    proof = tuple(base64.b64decode(line, validate=True) for line in rest)
+    if any(len(p) != 32 for p in proof):
+        raise ValueError("a proof line is not one SHA-256 hash")
+    return TlogProof(extra, int(index_text), proof, note)
+
+
+def leaf_fields(leaf: bytes) -> dict[str, Any]:
+    """The entry fields a leaf's bytes encode (the inverse of :func:`leaf_bytes`; ValueError otherwise)."""
+    if leaf[:1] != _FORMAT:
+        raise ValueError(f"not a leaf of format {LEAF_FORMAT}")
+    at, values = 1, []
+    for kind in ("q", "s", "q", "s", "s", "s", "s", "s"):
+        if kind == "q":
+            (value,) = struct.unpack(">q", leaf[at:at + 8])
+            at += 8
+        else:
+            (n,) = struct.unpack(">H", leaf[at:at + 2])
+            if len(leaf) < at + 2 + n:
+                raise ValueError("a truncated leaf")
+            value = leaf[at + 2:at + 2 + n].decode("utf-8", "surrogatepass")
+            at += 2 + n
+        values.append(value)
+    if at != len(leaf):
+        raise ValueError("bytes after the leaf's fields")
+    fields = dict(zip(LEAF_FIELDS, values, strict=True))
+    for k in ("actor", "role", "recorded_at"):
+        fields[k] = fields[k] or None
+    return fields
+
+
+def tlog_proofs(bundle: dict[str, Any]) -> list[TlogProof]:
+    """Each record of a bundle (``audit prove``) as a tlog-proof, its leaf bytes as the extra data."""
+    note = str(bundle["checkpoint"]["note"])
+    return [TlogProof(leaf_bytes(*(e[k] for k in LEAF_FIELDS)), int(e["index"]),
+                      tuple(bytes.fromhex(p) for p in e["inclusion_proof"]), note) for e in bundle["entries"]]
+
+
+def check_tlog_proof(text: str, trusted: Ed25519PublicKey) -> tuple[list[str], dict[str, Any] | None]:
+    """(every reason the proof does not hold, the record's fields read from its leaf): the checkpoint is
+    signed by ``trusted``, the leaf (the extra data) hashes into the signed root at its index."""
+    try:
+        p = parse_tlog_proof(text)
+        _, size, root = parse_checkpoint(split_note(p.note)[0])
+        if p.extra is None:
+            raise ValueError("no extra line: an etrack tlog-proof carries its leaf's bytes there")
+        fields = leaf_fields(p.extra)
+    except (ValueError, binascii.Error, struct.error, NoteError) as exc:
+        return [f"not a tlog-proof as `etrack audit prove --format tlog-proof` writes it: {exc}"], None
+    problems = []
+    if not note_signed_by(p.note, trusted):
+        problems.append("the checkpoint is not signed by the trusted key")
+    if not verify_inclusion(p.index, size, leaf_hash(p.extra), list(p.proof), root):
+        problems.append(f"index {p.index}: the inclusion proof does not lead from the leaf to the signed root")
+    return problems, {**fields, "index": p.index, "size": size}

@@ -45,7 +45,8 @@ class Entries(Protocol):
     def entries(self, start: int = 1, limit: int | None = None) -> list[AuditEntry]: ...
 
 
-def _entries(view: Entries) -> Iterator[AuditEntry]:
+def entries_in_order(view: Entries) -> Iterator[AuditEntry]:
+    """Every trail entry, leaf 0 first, read a page at a time."""
     start = -(2**62)
     while page := view.entries(start, PAGE):
         yield from page
@@ -56,7 +57,7 @@ def _entries(view: Entries) -> Iterator[AuditEntry]:
 
 def leaves(view: Entries) -> Iterator[tuple[AuditEntry, bytes]]:
     """Every trail entry with its leaf hash, in order, a page at a time."""
-    for e in _entries(view):
+    for e in entries_in_order(view):
         yield e, entry_leaf_hash(e)
 
 
@@ -176,7 +177,7 @@ def bundle(view: Entries, aggregate_id: str, checkpoint: dict[str, Any], tree: S
     entries are found in one pass (only theirs hashed), each proof read from the stored tree."""
     note, origin, size, root = note_fields(checkpoint)
     mine: list[tuple[int, AuditEntry]] = []
-    for index, e in enumerate(_entries(view)):
+    for index, e in enumerate(entries_in_order(view)):
         if index >= size:
             break
         if e.aggregate_id == aggregate_id:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, Protocol, TypeVar
 
+import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -21,7 +22,7 @@ from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import GrantsSource, grant_checked, recheck, relied_on, require_auditor
 from engagement_tracker.domain.checks import require_writer
-from engagement_tracker.domain.errors import InvalidInput, StoreError
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, NotPermitted, StoreError
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.audit_chain import (
     GENESIS,
@@ -38,7 +39,7 @@ from engagement_tracker.projections.audit_chain import (
     verify,
     verify_scan,
 )
-from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash, row_leaf_hashes
+from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash, note_signed_by, row_leaf_hashes
 from engagement_tracker.projections.audit_proofs import (
     bundle,
     check_against,
@@ -51,8 +52,10 @@ from engagement_tracker.projections.audit_proofs import (
 from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
 from engagement_tracker.projections.seal_macs import Seals
+from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_contents
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.witness import cosigned_by
+from engagement_tracker.projections.witness_policy import Policy
 
 TRAIL_NAME = "audit_trail"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
@@ -176,12 +179,17 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
     def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
                witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (),
                against: Iterable[dict[str, Any]] | None = None,
-               on_progress: Callable[[int], None] | None = None, jobs: int = 1) -> Report:
+               on_progress: Callable[[int], None] | None = None, jobs: int = 1, policy: Policy | None = None) -> Report:
         """The store against the trail; against a checkpoint's signed chain head (0.1.0 and later) and
         its signed Merkle root (a note: the current tree must extend it) when it has them; and the
         note must carry a valid cosignature of every witness in ``witnesses`` (name, key); ``against``, an
         export the auditor kept, must be a prefix of today's trail, leaf for leaf. ``on_progress(n)``
-        is told of every ``n`` records read (for a progress bar)."""
+        is told of every ``n`` records read (for a progress bar). A ``policy`` (c2sp.org/tlog-policy) must
+        list the checkpoint's log (its key is then the trusted one when none is given) and its quorum of
+        witnesses must have cosigned the checkpoint."""
+        policy_faults: list[Fault] = []
+        if policy is not None:
+            public_key, policy_faults = _policy_check(policy, checkpoint, public_key)
         tracked = self.position()  # read first: a runner may append while we scan, never remove
         chained = checkpoint if checkpoint is not None and "position" in checkpoint else None
         report = self._verify_in_ranges(jobs, chained, tracked) if jobs > 1 else None
@@ -202,6 +210,10 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
             if not isinstance(note, str) or not cosigned_by(note, name, key):
                 report.faults.append(Fault(0, "bad_signature", f"the checkpoint carries no valid cosignature of "
                                            f"the witness {name!r}"))
+        if policy is not None:
+            report.faults.extend(policy_faults)
+            if checkpoint is not None and isinstance(checkpoint.get("note"), str):
+                report.checkpoint = {**(report.checkpoint or {}), "witnesses": policy.cosigners(checkpoint["note"])}
         if against is not None:
             check_against(report, self.view, against)
         sealed = None if report.sealed is not None else self.events.seal_check()  # the scan checked them
@@ -209,6 +221,31 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
             report.sealed = sealed.checked
             report.faults.extend(sealed.faults)
         return report
+
+
+def _policy_check(policy: Policy, checkpoint: dict[str, Any] | None,
+                  public_key: Ed25519PublicKey | None) -> tuple[Ed25519PublicKey | None, list[Fault]]:
+    """(the trusted log key, the faults) of a checkpoint under a witness policy."""
+    note = checkpoint.get("note") if checkpoint is not None else None
+    if not isinstance(note, str):
+        return public_key, [Fault(0, "bad_signature", "a witness policy is checked on a checkpoint note: give one")]
+    _, origin, _, _ = note_fields(note)
+    faults = []
+    if policy.logs:
+        key = policy.log_key(origin)
+        if key is None:
+            faults.append(Fault(0, "bad_signature", f"the policy lists no log {origin!r}: the checkpoint's log "
+                                "is not one it trusts"))
+        elif public_key is None:
+            public_key = key
+        elif public_key_hex(public_key) != public_key_hex(key):
+            faults.append(Fault(0, "bad_signature", f"the policy trusts another key for the log {origin!r}"))
+    cosigners = policy.cosigners(note)
+    if not policy.satisfied(cosigners):
+        faults.append(Fault(0, "bad_signature", f"the policy's quorum ({policy.quorum}) is not met: valid "
+                            f"cosignatures of {', '.join(cosigners) or 'no witness'} (of {len(policy.witnesses)} "
+                            "witnesses it lists)"))
+    return public_key, faults
 
 
 def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None, tracked: int) -> Report | None:
@@ -220,6 +257,17 @@ def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None,
         return None
     result, count, seals = scanned
     return finish(result, count, checkpoint, tracked, seals)
+
+
+@attrs.frozen
+class Publication:
+    """What ``AuditService.publish`` hands the writer: the signed checkpoint, the size already published,
+    and the tiles to write (``contents`` yields each with its bytes, read lazily)."""
+
+    checkpoint: dict[str, Any]
+    old_size: int
+    tiles: list[Tile]
+    contents: Iterator[tuple[Tile, bytes]]
 
 
 class AuditService:
@@ -241,10 +289,10 @@ class AuditService:
         witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
         on_progress: Callable[[int], None] | None = None,
         jobs: int = 1,
+        policy: Policy | None = None,
     ) -> Report:
         """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
         cosigned the checkpoint."""
-        require_auditor(viewer, "verify the audit trail", self.grants)
         checkpoint = require_checkpoint(checkpoint)
         if public_key is not None and not isinstance(public_key, Ed25519PublicKey):
             raise InvalidInput("public_key", f"expected an Ed25519 public key (or None), got {type(public_key).__name__}")
@@ -255,7 +303,38 @@ class AuditService:
             raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
         if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_VERIFY_JOBS:
             raise InvalidInput("jobs", f"{jobs!r}: expected a whole number of processes, 1 to {MAX_VERIFY_JOBS}")
-        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress, jobs=jobs)
+        if policy is not None and not isinstance(policy, Policy):
+            raise InvalidInput("policy", "expected a witness policy (projections.witness_policy.parse_policy)")
+        if policy is not None and checkpoint is None:
+            raise InvalidInput("policy", "a witness policy is checked on a checkpoint: give one")
+        try:
+            require_auditor(viewer, "verify the audit trail", self.grants)
+        except NotPermitted as refused:
+            report = self._unless_cut(refused, checkpoint, public_key, against, policy)
+            if report is None:
+                raise
+            return report
+        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress, jobs=jobs, policy=policy)
+
+    def _unless_cut(self, refused: NotPermitted, checkpoint: dict[str, Any] | None, public_key: Ed25519PublicKey | None,
+                    against: Iterable[dict[str, Any]] | None, policy: Policy | None) -> Report | None:
+        """A tail cut never hides behind a refusal: the grant the live store consults may be among the records
+        removed. Whoever shows a checkpoint signed by the trusted log key (given, or the policy's) or an export
+        they kept learns whether the log still extends it: the faults when it does not (the refusal beside
+        them), None when it does (the refusal stands: nothing else is shown)."""
+        note = checkpoint.get("note") if checkpoint is not None else None
+        trusted = public_key
+        if isinstance(note, str) and trusted is None and policy is not None:
+            trusted = policy.log_key(note_fields(note)[1])
+        signed = isinstance(note, str) and trusted is not None and note_signed_by(note, trusted)
+        if not signed and against is None:
+            return None
+        report = self.trail.verify(checkpoint if signed else None, trusted, (), against)  # no quorum: only the log
+        if report.ok:
+            return None
+        report.refused = (f"{refused}; the log was checked only because you showed what it signed (a checkpoint) "
+                          "or an export you kept, and it no longer holds all of it: see the faults")
+        return report
 
     def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
         """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree
@@ -283,6 +362,35 @@ class AuditService:
             "public_key": public_key_hex(signing_key.public_key()),
             "signature": signature.hex(),
         }
+
+    def publish(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN,
+                published: str | None = None) -> Publication:
+        """Sign a checkpoint and list the C2SP tlog-tiles that publish the trail up to it
+        (``projections/tlog_tiles.py``). ``published`` is the checkpoint note already published (a
+        directory's ``checkpoint``): only the tiles the tree gained since are listed, and a trail that no
+        longer extends it (records at its end removed, or any rewritten) is refused
+        (:class:`HistoryRewritten`) before anything is signed."""
+        require_auditor(viewer, "publish the audit trail's tiles", self.grants)
+        if not isinstance(signing_key, Ed25519PrivateKey):
+            raise InvalidInput("signing_key", f"expected an Ed25519 private key, got {type(signing_key).__name__}")
+        require_origin(origin)
+        old_size, old_root = 0, None
+        if published is not None:
+            note, published_origin, old_size, old_root = note_fields(published)
+            if published_origin != origin or not note_signed_by(note, signing_key.public_key(), origin):
+                raise InvalidInput("out", f"the published checkpoint is another log's ({published_origin!r}, or "
+                                   f"signed by another key than this log's {origin!r}): publish into a new directory")
+        self.trail.catch_up()
+        tree = self.trail.stored_tree()
+        if old_size > tree.size:
+            raise HistoryRewritten(f"{origin}: the published checkpoint signs {old_size} entries; the trail now holds "
+                                   f"{tree.size}: records at its end were removed. Nothing was published")
+        if old_root is not None and old_size and tree.root(old_size) != old_root:
+            raise HistoryRewritten(f"{origin}: the trail's first {old_size} entries no longer have the published "
+                                   "root: its history was rewritten. Nothing was published")
+        checkpoint = self.checkpoint(viewer, signing_key, origin)
+        tiles = new_tiles(old_size, int(checkpoint["size"]))
+        return Publication(checkpoint, old_size, tiles, tile_contents(self.trail.view, self.trail.view, tiles))
 
     @grant_checked
     def export(self, viewer: Actor, out: IO[str], on_page: Callable[[int], None] | None = None) -> int:

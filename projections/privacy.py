@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.errors import MissingDependency
 from engagement_tracker.projections.anonymity import Level, Tally, period_of, unit_at
 
 #: The most person-signals one person contributes to one release.
@@ -39,8 +39,25 @@ BOUND = 2
 #: The probability, per release, that the partition selection reveals a cell it should not.
 DELTA = 1e-6
 MECHANISM = "laplace_threshold"
-#: The half-width of a 95% interval, in units of the noise's scale: P(|noise| > w) = exp(-w / scale).
-INTERVAL_95 = math.log(20)
+#: The probability that a value's noise falls outside its stated interval: at most 5% (a 95% interval).
+OUTSIDE_95 = 0.05
+
+
+def outside(half: int, scale: float) -> float:
+    """P(|noise| > half) for OpenDP's discrete Laplace noise of ``scale`` (P(k) proportional to
+    a^|k|, a = exp(-1/scale)): 2 a^(half+1) / (1 + a)."""
+    a = math.exp(-1 / scale)
+    return 2 * a ** (half + 1) / (1 + a)
+
+
+def half_width_95(scale: float) -> int:
+    """The half-width of a value's 95% interval: the smallest whole number of counts w with
+    P(|noise| > w) <= 5%. (The noise is discrete: the continuous Laplace's scale * ln 20 would hold
+    only about 94% of values at scale 2.)"""
+    half = max(0, math.ceil(scale * math.log(20)) - 2)
+    while outside(half, scale) > OUTSIDE_95:
+        half += 1
+    return half
 
 
 @attrs.frozen
@@ -103,7 +120,8 @@ def _opendp() -> Any:
     try:
         import opendp.prelude as dp
     except ImportError:
-        raise InvalidInput("privacy", "'dp' needs the [dp] extra: pip install 'engagement-tracker[dp]'") from None
+        raise MissingDependency("--privacy dp needs the [dp] extra (opendp is missing): "
+                                "pip install 'engagement-tracker[dp]'") from None
     dp.enable_features("contrib")
     return dp
 
@@ -165,7 +183,7 @@ def dp_release(tallies: Sequence[Tally], by: Sequence[str], level: Level, epsilo
     domain, metric = _space(dp)
     measurement = dp.m.make_laplace_threshold(domain, metric, scale=scale, threshold=threshold)
     noisy: dict[str, int] = measurement(clipped_counts(tallies, by, level)) if tallies else {}
-    half = scale * INTERVAL_95
+    half = half_width_95(scale)
     rows = tuple(DpRow(dict(zip(by, json.loads(key), strict=True)), int(v), v - half, v + half)
                  for key, v in sorted(noisy.items()))
     return DpRelease(tuple(by), level, epsilon, DELTA, scale, threshold, BOUND, rows)

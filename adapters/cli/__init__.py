@@ -9,10 +9,15 @@ The commands live by audience: ``steps`` (parties, engagements, cohorts and thei
 steps, the demo, deadlines), ``access`` (the first admin, grants, revocations),
 ``audit`` (the trail, replay, erasure), ``analytics`` (released
 aggregates), ``privacy`` (privacy budgets), ``store`` (opening the store, projections, the cipher key); ``output`` prints.
+
+Start-up: ``etrack --help`` lists the commands from the table below without importing them, and
+a command imports only its own module (and what that imports) when it runs, so no command pays
+for the pages, OpenDP, psycopg or pyarrow it does not use (tests/integration/test_startup.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -20,10 +25,64 @@ from typing import Any
 
 import click
 
-from engagement_tracker.adapters.cli import access, analytics, audit, diagrams, exits, privacy, reports, steps, store
-from engagement_tracker.adapters.cli import coach as coach_cli
-from engagement_tracker.adapters.cli import testimonials as testimonials_cli
+from engagement_tracker.adapters.cli import exits
 from engagement_tracker.adapters.config import apply_config
+
+#: Every top-level command: its module in this package, the attribute holding it, and the first
+#: sentence of its help (what ``etrack --help`` prints without importing the module). A test checks
+#: this table against each module's ``COMMANDS`` and each command's own help.
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "access": ("access", "access", "Who was granted what, when and by whom (auditors and admins)."),
+    "activity": ("analytics", "activity",
+                 "Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."),
+    "audit": ("audit", "audit", "The confidential audit trail: verify, checkpoint, export (auditors and admins)."),
+    "coach": ("coach", "coach", "A coach's own records (the ICF hours log)."),
+    "coach-load": ("steps", "coach_load",
+                   ("A coach's active team engagements against the capacity policy (warn above 3, refuse above 4): a coach "
+                    "reads their own (--as coach:ID, no COACH_ID), an admin any coach's.")),
+    "cohort": ("steps", "cohort", "Work with one cohort."),
+    "cohorts": ("steps", "cohorts",
+                ("List cohorts: id, state, unit, members, rituals, decisions (no names, no "
+                 "content), from the directory (auditors and admins).")),
+    "demo": ("steps", "demo", "Record a realistic sample (once) and print engagements per phase and one timeline."),
+    "engagements": ("steps", "engagements",
+                    ("List engagements: id, state, unit, sessions (no names, no content), from "
+                     "the directory (auditors and admins).")),
+    "grant": ("access", "grant", "Grant ROLE (admin, auditor, analyst, coach) to PARTY_ID; an admin acts (--as admin:ID)."),
+    "init": ("access", "init",
+             ("Make the store if there is none, register the first admin and grant it admin; "
+              "prints its party id (refused once an admin exists).")),
+    "new-cipher-key": ("store", "cipher_key", "Print a fresh key for ETRACK_CIPHER_KEY (whole-store encryption at rest)."),
+    "new-record-key": ("store", "record_key",
+                       "Print a fresh key for ETRACK_RECORD_KEY (the key that seals every stored event)."),
+    "open": ("steps", "open_engagement", "Open an engagement (the coach acts); prints its id."),
+    "parties": ("access", "parties", "Every party: id, kind, erased, grants; no names (admins)."),
+    "party": ("steps", "party", "Register parties (persons and teams)."),
+    "privacy-budget": ("privacy", "privacy_budget", "Differential-privacy budgets (epsilon) of analysts, recorded as events."),
+    "projections": ("store", "projections", "Read models derived from the events."),
+    "replay": ("audit", "replay",
+               "The state of an engagement, cohort or party at a version or a time, as JSON (sealed shown sealed)."),
+    "report": ("reports", "report", "Pages to read: an engagement's progress report, the periodic synthesis note."),
+    "revoke": ("access", "revoke", "Revoke ROLE from PARTY_ID; an admin acts."),
+    "show": ("steps", "show", "Print an engagement as JSON, as the acting party may see it."),
+    "signals": ("analytics", "signals", "Anonymised weak-signal summaries (analysts and admins)."),
+    "step": ("steps", "step", "Take a workflow STEP on an engagement."),
+    "steps": ("steps", "steps_list", "Every step a person may take, with its arguments, their types and who may take it."),
+    "subject": ("audit", "subject", "Persons and teams as data subjects (GDPR)."),
+    "testimonials": ("testimonials", "testimonials",
+                     "Voluntary testimonials, as analysts see them: released aggregates and consented quotes only."),
+    "tick": ("steps", "tick",
+             "Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."),
+    "timeline": ("steps", "timeline", "Every recorded step of an engagement."),
+    "workflow": ("diagrams", "workflow", "Inspect the workflow definitions."),
+}
+
+#: Modules that add subcommands to a command of another module (``cohort dashboard`` lives with the pages).
+EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",)}
+
+#: Every module that holds commands (``COMMANDS``), for the test that checks the table.
+COMMAND_MODULES = ("steps", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
+                   "testimonials")
 
 
 def store_url(value: str | None) -> str | None:
@@ -36,6 +95,11 @@ def store_url(value: str | None) -> str | None:
 def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
         ctx.ensure_object(dict)["db"] = store_url(value)
+
+
+def _set_create(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["create"] = True
 
 
 def _set_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> None:
@@ -71,12 +135,15 @@ def configure_logging(verbose: int = 0) -> None:
 
 
 _DB_HELP = "the store: sqlite:///path or a plain file path (default ./etrack.sqlite), memory: or postgresql://..."
+_CREATE_HELP = ("a write may make a new store where there is none (etrack init and etrack demo always may; "
+                "a read never does)")
 
 
 def _leaf_options() -> list[click.Option]:
     """The global options, repeated on every command so they may come after its name."""
     return [
         click.Option(["--db"], metavar="URL", expose_value=False, callback=_set_db, help=_DB_HELP),
+        click.Option(["--create"], is_flag=True, expose_value=False, callback=_set_create, help=_CREATE_HELP),
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbosity,
                      help="log what happens (-v INFO, -vv DEBUG); else ETRACK_LOG_LEVEL"),
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_quiet,
@@ -86,9 +153,46 @@ def _leaf_options() -> list[click.Option]:
     ]
 
 
-@click.group(epilog=exits.EXIT_CODES_HELP)
+class LazyGroup(click.Group):
+    """A group whose commands are imported when one is run or asked for, not to list them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*LAZY_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            self.add_command(load_command(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The table's summaries, as click shortens a command's help (no command is imported)."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                if not self.commands[name].hidden:
+                    rows.append((name, self.commands[name].get_short_help_str(limit)))
+            else:
+                rows.append((name, click.Command(name, help=LAZY_COMMANDS[name][2]).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module holding command NAME (and those extending it); its global options added."""
+    module, attribute, _summary = LAZY_COMMANDS[name]
+    for extension in EXTENDED_BY.get(name, ()):
+        importlib.import_module(f"{__name__}.{extension}")
+    command: click.Command = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    _add_leaf_options(command)
+    return command
+
+
+@click.group(cls=LazyGroup, epilog=exits.EXIT_CODES_HELP)
 @click.version_option(package_name="engagement-tracker", prog_name="etrack")
 @click.option("--db", envvar="ETRACK_DATABASE_URL", default=None, metavar="URL", help=_DB_HELP)
+@click.option("--create", is_flag=True, callback=_set_create, expose_value=False, help=_CREATE_HELP)
 @click.option("-v", "--verbose", count=True, help="log what happens (-v INFO, -vv DEBUG); else ETRACK_LOG_LEVEL")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars (they are off anyway when stderr is not a terminal)")
 @click.option("--json", "json_errors", is_flag=True, callback=_set_json, expose_value=False,
@@ -103,11 +207,6 @@ def cli(ctx: click.Context, db: str | None, verbose: int, quiet: bool) -> None:
     configure_logging(verbose)
 
 
-for _command in (*steps.COMMANDS, *diagrams.COMMANDS, *access.COMMANDS, *analytics.COMMANDS, *privacy.COMMANDS,
-                 *audit.COMMANDS, *store.COMMANDS, *reports.COMMANDS, *coach_cli.COMMANDS, *testimonials_cli.COMMANDS):
-    cli.add_command(_command)
-
-
 def _add_leaf_options(command: click.Command) -> None:
     if isinstance(command, click.Group):
         for sub in command.commands.values():
@@ -115,10 +214,6 @@ def _add_leaf_options(command: click.Command) -> None:
         return
     taken = {opt for p in command.params for opt in p.opts}
     command.params.extend(o for o in _leaf_options() if not taken.intersection(o.opts))
-
-
-for _command in cli.commands.values():
-    _add_leaf_options(_command)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,6 +227,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         exits.report("Aborted", "interrupted", 130)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # `etrack` alone: its help, not an error
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else cli.get_help(click.Context(cli)))
+        sys.exit(0)
     except click.UsageError as exc:
         exits.fail(exc)
     except click.ClickException as exc:  # e.g. a file that cannot be opened

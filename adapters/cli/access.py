@@ -15,8 +15,9 @@ ROLE = click.argument("role", type=click.Choice(GRANTABLE_ROLES))
 @click.option("--admin-name", required=True, help="the first admin's name (sealed like every name)")
 @click.pass_context
 def init(ctx: click.Context, admin_name: str) -> None:
-    """Register the first admin and grant it admin; prints its party id (refused once an admin exists)."""
-    with tracker(ctx) as app:
+    """Make the store if there is none, register the first admin and grant it admin; prints its party
+    id (refused once an admin exists)."""
+    with tracker(ctx, create=True) as app:
         click.echo(app.access.initialise(admin_name).value)
 
 

@@ -1,7 +1,7 @@
 """Step arguments read from the command's own signature: ``KEY=VALUE`` text to the annotated type.
 
 ``etrack step ID STEP key=value ...`` calls ``EngagementTracker.<STEP>`` (``etrack cohort step``
-calls ``CohortCommands.<STEP>``). The step catalogue (``domain/steps.py``) gives each step's
+calls ``CohortService.<STEP>``). The step catalogue (``domain/application/steps.py``) gives each step's
 arguments from that command's signature; each value is converted by its annotation, so a new
 step or argument needs no list kept here:
 

@@ -13,19 +13,39 @@ from engagement_tracker.adapters.audit import (
     load_public_key,
     load_signing_key,
     load_witness_keys,
+    published_checkpoint,
     read_checkpoint,
     read_export,
     read_json,
+    read_policy,
+    read_tlog_proofs,
+    write_bytes,
+    write_publication,
 )
 from engagement_tracker.adapters.bootstrap import audit_service
-from engagement_tracker.adapters.cli.files import text_out, write_out
-from engagement_tracker.adapters.cli.output import ACTOR, emit_rows, err, out, parse_actor, parse_time, refusals
+from engagement_tracker.adapters.cli.output import (
+    ACTOR,
+    emit_rows,
+    err,
+    out,
+    parse_actor,
+    parse_time,
+    print_error,
+    refusals,
+)
 from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.cli.store import reader, store_size, tracker
 from engagement_tracker.adapters.cli.witness import witness
-from engagement_tracker.domain.errors import InvalidInput
-from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, check_bundle
-from engagement_tracker.projections.audit_trail import public_key_hex
+from engagement_tracker.adapters.files import text_out, write_out
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
+from engagement_tracker.projections.audit_log import (
+    DEFAULT_ORIGIN,
+    check_bundle,
+    check_tlog_proof,
+    log_vkey,
+    tlog_proofs,
+)
+from engagement_tracker.projections.audit_trail import public_key_hex, require_origin
 
 ORIGIN = click.option("--origin", default=DEFAULT_ORIGIN, show_default=True, help="the log's name in checkpoints")
 
@@ -68,6 +88,46 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
     click.echo(text, nl=False)
 
 
+@audit.command("vkey")
+@click.option("--key", "key_path", default=None, help="PEM signing key (else ETRACK_AUDIT_SIGNING_KEY)")
+@click.option("--public-key", default=None, help="or the public key: 64 hex chars or a file")
+@ORIGIN
+def audit_vkey(key_path: str | None, public_key: str | None, origin: str) -> None:
+    """Print the log's verifier key (ORIGIN+KEYID+BASE64, c2sp.org/signed-note): what Go's note.NewVerifier
+    and a tlog-policy `log` line take."""
+    with refusals():
+        public = load_public_key(public_key) if public_key else load_signing_key(key_path).public_key()
+        if public is None:
+            raise InvalidInput("public_key", "give --key or --public-key")
+        click.echo(log_vkey(require_origin(origin), public))
+
+
+@audit.command("tiles")
+@ACTOR
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="the directory to publish into (its checkpoint and tile/ tree)")
+@click.option("--key", "key_path", default=None, help="PEM signing key (else ETRACK_AUDIT_SIGNING_KEY)")
+@ORIGIN
+@click.pass_context
+def audit_tiles(ctx: click.Context, actor: str, out_dir: str, key_path: str | None, origin: str) -> None:
+    """Publish the trail as C2SP tlog-tiles into OUT (checkpoint, tile/<L>/<N>[.p/<W>], tile/entries/<N>):
+    a new signed checkpoint and only the tiles grown since OUT's checkpoint; a full tile is never
+    rewritten. A trail that no longer extends OUT's checkpoint is refused (exit 1), nothing written."""
+    with refusals():
+        key = load_signing_key(key_path)
+        published = published_checkpoint(out_dir)
+    with reader(ctx) as app, refusals():
+        try:
+            publication = audit_service(app).publish(parse_actor(actor), key, origin, published)
+            summary = write_publication(out_dir, publication)
+        except HistoryRewritten as exc:
+            print_error(exc)
+            sys.exit(1)
+    err.print(f"published {summary['size']} entries (had {summary['old_size']}): {summary['tiles_written']} tiles "
+              f"written, {summary['full_tiles_kept']} full tiles kept, checkpoint in {summary['checkpoint']}")
+    click.echo(str(publication.checkpoint["note"]), nl=False)
+
+
 @audit.command("verify")
 @ACTOR
 @click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(exists=True, dir_okay=False))
@@ -79,9 +139,13 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
               help="an export you kept (`audit export`): name the first leaf that differs")
 @click.option("--jobs", default=1, type=int, show_default=True,
               help="processes checking ranges of the log side by side (SQLite files; else one)")
+@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False),
+              help="a c2sp.org/tlog-policy file: the logs trusted, the witnesses, the quorum (k of n) the "
+                   "checkpoint's cosignatures must meet")
 @click.pass_context
 def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, public_key: str | None,
-                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None, jobs: int) -> None:
+                 as_json: bool, witness_keys: tuple[str, ...], against_path: str | None, jobs: int,
+                 policy_path: str | None) -> None:
     """Re-read the store, recompute the chain, check the trail, the seals and the checkpoint. Exit 1 on any fault."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
@@ -90,9 +154,12 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
             trusted = load_signing_key().public_key()  # the auditor's own key
         witnesses = load_witness_keys(witness_keys)
         against = read_export(against_path) if against_path else None
+        policy = read_policy(policy_path) if policy_path else None
     with reader(ctx) as app, refusals(), progress(ctx, "verifying", store_size(app)) as advance:
         report = audit_service(app).verify(parse_actor(actor), checkpoint, trusted, witnesses, against,
-                                           advance, jobs=jobs).to_dict()
+                                           advance, jobs=jobs, policy=policy).to_dict()
+    if report.get("refused"):
+        err.print(f"refused: {report['refused']}")
     if as_json:
         click.echo(json.dumps(report, indent=2))
     elif report["ok"]:
@@ -114,39 +181,73 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
               help="prove against this checkpoint (else sign a new one with --key)")
 @click.option("--key", "key_path", default=None, help="PEM signing key for a new checkpoint")
 @ORIGIN
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="the bundle (JSON)")
+@click.option("--format", "fmt", type=click.Choice(["json", "tlog-proof"]), default="json", show_default=True,
+              help="one JSON bundle, or a directory of c2sp.org/tlog-proof files (<index>.tlog-proof, one a record)")
+@click.option("--out", "out_path", required=True, type=click.Path(), help="the bundle (JSON) or the directory")
 @click.pass_context
 def audit_prove(ctx: click.Context, aggregate_id: str, actor: str, checkpoint_path: str | None,
-                key_path: str | None, origin: str, out_path: str) -> None:
+                key_path: str | None, origin: str, fmt: str, out_path: str) -> None:
     """Write an offline bundle: every record of one engagement or cohort with its inclusion proof."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
         key = load_signing_key(key_path) if checkpoint is None else None
     with reader(ctx) as app, refusals():
         bundle = audit_service(app).prove(parse_actor(actor), aggregate_id, checkpoint, key, origin)
-        write_out(out_path, json.dumps(bundle, indent=2) + "\n")
+        if fmt == "json":
+            write_out(out_path, json.dumps(bundle, indent=2) + "\n")
+        else:
+            for proof in tlog_proofs(bundle):
+                write_bytes(os.path.join(out_path, f"{proof.index}.tlog-proof"), proof.text().encode())
     err.print(f"{len(bundle['entries'])} records of {bundle['aggregate_id']} proven against the tree of "
               f"{bundle['checkpoint']['size']} entries, written to {out_path}")
 
 
 @audit.command("check-bundle")
-@click.argument("bundle_path", type=click.Path(dir_okay=False))
+@click.argument("bundle_path", type=click.Path())
 @click.option("--public-key", default=None, help="trusted key: 64 hex chars or a file (else ETRACK_AUDIT_PUBLIC_KEY)")
-def audit_check_bundle(bundle_path: str, public_key: str | None) -> None:
-    """Verify a bundle offline (no database): signature, leaves, inclusion proofs. Exit 1 when it fails."""
+@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False),
+              help="a c2sp.org/tlog-policy file: the log's key, and the quorum of witnesses that must have cosigned")
+def audit_check_bundle(bundle_path: str, public_key: str | None, policy_path: str | None) -> None:
+    """Verify a bundle offline (no database): signature, leaves, inclusion proofs. BUNDLE_PATH is a JSON
+    bundle, a c2sp.org/tlog-proof file, or a directory of them (`prove --format tlog-proof`). Exit 1 when it
+    fails."""
     with refusals():
-        bundle = read_json(bundle_path, "bundle")
         trusted = load_public_key(public_key)
+        policy = read_policy(policy_path) if policy_path else None
+        proofs = read_tlog_proofs(bundle_path)
+        bundle = read_json(bundle_path, "bundle") if proofs is None else {}
+        notes = ([text.partition("\n\n")[2] for _, text in proofs] if proofs is not None
+                 else [str((bundle.get("checkpoint") or {}).get("note", ""))])
+        if trusted is None and policy is not None:
+            trusted = next((k for k in (policy.log_key(n.split("\n", 1)[0]) for n in notes) if k is not None), None)
         if trusted is None:
-            raise InvalidInput("public_key", "a bundle proves nothing without its signer's key: pass --public-key")
-    problems = check_bundle(bundle, trusted)
+            raise InvalidInput("public_key", "a bundle proves nothing without its signer's key: pass --public-key "
+                               "(or a --policy listing its log)")
+    if proofs is not None:
+        problems, records = [], []
+        for name, text in proofs:
+            found, fields = check_tlog_proof(text, trusted)
+            problems += [f"{name}: {p}" for p in found]
+            if fields:
+                records.append(f"{fields['aggregate_id']} v{fields['version']}")
+        summary = (f"{len(proofs)} tlog-proof(s), records {', '.join(records[:3])}{' ...' if len(records) > 3 else ''}"
+                   ", are leaves of the signed tree")
+    else:
+        problems = check_bundle(bundle, trusted)
+        summary = (f"{len(bundle['entries'])} records of {bundle['aggregate_id']} are leaves of the signed tree of "
+                   f"{bundle['checkpoint']['size']} entries")
+    if policy is not None:
+        for note in dict.fromkeys(notes):
+            cosigners = policy.cosigners(note)
+            if not policy.satisfied(cosigners):
+                problems.append(f"the policy's quorum ({policy.quorum}) is not met: valid cosignatures of "
+                                f"{', '.join(cosigners) or 'no witness'}")
     if problems:
         out.print(f"[red]FAULT[/]: {len(problems)} problem(s)")
         for p in problems[:20]:
             click.echo(f"  {p}")
         sys.exit(1)
-    out.print(f"[green]holds[/]: {len(bundle['entries'])} records of {bundle['aggregate_id']} are leaves of the "
-              f"signed tree of {bundle['checkpoint']['size']} entries")
+    out.print(f"[green]holds[/]: {summary}")
 
 
 @audit.command("consistency")

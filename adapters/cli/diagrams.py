@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from engagement_tracker.adapters.cli.files import write_out
+from engagement_tracker.adapters.files import write_out
 from engagement_tracker.domain.errors import MissingDependency
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 

@@ -90,6 +90,18 @@ def report(kind: str, message: str, code: int) -> None:
     sys.stderr.flush()
 
 
+def _store_failure(exc: BaseException) -> bool:
+    """An SQLite or eventsourcing persistence error (imported here, when one happened: ``etrack --help``
+    imports neither)."""
+    if not type(exc).__module__.startswith(("sqlite3", "eventsourcing")):
+        return False
+    import sqlite3
+
+    from eventsourcing.persistence import PersistenceError
+
+    return isinstance(exc, sqlite3.DatabaseError | PersistenceError)
+
+
 def fail(exc: BaseException) -> NoReturn:
     """Report a failure and exit with its documented status."""
     code = exit_code(exc)
@@ -98,6 +110,10 @@ def fail(exc: BaseException) -> NoReturn:
         report("UsageError", exc.format_message() + hint, code)
     elif isinstance(exc, EtrackError):
         report(type(exc).__name__, str(exc), code)
+    elif _store_failure(exc):  # a damaged file met on a path that does not map it itself
+        report("StoreError", f"the store is damaged or unreadable ({exc}): restore it from the backup made "
+               "together with the store", ENVIRONMENT)
+        sys.exit(ENVIRONMENT)
     elif isinstance(exc, OSError):
         report(type(exc).__name__, f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""), code)
     else:

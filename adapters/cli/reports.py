@@ -3,7 +3,6 @@ HTML file written to ``--out`` (the ``[pages]`` extra: jinja2, matplotlib)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -11,10 +10,11 @@ from types import ModuleType
 import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
-from engagement_tracker.adapters.cli.files import staged
-from engagement_tracker.adapters.cli.output import ACTOR, err, out, parse_actor, refusals
+from engagement_tracker.adapters.cli.output import ACTOR, out, parse_actor, refusals
 from engagement_tracker.adapters.cli.steps import cohort
 from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.files import staged
+from engagement_tracker.domain.errors import MissingDependency
 
 _OUT = click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
                     help="the file to write (one self-contained page)")
@@ -34,10 +34,9 @@ def _pages() -> ModuleType:
     try:
         from engagement_tracker.adapters import pages
         from engagement_tracker.adapters.pages import cohort, engagement, synthesis  # noqa: F401
-    except ImportError as exc:
-        err.print(f"[bold red]error[/]: the pages need the [pages] extra ({exc.name} is missing): "
-                  "pip install 'engagement-tracker[pages]'", highlight=False)
-        sys.exit(2)
+    except ImportError as exc:  # one error line (exits.fail: plain text, exit 4, --json honoured)
+        raise MissingDependency(f"the pages need the [pages] extra ({exc.name} is missing): "
+                                "pip install 'engagement-tracker[pages]'") from None
     return pages
 
 

@@ -9,6 +9,7 @@ import json
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import click
 
@@ -55,7 +56,7 @@ WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 def demo(ctx: click.Context) -> None:
     """Record a realistic sample (once) and print engagements per phase and one timeline."""
     clock = ScriptedClock(datetime(2026, 1, 1, tzinfo=UTC))
-    with tracker(ctx, clock=clock) as app:
+    with tracker(ctx, clock=clock, create=True) as app:
         with out.status("recording the sample engagements and cohorts..."):
             recorded = seed(app, clock)
         total = sum(1 for _ in app.engagements.ids()) + sum(1 for _ in app.cohorts.ids())
@@ -77,11 +78,13 @@ def demo(ctx: click.Context) -> None:
         for row in rows:
             row["at"] = row["at"][:16].replace("T", " ")
         emit_rows(rows, "table")
-        _print_access(ctx)
+        shown = app.engagements.get(eid)
+        _print_access(ctx, eid, {"coach": shown.coach, "coachee": shown.coachee, "sponsor": shown.sponsor})
 
 
-def _print_access(ctx: click.Context) -> None:
-    """The demo's admin, auditor and analyst (granted), and commands to try next."""
+def _print_access(ctx: click.Context, eid: UUID, people: dict[str, UUID]) -> None:
+    """The demo's admin, auditor and analyst (granted), the people of the engagement shown, and one
+    command to try as each role."""
     db = f"--db {ctx.obj['db']} " if ctx.obj.get("db") else ""
     who = {label: access_actor(label) for label in ACCESS}
     out.print("\nGranted roles (the core honours a role only while its party holds the grant):")
@@ -89,9 +92,14 @@ def _print_access(ctx: click.Context) -> None:
         out.print(f"  {label:8} {actor.party}")
     for coach in COACHES:
         out.print(f"  coach    {demo_id(coach)}")
-    out.print("\nTry next:", highlight=False)
+    out.print(f"\nThe engagement above, {eid} (a coachee and a sponsor act in their own engagements):")
+    for label, party in people.items():
+        out.print(f"  {label:8} {party}")
+    out.print("\nTry next, as each role:", highlight=False)
     for line in (
-        f"etrack {db}access history --as {who['auditor']}",
+        f"etrack {db}timeline {eid} --as coach:{people['coach']}",
+        f"etrack {db}show {eid} --as coachee:{people['coachee']}",
+        f"etrack {db}show {eid} --as sponsor:{people['sponsor']}",
         f"etrack {db}audit verify --as {who['auditor']}",
         f"etrack {db}signals summary --as {who['analyst']}",
         f"etrack {db}parties --as {who['admin']}",
@@ -104,7 +112,7 @@ def _print_cohorts_and_loads(app: EngagementTracker) -> None:
     rows = []
     for cid in app.cohorts.ids():
         c = app.cohorts.get(cid)
-        rows.append({"cohort": str(c.id)[:8], "state": c.state, "unit": c.org_unit, "members": len(c.members),
+        rows.append({"cohort": str(c.id), "state": c.state, "unit": c.org_unit, "members": len(c.members),
                      "rituals": c.rituals_held, "practices": len(c.playbook),
                      "missed deadlines": ", ".join(sorted(c.missed)) or "-"})
     emit_rows(rows, "table", "Peer-coaching cohorts")

@@ -30,8 +30,14 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator[EngagementTracker]:
-    """Open the store; after a write, bring the projections up to date in-process (embedded mode)."""
+    """Open the store; after a write, bring the projections up to date in-process (embedded mode).
+
+    A write makes a new store only with ``--create`` (``etrack init`` and ``etrack demo`` always
+    may); it adopts a store made before store ids (``adapters/store_files.py``). A read does neither.
+    """
     log.debug("opening the store at %s", ctx.obj["db"] or DEFAULT_URL)
+    kwargs.setdefault("create", bool(ctx.obj.get("create")))
+    kwargs.setdefault("adopt", project)
     with refusals():
         app = open_tracker(ctx.obj["db"], **kwargs)
     log.info("store open: %s", ctx.obj["db"] or DEFAULT_URL)
@@ -51,7 +57,7 @@ def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator
 @contextmanager
 def reader(ctx: click.Context) -> Iterator[EngagementTracker]:
     """A tracker for a read: a mistyped --db is an error, never a new empty store."""
-    with tracker(ctx, create=False, project=False) as app:
+    with tracker(ctx, create=False, adopt=False, project=False) as app:
         yield app
 
 

@@ -5,25 +5,31 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from engagement_tracker.adapters.audit import (
     init_witness,
+    load_log_key,
     load_public_key,
     load_signing_key,
+    locked,
     read_checkpoint,
     read_json,
     read_witness_state,
     write_text,
 )
 from engagement_tracker.adapters.bootstrap import audit_service
-from engagement_tracker.adapters.cli.files import write_out
-from engagement_tracker.adapters.cli.output import err, parse_actor, print_error, refusals
+from engagement_tracker.adapters.cli.exits import AUDIT_FAULT, USAGE
+from engagement_tracker.adapters.cli.output import ACTOR, err, parse_actor, print_error, refusals
 from engagement_tracker.adapters.cli.store import reader
-from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
+from engagement_tracker.adapters.files import write_out
+from engagement_tracker.domain.access import require_auditor
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, WitnessRefusal
+from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN
 from engagement_tracker.projections.audit_proofs import note_fields
-from engagement_tracker.projections.witness import cosign
+from engagement_tracker.projections.witness import AddCheckpoint, add_checkpoint, add_log, attach, cosign, parse_add_checkpoint
 
 
 @click.group()
@@ -94,3 +100,85 @@ def _proof(ctx: click.Context, proof_path: str | None, actor: str | None, old: i
     with reader(ctx) as app:
         doc = audit_service(app).consistency(parse_actor(actor), old, new)
     return [bytes.fromhex(p) for p in doc["proof"]]
+
+
+# --- c2sp.org/tlog-witness: add-checkpoint from files (the same function an HTTP endpoint will call) -----
+
+
+@witness.command("add-log")
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--log-key", required=True,
+              help="the log's verifier key (`etrack audit vkey`: ORIGIN+KEYID+BASE64), or 64 hex chars with --origin")
+@click.option("--origin", default=None, help=f"the log's origin when --log-key is hex (e.g. {DEFAULT_ORIGIN})")
+def witness_add_log(state_path: str, log_key: str, origin: str | None) -> None:
+    """Make a log known to this witness (its origin and key): add-checkpoint answers 404 for any other."""
+    with refusals():
+        named, key = load_log_key(log_key)
+        if origin is not None and named is not None and origin != named:
+            raise InvalidInput("origin", f"the verifier key names the log {named!r}, not {origin!r}")
+        origin = origin or named
+        if not origin:
+            raise InvalidInput("origin", "a hex key needs --origin (the log's origin line)")
+        with locked(state_path):
+            state = add_log(read_witness_state(state_path), origin, key)
+            write_text(state_path, json.dumps(state, indent=2) + "\n")
+    err.print(f"the witness knows the log {origin}")
+
+
+@witness.command("request")
+@click.argument("checkpoint_path", type=click.Path(dir_okay=False))
+@click.option("--old", "old_size", type=click.IntRange(min=0), default=0, show_default=True,
+              help="the size the witness last cosigned (a 409 answer says it)")
+@ACTOR
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False), help="the request body")
+@click.pass_context
+def witness_request(ctx: click.Context, checkpoint_path: str, old_size: int, actor: str, out_path: str | None) -> None:
+    """The log's side: the add-checkpoint request for CHECKPOINT (`old <size>`, the consistency proof from
+    that size, read from the store, an empty line, the checkpoint)."""
+    with refusals():
+        note = str(read_checkpoint(checkpoint_path)["note"])
+        _, _, size, _ = note_fields(note)
+        if old_size > size:
+            raise InvalidInput("old", f"the old size {old_size} is above the checkpoint's size {size}")
+    with reader(ctx) as app, refusals():
+        viewer = require_auditor(parse_actor(actor), "request a witness's cosignature", app.held_grants)
+        proof = audit_service(app).consistency(viewer, old_size, {"note": note}) if old_size else None
+        body = AddCheckpoint(old_size, tuple(bytes.fromhex(p) for p in proof["proof"]) if proof else (), note).body()
+        if out_path:
+            write_text(out_path, body)
+    click.echo(body, nl=False)
+
+
+@witness.command("add-checkpoint")
+@click.argument("request_path", type=click.Path(dir_okay=False))
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--key", "key_path", required=True, help="the witness's PEM key")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="also write the checkpoint with this cosignature added")
+def witness_add_checkpoint(request_path: str, state_path: str, key_path: str, out_path: str | None) -> None:
+    """The witness's side of c2sp.org/tlog-witness add-checkpoint: check REQUEST (a file, `-` for stdin) and
+    print the cosignature line (the 200 answer's body). A refusal prints its status and why: 400 malformed,
+    403 not signed by the log's key, 404 unknown log, 409 another old size (the latest cosigned size on
+    stdout), 422 a fork, rollback or failing proof; exit 2 for 400, else 1. The state is written (under a
+    lock) before the cosignature is printed, and left as it was on any refusal."""
+    with refusals():
+        key = load_signing_key(key_path)
+        try:
+            raw = sys.stdin.buffer.read() if request_path == "-" else Path(request_path).read_bytes()
+        except OSError as exc:
+            raise InvalidInput("request", f"cannot read {request_path}: {exc.strerror}") from None
+        with locked(state_path):
+            state = read_witness_state(state_path)
+            try:
+                request = parse_add_checkpoint(raw)
+                state, response = add_checkpoint(state, request, key, int(time.time()))
+            except WitnessRefusal as exc:
+                print_error(exc)
+                err.print(f"status {exc.status}")
+                if exc.latest_size is not None:
+                    click.echo(exc.latest_size)
+                sys.exit(USAGE if exc.status == 400 else AUDIT_FAULT)
+            write_text(state_path, json.dumps(state, indent=2) + "\n")  # kept before the cosignature leaves
+        if out_path:
+            write_text(out_path, attach(request.note, response))
+    click.echo(response, nl=False)

@@ -1,6 +1,6 @@
 """The progress report of one engagement: built from the viewer's role-filtered view, nothing else.
 
-``engagement_report(app, id, viewer)`` reads ``app.engagements.view`` (``domain/views.py``
+``engagement_report(app, id, viewer)`` reads ``app.engagements.view`` (``domain/application/views.py``
 decides what each role sees: the sponsor only what the coachee and the sponsor agreed to share;
 the coachee everything but the coach's session notes; the coach everything) and renders that
 dict. The page gets no other data, so it cannot show what the view leaves out. A measurement

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.errors import InvalidInput, MissingDependency
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 _ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -18,11 +18,12 @@ _ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 
 
 def require_printer(chromium: str = DEFAULT_CHROMIUM) -> None:
-    """InvalidInput unless the [pdf] extra and the chromium at ``chromium`` are both here."""
+    """MissingDependency without the [pdf] extra; InvalidInput without the chromium at ``chromium``."""
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        raise InvalidInput("format", "pdf needs the [pdf] extra: pip install 'engagement-tracker[pdf]'") from None
+        raise MissingDependency("--format pdf needs the [pdf] extra (playwright is missing): "
+                                "pip install 'engagement-tracker[pdf]'") from None
     if not Path(chromium).is_file():
         raise InvalidInput("chromium", f"{chromium} is missing: pdf is printed by a local chromium "
                                        "(apt-get install -y chromium), or give its path with --chromium")

@@ -12,6 +12,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
+from engagement_tracker.domain.access import GrantGuard
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, InternalRelease, Tally, TallyRow, tally, tally_row
@@ -138,11 +139,12 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
+        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
     ) -> int:
         with self._database_lock:
-            if still_permitted is not None:
-                still_permitted()
+            events = getattr(self, "events_recorder", None)  # the store's recorder (it shares this lock)
+            if guard is not None and events is not None:
+                guard.require(events.register_version() or 0)
             earlier = [r["k"] for r in self._ledger if r["family"] == family]
             refiner = refine(len(earlier) + 1, max(earlier, default=0))
             keys = list(keys)

@@ -15,7 +15,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from engagement_tracker.adapters.sealed_recorders_pg import REGISTER_LOCK
+from engagement_tracker.adapters.sealed_recorders_pg import REGISTER_LOCK, postgres_register_version
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
     DIRECTORY_COLUMNS,
@@ -25,6 +25,7 @@ from engagement_tracker.adapters.views.rows import (
     directory_row,
     persons_json,
 )
+from engagement_tracker.domain.access import GrantGuard
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
@@ -55,8 +56,8 @@ def _table(datastore: PostgresDatastore, name: str) -> Composed:
     return SQL("{}.{}").format(Identifier(datastore.schema), Identifier(name))
 
 
-#: PostgreSQL's limit on the parameters of one statement.
-MAX_PARAMETERS = 65_535
+#: Rows per upsert statement (one array per column): a page of 5,000 is one statement.
+ROWS_PER_STATEMENT = 10_000
 
 
 def copy_rows(curs: Any, table: Composed, rows: Iterable[Sequence[Any]]) -> None:
@@ -66,15 +67,34 @@ def copy_rows(curs: Any, table: Composed, rows: Iterable[Sequence[Any]]) -> None
             copy.write_row(row)
 
 
-def upsert_rows(curs: Any, head: Composed, width: int, rows: Sequence[Sequence[Any]], tail: SQL | Composed) -> None:
-    """``head VALUES (...), (...) tail`` for a page of rows: one statement per page (split only at
-    PostgreSQL's parameter limit). The rows' keys must be distinct (an upsert may not touch a row twice)."""
-    step = MAX_PARAMETERS // width
-    one = SQL("(" + ",".join(["%s"] * width) + ")")
-    for i in range(0, len(rows), step):
-        chunk = rows[i:i + step]
-        curs.execute(head + SQL(" VALUES ") + SQL(",").join([one] * len(chunk)) + SQL(" ") + tail,
-                     [value for row in chunk for value in row])
+def upsert_rows(curs: Any, head: Composed, types: Sequence[str], rows: Sequence[Sequence[Any]],
+                tail: SQL | Composed) -> None:
+    """``head SELECT * FROM unnest(column arrays) tail`` for a page of rows: one array per column, so
+    the statement's text is the same for any number of rows and PostgreSQL parses and plans it once
+    per connection (prepared), not once per page as a ``VALUES`` list of the page's length would be.
+    ``types`` are the columns' SQL types, in order. The rows' keys must be distinct (an upsert may
+    not touch a row twice)."""
+    statement = head + SQL(" SELECT * FROM unnest(") + SQL(",").join(
+        SQL("%s::" + kind + "[]") for kind in types) + SQL(") ") + tail
+    as_text = [kind.upper() != "TEXT" for kind in types]
+    for i in range(0, len(rows), ROWS_PER_STATEMENT):
+        columns = zip(*rows[i:i + ROWS_PER_STATEMENT], strict=True)
+        # every array sent as text[] (cast in SQL): psycopg would send a column of small ints as
+        # int2[] one page and int8[] the next, and each would be a statement prepared anew
+        curs.execute(statement, [[None if v is None else str(v) for v in column] if text else list(column)
+                                 for column, text in zip(columns, as_text, strict=True)], prepare=True)
+
+
+def column_types(table_columns: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The SQL type of each of NAMES, read from a ``CREATE TABLE`` column list (``name TYPE ...``)."""
+    declared = dict(column.split()[:2] for column in table_columns.split(","))
+    return tuple(declared[name] for name in names)
+
+
+#: The analytics tables' columns as the upserts write them (their CREATE TABLE statements below).
+TALLY_TYPES = ("TEXT",) * 8 + ("INTEGER", "INTEGER", "TEXT", "TEXT")
+SOURCE_TYPES = ("TEXT",) * 4
+DIRECTORY_TYPES = column_types(DIRECTORY_TABLE_COLUMNS, DIRECTORY_COLUMNS)
 
 
 class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
@@ -142,6 +162,9 @@ class PostgresAuditTrailView(PostgresTrackingRecorder, AuditTrailView):
 class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
     """Facts, tallies, sources and the release ledger, in ``etrack_*`` tables of the store's schema."""
 
+    #: The store's events table (the application's; bootstrap sets it): a release's grant guard reads it.
+    events_table_name = "etrack_events"
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self._facts = _table(datastore, "etrack_analytic_facts")
@@ -193,7 +216,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 curs.execute(SQL("SELECT * FROM {} WHERE key = ANY(%s) FOR UPDATE").format(self._tallies), (keys,))
                 old = [tally_of([r[c] for c in TALLY_COLUMNS]) for r in curs.fetchall()]
                 merged = {row[0]: row for row in (tally_row(t) for t in tally([*old, *tallies]))}  # one per key
-                upsert_rows(curs, SQL("INSERT INTO {}").format(self._tallies), 12, list(merged.values()), SQL(
+                upsert_rows(curs, SQL("INSERT INTO {}").format(self._tallies), TALLY_TYPES, list(merged.values()), SQL(
                     "ON CONFLICT (key) DO UPDATE SET facts = excluded.facts, persons = excluded.persons, "
                     "sources = excluded.sources"))
             if facts:
@@ -201,7 +224,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                     (position, n, f.family, f.metric, f.unit, f.month, f.source, persons_json(f.persons),
                      f.theme, f.context, f.polarity, f.intensity) for n, (position, f) in enumerate(facts)))
             if sources:
-                upsert_rows(curs, SQL("INSERT INTO {}").format(self._sources), 4,
+                upsert_rows(curs, SQL("INSERT INTO {}").format(self._sources), SOURCE_TYPES,
                             [(sid, s.kind, s.unit, json.dumps(sorted(s.persons))) for sid, s in sources.items()],
                             SQL("ON CONFLICT (source) DO UPDATE SET kind = excluded.kind, unit = excluded.unit, "
                                 "persons = excluded.persons"))
@@ -245,12 +268,12 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
+        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
     ) -> int:
         with self.datastore.transaction(commit=True) as curs:
-            if still_permitted is not None:  # ordered against a change to the access register (it holds it exclusive)
+            if guard is not None:  # ordered against a change to the access register (it holds it exclusive)
                 curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (REGISTER_LOCK,))
-                still_permitted()
+                guard.require(postgres_register_version(curs, self.datastore.schema, self.events_table_name) or 0)
             # serialise releases: the check and the write see the same ledger, parts and regions
             curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
             curs.execute(SQL("SELECT count(*) AS n, coalesce(max(k), 0) AS k FROM {} WHERE family = %s").format(
@@ -345,7 +368,7 @@ class PostgresDirectoryView(PostgresTrackingRecorder, DirectoryView):
             if entries:
                 updates = SQL(",").join(SQL("{0} = excluded.{0}").format(Identifier(c)) for c in DIRECTORY_COLUMNS[1:])
                 last = {row[0]: row for row in map(directory_row, entries)}  # an entry saved twice: its last state
-                upsert_rows(curs, SQL("INSERT INTO {} ({})").format(self._t, self._columns), len(DIRECTORY_COLUMNS),
+                upsert_rows(curs, SQL("INSERT INTO {} ({})").format(self._t, self._columns), DIRECTORY_TYPES,
                             list(last.values()), SQL("ON CONFLICT (id) DO UPDATE SET {}").format(updates))
 
     def _entries(self, rows: Iterable[Any]) -> list[Entry]:

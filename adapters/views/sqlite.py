@@ -14,6 +14,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
+from engagement_tracker.adapters.sealed_recorders import sqlite_register_version
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
     DIRECTORY_COLUMNS,
@@ -24,6 +25,7 @@ from engagement_tracker.adapters.views.rows import (
     entry_of,
     persons_json,
 )
+from engagement_tracker.domain.access import GrantGuard
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import (
@@ -48,6 +50,9 @@ AUDIT_TABLE = "audit_trail"
 TREE_TABLE = "audit_tree"
 DIRECTORY_TABLE = "directory"
 
+
+#: The events table of an SQLite store (eventsourcing's), beside these views in the same file.
+EVENTS_TABLE = "stored_events"
 
 class SQLiteAuditTrailView(SQLiteTrackingRecorder, AuditTrailView):
     """The trail in the event store's SQLite file: table ``audit_trail`` plus eventsourcing's tracking row."""
@@ -219,7 +224,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
 
     def record_release(
         self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], still_permitted: Callable[[], None] | None = None,
+        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
     ) -> int:
         with self.datastore.transaction(commit=True) as c:
             c.execute(
@@ -229,8 +234,8 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
                  f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))),
             )
             release_id = int(c.fetchone()[0])
-            if still_permitted is not None:  # the file's write lock is held: no revocation commits before this
-                still_permitted()
+            if guard is not None:  # the file's write lock is held: no revocation commits before this
+                guard.require(sqlite_register_version(c, EVENTS_TABLE) or 0)
             # the insert above holds the write lock: no other release can slip in between
             c.execute("SELECT count(*), coalesce(max(k), 0) FROM release_ledger WHERE family = ? AND id < ?",
                       (family, release_id))

@@ -50,7 +50,8 @@ class BudgetService:
     def grant(
         self, analyst_id: object, epsilon: object, admin: Actor, *, command_id: object = None
     ) -> CommandResult[None]:
-        """An admin (holding the admin grant now) adds ``epsilon`` to a registered party's budget."""
+        """An admin (holding the admin grant now) adds ``epsilon`` to the budget of a party holding the
+        analyst grant now (NotPermitted for any other party: nothing is recorded)."""
         if not isinstance(admin, Actor):
             raise InvalidInput("admin", f"expected Actor(party, role), got {type(admin).__name__}")
         amount = require_epsilon(epsilon)
@@ -58,6 +59,10 @@ class BudgetService:
             raise NotPermitted("grant a privacy budget", f"a {admin.role.value} may not: only an admin does", ["admin"])
         require_grant(admin, Role.ADMIN, self.path.held_grants, "grant a privacy budget")
         pid = self.path.party(analyst_id).id
+        if Role.ANALYST.value not in self.path.held_grants().get(str(pid), frozenset()):
+            raise NotPermitted("grant a privacy budget",
+                               f"party {pid} holds no analyst grant, and a budget is spent only by analysts' "
+                               f"releases; grant it first with etrack grant analyst {pid}", ["an analyst"])
         return self._change_budget(pid, lambda budget, at: budget.grant(admin, amount, at), command_id=command_id)
 
     @grant_checked

@@ -23,12 +23,14 @@ from eventsourcing.application import AggregateNotFoundError, Application, Repos
 from eventsourcing.domain import Aggregate, OriginatorVersionError, Snapshot
 from eventsourcing.persistence import (
     IntegrityError,
+    Mapper,
     MapperDeserialisationError,
     PersistenceError,
     Transcoder,
 )
 
-from engagement_tracker.domain.access import Grants, recheck, relied_on
+from engagement_tracker.domain.access import Grants, GrantsMoved, grant_guard, note_register_version, recheck_moved
+from engagement_tracker.domain.application.stored_format import CheckedMapper
 from engagement_tracker.domain.application.transcodings import register_value_transcodings
 from engagement_tracker.domain.checks import MAX_TEXT_CHARS, read_settings, require_member, require_text
 from engagement_tracker.domain.coach_load import CapacityPolicy
@@ -241,6 +243,10 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         super().register_transcodings(transcoder)  # type: ignore[arg-type]
         register_value_transcodings(transcoder)
 
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Every read refuses a record newer than this version or lacking a field (``stored_format.py``)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CheckedMapper)
+
     # --- plumbing ---------------------------------------------------------------------------
 
     def now(self) -> datetime:
@@ -413,6 +419,9 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         versions = tuple(range(first, agg.version + 1))
         try:
             self.save(agg, *others, command_id=cid, **self.write_guard())
+        except GrantsMoved:  # rolled back: the grants relied on are read again (refused if one was revoked)
+            recheck_moved(self.held_grants)
+            return None
         except IntegrityError:
             stored = self._stored_event(agg.id, first, kind, cid)
             if command_id_of(stored) != cid:
@@ -561,22 +570,16 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
 
     def write_guard(self) -> dict[str, Any]:
         """What a recording transaction must check before it commits: the grants the running command
-        relied on (``access.relying_on_grants``), as ``still_permitted``, a callable the recorder calls
-        once it holds the lock that orders it against any change to the access register. It reads
-        the register as committed then and raises NotPermitted if a grant relied on was revoked.
-        Nothing relied on: no check."""
-        reliances = relied_on()
-        if not reliances:
-            return {}
-
-        def still_permitted() -> None:
-            recheck(reliances, self.held_grants())
-
-        return {"still_permitted": still_permitted}
+        relied on (``access.relying_on_grants``), as a ``grant_guard`` the recorder checks against the
+        access register's version, read in the same transaction once it holds the lock that orders it
+        against any change to the register (``access.GrantGuard``). Nothing relied on: no check."""
+        guard = grant_guard()
+        return {} if guard is None else {"grant_guard": guard}
 
     def held_grants(self) -> Grants:
         """Who holds which organisation-wide roles, read now (the gates call it at each privileged call)."""
         register = self.access_register()
+        note_register_version(0 if register is None else register.version)
         return {} if register is None else register.grants()
 
     def party(self, party_id: object) -> Party:

@@ -56,6 +56,11 @@ class AttrsTranscoding(Transcoding):
         self.name = name
         self._fields = tuple(f.name for f in attrs.fields(cls))
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The names ``encode`` writes, in order (a faster encoder writes the same ones)."""
+        return self._fields
+
     def encode(self, obj: Any) -> dict[str, Any]:
         return {f: getattr(obj, f) for f in self._fields}
 

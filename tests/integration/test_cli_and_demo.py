@@ -97,7 +97,7 @@ def test_workflow_diagram_prints_mermaid(tmp_path: Path) -> None:
 
 def test_a_user_drives_an_engagement_from_the_command_line(tmp_path: Path) -> None:
     db = ["--db", f"sqlite:///{tmp_path / 'cli.sqlite'}"]
-    coach = etrack(*db, "party", "register", "--name", "Claire Dubois", cwd=tmp_path).stdout.strip()
+    coach = etrack(*db, "--create", "party", "register", "--name", "Claire Dubois", cwd=tmp_path).stdout.strip()
     coachee = etrack(*db, "party", "register", "--kind", "team", "--name", "Team Orion", cwd=tmp_path).stdout.strip()
     sponsor = etrack(*db, "party", "register", "--name", "Sophie Laurent", cwd=tmp_path).stdout.strip()
     ungranted = etrack(*db, "open", "--as", f"coach:{coach}", "--coachee", coachee, "--sponsor", sponsor,

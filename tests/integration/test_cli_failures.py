@@ -185,6 +185,6 @@ def test_a_bad_db_value_for_a_read(tmp_path: Path, db: str, words: list[str]) ->
 
 
 def test_a_bad_db_directory_for_a_write(tmp_path: Path) -> None:
-    proc = run("--db", "sqlite:////path/that/does/not/exist.sqlite", "party", "register", "--name", "Ann",
+    proc = run("--db", "sqlite:////path/that/does/not/exist.sqlite", "--create", "party", "register", "--name", "Ann",
                cwd=tmp_path)
     refused(proc, "StoreError", "does not exist")

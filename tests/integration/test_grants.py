@@ -151,7 +151,7 @@ def test_init_grant_revoke_and_history_from_the_command_line(tmp_path: Path) -> 
 
 def test_a_made_up_admin_erasing_from_the_command_line_is_one_error_line(tmp_path: Path) -> None:
     db = ["--db", f"sqlite:///{tmp_path / 'etrack.sqlite'}"]
-    victim = etrack(*db, "party", "register", "--name", "Marc Petit", cwd=tmp_path).stdout.strip()
+    victim = etrack(*db, "--create", "party", "register", "--name", "Marc Petit", cwd=tmp_path).stdout.strip()
     made_up = uuid4()
     proc = etrack(*db, "subject", "erase", victim, "--as", f"admin:{made_up}", cwd=tmp_path)
     assert proc.returncode == 3

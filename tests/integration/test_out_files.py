@@ -4,7 +4,7 @@ Every command that takes ``--out`` is found in the click tree, so a new one is c
 test names it, asking for its cases). Each is run refused (a reader without the grant: exit 3)
 and failing (exit 2 or 4) against an existing file: the file is byte for byte as it was, and no
 temporary file is left beside it. Allowed, the same command replaces the file. The helper itself
-(adapters/cli/files.py) is checked against a failure half-way through a write.
+(adapters/files.py) is checked against a failure half-way through a write.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import click
 import pytest
 
 from engagement_tracker.adapters.cli import cli, main
-from engagement_tracker.adapters.cli.files import staged, text_out, write_out
+from engagement_tracker.adapters.files import staged, text_out, write_out
 from engagement_tracker.domain import Role
 from engagement_tracker.domain.errors import InvalidInput
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, grant, granted, new_tracker, open_engagement
@@ -30,7 +30,10 @@ KEPT = b"an auditor's kept export\n\x00\xff bytes that must survive\n"
 
 def out_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, click.Command]]:
     """Every command of the tree that takes --out, by its path (``audit export``)."""
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):  # the lazy group imports each command when asked for it
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = (*prefix, name)
         if isinstance(command, click.Group):
             yield from out_commands(command, path)
@@ -145,6 +148,24 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["audit", "witness", "cosign", str(s.where / "w.json"), "--state",
                               str(s.where / "w.json"), "--key", str(s.where / "w.pem"), "--as", s.auditor],
         "ok": None,  # cosigning changes the witness's state: checked in test_witness.py
+    },
+    "audit tiles": {
+        # --out names a directory: an existing file there is refused by its type (exit 2) before anything is
+        # read, whoever asks; a reader lacking the grant is refused in test_reads_name_their_reader.py
+        "refused": None,
+        "failing": lambda s: ["audit", "tiles", "--as", s.auditor, "--key", str(s.where / "none.pem")],
+        "ok": None,  # --out is a directory of tiles: checked in test_tlog_tiles.py
+    },
+    "audit witness request": {
+        "refused": lambda s: ["audit", "witness", "request", str(s.where / "two.note"), "--as", s.as_outsider("auditor")],
+        "failing": lambda s: ["audit", "witness", "request", str(s.where / "none.note"), "--as", s.auditor],
+        "ok": None,  # the request body: checked in test_witness_protocol.py
+    },
+    "audit witness add-checkpoint": {
+        "refused": None,  # the witness decides on its own state and key: it opens no store, names no reader
+        "failing": lambda s: ["audit", "witness", "add-checkpoint", str(s.where / "none.req"), "--state",
+                              str(s.where / "w.json"), "--key", str(s.where / "w.pem")],
+        "ok": None,  # cosigning changes the witness's state: checked in test_witness_protocol.py
     },
     "cohort dashboard": {
         "refused": lambda s: ["cohort", "dashboard", str(s.cid), "--as", s.sponsor],

@@ -39,7 +39,10 @@ from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, gran
 
 
 def leaves(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    ctx = click.Context(group)
+    for name in sorted(group.list_commands(ctx)):  # the lazy group imports each command when asked for it
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         path = (*prefix, name)
         if isinstance(command, click.Group):
             yield from leaves(command, path)
@@ -51,6 +54,9 @@ def leaves(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> Iterator[t
 NO_READER = {
     "audit check-bundle": "checks a bundle file offline against a public key; opens no store",
     "audit keygen": "writes a new key file; opens no store",
+    "audit vkey": "prints the public verifier key of a key file; opens no store",
+    "audit witness add-checkpoint": "a witness's decision on its own state file, with its own key; opens no store",
+    "audit witness add-log": "adds a log's public key to a witness's state file; opens no store",
     "audit witness init": "writes a witness's key and empty state; opens no store",
     "demo": "records the sample store and prints the sample it recorded (its own, public, data)",
     "init": "the first admin, refused once a store has one; prints only the new admin's id",
@@ -73,7 +79,9 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "audit export": (lambda s, t: [], lambda s: s.as_outsider("auditor")),
     "audit prove": (lambda s, t: [str(s.eid), "--key", s.key, "--out", str(t / "b.json")],
                     lambda s: s.as_outsider("auditor")),
+    "audit tiles": (lambda s, t: ["--key", s.key, "--out", str(t / "tiles")], lambda s: s.as_outsider("auditor")),
     "audit verify": (lambda s, t: [], lambda s: s.as_outsider("auditor")),
+    "audit witness request": (lambda s, t: [str(s.where / "two.note")], lambda s: s.as_outsider("auditor")),
     "audit witness cosign": (lambda s, t: [str(s.where / "two.note"), "--state", str(s.where / "w.json"), "--key",
                                            str(s.where / "w.pem")], lambda s: s.as_outsider("auditor")),
     "coach hours": (lambda s, t: ["--coach", s.coach.split(":")[1]], lambda s: s.as_outsider("auditor")),
@@ -273,6 +281,7 @@ PY_READS: dict[str, tuple[Role, Callable[[World, Any], object]]] = {
     "audit.consistency": (Role.AUDITOR, lambda w, v: w.audit.consistency(v, 1)),
     "audit.entries": (Role.AUDITOR, lambda w, v: w.audit.entries(v)),
     "audit.export": (Role.AUDITOR, lambda w, v: w.audit.export(v, _Sink())),
+    "audit.publish": (Role.AUDITOR, lambda w, v: w.audit.publish(v, Ed25519PrivateKey.generate())),
     "audit.prove": (Role.AUDITOR, lambda w, v: w.audit.prove(v, w.eid, None, Ed25519PrivateKey.generate())),
     "audit.verify": (Role.AUDITOR, lambda w, v: w.audit.verify(v)),
     "analyst.activity": (Role.ANALYST, lambda w, v: w.analytics.activity(v)),

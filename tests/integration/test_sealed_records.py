@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from engagement_tracker.adapters import bootstrap
-from engagement_tracker.domain import Actor, EngagementTracker, Role
+from engagement_tracker.domain import Actor, EngagementTracker, Role, StoreError
 from tests.support import Cast, FakeClock, drive, granted, new_tracker, open_engagement
 
 RECORD_KEY = secrets.token_bytes(32).hex()
@@ -155,11 +155,15 @@ def test_an_intact_store_verifies_with_its_seals_and_keeps_verifying_as_it_grows
     app.close()
 
 
-def test_without_the_record_key_the_seals_are_not_checked_and_a_wrong_key_fails_at_the_first_record(
+def test_a_wrong_record_key_is_refused_at_open_and_fails_verify_at_the_first_record(
         durable_store_url: str) -> None:
     app, auditor, _ = history(durable_store_url)
     app.close()
-    wrong = new_tracker(durable_store_url, FakeClock(), ETRACK_RECORD_KEY=secrets.token_bytes(32).hex())
+    wrong_key = secrets.token_bytes(32).hex()
+    with pytest.raises(StoreError, match="belongs to another store"):  # the store knows its key (store_files.py)
+        new_tracker(durable_store_url, FakeClock(), ETRACK_RECORD_KEY=wrong_key)
+    wrong = new_tracker(durable_store_url, FakeClock(), ETRACK_RECORD_KEY=RECORD_KEY)
+    wrong.recorder.record_key = bytes.fromhex(wrong_key)  # type: ignore[attr-defined]  # past the open's check
     report = bootstrap.audit_service(wrong).verify(auditor).to_dict()
     wrong.close()
     first = Store(durable_store_url).rows()[0][0]

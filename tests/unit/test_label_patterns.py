@@ -41,3 +41,26 @@ def test_four_words_or_more_in_one_level_are_refused(words: list[str]) -> None:
     for field in ("org_unit", "unit"):
         with pytest.raises(InvalidInput):
             require_label(" ".join(words), field)
+
+
+#: Words of letters from several alphabets, accents included (the seeds are French: 'Opérations/Zürich').
+ACCENTED_WORDS = st.text(alphabet=st.sampled_from("abcéèêëàâîïôöûüùçñßøåæœÉÈÎÖÜÇŁłżšžąęğışαβγдж"),
+                         min_size=1, max_size=10)
+
+
+@given(st.lists(st.lists(ACCENTED_WORDS, min_size=1, max_size=3), min_size=1, max_size=4))
+def test_an_org_unit_of_any_alphabet_passes_in_either_unicode_form(levels: list[list[str]]) -> None:
+    import unicodedata
+
+    text = "/".join(" ".join(words) for words in levels)
+    if len(unicodedata.normalize("NFC", text)) > 80:
+        return  # the length limit, tested elsewhere
+    nfc = unicodedata.normalize("NFC", text)
+    assert require_label(text, "org_unit") == nfc
+    assert require_label(unicodedata.normalize("NFD", text), "org_unit") == nfc  # one label, however typed
+
+
+@given(ACCENTED_WORDS, st.sampled_from(["!", "?", ",", ";", "("]))
+def test_punctuation_of_a_sentence_is_still_refused_beside_accented_letters(word: str, mark: str) -> None:
+    with pytest.raises(InvalidInput):
+        require_label(f"{word}{mark}", "org_unit")

@@ -1,4 +1,4 @@
-"""``--out FILE``: every command writes its file whole or not at all.
+"""Files written whole or not at all: every ``--out FILE``, a witness's state, the log's tiles.
 
 The output goes to a temporary file beside the target (same directory, so the rename stays on
 one file system); it is fsynced and only then renamed over the target (``os.replace``, atomic
@@ -7,7 +7,8 @@ on POSIX), and the directory is fsynced so the rename survives a crash. A comman
 temporary file and leaves an existing target byte for byte as it was.
 
 Every command that takes ``--out`` writes through this module (tests/integration/test_out_files.py
-finds them in the click tree and checks each, refused and failing).
+finds them in the click tree and checks each, refused and failing), and so do the auditors' files
+(``adapters/audit.py``: a witness's state, tiles, proofs).
 """
 
 from __future__ import annotations
@@ -86,9 +87,13 @@ def text_out(target: str | Path) -> Iterator[IO[str]]:
 
 
 def write_out(target: str | Path, data: str | bytes) -> None:
-    """Write ``data`` (text as UTF-8) to ``target`` whole, or leave it as it was."""
-    with staged(target) as tmp:
-        if isinstance(data, bytes):
-            tmp.write_bytes(data)
-        else:
-            tmp.write_text(data, encoding="utf-8")
+    """Write ``data`` (text as UTF-8) to ``target`` whole, or leave it as it was; a file that cannot
+    be written is InvalidInput naming it."""
+    try:
+        with staged(target) as tmp:
+            if isinstance(data, bytes):
+                tmp.write_bytes(data)
+            else:
+                tmp.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput("out", f"cannot write {target}: {exc.strerror}") from None
