@@ -97,9 +97,10 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
             startup_dir = directory / "startup"
             startup_dir.mkdir()
             small_app = build_store(startup_dir, 1_000)
+            reader = f"admin:{small_app.access.initialise('Bench Admin').value}"  # every read names its reader
             ProjectionRunner(small_app).catch_up()
             small_app.close()
-            results.extend(bench_startup(startup_dir / "store.sqlite", 5 if quick else 21))
+            results.extend(bench_startup(startup_dir / "store.sqlite", 5 if quick else 21, reader))
         if "record" in chosen:
             results.extend(bench_record(f"sqlite:///{directory / 'record.sqlite'}", directory, "sqlite",
                                         20 if quick else 100, 3 if quick else 7, 3 if quick else 20, 40 if quick else 160))

@@ -45,11 +45,11 @@ def _rows(name: str, what: str, ours: list[float], bare: list[float], seconds_ta
     }]
 
 
-def bench_startup(store: Path, rounds: int) -> list[dict[str, Any]]:
-    """``etrack --help`` and ``etrack engagements`` (the store at STORE) against ``python -c pass``."""
+def bench_startup(store: Path, rounds: int, reader: str) -> list[dict[str, Any]]:
+    """``etrack --help`` and ``etrack engagements --as READER`` (the store at STORE) against ``python -c pass``."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(ETRACK_DATABASE_URL=f"sqlite:///{store}", COLUMNS="120")
-    arms = {"help": _arm([*_etrack(), "--help"], env), "read": _arm([*_etrack(), "engagements"], env),
+    arms = {"help": _arm([*_etrack(), "--help"], env), "read": _arm([*_etrack(), "engagements", "--as", reader], env),
             "pass": _arm([sys.executable, "-c", "pass"], env)}
     for arm in arms.values():  # untimed: bytecode written, files in the page cache
         arm()
