@@ -8,7 +8,7 @@ its stable, persisted topic.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 from uuid import UUID
 
 import attrs
@@ -38,8 +38,14 @@ from engagement_tracker.domain.vocabulary import (
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, stale_snapshot
 
-if TYPE_CHECKING:  # the record folds what the reads show beyond the decisions (cohort_record.py)
-    from engagement_tracker.domain.cohort_record import CohortRecord
+
+class CohortRecord(Protocol):
+    """What an event's ``keep`` writes: the cohort's content beyond its decisions
+    (``cohort_record.CohortRecord`` folds it; named here by shape, so that neither module names the other)."""
+
+    rituals: list[Ritual]
+    decisions: list[Decision]
+    readings: list[MetricReading]
 
 
 class CohortHistory(WorkflowAggregate):

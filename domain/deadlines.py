@@ -22,14 +22,57 @@ found, so the log says when a deadline was missed. Each deadline has a stable ke
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from engagement_tracker.domain.checks import end_of
+from engagement_tracker.domain.values import CohortRules, Experiment
 
-if TYPE_CHECKING:  # the aggregates call these rules; the rules only read their state
-    from engagement_tracker.domain.cohort_history import CohortHistory
-    from engagement_tracker.domain.engagement_history import EngagementHistory
+
+class EngagementHistory(Protocol):
+    """What the engagement rules read of an engagement (``engagement_history.EngagementHistory``
+    has it; the aggregates call these rules, and the rules name them only by shape)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def phase(self) -> str: ...
+    @property
+    def coachee_kind(self) -> str: ...
+    @property
+    def contract_end(self) -> date | None: ...
+    @property
+    def accompaniment_started_at(self) -> datetime | None: ...
+    @property
+    def last_session_on(self) -> date | None: ...
+    @property
+    def resumed_on(self) -> date | None: ...
+    @property
+    def missed(self) -> Mapping[str, datetime]: ...
+    @property
+    def open_actions(self) -> Mapping[str, date | None]: ...
+    @property
+    def quarterly_reviews_held(self) -> int: ...
+
+
+class CohortHistory(Protocol):
+    """What the cohort rules read of a cohort (``cohort_history.CohortHistory`` has it)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def is_ended(self) -> bool: ...
+    @property
+    def rules(self) -> CohortRules: ...
+    @property
+    def cycle_started_at(self) -> datetime | None: ...
+    @property
+    def checkpoints(self) -> Mapping[str, datetime]: ...
+    @property
+    def experiments(self) -> Mapping[str, Experiment]: ...
+    @property
+    def missed(self) -> Mapping[str, datetime]: ...
 
 #: What each week of the first cycle is for (seed 002).
 CYCLE_WEEKS = {
@@ -83,7 +126,7 @@ def off_track_status(e: EngagementHistory) -> dict[str, Any] | None:
     return {"since": since.isoformat(), "due_at": e.missed[key].isoformat()}
 
 
-def _not_recorded(due: Due, missed: dict[str, datetime]) -> Due:
+def _not_recorded(due: Due, missed: Mapping[str, datetime]) -> Due:
     return [(k, d) for k, d in due if k not in missed]
 
 

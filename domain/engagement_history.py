@@ -9,7 +9,7 @@ stable, persisted topic.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import attrs
@@ -41,8 +41,27 @@ from engagement_tracker.domain.vocabulary import (
 from engagement_tracker.domain.workflow import ENGAGEMENT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import WorkflowAggregate, stale_snapshot
 
-if TYPE_CHECKING:  # the record folds what the reads show beyond the decisions (engagement_record.py)
-    from engagement_tracker.domain.engagement_record import EngagementRecord
+
+class EngagementRecord(Protocol):
+    """What an event's ``keep`` writes: the content an engagement's reads show beyond its decisions
+    (``engagement_record.EngagementRecord`` folds it; named here by shape, so that neither module
+    names the other)."""
+
+    diagnosis: Sealed | None
+    objectives: dict[str, Objective]
+    indicators: dict[str, Indicator]
+    sessions: list[Session]
+    session_billing: dict[str, str]
+    session_group_size: dict[str, int]
+    actions: dict[str, Action]
+    measurements: list[Measurement]
+    reviews_held: list[date]
+    quarterly_reviews: list[date]
+    evaluations: dict[str, Evaluation]
+    closing_synthesis: Sealed | None
+    recommendations: Sealed | None
+    end_detail: Sealed | None
+    testimonials: dict[str, Testimonial]
 
 
 class EngagementHistory(WorkflowAggregate):
