@@ -42,7 +42,7 @@ from engagement_tracker.domain.checks import Settings, read_settings, require_ci
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.projections.analytics import AnalystService, Analytics, AnalyticsView
-from engagement_tracker.projections.audit_trail import AuditService, AuditTrail, AuditTrailView, StoredRecords
+from engagement_tracker.projections.audit_trail import TRAIL_RULES, AuditService, AuditTrail, AuditTrailView, StoredRecords
 from engagement_tracker.projections.directory import Directory, DirectoryView
 from engagement_tracker.projections.tracking import TrackedProjection, View
 
@@ -129,7 +129,7 @@ def _open(config: StoreConfig, clock: Callable[[], datetime], ids: Callable[[], 
     sealer = open_vault(config)
     full_env = {**event_store_env(config), **cipher_env(env), **sealed_recorder_env(config), **(env or {})}
     try:
-        app = EngagementTracker(full_env, sealer=sealer, clock=clock, ids=ids)
+        app = provide_services(EngagementTracker(full_env, sealer=sealer, clock=clock, ids=ids))
     except PersistenceError as exc:
         _close(sealer)
         raise StoreError(f"cannot open the event store at {config.url}: {exc}") from exc
@@ -302,9 +302,15 @@ def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
             Directory(_view(app, backend.directory_view), backend.records)]
 
 
+def provide_services(app: EngagementTracker) -> EngagementTracker:
+    """Hand the application the read models its services use (``app.audit``), built on first use."""
+    app.provide(audit=lambda: AuditService(audit_trail(app), app.clock, grants=app.held_grants, rules=TRAIL_RULES))
+    return app
+
+
 def audit_service(app: EngagementTracker) -> AuditService:
-    """What auditors do (read, verify, checkpoint and export the trail) on the app's store."""
-    return AuditService(audit_trail(app), app.clock, grants=app.held_grants)
+    """What auditors do (read, verify, checkpoint and export the trail) on the app's store: ``app.audit``."""
+    return app.audit
 
 
 def analyst_service(app: EngagementTracker) -> AnalystService:

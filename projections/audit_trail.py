@@ -12,18 +12,15 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import IO, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
-from engagement_tracker.domain.access import GrantsSource, grant_checked, recheck, relied_on, require_auditor
-from engagement_tracker.domain.checks import require_writer
-from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, NotPermitted, StoreError
-from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.application.audit import AuditService, Publication, require_origin
+from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.projections.audit_chain import (
     GENESIS,
     AuditEntry,
@@ -39,7 +36,7 @@ from engagement_tracker.projections.audit_chain import (
     verify,
     verify_scan,
 )
-from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN, entry_leaf_hash, note_signed_by, row_leaf_hashes
+from engagement_tracker.projections.audit_log import entry_leaf_hash, note_signed_by, row_leaf_hashes
 from engagement_tracker.projections.audit_proofs import (
     bundle,
     check_against,
@@ -259,212 +256,68 @@ def _ranges_report(events: object, jobs: int, checkpoint: dict[str, Any] | None,
     return finish(result, count, checkpoint, tracked, seals)
 
 
-@attrs.frozen
-class Publication:
-    """What ``AuditService.publish`` hands the writer: the signed checkpoint, the size already published,
-    and the tiles to write (``contents`` yields each with its bytes, read lazily)."""
+class _TrailRules:
+    """The trail's rules and Ed25519 signatures, as the application's ``TrailRules`` port names them
+    (``domain/application/audit.py``): handed to ``app.audit`` by bootstrap."""
 
-    checkpoint: dict[str, Any]
-    old_size: int
-    tiles: list[Tile]
-    contents: Iterator[tuple[Tile, bytes]]
+    max_verify_jobs = MAX_VERIFY_JOBS
 
+    def is_private_key(self, key: object) -> bool:
+        return isinstance(key, Ed25519PrivateKey)
 
-class AuditService:
-    """What auditors do: read, verify, checkpoint and export the trail."""
+    def is_public_key(self, key: object) -> bool:
+        return isinstance(key, Ed25519PublicKey)
 
-    def __init__(self, trail: AuditTrail, clock: Callable[[], datetime], *, grants: GrantsSource) -> None:
-        self.trail = trail
-        self.clock = clock
-        #: Who holds which grants now (the access register, handed in by bootstrap).
-        self.grants = grants
+    def is_policy(self, policy: object) -> bool:
+        return isinstance(policy, Policy)
 
-    def entries(self, viewer: Actor, start: int = 1, limit: int | None = None) -> list[AuditEntry]:
-        require_auditor(viewer, "read the audit trail", self.grants)
-        self.trail.catch_up()
-        return self.trail.view.entries(start, limit)
+    def require_checkpoint(self, checkpoint: object) -> dict[str, Any] | None:
+        return require_checkpoint(checkpoint)
 
-    def verify(
-        self, viewer: Actor, checkpoint: dict[str, Any] | None = None, public_key: Ed25519PublicKey | None = None,
-        witnesses: Sequence[tuple[str, Ed25519PublicKey]] = (), against: Iterable[dict[str, Any]] | None = None,
-        on_progress: Callable[[int], None] | None = None,
-        jobs: int = 1,
-        policy: Policy | None = None,
-    ) -> Report:
-        """Verify the store (see :meth:`AuditTrail.verify`); ``witnesses`` (name, key) must all have
-        cosigned the checkpoint."""
-        checkpoint = require_checkpoint(checkpoint)
-        if public_key is not None and not isinstance(public_key, Ed25519PublicKey):
-            raise InvalidInput("public_key", f"expected an Ed25519 public key (or None), got {type(public_key).__name__}")
-        witnesses = list(witnesses)
-        if any(not (isinstance(w, tuple) and len(w) == 2 and isinstance(w[1], Ed25519PublicKey)) for w in witnesses):
-            raise InvalidInput("witnesses", "expected (name, Ed25519 public key) pairs (see projections.witness.parse_vkey)")
-        if witnesses and checkpoint is None:
-            raise InvalidInput("witnesses", "witness cosignatures are checked on a checkpoint: give one")
-        if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_VERIFY_JOBS:
-            raise InvalidInput("jobs", f"{jobs!r}: expected a whole number of processes, 1 to {MAX_VERIFY_JOBS}")
-        if policy is not None and not isinstance(policy, Policy):
-            raise InvalidInput("policy", "expected a witness policy (projections.witness_policy.parse_policy)")
-        if policy is not None and checkpoint is None:
-            raise InvalidInput("policy", "a witness policy is checked on a checkpoint: give one")
-        try:
-            require_auditor(viewer, "verify the audit trail", self.grants)
-        except NotPermitted as refused:
-            report = self._unless_cut(refused, checkpoint, public_key, against, policy)
-            if report is None:
-                raise
-            return report
-        return self.trail.verify(checkpoint, public_key, witnesses, against, on_progress, jobs=jobs, policy=policy)
+    def note_fields(self, checkpoint: dict[str, Any] | str) -> tuple[str, str, int, bytes]:
+        return note_fields(checkpoint)
 
-    def _unless_cut(self, refused: NotPermitted, checkpoint: dict[str, Any] | None, public_key: Ed25519PublicKey | None,
-                    against: Iterable[dict[str, Any]] | None, policy: Policy | None) -> Report | None:
-        """A tail cut never hides behind a refusal: the grant the live store consults may be among the records
-        removed. Whoever shows a checkpoint signed by the trusted log key (given, or the policy's) or an export
-        they kept learns whether the log still extends it: the faults when it does not (the refusal beside
-        them), None when it does (the refusal stands: nothing else is shown)."""
-        note = checkpoint.get("note") if checkpoint is not None else None
-        trusted = public_key
-        if isinstance(note, str) and trusted is None and policy is not None:
-            trusted = policy.log_key(note_fields(note)[1])
-        signed = isinstance(note, str) and trusted is not None and note_signed_by(note, trusted)
-        if not signed and against is None:
-            return None
-        report = self.trail.verify(checkpoint if signed else None, trusted, (), against)  # no quorum: only the log
-        if report.ok:
-            return None
-        report.refused = (f"{refused}; the log was checked only because you showed what it signed (a checkpoint) "
-                          "or an export you kept, and it no longer holds all of it: see the faults")
-        return report
+    def note_signed_by(self, note: str, key: Ed25519PublicKey, name: str | None = None) -> bool:
+        return note_signed_by(note, key, name)
 
-    def checkpoint(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
-        """Sign the trail after checking the store against it: a C2SP signed note over the Merkle tree
-        (``origin``, ``size``, ``root_hash``, ``note``, and the ``frontier`` that names where a later
-        history diverges), and the 0.1.0 signed chain head (``position``, ``head_hash``, ...)."""
-        require_auditor(viewer, "sign a checkpoint", self.grants)
-        if not isinstance(signing_key, Ed25519PrivateKey):
-            raise InvalidInput("signing_key", f"expected an Ed25519 private key, got {type(signing_key).__name__}")
-        require_origin(origin)
-        self.trail.catch_up()
-        report = self.trail.verify()
-        if not report.ok:
-            first = report.first
-            raise StoreError(f"refusing to sign a checkpoint over a damaged store: {first.kind if first else '?'} "
-                             f"at position {first.position if first else '?'}")
-        head = self.trail.view.head()
+    def public_key_of(self, key: Ed25519PrivateKey) -> Ed25519PublicKey:
+        return key.public_key()
+
+    def sign_checkpoint(self, view: AuditTrailView, tree: StoredTree, key: Ed25519PrivateKey, origin: str,
+                        created_at: datetime) -> dict[str, Any]:
+        """The C2SP signed note over the tree, and the 0.1.0 signed chain head."""
+        head = view.head()
         position, head_hash = (head.position, head.entry_hash) if head else (0, GENESIS)
-        created_at = self.clock().astimezone(UTC).isoformat()
-        signature = signing_key.sign(canonical_checkpoint(position, head_hash, created_at))
+        created = created_at.astimezone(UTC).isoformat()
+        signature = key.sign(canonical_checkpoint(position, head_hash, created))
         return {
-            **signed_checkpoint(self.trail.view, signing_key, origin, self.trail.stored_tree()),
+            **signed_checkpoint(view, key, origin, tree),
             "position": position,
             "head_hash": head_hash,
-            "created_at": created_at,
-            "public_key": public_key_hex(signing_key.public_key()),
+            "created_at": created,
+            "public_key": public_key_hex(key.public_key()),
             "signature": signature.hex(),
         }
 
-    def publish(self, viewer: Actor, signing_key: Ed25519PrivateKey, origin: str = DEFAULT_ORIGIN,
-                published: str | None = None) -> Publication:
-        """Sign a checkpoint and list the C2SP tlog-tiles that publish the trail up to it
-        (``projections/tlog_tiles.py``). ``published`` is the checkpoint note already published (a
-        directory's ``checkpoint``): only the tiles the tree gained since are listed, and a trail that no
-        longer extends it (records at its end removed, or any rewritten) is refused
-        (:class:`HistoryRewritten`) before anything is signed."""
-        require_auditor(viewer, "publish the audit trail's tiles", self.grants)
-        if not isinstance(signing_key, Ed25519PrivateKey):
-            raise InvalidInput("signing_key", f"expected an Ed25519 private key, got {type(signing_key).__name__}")
-        require_origin(origin)
-        old_size, old_root = 0, None
-        if published is not None:
-            note, published_origin, old_size, old_root = note_fields(published)
-            if published_origin != origin or not note_signed_by(note, signing_key.public_key(), origin):
-                raise InvalidInput("out", f"the published checkpoint is another log's ({published_origin!r}, or "
-                                   f"signed by another key than this log's {origin!r}): publish into a new directory")
-        self.trail.catch_up()
-        tree = self.trail.stored_tree()
-        if old_size > tree.size:
-            raise HistoryRewritten(f"{origin}: the published checkpoint signs {old_size} entries; the trail now holds "
-                                   f"{tree.size}: records at its end were removed. Nothing was published")
-        if old_root is not None and old_size and tree.root(old_size) != old_root:
-            raise HistoryRewritten(f"{origin}: the trail's first {old_size} entries no longer have the published "
-                                   "root: its history was rewritten. Nothing was published")
-        checkpoint = self.checkpoint(viewer, signing_key, origin)
-        tiles = new_tiles(old_size, int(checkpoint["size"]))
-        return Publication(checkpoint, old_size, tiles, tile_contents(self.trail.view, self.trail.view, tiles))
+    def new_tiles(self, old: int, new: int) -> list[Tile]:
+        return new_tiles(old, new)
 
-    @grant_checked
-    def export(self, viewer: Actor, out: IO[str], on_page: Callable[[int], None] | None = None) -> int:
-        """Write the trail as JSON Lines (each entry with its leaf ``index`` and ``leaf_hash``);
-        returns the number of entries. Entries are read a page at a time (memory stays flat in the
-        size of the trail); ``on_page(n)`` is called after each page written."""
-        require_writer(out, "out")
-        require_auditor(viewer, "read the audit trail", self.grants)
-        self.trail.catch_up()
-        n = 0
+    def tile_contents(self, view: AuditTrailView, tiles: list[Tile]) -> Iterator[tuple[Tile, bytes]]:
+        return tile_contents(view, view, tiles)
 
-        def pages() -> Iterator[AuditEntry]:
-            start = 1
-            while True:
-                page = self.trail.view.entries(start, EXPORT_PAGE)
-                if not page:
-                    return
-                yield from page
-                start = page[-1].position + 1
-                if on_page is not None:
-                    on_page(len(page))
+    def export_lines(self, entries: Iterable[AuditEntry]) -> Iterator[str]:
+        return export_lines(entries, entry_leaf_hash)
 
-        for line in export_lines(pages(), entry_leaf_hash):
-            out.write(line + "\n")
-            n += 1
-        # checked again once written: an export whose reader lost the grant while it ran is refused
-        # (the command line then leaves the file it was to replace as it was)
-        recheck(relied_on(), self.grants())
-        return n
+    def bundle(self, view: AuditTrailView, aggregate_id: str, checkpoint: dict[str, Any], tree: StoredTree,
+               ) -> dict[str, Any]:
+        return bundle(view, aggregate_id, checkpoint, tree)
 
-    def prove(self, viewer: Actor, aggregate_id: object, checkpoint: dict[str, Any] | str | None = None,
-              signing_key: Ed25519PrivateKey | None = None, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
-        """An offline bundle: every record of one engagement or cohort (or any aggregate), each with its
-        leaf and its inclusion proof against ``checkpoint`` (else a new one signed with ``signing_key``)."""
-        require_auditor(viewer, "prove records of the audit trail", self.grants)
-        aggregate = _aggregate_id(aggregate_id)
-        if checkpoint is None:
-            if signing_key is None:
-                raise InvalidInput("checkpoint", "give a checkpoint, or a signing key to sign a new one")
-            checkpoint = self.checkpoint(viewer, signing_key, origin)
-        elif isinstance(checkpoint, str):
-            checkpoint = {"note": checkpoint}
-        elif not isinstance(checkpoint, dict):
-            raise InvalidInput("checkpoint", f"expected a checkpoint (dict or note text), got {type(checkpoint).__name__}")
-        self.trail.catch_up()
-        return bundle(self.trail.view, aggregate, checkpoint, self.trail.stored_tree())
+    def consistency(self, tree: StoredTree, old: int, new: int | None) -> dict[str, Any]:
+        return consistency(tree, old, new)
 
-    def consistency(self, viewer: Actor, old: int | dict[str, Any] | str,
-                    new: int | dict[str, Any] | str | None = None) -> dict[str, Any]:
-        """A consistency proof (RFC 9162 §2.1.4) that the trail's tree at ``new`` (a size or a
-        checkpoint; the current tree when None) extends the one at ``old``; a checkpoint's root must
-        be the trail's at its size."""
-        require_auditor(viewer, "prove the audit trail's consistency", self.grants)
-        self.trail.catch_up()
-        sizes: list[int | None] = []
-        roots: list[str | None] = []
-        for value in (old, new):
-            if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-                sizes.append(value)
-                roots.append(None)
-            elif isinstance(value, dict | str):
-                _, _, size, signed_root = note_fields(value)
-                sizes.append(size)
-                roots.append(signed_root.hex())
-            else:
-                raise InvalidInput("size", f"expected a tree size or a checkpoint, got {type(value).__name__}")
-        if sizes[0] is None:
-            raise InvalidInput("old", "the old tree needs a size or a checkpoint")
-        proof = consistency(self.trail.stored_tree(), sizes[0], sizes[1])
-        for side, wanted in zip(("old", "new"), roots, strict=True):
-            if wanted is not None and proof[f"{side}_root"] != wanted:
-                raise StoreError(f"the trail's tree of {proof[f'{side}_size']} entries does not have the {side} "
-                                 "checkpoint's root: that history was rewritten (`etrack audit verify --checkpoint`)")
-        return proof
+
+#: What ``app.audit`` is handed (bootstrap): the trail's rules and signatures.
+TRAIL_RULES = _TrailRules()
 
 
 # --- checkpoint signatures ---------------------------------------------------------------------
@@ -494,22 +347,6 @@ def require_checkpoint(checkpoint: object) -> dict[str, Any] | None:
 
 
 
-def require_origin(origin: object) -> str:
-    """A checkpoint's origin: one line of printable text without spaces at its ends."""
-    if not isinstance(origin, str) or not origin or origin != origin.strip() or not origin.isprintable():
-        raise InvalidInput("origin", f"{origin!r} is not an origin line (printable text, e.g. {DEFAULT_ORIGIN!r})")
-    return origin
-
-
-def _aggregate_id(value: object) -> str:
-    from uuid import UUID
-
-    try:
-        return str(value if isinstance(value, UUID) else UUID(str(value)))
-    except ValueError:
-        raise InvalidInput("aggregate_id", f"{value!r} is not an engagement or cohort id (a UUID)") from None
-
-
 def public_key_hex(key: Ed25519PublicKey) -> str:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
@@ -532,3 +369,12 @@ def checkpoint_signature_problem(checkpoint: dict[str, Any], trusted: Ed25519Pub
     except InvalidSignature:
         return "the checkpoint's signature does not match its content"
     return None
+
+
+#: AuditService and Publication live in the application layer now (``domain/application/audit.py``);
+#: their 0.2 import path from here keeps working.
+__all__ = [
+    "MAX_VERIFY_JOBS", "PUBLIC_KEY_ENV", "TRAIL_NAME", "TRAIL_RULES", "AuditService", "AuditTrail", "AuditTrailView",
+    "Publication", "StoredRecords", "checkpoint_signature_problem", "public_key_hex", "require_checkpoint",
+    "require_origin",
+]

@@ -8,6 +8,7 @@ never chooses a backend: the environment it is given does (see ``adapters/storag
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -21,6 +22,7 @@ from eventsourcing.persistence import (
 )
 
 from engagement_tracker.domain.access import require_auditor
+from engagement_tracker.domain.application.audit import AuditService
 from engagement_tracker.domain.application.budget_commands import BudgetService
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory, as_uuid
@@ -100,7 +102,8 @@ class EngagementTracker(CommandPath):
     """The domain core's application: one command path and the services composed on it.
 
     ``app.engagements``, ``app.cohorts``, ``app.parties``, ``app.access`` (grants) and
-    ``app.budgets`` (privacy budgets) each hold the same command path; ``app.tick`` records the
+    ``app.budgets`` (privacy budgets) each hold the same command path; ``app.audit`` (the audit trail)
+    is built on first use; ``app.tick`` records the
     deadlines that fell due and ``app.replay`` shows a past state to auditors. The flat methods of
     0.1 (``app.hold_first_meeting(...)``) still work for one minor version, with a DeprecationWarning.
     """
@@ -125,6 +128,34 @@ class EngagementTracker(CommandPath):
         self.parties = PartyService(self)
         self.access = AccessService(self)
         self.budgets = BudgetService(self)
+        #: How the services over read models are built on first use (``provide``, from bootstrap): a
+        #: command that never reads the audit trail never creates its tables.
+        self._read_services: dict[str, Callable[[], Any]] = {}
+        self._built: dict[str, Any] = {}
+        self._building = threading.Lock()
+
+    def provide(self, *, audit: Callable[[], AuditService] | None = None) -> None:
+        """Bootstrap's wiring of the services that read a read model (``adapters/bootstrap.py``): each
+        is built by its factory the first time it is used."""
+        if audit is not None:
+            self._read_services["audit"] = audit
+
+    def _read_service(self, name: str) -> Any:
+        with self._building:
+            if name not in self._built:
+                factory = self._read_services.get(name)
+                if factory is None:
+                    raise StoreError(f"app.{name} reads a read model this tracker was not given: open it with "
+                                     "engagement_tracker.adapters.bootstrap.open_tracker (which wires it)")
+                self._built[name] = factory()
+            return self._built[name]
+
+    @property
+    def audit(self) -> AuditService:
+        """What auditors do with the audit trail (read, verify, checkpoint, publish, export, prove), built
+        on first use."""
+        service: AuditService = self._read_service("audit")
+        return service
 
     if not TYPE_CHECKING:  # hidden from type checkers: a flat call in typed code is an error to fix
 

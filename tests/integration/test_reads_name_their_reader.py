@@ -26,6 +26,7 @@ from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.cli import cli
 from engagement_tracker.domain import Actor, NotPermitted, Role
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.application.audit import AuditService
 from engagement_tracker.domain.application.budget_commands import BudgetService
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.engagement_commands import EngagementService
@@ -216,6 +217,7 @@ PLUMBING = {
     "get": "the aggregate a command loads (engagement, cohort, party); views are view/timeline",
     "record": "the folded record the views read; views are engagements.view/timeline, cohorts.view",
     "name": "parties.name: unseals a name for a view that already passed its gate",
+    "provide": "bootstrap's wiring of app.audit and app.analysts (factories; reads nothing)",
 }
 
 #: The parameter naming who acts in a command.
@@ -234,7 +236,7 @@ def services() -> dict[str, type]:
 
     return {"app": EngagementTracker, "engagements": EngagementService, "cohorts": CohortService,
             "parties": PartyService, "access": AccessService, "budgets": BudgetService,
-            "audit": typing.get_type_hints(bootstrap.audit_service)["return"],
+            "audit": AuditService,
             "analyst": typing.get_type_hints(bootstrap.analyst_service)["return"]}
 
 
@@ -258,7 +260,7 @@ class World:
         self.coach = cast.coach
         self.analyst = granted(app, Role.ANALYST, "Anna")
         self.outsider = app.parties.register("person", "Oscar Outsider").value
-        self.audit = bootstrap.audit_service(app)
+        self.audit = app.audit
         self.analytics = bootstrap.analyst_service(app)
 
 

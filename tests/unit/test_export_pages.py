@@ -8,7 +8,7 @@ import pytest
 
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.domain import Role
-from engagement_tracker.projections import audit_trail
+from engagement_tracker.domain.application import audit
 from engagement_tracker.projections.audit_chain import export_lines
 from engagement_tracker.projections.audit_log import entry_leaf_hash
 from tests.support import Cast, FakeClock, drive, granted, new_tracker, open_engagement
@@ -21,7 +21,7 @@ def test_a_paged_export_equals_the_whole_trail(monkeypatch: pytest.MonkeyPatch) 
     auditor = granted(app, Role.AUDITOR, "Aude Auditor")
     service = bootstrap.audit_service(app)
     whole = "".join(line + "\n" for line in export_lines(service.entries(auditor), entry_leaf_hash))
-    monkeypatch.setattr(audit_trail, "EXPORT_PAGE", 3)
+    monkeypatch.setattr(audit, "EXPORT_PAGE", 3)
     pages: list[int] = []
     out = io.StringIO()
     n = service.export(auditor, out, pages.append)
