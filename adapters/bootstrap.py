@@ -41,7 +41,7 @@ from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.checks import Settings, read_settings, require_cipher_key
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.sealing import Sealer
-from engagement_tracker.projections.analytics import AnalystService, Analytics, AnalyticsView
+from engagement_tracker.projections.analytics import RELEASE_RULES, AnalystService, Analytics, AnalyticsView
 from engagement_tracker.projections.audit_trail import TRAIL_RULES, AuditService, AuditTrail, AuditTrailView, StoredRecords
 from engagement_tracker.projections.directory import Directory, DirectoryView
 from engagement_tracker.projections.tracking import TrackedProjection, View
@@ -303,8 +303,14 @@ def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
 
 
 def provide_services(app: EngagementTracker) -> EngagementTracker:
-    """Hand the application the read models its services use (``app.audit``), built on first use."""
-    app.provide(audit=lambda: AuditService(audit_trail(app), app.clock, grants=app.held_grants, rules=TRAIL_RULES))
+    """Hand the application the read models its services use (``app.audit``, ``app.analysts``), each built
+    on first use."""
+    app.provide(
+        audit=lambda: AuditService(audit_trail(app), app.clock, grants=app.held_grants, rules=TRAIL_RULES),
+        analysts=lambda: AnalystService(
+            analytics(app), app.clock, app.settings.k_min, grants=app.held_grants, rules=RELEASE_RULES,
+            spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value),
+    )
     return app
 
 
@@ -314,9 +320,9 @@ def audit_service(app: EngagementTracker) -> AuditService:
 
 
 def analyst_service(app: EngagementTracker) -> AnalystService:
-    """Released aggregates of the app's store, never below ETRACK_K_MIN persons per cell (default 5)."""
-    return AnalystService(analytics(app), app.clock, app.settings.k_min, grants=app.held_grants,
-                          spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value)
+    """Released aggregates of the app's store, never below ETRACK_K_MIN persons per cell (default 5):
+    ``app.analysts``."""
+    return app.analysts
 
 
 CIPHER_KEY_ENV = "ETRACK_CIPHER_KEY"

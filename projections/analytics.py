@@ -18,32 +18,24 @@ import re
 import sys
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any, Literal, overload
+from datetime import datetime
+from typing import Any
 
 import attrs
-from eventsourcing.persistence import PersistenceError, Tracking
+from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.access import (
     GrantGuard,
-    GrantsMoved,
-    GrantsSource,
-    grant_checked,
-    grant_guard,
-    recheck_moved,
-    require_analyst,
 )
-from engagement_tracker.domain.checks import (
-    MIN_K,
-    require_dimensions,
-    require_int,
-    require_label,
-    require_optional_choice,
-    require_optional_int,
+from engagement_tracker.domain.application.analysts import (
+    DEFAULT_BY,
+    DEFAULT_PERIOD,
+    FAMILY_DIMENSIONS,
+    MAX_K,
+    PERIODS,
+    AnalystService,
 )
-from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput, StoreError
-from engagement_tracker.domain.privacy_budget import require_epsilon
-from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
     DIMENSIONS,
@@ -74,7 +66,6 @@ from engagement_tracker.projections.regions import (
 from engagement_tracker.projections.testimonials import TESTIMONIALS, testimonial_facts
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
-from engagement_tracker.projections.windows import require_whole_periods, require_window
 
 NAME = "analytics"
 #: How many fine cells a view reads, refines and writes at a time while it records a release.
@@ -212,163 +203,19 @@ _ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\
                        r"([+-][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{6})?)?)?")
 
 
-#: What each release groups by, and its finest period, when the caller passes None.
-DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period"), "testimonial": ("metric", "period")}
-DEFAULT_PERIOD = {"signal": "month", "activity": "quarter", "testimonial": "quarter"}
-#: The dimensions each family's facts have.
-FAMILY_DIMENSIONS = {"signal": ("theme", "context", "polarity", "intensity", "unit", "period"),
-                     "activity": ("metric", "unit", "period"),
-                     "testimonial": ("metric", "unit", "period")}  # metric: item=score (projections/testimonials.py)
-PERIODS = ("month", "quarter", "year")
-MAX_K = 10_000
+class _ReleaseRules:
+    """The disclosure rules, as the application's ``ReleaseRules`` port names them
+    (``domain/application/analysts.py``): handed to ``app.analysts`` by bootstrap."""
 
+    stale = StaleRelease
 
-class AnalystService:
-    """Released aggregates only: signal summaries, trends and activity indicators.
+    def release(self, rows: list[TallyRow], by: tuple[str, ...], k: int, period: str) -> InternalRelease:
+        return release(Tallies(rows), by, Policy(k=k), Level(time=period))
 
-    Arguments are checked before anything is read or recorded: ``by`` is a list of distinct
-    dimension names of the family (signals: theme, context, polarity, intensity, unit, period;
-    activity: metric, unit, period), or one string of names joined by ',' (``"theme"`` is one
-    dimension); ``k`` a whole number, at least the floor; ``unit`` an org unit label;
-    ``period`` month, quarter or year; ``since`` and ``until`` 'YYYY-MM'. None for ``by`` or
-    ``period`` means its default, None for ``k`` the floor. Anything else is InvalidInput naming
-    the argument and the accepted form, and nothing is recorded.
-
-    The floor for k is the deployment's (``k_min``: ``ETRACK_K_MIN``, default 5) or the highest
-    k of an earlier release of the family, whichever is higher: a k below it is refused, never
-    silently raised. Every release must pass the region rule (``projections.regions``) against
-    every earlier release of its family, by every analyst; one that fails is a DisclosureRisk.
-    """
-
-    def __init__(
-        self, analytics: Analytics, clock: Callable[[], datetime], k_min: int | None = 5, *, grants: GrantsSource,
-        spend: Callable[[Actor, float, str], bool] | None = None,
-    ) -> None:
-        self.analytics = analytics
-        #: Pays a differentially private release from the analyst's budget, once per query digest: True
-        #: when it spent, False when the budget had paid for that digest (the application's, from bootstrap).
-        self.spend = spend
-        self.clock = clock
-        #: Who holds which grants now (the access register, handed in by bootstrap).
-        self.grants = grants
-        self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
-
-    def _checked(
-        self, viewer: Actor, family: str, by: Sequence[str] | str | None, unit: str | None, period: str | None,
-        since: str | None, until: str | None, action: str,
-    ) -> tuple[Actor, tuple[str, ...], str | None, str, str | None, str | None]:
-        actor = require_analyst(viewer, action, self.grants)
-        by = require_dimensions(by, "by", DEFAULT_BY[family])
-        allowed = FAMILY_DIMENSIONS[family]
-        if any(d not in allowed for d in by) or len(set(by)) != len(by):
-            raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(allowed)}")
-        if unit is not None:
-            unit = require_label(unit, "org_unit", "unit")
-        period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
-        since, until = require_window(since, until)
-        return actor, by, unit, period, since, until
-
-    def _scope(self, family: str, unit: str | None, since: str | None, until: str | None) -> list[TallyRow]:
-        """The tallies a query reads, as stored rows (decoded as they are read: ``anonymity.Tallies``)."""
-        self.analytics.catch_up()
-        rows = self.analytics.view.tally_rows(family, since, until)
-        if unit:
-            below = unit.rstrip("/") + "/"
-            rows = [r for r in rows if r[3] == unit or r[3].startswith(below)]  # r[3]: the tally's unit
-        return rows
-
-    def _release(
-        self,
-        viewer: Actor,
-        family: str,
-        by: Sequence[str] | str | None,
-        unit: str | None,
-        period: str | None,
-        k: int | None,
-        action: str,
-        since: str | None = None,
-        until: str | None = None,
-        privacy: object = "exact",
-        epsilon: object = None,
-    ) -> Release | DpRelease:
-        actor, by, unit, period, since, until = self._checked(viewer, family, by, unit, period, since, until, action)
-        if privacy == "dp":
-            if k is not None:
-                raise InvalidInput("k", "k applies to exact releases; a release with privacy='dp' takes epsilon")
-            return self._private(actor, family, by, unit, period, since, until, epsilon)
-        if privacy != "exact":
-            raise InvalidInput("privacy", f"{privacy!r} is not one of: exact, dp")
-        if epsilon is not None:
-            raise InvalidInput("epsilon", "epsilon applies to privacy='dp' only")
-        return self._exact(actor, family, by, unit, period, k, since, until)
-
-    def _exact(
-        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
-        since: str | None, until: str | None,
-    ) -> Release:
-        # k is never lowered: not below the deployment's floor nor the k of any earlier release
-        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family))])
-        if k is not None:
-            require_int(k, "k", MIN_K, MAX_K)
-            if k < floor:
-                raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
-                                        "floor, or an earlier release's k): ask with k >= that, or leave k out")
-        policy = Policy(k=floor if k is None else k)
-        for _ in range(3):  # a release that read facts older than another one's is built again
-            try:
-                return self._build_and_record(actor, family, by, unit, period, policy, since, until)
-            except StaleRelease:
-                continue
-        raise ConcurrencyConflict("releases kept being published under this one; ask again")
-
-    def _private(
-        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
-        until: str | None, epsilon: object,
-    ) -> DpRelease:
-        """A differentially private release: the recorded answer to the same query on the same data
-        (spending nothing), or a new one, paid from the analyst's budget before it is shown.
-
-        The query's key (a digest of the query and of the data it read) decides, atomically, who
-        pays: the budget pays for a key once (``PrivacyBudget.spend``: identical queries racing
-        clash on the budget's version, and all but one re-read it, find the key paid and spend
-        nothing), and the answer is stored under the key first-writer-wins, so every caller
-        returns the one stored answer. A refused spend stores nothing; an answer that could not
-        be stored after its spend leaves the key paid: asking again spends nothing.
-        """
-        if self.spend is None:
-            raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
-        eps = require_epsilon(epsilon)
-        if "period" in by:
-            require_whole_periods(since, until, period)
-        facts = Tallies(self._scope(family, unit, since, until))
-        query = {"family": family, "by": list(by), "unit": unit, "period": period, "since": since, "until": until,
-                 "epsilon": eps}
-        data = _data_digest(facts)
-        key = hashlib.sha256(json.dumps([query, data], sort_keys=True).encode()).hexdigest()
-        recorded = self.analytics.view.dp_answer(key)
-        if recorded is not None:
-            return DpRelease.of_document(json.loads(recorded), repeated=True)
-        rel = dp_release(facts, by, Level(time=period), eps)
-        spent = self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
-        try:
-            stored = self.analytics.view.record_dp_answer(key, json.dumps(rel.to_document(), sort_keys=True))
-        except PersistenceError as exc:
-            raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
-                             "ask it again (nothing more is spent)") from exc
-        return DpRelease.of_document(json.loads(stored), repeated=not spent)
-
-    def _build_and_record(
-        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, policy: Policy,
-        since: str | None, until: str | None,
-    ) -> Release:
-        rows = self._scope(family, unit, since, until)  # stored rows, decoded a tally at a time when read
-        internal = release(Tallies(rows), by, policy, Level(time=period))
-        rel = internal.published()  # what the analyst receives, and all the region rule reads
-        if "period" in by:  # a cut period would be published as a whole one
-            require_whole_periods(since, until, rel.level.time)
-        if not rel.rows:
-            return rel  # a population under k: nothing listed, nothing recorded
-        # even a release of suppressed cells only is recorded: it tells that each holds a fact
+    def cells(self, internal: InternalRelease, rows: list[TallyRow], family: str,
+              ) -> tuple[list[str], Callable[[int, int], Refiner]]:
+        rel = internal.published()
+        policy = internal.policy
         population: dict[str, tuple[str | None, str | None, int]] = {}
         stored: dict[str, TallyRow] = {}
         released = released_keys(rel)
@@ -386,96 +233,26 @@ class AnalystService:
         def check(seq: int, highest_k: int) -> Refiner:
             return Refiner(family, seq, population, max(policy.k, highest_k), policy.dominance, touched)
 
-        query = {"by": list(by), "unit": unit, "period": period, "k": policy.k, "since": since, "until": until}
-        at = self.clock().astimezone(UTC).isoformat()
-        for _attempt in range(10):  # the access register moved (another party's grant changed): again
-            try:
-                self.analytics.view.record_release(internal, family, query, str(viewer.party), at, sorted(population),
-                                                   check, grant_guard())
-                break
-            except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
-                recheck_moved(self.grants)
-        else:
-            raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
-        return rel
+        return sorted(population), check
 
-    @overload
-    def summary(
-        self, viewer: Actor, by: Sequence[str] | str | None = ..., unit: str | None = ..., period: str | None = ...,
-        k: int | None = ..., since: str | None = ..., until: str | None = ..., privacy: Literal["exact"] = ...,
-        epsilon: None = ...,
-    ) -> Release: ...
+    def data_digest(self, rows: list[TallyRow]) -> str:
+        return _data_digest(Tallies(rows))
 
-    @overload
-    def summary(
-        self, viewer: Actor, by: Sequence[str] | str | None = ..., unit: str | None = ..., period: str | None = ...,
-        k: None = ..., since: str | None = ..., until: str | None = ..., *, privacy: Literal["dp"], epsilon: float,
-    ) -> DpRelease: ...
+    def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
+        return dp_release(Tallies(rows), by, Level(time=period), epsilon)
 
-    @grant_checked
-    def summary(
-        self,
-        viewer: Actor,
-        by: Sequence[str] | str | None = ("theme", "period"),
-        unit: str | None = None,
-        period: str | None = "month",
-        k: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
-        privacy: str = "exact",
-        epsilon: float | None = None,
-    ) -> Release | DpRelease:
-        """Signal counts per cell (theme x context x unit x period ...), released under the rules.
+    def dp_document(self, release: DpRelease) -> dict[str, Any]:
+        return release.to_document()
 
-        ``since`` / ``until`` ('YYYY-MM', inclusive) restrict it to a window of months.
-        ``privacy="dp"`` with ``epsilon`` releases noisy counts instead (``projections.privacy``),
-        paid from the analyst's privacy budget.
-        """
-        return self._release(viewer, "signal", by, unit, period, k, "release a signal summary", since, until,
-                             privacy, epsilon)
+    def dp_of_document(self, document: dict[str, Any], repeated: bool) -> DpRelease:
+        return DpRelease.of_document(document, repeated=repeated)
 
-    @grant_checked
-    def activity(
-        self,
-        viewer: Actor,
-        by: Sequence[str] | str | None = ("metric", "period"),
-        unit: str | None = None,
-        period: str | None = "quarter",
-        k: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
-    ) -> Release:
-        """Activity indicators per metric (and period, unit), released under the same rules."""
-        actor, by, unit, period, since, until = self._checked(viewer, "activity", by, unit, period, since, until,
-                                                              "release activity indicators")
-        return self._exact(actor, "activity", by, unit, period, k, since, until)
+    def trends(self, release: Release | DpRelease) -> list[dict[str, Any]]:
+        return trends(release)
 
-    @grant_checked
-    def testimonials(
-        self,
-        viewer: Actor,
-        by: Sequence[str] | str | None = ("metric", "period"),
-        unit: str | None = None,
-        period: str | None = "quarter",
-        k: int | None = None,
-        since: str | None = None,
-        until: str | None = None,
-    ) -> Release:
-        """Testimonial ratings: how many ratings per ``item=score`` (and period, unit), released
-        under the same rules as signals; the texts never reach this release."""
-        actor, by, unit, period, since, until = self._checked(viewer, "testimonial", by, unit, period, since, until,
-                                                              "release testimonial ratings")
-        return self._exact(actor, "testimonial", by, unit, period, k, since, until)
 
-    @grant_checked
-    def trends(
-        self, viewer: Actor, unit: str | None = None, period: str | None = "month", k: int | None = None,
-        since: str | None = None, until: str | None = None, privacy: str = "exact", epsilon: float | None = None,
-    ) -> list[dict[str, Any]]:
-        """Per theme: rising, stable or falling; flagged when a weak signal becomes strong. Read from
-        a release's values only: exact released cells, or (``privacy="dp"``) noisy ones."""
-        return trends(self._release(viewer, "signal", ("theme", "period"), unit, period, k,
-                                    "release a signal summary", since, until, privacy, epsilon))
+#: What ``app.analysts`` is handed (bootstrap): the disclosure rules.
+RELEASE_RULES = _ReleaseRules()
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -526,4 +303,8 @@ def to_csv(rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-__all__ = ["DIMENSIONS", "AnalystService", "Analytics", "release_document", "release_rows", "to_csv"]
+#: AnalystService and its argument tables live in the application layer now
+#: (``domain/application/analysts.py``); their import path from here keeps working.
+__all__ = ["DEFAULT_BY", "DEFAULT_PERIOD", "DIMENSIONS", "FAMILY_DIMENSIONS", "MAX_K", "NAME", "PERIODS",
+           "RELEASE_RULES", "AnalystService", "Analytics", "AnalyticsView", "iso_time", "pseudonym", "pseudonymous",
+           "release_document", "release_rows", "to_csv"]

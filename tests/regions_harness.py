@@ -14,7 +14,7 @@ import attrs
 from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain import Actor, EngagementTracker, Role
-from engagement_tracker.projections.analytics import NAME, AnalystService, Analytics, AnalyticsView, pseudonym
+from engagement_tracker.projections.analytics import NAME, RELEASE_RULES, AnalystService, Analytics, AnalyticsView, pseudonym
 from engagement_tracker.projections.anonymity import Fact, Level, Release, period_of, tally, unit_at
 from engagement_tracker.projections.regions import Block, cover, fine_key, from_scratch
 
@@ -54,7 +54,8 @@ class Harness:
         analytics = Analytics(view, read_model_backend(app).records)
         view.append([], {}, Tracking(NAME, 10_000_000))  # past every stored event: catch_up reads nothing
         grants = {str(a.party): frozenset({"analyst"}) for a in (ANALYST, OTHER_ANALYST)}
-        service = AnalystService(analytics, lambda: datetime(2026, 7, 1, tzinfo=UTC), k_min, grants=lambda: grants)
+        service = AnalystService(analytics, lambda: datetime(2026, 7, 1, tzinfo=UTC), k_min, grants=lambda: grants,
+                                 rules=RELEASE_RULES)
         return cls(app, view, service)
 
     def add(self, new: Sequence[Fact]) -> None:

@@ -1,6 +1,6 @@
 """The periodic synthesis note: activity and signal trends for a period, every number a released value.
 
-Built only through the analyst API (``projections.analytics.AnalystService``): each section is a
+Built only through the analyst API (``app.analysts``): each section is a
 release (recorded in the ledger like any other, under the region rule and k). A suppressed cell
 is shown as "suppressed", never as zero; a release the rules refuse (``DisclosureRisk``) is
 shown as refused, with the reason, and the note goes on. Learning dips are a section apart:

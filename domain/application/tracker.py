@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
 )
 
 from engagement_tracker.domain.access import require_auditor
+from engagement_tracker.domain.application.analysts import AnalystService
 from engagement_tracker.domain.application.audit import AuditService
 from engagement_tracker.domain.application.budget_commands import BudgetService
 from engagement_tracker.domain.application.cohort_commands import CohortService
@@ -103,7 +104,7 @@ class EngagementTracker(CommandPath):
 
     ``app.engagements``, ``app.cohorts``, ``app.parties``, ``app.access`` (grants) and
     ``app.budgets`` (privacy budgets) each hold the same command path; ``app.audit`` (the audit trail)
-    is built on first use; ``app.tick`` records the
+    and ``app.analysts`` (released aggregates) are built on first use; ``app.tick`` records the
     deadlines that fell due and ``app.replay`` shows a past state to auditors. The flat methods of
     0.1 (``app.hold_first_meeting(...)``) still work for one minor version, with a DeprecationWarning.
     """
@@ -134,11 +135,14 @@ class EngagementTracker(CommandPath):
         self._built: dict[str, Any] = {}
         self._building = threading.Lock()
 
-    def provide(self, *, audit: Callable[[], AuditService] | None = None) -> None:
+    def provide(self, *, audit: Callable[[], AuditService] | None = None,
+                analysts: Callable[[], AnalystService] | None = None) -> None:
         """Bootstrap's wiring of the services that read a read model (``adapters/bootstrap.py``): each
         is built by its factory the first time it is used."""
         if audit is not None:
             self._read_services["audit"] = audit
+        if analysts is not None:
+            self._read_services["analysts"] = analysts
 
     def _read_service(self, name: str) -> Any:
         with self._building:
@@ -155,6 +159,13 @@ class EngagementTracker(CommandPath):
         """What auditors do with the audit trail (read, verify, checkpoint, publish, export, prove), built
         on first use."""
         service: AuditService = self._read_service("audit")
+        return service
+
+    @property
+    def analysts(self) -> AnalystService:
+        """Released aggregates for analysts (signals, trends, activity, testimonial ratings; exact or
+        differentially private), built on first use."""
+        service: AnalystService = self._read_service("analysts")
         return service
 
     if not TYPE_CHECKING:  # hidden from type checkers: a flat call in typed code is an error to fix

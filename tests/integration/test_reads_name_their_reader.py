@@ -22,10 +22,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.application import Application
 
-from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.cli import cli
 from engagement_tracker.domain import Actor, NotPermitted, Role
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.application.analysts import AnalystService
 from engagement_tracker.domain.application.audit import AuditService
 from engagement_tracker.domain.application.budget_commands import BudgetService
 from engagement_tracker.domain.application.cohort_commands import CohortService
@@ -232,12 +232,11 @@ def public_methods(cls: type) -> dict[str, Any]:
 
 
 def services() -> dict[str, type]:
-    import typing
 
     return {"app": EngagementTracker, "engagements": EngagementService, "cohorts": CohortService,
             "parties": PartyService, "access": AccessService, "budgets": BudgetService,
             "audit": AuditService,
-            "analyst": typing.get_type_hints(bootstrap.analyst_service)["return"]}
+            "analyst": AnalystService}
 
 
 def python_reads() -> list[str]:
@@ -261,7 +260,7 @@ class World:
         self.analyst = granted(app, Role.ANALYST, "Anna")
         self.outsider = app.parties.register("person", "Oscar Outsider").value
         self.audit = app.audit
-        self.analytics = bootstrap.analyst_service(app)
+        self.analytics = app.analysts
 
 
 #: Each Python read, called as ``viewer`` (None, or a reader lacking the grant of the role it claims).

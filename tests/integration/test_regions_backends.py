@@ -70,7 +70,7 @@ def test_two_releases_at_the_same_instant_are_checked_one_after_the_other(durabl
     from datetime import UTC, datetime
 
     from engagement_tracker.adapters.bootstrap import read_model_backend
-    from engagement_tracker.projections.analytics import AnalystService, Analytics
+    from engagement_tracker.projections.analytics import RELEASE_RULES, AnalystService, Analytics
 
     setup = new_tracker(durable_store_url)
     h = Harness.open(setup, bootstrap.analytics(setup).view)
@@ -84,7 +84,8 @@ def test_two_releases_at_the_same_instant_are_checked_one_after_the_other(durabl
 
     def release(app, analyst, unit) -> None:  # type: ignore[no-untyped-def]
         service = AnalystService(Analytics(bootstrap.analytics(app).view, read_model_backend(app).records),
-                                 lambda: datetime(2026, 7, 1, tzinfo=UTC), 3, grants=lambda: grants)
+                                 lambda: datetime(2026, 7, 1, tzinfo=UTC), 3, grants=lambda: grants,
+                                 rules=RELEASE_RULES)
         start.wait()
         try:
             service.summary(analyst, ["theme"], unit=unit, period="year")

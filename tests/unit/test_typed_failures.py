@@ -97,13 +97,14 @@ def test_a_bare_string_is_one_dimension_or_a_comma_separated_list(tracker: Engag
 
 
 def test_the_k_floor_is_checked_when_the_service_is_built(tracker: EngagementTracker) -> None:
-    from engagement_tracker.projections.analytics import AnalystService
+    from engagement_tracker.projections.analytics import RELEASE_RULES, AnalystService
 
     analytics = analyst_service(tracker).analytics
     for bad in ("5", 0, 2, 2.5):
         refused_with(InvalidInput, lambda bad=bad: AnalystService(
-            analytics, tracker.clock, bad, grants=tracker.held_grants), "k_min")
-    assert AnalystService(analytics, tracker.clock, None, grants=tracker.held_grants).k_min == 5  # None: the documented default
+            analytics, tracker.clock, bad, grants=tracker.held_grants, rules=RELEASE_RULES), "k_min")
+    assert AnalystService(analytics, tracker.clock, None, grants=tracker.held_grants,
+                          rules=RELEASE_RULES).k_min == 5  # None: the documented default
 
 
 # --- 1b. auditors, replay, tick ------------------------------------------------------------------------
