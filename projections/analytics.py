@@ -27,18 +27,11 @@ from eventsourcing.persistence import Tracking
 from engagement_tracker.domain.access import (
     GrantGuard,
 )
-from engagement_tracker.domain.application.analysts import (
-    DEFAULT_BY,
-    DEFAULT_PERIOD,
-    FAMILY_DIMENSIONS,
-    MAX_K,
-    PERIODS,
-    AnalystService,
-)
+from engagement_tracker.domain.application.analysts import MAX_K, AnalystService
+from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, DIMENSIONS, FAMILY_DIMENSIONS, PERIODS
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
-    DIMENSIONS,
     Fact,
     InternalRelease,
     Level,

@@ -43,10 +43,11 @@ from typing import Any, Protocol, overload
 import attrs
 
 from engagement_tracker.domain.checks import MIN_K
+from engagement_tracker.domain.dimensions import DIMENSIONS, PERIODS
 from engagement_tracker.domain.errors import InvalidInput
 
-DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
-TIME_LEVELS = ("month", "quarter", "year")
+#: One table of dimensions and periods (``domain/dimensions.py``).
+TIME_LEVELS = PERIODS
 
 
 @attrs.frozen

@@ -19,11 +19,12 @@ import json
 from importlib import resources
 from typing import Any
 
+from engagement_tracker.domain.dimensions import COLUMN_ORDER
 from engagement_tracker.projections.anonymity import Release
 from engagement_tracker.projections.privacy import DpRelease
 
 #: Every dimension a release may group by, in the order its columns are shown.
-DIMENSIONS = ("metric", "theme", "context", "polarity", "intensity", "unit", "period")
+DIMENSIONS = COLUMN_ORDER  # the order outputs print dimension columns (domain/dimensions.py)
 
 #: The outputs whose schema ships with the package.
 OUTPUTS = ("signals-summary", "signals-summary-dp", "signals-trends", "activity")

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from engagement_tracker.domain.dimensions import DIMENSIONS
 from engagement_tracker.projections.directory import COLUMNS, Entry
 
 #: The directory's columns: Entry's fields, in order.
@@ -28,7 +29,7 @@ DIRECTORY_TABLE_COLUMNS = (
     "decisions INTEGER NOT NULL, missed_deadlines INTEGER NOT NULL, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL"
 )
 #: A released row's dimensions, in the order of the released_rows table.
-RELEASED_DIMENSIONS = ("theme", "context", "polarity", "intensity", "unit", "period", "metric")
+RELEASED_DIMENSIONS = DIMENSIONS  # the release tables' columns, in their order (domain/dimensions.py)
 
 
 @functools.lru_cache(maxsize=4096)

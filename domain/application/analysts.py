@@ -38,6 +38,7 @@ from engagement_tracker.domain.checks import (
     require_optional_choice,
     require_optional_int,
 )
+from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, FAMILY_DIMENSIONS, PERIODS
 from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput, StoreError
 from engagement_tracker.domain.privacy_budget import require_epsilon
 from engagement_tracker.domain.values import Actor
@@ -50,14 +51,6 @@ DpRelease = Any
 #: A stored tally row (``projections.anonymity.TallyRow``); r[3] is its org unit.
 TallyRow = Any
 
-#: What each release groups by, and its finest period, when the caller passes None.
-DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period"), "testimonial": ("metric", "period")}
-DEFAULT_PERIOD = {"signal": "month", "activity": "quarter", "testimonial": "quarter"}
-#: The dimensions each family's facts have.
-FAMILY_DIMENSIONS = {"signal": ("theme", "context", "polarity", "intensity", "unit", "period"),
-                     "activity": ("metric", "unit", "period"),
-                     "testimonial": ("metric", "unit", "period")}  # metric: item=score (projections/testimonials.py)
-PERIODS = ("month", "quarter", "year")
 MAX_K = 10_000
 
 
