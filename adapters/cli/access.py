@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor
-from engagement_tracker.adapters.cli.store import tracker
+from engagement_tracker.adapters.cli.store import reader, tracker
 from engagement_tracker.domain.grants import GRANTABLE_ROLES
 
 ROLE = click.argument("role", type=click.Choice(GRANTABLE_ROLES))
@@ -58,7 +58,7 @@ def access() -> None:
 @click.pass_context
 def access_history(ctx: click.Context, actor: str, fmt: str) -> None:
     """Every grant and revocation: time, change, role, party, by whom."""
-    with tracker(ctx, project=False, create=False) as app:
+    with reader(ctx) as app:
         emit_rows(app.access.history(parse_actor(actor)), fmt, "Access history")
 
 
@@ -68,7 +68,7 @@ def access_history(ctx: click.Context, actor: str, fmt: str) -> None:
 @click.pass_context
 def parties(ctx: click.Context, actor: str, fmt: str) -> None:
     """Every party: id, kind, erased, grants; no names (admins)."""
-    with tracker(ctx, project=False, create=False) as app:
+    with reader(ctx) as app:
         rows = app.parties.list(parse_actor(actor))
         for row in rows:
             row["grants"] = ",".join(row["grants"]) if fmt != "json" else row["grants"]

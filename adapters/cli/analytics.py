@@ -11,8 +11,7 @@ import click
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, DATA_FORMAT, DATA_OUT, emit_records, err, parse_actor
 from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
-from engagement_tracker.adapters.cli.store import tracker
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.adapters.cli.store import reader, tracker
 from engagement_tracker.projections.anonymity import Release
 from engagement_tracker.projections.privacy import DpRelease
 
@@ -77,23 +76,13 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
                     out_path: str | None) -> None:
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression
     (or, with --privacy dp --epsilon E, with differential privacy)."""
-    with tracker(ctx, create=False) as app:
-        service = analyst_service(app)
+    # a read (reader: opens the store as it is, writes nothing of its own), unless a DP release spends budget
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:  # k, epsilon: checked once
+        rel = analyst_service(app).summary(parse_actor(actor), by, unit, period, k, since, until, privacy, epsilon)
         if privacy == "dp":
-            if k is not None:
-                raise InvalidInput("k", "--k applies to exact releases; --privacy dp takes --epsilon")
-            dp = service.summary(parse_actor(actor), by.split(","), unit, period, None, since, until,
-                                 privacy="dp", epsilon=epsilon if epsilon is not None else _missing_epsilon())
-            _emit_private(dp, fmt, "Weak signals (differentially private)", out_path)
-            return
-        if epsilon is not None:
-            raise InvalidInput("epsilon", "--epsilon applies to --privacy dp only")
-        rel = service.summary(parse_actor(actor), by.split(","), unit, period, k, since, until)
-        _emit_release(rel, fmt, "Weak signals (released cells only)", out_path)
-
-
-def _missing_epsilon() -> float:
-    raise InvalidInput("epsilon", "--privacy dp needs --epsilon E (above 0, at most 10)")
+            _emit_private(rel, fmt, "Weak signals (differentially private)", out_path)
+        else:
+            _emit_release(rel, fmt, "Weak signals (released cells only)", out_path)
 
 
 @signals.command("trends")
@@ -112,7 +101,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
                    until: str | None, privacy: str, epsilon: float | None, fmt: str, out_path: str | None) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong
     (from released values only: exact, or with --privacy dp, noisy)."""
-    with tracker(ctx, create=False) as app:
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:
         trends = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until, privacy, epsilon)
         emit_records(trend_rows(trends), TREND_COLUMNS, fmt, "Signal trends (from released values)", out_path)
 
@@ -131,8 +120,8 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None, since: str | None,
              until: str | None, fmt: str, out_path: str | None) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
-    with tracker(ctx, create=False) as app:
-        rel = analyst_service(app).activity(parse_actor(actor), by.split(","), unit, period, k, since, until)
+    with reader(ctx) as app:
+        rel = analyst_service(app).activity(parse_actor(actor), by, unit, period, k, since, until)
         _emit_release(rel, fmt, "Activity indicators (released cells only)", out_path)
 
 

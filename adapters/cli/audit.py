@@ -276,7 +276,7 @@ def audit_consistency(ctx: click.Context, old: str, new: str | None, actor: str,
 def audit_export(ctx: click.Context, actor: str, out_path: str | None) -> None:
     """Write the trail as JSON Lines, each entry with its hash (streamed a page at a time; a progress
     bar on stderr when it is a terminal)."""
-    with tracker(ctx, create=False) as app:
+    with reader(ctx) as app:
         service = audit_service(app)
         viewer = parse_actor(actor)
         with progress(ctx, "exporting", store_size(app), "entries") as advance:

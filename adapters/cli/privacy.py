@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, out, parse_actor
-from engagement_tracker.adapters.cli.store import tracker
+from engagement_tracker.adapters.cli.store import reader, tracker
 
 
 @click.group("privacy-budget")
@@ -32,7 +32,7 @@ def grant(ctx: click.Context, analyst_id: str, epsilon: float, actor: str) -> No
 @click.pass_context
 def show(ctx: click.Context, actor: str, analyst_id: str | None, fmt: str) -> None:
     """Granted, spent and remaining epsilon, and how many releases spent it."""
-    with tracker(ctx, project=False, create=False) as app:
+    with reader(ctx) as app:
         emit_rows([app.budgets.balance(parse_actor(actor), analyst_id)], fmt, "Privacy budget")
 
 

@@ -12,7 +12,7 @@ import click
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, out, parse_actor, refusals
 from engagement_tracker.adapters.cli.steps import cohort
-from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.cli.store import reader
 from engagement_tracker.adapters.files import staged
 from engagement_tracker.domain.errors import MissingDependency
 
@@ -88,7 +88,7 @@ def report_synthesis(ctx: click.Context, period: str, unit: str | None, k: int |
     """The periodic synthesis note: activity and signal trends, released values only (analysts, admins)."""
     pages = _pages()
     viewer = parse_actor(actor)
-    with tracker(ctx, create=False, project=False) as app:
+    with reader(ctx) as app:
         service = analyst_service(app)
         _write(lambda: pages.synthesis.synthesis_note(service, viewer, period, unit, k,
                                                       lambda: app.engagements.testimonial_quotes(

@@ -6,7 +6,7 @@ import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_json, emit_rows, parse_actor
-from engagement_tracker.adapters.cli.store import tracker
+from engagement_tracker.adapters.cli.store import reader
 from engagement_tracker.projections.analytics import release_document, release_rows
 
 
@@ -25,8 +25,8 @@ def testimonials() -> None:
 @click.pass_context
 def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None, fmt: str) -> None:
     """How many ratings per item=score, released under the same rules as signals."""
-    with tracker(ctx, create=False) as app:
-        rel = analyst_service(app).testimonials(parse_actor(actor), by.split(","), None, period, k)
+    with reader(ctx) as app:
+        rel = analyst_service(app).testimonials(parse_actor(actor), by, None, period, k)
     if fmt == "json":
         emit_json(release_document(rel))
     else:
@@ -39,7 +39,7 @@ def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None,
 @click.pass_context
 def quotes(ctx: click.Context, actor: str, fmt: str) -> None:
     """Texts their authors consented to have quoted: the quarter and the text, never a name or an id."""
-    with tracker(ctx, project=False, create=False) as app:
+    with reader(ctx) as app:
         emit_rows(app.engagements.testimonial_quotes(parse_actor(actor)), fmt, "Testimonial quotes (with consent)")
 
 

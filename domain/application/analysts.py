@@ -168,14 +168,21 @@ class AnalystService:
         epsilon: object = None,
     ) -> Release | DpRelease:
         actor, by, unit, period, since, until = self._checked(viewer, family, by, unit, period, since, until, action)
+        # checked here once, for Python and the command line alike (each message names both spellings)
         if privacy == "dp":
             if k is not None:
-                raise InvalidInput("k", "k applies to exact releases; a release with privacy='dp' takes epsilon")
+                raise InvalidInput("k", "k applies to exact releases; a release with privacy='dp' takes epsilon "
+                                        "(on the command line: --k applies to exact releases; --privacy dp takes "
+                                        "--epsilon)")
+            if epsilon is None:
+                raise InvalidInput("epsilon", "privacy='dp' needs epsilon (on the command line: --privacy dp needs "
+                                              "--epsilon E), a number above 0 and at most 10")
             return self._private(actor, family, by, unit, period, since, until, epsilon)
         if privacy != "exact":
             raise InvalidInput("privacy", f"{privacy!r} is not one of: exact, dp")
         if epsilon is not None:
-            raise InvalidInput("epsilon", "epsilon applies to privacy='dp' only")
+            raise InvalidInput("epsilon", "epsilon applies to privacy='dp' only (on the command line: --epsilon "
+                                          "applies to --privacy dp only)")
         return self._exact(actor, family, by, unit, period, k, since, until)
 
     def _exact(
