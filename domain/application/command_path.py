@@ -317,19 +317,20 @@ class CommandPath(Application):  # type: ignore[type-arg]  # eventsourcing's App
         ident = as_uuid(agg_id, f"{kind}_id")
         cid = self.resolve_command_id(command_id)
         for _attempt in self.attempts(f"{kind} {ident}"):
-            at = self.now()
             started = False
             try:
                 agg = self.load(cls, ident, kind)
             except NotFound:
                 if start is None:
                     raise
-                agg, started = start(at), True
+                agg, started = start(self.now()), True
             else:
                 if command_id is not None:  # asked of the state the decision is taken on: a save clashes if it moved
                     stored = self.stored_versions(ident, cid, agg.version)
                     if stored:
                         return self._replay_outcome(cls, ident, kind, command, cid, stored)
+            # the time is read after the load: another writer's event, committed before it, is never later
+            at = self.now()
             was_ended = bool(getattr(agg, "is_ended", False))
             previous = getattr(agg, "modified_on", None)
             try:
