@@ -150,9 +150,9 @@ CASES: dict[str, dict[str, Any]] = {
         "ok": None,  # cosigning changes the witness's state: checked in test_witness.py
     },
     "audit tiles": {
-        # --out names a directory: an existing file there is refused by its type (exit 2) before anything is
-        # read, whoever asks; a reader lacking the grant is refused in test_reads_name_their_reader.py
         "refused": None,
+        "why": "--out names a directory, so an existing file there is refused by its type (exit 2) before anything "
+               "is read; a reader lacking the grant is refused in test_reads_name_their_reader.py",
         "failing": lambda s: ["audit", "tiles", "--as", s.auditor, "--key", str(s.where / "none.pem")],
         "ok": None,  # --out is a directory of tiles: checked in test_tlog_tiles.py
     },
@@ -162,7 +162,8 @@ CASES: dict[str, dict[str, Any]] = {
         "ok": None,  # the request body: checked in test_witness_protocol.py
     },
     "audit witness add-checkpoint": {
-        "refused": None,  # the witness decides on its own state and key: it opens no store, names no reader
+        "refused": None,
+        "why": "the witness decides on its own state and key: it opens no store and names no reader",
         "failing": lambda s: ["audit", "witness", "add-checkpoint", str(s.where / "none.req"), "--state",
                               str(s.where / "w.json"), "--key", str(s.where / "w.pem")],
         "ok": None,  # cosigning changes the witness's state: checked in test_witness_protocol.py
@@ -217,7 +218,7 @@ def test_a_refused_or_failing_command_leaves_the_file_as_it_was(
 ) -> None:
     make = CASES[name][how]
     if make is None:
-        pytest.skip(f"{name}: nothing a grant guards, so nothing to refuse")
+        pytest.skip(f"{name}: {CASES[name].get('why', 'nothing a grant guards, so nothing to refuse')}")
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     monkeypatch.chdir(tmp_path)
     target = tmp_path / "kept.out"
