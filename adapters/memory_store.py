@@ -10,7 +10,7 @@ from typing import Any
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory, POPOTrackingRecorder
 
-from engagement_tracker.adapters.sealed_recorders import guard_of, register_version_before
+from engagement_tracker.adapters.grant_guards import guard_of, register_version_before
 from engagement_tracker.domain.grants import AccessRegister
 
 MEMORY_FACTORY_TOPIC = "engagement_tracker.adapters.memory_store:GuardedPOPOFactory"

@@ -23,10 +23,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from engagement_tracker.adapters.grant_guards import guard_of, register_version_before, sqlite_register_version
 from engagement_tracker.adapters.store_files import POSTGRES_SEALS, RECORD_KEY_ENV, SQLITE_SEALS
 from engagement_tracker.adapters.stored_ids import canonical_id
-from engagement_tracker.domain.access import GrantGuard
-from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 from engagement_tracker.projections.seal_macs import GENESIS_TAG
 
@@ -34,28 +33,6 @@ __all__ = ["POSTGRES_SEALS", "RECORD_KEY_ENV", "SQLITE_SEALS", "SealedSQLiteReco
 
 SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorder"
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
-
-
-def register_version_before(stored_events: Sequence[StoredEvent], stored_max: int | None) -> int:
-    """The access register's committed version before this batch: read in the transaction
-    (``stored_max``, None when it has no event), or, when the batch itself changes the register, the
-    version its first event follows (a batch inserted after another writer's would have clashed)."""
-    own = [s.originator_version for s in stored_events if s.originator_id == AccessRegister.ID]
-    return min(own) - 1 if own else int(stored_max or 0)
-
-
-def guard_of(kwargs: dict[str, Any]) -> GrantGuard | None:
-    """The grant guard a command's save hands its recording transaction (``CommandPath.write_guard``)."""
-    guard = kwargs.get("grant_guard")
-    return guard if isinstance(guard, GrantGuard) else None
-
-
-def sqlite_register_version(c: Any, events_table: str) -> int | None:
-    """The access register's latest version in an SQLite store, read with cursor ``c`` (its transaction)."""
-    rid = AccessRegister.ID
-    c.execute(f"SELECT MAX(originator_version) FROM {events_table} WHERE originator_id IN (?, ?)", (rid.hex, str(rid)))
-    row = c.fetchone()
-    return None if row is None or row[0] is None else int(row[0])
 
 
 def canonical(originator_id: Any) -> str:

@@ -19,32 +19,13 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from engagement_tracker.adapters.sealed_recorders import (
-    POSTGRES_SEALS,
-    SEAL_COLUMNS,
-    canonical,
-    guard_of,
-    last_tag,
-    register_version_before,
-)
+from engagement_tracker.adapters.grant_guards import REGISTER_LOCK, guard_of, postgres_register_version, register_version_before
+from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SEAL_COLUMNS, canonical, last_tag
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
 
 POSTGRES_TOPIC = "engagement_tracker.adapters.sealed_recorders_pg:SealedPostgresRecorder"
-#: The advisory lock a change to the access register holds (exclusive) and a release re-checking
-#: its grants holds (shared) in their transactions.
-REGISTER_LOCK = 0x65747261636B01
-
-
-def postgres_register_version(curs: Any, schema: str, events_table: str) -> int | None:
-    """The access register's latest version in a PostgreSQL store, read with ``curs`` (its transaction;
-    a fetch waits for what the pipeline sent before, the table's lock included)."""
-    curs.execute(SQL("SELECT MAX(originator_version) AS v FROM {}.{} WHERE originator_id = %s").format(
-        Identifier(schema), Identifier(events_table)), (AccessRegister.ID,))
-    row = curs.fetchone()
-    value = None if row is None else (row["v"] if isinstance(row, dict) else row[0])
-    return None if value is None else int(value)
 
 
 class SealedPostgresRecorder(PostgresApplicationRecorder):

@@ -15,7 +15,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from engagement_tracker.adapters.sealed_recorders_pg import REGISTER_LOCK, postgres_register_version
+from engagement_tracker.adapters.grant_guards import REGISTER_LOCK, postgres_register_version
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
     DIRECTORY_COLUMNS,

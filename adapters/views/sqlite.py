@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from engagement_tracker.adapters.sealed_recorders import sqlite_register_version
+from engagement_tracker.adapters.grant_guards import sqlite_register_version
 from engagement_tracker.adapters.views.rows import (
     AUDIT_COLUMNS,
     DIRECTORY_COLUMNS,

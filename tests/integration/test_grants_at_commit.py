@@ -313,3 +313,15 @@ def test_whatever_the_order_behind_a_held_lock_nothing_is_recorded_after_a_revoc
         clock.go.set()
         other.close()
         app.close()
+
+
+def test_a_budget_granted_to_a_party_whose_analyst_grant_is_revoked_meanwhile_is_refused(stores) -> None:  # type: ignore[no-untyped-def]
+    app, other, clock = stores
+    analyst = granted(app, Role.ANALYST, "Ana Lyst")
+    before = event_count(app)
+    clock.armed = True  # the admin's budget grant relies on the analyst's grant as well as its own
+    outcome = run_held(lambda: app.budgets.grant(analyst.party, 1.0, admin(app)), clock.reached, clock.go,
+                       revoke(other, analyst))
+    refused(outcome)
+    assert event_count(app) == before + 1
+    assert app.budgets.balance(admin(app), analyst.party)["granted"] == 0.0
