@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import grant_checked, require_coach_grant, require_coach_load_reader
-from engagement_tracker.domain.application.command_path import as_uuid
+from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
 from engagement_tracker.domain.application.views import EngagementReads
 from engagement_tracker.domain.checks import require_member
@@ -166,7 +166,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "decline",
             actor,
-            lambda e, at: e.decline(actor, at, reason, self.path.seal_optional(e.coachee, detail, "detail")),
+            lambda e, at: e.decline(actor, at, reason, self.path.sealing.seal_optional(e.coachee, detail, "detail")),
             command_id=command_id,
         )
 
@@ -177,7 +177,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "record_diagnosis",
             actor,
-            lambda e, at: e.record_diagnosis(actor, at, self.path.seal(e.coachee, diagnosis, "diagnosis")),
+            lambda e, at: e.record_diagnosis(actor, at, self.path.sealing.seal(e.coachee, diagnosis, "diagnosis")),
             command_id=command_id,
         )
 
@@ -198,8 +198,8 @@ class EngagementService(EngagementReads):
         organisation_request, coachee_request = list(organisation_request), list(coachee_request)
 
         def command(e: Engagement, at: datetime) -> list[str]:
-            org = [self.path.seal(e.coachee, s, "organisation_request", 2_000) for s in organisation_request]
-            own = [self.path.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
+            org = [self.path.sealing.seal(e.coachee, s, "organisation_request", 2_000) for s in organisation_request]
+            own = [self.path.sealing.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
             return e.hold_tripartite_meeting(actor, at, held_on, org, own)
 
         return self._engagement(engagement_id, "hold_tripartite_meeting", actor, command, command_id=command_id)
@@ -232,7 +232,7 @@ class EngagementService(EngagementReads):
             "define_indicator",
             actor,
             lambda e, at: e.define_indicator(
-                actor, at, objective, kind, self.path.seal(e.coachee, label, "label", 500), baseline, target, unit
+                actor, at, objective, kind, self.path.sealing.seal(e.coachee, label, "label", 500), baseline, target, unit
             ),
             command_id=command_id,
         )
@@ -302,7 +302,7 @@ class EngagementService(EngagementReads):
             "record_session",
             actor,
             lambda e, at: e.record_session(
-                actor, at, held_on, duration_minutes, themes, self.path.seal_optional(e.coachee, notes, "notes"),
+                actor, at, held_on, duration_minutes, themes, self.path.sealing.seal_optional(e.coachee, notes, "notes"),
                 billing, group_size,
             ),
             command_id=command_id,
@@ -331,7 +331,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "commit_action",
             actor,
-            lambda e, at: e.commit_action(actor, at, self.path.seal(e.coachee, description, "description", 2_000), due),
+            lambda e, at: e.commit_action(actor, at, self.path.sealing.seal(e.coachee, description, "description", 2_000), due),
             command_id=command_id,
         )
 
@@ -385,7 +385,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "hold_review",
             actor,
-            lambda e, at: e.hold_review(actor, at, held_on, self.path.seal_optional(e.coachee, summary, "summary")),
+            lambda e, at: e.hold_review(actor, at, held_on, self.path.sealing.seal_optional(e.coachee, summary, "summary")),
             command_id=command_id,
         )
 
@@ -396,7 +396,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "suspend",
             actor,
-            lambda e, at: e.suspend(actor, at, self.path.seal_optional(e.coachee, reason, "reason")),
+            lambda e, at: e.suspend(actor, at, self.path.sealing.seal_optional(e.coachee, reason, "reason")),
             command_id=command_id,
         )
 
@@ -449,7 +449,7 @@ class EngagementService(EngagementReads):
                     Evaluation(
                         str(key),
                         require_member(Outcome, outcome, "outcome"),
-                        self.path.seal(e.coachee, evidence, f"evidence of {key}", 2_000),
+                        self.path.sealing.seal(e.coachee, evidence, f"evidence of {key}", 2_000),
                     )
                 )
             e.hold_closing_session(actor, at, held_on, evs)
@@ -474,8 +474,8 @@ class EngagementService(EngagementReads):
                 actor,
                 at,
                 held_on,
-                self.path.seal(e.coachee, synthesis, "synthesis"),
-                self.path.seal(e.coachee, recommendations, "recommendations"),
+                self.path.sealing.seal(e.coachee, synthesis, "synthesis"),
+                self.path.sealing.seal(e.coachee, recommendations, "recommendations"),
             ),
             command_id=command_id,
         )
@@ -499,7 +499,7 @@ class EngagementService(EngagementReads):
             "hold_quarterly_review",
             actor,
             lambda e, at: e.hold_quarterly_review(
-                actor, at, held_on, decisions, self.path.seal_optional(e.coachee, notes, "notes")
+                actor, at, held_on, decisions, self.path.sealing.seal_optional(e.coachee, notes, "notes")
             ),
             command_id=command_id,
         )
@@ -530,7 +530,7 @@ class EngagementService(EngagementReads):
             lambda e, at: e.record_signal(
                 actor,
                 at,
-                self.path.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
+                self.path.sealing.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
                 self.path.signal_themes,
             ),
             command_id=command_id,
@@ -589,6 +589,6 @@ class EngagementService(EngagementReads):
             engagement_id,
             "abandon",
             actor,
-            lambda e, at: e.abandon(actor, at, reason, self.path.seal_optional(e.coachee, detail, "detail")),
+            lambda e, at: e.abandon(actor, at, reason, self.path.sealing.seal_optional(e.coachee, detail, "detail")),
             command_id=command_id,
         )

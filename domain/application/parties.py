@@ -65,7 +65,7 @@ class PartyService:
             contact = require_text(contact, "contact", MAX_NAME_CHARS)
 
         def make(pid: UUID, at: datetime) -> list[Party]:
-            return [self.path.new_party(kind, name, contact, pid, at)]
+            return [self.path.sealing.new_party(kind, name, contact, pid, at)]
 
         return self.path.create("party", make, party_id, command_id)
 
@@ -108,7 +108,8 @@ class PartyService:
     def _erasure_reason(self, actor: Actor, party: UUID) -> Sealed:
         """Why an erased party's grants were revoked, sealed under the erasing admin's key (the
         erased party's own key is about to be destroyed; the reason must stay readable)."""
-        return self.path.seal(actor.party, f"the party {party} was erased (GDPR): every grant it held is revoked", "reason")
+        reason = f"the party {party} was erased (GDPR): every grant it held is revoked"
+        return self.path.sealing.seal(actor.party, reason, "reason")
 
     def _revoking_grants_of(self, actor: Actor, reason: Sealed) -> Callable[[Party, datetime, bool], list[Aggregate]]:
         """The erasure's companion: every grant the erased party holds, revoked in the same transaction

@@ -26,8 +26,9 @@ from engagement_tracker.domain.application.analysts import AnalystService
 from engagement_tracker.domain.application.audit import AuditService
 from engagement_tracker.domain.application.budget_commands import BudgetService
 from engagement_tracker.domain.application.cohort_commands import CohortService
-from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory, as_uuid
+from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory
 from engagement_tracker.domain.application.engagement_commands import EngagementService
+from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.parties import PartyService
 from engagement_tracker.domain.application.views import state_as_json
