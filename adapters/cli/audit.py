@@ -313,7 +313,8 @@ def subject() -> None:
 def subject_erase(ctx: click.Context, party_id: str, actor: str) -> None:
     """Erase a person or team: destroy their key, record the erasure, print the receipt."""
     with tracker(ctx, create=False) as app:
-        click.echo(json.dumps(app.parties.erase(party_id, parse_actor(actor)), indent=2))
+        erased = app.parties.erase(party_id, parse_actor(actor))
+        click.echo(json.dumps({**erased.value, "status": erased.status}, indent=2))
 
 
 COMMANDS: tuple[click.Command, ...] = (audit, replay, subject)
