@@ -9,17 +9,16 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.access import grant_checked, require_coach_grant, require_coach_load_reader
-from engagement_tracker.domain.application.event_store import as_uuid
+from engagement_tracker.domain.access import grant_checked, require_coach_grant
+from engagement_tracker.domain.application.coach_loads import CoachLoads
+from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
 from engagement_tracker.domain.application.views import EngagementReads
 from engagement_tracker.domain.checks import require_member
-from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     InvalidInput,
-    NotFound,
 )
 from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions
 from engagement_tracker.domain.vocabulary import (
@@ -30,7 +29,6 @@ from engagement_tracker.domain.vocabulary import (
     Outcome,
     PartyKind,
     Polarity,
-    Role,
     SessionTheme,
     SignalContext,
     SponsorFunction,
@@ -61,43 +59,18 @@ class EngagementService(EngagementReads):
             return command(e, at)
 
         return self.path.update(
-            Engagement, engagement_id, "engagement", checked, self._free_team_slot, command_id=command_id
+            Engagement, engagement_id, "engagement", checked, self.loads.freed_by, command_id=command_id
         )
 
-    def _free_team_slot(self, e: Engagement, at: datetime, was_ended: bool) -> list[Aggregate]:
-        """When a team engagement ends, free its slot in the coach's load, in the same save."""
-        if e.coachee_kind != PartyKind.TEAM.value or was_ended or not e.is_ended:
-            return []
-        load = self._coach_load(e.coach, at)
-        load.release(e.id, Actor(e.coach, Role.COACH), at)
-        return [load]
-
-    def _coach_load(self, coach: UUID, at: datetime) -> CoachLoad:
-        try:
-            return self.path.load(CoachLoad, CoachLoad.id_for(coach), "coach load")
-        except NotFound:
-            return CoachLoad.start(coach, at)
+    def __init__(self, path: CommandPath) -> None:
+        super().__init__(path)
+        #: The coaches' team loads: a slot taken at opening, freed in the same save as the end.
+        self.loads = CoachLoads(path)
 
     def coach_load(self, viewer: Actor, coach: object = None) -> dict[str, Any]:
         """A coach's active team engagements against the capacity policy: a coach reads their own
         (``coach`` None or their id), an admin (granted) any coach's."""
-        named = None if coach is None else as_uuid(coach, "coach")
-        coach_id = as_uuid(require_coach_load_reader(viewer, named, self.path.held_grants), "coach")
-        load = self._coach_load(coach_id, self.path.now())
-        n = len(load.active)
-        return {
-            "coach": str(coach_id),
-            "active_team_engagements": list(load.active),
-            "active": n,
-            "warn_above": self.path.capacity.warn_above,
-            "refuse_above": self.path.capacity.refuse_above,
-            "status": "at the limit"
-            if n >= self.path.capacity.refuse_above
-            else "above the advised"
-            if n > self.path.capacity.warn_above
-            else "ok",
-            "warnings_recorded": len(load.warnings),
-        }
+        return self.loads.report(viewer, coach)
 
     # --- engagement commands ----------------------------------------------------------------
 
@@ -131,9 +104,7 @@ class EngagementService(EngagementReads):
                                          sponsor_party.id, sponsor_function, org_unit)
             if coachee_party.kind is not PartyKind.TEAM:
                 return [engagement]
-            load = self._coach_load(coach_party.id, at)  # re-read on every attempt
-            load.take(eid, actor, at, self.path.capacity)  # refuses above the limit
-            return [engagement, load]
+            return [engagement, self.loads.take(coach_party.id, eid, actor, at)]  # refuses above the limit
 
         return self.path.create("engagement", make, engagement_id, command_id)
 
