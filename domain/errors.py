@@ -143,6 +143,11 @@ class InconsistentCheckpoint(HistoryRewritten, WitnessRefusal):
         WitnessRefusal.__init__(self, 422, message)
 
 
+class QuorumNotMet(EtrackError):
+    """Raised when the witnesses' cosignatures gathered for a checkpoint do not meet the quorum of the
+    c2sp.org/tlog-policy in force (who answered, and how, is said beside it)."""
+
+
 class MissingDependency(EtrackError):
     """Raised when the environment lacks what a command needs: an optional extra or an outside tool."""
 
