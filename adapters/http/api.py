@@ -456,8 +456,10 @@ def api_router() -> APIRouter:
     def audit_checkpoint(request: Request, who: Who) -> dict[str, Any]:
         from engagement_tracker.adapters.audit import load_signing_key
 
-        key = load_signing_key()
-        return plain(server_of(request).tracker.audit.checkpoint(who.granted(Auditor), key))  # type: ignore[no-any-return]
+        tracker = server_of(request).tracker
+        viewer = who.granted(Auditor)
+        tracker.audit.entries(viewer, 1, 1)  # the gate first: no key is read for a refused caller
+        return plain(tracker.audit.checkpoint(viewer, load_signing_key()))  # type: ignore[no-any-return]
 
     @router.get("/audit/bundles/{aggregate_id}", tags=["audit"],
                 summary="Every record of one engagement or cohort with its inclusion proof (auditors, admins)")
