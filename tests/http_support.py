@@ -85,8 +85,8 @@ def start_server(app: Any, port: int) -> tuple[Any, threading.Thread]:
     return server, thread
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+@pytest.fixture(scope="module", name="live")
+def live_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The demo's store served by a real uvicorn, with a token per role and per refusal case."""
     pytest.importorskip("fastapi")
     from engagement_tracker.adapters.http import create_app

@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from engagement_tracker.adapters.demo import SAMPLE_NOTES, demo_id
-from tests.http_support import SHOWN, Live, live  # noqa: F401  (the live fixture)
+from tests.http_support import SHOWN, Live, live_fixture  # noqa: F401  (the live fixture)
 
 pytest.importorskip("fastapi")
 
@@ -64,7 +64,7 @@ def test_an_unknown_revoked_or_expired_token_is_401_at_once_and_never_echoed(liv
     r = live.client(unknown).get("/me")
     assert r.status_code == 401 and unknown not in r.text
     assert live.client().get("/me").status_code == 401
-    assert live.client(**{"Authorization": "Basic eA=="}).get("/me").status_code == 401
+    assert live.client(Authorization="Basic eA==").get("/me").status_code == 401
 
 
 def test_a_step_by_the_engagements_coach_is_recorded_once_per_idempotency_key(live: Live) -> None:

@@ -7,12 +7,11 @@ refused call writes nothing (the store's events are counted before and after eac
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import pytest
 
 from engagement_tracker.adapters.demo import demo_id
-from tests.http_support import SHOWN, Live, live  # noqa: F401  (the live fixture)
+from tests.http_support import SHOWN, Live, live_fixture  # noqa: F401  (the live fixture)
 
 pytest.importorskip("fastapi")
 
