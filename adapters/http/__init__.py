@@ -16,6 +16,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from engagement_tracker.adapters.http import api, browser
 from engagement_tracker.domain.application import EngagementTracker
 
+#: /docs is FastAPI's Swagger UI, which loads its script and style from jsdelivr: the one answer whose
+#: policy allows an outside origin (the API's own pages allow none).
+DOCS_CSP = ("default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; style-src https://cdn.jsdelivr.net; "
+            "img-src data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'")
+
 #: Headers on every answer: nothing from outside, no sniffing, no framing.
 SECURITY_HEADERS = {
     "Content-Security-Policy": browser.CSP,
@@ -36,11 +41,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        docs = scope.get("path") in ("/docs", "/docs/oauth2-redirect")
+
         async def sending(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 for name, value in SECURITY_HEADERS.items():
+                    if docs and name == "Content-Security-Policy":
+                        value = DOCS_CSP  # noqa: PLW2901 - the one exception, named above
                     if name.lower().encode() not in present:
                         headers.append((name.lower().encode(), value.encode()))
                 message = {**message, "headers": headers}
@@ -56,7 +65,7 @@ def create_app(tracker: EngagementTracker, *, project: bool | None = None, secur
     in memory; on PostgreSQL ``etrack projections run`` does it as its own process)."""
     if project is None:
         project = "postgres" not in type(tracker.recorder).__module__.lower()
-    app = FastAPI(title="engagement-tracker", version="1",
+    app = FastAPI(title="engagement-tracker", version="1", redoc_url=None,
                   description="Coaching engagements, cohorts, audit trail and released aggregates. Authenticate with "
                               "`Authorization: Bearer etk_...` (a token an admin issued: `etrack token issue`).")
     app.state.server = api.Server(tracker, project)

@@ -97,7 +97,9 @@ def caller(request: Request,
            ) -> Caller:
     """The party a request's token (or session cookie) identifies, and the role it claims."""
     server = server_of(request)
-    secret = bearer_of(authorization) or request.cookies.get(SESSION_COOKIE)
+    secret = bearer_of(authorization)
+    if secret is None and request.method in ("GET", "HEAD"):  # the pages' session reads; a write needs the header
+        secret = request.cookies.get(SESSION_COOKIE)
     address = request.client.host if request.client else "unknown"
     party = authenticate(server.tracker, server.throttle, secret, address)
     return Caller(server.tracker, party, claimed_role(etrack_role))

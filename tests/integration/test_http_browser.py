@@ -80,6 +80,12 @@ def test_forms_need_the_sessions_csrf_token_and_pages_send_a_strict_csp(live: Li
     assert home.status_code == 200
     csp = home.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "form-action 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "cdn.jsdelivr.net" not in csp  # only /docs (Swagger UI) may load from outside
+    assert "cdn.jsdelivr.net" in live.client().get("/docs").headers["content-security-policy"]
+    assert c.get("/me").status_code == 200  # the session reads the API ...
+    before = live.events()
+    write = c.post(f"/engagements/{SHOWN}/steps/request_review")
+    assert write.status_code == 401 and live.events() == before  # ... but a write needs the Authorization header
     forged = c.post("/signout", data={"csrf": "0" * 64}, follow_redirects=False)
     assert forged.status_code == 401  # a forged form is refused ...
     assert c.get("/me/page").status_code == 200  # ... and the session still holds
