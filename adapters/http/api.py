@@ -197,7 +197,7 @@ class GrantIn(BaseModel):
 
 class TokenIn(BaseModel):
     party: UUID
-    expires_days: int | None = Field(default=None, description="valid for this many days (none: until revoked)")
+    expires_days: int | None = Field(default=None, ge=1, le=3660, description="valid for this many days (none: until revoked)")
     label: str | None = None
 
 

@@ -180,6 +180,8 @@ def test_admins_issue_and_revoke_tokens_over_http(live: Live) -> None:
     assert admin.delete(f"/tokens/{token}").status_code == 200
     assert live.client(secret).get("/me").status_code == 401
     assert live.client("coach").post("/tokens", json={"party": str(demo_id("peer-2"))}).status_code == 403
+    for days in (0, 10**12):  # a lifetime out of bounds is malformed input, never a 500
+        assert admin.post("/tokens", json={"party": str(demo_id("peer-2")), "expires_days": days}).status_code == 422
 
 
 def test_health_readiness_metrics_and_headers(live: Live) -> None:
