@@ -213,6 +213,15 @@ class CohortIn(BaseModel):
     name: str
 
 
+class DpIn(BaseModel):
+    epsilon: float = Field(description="the privacy loss to spend (above 0, at most 10)")
+    by: str | None = "theme,period"
+    unit: str | None = None
+    period: str = "month"
+    since: str | None = None
+    until: str | None = None
+
+
 class BudgetIn(BaseModel):
     analyst: UUID
     epsilon: float
@@ -379,22 +388,30 @@ def api_router() -> APIRouter:
         return rows_response(request, dp_rows(rel), columns(rel.by, dp=True))
 
     @router.get("/signals/summary", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
-                summary="Signal counts per released cell (k persons each), or differentially private")
+                summary="Signal counts per released cell (k persons each)")
     def signals_summary(request: Request, who: Who, by: By = "theme,period", unit: str | None = None,
                         period: str = "month", k: int | None = None, since: str | None = None,
-                        until: str | None = None, privacy: str = "exact", epsilon: float | None = None) -> Response:
+                        until: str | None = None) -> Response:
         server = server_of(request)
         rel = analyst_service(server.tracker).summary(who.granted((Role.ANALYST, Role.ADMIN)), by, unit, period, k,
-                                                      since, until, privacy, epsilon)
+                                                      since, until)
+        return release(request, rel)
+
+    @router.post("/signals/dp-releases", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
+                 summary="A differentially private signal summary, paid from the analyst's privacy budget")
+    def signals_dp(request: Request, body: DpIn, who: Who) -> Response:
+        server = server_of(request)
+        rel = analyst_service(server.tracker).summary(who.granted((Role.ANALYST, Role.ADMIN)), body.by, body.unit,
+                                                      body.period, None, body.since, body.until, "dp", body.epsilon)
+        server.caught_up()
         return release(request, rel)
 
     @router.get("/signals/trends", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
                 summary="Per theme: rising, stable or falling (from released values)")
     def signals_trends(request: Request, who: Who, unit: str | None = None, period: str = "month", k: int | None = None,
-                       since: str | None = None, until: str | None = None, privacy: str = "exact",
-                       epsilon: float | None = None) -> Response:
+                       since: str | None = None, until: str | None = None) -> Response:
         trends = analyst_service(server_of(request).tracker).trends(who.granted((Role.ANALYST, Role.ADMIN)), unit, period,
-                                                                    k, since, until, privacy, epsilon)
+                                                                    k, since, until)
         return rows_response(request, trend_rows(trends), list(TREND_COLUMNS))
 
     @router.get("/activity", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,

@@ -196,3 +196,20 @@ def test_health_readiness_metrics_and_headers(live: Live) -> None:
     assert 'etrack_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
     assert "etrack_http_request_duration_seconds_bucket" in metrics.text
     assert all(token not in metrics.text for token in live.tokens.values())
+
+
+def test_a_differentially_private_release_is_a_post_paid_from_the_budget(live: Live) -> None:
+    analyst, admin = live.client("analyst"), live.client("admin")
+    ask = {"epsilon": 0.5, "by": "theme", "period": "quarter"}
+    unpaid = analyst.post("/signals/dp-releases", json=ask)
+    assert unpaid.status_code == 403 and unpaid.json()["type"] == "urn:etrack:error:BudgetExceeded"
+    granted = admin.post("/budgets", json={"analyst": str(live.parties["analyst"]), "epsilon": 2.0})
+    assert granted.status_code == 201, granted.text
+    released = analyst.post("/signals/dp-releases", json=ask, headers={"Accept": "text/csv"})
+    assert released.status_code == 200, released.text
+    assert {"low_95", "high_95", "epsilon"} <= set(released.text.splitlines()[0].split(","))  # noisy cells, intervals
+    assert analyst.get("/budgets").json()["spent"] == 0.5
+    again = analyst.post("/signals/dp-releases", json=ask)  # the same query on the same data: nothing spent
+    assert again.status_code == 200 and analyst.get("/budgets").json()["spent"] == 0.5
+    assert analyst.get("/signals/summary", params={"privacy": "dp"}).status_code == 200  # a GET never spends
+    assert analyst.get("/budgets").json()["spent"] == 0.5
