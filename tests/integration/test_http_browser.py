@@ -5,15 +5,35 @@ and SameSite=Strict, forms carry a CSRF token, and no page asks anything of anot
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from engagement_tracker.adapters.demo import SAMPLE_NOTES, demo_id
 from tests.http_support import SHOWN, Live, live_fixture  # noqa: F401  (the live fixture)
-from tests.pages_support import SHOTS, browser_fixture  # noqa: F401  (the browser fixture)
+from tests.pages_support import CHROMIUM, CHROMIUM_ARGS, SHOTS, browser_unavailable, in_ci
 
 pytest.importorskip("fastapi")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium for this module only: closed at its end, so that the pages' session-wide
+    browser (``tests/pages_support.py``) is the only Playwright running when its tests start."""
+    reason = browser_unavailable()
+    if reason is not None:
+        if in_ci():
+            pytest.fail(f"CI needs the real browser: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 def signed_in(browser: Any, live: Live, who: str) -> tuple[Any, Any, list[str]]:
