@@ -350,3 +350,19 @@ def showcase_engagement() -> UUID:
 
 def showcase_viewer() -> Actor:
     return Actor(demo_id("coach-1"), Role.COACH)
+
+
+#: Who gets a token for ``etrack serve`` in the demo: one party per role (the engagement shown, a cohort member).
+TOKEN_HOLDERS = {"admin": "admin", "auditor": "auditor", "analyst": "analyst", "coach": "coach-1",
+                 "coachee": "coachee-1", "sponsor": "sponsor-1", "member": "peer-1"}
+
+
+def issue_demo_tokens(app: EngagementTracker) -> dict[str, str | None]:
+    """One bearer token per role, issued once by the demo's admin (fixed command ids): the secret of each,
+    or None when an earlier run issued it (only its hash is kept: it cannot be shown again)."""
+    admin = access_actor("admin")
+    issued: dict[str, str | None] = {}
+    for role, label in TOKEN_HOLDERS.items():
+        result = app.access.issue_token(demo_id(label), admin, label="demo", command_id=f"demo-token-{role}")
+        issued[role] = result.value.secret
+    return issued

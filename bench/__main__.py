@@ -12,6 +12,7 @@ adds the PostgreSQL figures.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -81,7 +82,7 @@ def postgres_figures(url: str, directory: Path, quick: bool, events: int) -> lis
 
 
 #: The groups of figures ``--only`` may choose (a full run measures all of them).
-GROUPS = ("startup", "record", "bulk", "read", "postgresql", "scale")
+GROUPS = ("startup", "record", "bulk", "read", "postgresql", "scale", "http")
 
 
 def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str | None,
@@ -122,6 +123,10 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
         pg = os.environ.get("ETRACK_BENCH_POSTGRES_URL")
         if pg and "postgresql" in chosen:
             results.extend(postgres_figures(pg, directory, quick, 2_000 if quick else 20_000))
+        if "http" in chosen and importlib.util.find_spec("fastapi") is not None:  # the [serve] extra
+            from bench.http import bench_http
+
+            results.extend(bench_http(directory, quick))
         if len(sizes) >= 2 and "scale" in chosen:
             results.extend(bench_scale(directory, sizes[0], sizes[1], 2))
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

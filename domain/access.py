@@ -441,3 +441,9 @@ def require_eraser(actor: object, grants: GrantsSource, action: str = "erase") -
 def require_erasure_role(actor: object, action: str = "erase") -> Actor:
     """The role alone (the aggregate's own check; the application checks the grant first)."""
     return _require_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL, "actor")
+
+
+def require_admin(actor: object, action: str, grants: GrantsSource) -> Actor:
+    """Raise NotPermitted unless ``actor`` is an admin holding the admin grant now (tokens; parties
+    registered through the HTTP API, where a caller is identified and registering is an admin's act)."""
+    return _require_granted_role(actor, action, (Role.ADMIN,), f"may not {action}: only an admin does", grants, "admin")

@@ -51,6 +51,14 @@ class NotPermitted(EtrackError, PermissionError):
         super().__init__(f"{action} refused: {reason}{hint}")
 
 
+class NotAuthenticated(EtrackError, PermissionError):
+    """Raised when a bearer token is missing, malformed, unknown, revoked or expired (the token is never echoed)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"not authenticated: {reason}; an admin issues a token with etrack token issue PARTY_ID")
+
+
 class StepNotAllowed(EtrackError):
     """Raised when a workflow step is not allowed from the current state."""
 

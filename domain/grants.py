@@ -8,6 +8,8 @@ decide (who may grant, what is already held, never revoking the last admin).
 
 from __future__ import annotations
 
+import hmac
+import re
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -21,6 +23,9 @@ from engagement_tracker.domain.copying import aggregate_copy
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import Role
+
+#: A token's recorded form: the SHA-256 digest of its secret, as hex.
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 _NAMESPACE = uuid5(NAMESPACE_URL, "https://engagement-tracker.invalid/access-register")
 
@@ -74,9 +79,39 @@ class AccessRegister(Aggregate):
             if not held:
                 del register.holders[str(self.party)]
 
+    class TokenIssued(Aggregate.Event):
+        """An admin issued a bearer token identifying ``party``: only the SHA-256 ``digest`` of its
+        secret is recorded (the secret is shown once, never stored); ``label`` is sealed under the
+        party's key; ``expires_at`` None: until revoked."""
+
+        TOPIC = "etrack:AccessRegister.TokenIssued"
+        actor: Actor
+        token: UUID
+        party: UUID
+        digest: str
+        label: Sealed | None
+        expires_at: datetime | None
+
+        def apply(self, register: AccessRegister) -> None:
+            register.tokens[str(self.token)] = {
+                "party": str(self.party), "digest": self.digest, "label": self.label,
+                "issued_at": self.timestamp, "expires_at": self.expires_at, "by": str(self.actor.party),
+                "revoked_at": None,
+            }
+
+    class TokenRevoked(Aggregate.Event):
+        TOPIC = "etrack:AccessRegister.TokenRevoked"
+        actor: Actor
+        token: UUID
+
+        def apply(self, register: AccessRegister) -> None:
+            register.tokens[str(self.token)]["revoked_at"] = self.timestamp
+
     def __init__(self) -> None:
         #: party id -> roles it holds now (in the order granted)
         self.holders: dict[str, list[str]] = {}
+        #: token id -> party, digest, sealed label, issued_at, expires_at, by, revoked_at
+        self.tokens: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def start(cls, at: datetime) -> AccessRegister:
@@ -131,6 +166,50 @@ class AccessRegister(Aggregate):
         if role == Role.ADMIN.value and self.admins() == [str(party)]:
             raise RuleViolation("revoke", "last admin", [f"party {party} is the last admin: grant admin to another first"])
         self.trigger_event(self.RoleRevoked, timestamp=at, actor=actor, party=party, role=role, reason=reason)
+
+    # --- tokens: bearer secrets identifying a party (its grants still decide what it may do) -------
+
+    def issue_token(self, actor: Actor, token: UUID, party: UUID, digest: str, label: Sealed | None,
+                    expires_at: datetime | None, at: datetime) -> None:
+        require_time(at)
+        self._require_admin(actor, "issue a token")
+        if str(token) in self.tokens:
+            raise RuleViolation("issue token", "issued", [f"token {token} was already issued"])
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            raise InvalidInput("digest", "expected the SHA-256 digest of the secret, as 64 hex digits")
+        if any(hmac.compare_digest(t["digest"], digest) for t in self.tokens.values()):
+            raise RuleViolation("issue token", "issued", ["a token with this secret exists: issue a new secret"])
+        if expires_at is not None:
+            require_time(expires_at)
+            if expires_at <= at:
+                raise InvalidInput("expires", f"{expires_at.isoformat()} is not after now ({at.isoformat()})")
+        self.trigger_event(self.TokenIssued, timestamp=at, actor=actor, token=token, party=party, digest=digest,
+                           label=label, expires_at=expires_at)
+
+    def revoke_token(self, actor: Actor, token: UUID, at: datetime) -> None:
+        require_time(at)
+        self._require_admin(actor, "revoke a token")
+        held = self.tokens.get(str(token))
+        if held is None:
+            raise RuleViolation("revoke token", "not issued", [f"no token {token} was issued"])
+        if held["revoked_at"] is not None:
+            raise RuleViolation("revoke token", "revoked", [f"token {token} was revoked at {held['revoked_at']}"])
+        self.trigger_event(self.TokenRevoked, timestamp=at, actor=actor, token=token)
+
+    def token_holder(self, digest: str, at: datetime) -> tuple[str, UUID] | None:
+        """The token whose secret has SHA-256 ``digest`` and the party it identifies, if it is valid at
+        ``at`` (issued, not revoked, not expired); None otherwise. Every digest is compared in constant
+        time, all of them (no early exit), so the time taken says nothing of which one matched."""
+        found: tuple[str, UUID] | None = None
+        for token, held in self.tokens.items():
+            if hmac.compare_digest(held["digest"], digest) and found is None:
+                found = (token, UUID(held["party"]))
+        if found is None:
+            return None
+        held = self.tokens[found[0]]
+        if held["revoked_at"] is not None or (held["expires_at"] is not None and held["expires_at"] <= at):
+            return None
+        return found
 
     def is_last_admin(self, party: UUID) -> bool:
         """True when ``party`` is the only holder of the admin grant."""

@@ -64,6 +64,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                "The state of an engagement, cohort or party at a version or a time, as JSON (sealed shown sealed)."),
     "report": ("reports", "report", "Pages to read: an engagement's progress report, the periodic synthesis note."),
     "revoke": ("access", "revoke", "Revoke ROLE from PARTY_ID; an admin acts."),
+    "serve": ("serve", "serve", "Serve the HTTP API and the pages (the [serve] extra: FastAPI on uvicorn)."),
     "show": ("steps", "show", "Print an engagement as JSON, as the acting party may see it."),
     "signals": ("analytics", "signals", "Anonymised weak-signal summaries (analysts and admins)."),
     "step": ("steps", "step", "Take a workflow STEP on an engagement."),
@@ -74,6 +75,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "tick": ("steps", "tick",
              "Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."),
     "timeline": ("steps", "timeline", "Every recorded step of an engagement."),
+    "token": ("access", "token",
+              "Bearer tokens for etrack serve: each identifies one recorded party (admins issue, list, revoke)."),
     "workflow": ("diagrams", "workflow", "Inspect the workflow definitions."),
 }
 
@@ -82,7 +85,7 @@ EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",)}
 
 #: Every module that holds commands (``COMMANDS``), for the test that checks the table.
 COMMAND_MODULES = ("steps", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
-                   "testimonials")
+                   "testimonials", "serve")
 
 
 def store_url(value: str | None) -> str | None:

@@ -34,6 +34,7 @@ from engagement_tracker.adapters.demo import (
     ScriptedClock,
     access_actor,
     demo_id,
+    issue_demo_tokens,
     seed,
     showcase_engagement,
     showcase_viewer,
@@ -80,6 +81,23 @@ def demo(ctx: click.Context) -> None:
         emit_rows(rows, "table")
         shown = app.engagements.get(eid)
         _print_access(ctx, eid, {"coach": shown.coach, "coachee": shown.coachee, "sponsor": shown.sponsor})
+        _print_tokens(ctx, issue_demo_tokens(app))
+
+
+def _print_tokens(ctx: click.Context, tokens: dict[str, str | None]) -> None:
+    """The demo's bearer tokens for etrack serve (shown once: the store keeps only their hashes)."""
+    db = f"--db {ctx.obj['db']} " if ctx.obj.get("db") else ""
+    if all(secret is None for secret in tokens.values()):
+        out.print("\nTokens for etrack serve were printed when the sample was first recorded (the store keeps only "
+                  f"their hashes); issue another with: etrack {db}token issue PARTY_ID --as admin:ID", highlight=False,
+                  soft_wrap=True)
+        return
+    out.print("\nTokens for etrack serve, one per role (shown once: the store keeps only their hashes):")
+    for role, secret in tokens.items():
+        out.print(f"  token {role:8} {secret or '(issued by an earlier run)'}", highlight=False, soft_wrap=True)
+    out.print(f"Serve it with: etrack {db}serve (the \\[serve] extra), then open http://127.0.0.1:8080/signin and paste "
+              "a token, or: curl -H 'Authorization: Bearer <token>' http://127.0.0.1:8080/me", highlight=False,
+              soft_wrap=True)
 
 
 def _print_access(ctx: click.Context, eid: UUID, people: dict[str, UUID]) -> None:

@@ -7,14 +7,16 @@ command path (a clash re-reads and re-decides).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import Grants, grant_checked, require_auditor, require_grant
+from engagement_tracker.domain.application import tokens
 from engagement_tracker.domain.application.command_path import CommandPath
+from engagement_tracker.domain.application.tokens import IssuedToken
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
@@ -110,6 +112,27 @@ class AccessService:
         """An admin revokes ``role`` from a party; the last admin is never revoked."""
         return self._change("revoke", party_id, role, admin, reason, command_id)
 
+    # --- tokens: identities at the door (``tokens.py``) ---------------------------------------------
+
+    def issue_token(
+        self, party_id: object, admin: Actor, expires: timedelta | datetime | None = None, label: str | None = None,
+        *, command_id: object = None,
+    ) -> CommandResult[IssuedToken]:
+        """An admin issues a bearer token identifying a registered party; ``.value.secret`` is shown once."""
+        return tokens.issue_token(self.path, party_id, admin, expires, label, command_id)
+
+    def revoke_token(self, token_id: object, admin: Actor, *, command_id: object = None) -> CommandResult[None]:
+        """An admin revokes a token: it authenticates nobody from then on."""
+        return tokens.revoke_token(self.path, token_id, admin, command_id)
+
+    def tokens(self, admin: Actor, party_id: object = None) -> list[dict[str, Any]]:
+        """Every token issued (admins), or a party's: never a secret nor its digest."""
+        return tokens.list_tokens(self.path, admin, party_id)
+
+    def authenticate(self, secret: object) -> UUID:
+        """The party a bearer token identifies now (NotAuthenticated otherwise); its grants still decide."""
+        return tokens.authenticate(self.path, secret)
+
     def grants(self, viewer: Actor) -> Grants:
         """Who holds which organisation-wide roles now (read-only: party id -> roles), for auditors and
         admins (granted)."""
@@ -124,6 +147,12 @@ class AccessService:
         rows: list[dict[str, Any]] = []
         for stored in self.path.events.get(AccessRegister.ID):
             event = cast(Aggregate.Event, stored)
+            if isinstance(event, AccessRegister.TokenIssued | AccessRegister.TokenRevoked):
+                rows.append({"at": event.timestamp.isoformat(),
+                             "change": "token issued" if isinstance(event, AccessRegister.TokenIssued) else "token revoked",
+                             "role": "", "party": str(getattr(event, "party", "")), "by": str(event.actor.party),
+                             **({"reason": None} if viewer.role is Role.ADMIN else {})})
+                continue
             if not isinstance(event, AccessRegister.RoleGranted | AccessRegister.RoleRevoked):
                 continue
             row: dict[str, Any] = {

@@ -66,6 +66,7 @@ NO_READER = {
     "party register": "a write that prints the new party's id only",
     "projections rebuild": "an operator's maintenance: prints counts and the trail's head hash, no content",
     "projections run": "an operator's maintenance: prints counts only",
+    "serve": "the HTTP server: each request names its reader by its token (tests/integration/test_http_permissions.py)",
     "steps": "the step catalogue: code, not data",
     "tick": "the deadline clock's write (the system role); prints which deadline of which id fell due",
     "workflow diagram": "the workflow definition: code, not data",
@@ -111,6 +112,9 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "testimonials quotes": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
     "testimonials ratings": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
     "timeline": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("coach")),
+    "token issue": (lambda s, t: [str(s.outsider)], lambda s: s.as_outsider("admin")),
+    "token list": (lambda s, t: [], lambda s: s.as_outsider("admin")),
+    "token revoke": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("admin")),
 }
 
 LEAVES = dict(leaves())
@@ -218,6 +222,7 @@ PLUMBING = {
     "record": "the folded record the views read; views are engagements.view/timeline, cohorts.view",
     "name": "parties.name: unseals a name for a view that already passed its gate",
     "provide": "bootstrap's wiring of app.audit and app.analysts (factories; reads nothing)",
+    "authenticate": "access.authenticate: the party a bearer token identifies (the gates then decide); no data",
 }
 
 #: The parameter naming who acts in a command.

@@ -1,0 +1,65 @@
+"""``etrack serve``: the HTTP API and the pages on uvicorn (the ``[serve]`` extra).
+
+On SQLite (and ``memory:``) one process serves, and the read models catch up in it after each
+write. On PostgreSQL ``--workers N`` processes serve (each opens the store from
+ETRACK_DATABASE_URL) and ``etrack projections run`` keeps the read models current as its own
+process. SIGTERM (or Ctrl-C) stops accepting connections and drains the requests in flight
+(up to ``--drain`` seconds) before the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from engagement_tracker.adapters.cli.output import err
+from engagement_tracker.adapters.cli.store import DEFAULT_URL, tracker
+from engagement_tracker.domain.errors import InvalidInput, MissingDependency
+
+
+def _uvicorn() -> object:
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise MissingDependency(f"etrack serve needs the [serve] extra ({exc.name} is missing): "
+                                "pip install 'engagement-tracker[serve]'") from None
+    return uvicorn
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="the port (0: any free one)")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="worker processes (PostgreSQL only; SQLite is served by one process)")
+@click.option("--drain", default=30, show_default=True, type=click.IntRange(0, 3600),
+              help="seconds SIGTERM waits for requests in flight")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int) -> None:
+    """Serve the HTTP API and the pages (the [serve] extra: FastAPI on uvicorn).
+
+    Callers authenticate with a token an admin issued (etrack token issue PARTY_ID --as admin:ID):
+    Authorization: Bearer etk_... ; browsers sign in at /signin. The API's reference is at /docs and
+    /openapi.json."""
+    uvicorn = _uvicorn()
+    url = ctx.obj.get("db") or os.environ.get("ETRACK_DATABASE_URL") or DEFAULT_URL
+    postgres = url.startswith("postgresql")
+    if workers > 1 and not postgres:
+        raise InvalidInput("--workers", "an SQLite store is served by one process (its read models catch up in it); "
+                                        "serve a PostgreSQL store for more workers")
+    err.print(f"serving {url.split('@')[-1]} at http://{host}:{port}/ (sign in at /signin; API reference at /docs)",
+              highlight=False, soft_wrap=True)
+    if workers > 1:
+        os.environ["ETRACK_DATABASE_URL"] = url
+        uvicorn.run("engagement_tracker.adapters.http:app_from_env", factory=True, host=host, port=port,  # type: ignore[attr-defined]
+                    workers=workers, timeout_graceful_shutdown=drain, access_log=False, log_level="warning")
+        return
+    from engagement_tracker.adapters.http import create_app
+
+    with tracker(ctx, project=False, create=False) as app:
+        uvicorn.run(create_app(app), host=host, port=port, timeout_graceful_shutdown=drain,  # type: ignore[attr-defined]
+                    access_log=False, log_level="warning")
+
+
+COMMANDS = [serve]

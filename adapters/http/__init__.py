@@ -1,0 +1,92 @@
+"""The HTTP API and the pages (``etrack serve``; the ``[serve]`` extra: FastAPI on uvicorn).
+
+:func:`create_app` builds the one FastAPI application over a tracker opened by
+``adapters/bootstrap.py``; :func:`app_from_env` is the factory uvicorn's workers call
+(``ETRACK_DATABASE_URL``). See ``docs/guides/http-api.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from engagement_tracker.adapters.http import api, browser
+from engagement_tracker.domain.application import EngagementTracker
+
+#: /docs is FastAPI's Swagger UI, which loads its script and style from jsdelivr: the one answer whose
+#: policy allows an outside origin (the API's own pages allow none).
+DOCS_CSP = ("default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; style-src https://cdn.jsdelivr.net; "
+            "img-src data: https://fastapi.tiangolo.com; connect-src 'self'; frame-ancestors 'none'")
+
+#: Headers on every answer: nothing from outside, no sniffing, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": browser.CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every response (errors included)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        docs = scope.get("path") in ("/docs", "/docs/oauth2-redirect")
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                for name, value in SECURITY_HEADERS.items():
+                    if docs and name == "Content-Security-Policy":
+                        value = DOCS_CSP  # noqa: PLW2901 - the one exception, named above
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def create_app(tracker: EngagementTracker, *, project: bool | None = None, secure_cookie: bool = True) -> FastAPI:
+    """The HTTP API over ``tracker`` (opened by ``adapters.bootstrap.open_tracker``).
+
+    ``project``: catch the read models up in this process after each write (default: on SQLite and
+    in memory; on PostgreSQL ``etrack projections run`` does it as its own process)."""
+    if project is None:
+        project = "postgres" not in type(tracker.recorder).__module__.lower()
+    app = FastAPI(title="engagement-tracker", version="1", redoc_url=None,
+                  description="Coaching engagements, cohorts, audit trail and released aggregates. Authenticate with "
+                              "`Authorization: Bearer etk_...` (a token an admin issued: `etrack token issue`).")
+    app.state.server = api.Server(tracker, project)
+    app.state.html_errors = browser.error_page
+    api.install_handlers(app)
+    api.timed(app)
+    app.include_router(api.health_router())
+    app.include_router(api.api_router())
+    app.include_router(browser.pages_router(secure_cookie))
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory for uvicorn's workers: the store at ETRACK_DATABASE_URL, opened without creating it."""
+    from engagement_tracker.adapters.bootstrap import open_tracker
+
+    tracker = open_tracker(os.environ.get("ETRACK_DATABASE_URL"), create=False)
+    app = create_app(tracker, secure_cookie=os.environ.get("ETRACK_INSECURE_COOKIE") != "1")
+    app.router.on_shutdown.append(tracker.close)
+    return app
+
+
+__all__ = ["app_from_env", "create_app"]
