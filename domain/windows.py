@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.errors import InvalidInput, PeriodCut
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
@@ -32,9 +32,9 @@ def require_whole_periods(since: str | None, until: str | None, grain: str) -> N
     span = 12 // len(firsts)
     if since is not None and int(since[5:]) not in firsts:
         start = max(m for m in firsts if m <= int(since[5:]))
-        raise InvalidInput("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
-                                    f"start the window at {since[:4]}-{start:02d}")
+        raise PeriodCut("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
+                                 f"start the window at {since[:4]}-{start:02d}", grain)
     if until is not None and int(until[5:]) % span:
         end = (int(until[5:]) // span + 1) * span
-        raise InvalidInput("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
-                                    f"end the window at {until[:4]}-{end:02d}")
+        raise PeriodCut("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
+                                 f"end the window at {until[:4]}-{end:02d}", grain)

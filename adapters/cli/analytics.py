@@ -6,14 +6,41 @@ CSV, JSON, JSONL and Parquet; each output's JSON Schema ships in ``schemas/``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, DATA_FORMAT, DATA_OUT, emit_records, err, parse_actor
 from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
 from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.files import staged
+from engagement_tracker.domain.application.analysts import AnalystService
 from engagement_tracker.projections.anonymity import Release
 from engagement_tracker.projections.privacy import DpRelease
+
+R = TypeVar("R")
+
+
+def released(service: AnalystService, ask: Callable[[], R], emit: Callable[[R, str | None], None],
+             out_path: str | None) -> R:
+    """Ask for a release and emit it, all or nothing: with ``--out``, the rows are written to a file
+    staged beside it, the release is recorded, and only then does the file replace the target; a
+    refusal or a failure anywhere records no release and leaves the file as it was. To stdout, the
+    rows are printed once the release is recorded."""
+    if out_path is None:
+        answer = service.atomically(ask)
+        emit(answer, None)
+        return answer
+    with staged(out_path) as tmp:  # InvalidInput (no such directory, a directory) before anything is asked
+
+        def build() -> R:
+            answer = ask()
+            emit(answer, str(tmp))
+            return answer
+
+        return service.atomically(build)
 
 
 def _emit_private(rel: DpRelease, fmt: str, title: str, out_path: str | None) -> None:
@@ -78,11 +105,17 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
     (or, with --privacy dp --epsilon E, with differential privacy)."""
     # a read (reader: opens the store as it is, writes nothing of its own), unless a DP release spends budget
     with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:  # k, epsilon: checked once
-        rel = analyst_service(app).summary(parse_actor(actor), by, unit, period, k, since, until, privacy, epsilon)
-        if privacy == "dp":
-            _emit_private(rel, fmt, "Weak signals (differentially private)", out_path)
-        else:
-            _emit_release(rel, fmt, "Weak signals (released cells only)", out_path)
+        service = analyst_service(app)
+        viewer = parse_actor(actor)
+
+        def emit(rel: Release | DpRelease, path: str | None) -> None:
+            if isinstance(rel, DpRelease):
+                _emit_private(rel, fmt, "Weak signals (differentially private)", path)
+            else:
+                _emit_release(rel, fmt, "Weak signals (released cells only)", path)
+
+        released(service, lambda: service.summary(viewer, by, unit, period, k, since, until, privacy, epsilon),
+                 emit, out_path)
 
 
 @signals.command("trends")
@@ -102,8 +135,11 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong
     (from released values only: exact, or with --privacy dp, noisy)."""
     with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:
-        trends = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until, privacy, epsilon)
-        emit_records(trend_rows(trends), TREND_COLUMNS, fmt, "Signal trends (from released values)", out_path)
+        service = analyst_service(app)
+        viewer = parse_actor(actor)
+        released(service, lambda: service.trends(viewer, unit, period, k, since, until, privacy, epsilon),
+                 lambda trends, path: emit_records(trend_rows(trends), TREND_COLUMNS, fmt,
+                                                   "Signal trends (from released values)", path), out_path)
 
 
 @click.command()
@@ -121,8 +157,11 @@ def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: 
              until: str | None, fmt: str, out_path: str | None) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
     with reader(ctx) as app:
-        rel = analyst_service(app).activity(parse_actor(actor), by, unit, period, k, since, until)
-        _emit_release(rel, fmt, "Activity indicators (released cells only)", out_path)
+        service = analyst_service(app)
+        viewer = parse_actor(actor)
+        released(service, lambda: service.activity(viewer, by, unit, period, k, since, until),
+                 lambda rel, path: _emit_release(rel, fmt, "Activity indicators (released cells only)", path),
+                 out_path)
 
 
 COMMANDS: tuple[click.Command, ...] = (signals, activity)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+import attrs
 from eventsourcing.persistence import PersistenceError
 
 from engagement_tracker.domain.access import (
@@ -28,6 +30,7 @@ from engagement_tracker.domain.access import (
     grant_checked,
     grant_guard,
     recheck_moved,
+    relying_on_grants,
     require_analyst,
 )
 from engagement_tracker.domain.checks import (
@@ -53,6 +56,28 @@ TallyRow = Any
 
 MAX_K = 10_000
 
+T = TypeVar("T")
+
+
+@attrs.frozen
+class PendingRelease:
+    """An exact release built and checked, waiting to be recorded with the other releases of its command
+    (``AnalyticsView.record_releases``: all in one transaction, or none)."""
+
+    #: What decided it (``projections.anonymity.InternalRelease``): recorded, never returned.
+    internal: Any
+    family: str
+    query: dict[str, Any]
+    analyst: str
+    at: str
+    #: Its fine cells' keys, and the refiner factory the region rule runs (``ReleaseRules.cells``).
+    keys: tuple[str, ...]
+    refine: Callable[[int, int], Any]
+
+
+#: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
+_BATCH: ContextVar[list[PendingRelease] | None] = ContextVar("etrack_release_batch", default=None)
+
 
 class AnalyticsPort(Protocol):
     """The kept facts (``projections.analytics.Analytics``): caught up exactly once; its ``view``
@@ -74,11 +99,13 @@ class ReleaseRules(Protocol):
     def release(self, rows: list[TallyRow], by: tuple[str, ...], k: int, period: str) -> Any:
         """The internal release (cells with their persons) of ``rows`` under k at ``period``."""
 
-    def cells(self, internal: Any, rows: list[TallyRow], family: str) -> tuple[list[str], Callable[[int, int], Any]]:
+    def cells(self, internal: Any, rows: list[TallyRow], family: str, keep: bool = False,
+              ) -> tuple[list[str], Callable[[int, int], Any]]:
         """What recording ``internal`` in the ledger reads: its fine cells' keys, and the refiner that
         checks it against every earlier release of ``family`` (``view.record_release``'s ``refine``: a
         DisclosureRisk refuses it; ``stale`` asks for it again). ``rows`` is emptied (each row is held
-        by its cell until refined)."""
+        by its cell until refined; with ``keep``, until the release is dropped: the refiner may then run
+        more than once, a trial first)."""
 
     def data_digest(self, rows: list[TallyRow]) -> str:
         """A digest of the data a DP query reads (its persons pseudonymous)."""
@@ -128,6 +155,46 @@ class AnalystService:
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
         self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
+
+    def atomically(self, build: Callable[[], T]) -> T:
+        """Run ``build`` (analyst calls, and what the caller makes of their answers: a page rendered and
+        staged), then record every exact release it made in ONE transaction: all of them, or, if
+        ``build`` raises or the recording is refused, none. Each release is checked (the region rule,
+        against the ledger and the releases before it in ``build``) when it is asked, by a trial
+        that writes nothing, so a refusal reaches ``build`` as usual (a page shows it and goes on);
+        the grants relied on are checked again in the recording transaction. When a release by
+        someone else committed in between and went stale, ``build`` runs again (at most 3 times).
+        Inside another ``atomically``, it joins the outer one. A differentially private release
+        inside ``build`` is paid when asked (its answer is recorded under its digest; asking it
+        again is free), not at the end."""
+        if _BATCH.get() is not None:
+            return build()
+        with relying_on_grants():
+            for _ in range(3):
+                batch: list[PendingRelease] = []
+                token = _BATCH.set(batch)
+                try:
+                    result = build()
+                finally:
+                    _BATCH.reset(token)
+                if not batch:
+                    return result
+                try:
+                    self._record(batch)
+                except self.rules.stale:  # another release recorded newer facts meanwhile: all again
+                    continue
+                return result
+        raise ConcurrencyConflict("releases kept being published under this command's; run it again")
+
+    def _record(self, items: list[PendingRelease], commit: bool = True) -> list[int]:
+        """Record ``items`` in one transaction (``commit=False``: a trial), the grants relied on checked in it."""
+        for _attempt in range(10):  # the access register moved (another party's grant changed): again
+            try:
+                ids: list[int] = self.analytics.view.record_releases(items, grant_guard(), commit=commit)
+                return ids
+            except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
+                recheck_moved(self.grants)
+        raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
 
     def _checked(
         self, viewer: Actor, family: str, by: Sequence[str] | str | None, unit: str | None, period: str | None,
@@ -190,7 +257,9 @@ class AnalystService:
         since: str | None, until: str | None,
     ) -> Release:
         # k is never lowered: not below the deployment's floor nor the k of any earlier release
-        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family))])
+        pending = _BATCH.get() or []  # the releases of this command so far count as earlier ones
+        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family)),
+                     *(p.internal.policy.k for p in pending if p.family == family)])
         if k is not None:
             require_int(k, "k", MIN_K, MAX_K)
             if k < floor:
@@ -252,18 +321,16 @@ class AnalystService:
         if not rel.rows:
             return rel  # a population under k: nothing listed, nothing recorded
         # even a release of suppressed cells only is recorded: it tells that each holds a fact
-        keys, check = self.rules.cells(internal, rows, family)
+        batch = _BATCH.get()
+        keys, check = self.rules.cells(internal, rows, family, keep=batch is not None)
         query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        for _attempt in range(10):  # the access register moved (another party's grant changed): again
-            try:
-                self.analytics.view.record_release(internal, family, query, str(viewer.party), at, keys, check,
-                                                   grant_guard())
-                break
-            except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
-                recheck_moved(self.grants)
-        else:
-            raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
+        item = PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check)
+        if batch is None:
+            self._record([item])
+        else:  # checked now as it will be recorded (after the command's earlier releases), written at the end
+            self._record([*batch, item], commit=False)
+            batch.append(item)
         return rel
 
     @grant_checked
@@ -333,4 +400,4 @@ class AnalystService:
 
 
 __all__ = ["DEFAULT_BY", "DEFAULT_PERIOD", "FAMILY_DIMENSIONS", "MAX_K", "PERIODS", "AnalystService", "AnalyticsPort",
-           "ReleaseRules"]
+           "PendingRelease", "ReleaseRules"]
