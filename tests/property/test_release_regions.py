@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
@@ -42,7 +42,9 @@ queries = st.fixed_dictionaries({
     "until": st.sampled_from([None, None, "2026-03", "2026-06", "2026-05"]),
 })
 steps = st.lists(st.one_of(facts.map(lambda f: ("facts", f)), queries.map(lambda q: ("query", q)),
-                           queries.map(lambda q: ("other", q))), min_size=2, max_size=12)
+                           queries.map(lambda q: ("other", q)),
+                           st.lists(queries, min_size=2, max_size=4).map(lambda qs: ("batch", qs))),
+                 min_size=2, max_size=12)
 
 
 def attack(h: Harness) -> None:
@@ -62,6 +64,12 @@ def test_no_combination_of_releases_singles_out_fewer_than_k_persons(first, plan
         for kind, step in plan:
             if kind == "facts":
                 h.add(step)
+                continue
+            if kind == "batch":  # one command's releases (a note's sections): recorded together, each checked
+                recorded = h.batch(OTHER_ANALYST, step)  # against the ones before it in the command
+                event(f"a command recorded {min(recorded, 2)}+ releases together")
+                if recorded:
+                    attack(h)
                 continue
             before = h.recorded()
             accepted = len(h.releases)
