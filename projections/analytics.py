@@ -46,6 +46,7 @@ from engagement_tracker.projections.anonymity import (
     tally_of,
     trends,
 )
+from engagement_tracker.projections.outputs import rows_of
 from engagement_tracker.projections.privacy import DpRelease, dp_release
 from engagement_tracker.projections.regions import (
     Block,
@@ -278,18 +279,19 @@ def _data_digest(facts: Iterable[Tally]) -> str:
     return digest.hexdigest()
 
 
-def release_rows(rel: Release, with_total: bool = True) -> list[dict[str, Any]]:
-    """Rows for tables, CSV and data frames: the cells, then the grand total (never a subtotal)."""
-    rows = [r.to_dict() for r in rel.rows]
-    if with_total:
-        total = dict.fromkeys(rel.by, "(all)")
-        rows.append({**total, "value": rel.total, "status": "released" if rel.total is not None else "suppressed"})
-    return rows
+def release_rows(rel: Release | DpRelease) -> list[dict[str, Any]]:
+    """The rows of a release, exact or differentially private: the one model of every output
+    (``projections/outputs.py``: the CLI writes the same rows in every format)."""
+    return rows_of(rel)
 
 
-def release_document(rel: Release) -> dict[str, Any]:
-    """The release as JSON data: what was asked, at which level, under which rules, and the rows."""
+def release_document(rel: Release | DpRelease) -> dict[str, Any]:
+    """The release as JSON data: what was asked, at which level, under which rules (for DP: mechanism,
+    epsilon, delta, threshold, ...), and the rows."""
+    if isinstance(rel, DpRelease):
+        return rel.to_document()
     return {
+        "privacy": "exact",
         "by": list(rel.by),
         "level": {"time": rel.level.time, "unit_depth": rel.level.unit_depth},
         "k": rel.policy.k,

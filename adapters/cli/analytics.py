@@ -13,7 +13,7 @@ import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, DATA_FORMAT, DATA_OUT, emit_records, err, parse_actor
-from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
+from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, policy_line, release_rows, trend_rows
 from engagement_tracker.adapters.cli.store import reader, tracker
 from engagement_tracker.adapters.files import staged
 from engagement_tracker.domain.application.analysts import AnalystService
@@ -45,23 +45,14 @@ def released(service: AnalystService, ask: Callable[[], R], emit: Callable[[R, s
 
 def _emit_private(rel: DpRelease, fmt: str, title: str, out_path: str | None) -> None:
     emit_records(dp_rows(rel), columns(rel.by, dp=True), fmt, title, out_path)
-    if fmt == "table":
-        err.print(f"differential privacy: {rel.mechanism} (OpenDP), epsilon {rel.epsilon:g}, delta {rel.delta:g}; "
-                  f"noise scale {rel.scale:g}; cells shown only above {rel.threshold}; each person counts at most "
-                  f"{rel.bound} person-signals; low_95..high_95 holds the true count 95% of the time"
-                  + ("; the recorded answer to this same query on the same data: nothing spent" if rel.repeated else ""),
-                  highlight=False)
+    if fmt == "table" or not rel.rows:  # with no row, the policy is stated on stderr in every format
+        err.print(policy_line(rel), highlight=False)
 
 
 def _emit_release(rel: Release, fmt: str, title: str, out_path: str | None) -> None:
-    emit_records(release_rows(rel), columns(rel.by), fmt, title, out_path)
+    emit_records(release_rows(rel), columns(rel.by), fmt, title, out_path)  # the total row states k and the level
     if fmt == "table":
-        hidden = len(rel.hidden)
-        err.print(f"level: {rel.level.time}"
-                  + (f", units to depth {rel.level.unit_depth}" if rel.level.unit_depth is not None else "")
-                  + f"; k={rel.policy.k}; {hidden} cell(s) suppressed (no reason is given: it would bound the "
-                  "hidden value); the total row counts every fact, suppressed ones included",
-                  highlight=False)
+        err.print(policy_line(rel), highlight=False)
 
 
 @click.group()
