@@ -188,6 +188,7 @@ PLUMBING = {
     "held_grants": "what the gates read at each call (GrantsSource); a caller reads app.access.grants(viewer)",
     "write_guard": "what a recording transaction re-checks of the grants its command relied on (no data)",
     "attempts": "the command path's retry loop",
+    "atomically": "the analysts' unit of work: records the releases of the calls it runs (each names its viewer)",
     # the command path's own API, which the services are given (load, decide, save, exactly once)
     "load": "the command path: the aggregate a command decides on (sealed values only)",
     "history": "the command path: an aggregate's events, folded by the views into their record (sealed)",
