@@ -38,3 +38,21 @@ def require_whole_periods(since: str | None, until: str | None, grain: str) -> N
         end = (int(until[5:]) // span + 1) * span
         raise PeriodCut("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
                                  f"end the window at {until[:4]}-{end:02d}", grain)
+
+
+_PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
+
+
+def period_window(text: object) -> tuple[str, str, str]:
+    """'2026-Q1' (a quarter), '2026-03' (a month) or '2026' (a year) as a window of months (since,
+    until, both 'YYYY-MM', inclusive) and its kind (quarter, month, year); InvalidInput otherwise."""
+    m = _PERIOD.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise InvalidInput("period", f"{text!r}: a quarter (2026-Q1), a month (2026-03) or a year (2026)")
+    year, quarter, month = m.groups()
+    if quarter:
+        first = (int(quarter) - 1) * 3 + 1
+        return f"{year}-{first:02d}", f"{year}-{first + 2:02d}", "quarter"
+    if month:
+        return f"{year}-{month}", f"{year}-{month}", "month"
+    return f"{year}-01", f"{year}-12", "year"

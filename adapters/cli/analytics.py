@@ -155,4 +155,30 @@ def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: 
                  out_path)
 
 
-COMMANDS: tuple[click.Command, ...] = (signals, activity)
+@click.group()
+def releases() -> None:
+    """Plan releases: which shapes of a period are still releasable (analysts and admins)."""
+
+
+PLAN_COLUMNS = ["family", "by", "period", "since", "until", "level", "k", "status", "why"]
+
+
+@releases.command("plan")
+@ACTOR
+@click.option("--period", required=True, help="a quarter (2026-Q1), a month (2026-03) or a year (2026)")
+@_UNIT
+@_K
+@DATA_FORMAT
+@DATA_OUT
+@click.pass_context
+def releases_plan(ctx: click.Context, actor: str, period: str, unit: str | None, k: int | None, fmt: str,
+                  out_path: str | None) -> None:
+    """For the shapes analysts ask most over PERIOD: releasable, closed (by earlier releases), empty
+    (fewer than k persons) or cut (coarsened past the window). Each is found by attempting the
+    release in a trial that records nothing: the plan tells no more than asking would."""
+    with reader(ctx) as app:
+        plan = analyst_service(app).plan(parse_actor(actor), period, unit, k)
+        emit_records(plan, PLAN_COLUMNS, fmt, f"Releases of {period}: what asking each now would answer", out_path)
+
+
+COMMANDS: tuple[click.Command, ...] = (signals, activity, releases)

@@ -41,11 +41,23 @@ from engagement_tracker.domain.checks import (
     require_optional_choice,
     require_optional_int,
 )
-from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, FAMILY_DIMENSIONS, PERIODS
-from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput, StoreError
+from engagement_tracker.domain.dimensions import (
+    DEFAULT_BY,
+    DEFAULT_PERIOD,
+    FAMILY_DIMENSIONS,
+    PERIODS,
+    PLANNED_SHAPES,
+)
+from engagement_tracker.domain.errors import (
+    ConcurrencyConflict,
+    DisclosureRisk,
+    InvalidInput,
+    PeriodCut,
+    StoreError,
+)
 from engagement_tracker.domain.privacy_budget import require_epsilon
 from engagement_tracker.domain.values import Actor
-from engagement_tracker.domain.windows import require_whole_periods, require_window
+from engagement_tracker.domain.windows import period_window, require_whole_periods, require_window
 
 #: A release as analysts receive it (``projections.anonymity.Release``: by, level, policy, rows, total).
 Release = Any
@@ -256,7 +268,17 @@ class AnalystService:
         self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
         since: str | None, until: str | None,
     ) -> Release:
-        # k is never lowered: not below the deployment's floor nor the k of any earlier release
+        k = self._k(family, k)
+        for _ in range(3):  # a release that read facts older than another one's is built again
+            try:
+                return self._build_and_record(actor, family, by, unit, period, k, since, until)
+            except self.rules.stale:
+                continue
+        raise ConcurrencyConflict("releases kept being published under this one; ask again")
+
+    def _k(self, family: str, k: int | None) -> int:
+        """The k of a release: never lowered below the deployment's floor nor the k of any earlier release
+        of ``family`` (this command's included); None means that floor."""
         pending = _BATCH.get() or []  # the releases of this command so far count as earlier ones
         floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family)),
                      *(p.internal.policy.k for p in pending if p.family == family)])
@@ -265,13 +287,7 @@ class AnalystService:
             if k < floor:
                 raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
                                         "floor, or an earlier release's k): ask with k >= that, or leave k out")
-        k = floor if k is None else k
-        for _ in range(3):  # a release that read facts older than another one's is built again
-            try:
-                return self._build_and_record(actor, family, by, unit, period, k, since, until)
-            except self.rules.stale:
-                continue
-        raise ConcurrencyConflict("releases kept being published under this one; ask again")
+        return floor if k is None else k
 
     def _private(
         self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
@@ -309,29 +325,84 @@ class AnalystService:
                              "ask it again (nothing more is spent)") from exc
         return self.rules.dp_of_document(json.loads(stored), repeated=not spent)
 
-    def _build_and_record(
+    def _build(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
-        since: str | None, until: str | None,
-    ) -> Release:
+        since: str | None, until: str | None, keep: bool,
+    ) -> tuple[Release, PendingRelease | None]:
+        """The release as published, and what recording it takes (None: a population under k, nothing
+        to record). ``keep``: the refiner may run more than once (a trial first)."""
         rows = self._scope(family, unit, since, until)  # stored rows, decoded a tally at a time when read
         internal = self.rules.release(rows, by, k, period)
         rel = internal.published()  # what the analyst receives, and all the region rule reads
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
         if not rel.rows:
-            return rel  # a population under k: nothing listed, nothing recorded
+            return rel, None  # a population under k: nothing listed, nothing recorded
         # even a release of suppressed cells only is recorded: it tells that each holds a fact
-        batch = _BATCH.get()
-        keys, check = self.rules.cells(internal, rows, family, keep=batch is not None)
+        keys, check = self.rules.cells(internal, rows, family, keep=keep)
         query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        item = PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check)
+        return rel, PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check)
+
+    def _build_and_record(
+        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
+        since: str | None, until: str | None,
+    ) -> Release:
+        batch = _BATCH.get()
+        rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=batch is not None)
+        if item is None:
+            return rel
         if batch is None:
             self._record([item])
         else:  # checked now as it will be recorded (after the command's earlier releases), written at the end
             self._record([*batch, item], commit=False)
             batch.append(item)
         return rel
+
+    def _attempt(
+        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
+        since: str | None, until: str | None,
+    ) -> str:
+        """What asking this release now would answer, as a status, recording nothing (a trial)."""
+        for _ in range(3):
+            try:
+                _rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=False)
+            except PeriodCut as cut:
+                return f"cut: the rules coarsen it to {cut.grain}s; ask over whole {cut.grain}s"
+            if item is None:
+                return "empty: fewer than k persons, nothing to release"
+            try:
+                self._record([*(_BATCH.get() or []), item], commit=False)
+            except DisclosureRisk:
+                return "closed: refused by the region rule, given the earlier releases"
+            except self.rules.stale:
+                continue
+            return "releasable"
+        raise ConcurrencyConflict("releases kept being published while this plan was made; ask again")
+
+    @grant_checked
+    def plan(self, viewer: Actor, period: object, unit: str | None = None, k: int | None = None,
+             ) -> list[dict[str, Any]]:
+        """For the shapes an analyst asks most (``PLANNED_SHAPES``) over ``period`` ('2026-Q1', '2026-03' or
+        '2026'; by month, by quarter for a year), what asking each now would answer: ``releasable``,
+        ``closed`` (the region rule refuses it, given the earlier releases), ``empty`` (fewer than k
+        persons) or ``cut`` (the rules coarsen it past the window). Each status is found by attempting
+        the release in a trial that records nothing: the plan tells no more than asking would (less: no
+        value). A shape listed releasable is released when asked next, unless releases or facts were
+        recorded in between."""
+        actor = require_analyst(viewer, "plan releases", self.grants)
+        since, until, kind = period_window(period)
+        grain = "quarter" if kind == "year" else "month"
+        if unit is not None:
+            unit = require_label(unit, "org_unit", "unit")
+        plan = []
+        for family, shapes in PLANNED_SHAPES.items():
+            fk = self._k(family, k)
+            for by in shapes:
+                status, _, why = self._attempt(actor, family, by, unit, grain, fk, since, until).partition(": ")
+                plan.append({"family": family, "by": ",".join(by), "period": str(period), "since": since,
+                             "until": until, "level": grain, "k": fk, "status": status, "why": why or None})
+        return plan
 
     @grant_checked
     def summary(
