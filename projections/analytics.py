@@ -47,7 +47,7 @@ from engagement_tracker.projections.anonymity import (
     trends,
 )
 from engagement_tracker.projections.outputs import rows_of
-from engagement_tracker.projections.privacy import DpRelease, dp_release
+from engagement_tracker.projections.privacy import DpRelease, dp_preview, dp_release
 from engagement_tracker.projections.regions import (
     Block,
     Refiner,
@@ -250,6 +250,9 @@ class _ReleaseRules:
 
     def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
         return dp_release(Tallies(rows), by, Level(time=period), epsilon)
+
+    def dp_preview(self, epsilon: float) -> dict[str, Any]:
+        return dp_preview(epsilon)
 
     def dp_document(self, release: DpRelease) -> dict[str, Any]:
         return release.to_document()

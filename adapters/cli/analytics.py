@@ -17,6 +17,7 @@ from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows
 from engagement_tracker.adapters.cli.store import reader, tracker
 from engagement_tracker.adapters.files import staged
 from engagement_tracker.domain.application.analysts import AnalystService
+from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.projections.anonymity import Release
 from engagement_tracker.projections.privacy import DpRelease
 
@@ -86,14 +87,29 @@ _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to th
 @_UNTIL
 @_PRIVACY
 @_EPSILON
+@click.option("--preview", is_flag=True, default=False,
+              help="with --privacy dp --epsilon E: what the release would give (threshold, each cell's 95%% "
+                   "interval), before spending anything; reads no data")
 @DATA_FORMAT
 @DATA_OUT
 @click.pass_context
 def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None,
-                    since: str | None, until: str | None, privacy: str, epsilon: float | None, fmt: str,
-                    out_path: str | None) -> None:
+                    since: str | None, until: str | None, privacy: str, epsilon: float | None, preview: bool,
+                    fmt: str, out_path: str | None) -> None:
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression
-    (or, with --privacy dp --epsilon E, with differential privacy)."""
+    (or, with --privacy dp --epsilon E, with differential privacy; --preview first shows what that
+    would give, for free)."""
+    if preview:
+        if privacy != "dp" or epsilon is None:
+            raise InvalidInput("preview", "--preview goes with --privacy dp --epsilon E: it shows what that release "
+                                          "would give before spending anything")
+        with reader(ctx) as app:
+            shown = analyst_service(app).preview(parse_actor(actor), epsilon)
+        note = shown.pop("note")
+        emit_records([shown], list(shown), fmt, "Differential privacy: what this epsilon gives (nothing spent)",
+                     out_path)
+        err.print(note + "; nothing spent, no data read", highlight=False)
+        return
     # a read (reader: opens the store as it is, writes nothing of its own), unless a DP release spends budget
     with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:  # k, epsilon: checked once
         service = analyst_service(app)

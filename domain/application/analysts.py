@@ -125,6 +125,9 @@ class ReleaseRules(Protocol):
     def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
         """A differentially private release of ``rows``."""
 
+    def dp_preview(self, epsilon: float) -> dict[str, Any]:
+        """What a DP release at ``epsilon`` would be made under, from the parameters alone (no data)."""
+
     def dp_document(self, release: DpRelease) -> dict[str, Any]:
         """A DP release as its recorded JSON document."""
 
@@ -155,6 +158,7 @@ class AnalystService:
     def __init__(
         self, analytics: AnalyticsPort, clock: Callable[[], datetime], k_min: int | None = 5, *,
         grants: GrantsSource, rules: ReleaseRules, spend: Callable[[Actor, float, str], bool] | None = None,
+        afford: Callable[[Actor, float, str], None] | None = None,
     ) -> None:
         #: The kept facts (``projections.analytics.Analytics``, handed in by bootstrap).
         self.analytics = analytics
@@ -163,6 +167,9 @@ class AnalystService:
         #: Pays a differentially private release from the analyst's budget, once per query digest: True
         #: when it spent, False when the budget had paid for that digest (the application's, from bootstrap).
         self.spend = spend
+        #: Raises BudgetExceeded when a DP release would go past the analyst's budget: asked before any
+        #: noise is drawn (the application's ``budgets.require_affordable``, from bootstrap).
+        self.afford = afford
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
@@ -316,6 +323,8 @@ class AnalystService:
         recorded = self.analytics.view.dp_answer(key)
         if recorded is not None:
             return self.rules.dp_of_document(json.loads(recorded), repeated=True)
+        if self.afford is not None:  # refused before any noise is drawn
+            self.afford(actor, eps, key)
         rel = self.rules.dp_release(rows, by, period, eps)
         spent = self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
         try:
@@ -403,6 +412,15 @@ class AnalystService:
                 plan.append({"family": family, "by": ",".join(by), "period": str(period), "since": since,
                              "until": until, "level": grain, "k": fk, "status": status, "why": why or None})
         return plan
+
+    def preview(self, viewer: Actor, epsilon: object) -> dict[str, Any]:
+        """What a differentially private release at ``epsilon`` would give, before spending anything: the
+        mechanism, epsilon, delta, the noise scale, the threshold a cell's noisy count must reach to be
+        shown, and each shown cell's 95% interval (``value ± half_width_95``). Free, and it touches no
+        data: it is computed from the parameters alone (OpenDP's calibration), so it tells nothing about
+        the facts."""
+        require_analyst(viewer, "preview a differentially private release", self.grants)
+        return self.rules.dp_preview(require_epsilon(epsilon))
 
     @grant_checked
     def summary(

@@ -189,6 +189,7 @@ PLUMBING = {
     "held_grants": "what the gates read at each call (GrantsSource); a caller reads app.access.grants(viewer)",
     "write_guard": "what a recording transaction re-checks of the grants its command relied on (no data)",
     "attempts": "the command path's retry loop",
+    "require_affordable": "what a DP release asks of the budget before drawing noise (the analyst it names is the viewer)",
     "atomically": "the analysts' unit of work: records the releases of the calls it runs (each names its viewer)",
     # the command path's own API, which the services are given (load, decide, save, exactly once)
     "load": "the command path: the aggregate a command decides on (sealed values only)",
@@ -289,6 +290,7 @@ PY_READS: dict[str, tuple[Role, Callable[[World, Any], object]]] = {
     "audit.verify": (Role.AUDITOR, lambda w, v: w.audit.verify(v)),
     "analyst.activity": (Role.ANALYST, lambda w, v: w.analytics.activity(v)),
     "analyst.plan": (Role.ANALYST, lambda w, v: w.analytics.plan(v, "2026")),
+    "analyst.preview": (Role.ANALYST, lambda w, v: w.analytics.preview(v, 1.0)),
     "analyst.summary": (Role.ANALYST, lambda w, v: w.analytics.summary(v)),
     "analyst.testimonials": (Role.ANALYST, lambda w, v: w.analytics.testimonials(v)),
     "analyst.trends": (Role.ANALYST, lambda w, v: w.analytics.trends(v)),
