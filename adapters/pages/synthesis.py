@@ -169,9 +169,11 @@ def _synthesis_note(service: AnalystService, viewer: Actor, period: object, unit
     if d["signals"].release is not None and d["signals"].release.released:  # a chart of nothing but gaps says nothing
         periods, series = _signal_series(d["signals"])
         problems = {t: v for t, v in series.items() if t != "learning_dip"}
-        if any(v is not None for values in problems.values() for v in values):
+        if len(periods) < 2:  # a trend needs two periods: one period's values are the table's numbers
+            pass
+        elif any(v is not None for values in problems.values() for v in values):
             charts["signals"] = chart(series_chart("signals", "Signals per theme (released values)", periods, problems))
-        if any(v is not None for v in series.get("learning_dip", [])):
+        if len(periods) >= 2 and any(v is not None for v in series.get("learning_dip", [])):
             charts["dips"] = chart(series_chart("dips", "Learning dips (expected, not failures)", periods,
                                                 {"learning dip": series["learning_dip"]}))
     if d["contexts"].release is not None and d["contexts"].release.released:
@@ -186,6 +188,10 @@ def _synthesis_note(service: AnalystService, viewer: Actor, period: object, unit
         viewer=f"an {viewer.role.value} (no identifier in this note)",
         d=d,
         charts=charts,
-        problem_trends=[t for t in d["trends"] if t["kind"] != "learning_dip"],
-        dip_trends=[t for t in d["trends"] if t["kind"] == "learning_dip"],
+        # a direction needs two periods or more: one period is a value, shown in the table, not a trend
+        problem_trends=[t for t in d["trends"] if t["kind"] != "learning_dip" and len(t["periods"]) >= 2],
+        dip_trends=[t for t in d["trends"] if t["kind"] == "learning_dip" and len(t["periods"]) >= 2],
+        dips_released=any(r.get("theme") == "learning_dip" and r.get("status") == "released"
+                          for r in d["signals"].rows),
+        one_period=len({r.get("period") for r in d["signals"].rows}) < 2,
     )
