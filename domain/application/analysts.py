@@ -323,7 +323,8 @@ class AnalystService:
         recorded = self.analytics.view.dp_answer(key)
         if recorded is not None:
             return self.rules.dp_of_document(json.loads(recorded), repeated=True)
-        if self.afford is not None:  # refused before any noise is drawn
+        self.rules.dp_preview(eps)  # the mechanism calibrated from the parameters (MissingDependency without OpenDP)
+        if self.afford is not None:  # then the budget: refused before any noise is drawn
             self.afford(actor, eps, key)
         rel = self.rules.dp_release(rows, by, period, eps)
         spent = self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
