@@ -309,7 +309,8 @@ def provide_services(app: EngagementTracker) -> EngagementTracker:
         audit=lambda: AuditService(audit_trail(app), app.clock, grants=app.held_grants, rules=TRAIL_RULES),
         analysts=lambda: AnalystService(
             analytics(app), app.clock, app.settings.k_min, grants=app.held_grants, rules=RELEASE_RULES,
-            spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value),
+            spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value,
+            afford=app.budgets.require_affordable),
     )
     return app
 

@@ -22,6 +22,15 @@ class InvalidInput(EtrackError, ValueError):
         super().__init__(f"{field}: {problem}")
 
 
+class PeriodCut(InvalidInput):
+    """Raised when a window of months cuts a period of the release's time grain (asked for, or coarsened to)."""
+
+    def __init__(self, field: str, problem: str, grain: str) -> None:
+        #: The grain whose periods the window must hold whole (month, quarter, year).
+        self.grain = grain
+        super().__init__(field, problem)
+
+
 class NotFound(EtrackError, LookupError):
     """Raised when no engagement, cohort or party has the given id."""
 

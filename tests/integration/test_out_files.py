@@ -110,6 +110,11 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["activity", "--as", s.analyst, "--by", "colour"],
         "ok": lambda s: ["activity", "--as", s.analyst, "--format", "csv"],
     },
+    "testimonials ratings": {
+        "refused": lambda s: ["testimonials", "ratings", "--as", s.as_outsider("analyst")],
+        "failing": lambda s: ["testimonials", "ratings", "--as", s.analyst, "--by", "colour"],
+        "ok": lambda s: ["testimonials", "ratings", "--as", s.analyst, "--format", "csv"],
+    },
     "signals summary": {
         "refused": lambda s: ["signals", "summary", "--as", s.as_outsider("analyst")],
         "failing": lambda s: ["signals", "summary", "--as", s.analyst, "--by", "colour"],
