@@ -75,8 +75,11 @@ class Store:
         app.close()
         self.key = str(where / "log.pem")
         self.public = self.run("audit", "keygen", self.key)
-        self.run("audit", "witness", "init", "--key", str(where / "w.pem"), "--state",
-                 str(where / "w.json"))
+        witness = self.run("audit", "witness", "init", "--key", str(where / "w.pem"), "--state",
+                           str(where / "w.json"))
+        # a policy whose one witness never answers (port 9, discard): a push gathers no cosignature
+        (where / "push.policy").write_text(f"log {self.run('audit', 'vkey', '--key', self.key)}\n"
+                                           f"witness w {witness} http://127.0.0.1:9/\nquorum w\n")
         self.run("--db", self.url, "audit", "checkpoint", "--as", self.auditor, "--key", self.key,
                  "--out", str(where / "one.note"))
         self.run("audit", "witness", "cosign", str(where / "one.note"), "--state", str(where / "w.json"),
@@ -165,6 +168,13 @@ CASES: dict[str, dict[str, Any]] = {
         "refused": lambda s: ["audit", "witness", "request", str(s.where / "two.note"), "--as", s.as_outsider("auditor")],
         "failing": lambda s: ["audit", "witness", "request", str(s.where / "none.note"), "--as", s.auditor],
         "ok": None,  # the request body: checked in test_witness_protocol.py
+    },
+    "audit witness push": {
+        "refused": lambda s: ["audit", "witness", "push", str(s.where / "two.note"), "--policy",
+                              str(s.where / "push.policy"), "--as", s.as_outsider("auditor")],
+        "failing": lambda s: ["audit", "witness", "push", str(s.where / "two.note"), "--policy",
+                              str(s.where / "push.policy"), "--as", s.auditor, "--timeout", "2"],  # QuorumNotMet
+        "ok": None,  # pushing needs a witness that answers: checked in test_witness_http.py and test_http_log.py
     },
     "audit witness add-checkpoint": {
         "refused": None,
