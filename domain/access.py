@@ -441,3 +441,15 @@ def require_eraser(actor: object, grants: GrantsSource, action: str = "erase") -
 def require_erasure_role(actor: object, action: str = "erase") -> Actor:
     """The role alone (the aggregate's own check; the application checks the grant first)."""
     return _require_role(actor, action, ERASURE_ROLES, ERASER_REFUSAL, "actor")
+
+
+
+#: Who runs a programme's bulk work: imports, a person's data (GDPR articles 15, 16, 20).
+PROGRAMME_ADMIN_ROLES = (Role.ADMIN,)
+
+
+def require_programme_admin(actor: object, grants: GrantsSource, action: str) -> Actor:
+    """Raise NotPermitted unless ``actor`` is an admin holding the admin grant now (imports, a person's
+    data: ``import parties``, ``subject export``, ``party rectify``)."""
+    return _require_granted_role(actor, action, PROGRAMME_ADMIN_ROLES, f"may not {action}: an admin does",
+                                 grants, "actor")

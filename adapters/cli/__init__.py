@@ -49,6 +49,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                     ("List engagements: id, state, unit, sessions (no names, no content), from "
                      "the directory (auditors and admins).")),
     "grant": ("access", "grant", "Grant ROLE (admin, auditor, analyst, coach) to PARTY_ID; an admin acts (--as admin:ID)."),
+    "import": ("programme", "import_group", "Import parties or engagements from a CSV file, every row checked first (admins)."),
     "init": ("access", "init",
              ("Make the store if there is none, register the first admin and grant it admin; "
               "prints its party id (refused once an admin exists).")),
@@ -82,7 +83,7 @@ EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",)}
 
 #: Every module that holds commands (``COMMANDS``), for the test that checks the table.
 COMMAND_MODULES = ("steps", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
-                   "testimonials")
+                   "testimonials", "programme")
 
 
 def store_url(value: str | None) -> str | None:

@@ -29,6 +29,7 @@ from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory, as_uuid
 from engagement_tracker.domain.application.engagement_commands import EngagementService
 from engagement_tracker.domain.application.grant_commands import AccessService
+from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
 from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
@@ -129,6 +130,8 @@ class EngagementTracker(CommandPath):
         self.parties = PartyService(self)
         self.access = AccessService(self)
         self.budgets = BudgetService(self)
+        #: Parties and engagements from a CSV file, every row checked first (``imports.py``).
+        self.imports = ImportService(self, self.engagements)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}

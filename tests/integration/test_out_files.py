@@ -189,6 +189,11 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["workflow", "diagram", "--format", "svg"],  # no Mermaid CLI on the test PATH
         "ok": lambda s: ["workflow", "diagram", "--format", "json"],
     },
+    "import template": {
+        "refused": None,  # an import layout is public: no reader, nothing to refuse
+        "failing": lambda s: ["import", "template", "cohorts"],  # not a layout: exit 2
+        "ok": lambda s: ["import", "template", "engagements"],
+    },
 }
 
 COMMANDS = dict(out_commands())
