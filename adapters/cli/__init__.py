@@ -79,11 +79,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Modules that add subcommands to a command of another module (``cohort dashboard`` lives with the pages).
-EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",)}
+EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",), "subject": ("subjects",), "party": ("subjects",)}
 
 #: Every module that holds commands (``COMMANDS``), for the test that checks the table.
 COMMAND_MODULES = ("steps", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
-                   "testimonials", "programme")
+                   "testimonials", "programme", "subjects")
 
 
 def store_url(value: str | None) -> str | None:

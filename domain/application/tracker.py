@@ -31,6 +31,7 @@ from engagement_tracker.domain.application.engagement_commands import Engagement
 from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
+from engagement_tracker.domain.application.subject_access import SubjectService
 from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandResult
@@ -132,6 +133,8 @@ class EngagementTracker(CommandPath):
         self.budgets = BudgetService(self)
         #: Parties and engagements from a CSV file, every row checked first (``imports.py``).
         self.imports = ImportService(self, self.engagements)
+        #: A person's data for them (GDPR articles 15, 16, 20): export, rectify (``subject_access.py``).
+        self.subjects = SubjectService(self)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}

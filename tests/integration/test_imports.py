@@ -22,7 +22,7 @@ from engagement_tracker.domain.application.imports import (
 )
 from engagement_tracker.domain.errors import ImportRefused, NotPermitted
 from engagement_tracker.domain.values import Actor
-from tests.support import FakeClock, admin, event_count, grant, granted, new_tracker
+from tests.support import FakeClock, admin, event_count, granted, new_tracker
 
 PARTIES = (
     "kind,name,contact\r\n"
@@ -69,7 +69,7 @@ def test_a_file_with_every_kind_of_bad_party_row_lists_each_and_writes_nothing(a
     problems = refused(app, "parties", data, ada)
     assert [(line, column) for line, column, _ in problems] == [
         (2, "name"), (3, "kind"), (4, "name"), (6, ""), (7, ""), (8, ""), (9, "name"), (10, "name"), (11, "contact")]
-    reasons = dict(((line, column), reason) for line, column, reason in problems)
+    reasons = {(line, column): reason for line, column, reason in problems}
     assert "formula" in reasons[(2, "name")] and "UTF-8" in reasons[(7, "")] and "repeats line 5" in reasons[(6, "")]
     assert "200" in reasons[(10, "name")]
     assert vault_subjects(app) == keys  # no key made for a row of a refused file

@@ -189,6 +189,11 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["workflow", "diagram", "--format", "svg"],  # no Mermaid CLI on the test PATH
         "ok": lambda s: ["workflow", "diagram", "--format", "json"],
     },
+    "subject export": {
+        "refused": lambda s: ["subject", "export", str(s.outsider), "--as", s.as_outsider("admin")],
+        "failing": lambda s: ["subject", "export", "not-an-id", "--as", s.admin],
+        "ok": lambda s: ["subject", "export", str(s.outsider), "--as", s.admin],
+    },
     "import template": {
         "refused": None,  # an import layout is public: no reader, nothing to refuse
         "failing": lambda s: ["import", "template", "cohorts"],  # not a layout: exit 2

@@ -56,7 +56,9 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     app.engagements.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
     record_every_cohort_event_type(app)
     leaver = app.parties.register("person", "Someone Who Left").value
-    app.parties.erase(leaver, granted(app, Role.ADMIN, "DPO"))
+    dpo = granted(app, Role.ADMIN, "DPO")
+    app.subjects.rectify(leaver, dpo, name="Someone Who Has Left", contact="left@example.org")
+    app.parties.erase(leaver, dpo)
     return [full, declined, abandoned, team]
 
 
