@@ -194,9 +194,14 @@ def _header_problems(kind: str, header: list[str], names: list[str], line: int) 
             yield line, column.name, "missing from the header: a required column"
 
 
-def import_command_id(kind: str, data: bytes, line: int) -> str:
-    """The command id of one row: the file's bytes and the row's line (the same file adds nothing)."""
-    return f"import.{kind}:{hashlib.sha256(bytes(data)).hexdigest()[:40]}:{line}"
+def file_digest(data: bytes) -> str:
+    """What names one import file in its rows' command ids: its bytes' SHA-256 (40 hex digits)."""
+    return hashlib.sha256(bytes(data)).hexdigest()[:40]
+
+
+def import_command_id(kind: str, digest: str, line: int) -> str:
+    """The command id of one row: the file's digest and the row's line (the same file adds nothing)."""
+    return f"import.{kind}:{digest}:{line}"
 
 
 @attrs.frozen
@@ -224,11 +229,12 @@ class ImportService:
         rows, problems = read_rows(kind, data)
         plan: list[Planned] = []
         checker = self._check_party if kind == "parties" else self._engagement_checker()
+        digest = file_digest(data)
         for row in rows:
             values, bad = checker(row)
             problems.extend(bad)
             if not bad:
-                plan.append(Planned(row.line, import_command_id(kind, data, row.line), values))
+                plan.append(Planned(row.line, import_command_id(kind, digest, row.line), values))
         problems.extend(self._duplicates(kind, plan))
         if problems:
             raise ImportRefused(kind, sorted(problems))
@@ -406,4 +412,4 @@ def _past_day(text: str, today: date) -> date | None:
     return day
 
 
-__all__ = ["LAYOUTS", "ImportService", "import_command_id", "looks_like_formula", "read_rows", "template"]
+__all__ = ["LAYOUTS", "ImportService", "file_digest", "import_command_id", "looks_like_formula", "read_rows", "template"]

@@ -15,6 +15,7 @@ from engagement_tracker.adapters.cli import main
 from engagement_tracker.domain import EngagementTracker, Role
 from engagement_tracker.domain.application.imports import (
     MAX_IMPORT_BYTES,
+    file_digest,
     import_command_id,
     looks_like_formula,
     read_rows,
@@ -103,7 +104,7 @@ def test_a_clean_file_is_imported_once_however_often_it_runs(app: EngagementTrac
     assert event_count(app) == events
     # each row's command id is the file's bytes and its line, recorded in its event
     stored = app.history(type(app.parties.get(ids[0])), ids[0], "party")[0]
-    assert stored.command_id == import_command_id("parties", PARTIES, 2)
+    assert stored.command_id == import_command_id("parties", file_digest(PARTIES), 2)
     assert stored.actor == ada  # the importing admin is named on the event
 
 
