@@ -38,6 +38,10 @@ ENGAGEMENT_STEPS: Mapping[str, frozenset[Role]] = {
     "fix_contract": frozenset({C}),
     "start_accompaniment": frozenset({C}),
     "record_session": frozenset({C}),  # never the sponsor
+    "hold_scheduled_session": frozenset({C}),  # record_session, for a session scheduled ahead
+    "schedule_session": frozenset({C, E}),  # coach and coachee plan their sessions; never the sponsor
+    "reschedule_session": frozenset({C, E}),
+    "cancel_session": frozenset({C, E}),
     "commit_action": frozenset({C, E}),
     "complete_action": frozenset({C, E}),
     "drop_action": frozenset({C, E}),

@@ -31,6 +31,7 @@ from engagement_tracker.domain.application.engagement_commands import Engagement
 from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
+from engagement_tracker.domain.application.scheduling import SessionService
 from engagement_tracker.domain.application.subject_access import SubjectService
 from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
@@ -135,6 +136,8 @@ class EngagementTracker(CommandPath):
         self.imports = ImportService(self, self.engagements)
         #: A person's data for them (GDPR articles 15, 16, 20): export, rectify (``subject_access.py``).
         self.subjects = SubjectService(self)
+        #: Sessions planned ahead: schedule, reschedule, cancel, hold (``scheduling.py``).
+        self.sessions = SessionService(self.engagements)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}
