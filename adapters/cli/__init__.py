@@ -36,6 +36,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "activity": ("analytics", "activity",
                  "Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."),
     "audit": ("audit", "audit", "The confidential audit trail: verify, checkpoint, export (auditors and admins)."),
+    "calendar": ("programme", "calendar",
+                 "A person's sessions and deadlines as an iCalendar feed, nothing confidential (they read their own)."),
     "coach": ("coach", "coach", "A coach's own records (the ICF hours log)."),
     "coach-load": ("steps", "coach_load",
                    ("A coach's active team engagements against the capacity policy (warn above 3, refuse above 4): a coach "

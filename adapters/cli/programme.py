@@ -14,7 +14,7 @@ import click
 
 from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_rows, err, parse_actor
 from engagement_tracker.adapters.cli.progress import progress_of
-from engagement_tracker.adapters.cli.store import tracker
+from engagement_tracker.adapters.cli.store import reader, tracker
 from engagement_tracker.adapters.files import write_out
 from engagement_tracker.domain.application.imports import LAYOUTS, template
 from engagement_tracker.domain.errors import ImportRefused, InvalidInput
@@ -72,4 +72,22 @@ def import_template(kind: str, out_file: str) -> None:
     write_out(out_file, template(kind))
 
 
-COMMANDS: tuple[click.Command, ...] = (import_group,)
+@click.command("calendar")
+@click.argument("party_id")
+@ACTOR
+@click.option("--out", "out_file", default=None, metavar="FILE", help="the .ics file to write (whole, or not at all)")
+@click.pass_context
+def calendar(ctx: click.Context, party_id: str, actor: str, out_file: str | None) -> None:
+    """A person's sessions and deadlines as an iCalendar feed, nothing confidential (they read their own)."""
+    from engagement_tracker.adapters.calendar_feed import ics_of
+
+    with reader(ctx) as app:
+        now = app.now()
+        data = ics_of(app.calendars.entries(party_id, parse_actor(actor), now), now)
+    if out_file is None:
+        click.echo(data.decode(), nl=False)
+    else:
+        write_out(out_file, data)
+
+
+COMMANDS: tuple[click.Command, ...] = (import_group, calendar)

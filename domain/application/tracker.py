@@ -25,6 +25,7 @@ from engagement_tracker.domain.access import require_auditor
 from engagement_tracker.domain.application.analysts import AnalystService
 from engagement_tracker.domain.application.audit import AuditService
 from engagement_tracker.domain.application.budget_commands import BudgetService
+from engagement_tracker.domain.application.calendars import CalendarService
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory, as_uuid
 from engagement_tracker.domain.application.engagement_commands import EngagementService
@@ -138,6 +139,8 @@ class EngagementTracker(CommandPath):
         self.subjects = SubjectService(self)
         #: Sessions planned ahead: schedule, reschedule, cancel, hold (``scheduling.py``).
         self.sessions = SessionService(self.engagements)
+        #: A person's sessions and deadlines, nothing confidential (``calendars.py``).
+        self.calendars = CalendarService(self)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}

@@ -189,6 +189,11 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["workflow", "diagram", "--format", "svg"],  # no Mermaid CLI on the test PATH
         "ok": lambda s: ["workflow", "diagram", "--format", "json"],
     },
+    "calendar": {
+        "refused": lambda s: ["calendar", s.coach.split(":")[1], "--as", s.sponsor],  # another person's
+        "failing": lambda s: ["calendar", "not-an-id", "--as", s.coach],
+        "ok": lambda s: ["calendar", s.coach.split(":")[1], "--as", s.coach],
+    },
     "subject export": {
         "refused": lambda s: ["subject", "export", str(s.outsider), "--as", s.as_outsider("admin")],
         "failing": lambda s: ["subject", "export", "not-an-id", "--as", s.admin],
