@@ -63,6 +63,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "party": ("steps", "party", "Register parties (persons and teams)."),
     "privacy-budget": ("privacy", "privacy_budget", "Differential-privacy budgets (epsilon) of analysts, recorded as events."),
     "projections": ("store", "projections", "Read models derived from the events."),
+    "reminders": ("programme", "reminders",
+                  "Reminders queued by tick: send them by SMTP, list them, opt a person out or back in."),
     "replay": ("audit", "replay",
                "The state of an engagement, cohort or party at a version or a time, as JSON (sealed shown sealed)."),
     "report": ("reports", "report", "Pages to read: an engagement's progress report, the periodic synthesis note."),

@@ -90,4 +90,51 @@ def calendar(ctx: click.Context, party_id: str, actor: str, out_file: str | None
         write_out(out_file, data)
 
 
-COMMANDS: tuple[click.Command, ...] = (import_group, calendar)
+@click.group("reminders")
+def reminders() -> None:
+    """Reminders queued by tick: send them by SMTP, list them, opt a person out or back in."""
+
+
+@reminders.command("send")
+@ACTOR
+@click.pass_context
+def reminders_send(ctx: click.Context, actor: str) -> None:
+    """Deliver every pending reminder by SMTP (ETRACK_SMTP_HOST, _PORT, _FROM); an admin acts."""
+    from engagement_tracker.adapters.reminder_mail import send_pending, smtp_settings
+
+    settings = smtp_settings()  # before the store is opened: a missing setting writes nothing
+    with tracker(ctx) as app:
+        done = send_pending(app, parse_actor(actor), settings)
+    click.echo(f"sent {done['sent']}, skipped {done['skipped']}")
+
+
+@reminders.command("pending")
+@ACTOR
+@FORMAT
+@click.pass_context
+def reminders_pending(ctx: click.Context, actor: str, fmt: str) -> None:
+    """The reminders queued and not yet sent: kind, recipient's id, when due (admins)."""
+    with reader(ctx) as app:
+        emit_rows(app.reminders.pending(parse_actor(actor)), fmt, "Pending reminders",
+                  ["reminder", "recipient", "kind", "about", "due_at"])
+
+
+def _opt(out_: bool) -> click.Command:
+    @click.command("opt-out" if out_ else "opt-in")
+    @click.argument("party_id")
+    @ACTOR
+    @click.pass_context
+    def opt(ctx: click.Context, party_id: str, actor: str) -> None:
+        with tracker(ctx) as app:
+            click.echo(app.reminders.opt_out(party_id, parse_actor(actor), out_).describe())
+
+    opt.help = (f"{'Stop' if out_ else 'Resume'} the reminders of PARTY_ID: the person themselves, or an admin "
+                "for them.")
+    return opt
+
+
+reminders.add_command(_opt(True))
+reminders.add_command(_opt(False))
+
+
+COMMANDS: tuple[click.Command, ...] = (import_group, calendar, reminders)
