@@ -46,8 +46,8 @@ def message_id(reminder: str, sender: str) -> str:
 def send_pending(app: EngagementTracker, actor: Actor, settings: dict[str, Any] | None = None,
                  timeout: float = 10.0) -> dict[str, int]:
     """Deliver every pending reminder; counts of sent and skipped ones (StoreError if the server fails)."""
+    pending = app.reminders.pending(actor)  # the admin's grant first: a refused sender learns nothing
     settings = smtp_settings() if settings is None else settings
-    pending = app.reminders.pending(actor)
     done = {"sent": 0, "skipped": 0}
     if not pending:
         return done

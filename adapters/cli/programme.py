@@ -100,11 +100,10 @@ def reminders() -> None:
 @click.pass_context
 def reminders_send(ctx: click.Context, actor: str) -> None:
     """Deliver every pending reminder by SMTP (ETRACK_SMTP_HOST, _PORT, _FROM); an admin acts."""
-    from engagement_tracker.adapters.reminder_mail import send_pending, smtp_settings
+    from engagement_tracker.adapters.reminder_mail import send_pending
 
-    settings = smtp_settings()  # before the store is opened: a missing setting writes nothing
     with tracker(ctx) as app:
-        done = send_pending(app, parse_actor(actor), settings)
+        done = send_pending(app, parse_actor(actor))
     click.echo(f"sent {done['sent']}, skipped {done['skipped']}")
 
 
