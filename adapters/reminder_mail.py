@@ -62,7 +62,7 @@ def send_pending(app: EngagementTracker, actor: Actor, settings: dict[str, Any] 
         for reminder in pending:
             prepared = app.reminders.message(reminder)
             if isinstance(prepared, str):
-                app.reminders.skip(reminder["reminder"], prepared)
+                app.reminders.skip(reminder["reminder"], prepared, actor)
                 done["skipped"] += 1
                 continue
             address, text = prepared
@@ -80,7 +80,7 @@ def send_pending(app: EngagementTracker, actor: Actor, settings: dict[str, Any] 
                 left = len(pending) - done["sent"] - done["skipped"]
                 raise StoreError(f"the mail server failed ({exc}); {done['sent']} sent and recorded, {left} "
                                  "left: run etrack reminders send again (nothing is sent twice)") from None
-            app.reminders.mark_sent(reminder["reminder"])
+            app.reminders.mark_sent(reminder["reminder"], actor)
             done["sent"] += 1
     finally:
         try:

@@ -4,7 +4,8 @@ One aggregate per store. A reminder's id names what it is about and for whom (``
 ``session``, ``quarterly_review``, ``off_track``: the engagement or cohort, the plan's or the
 deadline's key, the recipient), so ``tick`` queues it once however often it runs; the sender
 records each delivery right after the mail server accepted it, so a batch cut short is finished
-by the next run. Nothing here is confidential: a kind, ids and times.
+by the next run. Nothing here is confidential: a kind, ids and times. Every event names who acted:
+the deadline clock (the system) queues; the admin who ran the sender records what was sent.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Outbox(Aggregate):
 
     class ReminderQueued(Event):
         TOPIC = "etrack:Outbox.ReminderQueued"
+        actor: Actor
         reminder: str
         recipient: UUID
         kind: str
@@ -56,6 +58,7 @@ class Outbox(Aggregate):
 
     class ReminderSent(Event):
         TOPIC = "etrack:Outbox.ReminderSent"
+        actor: Actor
         reminder: str
 
         def apply(self, outbox: Outbox) -> None:
@@ -66,6 +69,7 @@ class Outbox(Aggregate):
         """Not sent: the recipient opted out, was erased, or has no e-mail address."""
 
         TOPIC = "etrack:Outbox.ReminderSkipped"
+        actor: Actor
         reminder: str
         reason: str
 
@@ -98,23 +102,24 @@ class Outbox(Aggregate):
     def start(cls, at: datetime) -> Outbox:
         return cls._create(cls.Created, id=cls.ID, timestamp=require_time(at))
 
-    def queue(self, at: datetime, reminder: str, recipient: UUID, kind: str, about: UUID, due_at: datetime) -> bool:
+    def queue(self, at: datetime, actor: Actor, reminder: str, recipient: UUID, kind: str, about: UUID,
+              due_at: datetime) -> bool:
         """Queue a reminder unless it was queued before (then nothing); True if queued now."""
         if kind not in REMINDER_KINDS:
             raise InvalidInput("kind", f"{kind!r}: expected one of {', '.join(REMINDER_KINDS)}")
         if reminder in self.known:
             return False
-        self.trigger_event(self.ReminderQueued, timestamp=at, reminder=reminder, recipient=recipient, kind=kind,
+        self.trigger_event(self.ReminderQueued, timestamp=at, actor=actor, reminder=reminder, recipient=recipient, kind=kind,
                            about=about, due_at=require_time(due_at, "due_at"))
         return True
 
-    def sent(self, at: datetime, reminder: str) -> None:
+    def sent(self, at: datetime, actor: Actor, reminder: str) -> None:
         if reminder in self.pending:
-            self.trigger_event(self.ReminderSent, timestamp=at, reminder=reminder)
+            self.trigger_event(self.ReminderSent, timestamp=at, actor=actor, reminder=reminder)
 
-    def skip(self, at: datetime, reminder: str, reason: str) -> None:
+    def skip(self, at: datetime, actor: Actor, reminder: str, reason: str) -> None:
         if reminder in self.pending:
-            self.trigger_event(self.ReminderSkipped, timestamp=at, reminder=reminder, reason=reason)
+            self.trigger_event(self.ReminderSkipped, timestamp=at, actor=actor, reminder=reminder, reason=reason)
 
     def opt(self, at: datetime, actor: Actor, party: UUID, out: bool) -> None:
         if out and str(party) not in self.opted_out:

@@ -27,7 +27,7 @@ from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import NotFound, NotPermitted
 from engagement_tracker.domain.outbox import REMINDER_KINDS, Outbox
 from engagement_tracker.domain.values import Actor
-from engagement_tracker.domain.vocabulary import Role
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 
 #: How far ahead a reminder is queued.
 AHEAD = timedelta(hours=24)
@@ -95,8 +95,9 @@ class ReminderService:
             return []
 
         def queue(box: Outbox, at: datetime) -> list[dict[str, Any]]:
+            system = Actor(SYSTEM_PARTY, Role.SYSTEM)
             return [{"reminder": rid, "recipient": str(who), "kind": kind, "due_at": due.isoformat()}
-                    for rid, who, kind, about, due in found if box.queue(at, rid, who, kind, about, due)]
+                    for rid, who, kind, about, due in found if box.queue(at, system, rid, who, kind, about, due)]
 
         result = self.path.update(Outbox, Outbox.ID, "outbox", queue, start=Outbox.start)
         return result.value or []
@@ -132,12 +133,13 @@ class ReminderService:
                 "To stop these reminders, ask your programme admin (etrack reminders opt-out).\n")
         return contact.strip(), text
 
-    def mark_sent(self, reminder: str) -> CommandResult[None]:
-        """Record that the mail server accepted ``reminder`` (nothing if it is no longer pending)."""
-        return self.path.update(Outbox, Outbox.ID, "outbox", lambda box, at: box.sent(at, reminder))
+    def mark_sent(self, reminder: str, actor: Actor) -> CommandResult[None]:
+        """Record that the mail server accepted ``reminder`` (nothing if it is no longer pending); the
+        admin who runs the sender acts."""
+        return self.path.update(Outbox, Outbox.ID, "outbox", lambda box, at: box.sent(at, actor, reminder))
 
-    def skip(self, reminder: str, reason: str) -> CommandResult[None]:
-        return self.path.update(Outbox, Outbox.ID, "outbox", lambda box, at: box.skip(at, reminder, reason))
+    def skip(self, reminder: str, reason: str, actor: Actor) -> CommandResult[None]:
+        return self.path.update(Outbox, Outbox.ID, "outbox", lambda box, at: box.skip(at, actor, reminder, reason))
 
     # --- opting out ------------------------------------------------------------------------------
 
