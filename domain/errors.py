@@ -178,3 +178,23 @@ class RecordedOutOfOrder(EtrackError, ValueError):
         self.ident = ident
         super().__init__(f"{kind} {ident}: cannot record an event at {at}, before its previous event at {previous}; "
                          "the clock ran backwards (check the host's time or the injected clock)")
+
+
+class ImportRefused(InvalidInput):
+    """Raised when an import file has bad rows: every one is listed (line, column, reason) and
+    nothing was written."""
+
+    def __init__(self, kind: str, problems: Iterable[tuple[int, str, str]]) -> None:
+        #: Every bad row: (line, column, reason); line 0 is the whole file, column "" the whole row.
+        self.problems = tuple(problems)
+        self.kind = kind
+        shown = "; ".join(_problem_text(p) for p in self.problems[:5])
+        more = f"; and {len(self.problems) - 5} more" if len(self.problems) > 5 else ""
+        super().__init__("file", f"{len(self.problems)} bad row(s) in the {kind} file, nothing was imported: "
+                                 f"{shown}{more}")
+
+
+def _problem_text(problem: tuple[int, str, str]) -> str:
+    line, column, reason = problem
+    where = "the file" if line == 0 else f"line {line}"
+    return f"{where}{f', column {column}' if column else ''}: {reason}"

@@ -36,6 +36,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "activity": ("analytics", "activity",
                  "Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."),
     "audit": ("audit", "audit", "The confidential audit trail: verify, checkpoint, export (auditors and admins)."),
+    "calendar": ("programme", "calendar",
+                 "A person's sessions and deadlines as an iCalendar feed, nothing confidential (they read their own)."),
     "coach": ("coach", "coach", "A coach's own records (the ICF hours log)."),
     "coach-load": ("steps", "coach_load",
                    ("A coach's active team engagements against the capacity policy (warn above 3, refuse above 4): a coach "
@@ -49,6 +51,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                     ("List engagements: id, state, unit, sessions (no names, no content), from "
                      "the directory (auditors and admins).")),
     "grant": ("access", "grant", "Grant ROLE (admin, auditor, analyst, coach) to PARTY_ID; an admin acts (--as admin:ID)."),
+    "import": ("programme", "import_group", "Import parties or engagements from a CSV file, every row checked first (admins)."),
     "init": ("access", "init",
              ("Make the store if there is none, register the first admin and grant it admin; "
               "prints its party id (refused once an admin exists).")),
@@ -61,6 +64,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "privacy-budget": ("privacy", "privacy_budget", "Differential-privacy budgets (epsilon) of analysts, recorded as events."),
     "projections": ("store", "projections", "Read models derived from the events."),
     "releases": ("analytics", "releases", "Plan releases: which shapes of a period are still releasable (analysts and admins)."),
+    "reminders": ("programme", "reminders",
+                  "Reminders queued by tick: send them by SMTP, list them, opt a person out or back in."),
     "replay": ("audit", "replay",
                "The state of an engagement, cohort or party at a version or a time, as JSON (sealed shown sealed)."),
     "report": ("reports", "report", "Pages to read: an engagement's progress report, the periodic synthesis note."),
@@ -82,11 +87,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Modules that add subcommands to a command of another module (``cohort dashboard`` lives with the pages).
-EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",)}
+EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",), "subject": ("subjects",), "party": ("subjects",)}
 
 #: Every module that holds commands (``COMMANDS``), for the test that checks the table.
 COMMAND_MODULES = ("steps", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
-                   "testimonials", "serve")
+                   "testimonials", "serve", "programme", "subjects")
 
 
 def store_url(value: str | None) -> str | None:

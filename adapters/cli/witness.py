@@ -246,14 +246,14 @@ def witness_push(ctx: click.Context, checkpoint_path: str, policy_path: str, act
             return AddCheckpoint(old, tuple(bytes.fromhex(p) for p in proof["proof"]) if proof else (), note).body()
 
         cosigned, answers = push_checkpoint(note, reachable, request_body, timeout)
+    said = "; ".join(f"{a.witness} ({a.url}): {a.outcome}, {a.detail}" for a in answers)
+    if not policy.satisfied(policy.cosigners(cosigned)):  # one error line, each witness's answer in it
+        print_error(QuorumNotMet(f"{origin} at size {size}: the cosignatures gathered "
+                                 f"({', '.join(policy.cosigners(cosigned)) or 'none'}) do not meet the policy's "
+                                 f"quorum {policy.quorum!r}; nothing written. The witnesses answered: {said}"))
+        sys.exit(AUDIT_FAULT)
     for answered in answers:
         err.print(f"{answered.witness} ({answered.url}): {answered.outcome}, {answered.detail}", markup=False)
-    met = policy.satisfied(policy.cosigners(cosigned))
-    if not met:
-        print_error(QuorumNotMet(f"{origin} at size {size}: the cosignatures gathered "
-                                   f"({', '.join(policy.cosigners(cosigned)) or 'none'}) do not meet the policy's "
-                                   f"quorum {policy.quorum!r}; nothing written"))
-        sys.exit(AUDIT_FAULT)
     if out_path:
         with refusals():
             write_out(out_path, cosigned)

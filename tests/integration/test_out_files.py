@@ -169,6 +169,11 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["audit", "witness", "request", str(s.where / "none.note"), "--as", s.auditor],
         "ok": None,  # the request body: checked in test_witness_protocol.py
     },
+    "releases plan": {
+        "refused": lambda s: ["releases", "plan", "--period", "2026-Q1", "--as", s.as_outsider("analyst")],
+        "failing": lambda s: ["releases", "plan", "--period", "2026-Q5", "--as", s.analyst],
+        "ok": lambda s: ["releases", "plan", "--period", "2026-Q1", "--as", s.analyst, "--format", "csv"],
+    },
     "audit witness push": {
         "refused": lambda s: ["audit", "witness", "push", str(s.where / "two.note"), "--policy",
                               str(s.where / "push.policy"), "--as", s.as_outsider("auditor")],
@@ -203,6 +208,21 @@ CASES: dict[str, dict[str, Any]] = {
         "refused": None,  # the workflow definition is public: no reader, nothing to refuse
         "failing": lambda s: ["workflow", "diagram", "--format", "svg"],  # no Mermaid CLI on the test PATH
         "ok": lambda s: ["workflow", "diagram", "--format", "json"],
+    },
+    "calendar": {
+        "refused": lambda s: ["calendar", s.coach.split(":")[1], "--as", s.sponsor],  # another person's
+        "failing": lambda s: ["calendar", "not-an-id", "--as", s.coach],
+        "ok": lambda s: ["calendar", s.coach.split(":")[1], "--as", s.coach],
+    },
+    "subject export": {
+        "refused": lambda s: ["subject", "export", str(s.outsider), "--as", s.as_outsider("admin")],
+        "failing": lambda s: ["subject", "export", "not-an-id", "--as", s.admin],
+        "ok": lambda s: ["subject", "export", str(s.outsider), "--as", s.admin],
+    },
+    "import template": {
+        "refused": None,  # an import layout is public: no reader, nothing to refuse
+        "failing": lambda s: ["import", "template", "cohorts"],  # not a layout: exit 2
+        "ok": lambda s: ["import", "template", "engagements"],
     },
 }
 

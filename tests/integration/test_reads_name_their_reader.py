@@ -61,6 +61,7 @@ NO_READER = {
     "audit witness init": "writes a witness's key and empty state; opens no store",
     "audit witness serve": "a witness answering on its own state and key; opens no store",
     "demo": "records the sample store and prints the sample it recorded (its own, public, data)",
+    "import template": "writes an import layout's header line: code, not data; opens no store",
     "init": "the first admin, refused once a store has one; prints only the new admin's id",
     "new-cipher-key": "prints a random key; opens no store",
     "new-record-key": "prints a random key; opens no store",
@@ -78,6 +79,16 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "access history": (lambda s, t: [], lambda s: s.as_outsider("auditor")),
     "activity": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
     "audit checkpoint": (lambda s, t: ["--key", s.key], lambda s: s.as_outsider("auditor")),
+    "calendar": (lambda s, t: [s.coach.split(":")[1]], lambda s: s.sponsor),  # another person's calendar
+    "import engagements": (lambda s, t: [_csv(s, "coach,coachee,sponsor,sponsor_function,org_unit\n")],
+                           lambda s: s.as_outsider("admin")),
+    "import parties": (lambda s, t: [_csv(s, "kind,name\nperson,Someone\n")], lambda s: s.as_outsider("admin")),
+    "party rectify": (lambda s, t: [str(s.outsider), "--name", "Oscar O."], lambda s: s.as_outsider("admin")),
+    "reminders opt-in": (lambda s, t: [s.coach.split(":")[1]], lambda s: s.as_outsider("admin")),
+    "reminders opt-out": (lambda s, t: [s.coach.split(":")[1]], lambda s: s.as_outsider("admin")),
+    "reminders pending": (lambda s, t: [], lambda s: s.as_outsider("admin")),
+    "reminders send": (lambda s, t: [], lambda s: s.as_outsider("admin")),
+    "subject export": (lambda s, t: [str(s.outsider)], lambda s: s.as_outsider("admin")),
     "audit consistency": (lambda s, t: ["1"], lambda s: s.as_outsider("auditor")),
     "audit export": (lambda s, t: [], lambda s: s.as_outsider("auditor")),
     "audit prove": (lambda s, t: [str(s.eid), "--key", s.key, "--out", str(t / "b.json")],
@@ -120,6 +131,13 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "token list": (lambda s, t: [], lambda s: s.as_outsider("admin")),
     "token revoke": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("admin")),
 }
+
+def _csv(store: Store, text: str) -> str:
+    """An import file beside the store (the command reads it before it names its reader)."""
+    path = store.where / f"import-{abs(hash(text))}.csv"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
 
 LEAVES = dict(leaves())
 WITH_READER = sorted(n for n, c in LEAVES.items() if any("--as" in p.opts for p in c.params))
