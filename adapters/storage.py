@@ -77,7 +77,7 @@ def parse_postgres(url: str) -> dict[str, str]:
         if key not in POSTGRES_OPTIONS:
             raise StoreError(f"unknown option {key!r} in the store URL; known: {', '.join(POSTGRES_OPTIONS)}")
         value = values[-1]
-        if key == "schema" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", value):
+        if key == "schema" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
             raise StoreError(f"schema {value!r}: lowercase letters, digits and '_' only")
         env[POSTGRES_OPTIONS[key]] = value
     return env

@@ -10,7 +10,7 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,6 +22,9 @@ from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.errors import EtrackError
 from engagement_tracker.projections.audit_trail import AuditTrail
 from engagement_tracker.projections.directory import COHORT, Directory
+
+if TYPE_CHECKING:
+    from engagement_tracker.adapters.tenants import Tenant
 
 DEFAULT_URL = "sqlite:///etrack.sqlite"
 
@@ -39,7 +42,11 @@ def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator
     kwargs.setdefault("create", bool(ctx.obj.get("create")))
     kwargs.setdefault("adopt", project)
     with refusals():
-        app = open_tracker(ctx.obj["db"], **kwargs)
+        tenant = tenant_of(ctx)
+        if tenant is not None:  # the tenant's own store and keys; never made here (etrack tenant create)
+            kwargs["env"] = {**kwargs.get("env", {}), **tenant.env()}
+            kwargs["create"] = False
+        app = open_tracker(tenant.url if tenant is not None else ctx.obj["db"], **kwargs)
     log.info("store open: %s", ctx.obj["db"] or DEFAULT_URL)
     try:
         with refusals():
@@ -52,6 +59,27 @@ def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator
                 err.print(f"[yellow]warning[/]: the command was recorded, but projections did not catch up: {exc}")
     finally:
         app.close()
+
+
+def tenant_of(ctx: click.Context) -> Tenant | None:
+    """The tenant named by --tenant (or ETRACK_TENANT), resolved once per command; None for the main store."""
+    obj = ctx.ensure_object(dict)
+    if not obj.get("tenant"):
+        return None
+    if "tenant_store" not in obj:
+        from engagement_tracker.adapters.tenants import resolve
+
+        obj["tenant_store"] = resolve(obj.get("db"), obj["tenant"])
+    found: Tenant = obj["tenant_store"]
+    return found
+
+
+def signing_key_path(ctx: click.Context, given: str | None) -> str | None:
+    """``--key`` when given; else the tenant's own signing key (with --tenant); else None (ETRACK_AUDIT_SIGNING_KEY)."""
+    if given is not None:
+        return given
+    tenant = tenant_of(ctx)
+    return None if tenant is None else str(tenant.signing_key)
 
 
 @contextmanager
