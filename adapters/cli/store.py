@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engagement_tracker.adapters.bootstrap import new_cipher_key, open_tracker
-from engagement_tracker.adapters.cli.output import err, out, refusals
+from engagement_tracker.adapters.cli.output import emit_rows, err, out, refusals
 from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain.application import EngagementTracker
@@ -128,9 +128,23 @@ def store_size(app: EngagementTracker) -> int | None:
 
 @projections.command("run")
 @click.option("--poll", default=0.25, show_default=True, help="seconds between polls (SQLite; PostgreSQL is woken)")
+@click.option("--all-tenants", is_flag=True, help="follow every tenant's store under --db (new tenants picked up, a "
+                                                  "failed runner restarted with back-off) instead of one store")
+@click.option("--rescan", default=5.0, show_default=True, help="with --all-tenants: seconds between looks for new tenants")
 @click.pass_context
-def projections_run(ctx: click.Context, poll: float) -> None:
+def projections_run(ctx: click.Context, poll: float, all_tenants: bool, rescan: float) -> None:
     """Follow the store and keep every projection current, until SIGTERM or Ctrl-C."""
+    if all_tenants:
+        from engagement_tracker.adapters.supervisor import Supervisor
+
+        supervisor = Supervisor(ctx.obj.get("db"), poll=poll, rescan=rescan)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: supervisor.stop())
+        err.print(f"following every tenant of {ctx.obj.get('db') or DEFAULT_URL} (SIGTERM or Ctrl-C stops)")
+        with refusals():
+            supervisor.run()
+        err.print("stopped cleanly")
+        return
     with tracker(ctx, create=False, project=False) as app:
         runner = ProjectionRunner(app, poll)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -145,6 +159,28 @@ def projections_run(ctx: click.Context, poll: float) -> None:
             err.print(f"caught up: {caught} records projected")
         total = runner.run(on_progress=lambda n: err.print(f"projected {n} events"))
         err.print(f"stopped cleanly after projecting {total} events")
+
+
+@projections.command("status")
+@click.option("--all-tenants", is_flag=True, help="every tenant's store under --db, one row each")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "prometheus"]), default="table")
+@click.pass_context
+def projections_status(ctx: click.Context, all_tenants: bool, fmt: str) -> None:
+    """How far the projections are behind the store: head, position and lag (events not yet projected)."""
+    from engagement_tracker.adapters.supervisor import TenantStatus, metrics_text, store_lag, tenant_lags
+
+    with refusals():
+        if all_tenants:
+            statuses = tenant_lags(ctx.obj.get("db"))
+        else:
+            with tracker(ctx, create=False, adopt=False, project=False) as app:
+                head, position = store_lag(app)
+            statuses = [TenantStatus(ctx.obj.get("tenant") or "-", "stored", head, position)]
+    if fmt == "prometheus":
+        click.echo(metrics_text(statuses), nl=False)
+        return
+    emit_rows([s.to_dict() for s in statuses], fmt, title="projections",
+              columns=["tenant", "state", "head", "position", "lag", "restarts", "error"])
 
 
 @click.command("new-cipher-key")

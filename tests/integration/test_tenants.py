@@ -38,7 +38,7 @@ def base(postgres_available: None, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     sep = "&" if "?" in POSTGRES_URL else "?"
     monkeypatch.setenv("ETRACK_TENANT_KEYS", str(tmp_path / "keys"))
     yield f"{POSTGRES_URL}{sep}schema={schema}"
-    for suffix in ("", "_acme", "_globex"):
+    for suffix in ("", "_acme", "_globex", "_initech"):
         _drop_schema(f"{schema}{suffix}")
 
 
