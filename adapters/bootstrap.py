@@ -245,7 +245,7 @@ def read_model_backend(app: EngagementTracker) -> ReadModelBackend:
     if isinstance(recorder, POPOApplicationRecorder):
         return ReadModelBackend(memory.MemoryAuditTrailView, memory.MemoryAnalyticsView, memory.MemoryDirectoryView,
                                 NotificationRecords(mapper, recorder))
-    if app.env.get("PERSISTENCE_MODULE", "").endswith("postgres"):
+    if app.env.get("PERSISTENCE_MODULE", "").lower().endswith(("postgres", "postgresfactory")):
         from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg is the postgres extra
 
         from engagement_tracker.adapters.views import postgres
