@@ -217,17 +217,19 @@ class PostgresVault(_KeyedVault):
     write-ahead log and backups are the operator's to rotate (see the README).
     """
 
-    def __init__(self, conninfo: str, schema: str = "public", pool_size: int = 2, timeout: float = 10.0) -> None:
+    def __init__(self, conninfo: str, schema: str = "public", pool_size: int = 2, timeout: float = 10.0,
+                 create_table: bool = True) -> None:
         from psycopg_pool import ConnectionPool
 
         self.schema = schema
         self._table = f'"{schema}".etrack_vault'
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=max(1, pool_size), timeout=timeout,
                                     kwargs={"autocommit": True}, check=ConnectionPool.check_connection, open=True)
-        self._run(
-            f"CREATE TABLE IF NOT EXISTS {self._table} (subject TEXT PRIMARY KEY, key BYTEA, "
-            "created_at TIMESTAMPTZ NOT NULL DEFAULT now(), erased_at TIMESTAMPTZ)"
-        )
+        if create_table:  # not on a read replica (a standby refuses DDL; the primary made the table)
+            self._run(
+                f"CREATE TABLE IF NOT EXISTS {self._table} (subject TEXT PRIMARY KEY, key BYTEA, "
+                "created_at TIMESTAMPTZ NOT NULL DEFAULT now(), erased_at TIMESTAMPTZ)"
+            )
 
     def _run(self, sql: str, params: tuple[object, ...] = (), fetch: bool = False) -> list[tuple[object, ...]]:
         import psycopg

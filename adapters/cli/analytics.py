@@ -77,7 +77,7 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression
     (or, with --privacy dp --epsilon E, with differential privacy)."""
     # a read (reader: opens the store as it is, writes nothing of its own), unless a DP release spends budget
-    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:  # k, epsilon: checked once
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:  # k, epsilon: checked once
         rel = analyst_service(app).summary(parse_actor(actor), by, unit, period, k, since, until, privacy, epsilon)
         if privacy == "dp":
             _emit_private(rel, fmt, "Weak signals (differentially private)", out_path)
@@ -101,7 +101,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
                    until: str | None, privacy: str, epsilon: float | None, fmt: str, out_path: str | None) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong
     (from released values only: exact, or with --privacy dp, noisy)."""
-    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:
         trends = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until, privacy, epsilon)
         emit_records(trend_rows(trends), TREND_COLUMNS, fmt, "Signal trends (from released values)", out_path)
 
@@ -120,7 +120,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None, since: str | None,
              until: str | None, fmt: str, out_path: str | None) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
         rel = analyst_service(app).activity(parse_actor(actor), by, unit, period, k, since, until)
         _emit_release(rel, fmt, "Activity indicators (released cells only)", out_path)
 

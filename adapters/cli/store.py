@@ -19,7 +19,7 @@ from engagement_tracker.adapters.cli.output import emit_rows, err, out, refusals
 from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.errors import EtrackError
+from engagement_tracker.domain.errors import EtrackError, StoreError
 from engagement_tracker.projections.audit_trail import AuditTrail
 from engagement_tracker.projections.directory import COHORT, Directory
 
@@ -83,10 +83,48 @@ def signing_key_path(ctx: click.Context, given: str | None) -> str | None:
 
 
 @contextmanager
-def reader(ctx: click.Context) -> Iterator[EngagementTracker]:
-    """A tracker for a read: a mistyped --db is an error, never a new empty store."""
-    with tracker(ctx, create=False, adopt=False, project=False) as app:
-        yield app
+def reader(ctx: click.Context, replica: bool = True) -> Iterator[EngagementTracker]:
+    """A tracker for a read: a mistyped --db is an error, never a new empty store.
+
+    With ETRACK_READ_URL (and ``replica``), the read goes to that standby (the tenant's schema there,
+    with --tenant), nothing is written there, and its lag is printed on stderr beside the answer."""
+    from engagement_tracker.adapters.replicas import read_url
+
+    with refusals():
+        url = read_url() if replica else None
+    if url is None:
+        with tracker(ctx, create=False, adopt=False, project=False) as app:
+            yield app
+        return
+    yield from _replica_read(ctx, url)
+
+
+def _replica_read(ctx: click.Context, url: str) -> Iterator[EngagementTracker]:
+    from engagement_tracker.adapters.replicas import replica_lag
+    from engagement_tracker.adapters.storage import parse_url
+
+    env: dict[str, str] = {}
+    with refusals():
+        tenant = tenant_of(ctx)
+        if tenant is not None:
+            from engagement_tracker.adapters.tenants import tenant_url
+
+            url, env = tenant_url(parse_url(url), tenant.name), tenant.env()
+        app = open_tracker(url, env=env, create=False, adopt=False, replica=True)
+    try:
+        with refusals():
+            try:
+                yield app
+            except Exception as exc:
+                if type(exc).__name__ == "ReadOnlySqlTransaction" or "read-only transaction" in str(exc):
+                    raise StoreError(f"the read replica at {parse_url(url).server} refused a write ({exc}); "
+                                     "nothing was written: run this command without ETRACK_READ_URL") from None
+                raise
+            lag = replica_lag(app)
+        err.print(f"read from the replica at {parse_url(url).server}: "
+                  + ("not a standby (promoted?)" if lag is None else f"{lag:.2f} s behind the primary"))
+    finally:
+        app.close()
 
 
 @click.group()

@@ -25,7 +25,7 @@ def testimonials() -> None:
 @click.pass_context
 def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None, fmt: str) -> None:
     """How many ratings per item=score, released under the same rules as signals."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
         rel = analyst_service(app).testimonials(parse_actor(actor), by, None, period, k)
     if fmt == "json":
         emit_json(release_document(rel))
@@ -39,7 +39,7 @@ def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None,
 @click.pass_context
 def quotes(ctx: click.Context, actor: str, fmt: str) -> None:
     """Texts their authors consented to have quoted: the quarter and the text, never a name or an id."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
         emit_rows(app.engagements.testimonial_quotes(parse_actor(actor)), fmt, "Testimonial quotes (with consent)")
 
 
