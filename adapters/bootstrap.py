@@ -71,7 +71,7 @@ def open_vault(config: StoreConfig, replica: bool = False) -> Sealer:
         check_sqlite_file(path)
         return SQLiteVault(path)
     pool = int((config.postgres or {}).get("POSTGRES_POOL_SIZE", "2"))
-    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(pool, 4), create_table=not replica)
+    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(pool, 4), read_only=replica)
 
 
 def open_tracker(
@@ -161,6 +161,8 @@ def _open(config: StoreConfig, clock: Callable[[], datetime], ids: Callable[[], 
     try:
         if plan is not None:
             apply_plan(app, config, plan)
+        if is_replica(app) and hasattr(app.recorder, "read_only"):
+            app.recorder.read_only = True  # a command's save is refused before it reaches the standby
         return app
     except PersistenceError as exc:
         app.close()

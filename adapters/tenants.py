@@ -202,6 +202,15 @@ def resolve(url: str | None, org: str, environ: Mapping[str, str] | None = None)
     return tenant
 
 
+def shown(url: str) -> str:
+    """A store URL as printed: without its password."""
+    parts = urlsplit(url)
+    if parts.password is None and ":" not in parts.netloc.rpartition("@")[0]:
+        return url
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}"))
+
+
 def _where(config: StoreConfig) -> str:
     if config.kind == "sqlite":
         return str(config.path)

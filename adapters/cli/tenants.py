@@ -23,11 +23,11 @@ def tenant_create(ctx: click.Context, org: str) -> None:
     """Make the tenant ORG: its own store (a PostgreSQL schema, or an SQLite file beside --db), its own
     record key, cipher key, signing key and vault; prints its name. Then `etrack --tenant ORG init
     --admin-name NAME` registers its first admin."""
-    from engagement_tracker.adapters.tenants import create_tenant
+    from engagement_tracker.adapters.tenants import create_tenant, shown
 
     with refusals():
         made = create_tenant(ctx.obj.get("db"), org)
-    out.print(f"tenant {made.name} created: store {made.url}, keys in {made.keys} (back them up with the store)",
+    out.print(f"tenant {made.name} created: store {shown(made.url)}, keys in {made.keys} (back them up with the store)",
               soft_wrap=True)
 
 
@@ -37,12 +37,12 @@ def tenant_create(ctx: click.Context, org: str) -> None:
 def tenant_list(ctx: click.Context, fmt: str) -> None:
     """Every tenant of the store at --db, by name, with its store (creates nothing)."""
     from engagement_tracker.adapters.storage import parse_url
-    from engagement_tracker.adapters.tenants import known_tenants, tenant_url
+    from engagement_tracker.adapters.tenants import known_tenants, shown, tenant_url
 
     with refusals():
         names = known_tenants(ctx.obj.get("db"))
         config = parse_url(ctx.obj.get("db"))
-        rows = [{"tenant": name, "store": tenant_url(config, name)} for name in names]
+        rows = [{"tenant": name, "store": shown(tenant_url(config, name))} for name in names]
     emit_rows(rows, fmt, title="tenants", columns=["tenant", "store"])
 
 

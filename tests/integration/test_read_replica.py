@@ -14,6 +14,7 @@ from engagement_tracker.adapters.bootstrap import open_tracker
 from engagement_tracker.adapters.replicas import replica_lag
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain import Actor, Role
+from engagement_tracker.domain.errors import StoreError
 from tests.integration import pg_clusters
 from tests.integration.test_cli_failures import run
 from tests.support import Cast, FakeClock, drive, event_count, open_engagement
@@ -49,8 +50,12 @@ def test_reads_go_to_the_standby_and_nothing_is_written_there(pair: pg_clusters.
         lag = replica_lag(replica)
         assert lag is not None and 0 <= lag < 5  # a standby, synchronous: nothing left to replay
         assert event_count(replica) == stored
-        with pytest.raises(Exception, match="read-only transaction"):  # the standby refuses any write
+        with pytest.raises(StoreError, match=r"replica.*nothing was recorded"):  # refused before the standby
             replica.parties.register("person", "Nobody")
+        with pytest.raises(StoreError, match=r"replica.*nothing was recorded"):  # a command with no new key
+            replica.access.grant(cast.sponsor.party, Role.ANALYST, admin)
+        with replica.recorder.datastore.get_connection() as conn, pytest.raises(Exception, match="read-only"):
+            conn.execute("CREATE TABLE rr.nothing (x int)")  # and the standby refuses any write anyway
         assert replica.audit.verify(auditor).ok
     finally:
         replica.close()

@@ -21,6 +21,7 @@ from engagement_tracker.adapters.tenants import (
     known_tenants,
     open_tenant,
     resolve,
+    shown,
     tenant_name,
     tenant_schema,
 )
@@ -79,6 +80,7 @@ def test_names_are_safe_identifiers_and_unknown_tenants_are_named() -> None:
             tenant_name(bad)
     assert tenant_schema(parse_url("postgresql://h/db"), "acme") == "tenant_acme"
     assert tenant_schema(parse_url("postgresql://h/db?schema=prod"), "acme") == "prod_acme"
+    assert shown("postgresql://u:secret@a:1,b:2/db?schema=x") == "postgresql://u:***@a:1,b:2/db?schema=x"
 
 
 def test_sqlite_tenants_are_files_of_their_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
