@@ -169,7 +169,10 @@ class Supervisor:
                 self._start(name, slot, restart=False)
             for name in sorted(set(self._slots) - names):
                 log.info("tenant %s: deleted; no longer followed", name)
-                self._slots.pop(name).stopped = True
+                gone = self._slots.pop(name)
+                gone.stopped = True
+                if gone.runner is not None:
+                    gone.runner.stop()  # also while it backs off from its store, dropped under it
             for name, slot in self._slots.items():
                 alive = slot.thread is not None and slot.thread.is_alive()
                 if not alive and slot.error is not None and now >= slot.not_before:

@@ -245,8 +245,9 @@ def _make_keys(keys: Path) -> None:
 
 
 def create_tenant(url: str | None, org: str, environ: Mapping[str, str] | None = None) -> Tenant:
-    """Make tenant ``org`` under the main store at ``url``: its keys, then its store (schema or file), then
-    its line in the list. A tenant that exists is refused; a failure part-way removes what it made."""
+    """Make tenant ``org`` under the main store at ``url``: its line in the list (PostgreSQL: of two creates at
+    once, the second stops there), its keys, then its store (schema or file). A tenant that exists is
+    refused; a failure part-way removes what it made."""
     from engagement_tracker.adapters.bootstrap import open_tracker
 
     name = tenant_name(org)
@@ -264,21 +265,41 @@ def create_tenant(url: str | None, org: str, environ: Mapping[str, str] | None =
                             (tenant_schema(config, name),)).fetchone()[0]:
                 raise StoreError(f"the schema {tenant_schema(config, name)} exists already in {_where(config)} "
                                  "(not a tenant): nothing was created")
-    _make_keys(tenant.keys)
+        _register(config, name)  # first: of two creates at once, the second stops here, having made nothing
+    try:
+        _make_keys(tenant.keys)
+    except BaseException:
+        _unregister(config, name)
+        raise
     try:
         open_tracker(tenant.url, env=tenant.env(), create=True).close()
-        if config.kind == "postgresql":
-            with _connect(config) as conn:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"')
-                conn.execute(f'CREATE TABLE IF NOT EXISTS "{config.schema}".{REGISTRY_TABLE} (name text PRIMARY KEY, '
-                             "schema_name text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now())")
-                conn.execute(f'INSERT INTO "{config.schema}".{REGISTRY_TABLE} (name, schema_name) VALUES (%s, %s)',
-                             (name, tenant_schema(config, name)))
     except BaseException:
         _drop_store(config, tenant)
         _destroy_keys(tenant.keys)
+        _unregister(config, name)
         raise
     return tenant
+
+
+def _register(config: StoreConfig, name: str) -> None:
+    import psycopg
+
+    with _connect(config) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"')
+        conn.execute(f'CREATE TABLE IF NOT EXISTS "{config.schema}".{REGISTRY_TABLE} (name text PRIMARY KEY, '
+                     "schema_name text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now())")
+        try:
+            conn.execute(f'INSERT INTO "{config.schema}".{REGISTRY_TABLE} (name, schema_name) VALUES (%s, %s)',
+                         (name, tenant_schema(config, name)))
+        except psycopg.errors.UniqueViolation:
+            raise StoreError(f"the tenant {name} exists already in {_where(config)}; nothing was created") from None
+
+
+def _unregister(config: StoreConfig, name: str) -> None:
+    if config.kind != "postgresql":
+        return
+    with contextlib.suppress(Exception), _connect(config) as conn:
+        conn.execute(f'DELETE FROM "{config.schema}".{REGISTRY_TABLE} WHERE name = %s', (name,))
 
 
 # --- delete -------------------------------------------------------------------------------------
