@@ -66,6 +66,9 @@ NO_READER = {
     "party register": "a write that prints the new party's id only",
     "projections rebuild": "an operator's maintenance: prints counts and the trail's head hash, no content",
     "projections run": "an operator's maintenance: prints counts only",
+    "projections status": "an operator's maintenance: positions and lag per store, counts only",
+    "tenant create": "an operator's: makes a tenant's empty store and keys; prints its name and where they are",
+    "tenant list": "the tenants' names and store URLs (no data of any tenant)",
     "steps": "the step catalogue: code, not data",
     "tick": "the deadline clock's write (the system role); prints which deadline of which id fell due",
     "workflow diagram": "the workflow definition: code, not data",
@@ -111,7 +114,17 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "testimonials quotes": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
     "testimonials ratings": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
     "timeline": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("coach")),
+    "tenant delete": (lambda s, t: [a_tenant(s)], lambda s: s.as_outsider("admin")),
 }
+
+
+def a_tenant(store: Store) -> str:
+    """A tenant beside the store (its own file and keys), made once: only its own admin deletes it."""
+    from engagement_tracker.adapters.tenants import create_tenant, known_tenants
+
+    if "readers" not in known_tenants(store.url):
+        create_tenant(store.url, "readers")
+    return "readers"
 
 LEAVES = dict(leaves())
 WITH_READER = sorted(n for n, c in LEAVES.items() if any("--as" in p.opts for p in c.params))
