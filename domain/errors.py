@@ -122,6 +122,18 @@ class StoreError(EtrackError):
         super().__init__(message)
 
 
+
+class UnknownTenant(StoreError, LookupError):
+    """Raised when a tenant is named that the store does not have (a read or a write never makes one)."""
+
+    def __init__(self, name: str, known: Iterable[str], *, where: str = "") -> None:
+        self.name = name
+        self.known = tuple(known)
+        listed = ", ".join(self.known) if self.known else "none yet"
+        at = f" in {where}" if where else ""
+        super().__init__(f"no tenant {name!r}{at}; known: {listed}. Make one with `etrack tenant create ORG`; "
+                         "nothing was created")
+
 class DisclosureRisk(NotPermitted):
     """Raised when a release would let someone combine released values into what fewer than k
     persons (or mostly one source) stand behind. It says what the analyst can do (a coarser

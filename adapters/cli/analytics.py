@@ -111,7 +111,7 @@ def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, p
         err.print(note + "; nothing spent, no data read", highlight=False)
         return
     # a read (reader: opens the store as it is, writes nothing of its own), unless a DP release spends budget
-    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:  # k, epsilon: checked once
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:  # k, epsilon: checked once
         service = analyst_service(app)
         viewer = parse_actor(actor)
 
@@ -141,7 +141,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
                    until: str | None, privacy: str, epsilon: float | None, fmt: str, out_path: str | None) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong
     (from released values only: exact, or with --privacy dp, noisy)."""
-    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:
         service = analyst_service(app)
         viewer = parse_actor(actor)
         released(service, lambda: service.trends(viewer, unit, period, k, since, until, privacy, epsilon),
@@ -163,7 +163,7 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None, since: str | None,
              until: str | None, fmt: str, out_path: str | None) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
         service = analyst_service(app)
         viewer = parse_actor(actor)
         released(service, lambda: service.activity(viewer, by, unit, period, k, since, until),
@@ -192,7 +192,7 @@ def releases_plan(ctx: click.Context, actor: str, period: str, unit: str | None,
     """For the shapes analysts ask most over PERIOD: releasable, closed (by earlier releases), empty
     (fewer than k persons) or cut (coarsened past the window). Each is found by attempting the
     release in a trial that records nothing: the plan tells no more than asking would."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # trials of releases run in the primary's transactions
         plan = analyst_service(app).plan(parse_actor(actor), period, unit, k)
         emit_records(plan, PLAN_COLUMNS, fmt, f"Releases of {period}: what asking each now would answer", out_path)
 

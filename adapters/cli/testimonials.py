@@ -30,7 +30,7 @@ def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None,
             ) -> None:
     """How many ratings per item=score, released under the same rules as signals (the rows of
     ``signals summary`` and ``activity``: one model)."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
         service = analyst_service(app)
         viewer = parse_actor(actor)
 
@@ -48,7 +48,7 @@ def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None,
 @click.pass_context
 def quotes(ctx: click.Context, actor: str, fmt: str) -> None:
     """Texts their authors consented to have quoted: the quarter and the text, never a name or an id."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
         emit_rows(app.engagements.testimonial_quotes(parse_actor(actor)), fmt, "Testimonial quotes (with consent)")
 
 

@@ -70,7 +70,8 @@ def create_app(tracker: EngagementTracker, *, project: bool | None = None, secur
     tiles an auditor published (``etrack audit tiles --out``), served under ``/log/``; ``witness``:
     answer c2sp.org/tlog-witness under ``/witness/`` (``log.py``)."""
     if project is None:
-        project = "postgres" not in type(tracker.recorder).__module__.lower()
+        # PostgreSQL's recorders (ours extend eventsourcing's): the runner process catches up, not each worker
+        project = not any(c.__module__ == "eventsourcing.postgres" for c in type(tracker.recorder).__mro__)
     app = FastAPI(title="engagement-tracker", version="1", redoc_url=None,
                   description="Coaching engagements, cohorts, audit trail and released aggregates. Authenticate with "
                               "`Authorization: Bearer etk_...` (a token an admin issued: `etrack token issue`).")

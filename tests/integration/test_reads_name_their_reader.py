@@ -69,6 +69,9 @@ NO_READER = {
     "projections rebuild": "an operator's maintenance: prints counts and the trail's head hash, no content",
     "projections run": "an operator's maintenance: prints counts only",
     "serve": "the HTTP server: each request names its reader by its token (tests/integration/test_http_permissions.py)",
+    "projections status": "an operator's maintenance: positions and lag per store, counts only",
+    "tenant create": "an operator's: makes a tenant's empty store and keys; prints its name and where they are",
+    "tenant list": "the tenants' names and store URLs (no data of any tenant)",
     "steps": "the step catalogue: code, not data",
     "tick": "the deadline clock's write (the system role); prints which deadline of which id fell due",
     "workflow diagram": "the workflow definition: code, not data",
@@ -130,6 +133,7 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "token issue": (lambda s, t: [str(s.outsider)], lambda s: s.as_outsider("admin")),
     "token list": (lambda s, t: [], lambda s: s.as_outsider("admin")),
     "token revoke": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("admin")),
+    "tenant delete": (lambda s, t: [a_tenant(s)], lambda s: s.as_outsider("admin")),
 }
 
 def _csv(store: Store, text: str) -> str:
@@ -137,6 +141,15 @@ def _csv(store: Store, text: str) -> str:
     path = store.where / f"import-{abs(hash(text))}.csv"
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+def a_tenant(store: Store) -> str:
+    """A tenant beside the store (its own file and keys), made once: only its own admin deletes it."""
+    from engagement_tracker.adapters.tenants import create_tenant, known_tenants
+
+    if "readers" not in known_tenants(store.url):
+        create_tenant(store.url, "readers")
+    return "readers"
 
 
 LEAVES = dict(leaves())
