@@ -66,6 +66,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int, lo
               f"{extras})".replace(";)", ")"), highlight=False, soft_wrap=True)
     if workers > 1:
         os.environ["ETRACK_DATABASE_URL"] = url
+        if ctx.obj.get("tenant"):  # each worker opens the same tenant's store
+            os.environ["ETRACK_TENANT"] = ctx.obj["tenant"]
         uvicorn.run("engagement_tracker.adapters.http:app_from_env", factory=True, host=host, port=port,  # type: ignore[attr-defined]
                     workers=workers, timeout_graceful_shutdown=drain, access_log=False, log_level="warning")
         return

@@ -103,10 +103,17 @@ def witness_from_env() -> WitnessEndpoint | None:
 
 
 def app_from_env() -> FastAPI:
-    """The factory for uvicorn's workers: the store at ETRACK_DATABASE_URL, opened without creating it."""
+    """The factory for uvicorn's workers: the store at ETRACK_DATABASE_URL (or its tenant ETRACK_TENANT),
+    opened without creating it."""
     from engagement_tracker.adapters.bootstrap import open_tracker
 
-    tracker = open_tracker(os.environ.get("ETRACK_DATABASE_URL"), create=False)
+    tenant = os.environ.get("ETRACK_TENANT")
+    if tenant:  # one tenant per server: its tokens are in its own access register, so a token binds to it
+        from engagement_tracker.adapters.tenants import open_tenant
+
+        tracker = open_tenant(os.environ.get("ETRACK_DATABASE_URL"), tenant)
+    else:
+        tracker = open_tracker(os.environ.get("ETRACK_DATABASE_URL"), create=False)
     app = create_app(tracker, secure_cookie=os.environ.get("ETRACK_INSECURE_COOKIE") != "1",
                      log_dir=os.environ.get("ETRACK_LOG_DIR") or None, witness=witness_from_env())
     app.router.on_shutdown.append(tracker.close)

@@ -208,3 +208,23 @@ def test_nothing_crosses_tenants(base: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["ok"] is True and report["checked"] == b["events"], report
+
+
+def test_a_served_worker_opens_the_tenant_it_was_started_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("fastapi")
+    from engagement_tracker.adapters.http import app_from_env
+
+    monkeypatch.delenv("ETRACK_TENANT_KEYS", raising=False)
+    url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
+    create_tenant(url, "Acme")
+    monkeypatch.setenv("ETRACK_DATABASE_URL", url)
+    monkeypatch.setenv("ETRACK_TENANT", "acme")  # as `etrack serve --tenant acme --workers N` sets it
+    app = app_from_env()
+    tracker = app.state.server.tracker
+    try:
+        assert tracker.env.get("SQLITE_DBNAME") == str(tmp_path / "etrack-acme.sqlite")  # its tokens live there
+    finally:
+        tracker.close()
+    monkeypatch.setenv("ETRACK_TENANT", "globex")
+    with pytest.raises(UnknownTenant, match="known: acme"):
+        app_from_env()
