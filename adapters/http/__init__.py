@@ -84,7 +84,7 @@ def app_from_env() -> FastAPI:
     from engagement_tracker.adapters.bootstrap import open_tracker
 
     tracker = open_tracker(os.environ.get("ETRACK_DATABASE_URL"), create=False)
-    app = create_app(tracker, secure_cookie=os.environ.get("ETRACK_INSECURE_COOKIE") != "1")
+    app = create_app(tracker)
     app.router.on_shutdown.append(tracker.close)
     return app
 
