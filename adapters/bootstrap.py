@@ -63,7 +63,7 @@ def vault_path(config: StoreConfig) -> str:
     return os.environ.get("ETRACK_VAULT_PATH") or f"{config.path}-vault"
 
 
-def open_vault(config: StoreConfig) -> Sealer:
+def open_vault(config: StoreConfig, replica: bool = False) -> Sealer:
     if config.kind == "memory":
         return MemoryVault()
     if config.kind == "sqlite":
@@ -71,7 +71,7 @@ def open_vault(config: StoreConfig) -> Sealer:
         check_sqlite_file(path)
         return SQLiteVault(path)
     pool = int((config.postgres or {}).get("POSTGRES_POOL_SIZE", "2"))
-    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(pool, 4))
+    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(pool, 4), read_only=replica)
 
 
 def open_tracker(
@@ -82,6 +82,7 @@ def open_tracker(
     env: dict[str, str] | None = None,
     create: bool = True,
     adopt: bool = True,
+    replica: bool = False,
 ) -> EngagementTracker:
     """Open the tracker on the store at ``url`` (else ETRACK_DATABASE_URL, else ./etrack.sqlite).
 
@@ -93,9 +94,21 @@ def open_tracker(
     key that is missing, empty or another store's is a StoreError naming it. A store made before
     store ids is adopted (its id recorded, its vault stamped, its record key bound) unless
     ``adopt=False`` (an open for reading only, which writes nothing of its own).
+
+    ``replica=True``: a PostgreSQL standby (``ETRACK_READ_URL``), opened for reading only: no table is
+    made, no projection catches up (the primary's runner keeps the views, replication brings them),
+    nothing is written; a write reaching it is refused by the standby itself.
     """
     config = parse_url(url)
     settings_of(env)  # a malformed ETRACK_* setting refuses to open, before any file is made
+    if replica:
+        if config.kind != "postgresql":
+            raise StoreError(f"{config.url}: a read replica is a PostgreSQL standby (postgresql://...)")
+        require_psycopg()
+        with postgres_ddl_lock(config, lock=False) as conn:
+            where = f"{config.server}/{(config.postgres or {}).get('POSTGRES_DBNAME')} schema {config.schema}"
+            plan = store_files.plan_postgres(conn, config.schema, where, env, create=False, adopt=False)
+        return _open(config, clock, ids, {**(env or {}), **REPLICA_ENV}, plan)
     if config.kind == "postgresql":
         require_psycopg()
         with postgres_ddl_lock(config) as conn:  # processes starting together on an empty database
@@ -124,9 +137,18 @@ def open_tracker(
     return _open(config, clock, ids, env, None)
 
 
+#: The settings of a read replica's tracker: eventsourcing makes no table, the projections only read.
+REPLICA_ENV = {"CREATE_TABLE": "n", "READ_REPLICA": "y"}
+
+
+def is_replica(app: EngagementTracker) -> bool:
+    """The app reads a standby (``open_tracker(..., replica=True)``)."""
+    return app.env.get("READ_REPLICA") == "y"
+
+
 def _open(config: StoreConfig, clock: Callable[[], datetime], ids: Callable[[], UUID], env: dict[str, str] | None,
           plan: store_files.Plan | None) -> EngagementTracker:
-    sealer = open_vault(config)
+    sealer = open_vault(config, replica=(env or {}).get("READ_REPLICA") == "y")
     full_env = {**event_store_env(config), **cipher_env(env), **sealed_recorder_env(config), **(env or {})}
     try:
         app = provide_services(EngagementTracker(full_env, sealer=sealer, clock=clock, ids=ids))
@@ -139,6 +161,8 @@ def _open(config: StoreConfig, clock: Callable[[], datetime], ids: Callable[[], 
     try:
         if plan is not None:
             apply_plan(app, config, plan)
+        if is_replica(app) and hasattr(app.recorder, "read_only"):
+            app.recorder.read_only = True  # a command's save is refused before it reaches the standby
         return app
     except PersistenceError as exc:
         app.close()
@@ -176,7 +200,7 @@ def sealed_recorder_env(config: StoreConfig) -> dict[str, str]:
 
 
 @contextmanager
-def postgres_ddl_lock(config: StoreConfig) -> Iterator[Any]:
+def postgres_ddl_lock(config: StoreConfig, lock: bool = True) -> Iterator[Any]:
     """A session advisory lock around first-use DDL (concurrent CREATE ... IF NOT EXISTS races in
     PostgreSQL); yields the session, on which the store's files are checked and its id recorded.
 
@@ -196,7 +220,8 @@ def postgres_ddl_lock(config: StoreConfig) -> Iterator[Any]:
         ) from None
     try:
         try:
-            conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
+            if lock:  # not on a read replica: it makes nothing
+                conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
         except psycopg.Error as exc:
             raise StoreError(
                 f"the PostgreSQL server at {config.server} cut the session while "
@@ -210,8 +235,9 @@ def postgres_ddl_lock(config: StoreConfig) -> Iterator[Any]:
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
                              "try again") from None
     finally:
-        with contextlib.suppress(psycopg.Error):
-            conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
+        if lock:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
         conn.close()
 
 
@@ -245,7 +271,7 @@ def read_model_backend(app: EngagementTracker) -> ReadModelBackend:
     if isinstance(recorder, POPOApplicationRecorder):
         return ReadModelBackend(memory.MemoryAuditTrailView, memory.MemoryAnalyticsView, memory.MemoryDirectoryView,
                                 NotificationRecords(mapper, recorder))
-    if app.env.get("PERSISTENCE_MODULE", "").endswith("postgres"):
+    if app.env.get("PERSISTENCE_MODULE", "").lower().endswith(("postgres", "postgresfactory")):
         from eventsourcing.postgres import PostgresApplicationRecorder  # psycopg is the postgres extra
 
         from engagement_tracker.adapters.views import postgres
@@ -282,16 +308,25 @@ def audit_trail(app: EngagementTracker, view: AuditTrailView | None = None) -> A
 def analytics(app: EngagementTracker, view: AnalyticsView | None = None) -> Analytics:
     """The analysts' facts of the app's store, kept in ``view`` (else the backend's, created if needed)."""
     backend = read_model_backend(app)
-    return Analytics(view if view is not None else _view(app, backend.analytics_view),
-                     backend.records)
+    return _reading(app, Analytics(view if view is not None else _view(app, backend.analytics_view),
+                                   backend.records))
 
 
 def directory(app: EngagementTracker, view: DirectoryView | None = None) -> Directory:
     """The directory of the app's store (engagements and cohorts, no names), kept in ``view`` (else the
     backend's, created if needed)."""
     backend = read_model_backend(app)
-    return Directory(view if view is not None else _view(app, backend.directory_view),
-                     backend.records)
+    return _reading(app, Directory(view if view is not None else _view(app, backend.directory_view),
+                                   backend.records))
+
+
+P = TypeVar("P", bound=TrackedProjection[Any])
+
+
+def _reading(app: EngagementTracker, projection: P) -> P:
+    """On a read replica, a projection reads its view as replicated and never catches up (no write)."""
+    projection.follows = not is_replica(app)
+    return projection
 
 
 def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
@@ -309,7 +344,8 @@ def provide_services(app: EngagementTracker) -> EngagementTracker:
         audit=lambda: AuditService(audit_trail(app), app.clock, grants=app.held_grants, rules=TRAIL_RULES),
         analysts=lambda: AnalystService(
             analytics(app), app.clock, app.settings.k_min, grants=app.held_grants, rules=RELEASE_RULES,
-            spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value),
+            spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value,
+            afford=app.budgets.require_affordable),
     )
     return app
 

@@ -134,7 +134,7 @@ class ProjectionRunner:
 
     def _subscribe(self) -> None:
         """PostgreSQL: LISTEN for new events (polling still wakes the loop if the listener dies)."""
-        if not self.app.env.get("PERSISTENCE_MODULE", "").endswith("postgres"):
+        if not self.app.env.get("PERSISTENCE_MODULE", "").lower().endswith(("postgres", "postgresfactory")):
             return
         try:
             self._subscription = self.app.recorder.subscribe(gt=self.app.recorder.max_notification_id())

@@ -32,6 +32,8 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
     """PostgreSQL events, each sealed with the record key in the transaction that stores it."""
 
     record_key: bytes | None = None
+    #: Set on a read replica's tracker (``open_tracker(..., replica=True)``): it records nothing.
+    read_only: bool = False
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
@@ -44,6 +46,9 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
             Identifier(f"{POSTGRES_SEALS}_record"), self.seals))
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if self.read_only:
+            raise StoreError("this tracker reads a replica (ETRACK_READ_URL, open_tracker(..., replica=True)) and "
+                             "records nothing: write through the primary's URL; nothing was recorded")
         if self.datastore.enable_db_functions and guard_of(kwargs) is not None:
             raise StoreError("a command that relies on grants needs POSTGRES_ENABLE_DB_FUNCTIONS off (its grants are "
                              "checked again inside the inserting transaction); nothing was recorded")

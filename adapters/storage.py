@@ -35,7 +35,8 @@ class StoreConfig:
     def server(self) -> str:
         """``host:port`` of a PostgreSQL store (for messages)."""
         pg = self.postgres or {}
-        return f"{pg.get('POSTGRES_HOST', '?')}:{pg.get('POSTGRES_PORT', '5432')}"
+        hosts, ports = pg.get("POSTGRES_HOST", "?").split(","), pg.get("POSTGRES_PORT", "5432").split(",")
+        return ",".join(f"{h}:{ports[min(i, len(ports) - 1)]}" for i, h in enumerate(hosts))
 
 
 #: postgresql://user:password@host:port/dbname?pool_size=5&connect_timeout=5&schema=etrack
@@ -50,20 +51,47 @@ POSTGRES_OPTIONS = {
     "schema": "POSTGRES_SCHEMA",
     "pre_ping": "POSTGRES_PRE_PING",
     "db_functions": "POSTGRES_ENABLE_DB_FUNCTIONS",
+    "target_session_attrs": "POSTGRES_TARGET_SESSION_ATTRS",
 }
+
+#: libpq's choices for target_session_attrs (PostgreSQL 14 and later).
+SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
+
+
+def split_hosts(url: str, netloc: str) -> tuple[str, str]:
+    """The hosts and ports of a URL's ``host:port,host:port`` list, as libpq takes them (``a,b`` and
+    ``5432,5433``); a malformed list is a StoreError naming the URL's form."""
+    hostlist = netloc.rpartition("@")[2]
+    hosts, ports = [], []
+    for item in hostlist.split(","):
+        if item.startswith("["):  # [::1]:5432
+            host, _, rest = item[1:].partition("]")
+            port = rest.removeprefix(":")
+        else:
+            host, _, port = item.partition(":")
+        if not port:
+            port = "5432"
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise StoreError(f"{url!r}: port {port!r} of host {host or '?'} is not a port number; "
+                             "postgresql://user@host1:5432,host2:5432/dbname")
+        hosts.append(unquote(host) or "127.0.0.1")
+        ports.append(port)
+    return ",".join(hosts), ",".join(ports)
 
 
 def parse_postgres(url: str) -> dict[str, str]:
     parts = urlsplit(url)
+    hosts, ports = split_hosts(url, parts.netloc)
+    userinfo = parts.netloc.rpartition("@")[0]
     dbname = parts.path.lstrip("/")
     if not dbname:
         raise StoreError(f"{url!r} names no database: postgresql://user@host:5432/dbname")
     env = {
         "POSTGRES_DBNAME": unquote(dbname),
-        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parts.port or 5432),
-        "POSTGRES_USER": unquote(parts.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_HOST": hosts,
+        "POSTGRES_PORT": ports,
+        "POSTGRES_USER": unquote(userinfo.partition(":")[0] or "postgres"),
+        "POSTGRES_PASSWORD": unquote(userinfo.partition(":")[2]),
         "POSTGRES_CONNECT_TIMEOUT": "5",
         # Connections opened at start per process (growing by up to max_overflow, 10, under load):
         # eight writer processes and a runner stay far below PostgreSQL's default 100 connections.
@@ -77,8 +105,10 @@ def parse_postgres(url: str) -> dict[str, str]:
         if key not in POSTGRES_OPTIONS:
             raise StoreError(f"unknown option {key!r} in the store URL; known: {', '.join(POSTGRES_OPTIONS)}")
         value = values[-1]
-        if key == "schema" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", value):
+        if key == "schema" and not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
             raise StoreError(f"schema {value!r}: lowercase letters, digits and '_' only")
+        if key == "target_session_attrs" and value not in SESSION_ATTRS:
+            raise StoreError(f"target_session_attrs={value!r}: one of {', '.join(SESSION_ATTRS)}")
         env[POSTGRES_OPTIONS[key]] = value
     return env
 
@@ -159,7 +189,9 @@ def event_store_env(config: StoreConfig) -> dict[str, str]:
         }
     if config.postgres is None:
         raise StoreError(f"{config.url}: a PostgreSQL store needs its connection settings")
-    return {"PERSISTENCE_MODULE": "eventsourcing.postgres", **TRANSCODER_ENV, **config.postgres}
+    # eventsourcing's PostgreSQL factory, given libpq's target_session_attrs (adapters/postgres_factory.py)
+    return {"PERSISTENCE_MODULE": "engagement_tracker.adapters.postgres_factory:MultiHostPostgresFactory",
+            **TRANSCODER_ENV, **config.postgres}
 
 
 def postgres_conninfo(config: StoreConfig) -> str:
@@ -169,7 +201,8 @@ def postgres_conninfo(config: StoreConfig) -> str:
     pg = config.postgres or {}
     params = {"host": pg["POSTGRES_HOST"], "port": pg["POSTGRES_PORT"], "dbname": pg["POSTGRES_DBNAME"],
               "user": pg["POSTGRES_USER"], "password": pg.get("POSTGRES_PASSWORD"),
-              "connect_timeout": pg.get("POSTGRES_CONNECT_TIMEOUT", "5")}
+              "connect_timeout": pg.get("POSTGRES_CONNECT_TIMEOUT", "5"),
+              "target_session_attrs": pg.get("POSTGRES_TARGET_SESSION_ATTRS")}
     return make_conninfo(**{k: v for k, v in params.items() if v})
 
 

@@ -43,6 +43,7 @@ from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
+from engagement_tracker.domain.outbox import Outbox
 from engagement_tracker.domain.party import Party
 from engagement_tracker.projections.audit_chain import JoinedPages, StoredRecord
 from engagement_tracker.projections.audit_ranges import FAILED, RangeResult, Start, joined, scan_range, start_after
@@ -139,7 +140,7 @@ _PARTIES: dict[bytes, str] = {}  # an actor's 32 hex digits, as stored -> its da
 def _acted_topics() -> frozenset[str]:
     """Topics of the events that carry top-level ``timestamp`` and ``actor`` fields: all of ours."""
     topics = set()
-    for aggregate in (Engagement, Cohort, Party, CoachLoad, AccessRegister):
+    for aggregate in (Engagement, Cohort, Party, CoachLoad, AccessRegister, Outbox):
         for value in vars(aggregate).values():
             topic = getattr(value, "TOPIC", None)
             if isinstance(value, type) and issubclass(value, Aggregate.Event) and isinstance(topic, str):

@@ -217,21 +217,28 @@ class PostgresVault(_KeyedVault):
     write-ahead log and backups are the operator's to rotate (see the README).
     """
 
-    def __init__(self, conninfo: str, schema: str = "public", pool_size: int = 2, timeout: float = 10.0) -> None:
+    def __init__(self, conninfo: str, schema: str = "public", pool_size: int = 2, timeout: float = 10.0,
+                 read_only: bool = False) -> None:
         from psycopg_pool import ConnectionPool
 
         self.schema = schema
         self._table = f'"{schema}".etrack_vault'
+        #: A read replica's vault (``open_tracker(..., replica=True)``): it opens keys and makes none.
+        self.read_only = read_only
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=max(1, pool_size), timeout=timeout,
                                     kwargs={"autocommit": True}, check=ConnectionPool.check_connection, open=True)
-        self._run(
-            f"CREATE TABLE IF NOT EXISTS {self._table} (subject TEXT PRIMARY KEY, key BYTEA, "
-            "created_at TIMESTAMPTZ NOT NULL DEFAULT now(), erased_at TIMESTAMPTZ)"
-        )
+        if not read_only:  # not on a read replica (a standby refuses DDL; the primary made the table)
+            self._run(
+                f"CREATE TABLE IF NOT EXISTS {self._table} (subject TEXT PRIMARY KEY, key BYTEA, "
+                "created_at TIMESTAMPTZ NOT NULL DEFAULT now(), erased_at TIMESTAMPTZ)"
+            )
 
     def _run(self, sql: str, params: tuple[object, ...] = (), fetch: bool = False) -> list[tuple[object, ...]]:
         import psycopg
 
+        if self.read_only and not sql.lstrip().upper().startswith("SELECT"):
+            raise StoreError("this key vault is read from a replica (ETRACK_READ_URL, open_tracker(..., replica=True)) "
+                             "and makes or erases no key: write through the primary's URL; nothing was recorded")
         try:
             with self._pool.connection() as conn:
                 cur = conn.execute(sql, params)

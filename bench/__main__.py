@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.imports import bench_imports
 from bench.measure import cost_row, rounds_of
 from bench.record import bench_record, granted
 from bench.releases import bench_releases, forget_releases
@@ -82,7 +83,7 @@ def postgres_figures(url: str, directory: Path, quick: bool, events: int) -> lis
 
 
 #: The groups of figures ``--only`` may choose (a full run measures all of them).
-GROUPS = ("startup", "record", "bulk", "read", "postgresql", "scale", "http")
+GROUPS = ("startup", "record", "bulk", "import", "read", "postgresql", "scale", "http")
 
 
 def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str | None,
@@ -107,6 +108,8 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
                                         20 if quick else 100, 3 if quick else 7, 3 if quick else 20, 40 if quick else 160))
         if "bulk" in chosen:
             results.extend(bench_bulk(directory, 1_000 if quick else 20_000, rounds))
+        if "import" in chosen:
+            results.extend(bench_imports(directory, 500 if quick else 10_000, 2 if quick else 3))
         if "read" in chosen:
             app = build_store(directory, events)
             results.extend(bench_verify(app, directory / "store.sqlite", rounds))

@@ -38,6 +38,10 @@ ENGAGEMENT_STEPS: Mapping[str, frozenset[Role]] = {
     "fix_contract": frozenset({C}),
     "start_accompaniment": frozenset({C}),
     "record_session": frozenset({C}),  # never the sponsor
+    "hold_scheduled_session": frozenset({C}),  # record_session, for a session scheduled ahead
+    "schedule_session": frozenset({C, E}),  # coach and coachee plan their sessions; never the sponsor
+    "reschedule_session": frozenset({C, E}),
+    "cancel_session": frozenset({C, E}),
     "commit_action": frozenset({C, E}),
     "complete_action": frozenset({C, E}),
     "drop_action": frozenset({C, E}),
@@ -444,6 +448,8 @@ def require_erasure_role(actor: object, action: str = "erase") -> Actor:
 
 
 def require_admin(actor: object, action: str, grants: GrantsSource) -> Actor:
-    """Raise NotPermitted unless ``actor`` is an admin holding the admin grant now (tokens; parties
-    registered through the HTTP API, where a caller is identified and registering is an admin's act)."""
+    """Raise NotPermitted unless ``actor`` is an admin holding the admin grant now: tokens, parties
+    registered through the HTTP API, and a programme's bulk work (imports, reminders, a person's data:
+    GDPR articles 15, 16, 20)."""
     return _require_granted_role(actor, action, (Role.ADMIN,), f"may not {action}: only an admin does", grants, "admin")
+

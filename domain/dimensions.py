@@ -19,4 +19,14 @@ PERIODS = ("month", "quarter", "year")
 DEFAULT_BY = {"signal": ("theme", "period"), "activity": ("metric", "period"), "testimonial": ("metric", "period")}
 DEFAULT_PERIOD = {"signal": "month", "activity": "quarter", "testimonial": "quarter"}
 
-__all__ = ["COLUMN_ORDER", "DEFAULT_BY", "DEFAULT_PERIOD", "DIMENSIONS", "FAMILY_DIMENSIONS", "PERIODS"]
+#: The shapes the release planner (``AnalystService.plan``) lists per family: those analysts ask most,
+#: and the synthesis note's (activity by metric, signals by theme and period and by context).
+PLANNED_SHAPES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "signal": (("theme", "period"), ("context",), ("theme",), ("polarity",), ("intensity",), ("unit",),
+               ("context", "period")),
+    "activity": (("metric",), ("metric", "period"), ("unit",)),
+    "testimonial": (("metric",), ("metric", "period")),
+}
+
+__all__ = ["COLUMN_ORDER", "DEFAULT_BY", "DEFAULT_PERIOD", "DIMENSIONS", "FAMILY_DIMENSIONS", "PERIODS",
+           "PLANNED_SHAPES"]

@@ -62,6 +62,7 @@ class EngagementRecord(Protocol):
     recommendations: Sealed | None
     end_detail: Sealed | None
     testimonials: dict[str, Testimonial]
+    schedule: dict[str, dict[str, Any]]
 
 
 class EngagementHistory(WorkflowAggregate):
@@ -382,6 +383,65 @@ class EngagementHistory(WorkflowAggregate):
         def keep(self, record: EngagementRecord) -> None:
             record.end_detail = self.detail
 
+    # --- scheduled sessions: beside the workflow, they change no state and set no deadline ----
+
+    class SessionScheduled(Event):
+        """A session planned: when, for how long, and where (a room or a link, sealed)."""
+
+        TOPIC = "etrack:Engagement.SessionScheduled"
+        key: str
+        starts_at: datetime
+        duration_minutes: int
+        place: Sealed
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.scheduled[self.key] = "scheduled"
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.schedule[self.key] = {"key": self.key, "starts_at": self.starts_at,
+                                         "duration_minutes": self.duration_minutes, "place": self.place,
+                                         "status": "scheduled", "session": None, "scheduled_at": self.timestamp,
+                                         "changed_at": self.timestamp}
+
+    class SessionRescheduled(Event):
+        """A scheduled session moved (its place too, when a new one is given)."""
+
+        TOPIC = "etrack:Engagement.SessionRescheduled"
+        key: str
+        starts_at: datetime
+        duration_minutes: int
+        place: Sealed | None
+
+        def keep(self, record: EngagementRecord) -> None:
+            planned = record.schedule[self.key]
+            planned.update(starts_at=self.starts_at, duration_minutes=self.duration_minutes,
+                           changed_at=self.timestamp)
+            if self.place is not None:
+                planned["place"] = self.place
+
+    class SessionCancelled(Event):
+        TOPIC = "etrack:Engagement.SessionCancelled"
+        key: str
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.scheduled[self.key] = "cancelled"
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.schedule[self.key].update(status="cancelled", changed_at=self.timestamp)
+
+    class ScheduledSessionHeld(Event):
+        """The session recorded just before (``SessionHeld``, same command) is the scheduled one ``key``."""
+
+        TOPIC = "etrack:Engagement.ScheduledSessionHeld"
+        key: str
+        session: int
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.scheduled[self.key] = "held"
+
+        def keep(self, record: EngagementRecord) -> None:
+            record.schedule[self.key].update(status="held", session=self.session, changed_at=self.timestamp)
+
     # --- state ----------------------------------------------------------------------------
 
     def __init__(
@@ -433,13 +493,15 @@ class EngagementHistory(WorkflowAggregate):
         self.resumed_on: date | None = None  # off-track gaps count from a resume too
         self.icf_named = False  # the coachee consented to be named in the coach's ICF log
         self.testimonial_authors: list[str] = []  # who left a testimonial (one each)
+        self.scheduled: dict[str, str] = {}  # planned session key (P1, P2, ...) -> scheduled | held | cancelled
 
     #: Snapshots (aggregate state) are not a public format. Version 3 keeps only what decisions
     #: need (counts, last dates, keys, statuses): its size no longer grows with the history, and
     #: sealed content stays in the events (``engagement_record.py`` folds it for reads). A
     #: snapshot of an earlier version is ignored: the engagement is replayed from its events.
-    class_version = 3
-    upcast_v1_v2 = upcast_v2_v3 = staticmethod(stale_snapshot)
+    #: Version 4 added ``scheduled`` (planned sessions).
+    class_version = 4
+    upcast_v1_v2 = upcast_v2_v3 = upcast_v3_v4 = staticmethod(stale_snapshot)
 
     # --- derived facts ----------------------------------------------------------------------
 

@@ -51,6 +51,8 @@ class EngagementRecord:
     recommendations: Sealed | None = None
     end_detail: Sealed | None = None
     testimonials: dict[str, Testimonial] = attrs.Factory(dict)  # author -> their testimonial
+    #: Planned sessions, by key: starts_at, duration_minutes, place (sealed), status, session (when held).
+    schedule: dict[str, dict[str, Any]] = attrs.Factory(dict)
 
     @classmethod
     def of(cls, events: Sequence[Any]) -> EngagementRecord:

@@ -22,6 +22,15 @@ class InvalidInput(EtrackError, ValueError):
         super().__init__(f"{field}: {problem}")
 
 
+class PeriodCut(InvalidInput):
+    """Raised when a window of months cuts a period of the release's time grain (asked for, or coarsened to)."""
+
+    def __init__(self, field: str, problem: str, grain: str) -> None:
+        #: The grain whose periods the window must hold whole (month, quarter, year).
+        self.grain = grain
+        super().__init__(field, problem)
+
+
 class NotFound(EtrackError, LookupError):
     """Raised when no engagement, cohort or party has the given id."""
 
@@ -113,6 +122,18 @@ class StoreError(EtrackError):
         super().__init__(message)
 
 
+
+class UnknownTenant(StoreError, LookupError):
+    """Raised when a tenant is named that the store does not have (a read or a write never makes one)."""
+
+    def __init__(self, name: str, known: Iterable[str], *, where: str = "") -> None:
+        self.name = name
+        self.known = tuple(known)
+        listed = ", ".join(self.known) if self.known else "none yet"
+        at = f" in {where}" if where else ""
+        super().__init__(f"no tenant {name!r}{at}; known: {listed}. Make one with `etrack tenant create ORG`; "
+                         "nothing was created")
+
 class DisclosureRisk(NotPermitted):
     """Raised when a release would let someone combine released values into what fewer than k
     persons (or mostly one source) stand behind. It says what the analyst can do (a coarser
@@ -151,6 +172,11 @@ class InconsistentCheckpoint(HistoryRewritten, WitnessRefusal):
         WitnessRefusal.__init__(self, 422, message)
 
 
+class QuorumNotMet(EtrackError):
+    """Raised when the witnesses' cosignatures gathered for a checkpoint do not meet the quorum of the
+    c2sp.org/tlog-policy in force (who answered, and how, is said beside it)."""
+
+
 class MissingDependency(EtrackError):
     """Raised when the environment lacks what a command needs: an optional extra or an outside tool."""
 
@@ -164,3 +190,23 @@ class RecordedOutOfOrder(EtrackError, ValueError):
         self.ident = ident
         super().__init__(f"{kind} {ident}: cannot record an event at {at}, before its previous event at {previous}; "
                          "the clock ran backwards (check the host's time or the injected clock)")
+
+
+class ImportRefused(InvalidInput):
+    """Raised when an import file has bad rows: every one is listed (line, column, reason) and
+    nothing was written."""
+
+    def __init__(self, kind: str, problems: Iterable[tuple[int, str, str]]) -> None:
+        #: Every bad row: (line, column, reason); line 0 is the whole file, column "" the whole row.
+        self.problems = tuple(problems)
+        self.kind = kind
+        shown = "; ".join(_problem_text(p) for p in self.problems[:5])
+        more = f"; and {len(self.problems) - 5} more" if len(self.problems) > 5 else ""
+        super().__init__("file", f"{len(self.problems)} bad row(s) in the {kind} file, nothing was imported: "
+                                 f"{shown}{more}")
+
+
+def _problem_text(problem: tuple[int, str, str]) -> str:
+    line, column, reason = problem
+    where = "the file" if line == 0 else f"line {line}"
+    return f"{where}{f', column {column}' if column else ''}: {reason}"

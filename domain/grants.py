@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import Grants
 from engagement_tracker.domain.checks import require_time
 from engagement_tracker.domain.command_ids import Stamped
+from engagement_tracker.domain.copying import aggregate_copy
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import Role
@@ -43,6 +44,10 @@ def require_grantable(role: object) -> str:
 class AccessRegister(Aggregate):
     TOPIC = "etrack:AccessRegister"
     ID = uuid5(_NAMESPACE, "register")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """The copy each command gets from the cache: containers copied, frozen values shared (``copying.py``)."""
+        return aggregate_copy(self, memo)
 
     class Event(Stamped, Aggregate.Event):
         """Every event carries the id of the command that recorded it (``command_ids.py``)."""

@@ -43,6 +43,21 @@ class Party(Aggregate):
         def apply(self, party: Party) -> None:
             party.erased = True
 
+    class Rectified(Event):
+        """GDPR article 16: the name or the contact corrected (an admin acts); the new values sealed
+        under the party's own key, like the first ones."""
+
+        TOPIC = "etrack:Party.Rectified"
+        actor: Actor
+        name: Sealed | None
+        contact: Sealed | None
+
+        def apply(self, party: Party) -> None:
+            if self.name is not None:
+                party.name = self.name
+            if self.contact is not None:
+                party.contact = self.contact
+
     def __init__(self, actor: Actor | None, kind: PartyKind, name: Sealed, contact: Sealed | None) -> None:
         self.kind = PartyKind(kind)
         self.name = name
@@ -75,3 +90,13 @@ class Party(Aggregate):
         if self.erased:
             raise RuleViolation("erase", "erased", [f"party {self.id} was already erased"])
         self.trigger_event(self.Erased, timestamp=at, actor=actor)
+
+    def rectify(self, actor: Actor, at: datetime, name: Sealed | None, contact: Sealed | None) -> None:
+        """Record a corrected name and/or contact (an admin acts); refused once erased or with nothing to correct."""
+        require_erasure_role(actor, "rectify")
+        if self.erased:
+            raise RuleViolation("rectify", "erased", [f"party {self.id} was erased: nothing of it can be corrected"])
+        if name is None and contact is None:
+            raise RuleViolation("rectify", "registered", ["give a corrected name, a corrected contact, or both"])
+        self.trigger_event(self.Rectified, timestamp=at, actor=actor, name=optional_sealed(name, "name"),
+                           contact=optional_sealed(contact, "contact"))

@@ -94,17 +94,22 @@ class PrivacyBudget(Aggregate):
         self.trigger_event(self.BudgetGranted, timestamp=require_time(at), actor=admin,
                            epsilon=require_epsilon(epsilon))
 
+    def affords(self, epsilon: float, query: str) -> bool:
+        """Whether paying ``epsilon`` for the query ``query`` stays within the budget (a query paid for
+        already costs nothing): what :meth:`spend` checks, asked before any noise is drawn."""
+        return query in self.paid or self.spent + epsilon <= self.granted + _SLACK
+
     def spend(self, analyst: Actor, epsilon: float, query: str, at: datetime) -> bool:
         """Pay ``epsilon`` for the query whose digest is ``query``: True once recorded, False (and
         nothing recorded) when this budget paid for that digest already."""
         epsilon = require_epsilon(epsilon)
-        if query in self.paid:
-            return False
-        if self.spent + epsilon > self.granted + _SLACK:
+        if not self.affords(epsilon, query):
             raise BudgetExceeded(
                 "release with differential privacy",
                 f"it would spend epsilon {epsilon:g}, and {self.remaining:g} of the {self.granted:g} granted "
                 "remains: ask with a smaller epsilon, repeat an earlier query (free on unchanged data), or ask "
                 "an admin for more (etrack privacy-budget grant)")
+        if query in self.paid:
+            return False
         self.trigger_event(self.BudgetSpent, timestamp=require_time(at), actor=analyst, epsilon=epsilon, query=query)
         return True

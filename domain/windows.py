@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engagement_tracker.domain.errors import InvalidInput
+from engagement_tracker.domain.errors import InvalidInput, PeriodCut
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 
@@ -32,9 +32,27 @@ def require_whole_periods(since: str | None, until: str | None, grain: str) -> N
     span = 12 // len(firsts)
     if since is not None and int(since[5:]) not in firsts:
         start = max(m for m in firsts if m <= int(since[5:]))
-        raise InvalidInput("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
-                                    f"start the window at {since[:4]}-{start:02d}")
+        raise PeriodCut("since", f"{since} falls inside a {grain}, and this release is by {grain}: "
+                                 f"start the window at {since[:4]}-{start:02d}", grain)
     if until is not None and int(until[5:]) % span:
         end = (int(until[5:]) // span + 1) * span
-        raise InvalidInput("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
-                                    f"end the window at {until[:4]}-{end:02d}")
+        raise PeriodCut("until", f"{until} falls inside a {grain}, and this release is by {grain}: "
+                                 f"end the window at {until[:4]}-{end:02d}", grain)
+
+
+_PERIOD = re.compile(r"^(\d{4})(?:-Q([1-4])|-(0[1-9]|1[0-2]))?$")
+
+
+def period_window(text: object) -> tuple[str, str, str]:
+    """'2026-Q1' (a quarter), '2026-03' (a month) or '2026' (a year) as a window of months (since,
+    until, both 'YYYY-MM', inclusive) and its kind (quarter, month, year); InvalidInput otherwise."""
+    m = _PERIOD.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise InvalidInput("period", f"{text!r}: a quarter (2026-Q1), a month (2026-03) or a year (2026)")
+    year, quarter, month = m.groups()
+    if quarter:
+        first = (int(quarter) - 1) * 3 + 1
+        return f"{year}-{first:02d}", f"{year}-{first + 2:02d}", "quarter"
+    if month:
+        return f"{year}-{month}", f"{year}-{month}", "month"
+    return f"{year}-01", f"{year}-12", "year"

@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.checks import require_time
 from engagement_tracker.domain.command_ids import Stamped
+from engagement_tracker.domain.copying import aggregate_copy
 from engagement_tracker.domain.errors import InvalidInput, StepNotAllowed
 from engagement_tracker.domain.values import Actor, Sealed, Signal, check_signal
 from engagement_tracker.domain.vocabulary import SIGNAL_THEMES
@@ -79,6 +80,10 @@ class WorkflowAggregate(Aggregate):
         state: str
         missed: dict[str, datetime]
         signals_recorded: int
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """The copy each command gets from the cache: containers copied, frozen values shared (``copying.py``)."""
+        return aggregate_copy(self, memo)
 
     class Event(Stamped, Aggregate.Event):
         """A step taken: who took it, and the state it led to (and the command that took it: ``command_ids.py``)."""
@@ -146,7 +151,7 @@ class WorkflowAggregate(Aggregate):
     def precheck(self, step: str, actor: Actor) -> None:
         """Refuse early (before any content is sealed) if ``actor`` may not take ``step`` now."""
         self.require_party(step, require_actor(actor))
-        if step not in self.WORKFLOW.allowed(self.state):
+        if not self.WORKFLOW.permits(step, self.state):
             raise StepNotAllowed(self.WORKFLOW.name, self.state, step, self.offered_steps())
 
     def _step(self, step: str, actor: Actor, at: datetime, facts: dict[str, Any] | None = None) -> str:

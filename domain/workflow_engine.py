@@ -134,6 +134,10 @@ class Workflow:
                 return options
         return None
 
+    def permits(self, step: str, state: str) -> bool:
+        """Whether the definition has ``step`` from ``state`` (before guards): one lookup per scope."""
+        return self._options(step, state) is not None
+
     def allowed(self, state: str) -> list[str]:
         """Steps the definition allows from ``state`` (before guards)."""
         return sorted(s for s in self.steps if self._options(s, state) is not None)

@@ -27,7 +27,7 @@ from eventsourcing.persistence import Tracking
 from engagement_tracker.domain.access import (
     GrantGuard,
 )
-from engagement_tracker.domain.application.analysts import MAX_K, AnalystService
+from engagement_tracker.domain.application.analysts import MAX_K, AnalystService, PendingRelease
 from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, DIMENSIONS, FAMILY_DIMENSIONS, PERIODS
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
@@ -46,7 +46,8 @@ from engagement_tracker.projections.anonymity import (
     tally_of,
     trends,
 )
-from engagement_tracker.projections.privacy import DpRelease, dp_release
+from engagement_tracker.projections.outputs import rows_of
+from engagement_tracker.projections.privacy import DpRelease, dp_preview, dp_release
 from engagement_tracker.projections.regions import (
     Block,
     Refiner,
@@ -63,6 +64,10 @@ from engagement_tracker.projections.weak_signals import Source, concerns, signal
 NAME = "analytics"
 #: How many fine cells a view reads, refines and writes at a time while it records a release.
 RELEASE_PAGE = 400
+
+
+class TrialOver(Exception):
+    """Raised inside a view's transaction to roll a trial back (``record_releases(commit=False)``)."""
 
 
 class AnalyticsView(View):
@@ -104,12 +109,23 @@ class AnalyticsView(View):
     def ledger(self, family: str) -> list[dict[str, Any]]:
         """Earlier releases of a family, oldest first: their k."""
 
-    @abstractmethod
     def record_release(
         self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
         refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
     ) -> int:
-        """Record a release (its published rows; of what decided it, only the population's size) in
+        """One release alone: :meth:`record_releases` of one item."""
+        return self.record_releases([PendingRelease(rel, family, query, analyst, at, tuple(keys), refine)], guard)[0]
+
+    @abstractmethod
+    def record_releases(
+        self, items: Sequence[PendingRelease], guard: GrantGuard | None = None, *, commit: bool = True,
+    ) -> list[int]:
+        """Record the releases of one command in ONE transaction, in order (each checked against every
+        release before it, the earlier items included), or none of them: the first refused raises and
+        nothing is written. ``commit=False`` is a trial: everything is checked as if recorded, then
+        rolled back (the numbers it returns are those the releases would get).
+
+        Each item is recorded as follows (its published rows; of what decided it, only the population's size), in
         one serialised transaction (two analysts at the same instant are checked one after the
         other). First, holding what orders it against a change to the access register, check the
         ``guard`` against the register's version read in that transaction (``GrantGuard.require``
@@ -205,7 +221,7 @@ class _ReleaseRules:
     def release(self, rows: list[TallyRow], by: tuple[str, ...], k: int, period: str) -> InternalRelease:
         return release(Tallies(rows), by, Policy(k=k), Level(time=period))
 
-    def cells(self, internal: InternalRelease, rows: list[TallyRow], family: str,
+    def cells(self, internal: InternalRelease, rows: list[TallyRow], family: str, keep: bool = False,
               ) -> tuple[list[str], Callable[[int, int], Refiner]]:
         rel = internal.published()
         policy = internal.policy
@@ -220,7 +236,8 @@ class _ReleaseRules:
         rows.clear()  # the rows live in `stored` now, each dropped once its page is refined
 
         def touched(keys: Sequence[str]) -> dict[str, Touch]:  # a page of cells, decoded and pseudonymous
-            return {key: (population[key][0], population[key][1], pseudonymous(tally_of(stored.pop(key), sys.intern)))
+            take = stored.__getitem__ if keep else stored.pop  # kept: the refiner may run again (a trial first)
+            return {key: (population[key][0], population[key][1], pseudonymous(tally_of(take(key), sys.intern)))
                     for key in keys}
 
         def check(seq: int, highest_k: int) -> Refiner:
@@ -233,6 +250,9 @@ class _ReleaseRules:
 
     def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
         return dp_release(Tallies(rows), by, Level(time=period), epsilon)
+
+    def dp_preview(self, epsilon: float) -> dict[str, Any]:
+        return dp_preview(epsilon)
 
     def dp_document(self, release: DpRelease) -> dict[str, Any]:
         return release.to_document()
@@ -262,18 +282,19 @@ def _data_digest(facts: Iterable[Tally]) -> str:
     return digest.hexdigest()
 
 
-def release_rows(rel: Release, with_total: bool = True) -> list[dict[str, Any]]:
-    """Rows for tables, CSV and data frames: the cells, then the grand total (never a subtotal)."""
-    rows = [r.to_dict() for r in rel.rows]
-    if with_total:
-        total = dict.fromkeys(rel.by, "(all)")
-        rows.append({**total, "value": rel.total, "status": "released" if rel.total is not None else "suppressed"})
-    return rows
+def release_rows(rel: Release | DpRelease) -> list[dict[str, Any]]:
+    """The rows of a release, exact or differentially private: the one model of every output
+    (``projections/outputs.py``: the CLI writes the same rows in every format)."""
+    return rows_of(rel)
 
 
-def release_document(rel: Release) -> dict[str, Any]:
-    """The release as JSON data: what was asked, at which level, under which rules, and the rows."""
+def release_document(rel: Release | DpRelease) -> dict[str, Any]:
+    """The release as JSON data: what was asked, at which level, under which rules (for DP: mechanism,
+    epsilon, delta, threshold, ...), and the rows."""
+    if isinstance(rel, DpRelease):
+        return rel.to_document()
     return {
+        "privacy": "exact",
         "by": list(rel.by),
         "level": {"time": rel.level.time, "unit_depth": rel.level.unit_depth},
         "k": rel.policy.k,

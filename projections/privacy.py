@@ -176,6 +176,20 @@ def _value(t: Tally, dim: str, level: Level) -> Any:
     return getattr(t, dim)
 
 
+def dp_preview(epsilon: float) -> dict[str, Any]:
+    """What a release at ``epsilon`` is made under, from the parameters alone (no data is read): the
+    mechanism, epsilon, delta, the noise scale, the threshold a noisy count must reach to be shown,
+    the contribution bound, and each shown value's 95% interval, ``value ± half_width_95`` (holding
+    the true count with probability ``coverage``)."""
+    scale, threshold = calibrate(epsilon)
+    half = half_width_95(scale)
+    return {"privacy": "dp", "mechanism": MECHANISM, "epsilon": epsilon, "delta": DELTA, "noise_scale": scale,
+            "threshold": threshold, "contribution_bound": BOUND, "half_width_95": half,
+            "coverage": round(1 - outside(half, scale), 4), "counts": "person-signals",
+            "note": f"a cell is shown only when its noisy count reaches {threshold}; each shown value v holds the "
+                    f"true count within v ± {half} at least 95% of the time"}
+
+
 def dp_release(tallies: Sequence[Tally], by: Sequence[str], level: Level, epsilon: float) -> DpRelease:
     """Release noisy person-signal counts per cell; only cells over the threshold appear."""
     dp = _opendp()

@@ -131,6 +131,9 @@ class TrackedProjection(ABC, Generic[V]):
     def __init__(self, view: V, events: StoredEvents) -> None:
         self.view = view
         self.events = events
+        #: False on a read replica: the view is kept by the primary's runner and replicated; this
+        #: process only reads it (``catch_up`` projects nothing, so nothing is written there).
+        self.follows = True
 
     def position(self) -> int:
         return self.view.max_tracking_id(self.name) or 0
@@ -141,6 +144,8 @@ class TrackedProjection(ABC, Generic[V]):
 
     def catch_up(self) -> int:
         """Project every stored event not projected yet; returns how many items were added."""
+        if not self.follows:
+            return 0
         return catch_up([self], self.events)
 
     def rebuild(self) -> int:

@@ -40,6 +40,8 @@ class Policy:
     witnesses: dict[str, tuple[str, Ed25519PublicKey]]  # policy name -> (key name, key)
     groups: dict[str, Group]
     quorum: str
+    #: Where each witness (policy name) answers c2sp.org/tlog-witness requests, when its line gives a URL.
+    witness_urls: dict[str, str] = attrs.field(factory=dict)
 
     def log_key(self, origin: str) -> Ed25519PublicKey | None:
         """The key the policy trusts for the log ``origin`` (None when it lists none)."""
@@ -65,6 +67,7 @@ def parse_policy(text: str) -> Policy:
     """The policy, or InvalidInput naming the line and what it should be."""
     logs: list[tuple[str, Ed25519PublicKey]] = []
     witnesses: dict[str, tuple[str, Ed25519PublicKey]] = {}
+    urls: dict[str, str] = {}
     groups: dict[str, Group] = {}
     quorum: str | None = None
     keys: set[bytes] = set()
@@ -106,6 +109,10 @@ def parse_policy(text: str) -> Policy:
                 raise refuse(n, "a key listed twice")
             keys.add(raw_public_key(key))
             witnesses[name] = (key_name, key)
+            if len(args) == 3:
+                if not args[2].startswith(("https://", "http://")):
+                    raise refuse(n, f"the witness URL {args[2]!r} is not an http(s) URL (its add-checkpoint prefix)")
+                urls[name] = args[2]
         elif kind == "group":
             if len(args) < 3:
                 raise refuse(n, "expected `group <name> all|any|<k> <member>...`")
@@ -137,4 +144,4 @@ def parse_policy(text: str) -> Policy:
     if quorum is None:
         raise InvalidInput("policy", "no quorum line: a policy says which cosignatures it needs (`quorum none` "
                            "for none)")
-    return Policy(tuple(logs), witnesses, groups, quorum)
+    return Policy(tuple(logs), witnesses, groups, quorum, urls)

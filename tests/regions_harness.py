@@ -78,6 +78,33 @@ class Harness:
             self.releases.append((len(self.facts), rel, labels, query))
         return rel
 
+    def batch(self, analyst: Actor, queries: Sequence[dict[str, Any]]) -> int:
+        """Ask several releases as one command (``AnalystService.atomically``), a refused one skipped as
+        a note's section is; on commit remember the ones recorded. Returns how many were recorded."""
+        from engagement_tracker.domain import DisclosureRisk, InvalidInput
+
+        before = len(self.view.ledger("signal"))
+        asked: list[tuple[Release, dict[str, Any]]] = []
+
+        def ask() -> None:
+            asked.clear()
+            for query in queries:
+                try:
+                    asked.append((self.service.summary(analyst, **query), query))
+                except (DisclosureRisk, InvalidInput):
+                    continue
+                assert len(self.view.ledger("signal")) == before  # nothing recorded before the command ends
+
+        self.service.atomically(ask)
+        recorded = len(self.view.ledger("signal")) - before
+        published = [(rel, query) for rel, query in asked if rel.rows]  # an empty release is not recorded
+        assert recorded == len(published)
+        for rel, query in published:
+            scope = in_scope(self.facts, query.get("unit"), query.get("since"), query.get("until"))
+            labels = {key: (label, cell) for key, (label, cell, _) in cover(rel, tally(scope)).items()}
+            self.releases.append((len(self.facts), rel, labels, query))
+        return recorded
+
     def regions_from_scratch(self) -> dict[str, Block]:
         rows = [(fine_key(tally([f])[0]), {pseudonym(p): 1 for p in f.persons}, {f.source: 1}) for f in self.facts]
         return from_scratch("signal", rows, [(n, labels) for n, _, labels, _ in self.releases])

@@ -36,6 +36,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "activity": ("analytics", "activity",
                  "Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."),
     "audit": ("audit", "audit", "The confidential audit trail: verify, checkpoint, export (auditors and admins)."),
+    "calendar": ("programme", "calendar",
+                 "A person's sessions and deadlines as an iCalendar feed, nothing confidential (they read their own)."),
     "coach": ("coach", "coach", "A coach's own records (the ICF hours log)."),
     "coach-load": ("steps", "coach_load",
                    ("A coach's active team engagements against the capacity policy (warn above 3, refuse above 4): a coach "
@@ -49,6 +51,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                     ("List engagements: id, state, unit, sessions (no names, no content), from "
                      "the directory (auditors and admins).")),
     "grant": ("access", "grant", "Grant ROLE (admin, auditor, analyst, coach) to PARTY_ID; an admin acts (--as admin:ID)."),
+    "import": ("programme", "import_group", "Import parties or engagements from a CSV file, every row checked first (admins)."),
     "init": ("access", "init",
              ("Make the store if there is none, register the first admin and grant it admin; "
               "prints its party id (refused once an admin exists).")),
@@ -60,6 +63,9 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "party": ("steps", "party", "Register parties (persons and teams)."),
     "privacy-budget": ("privacy", "privacy_budget", "Differential-privacy budgets (epsilon) of analysts, recorded as events."),
     "projections": ("store", "projections", "Read models derived from the events."),
+    "releases": ("analytics", "releases", "Plan releases: which shapes of a period are still releasable (analysts and admins)."),
+    "reminders": ("programme", "reminders",
+                  "Reminders queued by tick: send them by SMTP, list them, opt a person out or back in."),
     "replay": ("audit", "replay",
                "The state of an engagement, cohort or party at a version or a time, as JSON (sealed shown sealed)."),
     "report": ("reports", "report", "Pages to read: an engagement's progress report, the periodic synthesis note."),
@@ -72,6 +78,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "subject": ("audit", "subject", "Persons and teams as data subjects (GDPR)."),
     "testimonials": ("testimonials", "testimonials",
                      "Voluntary testimonials, as analysts see them: released aggregates and consented quotes only."),
+    "tenant": ("tenants", "tenant", "Tenants: one store per client organisation (create, list, delete)."),
     "tick": ("steps", "tick",
              "Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."),
     "timeline": ("steps", "timeline", "Every recorded step of an engagement."),
@@ -81,11 +88,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Modules that add subcommands to a command of another module (``cohort dashboard`` lives with the pages).
-EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",)}
+EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",), "subject": ("subjects",), "party": ("subjects",)}
 
 #: Every module that holds commands (``COMMANDS``), for the test that checks the table.
 COMMAND_MODULES = ("steps", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
-                   "testimonials", "serve")
+                   "testimonials", "serve", "programme", "subjects", "tenants")
 
 
 def store_url(value: str | None) -> str | None:
@@ -98,6 +105,11 @@ def store_url(value: str | None) -> str | None:
 def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
         ctx.ensure_object(dict)["db"] = store_url(value)
+
+
+def _set_tenant(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.ensure_object(dict)["tenant"] = value
 
 
 def _set_create(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -138,6 +150,8 @@ def configure_logging(verbose: int = 0) -> None:
 
 
 _DB_HELP = "the store: sqlite:///path or a plain file path (default ./etrack.sqlite), memory: or postgresql://..."
+_TENANT_HELP = ("the tenant (client organisation) whose store to use, under --db (else ETRACK_TENANT); "
+                "made with etrack tenant create")
 _CREATE_HELP = ("a write may make a new store where there is none (etrack init and etrack demo always may; "
                 "a read never does)")
 
@@ -146,6 +160,7 @@ def _leaf_options() -> list[click.Option]:
     """The global options, repeated on every command so they may come after its name."""
     return [
         click.Option(["--db"], metavar="URL", expose_value=False, callback=_set_db, help=_DB_HELP),
+        click.Option(["--tenant"], metavar="ORG", expose_value=False, callback=_set_tenant, help=_TENANT_HELP),
         click.Option(["--create"], is_flag=True, expose_value=False, callback=_set_create, help=_CREATE_HELP),
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_set_verbosity,
                      help="log what happens (-v INFO, -vv DEBUG); else ETRACK_LOG_LEVEL"),
@@ -195,16 +210,19 @@ def load_command(name: str) -> click.Command:
 @click.group(cls=LazyGroup, epilog=exits.EXIT_CODES_HELP)
 @click.version_option(package_name="engagement-tracker", prog_name="etrack")
 @click.option("--db", envvar="ETRACK_DATABASE_URL", default=None, metavar="URL", help=_DB_HELP)
+@click.option("--tenant", envvar="ETRACK_TENANT", default=None, metavar="ORG", help=_TENANT_HELP)
 @click.option("--create", is_flag=True, callback=_set_create, expose_value=False, help=_CREATE_HELP)
 @click.option("-v", "--verbose", count=True, help="log what happens (-v INFO, -vv DEBUG); else ETRACK_LOG_LEVEL")
 @click.option("-q", "--quiet", is_flag=True, help="no progress bars (they are off anyway when stderr is not a terminal)")
 @click.option("--json", "json_errors", is_flag=True, callback=_set_json, expose_value=False,
               help="errors as one JSON object on stderr: {error, message, exit_code}")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, verbose: int, quiet: bool) -> None:
+def cli(ctx: click.Context, db: str | None, tenant: str | None, verbose: int, quiet: bool) -> None:
     """engagement-tracker: event-sourced coaching engagements, audit trail and signals."""
     obj: dict[str, Any] = ctx.ensure_object(dict)
     obj.setdefault("db", store_url(db))
+    if tenant:
+        obj.setdefault("tenant", tenant)
     obj["verbose"] = verbose
     obj["quiet"] = quiet
     configure_logging(verbose)

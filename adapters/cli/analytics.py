@@ -6,35 +6,54 @@ CSV, JSON, JSONL and Parquet; each output's JSON Schema ships in ``schemas/``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, DATA_FORMAT, DATA_OUT, emit_records, err, parse_actor
-from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
+from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, policy_line, release_rows, trend_rows
 from engagement_tracker.adapters.cli.store import reader, tracker
+from engagement_tracker.adapters.files import staged
+from engagement_tracker.domain.application.analysts import AnalystService
+from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.projections.anonymity import Release
 from engagement_tracker.projections.privacy import DpRelease
+
+R = TypeVar("R")
+
+
+def released(service: AnalystService, ask: Callable[[], R], emit: Callable[[R, str | None], None],
+             out_path: str | None) -> R:
+    """Ask for a release and emit it, all or nothing: with ``--out``, the rows are written to a file
+    staged beside it, the release is recorded, and only then does the file replace the target; a
+    refusal or a failure anywhere records no release and leaves the file as it was. To stdout, the
+    rows are printed once the release is recorded."""
+    if out_path is None:
+        answer = service.atomically(ask)
+        emit(answer, None)
+        return answer
+    with staged(out_path) as tmp:  # InvalidInput (no such directory, a directory) before anything is asked
+
+        def build() -> R:
+            answer = ask()
+            emit(answer, str(tmp))
+            return answer
+
+        return service.atomically(build)
 
 
 def _emit_private(rel: DpRelease, fmt: str, title: str, out_path: str | None) -> None:
     emit_records(dp_rows(rel), columns(rel.by, dp=True), fmt, title, out_path)
-    if fmt == "table":
-        err.print(f"differential privacy: {rel.mechanism} (OpenDP), epsilon {rel.epsilon:g}, delta {rel.delta:g}; "
-                  f"noise scale {rel.scale:g}; cells shown only above {rel.threshold}; each person counts at most "
-                  f"{rel.bound} person-signals; low_95..high_95 holds the true count 95% of the time"
-                  + ("; the recorded answer to this same query on the same data: nothing spent" if rel.repeated else ""),
-                  highlight=False)
+    if fmt == "table" or not rel.rows:  # with no row, the policy is stated on stderr in every format
+        err.print(policy_line(rel), highlight=False)
 
 
 def _emit_release(rel: Release, fmt: str, title: str, out_path: str | None) -> None:
-    emit_records(release_rows(rel), columns(rel.by), fmt, title, out_path)
+    emit_records(release_rows(rel), columns(rel.by), fmt, title, out_path)  # the total row states k and the level
     if fmt == "table":
-        hidden = len(rel.hidden)
-        err.print(f"level: {rel.level.time}"
-                  + (f", units to depth {rel.level.unit_depth}" if rel.level.unit_depth is not None else "")
-                  + f"; k={rel.policy.k}; {hidden} cell(s) suppressed (no reason is given: it would bound the "
-                  "hidden value); the total row counts every fact, suppressed ones included",
-                  highlight=False)
+        err.print(policy_line(rel), highlight=False)
 
 
 @click.group()
@@ -68,21 +87,42 @@ _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to th
 @_UNTIL
 @_PRIVACY
 @_EPSILON
+@click.option("--preview", is_flag=True, default=False,
+              help="with --privacy dp --epsilon E: what the release would give (threshold, each cell's 95%% "
+                   "interval), before spending anything; reads no data")
 @DATA_FORMAT
 @DATA_OUT
 @click.pass_context
 def signals_summary(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None,
-                    since: str | None, until: str | None, privacy: str, epsilon: float | None, fmt: str,
-                    out_path: str | None) -> None:
+                    since: str | None, until: str | None, privacy: str, epsilon: float | None, preview: bool,
+                    fmt: str, out_path: str | None) -> None:
     """Signal counts per cell, released with k-anonymity, dominance and complementary suppression
-    (or, with --privacy dp --epsilon E, with differential privacy)."""
+    (or, with --privacy dp --epsilon E, with differential privacy; --preview first shows what that
+    would give, for free)."""
+    if preview:
+        if privacy != "dp" or epsilon is None:
+            raise InvalidInput("preview", "--preview goes with --privacy dp --epsilon E: it shows what that release "
+                                          "would give before spending anything")
+        with reader(ctx) as app:
+            shown = analyst_service(app).preview(parse_actor(actor), epsilon)
+        note = shown.pop("note")
+        emit_records([shown], list(shown), fmt, "Differential privacy: what this epsilon gives (nothing spent)",
+                     out_path)
+        err.print(note + "; nothing spent, no data read", highlight=False)
+        return
     # a read (reader: opens the store as it is, writes nothing of its own), unless a DP release spends budget
-    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:  # k, epsilon: checked once
-        rel = analyst_service(app).summary(parse_actor(actor), by, unit, period, k, since, until, privacy, epsilon)
-        if privacy == "dp":
-            _emit_private(rel, fmt, "Weak signals (differentially private)", out_path)
-        else:
-            _emit_release(rel, fmt, "Weak signals (released cells only)", out_path)
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:  # k, epsilon: checked once
+        service = analyst_service(app)
+        viewer = parse_actor(actor)
+
+        def emit(rel: Release | DpRelease, path: str | None) -> None:
+            if isinstance(rel, DpRelease):
+                _emit_private(rel, fmt, "Weak signals (differentially private)", path)
+            else:
+                _emit_release(rel, fmt, "Weak signals (released cells only)", path)
+
+        released(service, lambda: service.summary(viewer, by, unit, period, k, since, until, privacy, epsilon),
+                 emit, out_path)
 
 
 @signals.command("trends")
@@ -101,9 +141,12 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
                    until: str | None, privacy: str, epsilon: float | None, fmt: str, out_path: str | None) -> None:
     """Per theme: rising, stable or falling over recent periods; weak signals becoming strong
     (from released values only: exact, or with --privacy dp, noisy)."""
-    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx)) as app:
-        trends = analyst_service(app).trends(parse_actor(actor), unit, period, k, since, until, privacy, epsilon)
-        emit_records(trend_rows(trends), TREND_COLUMNS, fmt, "Signal trends (from released values)", out_path)
+    with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:
+        service = analyst_service(app)
+        viewer = parse_actor(actor)
+        released(service, lambda: service.trends(viewer, unit, period, k, since, until, privacy, epsilon),
+                 lambda trends, path: emit_records(trend_rows(trends), TREND_COLUMNS, fmt,
+                                                   "Signal trends (from released values)", path), out_path)
 
 
 @click.command()
@@ -120,9 +163,38 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
 def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: str, k: int | None, since: str | None,
              until: str | None, fmt: str, out_path: str | None) -> None:
     """Activity indicators: engagements started/closed/declined/abandoned, sessions, rituals, ..."""
-    with reader(ctx) as app:
-        rel = analyst_service(app).activity(parse_actor(actor), by, unit, period, k, since, until)
-        _emit_release(rel, fmt, "Activity indicators (released cells only)", out_path)
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
+        service = analyst_service(app)
+        viewer = parse_actor(actor)
+        released(service, lambda: service.activity(viewer, by, unit, period, k, since, until),
+                 lambda rel, path: _emit_release(rel, fmt, "Activity indicators (released cells only)", path),
+                 out_path)
 
 
-COMMANDS: tuple[click.Command, ...] = (signals, activity)
+@click.group()
+def releases() -> None:
+    """Plan releases: which shapes of a period are still releasable (analysts and admins)."""
+
+
+PLAN_COLUMNS = ["family", "by", "period", "since", "until", "level", "k", "status", "why"]
+
+
+@releases.command("plan")
+@ACTOR
+@click.option("--period", required=True, help="a quarter (2026-Q1), a month (2026-03) or a year (2026)")
+@_UNIT
+@_K
+@DATA_FORMAT
+@DATA_OUT
+@click.pass_context
+def releases_plan(ctx: click.Context, actor: str, period: str, unit: str | None, k: int | None, fmt: str,
+                  out_path: str | None) -> None:
+    """For the shapes analysts ask most over PERIOD: releasable, closed (by earlier releases), empty
+    (fewer than k persons) or cut (coarsened past the window). Each is found by attempting the
+    release in a trial that records nothing: the plan tells no more than asking would."""
+    with reader(ctx, replica=False) as app:  # trials of releases run in the primary's transactions
+        plan = analyst_service(app).plan(parse_actor(actor), period, unit, k)
+        emit_records(plan, PLAN_COLUMNS, fmt, f"Releases of {period}: what asking each now would answer", out_path)
+
+
+COMMANDS: tuple[click.Command, ...] = (signals, activity, releases)

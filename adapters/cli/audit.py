@@ -34,7 +34,7 @@ from engagement_tracker.adapters.cli.output import (
     refusals,
 )
 from engagement_tracker.adapters.cli.progress import progress
-from engagement_tracker.adapters.cli.store import reader, store_size, tracker
+from engagement_tracker.adapters.cli.store import reader, signing_key_path, store_size, tracker
 from engagement_tracker.adapters.cli.witness import witness
 from engagement_tracker.adapters.files import text_out, write_out
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput
@@ -78,7 +78,7 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
                      origin: str) -> None:
     """Sign the trail: its Merkle tree's size and root (a signed note), and its chain head."""
     with refusals():
-        key = load_signing_key(key_path)
+        key = load_signing_key(signing_key_path(ctx, key_path))
     with reader(ctx) as app, refusals():
         checkpoint = audit_service(app).checkpoint(parse_actor(actor), key, origin)
     text = str(checkpoint["note"]) if fmt == "note" else json.dumps(checkpoint, indent=2) + "\n"
@@ -92,11 +92,12 @@ def audit_checkpoint(ctx: click.Context, actor: str, key_path: str | None, out_p
 @click.option("--key", "key_path", default=None, help="PEM signing key (else ETRACK_AUDIT_SIGNING_KEY)")
 @click.option("--public-key", default=None, help="or the public key: 64 hex chars or a file")
 @ORIGIN
-def audit_vkey(key_path: str | None, public_key: str | None, origin: str) -> None:
+@click.pass_context
+def audit_vkey(ctx: click.Context, key_path: str | None, public_key: str | None, origin: str) -> None:
     """Print the log's verifier key (ORIGIN+KEYID+BASE64, c2sp.org/signed-note): what Go's note.NewVerifier
     and a tlog-policy `log` line take."""
     with refusals():
-        public = load_public_key(public_key) if public_key else load_signing_key(key_path).public_key()
+        public = load_public_key(public_key) if public_key else load_signing_key(signing_key_path(ctx, key_path)).public_key()
         if public is None:
             raise InvalidInput("public_key", "give --key or --public-key")
         click.echo(log_vkey(require_origin(origin), public))
@@ -114,7 +115,7 @@ def audit_tiles(ctx: click.Context, actor: str, out_dir: str, key_path: str | No
     a new signed checkpoint and only the tiles grown since OUT's checkpoint; a full tile is never
     rewritten. A trail that no longer extends OUT's checkpoint is refused (exit 1), nothing written."""
     with refusals():
-        key = load_signing_key(key_path)
+        key = load_signing_key(signing_key_path(ctx, key_path))
         published = published_checkpoint(out_dir)
     with reader(ctx) as app, refusals():
         try:
@@ -150,8 +151,9 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
         trusted = load_public_key(public_key)
-        if trusted is None and checkpoint is not None and os.environ.get("ETRACK_AUDIT_SIGNING_KEY"):
-            trusted = load_signing_key().public_key()  # the auditor's own key
+        own = signing_key_path(ctx, None)  # the tenant's own key, with --tenant
+        if trusted is None and checkpoint is not None and (own or os.environ.get("ETRACK_AUDIT_SIGNING_KEY")):
+            trusted = load_signing_key(own).public_key()  # the auditor's own key
         witnesses = load_witness_keys(witness_keys)
         against = read_export(against_path) if against_path else None
         policy = read_policy(policy_path) if policy_path else None
@@ -190,7 +192,7 @@ def audit_prove(ctx: click.Context, aggregate_id: str, actor: str, checkpoint_pa
     """Write an offline bundle: every record of one engagement or cohort with its inclusion proof."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
-        key = load_signing_key(key_path) if checkpoint is None else None
+        key = load_signing_key(signing_key_path(ctx, key_path)) if checkpoint is None else None
     with reader(ctx) as app, refusals():
         bundle = audit_service(app).prove(parse_actor(actor), aggregate_id, checkpoint, key, origin)
         if fmt == "json":
@@ -313,7 +315,8 @@ def subject() -> None:
 def subject_erase(ctx: click.Context, party_id: str, actor: str) -> None:
     """Erase a person or team: destroy their key, record the erasure, print the receipt."""
     with tracker(ctx, create=False) as app:
-        click.echo(json.dumps(app.parties.erase(party_id, parse_actor(actor)), indent=2))
+        erased = app.parties.erase(party_id, parse_actor(actor))
+        click.echo(json.dumps({**erased.value, "status": erased.status}, indent=2))
 
 
 COMMANDS: tuple[click.Command, ...] = (audit, replay, subject)

@@ -142,7 +142,9 @@ def to_parquet(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
         raise MissingDependency("--format parquet needs the [parquet] extra: pip install 'engagement-tracker[parquet]'"
                                 ) from None
     kinds = {"value": pa.int64(), "k": pa.int64(), "unit_depth": pa.int64(), "intensity": pa.int64(),
-             "low_95": pa.float64(), "high_95": pa.float64(), "epsilon": pa.float64(), "becoming_strong": pa.bool_()}
+             "low_95": pa.float64(), "high_95": pa.float64(), "epsilon": pa.float64(), "becoming_strong": pa.bool_(),
+             "delta": pa.float64(), "threshold": pa.int64(), "noise_scale": pa.float64(),
+             "contribution_bound": pa.int64(), "half_width_95": pa.int64(), "coverage": pa.float64()}
     schema = pa.schema([(c, kinds.get(c, pa.string())) for c in columns])
     table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows], schema=schema)
     sink = pa.BufferOutputStream()

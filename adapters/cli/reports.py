@@ -40,7 +40,12 @@ def _pages() -> ModuleType:
     return pages
 
 
-def _write(make: Callable[[], str], out_path: Path, fmt: str = "html", chromium: str = "/usr/bin/chromium") -> None:
+def _write(make: Callable[[], str], out_path: Path, fmt: str = "html", chromium: str = "/usr/bin/chromium",
+           atomically: Callable[[Callable[[], None]], None] | None = None) -> None:
+    """Write the page ``make`` returns to ``out_path``, whole or not at all. ``atomically`` (the analyst
+    service's, for a page of releases) records the page's releases only once it is made and staged,
+    and the file replaces ``out_path`` only once they are recorded: a page that fails (refused, a
+    printer that fails, a file that cannot be written) leaves the ledger and the file as they were."""
     from engagement_tracker.adapters.pages.pdf import print_pdf, require_printer
     from engagement_tracker.adapters.pages.render import check_out, external_references, write_page
 
@@ -48,14 +53,21 @@ def _write(make: Callable[[], str], out_path: Path, fmt: str = "html", chromium:
         check_out(out_path)  # before anything is read or released
         if fmt == "pdf":
             require_printer(chromium)  # before anything is read or released
-        html = make()
-        if external_references(html):
-            write_page(html, out_path)  # refuses, naming the reference; nothing is written
         with staged(out_path) as tmp:  # the page replaces the file whole, or the file stays as it was
-            if fmt == "pdf":
-                print_pdf(html, tmp, chromium)
+
+            def build() -> None:
+                html = make()
+                if external_references(html):
+                    write_page(html, out_path)  # refuses, naming the reference; nothing is written
+                if fmt == "pdf":
+                    print_pdf(html, tmp, chromium)
+                else:
+                    tmp.write_text(html, encoding="utf-8")
+
+            if atomically is None:
+                build()
             else:
-                tmp.write_text(html, encoding="utf-8")
+                atomically(build)
     out.print(f"wrote {out_path} ({out_path.stat().st_size:,} bytes, self-contained)")
 
 
@@ -92,7 +104,7 @@ def report_synthesis(ctx: click.Context, period: str, unit: str | None, k: int |
         service = analyst_service(app)
         _write(lambda: pages.synthesis.synthesis_note(service, viewer, period, unit, k,
                                                       lambda: app.engagements.testimonial_quotes(
-                                                          viewer, k)), out_path, fmt, chromium)
+                                                          viewer, k)), out_path, fmt, chromium, service.atomically)
 
 
 @cohort.command("dashboard")

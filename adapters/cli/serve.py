@@ -13,7 +13,7 @@ import os
 
 import click
 
-from engagement_tracker.adapters.cli.output import err
+from engagement_tracker.adapters.cli.output import err, refusals
 from engagement_tracker.adapters.cli.store import DEFAULT_URL, tracker
 from engagement_tracker.domain.errors import InvalidInput, MissingDependency
 
@@ -35,8 +35,13 @@ def _uvicorn() -> object:
               help="worker processes (PostgreSQL only; SQLite is served by one process)")
 @click.option("--drain", default=30, show_default=True, type=click.IntRange(0, 3600),
               help="seconds SIGTERM waits for requests in flight")
+@click.option("--log-dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="serve the tiles published there (etrack audit tiles --out DIR) under /log/")
+@click.option("--witness-key", default=None, help="also answer as a witness under /witness/: its PEM key ...")
+@click.option("--witness-state", default=None, type=click.Path(dir_okay=False), help="... and its state file")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int, log_dir: str | None,
+          witness_key: str | None, witness_state: str | None) -> None:
     """Serve the HTTP API and the pages (the [serve] extra: FastAPI on uvicorn).
 
     Callers authenticate with a token an admin issued (etrack token issue PARTY_ID --as admin:ID):
@@ -48,8 +53,17 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int) ->
     if workers > 1 and not postgres:
         raise InvalidInput("--workers", "an SQLite store is served by one process (its read models catch up in it); "
                                         "serve a PostgreSQL store for more workers")
-    err.print(f"serving {url.split('@')[-1]} at http://{host}:{port}/ (sign in at /signin; API reference at /docs)",
-              highlight=False, soft_wrap=True)
+    if log_dir:
+        os.environ["ETRACK_LOG_DIR"] = log_dir
+    if witness_key or witness_state:
+        os.environ["ETRACK_WITNESS_KEY"], os.environ["ETRACK_WITNESS_STATE"] = witness_key or "", witness_state or ""
+    from engagement_tracker.adapters.http import witness_from_env
+
+    with refusals():
+        witness = witness_from_env()  # a wrong key or state stops here, before anything listens
+    extras = (" the log under /log/;" if log_dir else "") + (" a witness at /witness/add-checkpoint;" if witness else "")
+    err.print(f"serving {url.split('@')[-1]} at http://{host}:{port}/ (sign in at /signin; API reference at /docs;"
+              f"{extras})".replace(";)", ")"), highlight=False, soft_wrap=True)
     if workers > 1:
         os.environ["ETRACK_DATABASE_URL"] = url
         uvicorn.run("engagement_tracker.adapters.http:app_from_env", factory=True, host=host, port=port,  # type: ignore[attr-defined]
@@ -58,7 +72,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int) ->
     from engagement_tracker.adapters.http import create_app
 
     with tracker(ctx, project=False, create=False) as app:
-        uvicorn.run(create_app(app), host=host, port=port, timeout_graceful_shutdown=drain,  # type: ignore[attr-defined]
+        uvicorn.run(create_app(app, log_dir=log_dir, witness=witness), host=host, port=port, timeout_graceful_shutdown=drain,  # type: ignore[attr-defined]
                     access_log=False, log_level="warning")
 
 

@@ -10,18 +10,21 @@ import logging
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engagement_tracker.adapters.bootstrap import new_cipher_key, open_tracker
-from engagement_tracker.adapters.cli.output import err, out, refusals
+from engagement_tracker.adapters.cli.output import emit_rows, err, out, refusals
 from engagement_tracker.adapters.cli.progress import progress
 from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.domain.application import EngagementTracker
-from engagement_tracker.domain.errors import EtrackError
+from engagement_tracker.domain.errors import EtrackError, StoreError
 from engagement_tracker.projections.audit_trail import AuditTrail
 from engagement_tracker.projections.directory import COHORT, Directory
+
+if TYPE_CHECKING:
+    from engagement_tracker.adapters.tenants import Tenant
 
 DEFAULT_URL = "sqlite:///etrack.sqlite"
 
@@ -39,7 +42,11 @@ def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator
     kwargs.setdefault("create", bool(ctx.obj.get("create")))
     kwargs.setdefault("adopt", project)
     with refusals():
-        app = open_tracker(ctx.obj["db"], **kwargs)
+        tenant = tenant_of(ctx)
+        if tenant is not None:  # the tenant's own store and keys; never made here (etrack tenant create)
+            kwargs["env"] = {**kwargs.get("env", {}), **tenant.env()}
+            kwargs["create"] = False
+        app = open_tracker(tenant.url if tenant is not None else ctx.obj["db"], **kwargs)
     log.info("store open: %s", ctx.obj["db"] or DEFAULT_URL)
     try:
         with refusals():
@@ -54,11 +61,70 @@ def tracker(ctx: click.Context, project: bool = True, **kwargs: Any) -> Iterator
         app.close()
 
 
+def tenant_of(ctx: click.Context) -> Tenant | None:
+    """The tenant named by --tenant (or ETRACK_TENANT), resolved once per command; None for the main store."""
+    obj = ctx.ensure_object(dict)
+    if not obj.get("tenant"):
+        return None
+    if "tenant_store" not in obj:
+        from engagement_tracker.adapters.tenants import resolve
+
+        obj["tenant_store"] = resolve(obj.get("db"), obj["tenant"])
+    found: Tenant = obj["tenant_store"]
+    return found
+
+
+def signing_key_path(ctx: click.Context, given: str | None) -> str | None:
+    """``--key`` when given; else the tenant's own signing key (with --tenant); else None (ETRACK_AUDIT_SIGNING_KEY)."""
+    if given is not None:
+        return given
+    tenant = tenant_of(ctx)
+    return None if tenant is None else str(tenant.signing_key)
+
+
 @contextmanager
-def reader(ctx: click.Context) -> Iterator[EngagementTracker]:
-    """A tracker for a read: a mistyped --db is an error, never a new empty store."""
-    with tracker(ctx, create=False, adopt=False, project=False) as app:
-        yield app
+def reader(ctx: click.Context, replica: bool = True) -> Iterator[EngagementTracker]:
+    """A tracker for a read: a mistyped --db is an error, never a new empty store.
+
+    With ETRACK_READ_URL (and ``replica``), the read goes to that standby (the tenant's schema there,
+    with --tenant), nothing is written there, and its lag is printed on stderr beside the answer."""
+    from engagement_tracker.adapters.replicas import read_url
+
+    with refusals():
+        url = read_url() if replica else None
+    if url is None:
+        with tracker(ctx, create=False, adopt=False, project=False) as app:
+            yield app
+        return
+    yield from _replica_read(ctx, url)
+
+
+def _replica_read(ctx: click.Context, url: str) -> Iterator[EngagementTracker]:
+    from engagement_tracker.adapters.replicas import replica_lag
+    from engagement_tracker.adapters.storage import parse_url
+
+    env: dict[str, str] = {}
+    with refusals():
+        tenant = tenant_of(ctx)
+        if tenant is not None:
+            from engagement_tracker.adapters.tenants import tenant_url
+
+            url, env = tenant_url(parse_url(url), tenant.name), tenant.env()
+        app = open_tracker(url, env=env, create=False, adopt=False, replica=True)
+    try:
+        with refusals():
+            try:
+                yield app
+            except Exception as exc:
+                if type(exc).__name__ == "ReadOnlySqlTransaction" or "read-only transaction" in str(exc):
+                    raise StoreError(f"the read replica at {parse_url(url).server} refused a write ({exc}); "
+                                     "nothing was written: run this command without ETRACK_READ_URL") from None
+                raise
+            lag = replica_lag(app)
+        err.print(f"read from the replica at {parse_url(url).server}: "
+                  + ("not a standby (promoted?)" if lag is None else f"{lag:.2f} s behind the primary"))
+    finally:
+        app.close()
 
 
 @click.group()
@@ -100,9 +166,23 @@ def store_size(app: EngagementTracker) -> int | None:
 
 @projections.command("run")
 @click.option("--poll", default=0.25, show_default=True, help="seconds between polls (SQLite; PostgreSQL is woken)")
+@click.option("--all-tenants", is_flag=True, help="follow every tenant's store under --db (new tenants picked up, a "
+                                                  "failed runner restarted with back-off) instead of one store")
+@click.option("--rescan", default=5.0, show_default=True, help="with --all-tenants: seconds between looks for new tenants")
 @click.pass_context
-def projections_run(ctx: click.Context, poll: float) -> None:
+def projections_run(ctx: click.Context, poll: float, all_tenants: bool, rescan: float) -> None:
     """Follow the store and keep every projection current, until SIGTERM or Ctrl-C."""
+    if all_tenants:
+        from engagement_tracker.adapters.supervisor import Supervisor
+
+        supervisor = Supervisor(ctx.obj.get("db"), poll=poll, rescan=rescan)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: supervisor.stop())
+        err.print(f"following every tenant of {ctx.obj.get('db') or DEFAULT_URL} (SIGTERM or Ctrl-C stops)")
+        with refusals():
+            supervisor.run()
+        err.print("stopped cleanly")
+        return
     with tracker(ctx, create=False, project=False) as app:
         runner = ProjectionRunner(app, poll)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -117,6 +197,28 @@ def projections_run(ctx: click.Context, poll: float) -> None:
             err.print(f"caught up: {caught} records projected")
         total = runner.run(on_progress=lambda n: err.print(f"projected {n} events"))
         err.print(f"stopped cleanly after projecting {total} events")
+
+
+@projections.command("status")
+@click.option("--all-tenants", is_flag=True, help="every tenant's store under --db, one row each")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "prometheus"]), default="table")
+@click.pass_context
+def projections_status(ctx: click.Context, all_tenants: bool, fmt: str) -> None:
+    """How far the projections are behind the store: head, position and lag (events not yet projected)."""
+    from engagement_tracker.adapters.supervisor import TenantStatus, metrics_text, store_lag, tenant_lags
+
+    with refusals():
+        if all_tenants:
+            statuses = tenant_lags(ctx.obj.get("db"))
+        else:
+            with tracker(ctx, create=False, adopt=False, project=False) as app:
+                head, position = store_lag(app)
+            statuses = [TenantStatus(ctx.obj.get("tenant") or "-", "stored", head, position)]
+    if fmt == "prometheus":
+        click.echo(metrics_text(statuses), nl=False)
+        return
+    emit_rows([s.to_dict() for s in statuses], fmt, title="projections",
+              columns=["tenant", "state", "head", "position", "lag", "restarts", "error"])
 
 
 @click.command("new-cipher-key")

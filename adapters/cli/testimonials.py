@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
-from engagement_tracker.adapters.cli.output import ACTOR, FORMAT, emit_json, emit_rows, parse_actor
+from engagement_tracker.adapters.cli.analytics import released
+from engagement_tracker.adapters.cli.output import ACTOR, DATA_FORMAT, DATA_OUT, FORMAT, emit_records, emit_rows, err, parse_actor
+from engagement_tracker.adapters.cli.rows import columns, policy_line, release_rows
 from engagement_tracker.adapters.cli.store import reader
-from engagement_tracker.projections.analytics import release_document, release_rows
+from engagement_tracker.projections.anonymity import Release
 
 
 @click.group("testimonials")
@@ -21,16 +23,23 @@ def testimonials() -> None:
               help="dimensions among metric (item=score), unit, period")
 @click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="quarter", show_default=True)
 @click.option("--k", type=int, default=None, help="the least number of persons per released cell")
-@FORMAT
+@DATA_FORMAT
+@DATA_OUT
 @click.pass_context
-def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None, fmt: str) -> None:
-    """How many ratings per item=score, released under the same rules as signals."""
-    with reader(ctx) as app:
-        rel = analyst_service(app).testimonials(parse_actor(actor), by, None, period, k)
-    if fmt == "json":
-        emit_json(release_document(rel))
-    else:
-        emit_rows(release_rows(rel), fmt, "Testimonial ratings (released cells only)")
+def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None, fmt: str, out_path: str | None,
+            ) -> None:
+    """How many ratings per item=score, released under the same rules as signals (the rows of
+    ``signals summary`` and ``activity``: one model)."""
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
+        service = analyst_service(app)
+        viewer = parse_actor(actor)
+
+        def emit(rel: Release, path: str | None) -> None:
+            emit_records(release_rows(rel), columns(rel.by), fmt, "Testimonial ratings (released cells only)", path)
+            if fmt == "table":
+                err.print(policy_line(rel), highlight=False)
+
+        released(service, lambda: service.testimonials(viewer, by, None, period, k), emit, out_path)
 
 
 @testimonials.command("quotes")
@@ -39,7 +48,7 @@ def ratings(ctx: click.Context, actor: str, by: str, period: str, k: int | None,
 @click.pass_context
 def quotes(ctx: click.Context, actor: str, fmt: str) -> None:
     """Texts their authors consented to have quoted: the quarter and the text, never a name or an id."""
-    with reader(ctx) as app:
+    with reader(ctx, replica=False) as app:  # a release is recorded (the region rule): the primary
         emit_rows(app.engagements.testimonial_quotes(parse_actor(actor)), fmt, "Testimonial quotes (with consent)")
 
 

@@ -17,6 +17,7 @@ from engagement_tracker.adapters.audit import (
     locked,
     read_checkpoint,
     read_json,
+    read_policy,
     read_witness_state,
     write_text,
 )
@@ -26,7 +27,7 @@ from engagement_tracker.adapters.cli.output import ACTOR, err, parse_actor, prin
 from engagement_tracker.adapters.cli.store import reader
 from engagement_tracker.adapters.files import write_out
 from engagement_tracker.domain.access import require_auditor
-from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, WitnessRefusal
+from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, QuorumNotMet, WitnessRefusal
 from engagement_tracker.projections.audit_log import DEFAULT_ORIGIN
 from engagement_tracker.projections.audit_proofs import note_fields
 from engagement_tracker.projections.witness import AddCheckpoint, add_checkpoint, add_log, attach, cosign, parse_add_checkpoint
@@ -182,3 +183,78 @@ def witness_add_checkpoint(request_path: str, state_path: str, key_path: str, ou
         if out_path:
             write_text(out_path, attach(request.note, response))
     click.echo(response, nl=False)
+
+
+# --- c2sp.org/tlog-witness over HTTP: a witness that answers, a log that pushes -------------------------
+
+
+@witness.command("serve")
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--key", "key_path", required=True, help="the witness's PEM key")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8089, show_default=True, help="0: any free port")
+def witness_serve(state_path: str, key_path: str, host: str, port: int) -> None:
+    """Answer c2sp.org/tlog-witness over HTTP: `POST /add-checkpoint` (200 and the cosignature line, or 400,
+    403, 404, 409 with the latest size, 422 for a fork, rollback or failing proof) and `GET /<origin
+    hash>/checkpoint` (the latest cosigned). Stops on SIGTERM or Ctrl-C once requests in flight are answered."""
+    from engagement_tracker.adapters.witness_http import WitnessEndpoint, serve_witness
+
+    with refusals():
+        endpoint = WitnessEndpoint(state_path, load_signing_key(key_path))
+        try:
+            serve_witness(endpoint, host, port,
+                          ready=lambda url: err.print(f"witness {endpoint.name} answering at {url}/add-checkpoint"))
+        except OSError as exc:
+            raise InvalidInput("port", f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+@witness.command("push")
+@click.argument("checkpoint_path", type=click.Path(dir_okay=False))
+@click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False),
+              help="a c2sp.org/tlog-policy file whose `witness` lines give each witness's URL")
+@ACTOR
+@click.option("--timeout", type=click.FloatRange(min=0.1, max=300), default=10.0, show_default=True,
+              help="seconds to wait for each witness")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="the checkpoint with every cosignature gathered (written only when the quorum is met)")
+@click.pass_context
+def witness_push(ctx: click.Context, checkpoint_path: str, policy_path: str, actor: str, timeout: float,
+                 out_path: str | None) -> None:
+    """The log's side of c2sp.org/tlog-witness: send CHECKPOINT to every witness of the policy that has a URL
+    (with the consistency proof from the size each last cosigned, read from the store), keep each
+    cosignature that verifies under the policy's key, and print the cosigned checkpoint. Exit 1 (and no
+    --out) when the cosignatures gathered do not meet the policy's quorum; each witness's answer is on stderr."""
+    from engagement_tracker.adapters.witness_http import push_checkpoint
+
+    with refusals():
+        policy = read_policy(policy_path)
+        note = str(read_checkpoint(checkpoint_path)["note"])
+        _, origin, size, _ = note_fields(note)
+        reachable = [(name, policy.witness_urls[name], *policy.witnesses[name])
+                     for name in policy.witnesses if name in policy.witness_urls]
+        if not reachable:
+            raise InvalidInput("policy", "no witness line gives a URL (`witness <name> <vkey> <url>`): "
+                               "nobody to push to")
+    with reader(ctx) as app, refusals():
+        viewer = require_auditor(parse_actor(actor), "push a checkpoint to witnesses", app.held_grants)
+        audit = audit_service(app)
+
+        def request_body(old: int) -> str:
+            if old > size:
+                return AddCheckpoint(old, (), note).body()  # the witness refuses it (400): it is ahead of this log
+            proof = audit.consistency(viewer, old, {"note": note}) if old else None
+            return AddCheckpoint(old, tuple(bytes.fromhex(p) for p in proof["proof"]) if proof else (), note).body()
+
+        cosigned, answers = push_checkpoint(note, reachable, request_body, timeout)
+    said = "; ".join(f"{a.witness} ({a.url}): {a.outcome}, {a.detail}" for a in answers)
+    if not policy.satisfied(policy.cosigners(cosigned)):  # one error line, each witness's answer in it
+        print_error(QuorumNotMet(f"{origin} at size {size}: the cosignatures gathered "
+                                 f"({', '.join(policy.cosigners(cosigned)) or 'none'}) do not meet the policy's "
+                                 f"quorum {policy.quorum!r}; nothing written. The witnesses answered: {said}"))
+        sys.exit(AUDIT_FAULT)
+    for answered in answers:
+        err.print(f"{answered.witness} ({answered.url}): {answered.outcome}, {answered.detail}", markup=False)
+    if out_path:
+        with refusals():
+            write_out(out_path, cosigned)
+    click.echo(cosigned, nl=False)

@@ -8,13 +8,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from engagement_tracker.adapters.http import api, browser
+from engagement_tracker.adapters.http import api, browser, log
+from engagement_tracker.adapters.witness_http import WitnessEndpoint
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.errors import InvalidInput
 
 #: /docs is FastAPI's Swagger UI, which loads its script and style from jsdelivr: the one answer whose
 #: policy allows an outside origin (the API's own pages allow none).
@@ -58,13 +61,17 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
-def create_app(tracker: EngagementTracker, *, project: bool | None = None, secure_cookie: bool = True) -> FastAPI:
+def create_app(tracker: EngagementTracker, *, project: bool | None = None, secure_cookie: bool = True,
+               log_dir: str | Path | None = None, witness: WitnessEndpoint | None = None) -> FastAPI:
     """The HTTP API over ``tracker`` (opened by ``adapters.bootstrap.open_tracker``).
 
     ``project``: catch the read models up in this process after each write (default: on SQLite and
-    in memory; on PostgreSQL ``etrack projections run`` does it as its own process)."""
+    in memory; on PostgreSQL ``etrack projections run`` does it as its own process). ``log_dir``: the
+    tiles an auditor published (``etrack audit tiles --out``), served under ``/log/``; ``witness``:
+    answer c2sp.org/tlog-witness under ``/witness/`` (``log.py``)."""
     if project is None:
-        project = "postgres" not in type(tracker.recorder).__module__.lower()
+        # PostgreSQL's recorders (ours extend eventsourcing's): the runner process catches up, not each worker
+        project = not any(c.__module__ == "eventsourcing.postgres" for c in type(tracker.recorder).__mro__)
     app = FastAPI(title="engagement-tracker", version="1", redoc_url=None,
                   description="Coaching engagements, cohorts, audit trail and released aggregates. Authenticate with "
                               "`Authorization: Bearer etk_...` (a token an admin issued: `etrack token issue`).")
@@ -75,8 +82,24 @@ def create_app(tracker: EngagementTracker, *, project: bool | None = None, secur
     app.include_router(api.health_router())
     app.include_router(api.api_router())
     app.include_router(browser.pages_router(secure_cookie))
+    if log_dir is not None:
+        app.include_router(log.log_router(log_dir))
+    if witness is not None:
+        app.include_router(log.witness_router(witness))
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def witness_from_env() -> WitnessEndpoint | None:
+    """The witness this server is (ETRACK_WITNESS_KEY and ETRACK_WITNESS_STATE), or None."""
+    key, state = os.environ.get("ETRACK_WITNESS_KEY"), os.environ.get("ETRACK_WITNESS_STATE")
+    if not key and not state:
+        return None
+    if not key or not state:
+        raise InvalidInput("witness", "a witness needs both its key and its state (--witness-key and --witness-state)")
+    from engagement_tracker.adapters.audit import load_signing_key
+
+    return WitnessEndpoint(state, load_signing_key(key))
 
 
 def app_from_env() -> FastAPI:
@@ -84,7 +107,7 @@ def app_from_env() -> FastAPI:
     from engagement_tracker.adapters.bootstrap import open_tracker
 
     tracker = open_tracker(os.environ.get("ETRACK_DATABASE_URL"), create=False)
-    app = create_app(tracker)
+    app = create_app(tracker, log_dir=os.environ.get("ETRACK_LOG_DIR") or None, witness=witness_from_env())
     app.router.on_shutdown.append(tracker.close)
     return app
 

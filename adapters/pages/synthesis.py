@@ -21,7 +21,7 @@ import attrs
 
 from engagement_tracker.adapters.pages.charts import bar_chart, series_chart
 from engagement_tracker.adapters.pages.render import chart, render
-from engagement_tracker.domain.errors import DisclosureRisk, InvalidInput
+from engagement_tracker.domain.errors import DisclosureRisk, InvalidInput, PeriodCut
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.analytics import AnalystService
 from engagement_tracker.projections.anonymity import Release, trends
@@ -34,6 +34,23 @@ class Period:
     label: str
     since: str  # 'YYYY-MM', inclusive
     until: str
+    kind: str = "quarter"  # month, quarter or year
+
+    @property
+    def grain(self) -> str:
+        """The time grain of the note's series: months for a month or a quarter, quarters for a year."""
+        return "quarter" if self.kind == "year" else "month"
+
+
+_SPAN = {"month": 1, "quarter": 3, "year": 12}
+
+
+def widened(since: str, until: str, grain: str) -> tuple[str, str]:
+    """The smallest window of whole ``grain`` periods holding months ``since``..``until``."""
+    span = _SPAN[grain]
+    first = (int(since[5:]) - 1) // span * span + 1
+    last = ((int(until[5:]) - 1) // span + 1) * span
+    return f"{since[:4]}-{first:02d}", f"{until[:4]}-{last:02d}"
 
 
 def parse_period(text: object) -> Period:
@@ -44,49 +61,72 @@ def parse_period(text: object) -> Period:
     year, quarter, month = m.groups()
     if quarter:
         first = (int(quarter) - 1) * 3 + 1
-        return Period(str(text), f"{year}-{first:02d}", f"{year}-{first + 2:02d}")
+        return Period(str(text), f"{year}-{first:02d}", f"{year}-{first + 2:02d}", "quarter")
     if month:
-        return Period(str(text), f"{year}-{month}", f"{year}-{month}")
-    return Period(str(text), f"{year}-01", f"{year}-12")
+        return Period(str(text), f"{year}-{month}", f"{year}-{month}", "month")
+    return Period(str(text), f"{year}-01", f"{year}-12", "year")
 
 
 @attrs.frozen
 class Section:
-    """One release as the note shows it: its rows, or why it was refused."""
+    """One release as the note shows it: its rows, or why it was refused; and, when the rules needed
+    whole coarser periods than the note's, the window it was released over (``coarsened``)."""
 
     title: str
     release: Release | None
     refused: str | None = None
+    coarsened: str | None = None
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         return [] if self.release is None else [r.to_dict() for r in self.release.rows]
 
 
-def _section(title: str, ask: Callable[[], Release]) -> Section:
-    try:
-        return Section(title, ask())
-    except DisclosureRisk as exc:  # the region rule refused it: say so, publish nothing of it
-        return Section(title, None, str(exc))
+def _section(title: str, ask: Callable[[str, str], Release], since: str, until: str) -> Section:
+    """Ask ``ask(since, until)``; when the release comes out at a coarser grain than the window holds
+    whole (the rules coarsened it to protect small cells), ask again over the whole coarser periods,
+    and say so."""
+    coarsened = None
+    for _ in range(3):  # month -> quarter -> year at most
+        try:
+            return Section(title, ask(since, until), coarsened=coarsened)
+        except PeriodCut as cut:
+            since, until = widened(since, until, cut.grain)
+            coarsened = (f"released over {since} to {until}: the rules coarsened it to whole {cut.grain}s "
+                         "to protect small cells")
+        except DisclosureRisk as exc:  # the region rule refused it: say so, publish nothing of it
+            return Section(title, None, str(exc), coarsened)
+    raise InvalidInput("period", f"{title}: no window of whole periods holds this release")  # unreachable: a year fits
 
 
 def synthesis_data(service: AnalystService, viewer: Actor, period: object, unit: str | None = None,
                    k: int | None = None,
                    quotes_of: Callable[[], list[dict[str, Any]]] | None = None) -> dict[str, Any]:
-    """The note's content: the releases it shows (``released values`` only), for tests and other formats."""
+    """The note's content: the releases it shows (``released values`` only), for tests and other formats.
+
+    Its releases are recorded together or not at all (``AnalystService.atomically``): a note that
+    fails records none."""
+    return service.atomically(lambda: _synthesis_data(service, viewer, period, unit, k, quotes_of))
+
+
+def _synthesis_data(service: AnalystService, viewer: Actor, period: object, unit: str | None, k: int | None,
+                    quotes_of: Callable[[], list[dict[str, Any]]] | None) -> dict[str, Any]:
     p = parse_period(period)
-    since, until = p.since, p.until
+    grain = p.grain
+    series = "month" if grain == "month" else "quarter"
     activity = _section("Activity indicators",
-                        lambda: service.activity(viewer, ("metric",), unit, "quarter", k, since, until))
-    signals = _section("Signals by theme and month",
-                       lambda: service.summary(viewer, ("theme", "period"), unit, "month", k, since, until))
+                        lambda a, b: service.activity(viewer, ("metric",), unit, grain, k, a, b), p.since, p.until)
+    signals = _section(f"Signals by theme and {series}",
+                       lambda a, b: service.summary(viewer, ("theme", "period"), unit, grain, k, a, b),
+                       p.since, p.until)
     contexts = _section("Signals by context (tech, business, management)",
-                        lambda: service.summary(viewer, ("context",), unit, "quarter", k, since, until))
+                        lambda a, b: service.summary(viewer, ("context",), unit, grain, k, a, b), p.since, p.until)
     trend_rows = trends(signals.release) if signals.release is not None and signals.release.rows else []
     testimonials = None
     offered = getattr(service, "testimonials", None)
     if callable(offered):
-        testimonials = _section("Testimonials (ratings)", lambda: offered(viewer, since=p.since, until=p.until))
+        testimonials = _section("Testimonials (ratings)",
+                                lambda a, b: offered(viewer, period=grain, since=a, until=b), p.since, p.until)
     quotes = None
     if quotes_of is not None:  # consented texts of the note's quarters only (suppressed quarters quote nothing)
         quotes = [q["quote"] for q in quotes_of()
@@ -114,7 +154,13 @@ def _quarter_in(quarter: str, since: str, until: str) -> bool:
 
 def synthesis_note(service: AnalystService, viewer: Actor, period: object, unit: str | None = None,
                    k: int | None = None, quotes_of: Callable[[], list[dict[str, Any]]] | None = None) -> str:
-    """The note as one self-contained HTML page (analysts and admins: the API checks the grant)."""
+    """The note as one self-contained HTML page (analysts and admins: the API checks the grant); its
+    releases are recorded only once the page is made (``AnalystService.atomically``), all or none."""
+    return service.atomically(lambda: _synthesis_note(service, viewer, period, unit, k, quotes_of))
+
+
+def _synthesis_note(service: AnalystService, viewer: Actor, period: object, unit: str | None, k: int | None,
+                    quotes_of: Callable[[], list[dict[str, Any]]] | None) -> str:
     d = synthesis_data(service, viewer, period, unit, k, quotes_of)
     charts = {}
     if d["activity"].release is not None and d["activity"].release.released:
@@ -123,9 +169,11 @@ def synthesis_note(service: AnalystService, viewer: Actor, period: object, unit:
     if d["signals"].release is not None and d["signals"].release.released:  # a chart of nothing but gaps says nothing
         periods, series = _signal_series(d["signals"])
         problems = {t: v for t, v in series.items() if t != "learning_dip"}
-        if any(v is not None for values in problems.values() for v in values):
+        if len(periods) < 2:  # a trend needs two periods: one period's values are the table's numbers
+            pass
+        elif any(v is not None for values in problems.values() for v in values):
             charts["signals"] = chart(series_chart("signals", "Signals per theme (released values)", periods, problems))
-        if any(v is not None for v in series.get("learning_dip", [])):
+        if len(periods) >= 2 and any(v is not None for v in series.get("learning_dip", [])):
             charts["dips"] = chart(series_chart("dips", "Learning dips (expected, not failures)", periods,
                                                 {"learning dip": series["learning_dip"]}))
     if d["contexts"].release is not None and d["contexts"].release.released:
@@ -140,6 +188,10 @@ def synthesis_note(service: AnalystService, viewer: Actor, period: object, unit:
         viewer=f"an {viewer.role.value} (no identifier in this note)",
         d=d,
         charts=charts,
-        problem_trends=[t for t in d["trends"] if t["kind"] != "learning_dip"],
-        dip_trends=[t for t in d["trends"] if t["kind"] == "learning_dip"],
+        # a direction needs two periods or more: one period is a value, shown in the table, not a trend
+        problem_trends=[t for t in d["trends"] if t["kind"] != "learning_dip" and len(t["periods"]) >= 2],
+        dip_trends=[t for t in d["trends"] if t["kind"] == "learning_dip" and len(t["periods"]) >= 2],
+        dips_released=any(r.get("theme") == "learning_dip" and r.get("status") == "released"
+                          for r in d["signals"].rows),
+        one_period=len({r.get("period") for r in d["signals"].rows}) < 2,
     )

@@ -6,22 +6,23 @@ they change together, as the SQL views change them in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
 from engagement_tracker.domain.access import GrantGuard
+from engagement_tracker.domain.application.analysts import PendingRelease
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
-from engagement_tracker.projections.anonymity import Fact, InternalRelease, Tally, TallyRow, tally, tally_row
+from engagement_tracker.projections.anonymity import Fact, Tally, TallyRow, tally, tally_row
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refiner
+from engagement_tracker.projections.regions import Block
 from engagement_tracker.projections.weak_signals import Source
 
 
@@ -137,31 +138,42 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
         with self._database_lock:
             return [{"k": r["k"]} for r in self._ledger if r["family"] == family]
 
-    def record_release(
-        self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
-    ) -> int:
+    def record_releases(
+        self, items: Sequence[PendingRelease], guard: GrantGuard | None = None, *, commit: bool = True,
+    ) -> list[int]:
         with self._database_lock:
             events = getattr(self, "events_recorder", None)  # the store's recorder (it shares this lock)
             if guard is not None and events is not None:
                 guard.require(events.register_version() or 0)
-            earlier = [r["k"] for r in self._ledger if r["family"] == family]
-            refiner = refine(len(earlier) + 1, max(earlier, default=0))
-            keys = list(keys)
-            new_parts: dict[str, list[Block]] = {}
-            for i in range(0, len(keys), self.release_page):
-                chunk = keys[i:i + self.release_page]
-                new_parts.update(refiner.page(chunk, {key: list(self._parts[key]) for key in chunk
-                                                      if key in self._parts}))
-            regions = {sig: self._regions[sig] for sig in refiner.regions_to_read if sig in self._regions}
-            put, drop = refiner.finish(regions)  # raises: nothing written
-            self._parts.update(new_parts)
-            for sig in drop:
-                self._regions.pop(sig, None)
-            self._regions.update((b.sig, b) for b in put)
-            self._region_family.update((b.sig, family) for b in put)
-            self._ledger.append({"family": family, "query": query, "rows": rel.published().rows, "k": rel.policy.k})
-            return len(self._ledger)
+            kept = (dict(self._parts), dict(self._regions), dict(self._region_family), list(self._ledger))
+            try:
+                ids = [self._record_one(item) for item in items]
+            except BaseException:
+                self._parts, self._regions, self._region_family, self._ledger = kept  # nothing written
+                raise
+            if not commit:  # a trial: everything as it was
+                self._parts, self._regions, self._region_family, self._ledger = kept
+            return ids
+
+    def _record_one(self, item: PendingRelease) -> int:
+        family = item.family
+        earlier = [r["k"] for r in self._ledger if r["family"] == family]
+        refiner = item.refine(len(earlier) + 1, max(earlier, default=0))
+        keys = list(item.keys)
+        new_parts: dict[str, list[Block]] = {}
+        for i in range(0, len(keys), self.release_page):
+            chunk = keys[i:i + self.release_page]
+            new_parts.update(refiner.page(chunk, {key: list(self._parts[key]) for key in chunk if key in self._parts}))
+        regions = {sig: self._regions[sig] for sig in refiner.regions_to_read if sig in self._regions}
+        put, drop = refiner.finish(regions)  # raises: nothing written
+        self._parts.update(new_parts)
+        for sig in drop:
+            self._regions.pop(sig, None)
+        self._regions.update((b.sig, b) for b in put)
+        self._region_family.update((b.sig, family) for b in put)
+        self._ledger.append({"family": family, "query": item.query, "rows": item.internal.published().rows,
+                             "k": item.internal.policy.k})
+        return len(self._ledger)
 
     def regions(self, family: str) -> dict[str, Block]:
         with self._database_lock:

@@ -8,7 +8,7 @@ joined with the events table by ``adapters/stored_records.py`` (it names :data:`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -26,12 +26,12 @@ from engagement_tracker.adapters.views.rows import (
     persons_json,
 )
 from engagement_tracker.domain.access import GrantGuard
+from engagement_tracker.domain.application.analysts import PendingRelease
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import AnalyticsView
+from engagement_tracker.projections.analytics import AnalyticsView, TrialOver
 from engagement_tracker.projections.anonymity import (
     Fact,
-    InternalRelease,
     Tally,
     TallyRow,
     compact_row,
@@ -44,7 +44,7 @@ from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailVie
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refiner, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
@@ -266,55 +266,65 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             curs.execute(SQL("SELECT k FROM {} WHERE family = %s ORDER BY id").format(self._ledger), (family,))
             return [{"k": r["k"]} for r in curs.fetchall()]
 
-    def record_release(
-        self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
-    ) -> int:
-        with self.datastore.transaction(commit=True) as curs:
-            if guard is not None:  # ordered against a change to the access register (it holds it exclusive)
-                curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (REGISTER_LOCK,))
-                guard.require(postgres_register_version(curs, self.datastore.schema, self.events_table_name) or 0)
-            # serialise releases: the check and the write see the same ledger, parts and regions
-            curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
-            curs.execute(SQL("SELECT count(*) AS n, coalesce(max(k), 0) AS k FROM {} WHERE family = %s").format(
-                self._ledger), (family,))
-            counted = curs.fetchone()
-            earlier, highest_k = (int(counted["n"]), int(counted["k"])) if counted else (0, 0)
-            refiner = refine(earlier + 1, highest_k)
-            keys = list(keys)
-            for i in range(0, len(keys), self.release_page):  # a page of cells at a time: parts read, refined, written
-                chunk = keys[i:i + self.release_page]
-                curs.execute(SQL("SELECT key, parts FROM {} WHERE key = ANY(%s)").format(self._parts), (chunk,))
-                new = refiner.page(chunk, {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()})
-                if new:
-                    curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
-                                         "parts = excluded.parts").format(self._parts),
-                                     [(key, family, blocks_json(blocks)) for key, blocks in new.items()])
-            curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE sig = ANY(%s)").format(
-                self._regions), (refiner.regions_to_read,))
-            regions = {r["sig"]: _block(r) for r in curs.fetchall()}
-            put, drop = refiner.finish(regions)  # raises: rolled back
-            if drop:
-                curs.execute(SQL("DELETE FROM {} WHERE sig = ANY(%s)").format(self._regions), (drop,))
-            if put:
-                curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (sig) DO UPDATE SET "
-                                     "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources, "
-                                     "hidden = excluded.hidden"
-                                     ).format(self._regions),
-                                 [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
-                                   counts_json(b.hidden)) for b in put])
-            curs.execute(SQL(
-                "INSERT INTO {} (released_at, analyst, family, query, k, level, total, population) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id").format(self._ledger),
-                (at, analyst, family, json.dumps(query, sort_keys=True), rel.policy.k,
-                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))))
-            row = curs.fetchone()
-            if row is None:  # INSERT ... RETURNING always returns the new row
-                raise StoreError("the release ledger returned no id for the new release; nothing was recorded")
-            release_id = int(row["id"])
-            curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._rows, SQL(",".join(["%s"] * 12))), [
-                (release_id, family, *(r.dims.get(c) for c in RELEASED_DIMENSIONS), r.value, r.status, None)
-                for r in rel.rows])
+    def record_releases(
+        self, items: Sequence[PendingRelease], guard: GrantGuard | None = None, *, commit: bool = True,
+    ) -> list[int]:
+        ids: list[int] = []
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                if guard is not None:  # ordered against a change to the access register (it holds it exclusive)
+                    curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (REGISTER_LOCK,))
+                    guard.require(postgres_register_version(curs, self.datastore.schema, self.events_table_name) or 0)
+                # serialise releases: the check and the write see the same ledger, parts and regions
+                curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
+                ids.extend(self._record_one(curs, item) for item in items)
+                if not commit:
+                    raise TrialOver  # rolled back: a trial writes nothing
+        except TrialOver:
+            pass
+        return ids
+
+    def _record_one(self, curs: Any, item: PendingRelease) -> int:
+        rel, family = item.internal, item.family
+        curs.execute(SQL("SELECT count(*) AS n, coalesce(max(k), 0) AS k FROM {} WHERE family = %s").format(
+            self._ledger), (family,))
+        counted = curs.fetchone()
+        earlier, highest_k = (int(counted["n"]), int(counted["k"])) if counted else (0, 0)
+        refiner = item.refine(earlier + 1, highest_k)
+        keys = list(item.keys)
+        for i in range(0, len(keys), self.release_page):  # a page of cells at a time: parts read, refined, written
+            chunk = keys[i:i + self.release_page]
+            curs.execute(SQL("SELECT key, parts FROM {} WHERE key = ANY(%s)").format(self._parts), (chunk,))
+            new = refiner.page(chunk, {r["key"]: blocks_of(r["parts"]) for r in curs.fetchall()})
+            if new:
+                curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s) ON CONFLICT (key) DO UPDATE SET "
+                                     "parts = excluded.parts").format(self._parts),
+                                 [(key, family, blocks_json(blocks)) for key, blocks in new.items()])
+        curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE sig = ANY(%s)").format(
+            self._regions), (refiner.regions_to_read,))
+        regions = {r["sig"]: _block(r) for r in curs.fetchall()}
+        put, drop = refiner.finish(regions)  # raises: rolled back
+        if drop:
+            curs.execute(SQL("DELETE FROM {} WHERE sig = ANY(%s)").format(self._regions), (drop,))
+        if put:
+            curs.executemany(SQL("INSERT INTO {} VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (sig) DO UPDATE SET "
+                                 "facts = excluded.facts, persons = excluded.persons, sources = excluded.sources, "
+                                 "hidden = excluded.hidden"
+                                 ).format(self._regions),
+                             [(b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                               counts_json(b.hidden)) for b in put])
+        curs.execute(SQL(
+            "INSERT INTO {} (released_at, analyst, family, query, k, level, total, population) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id").format(self._ledger),
+            (item.at, item.analyst, family, json.dumps(item.query, sort_keys=True), rel.policy.k,
+             f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))))
+        row = curs.fetchone()
+        if row is None:  # INSERT ... RETURNING always returns the new row
+            raise StoreError("the release ledger returned no id for the new release; nothing was recorded")
+        release_id = int(row["id"])
+        curs.executemany(SQL("INSERT INTO {} VALUES ({})").format(self._rows, SQL(",".join(["%s"] * 12))), [
+            (release_id, family, *(r.dims.get(c) for c in RELEASED_DIMENSIONS), r.value, r.status, None)
+            for r in rel.rows])
         return release_id
 
     def regions(self, family: str) -> dict[str, Block]:

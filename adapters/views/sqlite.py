@@ -8,7 +8,7 @@ is read joined with the events table by ``adapters/stored_records.py`` (it names
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import Tracking
@@ -26,11 +26,11 @@ from engagement_tracker.adapters.views.rows import (
     persons_json,
 )
 from engagement_tracker.domain.access import GrantGuard
+from engagement_tracker.domain.application.analysts import PendingRelease
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import AnalyticsView
+from engagement_tracker.projections.analytics import AnalyticsView, TrialOver
 from engagement_tracker.projections.anonymity import (
     Fact,
-    InternalRelease,
     Tally,
     TallyRow,
     compact_row,
@@ -43,7 +43,7 @@ from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailVie
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, Refiner, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
@@ -222,45 +222,56 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             c.execute("SELECT k FROM release_ledger WHERE family = ? ORDER BY id", (family,))
             return [{"k": r[0]} for r in c.fetchall()]
 
-    def record_release(
-        self, rel: InternalRelease, family: str, query: dict[str, Any], analyst: str, at: str, keys: Sequence[str],
-        refine: Callable[[int, int], Refiner], guard: GrantGuard | None = None,
-    ) -> int:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(
-                "INSERT INTO release_ledger (released_at, analyst, family, query, k, level, total, population) "
-                "VALUES (?,?,?,?,?,?,?,?) RETURNING id",
-                (at, analyst, family, json.dumps(query, sort_keys=True), rel.policy.k,
-                 f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))),
-            )
-            release_id = int(c.fetchone()[0])
-            if guard is not None:  # the file's write lock is held: no revocation commits before this
-                guard.require(sqlite_register_version(c, EVENTS_TABLE) or 0)
-            # the insert above holds the write lock: no other release can slip in between
-            c.execute("SELECT count(*), coalesce(max(k), 0) FROM release_ledger WHERE family = ? AND id < ?",
-                      (family, release_id))
-            earlier, highest_k = c.fetchone()
-            refiner = refine(int(earlier) + 1, int(highest_k))
-            for chunk in _chunks(list(keys), self.release_page):  # a page of cells at a time: parts read, refined, written
-                c.execute(f"SELECT key, parts FROM analytic_parts WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-                new = refiner.page(chunk, {r[0]: blocks_of(r[1]) for r in c.fetchall()})
-                c.executemany("INSERT OR REPLACE INTO analytic_parts VALUES (?,?,?)",
-                              [(key, family, blocks_json(blocks)) for key, blocks in new.items()])
-            regions: dict[str, Block] = {}
-            for chunk in _chunks(refiner.regions_to_read):
-                c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions "
-                          f"WHERE sig IN ({','.join('?' * len(chunk))})", chunk)
-                regions.update((r[0], _block(r)) for r in c.fetchall())
-            put, drop = refiner.finish(regions)  # raises: rolled back
-            c.executemany("DELETE FROM analytic_regions WHERE sig = ?", [(sig,) for sig in drop])
-            c.executemany("INSERT OR REPLACE INTO analytic_regions VALUES (?,?,?,?,?,?)",
-                          ((b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
-                            counts_json(b.hidden)) for b in put))  # encoded one region at a time
-            c.executemany(
-                f"INSERT INTO released_rows VALUES ({','.join('?' * 12)})",
-                [(release_id, family, *(row.dims.get(col) for col in RELEASED_DIMENSIONS), row.value, row.status, None)
-                 for row in rel.rows],
-            )
+    def record_releases(
+        self, items: Sequence[PendingRelease], guard: GrantGuard | None = None, *, commit: bool = True,
+    ) -> list[int]:
+        ids: list[int] = []
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                for i, item in enumerate(items):
+                    ids.append(self._record_one(c, item, guard if i == 0 else None))
+                if not commit:
+                    raise TrialOver  # rolled back: a trial writes nothing
+        except TrialOver:
+            pass
+        return ids
+
+    def _record_one(self, c: Any, item: PendingRelease, guard: GrantGuard | None) -> int:
+        rel, family = item.internal, item.family
+        c.execute(
+            "INSERT INTO release_ledger (released_at, analyst, family, query, k, level, total, population) "
+            "VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+            (item.at, item.analyst, family, json.dumps(item.query, sort_keys=True), rel.policy.k,
+             f"{rel.level.time}/{rel.level.unit_depth}", rel.total, json.dumps(len(rel.population))),
+        )
+        release_id = int(c.fetchone()[0])
+        if guard is not None:  # the file's write lock is held: no revocation commits before this
+            guard.require(sqlite_register_version(c, EVENTS_TABLE) or 0)
+        # the insert above holds the write lock: no other release can slip in between
+        c.execute("SELECT count(*), coalesce(max(k), 0) FROM release_ledger WHERE family = ? AND id < ?",
+                  (family, release_id))
+        earlier, highest_k = c.fetchone()
+        refiner = item.refine(int(earlier) + 1, int(highest_k))
+        for chunk in _chunks(list(item.keys), self.release_page):  # a page of cells at a time: read, refined, written
+            c.execute(f"SELECT key, parts FROM analytic_parts WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            new = refiner.page(chunk, {r[0]: blocks_of(r[1]) for r in c.fetchall()})
+            c.executemany("INSERT OR REPLACE INTO analytic_parts VALUES (?,?,?)",
+                          [(key, family, blocks_json(blocks)) for key, blocks in new.items()])
+        regions: dict[str, Block] = {}
+        for chunk in _chunks(refiner.regions_to_read):
+            c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions "
+                      f"WHERE sig IN ({','.join('?' * len(chunk))})", chunk)
+            regions.update((r[0], _block(r)) for r in c.fetchall())
+        put, drop = refiner.finish(regions)  # raises: rolled back
+        c.executemany("DELETE FROM analytic_regions WHERE sig = ?", [(sig,) for sig in drop])
+        c.executemany("INSERT OR REPLACE INTO analytic_regions VALUES (?,?,?,?,?,?)",
+                      ((b.sig, family, b.facts, counts_json(b.persons), counts_json(b.sources),
+                        counts_json(b.hidden)) for b in put))  # encoded one region at a time
+        c.executemany(
+            f"INSERT INTO released_rows VALUES ({','.join('?' * 12)})",
+            [(release_id, family, *(row.dims.get(col) for col in RELEASED_DIMENSIONS), row.value, row.status, None)
+             for row in rel.rows],
+        )
         return release_id
 
     def regions(self, family: str) -> dict[str, Block]:

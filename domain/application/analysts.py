@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+import attrs
 from eventsourcing.persistence import PersistenceError
 
 from engagement_tracker.domain.access import (
@@ -28,6 +30,7 @@ from engagement_tracker.domain.access import (
     grant_checked,
     grant_guard,
     recheck_moved,
+    relying_on_grants,
     require_analyst,
 )
 from engagement_tracker.domain.checks import (
@@ -38,11 +41,23 @@ from engagement_tracker.domain.checks import (
     require_optional_choice,
     require_optional_int,
 )
-from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, FAMILY_DIMENSIONS, PERIODS
-from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput, StoreError
+from engagement_tracker.domain.dimensions import (
+    DEFAULT_BY,
+    DEFAULT_PERIOD,
+    FAMILY_DIMENSIONS,
+    PERIODS,
+    PLANNED_SHAPES,
+)
+from engagement_tracker.domain.errors import (
+    ConcurrencyConflict,
+    DisclosureRisk,
+    InvalidInput,
+    PeriodCut,
+    StoreError,
+)
 from engagement_tracker.domain.privacy_budget import require_epsilon
 from engagement_tracker.domain.values import Actor
-from engagement_tracker.domain.windows import require_whole_periods, require_window
+from engagement_tracker.domain.windows import period_window, require_whole_periods, require_window
 
 #: A release as analysts receive it (``projections.anonymity.Release``: by, level, policy, rows, total).
 Release = Any
@@ -52,6 +67,28 @@ DpRelease = Any
 TallyRow = Any
 
 MAX_K = 10_000
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class PendingRelease:
+    """An exact release built and checked, waiting to be recorded with the other releases of its command
+    (``AnalyticsView.record_releases``: all in one transaction, or none)."""
+
+    #: What decided it (``projections.anonymity.InternalRelease``): recorded, never returned.
+    internal: Any
+    family: str
+    query: dict[str, Any]
+    analyst: str
+    at: str
+    #: Its fine cells' keys, and the refiner factory the region rule runs (``ReleaseRules.cells``).
+    keys: tuple[str, ...]
+    refine: Callable[[int, int], Any]
+
+
+#: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
+_BATCH: ContextVar[list[PendingRelease] | None] = ContextVar("etrack_release_batch", default=None)
 
 
 class AnalyticsPort(Protocol):
@@ -74,17 +111,22 @@ class ReleaseRules(Protocol):
     def release(self, rows: list[TallyRow], by: tuple[str, ...], k: int, period: str) -> Any:
         """The internal release (cells with their persons) of ``rows`` under k at ``period``."""
 
-    def cells(self, internal: Any, rows: list[TallyRow], family: str) -> tuple[list[str], Callable[[int, int], Any]]:
+    def cells(self, internal: Any, rows: list[TallyRow], family: str, keep: bool = False,
+              ) -> tuple[list[str], Callable[[int, int], Any]]:
         """What recording ``internal`` in the ledger reads: its fine cells' keys, and the refiner that
         checks it against every earlier release of ``family`` (``view.record_release``'s ``refine``: a
         DisclosureRisk refuses it; ``stale`` asks for it again). ``rows`` is emptied (each row is held
-        by its cell until refined)."""
+        by its cell until refined; with ``keep``, until the release is dropped: the refiner may then run
+        more than once, a trial first)."""
 
     def data_digest(self, rows: list[TallyRow]) -> str:
         """A digest of the data a DP query reads (its persons pseudonymous)."""
 
     def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
         """A differentially private release of ``rows``."""
+
+    def dp_preview(self, epsilon: float) -> dict[str, Any]:
+        """What a DP release at ``epsilon`` would be made under, from the parameters alone (no data)."""
 
     def dp_document(self, release: DpRelease) -> dict[str, Any]:
         """A DP release as its recorded JSON document."""
@@ -116,6 +158,7 @@ class AnalystService:
     def __init__(
         self, analytics: AnalyticsPort, clock: Callable[[], datetime], k_min: int | None = 5, *,
         grants: GrantsSource, rules: ReleaseRules, spend: Callable[[Actor, float, str], bool] | None = None,
+        afford: Callable[[Actor, float, str], None] | None = None,
     ) -> None:
         #: The kept facts (``projections.analytics.Analytics``, handed in by bootstrap).
         self.analytics = analytics
@@ -124,10 +167,53 @@ class AnalystService:
         #: Pays a differentially private release from the analyst's budget, once per query digest: True
         #: when it spent, False when the budget had paid for that digest (the application's, from bootstrap).
         self.spend = spend
+        #: Raises BudgetExceeded when a DP release would go past the analyst's budget: asked before any
+        #: noise is drawn (the application's ``budgets.require_affordable``, from bootstrap).
+        self.afford = afford
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
         self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
+
+    def atomically(self, build: Callable[[], T]) -> T:
+        """Run ``build`` (analyst calls, and what the caller makes of their answers: a page rendered and
+        staged), then record every exact release it made in ONE transaction: all of them, or, if
+        ``build`` raises or the recording is refused, none. Each release is checked (the region rule,
+        against the ledger and the releases before it in ``build``) when it is asked, by a trial
+        that writes nothing, so a refusal reaches ``build`` as usual (a page shows it and goes on);
+        the grants relied on are checked again in the recording transaction. When a release by
+        someone else committed in between and went stale, ``build`` runs again (at most 3 times).
+        Inside another ``atomically``, it joins the outer one. A differentially private release
+        inside ``build`` is paid when asked (its answer is recorded under its digest; asking it
+        again is free), not at the end."""
+        if _BATCH.get() is not None:
+            return build()
+        with relying_on_grants():
+            for _ in range(3):
+                batch: list[PendingRelease] = []
+                token = _BATCH.set(batch)
+                try:
+                    result = build()
+                finally:
+                    _BATCH.reset(token)
+                if not batch:
+                    return result
+                try:
+                    self._record(batch)
+                except self.rules.stale:  # another release recorded newer facts meanwhile: all again
+                    continue
+                return result
+        raise ConcurrencyConflict("releases kept being published under this command's; run it again")
+
+    def _record(self, items: list[PendingRelease], commit: bool = True) -> list[int]:
+        """Record ``items`` in one transaction (``commit=False``: a trial), the grants relied on checked in it."""
+        for _attempt in range(10):  # the access register moved (another party's grant changed): again
+            try:
+                ids: list[int] = self.analytics.view.record_releases(items, grant_guard(), commit=commit)
+                return ids
+            except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
+                recheck_moved(self.grants)
+        raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
 
     def _checked(
         self, viewer: Actor, family: str, by: Sequence[str] | str | None, unit: str | None, period: str | None,
@@ -189,20 +275,26 @@ class AnalystService:
         self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
         since: str | None, until: str | None,
     ) -> Release:
-        # k is never lowered: not below the deployment's floor nor the k of any earlier release
-        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family))])
-        if k is not None:
-            require_int(k, "k", MIN_K, MAX_K)
-            if k < floor:
-                raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
-                                        "floor, or an earlier release's k): ask with k >= that, or leave k out")
-        k = floor if k is None else k
+        k = self._k(family, k)
         for _ in range(3):  # a release that read facts older than another one's is built again
             try:
                 return self._build_and_record(actor, family, by, unit, period, k, since, until)
             except self.rules.stale:
                 continue
         raise ConcurrencyConflict("releases kept being published under this one; ask again")
+
+    def _k(self, family: str, k: int | None) -> int:
+        """The k of a release: never lowered below the deployment's floor nor the k of any earlier release
+        of ``family`` (this command's included); None means that floor."""
+        pending = _BATCH.get() or []  # the releases of this command so far count as earlier ones
+        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family)),
+                     *(p.internal.policy.k for p in pending if p.family == family)])
+        if k is not None:
+            require_int(k, "k", MIN_K, MAX_K)
+            if k < floor:
+                raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
+                                        "floor, or an earlier release's k): ask with k >= that, or leave k out")
+        return floor if k is None else k
 
     def _private(
         self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
@@ -231,6 +323,9 @@ class AnalystService:
         recorded = self.analytics.view.dp_answer(key)
         if recorded is not None:
             return self.rules.dp_of_document(json.loads(recorded), repeated=True)
+        self.rules.dp_preview(eps)  # the mechanism calibrated from the parameters (MissingDependency without OpenDP)
+        if self.afford is not None:  # then the budget: refused before any noise is drawn
+            self.afford(actor, eps, key)
         rel = self.rules.dp_release(rows, by, period, eps)
         spent = self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
         try:
@@ -240,31 +335,93 @@ class AnalystService:
                              "ask it again (nothing more is spent)") from exc
         return self.rules.dp_of_document(json.loads(stored), repeated=not spent)
 
-    def _build_and_record(
+    def _build(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
-        since: str | None, until: str | None,
-    ) -> Release:
+        since: str | None, until: str | None, keep: bool,
+    ) -> tuple[Release, PendingRelease | None]:
+        """The release as published, and what recording it takes (None: a population under k, nothing
+        to record). ``keep``: the refiner may run more than once (a trial first)."""
         rows = self._scope(family, unit, since, until)  # stored rows, decoded a tally at a time when read
         internal = self.rules.release(rows, by, k, period)
         rel = internal.published()  # what the analyst receives, and all the region rule reads
         if "period" in by:  # a cut period would be published as a whole one
             require_whole_periods(since, until, rel.level.time)
         if not rel.rows:
-            return rel  # a population under k: nothing listed, nothing recorded
+            return rel, None  # a population under k: nothing listed, nothing recorded
         # even a release of suppressed cells only is recorded: it tells that each holds a fact
-        keys, check = self.rules.cells(internal, rows, family)
+        keys, check = self.rules.cells(internal, rows, family, keep=keep)
         query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        for _attempt in range(10):  # the access register moved (another party's grant changed): again
-            try:
-                self.analytics.view.record_release(internal, family, query, str(viewer.party), at, keys, check,
-                                                   grant_guard())
-                break
-            except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
-                recheck_moved(self.grants)
-        else:
-            raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
+        return rel, PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check)
+
+    def _build_and_record(
+        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
+        since: str | None, until: str | None,
+    ) -> Release:
+        batch = _BATCH.get()
+        rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=batch is not None)
+        if item is None:
+            return rel
+        if batch is None:
+            self._record([item])
+        else:  # checked now as it will be recorded (after the command's earlier releases), written at the end
+            self._record([*batch, item], commit=False)
+            batch.append(item)
         return rel
+
+    def _attempt(
+        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
+        since: str | None, until: str | None,
+    ) -> str:
+        """What asking this release now would answer, as a status, recording nothing (a trial)."""
+        for _ in range(3):
+            try:
+                _rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=False)
+            except PeriodCut as cut:
+                return f"cut: the rules coarsen it to {cut.grain}s; ask over whole {cut.grain}s"
+            if item is None:
+                return "empty: fewer than k persons, nothing to release"
+            try:
+                self._record([*(_BATCH.get() or []), item], commit=False)
+            except DisclosureRisk:
+                return "closed: refused by the region rule, given the earlier releases"
+            except self.rules.stale:
+                continue
+            return "releasable"
+        raise ConcurrencyConflict("releases kept being published while this plan was made; ask again")
+
+    @grant_checked
+    def plan(self, viewer: Actor, period: object, unit: str | None = None, k: int | None = None,
+             ) -> list[dict[str, Any]]:
+        """For the shapes an analyst asks most (``PLANNED_SHAPES``) over ``period`` ('2026-Q1', '2026-03' or
+        '2026'; by month, by quarter for a year), what asking each now would answer: ``releasable``,
+        ``closed`` (the region rule refuses it, given the earlier releases), ``empty`` (fewer than k
+        persons) or ``cut`` (the rules coarsen it past the window). Each status is found by attempting
+        the release in a trial that records nothing: the plan tells no more than asking would (less: no
+        value). A shape listed releasable is released when asked next, unless releases or facts were
+        recorded in between."""
+        actor = require_analyst(viewer, "plan releases", self.grants)
+        since, until, kind = period_window(period)
+        grain = "quarter" if kind == "year" else "month"
+        if unit is not None:
+            unit = require_label(unit, "org_unit", "unit")
+        plan = []
+        for family, shapes in PLANNED_SHAPES.items():
+            fk = self._k(family, k)
+            for by in shapes:
+                status, _, why = self._attempt(actor, family, by, unit, grain, fk, since, until).partition(": ")
+                plan.append({"family": family, "by": ",".join(by), "period": str(period), "since": since,
+                             "until": until, "level": grain, "k": fk, "status": status, "why": why or None})
+        return plan
+
+    def preview(self, viewer: Actor, epsilon: object) -> dict[str, Any]:
+        """What a differentially private release at ``epsilon`` would give, before spending anything: the
+        mechanism, epsilon, delta, the noise scale, the threshold a cell's noisy count must reach to be
+        shown, and each shown cell's 95% interval (``value ± half_width_95``). Free, and it touches no
+        data: it is computed from the parameters alone (OpenDP's calibration), so it tells nothing about
+        the facts."""
+        require_analyst(viewer, "preview a differentially private release", self.grants)
+        return self.rules.dp_preview(require_epsilon(epsilon))
 
     @grant_checked
     def summary(
@@ -333,4 +490,4 @@ class AnalystService:
 
 
 __all__ = ["DEFAULT_BY", "DEFAULT_PERIOD", "FAMILY_DIMENSIONS", "MAX_K", "PERIODS", "AnalystService", "AnalyticsPort",
-           "ReleaseRules"]
+           "PendingRelease", "ReleaseRules"]

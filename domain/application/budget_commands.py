@@ -63,6 +63,23 @@ class BudgetService:
         require_grant(Actor(pid, Role.ANALYST), Role.ANALYST, self.path.held_grants, "grant a privacy budget")
         return self._change_budget(pid, lambda budget, at: budget.grant(admin, amount, at), command_id=command_id)
 
+    def require_affordable(self, analyst: Actor, epsilon: float, query: str) -> None:
+        """BudgetExceeded (nothing recorded) when spending ``epsilon`` for the query ``query`` would go past
+        the analyst's budget, or there is none: checked before any noise is drawn (the spend checks it
+        again, in the transaction that records it)."""
+        require_analyst(analyst, "release with differential privacy", self.path.held_grants)
+        budget = self._budget(analyst.party)
+        if budget is None:
+            raise BudgetExceeded("release with differential privacy",
+                                 f"party {analyst.party} holds no privacy budget; an admin grants one with "
+                                 f"etrack privacy-budget grant {analyst.party} EPSILON")
+        if not budget.affords(epsilon, query):
+            raise BudgetExceeded(
+                "release with differential privacy",
+                f"it would spend epsilon {epsilon:g}, and {budget.remaining:g} of the {budget.granted:g} granted "
+                "remains (refused before any noise was drawn): ask with a smaller epsilon (etrack signals summary "
+                "--preview shows what each epsilon gives), or ask an admin for more")
+
     @grant_checked
     def spend(self, analyst: Actor, epsilon: float, query: str) -> CommandResult[bool]:
         """Spend ``epsilon`` of the analyst's budget for the query whose digest is ``query``

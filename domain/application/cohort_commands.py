@@ -9,7 +9,7 @@ from uuid import UUID
 
 from engagement_tracker.domain.access import cohort_read_scope, grant_checked, require_coach_grant
 from engagement_tracker.domain.application.cohort_metrics import CohortMetrics
-from engagement_tracker.domain.application.command_path import as_uuid
+from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
@@ -71,7 +71,7 @@ class CohortService(CohortMetrics):
 
     def _seal(self, author: Actor, text: object, field: str) -> Sealed:
         """Shared work is sealed under its author's own key: erasing a member erases what they wrote."""
-        return self.path.seal(author.party, text, field, 2_000)
+        return self.path.sealing.seal(author.party, text, field, 2_000)
 
     @grant_checked
     def open(
@@ -363,7 +363,7 @@ class CohortService(CohortMetrics):
             lambda c, at: c.record_signal(
                 actor,
                 at,
-                app.make_signal(actor.party, theme, context, polarity, intensity, unit, observed_on, note),
+                app.sealing.make_signal(actor.party, theme, context, polarity, intensity, unit, observed_on, note),
                 app.signal_themes,
             ),
             command_id=command_id,
@@ -374,7 +374,7 @@ class CohortService(CohortMetrics):
         record = self.record(cohort_id)
         c = record.cohort
         scope = cohort_read_scope(c, viewer, self.path.held_grants)
-        unseal = self.path.unseal
+        unseal = self.path.sealing.unseal
         now = self.path.now() if now is None else now
         view: dict[str, Any] = {
             "id": str(c.id),

@@ -80,7 +80,7 @@ class CohortMetrics:
         if cohort_read_scope(c, viewer, self.path.held_grants) != "full":
             raise NotPermitted("read cohort metrics", "only the cohort's members and coach read its metrics",
                                [Role.MEMBER.value, Role.COACH.value])
-        names = {k: self.path.unseal(m.name) for k, m in c.metrics.items()}
+        names = {k: self.path.sealing.unseal(m.name) for k, m in c.metrics.items()}
         return metric_series(record, self.drift_rule, names)
 
     def experiment_effects(self, cohort_id: object, viewer: Actor) -> list[dict[str, Any]]:

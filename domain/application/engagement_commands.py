@@ -9,17 +9,16 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.access import grant_checked, require_coach_grant, require_coach_load_reader
-from engagement_tracker.domain.application.command_path import as_uuid
+from engagement_tracker.domain.access import grant_checked, require_coach_grant
+from engagement_tracker.domain.application.coach_loads import CoachLoads
+from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
 from engagement_tracker.domain.application.views import EngagementReads
 from engagement_tracker.domain.checks import require_member
-from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     InvalidInput,
-    NotFound,
 )
 from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions
 from engagement_tracker.domain.vocabulary import (
@@ -30,7 +29,6 @@ from engagement_tracker.domain.vocabulary import (
     Outcome,
     PartyKind,
     Polarity,
-    Role,
     SessionTheme,
     SignalContext,
     SponsorFunction,
@@ -61,43 +59,18 @@ class EngagementService(EngagementReads):
             return command(e, at)
 
         return self.path.update(
-            Engagement, engagement_id, "engagement", checked, self._free_team_slot, command_id=command_id
+            Engagement, engagement_id, "engagement", checked, self.loads.freed_by, command_id=command_id
         )
 
-    def _free_team_slot(self, e: Engagement, at: datetime, was_ended: bool) -> list[Aggregate]:
-        """When a team engagement ends, free its slot in the coach's load, in the same save."""
-        if e.coachee_kind != PartyKind.TEAM.value or was_ended or not e.is_ended:
-            return []
-        load = self._coach_load(e.coach, at)
-        load.release(e.id, Actor(e.coach, Role.COACH), at)
-        return [load]
-
-    def _coach_load(self, coach: UUID, at: datetime) -> CoachLoad:
-        try:
-            return self.path.load(CoachLoad, CoachLoad.id_for(coach), "coach load")
-        except NotFound:
-            return CoachLoad.start(coach, at)
+    def __init__(self, path: CommandPath) -> None:
+        super().__init__(path)
+        #: The coaches' team loads: a slot taken at opening, freed in the same save as the end.
+        self.loads = CoachLoads(path)
 
     def coach_load(self, viewer: Actor, coach: object = None) -> dict[str, Any]:
         """A coach's active team engagements against the capacity policy: a coach reads their own
         (``coach`` None or their id), an admin (granted) any coach's."""
-        named = None if coach is None else as_uuid(coach, "coach")
-        coach_id = as_uuid(require_coach_load_reader(viewer, named, self.path.held_grants), "coach")
-        load = self._coach_load(coach_id, self.path.now())
-        n = len(load.active)
-        return {
-            "coach": str(coach_id),
-            "active_team_engagements": list(load.active),
-            "active": n,
-            "warn_above": self.path.capacity.warn_above,
-            "refuse_above": self.path.capacity.refuse_above,
-            "status": "at the limit"
-            if n >= self.path.capacity.refuse_above
-            else "above the advised"
-            if n > self.path.capacity.warn_above
-            else "ok",
-            "warnings_recorded": len(load.warnings),
-        }
+        return self.loads.report(viewer, coach)
 
     # --- engagement commands ----------------------------------------------------------------
 
@@ -131,9 +104,7 @@ class EngagementService(EngagementReads):
                                          sponsor_party.id, sponsor_function, org_unit)
             if coachee_party.kind is not PartyKind.TEAM:
                 return [engagement]
-            load = self._coach_load(coach_party.id, at)  # re-read on every attempt
-            load.take(eid, actor, at, self.path.capacity)  # refuses above the limit
-            return [engagement, load]
+            return [engagement, self.loads.take(coach_party.id, eid, actor, at)]  # refuses above the limit
 
         return self.path.create("engagement", make, engagement_id, command_id)
 
@@ -166,7 +137,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "decline",
             actor,
-            lambda e, at: e.decline(actor, at, reason, self.path.seal_optional(e.coachee, detail, "detail")),
+            lambda e, at: e.decline(actor, at, reason, self.path.sealing.seal_optional(e.coachee, detail, "detail")),
             command_id=command_id,
         )
 
@@ -177,7 +148,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "record_diagnosis",
             actor,
-            lambda e, at: e.record_diagnosis(actor, at, self.path.seal(e.coachee, diagnosis, "diagnosis")),
+            lambda e, at: e.record_diagnosis(actor, at, self.path.sealing.seal(e.coachee, diagnosis, "diagnosis")),
             command_id=command_id,
         )
 
@@ -198,8 +169,8 @@ class EngagementService(EngagementReads):
         organisation_request, coachee_request = list(organisation_request), list(coachee_request)
 
         def command(e: Engagement, at: datetime) -> list[str]:
-            org = [self.path.seal(e.coachee, s, "organisation_request", 2_000) for s in organisation_request]
-            own = [self.path.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
+            org = [self.path.sealing.seal(e.coachee, s, "organisation_request", 2_000) for s in organisation_request]
+            own = [self.path.sealing.seal(e.coachee, s, "coachee_request", 2_000) for s in coachee_request]
             return e.hold_tripartite_meeting(actor, at, held_on, org, own)
 
         return self._engagement(engagement_id, "hold_tripartite_meeting", actor, command, command_id=command_id)
@@ -232,7 +203,7 @@ class EngagementService(EngagementReads):
             "define_indicator",
             actor,
             lambda e, at: e.define_indicator(
-                actor, at, objective, kind, self.path.seal(e.coachee, label, "label", 500), baseline, target, unit
+                actor, at, objective, kind, self.path.sealing.seal(e.coachee, label, "label", 500), baseline, target, unit
             ),
             command_id=command_id,
         )
@@ -302,7 +273,7 @@ class EngagementService(EngagementReads):
             "record_session",
             actor,
             lambda e, at: e.record_session(
-                actor, at, held_on, duration_minutes, themes, self.path.seal_optional(e.coachee, notes, "notes"),
+                actor, at, held_on, duration_minutes, themes, self.path.sealing.seal_optional(e.coachee, notes, "notes"),
                 billing, group_size,
             ),
             command_id=command_id,
@@ -331,7 +302,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "commit_action",
             actor,
-            lambda e, at: e.commit_action(actor, at, self.path.seal(e.coachee, description, "description", 2_000), due),
+            lambda e, at: e.commit_action(actor, at, self.path.sealing.seal(e.coachee, description, "description", 2_000), due),
             command_id=command_id,
         )
 
@@ -385,7 +356,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "hold_review",
             actor,
-            lambda e, at: e.hold_review(actor, at, held_on, self.path.seal_optional(e.coachee, summary, "summary")),
+            lambda e, at: e.hold_review(actor, at, held_on, self.path.sealing.seal_optional(e.coachee, summary, "summary")),
             command_id=command_id,
         )
 
@@ -396,7 +367,7 @@ class EngagementService(EngagementReads):
             engagement_id,
             "suspend",
             actor,
-            lambda e, at: e.suspend(actor, at, self.path.seal_optional(e.coachee, reason, "reason")),
+            lambda e, at: e.suspend(actor, at, self.path.sealing.seal_optional(e.coachee, reason, "reason")),
             command_id=command_id,
         )
 
@@ -449,7 +420,7 @@ class EngagementService(EngagementReads):
                     Evaluation(
                         str(key),
                         require_member(Outcome, outcome, "outcome"),
-                        self.path.seal(e.coachee, evidence, f"evidence of {key}", 2_000),
+                        self.path.sealing.seal(e.coachee, evidence, f"evidence of {key}", 2_000),
                     )
                 )
             e.hold_closing_session(actor, at, held_on, evs)
@@ -474,8 +445,8 @@ class EngagementService(EngagementReads):
                 actor,
                 at,
                 held_on,
-                self.path.seal(e.coachee, synthesis, "synthesis"),
-                self.path.seal(e.coachee, recommendations, "recommendations"),
+                self.path.sealing.seal(e.coachee, synthesis, "synthesis"),
+                self.path.sealing.seal(e.coachee, recommendations, "recommendations"),
             ),
             command_id=command_id,
         )
@@ -499,7 +470,7 @@ class EngagementService(EngagementReads):
             "hold_quarterly_review",
             actor,
             lambda e, at: e.hold_quarterly_review(
-                actor, at, held_on, decisions, self.path.seal_optional(e.coachee, notes, "notes")
+                actor, at, held_on, decisions, self.path.sealing.seal_optional(e.coachee, notes, "notes")
             ),
             command_id=command_id,
         )
@@ -530,7 +501,7 @@ class EngagementService(EngagementReads):
             lambda e, at: e.record_signal(
                 actor,
                 at,
-                self.path.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
+                self.path.sealing.make_signal(e.coachee, theme, context, polarity, intensity, unit, observed_on, note),
                 self.path.signal_themes,
             ),
             command_id=command_id,
@@ -589,6 +560,6 @@ class EngagementService(EngagementReads):
             engagement_id,
             "abandon",
             actor,
-            lambda e, at: e.abandon(actor, at, reason, self.path.seal_optional(e.coachee, detail, "detail")),
+            lambda e, at: e.abandon(actor, at, reason, self.path.sealing.seal_optional(e.coachee, detail, "detail")),
             command_id=command_id,
         )

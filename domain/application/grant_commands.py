@@ -64,7 +64,7 @@ class AccessService:
         def first_admin(_register: AccessRegister, at: datetime, _was_ended: bool) -> list[Aggregate]:
             # The first admin's party and its grant are saved in one transaction: nothing of a refused
             # or lost initialise stays behind (no orphan party).
-            return [] if party_id is not None else [self.path.new_party(PartyKind.PERSON, name, None, pid, at)]
+            return [] if party_id is not None else [self.path.sealing.new_party(PartyKind.PERSON, name, None, pid, at)]
 
         return self.path.update(AccessRegister, AccessRegister.ID, "access register", decide, first_admin,
                                 command_id=cid, start=AccessRegister.start)
@@ -86,7 +86,7 @@ class AccessService:
         require_grant(admin, Role.ADMIN, self.path.held_grants, step)  # before any reason is sealed
         pid = self.path.party(party_id).id
         self._refuse_erased(step, pid)
-        sealed = self.path.seal_optional(pid, reason, "reason")
+        sealed = self.path.sealing.seal_optional(pid, reason, "reason")
 
         def decide(register: AccessRegister, at: Any) -> None:
             self._refuse_erased(step, pid)  # re-read on every attempt: an erasure may have committed meanwhile
@@ -163,7 +163,7 @@ class AccessService:
                 "by": str(event.actor.party),
             }
             if viewer.role is Role.ADMIN:
-                row["reason"] = self.path.unseal(event.reason)
+                row["reason"] = self.path.sealing.unseal(event.reason)
             rows.append(row)
         return rows
 

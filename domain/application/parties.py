@@ -65,37 +65,39 @@ class PartyService:
             contact = require_text(contact, "contact", MAX_NAME_CHARS)
 
         def make(pid: UUID, at: datetime) -> list[Party]:
-            return [self.path.new_party(kind, name, contact, pid, at)]
+            return [self.path.sealing.new_party(kind, name, contact, pid, at)]
 
         return self.path.create("party", make, party_id, command_id)
 
     @grant_checked
-    def erase(self, party_id: object, actor: Actor, *, command_id: object = None) -> dict[str, Any]:
+    def erase(self, party_id: object, actor: Actor, *, command_id: object = None) -> CommandResult[dict[str, Any]]:
         """Erase a person or team: record the erasure (no personal data), then destroy their key.
 
         Everything sealed under that key (names, contact, notes of their engagements) becomes
-        unreadable for good; history and its audit chain still verify. Returns a receipt.
-        Running it again for the same party returns the receipt again.
+        unreadable for good; history and its audit chain still verify. Returns the outcome, whose
+        value is the receipt; running it again for the same party returns the same receipt,
+        "already recorded".
         """
         require_eraser(actor, self.path.held_grants)  # the grant held now; a refusal destroys no key
         party = self.path.party(party_id)
         register = self.path.access_register()
         before = sorted(register.holders.get(str(party.id), [])) if register is not None else []
+        outcome: CommandResult[Any] | None = None
         if not party.erased:
             reason = self._erasure_reason(actor, party.id)
-            self.path.update(Party, party.id, "party", lambda p, at: p.erase(actor, at),
-                         self._revoking_grants_of(actor, reason), command_id=command_id)
+            outcome = self.path.update(Party, party.id, "party", lambda p, at: p.erase(actor, at),
+                                       self._revoking_grants_of(actor, reason), command_id=command_id)
             party = self.path.party(party.id)
         elif before and register is not None and not register.is_last_admin(party.id):
             # erased before erasure revoked grants: revoke what it still holds now
             reason = self._erasure_reason(actor, party.id)
-            self.path.update(AccessRegister, AccessRegister.ID, "access register",
-                         lambda r, at: r.revoke_all(actor, party.id, at, reason), command_id=command_id)
+            outcome = self.path.update(AccessRegister, AccessRegister.ID, "access register",
+                                       lambda r, at: r.revoke_all(actor, party.id, at, reason), command_id=command_id)
         after = sorted(self.path.held_grants().get(str(party.id), frozenset()))
         destroyed = self.path.sealer.erase_subject(str(party.id))
         erased_at = party.modified_on.isoformat()
         token = f"etrack-erasure|{party.id}|{erased_at}|{party.version}"
-        return {
+        receipt = {
             "subject": str(party.id),
             "erased_at": erased_at,
             "recorded_version": party.version,
@@ -104,11 +106,15 @@ class PartyService:
             "receipt": hashlib.sha256(token.encode()).hexdigest(),
             "grants_revoked": [role for role in before if role not in after],
         }
+        if outcome is None:  # erased before: nothing more to record
+            return CommandResult(receipt, self.path.resolve_command_id(command_id), False, party.id)
+        return CommandResult(receipt, outcome.command_id, outcome.recorded_now, party.id, outcome.versions)
 
     def _erasure_reason(self, actor: Actor, party: UUID) -> Sealed:
         """Why an erased party's grants were revoked, sealed under the erasing admin's key (the
         erased party's own key is about to be destroyed; the reason must stay readable)."""
-        return self.path.seal(actor.party, f"the party {party} was erased (GDPR): every grant it held is revoked", "reason")
+        reason = f"the party {party} was erased (GDPR): every grant it held is revoked"
+        return self.path.sealing.seal(actor.party, reason, "reason")
 
     def _revoking_grants_of(self, actor: Actor, reason: Sealed) -> Callable[[Party, datetime, bool], list[Aggregate]]:
         """The erasure's companion: every grant the erased party holds, revoked in the same transaction

@@ -30,6 +30,7 @@ import attrs
 from engagement_tracker.domain import access
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.engagement_commands import EngagementService
+from engagement_tracker.domain.application.scheduling import SCHEDULING_STEPS
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.domain.values import Actor
@@ -105,10 +106,13 @@ def _catalogue(
     commands: type,
     method_names: Mapping[str, str],
     recorded_by_the_application: frozenset[str],
+    functions: Mapping[str, Callable[..., CommandResult[Any]]] | None = None,
 ) -> dict[str, Step]:
-    """Join the workflow, the access table and the commands; raise if they disagree."""
+    """Join the workflow, the access table and the commands; raise if they disagree. ``functions``:
+    steps taken by a function of the service (``self`` first) in a module of its own (``scheduling.py``)."""
+    functions = functions or {}
     declared = set(roles)
-    expected = set(workflow.steps) | set(method_names)
+    expected = set(workflow.steps) | set(method_names) | set(functions)
     if declared != expected:
         raise TypeError(
             f"{workflow.name}: the access table and the workflow disagree: "
@@ -116,7 +120,7 @@ def _catalogue(
         )
     steps = {}
     for name in sorted(declared):
-        method = getattr(commands, method_names.get(name, name), None)
+        method = functions.get(name) or getattr(commands, method_names.get(name, name), None)
         if method is None and name not in recorded_by_the_application:
             raise TypeError(f"{workflow.name}: no command takes the step {name!r}")
         doc = inspect.getdoc(method) if method is not None else None
@@ -140,7 +144,7 @@ COHORT_COMMANDS = {"open": "open", "record_reading": "record_reading", "set_key_
 #: Every engagement step: ``ENGAGEMENT_STEPS["record_session"].parameters`` and so on.
 ENGAGEMENT_STEPS: Mapping[str, Step] = _catalogue(
     ENGAGEMENT_WORKFLOW, access.ENGAGEMENT_STEPS, EngagementService, ENGAGEMENT_COMMANDS,
-    frozenset({"miss_deadline"}),
+    frozenset({"miss_deadline"}), SCHEDULING_STEPS,
 )
 
 #: Every cohort step (``app.cohorts.<step>``).

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from engagement_tracker.domain.access import require_analyst
-from engagement_tracker.domain.application.command_path import ERASED, CommandPath
+from engagement_tracker.domain.application.command_path import CommandPath
+from engagement_tracker.domain.application.confidential import ERASED
 from engagement_tracker.domain.checks import require_optional_int
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandResult
@@ -39,7 +40,7 @@ def leave_testimonial(
 
     def command(agg: Engagement | Cohort, at: datetime) -> None:
         agg.check_testimonial(actor)
-        sealed = path.seal_optional(actor.party, text, "text")
+        sealed = path.sealing.seal_optional(actor.party, text, "text")
         agg.leave_testimonial(actor, at, make_testimonial(ratings, sealed, quote_consent, anonymous))
 
     kind = "engagement" if cls is Engagement else "cohort"
@@ -66,7 +67,7 @@ def quotes(path: CommandPath, viewer: Actor, k: int | None = None) -> list[dict[
                 authors.setdefault(quarter, set()).add(str(event.actor.party))
                 t = event.testimonial
                 if t.quote_consent and t.text is not None and not path.sealer.is_erased(t.text.subject):
-                    text = path.unseal(t.text)
+                    text = path.sealing.unseal(t.text)
                     if text is not None and text != ERASED:
                         found.setdefault(quarter, []).append(text)
     rows: list[dict[str, Any]] = []

@@ -24,7 +24,8 @@ from uuid import UUID
 import attrs
 
 from engagement_tracker.domain.access import grant_checked, require_admin
-from engagement_tracker.domain.application.command_path import CommandPath, as_uuid
+from engagement_tracker.domain.application.command_path import CommandPath
+from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.command_ids import CommandResult, derived_id
 from engagement_tracker.domain.errors import InvalidInput, NotAuthenticated, NotFound, RuleViolation
@@ -60,12 +61,6 @@ class IssuedToken:
     secret: str | None = attrs.field(repr=False)
 
 
-def _sealing(path: CommandPath) -> Any:
-    """The sealing port: ``path.sealing`` where the command path has one (the application layer's split
-    moves it there), else the command path itself (its ``seal_optional`` and ``unseal``)."""
-    return getattr(path, "sealing", path)
-
-
 def _require_admin(admin: object, action: str, path: CommandPath) -> Actor:
     return require_admin(admin, action, path.held_grants)
 
@@ -96,7 +91,7 @@ def issue_token(path: CommandPath, party_id: object, admin: Actor, expires: obje
     cid = path.resolve_command_id(command_id)
     token = derived_id(cid, "token") if command_id is not None else path.ids()
     secret = new_secret()
-    sealed = _sealing(path).seal_optional(pid, label, "label")
+    sealed = path.sealing.seal_optional(pid, label, "label")
 
     def decide(register: AccessRegister, at: datetime) -> IssuedToken:
         register.issue_token(admin, token, pid, digest_of(secret), sealed, expires_at, at)
@@ -133,7 +128,7 @@ def list_tokens(path: CommandPath, admin: Actor, party_id: object = None) -> lis
             continue
         expires = held["expires_at"]
         rows.append({
-            "token": token, "party": held["party"], "label": _sealing(path).unseal(held["label"]),
+            "token": token, "party": held["party"], "label": path.sealing.unseal(held["label"]),
             "issued_at": held["issued_at"].isoformat(), "by": held["by"],
             "expires_at": None if expires is None else expires.isoformat(),
             "revoked_at": None if held["revoked_at"] is None else held["revoked_at"].isoformat(),

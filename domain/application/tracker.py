@@ -25,11 +25,17 @@ from engagement_tracker.domain.access import require_auditor
 from engagement_tracker.domain.application.analysts import AnalystService
 from engagement_tracker.domain.application.audit import AuditService
 from engagement_tracker.domain.application.budget_commands import BudgetService
+from engagement_tracker.domain.application.calendars import CalendarService
 from engagement_tracker.domain.application.cohort_commands import CohortService
-from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory, as_uuid
+from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory
 from engagement_tracker.domain.application.engagement_commands import EngagementService
+from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.application.grant_commands import AccessService
+from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
+from engagement_tracker.domain.application.reminders import ReminderService
+from engagement_tracker.domain.application.scheduling import SessionService
+from engagement_tracker.domain.application.subject_access import SubjectService
 from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandResult
@@ -129,6 +135,16 @@ class EngagementTracker(CommandPath):
         self.parties = PartyService(self)
         self.access = AccessService(self)
         self.budgets = BudgetService(self)
+        #: Parties and engagements from a CSV file, every row checked first (``imports.py``).
+        self.imports = ImportService(self, self.engagements)
+        #: A person's data for them (GDPR articles 15, 16, 20): export, rectify (``subject_access.py``).
+        self.subjects = SubjectService(self)
+        #: Sessions planned ahead: schedule, reschedule, cancel, hold (``scheduling.py``).
+        self.sessions = SessionService(self.engagements)
+        #: A person's sessions and deadlines, nothing confidential (``calendars.py``).
+        self.calendars = CalendarService(self)
+        #: Reminders: queued by tick, once each; sent by adapters/reminder_mail.py (``reminders.py``).
+        self.reminders = ReminderService(self)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}
@@ -234,11 +250,13 @@ class EngagementTracker(CommandPath):
         """Record every deadline that fell due by ``now`` (default: the clock), exactly once.
 
         Returns what was recorded now: kind, id, deadline, due_at. Running it again records
-        nothing new. ``on_progress(done, total)`` is told after each engagement or cohort looked at.
+        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``).
+        ``on_progress(done, total)`` is told after each engagement or cohort looked at.
         """
         now = self.now() if now is None else now
         if not isinstance(now, datetime) or now.tzinfo is None:
             raise InvalidInput("now", "expected a timezone-aware datetime")
+        self.reminders.queue_due(now)  # before the deadlines are recorded: what falls due is reminded once
         system = Actor(SYSTEM_PARTY, Role.SYSTEM)
         recorded: list[dict[str, Any]] = []
         sources: list[tuple[str, type[Engagement] | type[Cohort], list[UUID]]] = [

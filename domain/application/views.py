@@ -116,7 +116,7 @@ class EngagementReads:
         shared = set(e.disclosure) if scope == "contract" else {i.value for i in DisclosureItem}
         if "objectives" in shared:
             view["objectives"] = [
-                {"key": o.key, "level": o.level.value, "statement": self.path.unseal(o.statement)}
+                {"key": o.key, "level": o.level.value, "statement": self.path.sealing.unseal(o.statement)}
                 for o in r.objectives.values()
             ]
         if "indicators" in shared:
@@ -124,7 +124,7 @@ class EngagementReads:
         if "evaluations" in shared:
             view["evaluations"] = {
                 k: {"outcome": ev.outcome.value}
-                | ({} if scope == "contract" else {"evidence": self.path.unseal(ev.evidence)})
+                | ({} if scope == "contract" else {"evidence": self.path.sealing.unseal(ev.evidence)})
                 for k, ev in r.evaluations.items()
             }
         if "dates" not in shared:
@@ -139,7 +139,7 @@ class EngagementReads:
                 view.pop(hidden, None)
             return view
         view["will_confirmed_by"] = list(e.will_confirmed)
-        view["diagnosis"] = self.path.unseal(r.diagnosis)
+        view["diagnosis"] = self.path.sealing.unseal(r.diagnosis)
         view["synthesis_document"] = e.synthesis
         view["sessions"] = [
             {
@@ -148,11 +148,11 @@ class EngagementReads:
                 "duration_minutes": s.duration_minutes,
                 "themes": [t.value for t in s.themes],
             }
-            | ({"notes": self.path.unseal(s.notes)} if scope == "full" else {})
+            | ({"notes": self.path.sealing.unseal(s.notes)} if scope == "full" else {})
             for s in r.sessions
         ]
         view["actions"] = [
-            {"key": a.key, "description": self.path.unseal(a.description), "due": _iso(a.due), "status": a.status.value}
+            {"key": a.key, "description": self.path.sealing.unseal(a.description), "due": _iso(a.due), "status": a.status.value}
             for a in r.actions.values()
         ]
         view["review_requested_by"] = e.review_requested_by
@@ -165,9 +165,9 @@ class EngagementReads:
                 "agreed_by": [r.value for r in e.pending_amendment.agreed_by],
             }
         )
-        view["closing_synthesis"] = self.path.unseal(r.closing_synthesis)
-        view["recommendations"] = self.path.unseal(r.recommendations)
-        view["end_detail"] = self.path.unseal(r.end_detail)
+        view["closing_synthesis"] = self.path.sealing.unseal(r.closing_synthesis)
+        view["recommendations"] = self.path.sealing.unseal(r.recommendations)
+        view["end_detail"] = self.path.sealing.unseal(r.end_detail)
         return view
 
     def _indicator_view(self, r: EngagementRecord, key: str) -> dict[str, Any]:
@@ -177,7 +177,7 @@ class EngagementReads:
             "key": i.key,
             "objective": i.objective,
             "kind": i.kind.value,
-            "label": self.path.unseal(i.label),
+            "label": self.path.sealing.unseal(i.label),
             "baseline": i.baseline,
             "target": i.target,
             "unit": i.unit,

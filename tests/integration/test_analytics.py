@@ -110,9 +110,10 @@ def test_activity_counts_the_lifecycle(tracker) -> None:
     rel = bootstrap.analyst_service(tracker).activity(analyst, ["metric"])
     values = {r.dims["metric"]: r.value for r in rel.released}
     assert values == {"engagements_started": 5, "sessions_held": 5}
-    rows = release_rows(rel)
-    assert rows[-1] == {"metric": "(all)", "value": 10, "status": "released"}
-    assert to_csv(rows).splitlines()[0] == "metric,value,status"
+    rows = release_rows(rel)  # the one model: the CLI's rows
+    assert rows[-1] == {"scope": "total", "metric": None, "value": 10, "status": "released", "level": "quarter",
+                        "unit_depth": None, "k": 5, "privacy": "exact"}
+    assert to_csv(rows).splitlines()[0] == "scope,metric,value,status,level,unit_depth,k,privacy"
 
 
 def test_the_demo_then_a_json_summary_holds_no_cell_below_k_and_no_identifier(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_testimonials_and_readings_from_the_command_line(tmp_path: Path) -> None
            "value=96.5", "read_on=2026-02-02", cwd=tmp_path)
     rated = etrack(*db, "testimonials", "ratings", *as_("analyst", analyst.party), "--format", "json",
                    "--by", "metric", cwd=tmp_path)
-    assert [r["value"] for r in json.loads(rated.stdout)["rows"] if r["metric"] == "would_recommend=5"] == [6]
+    assert [r["value"] for r in json.loads(rated.stdout) if r["metric"] == "would_recommend=5"] == [6]
     quoted = json.loads(etrack(*db, "testimonials", "quotes", *as_("analyst", analyst.party), "--format", "json",
                                cwd=tmp_path).stdout)
     assert sorted(q["quote"] for q in quoted if q["status"] == "released") == ["quote 1", "quote 2", "quote 3"]

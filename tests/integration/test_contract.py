@@ -142,7 +142,7 @@ def test_erasure_on_every_backend(store_url: str) -> None:
     eid = open_engagement(app, cast)
     drive(app, cast, eid, "accompaniment.in_progress")
     admin = granted(app, Role.ADMIN, "DPO")
-    receipt = app.parties.erase(cast.coachee.party, admin)
+    receipt = app.parties.erase(cast.coachee.party, admin).value
     assert receipt["key_present"] is False
     assert app.engagements.view(eid, cast.coach)["parties"]["coachee"]["name"] == "[erased]"
     bootstrap.audit_service(app).trail.catch_up()

@@ -44,10 +44,13 @@ def test_after_erasure_no_file_holds_names_notes_or_key_bytes(tmp_path: Path) ->
         "SELECT key FROM etrack_vault WHERE subject = ?", (str(cast.coachee.party),)).fetchone()[0]
     assert key in all_files(tmp_path)  # the key is there before
 
-    receipt = app.parties.erase(cast.coachee.party, admin)
+    erased = app.parties.erase(cast.coachee.party, admin)
+    receipt = erased.value
+    assert erased.status == "recorded" and erased.aggregate_id == cast.coachee.party
     assert receipt["subject"] == str(cast.coachee.party) and receipt["key_destroyed_now"] is True
     assert receipt["key_present"] is False and len(receipt["receipt"]) == 64
-    assert app.parties.erase(cast.coachee.party, admin)["receipt"] == receipt["receipt"]  # idempotent
+    again = app.parties.erase(cast.coachee.party, admin)  # idempotent: the same receipt, nothing more recorded
+    assert again.value["receipt"] == receipt["receipt"] and again.status == "already recorded"
 
     view = app.engagements.view(eid, cast.coach)
     assert view["parties"]["coachee"]["name"] == "[erased]"

@@ -75,8 +75,11 @@ class Store:
         app.close()
         self.key = str(where / "log.pem")
         self.public = self.run("audit", "keygen", self.key)
-        self.run("audit", "witness", "init", "--key", str(where / "w.pem"), "--state",
-                 str(where / "w.json"))
+        witness = self.run("audit", "witness", "init", "--key", str(where / "w.pem"), "--state",
+                           str(where / "w.json"))
+        # a policy whose one witness never answers (port 9, discard): a push gathers no cosignature
+        (where / "push.policy").write_text(f"log {self.run('audit', 'vkey', '--key', self.key)}\n"
+                                           f"witness w {witness} http://127.0.0.1:9/\nquorum w\n")
         self.run("--db", self.url, "audit", "checkpoint", "--as", self.auditor, "--key", self.key,
                  "--out", str(where / "one.note"))
         self.run("audit", "witness", "cosign", str(where / "one.note"), "--state", str(where / "w.json"),
@@ -109,6 +112,11 @@ CASES: dict[str, dict[str, Any]] = {
         "refused": lambda s: ["activity", "--as", s.as_outsider("analyst")],
         "failing": lambda s: ["activity", "--as", s.analyst, "--by", "colour"],
         "ok": lambda s: ["activity", "--as", s.analyst, "--format", "csv"],
+    },
+    "testimonials ratings": {
+        "refused": lambda s: ["testimonials", "ratings", "--as", s.as_outsider("analyst")],
+        "failing": lambda s: ["testimonials", "ratings", "--as", s.analyst, "--by", "colour"],
+        "ok": lambda s: ["testimonials", "ratings", "--as", s.analyst, "--format", "csv"],
     },
     "signals summary": {
         "refused": lambda s: ["signals", "summary", "--as", s.as_outsider("analyst")],
@@ -161,6 +169,18 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["audit", "witness", "request", str(s.where / "none.note"), "--as", s.auditor],
         "ok": None,  # the request body: checked in test_witness_protocol.py
     },
+    "releases plan": {
+        "refused": lambda s: ["releases", "plan", "--period", "2026-Q1", "--as", s.as_outsider("analyst")],
+        "failing": lambda s: ["releases", "plan", "--period", "2026-Q5", "--as", s.analyst],
+        "ok": lambda s: ["releases", "plan", "--period", "2026-Q1", "--as", s.analyst, "--format", "csv"],
+    },
+    "audit witness push": {
+        "refused": lambda s: ["audit", "witness", "push", str(s.where / "two.note"), "--policy",
+                              str(s.where / "push.policy"), "--as", s.as_outsider("auditor")],
+        "failing": lambda s: ["audit", "witness", "push", str(s.where / "two.note"), "--policy",
+                              str(s.where / "push.policy"), "--as", s.auditor, "--timeout", "2"],  # QuorumNotMet
+        "ok": None,  # pushing needs a witness that answers: checked in test_witness_http.py and test_http_log.py
+    },
     "audit witness add-checkpoint": {
         "refused": None,
         "why": "the witness decides on its own state and key: it opens no store and names no reader",
@@ -188,6 +208,21 @@ CASES: dict[str, dict[str, Any]] = {
         "refused": None,  # the workflow definition is public: no reader, nothing to refuse
         "failing": lambda s: ["workflow", "diagram", "--format", "svg"],  # no Mermaid CLI on the test PATH
         "ok": lambda s: ["workflow", "diagram", "--format", "json"],
+    },
+    "calendar": {
+        "refused": lambda s: ["calendar", s.coach.split(":")[1], "--as", s.sponsor],  # another person's
+        "failing": lambda s: ["calendar", "not-an-id", "--as", s.coach],
+        "ok": lambda s: ["calendar", s.coach.split(":")[1], "--as", s.coach],
+    },
+    "subject export": {
+        "refused": lambda s: ["subject", "export", str(s.outsider), "--as", s.as_outsider("admin")],
+        "failing": lambda s: ["subject", "export", "not-an-id", "--as", s.admin],
+        "ok": lambda s: ["subject", "export", str(s.outsider), "--as", s.admin],
+    },
+    "import template": {
+        "refused": None,  # an import layout is public: no reader, nothing to refuse
+        "failing": lambda s: ["import", "template", "cohorts"],  # not a layout: exit 2
+        "ok": lambda s: ["import", "template", "engagements"],
     },
 }
 

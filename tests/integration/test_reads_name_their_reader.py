@@ -59,7 +59,9 @@ NO_READER = {
     "audit witness add-checkpoint": "a witness's decision on its own state file, with its own key; opens no store",
     "audit witness add-log": "adds a log's public key to a witness's state file; opens no store",
     "audit witness init": "writes a witness's key and empty state; opens no store",
+    "audit witness serve": "a witness answering on its own state and key; opens no store",
     "demo": "records the sample store and prints the sample it recorded (its own, public, data)",
+    "import template": "writes an import layout's header line: code, not data; opens no store",
     "init": "the first admin, refused once a store has one; prints only the new admin's id",
     "new-cipher-key": "prints a random key; opens no store",
     "new-record-key": "prints a random key; opens no store",
@@ -67,6 +69,9 @@ NO_READER = {
     "projections rebuild": "an operator's maintenance: prints counts and the trail's head hash, no content",
     "projections run": "an operator's maintenance: prints counts only",
     "serve": "the HTTP server: each request names its reader by its token (tests/integration/test_http_permissions.py)",
+    "projections status": "an operator's maintenance: positions and lag per store, counts only",
+    "tenant create": "an operator's: makes a tenant's empty store and keys; prints its name and where they are",
+    "tenant list": "the tenants' names and store URLs (no data of any tenant)",
     "steps": "the step catalogue: code, not data",
     "tick": "the deadline clock's write (the system role); prints which deadline of which id fell due",
     "workflow diagram": "the workflow definition: code, not data",
@@ -77,6 +82,16 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "access history": (lambda s, t: [], lambda s: s.as_outsider("auditor")),
     "activity": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
     "audit checkpoint": (lambda s, t: ["--key", s.key], lambda s: s.as_outsider("auditor")),
+    "calendar": (lambda s, t: [s.coach.split(":")[1]], lambda s: s.sponsor),  # another person's calendar
+    "import engagements": (lambda s, t: [_csv(s, "coach,coachee,sponsor,sponsor_function,org_unit\n")],
+                           lambda s: s.as_outsider("admin")),
+    "import parties": (lambda s, t: [_csv(s, "kind,name\nperson,Someone\n")], lambda s: s.as_outsider("admin")),
+    "party rectify": (lambda s, t: [str(s.outsider), "--name", "Oscar O."], lambda s: s.as_outsider("admin")),
+    "reminders opt-in": (lambda s, t: [s.coach.split(":")[1]], lambda s: s.as_outsider("admin")),
+    "reminders opt-out": (lambda s, t: [s.coach.split(":")[1]], lambda s: s.as_outsider("admin")),
+    "reminders pending": (lambda s, t: [], lambda s: s.as_outsider("admin")),
+    "reminders send": (lambda s, t: [], lambda s: s.as_outsider("admin")),
+    "subject export": (lambda s, t: [str(s.outsider)], lambda s: s.as_outsider("admin")),
     "audit consistency": (lambda s, t: ["1"], lambda s: s.as_outsider("auditor")),
     "audit export": (lambda s, t: [], lambda s: s.as_outsider("auditor")),
     "audit prove": (lambda s, t: [str(s.eid), "--key", s.key, "--out", str(t / "b.json")],
@@ -84,6 +99,8 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "audit tiles": (lambda s, t: ["--key", s.key, "--out", str(t / "tiles")], lambda s: s.as_outsider("auditor")),
     "audit verify": (lambda s, t: [], lambda s: s.as_outsider("auditor")),
     "audit witness request": (lambda s, t: [str(s.where / "two.note")], lambda s: s.as_outsider("auditor")),
+    "audit witness push": (lambda s, t: [str(s.where / "two.note"), "--policy", str(s.where / "push.policy")],
+                           lambda s: s.as_outsider("auditor")),
     "audit witness cosign": (lambda s, t: [str(s.where / "two.note"), "--state", str(s.where / "w.json"), "--key",
                                            str(s.where / "w.pem")], lambda s: s.as_outsider("auditor")),
     "coach hours": (lambda s, t: ["--coach", s.coach.split(":")[1]], lambda s: s.as_outsider("auditor")),
@@ -99,6 +116,7 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "parties": (lambda s, t: [], lambda s: s.as_outsider("admin")),
     "privacy-budget grant": (lambda s, t: [s.analyst.split(":")[1], "1"], lambda s: s.as_outsider("admin")),
     "privacy-budget show": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
+    "releases plan": (lambda s, t: ["--period", "2026"], lambda s: s.as_outsider("analyst")),
     "replay": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("auditor")),
     "report engagement": (lambda s, t: [str(s.eid), "--out", str(t / "r.html")], lambda s: s.as_outsider("coach")),
     "report synthesis": (lambda s, t: ["--period", "2026", "--out", str(t / "s.html")],
@@ -115,7 +133,24 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "token issue": (lambda s, t: [str(s.outsider)], lambda s: s.as_outsider("admin")),
     "token list": (lambda s, t: [], lambda s: s.as_outsider("admin")),
     "token revoke": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("admin")),
+    "tenant delete": (lambda s, t: [a_tenant(s)], lambda s: s.as_outsider("admin")),
 }
+
+def _csv(store: Store, text: str) -> str:
+    """An import file beside the store (the command reads it before it names its reader)."""
+    path = store.where / f"import-{abs(hash(text))}.csv"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def a_tenant(store: Store) -> str:
+    """A tenant beside the store (its own file and keys), made once: only its own admin deletes it."""
+    from engagement_tracker.adapters.tenants import create_tenant, known_tenants
+
+    if "readers" not in known_tenants(store.url):
+        create_tenant(store.url, "readers")
+    return "readers"
+
 
 LEAVES = dict(leaves())
 WITH_READER = sorted(n for n, c in LEAVES.items() if any("--as" in p.opts for p in c.params))
@@ -192,6 +227,8 @@ PLUMBING = {
     "held_grants": "what the gates read at each call (GrantsSource); a caller reads app.access.grants(viewer)",
     "write_guard": "what a recording transaction re-checks of the grants its command relied on (no data)",
     "attempts": "the command path's retry loop",
+    "require_affordable": "what a DP release asks of the budget before drawing noise (the analyst it names is the viewer)",
+    "atomically": "the analysts' unit of work: records the releases of the calls it runs (each names its viewer)",
     # the command path's own API, which the services are given (load, decide, save, exactly once)
     "load": "the command path: the aggregate a command decides on (sealed values only)",
     "history": "the command path: an aggregate's events, folded by the views into their record (sealed)",
@@ -291,6 +328,8 @@ PY_READS: dict[str, tuple[Role, Callable[[World, Any], object]]] = {
     "audit.prove": (Role.AUDITOR, lambda w, v: w.audit.prove(v, w.eid, None, Ed25519PrivateKey.generate())),
     "audit.verify": (Role.AUDITOR, lambda w, v: w.audit.verify(v)),
     "analyst.activity": (Role.ANALYST, lambda w, v: w.analytics.activity(v)),
+    "analyst.plan": (Role.ANALYST, lambda w, v: w.analytics.plan(v, "2026")),
+    "analyst.preview": (Role.ANALYST, lambda w, v: w.analytics.preview(v, 1.0)),
     "analyst.summary": (Role.ANALYST, lambda w, v: w.analytics.summary(v)),
     "analyst.testimonials": (Role.ANALYST, lambda w, v: w.analytics.testimonials(v)),
     "analyst.trends": (Role.ANALYST, lambda w, v: w.analytics.trends(v)),

@@ -18,7 +18,10 @@ def plan(seed: int) -> list[tuple[str, object]]:
     rng = random.Random(seed)
     steps: list[tuple[str, object]] = []
     for _ in range(24):
-        if rng.random() < 0.3:
+        if rng.random() < 0.15:  # one command asking several releases (recorded together)
+            steps.append(("batch", [{"by": [rng.choice(["theme", "context", "unit"])], "period": rng.choice(["quarter", "year"]),
+                                     "unit": rng.choice([None, "A", "B"])} for _ in range(rng.randint(2, 3))]))
+        elif rng.random() < 0.3:
             steps.append(("facts", [fact(rng.choice(sorted(SOURCES)), rng.choice(UNITS), rng.choice(MONTHS),
                                          rng.choice(THEMES), rng.choice(CONTEXTS)) for _ in range(rng.randint(1, 12))]))
         else:
@@ -36,6 +39,9 @@ def run(h: Harness, steps: list[tuple[str, object]]) -> list[str]:
     for i, (kind, step) in enumerate(steps):
         if kind == "facts":
             h.add(step)  # type: ignore[arg-type]
+            continue
+        if kind == "batch":
+            outcomes.append(f"batch recorded {h.batch(ANALYST, step)}")  # type: ignore[arg-type]
             continue
         before = h.recorded()
         try:

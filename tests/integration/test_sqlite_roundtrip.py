@@ -22,6 +22,12 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     keys = drive(app, cast, full, "accompaniment.in_progress")
     day = START + timedelta(days=20)
     app.engagements.record_session(full, cast.coach, day, 90, ["delegation", "priorities"], "notes")
+    planned = datetime.combine(day + timedelta(days=7), datetime.min.time(), UTC) + timedelta(hours=14)
+    p1 = app.sessions.schedule_session(full, cast.coach, planned, 60, "Room 4, Lyon").value
+    p2 = app.sessions.schedule_session(full, cast.coachee, planned + timedelta(days=14), 60, "https://meet.example/a").value
+    app.sessions.reschedule_session(full, cast.coachee, p1, planned + timedelta(days=1), 90, "Room 5, Lyon")
+    app.sessions.cancel_session(full, cast.coach, p2)
+    app.sessions.hold_scheduled_session(full, cast.coach, p1, ["delegation"], "held as planned")
     a1 = app.engagements.commit_action(full, cast.coachee, "an action", day).value
     app.engagements.complete_action(full, cast.coachee, a1)
     a2 = app.engagements.commit_action(full, cast.coachee, "another").value
@@ -56,7 +62,9 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     app.engagements.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
     record_every_cohort_event_type(app)
     leaver = app.parties.register("person", "Someone Who Left").value
-    app.parties.erase(leaver, granted(app, Role.ADMIN, "DPO"))
+    dpo = granted(app, Role.ADMIN, "DPO")
+    app.subjects.rectify(leaver, dpo, name="Someone Who Has Left", contact="left@example.org")
+    app.parties.erase(leaver, dpo)
     return [full, declined, abandoned, team]
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
 from engagement_tracker.domain import EtrackError, InvalidInput
-from engagement_tracker.domain.errors import DisclosureRisk
+from engagement_tracker.domain.errors import DisclosureRisk, PeriodCut
 from engagement_tracker.projections.anonymity import Release
 from tests.regions_harness import (
     ANALYST,
@@ -42,7 +42,9 @@ queries = st.fixed_dictionaries({
     "until": st.sampled_from([None, None, "2026-03", "2026-06", "2026-05"]),
 })
 steps = st.lists(st.one_of(facts.map(lambda f: ("facts", f)), queries.map(lambda q: ("query", q)),
-                           queries.map(lambda q: ("other", q))), min_size=2, max_size=12)
+                           queries.map(lambda q: ("other", q)),
+                           st.lists(queries, min_size=2, max_size=4).map(lambda qs: ("batch", qs))),
+                 min_size=2, max_size=12)
 
 
 def attack(h: Harness) -> None:
@@ -62,6 +64,12 @@ def test_no_combination_of_releases_singles_out_fewer_than_k_persons(first, plan
         for kind, step in plan:
             if kind == "facts":
                 h.add(step)
+                continue
+            if kind == "batch":  # one command's releases (a note's sections): recorded together, each checked
+                recorded = h.batch(OTHER_ANALYST, step)  # against the ones before it in the command
+                event(f"a command recorded {min(recorded, 2)}+ releases together")
+                if recorded:
+                    attack(h)
                 continue
             before = h.recorded()
             accepted = len(h.releases)
@@ -111,3 +119,63 @@ def _bypass(h: Harness, unit: str) -> tuple[Release, dict[str, tuple[str | None,
 
 def test_every_error_is_an_etrack_error() -> None:
     assert issubclass(DisclosureRisk, EtrackError)
+
+
+periods = st.sampled_from(["2026-Q1", "2026-Q2", "2026", "2026-02", "2026-05"])
+
+
+def _ask_as_planned(h: Harness, analyst: Any, row: dict[str, Any]) -> Any:
+    ask = {"signal": h.service.summary, "activity": h.service.activity, "testimonial": h.service.testimonials}
+    return ask[row["family"]](analyst, row["by"].split(","), None, row["level"], row["k"], row["since"], row["until"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=dataset, plan=steps, period=periods, data=st.data())
+def test_the_planner_says_what_asking_would_answer(first, plan, period, data) -> None:
+    """After any history of releases by two analysts (alone or in one command), the plan records
+    nothing, and asking one of its shapes answers as the plan said: a releasable one is released
+    (never refused), a closed one refused, an empty one empty."""
+    app = new_tracker("memory:")
+    try:
+        h = Harness.open(app, MemoryAnalyticsView())
+        h.add(first)
+        for kind, step in plan:
+            if kind == "facts":
+                h.add(step)
+            elif kind == "batch":
+                h.batch(OTHER_ANALYST, step)
+            else:
+                try:
+                    h.summary(ANALYST if kind == "query" else OTHER_ANALYST, **step)
+                except (DisclosureRisk, InvalidInput):
+                    pass
+        before = h.recorded()
+        rows = h.service.plan(ANALYST, period)
+        assert h.recorded() == before  # planning records nothing
+        signal_rows = [r for r in rows if r["family"] == "signal"]
+        row = data.draw(st.sampled_from(signal_rows))
+        event(f"planned {row['status']}")
+        if row["status"] == "releasable":
+            rel = _ask_as_planned(h, ANALYST, row)
+            assert rel.rows and len(h.view.ledger("signal")) == before[0] + 1
+        elif row["status"] == "closed":
+            try:
+                _ask_as_planned(h, ANALYST, row)
+            except DisclosureRisk:
+                pass
+            else:
+                raise AssertionError(f"planned closed, yet released: {row}")
+            assert h.recorded() == before
+        elif row["status"] == "empty":
+            assert not _ask_as_planned(h, ANALYST, row).rows
+            assert h.recorded() == before
+        else:
+            assert row["status"] == "cut", row
+            try:
+                _ask_as_planned(h, ANALYST, row)
+            except PeriodCut:
+                pass
+            else:
+                raise AssertionError(f"planned cut, yet released: {row}")
+    finally:
+        app.close()

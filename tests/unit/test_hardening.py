@@ -161,7 +161,7 @@ def test_tampered_or_erased_content_is_a_typed_error(tracker, cast) -> None:
     assert tracker.sealer.erase_subject(str(cast.coachee.party))
     with pytest.raises(SubjectErased):
         tracker.sealer.unseal(sealed)
-    assert tracker.unseal(sealed) == "[erased]"
+    assert tracker.sealing.unseal(sealed) == "[erased]"
 
 
 def test_the_event_store_file_holds_no_key(tmp_path) -> None:

@@ -16,7 +16,10 @@ from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKF
 
 def test_every_workflow_step_is_in_the_catalogue_with_its_roles() -> None:
     # the ICF log consent is a standing consent, taken in every state: a step outside the workflow
-    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open", "consent_to_icf_log", "leave_testimonial"}
+    from engagement_tracker.domain.application.scheduling import SCHEDULING_STEPS
+
+    assert set(ENGAGEMENT_STEPS) == set(ENGAGEMENT_WORKFLOW.steps) | {"open", "consent_to_icf_log", "leave_testimonial",
+                                                                      *SCHEDULING_STEPS}
     assert ENGAGEMENT_STEPS["consent_to_icf_log"].roles == ("coachee",)
     assert set(COHORT_STEPS) == set(COHORT_WORKFLOW.steps) | {
         "open", "record_reading", "set_key_result_target", "leave_testimonial", "log_coaching"}
@@ -59,13 +62,17 @@ def test_a_step_no_command_takes_fails_at_definition() -> None:
 
 
 def test_each_step_holds_the_service_method_that_takes_it() -> None:
+    from engagement_tracker.domain.application.scheduling import SCHEDULING_STEPS
     from engagement_tracker.domain.application.steps import COHORT_COMMANDS, ENGAGEMENT_COMMANDS
 
-    for catalogue, service, names in ((ENGAGEMENT_STEPS, EngagementService, ENGAGEMENT_COMMANDS),
-                                      (COHORT_STEPS, CohortService, COHORT_COMMANDS)):
+    for catalogue, service, names, functions in (
+            (ENGAGEMENT_STEPS, EngagementService, ENGAGEMENT_COMMANDS, SCHEDULING_STEPS),
+            (COHORT_STEPS, CohortService, COHORT_COMMANDS, {})):
         for name, step in catalogue.items():
             if step.system_only:
                 assert step.command is None, name
+            elif name in functions:  # a step of its own module, taken with the service as ``self``
+                assert step.command is functions[name], name
             else:
                 assert step.command is getattr(service, names.get(name, name)), name
 

@@ -74,6 +74,7 @@ def test_cosigners_are_read_from_the_note() -> None:
     (f"log {wkey(1)}\n", "not a log's verifier key"),
     (f"witness A {log_vkey(ORIGIN, LOG.public_key())}\n", "line 1:"),
     ("witness A\n", "expected `witness"),
+    (f"witness A {wkey(1)} ftp://w.example/\n", "not an http(s) URL"),
     ("frobnicate\n", "unknown line 'frobnicate'"),
     ("quorum none\x07\n", "control character"),
 ])
@@ -90,3 +91,8 @@ def test_k_of_n_is_met_exactly_when_k_witnessed(case: tuple[int, int, set[int]])
     policy = parse_policy("\n".join([*lines, f"group G {k} " + " ".join(f"W{i}" for i in range(1, n + 1)),
                                      "quorum G"]))
     assert policy.satisfied({f"W{i}" for i in witnessed}) == (len(witnessed) >= k)
+
+
+def test_a_witness_line_may_give_where_it_answers() -> None:
+    policy = parse_policy(f"witness A {wkey(1)} https://w1.example/witness\nwitness B {wkey(2)}\nquorum A\n")
+    assert policy.witness_urls == {"A": "https://w1.example/witness"}  # B gives none: nobody pushes to it
