@@ -110,11 +110,6 @@ CASES: dict[str, dict[str, Any]] = {
         "failing": lambda s: ["activity", "--as", s.analyst, "--by", "colour"],
         "ok": lambda s: ["activity", "--as", s.analyst, "--format", "csv"],
     },
-    "releases plan": {
-        "refused": lambda s: ["releases", "plan", "--period", "2026", "--as", s.as_outsider("analyst")],
-        "failing": lambda s: ["releases", "plan", "--period", "someday", "--as", s.analyst],
-        "ok": lambda s: ["releases", "plan", "--period", "2026", "--as", s.analyst, "--format", "csv"],
-    },
     "testimonials ratings": {
         "refused": lambda s: ["testimonials", "ratings", "--as", s.as_outsider("analyst")],
         "failing": lambda s: ["testimonials", "ratings", "--as", s.analyst, "--by", "colour"],
