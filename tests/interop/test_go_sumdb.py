@@ -155,3 +155,31 @@ def test_go_sumdb_verifies_what_etrack_audit_tiles_publishes(tlogverify: Path, t
     done = run(tlogverify, tmp_path / "log", vkey, tmp_path / "old.checkpoint")
     assert done.returncode == 0, done.stderr
     assert "leaves proven and checked" in done.stdout and "extends" in done.stdout
+
+
+def test_go_sumdb_verifies_the_log_as_etrack_serve_serves_it(tlogverify: Path, tmp_path: Path) -> None:
+    """A monitor with nothing but Go's sumdb packages and the log's key reads checkpoint and tiles over HTTP."""
+    pytest.importorskip("fastapi")
+    from tests.integration.test_http_serve import serve
+
+    db = tmp_path / "etrack.sqlite"
+    app = new_tracker(f"sqlite:///{db}", FakeClock())
+    cast = Cast.register(app)
+    for _ in range(20):  # a full tile and a partial one
+        drive(app, cast, open_engagement(app, cast), "accompaniment.in_progress")
+    auditor = f"auditor:{granted(app, Role.AUDITOR, 'Aude').party}"
+    app.close()
+    etrack("audit", "keygen", "log.pem", cwd=tmp_path)
+    done = etrack("--db", f"sqlite:///{db}", "audit", "tiles", "--as", auditor, "--key", "log.pem", "--out", "log",
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    vkey = etrack("audit", "vkey", "--key", "log.pem", cwd=tmp_path).stdout.strip()
+    proc, url = serve(db, "--log-dir", "log")
+    try:
+        verified = run(tlogverify, f"{url}/log", vkey)
+        assert verified.returncode == 0, verified.stderr
+        assert "leaves proven and checked" in verified.stdout
+        assert run(tlogverify, f"{url}/nothing-here", vkey).returncode == 1  # a wrong URL is a failure, not a pass
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)

@@ -1,8 +1,9 @@
 // tlogverify checks an etrack tiles directory with Go's own golang.org/x/mod/sumdb packages, nothing of etrack:
 //
-//	tlogverify DIR VKEY [OLD_CHECKPOINT]
+//	tlogverify DIR|URL VKEY [OLD_CHECKPOINT]
 //
-// It opens DIR/checkpoint with note.Open and the log's verifier key, reads the tiles through a
+// DIR is a directory, or the URL a server publishes it under (http(s)://HOST/log: read with
+// net/http, as a monitor reads a served log). It opens DIR/checkpoint with note.Open and the log's verifier key, reads the tiles through a
 // tlog.TileReader (c2sp.org/tlog-tiles paths: tile/<L>/<N>[.p/<W>], tile/entries/<N>[.p/<W>]), checks
 // that they hash to the signed root (tlog.TreeHash), proves and checks the inclusion of every leaf of
 // the entry bundles (ProveRecord/CheckRecord), and, given an older checkpoint, that the tree extends it
@@ -14,6 +15,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,9 +37,25 @@ func fail(format string, args ...interface{}) {
 	os.Exit(1)
 }
 
+// read returns a file of the log: from the directory, or fetched from the server publishing it.
+func read(base, path string) ([]byte, error) {
+	if strings.HasPrefix(base, "http://") || strings.HasPrefix(base, "https://") {
+		resp, err := http.Get(strings.TrimSuffix(base, "/") + "/" + path)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s", path, resp.Status)
+		}
+		return io.ReadAll(resp.Body)
+	}
+	return os.ReadFile(filepath.Join(base, filepath.FromSlash(path)))
+}
+
 // open verifies a checkpoint note with the log's key and parses its body (c2sp.org/tlog-checkpoint).
-func open(path string, verifier note.Verifier) checkpoint {
-	msg, err := os.ReadFile(path)
+func open(base, path string, verifier note.Verifier) checkpoint {
+	msg, err := read(base, path)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -77,7 +95,7 @@ func (d dirTiles) Height() int { return height }
 func (d dirTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	for i, t := range tiles {
-		data, err := os.ReadFile(filepath.Join(d.dir, filepath.FromSlash(tilePath(t))))
+		data, err := read(d.dir, tilePath(t))
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +115,7 @@ func leaves(dir string, n int64) [][]byte {
 			w = 1 << height
 		}
 		t := tlog.Tile{H: height, L: -1, N: start >> height, W: int(w)}
-		data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(tilePath(t))))
+		data, err := read(dir, tilePath(t))
 		if err != nil {
 			fail("%v", err)
 		}
@@ -129,7 +147,7 @@ func main() {
 	if err != nil {
 		fail("note.NewVerifier: %v", err)
 	}
-	cp := open(filepath.Join(dir, "checkpoint"), verifier)
+	cp := open(dir, "checkpoint", verifier)
 	reader := tlog.TileHashReader(cp.tree, dirTiles{dir})
 	root, err := tlog.TreeHash(cp.tree.N, reader)
 	if err != nil {
@@ -150,7 +168,7 @@ func main() {
 	}
 	fmt.Printf("checkpoint %s size %d verified; %d leaves proven and checked\n", cp.origin, cp.tree.N, len(entries))
 	if len(os.Args) > 3 {
-		old := open(os.Args[3], verifier)
+		old := open(filepath.Dir(os.Args[3]), filepath.Base(os.Args[3]), verifier)
 		proof, err := tlog.ProveTree(cp.tree.N, old.tree.N, reader)
 		if err != nil {
 			fail("ProveTree %d -> %d: %v", old.tree.N, cp.tree.N, err)
