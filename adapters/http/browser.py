@@ -3,7 +3,9 @@
 The session cookie holds the token itself (HttpOnly, Secure, SameSite=Strict, path /): every
 page request authenticates it again, so a revoked or expired token ends the session at once.
 Each form carries a CSRF token derived from the session (SHA-256 of "csrf:" and the token),
-which a page on another site cannot read nor compute; a POST without it is refused. Every
+which a page on another site cannot read nor compute; a POST without it is refused. The sign-in
+form, before any session, carries a random one that must match a cookie set with the form
+(double submit), so another site cannot sign a browser in under its own token (login CSRF). Every
 answer sends a Content-Security-Policy allowing nothing from outside: the pages are
 self-contained (inline SVG charts, inline styles).
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import secrets
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -29,6 +32,9 @@ from engagement_tracker.domain.vocabulary import Role
 #: Nothing from outside: inline styles and data: images (the charts are inline SVG), forms to this site only.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; base-uri 'none'; "
        "frame-ancestors 'none'")
+
+#: The sign-in form's CSRF token (double submit): a page elsewhere can neither read nor set it.
+SIGNIN_COOKIE = "etrack_signin"
 
 _STYLE = ("body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}"
           "input,button{font:inherit;padding:.3rem .5rem}label{display:block;margin:.5rem 0}")
@@ -79,20 +85,30 @@ def pages_router(secure_cookie: bool = True) -> APIRouter:
 
     @router.get("/signin")
     def signin_form() -> HTMLResponse:
-        return _page("Sign in", '<h1>Sign in</h1><form method="post" action="/signin">'
-                     '<label>Token <input name="token" type="password" autocomplete="off" required></label>'
-                     '<button type="submit">Sign in</button></form>')
+        nonce = secrets.token_urlsafe(32)  # the form's CSRF token, also in a cookie only this site can set
+        response = _page("Sign in", '<h1>Sign in</h1><form method="post" action="/signin">'
+                         f'<input type="hidden" name="csrf" value="{nonce}">'
+                         '<label>Token <input name="token" type="password" autocomplete="off" required></label>'
+                         '<button type="submit">Sign in</button></form>')
+        response.set_cookie(SIGNIN_COOKIE, nonce, httponly=True, secure=secure_cookie, samesite="strict",
+                            path="/signin", max_age=3600)
+        return response
 
     @router.post("/signin")
-    def signin(request: Request, token: Annotated[str, Form()]) -> Response:
+    def signin(request: Request, token: Annotated[str, Form()], csrf: Annotated[str, Form()] = "") -> Response:
         from engagement_tracker.adapters.http.api import server_of
 
+        expected = request.cookies.get(SIGNIN_COOKIE, "")
+        if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+            # a form posted from another site (login CSRF) carries neither: nothing is authenticated
+            raise NotAuthenticated("the sign-in form's CSRF token does not match: open /signin and sign in from there")
         server = server_of(request)
         address = request.client.host if request.client else "unknown"
         authenticate(server.tracker, server.throttle, token.strip(), address)
         response = RedirectResponse("/me/page", status_code=303)
         response.set_cookie(SESSION_COOKIE, token.strip(), httponly=True, secure=secure_cookie, samesite="strict",
                             path="/")
+        response.delete_cookie(SIGNIN_COOKIE, path="/signin", secure=secure_cookie, httponly=True, samesite="strict")
         return response
 
     @router.post("/signout")

@@ -111,5 +111,14 @@ def test_forms_need_the_sessions_csrf_token_and_pages_send_a_strict_csp(live: Li
     assert c.get("/me/page").status_code == 200  # ... and the session still holds
     missing = c.post("/signout", data={}, follow_redirects=False)
     assert missing.status_code == 422
-    bad = live.client().post("/signin", data={"token": "etk_" + "x" * 43}, follow_redirects=False)
-    assert bad.status_code == 401 and "set-cookie" not in bad.headers
+    nonce = live.client().get("/signin").cookies["etrack_signin"]
+    form = live.client(Cookie=f"etrack_signin={nonce}")  # as a browser sends it back (httpx keeps Secure for https)
+    bad = form.post("/signin", data={"token": "etk_" + "x" * 43, "csrf": nonce}, follow_redirects=False)
+    assert bad.status_code == 401 and "etrack_session" not in bad.headers.get("set-cookie", "")
+    elsewhere = live.client().post("/signin", data={"token": live.tokens["sponsor"]}, follow_redirects=False)
+    assert elsewhere.status_code == 401 and "etrack_session" not in elsewhere.headers.get("set-cookie", "")  # login CSRF
+    forged_form = live.client(Cookie=f"etrack_signin={nonce}")
+    wrong = forged_form.post("/signin", data={"token": live.tokens["sponsor"], "csrf": "x" * 43}, follow_redirects=False)
+    assert wrong.status_code == 401
+    good = form.post("/signin", data={"token": live.tokens["sponsor"], "csrf": nonce}, follow_redirects=False)
+    assert good.status_code == 303 and "etrack_session=" in good.headers["set-cookie"]
