@@ -274,6 +274,14 @@ def api_router() -> APIRouter:
         rows = server_of(request).tracker.parties.list(who.granted((Role.ADMIN,)))
         return page_of(request, response, rows, cursor, limit)
 
+    @router.post("/parties/{party_id}/erase", tags=["admin"],
+                 summary="Erase a person or team (GDPR): record it, revoke their grants, destroy their key (admins)")
+    def erase_party(request: Request, response: Response, party_id: UUID, who: Who,
+                    idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        server = server_of(request)
+        result = server.tracker.parties.erase(party_id, who.granted((Role.ADMIN,)), command_id=idempotency_key)
+        return outcome(server, response, result)
+
     @router.get("/grants", tags=["admin"], summary="Who holds which organisation-wide role now (auditors, admins)")
     def grants(request: Request, who: Who) -> dict[str, Any]:
         held = server_of(request).tracker.access.grants(who.granted((Role.ADMIN, Role.AUDITOR)))
@@ -381,6 +389,12 @@ def api_router() -> APIRouter:
         viewer = who.granted((Role.COACH, Role.AUDITOR, Role.ADMIN))
         return plain(server_of(request).tracker.engagements.coach_hours(viewer, coach))  # type: ignore[no-any-return]
 
+    @router.get("/coach-load", tags=["coaches"],
+                summary="A coach's active team engagements against the capacity policy (the coach; admins name one)")
+    def coach_load(request: Request, who: Who, coach: UUID | None = None) -> dict[str, Any]:
+        viewer = who.granted((Role.COACH, Role.ADMIN))
+        return plain(server_of(request).tracker.engagements.coach_load(viewer, coach))  # type: ignore[no-any-return]
+
     # --- analysts: released aggregates only ----------------------------------------------------
     def release(request: Request, rel: Any) -> Response:
         if isinstance(rel, Release):
@@ -430,6 +444,12 @@ def api_router() -> APIRouter:
         rel = analyst_service(server_of(request).tracker).testimonials(who.granted((Role.ANALYST, Role.ADMIN)), by, unit,
                                                                        period, k, since, until)
         return release(request, rel)
+
+    @router.get("/testimonials/quotes", tags=["analysts"],
+                summary="Texts their authors consented to have quoted: the quarter and the text, never a person")
+    def testimonial_quotes(request: Request, who: Who) -> list[dict[str, Any]]:
+        viewer = who.granted((Role.ANALYST, Role.ADMIN))
+        return plain(server_of(request).tracker.engagements.testimonial_quotes(viewer))  # type: ignore[no-any-return]
 
     @router.get("/budgets", tags=["analysts"], summary="A privacy budget: an analyst's own, or (admins) anyone's")
     def budget(request: Request, who: Who, analyst: UUID | None = None) -> dict[str, Any]:

@@ -213,3 +213,23 @@ def test_a_differentially_private_release_is_a_post_paid_from_the_budget(live: L
     assert again.status_code == 200 and analyst.get("/budgets").json()["spent"] == 0.5
     assert analyst.get("/signals/summary", params={"privacy": "dp"}).status_code == 200  # a GET never spends
     assert analyst.get("/budgets").json()["spent"] == 0.5
+
+
+def test_an_admin_erases_a_party_over_http_and_its_token_stops_at_once(live: Live) -> None:
+    admin = live.client("admin")
+    made = admin.post("/parties", json={"kind": "person", "name": "Erin Erased"})
+    party = made.json()["value"]
+    secret = admin.post("/tokens", json={"party": party}).json()["value"]["secret"]
+    assert live.client(secret).get("/me").status_code == 200
+    erased = admin.post(f"/parties/{party}/erase", headers={"Idempotency-Key": f"erase-{party}"})
+    assert erased.status_code == 200 and erased.json()["status"] == "recorded", erased.text
+    assert erased.json()["value"]["key_present"] is False and len(erased.json()["value"]["receipt"]) == 64
+    again = admin.post(f"/parties/{party}/erase", headers={"Idempotency-Key": f"erase-{party}"})
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["value"]["receipt"] == \
+        erased.json()["value"]["receipt"]
+    assert live.client(secret).get("/me").status_code == 401  # an erased party's token is refused
+    load = live.client("coach").get("/coach-load")
+    assert load.status_code == 200 and load.json()["coach"] == str(demo_id("coach-1"))
+    quotes = live.client("analyst").get("/testimonials/quotes")
+    assert quotes.status_code == 200 and isinstance(quotes.json(), list)
+    assert all(set(q) <= {"quarter", "text", "period"} for q in quotes.json()), quotes.json()[:1]

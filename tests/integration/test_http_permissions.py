@@ -70,8 +70,11 @@ def matrix(live: Live) -> list[tuple[str, str, dict[str, Any] | None, set[str]]]
         ("GET", "/audit/consistency?old=1", None, org_readers),
         ("GET", f"/replay/{SHOWN}", None, org_readers),
         ("GET", f"/coach-hours?coach={live.parties['coach']}", None, {"coach", "auditor", "admin"}),
+        ("GET", f"/coach-load?coach={live.parties['coach']}", None, {"coach", "admin"}),
+        ("GET", "/testimonials/quotes", None, {"analyst", "admin"}),
         # writes: every caller but the allowed ones is refused, and nothing is written
         ("POST", "/parties", {"kind": "person", "name": "Pat"}, {"admin"}),
+        ("POST", f"/parties/{stranger}/erase", None, {"admin"}),
         ("POST", "/grants", {"party": stranger, "role": "auditor"}, {"admin"}),
         ("DELETE", f"/grants/{demo_id('analyst')}/analyst", None, {"admin"}),
         ("POST", "/tokens", {"party": stranger}, {"admin"}),
