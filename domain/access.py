@@ -13,12 +13,13 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
 import attrs
 
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput, NotAuthenticated, NotPermitted
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 
@@ -198,6 +199,13 @@ def require_grant(actor: Actor, role: Role, grants: GrantsSource, action: str) -
 # relied on is gone, so the command is refused with NotPermitted and nothing is recorded; every
 # grant is still held (another party's grant changed), so the command tries again. A revocation
 # that commits first always wins.
+#
+# A bearer token is relied on the same way (``rely_on_token``, called by ``tokens.authenticate``
+# inside the scope): a ``TokenRevoked`` is a change of the same register, so a revocation that
+# commits while the command decides rolls its transaction back, and the token is checked again
+# (``recheck_moved``): revoked, the command is refused with NotAuthenticated and nothing is
+# recorded. A token's expiry is checked against the time the command records
+# (``require_tokens_current``, just before the recording transaction).
 
 
 @attrs.frozen
@@ -207,6 +215,17 @@ class Reliance:
     party: str
     role: str
     action: str
+
+
+@attrs.frozen(eq=False)
+class TokenReliance:
+    """A bearer token one command relied on: the party it identified, until when it is valid, and how
+    to ask again whether it still is (``recheck``: raises NotAuthenticated when it is not)."""
+
+    token: str
+    party: str
+    expires_at: datetime | None
+    recheck: Callable[[], object] = attrs.field(repr=False)
 
 
 class GrantsMoved(Exception):
@@ -233,12 +252,18 @@ class GrantScope:
 
     def __init__(self) -> None:
         self.reliances: list[Reliance] = []
+        #: The bearer tokens the command relied on (``rely_on_token``).
+        self.tokens: list[TokenReliance] = []
         #: The access register's version the gates first read the grants at (None: not read yet).
         self.register_version: int | None = None
 
     def rely(self, reliance: Reliance) -> None:
         if reliance not in self.reliances:
             self.reliances.append(reliance)
+
+    def rely_on_token(self, reliance: TokenReliance) -> None:
+        if all(t.token != reliance.token for t in self.tokens):
+            self.tokens.append(reliance)
 
 
 _SCOPE: ContextVar[GrantScope | None] = ContextVar("etrack_grant_scope", default=None)
@@ -268,6 +293,30 @@ def note_register_version(version: int) -> None:
         scope.register_version = version
 
 
+def rely_on_token(reliance: TokenReliance) -> None:
+    """Inside a recording command's scope: the command relies on this token (checked again at commit)."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.rely_on_token(reliance)
+
+
+def require_tokens_current(at: datetime) -> None:
+    """Raise NotAuthenticated if a token the running command relied on has expired by ``at``, the time
+    the command records."""
+    scope = _SCOPE.get()
+    for t in () if scope is None else scope.tokens:
+        if t.expires_at is not None and t.expires_at <= at:
+            raise NotAuthenticated(
+                f"the token expired at {t.expires_at.isoformat()}, before this was recorded; nothing was recorded"
+            )
+
+
+def relied_on_tokens() -> tuple[TokenReliance, ...]:
+    """The bearer tokens the running command relied on so far (none outside a command's scope)."""
+    scope = _SCOPE.get()
+    return () if scope is None else tuple(scope.tokens)
+
+
 def relied_on() -> tuple[Reliance, ...]:
     """The grants the running command relied on so far (none outside a command's scope)."""
     scope = _SCOPE.get()
@@ -277,8 +326,8 @@ def relied_on() -> tuple[Reliance, ...]:
 def grant_guard() -> GrantGuard | None:
     """What the running command's recording transaction must check (None: it relied on no grant)."""
     scope = _SCOPE.get()
-    if scope is None or not scope.reliances or scope.register_version is None:
-        return None  # no grant relied on, or grants not read from an access register (a host's fixed table)
+    if scope is None or not (scope.reliances or scope.tokens) or scope.register_version is None:
+        return None  # nothing relied on, or grants not read from an access register (a host's fixed table)
     return GrantGuard(scope.register_version, tuple(scope.reliances))
 
 
@@ -297,11 +346,14 @@ def recheck(reliances: tuple[Reliance, ...], grants: Grants) -> None:
 
 def recheck_moved(grants: GrantsSource) -> None:
     """After :class:`GrantsMoved`: read the grants again, as committed now, and raise NotPermitted if
-    one relied on was revoked; otherwise the next attempt is guarded by the register as read now."""
+    one relied on was revoked (NotAuthenticated if a token relied on was revoked or expired); otherwise
+    the next attempt is guarded by the register as read now."""
     scope = _SCOPE.get()
     if scope is None:
         return
     scope.register_version = None
+    for token in scope.tokens:
+        token.recheck()
     recheck(tuple(scope.reliances), grants())
 
 

@@ -37,6 +37,7 @@ from engagement_tracker.adapters.http.identity import (
     ROLE_HEADER,
     SESSION_COOKIE,
     Caller,
+    CallerRoute,
     Throttle,
     authenticate,
     bearer_of,
@@ -101,8 +102,8 @@ def caller(request: Request,
     if secret is None and request.method in ("GET", "HEAD"):  # the pages' session reads; a write needs the header
         secret = request.cookies.get(SESSION_COOKIE)
     address = request.client.host if request.client else "unknown"
-    party = authenticate(server.tracker, server.throttle, secret, address)
-    return Caller(server.tracker, party, claimed_role(etrack_role))
+    identity = authenticate(server.tracker, server.throttle, secret, address)
+    return Caller(server.tracker, identity, claimed_role(etrack_role))
 
 
 Who = Annotated[Caller, Depends(caller)]
@@ -251,7 +252,7 @@ def _step_route(router: APIRouter, kind: str, step: Step, locate: Callable[[Call
 
 
 def api_router() -> APIRouter:
-    router = APIRouter(responses=ERRORS)
+    router = APIRouter(responses=ERRORS, route_class=CallerRoute)
 
     # --- who am I ------------------------------------------------------------------------------
     @router.get("/me", tags=["identity"], summary="The caller: party, grants held now, engagements and cohorts")

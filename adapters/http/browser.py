@@ -25,7 +25,7 @@ from uuid import UUID
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from engagement_tracker.adapters.http.identity import SESSION_COOKIE, Caller, authenticate
+from engagement_tracker.adapters.http.identity import SESSION_COOKIE, Caller, CallerRoute, authenticate
 from engagement_tracker.domain.errors import InvalidInput, MissingDependency, NotAuthenticated
 from engagement_tracker.domain.vocabulary import Role
 
@@ -65,9 +65,10 @@ def _session(request: Request) -> tuple[Caller, str]:
     server = server_of(request)
     secret = request.cookies.get(SESSION_COOKIE)
     address = request.client.host if request.client else "unknown"
-    party = authenticate(server.tracker, server.throttle, secret, address)
+    identity = authenticate(server.tracker, server.throttle, secret, address)
+    identity.rely()  # inside the route's recording scope (CallerRoute): a page that records relies on it
     assert secret is not None  # noqa: S101 - authenticate refused a missing one
-    return Caller(server.tracker, party, None), secret
+    return Caller(server.tracker, identity, None), secret
 
 
 def _pages() -> Any:
@@ -81,7 +82,7 @@ def _pages() -> Any:
 
 
 def pages_router(secure_cookie: bool = True) -> APIRouter:
-    router = APIRouter(tags=["pages"], include_in_schema=False)
+    router = APIRouter(tags=["pages"], include_in_schema=False, route_class=CallerRoute)
 
     @router.get("/signin")
     def signin_form() -> HTMLResponse:

@@ -7,6 +7,12 @@ organisation-wide call, the first of the call's roles the party is granted. Then
 gates decide, exactly as for any other caller: a claimed role the party does not hold is refused
 there (403), never here.
 
+A request's token is relied on the way a gate's grant is (``domain/access.py``): every route runs
+inside ``relying_on_grants`` with the token as read when the request was authenticated
+(:class:`CallerRoute`), so a command or a release the request records is recorded only if the
+access register still says, in the recording transaction, that the token is valid; a revocation
+that commits first refuses it (401, nothing recorded).
+
 Repeated bad tokens from one address are slowed: after ``FREE_FAILURES`` failures within
 ``WINDOW`` seconds each further attempt waits, doubling up to ``MAX_DELAY`` seconds. The table is
 in memory and bounded (``MAX_ADDRESSES``); a token is never logged nor echoed.
@@ -14,14 +20,20 @@ in memory and bounded (``MAX_ADDRESSES``); a token is never logged nor echoed.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
+from fastapi.routing import APIRoute
+
+from engagement_tracker.domain.access import relying_on_grants
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.application.tokens import Identity
 from engagement_tracker.domain.errors import InvalidInput, NotAuthenticated, NotFound
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
@@ -74,20 +86,20 @@ def bearer_of(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def authenticate(app: EngagementTracker, throttle: Throttle, secret: str | None, address: str) -> UUID:
-    """The party ``secret`` identifies now; slowed when the address failed repeatedly."""
+def authenticate(app: EngagementTracker, throttle: Throttle, secret: str | None, address: str) -> Identity:
+    """Who ``secret`` identifies now; slowed when the address failed repeatedly."""
     wait = throttle.delay(address)
     if wait:
         time.sleep(wait)
     if secret is None:
         raise NotAuthenticated("no token given (Authorization: Bearer etk_...)")
     try:
-        party = app.access.authenticate(secret)
+        identity = app.access.identify(secret)
     except NotAuthenticated:
         throttle.failed(address)
         raise
     throttle.succeeded(address)
-    return party
+    return identity
 
 
 def claimed_role(raw: str | None) -> Role | None:
@@ -104,9 +116,10 @@ def claimed_role(raw: str | None) -> Role | None:
 class Caller:
     """The party a request's token identifies, and how it chooses the role it acts in."""
 
-    def __init__(self, app: EngagementTracker, party: UUID, claimed: Role | None) -> None:
+    def __init__(self, app: EngagementTracker, identity: Identity, claimed: Role | None) -> None:
         self.app = app
-        self.party = party
+        self.identity = identity
+        self.party: UUID = identity.party
         self.claimed = claimed
 
     def as_(self, role: Role) -> Actor:
@@ -158,3 +171,30 @@ class Caller:
                 role = Role.COACH if c.coach == self.party else Role.MEMBER
                 found.append({"kind": "cohort", "id": str(cid), "role": role.value, "state": c.state})
         return found
+
+
+def relying_on_caller(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` run inside a recording scope that relies on its caller's token (see the module's
+    docstring): the same thread as the service calls, so the scope reaches their commit. A page reads
+    its session cookie inside the endpoint, and relies on it there."""
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with relying_on_grants():
+            for who in (v for v in kwargs.values() if isinstance(v, Caller)):
+                who.identity.rely()
+            return endpoint(*args, **kwargs)
+
+    # FastAPI reads the parameters from the signature, with their annotations resolved in the
+    # endpoint's own module (its annotations are strings there).
+    run.__signature__ = inspect.signature(endpoint, eval_str=True)  # type: ignore[attr-defined]
+    return run
+
+
+class CallerRoute(APIRoute):
+    """Every synchronous route of a router runs relying on its caller's token (``relying_on_caller``)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = relying_on_caller(endpoint)
+        super().__init__(path, endpoint, **kwargs)

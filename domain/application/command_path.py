@@ -24,7 +24,14 @@ from eventsourcing.persistence import (
     PersistenceError,
 )
 
-from engagement_tracker.domain.access import Grants, GrantsMoved, grant_guard, note_register_version, recheck_moved
+from engagement_tracker.domain.access import (
+    Grants,
+    GrantsMoved,
+    grant_guard,
+    note_register_version,
+    recheck_moved,
+    require_tokens_current,
+)
 from engagement_tracker.domain.application.confidential import ERASED, Confidential
 from engagement_tracker.domain.application.event_store import EventStore, as_uuid
 from engagement_tracker.domain.checks import read_settings
@@ -327,7 +334,9 @@ class CommandPath(EventStore):
         """What a recording transaction must check before it commits: the grants the running command
         relied on (``access.relying_on_grants``), as a ``grant_guard`` the recorder checks against the
         access register's version, read in the same transaction once it holds the lock that orders it
-        against any change to the register (``access.GrantGuard``). Nothing relied on: no check."""
+        against any change to the register (``access.GrantGuard``). Nothing relied on: no check.
+        A bearer token relied on that has expired by now refuses the command here (NotAuthenticated)."""
+        require_tokens_current(self.now())
         guard = grant_guard()
         return {} if guard is None else {"grant_guard": guard}
 

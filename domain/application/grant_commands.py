@@ -16,7 +16,7 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import Grants, grant_checked, require_auditor, require_grant
 from engagement_tracker.domain.application import tokens
 from engagement_tracker.domain.application.command_path import CommandPath
-from engagement_tracker.domain.application.tokens import IssuedToken
+from engagement_tracker.domain.application.tokens import Identity, IssuedToken
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
@@ -132,6 +132,11 @@ class AccessService:
     def authenticate(self, secret: object) -> UUID:
         """The party a bearer token identifies now (NotAuthenticated otherwise); its grants still decide."""
         return tokens.authenticate(self.path, secret)
+
+    def identify(self, secret: object) -> Identity:
+        """The party a bearer token identifies now, as a reliance a later command's scope takes on
+        (``identity.rely()`` inside ``access.relying_on_grants``: checked again at commit)."""
+        return tokens.identify(self.path, secret)
 
     def grants(self, viewer: Actor) -> Grants:
         """Who holds which organisation-wide roles now (read-only: party id -> roles), for auditors and

@@ -14,6 +14,7 @@ and no message ever echoes the secret.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import secrets
@@ -23,7 +24,13 @@ from uuid import UUID
 
 import attrs
 
-from engagement_tracker.domain.access import grant_checked, require_admin
+from engagement_tracker.domain.access import (
+    TokenReliance,
+    grant_checked,
+    note_register_version,
+    rely_on_token,
+    require_admin,
+)
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
@@ -137,15 +144,60 @@ def list_tokens(path: CommandPath, admin: Actor, party_id: object = None) -> lis
     return rows
 
 
-def authenticate(path: CommandPath, secret: object) -> UUID:
-    """The party a bearer token identifies now; NotAuthenticated for a missing, malformed, unknown,
-    revoked or expired token, or one whose party was erased."""
+@attrs.frozen
+class Identity:
+    """Who a bearer token identified, read at the access register's ``register_version``: the party,
+    and the token as a reliance a recording command checks again at commit (``rely``)."""
+
+    party: UUID
+    register_version: int
+    reliance: TokenReliance
+
+    def rely(self) -> None:
+        """Inside a recording command's scope (``access.relying_on_grants``): the command relies on this
+        token as read then, so a revocation committed since refuses it (NotAuthenticated, nothing recorded)."""
+        note_register_version(self.register_version)
+        rely_on_token(self.reliance)
+
+
+def identify(path: CommandPath, secret: object) -> Identity:
+    """The party a bearer token identifies now, and the token as a reliance; NotAuthenticated for a
+    missing, malformed, unknown, revoked or expired token, or one whose party was erased."""
     if not isinstance(secret, str) or not secret:
         raise NotAuthenticated("no token given")
     if not TOKEN_FORM.fullmatch(secret):
         raise NotAuthenticated("the token is malformed (expected etk_ and 43 characters)")
+    digest = digest_of(secret)
     register = path.access_register()
-    found = None if register is None else register.token_holder(digest_of(secret), path.now())
+    token, party = _holder(path, register, digest)
+    assert register is not None  # noqa: S101 - a token was found in it
+    reliance = TokenReliance(token, str(party), register.tokens[token]["expires_at"],
+                             functools.partial(_recheck, path, digest))
+    return Identity(party, register.version, reliance)
+
+
+def authenticate(path: CommandPath, secret: object) -> UUID:
+    """The party a bearer token identifies now (see :func:`identify`).
+
+    Inside a recording command (``access.relying_on_grants``), the token is relied on: the
+    transaction that records the command checks that the access register has not moved since it
+    was read here, and a revocation that commits first refuses the command (NotAuthenticated,
+    nothing recorded); an expiry before the command's time refuses it too."""
+    identity = identify(path, secret)
+    identity.rely()
+    return identity.party
+
+
+def _recheck(path: CommandPath, digest: str) -> None:
+    """After the register moved: the token read again, as committed now (NotAuthenticated if revoked)."""
+    register = path.access_register()
+    note_register_version(0 if register is None else register.version)
+    _holder(path, register, digest)
+
+
+def _holder(path: CommandPath, register: AccessRegister | None, digest: str) -> tuple[str, UUID]:
+    """The valid token with this digest and its party, in ``register`` as read now."""
+    found = None if register is None else register.token_holder(digest, path.now())
     if found is None:
         raise NotAuthenticated("the token is unknown, revoked or expired")
     try:
@@ -154,7 +206,10 @@ def authenticate(path: CommandPath, secret: object) -> UUID:
         erased = True
     if erased:
         raise NotAuthenticated("the token's party was erased")
-    return found[1]
+    return found
 
 
-__all__ = ["IssuedToken", "authenticate", "digest_of", "issue_token", "list_tokens", "new_secret", "revoke_token"]
+__all__ = [
+    "Identity", "IssuedToken", "authenticate", "digest_of", "identify", "issue_token", "list_tokens", "new_secret",
+    "revoke_token",
+]
