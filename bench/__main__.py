@@ -130,6 +130,10 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
             from bench.http import bench_http
 
             results.extend(bench_http(directory, quick))
+            if pg:
+                from bench.http import bench_http_postgres
+
+                results.extend(bench_http_postgres(pg, directory, quick))
         if len(sizes) >= 2 and "scale" in chosen:
             results.extend(bench_scale(directory, sizes[0], sizes[1], 2))
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

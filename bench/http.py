@@ -167,3 +167,103 @@ def bench_http(directory: Path, quick: bool) -> list[dict[str, Any]]:
         bare_thread.join(30)
         app.close()
     return rows
+
+
+def bench_http_postgres(url: str, directory: Path, quick: bool) -> list[dict[str, Any]]:
+    """Commands per second through ``etrack serve --workers 4`` on PostgreSQL (a process of its own, as
+    an operator runs it), 10 clients each recording signals on its own engagement for a fixed time;
+    reported beside the same clients against the in-process SQLite server's figure (``http/step``)."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+    import psycopg
+
+    from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
+
+    schema = f"bench_http_{uuid.uuid4().hex[:8]}"
+    scoped = f"{url}{'&' if '?' in url else '?'}schema={schema}"
+    clients, seconds, workers = 10, (3.0 if quick else 20.0), 4
+    app = open_tracker(scoped)
+    proc = None
+    try:
+        admin = Actor(app.access.initialise("Bench Admin").value, Role.ADMIN)
+        coach = app.parties.register("person", "Bench Coach").value
+        app.access.grant(coach, Role.COACH, admin)
+        token = str(app.access.issue_token(coach, admin).value.secret)
+        engagements = []
+        for n in range(clients):
+            coachee = app.parties.register("person", f"Coachee {n}").value
+            sponsor = app.parties.register("person", f"Sponsor {n}").value
+            engagements.append(str(app.engagements.open(Actor(coach, Role.COACH), coachee, sponsor, "hr", "Bench").value))
+        app.close()
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        root = Path(__file__).resolve().parent.parent
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engagement_tracker.adapters.cli", "--db", scoped, "serve", "--port", str(port),
+             "--workers", str(workers)], cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": str(root)})
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("etrack serve on PostgreSQL did not become ready")
+            time.sleep(0.2)
+        today = str(datetime.now(UTC).date())
+        done: list[float] = []
+        lock = threading.Lock()
+
+        def client(n: int, stop: float, record: bool = True) -> None:
+            mine = []
+            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+                while time.monotonic() < stop:
+                    t0 = time.perf_counter()
+                    r = c.post(f"/engagements/{engagements[n]}/steps/record_signal", json={
+                        "theme": "turnover", "context": "tech", "polarity": "drains", "intensity": 2, "unit": "Bench",
+                        "observed_on": today})
+                    if r.status_code != 200:
+                        raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+                    mine.append(time.perf_counter() - t0)
+            if record:
+                with lock:
+                    done.extend(mine)
+
+        def run(duration: float, record: bool) -> float:
+            t0 = time.perf_counter()
+            stop = time.monotonic() + duration
+            threads = [threading.Thread(target=client, args=(n, stop, record)) for n in range(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return time.perf_counter() - t0
+
+        run(3.0, record=False)  # each worker's first requests (imports, connections, caches) are not measured
+        took = run(seconds, record=True)
+        return [{
+            "name": "http/postgresql/4-workers", "what": f"commands per second through etrack serve --workers "
+            f"{workers} on PostgreSQL, {clients} clients recording signals for {seconds:g} s",
+            "ours": f"{len(done) / took:.0f}/s, p50 {statistics.median(done) * 1000:.1f} ms, "
+                    f"p99 {_pct(done, 0.99) * 1000:.1f} ms",
+            "baseline": "-", "base": "-", "ratio": round(len(done) / took, 1), "target": "report (commands/s)",
+            "met": None,
+        }]
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        with psycopg.connect(postgres_conninfo(parse_url(url)), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
