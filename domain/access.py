@@ -300,12 +300,14 @@ def rely_on_token(reliance: TokenReliance) -> None:
         scope.rely_on_token(reliance)
 
 
-def require_tokens_current(at: datetime) -> None:
-    """Raise NotAuthenticated if a token the running command relied on has expired by ``at``, the time
-    the command records."""
+def require_tokens_current(now: Callable[[], datetime]) -> None:
+    """Raise NotAuthenticated if a token the running command relied on has expired by ``now()``, the
+    time the command records (the clock is read only when such a token expires at all)."""
     scope = _SCOPE.get()
-    for t in () if scope is None else scope.tokens:
-        if t.expires_at is not None and t.expires_at <= at:
+    expiring = [t for t in (() if scope is None else scope.tokens) if t.expires_at is not None]
+    at = now() if expiring else None
+    for t in expiring:
+        if at is not None and t.expires_at is not None and t.expires_at <= at:
             raise NotAuthenticated(
                 f"the token expired at {t.expires_at.isoformat()}, before this was recorded; nothing was recorded"
             )

@@ -8,6 +8,7 @@ Everywhere else a party appears only as its pseudonymous id.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -15,6 +16,7 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import require_erasure_role
 from engagement_tracker.domain.checks import require_member, require_time
 from engagement_tracker.domain.command_ids import Stamped
+from engagement_tracker.domain.copying import aggregate_copy
 from engagement_tracker.domain.errors import RuleViolation
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import PartyKind
@@ -23,6 +25,10 @@ from engagement_tracker.domain.workflow_aggregate import optional_sealed, requir
 
 class Party(Aggregate):
     TOPIC = "etrack:Party"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        """The copy each load gets from the cache: containers copied, frozen values shared (``copying.py``)."""
+        return aggregate_copy(self, memo)
 
     class Event(Stamped, Aggregate.Event):
         """Every event carries the id of the command that recorded it (``command_ids.py``)."""

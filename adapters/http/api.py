@@ -350,7 +350,7 @@ def api_router() -> APIRouter:
     def view_engagement(request: Request, response: Response, engagement_id: UUID, who: Who) -> dict[str, Any]:
         tracker = server_of(request).tracker
         view = tracker.engagements.view(engagement_id, who.in_engagement(engagement_id))
-        response.headers["ETag"] = f'"{tracker.engagements.get(engagement_id).version}"'
+        response.headers["ETag"] = f'"{view["version"]}"'
         return plain(view)  # type: ignore[no-any-return]
 
     @router.get("/engagements/{engagement_id}/timeline", tags=["engagements"],

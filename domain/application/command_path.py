@@ -336,7 +336,7 @@ class CommandPath(EventStore):
         access register's version, read in the same transaction once it holds the lock that orders it
         against any change to the register (``access.GrantGuard``). Nothing relied on: no check.
         A bearer token relied on that has expired by now refuses the command here (NotAuthenticated)."""
-        require_tokens_current(self.now())
+        require_tokens_current(self.now)
         guard = grant_guard()
         return {} if guard is None else {"grant_guard": guard}
 

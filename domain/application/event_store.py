@@ -9,6 +9,7 @@ path (decide, save, retry, exactly once) on it; nothing here decides anything.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -78,11 +79,18 @@ class EventStore(Application):  # type: ignore[type-arg]  # eventsourcing's Appl
         #: Per aggregate id: the version of the snapshot it was last loaded from or snapshotted at.
         self._snapshot_bases: dict[Any, int] = {}
         self._loads = threading.local()
+        #: Per aggregate id, its events as last read (frozen, so shared): a later :meth:`history` reads
+        #: only the events stored since, as the repository's cache fast-forwards an aggregate.
+        self._histories: OrderedDict[UUID, list[Any]] = OrderedDict()
+        self._histories_lock = threading.Lock()
 
     def construct_repository(self) -> Repository:  # type: ignore[type-arg]
         repository = super().construct_repository()
         repository.__class__ = SnapshotTolerantRepository  # the same repository, tolerant of stale snapshots
         return repository
+
+    #: Event histories remembered (:meth:`history`), the least recently read forgotten first.
+    REMEMBERED_HISTORIES = 256
 
     #: Loads remembered per thread, to snapshot lazily; forgotten past this many unsaved loads.
     MAX_REMEMBERED_LOADS = 10_000
@@ -181,11 +189,29 @@ class EventStore(Application):  # type: ignore[type-arg]  # eventsourcing's Appl
         """Every event of one aggregate of type ``cls``, from its first (no snapshot), up to ``version``;
         unknown ids are NotFound, unreadable records a StoreError (as :meth:`_get`)."""
         ident = as_uuid(agg_id, f"{kind}_id")
-        with reading(kind, ident):
-            events = list(self.events.get(ident, lte=version))
+        with self._histories_lock:
+            seen = self._histories.get(ident)
+            if seen is not None:
+                self._histories.move_to_end(ident)
+        if seen is not None and version is not None and seen[-1].originator_version >= version:
+            events = [e for e in seen if e.originator_version <= version]
+        else:
+            after = None if seen is None else seen[-1].originator_version
+            with reading(kind, ident):
+                events = list(self.events.get(ident, gt=after, lte=version))
+            if seen is not None:
+                events = seen + events
         if not events or not isinstance(events[0], cls.Created):
             raise NotFound(kind, ident)
-        return events
+        if version is None or seen is None or version > seen[-1].originator_version:
+            with self._histories_lock:  # a newer history replaces the one remembered (never mutated in place)
+                known = self._histories.get(ident)
+                if known is None or known[-1].originator_version < events[-1].originator_version:
+                    self._histories[ident] = events
+                    self._histories.move_to_end(ident)
+                    while len(self._histories) > self.REMEMBERED_HISTORIES:
+                        self._histories.popitem(last=False)
+        return list(events)
 
     def ids_of(self, topic: str) -> Iterator[UUID]:
         """The ids of the aggregates whose first event has ``topic``, in the order they were created."""
