@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from engagement_tracker.adapters.store_files import SQLITE_VAULT_STAMP_DDL, VAULT_STAMP_TABLE
 from engagement_tracker.domain.errors import SealingError, StoreError, SubjectErased
+from engagement_tracker.domain.sealing import key_for
 from engagement_tracker.domain.values import Sealed
 
 NONCE_BYTES = 12
@@ -62,6 +63,9 @@ class _KeyedVault:
         raise NotImplementedError
 
     def _require_key(self, subject: str) -> bytes:
+        return key_for(subject, self._look_up)
+
+    def _look_up(self, subject: str) -> bytes:
         key = self._key(subject)
         if key is None:
             if self.is_erased(subject):

@@ -23,6 +23,7 @@ from engagement_tracker.domain.deadlines import off_track_status
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.progress import indicator_progress
+from engagement_tracker.domain.sealing import one_read
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import DisclosureItem
 
@@ -57,6 +58,7 @@ class EngagementReads:
         """For analysts: quotable testimonials by quarter (see :func:`testimonial_commands.quotes`)."""
         return quotes(self.path, viewer, k)
 
+    @one_read()
     def view(self, engagement_id: object, viewer: Actor) -> dict[str, Any]:
         """The engagement as ``viewer`` may see it; a refused read raises NotPermitted.
 
@@ -185,6 +187,7 @@ class EngagementReads:
             "trend": (progress or [{"status": "not measured"}])[-1]["status"],
         }
 
+    @one_read()
     def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:
         """Every recorded step of an engagement: when, which step, by which role, to which state."""
         e = self.get(engagement_id)
