@@ -83,7 +83,7 @@ def postgres_figures(url: str, directory: Path, quick: bool, events: int) -> lis
 
 
 #: The groups of figures ``--only`` may choose (a full run measures all of them).
-GROUPS = ("startup", "record", "bulk", "import", "read", "postgresql", "scale", "http")
+GROUPS = ("startup", "record", "bulk", "import", "read", "postgresql", "scale", "http", "demo")
 
 
 def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str | None,
@@ -134,6 +134,10 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
                 from bench.http import bench_http_postgres
 
                 results.extend(bench_http_postgres(pg, directory, quick))
+        if "demo" in chosen:
+            from bench.demo import bench_demo
+
+            results.extend(bench_demo(directory, quick))
         if len(sizes) >= 2 and "scale" in chosen:
             results.extend(bench_scale(directory, sizes[0], sizes[1], 2))
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

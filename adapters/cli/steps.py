@@ -53,13 +53,22 @@ WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 
 
 @click.command()
+@click.option("--programme", is_flag=True,
+              help="Also record a programme of realistic size for analysts: 150 coachees in 8 units over 8 quarters, "
+                   "a peer cohort per unit recording its metrics (about 4,800 events).")
 @click.pass_context
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, programme: bool) -> None:
     """Record a realistic sample (once) and print engagements per phase and one timeline."""
     clock = ScriptedClock(datetime(2026, 1, 1, tzinfo=UTC))
     with tracker(ctx, clock=clock, create=True) as app:
-        with out.status("recording the sample engagements and cohorts..."):
-            recorded = seed(app, clock)
+        if programme:
+            from engagement_tracker.adapters.demo_programme import seed_programme
+
+            with out.status("recording the programme (150 coachees, 8 units, 8 quarters) and the sample..."):
+                recorded = seed_programme(app, clock)
+        else:
+            with out.status("recording the sample engagements and cohorts..."):
+                recorded = seed(app, clock)
         total = sum(1 for _ in app.engagements.ids()) + sum(1 for _ in app.cohorts.ids())
         out.print(
             f"[bold]{recorded}[/] engagements and cohorts recorded now, {total} in the store "
