@@ -50,6 +50,7 @@ from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS, Step
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.errors import EtrackError, InvalidInput
+from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.projections.anonymity import Release
 
@@ -66,6 +67,9 @@ ROWS_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
                 "text/csv": _TEXT, JSONL: _TEXT, PARQUET: {"schema": {"type": "string", "format": "binary"}}},
 }}
 MAX_PAGE = 500
+ICS = "text/calendar; charset=utf-8"
+#: The served calendar feed; its token is a secret, so a problem document names this template, not the path.
+CALENDAR_ROUTE = "/calendar/{token}.ics"
 By = Annotated[str | None, Query(description="dimensions, comma-separated")]
 
 
@@ -463,6 +467,25 @@ def api_router() -> APIRouter:
                                               command_id=idempotency_key)
         return outcome(server, response, result)
 
+    # --- calendars (issue #27) ------------------------------------------------------------------
+    @router.get(CALENDAR_ROUTE, tags=["calendars"], response_class=Response,
+                responses={200: {"description": "the person's iCalendar feed (RFC 5545)",
+                                 "content": {ICS: _TEXT}}},
+                summary="A person's calendar feed: their sessions and deadlines, nothing confidential")
+    def calendar_feed(request: Request, token: str) -> Response:
+        """The token in the path (a calendar app sends no header) identifies the person whose feed this is:
+        an admin issues them one for it (``etrack token issue PARTY --label calendar``). An unknown,
+        revoked or expired token, or an erased person's, is a 401 problem document and no feed; the token
+        is never echoed, logged, nor counted by path (``/metrics`` counts the route's template)."""
+        from engagement_tracker.adapters.calendar_feed import ics_of
+
+        server = server_of(request)
+        address = request.client.host if request.client else "unknown"
+        party = authenticate(server.tracker, server.throttle, token, address)
+        now = server.tracker.now()
+        data = ics_of(server.tracker.calendars.entries(party, Actor(party, Role.COACHEE), now), now)
+        return Response(data, media_type=ICS, headers={"Cache-Control": "private, no-store"})
+
     # --- audit ---------------------------------------------------------------------------------
     Auditor = (Role.AUDITOR, Role.ADMIN)
 
@@ -576,7 +599,8 @@ def install_handlers(app: FastAPI) -> None:
     """One handler writes every failure as a problem document."""
 
     def respond(request: Request, exc: BaseException) -> Response:
-        status, doc, headers = problems.problem(exc, request.url.path)
+        path = request.url.path
+        status, doc, headers = problems.problem(exc, CALENDAR_ROUTE if path.startswith("/calendar/") else path)
         page: Callable[[int, dict[str, Any], dict[str, str]], Response] | None = getattr(
             request.app.state, "html_errors", None)
         if page is not None and request.url.path.startswith(("/pages", "/signin", "/signout", "/me/page")):
