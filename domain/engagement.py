@@ -251,6 +251,27 @@ class Engagement(EngagementHistory):
         self._record(self.SessionHeld, actor, at, to, session=session, billing=billed, group_size=group_size)
         return number
 
+    def erase_session_content(self, actor: Actor, at: datetime, policy: str, due_at: datetime, subject: str) -> None:
+        """The retention policy's erasure of the session notes (``retention.py``), recorded by the deadline
+        clock once the engagement has ended and the policy's time has come; once only. Not a workflow step:
+        the state does not change."""
+        require_time(at)
+        if require_actor(actor).role is not Role.SYSTEM:
+            raise NotPermitted("erase session content", "recorded by the retention policy (etrack tick) only",
+                               [Role.SYSTEM.value])
+        if self.ended_at is None:
+            raise RuleViolation("erase session content", self.state,
+                                ["the engagement has not ended: content is kept while it runs"])
+        if self.session_content_erased_at is not None:
+            raise RuleViolation("erase session content", self.state,
+                                [f"already erased on {self.session_content_erased_at.isoformat()}"])
+        due_at = require_time(due_at, "due_at")
+        if due_at > at:
+            raise RuleViolation("erase session content", self.state,
+                                [f"the policy erases it on {due_at.isoformat()}, not before"])
+        self._record(self.SessionContentErased, actor, at, self.state, policy=str(policy),
+                     ended_at=self.ended_at, due_at=due_at, subject=subject, sessions=self.sessions_held)
+
     def consent_to_icf_log(self, actor: Actor, at: datetime, named: bool) -> None:
         """The coachee agrees (or no longer agrees) to be named in the coach's ICF hours log.
 

@@ -273,7 +273,7 @@ class EngagementService(EngagementReads):
             "record_session",
             actor,
             lambda e, at: e.record_session(
-                actor, at, held_on, duration_minutes, themes, self.path.sealing.seal_optional(e.coachee, notes, "notes"),
+                actor, at, held_on, duration_minutes, themes, self.path.sealing.seal_session_notes(e.coachee, e.id, notes),
                 billing, group_size,
             ),
             command_id=command_id,

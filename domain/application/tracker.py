@@ -34,6 +34,7 @@ from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
 from engagement_tracker.domain.application.reminders import ReminderService
+from engagement_tracker.domain.application.retention import RetentionService
 from engagement_tracker.domain.application.scheduling import SessionService
 from engagement_tracker.domain.application.subject_access import SubjectService
 from engagement_tracker.domain.application.views import state_as_json
@@ -145,6 +146,9 @@ class EngagementTracker(CommandPath):
         self.calendars = CalendarService(self)
         #: Reminders: queued by tick, once each; sent by adapters/reminder_mail.py (``reminders.py``).
         self.reminders = ReminderService(self)
+        #: The retention policy: session content erased some years after an engagement ends, by tick
+        #: (``retention.py``).
+        self.retention = RetentionService(self)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}
@@ -250,7 +254,9 @@ class EngagementTracker(CommandPath):
         """Record every deadline that fell due by ``now`` (default: the clock), exactly once.
 
         Returns what was recorded now: kind, id, deadline, due_at. Running it again records
-        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``).
+        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``), and
+        applies the retention policy (``app.retention``: kind "engagement", deadline
+        "retention:session_content").
         ``on_progress(done, total)`` is told after each engagement or cohort looked at.
         """
         now = self.now() if now is None else now
@@ -285,6 +291,7 @@ class EngagementTracker(CommandPath):
                     return rows
 
                 recorded.extend(self.update(cls, agg_id, kind, record).value)
+        recorded.extend(self.retention.apply(now))  # the retention policy's erasures, each recorded once
         return recorded
 
 
