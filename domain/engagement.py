@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from engagement_tracker.domain.checks import (
@@ -250,6 +251,17 @@ class Engagement(EngagementHistory):
         session = Session(number, held_on, duration_minutes, theme_list, optional_sealed(notes, "notes"))
         self._record(self.SessionHeld, actor, at, to, session=session, billing=billed, group_size=group_size)
         return number
+
+    def apply_template(self, actor: Actor, at: datetime, name: str, version: int, content: dict[str, Any]) -> None:
+        """Record the programme template this engagement was opened with (``templates.py``): at opening only,
+        in the same transaction, once. Not a workflow step: the state does not change."""
+        require_time(at)
+        require_actor(actor)
+        if self.template is not None:
+            raise RuleViolation("apply a template", self.state, [f"template {self.template['name']} was applied at opening"])
+        if self.version != 1:
+            raise RuleViolation("apply a template", self.state, ["a template is applied when the engagement opens, not later"])
+        self._record(self.TemplateApplied, actor, at, self.state, template=name, version=version, content=content)
 
     def erase_session_content(self, actor: Actor, at: datetime, policy: str, due_at: datetime, subject: str) -> None:
         """The retention policy's erasure of the session notes (``retention.py``), recorded by the deadline

@@ -210,11 +210,29 @@ class EngagementIn(BaseModel):
     sponsor: UUID
     sponsor_function: str
     org_unit: str
+    template: str | None = Field(default=None, description="a programme template's name (GET /templates)")
 
 
 class CohortIn(BaseModel):
     org_unit: str
     name: str
+    template: str | None = Field(default=None, description="a programme template's name (GET /templates)")
+
+
+class IndicatorTemplateIn(BaseModel):
+    objective: str = Field(description="O1, O2, ...: the objective it tracks, by its place in the list")
+    kind: str = Field(description="observable_result or organisation_performance")
+    label: str
+    unit: str
+
+
+class TemplateIn(BaseModel):
+    name: str
+    kind: str = Field(description="engagement or cohort")
+    objectives: list[str] | None = Field(default=None, description="an engagement template's objectives")
+    indicators: list[IndicatorTemplateIn] | None = None
+    rituals: list[str] | None = Field(default=None, description="a cohort template's rituals")
+    roles: list[str] | None = Field(default=None, description="a cohort template's rotating roles")
 
 
 class DpIn(BaseModel):
@@ -346,7 +364,7 @@ def api_router() -> APIRouter:
                         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         server = server_of(request)
         result = server.tracker.engagements.open(who.as_(Role.COACH), body.coachee, body.sponsor, body.sponsor_function,
-                                                 body.org_unit, command_id=idempotency_key)
+                                                 body.org_unit, template=body.template, command_id=idempotency_key)
         return outcome(server, response, result, etag=1)
 
     @router.get("/engagements/{engagement_id}", tags=["engagements"], summary="An engagement, as the caller may see it")
@@ -373,7 +391,8 @@ def api_router() -> APIRouter:
     def open_cohort(request: Request, response: Response, body: CohortIn, who: Who,
                     idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         server = server_of(request)
-        result = server.tracker.cohorts.open(who.as_(Role.COACH), body.org_unit, body.name, command_id=idempotency_key)
+        result = server.tracker.cohorts.open(who.as_(Role.COACH), body.org_unit, body.name, template=body.template,
+                                             command_id=idempotency_key)
         return outcome(server, response, result, etag=1)
 
     @router.get("/cohorts/{cohort_id}", tags=["cohorts"], summary="A cohort, as the caller may see it")
@@ -466,6 +485,23 @@ def api_router() -> APIRouter:
         result = server.tracker.budgets.grant(body.analyst, body.epsilon, who.granted((Role.ADMIN,)),
                                               command_id=idempotency_key)
         return outcome(server, response, result)
+
+    # --- programme templates ---------------------------------------------------------------------
+    @router.post("/templates", status_code=201, tags=["admin"],
+                 summary="Declare a programme template, or its next version (admins)")
+    def declare_template(request: Request, response: Response, body: TemplateIn, who: Who,
+                         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        server = server_of(request)
+        indicators = None if body.indicators is None else [i.model_dump() for i in body.indicators]
+        result = server.tracker.templates.declare(body.name, body.kind, who.granted((Role.ADMIN,)),
+                                                  objectives=body.objectives, indicators=indicators,
+                                                  rituals=body.rituals, roles=body.roles, command_id=idempotency_key)
+        return outcome(server, response, result)
+
+    @router.get("/templates", tags=["engagements"], summary="Every programme template's latest version (admins, coaches)")
+    def list_templates(request: Request, who: Who, kind: str | None = None) -> list[dict[str, Any]]:
+        rows = server_of(request).tracker.templates.list(who.granted((Role.ADMIN, Role.COACH)), kind)
+        return plain(rows)  # type: ignore[no-any-return]
 
     # --- calendars (issue #27) ------------------------------------------------------------------
     @router.get(CALENDAR_ROUTE, tags=["calendars"], response_class=Response,

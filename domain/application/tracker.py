@@ -37,6 +37,7 @@ from engagement_tracker.domain.application.reminders import ReminderService
 from engagement_tracker.domain.application.retention import RetentionService
 from engagement_tracker.domain.application.scheduling import SessionService
 from engagement_tracker.domain.application.subject_access import SubjectService
+from engagement_tracker.domain.application.templates import TemplateService
 from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandResult
@@ -149,6 +150,9 @@ class EngagementTracker(CommandPath):
         #: The retention policy: session content erased some years after an engagement ends, by tick
         #: (``retention.py``).
         self.retention = RetentionService(self)
+        #: Programme templates (objectives and indicators; rituals and roles), applied at opening
+        #: (``templates.py``).
+        self.templates = TemplateService(self)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}

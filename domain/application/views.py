@@ -105,6 +105,8 @@ class EngagementReads:
         off_track = off_track_status(e)
         if off_track is not None:  # only while flagged: the next session clears it (deadlines.py)
             view["off_track"] = off_track
+        if e.template is not None:  # the programme template it was opened with (programme wording only)
+            view["template"] = e.template
         if scope == "metadata":
             view["parties"] = {"coach": str(e.coach), "coachee": str(e.coachee), "sponsor": str(e.sponsor)}
             return view
