@@ -86,3 +86,67 @@ def test_without_a_policy_tick_erases_nothing() -> None:
     assert [r for r in tick_at(app, app.clock() + timedelta(days=100 * 366)) if r["deadline"].startswith("retention")] == []
     assert app.engagements.get(eid).session_content_erased_at is None
     app.close()
+
+
+def test_the_frozen_0_1_0_store_under_a_policy_legacy_notes_are_recorded_and_hidden(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notes recorded before per-engagement session keys were sealed under the coachee's key: the policy
+    records their erasure and the views hide them, the pending list counts them, and (the documented
+    limit) their ciphertext stays decryptable until the coachee is erased. The log still verifies."""
+    import shutil
+    from datetime import UTC, datetime
+    from uuid import UUID
+
+    from engagement_tracker.adapters import open_tracker
+    from engagement_tracker.domain import Actor
+    from engagement_tracker.domain.engagement import Engagement
+    from engagement_tracker.domain.engagement_record import EngagementRecord
+    from tests.integration.test_fixture_v0_1_0 import ADMIN, AUDITOR, FIXTURE, FROZEN, VIEW_NOW
+
+    for name in FROZEN:
+        shutil.copyfile(FIXTURE / name, tmp_path / name)
+    for var in [k for k in __import__("os").environ if k.startswith("ETRACK_")]:
+        monkeypatch.delenv(var)
+    app = open_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", clock=lambda: VIEW_NOW, create=False,
+                       env={"ETRACK_RETENTION_SESSION_CONTENT_YEARS": "1"})
+    app.access.initialise(party_id=ADMIN.party)
+    app.access.grant(AUDITOR.party, Role.AUDITOR, ADMIN)
+    later = datetime(2040, 1, 1, tzinfo=UTC)
+    pending = app.retention.pending(ADMIN, later)
+    assert pending and all(row["due_now"] for row in pending)
+    assert any(row["legacy_notes"] for row in pending)
+    erased = {r["id"] for r in app.tick(later) if r["deadline"] == "retention:session_content"}
+    assert erased == {row["engagement"] for row in pending}
+    legacy_seen = 0
+    for eid in erased:
+        e = app.engagements.get(eid)
+        view = app.engagements.view(eid, Actor(e.coach, Role.COACH))
+        assert all(s.get("notes") in (None, "[erased]") for s in view["sessions"])
+        record = EngagementRecord.of(list(app.events.get(UUID(eid))))
+        for s in record.sessions:
+            if s.notes is not None and s.notes.subject == str(e.coachee) and not app.sealer.is_erased(str(e.coachee)):
+                legacy_seen += 1
+                assert app.sealer.unseal(s.notes)  # the documented limit: readable until the coachee is erased
+        assert isinstance(list(app.events.get(UUID(eid)))[-1], Engagement.SessionContentErased)
+    assert legacy_seen
+    assert app.retention.pending(ADMIN, later) == []
+    service = bootstrap.audit_service(app)
+    service.trail.catch_up()
+    assert service.verify(AUDITOR).ok
+    app.close()
+
+
+def test_erasing_the_coachee_destroys_their_engagements_session_keys_too(tmp_path: Path) -> None:
+    app = new_tracker(f"sqlite:///{tmp_path / 'etrack.sqlite'}", FakeClock())
+    cast = Cast.register(app)
+    eid = open_engagement(app, cast)
+    drive(app, cast, eid, "accompaniment.in_progress")
+    app.engagements.record_session(eid, cast.coach, START + timedelta(days=20), 90, ["career"], NOTE)
+    subject = session_subject(cast.coachee.party, eid)
+    key = sqlite3.connect(tmp_path / "etrack.sqlite-vault").execute(
+        "SELECT key FROM etrack_vault WHERE subject = ?", (subject,)).fetchone()[0]
+    app.parties.erase(cast.coachee.party, granted(app, Role.ADMIN, "DPO"))
+    assert app.sealer.is_erased(subject)
+    assert key not in all_files(tmp_path)
+    assert app.engagements.view(eid, cast.coach)["sessions"][0]["notes"] == "[erased]"
+    app.close()
