@@ -28,6 +28,9 @@ from engagement_tracker.domain.retention import RetentionPolicy, session_content
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 
+#: Who records the policy's erasures: the deadline clock.
+SYSTEM = Actor(SYSTEM_PARTY, Role.SYSTEM)
+
 
 class RetentionService:
     """``app.retention``: the policy in force, what it will erase, and applying it (``tick``)."""
@@ -61,33 +64,38 @@ class RetentionService:
     def apply(self, now: datetime) -> list[dict[str, Any]]:
         """Record and carry out every erasure due by ``now`` (see the module); returns what was erased now."""
         now = _aware(now)
+        if self.policy.session_content_years is None:
+            return []
+        erased: list[dict[str, Any]] = []
+        for eid in self.path.ids_of(Engagement.Created.TOPIC):
+            erased.extend(self.apply_to(self.path.load(Engagement, eid, "engagement"), now))
+        return erased
+
+    def apply_to(self, e: Engagement, now: datetime) -> list[dict[str, Any]]:
+        """The policy for one engagement already loaded (``tick`` reads each once for every rule)."""
         policy = self.policy
         if policy.session_content_years is None:
             return []
-        system = Actor(SYSTEM_PARTY, Role.SYSTEM)
-        erased: list[dict[str, Any]] = []
-        for eid in self.path.ids_of(Engagement.Created.TOPIC):
-            e = self.path.load(Engagement, eid, "engagement")
-            subject = session_subject(e.coachee, e.id)
-            due = session_content_due(e, policy)
-            if due is not None and due <= now:
+        subject = session_subject(e.coachee, e.id)
+        due = session_content_due(e, policy)
+        rows: list[dict[str, Any]] = []
+        if due is not None and due <= now:
 
-                def record(agg: Engagement, _at: datetime) -> dict[str, Any]:
-                    agg_due = session_content_due(agg, policy)
-                    if agg_due is None or agg_due > now:  # another run recorded it meanwhile
-                        return {}
-                    agg.erase_session_content(system, now, policy.describe(), agg_due, session_subject(agg.coachee, agg.id))
-                    return {"kind": "engagement", "id": str(agg.id), "deadline": "retention:session_content",
-                            "due_at": agg_due.isoformat()}
+            def record(agg: Engagement, _at: datetime) -> dict[str, Any]:
+                agg_due = session_content_due(agg, policy)
+                if agg_due is None or agg_due > now:  # another run recorded it meanwhile
+                    return {}
+                agg.erase_session_content(SYSTEM, now, policy.describe(), agg_due, subject)
+                return {"kind": "engagement", "id": str(agg.id), "deadline": "retention:session_content",
+                        "due_at": agg_due.isoformat()}
 
-                row = self.path.update(Engagement, eid, "engagement", record).value
-                if row:
-                    erased.append(row)
-                e = self.path.load(Engagement, eid, "engagement")
-            if e.session_content_erased_at is not None and not self.path.sealer.is_erased(subject):
-                self.path.sealer.create_subject(subject)  # a subject never used has no key row: make one to erase
-                self.path.sealer.erase_subject(subject)
-        return erased
+            row = self.path.update(Engagement, e.id, "engagement", record).value
+            rows = [row] if row else []
+            e = self.path.load(Engagement, e.id, "engagement")
+        if e.session_content_erased_at is not None and not self.path.sealer.is_erased(subject):
+            self.path.sealer.create_subject(subject)  # a subject never used has no key row: make one to erase
+            self.path.sealer.erase_subject(subject)
+        return rows
 
 
 def _aware(now: object) -> datetime:

@@ -280,7 +280,10 @@ class EngagementTracker(CommandPath):
                 if on_progress is not None:
                     on_progress(done, total)
                 rules = {"off_track_weeks": self.settings.off_track_weeks} if cls is Engagement else {}
-                if not self.load(cls, agg_id, kind).due_deadlines(now, **rules):
+                loaded = self.load(cls, agg_id, kind)
+                if isinstance(loaded, Engagement):  # the retention policy, on the same read (retention.py)
+                    recorded.extend(self.retention.apply_to(loaded, now))
+                if not loaded.due_deadlines(now, **rules):
                     continue
 
                 def record(
@@ -295,7 +298,6 @@ class EngagementTracker(CommandPath):
                     return rows
 
                 recorded.extend(self.update(cls, agg_id, kind, record).value)
-        recorded.extend(self.retention.apply(now))  # the retention policy's erasures, each recorded once
         return recorded
 
 
