@@ -507,3 +507,13 @@ def require_admin(actor: object, action: str, grants: GrantsSource) -> Actor:
     GDPR articles 15, 16, 20)."""
     return _require_granted_role(actor, action, (Role.ADMIN,), f"may not {action}: only an admin does", grants, "admin")
 
+
+
+#: Who reads the programme's templates (programme-wide wording, no personal data): admins and coaches.
+TEMPLATE_READERS = (Role.ADMIN, C)
+
+
+def require_template_reader(viewer: object, grants: GrantsSource) -> Actor:
+    """Raise NotPermitted unless ``viewer`` is an admin or a coach holding that grant now."""
+    return _require_granted_role(viewer, "read the programme templates", TEMPLATE_READERS,
+                                 "does not read the programme's templates", grants)

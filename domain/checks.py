@@ -218,6 +218,8 @@ class Settings:
     off_track_weeks: int = 4
     drift_window: int = 5
     drift_z: float = 2.0
+    #: Years after an engagement ends before its session notes are erased (None: kept; ``retention.py``).
+    retention_session_content_years: int | None = None
 
 
 #: Every ETRACK_* setting a deployment may give (environment variables, or the CLI's TOML file);
@@ -227,7 +229,7 @@ SETTING_NAMES = (
     "ETRACK_TEAMS_REFUSE_ABOVE", "ETRACK_SIGNAL_THEMES", "ETRACK_CIPHER_KEY", "ETRACK_RETRY_SECONDS",
     "ETRACK_RECORD_KEY", "ETRACK_RUNNER_MAX_OUTAGE", "ETRACK_VAULT_PATH", "ETRACK_AUDIT_SIGNING_KEY",
     "ETRACK_AUDIT_PUBLIC_KEY", "ETRACK_AS", "ETRACK_LOG_LEVEL", "ETRACK_JSON_ERRORS",
-    "ETRACK_OFF_TRACK_WEEKS", "ETRACK_DRIFT_WINDOW", "ETRACK_DRIFT_Z",
+    "ETRACK_OFF_TRACK_WEEKS", "ETRACK_DRIFT_WINDOW", "ETRACK_DRIFT_Z", "ETRACK_RETENTION_SESSION_CONTENT_YEARS",
     "ETRACK_SMTP_HOST", "ETRACK_SMTP_PORT", "ETRACK_SMTP_FROM", "ETRACK_SMTP_STARTTLS",
     "ETRACK_TENANT", "ETRACK_TENANT_KEYS",
     "ETRACK_READ_URL",
@@ -258,7 +260,19 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         off_track_weeks=require_setting_int(get("ETRACK_OFF_TRACK_WEEKS"), "ETRACK_OFF_TRACK_WEEKS", 4, 1),
         drift_window=require_setting_int(get("ETRACK_DRIFT_WINDOW"), "ETRACK_DRIFT_WINDOW", 5, 2),
         drift_z=require_setting_float(get("ETRACK_DRIFT_Z"), "ETRACK_DRIFT_Z", 2.0, 100.0),
+        retention_session_content_years=_retention_years(get("ETRACK_RETENTION_SESSION_CONTENT_YEARS")),
     )
+
+
+def _retention_years(raw: object) -> int | None:
+    """Years of the retention policy (1 to 100), or None (unset or empty: content is kept)."""
+    if raw in (None, ""):
+        return None
+    text = str(raw).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise InvalidInput("ETRACK_RETENTION_SESSION_CONTENT_YEARS",
+                           f"{raw!r} is not accepted; expected whole years from 1 to 100, or unset to keep content")
+    return int(text)
 
 
 def require_setting_float(raw: object, name: str, default: float, most: float) -> float:

@@ -11,6 +11,7 @@ under the cohort's own key.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from engagement_tracker.domain.checks import (
@@ -60,6 +61,18 @@ class Cohort(CohortHistory):
     vars().update(events_of(CohortHistory))  # the history's events, registered under this aggregate
 
     # --- framing ----------------------------------------------------------------------------
+
+    def apply_template(self, actor: Actor, at: datetime, name: str, version: int, content: dict[str, Any]) -> None:
+        """Record the programme template this cohort was opened with (``templates.py``): at opening only,
+        in the same transaction, once. Not a workflow step: the state does not change."""
+        require_time(at)
+        require_actor(actor)
+        if self.template is not None:
+            raise RuleViolation("apply a template", self.state, [f"template {self.template['name']} was applied at opening"])
+        if self.version != 1:
+            raise RuleViolation("apply a template", self.state, ["a template is applied when the cohort opens, not later"])
+        self._record(self.TemplateApplied, actor, at, self.state, template=name, version=version, content=content)
+
 
     @classmethod
     def open(

@@ -8,7 +8,7 @@ its stable, persisted topic.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 import attrs
@@ -262,6 +262,17 @@ class CohortHistory(WorkflowAggregate):
     class SignalRecorded(WorkflowAggregate.SignalRecorded):
         TOPIC = "etrack:Cohort.SignalRecorded"
 
+    class TemplateApplied(Event):
+        """Opened with a programme template (``templates.py``): its name, version and content, as declared."""
+
+        TOPIC = "etrack:Cohort.TemplateApplied"
+        template: str
+        version: int
+        content: dict[str, Any]
+
+        def evolve(self, cohort: CohortHistory) -> None:
+            cohort.template = {"name": self.template, "version": self.version, "content": self.content}
+
     class DeadlineMissed(WorkflowAggregate.DeadlineMissed):
         TOPIC = "etrack:Cohort.DeadlineMissed"
 
@@ -298,13 +309,15 @@ class CohortHistory(WorkflowAggregate):
         self.targets: dict[str, KeyResultTarget] = {}  # key result number -> its metric and target
         self.experiment_started: dict[str, datetime] = {}
         self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
+        self.template: dict[str, Any] | None = None  # the programme template it was opened with
 
     #: Snapshots (aggregate state) gained the fields above in version 2.
     #: Version 3 no longer keeps rituals, decisions and readings (their content stays in their
     #: events; ``cohort_record.py`` folds it for reads). An earlier snapshot is ignored: the cohort
     #: is replayed from its events (snapshots are a cache, not a public format).
-    class_version = 3
-    upcast_v1_v2 = upcast_v2_v3 = staticmethod(stale_snapshot)
+    #: Version 4 added ``template`` (the programme template it was opened with).
+    class_version = 4
+    upcast_v1_v2 = upcast_v2_v3 = upcast_v3_v4 = staticmethod(stale_snapshot)
 
     # --- derived facts ----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from engagement_tracker.domain.checks import (
@@ -250,6 +251,38 @@ class Engagement(EngagementHistory):
         session = Session(number, held_on, duration_minutes, theme_list, optional_sealed(notes, "notes"))
         self._record(self.SessionHeld, actor, at, to, session=session, billing=billed, group_size=group_size)
         return number
+
+    def apply_template(self, actor: Actor, at: datetime, name: str, version: int, content: dict[str, Any]) -> None:
+        """Record the programme template this engagement was opened with (``templates.py``): at opening only,
+        in the same transaction, once. Not a workflow step: the state does not change."""
+        require_time(at)
+        require_actor(actor)
+        if self.template is not None:
+            raise RuleViolation("apply a template", self.state, [f"template {self.template['name']} was applied at opening"])
+        if self.version != 1:
+            raise RuleViolation("apply a template", self.state, ["a template is applied when the engagement opens, not later"])
+        self._record(self.TemplateApplied, actor, at, self.state, template=name, version=version, content=content)
+
+    def erase_session_content(self, actor: Actor, at: datetime, policy: str, due_at: datetime, subject: str) -> None:
+        """The retention policy's erasure of the session notes (``retention.py``), recorded by the deadline
+        clock once the engagement has ended and the policy's time has come; once only. Not a workflow step:
+        the state does not change."""
+        require_time(at)
+        if require_actor(actor).role is not Role.SYSTEM:
+            raise NotPermitted("erase session content", "recorded by the retention policy (etrack tick) only",
+                               [Role.SYSTEM.value])
+        if self.ended_at is None:
+            raise RuleViolation("erase session content", self.state,
+                                ["the engagement has not ended: content is kept while it runs"])
+        if self.session_content_erased_at is not None:
+            raise RuleViolation("erase session content", self.state,
+                                [f"already erased on {self.session_content_erased_at.isoformat()}"])
+        due_at = require_time(due_at, "due_at")
+        if due_at > at:
+            raise RuleViolation("erase session content", self.state,
+                                [f"the policy erases it on {due_at.isoformat()}, not before"])
+        self._record(self.SessionContentErased, actor, at, self.state, policy=str(policy),
+                     ended_at=self.ended_at, due_at=due_at, subject=subject, sessions=self.sessions_held)
 
     def consent_to_icf_log(self, actor: Actor, at: datetime, named: bool) -> None:
         """The coachee agrees (or no longer agrees) to be named in the coach's ICF hours log.

@@ -107,6 +107,7 @@ class EngagementHistory(WorkflowAggregate):
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.end_reason = str(self.reason)
             engagement.ended_by = str(self.actor.role)
+            engagement.ended_at = self.timestamp
 
         def keep(self, record: EngagementRecord) -> None:
             record.end_detail = self.detail
@@ -280,6 +281,31 @@ class EngagementHistory(WorkflowAggregate):
         def keep(self, record: EngagementRecord) -> None:
             record.testimonials[str(self.actor.party)] = self.testimonial
 
+    class TemplateApplied(Event):
+        """Opened with a programme template (``templates.py``): its name, version and content, as declared."""
+
+        TOPIC = "etrack:Engagement.TemplateApplied"
+        template: str
+        version: int
+        content: dict[str, Any]
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.template = {"name": self.template, "version": self.version, "content": self.content}
+
+    class SessionContentErased(Event):
+        """The retention policy erased the session notes (``retention.py``): the key that sealed them,
+        named here, was destroyed after this was recorded. No content, only the policy and dates."""
+
+        TOPIC = "etrack:Engagement.SessionContentErased"
+        policy: str
+        ended_at: datetime
+        due_at: datetime
+        subject: str
+        sessions: int
+
+        def evolve(self, engagement: EngagementHistory) -> None:
+            engagement.session_content_erased_at = self.timestamp
+
     class IcfLogConsentChanged(Event):
         """The coachee agreed (``named``) or declined to be named in the coach's ICF hours log."""
 
@@ -332,6 +358,7 @@ class EngagementHistory(WorkflowAggregate):
 
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.closing_meeting_on = self.held_on
+            engagement.ended_at = self.timestamp
 
         def keep(self, record: EngagementRecord) -> None:
             record.closing_synthesis = self.synthesis
@@ -379,6 +406,7 @@ class EngagementHistory(WorkflowAggregate):
         def evolve(self, engagement: EngagementHistory) -> None:
             engagement.end_reason = str(self.reason)
             engagement.ended_by = str(self.actor.role)
+            engagement.ended_at = self.timestamp
 
         def keep(self, record: EngagementRecord) -> None:
             record.end_detail = self.detail
@@ -484,6 +512,9 @@ class EngagementHistory(WorkflowAggregate):
         self.closing_meeting_on: date | None = None
         self.end_reason: str | None = None
         self.ended_by: str | None = None
+        self.ended_at: datetime | None = None  # when it closed, was declined or abandoned
+        self.session_content_erased_at: datetime | None = None  # the retention policy's erasure
+        self.template: dict[str, Any] | None = None  # the programme template it was opened with
         self.accompaniment_started_at: datetime | None = None
         self.quarterly_reviews_held = 0
         self.missed: dict[str, datetime] = {}
@@ -499,9 +530,10 @@ class EngagementHistory(WorkflowAggregate):
     #: need (counts, last dates, keys, statuses): its size no longer grows with the history, and
     #: sealed content stays in the events (``engagement_record.py`` folds it for reads). A
     #: snapshot of an earlier version is ignored: the engagement is replayed from its events.
-    #: Version 4 added ``scheduled`` (planned sessions).
-    class_version = 4
-    upcast_v1_v2 = upcast_v2_v3 = upcast_v3_v4 = staticmethod(stale_snapshot)
+    #: Version 4 added ``scheduled`` (planned sessions); version 5 ``ended_at``,
+    #: ``session_content_erased_at`` (retention) and ``template``.
+    class_version = 5
+    upcast_v1_v2 = upcast_v2_v3 = upcast_v3_v4 = upcast_v4_v5 = staticmethod(stale_snapshot)
 
     # --- derived facts ----------------------------------------------------------------------
 

@@ -136,4 +136,69 @@ reminders.add_command(_opt(True))
 reminders.add_command(_opt(False))
 
 
-COMMANDS: tuple[click.Command, ...] = (import_group, calendar, reminders)
+@click.group("templates")
+def templates() -> None:
+    """Programme templates: objectives and indicators for engagements, rituals and roles for cohorts."""
+
+
+def _indicator(raw: str) -> dict[str, str]:
+    parts = raw.split(":", 3)
+    if len(parts) != 4:
+        raise InvalidInput("indicator", f"{raw[:60]!r}: expected OBJECTIVE:KIND:LABEL:UNIT, e.g. "
+                                        "O1:observable_result:Decisions delegated:per week")
+    return dict(zip(("objective", "kind", "label", "unit"), parts, strict=True))
+
+
+@templates.command("declare")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["engagement", "cohort"]), required=True)
+@click.option("--objective", "objectives", multiple=True, help="an engagement objective (O1, O2, ... in order)")
+@click.option("--indicator", "indicators", multiple=True, metavar="O1:KIND:LABEL:UNIT",
+              help="an engagement indicator: its objective, kind (observable_result, organisation_performance), label, unit")
+@click.option("--ritual", "rituals", multiple=True, help="a cohort ritual (weekly_standup, metrics_review, ...)")
+@click.option("--role", "roles", multiple=True, help="a cohort role (facilitator, scribe, metrics_keeper)")
+@ACTOR
+@click.pass_context
+def templates_declare(ctx: click.Context, name: str, kind: str, objectives: tuple[str, ...], indicators: tuple[str, ...],
+                      rituals: tuple[str, ...], roles: tuple[str, ...], actor: str) -> None:
+    """Declare a template NAME, or its next version (admins); prints its version. Programme wording
+    only: a template is stored in clear."""
+    content: dict[str, object] = (
+        {"objectives": list(objectives), "indicators": [_indicator(i) for i in indicators]} if kind == "engagement"
+        else {"rituals": list(rituals), "roles": list(roles)})
+    if (kind == "engagement" and (rituals or roles)) or (kind == "cohort" and (objectives or indicators)):
+        raise InvalidInput("kind", f"a {kind} template takes " + ("--objective and --indicator" if kind == "engagement"
+                                                                  else "--ritual and --role"))
+    with tracker(ctx) as app:
+        click.echo(app.templates.declare(name, kind, parse_actor(actor), **content).value)
+
+
+@templates.command("list")
+@click.option("--kind", type=click.Choice(["engagement", "cohort"]), default=None)
+@ACTOR
+@FORMAT
+@click.pass_context
+def templates_list(ctx: click.Context, kind: str | None, actor: str, fmt: str) -> None:
+    """Every template's latest version: name, kind, version, content (admins and coaches)."""
+    with reader(ctx) as app:
+        emit_rows(app.templates.list(parse_actor(actor), kind), fmt, "Programme templates",
+                  ["name", "kind", "version", "content", "declared_at"])
+
+
+@click.group("retention")
+def retention() -> None:
+    """The retention policy: what it erases and when (ETRACK_RETENTION_SESSION_CONTENT_YEARS; tick applies it)."""
+
+
+@retention.command("pending")
+@ACTOR
+@FORMAT
+@click.pass_context
+def retention_pending(ctx: click.Context, actor: str, fmt: str) -> None:
+    """Each ended engagement whose session content the policy will erase, and when (admins)."""
+    with reader(ctx) as app:
+        emit_rows(app.retention.pending(parse_actor(actor)), fmt, "Retention",
+                  ["engagement", "ended_at", "due_at", "due_now", "sessions", "legacy_notes"])
+
+
+COMMANDS: tuple[click.Command, ...] = (import_group, calendar, reminders, templates, retention)

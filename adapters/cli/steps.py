@@ -243,14 +243,15 @@ def party_register(ctx: click.Context, kind: str, name: str, contact: str | None
 @click.option("--sponsor", required=True, metavar="PARTY_ID")
 @click.option("--sponsor-function", type=click.Choice(["line_manager", "hr", "training"]), default="line_manager")
 @click.option("--unit", required=True, help="coarse organisational unit")
+@click.option("--template", default=None, metavar="NAME", help="a programme template (etrack templates list)")
 @COMMAND_ID
 @click.pass_context
 def open_engagement(ctx: click.Context, actor: str, coachee: str, sponsor: str, sponsor_function: str, unit: str,
-                    command_id: str | None) -> None:
+                    template: str | None, command_id: str | None) -> None:
     """Open an engagement (the coach acts); prints its id."""
     with tracker(ctx) as app:
         outcome = app.engagements.open(parse_actor(actor), coachee, sponsor, sponsor_function, unit,
-                                       command_id=command_id)
+                                       template=template, command_id=command_id)
         click.echo(outcome.value)
         _tell_replay(outcome)
 

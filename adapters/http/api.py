@@ -51,6 +51,7 @@ from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS, Step
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.errors import EtrackError, InvalidInput
+from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
 from engagement_tracker.projections.anonymity import Release
 
@@ -67,6 +68,9 @@ ROWS_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
                 "text/csv": _TEXT, JSONL: _TEXT, PARQUET: {"schema": {"type": "string", "format": "binary"}}},
 }}
 MAX_PAGE = 500
+ICS = "text/calendar; charset=utf-8"
+#: The served calendar feed; its token is a secret, so a problem document names this template, not the path.
+CALENDAR_ROUTE = "/calendar/{token}.ics"
 By = Annotated[str | None, Query(description="dimensions, comma-separated")]
 
 
@@ -207,11 +211,29 @@ class EngagementIn(BaseModel):
     sponsor: UUID
     sponsor_function: str
     org_unit: str
+    template: str | None = Field(default=None, description="a programme template's name (GET /templates)")
 
 
 class CohortIn(BaseModel):
     org_unit: str
     name: str
+    template: str | None = Field(default=None, description="a programme template's name (GET /templates)")
+
+
+class IndicatorTemplateIn(BaseModel):
+    objective: str = Field(description="O1, O2, ...: the objective it tracks, by its place in the list")
+    kind: str = Field(description="observable_result or organisation_performance")
+    label: str
+    unit: str
+
+
+class TemplateIn(BaseModel):
+    name: str
+    kind: str = Field(description="engagement or cohort")
+    objectives: list[str] | None = Field(default=None, description="an engagement template's objectives")
+    indicators: list[IndicatorTemplateIn] | None = None
+    rituals: list[str] | None = Field(default=None, description="a cohort template's rituals")
+    roles: list[str] | None = Field(default=None, description="a cohort template's rotating roles")
 
 
 class DpIn(BaseModel):
@@ -343,7 +365,7 @@ def api_router() -> APIRouter:
                         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         server = server_of(request)
         result = server.tracker.engagements.open(who.as_(Role.COACH), body.coachee, body.sponsor, body.sponsor_function,
-                                                 body.org_unit, command_id=idempotency_key)
+                                                 body.org_unit, template=body.template, command_id=idempotency_key)
         return outcome(server, response, result, etag=1)
 
     @router.get("/engagements/{engagement_id}", tags=["engagements"], summary="An engagement, as the caller may see it")
@@ -370,7 +392,8 @@ def api_router() -> APIRouter:
     def open_cohort(request: Request, response: Response, body: CohortIn, who: Who,
                     idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         server = server_of(request)
-        result = server.tracker.cohorts.open(who.as_(Role.COACH), body.org_unit, body.name, command_id=idempotency_key)
+        result = server.tracker.cohorts.open(who.as_(Role.COACH), body.org_unit, body.name, template=body.template,
+                                             command_id=idempotency_key)
         return outcome(server, response, result, etag=1)
 
     @router.get("/cohorts/{cohort_id}", tags=["cohorts"], summary="A cohort, as the caller may see it")
@@ -463,6 +486,42 @@ def api_router() -> APIRouter:
         result = server.tracker.budgets.grant(body.analyst, body.epsilon, who.granted((Role.ADMIN,)),
                                               command_id=idempotency_key)
         return outcome(server, response, result)
+
+    # --- programme templates ---------------------------------------------------------------------
+    @router.post("/templates", status_code=201, tags=["admin"],
+                 summary="Declare a programme template, or its next version (admins)")
+    def declare_template(request: Request, response: Response, body: TemplateIn, who: Who,
+                         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        server = server_of(request)
+        indicators = None if body.indicators is None else [i.model_dump() for i in body.indicators]
+        result = server.tracker.templates.declare(body.name, body.kind, who.granted((Role.ADMIN,)),
+                                                  objectives=body.objectives, indicators=indicators,
+                                                  rituals=body.rituals, roles=body.roles, command_id=idempotency_key)
+        return outcome(server, response, result)
+
+    @router.get("/templates", tags=["engagements"], summary="Every programme template's latest version (admins, coaches)")
+    def list_templates(request: Request, who: Who, kind: str | None = None) -> list[dict[str, Any]]:
+        rows = server_of(request).tracker.templates.list(who.granted((Role.ADMIN, Role.COACH)), kind)
+        return plain(rows)  # type: ignore[no-any-return]
+
+    # --- calendars (issue #27) ------------------------------------------------------------------
+    @router.get(CALENDAR_ROUTE, tags=["calendars"], response_class=Response,
+                responses={200: {"description": "the person's iCalendar feed (RFC 5545)",
+                                 "content": {ICS: _TEXT}}},
+                summary="A person's calendar feed: their sessions and deadlines, nothing confidential")
+    def calendar_feed(request: Request, token: str) -> Response:
+        """The token in the path (a calendar app sends no header) identifies the person whose feed this is:
+        an admin issues them one for it (``etrack token issue PARTY --label calendar``). An unknown,
+        revoked or expired token, or an erased person's, is a 401 problem document and no feed; the token
+        is never echoed, logged, nor counted by path (``/metrics`` counts the route's template)."""
+        from engagement_tracker.adapters.calendar_feed import ics_of
+
+        server = server_of(request)
+        address = request.client.host if request.client else "unknown"
+        party = authenticate(server.tracker, server.throttle, token, address)
+        now = server.tracker.now()
+        data = ics_of(server.tracker.calendars.entries(party, Actor(party, Role.COACHEE), now), now)
+        return Response(data, media_type=ICS, headers={"Cache-Control": "private, no-store"})
 
     # --- audit ---------------------------------------------------------------------------------
     Auditor = (Role.AUDITOR, Role.ADMIN)
@@ -577,7 +636,8 @@ def install_handlers(app: FastAPI) -> None:
     """One handler writes every failure as a problem document."""
 
     def respond(request: Request, exc: BaseException) -> Response:
-        status, doc, headers = problems.problem(exc, request.url.path)
+        path = request.url.path
+        status, doc, headers = problems.problem(exc, CALENDAR_ROUTE if path.startswith("/calendar/") else path)
         page: Callable[[int, dict[str, Any], dict[str, str]], Response] | None = getattr(
             request.app.state, "html_errors", None)
         if page is not None and request.url.path.startswith(("/pages", "/signin", "/signout", "/me/page")):

@@ -10,6 +10,7 @@ from uuid import UUID
 from engagement_tracker.domain.access import cohort_read_scope, grant_checked, require_coach_grant
 from engagement_tracker.domain.application.cohort_metrics import CohortMetrics
 from engagement_tracker.domain.application.event_store import as_uuid
+from engagement_tracker.domain.application.templates import latest_template
 from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
 from engagement_tracker.domain.cohort import Cohort
@@ -82,18 +83,24 @@ class CohortService(CohortMetrics):
         rules: CohortRules | None = None,
         cohort_id: UUID | None = None,
         *,
+        template: str | None = None,
         command_id: object = None,
     ) -> CommandResult[UUID]:
         """A coach opens a cohort; ``rules`` default to the seed's numbers (5-8 members, 3 metrics, ...).
 
-        The coach must hold a coach grant (``domain/grants.py``)."""
+        The coach must hold a coach grant (``domain/grants.py``). ``template``: a programme template's
+        name (``app.templates``: rituals and roles), recorded as applied at opening."""
         require_coach_grant(actor, self.path.held_grants, "open")
         self.path.party(actor.party)
         name = require_text(name, "name", MAX_NAME_CHARS)
+        applied = None if template is None else latest_template(self.path, template, "cohort")
 
         def make(cid: UUID, at: datetime) -> list[Cohort]:
             self.path.sealer.create_subject(str(cid))  # the cohort's own key, for its name
-            return [Cohort.open(cid, actor, at, org_unit, self.path.sealer.seal(str(cid), name), rules)]
+            cohort = Cohort.open(cid, actor, at, org_unit, self.path.sealer.seal(str(cid), name), rules)
+            if applied is not None:
+                cohort.apply_template(actor, at, applied["name"], applied["version"], applied["content"])
+            return [cohort]
 
         return self.path.create("cohort", make, cohort_id, command_id)
 
@@ -393,6 +400,8 @@ class CohortService(CohortMetrics):
             "cycle": cycle_status(c, now),
             "missed_deadlines": {k: d.isoformat() for k, d in c.missed.items()},
         }
+        if c.template is not None:  # the programme template it was opened with (programme wording only)
+            view["template"] = c.template
         if scope == "metadata":
             return view
         view.update(

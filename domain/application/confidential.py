@@ -11,6 +11,7 @@ from uuid import UUID
 from engagement_tracker.domain.checks import MAX_TEXT_CHARS, require_member, require_text
 from engagement_tracker.domain.errors import SubjectErased
 from engagement_tracker.domain.party import Party
+from engagement_tracker.domain.retention import session_subject
 from engagement_tracker.domain.sealing import Sealer
 from engagement_tracker.domain.values import Sealed, Signal
 from engagement_tracker.domain.vocabulary import PartyKind, Polarity, SignalContext
@@ -50,6 +51,18 @@ class Confidential:
             observed_on,
             None if note is None else self.seal(subject, note, "note", 2_000),
         )
+
+    def seal_session_notes(self, coachee: UUID, engagement_id: UUID, notes: object) -> Sealed | None:
+        """A session's notes, sealed under the engagement's own session key (``retention.py``), so the
+        retention policy can erase them alone; refused like any content once the coachee was erased."""
+        if notes is None:
+            return None
+        text = require_text(notes, "notes", MAX_TEXT_CHARS)  # checked before any key is made
+        if self.sealer.is_erased(str(coachee)):
+            raise SubjectErased(str(coachee))
+        subject = session_subject(coachee, engagement_id)
+        self.sealer.create_subject(subject)  # a key alone holds no personal data
+        return self.sealer.seal(subject, text)
 
     def seal_optional(self, subject: UUID, text: object, field: str) -> Sealed | None:
         return None if text is None else self.seal(subject, text, field)

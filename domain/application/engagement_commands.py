@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import grant_checked, require_coach_grant
 from engagement_tracker.domain.application.coach_loads import CoachLoads
 from engagement_tracker.domain.application.command_path import CommandPath
+from engagement_tracker.domain.application.templates import latest_template
 from engagement_tracker.domain.application.testimonial_commands import leave_testimonial
 from engagement_tracker.domain.application.views import EngagementReads
 from engagement_tracker.domain.checks import require_member
@@ -20,6 +21,7 @@ from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import (
     InvalidInput,
 )
+from engagement_tracker.domain.retention import session_subject
 from engagement_tracker.domain.values import Actor, Contract, Evaluation, QuarterlyDecisions
 from engagement_tracker.domain.vocabulary import (
     Billing,
@@ -84,12 +86,14 @@ class EngagementService(EngagementReads):
         org_unit: str,
         engagement_id: UUID | None = None,
         *,
+        template: str | None = None,
         command_id: object = None,
     ) -> CommandResult[UUID]:
         """The coach (``actor``, holding a coach grant) opens an engagement for a coachee and a sponsor.
 
         Given a ``command_id`` and no ``engagement_id``, the new id derives from the command id, so a
-        retry of the same command finds the engagement it opened instead of opening a second one."""
+        retry of the same command finds the engagement it opened instead of opening a second one.
+        ``template``: a programme template's name (``app.templates``), recorded as applied at opening."""
         require_coach_grant(actor, self.path.held_grants, "open")
         coach_party = self.path.party(actor.party)
         coachee_party = self.path.party(coachee)
@@ -99,14 +103,21 @@ class EngagementService(EngagementReads):
         if coach_party.kind is not PartyKind.PERSON:
             raise InvalidInput("coach", "a coach is a person, not a team")
 
+        applied = None if template is None else latest_template(self.path, template, "engagement")
+
         def make(eid: UUID, at: datetime) -> list[Aggregate]:
             engagement = Engagement.open(eid, actor, at, coach_party.id, coachee_party.id, coachee_party.kind,
                                          sponsor_party.id, sponsor_function, org_unit)
+            if applied is not None:
+                engagement.apply_template(actor, at, applied["name"], applied["version"], applied["content"])
             if coachee_party.kind is not PartyKind.TEAM:
                 return [engagement]
             return [engagement, self.loads.take(coach_party.id, eid, actor, at)]  # refuses above the limit
 
-        return self.path.create("engagement", make, engagement_id, command_id)
+        opened = self.path.create("engagement", make, engagement_id, command_id)
+        if opened.aggregate_id is not None:  # the session notes' own key (retention.py), made once opened
+            self.path.sealer.create_subject(session_subject(coachee_party.id, opened.aggregate_id))
+        return opened
 
     def hold_first_meeting(
         self, engagement_id: object, actor: Actor, held_on: date, *, command_id: object = None
@@ -273,7 +284,7 @@ class EngagementService(EngagementReads):
             "record_session",
             actor,
             lambda e, at: e.record_session(
-                actor, at, held_on, duration_minutes, themes, self.path.sealing.seal_optional(e.coachee, notes, "notes"),
+                actor, at, held_on, duration_minutes, themes, self.path.sealing.seal_session_notes(e.coachee, e.id, notes),
                 billing, group_size,
             ),
             command_id=command_id,

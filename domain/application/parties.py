@@ -19,9 +19,11 @@ from engagement_tracker.domain.access import grant_checked, require_eraser, requ
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_member, require_text
 from engagement_tracker.domain.command_ids import CommandResult
+from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.domain.party import Party
+from engagement_tracker.domain.retention import session_subject
 from engagement_tracker.domain.values import Actor, Sealed
 from engagement_tracker.domain.vocabulary import PartyKind, Role
 
@@ -95,6 +97,7 @@ class PartyService:
                                        lambda r, at: r.revoke_all(actor, party.id, at, reason), command_id=command_id)
         after = sorted(self.path.held_grants().get(str(party.id), frozenset()))
         destroyed = self.path.sealer.erase_subject(str(party.id))
+        self._erase_session_keys(party.id)
         erased_at = party.modified_on.isoformat()
         token = f"etrack-erasure|{party.id}|{erased_at}|{party.version}"
         receipt = {
@@ -109,6 +112,17 @@ class PartyService:
         if outcome is None:  # erased before: nothing more to record
             return CommandResult(receipt, self.path.resolve_command_id(command_id), False, party.id)
         return CommandResult(receipt, outcome.command_id, outcome.recorded_now, party.id, outcome.versions)
+
+    def _erase_session_keys(self, party: UUID) -> None:
+        """The session notes of the party's engagements as coachee are sealed under a key per engagement
+        (``retention.session_subject``): erasing the party destroys those keys too."""
+        for eid in self.path.ids_of(Engagement.Created.TOPIC):
+            if self.path.load(Engagement, eid, "engagement").coachee != party:
+                continue
+            subject = session_subject(party, eid)
+            if not self.path.sealer.is_erased(subject):
+                self.path.sealer.create_subject(subject)
+                self.path.sealer.erase_subject(subject)
 
     def _erasure_reason(self, actor: Actor, party: UUID) -> Sealed:
         """Why an erased party's grants were revoked, sealed under the erasing admin's key (the

@@ -75,7 +75,7 @@ def hold_scheduled_session(self: EngagementService, engagement_id: object, actor
         record = EngagementRecord.of(self.path.history(Engagement, e.id, "engagement", version=e.version))
         planned: dict[str, Any] = record.schedule[key]
         number = e.record_session(actor, at, planned["starts_at"].date(), duration_minutes or planned["duration_minutes"],
-                                  themes, self.path.sealing.seal_optional(e.coachee, notes, "notes"), billing, group_size)
+                                  themes, self.path.sealing.seal_session_notes(e.coachee, e.id, notes), billing, group_size)
         e.link_held_session(actor, at, key, number)
         return number
 

@@ -50,6 +50,12 @@ OTHERS_TEXT = "[sealed under another person's key]"
 _OWN_FIELDS = {"originator_id", "originator_version", "timestamp", "command_id"}
 
 
+def sealed_for(sealed: Sealed, party: UUID) -> bool:
+    """Content sealed under ``party``'s key, or a key of theirs (their engagements' session notes:
+    ``retention.session_subject``)."""
+    return sealed.subject == str(party) or sealed.subject.startswith(f"{party}/")
+
+
 def mentions(value: Any, party: UUID) -> bool:
     """True if ``value`` (an event's field, however nested) names ``party`` or holds content sealed
     under its key."""
@@ -60,7 +66,7 @@ def mentions(value: Any, party: UUID) -> bool:
     if isinstance(value, Actor):
         return value.party == party
     if isinstance(value, Sealed):
-        return value.subject == str(party)
+        return sealed_for(value, party)
     if isinstance(value, dict):
         return any(mentions(k, party) or mentions(v, party) for k, v in value.items())
     if isinstance(value, list | tuple | set | frozenset):
@@ -159,7 +165,7 @@ class SubjectService:
     def _open(self, value: Any, pid: UUID, topic: str, where: str) -> Any:
         """JSON data, with content sealed under ``pid``'s key opened (unless withheld), others' left sealed."""
         if isinstance(value, Sealed):
-            if value.subject != str(pid):
+            if not sealed_for(value, pid):
                 return OTHERS_TEXT
             if (topic, where) in WITHHELD:
                 return WITHHELD_TEXT

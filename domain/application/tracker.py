@@ -34,8 +34,10 @@ from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
 from engagement_tracker.domain.application.reminders import ReminderService
+from engagement_tracker.domain.application.retention import RetentionService
 from engagement_tracker.domain.application.scheduling import SessionService
 from engagement_tracker.domain.application.subject_access import SubjectService
+from engagement_tracker.domain.application.templates import TemplateService
 from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandResult
@@ -145,6 +147,12 @@ class EngagementTracker(CommandPath):
         self.calendars = CalendarService(self)
         #: Reminders: queued by tick, once each; sent by adapters/reminder_mail.py (``reminders.py``).
         self.reminders = ReminderService(self)
+        #: The retention policy: session content erased some years after an engagement ends, by tick
+        #: (``retention.py``).
+        self.retention = RetentionService(self)
+        #: Programme templates (objectives and indicators; rituals and roles), applied at opening
+        #: (``templates.py``).
+        self.templates = TemplateService(self)
         #: How the services over read models are built on first use (``provide``, from bootstrap): a
         #: command that never reads the audit trail never creates its tables.
         self._read_services: dict[str, Callable[[], Any]] = {}
@@ -250,7 +258,9 @@ class EngagementTracker(CommandPath):
         """Record every deadline that fell due by ``now`` (default: the clock), exactly once.
 
         Returns what was recorded now: kind, id, deadline, due_at. Running it again records
-        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``).
+        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``), and
+        applies the retention policy (``app.retention``: kind "engagement", deadline
+        "retention:session_content").
         ``on_progress(done, total)`` is told after each engagement or cohort looked at.
         """
         now = self.now() if now is None else now
@@ -270,7 +280,10 @@ class EngagementTracker(CommandPath):
                 if on_progress is not None:
                     on_progress(done, total)
                 rules = {"off_track_weeks": self.settings.off_track_weeks} if cls is Engagement else {}
-                if not self.load(cls, agg_id, kind).due_deadlines(now, **rules):
+                loaded = self.load(cls, agg_id, kind)
+                if isinstance(loaded, Engagement):  # the retention policy, on the same read (retention.py)
+                    recorded.extend(self.retention.apply_to(loaded, now))
+                if not loaded.due_deadlines(now, **rules):
                     continue
 
                 def record(

@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain.access import read_scope
 from engagement_tracker.domain.application.coach_hours import hours_log
 from engagement_tracker.domain.application.command_path import CommandPath
+from engagement_tracker.domain.application.confidential import ERASED
 from engagement_tracker.domain.application.testimonial_commands import quotes
 from engagement_tracker.domain.deadlines import off_track_status
 from engagement_tracker.domain.engagement import Engagement
@@ -106,6 +107,8 @@ class EngagementReads:
         off_track = off_track_status(e)
         if off_track is not None:  # only while flagged: the next session clears it (deadlines.py)
             view["off_track"] = off_track
+        if e.template is not None:  # the programme template it was opened with (programme wording only)
+            view["template"] = e.template
         if scope == "metadata":
             view["parties"] = {"coach": str(e.coach), "coachee": str(e.coachee), "sponsor": str(e.sponsor)}
             return view
@@ -150,9 +153,12 @@ class EngagementReads:
                 "duration_minutes": s.duration_minutes,
                 "themes": [t.value for t in s.themes],
             }
-            | ({"notes": self.path.sealing.unseal(s.notes)} if scope == "full" else {})
+            | ({"notes": ERASED if e.session_content_erased_at and s.notes else self.path.sealing.unseal(s.notes)}
+               if scope == "full" else {})
             for s in r.sessions
         ]
+        if e.session_content_erased_at is not None:  # the retention policy's erasure (retention.py)
+            view["session_content_erased_at"] = e.session_content_erased_at.isoformat()
         view["actions"] = [
             {"key": a.key, "description": self.path.sealing.unseal(a.description), "due": _iso(a.due), "status": a.status.value}
             for a in r.actions.values()

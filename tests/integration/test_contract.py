@@ -27,7 +27,7 @@ from engagement_tracker.domain import (
 from engagement_tracker.projections.anonymity import tally
 from tests.integration.test_audit_trail import fast_and_slow
 from tests.integration.test_sqlite_roundtrip import all_event_topics, record_every_event_type
-from tests.support import START, Cast, FakeClock, drive, grant, granted, in_accompaniment, new_tracker, open_engagement
+from tests.support import START, Cast, FakeClock, drive, grant, granted, in_accompaniment, new_tracker, open_engagement, tick_at
 
 
 def execute(url: str, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -55,9 +55,10 @@ def test_every_event_type_round_trips_with_snapshots(store_url: str) -> None:
     from engagement_tracker.domain.coach_load import CoachLoad
     from engagement_tracker.domain.cohort import Cohort
 
-    app = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    app = new_tracker(store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2", ETRACK_RETENTION_SESSION_CONTENT_YEARS="1")
     cast = Cast.register(app)
     ids = record_every_event_type(app, cast)
+    tick_at(app, app.clock() + timedelta(days=800))  # the retention policy erases the ended ones' session notes
     live = {eid: app.engagements.get(eid) for eid in ids}
     if store_url == "memory:":  # nothing outlives the process: read back through the same store
         again = app

@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate
 from engagement_tracker.domain import Engagement, Party, Role
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.cohort import Cohort
+from engagement_tracker.domain.templates import ProgrammeTemplates
 from tests.support import START, Cast, CohortCast, FakeClock, drive, frame_cohort, granted, new_tracker, open_engagement, tick_at
 
 
@@ -18,7 +19,12 @@ def all_event_topics(cls: type[Aggregate]) -> set[str]:
 
 
 def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped-def]
-    full = open_engagement(app, cast)
+    dpo = granted(app, Role.ADMIN, "DPO")
+    app.templates.declare("leadership", "engagement", dpo, objectives=["Delegate decisions"], indicators=[
+        {"objective": "O1", "kind": "observable_result", "label": "Decisions delegated", "unit": "per week"}])
+    app.templates.declare("lead-time", "cohort", dpo, rituals=["weekly_standup"], roles=["facilitator", "scribe"])
+    full = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "line_manager", "Operations",
+                                template="leadership").value
     keys = drive(app, cast, full, "accompaniment.in_progress")
     day = START + timedelta(days=20)
     app.engagements.record_session(full, cast.coach, day, 90, ["delegation", "priorities"], "notes")
@@ -62,7 +68,6 @@ def record_every_event_type(app, cast: Cast) -> list:  # type: ignore[no-untyped
     app.engagements.abandon(team, team_cast.coach, "other")  # frees the coach's team slot
     record_every_cohort_event_type(app)
     leaver = app.parties.register("person", "Someone Who Left").value
-    dpo = granted(app, Role.ADMIN, "DPO")
     app.subjects.rectify(leaver, dpo, name="Someone Who Has Left", contact="left@example.org")
     app.parties.erase(leaver, dpo)
     return [full, declined, abandoned, team]
@@ -72,6 +77,7 @@ def record_every_cohort_event_type(app) -> None:  # type: ignore[no-untyped-def]
     cc = CohortCast.register(app)
     c = app.cohorts
     cid = frame_cohort(app, cc, members=6)
+    app.cohorts.open(cc.coach, "Supply Chain", "Cohort from a template", template="lead-time")
     m = list(cc.members)
     c.hold_ritual(cid, m[0], "weekly_standup", date(2026, 2, 2), m[0].party, m[1].party, m[2].party,
                   "checklist", "pick-list checklist v2")
@@ -102,12 +108,13 @@ def record_every_cohort_event_type(app) -> None:  # type: ignore[no-untyped-def]
 
 def test_every_event_type_round_trips_through_sqlite_with_snapshots(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    app = new_tracker(url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    app = new_tracker(url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2", ETRACK_RETENTION_SESSION_CONTENT_YEARS="1")
     cast = Cast.register(app)
     ids = record_every_event_type(app, cast)
+    tick_at(app, app.clock() + timedelta(days=800))  # the retention policy erases the ended ones' session notes
     live = {eid: app.engagements.get(eid) for eid in ids}
     live_cohorts = {cid: app.cohorts.get(cid) for cid in app.cohorts.ids()}
-    assert len(live_cohorts) == 2
+    assert len(live_cohorts) == 3  # one opened from a template
     app.close()
 
     reopened = new_tracker(url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
@@ -117,6 +124,7 @@ def test_every_event_type_round_trips_through_sqlite_with_snapshots(tmp_path: Pa
     assert all_event_topics(Party) <= stored_topics
     assert all_event_topics(Cohort) <= stored_topics
     assert all_event_topics(CoachLoad) <= stored_topics
+    assert all_event_topics(ProgrammeTemplates) <= stored_topics
 
     mapper = reopened.mapper
     for n in notifications:
