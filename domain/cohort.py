@@ -24,7 +24,7 @@ from engagement_tracker.domain.checks import (
     require_time,
 )
 from engagement_tracker.domain.cohort_history import CohortHistory
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -54,6 +54,18 @@ class Cohort(CohortHistory):
 
     TOPIC = "etrack:Cohort"
     vars().update(events_of(CohortHistory))  # the history's events, registered under this aggregate
+
+    # --- what the commands refuse with -------------------------------------------------------
+
+    def _refuse(self, step: str, *problems: str) -> None:
+        raise RuleViolation(step, self.state, problems)
+
+    def _require_member(self, step: str, party: object, field: str) -> UUID:
+        if not isinstance(party, UUID):
+            raise InvalidInput(field, f"expected a party id, got {type(party).__name__}")
+        if str(party) not in self.members:
+            self._refuse(step, f"{field} {party} is not a member of this cohort")
+        return party
 
     # --- framing ----------------------------------------------------------------------------
 

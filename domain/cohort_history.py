@@ -16,7 +16,6 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_cohort_step
 from engagement_tracker.domain.deadlines import cohort_deadlines
-from engagement_tracker.domain.errors import InvalidInput, RuleViolation
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -347,13 +346,3 @@ class CohortHistory(WorkflowAggregate):
 
     def require_party(self, step: str, actor: Actor) -> None:
         require_cohort_step(self, step, actor)
-
-    def _refuse(self, step: str, *problems: str) -> None:
-        raise RuleViolation(step, self.state, problems)
-
-    def _require_member(self, step: str, party: object, field: str) -> UUID:
-        if not isinstance(party, UUID):
-            raise InvalidInput(field, f"expected a party id, got {type(party).__name__}")
-        if str(party) not in self.members:
-            self._refuse(step, f"{field} {party} is not a member of this cohort")
-        return party
