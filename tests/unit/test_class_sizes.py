@@ -38,3 +38,16 @@ def test_the_measure_sees_the_classes() -> None:
 def test_no_class_is_above_the_limit(name: str) -> None:
     size = class_sizes()[name]
     assert size <= LIMIT, f"{name} is {size} lines (at most {LIMIT}): split it by responsibility"
+
+
+def test_no_mixin_stack_in_the_application_layer() -> None:
+    """The services are composed (each handed the one command path), never mixed in: no class of
+    domain/application/ has more than one base, and none of them extends another service."""
+    stacked = []
+    for path in sorted((ROOT / "domain" / "application").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(b) for b in node.bases]
+                if len(bases) > 1 or any(b.endswith(("Service", "Mixin", "Metrics")) for b in bases):
+                    stacked.append(f"{path.relative_to(ROOT)}::{node.name}({', '.join(bases)})")
+    assert stacked == []
