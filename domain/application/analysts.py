@@ -188,22 +188,31 @@ class AnalystService:
         again is free), not at the end."""
         if _BATCH.get() is not None:
             return build()
+
+        def attempt() -> T:
+            batch: list[PendingRelease] = []
+            token = _BATCH.set(batch)
+            try:
+                result = build()
+            finally:
+                _BATCH.reset(token)
+            if batch:
+                self._record(batch)  # stale: another release recorded newer facts meanwhile: all again
+            return result
+
         with relying_on_grants():
-            for _ in range(3):
-                batch: list[PendingRelease] = []
-                token = _BATCH.set(batch)
-                try:
-                    result = build()
-                finally:
-                    _BATCH.reset(token)
-                if not batch:
-                    return result
-                try:
-                    self._record(batch)
-                except self.rules.stale:  # another release recorded newer facts meanwhile: all again
-                    continue
-                return result
-        raise ConcurrencyConflict("releases kept being published under this command's; run it again")
+            return self._until_fresh(attempt, "releases kept being published under this command's; run it again")
+
+    def _until_fresh(self, attempt: Callable[[], T], again: str) -> T:
+        """``attempt()``, run again while what it read went stale (another release recorded newer facts
+        meanwhile: ``rules.stale``), at most 3 times; then ConcurrencyConflict saying ``again``. The one
+        retry of a release, whether it is asked, planned, or recorded with its command's others."""
+        for _ in range(3):
+            try:
+                return attempt()
+            except self.rules.stale:
+                continue
+        raise ConcurrencyConflict(again)
 
     def _record(self, items: list[PendingRelease], commit: bool = True) -> list[int]:
         """Record ``items`` in one transaction (``commit=False``: a trial), the grants relied on checked in it."""
@@ -252,12 +261,8 @@ class AnalystService:
         since: str | None, until: str | None,
     ) -> Release:
         k = release_k(self, family, k)
-        for _ in range(3):  # a release that read facts older than another one's is built again
-            try:
-                return self._build_and_record(actor, family, by, unit, period, k, since, until)
-            except self.rules.stale:
-                continue
-        raise ConcurrencyConflict("releases kept being published under this one; ask again")
+        return self._until_fresh(lambda: self._build_and_record(actor, family, by, unit, period, k, since, until),
+                                 "releases kept being published under this one; ask again")
 
     def _build(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
@@ -298,7 +303,8 @@ class AnalystService:
         since: str | None, until: str | None,
     ) -> str:
         """What asking this release now would answer, as a status, recording nothing (a trial)."""
-        for _ in range(3):
+
+        def attempt() -> str:
             try:
                 _rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=False)
             except PeriodCut as cut:
@@ -309,10 +315,9 @@ class AnalystService:
                 self._record([*(_BATCH.get() or []), item], commit=False)
             except DisclosureRisk:
                 return "closed: refused by the region rule, given the earlier releases"
-            except self.rules.stale:
-                continue
             return "releasable"
-        raise ConcurrencyConflict("releases kept being published while this plan was made; ask again")
+
+        return self._until_fresh(attempt, "releases kept being published while this plan was made; ask again")
 
     @grant_checked
     def plan(self, viewer: Actor, period: object, unit: str | None = None, k: int | None = None,
