@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from engagement_tracker.domain import cohort_side_steps
 from engagement_tracker.domain.checks import (
     require_date,
     require_int,
@@ -25,7 +26,6 @@ from engagement_tracker.domain.checks import (
 )
 from engagement_tracker.domain.cohort_history import CohortHistory
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation
-from engagement_tracker.domain.testimonials import AT_CLOSING, require_first
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -33,17 +33,13 @@ from engagement_tracker.domain.values import (
     Decision,
     Experiment,
     KeyResult,
-    KeyResultTarget,
     Metric,
-    MetricReading,
     Practice,
     Ritual,
     Sealed,
-    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
     ArtefactKind,
-    Billing,
     CohortRoleName,
     ExperimentStatus,
     PracticeStatus,
@@ -59,6 +55,18 @@ class Cohort(CohortHistory):
 
     TOPIC = "etrack:Cohort"
     vars().update(events_of(CohortHistory))  # the history's events, registered under this aggregate
+
+    # --- what the commands refuse with -------------------------------------------------------
+
+    def _refuse(self, step: str, *problems: str) -> None:
+        raise RuleViolation(step, self.state, problems)
+
+    def _require_member(self, step: str, party: object, field: str) -> UUID:
+        if not isinstance(party, UUID):
+            raise InvalidInput(field, f"expected a party id, got {type(party).__name__}")
+        if str(party) not in self.members:
+            self._refuse(step, f"{field} {party} is not a member of this cohort")
+        return party
 
     # --- framing ----------------------------------------------------------------------------
 
@@ -225,81 +233,6 @@ class Cohort(CohortHistory):
         self._record(self.DecisionRecorded, actor, at, to, decision=decision)
         return decision.number
 
-    # --- metrics over time: steps outside the workflow (they never change the state) ---------
-
-    def _outside_workflow(self, step: str, actor: Actor, at: datetime, phases: tuple[str, ...]) -> str:
-        """Check who acts and that the cohort is in one of ``phases``; the state stays as it is."""
-        require_time(at)
-        self.require_party(step, require_actor(actor))
-        if self.state not in phases:
-            raise RuleViolation(step, self.state, [f"taken in {' or '.join(phases)}; the cohort is {self.state}"])
-        return str(self.state)
-
-    def record_reading(
-        self, actor: Actor, at: datetime, metric: str, value: float, read_on: date, ritual: int | None = None
-    ) -> int:
-        """A reading of a cohort metric, by a member: at a ritual, only that ritual's metrics keeper.
-
-        Returns the reading's number (1, 2, ... across the cohort's metrics)."""
-        to = self._outside_workflow("record_reading", actor, at, ("accompaniment", "closing"))
-        if metric not in self.metrics:
-            raise InvalidInput("metric", f"unknown metric {metric!r}; known: {', '.join(self.metrics) or 'none'}")
-        if ritual is not None:
-            require_int(ritual, "ritual", 1, max(1, self.rituals_held))
-            if ritual > self.rituals_held:
-                raise InvalidInput("ritual", f"ritual {ritual} is not held; held: 1 to {self.rituals_held}")
-            keeper = UUID(self.ritual_keepers[ritual - 1])
-            if keeper != actor.party:
-                raise NotPermitted("record_reading", f"at ritual {ritual} the metrics keeper is {keeper}; "
-                                   "without a ritual any member records a reading", [str(keeper)])
-        reading = MetricReading(metric, require_number(value, "value"), require_date(read_on, "read_on"), ritual)
-        self._record(self.MetricRead, actor, at, to, reading=reading)
-        return self.readings_recorded
-
-    def log_coaching(
-        self, actor: Actor, at: datetime, held_on: date, duration_minutes: int, billing: Billing | str = Billing.PAID
-    ) -> int:
-        """The coach logs time spent coaching the cohort (a ritual, a checkpoint) for the ICF hours log;
-        returns the cohort's group size, its members now."""
-        to = self._outside_workflow("log_coaching", actor, at, ("accompaniment", "closing"))
-        minutes = require_int(duration_minutes, "duration_minutes", 1, 480)
-        kind = require_member(Billing, billing, "billing")
-        if not self.members:
-            raise RuleViolation("log_coaching", self.state, ["a cohort with members (group coaching)"])
-        self.require_since_created(require_date(held_on, "held_on"), "held_on", "coaching time")
-        self._record(self.CoachingLogged, actor, at, to, held_on=require_date(held_on, "held_on"),
-                     duration_minutes=minutes, billing=kind.value, group_size=len(self.members))
-        return len(self.members)
-
-    def set_key_result_target(
-        self, actor: Actor, at: datetime, key_result: int, metric: str, target: float
-    ) -> None:
-        """A key result's metric and numeric target (its date is the key result's); setting again replaces it."""
-        to = self._outside_workflow("set_key_result_target", actor, at, ("framing", "accompaniment"))
-        numbers = [k.number for k in self.key_results]
-        if key_result not in numbers:
-            raise InvalidInput("key_result", f"unknown key result {key_result!r}; known: "
-                               f"{', '.join(map(str, numbers)) or 'none'}")
-        if metric not in self.metrics:
-            raise InvalidInput("metric", f"unknown metric {metric!r}; known: {', '.join(self.metrics) or 'none'}")
-        target_set = KeyResultTarget(key_result, metric, require_number(target, "target"))
-        self._record(self.KeyResultTargetSet, actor, at, to, target=target_set)
-
-    def leave_testimonial(self, actor: Actor, at: datetime, testimonial: Testimonial) -> None:
-        """A member leaves a voluntary testimonial at closing (domain/testimonials.py); one each."""
-        to = self._outside_workflow("leave_testimonial", actor, at, AT_CLOSING)
-        self.check_testimonial(actor)
-        if not isinstance(testimonial, Testimonial):
-            raise InvalidInput("testimonial", "expected a Testimonial (domain/testimonials.py make_testimonial)")
-        self._record(self.TestimonialLeft, actor, at, to, testimonial=testimonial)
-
-    def check_testimonial(self, actor: Actor) -> None:
-        """Refuse, before any text is sealed, a testimonial ``actor`` may not leave now."""
-        self.require_party("leave_testimonial", require_actor(actor))
-        if self.state not in AT_CLOSING:
-            raise RuleViolation("leave_testimonial", self.state, [f"left in closing or closed; the cohort is {self.state}"])
-        require_first(self.testimonials, str(actor.party))
-
     def _experiment(self, step: str, key: str, expected: ExperimentStatus) -> Experiment:
         if key not in self.experiments:
             known = ", ".join(self.experiments) or "none"
@@ -351,6 +284,14 @@ class Cohort(CohortHistory):
         if str(week) in self.checkpoints:
             self._refuse("complete_checkpoint", f"week {week} is already done")
         self._record(self.CheckpointCompleted, actor, at, to, week=week)
+
+    # --- outside the workflow (cohort_side_steps.py): readings, coaching time, targets, testimonials ---
+
+    record_reading = cohort_side_steps.record_reading
+    log_coaching = cohort_side_steps.log_coaching
+    set_key_result_target = cohort_side_steps.set_key_result_target
+    leave_testimonial = cohort_side_steps.leave_testimonial
+    check_testimonial = cohort_side_steps.check_testimonial
 
     # --- closing ----------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_cohort_step
 from engagement_tracker.domain.deadlines import cohort_deadlines
-from engagement_tracker.domain.errors import InvalidInput, RuleViolation
 from engagement_tracker.domain.values import (
     Actor,
     CohortRules,
@@ -46,6 +45,19 @@ class CohortRecord(Protocol):
     rituals: list[Ritual]
     decisions: list[Decision]
     readings: list[MetricReading]
+
+
+class _TemplateApplied(WorkflowAggregate.Event):
+    """Opened with a programme template (``templates.py``): its name, version and content, as declared
+    (bound in :class:`CohortHistory` as ``TemplateApplied``; its topic is its own)."""
+
+    TOPIC = "etrack:Cohort.TemplateApplied"
+    template: str
+    version: int
+    content: dict[str, Any]
+
+    def evolve(self, cohort: Any) -> None:
+        cohort.template = {"name": self.template, "version": self.version, "content": self.content}
 
 
 class CohortHistory(WorkflowAggregate):
@@ -262,16 +274,7 @@ class CohortHistory(WorkflowAggregate):
     class SignalRecorded(WorkflowAggregate.SignalRecorded):
         TOPIC = "etrack:Cohort.SignalRecorded"
 
-    class TemplateApplied(Event):
-        """Opened with a programme template (``templates.py``): its name, version and content, as declared."""
-
-        TOPIC = "etrack:Cohort.TemplateApplied"
-        template: str
-        version: int
-        content: dict[str, Any]
-
-        def evolve(self, cohort: CohortHistory) -> None:
-            cohort.template = {"name": self.template, "version": self.version, "content": self.content}
+    TemplateApplied = _TemplateApplied
 
     class DeadlineMissed(WorkflowAggregate.DeadlineMissed):
         TOPIC = "etrack:Cohort.DeadlineMissed"
@@ -311,11 +314,8 @@ class CohortHistory(WorkflowAggregate):
         self.testimonials: dict[str, Testimonial] = {}  # author -> their testimonial (one each)
         self.template: dict[str, Any] | None = None  # the programme template it was opened with
 
-    #: Snapshots (aggregate state) gained the fields above in version 2.
-    #: Version 3 no longer keeps rituals, decisions and readings (their content stays in their
-    #: events; ``cohort_record.py`` folds it for reads). An earlier snapshot is ignored: the cohort
-    #: is replayed from its events (snapshots are a cache, not a public format).
-    #: Version 4 added ``template`` (the programme template it was opened with).
+    #: Snapshots are a cache, not a public format: an earlier version's is ignored, the cohort replayed. v2: the
+    #: fields above; v3: rituals, decisions, readings left to their events (``cohort_record.py``); v4: ``template``.
     class_version = 4
     upcast_v1_v2 = upcast_v2_v3 = upcast_v3_v4 = staticmethod(stale_snapshot)
 
@@ -360,13 +360,3 @@ class CohortHistory(WorkflowAggregate):
 
     def require_party(self, step: str, actor: Actor) -> None:
         require_cohort_step(self, step, actor)
-
-    def _refuse(self, step: str, *problems: str) -> None:
-        raise RuleViolation(step, self.state, problems)
-
-    def _require_member(self, step: str, party: object, field: str) -> UUID:
-        if not isinstance(party, UUID):
-            raise InvalidInput(field, f"expected a party id, got {type(party).__name__}")
-        if str(party) not in self.members:
-            self._refuse(step, f"{field} {party} is not a member of this cohort")
-        return party

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
+from engagement_tracker.domain import (
+    engagement_actions,
+    engagement_consents,
+    engagement_endings,
+    engagement_plans,
+    engagement_programme,
+)
 from engagement_tracker.domain.checks import (
     MAX_CONTRACT_SESSIONS,
     MAX_GROUP_SIZE,
@@ -28,26 +34,20 @@ from engagement_tracker.domain.checks import (
     require_time,
 )
 from engagement_tracker.domain.engagement_history import EngagementHistory
-from engagement_tracker.domain.errors import InvalidInput, NotPermitted, RuleViolation, StepNotAllowed
-from engagement_tracker.domain.testimonials import AT_CLOSING, require_first
+from engagement_tracker.domain.errors import InvalidInput, NotPermitted
 from engagement_tracker.domain.values import (
-    Action,
     Actor,
     Amendment,
     Contract,
-    Evaluation,
     Indicator,
     Measurement,
     Objective,
     QuarterlyDecisions,
     Sealed,
     Session,
-    Testimonial,
 )
 from engagement_tracker.domain.vocabulary import (
-    ActionStatus,
     Billing,
-    DisclosureItem,
     EndReason,
     IndicatorKind,
     ObjectiveLevel,
@@ -252,97 +252,6 @@ class Engagement(EngagementHistory):
         self._record(self.SessionHeld, actor, at, to, session=session, billing=billed, group_size=group_size)
         return number
 
-    def apply_template(self, actor: Actor, at: datetime, name: str, version: int, content: dict[str, Any]) -> None:
-        """Record the programme template this engagement was opened with (``templates.py``): at opening only,
-        in the same transaction, once. Not a workflow step: the state does not change."""
-        require_time(at)
-        require_actor(actor)
-        if self.template is not None:
-            raise RuleViolation("apply a template", self.state, [f"template {self.template['name']} was applied at opening"])
-        if self.version != 1:
-            raise RuleViolation("apply a template", self.state, ["a template is applied when the engagement opens, not later"])
-        self._record(self.TemplateApplied, actor, at, self.state, template=name, version=version, content=content)
-
-    def erase_session_content(self, actor: Actor, at: datetime, policy: str, due_at: datetime, subject: str) -> None:
-        """The retention policy's erasure of the session notes (``retention.py``), recorded by the deadline
-        clock once the engagement has ended and the policy's time has come; once only. Not a workflow step:
-        the state does not change."""
-        require_time(at)
-        if require_actor(actor).role is not Role.SYSTEM:
-            raise NotPermitted("erase session content", "recorded by the retention policy (etrack tick) only",
-                               [Role.SYSTEM.value])
-        if self.ended_at is None:
-            raise RuleViolation("erase session content", self.state,
-                                ["the engagement has not ended: content is kept while it runs"])
-        if self.session_content_erased_at is not None:
-            raise RuleViolation("erase session content", self.state,
-                                [f"already erased on {self.session_content_erased_at.isoformat()}"])
-        due_at = require_time(due_at, "due_at")
-        if due_at > at:
-            raise RuleViolation("erase session content", self.state,
-                                [f"the policy erases it on {due_at.isoformat()}, not before"])
-        self._record(self.SessionContentErased, actor, at, self.state, policy=str(policy),
-                     ended_at=self.ended_at, due_at=due_at, subject=subject, sessions=self.sessions_held)
-
-    def consent_to_icf_log(self, actor: Actor, at: datetime, named: bool) -> None:
-        """The coachee agrees (or no longer agrees) to be named in the coach's ICF hours log.
-
-        A standing consent, not a workflow step: it may be given or withdrawn in every state,
-        after closing too (a coach often applies for a credential later), and never changes it.
-        """
-        require_time(at)
-        self.require_party("consent_to_icf_log", require_actor(actor))
-        to = self.state
-        if not isinstance(named, bool):
-            raise InvalidInput("named", f"expected true or false, got {type(named).__name__}")
-        if named == self.icf_named:
-            now = "named" if named else "not named"
-            raise InvalidInput("named", f"the coachee is already {now} in the coach's ICF log; give {not named}")
-        self._record(self.IcfLogConsentChanged, actor, at, to, named=named)
-
-    def leave_testimonial(self, actor: Actor, at: datetime, testimonial: Testimonial) -> None:
-        """The coachee leaves a voluntary testimonial at closing (domain/testimonials.py); one each."""
-        require_time(at)
-        self.check_testimonial(actor)
-        if not isinstance(testimonial, Testimonial):
-            raise InvalidInput("testimonial", "expected a Testimonial (domain/testimonials.py make_testimonial)")
-        self._record(self.TestimonialLeft, actor, at, self.state, testimonial=testimonial)
-
-    def check_testimonial(self, actor: Actor) -> None:
-        """Refuse, before any text is sealed, a testimonial ``actor`` may not leave now."""
-        self.require_party("leave_testimonial", require_actor(actor))
-        if self.state not in AT_CLOSING:
-            raise RuleViolation("leave_testimonial", self.state,
-                                [f"left in closing or closed; the engagement is {self.state}"])
-        require_first(self.testimonial_authors, str(actor.party))
-
-    def commit_action(self, actor: Actor, at: datetime, description: Sealed, due: date | None = None) -> str:
-        """An intersession action the coachee commits to; returns its key (A1, A2, ...)."""
-        to = self._step("commit_action", actor, at)
-        key = f"A{self.actions_committed + 1}"
-        action = Action(
-            key, require_sealed(description, "description"),
-            None if due is None else require_date(due, "due"), ActionStatus.COMMITTED,
-        )
-        self._record(self.ActionCommitted, actor, at, to, action=action)
-        return key
-
-    def _open_action(self, key: str) -> None:
-        known = [f"A{n}" for n in range(1, self.actions_committed + 1)]
-        if key not in known:
-            raise InvalidInput("action", f"unknown action {key!r}; known: {', '.join(known) or 'none'}")
-        if key not in self.open_actions:
-            raise InvalidInput("action", f"action {key} is already done or dropped; only committed actions change")
-
-    def complete_action(self, actor: Actor, at: datetime, key: str) -> None:
-        to = self._step("complete_action", actor, at)
-        self._open_action(key)
-        self._record(self.ActionCompleted, actor, at, to, key=key)
-
-    def drop_action(self, actor: Actor, at: datetime, key: str) -> None:
-        to = self._step("drop_action", actor, at)
-        self._open_action(key)
-        self._record(self.ActionDropped, actor, at, to, key=key)
 
     def measure_indicator(self, actor: Actor, at: datetime, indicator: str, value: float, measured_on: date) -> None:
         to = self._step("measure_indicator", actor, at)
@@ -393,43 +302,7 @@ class Engagement(EngagementHistory):
         in_force = agreed >= {Role.COACH, Role.COACHEE, Role.SPONSOR}
         self._record(self.AmendmentAgreed, actor, at, to, in_force=in_force)
 
-    # --- closing ----------------------------------------------------------------------------
-
-    def hold_closing_session(
-        self, actor: Actor, at: datetime, held_on: date, evaluations: Sequence[Evaluation]
-    ) -> None:
-        """Evaluate every indicator defined at framing; refused while one is missing."""
-        evaluations = list(evaluations)
-        keys = []
-        for ev in evaluations:
-            if not isinstance(ev, Evaluation):
-                raise InvalidInput("evaluations", "expected Evaluation(indicator, outcome, evidence) values")
-            keys.append(ev.indicator)
-        to = self._step("hold_closing_session", actor, at, {"evaluated": keys})
-        unknown = sorted(set(keys) - set(self.indicator_objectives))
-        if unknown:
-            known = ", ".join(self.indicator_objectives)
-            raise InvalidInput("evaluations", f"unknown indicators {', '.join(unknown)}; known: {known}")
-        if len(keys) != len(set(keys)):
-            raise InvalidInput("evaluations", "an indicator is evaluated twice")
-        for ev in evaluations:
-            require_sealed(ev.evidence, "evidence")
-        last_session = self.last_session_on or self.tripartite_on
-        held_on = not_before(require_date(held_on, "held_on"), last_session, "held_on", "the last session")
-        self._record(self.ClosingSessionHeld, actor, at, to, held_on=held_on, evaluations=evaluations)
-
-    def hold_closing_meeting(
-        self, actor: Actor, at: datetime, held_on: date, synthesis: Sealed, recommendations: Sealed
-    ) -> None:
-        """The closing tripartite meeting: the coachee's synthesis, recommendations to make it last."""
-        to = self._step("hold_closing_meeting", actor, at)
-        self._record(
-            self.ClosingMeetingHeld, actor, at, to,
-            held_on=not_before(require_date(held_on, "held_on"), self.closing_session_on, "held_on",
-                                "the closing session"),
-            synthesis=require_sealed(synthesis, "synthesis"),
-            recommendations=require_sealed(recommendations, "recommendations"),
-        )
+    # --- team coaching ----------------------------------------------------------------------
 
     def hold_quarterly_review(
         self,
@@ -452,100 +325,28 @@ class Engagement(EngagementHistory):
         )
         return quarter
 
-    def propose_disclosure(self, actor: Actor, at: datetime, items: Iterable[DisclosureItem | str]) -> None:
-        """The coachee or the sponsor proposes what the sponsor may see; the other one accepts."""
-        to = self._step("propose_disclosure", actor, at)
-        if isinstance(items, (str, bytes)):
-            raise InvalidInput("items", "expected a list of items")
-        chosen = sorted({require_member(DisclosureItem, i, "items").value for i in items})
-        self._record(self.DisclosureProposed, actor, at, to, items=chosen)
+    # --- commands in modules of their own: each a function of the aggregate ---------------------
 
-    def accept_disclosure(self, actor: Actor, at: datetime) -> None:
-        to = self._step("accept_disclosure", actor, at, {"role": actor.role.value})
-        proposal = self.disclosure_proposal or {"items": []}  # the guard checked there is one
-        self._record(self.DisclosureAgreed, actor, at, to, items=list(proposal["items"]))
+    commit_action = engagement_actions.commit_action
+    complete_action = engagement_actions.complete_action
+    drop_action = engagement_actions.drop_action
 
-    def abandon(self, actor: Actor, at: datetime, reason: EndReason | str, detail: Sealed | None = None) -> None:
-        """End early, from any phase that has not ended, with a reason."""
-        to = self._step("abandon", actor, at)
-        self._record(
-            self.Abandoned, actor, at, to,
-            reason=require_member(EndReason, reason, "reason"),
-            detail=optional_sealed(detail, "detail"),
-        )
+    precheck_plan = engagement_plans.precheck_plan
+    schedule_session = engagement_plans.schedule_session
+    require_planned = engagement_plans.require_planned
+    reschedule_session = engagement_plans.reschedule_session
+    cancel_session = engagement_plans.cancel_session
+    link_held_session = engagement_plans.link_held_session
 
-    # --- scheduled sessions (beside the workflow: no state changes, no deadline) ---------------
+    apply_template = engagement_programme.apply_template
+    erase_session_content = engagement_programme.erase_session_content
+    consent_to_icf_log = engagement_consents.consent_to_icf_log
+    leave_testimonial = engagement_consents.leave_testimonial
+    check_testimonial = engagement_consents.check_testimonial
+    propose_disclosure = engagement_consents.propose_disclosure
+    accept_disclosure = engagement_consents.accept_disclosure
 
-    def precheck_plan(self, step: str, actor: Actor) -> None:
-        """Refuse early (before the place is sealed) a planning step this actor may not take now.
+    hold_closing_session = engagement_endings.hold_closing_session
+    hold_closing_meeting = engagement_endings.hold_closing_meeting
+    abandon = engagement_endings.abandon
 
-        Planning steps are beside the workflow (no state machine lists them: they change no state, and
-        the views' ``allowed_steps`` stay the workflow's): taken while sessions are (in accompaniment)."""
-        self.require_party(step, require_actor(actor))
-        if self.state not in PLANNING_STATES[step]:
-            raise StepNotAllowed(self.WORKFLOW.name, self.state, step, self.offered_steps())
-
-    def _plan_step(self, step: str, actor: Actor, at: datetime) -> str:
-        require_time(at)
-        self.precheck_plan(step, actor)
-        return self.state
-
-    def schedule_session(self, actor: Actor, at: datetime, starts_at: datetime, duration_minutes: int,
-                         place: Sealed) -> str:
-        """Plan a session (when, how long, where: sealed); returns its key (P1, P2, ...)."""
-        to = self._plan_step("schedule_session", actor, at)
-        starts_at = _starts(starts_at)
-        require_int(duration_minutes, "duration_minutes", 1, MAX_SESSION_MINUTES)
-        key = f"P{len(self.scheduled) + 1}"
-        self._record(self.SessionScheduled, actor, at, to, key=key, starts_at=starts_at,
-                     duration_minutes=duration_minutes, place=require_sealed(place, "place"))
-        return key
-
-    def require_planned(self, step: str, key: object) -> str:
-        """``key`` if it names a session scheduled and neither held nor cancelled; else refused."""
-        if not isinstance(key, str) or key not in self.scheduled:
-            raise InvalidInput("key", f"{key!r} is not a scheduled session of this engagement "
-                                      f"({', '.join(self.scheduled) or 'none scheduled'})")
-        if self.scheduled[key] != "scheduled":
-            raise RuleViolation(step, self.state, [f"session {key} was {self.scheduled[key]}"])
-        return key
-
-    def reschedule_session(self, actor: Actor, at: datetime, key: str, starts_at: datetime, duration_minutes: int,
-                           place: Sealed | None) -> None:
-        """Move a scheduled session (and its place, when a new one is given)."""
-        to = self._plan_step("reschedule_session", actor, at)
-        key = self.require_planned("reschedule_session", key)
-        starts_at = _starts(starts_at)
-        require_int(duration_minutes, "duration_minutes", 1, MAX_SESSION_MINUTES)
-        self._record(self.SessionRescheduled, actor, at, to, key=key, starts_at=starts_at,
-                     duration_minutes=duration_minutes, place=optional_sealed(place, "place"))
-
-    def cancel_session(self, actor: Actor, at: datetime, key: str) -> None:
-        to = self._plan_step("cancel_session", actor, at)
-        self._record(self.SessionCancelled, actor, at, to, key=self.require_planned("cancel_session", key))
-
-    def link_held_session(self, actor: Actor, at: datetime, key: str, session: int) -> None:
-        """After :meth:`record_session` in the same command: the session held was the scheduled ``key``."""
-        self._plan_step("hold_scheduled_session", actor, at)
-        key = self.require_planned("hold_scheduled_session", key)
-        self.trigger_event(self.ScheduledSessionHeld, timestamp=at, actor=actor, to_state=self.state, key=key,
-                           session=session)
-
-
-_ACTIVE = frozenset({"accompaniment.in_progress", "accompaniment.review_pending"})
-#: Where each planning step may be taken: sessions are scheduled and held while accompaniment is
-#: active; a plan is moved or cancelled during a suspension too.
-PLANNING_STATES: dict[str, frozenset[str]] = {
-    "schedule_session": _ACTIVE,
-    "hold_scheduled_session": _ACTIVE,
-    "reschedule_session": _ACTIVE | {"accompaniment.suspended"},
-    "cancel_session": _ACTIVE | {"accompaniment.suspended"},
-}
-
-
-def _starts(starts_at: object) -> datetime:
-    """When a planned session starts: a date and time with its offset (``2026-03-02T14:00+01:00``)."""
-    if not isinstance(starts_at, datetime) or starts_at.tzinfo is None or starts_at.utcoffset() is None:
-        raise InvalidInput("starts_at", f"{starts_at!r}: expected a date and time with its UTC offset, "
-                                        "e.g. 2026-03-02T14:00+01:00")
-    return starts_at

@@ -399,9 +399,10 @@ def api_router() -> APIRouter:
 
     @router.get("/cohorts/{cohort_id}", tags=["cohorts"], summary="A cohort, as the caller may see it")
     def view_cohort(request: Request, response: Response, cohort_id: UUID, who: Who) -> dict[str, Any]:
-        view = server_of(request).tracker.cohorts.view(cohort_id, who.in_cohort(cohort_id))
-        version = view.get("version")  # not in every reader's scope (a sponsor's): then read it
-        response.headers["ETag"] = f'"{tracker.engagements.get(engagement_id).version if version is None else version}"'
+        tracker = server_of(request).tracker
+        view = tracker.cohorts.view(cohort_id, who.in_cohort(cohort_id))
+        version = view.get("version")  # not in every reader's scope: then read it
+        response.headers["ETag"] = f'"{tracker.cohorts.get(cohort_id).version if version is None else version}"'
         return plain(view)  # type: ignore[no-any-return]
 
     for step in COHORT_STEPS.values():

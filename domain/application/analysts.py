@@ -188,22 +188,31 @@ class AnalystService:
         again is free), not at the end."""
         if _BATCH.get() is not None:
             return build()
+
+        def attempt() -> T:
+            batch: list[PendingRelease] = []
+            token = _BATCH.set(batch)
+            try:
+                result = build()
+            finally:
+                _BATCH.reset(token)
+            if batch:
+                self._record(batch)  # stale: another release recorded newer facts meanwhile: all again
+            return result
+
         with relying_on_grants():
-            for _ in range(3):
-                batch: list[PendingRelease] = []
-                token = _BATCH.set(batch)
-                try:
-                    result = build()
-                finally:
-                    _BATCH.reset(token)
-                if not batch:
-                    return result
-                try:
-                    self._record(batch)
-                except self.rules.stale:  # another release recorded newer facts meanwhile: all again
-                    continue
-                return result
-        raise ConcurrencyConflict("releases kept being published under this command's; run it again")
+            return self._until_fresh(attempt, "releases kept being published under this command's; run it again")
+
+    def _until_fresh(self, attempt: Callable[[], T], again: str) -> T:
+        """``attempt()``, run again while what it read went stale (another release recorded newer facts
+        meanwhile: ``rules.stale``), at most 3 times; then ConcurrencyConflict saying ``again``. The one
+        retry of a release, whether it is asked, planned, or recorded with its command's others."""
+        for _ in range(3):
+            try:
+                return attempt()
+            except self.rules.stale:
+                continue
+        raise ConcurrencyConflict(again)
 
     def _record(self, items: list[PendingRelease], commit: bool = True) -> list[int]:
         """Record ``items`` in one transaction (``commit=False``: a trial), the grants relied on checked in it."""
@@ -214,30 +223,6 @@ class AnalystService:
             except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
                 recheck_moved(self.grants)
         raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
-
-    def _checked(
-        self, viewer: Actor, family: str, by: Sequence[str] | str | None, unit: str | None, period: str | None,
-        since: str | None, until: str | None, action: str,
-    ) -> tuple[Actor, tuple[str, ...], str | None, str, str | None, str | None]:
-        actor = require_analyst(viewer, action, self.grants)
-        by = require_dimensions(by, "by", DEFAULT_BY[family])
-        allowed = FAMILY_DIMENSIONS[family]
-        if any(d not in allowed for d in by) or len(set(by)) != len(by):
-            raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(allowed)}")
-        if unit is not None:
-            unit = require_label(unit, "org_unit", "unit")
-        period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
-        since, until = require_window(since, until)
-        return actor, by, unit, period, since, until
-
-    def _scope(self, family: str, unit: str | None, since: str | None, until: str | None) -> list[TallyRow]:
-        """The tallies a query reads, as stored rows (decoded as they are read: ``anonymity.Tallies``)."""
-        self.analytics.catch_up()
-        rows: list[TallyRow] = self.analytics.view.tally_rows(family, since, until)
-        if unit:
-            below = unit.rstrip("/") + "/"
-            rows = [r for r in rows if r[3] == unit or r[3].startswith(below)]  # r[3]: the tally's unit
-        return rows
 
     def _release(
         self,
@@ -253,7 +238,7 @@ class AnalystService:
         privacy: object = "exact",
         epsilon: object = None,
     ) -> Release | DpRelease:
-        actor, by, unit, period, since, until = self._checked(viewer, family, by, unit, period, since, until, action)
+        actor, by, unit, period, since, until = checked_query(self.grants, viewer, family, by, unit, period, since, until, action)
         # checked here once, for Python and the command line alike (each message names both spellings)
         if privacy == "dp":
             if k is not None:
@@ -263,7 +248,7 @@ class AnalystService:
             if epsilon is None:
                 raise InvalidInput("epsilon", "privacy='dp' needs epsilon (on the command line: --privacy dp needs "
                                               "--epsilon E), a number above 0 and at most 10")
-            return self._private(actor, family, by, unit, period, since, until, epsilon)
+            return private_release(self, actor, family, by, unit, period, since, until, epsilon)
         if privacy != "exact":
             raise InvalidInput("privacy", f"{privacy!r} is not one of: exact, dp")
         if epsilon is not None:
@@ -275,65 +260,9 @@ class AnalystService:
         self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
         since: str | None, until: str | None,
     ) -> Release:
-        k = self._k(family, k)
-        for _ in range(3):  # a release that read facts older than another one's is built again
-            try:
-                return self._build_and_record(actor, family, by, unit, period, k, since, until)
-            except self.rules.stale:
-                continue
-        raise ConcurrencyConflict("releases kept being published under this one; ask again")
-
-    def _k(self, family: str, k: int | None) -> int:
-        """The k of a release: never lowered below the deployment's floor nor the k of any earlier release
-        of ``family`` (this command's included); None means that floor."""
-        pending = _BATCH.get() or []  # the releases of this command so far count as earlier ones
-        floor = max([self.k_min, *(e["k"] for e in self.analytics.view.ledger(family)),
-                     *(p.internal.policy.k for p in pending if p.family == family)])
-        if k is not None:
-            require_int(k, "k", MIN_K, MAX_K)
-            if k < floor:
-                raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
-                                        "floor, or an earlier release's k): ask with k >= that, or leave k out")
-        return floor if k is None else k
-
-    def _private(
-        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
-        until: str | None, epsilon: object,
-    ) -> DpRelease:
-        """A differentially private release: the recorded answer to the same query on the same data
-        (spending nothing), or a new one, paid from the analyst's budget before it is shown.
-
-        The query's key (a digest of the query and of the data it read) decides, atomically, who
-        pays: the budget pays for a key once (``PrivacyBudget.spend``: identical queries racing
-        clash on the budget's version, and all but one re-read it, find the key paid and spend
-        nothing), and the answer is stored under the key first-writer-wins, so every caller
-        returns the one stored answer. A refused spend stores nothing; an answer that could not
-        be stored after its spend leaves the key paid: asking again spends nothing.
-        """
-        if self.spend is None:
-            raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
-        eps = require_epsilon(epsilon)
-        if "period" in by:
-            require_whole_periods(since, until, period)
-        rows = self._scope(family, unit, since, until)
-        query = {"family": family, "by": list(by), "unit": unit, "period": period, "since": since, "until": until,
-                 "epsilon": eps}
-        data = self.rules.data_digest(rows)
-        key = hashlib.sha256(json.dumps([query, data], sort_keys=True).encode()).hexdigest()
-        recorded = self.analytics.view.dp_answer(key)
-        if recorded is not None:
-            return self.rules.dp_of_document(json.loads(recorded), repeated=True)
-        self.rules.dp_preview(eps)  # the mechanism calibrated from the parameters (MissingDependency without OpenDP)
-        if self.afford is not None:  # then the budget: refused before any noise is drawn
-            self.afford(actor, eps, key)
-        rel = self.rules.dp_release(rows, by, period, eps)
-        spent = self.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
-        try:
-            stored = self.analytics.view.record_dp_answer(key, json.dumps(self.rules.dp_document(rel), sort_keys=True))
-        except PersistenceError as exc:
-            raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
-                             "ask it again (nothing more is spent)") from exc
-        return self.rules.dp_of_document(json.loads(stored), repeated=not spent)
+        k = release_k(self, family, k)
+        return self._until_fresh(lambda: self._build_and_record(actor, family, by, unit, period, k, since, until),
+                                 "releases kept being published under this one; ask again")
 
     def _build(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
@@ -341,7 +270,7 @@ class AnalystService:
     ) -> tuple[Release, PendingRelease | None]:
         """The release as published, and what recording it takes (None: a population under k, nothing
         to record). ``keep``: the refiner may run more than once (a trial first)."""
-        rows = self._scope(family, unit, since, until)  # stored rows, decoded a tally at a time when read
+        rows = tally_scope(self.analytics, family, unit, since, until)  # stored rows, decoded a tally at a time when read
         internal = self.rules.release(rows, by, k, period)
         rel = internal.published()  # what the analyst receives, and all the region rule reads
         if "period" in by:  # a cut period would be published as a whole one
@@ -374,7 +303,8 @@ class AnalystService:
         since: str | None, until: str | None,
     ) -> str:
         """What asking this release now would answer, as a status, recording nothing (a trial)."""
-        for _ in range(3):
+
+        def attempt() -> str:
             try:
                 _rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=False)
             except PeriodCut as cut:
@@ -385,10 +315,9 @@ class AnalystService:
                 self._record([*(_BATCH.get() or []), item], commit=False)
             except DisclosureRisk:
                 return "closed: refused by the region rule, given the earlier releases"
-            except self.rules.stale:
-                continue
             return "releasable"
-        raise ConcurrencyConflict("releases kept being published while this plan was made; ask again")
+
+        return self._until_fresh(attempt, "releases kept being published while this plan was made; ask again")
 
     @grant_checked
     def plan(self, viewer: Actor, period: object, unit: str | None = None, k: int | None = None,
@@ -407,7 +336,7 @@ class AnalystService:
             unit = require_label(unit, "org_unit", "unit")
         plan = []
         for family, shapes in PLANNED_SHAPES.items():
-            fk = self._k(family, k)
+            fk = release_k(self, family, k)
             for by in shapes:
                 status, _, why = self._attempt(actor, family, by, unit, grain, fk, since, until).partition(": ")
                 plan.append({"family": family, "by": ",".join(by), "period": str(period), "since": since,
@@ -457,7 +386,7 @@ class AnalystService:
         until: str | None = None,
     ) -> Release:
         """Activity indicators per metric (and period, unit), released under the same rules."""
-        actor, by, unit, period, since, until = self._checked(viewer, "activity", by, unit, period, since, until,
+        actor, by, unit, period, since, until = checked_query(self.grants, viewer, "activity", by, unit, period, since, until,
                                                               "release activity indicators")
         return self._exact(actor, "activity", by, unit, period, k, since, until)
 
@@ -474,7 +403,7 @@ class AnalystService:
     ) -> Release:
         """Testimonial ratings: how many ratings per ``item=score`` (and period, unit), released
         under the same rules as signals; the texts never reach this release."""
-        actor, by, unit, period, since, until = self._checked(viewer, "testimonial", by, unit, period, since, until,
+        actor, by, unit, period, since, until = checked_query(self.grants, viewer, "testimonial", by, unit, period, since, until,
                                                               "release testimonial ratings")
         return self._exact(actor, "testimonial", by, unit, period, k, since, until)
 
@@ -491,3 +420,86 @@ class AnalystService:
 
 __all__ = ["DEFAULT_BY", "DEFAULT_PERIOD", "FAMILY_DIMENSIONS", "MAX_K", "PERIODS", "AnalystService", "AnalyticsPort",
            "PendingRelease", "ReleaseRules"]
+
+
+# --- the checks and reads a release is made of (module functions: the service above calls them) ---
+
+
+def checked_query(
+    grants: GrantsSource, viewer: Actor, family: str, by: Sequence[str] | str | None, unit: str | None, period: str | None,
+    since: str | None, until: str | None, action: str,
+) -> tuple[Actor, tuple[str, ...], str | None, str, str | None, str | None]:
+    actor = require_analyst(viewer, action, grants)
+    by = require_dimensions(by, "by", DEFAULT_BY[family])
+    allowed = FAMILY_DIMENSIONS[family]
+    if any(d not in allowed for d in by) or len(set(by)) != len(by):
+        raise InvalidInput("by", f"{list(by)}: group by distinct dimensions among {', '.join(allowed)}")
+    if unit is not None:
+        unit = require_label(unit, "org_unit", "unit")
+    period = require_optional_choice(period, "period", DEFAULT_PERIOD[family], PERIODS)
+    since, until = require_window(since, until)
+    return actor, by, unit, period, since, until
+
+
+def tally_scope(analytics: AnalyticsPort, family: str, unit: str | None, since: str | None, until: str | None) -> list[TallyRow]:
+    """The tallies a query reads, as stored rows (decoded as they are read: ``anonymity.Tallies``)."""
+    analytics.catch_up()
+    rows: list[TallyRow] = analytics.view.tally_rows(family, since, until)
+    if unit:
+        below = unit.rstrip("/") + "/"
+        rows = [r for r in rows if r[3] == unit or r[3].startswith(below)]  # r[3]: the tally's unit
+    return rows
+
+
+def release_k(service: AnalystService, family: str, k: int | None) -> int:
+    """The k of a release: never lowered below the deployment's floor nor the k of any earlier release
+    of ``family`` (this command's included); None means that floor."""
+    pending = _BATCH.get() or []  # the releases of this command so far count as earlier ones
+    floor = max([service.k_min, *(e["k"] for e in service.analytics.view.ledger(family)),
+                 *(p.internal.policy.k for p in pending if p.family == family)])
+    if k is not None:
+        require_int(k, "k", MIN_K, MAX_K)
+        if k < floor:
+            raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
+                                    "floor, or an earlier release's k): ask with k >= that, or leave k out")
+    return floor if k is None else k
+
+
+def private_release(
+    service: AnalystService, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
+    until: str | None, epsilon: object,
+) -> DpRelease:
+    """A differentially private release: the recorded answer to the same query on the same data
+    (spending nothing), or a new one, paid from the analyst's budget before it is shown.
+
+    The query's key (a digest of the query and of the data it read) decides, atomically, who
+    pays: the budget pays for a key once (``PrivacyBudget.spend``: identical queries racing
+    clash on the budget's version, and all but one re-read it, find the key paid and spend
+    nothing), and the answer is stored under the key first-writer-wins, so every caller
+    returns the one stored answer. A refused spend stores nothing; an answer that could not
+    be stored after its spend leaves the key paid: asking again spends nothing.
+    """
+    if service.spend is None:
+        raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
+    eps = require_epsilon(epsilon)
+    if "period" in by:
+        require_whole_periods(since, until, period)
+    rows = tally_scope(service.analytics, family, unit, since, until)
+    query = {"family": family, "by": list(by), "unit": unit, "period": period, "since": since, "until": until,
+             "epsilon": eps}
+    data = service.rules.data_digest(rows)
+    key = hashlib.sha256(json.dumps([query, data], sort_keys=True).encode()).hexdigest()
+    recorded = service.analytics.view.dp_answer(key)
+    if recorded is not None:
+        return service.rules.dp_of_document(json.loads(recorded), repeated=True)
+    service.rules.dp_preview(eps)  # the mechanism calibrated from the parameters (MissingDependency without OpenDP)
+    if service.afford is not None:  # then the budget: refused before any noise is drawn
+        service.afford(actor, eps, key)
+    rel = service.rules.dp_release(rows, by, period, eps)
+    spent = service.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+    try:
+        stored = service.analytics.view.record_dp_answer(key, json.dumps(service.rules.dp_document(rel), sort_keys=True))
+    except PersistenceError as exc:
+        raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
+                         "ask it again (nothing more is spent)") from exc
+    return service.rules.dp_of_document(json.loads(stored), repeated=not spent)

@@ -1,7 +1,7 @@
 """Sessions planned ahead: schedule, reschedule, cancel, and hold a scheduled session.
 
 Steps of accompaniment beside the workflow (they change no state, so no state machine lists them;
-``engagement.PLANNING_STATES`` says when each is taken) and set no deadline: the
+``engagement_plans.PLANNING_STATES`` says when each is taken) and set no deadline: the
 deadlines (72-hour feedback, the 30-day cycle, quarterly review, off-track) are derived from what
 was held and recorded, never from a plan (``tests/property/test_schedule_deadlines.py``). The
 place (a room, an address or a video link) is sealed under the coachee's key like any content.

@@ -4,8 +4,9 @@ A step is three facts, each stated in exactly one place:
 
 * **where it may be taken and where it leads**: the workflow definition (``workflow.py``);
 * **who may take it**: the access table (``access.py``, which owns every gate);
-* **what it takes**: the service method's own signature (``engagement_commands.py``,
-  ``cohort_commands.py``): argument names, types, defaults and the first line of its docstring.
+* **what it takes**: the service method's own signature (the steps by phase, assigned to
+  ``EngagementService`` and ``CohortService``: ``engagement_framing.py``, ``cohort_framing.py``, ...):
+  argument names, types, defaults and the first line of its docstring.
 
 Each step also holds that method itself (``Step.command``), so a caller dispatches through the
 catalogue, ``ENGAGEMENT_STEPS["record_session"].take(app.engagements, eid, actor, ...)``, and a

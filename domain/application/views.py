@@ -22,6 +22,7 @@ from engagement_tracker.domain.application.confidential import ERASED
 from engagement_tracker.domain.application.testimonial_commands import quotes
 from engagement_tracker.domain.deadlines import off_track_status
 from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.engagement_events import EngagementEvent
 from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.progress import indicator_progress
 from engagement_tracker.domain.sealing import one_read
@@ -200,7 +201,7 @@ class EngagementReads:
         scope = read_scope(e, viewer, self.path.held_grants)
         rows = []
         for stored in self.path.events.get(e.id):
-            event = cast(Engagement.Event, stored)
+            event = cast(EngagementEvent, stored)
             if scope == "contract" and not _sponsor_sees(event, e, viewer):
                 continue
             rows.append(
