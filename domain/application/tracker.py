@@ -255,7 +255,7 @@ class EngagementTracker(CommandPath):
         Returns what was recorded now: kind, id, deadline, due_at. Running it again records
         nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``),
         and records the release calendar's releases of the period that closed last, once
-        (``app.analysts.publish_calendar``).
+        (``app.analysts.publish_calendar``; not in the rows returned, which are deadlines).
         ``on_progress(done, total)`` is told after each engagement or cohort looked at.
         """
         now = self.now() if now is None else now
@@ -291,8 +291,7 @@ class EngagementTracker(CommandPath):
 
                 recorded.extend(self.update(cls, agg_id, kind, record).value)
         if "analysts" in self._read_services:  # the release calendar's releases of the period that closed
-            recorded.extend({"kind": "release calendar", "id": label, "deadline": "period closed",
-                             "due_at": now.isoformat()} for label in self.analysts.publish_calendar(system, now))
+            self.analysts.publish_calendar(system, now)  # (etrack releases calendar show lists the periods)
         return recorded
 
 
