@@ -94,7 +94,7 @@ class Calendar:
         since, until, kind = period_window(label)
         _, names = self.app.release_calendar.spec()
         items = [i for name in names if (s := parse_shape(name))[0] == "signal"
-                 if (i := service._calendar_item(ANALYST, s, since, until, kind)) is not None]
+                 if (i := service.calendar_releases._calendar_item(ANALYST, s, since, until, kind)) is not None]
         if not items:
             return None
         try:
