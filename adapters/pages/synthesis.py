@@ -21,7 +21,7 @@ import attrs
 
 from engagement_tracker.adapters.pages.charts import bar_chart, series_chart
 from engagement_tracker.adapters.pages.render import chart, render
-from engagement_tracker.domain.application.analysts import CalendarSection, ask_widening
+from engagement_tracker.domain.application.calendar_releases import CalendarSection, ask_widening
 from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.analytics import AnalystService

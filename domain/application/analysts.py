@@ -33,7 +33,7 @@ from engagement_tracker.domain.access import (
     relying_on_grants,
     require_analyst,
 )
-from engagement_tracker.domain.application.calendar_releases import CalendarReleases
+from engagement_tracker.domain.application.calendar_releases import CalendarReleases, CalendarSection
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
@@ -64,7 +64,6 @@ from engagement_tracker.domain.windows import (
     period_window,
     require_whole_periods,
     require_window,
-    widened,
 )
 
 #: A release as analysts receive it (``projections.anonymity.Release``: by, level, policy, rows, total).
@@ -97,35 +96,6 @@ class PendingRelease:
 
 #: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
 _BATCH: ContextVar[list[PendingRelease] | None] = ContextVar("etrack_release_batch", default=None)
-
-
-@attrs.frozen
-class CalendarSection:
-    """One shape of a period's calendar releases: the release (as analysts receive it), or why the rules
-    refused it; and, when the rules needed whole coarser periods, the window it was released over."""
-
-    shape: str
-    release: Release | None
-    refused: str | None = None
-    coarsened: str | None = None
-
-
-def ask_widening(ask: Callable[[str, str], Release], since: str, until: str,
-                 ) -> tuple[Release | None, str | None, str | None]:
-    """Ask ``ask(since, until)``; when the release comes out at a coarser grain than the window holds
-    whole (the rules coarsened it to protect small cells), ask again over the whole coarser periods.
-    Returns the release (None when refused), the refusal's reason and the coarsened window's note."""
-    coarsened = None
-    for _ in range(3):  # month -> quarter -> year at most
-        try:
-            return ask(since, until), None, coarsened
-        except PeriodCut as cut:
-            since, until = widened(since, until, cut.grain)
-            coarsened = (f"released over {since} to {until}: the rules coarsened it to whole {cut.grain}s "
-                         "to protect small cells")
-        except DisclosureRisk as exc:  # the region rule refused it: say so, publish nothing of it
-            return None, str(exc), coarsened
-    raise InvalidInput("period", "no window of whole periods holds this release")  # unreachable: a year fits
 
 
 class CalendarPort(Protocol):

@@ -9,22 +9,57 @@ A collaborator of :class:`~engagement_tracker.domain.application.analysts.Analys
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import attrs
 
 from engagement_tracker.domain.access import require_analyst
 from engagement_tracker.domain.dimensions import FAMILY_DIMENSIONS
-from engagement_tracker.domain.errors import CalendarReserved, DisclosureRisk, PeriodCut
+from engagement_tracker.domain.errors import CalendarReserved, DisclosureRisk, InvalidInput, PeriodCut
 from engagement_tracker.domain.release_calendar import Shape, parse_shape, shape_name
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.windows import period_label, period_window, widened
 
-if TYPE_CHECKING:
-    from engagement_tracker.domain.application.analysts import AnalystService, CalendarSection, PendingRelease
+#: The analyst service (``analysts.AnalystService``) and a release it built (``analysts.PendingRelease``):
+#: named loosely here, so that this module does not import the one that imports it.
+AnalystService = Any
+PendingRelease = Any
+Release = Any
 
 #: True while the calendar's own releases of a period are made (they are what the calendar reserves).
 _CALENDAR: ContextVar[bool] = ContextVar("etrack_calendar_release", default=False)
+
+
+@attrs.frozen
+class CalendarSection:
+    """One shape of a period's calendar releases: the release (as analysts receive it), or why the rules
+    refused it; and, when the rules needed whole coarser periods, the window it was released over."""
+
+    shape: str
+    release: Release | None
+    refused: str | None = None
+    coarsened: str | None = None
+
+
+def ask_widening(ask: Callable[[str, str], Release], since: str, until: str,
+                 ) -> tuple[Release | None, str | None, str | None]:
+    """Ask ``ask(since, until)``; when the release comes out at a coarser grain than the window holds
+    whole (the rules coarsened it to protect small cells), ask again over the whole coarser periods.
+    Returns the release (None when refused), the refusal's reason and the coarsened window's note."""
+    coarsened = None
+    for _ in range(3):  # month -> quarter -> year at most
+        try:
+            return ask(since, until), None, coarsened
+        except PeriodCut as cut:
+            since, until = widened(since, until, cut.grain)
+            coarsened = (f"released over {since} to {until}: the rules coarsened it to whole {cut.grain}s "
+                         "to protect small cells")
+        except DisclosureRisk as exc:  # the region rule refused it: say so, publish nothing of it
+            return None, str(exc), coarsened
+    raise InvalidInput("period", "no window of whole periods holds this release")  # unreachable: a year fits
 
 
 class CalendarReleases:
@@ -145,8 +180,6 @@ class CalendarReleases:
         return {name: self._section_of(name, json.loads(text)) for name, text in recorded.items()}
 
     def _calendar_section(self, actor: Actor, name: str, since: str, until: str, kind: str) -> CalendarSection:
-        from engagement_tracker.domain.application.analysts import CalendarSection, ask_widening
-
         family, by = parse_shape(name)
         grain = "quarter" if kind == "year" else "month"
         rel, refused, coarsened = ask_widening(
@@ -158,8 +191,6 @@ class CalendarReleases:
                 "refused": section.refused, "coarsened": section.coarsened}
 
     def _section_of(self, name: str, doc: dict[str, Any]) -> CalendarSection:
-        from engagement_tracker.domain.application.analysts import CalendarSection
-
         release = None if doc["release"] is None else self.service.rules.of_document(doc["release"])
         return CalendarSection(name, release, doc["refused"], doc["coarsened"])
 
