@@ -345,7 +345,7 @@ def provide_services(app: EngagementTracker) -> EngagementTracker:
         analysts=lambda: AnalystService(
             analytics(app), app.clock, app.settings.k_min, grants=app.held_grants, rules=RELEASE_RULES,
             spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value,
-            afford=app.budgets.require_affordable),
+            afford=app.budgets.require_affordable, calendar=app.release_calendar),
     )
     return app
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from engagement_tracker.domain.errors import (
         AlreadyExists,
         BudgetExceeded,
+        CalendarReserved,
         CapacityExceeded,
         ConcurrencyConflict,
         DisclosureRisk,
@@ -67,6 +68,7 @@ _WHERE: dict[str, str] = {
     "ConcurrencyConflict": "engagement_tracker.domain.errors",
     "Contract": "engagement_tracker.domain.values",
     "DisclosureRisk": "engagement_tracker.domain.errors",
+    "CalendarReserved": "engagement_tracker.domain.errors",
     "PeriodCut": "engagement_tracker.domain.errors",
     "EndReason": "engagement_tracker.domain.vocabulary",
     "Engagement": "engagement_tracker.domain.engagement",
@@ -113,6 +115,7 @@ __all__ = [
     "Actor",
     "AlreadyExists",
     "BudgetExceeded",
+    "CalendarReserved",
     "CapacityExceeded",
     "Cohort",
     "CohortRules",

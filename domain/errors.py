@@ -143,6 +143,11 @@ class DisclosureRisk(NotPermitted):
         super().__init__(action, reason)
 
 
+class CalendarReserved(DisclosureRisk):
+    """Raised when an exploratory exact release would make a shape the release calendar reserves
+    unreleasable for a period whose calendar releases are not recorded yet."""
+
+
 class BudgetExceeded(NotPermitted):
     """Raised when a differentially private release would spend more epsilon than the analyst holds
     (or the analyst holds no privacy budget)."""

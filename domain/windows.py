@@ -56,3 +56,23 @@ def period_window(text: object) -> tuple[str, str, str]:
     if month:
         return f"{year}-{month}", f"{year}-{month}", "month"
     return f"{year}-01", f"{year}-12", "year"
+
+
+_SPAN = {"month": 1, "quarter": 3, "year": 12}
+
+
+def widened(since: str, until: str, grain: str) -> tuple[str, str]:
+    """The smallest window of whole ``grain`` periods holding months ``since``..``until``."""
+    span = _SPAN[grain]
+    first = (int(since[5:]) - 1) // span * span + 1
+    last = ((int(until[5:]) - 1) // span + 1) * span
+    return f"{since[:4]}-{first:02d}", f"{until[:4]}-{last:02d}"
+
+
+def period_label(month: str, kind: str) -> str:
+    """The period of kind ``kind`` (month, quarter, year) holding ``month`` ('YYYY-MM'): '2026-03', '2026-Q1', '2026'."""
+    if kind == "month":
+        return month
+    if kind == "quarter":
+        return f"{month[:4]}-Q{(int(month[5:]) - 1) // 3 + 1}"
+    return month[:4]

@@ -37,6 +37,7 @@ from engagement_tracker.projections.anonymity import (
     Level,
     Policy,
     Release,
+    Row,
     Tallies,
     Tally,
     TallyRow,
@@ -262,6 +263,26 @@ class _ReleaseRules:
 
     def trends(self, release: Release | DpRelease) -> list[dict[str, Any]]:
         return trends(release)
+
+    def document(self, release: Release) -> dict[str, Any]:
+        return exact_document(release)
+
+    def of_document(self, document: dict[str, Any]) -> Release:
+        return exact_of_document(document)
+
+
+def exact_document(rel: Release) -> dict[str, Any]:
+    """An exact release as analysts receive it, as JSON data that :func:`exact_of_document` reads back
+    equal (by, level, the whole policy, rows, total): what the release calendar keeps per period."""
+    return {"by": list(rel.by), "level": {"time": rel.level.time, "unit_depth": rel.level.unit_depth},
+            "policy": {"k": rel.policy.k, "dominance": rel.policy.dominance,
+                       "max_hidden_share": rel.policy.max_hidden_share},
+            "rows": [{"dims": r.dims, "value": r.value, "status": r.status} for r in rel.rows], "total": rel.total}
+
+
+def exact_of_document(doc: dict[str, Any]) -> Release:
+    return Release(tuple(doc["by"]), Level(doc["level"]["time"], doc["level"]["unit_depth"]), Policy(**doc["policy"]),
+                   tuple(Row(dict(r["dims"]), r["value"], r["status"]) for r in doc["rows"]), doc["total"])
 
 
 #: What ``app.analysts`` is handed (bootstrap): the disclosure rules.

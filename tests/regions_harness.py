@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -48,14 +48,17 @@ class Harness:
     position: int = 10_000_000
 
     @classmethod
-    def open(cls, app: EngagementTracker, view: AnalyticsView, k_min: int = 3) -> Harness:
+    def open(cls, app: EngagementTracker, view: AnalyticsView, k_min: int = 3, *,
+             clock: Callable[[], datetime] | None = None, calendar: bool = False) -> Harness:
+        """``calendar``: the service reserves and records the app's release calendar (``app.release_calendar``)."""
         from engagement_tracker.adapters.bootstrap import read_model_backend
 
         analytics = Analytics(view, read_model_backend(app).records)
         view.append([], {}, Tracking(NAME, 10_000_000))  # past every stored event: catch_up reads nothing
         grants = {str(a.party): frozenset({"analyst"}) for a in (ANALYST, OTHER_ANALYST)}
-        service = AnalystService(analytics, lambda: datetime(2026, 7, 1, tzinfo=UTC), k_min, grants=lambda: grants,
-                                 rules=RELEASE_RULES)
+        service = AnalystService(analytics, clock or (lambda: datetime(2026, 7, 1, tzinfo=UTC)), k_min,
+                                 grants=lambda: grants, rules=RELEASE_RULES,
+                                 calendar=app.release_calendar if calendar else None)
         return cls(app, view, service)
 
     def add(self, new: Sequence[Fact]) -> None:

@@ -176,7 +176,7 @@ def releases() -> None:
     """Plan releases: which shapes of a period are still releasable (analysts and admins)."""
 
 
-PLAN_COLUMNS = ["family", "by", "period", "since", "until", "level", "k", "status", "why"]
+PLAN_COLUMNS = ["family", "by", "period", "since", "until", "level", "k", "status", "why", "calendar"]
 
 
 @releases.command("plan")
@@ -189,12 +189,53 @@ PLAN_COLUMNS = ["family", "by", "period", "since", "until", "level", "k", "statu
 @click.pass_context
 def releases_plan(ctx: click.Context, actor: str, period: str, unit: str | None, k: int | None, fmt: str,
                   out_path: str | None) -> None:
-    """For the shapes analysts ask most over PERIOD: releasable, closed (by earlier releases), empty
-    (fewer than k persons) or cut (coarsened past the window). Each is found by attempting the
-    release in a trial that records nothing: the plan tells no more than asking would."""
+    """For the shapes analysts ask most over PERIOD: releasable, closed (by earlier releases), reserved
+    (it would make a shape of the release calendar unreleasable), empty (fewer than k persons) or cut
+    (coarsened past the window). Each is found by attempting the release in a trial that records
+    nothing: the plan tells no more than asking would. Column calendar: "reserved by the calendar"
+    for the calendar's shapes of a period not recorded yet, "recorded" once they are."""
     with reader(ctx, replica=False) as app:  # trials of releases run in the primary's transactions
         plan = analyst_service(app).plan(parse_actor(actor), period, unit, k)
         emit_records(plan, PLAN_COLUMNS, fmt, f"Releases of {period}: what asking each now would answer", out_path)
+
+
+@releases.group("calendar")
+def calendar() -> None:
+    """The release calendar: the shapes a programme publishes each period, released first (at tick
+    once the period closed, or at its first synthesis note) and read by every later note."""
+
+
+CALENDAR_COLUMNS = ["period", "shapes", "declared", "recorded"]
+
+
+@calendar.command("show")
+@ACTOR
+@DATA_FORMAT
+@DATA_OUT
+@click.pass_context
+def calendar_show(ctx: click.Context, actor: str, fmt: str, out_path: str | None) -> None:
+    """The calendar's period and shapes (the default: the synthesis note's, per quarter), and the periods
+    whose calendar releases are recorded (analysts and admins)."""
+    with reader(ctx) as app:
+        shown = app.release_calendar.show(parse_actor(actor))
+    row = {**shown, "shapes": "; ".join(shown["shapes"]), "recorded": ", ".join(shown["recorded"]) or None}
+    emit_records([row], CALENDAR_COLUMNS, fmt, "Release calendar", out_path)
+
+
+@calendar.command("set")
+@ACTOR
+@click.argument("shapes")
+@click.option("--period", type=click.Choice(["month", "quarter", "year"]), default="quarter", show_default=True,
+              help="the periods the calendar releases its shapes for")
+@click.pass_context
+def calendar_set(ctx: click.Context, actor: str, shapes: str, period: str) -> None:
+    """Declare the shapes released each period (an admin acts): SHAPES is FAMILY:DIM[,DIM...] joined by
+    ';', for example 'activity:metric; signal:theme,period; signal:context'. Periods recorded already
+    keep their releases."""
+    with tracker(ctx, create=False) as app:
+        app.release_calendar.set(shapes, parse_actor(actor), period)
+        shown = app.release_calendar.show(parse_actor(actor))
+    err.print(f"release calendar: {'; '.join(shown['shapes'])} per {shown['period']}", highlight=False)
 
 
 COMMANDS: tuple[click.Command, ...] = (signals, activity, releases)

@@ -335,7 +335,8 @@ def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str
 @FORMAT
 @click.pass_context
 def tick(ctx: click.Context, at: str | None, fmt: str) -> None:
-    """Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."""
+    """Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once;
+    and the release calendar's releases of the period that closed, once (etrack releases calendar show)."""
     when = parse_time(at)
     with tracker(ctx) as app:
         with progress_of(ctx, "deadlines", "engagements and cohorts") as update:

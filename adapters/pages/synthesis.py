@@ -21,7 +21,8 @@ import attrs
 
 from engagement_tracker.adapters.pages.charts import bar_chart, series_chart
 from engagement_tracker.adapters.pages.render import chart, render
-from engagement_tracker.domain.errors import DisclosureRisk, InvalidInput, PeriodCut
+from engagement_tracker.domain.application.calendar_releases import CalendarSection, ask_widening
+from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.analytics import AnalystService
 from engagement_tracker.projections.anonymity import Release, trends
@@ -40,17 +41,6 @@ class Period:
     def grain(self) -> str:
         """The time grain of the note's series: months for a month or a quarter, quarters for a year."""
         return "quarter" if self.kind == "year" else "month"
-
-
-_SPAN = {"month": 1, "quarter": 3, "year": 12}
-
-
-def widened(since: str, until: str, grain: str) -> tuple[str, str]:
-    """The smallest window of whole ``grain`` periods holding months ``since``..``until``."""
-    span = _SPAN[grain]
-    first = (int(since[5:]) - 1) // span * span + 1
-    last = ((int(until[5:]) - 1) // span + 1) * span
-    return f"{since[:4]}-{first:02d}", f"{until[:4]}-{last:02d}"
 
 
 def parse_period(text: object) -> Period:
@@ -82,21 +72,17 @@ class Section:
         return [] if self.release is None else [r.to_dict() for r in self.release.rows]
 
 
-def _section(title: str, ask: Callable[[str, str], Release], since: str, until: str) -> Section:
-    """Ask ``ask(since, until)``; when the release comes out at a coarser grain than the window holds
-    whole (the rules coarsened it to protect small cells), ask again over the whole coarser periods,
-    and say so."""
-    coarsened = None
-    for _ in range(3):  # month -> quarter -> year at most
-        try:
-            return Section(title, ask(since, until), coarsened=coarsened)
-        except PeriodCut as cut:
-            since, until = widened(since, until, cut.grain)
-            coarsened = (f"released over {since} to {until}: the rules coarsened it to whole {cut.grain}s "
-                         "to protect small cells")
-        except DisclosureRisk as exc:  # the region rule refused it: say so, publish nothing of it
-            return Section(title, None, str(exc), coarsened)
-    raise InvalidInput("period", f"{title}: no window of whole periods holds this release")  # unreachable: a year fits
+def _section(title: str, ask: Callable[[str, str], Release], since: str, until: str,
+             calendar: dict[str, CalendarSection] | None = None, shape: str = "") -> Section:
+    """The calendar's release of ``shape`` when the release calendar covers the note's period (recorded
+    once, read back unchanged ever after); else ask ``ask(since, until)``: when the release comes out
+    at a coarser grain than the window holds whole (the rules coarsened it to protect small cells), ask
+    again over the whole coarser periods, and say so."""
+    if calendar is not None and shape in calendar:
+        kept = calendar[shape]
+        return Section(title, kept.release, kept.refused, kept.coarsened)
+    release, refused, coarsened = ask_widening(ask, since, until)
+    return Section(title, release, refused, coarsened)
 
 
 def synthesis_data(service: AnalystService, viewer: Actor, period: object, unit: str | None = None,
@@ -114,25 +100,31 @@ def _synthesis_data(service: AnalystService, viewer: Actor, period: object, unit
     p = parse_period(period)
     grain = p.grain
     series = "month" if grain == "month" else "quarter"
+    # the programme's note (no unit, the floor's k) of a closed period reads the release calendar's releases
+    reads = getattr(service, "calendar_sections", None)
+    cal = reads(viewer, p.label) if callable(reads) and unit is None and k is None else None
     activity = _section("Activity indicators",
-                        lambda a, b: service.activity(viewer, ("metric",), unit, grain, k, a, b), p.since, p.until)
+                        lambda a, b: service.activity(viewer, ("metric",), unit, grain, k, a, b), p.since, p.until,
+                        cal, "activity:metric")
     signals = _section(f"Signals by theme and {series}",
                        lambda a, b: service.summary(viewer, ("theme", "period"), unit, grain, k, a, b),
-                       p.since, p.until)
+                       p.since, p.until, cal, "signal:theme,period")
     contexts = _section("Signals by context (tech, business, management)",
-                        lambda a, b: service.summary(viewer, ("context",), unit, grain, k, a, b), p.since, p.until)
+                        lambda a, b: service.summary(viewer, ("context",), unit, grain, k, a, b), p.since, p.until,
+                        cal, "signal:context")
     trend_rows = trends(signals.release) if signals.release is not None and signals.release.rows else []
     testimonials = None
     offered = getattr(service, "testimonials", None)
     if callable(offered):
         testimonials = _section("Testimonials (ratings)",
-                                lambda a, b: offered(viewer, period=grain, since=a, until=b), p.since, p.until)
+                                lambda a, b: offered(viewer, period=grain, since=a, until=b), p.since, p.until,
+                                cal, "testimonial:metric,period")
     quotes = None
     if quotes_of is not None:  # consented texts of the note's quarters only (suppressed quarters quote nothing)
         quotes = [q["quote"] for q in quotes_of()
                   if q.get("quote") and _quarter_in(q["period"], p.since, p.until)]
     return {"period": p, "activity": activity, "signals": signals, "contexts": contexts, "trends": trend_rows,
-            "testimonials": testimonials, "quotes": quotes}
+            "testimonials": testimonials, "quotes": quotes, "calendar": cal is not None}
 
 
 def _signal_series(section: Section) -> tuple[list[str], dict[str, list[int | None]]]:

@@ -33,6 +33,7 @@ from engagement_tracker.domain.access import (
     relying_on_grants,
     require_analyst,
 )
+from engagement_tracker.domain.application.calendar_releases import CalendarReleases, CalendarSection
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
@@ -49,6 +50,7 @@ from engagement_tracker.domain.dimensions import (
     PLANNED_SHAPES,
 )
 from engagement_tracker.domain.errors import (
+    CalendarReserved,
     ConcurrencyConflict,
     DisclosureRisk,
     InvalidInput,
@@ -56,8 +58,13 @@ from engagement_tracker.domain.errors import (
     StoreError,
 )
 from engagement_tracker.domain.privacy_budget import require_epsilon
+from engagement_tracker.domain.release_calendar import Shape, parse_shape
 from engagement_tracker.domain.values import Actor
-from engagement_tracker.domain.windows import period_window, require_whole_periods, require_window
+from engagement_tracker.domain.windows import (
+    period_window,
+    require_whole_periods,
+    require_window,
+)
 
 #: A release as analysts receive it (``projections.anonymity.Release``: by, level, policy, rows, total).
 Release = Any
@@ -89,6 +96,18 @@ class PendingRelease:
 
 #: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
 _BATCH: ContextVar[list[PendingRelease] | None] = ContextVar("etrack_release_batch", default=None)
+
+
+class CalendarPort(Protocol):
+    """The release calendar (``app.release_calendar``: ``domain/application/release_calendar.py``)."""
+
+    def spec(self) -> tuple[str, tuple[str, ...]]: ...
+
+    def released(self, period: str) -> dict[str, str] | None: ...
+
+    def released_periods(self) -> frozenset[str]: ...
+
+    def record(self, actor: Actor, period: str, sections: dict[str, str]) -> dict[str, str]: ...
 
 
 class AnalyticsPort(Protocol):
@@ -137,6 +156,12 @@ class ReleaseRules(Protocol):
     def trends(self, release: Release | DpRelease) -> list[dict[str, Any]]:
         """Per theme: rising, stable or falling, read from a release's values only."""
 
+    def document(self, release: Release) -> dict[str, Any]:
+        """An exact release as JSON data (what the release calendar keeps)."""
+
+    def of_document(self, document: dict[str, Any]) -> Release:
+        """An exact release read back from :meth:`document`'s JSON data, equal to it."""
+
 
 class AnalystService:
     """Released aggregates only: signal summaries, trends and activity indicators (``app.analysts``).
@@ -158,7 +183,7 @@ class AnalystService:
     def __init__(
         self, analytics: AnalyticsPort, clock: Callable[[], datetime], k_min: int | None = 5, *,
         grants: GrantsSource, rules: ReleaseRules, spend: Callable[[Actor, float, str], bool] | None = None,
-        afford: Callable[[Actor, float, str], None] | None = None,
+        afford: Callable[[Actor, float, str], None] | None = None, calendar: CalendarPort | None = None,
     ) -> None:
         #: The kept facts (``projections.analytics.Analytics``, handed in by bootstrap).
         self.analytics = analytics
@@ -174,6 +199,10 @@ class AnalystService:
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
         self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
+        #: The release calendar (``app.release_calendar``, from bootstrap): None, no shape is reserved.
+        self.calendar = calendar
+        #: What the calendar asks of this service: its releases of a period, and the reservation.
+        self.calendar_releases = CalendarReleases(self, _BATCH)
 
     def atomically(self, build: Callable[[], T]) -> T:
         """Run ``build`` (analyst calls, and what the caller makes of their answers: a page rendered and
@@ -256,6 +285,9 @@ class AnalystService:
                                           "applies to --privacy dp only)")
         return self._exact(actor, family, by, unit, period, k, since, until)
 
+    def _k(self, family: str, k: int | None) -> int:  # the release calendar's (calendar_releases.py)
+        return release_k(self, family, k)
+
     def _exact(
         self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
         since: str | None, until: str | None,
@@ -288,59 +320,69 @@ class AnalystService:
         since: str | None, until: str | None,
     ) -> Release:
         batch = _BATCH.get()
-        rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=batch is not None)
+        # kept: the refiner runs more than once (a trial first, the calendar's trials)
+        rel, item = self._build(viewer, family, by, unit, period, k, since, until,
+                                keep=batch is not None or self.calendar is not None)
         if item is None:
             return rel
         if batch is None:
+            self.calendar_releases.check(viewer, item, [])
             self._record([item])
         else:  # checked now as it will be recorded (after the command's earlier releases), written at the end
             self._record([*batch, item], commit=False)
+            self.calendar_releases.check(viewer, item, batch)
             batch.append(item)
         return rel
 
-    def _attempt(
-        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
-        since: str | None, until: str | None,
-    ) -> str:
-        """What asking this release now would answer, as a status, recording nothing (a trial)."""
+    # --- the release calendar (``calendar_releases.py``) ------------------------------------------
 
-        def attempt() -> str:
-            try:
-                _rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=False)
-            except PeriodCut as cut:
-                return f"cut: the rules coarsen it to {cut.grain}s; ask over whole {cut.grain}s"
-            if item is None:
-                return "empty: fewer than k persons, nothing to release"
-            try:
-                self._record([*(_BATCH.get() or []), item], commit=False)
-            except DisclosureRisk:
-                return "closed: refused by the region rule, given the earlier releases"
-            return "releasable"
+    def calendar_sections(self, viewer: Actor, period: object) -> dict[str, CalendarSection] | None:
+        """The calendar's releases of ``period`` ('2026-Q1'...), when the calendar is by that kind of period
+        and the period has closed: read from the calendar once recorded, recorded now otherwise. None when
+        the calendar does not cover it (another kind of period, or a period still open)."""
+        return self.calendar_releases.sections(viewer, period)
 
-        return self._until_fresh(attempt, "releases kept being published while this plan was made; ask again")
+    def publish_calendar(self, actor: Actor, now: datetime) -> list[str]:
+        """Record the calendar releases of the period that closed last before ``now`` (tick's step)."""
+        return self.calendar_releases.publish(actor, now)
 
     @grant_checked
     def plan(self, viewer: Actor, period: object, unit: str | None = None, k: int | None = None,
              ) -> list[dict[str, Any]]:
         """For the shapes an analyst asks most (``PLANNED_SHAPES``) over ``period`` ('2026-Q1', '2026-03' or
         '2026'; by month, by quarter for a year), what asking each now would answer: ``releasable``,
-        ``closed`` (the region rule refuses it, given the earlier releases), ``empty`` (fewer than k
+        ``closed`` (the region rule refuses it, given the earlier releases), ``reserved`` (it would make a
+        shape the release calendar reserves unreleasable), ``empty`` (fewer than k
         persons) or ``cut`` (the rules coarsen it past the window). Each status is found by attempting
         the release in a trial that records nothing: the plan tells no more than asking would (less: no
         value). A shape listed releasable is released when asked next, unless releases or facts were
-        recorded in between."""
+        recorded in between. Column ``calendar``: the release calendar's shapes of this period are
+        "reserved by the calendar" until its calendar releases are recorded, "recorded" after."""
         actor = require_analyst(viewer, "plan releases", self.grants)
         since, until, kind = period_window(period)
         grain = "quarter" if kind == "year" else "month"
         if unit is not None:
             unit = require_label(unit, "org_unit", "unit")
+        reserved: set[Shape] = set()
+        calendar = "recorded"
+        if self.calendar is not None and unit is None:
+            calendar_kind, names = self.calendar.spec()
+            if calendar_kind == kind:
+                reserved = {parse_shape(name) for name in names}
+                if str(period) not in self.calendar.released_periods():
+                    calendar = "reserved by the calendar"
+        planned = {family: list(shapes) for family, shapes in PLANNED_SHAPES.items()}
+        for family, by in sorted(reserved):  # a declared calendar's shapes are planned too
+            if by not in planned.setdefault(family, []):
+                planned[family].append(by)
         plan = []
-        for family, shapes in PLANNED_SHAPES.items():
+        for family, shapes in planned.items():
             fk = release_k(self, family, k)
             for by in shapes:
-                status, _, why = self._attempt(actor, family, by, unit, grain, fk, since, until).partition(": ")
+                status, _, why = attempt_release(self, actor, family, by, unit, grain, fk, since, until).partition(": ")
                 plan.append({"family": family, "by": ",".join(by), "period": str(period), "since": since,
-                             "until": until, "level": grain, "k": fk, "status": status, "why": why or None})
+                             "until": until, "level": grain, "k": fk, "status": status, "why": why or None,
+                             "calendar": calendar if (family, by) in reserved else None})
         return plan
 
     def preview(self, viewer: Actor, epsilon: object) -> dict[str, Any]:
@@ -449,6 +491,32 @@ def tally_scope(analytics: AnalyticsPort, family: str, unit: str | None, since: 
         below = unit.rstrip("/") + "/"
         rows = [r for r in rows if r[3] == unit or r[3].startswith(below)]  # r[3]: the tally's unit
     return rows
+
+
+def attempt_release(
+    self: AnalystService, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
+    since: str | None, until: str | None,
+) -> str:
+    """What asking this release now would answer, as a status, recording nothing (a trial): the
+    planner's (``AnalystService.plan``)."""
+
+    def attempt() -> str:
+        try:
+            _rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=self.calendar is not None)
+        except PeriodCut as cut:
+            return f"cut: the rules coarsen it to {cut.grain}s; ask over whole {cut.grain}s"
+        if item is None:
+            return "empty: fewer than k persons, nothing to release"
+        try:
+            self._record([*(_BATCH.get() or []), item], commit=False)
+            self.calendar_releases.check(viewer, item, list(_BATCH.get() or []))
+        except CalendarReserved as reserved:
+            return f"reserved: {reserved.reason}"
+        except DisclosureRisk:
+            return "closed: refused by the region rule, given the earlier releases"
+        return "releasable"
+
+    return self._until_fresh(attempt, "releases kept being published while this plan was made; ask again")
 
 
 def release_k(service: AnalystService, family: str, k: int | None) -> int:

@@ -33,6 +33,7 @@ from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
+from engagement_tracker.domain.application.release_calendar import ReleaseCalendarService
 from engagement_tracker.domain.application.reminders import ReminderService
 from engagement_tracker.domain.application.retention import RetentionService
 from engagement_tracker.domain.application.scheduling import SessionService
@@ -137,6 +138,8 @@ class EngagementTracker(CommandPath):
         self.parties = PartyService(self)
         self.access = AccessService(self)
         self.budgets = BudgetService(self)
+        #: The shapes a programme publishes each period, and the periods published (``release_calendar.py``).
+        self.release_calendar = ReleaseCalendarService(self)
         #: Parties and engagements from a CSV file, every row checked first (``imports.py``).
         self.imports = ImportService(self, self.engagements)
         #: A person's data for them (GDPR articles 15, 16, 20): export, rectify (``subject_access.py``).
@@ -258,9 +261,10 @@ class EngagementTracker(CommandPath):
         """Record every deadline that fell due by ``now`` (default: the clock), exactly once.
 
         Returns what was recorded now: kind, id, deadline, due_at. Running it again records
-        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``), and
+        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``),
         applies the retention policy (``app.retention``: kind "engagement", deadline
-        "retention:session_content").
+        "retention:session_content"), and records the release calendar's releases of the period that
+        closed last, once (``app.analysts.publish_calendar``; not in the rows returned, which are deadlines).
         ``on_progress(done, total)`` is told after each engagement or cohort looked at.
         """
         now = self.now() if now is None else now
@@ -298,6 +302,8 @@ class EngagementTracker(CommandPath):
                     return rows
 
                 recorded.extend(self.update(cls, agg_id, kind, record).value)
+        if "analysts" in self._read_services:  # the release calendar's releases of the period that closed
+            self.analysts.publish_calendar(system, now)  # (etrack releases calendar show lists the periods)
         return recorded
 
 

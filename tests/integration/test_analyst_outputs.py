@@ -208,9 +208,10 @@ def test_what_the_cli_writes_for_an_analyst_names_no_one(tmp_path: Path) -> None
                "--format", "json"),
         "dp trends": ("signals", "trends", "--period", "quarter", "--privacy", "dp", "--epsilon", "1",
                       "--format", "json"),
-        "activity": ("activity", "--format", "json"),
-        "activity parquet": ("activity", "--by", "metric,unit", "--period", "year", "--format", "parquet",
-                             "--out", str(tmp_path / "activity.parquet")),
+        # over Q1: the whole year's activity is closed once the calendar recorded Q3 (the demo's tick)
+        "activity": ("activity", "--since", "2026-01", "--until", "2026-03", "--format", "json"),
+        "activity parquet": ("activity", "--by", "metric,unit", "--period", "quarter", "--since", "2026-01",
+                             "--until", "2026-03", "--format", "parquet", "--out", str(tmp_path / "activity.parquet")),
         "ratings": ("testimonials", "ratings", "--format", "json"),
         "quotes": ("testimonials", "quotes", "--format", "json"),
         "synthesis": ("report", "synthesis", "--period", "2026", "--out", str(tmp_path / "note.html")),

@@ -45,7 +45,8 @@ COMMANDS: dict[str, list[str]] = {
     "signals-summary": ["signals", "summary", "--as", ANALYST],
     "signals-summary-dp": ["signals", "summary", "--as", ANALYST, "--privacy", "dp", "--epsilon", "0.5"],
     "signals-trends": ["signals", "trends", "--as", ANALYST, "--period", "year"],
-    "activity": ["activity", "--as", ANALYST],
+    # over Q1: the whole year's activity is closed once the release calendar recorded Q3 (the demo's tick)
+    "activity": ["activity", "--as", ANALYST, "--since", "2026-01", "--until", "2026-03"],
     "testimonials-ratings": ["testimonials", "ratings", "--as", ANALYST],
 }
 

@@ -32,6 +32,7 @@ from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.engagement_commands import EngagementService
 from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.parties import PartyService
+from engagement_tracker.domain.application.release_calendar import ReleaseCalendarService
 from engagement_tracker.domain.errors import InvalidInput
 from tests.integration.test_out_files import Store, etrack
 from tests.support import Cast, CohortCast, FakeClock, drive, frame_cohort, granted, new_tracker, open_engagement
@@ -120,6 +121,8 @@ CLI_READS: dict[str, tuple[Callable[[Store, Path], list[str]], Callable[[Store],
     "parties": (lambda s, t: [], lambda s: s.as_outsider("admin")),
     "privacy-budget grant": (lambda s, t: [s.analyst.split(":")[1], "1"], lambda s: s.as_outsider("admin")),
     "privacy-budget show": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
+    "releases calendar set": (lambda s, t: ["signal:theme,period"], lambda s: s.as_outsider("admin")),
+    "releases calendar show": (lambda s, t: [], lambda s: s.as_outsider("analyst")),
     "releases plan": (lambda s, t: ["--period", "2026"], lambda s: s.as_outsider("analyst")),
     "replay": (lambda s, t: [str(s.eid)], lambda s: s.as_outsider("auditor")),
     "report engagement": (lambda s, t: [str(s.eid), "--out", str(t / "r.html")], lambda s: s.as_outsider("coach")),
@@ -264,6 +267,11 @@ PLUMBING = {
     "name": "parties.name: unseals a name for a view that already passed its gate",
     "provide": "bootstrap's wiring of app.audit and app.analysts (factories; reads nothing)",
     "authenticate": "access.authenticate: the party a bearer token identifies (the gates then decide); no data",
+    "identify": "access.identify: the party a token identifies, and the token as a reliance for a command's scope; no data",
+    "spec": "release_calendar.spec: the calendar's period and shapes, for the analyst service (no data)",
+    "released_periods": "release_calendar.released_periods: which periods are recorded, for the analyst service",
+    "released": ("release_calendar.released: the analyst service's port (app.analysts.calendar_sections is the "
+                 "gated read of the same sections)"),
 }
 
 #: The parameter naming who acts in a command.
@@ -281,7 +289,7 @@ def services() -> dict[str, type]:
 
     return {"app": EngagementTracker, "engagements": EngagementService, "cohorts": CohortService,
             "parties": PartyService, "access": AccessService, "budgets": BudgetService,
-            "audit": AuditService,
+            "audit": AuditService, "release_calendar": ReleaseCalendarService,
             "analyst": AnalystService}
 
 
@@ -332,7 +340,9 @@ PY_READS: dict[str, tuple[Role, Callable[[World, Any], object]]] = {
     "audit.prove": (Role.AUDITOR, lambda w, v: w.audit.prove(v, w.eid, None, Ed25519PrivateKey.generate())),
     "audit.verify": (Role.AUDITOR, lambda w, v: w.audit.verify(v)),
     "analyst.activity": (Role.ANALYST, lambda w, v: w.analytics.activity(v)),
+    "analyst.calendar_sections": (Role.ANALYST, lambda w, v: w.analytics.calendar_sections(v, "2025-Q4")),
     "analyst.plan": (Role.ANALYST, lambda w, v: w.analytics.plan(v, "2026")),
+    "release_calendar.show": (Role.ANALYST, lambda w, v: w.app.release_calendar.show(v)),
     "analyst.preview": (Role.ANALYST, lambda w, v: w.analytics.preview(v, 1.0)),
     "analyst.summary": (Role.ANALYST, lambda w, v: w.analytics.summary(v)),
     "analyst.testimonials": (Role.ANALYST, lambda w, v: w.analytics.testimonials(v)),

@@ -15,9 +15,15 @@ from eventsourcing.domain import CanMutateAggregate
 from eventsourcing.utils import get_topic, resolve_topic
 
 AGGREGATES = {"engagement": "Engagement", "cohort": "Cohort", "coach_load": "CoachLoad", "grants": "AccessRegister",
-              "outbox": "Outbox", "party": "Party", "privacy_budget": "PrivacyBudget"}
+              "outbox": "Outbox", "party": "Party", "privacy_budget": "PrivacyBudget",
+              "release_calendar": "ReleaseCalendar"}
 
 FROZEN: dict[str, tuple[str, int]] = {
+    # new in issue #24 (the release calendar)
+    "ReleaseCalendar": ("etrack:ReleaseCalendar", 1),
+    "ReleaseCalendar.CalendarSet": ("etrack:ReleaseCalendar.CalendarSet", 2),
+    "ReleaseCalendar.Created": ("etrack:ReleaseCalendar.Created", 2),
+    "ReleaseCalendar.PeriodReleased": ("etrack:ReleaseCalendar.PeriodReleased", 2),
     # new in issue #27 (programme templates and retention), after the classes were split
     "Cohort.TemplateApplied": ("etrack:Cohort.TemplateApplied", 2),
     "Engagement.SessionContentErased": ("etrack:Engagement.SessionContentErased", 2),

@@ -1,0 +1,219 @@
+"""The release calendar's side of the analyst service: the calendar's releases of a period (recorded
+once, at tick or at a closed period's first note, then read back), and the reservation that refuses
+an exploratory exact release which would make the open period's calendar unreleasable.
+
+A collaborator of :class:`~engagement_tracker.domain.application.analysts.AnalystService` (its
+``calendar_releases``), handed the service: it builds and records releases through it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from engagement_tracker.domain.access import require_analyst
+from engagement_tracker.domain.dimensions import FAMILY_DIMENSIONS
+from engagement_tracker.domain.errors import CalendarReserved, DisclosureRisk, InvalidInput, PeriodCut
+from engagement_tracker.domain.release_calendar import Shape, parse_shape, shape_name
+from engagement_tracker.domain.values import Actor
+from engagement_tracker.domain.windows import period_label, period_window, widened
+
+#: The analyst service (``analysts.AnalystService``) and a release it built (``analysts.PendingRelease``):
+#: named loosely here, so that this module does not import the one that imports it.
+AnalystService = Any
+PendingRelease = Any
+Release = Any
+
+#: True while the calendar's own releases of a period are made (they are what the calendar reserves).
+_CALENDAR: ContextVar[bool] = ContextVar("etrack_calendar_release", default=False)
+
+
+@attrs.frozen
+class CalendarSection:
+    """One shape of a period's calendar releases: the release (as analysts receive it), or why the rules
+    refused it; and, when the rules needed whole coarser periods, the window it was released over."""
+
+    shape: str
+    release: Release | None
+    refused: str | None = None
+    coarsened: str | None = None
+
+
+def ask_widening(ask: Callable[[str, str], Release], since: str, until: str,
+                 ) -> tuple[Release | None, str | None, str | None]:
+    """Ask ``ask(since, until)``; when the release comes out at a coarser grain than the window holds
+    whole (the rules coarsened it to protect small cells), ask again over the whole coarser periods.
+    Returns the release (None when refused), the refusal's reason and the coarsened window's note."""
+    coarsened = None
+    for _ in range(3):  # month -> quarter -> year at most
+        try:
+            return ask(since, until), None, coarsened
+        except PeriodCut as cut:
+            since, until = widened(since, until, cut.grain)
+            coarsened = (f"released over {since} to {until}: the rules coarsened it to whole {cut.grain}s "
+                         "to protect small cells")
+        except DisclosureRisk as exc:  # the region rule refused it: say so, publish nothing of it
+            return None, str(exc), coarsened
+    raise InvalidInput("period", "no window of whole periods holds this release")  # unreachable: a year fits
+
+
+class CalendarReleases:
+    """``AnalystService.calendar_releases``: what the release calendar asks of the analyst service."""
+
+    def __init__(self, service: AnalystService, batch: ContextVar[Any]) -> None:
+        self.service = service
+        #: The service's running command's releases (reset while the calendar records its own).
+        self.batch = batch
+
+    def _calendar_item(self, actor: Actor, shape: Shape, since: str, until: str, kind: str, k: int = 0,
+                       ) -> PendingRelease | None:
+        """What recording a calendar shape of a period would take now (None: fewer than k persons), at the
+        floor's k or ``k`` if higher (the k of a release asked before it)."""
+        family, by = shape
+        grain = "quarter" if kind == "year" else "month"
+        k = max(k, self.service._k(family, None))
+        for _ in range(3):
+            try:
+                return self.service._build(actor, family, by, None, grain, k, since, until, keep=True)[1]
+            except PeriodCut as cut:
+                since, until = widened(since, until, cut.grain)
+        return None
+
+    def check(self, actor: Actor, item: PendingRelease, before: list[PendingRelease]) -> None:
+        """CalendarReserved when recording ``item`` (after ``before``) would make a shape the calendar
+        reserves unreleasable, in a period it touches that is still open (the clock's, or a later one) and
+        whose calendar releases are not recorded yet (a closed period's are recorded at tick): each
+        such period's calendar releases are tried after it (a trial, recording nothing). Calendar shapes
+        the rules refuse even without ``item`` reserve nothing. The calendar's own releases, and
+        differentially private ones, are never held back."""
+        if self.service.calendar is None or _CALENDAR.get():
+            return
+        kind, names = self.service.calendar.spec()
+        shapes = [shape for shape in map(parse_shape, names) if shape[0] == item.family]
+        if not shapes:
+            return
+        current = self.service.clock().astimezone(UTC).strftime("%Y-%m")
+        # a fine key: [family, metric, unit, month, ...]; the periods still open (the current one, later ones)
+        months = {month for key in item.keys if (month := json.loads(key)[3]) >= current[:4]}
+        opened = {label for label in (period_label(m, kind) for m in months) if period_window(label)[1] >= current}
+        for label in sorted(opened - self.service.calendar.released_periods()):
+            since, until, _ = period_window(label)
+            k = item.internal.policy.k  # the calendar's releases come after this one: at its k at least
+            calendar = [c for c in (self._calendar_item(actor, s, since, until, kind, k) for s in shapes) if c]
+            if not calendar:
+                continue
+            try:
+                self.service._record([*before, *calendar, item], commit=False)
+                continue
+            except CalendarReserved:
+                raise
+            except DisclosureRisk:
+                pass
+            self.service._record([*before, item], commit=False)  # refused by itself: the region rule's own refusal
+            floor = self.service._k(item.family, None)
+            if k > floor:  # its k would raise the floor the calendar's releases are made at
+                at_floor = [c for c in (self._calendar_item(actor, s, since, until, kind) for s in shapes) if c]
+                try:
+                    self.service._record([*before, *at_floor], commit=False)
+                except DisclosureRisk:
+                    pass
+                else:
+                    self._reserved(label, kind, at_floor, f" (at k={k}, above the floor {floor} they would be made at)")
+            kept: list[PendingRelease] = []
+            for c in calendar:  # the calendar shapes still releasable without this release
+                try:
+                    self.service._record([*before, *kept, c], commit=False)
+                except DisclosureRisk:
+                    continue
+                kept.append(c)
+            if not kept:  # the rules refuse each of the calendar's shapes already: nothing left to reserve
+                continue
+            try:
+                self.service._record([*before, *kept, item], commit=False)
+            except DisclosureRisk:
+                self._reserved(label, kind, kept, "")
+
+    @staticmethod
+    def _reserved(label: str, kind: str, calendar: list[PendingRelease], how: str) -> None:
+        reserved = ", ".join(shape_name((c.family, tuple(c.query["by"]))) for c in calendar)
+        raise CalendarReserved(
+            "release", f"it would make the release calendar's shapes of {label} ({reserved}) unreleasable{how}: "
+            f"the calendar reserves them for each {kind}, and {label}'s calendar releases are not recorded yet. "
+            "Ask for one of the calendar's shapes, a coarser shape or another window, ask again once "
+            f"{label}'s calendar releases are recorded (etrack tick after it closes, or its first synthesis note), "
+            "or ask with --privacy dp (etrack releases calendar show lists the calendar)")
+
+    def sections(self, viewer: Actor, period: object) -> dict[str, CalendarSection] | None:
+        """The calendar's releases of ``period`` ('2026-Q1'...), when the calendar is by that kind of period
+        and the period has closed: read from the calendar once recorded, recorded now otherwise (all of
+        them in one transaction, then kept in the calendar: the first record of a period stays). None
+        when the calendar does not cover it (another kind of period, or a period still open)."""
+        actor = require_analyst(viewer, "read the release calendar's releases", self.service.grants)
+        return self._calendar_period(actor, period)
+
+    def _calendar_period(self, actor: Actor, period: object, now: datetime | None = None,
+                         ) -> dict[str, CalendarSection] | None:
+        if self.service.calendar is None:
+            return None
+        since, until, kind = period_window(period)
+        calendar_kind, names = self.service.calendar.spec()
+        if kind != calendar_kind or until >= (now or self.service.clock()).astimezone(UTC).strftime("%Y-%m"):
+            return None
+        label = str(period)
+        recorded = self.service.calendar.released(label)
+        if recorded is None:  # recorded first, in a transaction of their own (a note's releases come after)
+            calendar_token, batch_token = _CALENDAR.set(True), self.batch.set(None)
+            try:
+                made = self.service.atomically(lambda: {name: self._calendar_section(actor, name, since, until, kind)
+                                                for name in names})
+            finally:
+                self.batch.reset(batch_token)
+                _CALENDAR.reset(calendar_token)
+            recorded = self.service.calendar.record(actor, label, {name: json.dumps(self._section_document(section),
+                                                                            sort_keys=True)
+                                                           for name, section in made.items()})
+        return {name: self._section_of(name, json.loads(text)) for name, text in recorded.items()}
+
+    def _calendar_section(self, actor: Actor, name: str, since: str, until: str, kind: str) -> CalendarSection:
+        family, by = parse_shape(name)
+        grain = "quarter" if kind == "year" else "month"
+        rel, refused, coarsened = ask_widening(
+            lambda a, b: self.service._exact(actor, family, by, None, grain, None, a, b), since, until)
+        return CalendarSection(name, rel, refused, coarsened)
+
+    def _section_document(self, section: CalendarSection) -> dict[str, Any]:
+        return {"release": None if section.release is None else self.service.rules.document(section.release),
+                "refused": section.refused, "coarsened": section.coarsened}
+
+    def _section_of(self, name: str, doc: dict[str, Any]) -> CalendarSection:
+        release = None if doc["release"] is None else self.service.rules.of_document(doc["release"])
+        return CalendarSection(name, release, doc["refused"], doc["coarsened"])
+
+    def publish(self, actor: Actor, now: datetime) -> list[str]:
+        """Record the calendar releases of the period that closed last before ``now`` (tick's step: a
+        period's calendar releases are recorded when it closes), unless recorded already or it holds no
+        fact. A period closed while no tick ran is recorded at its first synthesis note. Returns the
+        periods recorded now."""
+        if self.service.calendar is None:
+            return []
+        kind, _ = self.service.calendar.spec()
+        month = now.astimezone(UTC).strftime("%Y-%m")
+        span = {"month": 1, "quarter": 3, "year": 12}[kind]
+        before = (int(month[5:]) - 1) // span * span  # the last month before the current period, this year
+        label = period_label(f"{month[:4]}-{before:02d}" if before else f"{int(month[:4]) - 1}-12", kind)
+        if label in self.service.calendar.released_periods():
+            return []
+        self.service.analytics.catch_up()
+        since, until, _ = period_window(label)
+        if not any(self.service.analytics.view.tally_rows(family, since, until) for family in FAMILY_DIMENSIONS):
+            return []
+        self._calendar_period(actor, label, now)
+        return [label]
+
+
+__all__ = ["CalendarReleases"]

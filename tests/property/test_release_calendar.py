@@ -1,0 +1,225 @@
+"""The release calendar (issue #24, item 2) under the attacker: random facts, and random sequences that
+mix the calendar's releases (at tick, when a period closes, and at a period's first note),
+exploratory exact releases by two analysts (alone, or several in one command) and ticks. After
+every recorded release the released linear system is solved (``tests/regions_harness.py``): no
+combination depends on fewer than k persons alone, no suppressed cell is pinned below one fact,
+and the regions kept incrementally are the regions from scratch. Besides:
+
+- an exploratory release never makes the calendar of the open period unreleasable: if the
+  calendar's shapes of the open period could all be released before it, they still can after;
+- a period's note reads its calendar releases: the numbers are the values the ledger recorded,
+  and asking the note again, after any exploration, gives the same sections;
+- a shape the planner lists ``releasable`` is released when asked (never refused, the calendar
+  included).
+
+Differentially private releases are not drawn here: they need OpenDP (the ``dp`` extra), and they
+neither read nor change the regions (``tests/integration/test_differential_privacy.py``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
+
+from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
+from engagement_tracker.domain import Actor, InvalidInput, Role
+from engagement_tracker.domain.application.analysts import PendingRelease
+from engagement_tracker.domain.errors import CalendarReserved, DisclosureRisk
+from engagement_tracker.domain.release_calendar import parse_shape
+from engagement_tracker.domain.windows import period_window
+from engagement_tracker.projections.anonymity import tally
+from engagement_tracker.projections.regions import cover
+from tests.property.test_release_regions import attack, dataset, facts, queries
+from tests.regions_harness import ANALYST, OTHER_ANALYST, Harness, in_scope
+from tests.support import new_tracker
+
+SYSTEM = Actor("00000000-0000-4000-8000-000000000000", Role.SYSTEM)
+#: The clock's stops: Q1 open, then Q2 open (Q1 closed), then Q3 (Q1 and Q2 closed).
+STOPS = (datetime(2026, 2, 15, tzinfo=UTC), datetime(2026, 4, 2, tzinfo=UTC), datetime(2026, 7, 2, tzinfo=UTC))
+
+#: No shrinking past a minute: a run is slow (the attacker solves a linear system after each release).
+EXPLORE = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target)
+
+steps = st.lists(st.one_of(facts.map(lambda f: ("facts", f)), queries.map(lambda q: ("query", q)),
+                           queries.map(lambda q: ("other", q)),
+                           st.lists(queries, min_size=2, max_size=3).map(lambda qs: ("batch", qs)),
+                           st.just(("tick", None)), st.sampled_from(["2026-Q1", "2026-Q2"]).map(lambda p: ("note", p))),
+                 min_size=2, max_size=12)
+
+
+class Calendar:
+    """A harness whose service keeps the app's release calendar, with a clock moved by ticks, and a
+    log of every release committed (exploratory or the calendar's), for the attacker."""
+
+    def __init__(self, first: list[Any]) -> None:
+        self.app = new_tracker("memory:")
+        self.stop = 0
+        self.h = Harness.open(self.app, MemoryAnalyticsView(), clock=lambda: STOPS[self.stop], calendar=True)
+        self.h.add(first)
+        self.committed: list[PendingRelease] = []
+        record = self.h.view.record_releases
+
+        def logged(items: Any, guard: Any = None, *, commit: bool = True) -> list[int]:
+            ids = record(items, guard, commit=commit)
+            if commit:
+                for item in items:
+                    self.remember(item)
+            return ids
+
+        self.h.view.record_releases = logged  # type: ignore[method-assign]
+
+    def remember(self, item: PendingRelease) -> None:
+        """What the attacker holds of a recorded release: its published cells over the facts it read."""
+        query = item.query
+        rel = item.internal.published()
+        scope = in_scope(self.h.facts, query.get("unit"), query.get("since"), query.get("until"))
+        labels = {key: (label, cell) for key, (label, cell, _) in cover(rel, tally(scope)).items()}
+        self.h.releases.append((len(self.h.facts), rel, labels, query))
+        self.committed.append(item)
+
+    @property
+    def open_period(self) -> str:
+        now = STOPS[self.stop]
+        return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+
+    def calendar_releasable(self) -> bool | None:
+        """Whether the calendar's signal shapes of the open period could all be recorded now (a trial);
+        None when it has nothing to record there or its releases are recorded already."""
+        service = self.h.service
+        label = self.open_period
+        if label in self.app.release_calendar.released_periods():
+            return None
+        since, until, kind = period_window(label)
+        _, names = self.app.release_calendar.spec()
+        items = [i for name in names if (s := parse_shape(name))[0] == "signal"
+                 if (i := service.calendar_releases._calendar_item(ANALYST, s, since, until, kind)) is not None]
+        if not items:
+            return None
+        try:
+            service._record(items, commit=False)
+        except DisclosureRisk:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def _exploratory(c: Calendar, kind: str, step: Any) -> bool:
+    """Ask one exploratory release (or several in one command); True when something was recorded."""
+    before = len(c.committed)
+    was = c.calendar_releasable()
+    if kind == "batch":  # one command's releases (a note's sections): recorded together, each checked
+
+        def ask() -> None:
+            for query in step:
+                try:
+                    c.h.service.summary(OTHER_ANALYST, **query)
+                except (DisclosureRisk, InvalidInput):
+                    continue
+
+        c.h.service.atomically(ask)
+    else:
+        try:
+            c.h.service.summary(ANALYST if kind == "query" else OTHER_ANALYST, **step)
+        except CalendarReserved:
+            event("an exploratory release was refused for the calendar")
+            assert len(c.committed) == before
+            return False
+        except (DisclosureRisk, InvalidInput):
+            assert len(c.committed) == before  # a refused call records nothing
+            return False
+    if was:  # reserved: the open period's calendar is still releasable, whatever was explored
+        assert c.calendar_releasable() is not False
+    return len(c.committed) > before
+
+
+def _note(c: Calendar, period: str) -> None:
+    """A period's note reads its calendar releases: the ledger's values, and the same again later."""
+    before = len(c.committed)
+    sections = c.h.service.calendar_sections(ANALYST, period)
+    if sections is None:  # the period is still open: the calendar does not cover it yet
+        assert period >= c.open_period
+        return
+    recorded = {(item.family, tuple(item.query["by"])): item.internal.published() for item in c.committed[before:]}
+    for name, section in sections.items():
+        if section.release is not None and section.release.rows and len(c.committed) > before:
+            assert section.release == recorded[parse_shape(name)]  # the note's numbers are the released values
+    assert c.h.service.calendar_sections(ANALYST, period) == sections  # asked again: the same note
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], phases=EXPLORE)
+@given(first=dataset, plan=steps)
+def test_calendar_and_exploration_together_single_out_no_one(first: list[Any], plan: list[Any]) -> None:
+    c = Calendar(first)
+    try:
+        for kind, step in plan:
+            before = len(c.committed)
+            if kind == "facts":
+                c.h.add(step)
+                continue
+            if kind == "tick":
+                c.stop = min(c.stop + 1, len(STOPS) - 1)
+                published = c.h.service.publish_calendar(SYSTEM, STOPS[c.stop])
+                event(f"a tick recorded {len(published)} period(s)")
+            elif kind == "note":
+                _note(c, step)
+            else:
+                _exploratory(c, kind, step)
+            if len(c.committed) > before:
+                attack(c.h)
+        # the planner, after all that: a shape it lists releasable is released when asked
+        rows = [r for r in c.h.service.plan(ANALYST, c.open_period) if r["family"] == "signal"]
+        for row in rows:
+            if row["status"] == "releasable":
+                rel = c.h.service.summary(ANALYST, row["by"].split(","), None, row["level"], row["k"], row["since"],
+                                          row["until"])
+                assert rel is not None
+                break
+    finally:
+        c.close()
+
+
+def test_an_exploratory_release_that_would_close_the_calendar_is_refused_naming_it() -> None:
+    """A known case, Q1 open: the calendar (signals by theme and month, by context) is releasable, and
+    so is a release by unit alone; together they would leave February's facts of unit A/x (one
+    person) alone in a region. The release by unit is refused as CalendarReserved, naming the
+    calendar, and records nothing; once Q1's calendar releases are recorded (a tick after it closed)
+    the same release is refused by the region rule itself."""
+    from tests.regions_harness import fact
+
+    c = Calendar([fact(f"e{i}", "A/x", "2026-01", "turnover", "tech") for i in range(3)]
+                 + [fact("e3", "A/x", "2026-02", "turnover", "tech")]
+                 + [fact(s, "B", "2026-02", "turnover", "tech") for s in ("e4", "e5", "c0")])
+    try:
+        assert c.calendar_releasable()
+        plan = {(r["family"], r["by"]): r for r in c.h.service.plan(ANALYST, "2026-Q1")}
+        assert plan[("signal", "theme,period")]["calendar"] == "reserved by the calendar"
+        assert plan[("signal", "unit")]["status"] == "reserved"
+        before = c.h.recorded()
+        try:
+            c.h.service.summary(ANALYST, ["unit"], None, "month", None, "2026-01", "2026-03")
+        except CalendarReserved as exc:
+            assert "release calendar" in str(exc) and "2026-Q1" in str(exc)
+        else:
+            raise AssertionError("the release by unit closes the calendar's Q1: it must be refused")
+        assert c.h.recorded() == before and c.calendar_releasable()
+        c.stop = 1
+        assert c.h.service.publish_calendar(SYSTEM, STOPS[1]) == ["2026-Q1"]
+        assert c.h.recorded()[0] == before[0] + 2  # by theme and month, by context
+        try:
+            c.h.service.summary(ANALYST, ["unit"], None, "month", None, "2026-01", "2026-03")
+        except CalendarReserved:
+            raise AssertionError("Q1 is recorded: nothing is reserved any more") from None
+        except DisclosureRisk:
+            pass
+        else:
+            raise AssertionError("the region rule refuses it after the calendar's releases")
+        sections = c.h.service.calendar_sections(ANALYST, "2026-Q1")
+        assert sections is not None and sections["signal:theme,period"].release is not None
+        assert {(r.dims["period"], r.value) for r in sections["signal:theme,period"].release.released} == {
+            ("2026-01", 3), ("2026-02", 4)}
+    finally:
+        c.close()
