@@ -11,6 +11,9 @@
 
 Sizes: ``--tenants N,EVENTS`` (100,10000; ``--quick`` 5,200) and ``--tenant-scale REF,BIG``
 (100000,5000000; ``--quick`` 500,2000). Every schema made is dropped at the end, keys included.
+An open tenant holds about two server connections (``pool_size=1``: its events' pool and its key
+vault's): more than about 40 tenants at once need pgbouncer in front of a stock PostgreSQL
+(max_connections = 100), with ``ETRACK_BENCH_POSTGRES_URL=postgresql://...?pooler=transaction``.
 """
 
 from __future__ import annotations
@@ -89,7 +92,10 @@ def _commands(apps: list[EngagementTracker], coaches: list[Actor], ids: list[lis
 def bench_many(url: str, tenants: int, events: int, rounds: int, per_round: int,
                engagements: int = ENGAGEMENTS) -> list[dict[str, Any]]:
     main = f"bt_{uuid.uuid4().hex[:8]}"
-    main_url = _scoped(url, main)
+    # one pooled connection per tenant and per vault (about two server connections per open tenant):
+    # 100 open tenants still exceed PostgreSQL's default max_connections (100), so the full size runs
+    # through pgbouncer (ETRACK_BENCH_POSTGRES_URL=...?pooler=transaction, see the operator's guide)
+    main_url = _scoped(url, main) + "&pool_size=1"
     names = [f"t{i:03d}" for i in range(tenants)]
     try:
         open_tracker(main_url).close()

@@ -48,13 +48,17 @@ class Bouncer:
         extra = "&".join(q for q in (parts.query, "pooler=transaction", query) if q)
         return f"postgresql://{user}@127.0.0.1:{self.port}{parts.path}?{extra}"
 
-    def stats(self) -> dict[str, dict[str, str]]:
-        """pgbouncer's ``SHOW STATS`` by database (its admin console speaks the simple protocol only: psql)."""
-        out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-At", "-F", "\t",
-                              "-c", "SHOW STATS", "pgbouncer"], capture_output=True, text=True, timeout=30, check=True)
-        lines = [line.split("\t") for line in out.stdout.splitlines() if line]
-        header = ["database", "total_xact_count", "total_query_count"]
-        return {row[0]: dict(zip(header, row[:3], strict=True)) for row in lines}
+    def stats(self) -> dict[str, dict[str, int]]:
+        """pgbouncer's ``SHOW STATS`` by database. Its admin console speaks the simple query protocol
+        only: psycopg's ClientCursor sends a query without parameters that way."""
+        import psycopg
+
+        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="pgbouncer",
+                             autocommit=True, cursor_factory=psycopg.ClientCursor) as conn:
+            cur = conn.execute("SHOW STATS")
+            names = [d.name for d in cur.description or ()]
+            return {str(row[0]): {n: int(v) for n, v in zip(names[1:], row[1:], strict=True)}
+                    for row in cur.fetchall()}
 
 
 @contextlib.contextmanager
