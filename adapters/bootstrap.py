@@ -71,7 +71,8 @@ def open_vault(config: StoreConfig, replica: bool = False) -> Sealer:
         check_sqlite_file(path)
         return SQLiteVault(path)
     pool = int((config.postgres or {}).get("POSTGRES_POOL_SIZE", "2"))
-    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(pool, 4), read_only=replica)
+    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(pool, 4), read_only=replica,
+                         connect_kwargs=config.connect_kwargs)
 
 
 def open_tracker(
@@ -210,8 +211,12 @@ def postgres_ddl_lock(config: StoreConfig, lock: bool = True) -> Iterator[Any]:
     the session ends)."""
     import psycopg
 
+    if config.pooled and lock:
+        with _postgres_ddl_xact_lock(config) as conn:
+            yield conn
+        return
     try:
-        conn = psycopg.connect(postgres_conninfo(config), autocommit=True)
+        conn = psycopg.connect(postgres_conninfo(config), autocommit=True, **config.connect_kwargs)
     except psycopg.OperationalError as exc:
         pg = config.postgres or {}
         raise StoreError(
@@ -242,6 +247,47 @@ def postgres_ddl_lock(config: StoreConfig, lock: bool = True) -> Iterator[Any]:
 
 
 DDL_LOCK = 0x65747261636B  # "etrack"
+
+
+@contextmanager
+def _postgres_ddl_xact_lock(config: StoreConfig) -> Iterator[Any]:
+    """The DDL lock behind a transaction pooler (``?pooler=transaction``): a session lock would stay
+    on whichever server connection pgbouncer lent for its statement, and its unlock would go to
+    another (the lock then leaks and the next open waits forever). A transaction keeps its server
+    connection to itself, so the lock is ``pg_advisory_xact_lock`` in a transaction that does nothing
+    else and ends (releasing it) when the store is open. The store's files are checked and its id
+    recorded on a second, autocommit session, as on a direct URL: a long transaction that looked the
+    schema up before another session made it may still find it missing (a stale catalog cache)."""
+    import psycopg
+
+    pg = config.postgres or {}
+    try:
+        holder = psycopg.connect(postgres_conninfo(config), autocommit=False, **config.connect_kwargs)
+    except psycopg.OperationalError as exc:
+        raise StoreError(f"cannot reach PostgreSQL at {config.server} (database {pg.get('POSTGRES_DBNAME')}): "
+                         f"{_first(exc)}") from None
+    try:
+        try:
+            holder.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK,))
+            conn = psycopg.connect(postgres_conninfo(config), autocommit=True, **config.connect_kwargs)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the PostgreSQL server at {config.server} cut the session while opening the store: "
+                             f"{_first(exc)}; try again") from None
+        try:
+            yield conn
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the PostgreSQL server at {config.server} failed while opening the store: "
+                             f"{_first(exc)}; try again") from None
+        finally:
+            conn.close()
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            holder.rollback()  # releases the lock (the transaction wrote nothing)
+        holder.close()
+
+
+def _first(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def create_read_models(app: EngagementTracker) -> None:

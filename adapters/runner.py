@@ -136,6 +136,10 @@ class ProjectionRunner:
         """PostgreSQL: LISTEN for new events (polling still wakes the loop if the listener dies)."""
         if not self.app.env.get("PERSISTENCE_MODULE", "").lower().endswith(("postgres", "postgresfactory")):
             return
+        if self.app.env.get("POSTGRES_POOLER") == "transaction":  # LISTEN needs a session of its own
+            log.warning("the store's URL goes through a transaction pooler (pooler=transaction): no LISTEN, "
+                        "polling every %g s; run projection runners on a direct URL", self.poll_interval)
+            return
         try:
             self._subscription = self.app.recorder.subscribe(gt=self.app.recorder.max_notification_id())
         except _recoverable() as exc:

@@ -10,6 +10,7 @@ import os
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
@@ -32,6 +33,18 @@ class StoreConfig:
         return (self.postgres or {}).get("POSTGRES_SCHEMA", "public")
 
     @property
+    def pooled(self) -> bool:
+        """The URL goes through a pooler in transaction mode (``?pooler=transaction``, pgbouncer):
+        no prepared statements, no session state (advisory locks, LISTEN) across transactions."""
+        return (self.postgres or {}).get(POOLER, "none") == "transaction"
+
+    @property
+    def connect_kwargs(self) -> dict[str, Any]:
+        """What psycopg needs besides the conninfo: ``prepare_threshold=None`` behind a transaction
+        pooler (pgbouncer 1.18 keeps no prepared statement from one transaction to the next)."""
+        return {"prepare_threshold": None} if self.pooled else {}
+
+    @property
     def server(self) -> str:
         """``host:port`` of a PostgreSQL store (for messages)."""
         pg = self.postgres or {}
@@ -52,7 +65,12 @@ POSTGRES_OPTIONS = {
     "pre_ping": "POSTGRES_PRE_PING",
     "db_functions": "POSTGRES_ENABLE_DB_FUNCTIONS",
     "target_session_attrs": "POSTGRES_TARGET_SESSION_ATTRS",
+    "pooler": "POSTGRES_POOLER",
 }
+
+#: ``?pooler=transaction``: the URL names pgbouncer (or another pooler) in transaction pooling mode.
+POOLER = "POSTGRES_POOLER"
+POOLERS = ("none", "transaction")
 
 #: libpq's choices for target_session_attrs (PostgreSQL 14 and later).
 SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
@@ -109,6 +127,9 @@ def parse_postgres(url: str) -> dict[str, str]:
             raise StoreError(f"schema {value!r}: lowercase letters, digits and '_' only")
         if key == "target_session_attrs" and value not in SESSION_ATTRS:
             raise StoreError(f"target_session_attrs={value!r}: one of {', '.join(SESSION_ATTRS)}")
+        if key == "pooler" and value not in POOLERS:
+            raise StoreError(f"pooler={value!r}: one of {', '.join(POOLERS)} (transaction: pgbouncer's "
+                             "pool_mode = transaction; a session pooler needs no setting)")
         env[POSTGRES_OPTIONS[key]] = value
     return env
 
@@ -223,7 +244,7 @@ def ensure_postgres_schema(config: StoreConfig) -> None:
     require_psycopg()
     import psycopg
     try:
-        with psycopg.connect(postgres_conninfo(config), autocommit=True) as conn:
+        with psycopg.connect(postgres_conninfo(config), autocommit=True, **config.connect_kwargs) as conn:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{config.schema}"')
     except psycopg.OperationalError as exc:
         pg = config.postgres or {}

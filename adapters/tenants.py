@@ -165,7 +165,7 @@ def _connect(config: StoreConfig):  # type: ignore[no-untyped-def]
     import psycopg
 
     try:
-        return psycopg.connect(postgres_conninfo(config), autocommit=True)
+        return psycopg.connect(postgres_conninfo(config), autocommit=True, **config.connect_kwargs)
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StoreError(f"cannot reach PostgreSQL at {config.server}: {first}") from None

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -222,7 +222,7 @@ class PostgresVault(_KeyedVault):
     """
 
     def __init__(self, conninfo: str, schema: str = "public", pool_size: int = 2, timeout: float = 10.0,
-                 read_only: bool = False) -> None:
+                 read_only: bool = False, connect_kwargs: dict[str, Any] | None = None) -> None:
         from psycopg_pool import ConnectionPool
 
         self.schema = schema
@@ -230,7 +230,8 @@ class PostgresVault(_KeyedVault):
         #: A read replica's vault (``open_tracker(..., replica=True)``): it opens keys and makes none.
         self.read_only = read_only
         self._pool = ConnectionPool(conninfo, min_size=1, max_size=max(1, pool_size), timeout=timeout,
-                                    kwargs={"autocommit": True}, check=ConnectionPool.check_connection, open=True)
+                                    kwargs={"autocommit": True, **(connect_kwargs or {})},
+                                    check=ConnectionPool.check_connection, open=True)
         if not read_only:  # not on a read replica (a standby refuses DDL; the primary made the table)
             self._run(
                 f"CREATE TABLE IF NOT EXISTS {self._table} (subject TEXT PRIMARY KEY, key BYTEA, "

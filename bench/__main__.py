@@ -6,7 +6,8 @@ its spread. Every figure carries its target and ``met`` (true, false, or null fo
 ``--check`` exits 1 when a target is missed; ``--markdown FILE.json`` prints a run's figures as the
 README's table. ``--quick`` (a minute or two) is the CI smoke test: it
 asserts no timing. ``ETRACK_BENCH_POSTGRES_URL`` (a database the benchmark may write a schema into)
-adds the PostgreSQL figures.
+adds the PostgreSQL figures, and the tenants figures (``bench/tenants.py``; sized by ``--tenants N,EVENTS``
+and ``--tenant-scale REF,BIG``).
 """
 
 from __future__ import annotations
@@ -83,11 +84,12 @@ def postgres_figures(url: str, directory: Path, quick: bool, events: int) -> lis
 
 
 #: The groups of figures ``--only`` may choose (a full run measures all of them).
-GROUPS = ("startup", "record", "bulk", "import", "read", "postgresql", "scale", "http", "demo")
+GROUPS = ("startup", "record", "bulk", "import", "read", "postgresql", "tenants", "scale", "http", "demo")
 
 
 def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str | None,
-        only: set[str] | None = None) -> list[dict[str, Any]]:
+        only: set[str] | None = None, tenants: tuple[int, int] | None = None,
+        tenant_scale: tuple[int, int] | None = None) -> list[dict[str, Any]]:
     events = events or (3_000 if quick else 100_000)
     sizes = sizes if sizes is not None else ([1_000, 3_000] if quick else [100_000, 1_000_000])
     rounds = 2 if quick else 5
@@ -126,6 +128,10 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
         pg = os.environ.get("ETRACK_BENCH_POSTGRES_URL")
         if pg and "postgresql" in chosen:
             results.extend(postgres_figures(pg, directory, quick, 2_000 if quick else 20_000))
+        if pg and "tenants" in chosen:
+            from bench.tenants import bench_tenants
+
+            results.extend(bench_tenants(pg, quick, tenants, tenant_scale))
         if "http" in chosen and importlib.util.find_spec("fastapi") is not None:  # the [serve] extra
             from bench.http import bench_http
 
@@ -205,13 +211,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--only", default=None, metavar="GROUPS",
                         help=f"measure only these groups, comma-separated, of: {', '.join(GROUPS)} (default all)")
+    parser.add_argument("--tenants", default=None, metavar="N,EVENTS",
+                        help="tenants figure (ETRACK_BENCH_POSTGRES_URL): N tenants of EVENTS events each "
+                             "(default 100,10000; --quick 5,200)")
+    parser.add_argument("--tenant-scale", default=None, metavar="REF,BIG",
+                        help="tenants figure: one tenant at BIG events against one at REF "
+                             "(default 100000,5000000; --quick 500,2000)")
     args = parser.parse_args(argv)
+    pairs = {}
+    for option, value in (("--tenants", args.tenants), ("--tenant-scale", args.tenant_scale)):
+        if value is not None:
+            parts = value.split(",")
+            if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+                parser.error(f"{option}: two positive whole numbers, comma-separated (e.g. 100,10000), not {value!r}")
+            pairs[option] = (int(parts[0]), int(parts[1]))
     sizes = [int(s) for s in args.scale.split(",")] if args.scale else None
     only = set(args.only.split(",")) if args.only else None
     if only is not None and not only <= set(GROUPS):
         parser.error(f"--only: unknown group(s) {', '.join(sorted(only - set(GROUPS)))}; expected some of "
                      f"{', '.join(GROUPS)}")
-    results = run(args.quick, args.events, sizes, args.json_path, only)
+    results = run(args.quick, args.events, sizes, args.json_path, only, pairs.get("--tenants"),
+                  pairs.get("--tenant-scale"))
     missed = [r["name"] for r in results if r["met"] is False]
     if args.check and missed:
         print(f"targets missed: {', '.join(missed)}", file=sys.stderr)

@@ -8,6 +8,7 @@ grant was revoked.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -88,11 +89,18 @@ def start_server(app: Any, port: int) -> tuple[Any, threading.Thread]:
 @pytest.fixture(scope="module", name="live")
 def live_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """The demo's store served by a real uvicorn, with a token per role and per refusal case."""
+    path: Path = tmp_path_factory.mktemp("serve") / "etrack.sqlite"
+    with serve_demo(f"sqlite:///{path}") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serve_demo(url: str) -> Iterator[Live]:
+    """The demo seeded into the store at ``url`` and served by a real uvicorn (tests/integration/
+    test_pgbouncer.py serves it through pgbouncer), with a token per role and per refusal case."""
     pytest.importorskip("fastapi")
     from engagement_tracker.adapters.http import create_app
 
-    path: Path = tmp_path_factory.mktemp("serve") / "etrack.sqlite"
-    url = f"sqlite:///{path}"
     scripted = ScriptedClock(datetime(2026, 1, 1, tzinfo=UTC))
     seeding = open_tracker(url, clock=scripted)
     try:

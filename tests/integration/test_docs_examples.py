@@ -33,6 +33,7 @@ INSTALL = [
     "python -m pip install '.[test]' && python -m pytest",
 ]
 DOCS_SCHEMA = "etrack_docs"  # the operator's guide's PostgreSQL schema (dropped before and after)
+DOCS_SCHEMAS = (DOCS_SCHEMA, "etrack_docs_pooled")  # ... and the one it reaches through pgbouncer
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def test_every_block_of_the_page_runs_as_written(page: Path, tmp_path: Path, mon
             if REQUIRE_POSTGRES:
                 pytest.fail(f"PostgreSQL is required here (ETRACK_REQUIRE_POSTGRES=1): {reason}")
             pytest.skip(reason)
-        _drop_schema(DOCS_SCHEMA)
+        for schema in DOCS_SCHEMAS:
+            _drop_schema(schema)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -157,4 +159,5 @@ def test_every_block_of_the_page_runs_as_written(page: Path, tmp_path: Path, mon
             if isinstance(value, EngagementTracker):
                 value.close()
         if uses_postgres(page):
-            _drop_schema(DOCS_SCHEMA)
+            for schema in DOCS_SCHEMAS:
+                _drop_schema(schema)

@@ -199,6 +199,17 @@ def test_a_postgresql_url_without_psycopg_says_how_to_install_it() -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_a_pooler_setting_names_transaction_pooling_or_is_refused() -> None:
+    from engagement_tracker.adapters.storage import parse_url
+
+    pooled = parse_url("postgresql://postgres@127.0.0.1:6432/test?pooler=transaction&schema=a")
+    assert pooled.pooled and pooled.connect_kwargs == {"prepare_threshold": None}
+    direct = parse_url("postgresql://postgres@127.0.0.1:5432/test")
+    assert not direct.pooled and direct.connect_kwargs == {}
+    with pytest.raises(StoreError, match="pooler='session': one of none, transaction"):
+        parse_url("postgresql://postgres@127.0.0.1:6432/test?pooler=session")
+
+
 # --- 4. a store that cannot write (a real SQLITE_FULL) ---------------------------------------------------
 
 
