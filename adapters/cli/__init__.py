@@ -84,7 +84,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "templates": ("programme", "templates",
                   "Programme templates: objectives and indicators for engagements, rituals and roles for cohorts."),
     "tick": ("steps", "tick",
-             "Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once."),
+             "Record every deadline that fell due (72-hour feedback, contract end, quarterly review, ...), once; "
+             "and the release calendar's releases of the period that closed, once (etrack releases calendar show)."),
     "timeline": ("steps", "timeline", "Every recorded step of an engagement."),
     "token": ("access", "token",
               "Bearer tokens for etrack serve: each identifies one recorded party (admins issue, list, revoke)."),
