@@ -178,7 +178,8 @@ def test_a_forged_checkpoint_is_refused(durable_store_url: str) -> None:
     body, _, signatures = checkpoint["note"].partition("\n\n")
     origin, size, root = body.split("\n")
     for forged in (f"{origin}\n{int(size) - 1}\n{root}\n\n{signatures}",  # the size rewritten under the old signature
-                   checkpoint["note"].replace(root, "A" + root[1:])):  # the root rewritten
+                   # the root rewritten (its first character changed: "A" unless it was one already)
+                   checkpoint["note"].replace(root, ("B" if root.startswith("A") else "A") + root[1:])):
         report = service.verify(auditor, {"note": forged}, key.public_key()).to_dict()
         assert report["kind"] == "bad_signature", report["faults"]
     other = service.checkpoint(auditor, Ed25519PrivateKey.generate())  # a real note, signed by another key
