@@ -325,8 +325,13 @@ def relied_on() -> tuple[Reliance, ...]:
     return () if scope is None else tuple(scope.reliances)
 
 
-def grant_guard() -> GrantGuard | None:
-    """What the running command's recording transaction must check (None: it relied on no grant)."""
+def grant_guard(now: Callable[[], datetime] | None = None) -> GrantGuard | None:
+    """What the running command's recording transaction must check (None: it relied on no grant).
+
+    Given the clock (``now``), a bearer token relied on that has expired by then refuses the command
+    here, before its transaction (NotAuthenticated, :func:`require_tokens_current`)."""
+    if now is not None:
+        require_tokens_current(now)
     scope = _SCOPE.get()
     if scope is None or not (scope.reliances or scope.tokens) or scope.register_version is None:
         return None  # nothing relied on, or grants not read from an access register (a host's fixed table)

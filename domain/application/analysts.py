@@ -247,7 +247,7 @@ class AnalystService:
         """Record ``items`` in one transaction (``commit=False``: a trial), the grants relied on checked in it."""
         for _attempt in range(10):  # the access register moved (another party's grant changed): again
             try:
-                ids: list[int] = self.analytics.view.record_releases(items, grant_guard(), commit=commit)
+                ids: list[int] = self.analytics.view.record_releases(items, grant_guard(self.clock), commit=commit)
                 return ids
             except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
                 recheck_moved(self.grants)

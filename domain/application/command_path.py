@@ -30,7 +30,6 @@ from engagement_tracker.domain.access import (
     grant_guard,
     note_register_version,
     recheck_moved,
-    require_tokens_current,
 )
 from engagement_tracker.domain.application.confidential import ERASED, Confidential
 from engagement_tracker.domain.application.event_store import EventStore, as_uuid
@@ -336,8 +335,7 @@ class CommandPath(EventStore):
         access register's version, read in the same transaction once it holds the lock that orders it
         against any change to the register (``access.GrantGuard``). Nothing relied on: no check.
         A bearer token relied on that has expired by now refuses the command here (NotAuthenticated)."""
-        require_tokens_current(self.now)
-        guard = grant_guard()
+        guard = grant_guard(self.now)
         return {} if guard is None else {"grant_guard": guard}
 
     def held_grants(self) -> Grants:

@@ -167,3 +167,20 @@ def test_an_admin_whose_token_is_revoked_meanwhile_registers_nobody(served: dict
 
 def test_outside_a_request_no_token_is_relied_on() -> None:
     assert relied_on_tokens() == ()
+
+
+def test_every_recording_path_refuses_a_token_expired_by_its_commit() -> None:
+    """The expiry is checked where every recording transaction gets its guard (``grant_guard(now)``: the
+    command path and the analysts' releases alike), not on one path only."""
+    from datetime import UTC, datetime
+
+    from engagement_tracker.domain.access import TokenReliance, grant_guard, relying_on_grants, rely_on_token
+    from engagement_tracker.domain.errors import NotAuthenticated
+
+    at = datetime(2026, 10, 1, tzinfo=UTC)
+    with relying_on_grants():
+        rely_on_token(TokenReliance("t", "p", at, lambda: None))
+        assert grant_guard() is None  # no clock given: the register's version alone (none read here)
+        with pytest.raises(NotAuthenticated, match="expired"):
+            grant_guard(lambda: at)
+        grant_guard(lambda: at - timedelta(seconds=1))  # still valid a second before
