@@ -174,7 +174,7 @@ def test_every_recording_path_refuses_a_token_expired_by_its_commit() -> None:
     command path and the analysts' releases alike), not on one path only."""
     from datetime import UTC, datetime
 
-    from engagement_tracker.domain.access import TokenReliance, grant_guard, relying_on_grants, rely_on_token
+    from engagement_tracker.domain.access import TokenReliance, grant_guard, rely_on_token, relying_on_grants
     from engagement_tracker.domain.errors import NotAuthenticated
 
     at = datetime(2026, 10, 1, tzinfo=UTC)
