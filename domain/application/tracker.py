@@ -264,7 +264,8 @@ class EngagementTracker(CommandPath):
         deadline, due_at), ``status`` is "recorded" when that is something and "already recorded" when
         nothing new fell due (running it again records nothing new). Its command id is ``tick:`` and
         ``now`` in UTC (``tick:20260301T000000.000000Z``), carried by every missed deadline it records,
-        so an auditor finds which tick recorded what. It also queues the reminders due within 24 hours, once each (``app.reminders``),
+        so an auditor finds which tick recorded what. It also queues the reminders due within 24
+        hours, once each (``app.reminders``),
         applies the retention policy (``app.retention``: kind "engagement", deadline
         "retention:session_content"), and records the release calendar's releases of the period that
         closed last, once (``app.analysts.publish_calendar``; not in the rows returned, which are deadlines).
