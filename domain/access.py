@@ -113,6 +113,13 @@ READ_SCOPES: Mapping[Role, str] = {
 }
 
 
+def hides_steps(role: object) -> bool:
+    """Whether ``role`` reads an engagement in the contract scope (a sponsor's): the phase, never the step
+    (no suspension), the version or the activity rhythm. Whatever such a caller receives then carries
+    neither the state nor a version: a view, a timeline, a command's outcome, a refusal, an ETag."""
+    return isinstance(role, Role) and READ_SCOPES.get(role) == "contract"
+
+
 def party_for(engagement: Any, role: Role) -> Any:
     """The party that holds ``role`` in ``engagement`` (None for roles outside the contract)."""
     return {C: engagement.coach, E: engagement.coachee, S: engagement.sponsor, Role.SYSTEM: SYSTEM_PARTY}.get(role)

@@ -39,7 +39,7 @@ from engagement_tracker.adapters.demo import (
     showcase_engagement,
     showcase_viewer,
 )
-from engagement_tracker.domain.access import require_directory_reader
+from engagement_tracker.domain.access import hides_steps, require_directory_reader
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.engagement_commands import EngagementService
@@ -326,8 +326,10 @@ def step(ctx: click.Context, engagement_id: str, step_name: str, args: tuple[str
     with tracker(ctx, create=False) as app:
         outcome = _take(ENGAGEMENT, app.engagements, step_name, engagement_id, actor, kwargs, command_id)
         e = app.engagements.get(engagement_id)
-        click.echo(json.dumps({"step": step_name, "result": outcome.value, "state": e.state, "version": e.version,
-                               **_outcome(outcome)}, default=str))
+        where: dict[str, Any] = {"state": e.state, "version": e.version}
+        if hides_steps(parse_actor(actor).role):  # a sponsor: the phase, no version (as the sponsor's view)
+            where = {"state": e.state.split(".", 1)[0]}
+        click.echo(json.dumps({"step": step_name, "result": outcome.value, **where, **_outcome(outcome)}, default=str))
 
 
 @click.command()

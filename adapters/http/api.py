@@ -14,6 +14,7 @@ true`` and writes nothing); ``ETag`` is the engagement's or cohort's version and
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import queue
@@ -46,7 +47,7 @@ from engagement_tracker.adapters.http.identity import (
 from engagement_tracker.adapters.http.metrics import Metrics
 from engagement_tracker.adapters.http.steps import body_schema, parse_body
 from engagement_tracker.adapters.runner import ProjectionRunner
-from engagement_tracker.domain.access import require_admin
+from engagement_tracker.domain.access import hides_steps, require_admin
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS, Step
 from engagement_tracker.domain.command_ids import CommandResult
@@ -122,7 +123,7 @@ def plain(value: Any) -> Any:
 
 
 def outcome(server: Server, response: Response, result: CommandResult[Any], value: Any = None,
-            etag: int | None = None) -> dict[str, Any]:
+            etag: int | str | None = None) -> dict[str, Any]:
     """A command's outcome as the response: its status, id, versions; replays say so in a header."""
     server.caught_up()
     response.headers["Idempotent-Replayed"] = "false" if result.recorded_now else "true"
@@ -135,13 +136,26 @@ def outcome(server: Server, response: Response, result: CommandResult[Any], valu
             "versions": list(result.versions), "value": plain(result.value if value is None else value)}
 
 
-def require_fresh(if_match: str | None, current: int) -> None:
+def require_fresh(if_match: str | None, current: int | str) -> None:
     """A stale If-Match refuses the write before anything is decided (412)."""
     if if_match is None or if_match.strip() == "*":
         return
     wanted = [tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")]
     if str(current) not in wanted:
         raise problems.PreconditionFailed(if_match[:40], current)
+
+
+def view_tag(view: dict[str, Any]) -> str:
+    """The ETag of a view that hides the version (a sponsor's: ``access.hides_steps``): a digest of what
+    the caller sees, so that it changes when that does and tells nothing of the steps it hides."""
+    canonical = json.dumps(plain(view), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return "v-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def etag_of(view: dict[str, Any]) -> str:
+    """A view's ETag: its version where the caller's scope shows it, else the digest of the view."""
+    shown = view.get("version")
+    return view_tag(view) if shown is None else str(shown)
 
 
 def page_of(request: Request, response: Response, rows: list[Any], cursor: str | None, limit: int) -> dict[str, Any]:
@@ -265,6 +279,10 @@ def _step_route(router: APIRouter, kind: str, step: Step, locate: Callable[[Call
         server = server_of(request)
         arguments = parse_body(step, body)
         actor = locate(who, target)
+        if hides_steps(actor.role):  # a sponsor: the version is hidden, its ETag is its view's digest
+            require_fresh(if_match, view_tag(service(server.tracker).view(target, actor)))
+            result = step.take(service(server.tracker), target, actor, command_id=idempotency_key, **arguments)
+            return outcome(server, response, result, etag=view_tag(service(server.tracker).view(target, actor)))
         require_fresh(if_match, version(server.tracker, target))
         result = step.take(service(server.tracker), target, actor, command_id=idempotency_key, **arguments)
         return outcome(server, response, result)
@@ -378,8 +396,7 @@ def api_router() -> APIRouter:
     def view_engagement(request: Request, response: Response, engagement_id: UUID, who: Who) -> dict[str, Any]:
         tracker = server_of(request).tracker
         view = tracker.engagements.view(engagement_id, who.in_engagement(engagement_id))
-        version = view.get("version")  # not in every reader's scope (a sponsor's): then read it
-        response.headers["ETag"] = f'"{tracker.engagements.get(engagement_id).version if version is None else version}"'
+        response.headers["ETag"] = f'"{etag_of(view)}"'
         return plain(view)  # type: ignore[no-any-return]
 
     @router.get("/engagements/{engagement_id}/timeline", tags=["engagements"],
@@ -407,8 +424,7 @@ def api_router() -> APIRouter:
     def view_cohort(request: Request, response: Response, cohort_id: UUID, who: Who) -> dict[str, Any]:
         tracker = server_of(request).tracker
         view = tracker.cohorts.view(cohort_id, who.in_cohort(cohort_id))
-        version = view.get("version")  # not in every reader's scope: then read it
-        response.headers["ETag"] = f'"{tracker.cohorts.get(cohort_id).version if version is None else version}"'
+        response.headers["ETag"] = f'"{etag_of(view)}"'
         return plain(view)  # type: ignore[no-any-return]
 
     for step in COHORT_STEPS.values():

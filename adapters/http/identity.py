@@ -31,7 +31,7 @@ from uuid import UUID
 
 from fastapi.routing import APIRoute
 
-from engagement_tracker.domain.access import relying_on_grants
+from engagement_tracker.domain.access import hides_steps, relying_on_grants
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.tokens import Identity
 from engagement_tracker.domain.errors import InvalidInput, NotAuthenticated, NotFound
@@ -164,7 +164,8 @@ class Caller:
                 continue
             for role, party in ((Role.COACH, e.coach), (Role.COACHEE, e.coachee), (Role.SPONSOR, e.sponsor)):
                 if party == self.party:
-                    found.append({"kind": "engagement", "id": str(eid), "role": role.value, "state": e.state})
+                    state = e.state.split(".", 1)[0] if hides_steps(role) else e.state  # a sponsor: the phase
+                    found.append({"kind": "engagement", "id": str(eid), "role": role.value, "state": state})
         for cid in self.app.cohorts.ids():
             c = self.app.cohorts.get(cid)
             if c.coach == self.party or str(self.party) in c.members:

@@ -51,8 +51,12 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
 class PreconditionFailed(EtrackError):
     """Raised when a write names a version (If-Match) that is not the resource's current one."""
 
-    def __init__(self, expected: str, current: int) -> None:
+    def __init__(self, expected: str, current: int | str) -> None:
         self.current = current
+        if isinstance(current, str):  # a view's digest (a sponsor's: the version is hidden)
+            super().__init__(f"If-Match {expected} is stale: what you may see of the resource changed (ETag "
+                             f"\"{current}\"); read it again, then decide")
+            return
         super().__init__(f"If-Match {expected} is stale: the resource is at version {current} (ETag \"{current}\"); "
                          "read it again, then decide")
 

@@ -43,7 +43,9 @@ from engagement_tracker.domain.errors import (
     ConcurrencyConflict,
     EtrackError,
     InvalidInput,
+    NotAuthenticated,
     NotFound,
+    NotPermitted,
     RecordedOutOfOrder,
     StoreError,
 )
@@ -364,7 +366,10 @@ def _unwritten(kind: str, ident: object, exc: Exception) -> StoreError:
 
 
 def _with_state(exc: EtrackError, kind: str, state: str) -> EtrackError:
-    """Name the current state in a refusal that does not already (every refusal says where it stood)."""
+    """Name the current state in a refusal that does not already (every refusal says where it stood),
+    except a permission's: a caller refused the engagement or cohort learns nothing of it."""
+    if isinstance(exc, NotPermitted | NotAuthenticated):
+        return exc
     if getattr(exc, "state", None) is None:
         exc.state = state  # type: ignore[attr-defined]
         if exc.args:

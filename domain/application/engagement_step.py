@@ -13,10 +13,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+import attrs
+
+from engagement_tracker.domain.access import hides_steps
 from engagement_tracker.domain.application.coach_loads import CoachLoads
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.errors import EtrackError, NotPermitted, StepNotAllowed
 from engagement_tracker.domain.values import Actor
 
 R = TypeVar("R")
@@ -43,8 +47,39 @@ def take_step(
     """Run an engagement step: permission and state are checked before any text is sealed; an
     ending step frees the coach's team slot in the same save (``CoachLoads.freed_by``)."""
 
-    def checked(e: Engagement, at: datetime) -> R:
-        e.precheck(step, actor)
-        return command(e, at)
+    hidden = hides_steps(getattr(actor, "role", None))
 
-    return self.path.update(Engagement, engagement_id, "engagement", checked, self.loads.freed_by, command_id=command_id)
+    def checked(e: Engagement, at: datetime) -> R:
+        try:
+            e.precheck(step, actor)
+            return command(e, at)
+        except EtrackError as exc:
+            if hidden:  # a sponsor's refusal names the phase, never the step it stands at
+                raise contract_refusal(exc, e, actor) from None
+            raise
+
+    done = self.path.update(Engagement, engagement_id, "engagement", checked, self.loads.freed_by, command_id=command_id)
+    return attrs.evolve(done, versions=()) if hidden else done  # the versions a sponsor's scope hides
+
+
+def contract_refusal(exc: EtrackError, e: Engagement, actor: Actor) -> EtrackError:
+    """``exc`` as a caller in the contract scope may read it (``access.hides_steps``): the phase where it names
+    the state, and for a step not allowed now, only the steps this caller may take now."""
+    phase = e.state.split(".", 1)[0]
+    if isinstance(exc, StepNotAllowed):
+        mine = []
+        for other in exc.allowed:
+            try:
+                e.require_party(other, actor)
+            except NotPermitted:
+                continue
+            mine.append(other)
+        return StepNotAllowed(exc.workflow, phase, exc.step, mine)
+    if isinstance(exc, NotPermitted):  # refused the engagement: told nothing of it
+        return exc
+    if exc.args and isinstance(exc.args[0], str):
+        text = exc.args[0].replace(f"'{e.state}'", f"'{phase}'").replace(e.state, phase)
+        exc.args = (text if getattr(exc, "state", None) is not None else f"{text} [engagement phase: {phase}]",
+                    *exc.args[1:])
+    exc.state = phase  # type: ignore[attr-defined]  # the command path then adds no state of its own
+    return exc

@@ -196,23 +196,21 @@ class EngagementReads:
 
     @one_read()
     def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:
-        """Every recorded step of an engagement: when, which step, by which role, to which state."""
+        """Every recorded step of an engagement: when, which step, by which role, to which state, at which
+        version; to a sponsor (the contract scope) the steps it shares, each to its phase, with no version."""
         e = self.get(engagement_id)
         scope = read_scope(e, viewer, self.path.held_grants)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for stored in self.path.events.get(e.id):
             event = cast(EngagementEvent, stored)
             if scope == "contract" and not _sponsor_sees(event, e, viewer):
                 continue
-            rows.append(
-                {
-                    "version": event.originator_version,
-                    "at": event.timestamp.isoformat(),
-                    "event": type(event).__name__,
-                    "role": event.actor.role.value,
-                    "state": event.to_state if scope != "contract" else _phase_of(event.to_state),
-                }
-            )
+            if scope == "contract":  # the phase, and no version: its gaps would count the steps it hides
+                rows.append({"at": event.timestamp.isoformat(), "event": type(event).__name__,
+                             "role": event.actor.role.value, "state": _phase_of(event.to_state)})
+                continue
+            rows.append({"version": event.originator_version, "at": event.timestamp.isoformat(),
+                         "event": type(event).__name__, "role": event.actor.role.value, "state": event.to_state})
         return rows
 
 

@@ -46,7 +46,15 @@ def test_a_sponsor_reads_the_contract_scope_and_never_session_content(live: Live
     as_coach = live.client("coach").get(f"/engagements/{SHOWN}")
     as_sponsor = live.client("sponsor").get(f"/engagements/{SHOWN}")
     assert as_coach.status_code == as_sponsor.status_code == 200
-    assert as_sponsor.headers["etag"] == as_coach.headers["etag"]
+    # the coach's ETag is the version; the sponsor's scope hides it (it would count the steps the contract
+    # does not share), so the sponsor's ETag is a digest of what the sponsor sees, and never the version
+    assert as_coach.headers["etag"] == f'"{as_coach.json()["version"]}"'
+    assert as_sponsor.headers["etag"].startswith('"v-') and as_coach.json()["version"] is not None
+    assert str(as_coach.json()["version"]) not in as_sponsor.headers["etag"].strip('"').removeprefix("v-")[:3]
+    assert "version" not in as_sponsor.json() and "state" not in as_sponsor.json()
+    assert live.client("sponsor").get(f"/engagements/{SHOWN}").headers["etag"] == as_sponsor.headers["etag"]
+    timeline = live.client("sponsor").get(f"/engagements/{SHOWN}/timeline").json()["items"]
+    assert timeline and all("version" not in row and "." not in row["state"] for row in timeline)
     notes = [n for n in SAMPLE_NOTES if n in as_coach.text]
     assert notes  # the coach reads the confidential session notes ...
     assert not any(n in as_sponsor.text for n in SAMPLE_NOTES)  # ... the sponsor never does
@@ -234,3 +242,32 @@ def test_an_admin_erases_a_party_over_http_and_its_token_stops_at_once(live: Liv
     quotes = live.client("analyst").get("/testimonials/quotes")
     assert quotes.status_code == 200 and isinstance(quotes.json(), list)
     assert all(set(q) <= {"quarter", "text", "period"} for q in quotes.json()), quotes.json()[:1]
+
+
+def test_a_sponsors_write_is_guarded_by_the_digest_it_saw_and_answers_no_version(live: Live) -> None:
+    """A sponsor's scope hides the version and the step (access.hides_steps): its If-Match is the ETag it read (a digest
+    of its view), a stale one is 412 naming a digest, and its outcome carries no version; a refusal names the phase."""
+    coach, sponsor = live.client("coach"), live.client("sponsor")
+    opened = coach.post("/engagements", json={"coachee": str(demo_id("coachee-3")), "sponsor": str(live.parties["sponsor"]),
+                                              "sponsor_function": "hr", "org_unit": "Operations"})
+    eid = opened.json()["value"]
+    seen = sponsor.get(f"/engagements/{eid}").headers["etag"]
+    assert seen.startswith('"v-')
+    coach.post(f"/engagements/{eid}/steps/hold_first_meeting", json={"held_on": "2026-10-20"})  # a step it does not see
+    assert sponsor.get(f"/engagements/{eid}").headers["etag"] == seen  # nothing it sees changed: nor does its ETag
+    before = live.events()
+    refused = sponsor.post(f"/engagements/{eid}/steps/request_review")
+    assert refused.status_code == 409
+    assert refused.json()["state"] == "framing" and "first_meeting" not in refused.text
+    assert live.events() == before
+    stale = sponsor.post(f"/engagements/{eid}/steps/propose_disclosure", json={"items": ["objectives"]},
+                         headers={"If-Match": '"v-0000"'})
+    assert stale.status_code == 412 and str(stale.json()["current"]).startswith("v-")
+    assert "version" not in stale.json()["detail"] and live.events() == before
+    done = sponsor.post(f"/engagements/{eid}/steps/propose_disclosure", json={"items": ["objectives"]},
+                        headers={"If-Match": seen})
+    assert done.status_code == 200, done.text
+    assert done.json()["versions"] == [] and done.json()["status"] == "recorded"
+    assert done.headers["etag"].startswith('"v-') and done.headers["etag"] != seen
+    assert done.headers["etag"] == sponsor.get(f"/engagements/{eid}").headers["etag"]
+    assert live.events() == before + 1
