@@ -58,6 +58,7 @@ from engagement_tracker.projections.regions import (
     released_keys,
     touch,
 )
+from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.testimonials import TESTIMONIALS, testimonial_facts
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
@@ -76,6 +77,13 @@ class AnalyticsView(View):
 
     #: Fine cells read, refined and written at a time while a release is recorded (a test sets it small).
     release_page: int = RELEASE_PAGE
+    #: Writes each recorded release's event (its leaf of the audit log) in the ledger's transaction
+    #: (``adapters/release_leaves.ReleaseLeaves``, handed in by bootstrap); None: releases are not logged.
+    release_leaves: Any = None
+
+    @abstractmethod
+    def ledger_rows(self) -> dict[int, LedgerRow]:
+        """Every release of the ledger by id, with its released cells (what the audit check compares)."""
 
     @abstractmethod
     def append(

@@ -13,6 +13,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -48,6 +49,7 @@ from engagement_tracker.projections.audit_proofs import (
 )
 from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
+from engagement_tracker.projections.release_ledger import LoggedRelease
 from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_contents
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
@@ -139,6 +141,9 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
 
     name = TRAIL_NAME
     events: StoredRecords
+    #: The release ledger against the releases logged in the store (``adapters/release_leaves.LedgerCheck``,
+    #: handed in by bootstrap): (faults, rows that predate the log). None: not checked.
+    ledger_check: Callable[[], tuple[list[Fault], int]] | None = None
 
     def __init__(self, view: AuditTrailView, events: StoredRecords) -> None:
         super().__init__(view, events)
@@ -165,6 +170,21 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
     def stored_tree(self) -> StoredTree:
         self.tree_size()
         return StoredTree(self.view)
+
+    def releases(self) -> Iterator[LoggedRelease]:
+        """Every release logged in the store (``ReleaseLog.Released``), in store order, with its position."""
+        check = self.ledger_check
+        leaves = getattr(check, "leaves", None)
+        if leaves is None:
+            return iter(())
+        logged: Iterator[LoggedRelease] = leaves.logged()
+        return logged
+
+    def release_states(self, analyst: UUID) -> dict[int, bytes]:
+        """An analyst's release log as stored: version -> the state bytes its leaves cover."""
+        leaves = getattr(self.ledger_check, "leaves", None)
+        states: dict[int, bytes] = leaves.stored_states(analyst) if leaves is not None else {}
+        return states
 
     def stored_records(self) -> Iterator[StoredRecord]:
         """Every stored record, as stored: positions below 1 included."""
@@ -217,6 +237,9 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         if sealed is not None:
             report.sealed = sealed.checked
             report.faults.extend(sealed.faults)
+        if self.ledger_check is not None:  # the release ledger's rows against their leaves
+            ledger_faults, _predating = self.ledger_check()
+            report.faults.extend(ledger_faults)
         return report
 
 

@@ -45,6 +45,7 @@ from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
@@ -280,6 +281,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 ids.extend(self._record_one(curs, item) for item in items)
                 if not commit:
                     raise TrialOver  # rolled back: a trial writes nothing
+                self._log(curs, items, ids)
         except TrialOver:
             pass
         return ids
@@ -326,6 +328,45 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             (release_id, family, *(r.dims.get(c) for c in RELEASED_DIMENSIONS), r.value, r.status, None)
             for r in rel.rows])
         return release_id
+
+    def _log(self, curs: Any, items: Sequence[PendingRelease], ids: Sequence[int]) -> None:
+        """The releases' events (their leaves of the audit log), inserted in this transaction as the store's
+        recorder inserts events (its table lock and NOTIFY, then the seals it writes after an insert):
+        ``adapters/release_leaves.py``. Last in the transaction: the events table's lock is held briefly."""
+        leaves = self.release_leaves
+        if leaves is None or not items:
+            return
+        recorder = leaves.recorder
+        events = _table(self.datastore, recorder.events_table_name)
+
+        def version_of(log_id: Any) -> int:
+            curs.execute(SQL("SELECT max(originator_version) AS v FROM {} WHERE originator_id = %s").format(events),
+                         (log_id,))
+            row = curs.fetchone()
+            return int(row["v"] or 0) if row else 0
+
+        stored = leaves.events(items, ids, version_of)
+        recorder._lock_table(curs)
+        recorder._notify_channel(curs)
+        curs.execute(SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES {} "
+                         "RETURNING notification_id").format(events, SQL(", ").join([SQL("(%s, %s, %s, %s)")] * len(stored))),
+                     [v for s in stored for v in (s.originator_id, s.originator_version, s.topic, s.state)])
+        recorder._fetch_ids_after_insert_events(curs, stored)  # the seals, when the store keeps them
+
+    def ledger_rows(self) -> dict[int, LedgerRow]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT id, released_at, analyst, family, query, k, level, total FROM {}").format(
+                self._ledger))
+            ledger = curs.fetchall()
+            curs.execute(SQL("SELECT release_id, {}, value, status FROM {}").format(
+                SQL(", ").join(Identifier(d) for d in RELEASED_DIMENSIONS), self._rows))
+            cells: dict[int, list[tuple[dict[str, Any], Any, str]]] = {}
+            for r in curs.fetchall():
+                cells.setdefault(int(r["release_id"]), []).append(
+                    ({d: r[d] for d in RELEASED_DIMENSIONS}, r["value"], r["status"]))
+        return {int(r["id"]): LedgerRow(int(r["id"]), r["released_at"], r["analyst"], r["family"],
+                                        json.loads(r["query"]), r["k"], r["level"], r["total"],
+                                        tuple(cells.get(int(r["id"]), ()))) for r in ledger}
 
     def regions(self, family: str) -> dict[str, Block]:
         with self.datastore.transaction(commit=False) as curs:

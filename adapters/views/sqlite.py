@@ -44,6 +44,7 @@ from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
@@ -232,6 +233,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
                     ids.append(self._record_one(c, item, guard if i == 0 else None))
                 if not commit:
                     raise TrialOver  # rolled back: a trial writes nothing
+                self._log(c, items, ids)
         except TrialOver:
             pass
         return ids
@@ -273,6 +275,32 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
              for row in rel.rows],
         )
         return release_id
+
+    def _log(self, c: Any, items: Sequence[PendingRelease], ids: Sequence[int]) -> None:
+        """The releases' events (their leaves of the audit log), inserted in this transaction by the store's
+        own recorder (sealed like every record): ``adapters/release_leaves.py``."""
+        leaves = self.release_leaves
+        if leaves is None or not items:
+            return
+
+        def version_of(log_id: Any) -> int:
+            c.execute(f"SELECT max(originator_version) FROM {leaves.recorder.events_table_name} WHERE originator_id = ?",
+                      (str(log_id),))
+            return int(c.fetchone()[0] or 0)
+
+        leaves.recorder._insert_events(c, leaves.events(items, ids, version_of))
+
+    def ledger_rows(self) -> dict[int, LedgerRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT id, released_at, analyst, family, query, k, level, total FROM release_ledger")
+            ledger = c.fetchall()
+            c.execute(f"SELECT release_id, {', '.join(RELEASED_DIMENSIONS)}, value, status FROM released_rows "
+                      "ORDER BY rowid")
+            cells: dict[int, list[tuple[dict[str, Any], Any, str]]] = {}
+            for r in c.fetchall():
+                cells.setdefault(int(r[0]), []).append((dict(zip(RELEASED_DIMENSIONS, r[1:-2], strict=True)), r[-2], r[-1]))
+        return {int(r[0]): LedgerRow(int(r[0]), r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7],
+                                     tuple(cells.get(int(r[0]), ()))) for r in ledger}
 
     def regions(self, family: str) -> dict[str, Block]:
         with self.datastore.transaction(commit=False) as c:

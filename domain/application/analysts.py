@@ -92,6 +92,8 @@ class PendingRelease:
     #: Its fine cells' keys, and the refiner factory the region rule runs (``ReleaseRules.cells``).
     keys: tuple[str, ...]
     refine: Callable[[int, int], Any]
+    #: The role the analyst asked in (the release log's ``actor``: ``domain/release_log.py``).
+    role: str = "analyst"
 
 
 #: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
@@ -313,7 +315,8 @@ class AnalystService:
         keys, check = self.rules.cells(internal, rows, family, keep=keep)
         query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        return rel, PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check)
+        return rel, PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check,
+                                   viewer.role.value)
 
     def _build_and_record(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
