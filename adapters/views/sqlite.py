@@ -285,7 +285,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
 
         def version_of(log_id: Any) -> int:
             c.execute(f"SELECT max(originator_version) FROM {leaves.recorder.events_table_name} WHERE originator_id = ?",
-                      (str(log_id),))
+                      (log_id.hex,))  # as eventsourcing stores a UUID in SQLite
             return int(c.fetchone()[0] or 0)
 
         leaves.recorder._insert_events(c, leaves.events(items, ids, version_of))
