@@ -23,7 +23,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper, Recorder, StoredEvent
 
-from engagement_tracker.domain.application.analysts import PendingRelease
+from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.release_log import ReleaseLog
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.release_ledger import (
@@ -31,6 +31,7 @@ from engagement_tracker.projections.release_ledger import (
     LedgerRow,
     LoggedRelease,
     check_ledger,
+    dp_leaf_fields,
     event_fields,
     leaf_fields,
 )
@@ -60,6 +61,14 @@ class ReleaseLeaves:
             events = ReleaseLog.recorded(actor, version_of(ReleaseLog.id_for(actor.party)), releases)
             stored.extend(self.mapper.to_stored_event(e) for e in events)
         return stored
+
+    def dp_events(self, answer: str, leaf: PendingDpLeaf, version_of: Callable[[UUID], int]) -> list[StoredEvent]:
+        """The stored events logging a differentially private release whose answer is recorded under ``answer``."""
+        actor = Actor(UUID(leaf.analyst), leaf.role)
+        fields = dp_leaf_fields(answer, leaf.family, leaf.query, leaf.release)
+        events = ReleaseLog.recorded(actor, version_of(ReleaseLog.id_for(actor.party)),
+                                     [(datetime.fromisoformat(leaf.at), fields)])
+        return [self.mapper.to_stored_event(e) for e in events]
 
     def logged(self) -> Iterator[LoggedRelease]:
         """Every logged release, in store order, with its position."""

@@ -4,7 +4,9 @@ One aggregate per analyst (:meth:`ReleaseLog.id_for`): ``Created`` names the ana
 ``Released`` per release recorded in the release ledger: who (the analyst's party id, in
 ``actor``), when (``timestamp``), the family, the shape asked (``by``, ``unit``, ``period``, the
 window ``since``/``until``), the level it was released at, ``k`` (exact), the ledger row's id
-(``release``), how many rows the analyst received and ``rows_sha256``, the digest of those rows
+(``release``; for a differentially private release, ``epsilon`` and ``answer``: the digest of
+the query its budget paid for, as ``PrivacyBudget.BudgetSpent`` names it), how many rows the
+analyst received and ``rows_sha256``, the digest of those rows
 (``projections/release_ledger.py`` says how to recompute it). Never a released value.
 
 Why an aggregate, written in the ledger's transaction: the audit trail is a projection of
@@ -48,9 +50,10 @@ class ReleaseLog(Aggregate):
     class Released(Aggregate.Event):
         TOPIC = "etrack:ReleaseLog.Released"
         actor: Actor  # the analyst
-        release: int  # the release ledger's row id
+        release: int | None  # the release ledger's row id (exact); None for a differentially private one
+        answer: str | None  # DP: the query's digest, as the budget's BudgetSpent names it; None when exact
         family: str
-        privacy: str  # exact
+        privacy: str  # exact | dp
         by: list[str]
         unit: str | None
         period: str
@@ -63,12 +66,12 @@ class ReleaseLog(Aggregate):
         rows_sha256: str
 
         def apply(self, log: ReleaseLog) -> None:
-            log.releases.append(self.release)
+            log.releases += 1
 
     def __init__(self, analyst: UUID) -> None:
         self.analyst = analyst
-        #: The release ledger's ids of this analyst's releases, in order.
-        self.releases: list[int] = []
+        #: How many releases this analyst made.
+        self.releases = 0
 
     @staticmethod
     def id_for(analyst: UUID) -> UUID:

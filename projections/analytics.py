@@ -27,7 +27,7 @@ from eventsourcing.persistence import Tracking
 from engagement_tracker.domain.access import (
     GrantGuard,
 )
-from engagement_tracker.domain.application.analysts import MAX_K, AnalystService, PendingRelease
+from engagement_tracker.domain.application.analysts import MAX_K, AnalystService, PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, DIMENSIONS, FAMILY_DIMENSIONS, PERIODS
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
@@ -158,8 +158,9 @@ class AnalyticsView(View):
         """The recorded answer (JSON) to a differentially private query on given data, if any."""
 
     @abstractmethod
-    def record_dp_answer(self, key: str, document: str) -> str:
-        """Record an answer unless one is recorded under ``key`` already; returns the one recorded."""
+    def record_dp_answer(self, key: str, document: str, leaf: PendingDpLeaf | None = None) -> str:
+        """Record an answer unless one is recorded under ``key`` already; returns the one recorded. A new
+        answer's release is logged in the same transaction (``leaf``, when :attr:`release_leaves` is set)."""
 
 
 class Analytics(TrackedProjection[AnalyticsView]):

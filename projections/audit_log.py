@@ -221,14 +221,15 @@ def check_bundle(bundle: dict[str, Any], trusted: Ed25519PublicKey) -> list[str]
         if e.get("aggregate_id") != bundle.get("aggregate_id") or e.get("version") != n + 1:
             problems.append(f"{where}: expected version {n + 1} of {bundle.get('aggregate_id')}")
         problems.extend(f"{where}: {p}" for p in _state_problems(e))
-    grants = bundle.get("grants")
-    if isinstance(grants, dict):  # a release bundle's access history: who could release, proven the same way
-        problems.extend(f"grants: {p}" for p in check_bundle(grants, trusted))
+    for part in ("grants", "budget"):  # a release bundle's access history (who could) and budget, proven alike
+        inner = bundle.get(part)
+        if isinstance(inner, dict):
+            problems.extend(f"{part}: {p}" for p in check_bundle(inner, trusted))
     return problems
 
 
 #: A released record's fields that its stored state (plain JSON) must hold as the bundle states them.
-RELEASE_STATE_FIELDS = ("release", "family", "privacy", "by", "unit", "period", "since", "until", "level", "k",
+RELEASE_STATE_FIELDS = ("release", "answer", "family", "privacy", "by", "unit", "period", "since", "until", "level", "k",
                         "epsilon", "rows", "rows_sha256")
 
 

@@ -6,7 +6,10 @@ Every exact release recorded in the release ledger is also an event of the store
 (``adapters/release_leaves.py``): a leaf of the Merkle log like every other record. The event
 names who (the analyst's party id), when, the family, the shape asked (``by``, ``unit``,
 ``period``, ``since``, ``until``), the level released at, ``k``, the ledger row's id, the
-number of rows the analyst received and their digest; never a released value.
+number of rows the analyst received and their digest; never a released value. A differentially
+private release is logged the same way when its answer is first recorded (in that transaction),
+with ``epsilon`` and ``answer``, the query's digest its budget paid for (``BudgetSpent.query``);
+asking it again returns the recorded answer, spends nothing and logs nothing.
 
 **The digest of the rows released** (``rows_sha256``), so that anyone holding the rows an
 analyst received (``etrack analytics ... --format json``, or ``rows_of`` in Python: the cells
@@ -36,12 +39,12 @@ import attrs
 
 from engagement_tracker.domain.dimensions import COLUMN_ORDER
 from engagement_tracker.projections.audit_chain import Fault
-from engagement_tracker.projections.outputs import columns, release_rows
+from engagement_tracker.projections.outputs import columns, dp_rows, release_rows
 
 #: The topic of a release's event (``ReleaseLog.Released``): what the check and the listing read.
 RELEASED_TOPIC = "etrack:ReleaseLog.Released"
 #: The fields of a release's event, beyond who (``actor``) and when (``timestamp``).
-LEAF_FIELDS = ("release", "family", "privacy", "by", "unit", "period", "since", "until", "level", "k", "epsilon",
+LEAF_FIELDS = ("release", "answer", "family", "privacy", "by", "unit", "period", "since", "until", "level", "k", "epsilon",
                "rows", "rows_sha256")
 
 
@@ -61,9 +64,20 @@ def leaf_fields(release: int, family: str, query: Mapping[str, Any], internal: A
     is what decided it (``anonymity.InternalRelease``); only its published rows' digest is kept."""
     rel = internal.published()
     rows = release_rows(rel)
-    return {"release": release, "family": family, "privacy": "exact", "by": list(query["by"]), "unit": query["unit"],
+    return {"release": release, "answer": None, "family": family, "privacy": "exact", "by": list(query["by"]),
+            "unit": query["unit"],
             "period": query["period"], "since": query["since"], "until": query["until"],
             "level": level_text(rel.level.time, rel.level.unit_depth), "k": rel.policy.k, "epsilon": None,
+            "rows": len(rows), "rows_sha256": rows_digest(rows)}
+
+
+def dp_leaf_fields(answer: str, family: str, query: Mapping[str, Any], rel: Any) -> dict[str, Any]:
+    """The fields of the event that logs a differentially private release (``privacy.DpRelease``) whose
+    answer is recorded under ``answer`` (the query's digest, which the analyst's budget paid for)."""
+    rows = dp_rows(rel)
+    return {"release": None, "answer": answer, "family": family, "privacy": "dp", "by": list(query["by"]),
+            "unit": query["unit"], "period": query["period"], "since": query["since"], "until": query["until"],
+            "level": level_text(rel.level.time, rel.level.unit_depth), "k": None, "epsilon": rel.epsilon,
             "rows": len(rows), "rows_sha256": rows_digest(rows)}
 
 
@@ -98,7 +112,7 @@ class LedgerRow:
         """What its event must say of it."""
         rows = self.rows()
         q = self.query
-        return {"release": self.id, "family": self.family, "privacy": "exact", "by": list(q.get("by") or []),
+        return {"release": self.id, "answer": None, "family": self.family, "privacy": "exact", "by": list(q.get("by") or []),
                 "unit": q.get("unit"), "period": q.get("period"), "since": q.get("since"), "until": q.get("until"),
                 "level": self.level, "k": self.k, "epsilon": None, "rows": len(rows), "rows_sha256": rows_digest(rows),
                 "analyst": self.analyst, "released_at": self.released_at}
@@ -128,6 +142,8 @@ def check_ledger(logged: Iterable[LoggedRelease], ledger: Mapping[int, LedgerRow
     last_position = 0
     for leaf in logged:
         last_position = max(last_position, leaf.position)
+        if leaf.fields["privacy"] != "exact":  # a DP release: its answer's table, not the ledger, keeps it
+            continue
         release = int(leaf.fields["release"])
         first = release if first is None else min(first, release)
         seen.add(release)
@@ -151,5 +167,5 @@ def check_ledger(logged: Iterable[LoggedRelease], ledger: Mapping[int, LedgerRow
     return faults, predating
 
 
-__all__ = ["LEAF_FIELDS", "RELEASED_TOPIC", "LedgerRow", "LoggedRelease", "check_ledger", "event_fields",
-           "leaf_fields", "level_text", "rows_digest"]
+__all__ = ["LEAF_FIELDS", "RELEASED_TOPIC", "LedgerRow", "LoggedRelease", "check_ledger", "dp_leaf_fields",
+           "event_fields", "leaf_fields", "level_text", "rows_digest"]

@@ -201,7 +201,7 @@ def audit_releases(ctx: click.Context, actor: str, analyst: str | None, since: s
                                                                        for h in history))
 
 
-RELEASE_COLUMNS = ("position", "release", "released_at", "analyst", "family", "privacy", "by", "unit", "period",
+RELEASE_COLUMNS = ("position", "release", "answer", "released_at", "analyst", "family", "privacy", "by", "unit", "period",
                    "since", "until", "level", "k", "epsilon", "rows", "rows_sha256")
 
 

@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
 from engagement_tracker.domain.access import GrantGuard
-from engagement_tracker.domain.application.analysts import PendingRelease
+from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Tally, TallyRow, tally, tally_row
@@ -208,8 +208,16 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
         with self._database_lock:
             return self._dp_answers.get(key)
 
-    def record_dp_answer(self, key: str, document: str) -> str:
+    def record_dp_answer(self, key: str, document: str, leaf: PendingDpLeaf | None = None) -> str:
         with self._database_lock:
+            if key not in self._dp_answers and leaf is not None and self.release_leaves is not None:
+                recorder = self.release_leaves.recorder  # logged first: if it fails, no answer either
+
+                def version_of(log_id: Any) -> int:
+                    last = recorder.select_events(log_id, desc=True, limit=1)
+                    return int(last[0].originator_version) if last else 0
+
+                recorder.insert_events(self.release_leaves.dp_events(key, leaf, version_of))
             return self._dp_answers.setdefault(key, document)
 
 

@@ -8,10 +8,10 @@ joined with the events table by ``adapters/stored_records.py`` (it names :data:`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
@@ -26,7 +26,7 @@ from engagement_tracker.adapters.views.rows import (
     persons_json,
 )
 from engagement_tracker.domain.access import GrantGuard
-from engagement_tracker.domain.application.analysts import PendingRelease
+from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView, TrialOver
@@ -281,7 +281,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 ids.extend(self._record_one(curs, item) for item in items)
                 if not commit:
                     raise TrialOver  # rolled back: a trial writes nothing
-                self._log(curs, items, ids)
+                self._log(curs, lambda leaves, version_of: leaves.events(items, ids, version_of))
         except TrialOver:
             pass
         return ids
@@ -329,27 +329,30 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             for r in rel.rows])
         return release_id
 
-    def _log(self, curs: Any, items: Sequence[PendingRelease], ids: Sequence[int]) -> None:
+    def _log(self, curs: Any, events: Callable[[Any, Callable[[Any], int]], list[StoredEvent]]) -> None:
         """The releases' events (their leaves of the audit log), inserted in this transaction as the store's
         recorder inserts events (its table lock and NOTIFY, then the seals it writes after an insert):
-        ``adapters/release_leaves.py``. Last in the transaction: the events table's lock is held briefly."""
+        ``adapters/release_leaves.py`` (``events(leaves, version_of)``). Last in the transaction: the events
+        table's lock is held briefly."""
         leaves = self.release_leaves
-        if leaves is None or not items:
+        if leaves is None:
             return
         recorder = leaves.recorder
-        events = _table(self.datastore, recorder.events_table_name)
+        table = _table(self.datastore, recorder.events_table_name)
 
         def version_of(log_id: Any) -> int:
-            curs.execute(SQL("SELECT max(originator_version) AS v FROM {} WHERE originator_id = %s").format(events),
+            curs.execute(SQL("SELECT max(originator_version) AS v FROM {} WHERE originator_id = %s").format(table),
                          (log_id,))
             row = curs.fetchone()
             return int(row["v"] or 0) if row else 0
 
-        stored = leaves.events(items, ids, version_of)
+        stored = events(leaves, version_of)
+        if not stored:
+            return
         recorder._lock_table(curs)
         recorder._notify_channel(curs)
         curs.execute(SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES {} "
-                         "RETURNING notification_id").format(events, SQL(", ").join([SQL("(%s, %s, %s, %s)")] * len(stored))),
+                         "RETURNING notification_id").format(table, SQL(", ").join([SQL("(%s, %s, %s, %s)")] * len(stored))),
                      [v for s in stored for v in (s.originator_id, s.originator_version, s.topic, s.state)])
         recorder._fetch_ids_after_insert_events(curs, stored)  # the seals, when the store keeps them
 
@@ -385,10 +388,12 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             row = curs.fetchone()
         return None if row is None else str(row["document"])
 
-    def record_dp_answer(self, key: str, document: str) -> str:
+    def record_dp_answer(self, key: str, document: str, leaf: PendingDpLeaf | None = None) -> str:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING").format(self._dp),
-                         (key, document))
+            curs.execute(SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING RETURNING key").format(
+                self._dp), (key, document))
+            if curs.fetchone() is not None and leaf is not None:  # a new answer: its release is logged with it
+                self._log(curs, lambda leaves, version_of: leaves.dp_events(key, leaf, version_of))
             curs.execute(SQL("SELECT document FROM {} WHERE key = %s").format(self._dp), (key,))
             row = curs.fetchone()
         if row is None:  # the insert or the earlier row is there in this transaction

@@ -96,6 +96,20 @@ class PendingRelease:
     role: str = "analyst"
 
 
+@attrs.frozen
+class PendingDpLeaf:
+    """A differentially private release to log (a leaf of the audit log) in the transaction that records its
+    answer (``AnalyticsView.record_dp_answer``): logged only when that answer is new."""
+
+    #: The release as the analyst receives it (``projections.privacy.DpRelease``, read back from its document).
+    release: Any
+    family: str
+    query: dict[str, Any]
+    analyst: str
+    role: str
+    at: str
+
+
 #: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
 _BATCH: ContextVar[list[PendingRelease] | None] = ContextVar("etrack_release_batch", default=None)
 
@@ -568,8 +582,12 @@ def private_release(
         service.afford(actor, eps, key)
     rel = service.rules.dp_release(rows, by, period, eps)
     spent = service.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+    document = json.dumps(service.rules.dp_document(rel), sort_keys=True)
+    leaf = PendingDpLeaf(service.rules.dp_of_document(json.loads(document), repeated=False), family,
+                         {"by": list(by), "unit": unit, "period": period, "since": since, "until": until},
+                         str(actor.party), actor.role.value, service.clock().astimezone(UTC).isoformat())
     try:
-        stored = service.analytics.view.record_dp_answer(key, json.dumps(service.rules.dp_document(rel), sort_keys=True))
+        stored = service.analytics.view.record_dp_answer(key, document, leaf)
     except PersistenceError as exc:
         raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
                          "ask it again (nothing more is spent)") from exc

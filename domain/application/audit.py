@@ -21,6 +21,7 @@ from engagement_tracker.domain.access import GrantsSource, grant_checked, rechec
 from engagement_tracker.domain.checks import require_writer
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, NotPermitted, StoreError
 from engagement_tracker.domain.grants import AccessRegister
+from engagement_tracker.domain.privacy_budget import PrivacyBudget
 from engagement_tracker.domain.release_log import ReleaseLog
 from engagement_tracker.domain.values import Actor
 
@@ -321,7 +322,8 @@ class AuditService:
                 continue
             if (since is not None and f["released_at"] < since) or (until is not None and f["released_at"] >= until):
                 continue
-            rows.append({"position": leaf.position, "release": f["release"], "released_at": f["released_at"],
+            rows.append({"position": leaf.position, "release": f["release"], "answer": f["answer"],
+                         "released_at": f["released_at"],
                          "analyst": f["analyst"], "family": f["family"], "privacy": f["privacy"],
                          "by": ",".join(f["by"]), "unit": f["unit"], "period": f["period"], "since": f["since"],
                          "until": f["until"], "level": f["level"], "k": f["k"], "epsilon": f["epsilon"],
@@ -333,7 +335,9 @@ class AuditService:
         """An offline bundle of everything ``analyst`` released: every record of their release log
         (``ReleaseLog``) with its inclusion proof, each with its stored state (base64: it hashes to the
         leaf's ``state_sha256``) and its fields (``release``); and, under ``grants``, the access register's
-        records with theirs: who could release, when. ``audit check-bundle`` verifies both offline."""
+        records with theirs: who could release, when; under ``budget``, their privacy budget's records (epsilon
+        granted and spent, each spend naming the query digest a DP release's ``answer`` names), when they have
+        one. ``audit check-bundle`` verifies them all offline."""
         require_auditor(viewer, "prove the releases of the audit trail", self.grants)
         party = _party_id(analyst)
         if checkpoint is None:
@@ -351,6 +355,10 @@ class AuditService:
                 entry["release"] = fields[entry["position"]]
         bundle["analyst"] = str(party)
         bundle["grants"] = self.prove(viewer, AccessRegister.ID, checkpoint, origin=origin)
+        try:  # the analyst's privacy budget: what was granted and spent (DP), when there is one
+            bundle["budget"] = self.prove(viewer, PrivacyBudget.id_for(party), checkpoint, origin=origin)
+        except InvalidInput:
+            pass  # no budget recorded for this analyst
         return bundle
 
     def consistency(self, viewer: Actor, old: int | dict[str, Any] | str,

@@ -27,6 +27,7 @@ from engagement_tracker.adapters.cli import main
 from engagement_tracker.adapters.demo import access_actor
 from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 from engagement_tracker.domain import EngagementTracker
+from engagement_tracker.domain.privacy_budget import PrivacyBudget
 from engagement_tracker.projections.audit_trail import public_key_hex
 from engagement_tracker.projections.release_ledger import RELEASED_TOPIC, rows_digest
 from tests.support import new_tracker
@@ -196,3 +197,35 @@ def test_an_analysts_releases_are_proven_offline_and_an_altered_one_fails(
         path.write_text(json.dumps(forged))
         code, out, _ = etrack(capsys, url, "audit", "check-bundle", str(path), "--public-key", trusted)
         assert code == 1 and "FAULT" in out, alter
+
+
+def test_a_differentially_private_release_is_a_leaf_once_and_names_what_its_budget_paid(
+        demo: tuple[str, EngagementTracker], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    url, app = demo
+    admin = access_actor("admin")
+    assert etrack(capsys, url, "privacy-budget", "grant", str(ANALYST.party), "2", "--as", f"admin:{admin.party}")[0] == 0
+    before = listed(capsys, url)
+    rows = released(capsys, url, "--by", "theme", "--privacy", "dp", "--epsilon", "0.5")
+    after = listed(capsys, url)
+    assert len(after) == len(before) + 1
+    leaf = after[-1]
+    assert (leaf["privacy"], leaf["epsilon"], leaf["k"], leaf["release"], leaf["rows"]) == ("dp", 0.5, None, None,
+                                                                                            len(rows))
+    assert leaf["rows_sha256"] == rows_digest(rows)
+    budget = app.repository.get(PrivacyBudget.id_for(ANALYST.party))
+    assert leaf["answer"] in budget.paid  # the leaf names the query its budget paid for
+    assert released(capsys, url, "--by", "theme", "--privacy", "dp", "--epsilon", "0.5") == rows  # asked again: free
+    assert listed(capsys, url) == after  # and not logged again
+    assert app.audit.verify(AUDITOR).ok
+    key, bundle_path = tmp_path / "log.pem", tmp_path / "releases.json"
+    assert etrack(capsys, url, "audit", "keygen", str(key))[0] == 0
+    code, _, err = etrack(capsys, url, "audit", "prove", str(ANALYST.party), "--releases", "--as", AS_AUDITOR,
+                          "--key", str(key), "--out", str(bundle_path))
+    assert code == 0, err
+    bundle = json.loads(bundle_path.read_text())
+    assert [e["event_type"] for e in bundle["budget"]["entries"]][-1] == "BudgetSpent"
+    trusted = public_key_hex(load_signing_key(str(key)).public_key())
+    assert etrack(capsys, url, "audit", "check-bundle", str(bundle_path), "--public-key", trusted)[0] == 0
+    bundle["budget"]["entries"][-1]["actor"] = str(AUDITOR.party)  # a spend attributed to someone else
+    bundle_path.write_text(json.dumps(bundle))
+    assert etrack(capsys, url, "audit", "check-bundle", str(bundle_path), "--public-key", trusted)[0] == 1
