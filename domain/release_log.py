@@ -28,7 +28,6 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
-from eventsourcing.utils import get_topic
 
 from engagement_tracker.domain.checks import require_time
 from engagement_tracker.domain.command_ids import Stamped
@@ -87,7 +86,7 @@ class ReleaseLog(Aggregate):
         if version == 0 and releases:
             version = 1
             created: dict[str, Any] = {"originator_id": log_id, "originator_version": version,
-                                       "timestamp": require_time(releases[0][0]), "originator_topic": get_topic(cls),
+                                       "timestamp": require_time(releases[0][0]), "originator_topic": cls.TOPIC,
                                        "analyst": analyst.party}
             events.append(cls.Created(**created))
         for at, fields in releases:
