@@ -339,6 +339,9 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             return
         recorder = leaves.recorder
         table = _table(self.datastore, recorder.events_table_name)
+        # the events table's lock first: the analysts' log versions read below cannot move before the insert
+        # (a release and a DP answer of the same analyst, or any other writer, wait for this transaction)
+        recorder._lock_table(curs)
 
         def version_of(log_id: Any) -> int:
             curs.execute(SQL("SELECT max(originator_version) AS v FROM {} WHERE originator_id = %s").format(table),
@@ -349,7 +352,6 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
         stored = events(leaves, version_of)
         if not stored:
             return
-        recorder._lock_table(curs)
         recorder._notify_channel(curs)
         curs.execute(SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES {} "
                          "RETURNING notification_id").format(table, SQL(", ").join([SQL("(%s, %s, %s, %s)")] * len(stored))),

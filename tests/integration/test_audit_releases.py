@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ from engagement_tracker.adapters.audit import load_signing_key
 from engagement_tracker.adapters.cli import main
 from engagement_tracker.adapters.demo import access_actor
 from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
-from engagement_tracker.domain import EngagementTracker
+from engagement_tracker.domain import DisclosureRisk, EngagementTracker
 from engagement_tracker.domain.privacy_budget import PrivacyBudget
+from engagement_tracker.domain.release_log import ReleaseLog
 from engagement_tracker.projections.audit_trail import public_key_hex
 from engagement_tracker.projections.release_ledger import RELEASED_TOPIC, rows_digest
 from tests.support import new_tracker
@@ -229,3 +231,50 @@ def test_a_differentially_private_release_is_a_leaf_once_and_names_what_its_budg
     bundle["budget"]["entries"][-1]["actor"] = str(AUDITOR.party)  # a spend attributed to someone else
     bundle_path.write_text(json.dumps(bundle))
     assert etrack(capsys, url, "audit", "check-bundle", str(bundle_path), "--public-key", trusted)[0] == 1
+
+
+def _race(trackers: list[EngagementTracker], by: list[str]) -> list[BaseException]:
+    """An exact and a DP release of ANALYST, asked at the same instant on two trackers: what went wrong."""
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def ask(tracker: EngagementTracker, dp: bool) -> None:
+        barrier.wait()
+        try:
+            if dp:
+                tracker.analysts.summary(ANALYST, by=by, privacy="dp", epsilon=0.5)
+            else:
+                tracker.analysts.summary(ANALYST, by=by)
+        except DisclosureRisk:
+            pass  # the region rule may refuse the exact one: a refusal, not a clash
+        except Exception as exc:  # any other error fails the test: the caller reports it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(trackers[0], False)), threading.Thread(target=ask, args=(trackers[1], True))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_an_exact_and_a_private_release_of_one_analyst_at_once_both_become_leaves(
+        demo: tuple[str, EngagementTracker]) -> None:
+    """The analyst's log version is read in the recording transaction, under what serialises the store's
+    writers: two releases racing (an exact one and a DP one, which takes no ledger lock) never clash."""
+    url, app = demo
+    app.budgets.grant(ANALYST.party, 5.0, access_actor("admin"))
+    trackers = [new_tracker(url), new_tracker(url)]
+    try:
+        before = len(app.audit.releases(AUDITOR, ANALYST.party))
+        shapes = [["theme"], ["context"], ["theme", "context"]]
+        for by in shapes:
+            assert _race(trackers, by) == []
+        logged = app.audit.releases(AUDITOR, ANALYST.party)
+        assert sum(1 for r in logged[before:] if r["privacy"] == "dp") == len(shapes)
+        assert app.audit.verify(AUDITOR).ok
+        versions = [int(s.originator_version) for s in app.recorder.select_events(ReleaseLog.id_for(ANALYST.party))]
+        assert versions == list(range(1, len(versions) + 1))
+    finally:
+        for t in trackers:
+            t.close()
