@@ -2,13 +2,14 @@
 
 Random facts and random sequences of releases, refusals, commands of several releases, commands
 that fail after asking, and plans (trials), by two analysts, on the memory store and an SQLite
-file: after every step each ledger row has exactly one ``ReleaseLog.Released`` leaf that states
+file and PostgreSQL: after every step each ledger row has exactly one ``ReleaseLog.Released`` leaf that states
 it (who, when, shape, k, the digest of its rows), and a refused or failed call, or a plan,
 adds no leaf.
 """
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from engagement_tracker.domain.errors import DisclosureRisk, PeriodCut
 from engagement_tracker.domain.release_log import ReleaseLog
 from engagement_tracker.projections.outputs import rows_of
 from engagement_tracker.projections.release_ledger import check_ledger, rows_digest
+from tests.conftest import POSTGRES_URL, _drop_schema
 from tests.property.test_release_regions import dataset, facts, queries
 from tests.regions_harness import ANALYST, OTHER_ANALYST, Harness
 from tests.support import new_tracker
@@ -61,12 +63,24 @@ def ask(h: Harness, analyst: Any, query: dict[str, Any]) -> None:
         assert last.fields["analyst"] == str(analyst.party)
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def _url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """A fresh store of ``backend`` for one example: its URL, and the PostgreSQL schema to drop after."""
+    if backend == "memory":
+        return "memory:", None
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / f'p{uuid.uuid4().hex}.sqlite'}", None
+    request.getfixturevalue("postgres_available")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}", schema
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "postgres"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(first=dataset, plan=steps)
-def test_the_ledger_and_the_release_leaves_always_agree(backend: str, tmp_path: Path, first: Any, plan: Any) -> None:
-    url = "memory:" if backend == "memory" else f"sqlite:///{tmp_path / f'p{id(plan)}.sqlite'}"
+def test_the_ledger_and_the_release_leaves_always_agree(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+                                                       first: Any, plan: Any) -> None:
+    url, schema = _url(backend, tmp_path, request)
     app = new_tracker(url)
     try:
         h = Harness.open(app, bootstrap.analytics(app).view, calendar=False)
@@ -100,3 +114,5 @@ def test_the_ledger_and_the_release_leaves_always_agree(backend: str, tmp_path: 
         event(f"{min(agree(h), 3)}+ releases logged")
     finally:
         app.close()
+        if schema is not None:
+            _drop_schema(schema)
