@@ -23,7 +23,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from engagement_tracker.adapters import store_files
-from engagement_tracker.adapters.release_leaves import LedgerCheck, ReleaseLeaves
+from engagement_tracker.adapters.release_leaves import ReleaseLeaves
 from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC
 from engagement_tracker.adapters.storage import (
     StoreConfig,
@@ -350,7 +350,8 @@ def audit_trail(app: EngagementTracker, view: AuditTrailView | None = None) -> A
     verification compares the release ledger with the releases logged (``adapters/release_leaves.py``)."""
     backend = read_model_backend(app)
     trail = AuditTrail(view if view is not None else _view(app, backend.audit_view), backend.records)
-    trail.ledger_check = LedgerCheck(release_leaves(app), lambda: _view(app, backend.analytics_view).ledger_rows())
+    trail.release_log = ReleaseLeaves(app.mapper, app.recorder,
+                                      ledger=lambda: _view(app, backend.analytics_view).ledger_rows())
     return trail
 
 

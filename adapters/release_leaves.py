@@ -10,8 +10,9 @@ release rolls back with them: no leaf. The store's version of each analyst's log
 the same transaction, which the ledger's lock serialises.
 
 For auditors it reads the releases back from the store (:meth:`logged`: every
-``ReleaseLog.Released`` with its position), which the ledger check (``projections/release_ledger.py``)
-and ``app.audit.releases`` use.
+``ReleaseLog.Released`` with its position) and the ledger's rows (:meth:`ledger`), which the
+trail's check (``AuditTrail.verify``, ``projections/release_ledger.check_ledger``) and
+``app.audit.releases`` use: bootstrap hands the trail one (``AuditTrail.release_log``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from engagement_tracker.projections.release_ledger import (
     RELEASED_TOPIC,
     LedgerRow,
     LoggedRelease,
-    check_ledger,
     dp_leaf_fields,
     event_fields,
     leaf_fields,
@@ -43,9 +43,16 @@ PAGE = 1_000
 class ReleaseLeaves:
     """The release log of one store: its events made for a batch of releases, and read back."""
 
-    def __init__(self, mapper: Mapper[UUID], recorder: Recorder) -> None:
+    def __init__(self, mapper: Mapper[UUID], recorder: Recorder,
+                 ledger: Callable[[], dict[int, LedgerRow]] | None = None) -> None:
         self.mapper = mapper
         self.recorder = recorder
+        #: The release ledger's rows (the analytics view's ``ledger_rows``): what the trail's check compares.
+        self._ledger = ledger
+
+    def ledger(self) -> dict[int, LedgerRow]:
+        """Every row of the release ledger, by id (none when no ledger was handed in)."""
+        return self._ledger() if self._ledger is not None else {}
 
     def events(self, items: Sequence[PendingRelease], ids: Sequence[int], version_of: Callable[[UUID], int],
                ) -> list[StoredEvent]:
@@ -87,15 +94,4 @@ class ReleaseLeaves:
                 for s in self.recorder.select_events(ReleaseLog.id_for(analyst))}  # type: ignore[attr-defined]
 
 
-class LedgerCheck:
-    """The ledger against the log (``AuditTrail.verify`` runs it): what bootstrap hands the trail."""
-
-    def __init__(self, leaves: ReleaseLeaves, ledger: Callable[[], dict[int, LedgerRow]]) -> None:
-        self.leaves = leaves
-        self.ledger = ledger
-
-    def __call__(self) -> tuple[list[Any], int]:
-        return check_ledger(self.leaves.logged(), self.ledger())
-
-
-__all__ = ["LedgerCheck", "ReleaseLeaves"]
+__all__ = ["ReleaseLeaves"]

@@ -10,7 +10,7 @@ stored records as bytes.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -49,7 +49,7 @@ from engagement_tracker.projections.audit_proofs import (
 )
 from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
-from engagement_tracker.projections.release_ledger import LoggedRelease
+from engagement_tracker.projections.release_ledger import LedgerRow, LoggedRelease, check_ledger
 from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_contents
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
@@ -92,6 +92,22 @@ class AuditTrailView(View):
     @abstractmethod
     def head(self) -> AuditEntry | None:
         """The last entry."""
+
+
+class ReleaseSource(Protocol):
+    """The releases logged in the store, and the release ledger (``adapters/release_leaves.ReleaseLeaves``)."""
+
+    def logged(self) -> Iterator[LoggedRelease]:
+        """Every ``ReleaseLog.Released`` in store order, with its position."""
+        ...
+
+    def stored_states(self, analyst: UUID) -> dict[int, bytes]:
+        """An analyst's release log as stored: version -> state bytes."""
+        ...
+
+    def ledger(self) -> Mapping[int, LedgerRow]:
+        """Every row of the release ledger, by id."""
+        ...
 
 
 class StoredRecords(StoredEvents, Protocol):
@@ -141,9 +157,9 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
 
     name = TRAIL_NAME
     events: StoredRecords
-    #: The release ledger against the releases logged in the store (``adapters/release_leaves.LedgerCheck``,
-    #: handed in by bootstrap): (faults, rows that predate the log). None: not checked.
-    ledger_check: Callable[[], tuple[list[Fault], int]] | None = None
+    #: The releases logged in the store and the release ledger (``adapters/release_leaves.ReleaseLeaves``,
+    #: handed in by bootstrap): verify compares them. None: no release is listed or checked.
+    release_log: ReleaseSource | None = None
 
     def __init__(self, view: AuditTrailView, events: StoredRecords) -> None:
         super().__init__(view, events)
@@ -173,18 +189,11 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
 
     def releases(self) -> Iterator[LoggedRelease]:
         """Every release logged in the store (``ReleaseLog.Released``), in store order, with its position."""
-        check = self.ledger_check
-        leaves = getattr(check, "leaves", None)
-        if leaves is None:
-            return iter(())
-        logged: Iterator[LoggedRelease] = leaves.logged()
-        return logged
+        return self.release_log.logged() if self.release_log is not None else iter(())
 
     def release_states(self, analyst: UUID) -> dict[int, bytes]:
         """An analyst's release log as stored: version -> the state bytes its leaves cover."""
-        leaves = getattr(self.ledger_check, "leaves", None)
-        states: dict[int, bytes] = leaves.stored_states(analyst) if leaves is not None else {}
-        return states
+        return self.release_log.stored_states(analyst) if self.release_log is not None else {}
 
     def stored_records(self) -> Iterator[StoredRecord]:
         """Every stored record, as stored: positions below 1 included."""
@@ -237,8 +246,8 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         if sealed is not None:
             report.sealed = sealed.checked
             report.faults.extend(sealed.faults)
-        if self.ledger_check is not None:  # the release ledger's rows against their leaves
-            ledger_faults, _predating = self.ledger_check()
+        if self.release_log is not None:  # the release ledger's rows against their leaves
+            ledger_faults, _predating = check_ledger(self.release_log.logged(), self.release_log.ledger())
             report.faults.extend(ledger_faults)
         return report
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 import attrs
@@ -117,6 +117,18 @@ def require_origin(origin: object) -> str:
     if not isinstance(origin, str) or not origin or origin != origin.strip() or not origin.isprintable():
         raise InvalidInput("origin", f"{origin!r} is not an origin line (printable text, e.g. {DEFAULT_ORIGIN!r})")
     return origin
+
+
+def _instant(value: object, field: str) -> datetime | None:
+    """An ISO date or time as an instant (a date or a time without an offset: UTC), or None."""
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(field, f"{value!r}: expected an ISO date or time (2026-03-01, "
+                                  "2026-03-01T12:00:00+00:00)") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _party_id(value: object) -> Any:
@@ -309,18 +321,17 @@ class AuditService:
         """Every release logged in the store (a leaf of the audit log each, ``domain/release_log.py``), in
         order: its store ``position``, who (``analyst``: a party id), when (``released_at``), the shape,
         k, and the digest of the rows released; only ``analyst``'s when given, only those released on or
-        after ``since`` / before ``until`` (ISO dates or times) when given. Auditors and admins."""
+        after ``since`` / before ``until`` (ISO dates or times; UTC unless they say) when given. Auditors and admins."""
         require_auditor(viewer, "list the releases", self.grants)
         party = None if analyst is None else str(_party_id(analyst))
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidInput(name, f"{value!r}: expected an ISO date or time (2026-03-01)")
+        start, end = _instant(since, "since"), _instant(until, "until")
         rows = []
         for leaf in self.trail.releases():
             f = leaf.fields
             if party is not None and f["analyst"] != party:
                 continue
-            if (since is not None and f["released_at"] < since) or (until is not None and f["released_at"] >= until):
+            at = datetime.fromisoformat(f["released_at"])
+            if (start is not None and at < start) or (end is not None and at >= end):
                 continue
             rows.append({"position": leaf.position, "release": f["release"], "answer": f["answer"],
                          "released_at": f["released_at"],
