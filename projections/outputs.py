@@ -30,6 +30,9 @@ DIMENSIONS = COLUMN_ORDER  # the order outputs print dimension columns (domain/d
 #: The columns of a trend's rows.
 TREND_COLUMNS = ["theme", "kind", "period", "value", "direction", "becoming_strong", "released_as"]
 
+#: The columns of a release plan's rows (``app.analysts.plan``: ``etrack releases plan``, ``GET /releases/plan``).
+PLAN_COLUMNS = ["family", "by", "period", "since", "until", "level", "k", "status", "why", "calendar"]
+
 
 def columns(by: tuple[str, ...] | list[str], dp: bool = False) -> list[str]:
     """The columns of a release's rows, in order (the same for CSV, JSON, JSONL, Parquet and the table)."""
@@ -96,5 +99,6 @@ def trend_rows(trends: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["DIMENSIONS", "TREND_COLUMNS", "columns", "columns_of", "dp_rows", "policy_line", "release_rows", "rows_of",
+__all__ = ["DIMENSIONS", "PLAN_COLUMNS", "TREND_COLUMNS",
+           "columns", "columns_of", "dp_rows", "policy_line", "release_rows", "rows_of",
            "trend_rows"]

@@ -29,7 +29,7 @@ def tick_at(app: EngagementTracker, when: datetime) -> list[dict[str, Any]]:
     clock = app.clock
     if isinstance(clock, FakeClock) and clock.now < when:
         clock.now = when
-    return app.tick(when)
+    return app.tick(when).value
 
 
 def new_tracker(url: str, clock: FakeClock | None = None, **env: str) -> EngagementTracker:

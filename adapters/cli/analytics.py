@@ -13,7 +13,15 @@ import click
 
 from engagement_tracker.adapters.bootstrap import analyst_service
 from engagement_tracker.adapters.cli.output import ACTOR, DATA_FORMAT, DATA_OUT, emit_records, err, parse_actor
-from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, policy_line, release_rows, trend_rows
+from engagement_tracker.adapters.cli.rows import (
+    PLAN_COLUMNS,
+    TREND_COLUMNS,
+    columns,
+    dp_rows,
+    policy_line,
+    release_rows,
+    trend_rows,
+)
 from engagement_tracker.adapters.cli.store import reader, tracker
 from engagement_tracker.adapters.files import staged
 from engagement_tracker.domain.application.analysts import AnalystService
@@ -174,9 +182,6 @@ def activity(ctx: click.Context, actor: str, by: str, unit: str | None, period: 
 @click.group()
 def releases() -> None:
     """Plan releases: which shapes of a period are still releasable (analysts and admins)."""
-
-
-PLAN_COLUMNS = ["family", "by", "period", "since", "until", "level", "k", "status", "why", "calendar"]
 
 
 @releases.command("plan")

@@ -11,6 +11,7 @@ from typing import Any
 
 from engagement_tracker.projections.outputs import (
     DIMENSIONS,
+    PLAN_COLUMNS,
     TREND_COLUMNS,
     columns,
     columns_of,
@@ -35,5 +36,6 @@ def schema(output: str) -> dict[str, Any]:
     return doc
 
 
-__all__ = ["DIMENSIONS", "OUTPUTS", "TREND_COLUMNS", "columns", "columns_of", "dp_rows", "policy_line", "release_rows",
+__all__ = ["DIMENSIONS", "OUTPUTS", "PLAN_COLUMNS", "TREND_COLUMNS",
+           "columns", "columns_of", "dp_rows", "policy_line", "release_rows",
            "rows_of", "schema", "trend_rows"]

@@ -340,7 +340,7 @@ def tick(ctx: click.Context, at: str | None, fmt: str) -> None:
     when = parse_time(at)
     with tracker(ctx) as app:
         with progress_of(ctx, "deadlines", "engagements and cohorts") as update:
-            rows = app.tick(when, update)
+            rows = app.tick(when, update).value
         if fmt == "table" and not rows:
             out.print("nothing new fell due")
             return

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from engagement_tracker.adapters.bootstrap import analyst_service
-from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
+from engagement_tracker.adapters.cli.rows import PLAN_COLUMNS, TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
 from engagement_tracker.adapters.http import problems
 from engagement_tracker.adapters.http.identity import (
     ROLE_HEADER,
@@ -248,6 +248,12 @@ class DpIn(BaseModel):
 class BudgetIn(BaseModel):
     analyst: UUID
     epsilon: float
+
+
+class CalendarIn(BaseModel):
+    shapes: str | list[str] = Field(description="FAMILY:DIM[,DIM...] joined by ';', or a list of them, "
+                                                "e.g. 'activity:metric; signal:theme,period; signal:context'")
+    period: str = Field("quarter", description="the periods the calendar releases its shapes for: month, quarter or year")
 
 
 def _step_route(router: APIRouter, kind: str, step: Step, locate: Callable[[Caller, UUID], Any],
@@ -489,6 +495,35 @@ def api_router() -> APIRouter:
         result = server.tracker.budgets.grant(body.analyst, body.epsilon, who.granted((Role.ADMIN,)),
                                               command_id=idempotency_key)
         return outcome(server, response, result)
+
+    # --- planning releases: the planner, the DP preview, the release calendar ----------------------
+    @router.get("/releases/plan", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
+                summary="For the shapes analysts ask most over a period: releasable, closed, reserved, empty or cut")
+    def releases_plan(request: Request, who: Who, period: str, unit: str | None = None, k: int | None = None) -> Response:
+        """``etrack releases plan``: each status found by a trial that records nothing."""
+        plan = analyst_service(server_of(request).tracker).plan(who.granted((Role.ANALYST, Role.ADMIN)), period, unit, k)
+        return rows_response(request, plan, list(PLAN_COLUMNS))
+
+    @router.get("/signals/dp-preview", tags=["analysts"],
+                summary="What a differentially private release at epsilon would give, before spending anything")
+    def signals_dp_preview(request: Request, who: Who, epsilon: float) -> dict[str, Any]:
+        """Free, and it touches no data: the mechanism, the noise, the threshold and each cell's 95% interval."""
+        preview = analyst_service(server_of(request).tracker).preview(who.granted((Role.ANALYST, Role.ADMIN)), epsilon)
+        return plain(preview)  # type: ignore[no-any-return]
+
+    @router.get("/releases/calendar", tags=["analysts"],
+                summary="The release calendar: its period, its shapes, and the periods recorded (analysts, admins)")
+    def release_calendar(request: Request, who: Who) -> dict[str, Any]:
+        return server_of(request).tracker.release_calendar.show(who.granted((Role.ANALYST, Role.ADMIN)))
+
+    @router.put("/releases/calendar", tags=["admin"],
+                summary="Declare the shapes released each period (admins); periods recorded keep their releases")
+    def set_release_calendar(request: Request, response: Response, body: CalendarIn, who: Who,
+                             idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+        server = server_of(request)
+        admin = who.granted((Role.ADMIN,))
+        result = server.tracker.release_calendar.set(body.shapes, admin, body.period, command_id=idempotency_key)
+        return outcome(server, response, result, server.tracker.release_calendar.show(admin))
 
     # --- programme templates ---------------------------------------------------------------------
     @router.post("/templates", status_code=201, tags=["admin"],

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import io
 import re
-import statistics
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 import matplotlib
 from matplotlib.figure import Figure
+
+from engagement_tracker.domain.cohort_metrics import DriftRule, band_of
 
 PROGRESS = "#2b6cb0"
 DIP = "#d69e2e"  # amber: expected during learning, never an alarm colour
@@ -31,6 +32,7 @@ TARGET = "#2f855a"
 BASELINE = "#718096"
 BAND = "#bee3f8"
 SUPPRESSED = "#a0aec0"
+DRIFT = "#6b46c1"  # violet: a reading the drift rule flags, for the metrics keeper to look at, not a verdict
 
 #: Text stays text in the SVG; a '$' in a label is a dollar, never mathtext (which would fail on stray '$').
 _STYLE: Any = {"svg.fonttype": "none", "text.parse_math": False, "font.family": "sans-serif", "font.size": 9,
@@ -45,6 +47,16 @@ def _drawing() -> Iterator[None]:
     with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
         yield
+
+
+def _span_dates(fig: Figure, ax: Any, xs: Sequence[Any]) -> None:
+    """Dates on the x axis spanning the data: one date alone gets a week each side (matplotlib would
+    otherwise spread a lone date over years of empty axis)."""
+    if not xs:
+        return
+    if len(set(xs)) == 1:
+        ax.set_xlim(xs[0] - timedelta(days=7), xs[0] + timedelta(days=7))
+    fig.autofmt_xdate()
 
 
 def svg_of(fig: Figure, salt: str) -> str:
@@ -90,7 +102,7 @@ def indicator_chart(
             ax.set_xlabel("measurement")
             ax.set_xticks(xs)
         elif points:
-            fig.autofmt_xdate()
+            _span_dates(fig, ax, xs)
         ax.set_ylabel(unit)
         ax.set_title(label, loc="left")
         ax.legend(loc="best", fontsize=7, frameon=False)
@@ -99,49 +111,51 @@ def indicator_chart(
 
 def readings_chart(
     name: str, label: str, readings: Sequence[tuple[date, float]], target: float | None = None,
-    band_sigmas: float = 2.0, min_history: int = 3,
+    rule: DriftRule | None = None, drifts: Sequence[tuple[date, float]] = (),
 ) -> str:
-    """A cohort metric over time, its key result's target, and the band of the previous readings.
+    """A cohort metric over time, its key result's target, the band of the readings before each one,
+    and the drifts marked.
 
-    The band at a reading is the mean of the readings before it, plus and minus ``band_sigmas``
-    standard deviations, once ``min_history`` readings exist; it is drawn to show the variance,
-    the drift rule itself is the domain's (a drift is shown as the view reports it).
+    The band at a reading is the domain's (``cohort_metrics.band_of``): the mean of the ``rule.window``
+    readings before it, plus and minus ``rule.z`` standard deviations, once that many exist. ``drifts``
+    are the readings the view reports as drifts (``metric_series``: the domain decides, the chart marks
+    them, each labelled "drift"), so the band drawn and the points marked follow the same rule.
     """
+    rule = rule or DriftRule()
     readings = sorted(readings)
     with _drawing():
         fig = Figure(figsize=(6.4, 2.8))
         ax = fig.subplots()
         xs: Any = [r[0] for r in readings]
         ys = [r[1] for r in readings]
-        band = variance_band(ys, band_sigmas, min_history)
+        band = variance_band(ys, rule)
         shown = [(x, lo, hi) for x, b in zip(xs, band, strict=True) if b is not None for lo, hi in [b]]
         if shown:
             ax.fill_between(cast(Any, [s[0] for s in shown]), [s[1] for s in shown], [s[2] for s in shown], color=BAND,
-                            alpha=0.7, label=f"band of previous readings (±{band_sigmas:g}σ)")
+                            alpha=0.7, label=f"band of previous readings (last {rule.window}, ±{rule.z:g}σ)")
         if readings:
             ax.plot(xs, ys, color=PROGRESS, marker="o", linewidth=1.5, label="reading")
         else:
             ax.text(0.5, 0.5, "no reading yet", transform=ax.transAxes, ha="center", color=BASELINE)
+        if drifts:
+            ax.scatter(cast(Any, [d[0] for d in drifts]), [d[1] for d in drifts], s=110, marker="D", facecolor="none",
+                       edgecolor=DRIFT, linewidth=2, zorder=3, label="drift (outside the band)")
+            for x, y in drifts:
+                ax.annotate("drift", (cast(Any, x), y), xytext=(0, 10), textcoords="offset points", ha="center",
+                            color=DRIFT)
         if target is not None:
             ax.axhline(target, color=TARGET, linewidth=1.5, label=f"key result target {target:g}")
-        if readings:
-            fig.autofmt_xdate()
+        _span_dates(fig, ax, xs)
         ax.set_title(label, loc="left")
         ax.legend(loc="best", fontsize=7, frameon=False)
         return svg_of(fig, f"readings-{name}")
 
 
-def variance_band(values: Sequence[float], sigmas: float = 2.0, min_history: int = 3) -> list[tuple[float, float] | None]:
-    """For each value, (low, high) from the values before it (mean ± sigmas·stdev), or None."""
-    out: list[tuple[float, float] | None] = []
-    for i in range(len(values)):
-        before = values[:i]
-        if len(before) < max(min_history, 2):
-            out.append(None)
-            continue
-        mean, sd = statistics.fmean(before), statistics.stdev(before)
-        out.append((mean - sigmas * sd, mean + sigmas * sd))
-    return out
+def variance_band(values: Sequence[float], rule: DriftRule | None = None) -> list[tuple[float, float] | None]:
+    """For each value, (low, high) of the drift rule's band from the values before it, or None when
+    fewer than ``rule.window`` come before it (``cohort_metrics.band_of``, the domain's rule)."""
+    rule = rule or DriftRule()
+    return [None if (b := band_of(values[:i], rule)) is None else (b.low, b.high) for i in range(len(values))]
 
 
 def series_chart(name: str, title: str, periods: Sequence[str], series: Mapping[str, Sequence[int | None]]) -> str:

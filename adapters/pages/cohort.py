@@ -15,12 +15,14 @@ result's ``"metric"`` and numeric ``"target"`` in ``view["key_results"]``, and d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from engagement_tracker.adapters.pages.charts import readings_chart
 from engagement_tracker.adapters.pages.render import chart, render
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.cohort_metrics import DriftRule
 from engagement_tracker.domain.errors import NotPermitted
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
@@ -36,10 +38,12 @@ def cohort_dashboard(app: EngagementTracker, cohort_id: object, viewer: Actor) -
     return render_cohort(app.cohorts.view(cohort_id, viewer), viewer.role.value)
 
 
-def metric_panel(key: str, name: str, readings: list[tuple[date, float]], target: float | None) -> dict[str, Any]:
-    """One metric's trend: its readings, its key result's target and the variance band, as a chart."""
+def metric_panel(key: str, name: str, readings: list[tuple[date, float]], target: float | None,
+                 rule: DriftRule | None = None, drifts: Sequence[tuple[date, float]] = ()) -> dict[str, Any]:
+    """One metric's trend: its readings, its key result's target, the drift rule's band and the drifts
+    marked, as a chart."""
     return {"key": key, "name": name, "readings": sorted(readings), "target": target,
-            "chart": chart(readings_chart(key, name, readings, target))}
+            "chart": chart(readings_chart(key, name, readings, target, rule, drifts))}
 
 
 def _panels(view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,7 +51,10 @@ def _panels(view: dict[str, Any]) -> list[dict[str, Any]]:
     if series:  # the cohort view's readings over time (domain/cohort_metrics.py)
         return [
             metric_panel(key, s["name"] or key, [(date.fromisoformat(on), float(value)) for on, value in s["readings"]],
-                         None if s["target"] is None else float(s["target"]["target"]))
+                         None if s["target"] is None else float(s["target"]["target"]),
+                         # the view's rule (its band carries window and z); no band: fewer readings than any window
+                         None if s["band"] is None else DriftRule(s["band"]["window"], s["band"]["z"]),
+                         [(date.fromisoformat(d["read_on"]), float(d["value"])) for d in s["drifts"]])
             for key, s in series.items() if s["readings"]
         ]
     readings = view.get("metric_readings") or {}
@@ -55,7 +62,8 @@ def _panels(view: dict[str, Any]) -> list[dict[str, Any]]:
                if kr.get("metric") is not None and kr.get("target") is not None}
     return [
         metric_panel(key, name, [(date.fromisoformat(r["on"]), float(r["value"])) for r in readings[key]],
-                     targets.get(key))
+                     targets.get(key), None, [(date.fromisoformat(d["on"]), float(d["value"]))
+                                              for d in view.get("drifts") or [] if d["metric"] == key])
         for key, name in view["metrics"].items() if key in readings
     ]
 

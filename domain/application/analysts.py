@@ -17,27 +17,33 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-import attrs
 from eventsourcing.persistence import PersistenceError
 
 from engagement_tracker.domain.access import (
-    GrantsMoved,
     GrantsSource,
     grant_checked,
-    grant_guard,
-    recheck_moved,
-    relying_on_grants,
     require_analyst,
 )
 from engagement_tracker.domain.application.calendar_releases import CalendarReleases, CalendarSection
+from engagement_tracker.domain.application.release_writer import (
+    _BATCH,
+    MAX_K,
+    AnalyticsPort,
+    CalendarPort,
+    DpRelease,
+    PendingDpLeaf,
+    PendingRelease,
+    Release,
+    ReleaseRules,
+    ReleaseWriter,
+    tally_scope,
+)
 from engagement_tracker.domain.checks import (
     MIN_K,
     require_dimensions,
-    require_int,
     require_label,
     require_optional_choice,
     require_optional_int,
@@ -51,7 +57,6 @@ from engagement_tracker.domain.dimensions import (
 )
 from engagement_tracker.domain.errors import (
     CalendarReserved,
-    ConcurrencyConflict,
     DisclosureRisk,
     InvalidInput,
     PeriodCut,
@@ -66,117 +71,7 @@ from engagement_tracker.domain.windows import (
     require_window,
 )
 
-#: A release as analysts receive it (``projections.anonymity.Release``: by, level, policy, rows, total).
-Release = Any
-#: A differentially private release (``projections.privacy.DpRelease``).
-DpRelease = Any
-#: A stored tally row (``projections.anonymity.TallyRow``); r[3] is its org unit.
-TallyRow = Any
-
-MAX_K = 10_000
-
 T = TypeVar("T")
-
-
-@attrs.frozen
-class PendingRelease:
-    """An exact release built and checked, waiting to be recorded with the other releases of its command
-    (``AnalyticsView.record_releases``: all in one transaction, or none)."""
-
-    #: What decided it (``projections.anonymity.InternalRelease``): recorded, never returned.
-    internal: Any
-    family: str
-    query: dict[str, Any]
-    analyst: str
-    at: str
-    #: Its fine cells' keys, and the refiner factory the region rule runs (``ReleaseRules.cells``).
-    keys: tuple[str, ...]
-    refine: Callable[[int, int], Any]
-    #: The role the analyst asked in (the release log's ``actor``: ``domain/release_log.py``).
-    role: str = "analyst"
-
-
-@attrs.frozen
-class PendingDpLeaf:
-    """A differentially private release to log (a leaf of the audit log) in the transaction that records its
-    answer (``AnalyticsView.record_dp_answer``): logged only when that answer is new."""
-
-    #: The release as the analyst receives it (``projections.privacy.DpRelease``, read back from its document).
-    release: Any
-    family: str
-    query: dict[str, Any]
-    analyst: str
-    role: str
-    at: str
-
-
-#: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
-_BATCH: ContextVar[list[PendingRelease] | None] = ContextVar("etrack_release_batch", default=None)
-
-
-class CalendarPort(Protocol):
-    """The release calendar (``app.release_calendar``: ``domain/application/release_calendar.py``)."""
-
-    def spec(self) -> tuple[str, tuple[str, ...]]: ...
-
-    def released(self, period: str) -> dict[str, str] | None: ...
-
-    def released_periods(self) -> frozenset[str]: ...
-
-    def record(self, actor: Actor, period: str, sections: dict[str, str]) -> dict[str, str]: ...
-
-
-class AnalyticsPort(Protocol):
-    """The kept facts (``projections.analytics.Analytics``): caught up exactly once; its ``view``
-    (``AnalyticsView``) reads tally rows and the ledger, and records releases and DP answers."""
-
-    @property
-    def view(self) -> Any: ...
-
-    def catch_up(self) -> int: ...
-
-
-class ReleaseRules(Protocol):
-    """The disclosure rules (``projections.analytics.RELEASE_RULES``)."""
-
-    @property
-    def stale(self) -> type[Exception]:
-        """What recording raises when a release read facts older than another one's (it is built again)."""
-
-    def release(self, rows: list[TallyRow], by: tuple[str, ...], k: int, period: str) -> Any:
-        """The internal release (cells with their persons) of ``rows`` under k at ``period``."""
-
-    def cells(self, internal: Any, rows: list[TallyRow], family: str, keep: bool = False,
-              ) -> tuple[list[str], Callable[[int, int], Any]]:
-        """What recording ``internal`` in the ledger reads: its fine cells' keys, and the refiner that
-        checks it against every earlier release of ``family`` (``view.record_release``'s ``refine``: a
-        DisclosureRisk refuses it; ``stale`` asks for it again). ``rows`` is emptied (each row is held
-        by its cell until refined; with ``keep``, until the release is dropped: the refiner may then run
-        more than once, a trial first)."""
-
-    def data_digest(self, rows: list[TallyRow]) -> str:
-        """A digest of the data a DP query reads (its persons pseudonymous)."""
-
-    def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
-        """A differentially private release of ``rows``."""
-
-    def dp_preview(self, epsilon: float) -> dict[str, Any]:
-        """What a DP release at ``epsilon`` would be made under, from the parameters alone (no data)."""
-
-    def dp_document(self, release: DpRelease) -> dict[str, Any]:
-        """A DP release as its recorded JSON document."""
-
-    def dp_of_document(self, document: dict[str, Any], repeated: bool) -> DpRelease:
-        """A DP release read back from its recorded document."""
-
-    def trends(self, release: Release | DpRelease) -> list[dict[str, Any]]:
-        """Per theme: rising, stable or falling, read from a release's values only."""
-
-    def document(self, release: Release) -> dict[str, Any]:
-        """An exact release as JSON data (what the release calendar keeps)."""
-
-    def of_document(self, document: dict[str, Any]) -> Release:
-        """An exact release read back from :meth:`document`'s JSON data, equal to it."""
 
 
 class AnalystService:
@@ -214,60 +109,23 @@ class AnalystService:
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
-        self.k_min = require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K)
         #: The release calendar (``app.release_calendar``, from bootstrap): None, no shape is reserved.
         self.calendar = calendar
-        #: What the calendar asks of this service: its releases of a period, and the reservation.
-        self.calendar_releases = CalendarReleases(self, _BATCH)
+        #: The one path of an exact release: built, checked, recorded (``release_writer.py``).
+        self.releases = ReleaseWriter(analytics, rules, grants, clock,
+                                      require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K), calendar)
+        #: What the calendar asks of the releases: its releases of a period, and the reservation.
+        self.calendar_releases = self.releases.calendar_releases = CalendarReleases(self.releases, _BATCH)
+
+    @property
+    def k_min(self) -> int:
+        """The deployment's floor for k (``ETRACK_K_MIN``, default 5)."""
+        return self.releases.k_min
 
     def atomically(self, build: Callable[[], T]) -> T:
-        """Run ``build`` (analyst calls, and what the caller makes of their answers: a page rendered and
-        staged), then record every exact release it made in ONE transaction: all of them, or, if
-        ``build`` raises or the recording is refused, none. Each release is checked (the region rule,
-        against the ledger and the releases before it in ``build``) when it is asked, by a trial
-        that writes nothing, so a refusal reaches ``build`` as usual (a page shows it and goes on);
-        the grants relied on are checked again in the recording transaction. When a release by
-        someone else committed in between and went stale, ``build`` runs again (at most 3 times).
-        Inside another ``atomically``, it joins the outer one. A differentially private release
-        inside ``build`` is paid when asked (its answer is recorded under its digest; asking it
-        again is free), not at the end."""
-        if _BATCH.get() is not None:
-            return build()
-
-        def attempt() -> T:
-            batch: list[PendingRelease] = []
-            token = _BATCH.set(batch)
-            try:
-                result = build()
-            finally:
-                _BATCH.reset(token)
-            if batch:
-                self._record(batch)  # stale: another release recorded newer facts meanwhile: all again
-            return result
-
-        with relying_on_grants():
-            return self._until_fresh(attempt, "releases kept being published under this command's; run it again")
-
-    def _until_fresh(self, attempt: Callable[[], T], again: str) -> T:
-        """``attempt()``, run again while what it read went stale (another release recorded newer facts
-        meanwhile: ``rules.stale``), at most 3 times; then ConcurrencyConflict saying ``again``. The one
-        retry of a release, whether it is asked, planned, or recorded with its command's others."""
-        for _ in range(3):
-            try:
-                return attempt()
-            except self.rules.stale:
-                continue
-        raise ConcurrencyConflict(again)
-
-    def _record(self, items: list[PendingRelease], commit: bool = True) -> list[int]:
-        """Record ``items`` in one transaction (``commit=False``: a trial), the grants relied on checked in it."""
-        for _attempt in range(10):  # the access register moved (another party's grant changed): again
-            try:
-                ids: list[int] = self.analytics.view.record_releases(items, grant_guard(self.clock), commit=commit)
-                return ids
-            except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
-                recheck_moved(self.grants)
-        raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
+        """Run ``build`` and record every exact release it made in ONE transaction, or none
+        (:meth:`release_writer.ReleaseWriter.atomically`)."""
+        return self.releases.atomically(build)
 
     def _release(
         self,
@@ -299,57 +157,7 @@ class AnalystService:
         if epsilon is not None:
             raise InvalidInput("epsilon", "epsilon applies to privacy='dp' only (on the command line: --epsilon "
                                           "applies to --privacy dp only)")
-        return self._exact(actor, family, by, unit, period, k, since, until)
-
-    def _k(self, family: str, k: int | None) -> int:  # the release calendar's (calendar_releases.py)
-        return release_k(self, family, k)
-
-    def _exact(
-        self, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int | None,
-        since: str | None, until: str | None,
-    ) -> Release:
-        k = release_k(self, family, k)
-        return self._until_fresh(lambda: self._build_and_record(actor, family, by, unit, period, k, since, until),
-                                 "releases kept being published under this one; ask again")
-
-    def _build(
-        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
-        since: str | None, until: str | None, keep: bool,
-    ) -> tuple[Release, PendingRelease | None]:
-        """The release as published, and what recording it takes (None: a population under k, nothing
-        to record). ``keep``: the refiner may run more than once (a trial first)."""
-        rows = tally_scope(self.analytics, family, unit, since, until)  # stored rows, decoded a tally at a time when read
-        internal = self.rules.release(rows, by, k, period)
-        rel = internal.published()  # what the analyst receives, and all the region rule reads
-        if "period" in by:  # a cut period would be published as a whole one
-            require_whole_periods(since, until, rel.level.time)
-        if not rel.rows:
-            return rel, None  # a population under k: nothing listed, nothing recorded
-        # even a release of suppressed cells only is recorded: it tells that each holds a fact
-        keys, check = self.rules.cells(internal, rows, family, keep=keep)
-        query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
-        at = self.clock().astimezone(UTC).isoformat()
-        return rel, PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check,
-                                   viewer.role.value)
-
-    def _build_and_record(
-        self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
-        since: str | None, until: str | None,
-    ) -> Release:
-        batch = _BATCH.get()
-        # kept: the refiner runs more than once (a trial first, the calendar's trials)
-        rel, item = self._build(viewer, family, by, unit, period, k, since, until,
-                                keep=batch is not None or self.calendar is not None)
-        if item is None:
-            return rel
-        if batch is None:
-            self.calendar_releases.check(viewer, item, [])
-            self._record([item])
-        else:  # checked now as it will be recorded (after the command's earlier releases), written at the end
-            self._record([*batch, item], commit=False)
-            self.calendar_releases.check(viewer, item, batch)
-            batch.append(item)
-        return rel
+        return self.releases.exact(actor, family, by, unit, period, k, since, until)
 
     # --- the release calendar (``calendar_releases.py``) ------------------------------------------
 
@@ -394,7 +202,7 @@ class AnalystService:
                 planned[family].append(by)
         plan = []
         for family, shapes in planned.items():
-            fk = release_k(self, family, k)
+            fk = self.releases.k(family, k)
             for by in shapes:
                 status, _, why = attempt_release(self, actor, family, by, unit, grain, fk, since, until).partition(": ")
                 plan.append({"family": family, "by": ",".join(by), "period": str(period), "since": since,
@@ -447,7 +255,7 @@ class AnalystService:
         """Activity indicators per metric (and period, unit), released under the same rules."""
         actor, by, unit, period, since, until = checked_query(self.grants, viewer, "activity", by, unit, period, since, until,
                                                               "release activity indicators")
-        return self._exact(actor, "activity", by, unit, period, k, since, until)
+        return self.releases.exact(actor, "activity", by, unit, period, k, since, until)
 
     @grant_checked
     def testimonials(
@@ -464,7 +272,7 @@ class AnalystService:
         under the same rules as signals; the texts never reach this release."""
         actor, by, unit, period, since, until = checked_query(self.grants, viewer, "testimonial", by, unit, period, since, until,
                                                               "release testimonial ratings")
-        return self._exact(actor, "testimonial", by, unit, period, k, since, until)
+        return self.releases.exact(actor, "testimonial", by, unit, period, k, since, until)
 
     @grant_checked
     def trends(
@@ -478,7 +286,7 @@ class AnalystService:
 
 
 __all__ = ["DEFAULT_BY", "DEFAULT_PERIOD", "FAMILY_DIMENSIONS", "MAX_K", "PERIODS", "AnalystService", "AnalyticsPort",
-           "PendingRelease", "ReleaseRules"]
+           "PendingDpLeaf", "PendingRelease", "ReleaseRules"]
 
 
 # --- the checks and reads a release is made of (module functions: the service above calls them) ---
@@ -500,16 +308,6 @@ def checked_query(
     return actor, by, unit, period, since, until
 
 
-def tally_scope(analytics: AnalyticsPort, family: str, unit: str | None, since: str | None, until: str | None) -> list[TallyRow]:
-    """The tallies a query reads, as stored rows (decoded as they are read: ``anonymity.Tallies``)."""
-    analytics.catch_up()
-    rows: list[TallyRow] = analytics.view.tally_rows(family, since, until)
-    if unit:
-        below = unit.rstrip("/") + "/"
-        rows = [r for r in rows if r[3] == unit or r[3].startswith(below)]  # r[3]: the tally's unit
-    return rows
-
-
 def attempt_release(
     self: AnalystService, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
     since: str | None, until: str | None,
@@ -519,35 +317,21 @@ def attempt_release(
 
     def attempt() -> str:
         try:
-            _rel, item = self._build(viewer, family, by, unit, period, k, since, until, keep=self.calendar is not None)
+            _rel, item = self.releases.build(viewer, family, by, unit, period, k, since, until, keep=self.calendar is not None)
         except PeriodCut as cut:
             return f"cut: the rules coarsen it to {cut.grain}s; ask over whole {cut.grain}s"
         if item is None:
             return "empty: fewer than k persons, nothing to release"
         try:
-            self._record([*(_BATCH.get() or []), item], commit=False)
-            self.calendar_releases.check(viewer, item, list(_BATCH.get() or []))
+            self.releases.record([*(_BATCH.get() or []), item], commit=False)
+            self.releases.check_calendar(viewer, item, list(_BATCH.get() or []))
         except CalendarReserved as reserved:
             return f"reserved: {reserved.reason}"
         except DisclosureRisk:
             return "closed: refused by the region rule, given the earlier releases"
         return "releasable"
 
-    return self._until_fresh(attempt, "releases kept being published while this plan was made; ask again")
-
-
-def release_k(service: AnalystService, family: str, k: int | None) -> int:
-    """The k of a release: never lowered below the deployment's floor nor the k of any earlier release
-    of ``family`` (this command's included); None means that floor."""
-    pending = _BATCH.get() or []  # the releases of this command so far count as earlier ones
-    floor = max([service.k_min, *(e["k"] for e in service.analytics.view.ledger(family)),
-                 *(p.internal.policy.k for p in pending if p.family == family)])
-    if k is not None:
-        require_int(k, "k", MIN_K, MAX_K)
-        if k < floor:
-            raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
-                                    "floor, or an earlier release's k): ask with k >= that, or leave k out")
-    return floor if k is None else k
+    return self.releases.until_fresh(attempt, "releases kept being published while this plan was made; ask again")
 
 
 def private_release(

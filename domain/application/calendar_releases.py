@@ -2,8 +2,9 @@
 once, at tick or at a closed period's first note, then read back), and the reservation that refuses
 an exploratory exact release which would make the open period's calendar unreleasable.
 
-A collaborator of :class:`~engagement_tracker.domain.application.analysts.AnalystService` (its
-``calendar_releases``), handed the service: it builds and records releases through it.
+A collaborator of the release writer (``release_writer.ReleaseWriter``: ``app.analysts.releases``), which
+it is handed: it builds, tries and records releases through the writer's public methods, the same ones
+the analyst service calls.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from engagement_tracker.domain.release_calendar import Shape, parse_shape, shape
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.windows import period_label, period_window, widened
 
-#: The analyst service (``analysts.AnalystService``) and a release it built (``analysts.PendingRelease``):
+#: The release writer (``release_writer.ReleaseWriter``) and a release it built (``release_writer.PendingRelease``):
 #: named loosely here, so that this module does not import the one that imports it.
-AnalystService = Any
+ReleaseWriter = Any
 PendingRelease = Any
 Release = Any
 
@@ -63,9 +64,10 @@ def ask_widening(ask: Callable[[str, str], Release], since: str, until: str,
 
 
 class CalendarReleases:
-    """``AnalystService.calendar_releases``: what the release calendar asks of the analyst service."""
+    """``app.analysts.calendar_releases``: what the release calendar asks of the release writer."""
 
-    def __init__(self, service: AnalystService, batch: ContextVar[Any]) -> None:
+    def __init__(self, service: ReleaseWriter, batch: ContextVar[Any]) -> None:
+        #: The release writer: every release built, tried and recorded through it.
         self.service = service
         #: The service's running command's releases (reset while the calendar records its own).
         self.batch = batch
@@ -76,10 +78,10 @@ class CalendarReleases:
         floor's k or ``k`` if higher (the k of a release asked before it)."""
         family, by = shape
         grain = "quarter" if kind == "year" else "month"
-        k = max(k, self.service._k(family, None))
+        k = max(k, self.service.k(family, None))
         for _ in range(3):
             try:
-                return self.service._build(actor, family, by, None, grain, k, since, until, keep=True)[1]
+                return self.service.build(actor, family, by, None, grain, k, since, until, keep=True)[1]
             except PeriodCut as cut:
                 since, until = widened(since, until, cut.grain)
         return None
@@ -108,18 +110,18 @@ class CalendarReleases:
             if not calendar:
                 continue
             try:
-                self.service._record([*before, *calendar, item], commit=False)
+                self.service.record([*before, *calendar, item], commit=False)
                 continue
             except CalendarReserved:
                 raise
             except DisclosureRisk:
                 pass
-            self.service._record([*before, item], commit=False)  # refused by itself: the region rule's own refusal
-            floor = self.service._k(item.family, None)
+            self.service.record([*before, item], commit=False)  # refused by itself: the region rule's own refusal
+            floor = self.service.k(item.family, None)
             if k > floor:  # its k would raise the floor the calendar's releases are made at
                 at_floor = [c for c in (self._calendar_item(actor, s, since, until, kind) for s in shapes) if c]
                 try:
-                    self.service._record([*before, *at_floor], commit=False)
+                    self.service.record([*before, *at_floor], commit=False)
                 except DisclosureRisk:
                     pass
                 else:
@@ -127,14 +129,14 @@ class CalendarReleases:
             kept: list[PendingRelease] = []
             for c in calendar:  # the calendar shapes still releasable without this release
                 try:
-                    self.service._record([*before, *kept, c], commit=False)
+                    self.service.record([*before, *kept, c], commit=False)
                 except DisclosureRisk:
                     continue
                 kept.append(c)
             if not kept:  # the rules refuse each of the calendar's shapes already: nothing left to reserve
                 continue
             try:
-                self.service._record([*before, *kept, item], commit=False)
+                self.service.record([*before, *kept, item], commit=False)
             except DisclosureRisk:
                 self._reserved(label, kind, kept, "")
 
@@ -183,7 +185,7 @@ class CalendarReleases:
         family, by = parse_shape(name)
         grain = "quarter" if kind == "year" else "month"
         rel, refused, coarsened = ask_widening(
-            lambda a, b: self.service._exact(actor, family, by, None, grain, None, a, b), since, until)
+            lambda a, b: self.service.exact(actor, family, by, None, grain, None, a, b), since, until)
         return CalendarSection(name, rel, refused, coarsened)
 
     def _section_document(self, section: CalendarSection) -> dict[str, Any]:

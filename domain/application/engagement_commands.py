@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -21,6 +22,7 @@ from engagement_tracker.domain.application.templates import latest_template
 from engagement_tracker.domain.application.views import EngagementReads
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
+from engagement_tracker.domain.engagement_record import EngagementRecord
 from engagement_tracker.domain.errors import (
     InvalidInput,
 )
@@ -34,17 +36,51 @@ from engagement_tracker.domain.vocabulary import (
 R = TypeVar("R")
 
 
-class EngagementService(EngagementReads):
+class EngagementService:
     """Every engagement step: ``app.engagements.<step>(engagement_id, actor, ...)``, and the reads.
 
     Permission and state are checked before any text is sealed; text is sealed under the
     coachee's key; a team engagement takes and frees a slot in the coach's load atomically.
+    The reads are ``EngagementReads``'s (``views.py``), composed, not inherited: ``app.engagements.reads``.
     """
 
     def __init__(self, path: CommandPath) -> None:
-        super().__init__(path)
+        self.path = path
+        #: The role-filtered reads (``views.EngagementReads``), on the same command path.
+        self.reads = EngagementReads(path)
         #: The coaches' team loads: a slot taken at opening, freed in the same save as the end.
         self.loads = CoachLoads(path)
+
+    # --- reads (``views.EngagementReads``) --------------------------------------------------------
+
+    def get(self, engagement_id: object, version: int | None = None) -> Engagement:
+        """The aggregate itself (for embedding code and tests; carries sealed values only)."""
+        return self.reads.get(engagement_id, version)
+
+    def record(self, engagement_id: object, version: int | None = None) -> EngagementRecord:
+        """The engagement and the content its events carry, folded up to ``version``; sealed values only."""
+        return self.reads.record(engagement_id, version)
+
+    def ids(self) -> Iterator[UUID]:
+        """Every engagement id, in the order they were opened."""
+        return self.reads.ids()
+
+    def view(self, engagement_id: object, viewer: Actor) -> dict[str, Any]:
+        """The engagement as ``viewer`` may see it (:meth:`views.EngagementReads.view`); a refused read
+        raises NotPermitted."""
+        return self.reads.view(engagement_id, viewer)
+
+    def timeline(self, engagement_id: object, viewer: Actor) -> list[dict[str, Any]]:
+        """The engagement's events as ``viewer`` may see them (:meth:`views.EngagementReads.timeline`)."""
+        return self.reads.timeline(engagement_id, viewer)
+
+    def coach_hours(self, viewer: Actor, coach: object = None) -> dict[str, Any]:
+        """A coach's ICF hours log (see :func:`coach_hours.hours_log`)."""
+        return self.reads.coach_hours(viewer, coach)
+
+    def testimonial_quotes(self, viewer: Actor, k: int | None = None) -> list[dict[str, Any]]:
+        """For analysts: quotable testimonials by quarter (see :func:`testimonial_commands.quotes`)."""
+        return self.reads.testimonial_quotes(viewer, k)
 
     def coach_load(self, viewer: Actor, coach: object = None) -> dict[str, Any]:
         """A coach's active team engagements against the capacity policy: a coach reads their own

@@ -11,7 +11,7 @@ import functools
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -257,11 +257,15 @@ class EngagementTracker(CommandPath):
         return state
 
     def tick(self, now: datetime | None = None, on_progress: Callable[[int, int], None] | None = None,
-             ) -> list[dict[str, Any]]:
+             ) -> CommandResult[list[dict[str, Any]]]:
         """Record every deadline that fell due by ``now`` (default: the clock), exactly once.
 
-        Returns what was recorded now: kind, id, deadline, due_at. Running it again records
-        nothing new. It also queues the reminders due within 24 hours, once each (``app.reminders``),
+        Returns its outcome, as every command does: ``value`` lists what was recorded now (kind, id,
+        deadline, due_at), ``status`` is "recorded" when that is something and "already recorded" when
+        nothing new fell due (running it again records nothing new). Its command id is ``tick:`` and
+        ``now`` in UTC (``tick:20260301T000000.000000Z``), carried by every missed deadline it records,
+        so an auditor finds which tick recorded what. It also queues the reminders due within 24
+        hours, once each (``app.reminders``),
         applies the retention policy (``app.retention``: kind "engagement", deadline
         "retention:session_content"), and records the release calendar's releases of the period that
         closed last, once (``app.analysts.publish_calendar``; not in the rows returned, which are deadlines).
@@ -270,6 +274,7 @@ class EngagementTracker(CommandPath):
         now = self.now() if now is None else now
         if not isinstance(now, datetime) or now.tzinfo is None:
             raise InvalidInput("now", "expected a timezone-aware datetime")
+        command_id = "tick:" + now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         self.reminders.queue_due(now)  # before the deadlines are recorded: what falls due is reminded once
         system = Actor(SYSTEM_PARTY, Role.SYSTEM)
         recorded: list[dict[str, Any]] = []
@@ -301,10 +306,12 @@ class EngagementTracker(CommandPath):
                         )
                     return rows
 
-                recorded.extend(self.update(cls, agg_id, kind, record).value)
+                outcome = self.update(cls, agg_id, kind, record, command_id=command_id)
+                if outcome.recorded_now:  # else a tick at the same time, running beside this one, recorded them
+                    recorded.extend(outcome.value)
         if "analysts" in self._read_services:  # the release calendar's releases of the period that closed
             self.analysts.publish_calendar(system, now)  # (etrack releases calendar show lists the periods)
-        return recorded
+        return CommandResult(recorded, command_id, bool(recorded))
 
 
 __all__ = ["EngagementTracker"]

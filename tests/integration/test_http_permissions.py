@@ -73,6 +73,9 @@ def matrix(live: Live) -> list[tuple[str, str, dict[str, Any] | None, set[str]]]
         ("GET", f"/coach-hours?coach={live.parties['coach']}", None, {"coach", "auditor", "admin"}),
         ("GET", f"/coach-load?coach={live.parties['coach']}", None, {"coach", "admin"}),
         ("GET", "/testimonials/quotes", None, {"analyst", "admin"}),
+        ("GET", "/releases/plan?period=2026-Q2", None, {"analyst", "admin"}),
+        ("GET", "/releases/calendar", None, {"analyst", "admin"}),
+        ("GET", "/signals/dp-preview?epsilon=0.5", None, {"analyst", "admin"}),
         # writes: every caller but the allowed ones is refused, and nothing is written
         ("POST", "/parties", {"kind": "person", "name": "Pat"}, {"admin"}),
         ("POST", f"/parties/{stranger}/erase", None, {"admin"}),
@@ -91,6 +94,7 @@ def matrix(live: Live) -> list[tuple[str, str, dict[str, Any] | None, set[str]]]
          {"statement": "d", "metric": None, "value": None, "decided_on": "2026-10-16", "owner": str(demo_id("peer-1"))},
          cohort_people),
         ("POST", "/audit/checkpoints", None, org_readers),
+        ("PUT", "/releases/calendar", {"shapes": "activity:metric", "period": "quarter"}, {"admin"}),
     ]
 
 

@@ -17,13 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engagement_tracker.adapters.pages.charts import variance_band
+from engagement_tracker.adapters.pages.charts import readings_chart, variance_band
 from engagement_tracker.adapters.pages.cohort import cohort_dashboard, metric_panel, render_cohort
 from engagement_tracker.adapters.pages.engagement import engagement_report, render_engagement
 from engagement_tracker.adapters.pages.render import external_references, write_page
 from engagement_tracker.adapters.pages.synthesis import parse_period
 from engagement_tracker.domain import EngagementTracker, Role
+from engagement_tracker.domain.cohort_metrics import DriftRule, drifts
 from engagement_tracker.domain.errors import InvalidInput, NotPermitted, StoreError
+from engagement_tracker.domain.values import MetricReading
 from tests.pages_support import COACH_NOTE, COACHEE_ONLY, SHARED_OBJECTIVES, actor, dip_story, readings
 from tests.support import CohortCast, event_count, frame_cohort, granted, new_tracker
 
@@ -162,10 +164,37 @@ def test_metric_readings_light_up_with_target_and_band(tracker: EngagementTracke
 
 
 def test_the_band_is_drawn_from_previous_readings_only() -> None:
-    band = variance_band([10.0, 12.0, 11.0, 30.0])
+    band = variance_band([10.0, 12.0, 11.0, 30.0], DriftRule(window=3, z=2.0))
     assert band[:3] == [None, None, None]
     low, high = band[3] or (0, 0)
     assert low < 10 and 12 < high < 30  # 30 falls outside the band of the three before it
+
+
+def test_the_band_drawn_is_the_drift_rules_and_every_drift_the_view_reports_is_marked() -> None:
+    """The chart's band at each reading is the domain's (the last ``window`` readings, ``z``), so the points it
+    marks as drifts are exactly those ``cohort_metrics.drifts`` finds (issue #24, item 7)."""
+    rule = DriftRule(window=4, z=2.0)
+    values = [10.0, 12.0, 11.0, 13.0, 12.0, 30.0, 11.0, 12.0, 11.0, 12.0, 2.0, 12.0]
+    days = [date(2026, 1, 5) + timedelta(weeks=i) for i in range(len(values))]
+    read = [MetricReading("M1", v, d, 1) for d, v in zip(days, values, strict=True)]
+    found = drifts(read, rule)
+    assert [d["value"] for d in found] == [30.0, 2.0]
+    band = variance_band(values, rule)
+    outside = [v for v, b in zip(values, band, strict=True) if b is not None and not b[0] <= v <= b[1]]
+    assert outside == [d["value"] for d in found]  # the band drawn flags what the rule flags, no more
+    svg = readings_chart("M1", "lead time", list(zip(days, values, strict=True)), 72.0, rule,
+                         [(date.fromisoformat(d["read_on"]), d["value"]) for d in found])
+    labels = re.findall(r">([^<>]{1,60})</text>", svg)
+    assert labels.count("drift") == 2 and "drift (outside the band)" in labels
+    assert "band of previous readings (last 4, ±2σ)" in labels
+    quiet = readings_chart("M1", "lead time", list(zip(days, values, strict=True)), None, rule, [])
+    assert "drift" not in re.findall(r">([^<>]{1,60})</text>", quiet)
+
+
+def test_one_reading_is_shown_on_an_axis_of_days_not_of_empty_years() -> None:
+    svg = readings_chart("M1", "lead time", [(date(2026, 3, 9), 12.0)], 72.0)
+    ticks = [t for t in re.findall(r">([^<>]{1,40})</text>", svg) if re.fullmatch(r"\d{4}-\d{2}(-\d{2})?", t)]
+    assert ticks and all(t.startswith("2026-03") for t in ticks), ticks
 
 
 # --- the synthesis note's period -------------------------------------------------------------------

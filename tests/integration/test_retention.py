@@ -115,7 +115,7 @@ def test_the_frozen_0_1_0_store_under_a_policy_legacy_notes_are_recorded_and_hid
     pending = app.retention.pending(ADMIN, later)
     assert pending and all(row["due_now"] for row in pending)
     assert any(row["legacy_notes"] for row in pending)
-    erased = {r["id"] for r in app.tick(later) if r["deadline"] == "retention:session_content"}
+    erased = {r["id"] for r in app.tick(later).value if r["deadline"] == "retention:session_content"}
     assert erased == {row["engagement"] for row in pending}
     legacy_seen = 0
     for eid in erased:

@@ -98,7 +98,7 @@ class Calendar:
         if not items:
             return None
         try:
-            service._record(items, commit=False)
+            service.releases.record(items, commit=False)
         except DisclosureRisk:
             return False
         return True

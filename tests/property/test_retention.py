@@ -64,9 +64,9 @@ def test_tick_erases_exactly_the_session_content_past_retention(history: list[tu
     for d in days:
         now = start + timedelta(days=d)
         latest = now if latest is None else max(latest, now)
-        rows = [r for r in app.tick(now) if r["deadline"] == "retention:session_content"]
+        rows = [r for r in app.tick(now).value if r["deadline"] == "retention:session_content"]
         before = app.recorder.max_notification_id()
-        assert app.tick(now) == []  # a rerun records nothing, erases nothing twice
+        assert app.tick(now).value == []  # a rerun records nothing, erases nothing twice
         assert app.recorder.max_notification_id() == before
         for eid, texts in built:
             e = app.engagements.get(eid)

@@ -48,11 +48,11 @@ def test_ticking_in_any_order_records_each_deadline_exactly_once(history: dict, 
     expected = {("engagement", k) for k, _ in app.engagements.get(eid).due_deadlines(latest)} | {
         ("cohort", k) for k, _ in app.cohorts.get(cid).due_deadlines(latest)}
 
-    recorded = [row for t in times for row in app.tick(t)]
+    recorded = [row for t in times for row in app.tick(t).value]
     counts = Counter((r["kind"], r["deadline"]) for r in recorded)
     assert set(counts) == expected
     assert all(n == 1 for n in counts.values())
     for t in times:
-        assert app.tick(t) == []
+        assert app.tick(t).value == []
     assert set(app.engagements.get(eid).missed) == {k for kind, k in expected if kind == "engagement"}
     app.close()

@@ -74,17 +74,17 @@ def test_tick_records_each_missed_deadline_once(tracker) -> None:
     drive(tracker, cast, eid, "accompaniment.in_progress")
     tracker.engagements.commit_action(eid, cast.coachee, "pair on incidents", START + timedelta(days=30))
     started = tracker.engagements.get(eid).accompaniment_started_at
-    assert tracker.tick(started + timedelta(days=1)) == []
+    assert tracker.tick(started + timedelta(days=1)).value == []
 
     later = datetime(2026, 6, 1, tzinfo=UTC)
     first = tick_at(tracker, later)
     assert sorted(r["deadline"] for r in first) == [
         "action:A1", "contract_end:2026-05-05", "off_track:2026-01-01", "quarterly_review:1"]
     before = event_count(tracker)
-    assert tracker.tick(later) == [] and tracker.tick(later + timedelta(minutes=5)) == []
+    assert tracker.tick(later).value == [] and tracker.tick(later + timedelta(minutes=5)).value == []
     assert event_count(tracker) == before
     tracker.engagements.hold_quarterly_review(eid, cast.sponsor, later.date(), False, coaches_added=1)
-    assert [r["deadline"] for r in tracker.tick(started + timedelta(days=183))] == ["quarterly_review:2"]
+    assert [r["deadline"] for r in tracker.tick(started + timedelta(days=183)).value] == ["quarterly_review:2"]
     view = tracker.engagements.view(eid, cast.coach)
     assert set(view["missed_deadlines"]) == {"action:A1", "contract_end:2026-05-05", "off_track:2026-01-01",
                                              "quarterly_review:1", "quarterly_review:2"}
@@ -92,12 +92,30 @@ def test_tick_records_each_missed_deadline_once(tracker) -> None:
     assert {row["role"] for row in timeline if row["event"] == "DeadlineMissed"} == {"system"}
 
 
+def test_tick_returns_its_outcome_and_its_command_id_marks_what_it_recorded(tracker) -> None:
+    from engagement_tracker.domain.command_ids import command_id_of
+
+    cast = Cast.register(tracker, team=True)
+    eid = open_engagement(tracker, cast)
+    drive(tracker, cast, eid, "accompaniment.in_progress")
+    at = datetime(2026, 6, 1, 9, 30, tzinfo=UTC)
+    done = tracker.tick(at)
+    assert (done.status, done.command_id) == ("recorded", "tick:20260601T093000.000000Z")
+    assert done.value and {r["id"] for r in done.value} == {str(eid)}
+    missed = [e for e in tracker.events.get(eid) if type(e).__name__ == "DeadlineMissed"]
+    assert len(missed) == len(done.value)
+    assert {command_id_of(e) for e in missed} == {done.command_id}
+    again = tracker.tick(at)
+    assert (again.status, again.value, again.command_id) == ("already recorded", [], done.command_id)
+    assert "already recorded" in again.describe()
+
+
 def test_a_completed_action_is_not_overdue(tracker, cast) -> None:
     eid = open_engagement(tracker, cast)
     drive(tracker, cast, eid, "accompaniment.in_progress")
     key = tracker.engagements.commit_action(eid, cast.coachee, "do it", START + timedelta(days=30)).value
     tracker.engagements.complete_action(eid, cast.coachee, key)
-    assert [r["deadline"] for r in tracker.tick(datetime(2026, 3, 1, tzinfo=UTC))] == ["off_track:2026-01-01"]
+    assert [r["deadline"] for r in tracker.tick(datetime(2026, 3, 1, tzinfo=UTC)).value] == ["off_track:2026-01-01"]
 
 
 def test_cohort_deadlines_feedback_and_cycle_weeks(tracker) -> None:
@@ -110,10 +128,10 @@ def test_cohort_deadlines_feedback_and_cycle_weeks(tracker) -> None:
     c.end_experiment(cid, m[0], "E1")
     ended = c.get(cid).experiments["E1"].ended_at
     c.complete_checkpoint(cid, m[0], 1)
-    assert tracker.tick(ended + timedelta(hours=71)) == []
-    rows = tracker.tick(ended + timedelta(days=15))
+    assert tracker.tick(ended + timedelta(hours=71)).value == []
+    rows = tracker.tick(ended + timedelta(days=15)).value
     assert sorted(r["deadline"] for r in rows) == ["cycle_week:2", "feedback:E1"]
-    assert tracker.tick(ended + timedelta(days=15)) == []
+    assert tracker.tick(ended + timedelta(days=15)).value == []
 
 
 def test_a_dip_during_accompaniment_is_a_learning_dip_not_a_failure(tracker, cast) -> None:
