@@ -23,6 +23,7 @@ from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from engagement_tracker.adapters import store_files
+from engagement_tracker.adapters.release_leaves import ReleaseLeaves
 from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC
 from engagement_tracker.adapters.storage import (
     StoreConfig,
@@ -345,16 +346,30 @@ def _view(app: EngagementTracker, cls: type[V]) -> V:
 
 
 def audit_trail(app: EngagementTracker, view: AuditTrailView | None = None) -> AuditTrail:
-    """The audit trail of the app's store, kept in ``view`` (else the backend's, created if needed)."""
+    """The audit trail of the app's store, kept in ``view`` (else the backend's, created if needed); its
+    verification compares the release ledger with the releases logged (``adapters/release_leaves.py``)."""
     backend = read_model_backend(app)
-    return AuditTrail(view if view is not None else _view(app, backend.audit_view),
-                      backend.records)
+    trail = AuditTrail(view if view is not None else _view(app, backend.audit_view), backend.records)
+    trail.release_log = ReleaseLeaves(app.mapper, app.recorder,
+                                      ledger=lambda: _view(app, backend.analytics_view).ledger_rows())
+    return trail
+
+
+def release_leaves(app: EngagementTracker) -> ReleaseLeaves:
+    """The store's release log: each recorded release's event, written in the ledger's transaction."""
+    return ReleaseLeaves(app.mapper, app.recorder)
+
+
+def _logging(app: EngagementTracker, view: AnalyticsView) -> AnalyticsView:
+    """``view``, writing each release it records into the store's release log (a leaf of the audit log)."""
+    view.release_leaves = release_leaves(app)
+    return view
 
 
 def analytics(app: EngagementTracker, view: AnalyticsView | None = None) -> Analytics:
     """The analysts' facts of the app's store, kept in ``view`` (else the backend's, created if needed)."""
     backend = read_model_backend(app)
-    return _reading(app, Analytics(view if view is not None else _view(app, backend.analytics_view),
+    return _reading(app, Analytics(_logging(app, view if view is not None else _view(app, backend.analytics_view)),
                                    backend.records))
 
 
@@ -379,7 +394,7 @@ def read_models(app: EngagementTracker) -> list[TrackedProjection[Any]]:
     """Every projection of the app's store, sharing one reader: a page is decoded once for all."""
     backend = read_model_backend(app)
     return [AuditTrail(_view(app, backend.audit_view), backend.records),
-            Analytics(_view(app, backend.analytics_view), backend.records),
+            Analytics(_logging(app, _view(app, backend.analytics_view)), backend.records),
             Directory(_view(app, backend.directory_view), backend.records)]
 
 

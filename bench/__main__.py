@@ -27,7 +27,7 @@ from typing import Any
 from bench.imports import bench_imports
 from bench.measure import cost_row, rounds_of
 from bench.record import bench_record, granted
-from bench.releases import bench_releases, forget_releases
+from bench.releases import bench_release_leaves, bench_releases, forget_releases
 from bench.scale import bench_scale, scale_point
 from bench.startup import bench_startup
 from bench.store import bench_bulk, bench_rebuild, bench_replay, bench_verify, build_store
@@ -125,6 +125,7 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
             app.close()
             results.extend(bench_releases(small_dir / "store.sqlite", small_dir, [20, 200] if quick else [100, 1_000],
                                           3 if quick else 9, granted))
+            results.extend(bench_release_leaves(small_dir / "store.sqlite", small_dir, 5 if quick else 15, granted))
         pg = os.environ.get("ETRACK_BENCH_POSTGRES_URL")
         if pg and "postgresql" in chosen:
             results.extend(postgres_figures(pg, directory, quick, 2_000 if quick else 20_000))

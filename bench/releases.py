@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.measure import cost_row
+from bench.measure import cost_row, rounds_of
 from engagement_tracker.adapters import bootstrap, open_tracker
 from engagement_tracker.domain import Actor, DisclosureRisk, EngagementTracker, InvalidInput, Role
 
@@ -116,3 +116,39 @@ def bench_releases(store: Path, directory: Path, counts: list[int], rounds: int,
                                  "the same query on a fresh ledger", target,
                                  refused=refused[(shape, n)], refused_fresh=refused[(shape, 0)]))
     return rows
+
+
+def bench_release_leaves(store: Path, directory: Path, rounds: int,
+                         granted: Callable[[EngagementTracker, str, Role], Actor]) -> list[dict[str, Any]]:
+    """The cost of logging a release (its event, a leaf of the audit log, written in the ledger's transaction):
+    the same window release on two copies of one store, one whose view logs it and one whose view does not
+    (``release_leaves`` None, as before the log), in turn; each copy forgets its releases before it is timed."""
+    paths = {arm: directory / f"leaves-{arm}.sqlite" for arm in ("logged", "unlogged")}
+    apps: dict[str, EngagementTracker] = {}
+    try:
+        for arm, path in paths.items():
+            _copy(store, path)
+            apps[arm] = open_tracker(f"sqlite:///{path}")
+        analysts = {arm: granted(app, "Analyst", Role.ANALYST) for arm, app in apps.items()}
+        services = {arm: bootstrap.analyst_service(app) for arm, app in apps.items()}
+        services["unlogged"].analytics.view.release_leaves = None
+        months, _ = _scope(apps["logged"])
+        query = {"by": ["theme", "period"], "period": "month", "since": months[0], "until": months[0]}
+        for service in services.values():
+            service.analytics.catch_up()
+
+        def arm(name: str) -> Callable[[], None]:
+            def run() -> None:
+                services[name].summary(analysts[name], **query)  # type: ignore[arg-type]
+            return run
+
+        def fresh() -> None:
+            for app in apps.values():
+                forget_releases(app)
+
+        t = rounds_of({"logged": arm("logged"), "unlogged": arm("unlogged")}, rounds, before=fresh)
+    finally:
+        for app in apps.values():
+            app.close()
+    return [cost_row("release/logged", f"a window release ({months[0]}) recorded with its leaf of the audit log",
+                     1, t["logged"], t["unlogged"], "the same release recorded without its leaf", "<= 1.5")]

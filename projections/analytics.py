@@ -27,7 +27,7 @@ from eventsourcing.persistence import Tracking
 from engagement_tracker.domain.access import (
     GrantGuard,
 )
-from engagement_tracker.domain.application.analysts import MAX_K, AnalystService, PendingRelease
+from engagement_tracker.domain.application.analysts import MAX_K, AnalystService, PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, DIMENSIONS, FAMILY_DIMENSIONS, PERIODS
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
@@ -58,6 +58,7 @@ from engagement_tracker.projections.regions import (
     released_keys,
     touch,
 )
+from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.testimonials import TESTIMONIALS, testimonial_facts
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.weak_signals import Source, concerns, signal_facts, update_sources
@@ -76,6 +77,13 @@ class AnalyticsView(View):
 
     #: Fine cells read, refined and written at a time while a release is recorded (a test sets it small).
     release_page: int = RELEASE_PAGE
+    #: Writes each recorded release's event (its leaf of the audit log) in the ledger's transaction
+    #: (``adapters/release_leaves.ReleaseLeaves``, handed in by bootstrap); None: releases are not logged.
+    release_leaves: Any = None
+
+    @abstractmethod
+    def ledger_rows(self) -> dict[int, LedgerRow]:
+        """Every release of the ledger by id, with its released cells (what the audit check compares)."""
 
     @abstractmethod
     def append(
@@ -150,8 +158,9 @@ class AnalyticsView(View):
         """The recorded answer (JSON) to a differentially private query on given data, if any."""
 
     @abstractmethod
-    def record_dp_answer(self, key: str, document: str) -> str:
-        """Record an answer unless one is recorded under ``key`` already; returns the one recorded."""
+    def record_dp_answer(self, key: str, document: str, leaf: PendingDpLeaf | None = None) -> str:
+        """Record an answer unless one is recorded under ``key`` already; returns the one recorded. A new
+        answer's release is logged in the same transaction (``leaf``, when :attr:`release_leaves` is set)."""
 
 
 class Analytics(TrackedProjection[AnalyticsView]):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -219,7 +220,40 @@ def check_bundle(bundle: dict[str, Any], trusted: Ed25519PublicKey) -> list[str]
             problems.append(f"{where}: its inclusion proof does not lead to the signed root")
         if e.get("aggregate_id") != bundle.get("aggregate_id") or e.get("version") != n + 1:
             problems.append(f"{where}: expected version {n + 1} of {bundle.get('aggregate_id')}")
+        problems.extend(f"{where}: {p}" for p in _state_problems(e))
+    for part in ("grants", "budget"):  # a release bundle's access history (who could) and budget, proven alike
+        inner = bundle.get(part)
+        if isinstance(inner, dict):
+            problems.extend(f"{part}: {p}" for p in check_bundle(inner, trusted))
     return problems
+
+
+#: A released record's fields that its stored state (plain JSON) must hold as the bundle states them.
+RELEASE_STATE_FIELDS = ("release", "answer", "family", "privacy", "by", "unit", "period", "since", "until", "level", "k",
+                        "epsilon", "rows", "rows_sha256")
+
+
+def _state_problems(entry: dict[str, Any]) -> list[str]:
+    """A bundle entry's stored ``state`` (base64, when given) must hash to its ``state_sha256``, and the
+    release fields it states (``release``, when given) must be those the state holds (when the state is
+    plain JSON; encrypted or compressed states prove their digest only)."""
+    if "state" not in entry:
+        return []
+    try:
+        state = base64.b64decode(str(entry["state"]), validate=True)
+    except (binascii.Error, ValueError):
+        return ["its state is not base64"]
+    if hashlib.sha256(state).hexdigest() != entry.get("state_sha256"):
+        return ["its stored state does not hash to its state_sha256"]
+    stated = entry.get("release")
+    if not isinstance(stated, dict):
+        return []
+    try:
+        held = json.loads(state)
+    except (UnicodeDecodeError, ValueError):
+        return []  # an encrypted or compressed state: its digest is what the leaf proves
+    differ = [name for name in RELEASE_STATE_FIELDS if held.get(name) != stated.get(name)]
+    return [f"the release it states differs from the stored record in {', '.join(differ)}"] if differ else []
 
 
 # --- c2sp.org/tlog-proof: one record's offline proof, in the standard's text form ----------------

@@ -10,9 +10,10 @@ stored records as bytes.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
+from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -48,6 +49,7 @@ from engagement_tracker.projections.audit_proofs import (
 )
 from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
+from engagement_tracker.projections.release_ledger import LedgerRow, LoggedRelease, check_ledger
 from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_contents
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
@@ -90,6 +92,22 @@ class AuditTrailView(View):
     @abstractmethod
     def head(self) -> AuditEntry | None:
         """The last entry."""
+
+
+class ReleaseSource(Protocol):
+    """The releases logged in the store, and the release ledger (``adapters/release_leaves.ReleaseLeaves``)."""
+
+    def logged(self) -> Iterator[LoggedRelease]:
+        """Every ``ReleaseLog.Released`` in store order, with its position."""
+        ...
+
+    def stored_states(self, analyst: UUID) -> dict[int, bytes]:
+        """An analyst's release log as stored: version -> state bytes."""
+        ...
+
+    def ledger(self) -> Mapping[int, LedgerRow]:
+        """Every row of the release ledger, by id."""
+        ...
 
 
 class StoredRecords(StoredEvents, Protocol):
@@ -139,6 +157,9 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
 
     name = TRAIL_NAME
     events: StoredRecords
+    #: The releases logged in the store and the release ledger (``adapters/release_leaves.ReleaseLeaves``,
+    #: handed in by bootstrap): verify compares them. None: no release is listed or checked.
+    release_log: ReleaseSource | None = None
 
     def __init__(self, view: AuditTrailView, events: StoredRecords) -> None:
         super().__init__(view, events)
@@ -165,6 +186,14 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
     def stored_tree(self) -> StoredTree:
         self.tree_size()
         return StoredTree(self.view)
+
+    def releases(self) -> Iterator[LoggedRelease]:
+        """Every release logged in the store (``ReleaseLog.Released``), in store order, with its position."""
+        return self.release_log.logged() if self.release_log is not None else iter(())
+
+    def release_states(self, analyst: UUID) -> dict[int, bytes]:
+        """An analyst's release log as stored: version -> the state bytes its leaves cover."""
+        return self.release_log.stored_states(analyst) if self.release_log is not None else {}
 
     def stored_records(self) -> Iterator[StoredRecord]:
         """Every stored record, as stored: positions below 1 included."""
@@ -217,6 +246,9 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         if sealed is not None:
             report.sealed = sealed.checked
             report.faults.extend(sealed.faults)
+        if self.release_log is not None:  # the release ledger's rows against their leaves
+            ledger_faults, _predating = check_ledger(self.release_log.logged(), self.release_log.ledger())
+            report.faults.extend(ledger_faults)
         return report
 
 

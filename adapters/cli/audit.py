@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from uuid import UUID
 
 import click
 
@@ -176,8 +177,38 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
     sys.exit(0 if report["ok"] else 1)
 
 
+@audit.command("releases")
+@ACTOR
+@click.option("--analyst", default=None, help="only this analyst's releases (a party id), with their access history")
+@click.option("--since", default=None, help="released on or after this ISO date or time")
+@click.option("--until", default=None, help="released before this ISO date or time")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.pass_context
+def audit_releases(ctx: click.Context, actor: str, analyst: str | None, since: str | None, until: str | None,
+                   fmt: str) -> None:
+    """List every release logged in the audit log: who, when, shape, k and the digest of its rows."""
+    with reader(ctx) as app, refusals():
+        viewer = parse_actor(actor)
+        rows = audit_service(app).releases(viewer, analyst, since, until)
+        emit_rows(rows, fmt, "Releases in the audit log", RELEASE_COLUMNS)
+        if analyst is not None:  # who could: that party's grants, beside what they released
+            party = str(UUID(analyst))  # a party id: the service refused anything else
+            history = [r for r in app.access.history(viewer) if r["party"] == party]
+            if fmt == "table":
+                emit_rows(history, fmt, f"Access history of {analyst}", ("at", "change", "role", "party", "by"))
+            else:
+                err.print(f"access history of {analyst}: " + "; ".join(f"{h['at']} {h['change']} {h['role']}"
+                                                                       for h in history))
+
+
+RELEASE_COLUMNS = ("position", "release", "answer", "released_at", "analyst", "family", "privacy", "by", "unit", "period",
+                   "since", "until", "level", "k", "epsilon", "rows", "rows_sha256")
+
+
 @audit.command("prove")
 @click.argument("aggregate_id")
+@click.option("--releases", is_flag=True, help="AGGREGATE_ID is an analyst's party id: prove every release they made, "
+              "and the access register's records (who could)")
 @ACTOR
 @click.option("--checkpoint", "checkpoint_path", default=None, type=click.Path(exists=True, dir_okay=False),
               help="prove against this checkpoint (else sign a new one with --key)")
@@ -187,14 +218,17 @@ def audit_verify(ctx: click.Context, actor: str, checkpoint_path: str | None, pu
               help="one JSON bundle, or a directory of c2sp.org/tlog-proof files (<index>.tlog-proof, one a record)")
 @click.option("--out", "out_path", required=True, type=click.Path(), help="the bundle (JSON) or the directory")
 @click.pass_context
-def audit_prove(ctx: click.Context, aggregate_id: str, actor: str, checkpoint_path: str | None,
+def audit_prove(ctx: click.Context, aggregate_id: str, releases: bool, actor: str, checkpoint_path: str | None,
                 key_path: str | None, origin: str, fmt: str, out_path: str) -> None:
-    """Write an offline bundle: every record of one engagement or cohort with its inclusion proof."""
+    """Write an offline bundle: every record of one engagement or cohort with its inclusion proof (--releases:
+    every release of one analyst, and the access register)."""
     with refusals():
         checkpoint = read_checkpoint(checkpoint_path) if checkpoint_path else None
         key = load_signing_key(signing_key_path(ctx, key_path)) if checkpoint is None else None
     with reader(ctx) as app, refusals():
-        bundle = audit_service(app).prove(parse_actor(actor), aggregate_id, checkpoint, key, origin)
+        service = audit_service(app)
+        bundle = (service.prove_releases(parse_actor(actor), aggregate_id, checkpoint, key, origin) if releases
+                  else service.prove(parse_actor(actor), aggregate_id, checkpoint, key, origin))
         if fmt == "json":
             write_out(out_path, json.dumps(bundle, indent=2) + "\n")
         else:

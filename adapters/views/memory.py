@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.popo import POPOTrackingRecorder
 
 from engagement_tracker.domain.access import GrantGuard
-from engagement_tracker.domain.application.analysts import PendingRelease
+from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView
 from engagement_tracker.projections.anonymity import Fact, Tally, TallyRow, tally, tally_row
@@ -23,6 +23,7 @@ from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block
+from engagement_tracker.projections.release_ledger import LedgerRow, level_text
 from engagement_tracker.projections.weak_signals import Source
 
 
@@ -153,6 +154,18 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
                 raise
             if not commit:  # a trial: everything as it was
                 self._parts, self._regions, self._region_family, self._ledger = kept
+            elif self.release_leaves is not None and ids:  # under the store's lock, as the ledger: both or neither
+                recorder = self.release_leaves.recorder
+
+                def version_of(log_id: Any) -> int:
+                    last = recorder.select_events(log_id, desc=True, limit=1)
+                    return int(last[0].originator_version) if last else 0
+
+                try:
+                    recorder.insert_events(self.release_leaves.events(items, ids, version_of))
+                except BaseException:
+                    self._parts, self._regions, self._region_family, self._ledger = kept
+                    raise
             return ids
 
     def _record_one(self, item: PendingRelease) -> int:
@@ -171,9 +184,17 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
             self._regions.pop(sig, None)
         self._regions.update((b.sig, b) for b in put)
         self._region_family.update((b.sig, family) for b in put)
-        self._ledger.append({"family": family, "query": item.query, "rows": item.internal.published().rows,
-                             "k": item.internal.policy.k})
+        rel = item.internal
+        self._ledger.append({"family": family, "query": item.query, "rows": rel.published().rows,
+                             "k": rel.policy.k, "at": item.at, "analyst": item.analyst,
+                             "level": level_text(rel.level.time, rel.level.unit_depth), "total": rel.total})
         return len(self._ledger)
+
+    def ledger_rows(self) -> dict[int, LedgerRow]:
+        with self._database_lock:
+            return {n: LedgerRow(n, r["at"], r["analyst"], r["family"], dict(r["query"]), r["k"], r["level"], r["total"],
+                                 tuple((dict(row.dims), row.value, row.status) for row in r["rows"]))
+                    for n, r in enumerate(self._ledger, start=1)}
 
     def regions(self, family: str) -> dict[str, Block]:
         with self._database_lock:
@@ -187,8 +208,16 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
         with self._database_lock:
             return self._dp_answers.get(key)
 
-    def record_dp_answer(self, key: str, document: str) -> str:
+    def record_dp_answer(self, key: str, document: str, leaf: PendingDpLeaf | None = None) -> str:
         with self._database_lock:
+            if key not in self._dp_answers and leaf is not None and self.release_leaves is not None:
+                recorder = self.release_leaves.recorder  # logged first: if it fails, no answer either
+
+                def version_of(log_id: Any) -> int:
+                    last = recorder.select_events(log_id, desc=True, limit=1)
+                    return int(last[0].originator_version) if last else 0
+
+                recorder.insert_events(self.release_leaves.dp_events(key, leaf, version_of))
             return self._dp_answers.setdefault(key, document)
 
 

@@ -8,10 +8,10 @@ joined with the events table by ``adapters/stored_records.py`` (it names :data:`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
@@ -26,7 +26,7 @@ from engagement_tracker.adapters.views.rows import (
     persons_json,
 )
 from engagement_tracker.domain.access import GrantGuard
-from engagement_tracker.domain.application.analysts import PendingRelease
+from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView, TrialOver
@@ -45,6 +45,7 @@ from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "etrack_audit_trail"
@@ -280,6 +281,7 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
                 ids.extend(self._record_one(curs, item) for item in items)
                 if not commit:
                     raise TrialOver  # rolled back: a trial writes nothing
+                self._log(curs, lambda leaves, version_of: leaves.events(items, ids, version_of))
         except TrialOver:
             pass
         return ids
@@ -327,6 +329,50 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             for r in rel.rows])
         return release_id
 
+    def _log(self, curs: Any, events: Callable[[Any, Callable[[Any], int]], list[StoredEvent]]) -> None:
+        """The releases' events (their leaves of the audit log), inserted in this transaction as the store's
+        recorder inserts events (its table lock and NOTIFY, then the seals it writes after an insert):
+        ``adapters/release_leaves.py`` (``events(leaves, version_of)``). Last in the transaction: the events
+        table's lock is held briefly."""
+        leaves = self.release_leaves
+        if leaves is None:
+            return
+        recorder = leaves.recorder
+        table = _table(self.datastore, recorder.events_table_name)
+        # the events table's lock first: the analysts' log versions read below cannot move before the insert
+        # (a release and a DP answer of the same analyst, or any other writer, wait for this transaction)
+        recorder._lock_table(curs)
+
+        def version_of(log_id: Any) -> int:
+            curs.execute(SQL("SELECT max(originator_version) AS v FROM {} WHERE originator_id = %s").format(table),
+                         (log_id,))
+            row = curs.fetchone()
+            return int(row["v"] or 0) if row else 0
+
+        stored = events(leaves, version_of)
+        if not stored:
+            return
+        recorder._notify_channel(curs)
+        curs.execute(SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES {} "
+                         "RETURNING notification_id").format(table, SQL(", ").join([SQL("(%s, %s, %s, %s)")] * len(stored))),
+                     [v for s in stored for v in (s.originator_id, s.originator_version, s.topic, s.state)])
+        recorder._fetch_ids_after_insert_events(curs, stored)  # the seals, when the store keeps them
+
+    def ledger_rows(self) -> dict[int, LedgerRow]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT id, released_at, analyst, family, query, k, level, total FROM {}").format(
+                self._ledger))
+            ledger = curs.fetchall()
+            curs.execute(SQL("SELECT release_id, {}, value, status FROM {}").format(
+                SQL(", ").join(Identifier(d) for d in RELEASED_DIMENSIONS), self._rows))
+            cells: dict[int, list[tuple[dict[str, Any], Any, str]]] = {}
+            for r in curs.fetchall():
+                cells.setdefault(int(r["release_id"]), []).append(
+                    ({d: r[d] for d in RELEASED_DIMENSIONS}, r["value"], r["status"]))
+        return {int(r["id"]): LedgerRow(int(r["id"]), r["released_at"], r["analyst"], r["family"],
+                                        json.loads(r["query"]), r["k"], r["level"], r["total"],
+                                        tuple(cells.get(int(r["id"]), ()))) for r in ledger}
+
     def regions(self, family: str) -> dict[str, Block]:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT sig, facts, persons, sources, hidden FROM {} WHERE family = %s").format(
@@ -344,10 +390,12 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
             row = curs.fetchone()
         return None if row is None else str(row["document"])
 
-    def record_dp_answer(self, key: str, document: str) -> str:
+    def record_dp_answer(self, key: str, document: str, leaf: PendingDpLeaf | None = None) -> str:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING").format(self._dp),
-                         (key, document))
+            curs.execute(SQL("INSERT INTO {} VALUES (%s, %s) ON CONFLICT (key) DO NOTHING RETURNING key").format(
+                self._dp), (key, document))
+            if curs.fetchone() is not None and leaf is not None:  # a new answer: its release is logged with it
+                self._log(curs, lambda leaves, version_of: leaves.dp_events(key, leaf, version_of))
             curs.execute(SQL("SELECT document FROM {} WHERE key = %s").format(self._dp), (key,))
             row = curs.fetchone()
         if row is None:  # the insert or the earlier row is there in this transaction

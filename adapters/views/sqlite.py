@@ -8,10 +8,10 @@ is read joined with the events table by ``adapters/stored_records.py`` (it names
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from engagement_tracker.adapters.grant_guards import sqlite_register_version
@@ -26,7 +26,7 @@ from engagement_tracker.adapters.views.rows import (
     persons_json,
 )
 from engagement_tracker.domain.access import GrantGuard
-from engagement_tracker.domain.application.analysts import PendingRelease
+from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
 from engagement_tracker.projections.analytics import AnalyticsView, TrialOver
 from engagement_tracker.projections.anonymity import (
@@ -44,6 +44,7 @@ from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
 from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.weak_signals import Source
 
 AUDIT_TABLE = "audit_trail"
@@ -232,6 +233,7 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
                     ids.append(self._record_one(c, item, guard if i == 0 else None))
                 if not commit:
                     raise TrialOver  # rolled back: a trial writes nothing
+                self._log(c, lambda leaves, version_of: leaves.events(items, ids, version_of))
         except TrialOver:
             pass
         return ids
@@ -274,6 +276,34 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
         )
         return release_id
 
+    def _log(self, c: Any, events: Callable[[Any, Callable[[Any], int]], list[StoredEvent]]) -> None:
+        """The releases' events (their leaves of the audit log: ``events(leaves, version_of)``), inserted in
+        this transaction by the store's own recorder (sealed like every record): ``adapters/release_leaves.py``."""
+        leaves = self.release_leaves
+        if leaves is None:
+            return
+
+        def version_of(log_id: Any) -> int:
+            c.execute(f"SELECT max(originator_version) FROM {leaves.recorder.events_table_name} WHERE originator_id = ?",
+                      (log_id.hex,))  # as eventsourcing stores a UUID in SQLite
+            return int(c.fetchone()[0] or 0)
+
+        stored = events(leaves, version_of)
+        if stored:
+            leaves.recorder._insert_events(c, stored)
+
+    def ledger_rows(self) -> dict[int, LedgerRow]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT id, released_at, analyst, family, query, k, level, total FROM release_ledger")
+            ledger = c.fetchall()
+            c.execute(f"SELECT release_id, {', '.join(RELEASED_DIMENSIONS)}, value, status FROM released_rows "
+                      "ORDER BY rowid")
+            cells: dict[int, list[tuple[dict[str, Any], Any, str]]] = {}
+            for r in c.fetchall():
+                cells.setdefault(int(r[0]), []).append((dict(zip(RELEASED_DIMENSIONS, r[1:-2], strict=True)), r[-2], r[-1]))
+        return {int(r[0]): LedgerRow(int(r[0]), r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7],
+                                     tuple(cells.get(int(r[0]), ()))) for r in ledger}
+
     def regions(self, family: str) -> dict[str, Block]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT sig, facts, persons, sources, hidden FROM analytic_regions WHERE family = ?", (family,))
@@ -290,9 +320,12 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
             row = c.fetchone()
         return None if row is None else str(row[0])
 
-    def record_dp_answer(self, key: str, document: str) -> str:
+    def record_dp_answer(self, key: str, document: str, leaf: PendingDpLeaf | None = None) -> str:
         with self.datastore.transaction(commit=True) as c:
             c.execute("INSERT OR IGNORE INTO analytic_dp_answers VALUES (?, ?)", (key, document))
+            c.execute("SELECT changes()")
+            if int(c.fetchone()[0]) == 1 and leaf is not None:  # a new answer: its release is logged with it
+                self._log(c, lambda leaves, version_of: leaves.dp_events(key, leaf, version_of))
             c.execute("SELECT document FROM analytic_dp_answers WHERE key = ?", (key,))
             return str(c.fetchone()[0])
 

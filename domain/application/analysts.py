@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import PersistenceError
@@ -34,6 +34,7 @@ from engagement_tracker.domain.application.release_writer import (
     AnalyticsPort,
     CalendarPort,
     DpRelease,
+    PendingDpLeaf,
     PendingRelease,
     Release,
     ReleaseRules,
@@ -285,7 +286,7 @@ class AnalystService:
 
 
 __all__ = ["DEFAULT_BY", "DEFAULT_PERIOD", "FAMILY_DIMENSIONS", "MAX_K", "PERIODS", "AnalystService", "AnalyticsPort",
-           "PendingRelease", "ReleaseRules"]
+           "PendingDpLeaf", "PendingRelease", "ReleaseRules"]
 
 
 # --- the checks and reads a release is made of (module functions: the service above calls them) ---
@@ -365,8 +366,12 @@ def private_release(
         service.afford(actor, eps, key)
     rel = service.rules.dp_release(rows, by, period, eps)
     spent = service.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+    document = json.dumps(service.rules.dp_document(rel), sort_keys=True)
+    leaf = PendingDpLeaf(service.rules.dp_of_document(json.loads(document), repeated=False), family,
+                         {"by": list(by), "unit": unit, "period": period, "since": since, "until": until},
+                         str(actor.party), actor.role.value, service.clock().astimezone(UTC).isoformat())
     try:
-        stored = service.analytics.view.record_dp_answer(key, json.dumps(service.rules.dp_document(rel), sort_keys=True))
+        stored = service.analytics.view.record_dp_answer(key, document, leaf)
     except PersistenceError as exc:
         raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
                          "ask it again (nothing more is spent)") from exc

@@ -10,8 +10,9 @@ backend concern: ``cryptography`` is not imported by the domain).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any, Protocol
 
 import attrs
@@ -19,6 +20,9 @@ import attrs
 from engagement_tracker.domain.access import GrantsSource, grant_checked, recheck, relied_on, require_auditor
 from engagement_tracker.domain.checks import require_writer
 from engagement_tracker.domain.errors import HistoryRewritten, InvalidInput, NotPermitted, StoreError
+from engagement_tracker.domain.grants import AccessRegister
+from engagement_tracker.domain.privacy_budget import PrivacyBudget
+from engagement_tracker.domain.release_log import ReleaseLog
 from engagement_tracker.domain.values import Actor
 
 #: The origin line a checkpoint names when none is given (C2SP signed note).
@@ -52,6 +56,12 @@ class TrailPort(Protocol):
     def catch_up(self) -> int: ...
 
     def stored_tree(self) -> Any: ...
+
+    def releases(self) -> Iterator[Any]:
+        """Every release logged in the store, with its position (``projections.release_ledger.LoggedRelease``)."""
+
+    def release_states(self, analyst: Any) -> dict[int, bytes]:
+        """An analyst's release log as stored: version -> state bytes."""
 
     def verify(self, checkpoint: dict[str, Any] | None = None, public_key: Any = None,
                witnesses: Sequence[tuple[str, Any]] = (), against: Iterable[dict[str, Any]] | None = None,
@@ -107,6 +117,27 @@ def require_origin(origin: object) -> str:
     if not isinstance(origin, str) or not origin or origin != origin.strip() or not origin.isprintable():
         raise InvalidInput("origin", f"{origin!r} is not an origin line (printable text, e.g. {DEFAULT_ORIGIN!r})")
     return origin
+
+
+def _instant(value: object, field: str) -> datetime | None:
+    """An ISO date or time as an instant (a date or a time without an offset: UTC), or None."""
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInput(field, f"{value!r}: expected an ISO date or time (2026-03-01, "
+                                  "2026-03-01T12:00:00+00:00)") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _party_id(value: object) -> Any:
+    from uuid import UUID
+
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        raise InvalidInput("analyst", f"{value!r} is not a party id (a UUID)") from None
 
 
 def _aggregate_id(value: object) -> str:
@@ -284,6 +315,62 @@ class AuditService:
             raise InvalidInput("checkpoint", f"expected a checkpoint (dict or note text), got {type(checkpoint).__name__}")
         self.trail.catch_up()
         return self.rules.bundle(self.trail.view, aggregate, checkpoint, self.trail.stored_tree())
+
+    def releases(self, viewer: Actor, analyst: object = None, since: str | None = None,
+                 until: str | None = None) -> list[dict[str, Any]]:
+        """Every release logged in the store (a leaf of the audit log each, ``domain/release_log.py``), in
+        order: its store ``position``, who (``analyst``: a party id), when (``released_at``), the shape,
+        k, and the digest of the rows released; only ``analyst``'s when given, only those released on or
+        after ``since`` / before ``until`` (ISO dates or times; UTC unless they say) when given. Auditors and admins."""
+        require_auditor(viewer, "list the releases", self.grants)
+        party = None if analyst is None else str(_party_id(analyst))
+        start, end = _instant(since, "since"), _instant(until, "until")
+        rows = []
+        for leaf in self.trail.releases():
+            f = leaf.fields
+            if party is not None and f["analyst"] != party:
+                continue
+            at = datetime.fromisoformat(f["released_at"])
+            if (start is not None and at < start) or (end is not None and at >= end):
+                continue
+            rows.append({"position": leaf.position, "release": f["release"], "answer": f["answer"],
+                         "released_at": f["released_at"],
+                         "analyst": f["analyst"], "family": f["family"], "privacy": f["privacy"],
+                         "by": ",".join(f["by"]), "unit": f["unit"], "period": f["period"], "since": f["since"],
+                         "until": f["until"], "level": f["level"], "k": f["k"], "epsilon": f["epsilon"],
+                         "rows": f["rows"], "rows_sha256": f["rows_sha256"]})
+        return rows
+
+    def prove_releases(self, viewer: Actor, analyst: object, checkpoint: dict[str, Any] | str | None = None,
+                       signing_key: SigningKey | None = None, origin: str = DEFAULT_ORIGIN) -> dict[str, Any]:
+        """An offline bundle of everything ``analyst`` released: every record of their release log
+        (``ReleaseLog``) with its inclusion proof, each with its stored state (base64: it hashes to the
+        leaf's ``state_sha256``) and its fields (``release``); and, under ``grants``, the access register's
+        records with theirs: who could release, when; under ``budget``, their privacy budget's records (epsilon
+        granted and spent, each spend naming the query digest a DP release's ``answer`` names), when they have
+        one. ``audit check-bundle`` verifies them all offline."""
+        require_auditor(viewer, "prove the releases of the audit trail", self.grants)
+        party = _party_id(analyst)
+        if checkpoint is None:
+            if signing_key is None:
+                raise InvalidInput("checkpoint", "give a checkpoint, or a signing key to sign a new one")
+            checkpoint = self.checkpoint(viewer, signing_key, origin)
+        bundle = self.prove(viewer, ReleaseLog.id_for(party), checkpoint, origin=origin)
+        states = self.trail.release_states(party)
+        fields = {leaf.position: leaf.fields for leaf in self.trail.releases() if leaf.fields["analyst"] == str(party)}
+        for entry in bundle["entries"]:
+            state = states.get(int(entry["version"]))
+            if state is not None:
+                entry["state"] = base64.b64encode(state).decode("ascii")
+            if entry["position"] in fields:
+                entry["release"] = fields[entry["position"]]
+        bundle["analyst"] = str(party)
+        bundle["grants"] = self.prove(viewer, AccessRegister.ID, checkpoint, origin=origin)
+        try:  # the analyst's privacy budget: what was granted and spent (DP), when there is one
+            bundle["budget"] = self.prove(viewer, PrivacyBudget.id_for(party), checkpoint, origin=origin)
+        except InvalidInput:
+            pass  # no budget recorded for this analyst
+        return bundle
 
     def consistency(self, viewer: Actor, old: int | dict[str, Any] | str,
                     new: int | dict[str, Any] | str | None = None) -> dict[str, Any]:

@@ -60,6 +60,22 @@ class PendingRelease:
     #: Its fine cells' keys, and the refiner factory the region rule runs (``ReleaseRules.cells``).
     keys: tuple[str, ...]
     refine: Callable[[int, int], Any]
+    #: The role the analyst asked in (the release log's ``actor``: ``domain/release_log.py``).
+    role: str = "analyst"
+
+
+@attrs.frozen
+class PendingDpLeaf:
+    """A differentially private release to log (a leaf of the audit log) in the transaction that records its
+    answer (``AnalyticsView.record_dp_answer``): logged only when that answer is new."""
+
+    #: The release as the analyst receives it (``projections.privacy.DpRelease``, read back from its document).
+    release: Any
+    family: str
+    query: dict[str, Any]
+    analyst: str
+    role: str
+    at: str
 
 
 #: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
@@ -228,7 +244,8 @@ class ReleaseWriter:
         keys, check = self.rules.cells(internal, rows, family, keep=keep)
         query = {"by": list(by), "unit": unit, "period": period, "k": k, "since": since, "until": until}
         at = self.clock().astimezone(UTC).isoformat()
-        return rel, PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check)
+        return rel, PendingRelease(internal, family, query, str(viewer.party), at, tuple(keys), check,
+                                   viewer.role.value)
 
     def build_and_record(
         self, viewer: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, k: int,
@@ -279,4 +296,5 @@ def tally_scope(analytics: AnalyticsPort, family: str, unit: str | None, since: 
     return rows
 
 
-__all__ = ["MAX_K", "AnalyticsPort", "CalendarPort", "PendingRelease", "ReleaseRules", "ReleaseWriter", "tally_scope"]
+__all__ = ["MAX_K", "AnalyticsPort", "CalendarPort", "PendingDpLeaf", "PendingRelease", "ReleaseRules", "ReleaseWriter",
+           "tally_scope"]

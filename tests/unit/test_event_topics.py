@@ -16,9 +16,13 @@ from eventsourcing.utils import get_topic, resolve_topic
 
 AGGREGATES = {"engagement": "Engagement", "cohort": "Cohort", "coach_load": "CoachLoad", "grants": "AccessRegister",
               "outbox": "Outbox", "party": "Party", "privacy_budget": "PrivacyBudget",
-              "release_calendar": "ReleaseCalendar"}
+              "release_calendar": "ReleaseCalendar", "release_log": "ReleaseLog"}
 
 FROZEN: dict[str, tuple[str, int]] = {
+    # new in issue #24 item 6 (every release a leaf of the audit log)
+    "ReleaseLog": ("etrack:ReleaseLog", 1),
+    "ReleaseLog.Created": ("etrack:ReleaseLog.Created", 2),
+    "ReleaseLog.Released": ("etrack:ReleaseLog.Released", 2),
     # new in issue #24 (the release calendar)
     "ReleaseCalendar": ("etrack:ReleaseCalendar", 1),
     "ReleaseCalendar.CalendarSet": ("etrack:ReleaseCalendar.CalendarSet", 2),
