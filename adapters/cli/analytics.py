@@ -72,7 +72,8 @@ _K = click.option("--k", type=int, default=None,
 _PRIVACY = click.option("--privacy", type=click.Choice(["exact", "dp"]), default="exact", show_default=True,
                         help="exact counts under the release rules, or differentially private noisy counts")
 _EPSILON = click.option("--epsilon", type=float, default=None,
-                        help="with --privacy dp: the privacy loss to spend from your budget (above 0, at most 10)")
+                        help="with --privacy dp: the release's privacy loss, (epsilon, delta)-DP at the deployment's delta "
+                             "(above 0, at most 10); your budget pays its rho (zCDP): --preview tells how much")
 _SINCE = click.option("--since", default=None, metavar="YYYY-MM", help="from this month on (inclusive)")
 _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to this month (inclusive)")
 
@@ -88,8 +89,8 @@ _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to th
 @_PRIVACY
 @_EPSILON
 @click.option("--preview", is_flag=True, default=False,
-              help="with --privacy dp --epsilon E: what the release would give (threshold, each cell's 95%% "
-                   "interval), before spending anything; reads no data")
+              help="with --privacy dp --epsilon E: what the release would cost (rho) and give (threshold, each "
+                   "cell's 95%% interval), before spending anything; reads no data")
 @DATA_FORMAT
 @DATA_OUT
 @click.pass_context

@@ -237,7 +237,8 @@ class TemplateIn(BaseModel):
 
 
 class DpIn(BaseModel):
-    epsilon: float = Field(description="the privacy loss to spend (above 0, at most 10)")
+    epsilon: float = Field(description="the release's privacy loss, (epsilon, delta)-DP at the deployment's delta "
+                                       "(above 0, at most 10); the budget pays its rho (zCDP)")
     by: str | None = "theme,period"
     unit: str | None = None
     period: str = "month"
@@ -247,7 +248,7 @@ class DpIn(BaseModel):
 
 class BudgetIn(BaseModel):
     analyst: UUID
-    epsilon: float
+    rho: float = Field(description="the zCDP privacy loss to add (above 0, at most 50)")
 
 
 def _step_route(router: APIRouter, kind: str, step: Step, locate: Callable[[Caller, UUID], Any],
@@ -482,11 +483,11 @@ def api_router() -> APIRouter:
     def budget(request: Request, who: Who, analyst: UUID | None = None) -> dict[str, Any]:
         return server_of(request).tracker.budgets.balance(who.granted((Role.ANALYST, Role.ADMIN)), analyst)
 
-    @router.post("/budgets", status_code=201, tags=["admin"], summary="Add epsilon to an analyst's budget (admins)")
+    @router.post("/budgets", status_code=201, tags=["admin"], summary="Add rho (zCDP) to an analyst's budget (admins)")
     def grant_budget(request: Request, response: Response, body: BudgetIn, who: Who,
                      idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         server = server_of(request)
-        result = server.tracker.budgets.grant(body.analyst, body.epsilon, who.granted((Role.ADMIN,)),
+        result = server.tracker.budgets.grant(body.analyst, body.rho, who.granted((Role.ADMIN,)),
                                               command_id=idempotency_key)
         return outcome(server, response, result)
 
