@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from engagement_tracker.adapters.bootstrap import analyst_service
-from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
+from engagement_tracker.adapters.cli.rows import TREND_COLUMNS, columns, dp_rows, policy_line, release_rows, trend_rows
 from engagement_tracker.adapters.http import problems
 from engagement_tracker.adapters.http.identity import (
     ROLE_HEADER,
@@ -427,7 +427,10 @@ def api_router() -> APIRouter:
     def release(request: Request, rel: Any) -> Response:
         if isinstance(rel, Release):
             return rows_response(request, release_rows(rel), columns(rel.by))
-        return rows_response(request, dp_rows(rel), columns(rel.by, dp=True))
+        # what the CLI prints on stderr: the policy, stated even when no row is (an empty [] or CSV)
+        answer = rows_response(request, dp_rows(rel), columns(rel.by, dp=True))
+        answer.headers["Etrack-Release-Policy"] = policy_line(rel)
+        return answer
 
     @router.get("/signals/summary", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
                 summary="Signal counts per released cell (k persons each)")

@@ -211,6 +211,8 @@ def test_a_differentially_private_release_is_a_post_paid_from_the_budget(live: L
     assert released.status_code == 200, released.text
     assert {"low_95", "high_95", "epsilon"} <= set(released.text.splitlines()[0].split(","))  # noisy cells, intervals
     assert {"mechanism", "rho", "delta", "threshold"} <= set(released.text.splitlines()[0].split(","))
+    policy = released.headers["Etrack-Release-Policy"]  # stated even when no row is
+    assert all(w in policy for w in ("gaussian_threshold", "epsilon 0.5", "delta 1e-06", "zCDP rho", "shown only from"))
     spent = round(calibrate(0.5).rho, 9)  # the zCDP cost of epsilon 0.5
     assert analyst.get("/budgets").json()["spent_rho"] == spent
     again = analyst.post("/signals/dp-releases", json=ask)  # the same query on the same data: nothing spent
