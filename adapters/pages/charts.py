@@ -8,7 +8,10 @@ Each chart is a string of ``<svg>`` markup to place in a page as it is. Text sta
 search and copy it); the XML prologue, the DOCTYPE (a URL), the metadata block and the
 namespace declarations are removed, because an inline SVG in HTML needs none of them and a page
 carries no URL at all. Colours say what a point is, never judge it: a learning dip is amber and
-labelled "learning dip", never red.
+labelled "learning dip", never red; a drift is circled in violet and labelled "drift".
+
+Axes span the data: a time axis runs from a little before the first date to a little after the
+last (:func:`span_dates`; left to itself, matplotlib widens a single date to years either side).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import statistics
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 import matplotlib
@@ -31,6 +34,9 @@ TARGET = "#2f855a"
 BASELINE = "#718096"
 BAND = "#bee3f8"
 SUPPRESSED = "#a0aec0"
+DRIFT = "#6b46c1"  # violet: a reading outside its band, marked, never an alarm colour
+#: The least margin either side of the dates a time axis spans.
+MIN_DATE_PAD = timedelta(days=3)
 
 #: Text stays text in the SVG; a '$' in a label is a dollar, never mathtext (which would fail on stray '$').
 _STYLE: Any = {"svg.fonttype": "none", "text.parse_math": False, "font.family": "sans-serif", "font.size": 9,
@@ -58,6 +64,17 @@ def svg_of(fig: Figure, salt: str) -> str:
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
     text = re.sub(r'\sxmlns(:\w+)?="[^"]*"', "", text)
     return text.replace("<svg", '<svg role="img" class="chart"', 1)
+
+
+def span_dates(ax: Any, dates: Sequence[date]) -> tuple[date, date] | None:
+    """Make the time axis span ``dates``: from the first to the last, plus a twentieth of that span in whole
+    days, rounded up (at least :data:`MIN_DATE_PAD`), either side. Returns the limits set (None without dates)."""
+    if not dates:
+        return None
+    first, last = min(dates), max(dates)
+    pad = max(MIN_DATE_PAD, timedelta(days=-(-(last - first).days // 20)))  # whole days: dates stay dates
+    ax.set_xlim(cast(Any, first - pad), cast(Any, last + pad))
+    return first - pad, last + pad
 
 
 def indicator_chart(
@@ -90,6 +107,7 @@ def indicator_chart(
             ax.set_xlabel("measurement")
             ax.set_xticks(xs)
         elif points:
+            span_dates(ax, xs)
             fig.autofmt_xdate()
         ax.set_ylabel(unit)
         ax.set_title(label, loc="left")
@@ -99,13 +117,15 @@ def indicator_chart(
 
 def readings_chart(
     name: str, label: str, readings: Sequence[tuple[date, float]], target: float | None = None,
-    band_sigmas: float = 2.0, min_history: int = 3,
+    band_sigmas: float = 2.0, min_history: int = 3, drifts: Sequence[tuple[date, float]] = (),
 ) -> str:
-    """A cohort metric over time, its key result's target, and the band of the previous readings.
+    """A cohort metric over time, its key result's target, the band of the previous readings, and each
+    drift circled and labelled.
 
     The band at a reading is the mean of the readings before it, plus and minus ``band_sigmas``
     standard deviations, once ``min_history`` readings exist; it is drawn to show the variance,
-    the drift rule itself is the domain's (a drift is shown as the view reports it).
+    the drift rule itself is the domain's: ``drifts`` are the (date, value) of the readings the
+    view reports as drifts (``domain/cohort_metrics.py``), marked as it reports them.
     """
     readings = sorted(readings)
     with _drawing():
@@ -122,9 +142,16 @@ def readings_chart(
             ax.plot(xs, ys, color=PROGRESS, marker="o", linewidth=1.5, label="reading")
         else:
             ax.text(0.5, 0.5, "no reading yet", transform=ax.transAxes, ha="center", color=BASELINE)
+        if drifts:
+            ax.scatter(cast(Any, [d[0] for d in drifts]), [d[1] for d in drifts], s=130, facecolor="none",
+                       edgecolor=DRIFT, linewidth=2, zorder=4, label="drift (outside the band)")
+            for x, y in drifts:
+                ax.annotate("drift", (cast(Any, x), y), xytext=(0, 9), textcoords="offset points", ha="center",
+                            color=DRIFT)
         if target is not None:
             ax.axhline(target, color=TARGET, linewidth=1.5, label=f"key result target {target:g}")
         if readings:
+            span_dates(ax, [*xs, *(d[0] for d in drifts)])
             fig.autofmt_xdate()
         ax.set_title(label, loc="left")
         ax.legend(loc="best", fontsize=7, frameon=False)

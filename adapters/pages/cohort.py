@@ -36,10 +36,12 @@ def cohort_dashboard(app: EngagementTracker, cohort_id: object, viewer: Actor) -
     return render_cohort(app.cohorts.view(cohort_id, viewer), viewer.role.value)
 
 
-def metric_panel(key: str, name: str, readings: list[tuple[date, float]], target: float | None) -> dict[str, Any]:
-    """One metric's trend: its readings, its key result's target and the variance band, as a chart."""
+def metric_panel(key: str, name: str, readings: list[tuple[date, float]], target: float | None,
+                 drifts: list[tuple[date, float]] | None = None) -> dict[str, Any]:
+    """One metric's trend: its readings, its key result's target, the variance band and its drifts (as the
+    view reports them), as a chart."""
     return {"key": key, "name": name, "readings": sorted(readings), "target": target,
-            "chart": chart(readings_chart(key, name, readings, target))}
+            "chart": chart(readings_chart(key, name, readings, target, drifts=drifts or ()))}
 
 
 def _panels(view: dict[str, Any]) -> list[dict[str, Any]]:
@@ -47,7 +49,8 @@ def _panels(view: dict[str, Any]) -> list[dict[str, Any]]:
     if series:  # the cohort view's readings over time (domain/cohort_metrics.py)
         return [
             metric_panel(key, s["name"] or key, [(date.fromisoformat(on), float(value)) for on, value in s["readings"]],
-                         None if s["target"] is None else float(s["target"]["target"]))
+                         None if s["target"] is None else float(s["target"]["target"]),
+                         [(date.fromisoformat(d["read_on"]), float(d["value"])) for d in s["drifts"]])
             for key, s in series.items() if s["readings"]
         ]
     readings = view.get("metric_readings") or {}
@@ -55,7 +58,8 @@ def _panels(view: dict[str, Any]) -> list[dict[str, Any]]:
                if kr.get("metric") is not None and kr.get("target") is not None}
     return [
         metric_panel(key, name, [(date.fromisoformat(r["on"]), float(r["value"])) for r in readings[key]],
-                     targets.get(key))
+                     targets.get(key), [(date.fromisoformat(d["on"]), float(d["value"]))
+                                        for d in view.get("drifts") or [] if d.get("metric") == key])
         for key, name in view["metrics"].items() if key in readings
     ]
 
