@@ -396,6 +396,7 @@ def provide_services(app: EngagementTracker) -> EngagementTracker:
     )
     if importlib.util.find_spec("opendp") is not None:  # the [dp] extra: budgets stated in epsilon too
         app.budgets.epsilon_of = RELEASE_RULES.epsilon_of
+        app.budgets.largest_epsilon = RELEASE_RULES.largest_epsilon
     return app
 
 

@@ -49,7 +49,15 @@ from engagement_tracker.projections.anonymity import (
     trends,
 )
 from engagement_tracker.projections.outputs import rows_of
-from engagement_tracker.projections.privacy import MECHANISM, DpRelease, calibrate, dp_preview, dp_release, epsilon_of
+from engagement_tracker.projections.privacy import (
+    MECHANISM,
+    DpRelease,
+    calibrate,
+    dp_preview,
+    dp_release,
+    epsilon_of,
+    largest_epsilon,
+)
 from engagement_tracker.projections.regions import (
     Block,
     Refiner,
@@ -263,6 +271,9 @@ class _ReleaseRules:
 
     def epsilon_of(self, rho: float, delta: float) -> float:
         return epsilon_of(rho, delta)
+
+    def largest_epsilon(self, rho: float, delta: float) -> float:
+        return largest_epsilon(rho, delta)
 
     def dp_document(self, release: DpRelease) -> dict[str, Any]:
         return release.to_document()

@@ -259,6 +259,18 @@ def _value(t: Tally, dim: str, level: Level) -> Any:
     return getattr(t, dim)
 
 
+def largest_epsilon(rho: float, delta: float = DEFAULT_DELTA) -> float:
+    """The largest epsilon (three significant digits, rounded down) a release may ask whose rho stays
+    within ``rho``: :func:`calibrate` spends the largest rho whose conversion at the conversion's share of
+    delta stays within epsilon, so asking at most that conversion of ``rho`` costs at most ``rho``.
+    0 for no rho."""
+    if rho <= 0:
+        return 0.0
+    exact = epsilon_of(rho, (1 - SELECTION_SHARE) * delta)
+    digits = 2 - math.floor(math.log10(exact))
+    return float(math.floor(exact * 10**digits) / 10**digits)
+
+
 def dp_preview(epsilon: float, delta: float = DEFAULT_DELTA) -> dict[str, Any]:
     """What a release at ``epsilon`` is made under, from the parameters alone (no data is read): the
     mechanism, the rho it costs, epsilon, delta, the noise scale, the threshold a noisy count must

@@ -35,6 +35,8 @@ class BudgetService:
         self.path = path
         #: The epsilon that rho amounts to at a delta (``projections.privacy.epsilon_of``, from bootstrap).
         self.epsilon_of: Callable[[float, float], float] | None = None
+        #: The largest epsilon one release may ask for a rho at a delta (``projections.privacy.largest_epsilon``).
+        self.largest_epsilon: Callable[[float, float], float] | None = None
 
     @property
     def delta(self) -> float:
@@ -91,13 +93,15 @@ class BudgetService:
                                  f"party {analyst.party} holds no privacy budget; an admin grants one with "
                                  f"etrack privacy-budget grant {analyst.party} RHO")
         if not budget.affords(rho, query):
+            fits = ("an epsilon whose rho fits in what remains" if self.largest_epsilon is None else
+                    f"epsilon {self.largest_epsilon(budget.remaining, self.delta):g} or less (its rho fits in what "
+                    "remains)")
             raise BudgetExceeded(
                 "release with differential privacy",
-                f"it would spend {self.worth(rho)}, and {self.worth(budget.remaining)} of the "
-                f"rho {budget.granted:.6g} granted remains (refused before any noise was drawn): ask with an "
-                "epsilon whose rho fits in what remains (etrack signals summary --privacy dp --epsilon E --preview "
-                "shows the rho of each epsilon, free), repeat an earlier query (free on unchanged data), or ask "
-                "an admin for more")
+                f"it would spend rho {rho:.6g}, and {self.worth(budget.remaining)} of the rho {budget.granted:.6g} "
+                f"granted remains (refused before any noise was drawn): ask with {fits}; etrack signals summary "
+                "--privacy dp --epsilon E --preview shows the rho of each epsilon, free; or repeat an earlier query "
+                "(free on unchanged data), or ask an admin for more")
 
     @grant_checked
     def spend(self, analyst: Actor, cost: DpCost, query: str) -> CommandResult[bool]:

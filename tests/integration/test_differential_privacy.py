@@ -31,6 +31,7 @@ from engagement_tracker.projections.privacy import (
     dp_release,
     epsilon_of,
     half_width_95,
+    largest_epsilon,
     outside,
 )
 from tests.support import admin, granted, new_tracker
@@ -98,8 +99,10 @@ def test_a_release_past_the_budget_is_refused_and_records_nothing(app) -> None: 
     with pytest.raises(BudgetExceeded) as refused:
         service.summary(analyst, ["context"], period="year", privacy="dp", epsilon=0.5)
     said = str(refused.value)  # what remains, in rho and in epsilon at the deployment's delta, and what is accepted
-    assert f"it would spend rho {small:.6g} (epsilon {epsilon_of(small):.4g} at delta 1e-06)" in said
-    assert f"rho {small / 2:.6g} (epsilon {epsilon_of(small / 2):.4g} at delta 1e-06) of the" in said
+    left = f"rho {small / 2:.6g} (epsilon {epsilon_of(small / 2):.4g} at delta 1e-06)"
+    assert f"it would spend rho {small:.6g}, and {left} of the" in said
+    fits = largest_epsilon(small / 2)  # what would be accepted: a release at it costs no more than what remains
+    assert f"ask with epsilon {fits:g} or less" in said and 0 < calibrate(fits).rho <= small / 2 < calibrate(fits * 1.01).rho
     assert "before any noise was drawn" in said and "--preview" in said
     for bad in (0, -1, 10.5, True, "1", math.nan, None):
         with pytest.raises(InvalidInput, match="epsilon"):
