@@ -397,22 +397,9 @@ class AnalystService:
         return plan
 
     def preview(self, viewer: Actor, epsilon: object) -> dict[str, Any]:
-        """What a differentially private release at ``epsilon`` would give, before spending anything: the
-        mechanism, the rho it would cost, epsilon, delta, the noise scale, the threshold a cell's noisy
-        count must reach to be shown, and each shown cell's 95% interval (``value ± half_width_95``).
-        Free, and it touches no data: it is computed from the parameters alone (OpenDP's calibration),
-        so it tells nothing about the facts. With budgets wired, ``within_budget`` says whether the
-        analyst's budget pays that rho now (and, when not, the note says what remains)."""
-        require_analyst(viewer, "preview a differentially private release", self.grants)
-        shown = self.rules.dp_preview(require_epsilon(epsilon), self.dp_delta)
-        if self.afford is not None:  # whether the analyst's budget pays it now (what a release would check first)
-            try:
-                self.afford(viewer, shown["rho"], "preview")
-                shown["within_budget"] = True
-            except BudgetExceeded as refused:
-                shown["within_budget"] = False
-                shown["note"] += f"; your budget would refuse it now: {refused.reason}"
-        return shown
+        """What a differentially private release at ``epsilon`` would cost (rho) and give, before spending
+        anything, from the parameters alone: :func:`dp_preview`."""
+        return dp_preview(self, viewer, epsilon)
 
     @grant_checked
     def summary(
@@ -551,6 +538,25 @@ def release_k(service: AnalystService, family: str, k: int | None) -> int:
             raise InvalidInput("k", f"{k} is below {floor}, the lowest k accepted here (the deployment's "
                                     "floor, or an earlier release's k): ask with k >= that, or leave k out")
     return floor if k is None else k
+
+
+def dp_preview(service: AnalystService, viewer: Actor, epsilon: object) -> dict[str, Any]:
+    """What a differentially private release at ``epsilon`` would give, before spending anything: the
+    mechanism, the rho it would cost, epsilon, delta, the noise scale, the threshold a cell's noisy
+    count must reach to be shown, and each shown cell's 95% interval (``value ± half_width_95``).
+    Free, and it touches no data: it is computed from the parameters alone (OpenDP's calibration),
+    so it tells nothing about the facts. With budgets wired, ``within_budget`` says whether the
+    analyst's budget pays that rho now (and, when not, the note says what remains)."""
+    require_analyst(viewer, "preview a differentially private release", service.grants)
+    shown = service.rules.dp_preview(require_epsilon(epsilon), service.dp_delta)
+    if service.afford is not None:  # whether the analyst's budget pays it now (what a release would check first)
+        try:
+            service.afford(viewer, shown["rho"], "preview")
+            shown["within_budget"] = True
+        except BudgetExceeded as refused:
+            shown["within_budget"] = False
+            shown["note"] += f"; your budget would refuse it now: {refused.reason}"
+    return shown
 
 
 def private_release(
