@@ -145,9 +145,21 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
     with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:
         service = analyst_service(app)
         viewer = parse_actor(actor)
-        released(service, lambda: service.trends(viewer, unit, period, k, since, until, privacy, epsilon),
-                 lambda trends, path: emit_records(trend_rows(trends), TREND_COLUMNS, fmt,
-                                                   "Signal trends (from released values)", path), out_path)
+        policy: list[str] = []
+
+        def ask() -> list[dict[str, object]]:
+            if privacy == "dp":  # the DP release the trends are read from (paid once: trends then reads its
+                # recorded answer), so that its policy is stated as a summary's is, rows or not
+                policy.append(policy_line(service.summary(viewer, ("theme", "period"), unit, period, k, since, until,
+                                                          privacy, epsilon)))
+            return service.trends(viewer, unit, period, k, since, until, privacy, epsilon)
+
+        def emit(trends: list[dict[str, object]], path: str | None) -> None:
+            emit_records(trend_rows(trends), TREND_COLUMNS, fmt, "Signal trends (from released values)", path)
+            for line in policy[-1:]:
+                err.print(line, highlight=False)
+
+        released(service, ask, emit, out_path)
 
 
 @click.command()

@@ -237,6 +237,13 @@ def test_the_cli_grants_shows_and_releases_with_differential_privacy(tmp_path: P
         round(calibrate(1.0).rho, 9))
     mixed = etrack("signals", "summary", "--as", analyst, "--privacy", "dp")
     assert mixed.returncode == 2 and "--epsilon" in mixed.stderr
+    for fmt in ("json", "csv"):  # DP trends state their release's policy too (on stderr), and pay it once
+        trends = etrack("signals", "trends", "--as", analyst, "--privacy", "dp", "--epsilon", "3", "--format", fmt)
+        assert trends.returncode == 0, trends.stderr
+        said = " ".join(trends.stderr.split())
+        assert all(w in said for w in ("gaussian_threshold", "epsilon 3", "delta 1e-06", "zCDP rho", "shown only from"))
+    spent = json.loads(etrack("privacy-budget", "show", "--as", analyst, "--format", "json").stdout)[0]["spent_rho"]
+    assert spent == round(calibrate(1.0).rho + calibrate(3.0).rho, 9)
 
 
 def test_a_budget_belongs_to_a_registered_party(tracker) -> None:  # type: ignore[no-untyped-def]
