@@ -9,6 +9,7 @@ classes once (``adapters/views/``, ``adapters/stored_records.py``); :func:`audit
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -405,9 +406,12 @@ def provide_services(app: EngagementTracker) -> EngagementTracker:
         audit=lambda: AuditService(audit_trail(app), app.clock, grants=app.held_grants, rules=TRAIL_RULES),
         analysts=lambda: AnalystService(
             analytics(app), app.clock, app.settings.k_min, grants=app.held_grants, rules=RELEASE_RULES,
-            spend=lambda analyst, epsilon, query: app.budgets.spend(analyst, epsilon, query).value,
-            afford=app.budgets.require_affordable, calendar=app.release_calendar),
+            spend=lambda analyst, cost, query: app.budgets.spend(analyst, cost, query).value,
+            afford=app.budgets.require_affordable, calendar=app.release_calendar, dp_delta=app.settings.dp_delta),
     )
+    if importlib.util.find_spec("opendp") is not None:  # the [dp] extra: budgets stated in epsilon too
+        app.budgets.epsilon_of = RELEASE_RULES.epsilon_of
+        app.budgets.largest_epsilon = RELEASE_RULES.largest_epsilon
     return app
 
 

@@ -84,7 +84,7 @@ def postgres_figures(url: str, directory: Path, quick: bool, events: int) -> lis
 
 
 #: The groups of figures ``--only`` may choose (a full run measures all of them).
-GROUPS = ("startup", "record", "bulk", "import", "read", "postgresql", "tenants", "scale", "http", "demo")
+GROUPS = ("startup", "record", "bulk", "import", "read", "postgresql", "tenants", "scale", "http", "demo", "dp")
 
 
 def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str | None,
@@ -145,6 +145,10 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
             from bench.demo import bench_demo
 
             results.extend(bench_demo(directory, quick))
+        if "dp" in chosen and importlib.util.find_spec("opendp") is not None:  # the [dp] extra
+            from bench.dp import bench_dp
+
+            results.extend(bench_dp(3 if quick else 9))
         if len(sizes) >= 2 and "scale" in chosen:
             results.extend(bench_scale(directory, sizes[0], sizes[1], 2))
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

@@ -220,6 +220,8 @@ class Settings:
     drift_z: float = 2.0
     #: Years after an engagement ends before its session notes are erased (None: kept; ``retention.py``).
     retention_session_content_years: int | None = None
+    #: The delta of every differentially private release, and at which budgets' epsilon is reported.
+    dp_delta: float = 1e-6
 
 
 #: Every ETRACK_* setting a deployment may give (environment variables, or the CLI's TOML file);
@@ -230,6 +232,7 @@ SETTING_NAMES = (
     "ETRACK_RECORD_KEY", "ETRACK_RUNNER_MAX_OUTAGE", "ETRACK_VAULT_PATH", "ETRACK_AUDIT_SIGNING_KEY",
     "ETRACK_AUDIT_PUBLIC_KEY", "ETRACK_AS", "ETRACK_LOG_LEVEL", "ETRACK_JSON_ERRORS",
     "ETRACK_OFF_TRACK_WEEKS", "ETRACK_DRIFT_WINDOW", "ETRACK_DRIFT_Z", "ETRACK_RETENTION_SESSION_CONTENT_YEARS",
+    "ETRACK_DP_DELTA",
     "ETRACK_SMTP_HOST", "ETRACK_SMTP_PORT", "ETRACK_SMTP_FROM", "ETRACK_SMTP_STARTTLS",
     "ETRACK_TENANT", "ETRACK_TENANT_KEYS",
     "ETRACK_READ_URL",
@@ -261,6 +264,7 @@ def read_settings(get: Callable[[str], object]) -> Settings:
         drift_window=require_setting_int(get("ETRACK_DRIFT_WINDOW"), "ETRACK_DRIFT_WINDOW", 5, 2),
         drift_z=require_setting_float(get("ETRACK_DRIFT_Z"), "ETRACK_DRIFT_Z", 2.0, 100.0),
         retention_session_content_years=_retention_years(get("ETRACK_RETENTION_SESSION_CONTENT_YEARS")),
+        dp_delta=require_setting_float(get("ETRACK_DP_DELTA"), "ETRACK_DP_DELTA", 1e-6, 1e-3),
     )
 
 

@@ -149,7 +149,7 @@ class CalendarReserved(DisclosureRisk):
 
 
 class BudgetExceeded(NotPermitted):
-    """Raised when a differentially private release would spend more epsilon than the analyst holds
+    """Raised when a differentially private release would spend more rho (zCDP) than the analyst holds
     (or the analyst holds no privacy budget)."""
 
 

@@ -30,6 +30,7 @@ from engagement_tracker.domain.access import (
 from engagement_tracker.domain.application.analysts import MAX_K, AnalystService, PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, DIMENSIONS, FAMILY_DIMENSIONS, PERIODS
 from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.privacy_budget import DpCost
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
     Fact,
@@ -48,7 +49,15 @@ from engagement_tracker.projections.anonymity import (
     trends,
 )
 from engagement_tracker.projections.outputs import rows_of
-from engagement_tracker.projections.privacy import DpRelease, dp_preview, dp_release
+from engagement_tracker.projections.privacy import (
+    MECHANISM,
+    DpRelease,
+    calibrate,
+    dp_preview,
+    dp_release,
+    epsilon_of,
+    largest_epsilon,
+)
 from engagement_tracker.projections.regions import (
     Block,
     Refiner,
@@ -258,11 +267,22 @@ class _ReleaseRules:
     def data_digest(self, rows: list[TallyRow]) -> str:
         return _data_digest(Tallies(rows))
 
-    def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
-        return dp_release(Tallies(rows), by, Level(time=period), epsilon)
+    def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float,
+                   delta: float) -> DpRelease:
+        return dp_release(Tallies(rows), by, Level(time=period), epsilon, delta)
 
-    def dp_preview(self, epsilon: float) -> dict[str, Any]:
-        return dp_preview(epsilon)
+    def dp_preview(self, epsilon: float, delta: float) -> dict[str, Any]:
+        return dp_preview(epsilon, delta)
+
+    def dp_cost(self, epsilon: float, delta: float) -> DpCost:
+        cal = calibrate(epsilon, delta)
+        return DpCost(cal.rho, epsilon, delta, MECHANISM, cal.threshold)
+
+    def epsilon_of(self, rho: float, delta: float) -> float:
+        return epsilon_of(rho, delta)
+
+    def largest_epsilon(self, rho: float, delta: float) -> float:
+        return largest_epsilon(rho, delta)
 
     def dp_document(self, release: DpRelease) -> dict[str, Any]:
         return release.to_document()

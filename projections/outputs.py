@@ -7,9 +7,9 @@ and on the command line (table, CSV, JSON, JSONL, Parquet) alike: ``scope`` (``c
 ``value``, for DP the 95% interval (``low_95``, ``high_95``), ``status`` (``released`` |
 ``suppressed``), the ``level`` the release was made at (``month``, ``quarter``, ``year``:
 coarsened when small cells asked for it) with ``unit_depth``, then the policy: ``k`` and
-``privacy`` (``exact``), or ``privacy`` (``dp``), ``mechanism``, ``epsilon``, ``delta`` and
-``threshold``. A total is a row marked ``total``: sum ``value`` over ``scope == "cell"`` rows,
-never over all. A release with no row still states its policy: :func:`policy_line` (the CLI
+``privacy`` (``exact``), or ``privacy`` (``dp``), ``mechanism``, ``rho`` (the zCDP loss it cost), ``epsilon``,
+``delta`` and ``threshold``. A total is a row marked ``total``: sum ``value`` over
+``scope == "cell"`` rows, never over all. A release with no row still states its policy: :func:`policy_line` (the CLI
 prints it on stderr).
 
 Trends are rows too: one per theme and period (``theme``, ``kind``, ``period``, ``value``,
@@ -38,7 +38,7 @@ def columns(by: tuple[str, ...] | list[str], dp: bool = False) -> list[str]:
     """The columns of a release's rows, in order (the same for CSV, JSON, JSONL, Parquet and the table)."""
     dims = [d for d in DIMENSIONS if d in by]
     interval = ["low_95", "high_95"] if dp else []
-    tail = ["privacy", "mechanism", "epsilon", "delta", "threshold"] if dp else ["k", "privacy"]
+    tail = ["privacy", "mechanism", "rho", "epsilon", "delta", "threshold"] if dp else ["k", "privacy"]
     return ["scope", *dims, "value", *interval, "status", "level", "unit_depth", *tail]
 
 
@@ -66,7 +66,7 @@ def dp_rows(rel: DpRelease) -> list[dict[str, Any]]:
         row = {"scope": "cell", **{d: r.dims.get(d) for d in dims}, "value": r.value,
                "low_95": round(r.low, 1), "high_95": round(r.high, 1), "status": "released",
                "level": rel.level.time, "unit_depth": rel.level.unit_depth, "privacy": "dp",
-               "mechanism": rel.mechanism, "epsilon": rel.epsilon, "delta": rel.delta, "threshold": rel.threshold}
+               "mechanism": rel.mechanism, "rho": rel.rho, "epsilon": rel.epsilon, "delta": rel.delta, "threshold": rel.threshold}
         rows.append({c: row[c] for c in columns(rel.by, dp=True)})
     return rows
 
@@ -79,8 +79,9 @@ def rows_of(rel: Release | DpRelease) -> list[dict[str, Any]]:
 def policy_line(rel: Release | DpRelease) -> str:
     """What a release was made under, in one line: what every format states, even with no row."""
     if isinstance(rel, DpRelease):
-        return (f"differential privacy: {rel.mechanism} (OpenDP), epsilon {rel.epsilon:g}, delta {rel.delta:g}; "
-                f"noise scale {rel.scale:g}; cells shown only above {rel.threshold}; each person counts at most "
+        return (f"differential privacy: {rel.mechanism} (OpenDP), epsilon {rel.epsilon:g}, delta {rel.delta:g} "
+                f"(zCDP rho {rel.rho:.6g}); noise scale {rel.scale:.4g}; cells shown only from {rel.threshold}; "
+                "each person counts at most "
                 f"{rel.bound} person-signals; low_95..high_95 holds the true count 95% of the time"
                 + ("; the recorded answer to this same query on the same data: nothing spent" if rel.repeated else ""))
     return (f"exact release: level {rel.level.time}"

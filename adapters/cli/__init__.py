@@ -61,7 +61,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "open": ("steps", "open_engagement", "Open an engagement (the coach acts); prints its id."),
     "parties": ("access", "parties", "Every party: id, kind, erased, grants; no names (admins)."),
     "party": ("steps", "party", "Register parties (persons and teams)."),
-    "privacy-budget": ("privacy", "privacy_budget", "Differential-privacy budgets (epsilon) of analysts, recorded as events."),
+    "privacy-budget": ("privacy", "privacy_budget", "Differential-privacy budgets (rho, zCDP) of analysts, recorded as events."),
     "projections": ("store", "projections", "Read models derived from the events."),
     "releases": ("analytics", "releases", "Plan releases: which shapes of a period are still releasable (analysts and admins)."),
     "reminders": ("programme", "reminders",

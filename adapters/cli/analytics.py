@@ -80,7 +80,8 @@ _K = click.option("--k", type=int, default=None,
 _PRIVACY = click.option("--privacy", type=click.Choice(["exact", "dp"]), default="exact", show_default=True,
                         help="exact counts under the release rules, or differentially private noisy counts")
 _EPSILON = click.option("--epsilon", type=float, default=None,
-                        help="with --privacy dp: the privacy loss to spend from your budget (above 0, at most 10)")
+                        help="with --privacy dp: the release's privacy loss, (epsilon, delta)-DP at the deployment's delta "
+                             "(above 0, at most 10); your budget pays its rho (zCDP): --preview tells how much")
 _SINCE = click.option("--since", default=None, metavar="YYYY-MM", help="from this month on (inclusive)")
 _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to this month (inclusive)")
 
@@ -96,8 +97,8 @@ _UNTIL = click.option("--until", default=None, metavar="YYYY-MM", help="up to th
 @_PRIVACY
 @_EPSILON
 @click.option("--preview", is_flag=True, default=False,
-              help="with --privacy dp --epsilon E: what the release would give (threshold, each cell's 95%% "
-                   "interval), before spending anything; reads no data")
+              help="with --privacy dp --epsilon E: what the release would cost (rho) and give (threshold, each "
+                   "cell's 95%% interval), before spending anything; reads no data")
 @DATA_FORMAT
 @DATA_OUT
 @click.pass_context
@@ -152,9 +153,21 @@ def signals_trends(ctx: click.Context, actor: str, unit: str | None, period: str
     with (tracker(ctx, create=False) if privacy == "dp" else reader(ctx, replica=False)) as app:
         service = analyst_service(app)
         viewer = parse_actor(actor)
-        released(service, lambda: service.trends(viewer, unit, period, k, since, until, privacy, epsilon),
-                 lambda trends, path: emit_records(trend_rows(trends), TREND_COLUMNS, fmt,
-                                                   "Signal trends (from released values)", path), out_path)
+        policy: list[str] = []
+
+        def ask() -> list[dict[str, object]]:
+            if privacy == "dp":  # the DP release the trends are read from (paid once: trends then reads its
+                # recorded answer), so that its policy is stated as a summary's is, rows or not
+                policy.append(policy_line(service.summary(viewer, ("theme", "period"), unit, period, k, since, until,
+                                                          privacy, epsilon)))
+            return service.trends(viewer, unit, period, k, since, until, privacy, epsilon)
+
+        def emit(trends: list[dict[str, object]], path: str | None) -> None:
+            emit_records(trend_rows(trends), TREND_COLUMNS, fmt, "Signal trends (from released values)", path)
+            for line in policy[-1:]:
+                err.print(line, highlight=False)
+
+        released(service, ask, emit, out_path)
 
 
 @click.command()

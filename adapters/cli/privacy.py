@@ -1,4 +1,4 @@
-"""Privacy budgets: an admin grants epsilon to an analyst; an analyst reads what remains."""
+"""Privacy budgets: an admin grants rho (zCDP) to an analyst; an analyst reads what remains."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from engagement_tracker.adapters.cli.store import reader, tracker
 
 @click.group("privacy-budget")
 def privacy_budget() -> None:
-    """Differential-privacy budgets (epsilon) of analysts, recorded as events."""
+    """Differential-privacy budgets (rho, zCDP) of analysts, recorded as events."""
 
 
 @privacy_budget.command("grant")
 @click.argument("analyst_id")
-@click.argument("epsilon", type=float)
+@click.argument("rho", type=float)
 @ACTOR
 @click.pass_context
-def grant(ctx: click.Context, analyst_id: str, epsilon: float, actor: str) -> None:
-    """Add EPSILON (above 0, at most 10) to ANALYST_ID's budget; an admin acts (--as admin:ID)."""
+def grant(ctx: click.Context, analyst_id: str, rho: float, actor: str) -> None:
+    """Add RHO (zCDP, above 0, at most 50) to ANALYST_ID's budget; an admin acts (--as admin:ID)."""
     with tracker(ctx) as app:
-        app.budgets.grant(analyst_id, epsilon, parse_actor(actor))
-        out.print(f"granted epsilon {epsilon:g} to {analyst_id}")
+        app.budgets.grant(analyst_id, rho, parse_actor(actor))
+        out.print(f"granted {app.budgets.worth(rho)} to {analyst_id}")
 
 
 @privacy_budget.command("show")
@@ -31,7 +31,7 @@ def grant(ctx: click.Context, analyst_id: str, epsilon: float, actor: str) -> No
 @FORMAT
 @click.pass_context
 def show(ctx: click.Context, actor: str, analyst_id: str | None, fmt: str) -> None:
-    """Granted, spent and remaining epsilon, and how many releases spent it."""
+    """Granted, spent and remaining rho, what it is worth in epsilon, and how many releases spent it."""
     with reader(ctx) as app:
         emit_rows([app.budgets.balance(parse_actor(actor), analyst_id)], fmt, "Privacy budget")
 

@@ -32,7 +32,15 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from engagement_tracker.adapters.bootstrap import analyst_service
-from engagement_tracker.adapters.cli.rows import PLAN_COLUMNS, TREND_COLUMNS, columns, dp_rows, release_rows, trend_rows
+from engagement_tracker.adapters.cli.rows import (
+    PLAN_COLUMNS,
+    TREND_COLUMNS,
+    columns,
+    dp_rows,
+    policy_line,
+    release_rows,
+    trend_rows,
+)
 from engagement_tracker.adapters.http import problems
 from engagement_tracker.adapters.http.identity import (
     ROLE_HEADER,
@@ -251,7 +259,8 @@ class TemplateIn(BaseModel):
 
 
 class DpIn(BaseModel):
-    epsilon: float = Field(description="the privacy loss to spend (above 0, at most 10)")
+    epsilon: float = Field(description="the release's privacy loss, (epsilon, delta)-DP at the deployment's delta "
+                                       "(above 0, at most 10); the budget pays its rho (zCDP)")
     by: str | None = "theme,period"
     unit: str | None = None
     period: str = "month"
@@ -261,7 +270,7 @@ class DpIn(BaseModel):
 
 class BudgetIn(BaseModel):
     analyst: UUID
-    epsilon: float
+    rho: float = Field(description="the zCDP privacy loss to add (above 0, at most 50)")
 
 
 class CalendarIn(BaseModel):
@@ -448,7 +457,10 @@ def api_router() -> APIRouter:
     def release(request: Request, rel: Any) -> Response:
         if isinstance(rel, Release):
             return rows_response(request, release_rows(rel), columns(rel.by))
-        return rows_response(request, dp_rows(rel), columns(rel.by, dp=True))
+        # what the CLI prints on stderr: the policy, stated even when no row is (an empty [] or CSV)
+        answer = rows_response(request, dp_rows(rel), columns(rel.by, dp=True))
+        answer.headers["Etrack-Release-Policy"] = policy_line(rel)
+        return answer
 
     @router.get("/signals/summary", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
                 summary="Signal counts per released cell (k persons each)")
@@ -504,11 +516,11 @@ def api_router() -> APIRouter:
     def budget(request: Request, who: Who, analyst: UUID | None = None) -> dict[str, Any]:
         return server_of(request).tracker.budgets.balance(who.granted((Role.ANALYST, Role.ADMIN)), analyst)
 
-    @router.post("/budgets", status_code=201, tags=["admin"], summary="Add epsilon to an analyst's budget (admins)")
+    @router.post("/budgets", status_code=201, tags=["admin"], summary="Add rho (zCDP) to an analyst's budget (admins)")
     def grant_budget(request: Request, response: Response, body: BudgetIn, who: Who,
                      idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
         server = server_of(request)
-        result = server.tracker.budgets.grant(body.analyst, body.epsilon, who.granted((Role.ADMIN,)),
+        result = server.tracker.budgets.grant(body.analyst, body.rho, who.granted((Role.ADMIN,)),
                                               command_id=idempotency_key)
         return outcome(server, response, result)
 

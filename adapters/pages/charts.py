@@ -8,7 +8,10 @@ Each chart is a string of ``<svg>`` markup to place in a page as it is. Text sta
 search and copy it); the XML prologue, the DOCTYPE (a URL), the metadata block and the
 namespace declarations are removed, because an inline SVG in HTML needs none of them and a page
 carries no URL at all. Colours say what a point is, never judge it: a learning dip is amber and
-labelled "learning dip", never red.
+labelled "learning dip", never red; a drift is marked in violet and labelled "drift".
+
+Axes span the data: a time axis runs from a little before the first date to a little after the
+last (:func:`span_dates`; left to itself, matplotlib widens a single date to years either side).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ BASELINE = "#718096"
 BAND = "#bee3f8"
 SUPPRESSED = "#a0aec0"
 DRIFT = "#6b46c1"  # violet: a reading the drift rule flags, for the metrics keeper to look at, not a verdict
+#: The least margin either side of the dates a time axis spans.
+MIN_DATE_PAD = timedelta(days=3)
 
 #: Text stays text in the SVG; a '$' in a label is a dollar, never mathtext (which would fail on stray '$').
 _STYLE: Any = {"svg.fonttype": "none", "text.parse_math": False, "font.family": "sans-serif", "font.size": 9,
@@ -49,14 +54,22 @@ def _drawing() -> Iterator[None]:
         yield
 
 
+def span_dates(ax: Any, dates: Sequence[date]) -> tuple[date, date] | None:
+    """Make the time axis span ``dates``: from the first to the last, plus a twentieth of that span in whole
+    days, rounded up (at least :data:`MIN_DATE_PAD`), either side. Returns the limits set (None without dates)."""
+    if not dates:
+        return None
+    first, last = min(dates), max(dates)
+    pad = max(MIN_DATE_PAD, timedelta(days=-(-(last - first).days // 20)))  # whole days: dates stay dates
+    ax.set_xlim(cast(Any, first - pad), cast(Any, last + pad))
+    return first - pad, last + pad
+
+
 def _span_dates(fig: Figure, ax: Any, xs: Sequence[Any]) -> None:
-    """Dates on the x axis spanning the data: one date alone gets a week each side (matplotlib would
-    otherwise spread a lone date over years of empty axis)."""
-    if not xs:
-        return
-    if len(set(xs)) == 1:
-        ax.set_xlim(xs[0] - timedelta(days=7), xs[0] + timedelta(days=7))
-    fig.autofmt_xdate()
+    """The time axis spanning ``xs`` (:func:`span_dates`), its labels slanted."""
+    if xs:
+        span_dates(ax, xs)
+        fig.autofmt_xdate()
 
 
 def svg_of(fig: Figure, salt: str) -> str:
@@ -145,7 +158,7 @@ def readings_chart(
                             color=DRIFT)
         if target is not None:
             ax.axhline(target, color=TARGET, linewidth=1.5, label=f"key result target {target:g}")
-        _span_dates(fig, ax, xs)
+        _span_dates(fig, ax, [*xs, *(d[0] for d in drifts)])
         ax.set_title(label, loc="left")
         ax.legend(loc="best", fontsize=7, frameon=False)
         return svg_of(fig, f"readings-{name}")

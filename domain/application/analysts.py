@@ -56,13 +56,14 @@ from engagement_tracker.domain.dimensions import (
     PLANNED_SHAPES,
 )
 from engagement_tracker.domain.errors import (
+    BudgetExceeded,
     CalendarReserved,
     DisclosureRisk,
     InvalidInput,
     PeriodCut,
     StoreError,
 )
-from engagement_tracker.domain.privacy_budget import require_epsilon
+from engagement_tracker.domain.privacy_budget import DpCost, require_epsilon
 from engagement_tracker.domain.release_calendar import Shape, parse_shape
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.windows import (
@@ -93,8 +94,9 @@ class AnalystService:
 
     def __init__(
         self, analytics: AnalyticsPort, clock: Callable[[], datetime], k_min: int | None = 5, *,
-        grants: GrantsSource, rules: ReleaseRules, spend: Callable[[Actor, float, str], bool] | None = None,
+        grants: GrantsSource, rules: ReleaseRules, spend: Callable[[Actor, DpCost, str], bool] | None = None,
         afford: Callable[[Actor, float, str], None] | None = None, calendar: CalendarPort | None = None,
+        dp_delta: float = 1e-6,
     ) -> None:
         #: The kept facts (``projections.analytics.Analytics``, handed in by bootstrap).
         self.analytics = analytics
@@ -106,6 +108,8 @@ class AnalystService:
         #: Raises BudgetExceeded when a DP release would go past the analyst's budget: asked before any
         #: noise is drawn (the application's ``budgets.require_affordable``, from bootstrap).
         self.afford = afford
+        #: The delta of every differentially private release (``ETRACK_DP_DELTA``, default 1e-6).
+        self.dp_delta = dp_delta
         self.clock = clock
         #: Who holds which grants now (the access register, handed in by bootstrap).
         self.grants = grants
@@ -211,13 +215,9 @@ class AnalystService:
         return plan
 
     def preview(self, viewer: Actor, epsilon: object) -> dict[str, Any]:
-        """What a differentially private release at ``epsilon`` would give, before spending anything: the
-        mechanism, epsilon, delta, the noise scale, the threshold a cell's noisy count must reach to be
-        shown, and each shown cell's 95% interval (``value ± half_width_95``). Free, and it touches no
-        data: it is computed from the parameters alone (OpenDP's calibration), so it tells nothing about
-        the facts."""
-        require_analyst(viewer, "preview a differentially private release", self.grants)
-        return self.rules.dp_preview(require_epsilon(epsilon))
+        """What a differentially private release at ``epsilon`` would cost (rho) and give, before spending
+        anything, from the parameters alone: :func:`dp_preview`."""
+        return dp_preview(self, viewer, epsilon)
 
     @grant_checked
     def summary(
@@ -334,6 +334,25 @@ def attempt_release(
     return self.releases.until_fresh(attempt, "releases kept being published while this plan was made; ask again")
 
 
+def dp_preview(service: AnalystService, viewer: Actor, epsilon: object) -> dict[str, Any]:
+    """What a differentially private release at ``epsilon`` would give, before spending anything: the
+    mechanism, the rho it would cost, epsilon, delta, the noise scale, the threshold a cell's noisy
+    count must reach to be shown, and each shown cell's 95% interval (``value ± half_width_95``).
+    Free, and it touches no data: it is computed from the parameters alone (OpenDP's calibration),
+    so it tells nothing about the facts. With budgets wired, ``within_budget`` says whether the
+    analyst's budget pays that rho now (and, when not, the note says what remains)."""
+    require_analyst(viewer, "preview a differentially private release", service.grants)
+    shown = service.rules.dp_preview(require_epsilon(epsilon), service.dp_delta)
+    if service.afford is not None:  # whether the analyst's budget pays it now (what a release would check first)
+        try:
+            service.afford(viewer, shown["rho"], "preview")
+            shown["within_budget"] = True
+        except BudgetExceeded as refused:
+            shown["within_budget"] = False
+            shown["note"] += f"; your budget would refuse it now: {refused.reason}"
+    return shown
+
+
 def private_release(
     service: AnalystService, actor: Actor, family: str, by: tuple[str, ...], unit: str | None, period: str, since: str | None,
     until: str | None, epsilon: object,
@@ -361,11 +380,13 @@ def private_release(
     recorded = service.analytics.view.dp_answer(key)
     if recorded is not None:
         return service.rules.dp_of_document(json.loads(recorded), repeated=True)
-    service.rules.dp_preview(eps)  # the mechanism calibrated from the parameters (MissingDependency without OpenDP)
-    if service.afford is not None:  # then the budget: refused before any noise is drawn
-        service.afford(actor, eps, key)
-    rel = service.rules.dp_release(rows, by, period, eps)
-    spent = service.spend(actor, eps, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+    # the mechanism calibrated from the parameters (MissingDependency without OpenDP), then the budget: a
+    # release past it is refused before any noise is drawn
+    cost = service.rules.dp_cost(eps, service.dp_delta)
+    if service.afford is not None:
+        service.afford(actor, cost.rho, key)
+    rel = service.rules.dp_release(rows, by, period, eps, service.dp_delta)
+    spent = service.spend(actor, cost, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
     document = json.dumps(service.rules.dp_document(rel), sort_keys=True)
     leaf = PendingDpLeaf(service.rules.dp_of_document(json.loads(document), repeated=False), family,
                          {"by": list(by), "unit": unit, "period": period, "since": since, "until": until},

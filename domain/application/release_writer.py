@@ -28,6 +28,7 @@ from engagement_tracker.domain.access import (
 )
 from engagement_tracker.domain.checks import MIN_K, require_int
 from engagement_tracker.domain.errors import ConcurrencyConflict, InvalidInput
+from engagement_tracker.domain.privacy_budget import DpCost
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.windows import require_whole_periods
 
@@ -125,11 +126,18 @@ class ReleaseRules(Protocol):
     def data_digest(self, rows: list[TallyRow]) -> str:
         """A digest of the data a DP query reads (its persons pseudonymous)."""
 
-    def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float) -> DpRelease:
-        """A differentially private release of ``rows``."""
+    def dp_release(self, rows: list[TallyRow], by: tuple[str, ...], period: str, epsilon: float,
+                   delta: float) -> DpRelease:
+        """A differentially private release of ``rows``, (epsilon, delta)-DP."""
 
-    def dp_preview(self, epsilon: float) -> dict[str, Any]:
+    def dp_preview(self, epsilon: float, delta: float) -> dict[str, Any]:
         """What a DP release at ``epsilon`` would be made under, from the parameters alone (no data)."""
+
+    def dp_cost(self, epsilon: float, delta: float) -> DpCost:
+        """What a DP release at ``epsilon`` costs (its zCDP rho) and is made under, from the parameters alone."""
+
+    def epsilon_of(self, rho: float, delta: float) -> float:
+        """The epsilon that ``rho`` of zCDP amounts to at ``delta``."""
 
     def dp_document(self, release: DpRelease) -> dict[str, Any]:
         """A DP release as its recorded JSON document."""

@@ -160,13 +160,14 @@ def test_a_dp_release_states_mechanism_epsilon_delta_and_threshold_in_every_form
     assert proc.returncode == 0, proc.stderr
     stderr = proc.stderr.decode()
     rows = json.loads(output(demo, "signals-summary-dp", "json"))  # the same recorded answer
-    stated = all(word in stderr for word in ("laplace_threshold", "epsilon 0.5", "delta 1e-06", "shown only above"))
+    stated = all(word in " ".join(stderr.split())
+                 for word in ("gaussian_threshold", "epsilon 0.5", "delta 1e-06", "zCDP rho", "shown only from"))
     if fmt == "table" or not rows:
         assert stated, stderr
     if fmt in ("json", "jsonl") and rows:
         got = [json.loads(line) for line in proc.stdout.decode().splitlines()] if fmt == "jsonl" else json.loads(
             proc.stdout)
-        assert all(r["mechanism"] == "laplace_threshold" and r["epsilon"] == 0.5 and r["delta"] > 0
-                   and isinstance(r["threshold"], int) for r in got)
+        assert all(r["mechanism"] == "gaussian_threshold" and r["epsilon"] == 0.5 and r["delta"] == 1e-6
+                   and r["rho"] > 0 and isinstance(r["threshold"], int) for r in got)
     if fmt == "csv":
-        assert proc.stdout.decode().splitlines()[0].endswith("privacy,mechanism,epsilon,delta,threshold")
+        assert proc.stdout.decode().splitlines()[0].endswith("privacy,mechanism,rho,epsilon,delta,threshold")

@@ -15,14 +15,17 @@ import pytest
 from engagement_tracker.adapters import bootstrap
 from engagement_tracker.domain import BudgetExceeded, EngagementTracker, EtrackError, Role, StoreError
 from engagement_tracker.domain.privacy_budget import PrivacyBudget
+from engagement_tracker.projections.privacy import calibrate
 from tests.integration.test_differential_privacy import many_facts, service_with
 from tests.integration.workers import dp_query
 from tests.support import admin, granted, new_tracker
 
 SIX = 6
 EPSILON = 0.5
-#: Room for five answers at EPSILON: six charged answers would be refused the sixth time.
-BUDGET = 2.5
+#: Room (in rho) for five answers at EPSILON: six charged answers would be refused the sixth time.
+BUDGET = 5.5 * calibrate(EPSILON).rho
+#: An epsilon whose rho the budget cannot pay.
+TOO_MUCH = 3.0
 
 
 def prepared(url: str) -> tuple[EngagementTracker, Any]:
@@ -47,7 +50,7 @@ def charged_once(app: EngagementTracker, analyst: Any, answers: list[Any]) -> No
     assert sorted(a[1] for a in answers) == [False] + [True] * (SIX - 1)  # one paid, five were told "repeated"
     assert spends(app, analyst) == [EPSILON]
     budget = app.budgets.balance(analyst)
-    assert (budget["spent"], budget["releases"]) == (EPSILON, 1)
+    assert (budget["spent_rho"], budget["releases"]) == (round(calibrate(EPSILON).rho, 9), 1)
     again = bootstrap.analyst_service(app).summary(analyst, ["theme"], period="year", privacy="dp", epsilon=EPSILON)
     assert [r.to_dict() for r in again.rows] == rows[0] and again.repeated  # the stored answer, for free
     assert spends(app, analyst) == [EPSILON]
@@ -111,11 +114,11 @@ def test_a_query_refused_by_the_budget_spends_nothing_and_stores_nothing(durable
     try:
         service = bootstrap.analyst_service(app)
         with pytest.raises(BudgetExceeded, match="remains"):
-            service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=BUDGET + 0.5)
+            service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=TOO_MUCH)
         assert spends(app, analyst) == []
         app.budgets.grant(analyst.party, 1.0, admin(app))
-        later = service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=BUDGET + 0.5)
-        assert not later.repeated and spends(app, analyst) == [BUDGET + 0.5]  # nothing was stored before
+        later = service.summary(analyst, ["theme"], period="year", privacy="dp", epsilon=TOO_MUCH)
+        assert not later.repeated and spends(app, analyst) == [TOO_MUCH]  # nothing was stored before
     finally:
         app.close()
 

@@ -155,7 +155,7 @@ def test_a_privacy_budget_granted_by_an_admin_revoked_meanwhile_is_refused(store
                        revoke(other, second))
     refused(outcome)
     assert event_count(app) == before + 1
-    assert app.budgets.balance(admin(app), analyst.party)["granted"] == 0.0
+    assert app.budgets.balance(admin(app), analyst.party)["granted_rho"] == 0.0
 
 
 def test_a_differentially_private_release_by_an_analyst_revoked_meanwhile_spends_nothing(stores) -> None:  # type: ignore[no-untyped-def]
@@ -169,7 +169,7 @@ def test_a_differentially_private_release_by_an_analyst_revoked_meanwhile_spends
                        clock.reached, clock.go, revoke(other, analyst))
     refused(outcome)
     assert event_count(app) == before + 1
-    assert app.budgets.balance(admin(app), analyst.party)["spent"] == 0.0
+    assert app.budgets.balance(admin(app), analyst.party)["spent_rho"] == 0.0
 
 
 def test_an_exact_release_by_an_analyst_revoked_meanwhile_is_not_recorded(stores) -> None:  # type: ignore[no-untyped-def]
@@ -324,4 +324,4 @@ def test_a_budget_granted_to_a_party_whose_analyst_grant_is_revoked_meanwhile_is
                        revoke(other, analyst))
     refused(outcome)
     assert event_count(app) == before + 1
-    assert app.budgets.balance(admin(app), analyst.party)["granted"] == 0.0
+    assert app.budgets.balance(admin(app), analyst.party)["granted_rho"] == 0.0

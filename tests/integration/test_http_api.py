@@ -12,6 +12,7 @@ from datetime import date
 import pytest
 
 from engagement_tracker.adapters.demo import SAMPLE_NOTES, demo_id
+from engagement_tracker.projections.privacy import calibrate
 from tests.http_support import SHOWN, Live, live_fixture  # noqa: F401  (the live fixture)
 
 pytest.importorskip("fastapi")
@@ -212,16 +213,20 @@ def test_a_differentially_private_release_is_a_post_paid_from_the_budget(live: L
     ask = {"epsilon": 0.5, "by": "theme", "period": "quarter"}
     unpaid = analyst.post("/signals/dp-releases", json=ask)
     assert unpaid.status_code == 403 and unpaid.json()["type"] == "urn:etrack:error:BudgetExceeded"
-    granted = admin.post("/budgets", json={"analyst": str(live.parties["analyst"]), "epsilon": 2.0})
+    granted = admin.post("/budgets", json={"analyst": str(live.parties["analyst"]), "rho": 2.0})
     assert granted.status_code == 201, granted.text
     released = analyst.post("/signals/dp-releases", json=ask, headers={"Accept": "text/csv"})
     assert released.status_code == 200, released.text
     assert {"low_95", "high_95", "epsilon"} <= set(released.text.splitlines()[0].split(","))  # noisy cells, intervals
-    assert analyst.get("/budgets").json()["spent"] == 0.5
+    assert {"mechanism", "rho", "delta", "threshold"} <= set(released.text.splitlines()[0].split(","))
+    policy = released.headers["Etrack-Release-Policy"]  # stated even when no row is
+    assert all(w in policy for w in ("gaussian_threshold", "epsilon 0.5", "delta 1e-06", "zCDP rho", "shown only from"))
+    spent = round(calibrate(0.5).rho, 9)  # the zCDP cost of epsilon 0.5
+    assert analyst.get("/budgets").json()["spent_rho"] == spent
     again = analyst.post("/signals/dp-releases", json=ask)  # the same query on the same data: nothing spent
-    assert again.status_code == 200 and analyst.get("/budgets").json()["spent"] == 0.5
+    assert again.status_code == 200 and analyst.get("/budgets").json()["spent_rho"] == spent
     assert analyst.get("/signals/summary", params={"privacy": "dp"}).status_code == 200  # a GET never spends
-    assert analyst.get("/budgets").json()["spent"] == 0.5
+    assert analyst.get("/budgets").json()["spent_rho"] == spent
 
 
 def test_an_admin_erases_a_party_over_http_and_its_token_stops_at_once(live: Live) -> None:

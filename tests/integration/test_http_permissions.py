@@ -82,7 +82,7 @@ def matrix(live: Live) -> list[tuple[str, str, dict[str, Any] | None, set[str]]]
         ("POST", "/grants", {"party": stranger, "role": "auditor"}, {"admin"}),
         ("DELETE", f"/grants/{demo_id('analyst')}/analyst", None, {"admin"}),
         ("POST", "/tokens", {"party": stranger}, {"admin"}),
-        ("POST", "/budgets", {"analyst": str(demo_id("analyst")), "epsilon": 1.0}, {"admin"}),
+        ("POST", "/budgets", {"analyst": str(demo_id("analyst")), "rho": 1.0}, {"admin"}),
         ("POST", "/engagements", {"coachee": str(demo_id("coachee-3")), "sponsor": str(demo_id("sponsor-2")),
                                   "sponsor_function": "hr", "org_unit": "Operations"}, {"coach"}),
         ("POST", "/cohorts", {"org_unit": "Operations", "name": "Cohort X"}, {"coach"}),

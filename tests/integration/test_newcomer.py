@@ -127,10 +127,10 @@ def test_a_privacy_budget_is_granted_only_to_a_party_holding_the_analyst_grant(t
     for party in (stranger, coach.party, boss.party):
         with pytest.raises(NotPermitted, match=f"holds no analyst grant.*etrack grant analyst {party}"):
             tracker.budgets.grant(party, 1.0, boss)
-    assert tracker.budgets.balance(boss, stranger)["granted"] == 0.0  # nothing recorded
+    assert tracker.budgets.balance(boss, stranger)["granted_rho"] == 0.0  # nothing recorded
     analyst = grant(tracker, stranger, Role.ANALYST)
     tracker.budgets.grant(stranger, 1.0, boss)
-    assert tracker.budgets.balance(analyst)["granted"] == 1.0
+    assert tracker.budgets.balance(analyst)["granted_rho"] == 1.0
 
 
 # --- nothing dated before what it belongs to existed ----------------------------------------------------

@@ -236,6 +236,7 @@ PLUMBING = {
     "write_guard": "what a recording transaction re-checks of the grants its command relied on (no data)",
     "attempts": "the command path's retry loop",
     "require_affordable": "what a DP release asks of the budget before drawing noise (the analyst it names is the viewer)",
+    "worth": "states an amount of rho in epsilon at the deployment's delta (arithmetic; reads no budget)",
     "atomically": "the analysts' unit of work: records the releases of the calls it runs (each names its viewer)",
     # the command path's own API, which the services are given (load, decide, save, exactly once)
     "load": "the command path: the aggregate a command decides on (sealed values only)",

@@ -97,6 +97,6 @@ def test_k_and_epsilon_are_checked_once_by_the_service_for_python_and_the_comman
         with pytest.raises(InvalidInput) as refused:
             app.analysts.summary(analyst, ["theme"], None, "year", k, privacy=privacy, epsilon=epsilon)
         assert refused.value.field == field and says in refused.value.problem
-        assert app.budgets.balance(analyst, analyst.party)["spent"] == 0  # nothing was spent or recorded
+        assert app.budgets.balance(analyst, analyst.party)["spent_rho"] == 0  # nothing was spent or recorded
     finally:
         app.close()

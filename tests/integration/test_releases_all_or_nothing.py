@@ -93,9 +93,9 @@ def test_every_failing_analyst_command_records_no_release_and_spends_nothing(
     demo: tuple[str, EngagementTracker], tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     url, app = demo
-    code, err = etrack(capsys, url, "privacy-budget", "grant", str(ANALYST.party), "0.4", "--as",
+    code, err = etrack(capsys, url, "privacy-budget", "grant", str(ANALYST.party), "0.005", "--as",
                        f"admin:{ADMIN.party}")
-    assert code == 0, err  # a budget too small for epsilon 0.5: the DP cases are refused for it
+    assert code == 0, err  # a budget too small for epsilon 0.5 (rho 0.0062): the DP cases are refused for it
     before = recorded(app)
     for args, status in FAILING:
         argv = args(tmp_path)

@@ -120,8 +120,8 @@ FROZEN: dict[str, tuple[str, int]] = {
     "Party.Erased": ("etrack:Party.Erased", 2),
     "Party.Rectified": ("etrack:Party.Rectified", 2),
     "PrivacyBudget": ("etrack:PrivacyBudget", 1),
-    "PrivacyBudget.BudgetGranted": ("etrack:PrivacyBudget.BudgetGranted", 2),
-    "PrivacyBudget.BudgetSpent": ("etrack:PrivacyBudget.BudgetSpent", 2),
+    "PrivacyBudget.BudgetGranted": ("etrack:PrivacyBudget.BudgetGranted", 3),
+    "PrivacyBudget.BudgetSpent": ("etrack:PrivacyBudget.BudgetSpent", 3),
     "PrivacyBudget.Created": ("etrack:PrivacyBudget.Created", 2),
 }
 
