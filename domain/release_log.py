@@ -61,6 +61,10 @@ class ReleaseLog(Aggregate):
         level: str  # 'quarter/None': the time level and unit depth released at
         k: int | None
         epsilon: float | None
+        rho: float | None  # DP: the zCDP loss the analyst's budget paid; None when exact
+        delta: float | None  # DP: the delta the release is (epsilon, delta)-DP at
+        mechanism: str | None  # DP: how the noise was drawn
+        threshold: int | None  # DP: the noisy count a cell had to reach to be shown
         rows: int
         rows_sha256: str
 

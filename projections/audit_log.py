@@ -230,7 +230,7 @@ def check_bundle(bundle: dict[str, Any], trusted: Ed25519PublicKey) -> list[str]
 
 #: A released record's fields that its stored state (plain JSON) must hold as the bundle states them.
 RELEASE_STATE_FIELDS = ("release", "answer", "family", "privacy", "by", "unit", "period", "since", "until", "level", "k",
-                        "epsilon", "rows", "rows_sha256")
+                        "epsilon", "rho", "delta", "mechanism", "threshold", "rows", "rows_sha256")
 
 
 def _state_problems(entry: dict[str, Any]) -> list[str]:

@@ -45,7 +45,7 @@ from engagement_tracker.projections.outputs import columns, dp_rows, release_row
 RELEASED_TOPIC = "etrack:ReleaseLog.Released"
 #: The fields of a release's event, beyond who (``actor``) and when (``timestamp``).
 LEAF_FIELDS = ("release", "answer", "family", "privacy", "by", "unit", "period", "since", "until", "level", "k", "epsilon",
-               "rows", "rows_sha256")
+               "rho", "delta", "mechanism", "threshold", "rows", "rows_sha256")
 
 
 def rows_digest(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -68,7 +68,7 @@ def leaf_fields(release: int, family: str, query: Mapping[str, Any], internal: A
             "unit": query["unit"],
             "period": query["period"], "since": query["since"], "until": query["until"],
             "level": level_text(rel.level.time, rel.level.unit_depth), "k": rel.policy.k, "epsilon": None,
-            "rows": len(rows), "rows_sha256": rows_digest(rows)}
+            "rho": None, "delta": None, "mechanism": None, "threshold": None, "rows": len(rows), "rows_sha256": rows_digest(rows)}
 
 
 def dp_leaf_fields(answer: str, family: str, query: Mapping[str, Any], rel: Any) -> dict[str, Any]:
@@ -78,6 +78,7 @@ def dp_leaf_fields(answer: str, family: str, query: Mapping[str, Any], rel: Any)
     return {"release": None, "answer": answer, "family": family, "privacy": "dp", "by": list(query["by"]),
             "unit": query["unit"], "period": query["period"], "since": query["since"], "until": query["until"],
             "level": level_text(rel.level.time, rel.level.unit_depth), "k": None, "epsilon": rel.epsilon,
+            "rho": rel.rho, "delta": rel.delta, "mechanism": rel.mechanism, "threshold": rel.threshold,
             "rows": len(rows), "rows_sha256": rows_digest(rows)}
 
 
@@ -114,7 +115,8 @@ class LedgerRow:
         q = self.query
         return {"release": self.id, "answer": None, "family": self.family, "privacy": "exact", "by": list(q.get("by") or []),
                 "unit": q.get("unit"), "period": q.get("period"), "since": q.get("since"), "until": q.get("until"),
-                "level": self.level, "k": self.k, "epsilon": None, "rows": len(rows), "rows_sha256": rows_digest(rows),
+                "level": self.level, "k": self.k, "epsilon": None, "rho": None, "delta": None, "mechanism": None,
+                "threshold": None, "rows": len(rows), "rows_sha256": rows_digest(rows),
                 "analyst": self.analyst, "released_at": self.released_at}
 
 

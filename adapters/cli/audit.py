@@ -202,7 +202,8 @@ def audit_releases(ctx: click.Context, actor: str, analyst: str | None, since: s
 
 
 RELEASE_COLUMNS = ("position", "release", "answer", "released_at", "analyst", "family", "privacy", "by", "unit", "period",
-                   "since", "until", "level", "k", "epsilon", "rows", "rows_sha256")
+                   "since", "until", "level", "k", "epsilon", "rho", "delta", "mechanism", "threshold", "rows",
+                   "rows_sha256")
 
 
 @audit.command("prove")

@@ -338,6 +338,7 @@ class AuditService:
                          "analyst": f["analyst"], "family": f["family"], "privacy": f["privacy"],
                          "by": ",".join(f["by"]), "unit": f["unit"], "period": f["period"], "since": f["since"],
                          "until": f["until"], "level": f["level"], "k": f["k"], "epsilon": f["epsilon"],
+                         "rho": f["rho"], "delta": f["delta"], "mechanism": f["mechanism"], "threshold": f["threshold"],
                          "rows": f["rows"], "rows_sha256": f["rows_sha256"]})
         return rows
 
