@@ -93,8 +93,13 @@ class Server:
                 ProjectionRunner(self.tracker).catch_up()
 
 
+#: The scope key naming a request's Server when one application serves every tenant (``tenancy.py``).
+SERVER_KEY = "etrack.server"
+
+
 def server_of(request: Request) -> Server:
-    found: Server = request.app.state.server
+    """The request's Server: its tenant's (``SERVER_KEY``, under --all-tenants), else the application's one."""
+    found: Server = request.scope.get(SERVER_KEY) or request.app.state.server
     return found
 
 

@@ -1,10 +1,14 @@
 """One server for every tenant (``etrack serve --all-tenants``): ``/tenants/{tenant}/...`` is that tenant's API.
 
-:class:`TenantRouter` is an ASGI application in front of one :func:`create_app` per tenant. A request to
-``/tenants/acme/engagements`` reaches acme's application as ``/engagements`` (``root_path`` is
-``/tenants/acme``, as a Starlette ``Mount`` sets it), so every route, page and problem document is the
-single-tenant server's. A token binds to one tenant because each tenant is its own store: its tokens are
-hashes in its own access register, so another tenant's token is unknown there (401), and the request's
+:class:`TenantRouter` is an ASGI application in front of one FastAPI application (:func:`create_app`) shared
+by every tenant: a request to ``/tenants/acme/engagements`` reaches it as ``/engagements`` (``root_path``
+is ``/tenants/acme``, as a Starlette ``Mount`` sets it) with acme's ``Server`` (its tracker, throttle,
+metrics and signing key) named in its scope (``api.SERVER_KEY``), so every route, page and problem
+document is the single-tenant server's, and an open tenant costs its store, not an application (one
+FastAPI application per tenant held about 4 MB each).
+
+A token binds to one tenant because each tenant is its own store: its tokens are hashes in its own
+access register, so another tenant's token is unknown there (401), and the request's
 token is relied on in the transaction that records its command, as on a single-tenant server
 (``identity.py``). Another tenant's ids are unknown in this one (404), and nothing is written.
 
@@ -38,6 +42,7 @@ import attrs
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from engagement_tracker.adapters.http.api import SERVER_KEY, Server
 from engagement_tracker.domain.application import EngagementTracker
 
 PREFIX = "/tenants/"
@@ -61,13 +66,16 @@ def bounded_pool(url: str) -> str:
 
 @attrs.define
 class OpenTenant:
-    """One tenant's application while it is open, and the requests it is answering."""
+    """One tenant's Server while it is open, and the requests it is answering."""
 
     name: str
-    tracker: EngagementTracker
-    app: FastAPI
+    server: Server
     users: int = 0
     retired: bool = False
+
+    @property
+    def tracker(self) -> EngagementTracker:
+        return self.server.tracker
 
 
 class TenantRouter:
@@ -76,8 +84,9 @@ class TenantRouter:
     def __init__(self, url: str, *, max_open: int = MAX_OPEN, refresh: float = REFRESH,
                  known: Callable[[], list[str]] | None = None,
                  opener: Callable[[str], EngagementTracker] | None = None,
-                 make_app: Callable[[str, EngagementTracker], FastAPI] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 make_server: Callable[[str, EngagementTracker], Server] | None = None,
+                 secure_cookie: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        from engagement_tracker.adapters.http import create_app
         from engagement_tracker.adapters.tenants import known_tenants, open_tenant
 
         if max_open < 1:
@@ -89,7 +98,8 @@ class TenantRouter:
         self.refresh = refresh
         self._known_now = known or (lambda: known_tenants(self.url))
         self._opener = opener or (lambda name: open_tenant(self.url, name))
-        self._make_app = make_app or (lambda name, tracker: tenant_app(self.url, name, tracker, secure_cookie=True))
+        self._make_server = make_server or (lambda name, tracker: tenant_server(self.url, name, tracker))
+        self.app: FastAPI = create_app(None, secure_cookie=secure_cookie)  # one for every tenant
         self._clock = clock
         self._known: frozenset[str] = frozenset()
         self._known_at = float("-inf")
@@ -120,17 +130,17 @@ class TenantRouter:
                 return None
             entry = self._open.get(name)
             if entry is None:
-                tracker, app = await anyio.to_thread.run_sync(self._open_one, name)
-                entry = self._open[name] = OpenTenant(name, tracker, app)
+                server = await anyio.to_thread.run_sync(self._open_one, name)
+                entry = self._open[name] = OpenTenant(name, server)
                 while len(self._open) > self.max_open:
                     await self._retire(self._open.popitem(last=False)[1])
             self._open.move_to_end(name)
             return entry
 
-    def _open_one(self, name: str) -> tuple[EngagementTracker, FastAPI]:
+    def _open_one(self, name: str) -> Server:
         tracker = self._opener(name)
         try:
-            return tracker, self._make_app(name, tracker)
+            return self._make_server(name, tracker)
         except BaseException:
             tracker.close()
             raise
@@ -177,7 +187,8 @@ class TenantRouter:
         entry.users += 1
         try:
             root = f"{scope.get('root_path', '')}{PREFIX}{name}"
-            await entry.app({**scope, "root_path": root, "path": f"{root}{found.group(2) or '/'}"}, receive, send)
+            await self.app({**scope, "root_path": root, "path": f"{root}{found.group(2) or '/'}", SERVER_KEY: entry.server},
+                           receive, send)
         finally:
             entry.users -= 1
             if entry.retired and entry.users == 0:
@@ -211,12 +222,13 @@ async def _problem(send: Send, scope: Scope, name: str, detail: str) -> None:
                             "instance": scope["path"][:200]}, PROBLEM)
 
 
-def tenant_app(url: str, name: str, tracker: EngagementTracker, *, secure_cookie: bool) -> FastAPI:
-    """Tenant ``name``'s application: the single-tenant server's, signing with the tenant's own key."""
-    from engagement_tracker.adapters.http import create_app
+def tenant_server(url: str, name: str, tracker: EngagementTracker) -> Server:
+    """Tenant ``name``'s Server: its tracker (its read models caught up in this process on SQLite, as a
+    single-tenant server's), its own throttle and metrics, and its own signing key."""
+    from engagement_tracker.adapters.http import embedded
     from engagement_tracker.adapters.tenants import resolve
 
-    return create_app(tracker, secure_cookie=secure_cookie, signing_key=resolve(url, name).signing_key)
+    return Server(tracker, embedded(tracker), resolve(url, name).signing_key)
 
 
 def tenants_from_env() -> TenantRouter:
@@ -229,10 +241,8 @@ def tenants_from_env() -> TenantRouter:
 def router_from_env(environ: Any) -> TenantRouter:
     """The router of ``etrack serve --all-tenants --workers N`` (each worker's): ETRACK_DATABASE_URL,
     ETRACK_MAX_OPEN_TENANTS, ETRACK_INSECURE_COOKIE."""
-    secure = environ.get("ETRACK_INSECURE_COOKIE") != "1"
-    url = bounded_pool(environ.get("ETRACK_DATABASE_URL") or "")
-    return TenantRouter(url, max_open=int(environ.get("ETRACK_MAX_OPEN_TENANTS") or MAX_OPEN),
-                        make_app=lambda name, tracker: tenant_app(url, name, tracker, secure_cookie=secure))
+    return TenantRouter(environ.get("ETRACK_DATABASE_URL") or "", max_open=int(environ.get("ETRACK_MAX_OPEN_TENANTS")
+                        or MAX_OPEN), secure_cookie=environ.get("ETRACK_INSECURE_COOKIE") != "1")
 
 
 __all__ = ["TenantRouter", "bounded_pool", "router_from_env", "tenants_from_env"]

@@ -129,6 +129,11 @@ def test_a_token_works_only_in_its_own_tenant_and_nothing_crosses(base: str) -> 
             feed = anyone.get("/tenants/acme/calendar/etk_not_a_real_token.ics")
             assert feed.status_code in (401, 404) and "etk_not_a_real_token" not in feed.text
             assert feed.json()["instance"] == "/tenants/acme/calendar/{token}.ics"
+            docs = anyone.get("/tenants/acme/docs")
+            assert docs.status_code == 200 and "/tenants/acme/openapi.json" in docs.text
+            assert "cdn.jsdelivr.net" in docs.headers["content-security-policy"]  # the Swagger UI's one exception
+            assert anyone.get("/tenants/acme/openapi.json").json()["servers"] == [{"url": "/tenants/acme"}]
+            assert anyone.get("/tenants/globex/openapi.json").json()["servers"] == [{"url": "/tenants/globex"}]
             form = anyone.get("/tenants/acme/signin")
             assert 'action="/tenants/acme/signin"' in form.text
             assert "path=/tenants/acme/signin" in form.headers["set-cookie"].lower()
