@@ -67,7 +67,7 @@ class Bouncer:
 
 
 @contextlib.contextmanager
-def running(direct_url: str, *, pool_size: int = 8) -> Iterator[Bouncer]:
+def running(direct_url: str, *, pool_size: int = 8, max_clients: int = 200) -> Iterator[Bouncer]:
     """Start pgbouncer (pool_mode = transaction) in front of ``direct_url``'s server; stop it at the end."""
     parts = urlsplit(direct_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 5432
@@ -84,7 +84,7 @@ def running(direct_url: str, *, pool_size: int = 8) -> Iterator[Bouncer]:
         f"auth_file = {root}/userlist.txt\n"
         "admin_users = postgres\nstats_users = postgres\n"
         "pool_mode = transaction\n"
-        f"default_pool_size = {pool_size}\nmax_client_conn = 200\n"
+        f"default_pool_size = {pool_size}\nmax_client_conn = {max_clients}\n"
         f"logfile = {root}/pgbouncer.log\npidfile = {root}/pgbouncer.pid\n"
     )
     if as_root:
