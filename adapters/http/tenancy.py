@@ -43,6 +43,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from engagement_tracker.adapters.http.api import SERVER_KEY, Server
+from engagement_tracker.adapters.http.identity import Throttle
 from engagement_tracker.domain.application import EngagementTracker
 
 PREFIX = "/tenants/"
@@ -100,6 +101,7 @@ class TenantRouter:
         self._opener = opener or (lambda name: open_tenant(self.url, name))
         self._make_server = make_server or (lambda name, tracker: tenant_server(self.url, name, tracker))
         self.app: FastAPI = create_app(None, secure_cookie=secure_cookie)  # one for every tenant
+        self.throttle = Throttle()
         self._clock = clock
         self._known: frozenset[str] = frozenset()
         self._known_at = float("-inf")
@@ -140,7 +142,9 @@ class TenantRouter:
     def _open_one(self, name: str) -> Server:
         tracker = self._opener(name)
         try:
-            return self._make_server(name, tracker)
+            server = self._make_server(name, tracker)
+            server.throttle = self.throttle  # bad tokens counted per address across every tenant, not per tenant
+            return server
         except BaseException:
             tracker.close()
             raise

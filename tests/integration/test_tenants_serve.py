@@ -172,6 +172,12 @@ def test_tenants_open_lazily_bounded_and_follow_creates_and_deletes(tmp_path: Pa
             assert acme.get("/tenants/acme/me").status_code == 200  # opened again when asked again
             assert len(opened) == 3
 
+            # bad tokens are counted per address across every tenant (one throttle), not afresh in each
+            for i in range(6):
+                with served.client(f"etk_guess{i}") as guesser:
+                    assert guesser.get(f"/tenants/{('acme', 'globex')[i % 2]}/me").status_code == 401
+            assert served.router.throttle.delay("127.0.0.1") > 0  # 3 failures in each: 6 from the one address
+
             # a tenant made while serving: served without a restart
             create_tenant(base, "initech")
             app = open_tenant(base, "initech")
