@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -259,7 +261,13 @@ def _postgres_ddl_xact_lock(config: StoreConfig) -> Iterator[Any]:
     connection to itself, so the lock is ``pg_advisory_xact_lock`` in a transaction that does nothing
     else and ends (releasing it) when the store is open. The store's files are checked and its id
     recorded on a second, autocommit session, as on a direct URL: a long transaction that looked the
-    schema up before another session made it may still find it missing (a stale catalog cache)."""
+    schema up before another session made it may still find it missing (a stale catalog cache).
+
+    Waiting never pins a server connection: the lock is tried (``pg_try_advisory_xact_lock``) in a
+    transaction that ends at once when another open holds it, and tried again after a short pause.
+    Waiting inside ``pg_advisory_xact_lock`` would keep one of pgbouncer's server connections per
+    waiting open; with as many opens waiting as the pool has connections, the holder's second
+    session could never get one, and every open would wait until the pooler's timeout."""
     import psycopg
 
     pg = config.postgres or {}
@@ -270,7 +278,7 @@ def _postgres_ddl_xact_lock(config: StoreConfig) -> Iterator[Any]:
                          f"{_first(exc)}") from None
     try:
         try:
-            holder.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK,))
+            _take_ddl_lock(holder)
             conn = psycopg.connect(postgres_conninfo(config), autocommit=True, **config.connect_kwargs)
         except psycopg.OperationalError as exc:
             raise StoreError(f"the PostgreSQL server at {config.server} cut the session while opening the store: "
@@ -286,6 +294,23 @@ def _postgres_ddl_xact_lock(config: StoreConfig) -> Iterator[Any]:
         with contextlib.suppress(psycopg.Error):
             holder.rollback()  # releases the lock (the transaction wrote nothing)
         holder.close()
+
+
+#: How long an open waits for another open's DDL lock before it gives up (StoreError), and its pauses.
+DDL_LOCK_WAIT, DDL_LOCK_PAUSE = 120.0, (0.005, 0.2)
+
+
+def _take_ddl_lock(holder: Any) -> None:
+    """``pg_advisory_xact_lock(DDL_LOCK)`` in ``holder``'s transaction, without waiting inside one: each try is a
+    transaction that ends (rolled back: it did nothing) when the lock is taken elsewhere."""
+    deadline, pause = time.monotonic() + DDL_LOCK_WAIT, DDL_LOCK_PAUSE[0]
+    while not holder.execute("SELECT pg_try_advisory_xact_lock(%s)", (DDL_LOCK,)).fetchone()[0]:
+        holder.rollback()  # hands the server connection back to the pooler while waiting
+        if time.monotonic() > deadline:
+            raise StoreError(f"another process has been opening this store for {DDL_LOCK_WAIT:.0f} s (its DDL lock "
+                             "is held): nothing was changed; try again once it has opened")
+        time.sleep(pause + random.uniform(0, pause))  # noqa: S311 - jitter between tries, not a secret
+        pause = min(DDL_LOCK_PAUSE[1], pause * 2)
 
 
 def _first(exc: BaseException) -> str:

@@ -3,6 +3,8 @@
 - ``tenants/memory``: N tenants of E events each (made with ``create_tenant``, filled through the
   domain's histories), then all N opened together in this process, each loading its engagements:
   the resident memory each open tenant adds (VmRSS after, minus before, over N). Reported.
+- ``tenants/served-memory``: the same N tenants opened by ``etrack serve --all-tenants``'s router
+  (``adapters/http/tenancy.py``: each tenant's store and its FastAPI application): the memory each adds.
 - ``tenants/commands``: one command per save (``record_session``), round-robin across the N open
   tenants, against the same commands on one tenant, arms alternated in rounds (ratio: across / one).
 - ``tenants/record``, ``tenants/rebuild``: one tenant at BIG events against one at REF events:
@@ -123,9 +125,10 @@ def bench_many(url: str, tenants: int, events: int, rounds: int, per_round: int,
         finally:
             for app in apps:
                 app.close()
+        served = _served_memory(main_url, names)
     finally:
         _drop(url, main)
-    return [
+    return [*served,
         {"name": "tenants/memory", "what": f"resident memory each open tenant adds: {tenants} tenants of {events} "
          f"events open in one process, each having recorded {engagements} engagements (MB)", "events": stored,
          "ours": f"{per_tenant:.2f} MB per tenant", "baseline": f"the process before opening them: {before:.0f} MB",
@@ -135,6 +138,36 @@ def bench_many(url: str, tenants: int, events: int, rounds: int, per_round: int,
                        f"open tenants of {events} events", per_round, t["across"], t["one"],
                        "the same commands on one tenant", ">= 0.8", unit="commands"),
     ]
+
+
+def _served_memory(main_url: str, names: list[str]) -> list[dict[str, Any]]:
+    """``tenants/served-memory``: what each open tenant adds to ``etrack serve --all-tenants`` (its store and its
+    FastAPI application, opened by the TenantRouter as a first request does), all N open at once."""
+    try:
+        import anyio
+
+        from engagement_tracker.adapters.http.tenancy import TenantRouter
+    except ImportError:  # the [serve] extra is not installed
+        return []
+    router = TenantRouter(main_url, max_open=len(names))
+
+    async def open_all() -> float:
+        await router.tenant(names[0])  # the first pays the API's imports and models once: not counted
+        gc.collect()
+        before = rss_mb()
+        for name in names[1:]:
+            await router.tenant(name)
+        gc.collect()
+        grown = (rss_mb() - before) / max(1, len(names) - 1)
+        await router.close()
+        return grown
+
+    per_tenant = anyio.run(open_all)
+    return [{"name": "tenants/served-memory", "what": f"resident memory each open tenant adds to etrack serve "
+             f"--all-tenants: {len(names)} tenants opened by its router (store + FastAPI application; the first, "
+             "which pays the imports, not counted), MB",
+             "events": 0, "ours": f"{per_tenant:.2f} MB per tenant", "baseline": "the process before opening them",
+             "ratio": round(per_tenant, 2), "rounds": 1, "target": "report", "met": None}]
 
 
 def _point(url: str, main_url: str, events: int) -> dict[str, Any]:

@@ -5,11 +5,16 @@ write. On PostgreSQL ``--workers N`` processes serve (each opens the store from
 ETRACK_DATABASE_URL) and ``etrack projections run`` keeps the read models current as its own
 process. SIGTERM (or Ctrl-C) stops accepting connections and drains the requests in flight
 (up to ``--drain`` seconds) before the process exits.
+
+``--all-tenants`` serves every tenant of the store from one server, each under ``/tenants/{tenant}/``
+(``adapters/http/tenancy.py``): a token works only in the tenant whose access register holds it;
+tenants open on their first request, at most ``--max-open-tenants`` at once per process.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
@@ -39,9 +44,12 @@ def _uvicorn() -> object:
               help="serve the tiles published there (etrack audit tiles --out DIR) under /log/")
 @click.option("--witness-key", default=None, help="also answer as a witness under /witness/: its PEM key ...")
 @click.option("--witness-state", default=None, type=click.Path(dir_okay=False), help="... and its state file")
+@click.option("--all-tenants", is_flag=True, help="serve every tenant, each under /tenants/{tenant}/ (its own tokens)")
+@click.option("--max-open-tenants", default=16, show_default=True, type=click.IntRange(1, 10_000),
+              help="with --all-tenants: tenants open at once per process (least recently used closed first)")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int, log_dir: str | None,
-          witness_key: str | None, witness_state: str | None) -> None:
+          witness_key: str | None, witness_state: str | None, all_tenants: bool, max_open_tenants: int) -> None:
     """Serve the HTTP API and the pages (the [serve] extra: FastAPI on uvicorn).
 
     Callers authenticate with a token an admin issued (etrack token issue PARTY_ID --as admin:ID):
@@ -53,6 +61,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int, lo
     if workers > 1 and not postgres:
         raise InvalidInput("--workers", "an SQLite store is served by one process (its read models catch up in it); "
                                         "serve a PostgreSQL store for more workers")
+    if all_tenants:
+        _serve_all_tenants(ctx, uvicorn, url, host, port, workers, drain, max_open_tenants,
+                           bool(log_dir or witness_key or witness_state))
+        return
     if log_dir:
         os.environ["ETRACK_LOG_DIR"] = log_dir
     if witness_key or witness_state:
@@ -76,6 +88,33 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, drain: int, lo
     with tracker(ctx, project=False, create=False) as app:
         uvicorn.run(create_app(app, log_dir=log_dir, witness=witness), host=host, port=port, timeout_graceful_shutdown=drain,  # type: ignore[attr-defined]
                     access_log=False, log_level="warning")
+
+
+def _serve_all_tenants(ctx: click.Context, uvicorn: Any, url: str, host: str, port: int, workers: int, drain: int,
+                       max_open: int, one_store_options: bool) -> None:
+    """``etrack serve --all-tenants``: one TenantRouter per process (adapters/http/tenancy.py)."""
+    if ctx.obj.get("tenant"):
+        raise InvalidInput("--all-tenants", "serves every tenant, each under /tenants/{tenant}/: drop --tenant "
+                                            "(or ETRACK_TENANT), or drop --all-tenants to serve that one tenant")
+    if one_store_options:
+        raise InvalidInput("--all-tenants", "--log-dir and --witness-* serve one store's log: serve that tenant "
+                                            "alone (--tenant NAME) for them")
+    from engagement_tracker.adapters.http.tenancy import TenantRouter
+    from engagement_tracker.adapters.tenants import known_tenants, shown
+
+    with refusals():
+        known = known_tenants(url)  # a store that cannot hold tenants (memory:) or cannot be reached stops here
+    err.print(f"serving {len(known)} tenants of {shown(url)} at http://{host}:{port}/tenants/{{tenant}}/ "
+              f"(at most {max_open} open at once per process; new tenants are picked up as they are made)",
+              highlight=False, soft_wrap=True)
+    if workers > 1:
+        os.environ["ETRACK_DATABASE_URL"] = url
+        os.environ["ETRACK_MAX_OPEN_TENANTS"] = str(max_open)
+        uvicorn.run("engagement_tracker.adapters.http.tenancy:tenants_from_env", factory=True, host=host, port=port,
+                    workers=workers, timeout_graceful_shutdown=drain, access_log=False, log_level="warning")
+        return
+    uvicorn.run(TenantRouter(url, max_open=max_open), host=host, port=port, timeout_graceful_shutdown=drain,
+                access_log=False, log_level="warning")
 
 
 COMMANDS = [serve]

@@ -2,7 +2,8 @@
 
 :func:`create_app` builds the one FastAPI application over a tracker opened by
 ``adapters/bootstrap.py``; :func:`app_from_env` is the factory uvicorn's workers call
-(``ETRACK_DATABASE_URL``). See ``docs/guides/http-api.md``.
+(``ETRACK_DATABASE_URL``). Every tenant from one server: ``tenancy.py`` (which builds on this module).
+See ``docs/guides/http-api.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
-        docs = scope.get("path") in ("/docs", "/docs/oauth2-redirect")
+        path, root = scope.get("path", ""), scope.get("root_path", "")  # root: /tenants/{tenant} (tenancy.py)
+        docs = (path[len(root):] if root and path.startswith(root) else path) in ("/docs", "/docs/oauth2-redirect")
 
         async def sending(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -61,21 +63,28 @@ class SecurityHeaders:
         await self.app(scope, receive, sending)
 
 
-def create_app(tracker: EngagementTracker, *, project: bool | None = None, secure_cookie: bool = True,
-               log_dir: str | Path | None = None, witness: WitnessEndpoint | None = None) -> FastAPI:
+def embedded(tracker: EngagementTracker) -> bool:
+    """Whether the read models catch up in this process after each write (SQLite, memory), or a runner
+    process does it (PostgreSQL's recorders, which ours extend)."""
+    return not any(c.__module__ == "eventsourcing.postgres" for c in type(tracker.recorder).__mro__)
+
+
+def create_app(tracker: EngagementTracker | None, *, project: bool | None = None, secure_cookie: bool = True,
+               log_dir: str | Path | None = None, witness: WitnessEndpoint | None = None,
+               signing_key: Path | None = None) -> FastAPI:
     """The HTTP API over ``tracker`` (opened by ``adapters.bootstrap.open_tracker``).
 
     ``project``: catch the read models up in this process after each write (default: on SQLite and
     in memory; on PostgreSQL ``etrack projections run`` does it as its own process). ``log_dir``: the
     tiles an auditor published (``etrack audit tiles --out``), served under ``/log/``; ``witness``:
-    answer c2sp.org/tlog-witness under ``/witness/`` (``log.py``)."""
-    if project is None:
-        # PostgreSQL's recorders (ours extend eventsourcing's): the runner process catches up, not each worker
-        project = not any(c.__module__ == "eventsourcing.postgres" for c in type(tracker.recorder).__mro__)
+    answer c2sp.org/tlog-witness under ``/witness/`` (``log.py``); ``signing_key``: the PEM file that signs
+    checkpoints and bundles (a tenant's own; else ETRACK_AUDIT_SIGNING_KEY). ``tracker=None``: one
+    application for every tenant, each request naming its tenant's Server in its scope (``tenancy.py``)."""
     app = FastAPI(title="engagement-tracker", version="1", redoc_url=None,
                   description="Coaching engagements, cohorts, audit trail and released aggregates. Authenticate with "
                               "`Authorization: Bearer etk_...` (a token an admin issued: `etrack token issue`).")
-    app.state.server = api.Server(tracker, project)
+    app.state.server = None if tracker is None else api.Server(
+        tracker, embedded(tracker) if project is None else project, signing_key)
     app.state.html_errors = browser.error_page
     api.install_handlers(app)
     api.timed(app)
@@ -109,13 +118,14 @@ def app_from_env() -> FastAPI:
 
     tenant = os.environ.get("ETRACK_TENANT")
     if tenant:  # one tenant per server: its tokens are in its own access register, so a token binds to it
-        from engagement_tracker.adapters.tenants import open_tenant
+        from engagement_tracker.adapters.tenants import open_tenant, resolve
 
         tracker = open_tenant(os.environ.get("ETRACK_DATABASE_URL"), tenant)
+        signing_key = resolve(os.environ.get("ETRACK_DATABASE_URL"), tenant).signing_key
     else:
-        tracker = open_tracker(os.environ.get("ETRACK_DATABASE_URL"), create=False)
+        tracker, signing_key = open_tracker(os.environ.get("ETRACK_DATABASE_URL"), create=False), None
     app = create_app(tracker, secure_cookie=os.environ.get("ETRACK_INSECURE_COOKIE") != "1",
-                     log_dir=os.environ.get("ETRACK_LOG_DIR") or None, witness=witness_from_env())
+                     log_dir=os.environ.get("ETRACK_LOG_DIR") or None, witness=witness_from_env(), signing_key=signing_key)
     app.router.on_shutdown.append(tracker.close)
     return app
 

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -86,9 +87,10 @@ By = Annotated[str | None, Query(description="dimensions, comma-separated")]
 class Server:
     """What every request shares: the tracker, the throttle, the metrics, and the embedded catch-up."""
 
-    def __init__(self, tracker: EngagementTracker, project: bool) -> None:
+    def __init__(self, tracker: EngagementTracker, project: bool, signing_key: Path | None = None) -> None:
         self.tracker = tracker
         self.project = project
+        self.signing_key = signing_key  # a tenant's own checkpoint key (else ETRACK_AUDIT_SIGNING_KEY)
         self.throttle = Throttle()
         self.metrics = Metrics()
         self._catching_up = threading.Lock()
@@ -100,8 +102,13 @@ class Server:
                 ProjectionRunner(self.tracker).catch_up()
 
 
+#: The scope key naming a request's Server when one application serves every tenant (``tenancy.py``).
+SERVER_KEY = "etrack.server"
+
+
 def server_of(request: Request) -> Server:
-    found: Server = request.app.state.server
+    """The request's Server: its tenant's (``SERVER_KEY``, under --all-tenants), else the application's one."""
+    found: Server = request.scope.get(SERVER_KEY) or request.app.state.server
     return found
 
 
@@ -624,7 +631,7 @@ def api_router() -> APIRouter:
         tracker = server_of(request).tracker
         viewer = who.granted(Auditor)
         tracker.audit.entries(viewer, 1, 1)  # the gate first: no key is read for a refused caller
-        return plain(tracker.audit.checkpoint(viewer, load_signing_key()))  # type: ignore[no-any-return]
+        return plain(tracker.audit.checkpoint(viewer, load_signing_key(server_of(request).signing_key)))  # type: ignore[no-any-return]
 
     @router.get("/audit/bundles/{aggregate_id}", tags=["audit"],
                 summary="Every record of one engagement or cohort with its inclusion proof (auditors, admins)")
@@ -634,7 +641,7 @@ def api_router() -> APIRouter:
         tracker = server_of(request).tracker
         viewer = who.granted(Auditor)
         tracker.audit.entries(viewer, 1, 1)  # the gate first: no key is read for a refused caller
-        return plain(tracker.audit.prove(viewer, aggregate_id, signing_key=load_signing_key()))  # type: ignore[no-any-return]
+        return plain(tracker.audit.prove(viewer, aggregate_id, signing_key=load_signing_key(server_of(request).signing_key)))  # type: ignore[no-any-return]
 
     @router.get("/audit/consistency", tags=["audit"], summary="A consistency proof between two tree sizes")
     def audit_consistency(request: Request, who: Who, old: Annotated[int, Query(ge=0)],
@@ -702,12 +709,13 @@ def install_handlers(app: FastAPI) -> None:
     """One handler writes every failure as a problem document."""
 
     def respond(request: Request, exc: BaseException) -> Response:
+        root = request.scope.get("root_path", "")  # /tenants/{tenant} under --all-tenants (tenancy.py)
         path = request.url.path
-        status, doc, headers = problems.problem(exc, CALENDAR_ROUTE if path.startswith("/calendar/") else path)
-        page: Callable[[int, dict[str, Any], dict[str, str]], Response] | None = getattr(
-            request.app.state, "html_errors", None)
-        if page is not None and request.url.path.startswith(("/pages", "/signin", "/signout", "/me/page")):
-            return page(status, doc, headers)
+        route = path[len(root):] if root and path.startswith(root) else path
+        status, doc, headers = problems.problem(exc, root + CALENDAR_ROUTE if route.startswith("/calendar/") else path)
+        page: Callable[..., Response] | None = getattr(request.app.state, "html_errors", None)
+        if page is not None and route.startswith(("/pages", "/signin", "/signout", "/me/page")):
+            return page(status, doc, headers, root)
         return JSONResponse(doc, status_code=status, headers=headers, media_type=problems.PROBLEM)
 
     async def typed(request: Request, exc: Exception) -> Response:

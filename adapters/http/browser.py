@@ -1,6 +1,7 @@
 """Pages for browsers: a sign-in taking a token, a session cookie, CSRF tokens, a strict CSP.
 
-The session cookie holds the token itself (HttpOnly, Secure, SameSite=Strict, path /): every
+The session cookie holds the token itself (HttpOnly, Secure, SameSite=Strict, path /; under
+``--all-tenants`` its tenant's ``/tenants/{tenant}/``, so each tenant's session is its own): every
 page request authenticates it again, so a revoked or expired token ends the session at once.
 Each form carries a CSRF token derived from the session (SHA-256 of "csrf:" and the token),
 which a page on another site cannot read nor compute; a POST without it is refused. The sign-in
@@ -50,9 +51,10 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
                         f"<style>{_STYLE}</style></head><body>{body}</body></html>", status_code=status)
 
 
-def error_page(status: int, doc: dict[str, Any], headers: dict[str, str]) -> Response:
-    """A refusal on a page, as a page (the problem's title and detail)."""
-    link = '<p><a href="/signin">Sign in</a></p>' if status == 401 else '<p><a href="/me/page">Back</a></p>'
+def error_page(status: int, doc: dict[str, Any], headers: dict[str, str], root: str = "") -> Response:
+    """A refusal on a page, as a page (the problem's title and detail); ``root``: the server's root path
+    (``/tenants/{tenant}`` under ``etrack serve --all-tenants``), before every link."""
+    link = f'<p><a href="{root}/signin">Sign in</a></p>' if status == 401 else f'<p><a href="{root}/me/page">Back</a></p>'
     page = _page(str(doc["title"]), f'<h1>{status}: {html.escape(str(doc["title"]))}</h1>'
                  f'<p class="problem">{html.escape(str(doc["detail"]))}</p>{link}', status)
     page.headers.update({k: v for k, v in headers.items() if k != "WWW-Authenticate"})
@@ -85,14 +87,15 @@ def pages_router(secure_cookie: bool = True) -> APIRouter:
     router = APIRouter(tags=["pages"], include_in_schema=False, route_class=CallerRoute)
 
     @router.get("/signin")
-    def signin_form() -> HTMLResponse:
+    def signin_form(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
         nonce = secrets.token_urlsafe(32)  # the form's CSRF token, also in a cookie only this site can set
-        response = _page("Sign in", '<h1>Sign in</h1><form method="post" action="/signin">'
+        response = _page("Sign in", f'<h1>Sign in</h1><form method="post" action="{root}/signin">'
                          f'<input type="hidden" name="csrf" value="{nonce}">'
                          '<label>Token <input name="token" type="password" autocomplete="off" required></label>'
                          '<button type="submit">Sign in</button></form>')
         response.set_cookie(SIGNIN_COOKIE, nonce, httponly=True, secure=secure_cookie, samesite="strict",
-                            path="/signin", max_age=3600)
+                            path=f"{root}/signin", max_age=3600)
         return response
 
     @router.post("/signin")
@@ -106,10 +109,12 @@ def pages_router(secure_cookie: bool = True) -> APIRouter:
         server = server_of(request)
         address = request.client.host if request.client else "unknown"
         authenticate(server.tracker, server.throttle, token.strip(), address)
-        response = RedirectResponse("/me/page", status_code=303)
+        root = request.scope.get("root_path", "")  # each tenant's session is its own (--all-tenants)
+        response = RedirectResponse(f"{root}/me/page", status_code=303)
         response.set_cookie(SESSION_COOKIE, token.strip(), httponly=True, secure=secure_cookie, samesite="strict",
-                            path="/")
-        response.delete_cookie(SIGNIN_COOKIE, path="/signin", secure=secure_cookie, httponly=True, samesite="strict")
+                            path=f"{root}/")
+        response.delete_cookie(SIGNIN_COOKIE, path=f"{root}/signin", secure=secure_cookie, httponly=True,
+                               samesite="strict")
         return response
 
     @router.post("/signout")
@@ -117,23 +122,25 @@ def pages_router(secure_cookie: bool = True) -> APIRouter:
         _caller, secret = _session(request)
         if not hmac.compare_digest(csrf, csrf_of(secret)):
             raise NotAuthenticated("the form's CSRF token does not match this session")
-        response = RedirectResponse("/signin", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookie, httponly=True, samesite="strict")
+        root = request.scope.get("root_path", "")
+        response = RedirectResponse(f"{root}/signin", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=f"{root}/", secure=secure_cookie, httponly=True, samesite="strict")
         return response
 
     @router.get("/me/page")
     def home(request: Request) -> HTMLResponse:
         who, secret = _session(request)
+        root = request.scope.get("root_path", "")
         held = sorted(who.app.held_grants().get(str(who.party), frozenset()))
         links = []
         for place in who.places():
-            href = f"/pages/{place['kind']}s/{place['id']}"
+            href = f"{root}/pages/{place['kind']}s/{place['id']}"
             links.append(f'<li><a href="{href}">{place["kind"]} {place["id"]}</a> ({place["role"]}, {place["state"]})</li>')
         if Role.ANALYST.value in held or Role.ADMIN.value in held:
-            links.append('<li><a href="/pages/synthesis?period=2026-Q1">synthesis note, 2026-Q1</a></li>')
+            links.append(f'<li><a href="{root}/pages/synthesis?period=2026-Q1">synthesis note, 2026-Q1</a></li>')
         body = (f"<h1>Signed in</h1><p>party <code>{who.party}</code>; grants: {', '.join(held) or 'none'}</p>"
                 f"<ul id=\"places\">{''.join(links) or '<li>nothing to read yet</li>'}</ul>"
-                f'<form method="post" action="/signout"><input type="hidden" name="csrf" value="{csrf_of(secret)}">'
+                f'<form method="post" action="{root}/signout"><input type="hidden" name="csrf" value="{csrf_of(secret)}">'
                 '<button type="submit">Sign out</button></form>')
         return _page("etrack", body)
 

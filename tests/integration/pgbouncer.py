@@ -1,6 +1,11 @@
 """A pgbouncer of a test's own, in **transaction** pooling mode, in front of the test's PostgreSQL:
 its own port, ini and user list in a temporary directory, run as the ``postgres`` user when the
-test runs as root (pgbouncer refuses root). Debian's package: ``apt-get install -y pgbouncer``."""
+test runs as root (pgbouncer refuses root). Debian's package: ``apt-get install -y pgbouncer``.
+
+pgbouncer writes every log line to its stderr as well as to its logfile: that stderr goes to a file
+(``stderr.txt``), never to a pipe nobody reads while it runs. An unread pipe fills after about 64 KiB of
+log (a few hundred connections) and pgbouncer then blocks in ``write()``: every client stalls, a
+transaction it had begun stays "idle in transaction" holding its locks (the 60-tenant stall)."""
 
 from __future__ import annotations
 
@@ -62,7 +67,7 @@ class Bouncer:
 
 
 @contextlib.contextmanager
-def running(direct_url: str, *, pool_size: int = 8) -> Iterator[Bouncer]:
+def running(direct_url: str, *, pool_size: int = 8, max_clients: int = 200) -> Iterator[Bouncer]:
     """Start pgbouncer (pool_mode = transaction) in front of ``direct_url``'s server; stop it at the end."""
     parts = urlsplit(direct_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 5432
@@ -79,15 +84,15 @@ def running(direct_url: str, *, pool_size: int = 8) -> Iterator[Bouncer]:
         f"auth_file = {root}/userlist.txt\n"
         "admin_users = postgres\nstats_users = postgres\n"
         "pool_mode = transaction\n"
-        f"default_pool_size = {pool_size}\nmax_client_conn = 200\n"
+        f"default_pool_size = {pool_size}\nmax_client_conn = {max_clients}\n"
         f"logfile = {root}/pgbouncer.log\npidfile = {root}/pgbouncer.pid\n"
     )
     if as_root:
         for path in (root, *root.iterdir()):
             shutil.chown(path, "postgres", "postgres")
+    stderr = (root / "stderr.txt").open("wb")
     proc = subprocess.Popen([BINARY if Path(BINARY).exists() else "pgbouncer", str(root / "pgbouncer.ini")],
-                            user="postgres" if as_root else None, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            user="postgres" if as_root else None, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -95,7 +100,7 @@ def running(direct_url: str, *, pool_size: int = 8) -> Iterator[Bouncer]:
                 break
             if proc.poll() is not None or time.monotonic() > deadline:
                 log = (root / "pgbouncer.log").read_text() if (root / "pgbouncer.log").exists() else ""
-                raise RuntimeError(f"pgbouncer did not start: {proc.stderr.read() if proc.stderr else ''} {log}")
+                raise RuntimeError(f"pgbouncer did not start: {(root / 'stderr.txt').read_text()} {log}")
             time.sleep(0.05)
         yield Bouncer(listen, root, direct_url)
     finally:
@@ -105,6 +110,5 @@ def running(direct_url: str, *, pool_size: int = 8) -> Iterator[Bouncer]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
+        stderr.close()
         shutil.rmtree(root, ignore_errors=True)

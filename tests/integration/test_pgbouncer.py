@@ -111,6 +111,51 @@ def test_stores_open_together_through_pgbouncer(bouncer: pgbouncer.Bouncer) -> N
         _drop_schema(schema)
 
 
+def test_more_stores_opening_at_once_than_pgbouncer_has_server_connections() -> None:
+    """Six opens at once on an empty schema through a pool of two server connections: an open waiting for
+    the DDL lock holds no server connection while it waits (each try is a transaction that ends), so the
+    holder's second session always finds one. Waiting inside ``pg_advisory_xact_lock`` pinned one per
+    waiter: the holder then waited for a connection the waiters held, and every open hung."""
+    reason = pgbouncer.missing()
+    if reason:
+        pytest.skip(reason)
+    schema = f"t_bouncer_{uuid.uuid4().hex[:10]}"
+    with pgbouncer.running(POSTGRES_URL, pool_size=2) as small:
+        url = small.url(f"schema={schema}&pool_size=1&max_overflow=0")
+
+        def open_and_close(_: int) -> int:
+            app = open_tracker(url)
+            try:
+                return int(app.recorder.max_notification_id() or 0)
+            finally:
+                app.close()
+
+        try:
+            with ThreadPoolExecutor(6) as pool:
+                assert list(pool.map(open_and_close, range(6), timeout=90)) == [0] * 6
+        finally:
+            _drop_schema(schema)
+
+
+def test_a_chatty_pgbouncer_never_blocks_on_its_log() -> None:
+    """pgbouncer logs each connection to its stderr as well as its logfile: 600 connections write far
+    more than a pipe holds (64 KiB). The helper sends stderr to a file, so pgbouncer still answers (an
+    unread pipe blocked it in write(), and every client with it: the 60-tenant stall)."""
+    import psycopg
+
+    reason = pgbouncer.missing()
+    if reason:
+        pytest.skip(reason)
+    with pgbouncer.running(POSTGRES_URL, pool_size=2) as chatty:
+        info = postgres_conninfo(parse_url(chatty.url().replace("pooler=transaction", "")))
+        for _ in range(600):
+            with psycopg.connect(info, autocommit=True, connect_timeout=10) as conn:
+                conn.execute("SELECT 1")
+        assert (chatty.root / "stderr.txt").stat().st_size > 65_536  # more than a pipe would have held
+        with psycopg.connect(info, autocommit=True, connect_timeout=10) as conn:
+            assert conn.execute("SELECT 42").fetchone() == (42,)
+
+
 def etrack_serve(url: str, cwd: Path) -> tuple[subprocess.Popen[str], str]:
     """``etrack --db URL serve`` as an operator runs it, answering on a free loopback port."""
     port = free_port()

@@ -1,0 +1,252 @@
+"""One server for every tenant (``etrack serve --all-tenants``): ``/tenants/{tenant}/...`` is that tenant's API.
+
+:class:`TenantRouter` is an ASGI application in front of one FastAPI application (:func:`create_app`) shared
+by every tenant: a request to ``/tenants/acme/engagements`` reaches it as ``/engagements`` (``root_path``
+is ``/tenants/acme``, as a Starlette ``Mount`` sets it) with acme's ``Server`` (its tracker, throttle,
+metrics and signing key) named in its scope (``api.SERVER_KEY``), so every route, page and problem
+document is the single-tenant server's, and an open tenant costs its store, not an application (one
+FastAPI application per tenant held about 4 MB each).
+
+A token binds to one tenant because each tenant is its own store: its tokens are hashes in its own
+access register, so another tenant's token is unknown there (401), and the request's
+token is relied on in the transaction that records its command, as on a single-tenant server
+(``identity.py``). Another tenant's ids are unknown in this one (404), and nothing is written.
+
+Tenants are opened lazily, on their first request, and kept in a least-recently-used table of at most
+``max_open`` (``--max-open-tenants``): opening one more closes the least recently used (once its requests
+in flight have ended). The list of tenants (``adapters/tenants.py``: PostgreSQL's ``etrack_tenants``, the
+tenants' files on SQLite) is read again at most every ``refresh`` seconds, and at once (at most ten times
+a second) for a name it does not hold: a tenant made by ``etrack tenant create`` is served without a
+restart; a deleted one answers 404 from the next read of the list on, and its application is dropped and
+its store closed. An unknown tenant's 404 names no other tenant.
+
+Server connections (PostgreSQL): an open tenant holds its events' pool (``pool_size`` +
+``max_overflow`` connections at most) and its key vault's (``min(pool_size, 4)``). Unless the URL says
+otherwise, ``--all-tenants`` opens each with ``pool_size=1&max_overflow=1`` (at most 3 connections, 2
+when idle), so a worker holds at most ``3 x max_open``; through pgbouncer (``?pooler=transaction``) these
+are client connections sharing its few server connections.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import attrs
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
+
+from engagement_tracker.adapters.http.api import SERVER_KEY, Server
+from engagement_tracker.adapters.http.identity import Throttle
+from engagement_tracker.domain.application import EngagementTracker
+
+PREFIX = "/tenants/"
+#: ``/tenants/{tenant}`` and the rest of the path; a tenant's name is ``adapters.tenants.tenant_name``'s form.
+_PATH = re.compile(r"/tenants/([a-z][a-z0-9_]{0,23})(/.*)?\Z", re.DOTALL)
+#: The pool each tenant opens with under --all-tenants, unless the URL names one.
+POOL_DEFAULTS = (("pool_size", "1"), ("max_overflow", "1"))
+MAX_OPEN, REFRESH, RECHECK_UNKNOWN = 16, 1.0, 0.1
+
+
+def bounded_pool(url: str) -> str:
+    """``url`` with :data:`POOL_DEFAULTS` for whatever of them it does not name (PostgreSQL only)."""
+    if not url.startswith("postgresql"):
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    named = {k for k, _ in query}
+    query += [(k, v) for k, v in POOL_DEFAULTS if k not in named]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@attrs.define
+class OpenTenant:
+    """One tenant's Server while it is open, and the requests it is answering."""
+
+    name: str
+    server: Server
+    users: int = 0
+    retired: bool = False
+
+    @property
+    def tracker(self) -> EngagementTracker:
+        return self.server.tracker
+
+
+class TenantRouter:
+    """The ASGI application of ``etrack serve --all-tenants`` (see the module's docstring)."""
+
+    def __init__(self, url: str, *, max_open: int = MAX_OPEN, refresh: float = REFRESH,
+                 known: Callable[[], list[str]] | None = None,
+                 opener: Callable[[str], EngagementTracker] | None = None,
+                 make_server: Callable[[str, EngagementTracker], Server] | None = None,
+                 secure_cookie: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        from engagement_tracker.adapters.http import create_app
+        from engagement_tracker.adapters.tenants import known_tenants, open_tenant
+
+        if max_open < 1:
+            from engagement_tracker.domain.errors import InvalidInput
+
+            raise InvalidInput("--max-open-tenants", f"{max_open}: at least 1 tenant must be open at once")
+        self.url = bounded_pool(url)
+        self.max_open = max_open
+        self.refresh = refresh
+        self._known_now = known or (lambda: known_tenants(self.url))
+        self._opener = opener or (lambda name: open_tenant(self.url, name))
+        self._make_server = make_server or (lambda name, tracker: tenant_server(self.url, name, tracker))
+        self.app: FastAPI = create_app(None, secure_cookie=secure_cookie)  # one for every tenant
+        self.throttle = Throttle()
+        self._clock = clock
+        self._known: frozenset[str] = frozenset()
+        self._known_at = float("-inf")
+        self._open: OrderedDict[str, OpenTenant] = OrderedDict()
+        self._lock: anyio.Lock | None = None  # made in the event loop that serves
+
+    # --- what is open --------------------------------------------------------------------------
+
+    def open_names(self) -> list[str]:
+        """The tenants open now, least recently used first."""
+        return list(self._open)
+
+    async def tenant(self, name: str) -> OpenTenant | None:
+        """Tenant ``name``'s open application (opened now if it is not), or None when there is no such tenant."""
+        now = self._clock()
+        entry = self._open.get(name)
+        if entry is not None and now - self._known_at < self.refresh:
+            self._open.move_to_end(name)
+            return entry
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            now = self._clock()
+            stale = now - self._known_at >= (RECHECK_UNKNOWN if name not in self._known else self.refresh)
+            if stale:
+                await self._read_known()
+            if name not in self._known:
+                return None
+            entry = self._open.get(name)
+            if entry is None:
+                server = await anyio.to_thread.run_sync(self._open_one, name)
+                entry = self._open[name] = OpenTenant(name, server)
+                while len(self._open) > self.max_open:
+                    await self._retire(self._open.popitem(last=False)[1])
+            self._open.move_to_end(name)
+            return entry
+
+    def _open_one(self, name: str) -> Server:
+        tracker = self._opener(name)
+        try:
+            server = self._make_server(name, tracker)
+            server.throttle = self.throttle  # bad tokens counted per address across every tenant, not per tenant
+            return server
+        except BaseException:
+            tracker.close()
+            raise
+
+    async def _read_known(self) -> None:
+        self._known = frozenset(await anyio.to_thread.run_sync(self._known_now))
+        self._known_at = self._clock()
+        for gone in [n for n in self._open if n not in self._known]:  # deleted: drop its application
+            await self._retire(self._open.pop(gone))
+
+    async def _retire(self, entry: OpenTenant) -> None:
+        entry.retired = True
+        if entry.users == 0:
+            await anyio.to_thread.run_sync(entry.tracker.close)
+
+    async def close(self) -> None:
+        """Close every open tenant's store (the server's shutdown)."""
+        while self._open:
+            await self._retire(self._open.popitem(last=False)[1])
+
+    # --- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path in ("/healthz", "/healthz/"):
+            await _json(send, 200, {"status": "ok", "tenants_open": len(self._open)}, "application/json")
+            return
+        found = _PATH.match(path)
+        if found is None:
+            await _problem(send, scope, "NotFound", "this server serves every tenant under /tenants/{tenant}/ (e.g. "
+                           "/tenants/{tenant}/engagements): name the tenant your token was issued in")
+            return
+        name = found.group(1)
+        entry = await self.tenant(name)
+        if entry is None:
+            await _problem(send, scope, "UnknownTenant", f"no tenant named {name!r} is served here (a tenant is made "
+                           "by `etrack tenant create`)")
+            return
+        entry.users += 1
+        try:
+            root = f"{scope.get('root_path', '')}{PREFIX}{name}"
+            await self.app({**scope, "root_path": root, "path": f"{root}{found.group(2) or '/'}", SERVER_KEY: entry.server},
+                           receive, send)
+        finally:
+            entry.users -= 1
+            if entry.retired and entry.users == 0:
+                await anyio.to_thread.run_sync(entry.tracker.close)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _json(send: Send, status: int, body: dict[str, Any], content_type: str) -> None:
+    raw = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(raw)).encode()),
+                            (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                            (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _problem(send: Send, scope: Scope, name: str, detail: str) -> None:
+    from engagement_tracker.adapters.http.problems import PROBLEM
+
+    title = "Raised when a tenant is named that the store does not have" if name == "UnknownTenant" else "Not Found"
+    await _json(send, 404, {"type": f"urn:etrack:error:{name}", "title": title, "status": 404, "detail": detail,
+                            "instance": scope["path"][:200]}, PROBLEM)
+
+
+def tenant_server(url: str, name: str, tracker: EngagementTracker) -> Server:
+    """Tenant ``name``'s Server: its tracker (its read models caught up in this process on SQLite, as a
+    single-tenant server's), its own throttle and metrics, and its own signing key."""
+    from engagement_tracker.adapters.http import embedded
+    from engagement_tracker.adapters.tenants import resolve
+
+    return Server(tracker, embedded(tracker), resolve(url, name).signing_key)
+
+
+def tenants_from_env() -> TenantRouter:
+    """The factory for uvicorn's workers under ``etrack serve --all-tenants --workers N``."""
+    import os
+
+    return router_from_env(os.environ)
+
+
+def router_from_env(environ: Any) -> TenantRouter:
+    """The router of ``etrack serve --all-tenants --workers N`` (each worker's): ETRACK_DATABASE_URL,
+    ETRACK_MAX_OPEN_TENANTS, ETRACK_INSECURE_COOKIE."""
+    return TenantRouter(environ.get("ETRACK_DATABASE_URL") or "", max_open=int(environ.get("ETRACK_MAX_OPEN_TENANTS")
+                        or MAX_OPEN), secure_cookie=environ.get("ETRACK_INSECURE_COOKIE") != "1")
+
+
+__all__ = ["TenantRouter", "bounded_pool", "router_from_env", "tenants_from_env"]
