@@ -105,7 +105,7 @@ def test_a_token_works_only_in_its_own_tenant_and_nothing_crosses(base: str) -> 
                 admin.post("/tenants/globex/grants", json={"party": str(a_cast.other_coach.party), "role": "coach"}),
                 admin.post(f"/tenants/globex/parties/{a_cast.coachee.party}/erase"),
                 admin.post("/tenants/globex/tokens", json={"party": str(a["admin"].party)}),
-                admin.post("/tenants/globex/budgets", json={"analyst": str(a["analyst"].party), "epsilon": 1.0}),
+                admin.post("/tenants/globex/budgets", json={"analyst": str(a["analyst"].party), "rho": 0.5}),
                 auditor.get(f"/tenants/globex/replay/{a['eid']}"),
                 auditor.get(f"/tenants/globex/audit/bundles/{a['eid']}"),
             ]
