@@ -18,9 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from engagement_tracker.adapters.store_files import SQLITE_VAULT_STAMP_DDL, VAULT_STAMP_TABLE
 from engagement_tracker.domain.errors import SealingError, StoreError, SubjectErased
 from engagement_tracker.domain.sealing import key_for
@@ -34,7 +31,13 @@ def _digest_key(key: bytes) -> bytes:
     return hmac.new(key, b"etrack/digest/v1", hashlib.sha256).digest()
 
 
+# ``cryptography`` is imported by the first seal or unseal, not by opening a vault: a read that
+# unseals nothing (``etrack engagements``) never loads it (issue #28, tests/integration/test_startup.py).
+
+
 def seal_with(key: bytes, subject: str, plaintext: str) -> Sealed:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     data = plaintext.encode("utf-8")
     nonce = os.urandom(NONCE_BYTES)
     ciphertext = nonce + AESGCM(key).encrypt(nonce, data, subject.encode("utf-8"))
@@ -43,6 +46,9 @@ def seal_with(key: bytes, subject: str, plaintext: str) -> Sealed:
 
 
 def unseal_with(key: bytes, sealed: Sealed) -> str:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce, body = sealed.ciphertext[:NONCE_BYTES], sealed.ciphertext[NONCE_BYTES:]
     try:
         data = AESGCM(key).decrypt(nonce, body, sealed.subject.encode("utf-8"))

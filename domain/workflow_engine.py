@@ -1,8 +1,10 @@
 """The workflow engine: a definition made once with ``transitions``, ``decide()``, and its exports.
 
-A :class:`Workflow` builds a hierarchical ``transitions`` machine at import time with no model
-attached (attached machines put callables into aggregate state and cost ~17 KiB each). From the
-machine's own event table it answers two questions about a subject in a given state:
+A :class:`Workflow` builds a hierarchical ``transitions`` machine with no model attached (attached
+machines put callables into aggregate state and cost ~17 KiB each), once, when it is first asked
+a question: a process that never decides a step (``etrack engagements``, a read) never imports
+``transitions`` (nor the asyncio it pulls in). From the machine's own event table it answers two
+questions about a subject in a given state:
 
 * which steps are allowed (:meth:`Workflow.allowed`), and
 * where a step leads if its guards hold (:meth:`Workflow.decide`), raising a typed error that
@@ -16,24 +18,32 @@ destination state.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from functools import cache, cached_property
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
 from engagement_tracker.domain.errors import RuleViolation, StepNotAllowed
+
+if TYPE_CHECKING:
+    from transitions.extensions.nesting import HierarchicalMachine
 
 Problems = list[str]
 
 
-class _DotState(NestedState):
-    """Nested states named ``phase.step`` (the default separator '_' clashes with our names)."""
+@cache
+def _machine_class() -> type[HierarchicalMachine]:
+    """The hierarchical machine with states named ``phase.step`` (the default separator '_' clashes
+    with our names), imported on first use."""
+    from transitions.extensions.nesting import HierarchicalMachine, NestedState
 
-    separator = "."
+    class _DotState(NestedState):
+        separator = "."
 
+    class _Machine(HierarchicalMachine):
+        state_cls = _DotState
 
-class _Machine(HierarchicalMachine):
-    state_cls = _DotState
+    return _Machine
 
 
 @attrs.frozen
@@ -81,25 +91,42 @@ class Workflow:
         self.final = frozenset(final)
         self._states = list(states)
         self._transitions = [dict(t) for t in transitions]
-        self.machine = self._new_machine()
-        self.initial = self.resolve(initial)
-        self._table: dict[tuple[str, str], tuple[_Option, ...]] = {}
+        self._initial = initial
+        #: Every step (the machine's events are exactly the triggers of its transitions; a test checks it).
+        self.steps = frozenset(str(t["trigger"]) for t in self._transitions)
+
+    @cached_property
+    def machine(self) -> HierarchicalMachine:
+        """The definition as a ``transitions`` machine with no model, built on first use."""
+        return self._new_machine()
+
+    @cached_property
+    def initial(self) -> str:
+        """The leaf state a new subject starts in."""
+        return self.resolve(self._initial)
+
+    @cached_property
+    def _table(self) -> dict[tuple[str, str], tuple[_Option, ...]]:
+        """``(step, source) -> options``, read from the machine's own event table once."""
+        table: dict[tuple[str, str], tuple[_Option, ...]] = {}
         for trigger, ev in self.machine.events.items():
             for source, options in ev.transitions.items():
-                self._table[(trigger, source)] = tuple(
+                table[(trigger, source)] = tuple(
                     _Option(
                         opt.dest,
                         tuple(c.func for c in opt.conditions if isinstance(c.func, Guard)),
                     )
                     for opt in options
                 )
-        self.steps = frozenset(self.machine.events)
-        self.leaf_states = tuple(
-            s for s in self.machine.get_nested_state_names() if not self.machine.get_state(s).states
-        )
+        return table
 
-    def _new_machine(self, model: Any = None) -> _Machine:
-        return _Machine(
+    @cached_property
+    def leaf_states(self) -> tuple[str, ...]:
+        """Every state without children, in definition order."""
+        return tuple(s for s in self.machine.get_nested_state_names() if not self.machine.get_state(s).states)
+
+    def _new_machine(self, model: Any = None) -> HierarchicalMachine:
+        return _machine_class()(
             model=model,
             states=self._states,
             transitions=self._transitions,

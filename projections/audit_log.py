@@ -28,15 +28,15 @@ import hashlib
 import json
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engagement_tracker.projections.audit_chain import AuditEntry
 from engagement_tracker.projections.merkle import leaf_hash, verify_inclusion
+
+if TYPE_CHECKING:  # cryptography is imported where a key is used, not by a read that uses none (issue #28)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 LEAF_FORMAT = 1
 ED25519 = 0x01  # signed-note signature type
@@ -87,7 +87,17 @@ def fields_leaf_hash(fields: dict[str, Any]) -> bytes:
 # --- signed notes ------------------------------------------------------------------------------
 
 
+def ed25519_public_key(raw: bytes) -> Ed25519PublicKey:
+    """The Ed25519 public key of 32 raw bytes (ValueError otherwise); ``cryptography`` is imported here,
+    on first use, so that a read that checks no signature never loads it (issue #28)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
 def raw_public_key(key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -107,7 +117,7 @@ def parse_log_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
     raw = base64.b64decode(b64, validate=True)
     if raw[:1] != bytes([ED25519]) or len(raw) != 33 or not name:
         raise ValueError("not an Ed25519 signed-note verifier key")
-    key = Ed25519PublicKey.from_public_bytes(raw[1:])
+    key = ed25519_public_key(raw[1:])
     if key_id(name, key).hex() != hex_id:
         raise ValueError("its key id does not match its name and key")
     return name, key
@@ -167,6 +177,8 @@ def parse_checkpoint(body: str) -> tuple[str, int, bytes]:
 
 def note_signed_by(note: str, key: Ed25519PublicKey, name: str | None = None) -> bool:
     """Whether one signature line of the note is ``key``'s valid Ed25519 signature over its body."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         body, signatures = split_note(note)
     except NoteError:

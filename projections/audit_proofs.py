@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engagement_tracker.domain.errors import InvalidInput, StoreError
 from engagement_tracker.projections.audit_chain import AuditEntry, Fault, Report
@@ -37,6 +35,10 @@ from engagement_tracker.projections.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+
+if TYPE_CHECKING:  # cryptography is imported where a key is used, not by a read that uses none (issue #28)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 
 PAGE = 5_000
 

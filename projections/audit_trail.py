@@ -12,12 +12,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from uuid import UUID
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.persistence import Tracking
 
 from engagement_tracker.domain.application.audit import AuditService, Publication, require_origin
@@ -37,7 +34,12 @@ from engagement_tracker.projections.audit_chain import (
     verify,
     verify_scan,
 )
-from engagement_tracker.projections.audit_log import entry_leaf_hash, note_signed_by, row_leaf_hashes
+from engagement_tracker.projections.audit_log import (
+    ed25519_public_key,
+    entry_leaf_hash,
+    note_signed_by,
+    row_leaf_hashes,
+)
 from engagement_tracker.projections.audit_proofs import (
     bundle,
     check_against,
@@ -55,6 +57,9 @@ from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_cont
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
 from engagement_tracker.projections.witness import cosigned_by
 from engagement_tracker.projections.witness_policy import Policy
+
+if TYPE_CHECKING:  # cryptography is imported where a key is used, not by a read that uses none (issue #28)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 TRAIL_NAME = "audit_trail"
 PUBLIC_KEY_ENV = "ETRACK_AUDIT_PUBLIC_KEY"  # named in the refusal of an unsigned-for checkpoint
@@ -295,9 +300,13 @@ class _TrailRules:
     max_verify_jobs = MAX_VERIFY_JOBS
 
     def is_private_key(self, key: object) -> bool:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         return isinstance(key, Ed25519PrivateKey)
 
     def is_public_key(self, key: object) -> bool:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         return isinstance(key, Ed25519PublicKey)
 
     def is_policy(self, policy: object) -> bool:
@@ -380,15 +389,19 @@ def require_checkpoint(checkpoint: object) -> dict[str, Any] | None:
 
 
 def public_key_hex(key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
 
 
 def checkpoint_signature_problem(checkpoint: dict[str, Any], trusted: Ed25519PublicKey | None) -> str | None:
     """Why the checkpoint's signature does not hold, or None when it does."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         position, head, created = int(checkpoint["position"]), str(checkpoint["head_hash"]), str(checkpoint["created_at"])
         signature = bytes.fromhex(str(checkpoint["signature"]))
-        embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(str(checkpoint["public_key"])))
+        embedded = ed25519_public_key(bytes.fromhex(str(checkpoint["public_key"])))
     except (KeyError, ValueError, TypeError) as exc:
         return f"malformed checkpoint: {exc}"
     if trusted is None:

@@ -20,16 +20,15 @@ import binascii
 import hashlib
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from engagement_tracker.domain.errors import HistoryRewritten, InconsistentCheckpoint, InvalidInput, WitnessRefusal
 from engagement_tracker.projections.audit_log import (
     COSIGNATURE,
     NoteError,
+    ed25519_public_key,
     key_id,
     note_signed_by,
     parse_checkpoint,
@@ -37,6 +36,9 @@ from engagement_tracker.projections.audit_log import (
     split_note,
 )
 from engagement_tracker.projections.merkle import EMPTY_ROOT, HASH_SIZE, verify_consistency
+
+if TYPE_CHECKING:  # cryptography is imported where a key is used, not by a read that uses none (issue #28)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 STATE_FORMAT = "etrack-witness-state/v1"
 
@@ -51,7 +53,7 @@ def parse_vkey(text: str) -> tuple[str, Ed25519PublicKey]:
     try:
         name, hex_id, b64 = text.strip().split("+", 2)  # a name has no "+"; base64 may
         raw = base64.b64decode(b64, validate=True)
-        key = Ed25519PublicKey.from_public_bytes(raw[1:])
+        key = ed25519_public_key(raw[1:])
     except (ValueError, binascii.Error):
         raise InvalidInput("witness_key", f"{text.strip()!r} is not a witness key (NAME+KEYID+BASE64)") from None
     if raw[:1] != bytes([COSIGNATURE]) or key_id(name, key, COSIGNATURE).hex() != hex_id or not name:
@@ -89,7 +91,7 @@ def cosign(
         raise InvalidInput("checkpoint", f"not a signed checkpoint: {exc}") from None
     logs: dict[str, Any] = dict(state.get("logs", {}))
     known = logs.get(origin)
-    pinned = Ed25519PublicKey.from_public_bytes(bytes.fromhex(known["public_key"])) if known else log_key
+    pinned = ed25519_public_key(bytes.fromhex(known["public_key"])) if known else log_key
     if pinned is None:
         raise InvalidInput("log_key", f"the witness has not seen the log {origin!r}: give its public key once")
     if known and log_key is not None and raw_public_key(log_key) != raw_public_key(pinned):
@@ -117,6 +119,8 @@ def cosign(
 
 def cosigned_by(note: str, name: str, key: Ed25519PublicKey) -> bool:
     """Whether the note carries a valid cosignature of the witness ``name`` with ``key``."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         body, signatures = split_note(note)
     except NoteError:
@@ -216,7 +220,7 @@ def add_checkpoint(state: dict[str, Any], request: AddCheckpoint, witness: Ed255
     known = state.get("logs", {}).get(origin)
     if known is None:
         raise WitnessRefusal(404, f"this witness does not know the log {origin!r}")
-    log_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(known["public_key"]))
+    log_key = ed25519_public_key(bytes.fromhex(known["public_key"]))
     kid = key_id(origin, log_key)
     ours = [data for signer, data in signatures if signer == origin and data[:4] == kid]
     if not ours:

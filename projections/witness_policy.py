@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import attrs
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from engagement_tracker.domain.errors import InvalidInput
 from engagement_tracker.projections.audit_log import parse_log_vkey, raw_public_key
 from engagement_tracker.projections.witness import cosigned_by, parse_vkey
+
+if TYPE_CHECKING:  # cryptography is imported where a key is used, not by a read that uses none (issue #28)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 NONE = "none"
 MAX_ENTRIES = 256

@@ -9,31 +9,39 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
+from typing import TYPE_CHECKING
 
 import click
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from engagement_tracker.adapters.cli.output import err
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
 
 Advance = Callable[[int], None]
 
 
-class RateColumn(ProgressColumn):
-    """Items per second."""
+@cache
+def _rate_column() -> type[ProgressColumn]:
+    """Items per second (rich.progress is imported when a bar is drawn: a piped command never loads it)."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+    return RateColumn
+
+
+def _bar(unit: str) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                    _rate_column()(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                    console=err, transient=False)
 
 
 def shown(ctx: click.Context | None) -> bool:
@@ -48,9 +56,7 @@ def progress(ctx: click.Context | None, label: str, total: int | None, unit: str
     if not shown(ctx):
         yield lambda _n: None
         return
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-                   RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                   console=err, transient=False)
+    bar = _bar(unit)
     with bar:
         task = bar.add_task(label, total=total)
 

@@ -45,6 +45,7 @@ from starlette.types import Receive, Scope, Send
 from engagement_tracker.adapters.http.api import SERVER_KEY, Server
 from engagement_tracker.adapters.http.identity import Throttle
 from engagement_tracker.domain.application import EngagementTracker
+from engagement_tracker.domain.errors import InvalidInput
 
 PREFIX = "/tenants/"
 #: ``/tenants/{tenant}`` and the rest of the path; a tenant's name is ``adapters.tenants.tenant_name``'s form.
@@ -245,8 +246,11 @@ def tenants_from_env() -> TenantRouter:
 def router_from_env(environ: Any) -> TenantRouter:
     """The router of ``etrack serve --all-tenants --workers N`` (each worker's): ETRACK_DATABASE_URL,
     ETRACK_MAX_OPEN_TENANTS, ETRACK_INSECURE_COOKIE."""
-    return TenantRouter(environ.get("ETRACK_DATABASE_URL") or "", max_open=int(environ.get("ETRACK_MAX_OPEN_TENANTS")
-                        or MAX_OPEN), secure_cookie=environ.get("ETRACK_INSECURE_COOKIE") != "1")
+    text = environ.get("ETRACK_MAX_OPEN_TENANTS") or str(MAX_OPEN)
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise InvalidInput("ETRACK_MAX_OPEN_TENANTS", f"{text[:40]!r}: a whole number of tenants, 1 to 10000")
+    return TenantRouter(environ.get("ETRACK_DATABASE_URL") or "", max_open=int(text),
+                        secure_cookie=environ.get("ETRACK_INSECURE_COOKIE") != "1")
 
 
 __all__ = ["TenantRouter", "bounded_pool", "router_from_env", "tenants_from_env"]

@@ -224,3 +224,17 @@ def test_every_row_and_the_joined_scan_equal_eventsourcings_reads(stored) -> Non
         stamp = f"{e.actor or ''}|{e.role or ''}|{e.recorded_at or ''}"  # as the chain line ends
         assert row[5:11] == (e.aggregate_id, 1, e.state_sha256, stamp, e.prev_hash, e.entry_hash)
         assert (row[11] is not None) == sealed and (row[13] is not None) == sealed
+
+
+def test_the_names_a_reader_keeps_stay_bounded_and_right() -> None:
+    """More distinct actors than a reader keeps (issue #28: memory flat in the size of the store): the cache
+    never holds more than NAMES_KEPT, and every stamp read after it was emptied is still the right one."""
+    from uuid import uuid4
+
+    from engagement_tracker.adapters import stored_records
+
+    parties = [uuid4() for _ in range(stored_records.NAMES_KEPT + 100)]
+    for party in [*parties, *parties[:50]]:
+        doc = ('{"timestamp":%s,"actor":%s}' % (STAMP, ACTOR.replace("0123456789abcdef" * 2, party.hex))).encode()
+        assert scan_stamp(doc) == (str(party), "coach", "2026-01-05T09:00:00+00:00")
+        assert len(stored_records._PARTIES) <= stored_records.NAMES_KEPT

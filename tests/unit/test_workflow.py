@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from engagement_tracker.domain import ENGAGEMENT_WORKFLOW, RuleViolation, StepNotAllowed
+from engagement_tracker.domain import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW, RuleViolation, StepNotAllowed
 from engagement_tracker.domain.values import Amendment
 from engagement_tracker.domain.vocabulary import Role
+from engagement_tracker.domain.workflow_engine import Workflow
 from tests.workflow_oracle import MachineOracle, decide_outcome
 
 W = ENGAGEMENT_WORKFLOW
@@ -119,6 +120,23 @@ def test_no_machine_is_attached_to_an_aggregate(tracker, cast) -> None:  # type:
     e = tracker.engagements.get(eid)
     assert not any(callable(v) for v in vars(e).values())
     assert len(W.machine.models) == 0 or all(m is W.machine for m in W.machine.models)
+
+
+@pytest.mark.parametrize("workflow", [ENGAGEMENT_WORKFLOW, COHORT_WORKFLOW], ids=lambda w: w.name)
+def test_the_steps_known_without_the_machine_are_the_machines(workflow: Workflow) -> None:
+    """``steps`` is read from the definition (no machine built, issue #28): it is the machine's event table."""
+    assert workflow.steps == frozenset(workflow.machine.events)
+    assert workflow.initial in workflow.leaf_states
+
+
+def test_a_workflow_builds_its_machine_on_first_question_and_once() -> None:
+    wf = Workflow("probe", ["a", "b"], [{"trigger": "go", "source": "a", "dest": "b"}], "a", final=["b"])
+    assert "machine" not in vars(wf) and wf.steps == {"go"}
+    assert wf.decide("go", "a") == "b"
+    machine = wf.machine
+    assert wf.allowed("b") == [] and wf.initial == "a" and wf.machine is machine
+    with pytest.raises(StepNotAllowed):
+        wf.decide("go", "b")
 
 
 def test_every_step_has_a_permission_entry() -> None:
