@@ -377,7 +377,8 @@ def audit_trail(app: EngagementTracker, view: AuditTrailView | None = None) -> A
     backend = read_model_backend(app)
     trail = AuditTrail(view if view is not None else _view(app, backend.audit_view), backend.records)
     trail.release_log = ReleaseLeaves(app.mapper, app.recorder,
-                                      ledger=lambda: _view(app, backend.analytics_view).ledger_rows())
+                                      ledger=lambda: _view(app, backend.analytics_view).ledger_rows(),
+                                      dp_answer=lambda: _view(app, backend.analytics_view).dp_answer)
     return trail
 
 

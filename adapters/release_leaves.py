@@ -17,7 +17,7 @@ trail's check (``AuditTrail.verify``, ``projections/release_ledger.check_ledger`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, Recorder, StoredEvent
 
 from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
+from engagement_tracker.domain.privacy_budget import PrivacyBudget
 from engagement_tracker.domain.release_log import ReleaseLog
 from engagement_tracker.domain.values import Actor
 from engagement_tracker.projections.release_ledger import (
@@ -38,17 +39,42 @@ from engagement_tracker.projections.release_ledger import (
 
 #: Notifications read at a time when the releases are listed.
 PAGE = 1_000
+#: The topic of a budget's spend (what a DP leaf's answer must be named by).
+SPENT_TOPIC = PrivacyBudget.BudgetSpent.TOPIC
 
 
 class ReleaseLeaves:
     """The release log of one store: its events made for a batch of releases, and read back."""
 
     def __init__(self, mapper: Mapper[UUID], recorder: Recorder,
-                 ledger: Callable[[], dict[int, LedgerRow]] | None = None) -> None:
+                 ledger: Callable[[], dict[int, LedgerRow]] | None = None,
+                 dp_answer: Callable[[], Callable[[str], str | None]] | None = None) -> None:
         self.mapper = mapper
         self.recorder = recorder
         #: The release ledger's rows (the analytics view's ``ledger_rows``): what the trail's check compares.
         self._ledger = ledger
+        #: The recorded DP answers' reader (the analytics view's ``dp_answer``), made when the check runs.
+        self._dp_answer = dp_answer
+
+    def dp_answers(self, keys: Iterable[str]) -> dict[str, str | None]:
+        """The recorded DP answers (JSON documents) under ``keys``: None for a key with none."""
+        if self._dp_answer is None:
+            return {}
+        read = self._dp_answer()
+        return {key: read(key) for key in keys}
+
+    def paid(self) -> dict[str, set[str]]:
+        """Per analyst (party id), the query digests their budget's ``BudgetSpent`` events name."""
+        paid: dict[str, set[str]] = {}
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(start, PAGE, topics=[SPENT_TOPIC])  # type: ignore[attr-defined]
+            for n in page:
+                event = self.mapper.to_domain_event(n)
+                paid.setdefault(str(event.actor.party), set()).add(str(event.query))  # type: ignore[attr-defined]
+            if len(page) < PAGE:
+                return paid
+            start = page[-1].id + 1
 
     def ledger(self) -> dict[int, LedgerRow]:
         """Every row of the release ledger, by id (none when no ledger was handed in)."""

@@ -146,9 +146,10 @@ def run(quick: bool, events: int | None, sizes: list[int] | None, json_path: str
 
             results.extend(bench_demo(directory, quick))
         if "dp" in chosen and importlib.util.find_spec("opendp") is not None:  # the [dp] extra
-            from bench.dp import bench_dp
+            from bench.dp import bench_dp, bench_dp_unit
 
             results.extend(bench_dp(3 if quick else 9))
+            results.extend(bench_dp_unit(directory, 3 if quick else 9))
         if len(sizes) >= 2 and "scale" in chosen:
             results.extend(bench_scale(directory, sizes[0], sizes[1], 2))
     meta = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

@@ -51,7 +51,7 @@ from engagement_tracker.projections.audit_proofs import (
 )
 from engagement_tracker.projections.audit_tree import Key, Node, StoredTree, frontier_keys, grow
 from engagement_tracker.projections.record_seals import SealCheck
-from engagement_tracker.projections.release_ledger import LedgerRow, LoggedRelease, check_ledger
+from engagement_tracker.projections.release_ledger import LedgerRow, LoggedRelease, check_dp_leaves, check_ledger
 from engagement_tracker.projections.seal_macs import Seals
 from engagement_tracker.projections.tlog_tiles import Tile, new_tiles, tile_contents
 from engagement_tracker.projections.tracking import Record, StoredEvents, TrackedProjection, View
@@ -112,6 +112,14 @@ class ReleaseSource(Protocol):
 
     def ledger(self) -> Mapping[int, LedgerRow]:
         """Every row of the release ledger, by id."""
+        ...
+
+    def dp_answers(self, keys: Iterable[str]) -> Mapping[str, str | None]:
+        """The recorded DP answers (JSON documents) under ``keys``: None for a key with none."""
+        ...
+
+    def paid(self) -> Mapping[str, set[str]]:
+        """Per analyst (party id), the query digests their budget's spends name."""
         ...
 
 
@@ -251,9 +259,12 @@ class AuditTrail(TrackedProjection[AuditTrailView]):
         if sealed is not None:
             report.sealed = sealed.checked
             report.faults.extend(sealed.faults)
-        if self.release_log is not None:  # the release ledger's rows against their leaves
-            ledger_faults, _predating = check_ledger(self.release_log.logged(), self.release_log.ledger())
+        if self.release_log is not None:  # the release ledger's rows and the DP answers against their leaves
+            logged = list(self.release_log.logged())
+            ledger_faults, _predating = check_ledger(logged, self.release_log.ledger())
             report.faults.extend(ledger_faults)
+            answers = self.release_log.dp_answers({str(r.fields["answer"]) for r in logged if r.fields["privacy"] == "dp"})
+            report.faults.extend(check_dp_leaves(logged, answers, self.release_log.paid() if answers else {}))
         return report
 
 

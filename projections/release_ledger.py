@@ -25,7 +25,10 @@ and the ``total`` row, every column) recomputes it::
 log's events: a row changed, deleted or added behind the service's back is a fault named by the
 store position of its event (``audit verify``). Rows recorded before releases were logged (an
 older store) have no event; they are counted, not faulted: only rows numbered after the first
-logged release must each have theirs.
+logged release must each have theirs. :func:`check_dp_leaves` does the same for differentially private
+releases: each DP leaf's recorded answer must exist and digest to its ``rows_sha256``, and a budget spend
+of its analyst must name that answer (``audit verify``: faults ``dp_answer_deleted``,
+``dp_answer_modified``, ``dp_unpaid``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import attrs
 from engagement_tracker.domain.dimensions import COLUMN_ORDER
 from engagement_tracker.projections.audit_chain import Fault
 from engagement_tracker.projections.outputs import columns, dp_rows, release_rows
+from engagement_tracker.projections.privacy import DpRelease
 
 #: The topic of a release's event (``ReleaseLog.Released``): what the check and the listing read.
 RELEASED_TOPIC = "etrack:ReleaseLog.Released"
@@ -80,6 +84,31 @@ def dp_leaf_fields(answer: str, family: str, query: Mapping[str, Any], rel: Any)
             "level": level_text(rel.level.time, rel.level.unit_depth), "k": None, "epsilon": rel.epsilon,
             "rho": rel.rho, "delta": rel.delta, "mechanism": rel.mechanism, "threshold": rel.threshold,
             "rows": len(rows), "rows_sha256": rows_digest(rows)}
+
+
+def check_dp_leaves(logged: Iterable[LoggedRelease], answers: Mapping[str, str | None],
+                    paid: Mapping[str, set[str]]) -> list[Fault]:
+    """The faults where a DP release's leaf and what backs it disagree: its ``answer`` must name a recorded
+    DP answer (``answers``: key -> its JSON document, None when gone) whose rows digest to the leaf's
+    ``rows_sha256``, and a budget spend of that analyst naming it (``paid``: analyst -> the digests their
+    ``BudgetSpent`` events name). Each fault is named by the store position of the leaf."""
+    faults: list[Fault] = []
+    for leaf in logged:
+        f = leaf.fields
+        if f["privacy"] != "dp":
+            continue
+        key = str(f["answer"])
+        where = f"DP release {key[:12]} ({f['family']}, by {f['analyst']})"
+        document = answers.get(key)
+        if document is None:
+            faults.append(Fault(leaf.position, "dp_answer_deleted", f"{where} is logged but its recorded answer is gone"))
+        elif rows_digest(dp_rows(DpRelease.of_document(json.loads(document), repeated=False))) != f["rows_sha256"]:
+            faults.append(Fault(leaf.position, "dp_answer_modified", f"{where}: the recorded answer's rows differ "
+                                "from the rows its leaf logged (rows_sha256)"))
+        if key not in paid.get(str(f["analyst"]), set()):
+            faults.append(Fault(leaf.position, "dp_unpaid", f"{where} is logged but no budget spend of that analyst "
+                                "names its answer"))
+    return faults
 
 
 @attrs.frozen
@@ -137,7 +166,7 @@ def event_fields(event: Any) -> dict[str, Any]:
 
 def check_ledger(logged: Iterable[LoggedRelease], ledger: Mapping[int, LedgerRow]) -> tuple[list[Fault], int]:
     """The faults where the ledger and the log's releases disagree, and how many ledger rows predate the
-    log (recorded before releases were logged: no event, no fault)."""
+    log (recorded before releases were logged: no event, no fault). DP leaves: :func:`check_dp_leaves`."""
     faults: list[Fault] = []
     seen: set[int] = set()
     first: int | None = None
@@ -169,5 +198,5 @@ def check_ledger(logged: Iterable[LoggedRelease], ledger: Mapping[int, LedgerRow
     return faults, predating
 
 
-__all__ = ["LEAF_FIELDS", "RELEASED_TOPIC", "LedgerRow", "LoggedRelease", "check_ledger", "dp_leaf_fields",
-           "event_fields", "leaf_fields", "level_text", "rows_digest"]
+__all__ = ["LEAF_FIELDS", "RELEASED_TOPIC", "LedgerRow", "LoggedRelease", "check_dp_leaves", "check_ledger",
+           "dp_leaf_fields", "event_fields", "leaf_fields", "level_text", "rows_digest"]

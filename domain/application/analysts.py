@@ -30,10 +30,12 @@ from engagement_tracker.domain.access import (
 from engagement_tracker.domain.application.calendar_releases import CalendarReleases, CalendarSection
 from engagement_tracker.domain.application.release_writer import (
     _BATCH,
+    _DP_BATCH,
     MAX_K,
     AnalyticsPort,
     CalendarPort,
     DpRelease,
+    PendingDp,
     PendingDpLeaf,
     PendingRelease,
     Release,
@@ -58,6 +60,7 @@ from engagement_tracker.domain.dimensions import (
 from engagement_tracker.domain.errors import (
     BudgetExceeded,
     CalendarReserved,
+    ConcurrencyConflict,
     DisclosureRisk,
     InvalidInput,
     PeriodCut,
@@ -120,6 +123,7 @@ class AnalystService:
                                       require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K), calendar)
         #: What the calendar asks of the releases: its releases of a period, and the reservation.
         self.calendar_releases = self.releases.calendar_releases = CalendarReleases(self.releases, _BATCH)
+        self.releases.afford = afford  # the budgets checked again at the end of a unit of work with DP releases
 
     @property
     def k_min(self) -> int:
@@ -366,6 +370,10 @@ def private_release(
     nothing), and the answer is stored under the key first-writer-wins, so every caller
     returns the one stored answer. A refused spend stores nothing; an answer that could not
     be stored after its spend leaves the key paid: asking again spends nothing.
+
+    Inside :meth:`AnalystService.atomically`, the release is checked (affordable, with the unit's
+    earlier DP releases) and drawn now, and paid and recorded when the unit commits
+    (``ReleaseWriter.atomically``): a unit that fails spends nothing and records no answer.
     """
     if service.spend is None:
         raise InvalidInput("privacy", "this service has no privacy budgets (bootstrap.analyst_service wires them)")
@@ -380,20 +388,40 @@ def private_release(
     recorded = service.analytics.view.dp_answer(key)
     if recorded is not None:
         return service.rules.dp_of_document(json.loads(recorded), repeated=True)
+    unit_of_work = _DP_BATCH.get()
+    earlier = [p for p in unit_of_work or [] if p.analyst == actor]
+    for pending in earlier:
+        if pending.key == key:  # asked earlier in this unit of work: the same answer, nothing more to pay
+            return pending.release
     # the mechanism calibrated from the parameters (MissingDependency without OpenDP), then the budget: a
     # release past it is refused before any noise is drawn
     cost = service.rules.dp_cost(eps, service.dp_delta)
     if service.afford is not None:
-        service.afford(actor, cost.rho, key)
+        owed = cost.rho + sum(p.rho for p in earlier)  # this unit's earlier DP releases are paid at its end
+        service.afford(actor, owed, key if not earlier else "unit of work: " + key)
     rel = service.rules.dp_release(rows, by, period, eps, service.dp_delta)
-    spent = service.spend(actor, cost, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
     document = json.dumps(service.rules.dp_document(rel), sort_keys=True)
     leaf = PendingDpLeaf(service.rules.dp_of_document(json.loads(document), repeated=False), family,
                          {"by": list(by), "unit": unit, "period": period, "since": since, "until": until},
                          str(actor.party), actor.role.value, service.clock().astimezone(UTC).isoformat())
-    try:
-        stored = service.analytics.view.record_dp_answer(key, document, leaf)
-    except PersistenceError as exc:
-        raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
-                         "ask it again (nothing more is spent)") from exc
+    spend = service.spend
+
+    def pay() -> tuple[str, bool]:
+        """Spend, then record the answer and its leaf: the answer as stored (first writer wins), and whether
+        this call spent (False: the budget had paid for the key already)."""
+        spent = spend(actor, cost, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+        try:
+            stored: str = service.analytics.view.record_dp_answer(key, document, leaf)
+        except PersistenceError as exc:
+            raise StoreError(f"the store could not record the answer to this query ({exc}); it is paid for: "
+                             "ask it again (nothing more is spent)") from exc
+        if unit_of_work is not None and stored != document:  # the same query answered by another command in between
+            raise ConcurrencyConflict("another command answered the same differentially private query at the same "
+                                      "moment; run this one again: its recorded answer is given, free")
+        return stored, spent
+
+    if unit_of_work is not None:  # checked now, paid and recorded when the unit of work commits
+        unit_of_work.append(PendingDp(actor, key, cost.rho, document, leaf.release, pay))
+        return leaf.release
+    stored, spent = pay()
     return service.rules.dp_of_document(json.loads(stored), repeated=not spent)

@@ -79,8 +79,26 @@ class PendingDpLeaf:
     at: str
 
 
+@attrs.frozen
+class PendingDp:
+    """A differentially private release asked inside :meth:`ReleaseWriter.atomically`: checked (affordable) and
+    drawn when asked, paid and recorded (spend, answer, leaf) only when its unit of work commits."""
+
+    analyst: Actor
+    #: The query's key (a digest of the query and of the data it read): what the budget pays once.
+    key: str
+    rho: float
+    #: The answer as recorded (its JSON document), and the release as the analyst receives it.
+    document: str
+    release: Any
+    #: Spends the budget and records the answer and its leaf (``analysts.private_release``'s recording).
+    pay: Callable[[], object]
+
+
 #: The releases the running command made so far (None: not inside :meth:`AnalystService.atomically`).
 _BATCH: ContextVar[list[PendingRelease] | None] = ContextVar("etrack_release_batch", default=None)
+#: The differentially private releases the running command asked so far, waiting for its end (None: outside).
+_DP_BATCH: ContextVar[list[PendingDp] | None] = ContextVar("etrack_dp_batch", default=None)
 
 
 class CalendarPort(Protocol):
@@ -175,6 +193,9 @@ class ReleaseWriter:
         self.calendar = calendar
         #: The calendar's side (``calendar_releases.CalendarReleases``), given by the analyst service.
         self.calendar_releases: CalendarReleases | None = None
+        #: BudgetExceeded when an analyst's budget does not pay ``rho`` now (``budgets.require_affordable``,
+        #: given by the analyst service): the check at the end of a unit of work holding DP releases.
+        self.afford: Callable[[Actor, float, str], None] | None = None
 
     def atomically(self, build: Callable[[], T]) -> T:
         """Run ``build`` (analyst calls, and what the caller makes of their answers: a page rendered and
@@ -184,25 +205,57 @@ class ReleaseWriter:
         that writes nothing, so a refusal reaches ``build`` as usual (a page shows it and goes on);
         the grants relied on are checked again in the recording transaction. When a release by
         someone else committed in between and went stale, ``build`` runs again (at most 3 times).
-        Inside another ``atomically``, it joins the outer one. A differentially private release
-        inside ``build`` is paid when asked (its answer is recorded under its digest; asking it
-        again is free), not at the end."""
+        Inside another ``atomically``, it joins the outer one.
+
+        A differentially private release inside ``build`` is checked when asked (its budget pays its
+        rho, with the unit's earlier DP releases: refused before any noise is drawn) and drawn then,
+        but paid and recorded (the spend, the answer under its digest, its leaf of the audit log) only
+        at the end, AFTER the exact releases' transaction, each in its own transactions (the budget is
+        an aggregate of the event store, saved through the command path with its optimistic
+        concurrency; the answer and its leaf are the analytics view's: one transaction would need the
+        command path inside the view's, on every backend). If ``build`` raises, nothing is spent,
+        no answer is stored, no leaf is written. Concurrency: every DP release's budget is checked
+        again (all of the unit's rho together) BEFORE the exact releases are recorded, so a budget
+        that another command spent meanwhile fails the whole unit with BudgetExceeded and records
+        none of its releases; only a spend committed by another command in the instant between that
+        check and this unit's own spend can still refuse it after its exact releases (then
+        BudgetExceeded, and the DP answers are not recorded). Repeats stay free: a query answered
+        earlier (or earlier in ``build``) gives the recorded answer and spends nothing."""
         if _BATCH.get() is not None:
             return build()
 
         def attempt() -> T:
             batch: list[PendingRelease] = []
-            token = _BATCH.set(batch)
+            dp: list[PendingDp] = []
+            token, dp_token = _BATCH.set(batch), _DP_BATCH.set(dp)
             try:
                 result = build()
             finally:
                 _BATCH.reset(token)
+                _DP_BATCH.reset(dp_token)
+            if any(self.analytics.view.dp_answer(item.key) is not None for item in dp):
+                raise self.rules.stale("the same DP query was answered by another command meanwhile")  # again: free
+            self.check_budgets(dp)  # before anything is written: a budget spent meanwhile refuses it all
             if batch:
                 self.record(batch)  # stale: another release recorded newer facts meanwhile: all again
+            for item in dp:
+                item.pay()
             return result
 
         with relying_on_grants():
             return self.until_fresh(attempt, "releases kept being published under this command's; run it again")
+
+    def check_budgets(self, dp: list[PendingDp]) -> None:
+        """BudgetExceeded when an analyst's budget no longer pays the rho of all of ``dp`` that is theirs."""
+        if self.afford is None:
+            return
+        owed: dict[Actor, dict[str, float]] = {}
+        for item in dp:
+            owed.setdefault(item.analyst, {})[item.key] = item.rho
+        for analyst, keys in owed.items():
+            # one key paid meanwhile (the same query by a concurrent command) is free: affords() knows it
+            key = next(iter(keys)) if len(keys) == 1 else "unit of work: " + ",".join(sorted(keys))
+            self.afford(analyst, sum(keys.values()), key)
 
     def until_fresh(self, attempt: Callable[[], T], again: str) -> T:
         """``attempt()``, run again while what it read went stale (another release recorded newer facts
@@ -304,5 +357,5 @@ def tally_scope(analytics: AnalyticsPort, family: str, unit: str | None, since: 
     return rows
 
 
-__all__ = ["MAX_K", "AnalyticsPort", "CalendarPort", "PendingDpLeaf", "PendingRelease", "ReleaseRules", "ReleaseWriter",
-           "tally_scope"]
+__all__ = ["MAX_K", "AnalyticsPort", "CalendarPort", "PendingDp", "PendingDpLeaf", "PendingRelease", "ReleaseRules",
+           "ReleaseWriter", "tally_scope"]

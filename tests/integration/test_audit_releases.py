@@ -233,6 +233,50 @@ def test_a_differentially_private_release_is_a_leaf_once_and_names_what_its_budg
     assert etrack(capsys, url, "audit", "check-bundle", str(bundle_path), "--public-key", trusted)[0] == 1
 
 
+DP_TAMPERING = {
+    "a changed answer": ("dp_answer_modified", "differ"),
+    "a deleted answer": ("dp_answer_deleted", "gone"),
+    "a deleted spend": ("dp_unpaid", "no budget spend"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(DP_TAMPERING))
+def test_a_dp_answer_changed_behind_the_service_is_named_with_its_leaf_position(
+        demo: tuple[str, EngagementTracker], capsys: pytest.CaptureFixture[str], change: str) -> None:
+    """``audit verify`` checks DP leaves too: the answer a leaf names must be recorded, digest to the leaf's
+    ``rows_sha256``, and be named by a budget spend of that analyst."""
+    url, app = demo
+    admin = access_actor("admin")
+    assert etrack(capsys, url, "privacy-budget", "grant", str(ANALYST.party), "2", "--as", f"admin:{admin.party}")[0] == 0
+    released(capsys, url, "--by", "theme", "--privacy", "dp", "--epsilon", "0.5")
+    leaf = listed(capsys, url)[-1]
+    assert leaf["privacy"] == "dp" and app.audit.verify(AUDITOR).ok
+    key = leaf["answer"]
+    if change == "a changed answer":  # one more (or one first) noisy cell: the rows no longer digest as logged
+        document = json.loads(str(bootstrap.analytics(app).view.dp_answer(key)))
+        document["rows"].append({"theme": "forged", "value": 999, "low_95": 990.0, "high_95": 1008.0})
+        _execute(url, "UPDATE analytic_dp_answers SET document = ? WHERE key = ?",
+                 "UPDATE {}.etrack_analytic_dp_answers SET document = %s WHERE key = %s", json.dumps(document), key)
+    elif change == "a deleted answer":
+        _execute(url, "DELETE FROM analytic_dp_answers WHERE key = ?",
+                 "DELETE FROM {}.etrack_analytic_dp_answers WHERE key = %s", key)
+    else:  # the budget's spend rewritten to name another query (what a deleted spend leaves: no spend names it)
+        budget = app.repository.get(PrivacyBudget.id_for(ANALYST.party))
+        table = str(app.recorder.events_table_name).rpartition(".")[2]  # type: ignore[attr-defined]
+        if url.startswith("sqlite"):
+            _execute(url, f"UPDATE {table} SET state = replace(state, ?, ?) WHERE topic = ?", "",
+                     key.encode(), ("0" * 64).encode(), PrivacyBudget.BudgetSpent.TOPIC)
+        else:
+            _execute(url, "", f"UPDATE {{}}.{table} SET state = convert_to(replace(convert_from(state, 'UTF8'), "
+                              "%s, %s), 'UTF8') WHERE topic = %s", key, "0" * 64, PrivacyBudget.BudgetSpent.TOPIC)
+        assert key in budget.paid
+    report = app.audit.verify(AUDITOR)
+    kind, named = DP_TAMPERING[change]
+    dp_faults = [f for f in report.faults if f.kind.startswith("dp_")]
+    assert [(f.position, f.kind) for f in dp_faults] == [(leaf["position"], kind)]
+    assert key[:12] in dp_faults[0].detail and named in dp_faults[0].detail
+
+
 def _race(trackers: list[EngagementTracker], by: list[str]) -> list[BaseException]:
     """An exact and a DP release of ANALYST, asked at the same instant on two trackers: what went wrong."""
     barrier = threading.Barrier(2)
