@@ -474,44 +474,48 @@ def api_router() -> APIRouter:
     def signals_summary(request: Request, who: Who, by: By = "theme,period", unit: str | None = None,
                         period: str = "month", k: int | None = None, since: str | None = None,
                         until: str | None = None) -> Response:
-        server = server_of(request)
-        rel = analyst_service(server.tracker).summary(who.granted((Role.ANALYST, Role.ADMIN)), by, unit, period, k,
-                                                      since, until)
-        return release(request, rel)
+        service = analyst_service(server_of(request).tracker)
+        viewer = who.granted((Role.ANALYST, Role.ADMIN))
+        # the response is made inside the unit of work: a call that fails records and spends nothing
+        return service.atomically(lambda: release(request, service.summary(viewer, by, unit, period, k, since, until)))
 
     @router.post("/signals/dp-releases", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
                  summary="A differentially private signal summary, paid from the analyst's privacy budget")
     def signals_dp(request: Request, body: DpIn, who: Who) -> Response:
         server = server_of(request)
-        rel = analyst_service(server.tracker).summary(who.granted((Role.ANALYST, Role.ADMIN)), body.by, body.unit,
-                                                      body.period, None, body.since, body.until, "dp", body.epsilon)
-        server.caught_up()
-        return release(request, rel)
+        service = analyst_service(server.tracker)
+        viewer = who.granted((Role.ANALYST, Role.ADMIN))
+        made = service.atomically(lambda: release(request, service.summary(
+            viewer, body.by, body.unit, body.period, None, body.since, body.until, "dp", body.epsilon)))
+        server.caught_up()  # paid at the end of the unit: the budget's events, then the answer
+        return made
 
     @router.get("/signals/trends", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
                 summary="Per theme: rising, stable or falling (from released values)")
     def signals_trends(request: Request, who: Who, unit: str | None = None, period: str = "month", k: int | None = None,
                        since: str | None = None, until: str | None = None) -> Response:
-        trends = analyst_service(server_of(request).tracker).trends(who.granted((Role.ANALYST, Role.ADMIN)), unit, period,
-                                                                    k, since, until)
-        return rows_response(request, trend_rows(trends), list(TREND_COLUMNS))
+        service = analyst_service(server_of(request).tracker)
+        viewer = who.granted((Role.ANALYST, Role.ADMIN))
+        return service.atomically(lambda: rows_response(request, trend_rows(service.trends(viewer, unit, period, k, since,
+                                                                                            until)), list(TREND_COLUMNS)))
 
     @router.get("/activity", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
                 summary="Activity indicators per released cell")
     def activity(request: Request, who: Who, by: By = "metric,period", unit: str | None = None, period: str = "quarter",
                  k: int | None = None, since: str | None = None, until: str | None = None) -> Response:
-        rel = analyst_service(server_of(request).tracker).activity(who.granted((Role.ANALYST, Role.ADMIN)), by, unit,
-                                                                   period, k, since, until)
-        return release(request, rel)
+        service = analyst_service(server_of(request).tracker)
+        viewer = who.granted((Role.ANALYST, Role.ADMIN))
+        return service.atomically(lambda: release(request, service.activity(viewer, by, unit, period, k, since, until)))
 
     @router.get("/testimonials", tags=["analysts"], responses=ROWS_RESPONSE, response_class=Response,
                 summary="Testimonial ratings per released cell (never the texts)")
     def testimonials(request: Request, who: Who, by: By = "metric,period", unit: str | None = None,
                      period: str = "quarter", k: int | None = None, since: str | None = None,
                      until: str | None = None) -> Response:
-        rel = analyst_service(server_of(request).tracker).testimonials(who.granted((Role.ANALYST, Role.ADMIN)), by, unit,
-                                                                       period, k, since, until)
-        return release(request, rel)
+        service = analyst_service(server_of(request).tracker)
+        viewer = who.granted((Role.ANALYST, Role.ADMIN))
+        return service.atomically(lambda: release(request, service.testimonials(viewer, by, unit, period, k, since,
+                                                                                until)))
 
     @router.get("/testimonials/quotes", tags=["analysts"],
                 summary="Texts their authors consented to have quoted: the quarter and the text, never a person")
