@@ -187,6 +187,25 @@ def known_tenants(url: str | None = None, environ: Mapping[str, str] | None = No
         return [str(r[0]) for r in conn.execute(f"SELECT name FROM {table} ORDER BY name")]
 
 
+def tenant_generations(url: str | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each tenant of the main store at ``url`` and its generation: a fingerprint of its record key (the
+    first 8 bytes of BLAKE2b of the key file, hex; ``""`` when it cannot be read). A tenant deleted and made
+    again under the same name has new keys, so a new generation: a server holding the old one open
+    (``adapters/http/tenancy.py``) closes it and opens the new store. A read: creates nothing."""
+    import hashlib
+
+    config = _base(url)
+    found = {}
+    for name in known_tenants(config.url, environ):
+        try:
+            key = (_tenant(config, name, environ).keys / RECORD_KEY_FILE).read_bytes()
+        except OSError:
+            found[name] = ""
+            continue
+        found[name] = hashlib.blake2b(key, digest_size=8).hexdigest()
+    return found
+
+
 def resolve(url: str | None, org: str, environ: Mapping[str, str] | None = None) -> Tenant:
     """The store of tenant ``org`` under the main store at ``url`` (else ETRACK_DATABASE_URL): its URL and
     its keys. A tenant that was never made (or was deleted) is an UnknownTenant naming the known ones."""
