@@ -188,22 +188,23 @@ def known_tenants(url: str | None = None, environ: Mapping[str, str] | None = No
 
 
 def tenant_generations(url: str | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Each tenant of the main store at ``url`` and its generation: a fingerprint of its record key (the
-    first 8 bytes of BLAKE2b of the key file, hex; ``""`` when it cannot be read). A tenant deleted and made
-    again under the same name has new keys, so a new generation: a server holding the old one open
-    (``adapters/http/tenancy.py``) closes it and opens the new store. A read: creates nothing."""
+    """Each tenant of the main store at ``url`` and its generation (``tenant_generation``). A read: creates nothing."""
+    config = _base(url)
+    return {name: tenant_generation(config.url, name, environ) for name in known_tenants(config.url, environ)}
+
+
+def tenant_generation(url: str | None, name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Tenant ``name``'s generation: a fingerprint of its record key (the first 8 bytes of BLAKE2b of the key
+    file, hex; ``""`` when it cannot be read). A tenant deleted and made again under the same name has new
+    keys (made before its new store), so a new generation: a server holding the old store open
+    (``adapters/http/tenancy.py``) closes it and opens the new one. A read of one small local file."""
     import hashlib
 
-    config = _base(url)
-    found = {}
-    for name in known_tenants(config.url, environ):
-        try:
-            key = (_tenant(config, name, environ).keys / RECORD_KEY_FILE).read_bytes()
-        except OSError:
-            found[name] = ""
-            continue
-        found[name] = hashlib.blake2b(key, digest_size=8).hexdigest()
-    return found
+    try:
+        key = (_tenant(_base(url), name, environ).keys / RECORD_KEY_FILE).read_bytes()
+    except OSError:
+        return ""
+    return hashlib.blake2b(key, digest_size=8).hexdigest()
 
 
 def resolve(url: str | None, org: str, environ: Mapping[str, str] | None = None) -> Tenant:

@@ -19,9 +19,11 @@ tenants' files on SQLite) is read again at most every ``refresh`` seconds, and a
 a second) for a name it does not hold: a tenant made by ``etrack tenant create`` is served without a
 restart; a deleted one answers 404 from the next read of the list on, and its application is dropped and
 its store closed. An unknown tenant's 404 names no other tenant. Each tenant is read with its generation
-(``tenant_generations``: a fingerprint of its record key): a tenant deleted and made again under the same
-name between two reads has a new one, so the old store is closed and the new one opened (never the old
-store serving the new tenant's requests).
+(``tenant_generation``: a fingerprint of its record key), and an open tenant's is compared again on each
+request (a read of its small local key file): a tenant deleted and made again under the same name has a
+new one, so the old store is closed and the new one opened, at once rather than at the next read of the
+list (the new keys are made before the new store, so the old store never serves the new tenant's requests;
+a request already in flight when the tenant is deleted may still end on the old store).
 
 Server connections (PostgreSQL): an open tenant holds its events' pool (``pool_size`` +
 ``max_overflow`` connections at most) and its key vault's (``min(pool_size, 4)``). Unless the URL says
@@ -90,9 +92,10 @@ class TenantRouter:
                  known: Callable[[], Mapping[str, str]] | None = None,
                  opener: Callable[[str], EngagementTracker] | None = None,
                  make_server: Callable[[str, EngagementTracker], Server] | None = None,
+                 generation: Callable[[str], str] | None = None,
                  secure_cookie: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         from engagement_tracker.adapters.http import create_app
-        from engagement_tracker.adapters.tenants import open_tenant, tenant_generations
+        from engagement_tracker.adapters.tenants import open_tenant, tenant_generation, tenant_generations
 
         if max_open < 1:
             from engagement_tracker.domain.errors import InvalidInput
@@ -102,6 +105,7 @@ class TenantRouter:
         self.max_open = max_open
         self.refresh = refresh
         self._known_now = known or (lambda: tenant_generations(self.url))
+        self._generation = generation or (lambda name: tenant_generation(self.url, name))
         self._opener = opener or (lambda name: open_tenant(self.url, name))
         self._make_server = make_server or (lambda name, tracker: tenant_server(self.url, name, tracker))
         self.app: FastAPI = create_app(None, secure_cookie=secure_cookie)  # one for every tenant
@@ -122,14 +126,16 @@ class TenantRouter:
         """Tenant ``name``'s open application (opened now if it is not), or None when there is no such tenant."""
         now = self._clock()
         entry = self._open.get(name)
-        if entry is not None and now - self._known_at < self.refresh:
+        if entry is not None and now - self._known_at < self.refresh and self._generation(name) == entry.generation:
             self._open.move_to_end(name)
             return entry
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
             now = self._clock()
-            stale = now - self._known_at >= (RECHECK_UNKNOWN if name not in self._known else self.refresh)
+            entry = self._open.get(name)
+            stale = now - self._known_at >= (RECHECK_UNKNOWN if name not in self._known else self.refresh) or (
+                entry is not None and self._generation(name) != entry.generation)
             if stale:
                 await self._read_known()
             if name not in self._known:
