@@ -9,6 +9,7 @@ classes once (``adapters/views/``, ``adapters/stored_records.py``); :func:`audit
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import os
 import random
@@ -207,7 +208,8 @@ def sealed_recorder_env(config: StoreConfig) -> dict[str, str]:
 @contextmanager
 def postgres_ddl_lock(config: StoreConfig, lock: bool = True) -> Iterator[Any]:
     """A session advisory lock around first-use DDL (concurrent CREATE ... IF NOT EXISTS races in
-    PostgreSQL); yields the session, on which the store's files are checked and its id recorded.
+    PostgreSQL), one per schema (``ddl_lock_key``); yields the session, on which the store's files are
+    checked and its id recorded.
 
     An unreachable server is a StoreError naming the host and port; a session cut while the lock
     is taken or released (a server restart, ``pg_terminate_backend``) is a StoreError naming the
@@ -230,7 +232,7 @@ def postgres_ddl_lock(config: StoreConfig, lock: bool = True) -> Iterator[Any]:
     try:
         try:
             if lock:  # not on a read replica: it makes nothing
-                conn.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK,))
+                conn.execute("SELECT pg_advisory_lock(%s)", (ddl_lock_key(config.schema),))
         except psycopg.Error as exc:
             raise StoreError(
                 f"the PostgreSQL server at {config.server} cut the session while "
@@ -246,11 +248,23 @@ def postgres_ddl_lock(config: StoreConfig, lock: bool = True) -> Iterator[Any]:
     finally:
         if lock:
             with contextlib.suppress(psycopg.Error):
-                conn.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK,))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (ddl_lock_key(config.schema),))
         conn.close()
 
 
-DDL_LOCK = 0x65747261636B  # "etrack"
+def ddl_lock_key(schema: str) -> int:
+    """The DDL lock's advisory key for one schema (one tenant's store): the first 8 bytes of
+    BLAKE2b(``etrack ddl lock:`` + the schema's name, UTF-8), read as a signed big-endian bigint.
+
+    One key per schema, not one for the database: opening tenant A never waits for tenant B's open,
+    while two processes opening the same new schema still take turns (its tables are made once).
+    Advisory keys are per database, so the same schema name in two databases never collides; the
+    key is stable across processes, versions and machines (it is derived, never stored)."""
+    digest = hashlib.blake2b(DDL_LOCK_PREFIX + schema.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+DDL_LOCK_PREFIX = b"etrack ddl lock:"
 
 
 @contextmanager
@@ -278,7 +292,7 @@ def _postgres_ddl_xact_lock(config: StoreConfig) -> Iterator[Any]:
                          f"{_first(exc)}") from None
     try:
         try:
-            _take_ddl_lock(holder)
+            _take_ddl_lock(holder, ddl_lock_key(config.schema))
             conn = psycopg.connect(postgres_conninfo(config), autocommit=True, **config.connect_kwargs)
         except psycopg.OperationalError as exc:
             raise StoreError(f"the PostgreSQL server at {config.server} cut the session while opening the store: "
@@ -300,11 +314,11 @@ def _postgres_ddl_xact_lock(config: StoreConfig) -> Iterator[Any]:
 DDL_LOCK_WAIT, DDL_LOCK_PAUSE = 120.0, (0.005, 0.2)
 
 
-def _take_ddl_lock(holder: Any) -> None:
-    """``pg_advisory_xact_lock(DDL_LOCK)`` in ``holder``'s transaction, without waiting inside one: each try is a
+def _take_ddl_lock(holder: Any, key: int) -> None:
+    """``pg_advisory_xact_lock(key)`` in ``holder``'s transaction, without waiting inside one: each try is a
     transaction that ends (rolled back: it did nothing) when the lock is taken elsewhere."""
     deadline, pause = time.monotonic() + DDL_LOCK_WAIT, DDL_LOCK_PAUSE[0]
-    while not holder.execute("SELECT pg_try_advisory_xact_lock(%s)", (DDL_LOCK,)).fetchone()[0]:
+    while not holder.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]:
         holder.rollback()  # hands the server connection back to the pooler while waiting
         if time.monotonic() > deadline:
             raise StoreError(f"another process has been opening this store for {DDL_LOCK_WAIT:.0f} s (its DDL lock "

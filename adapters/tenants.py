@@ -187,6 +187,26 @@ def known_tenants(url: str | None = None, environ: Mapping[str, str] | None = No
         return [str(r[0]) for r in conn.execute(f"SELECT name FROM {table} ORDER BY name")]
 
 
+def tenant_generations(url: str | None = None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each tenant of the main store at ``url`` and its generation (``tenant_generation``). A read: creates nothing."""
+    config = _base(url)
+    return {name: tenant_generation(config.url, name, environ) for name in known_tenants(config.url, environ)}
+
+
+def tenant_generation(url: str | None, name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Tenant ``name``'s generation: a fingerprint of its record key (the first 8 bytes of BLAKE2b of the key
+    file, hex; ``""`` when it cannot be read). A tenant deleted and made again under the same name has new
+    keys (made before its new store), so a new generation: a server holding the old store open
+    (``adapters/http/tenancy.py``) closes it and opens the new one. A read of one small local file."""
+    import hashlib
+
+    try:
+        key = (_tenant(_base(url), name, environ).keys / RECORD_KEY_FILE).read_bytes()
+    except OSError:
+        return ""
+    return hashlib.blake2b(key, digest_size=8).hexdigest()
+
+
 def resolve(url: str | None, org: str, environ: Mapping[str, str] | None = None) -> Tenant:
     """The store of tenant ``org`` under the main store at ``url`` (else ETRACK_DATABASE_URL): its URL and
     its keys. A tenant that was never made (or was deleted) is an UnknownTenant naming the known ones."""

@@ -6,7 +6,8 @@
 - ``tenants/served-memory``: the same N tenants opened by ``etrack serve --all-tenants``'s router
   (``adapters/http/tenancy.py``: each tenant's store and its FastAPI application): the memory each adds.
 - ``tenants/commands``: one command per save (``record_session``), round-robin across the N open
-  tenants, against the same commands on one tenant, arms alternated in rounds (ratio: across / one).
+  tenants, against the same commands on one tenant, arms alternated in rounds (ratio: across / one), each arm
+  run untimed first (WARM commands per tenant) so both run with prepared statements.
 - ``tenants/record``, ``tenants/rebuild``: one tenant at BIG events against one at REF events:
   bulk record (batches of < 900 events) and rebuild of every projection, per event (target
   <= 1.3 x). Each point is a fresh tenant; the points run ref, big (then big, ref, ...).
@@ -40,6 +41,7 @@ from engagement_tracker.adapters.runner import ProjectionRunner
 from engagement_tracker.adapters.tenants import KEYS_ENV, create_tenant, open_tenant
 from engagement_tracker.domain import Actor, EngagementTracker, Role
 
+WARM = 6  # commands per tenant before the timed rounds: past psycopg's prepare_threshold (5)
 ENGAGEMENTS = 4  # engagements in accompaniment per tenant, which the commands record sessions on (--quick: 2)
 
 
@@ -119,6 +121,12 @@ def bench_many(url: str, tenants: int, events: int, rounds: int, per_round: int,
             ids = [_engagements(app, coach, engagements, 0) for app, coach in zip(apps, coaches, strict=True)]
             gc.collect()
             per_tenant = (rss_mb() - before) / tenants
+            # untimed, both arms: each tenant's connection runs a command's statements more often than
+            # psycopg's prepare_threshold (5), so both arms run prepared, as on a server up a while; without
+            # it the one-tenant arm was prepared after its fifth command while the across arm (one command
+            # per tenant per round at 100 tenants) ran unprepared in every round (PostgreSQL directly)
+            _commands(apps, coaches, ids, WARM * tenants)()
+            _commands(apps[:1], coaches[:1], ids[:1], WARM)()
             t = rounds_of({"across": _commands(apps, coaches, ids, per_round),
                            "one": _commands(apps[:1], coaches[:1], ids[:1], per_round)}, rounds)
             after = rss_mb()

@@ -18,7 +18,12 @@ in flight have ended). The list of tenants (``adapters/tenants.py``: PostgreSQL'
 tenants' files on SQLite) is read again at most every ``refresh`` seconds, and at once (at most ten times
 a second) for a name it does not hold: a tenant made by ``etrack tenant create`` is served without a
 restart; a deleted one answers 404 from the next read of the list on, and its application is dropped and
-its store closed. An unknown tenant's 404 names no other tenant.
+its store closed. An unknown tenant's 404 names no other tenant. Each tenant is read with its generation
+(``tenant_generation``: a fingerprint of its record key), and an open tenant's is compared again on each
+request (a read of its small local key file): a tenant deleted and made again under the same name has a
+new one, so the old store is closed and the new one opened, at once rather than at the next read of the
+list (the new keys are made before the new store, so the old store never serves the new tenant's requests;
+a request already in flight when the tenant is deleted may still end on the old store).
 
 Server connections (PostgreSQL): an open tenant holds its events' pool (``pool_size`` +
 ``max_overflow`` connections at most) and its key vault's (``min(pool_size, 4)``). Unless the URL says
@@ -33,7 +38,7 @@ import json
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -72,6 +77,7 @@ class OpenTenant:
 
     name: str
     server: Server
+    generation: str = ""  # the tenant's generation when it was opened (``tenant_generations``)
     users: int = 0
     retired: bool = False
 
@@ -84,12 +90,13 @@ class TenantRouter:
     """The ASGI application of ``etrack serve --all-tenants`` (see the module's docstring)."""
 
     def __init__(self, url: str, *, max_open: int = MAX_OPEN, refresh: float = REFRESH,
-                 known: Callable[[], list[str]] | None = None,
+                 known: Callable[[], Mapping[str, str]] | None = None,
                  opener: Callable[[str], EngagementTracker] | None = None,
                  make_server: Callable[[str, EngagementTracker], Server] | None = None,
+                 generation: Callable[[str], str] | None = None,
                  secure_cookie: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         from engagement_tracker.adapters.http import create_app
-        from engagement_tracker.adapters.tenants import known_tenants, open_tenant
+        from engagement_tracker.adapters.tenants import open_tenant, tenant_generation, tenant_generations
 
         if max_open < 1:
             from engagement_tracker.domain.errors import InvalidInput
@@ -98,13 +105,14 @@ class TenantRouter:
         self.url = bounded_pool(url)
         self.max_open = max_open
         self.refresh = refresh
-        self._known_now = known or (lambda: known_tenants(self.url))
+        self._known_now = known or (lambda: tenant_generations(self.url))
+        self._generation = generation or (lambda name: tenant_generation(self.url, name))
         self._opener = opener or (lambda name: open_tenant(self.url, name))
         self._make_server = make_server or (lambda name, tracker: tenant_server(self.url, name, tracker))
         self.app: FastAPI = create_app(None, secure_cookie=secure_cookie)  # one for every tenant
         self.throttle = Throttle()
         self._clock = clock
-        self._known: frozenset[str] = frozenset()
+        self._known: dict[str, str] = {}  # name: generation
         self._known_at = float("-inf")
         self._open: OrderedDict[str, OpenTenant] = OrderedDict()
         self._lock: anyio.Lock | None = None  # made in the event loop that serves
@@ -119,22 +127,25 @@ class TenantRouter:
         """Tenant ``name``'s open application (opened now if it is not), or None when there is no such tenant."""
         now = self._clock()
         entry = self._open.get(name)
-        if entry is not None and now - self._known_at < self.refresh:
+        if entry is not None and now - self._known_at < self.refresh and self._generation(name) == entry.generation:
             self._open.move_to_end(name)
             return entry
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
             now = self._clock()
-            stale = now - self._known_at >= (RECHECK_UNKNOWN if name not in self._known else self.refresh)
+            entry = self._open.get(name)
+            stale = now - self._known_at >= (RECHECK_UNKNOWN if name not in self._known else self.refresh) or (
+                entry is not None and self._generation(name) != entry.generation)
             if stale:
                 await self._read_known()
             if name not in self._known:
                 return None
             entry = self._open.get(name)
             if entry is None:
+                generation = self._known[name]
                 server = await anyio.to_thread.run_sync(self._open_one, name)
-                entry = self._open[name] = OpenTenant(name, server)
+                entry = self._open[name] = OpenTenant(name, server, generation)
                 while len(self._open) > self.max_open:
                     await self._retire(self._open.popitem(last=False)[1])
             self._open.move_to_end(name)
@@ -151,10 +162,10 @@ class TenantRouter:
             raise
 
     async def _read_known(self) -> None:
-        self._known = frozenset(await anyio.to_thread.run_sync(self._known_now))
+        self._known = dict(await anyio.to_thread.run_sync(self._known_now))
         self._known_at = self._clock()
-        for gone in [n for n in self._open if n not in self._known]:  # deleted: drop its application
-            await self._retire(self._open.pop(gone))
+        for gone in [n for n, e in self._open.items() if self._known.get(n) != e.generation]:
+            await self._retire(self._open.pop(gone))  # deleted (or deleted and made again): drop its application
 
     async def _retire(self, entry: OpenTenant) -> None:
         entry.retired = True

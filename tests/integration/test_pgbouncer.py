@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from engagement_tracker.adapters import open_tracker
-from engagement_tracker.adapters.bootstrap import DDL_LOCK
+from engagement_tracker.adapters.bootstrap import ddl_lock_key
 from engagement_tracker.adapters.demo import access_actor, demo_id
 from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, _drop_schema
@@ -78,7 +78,8 @@ def direct(query: str, *params: object) -> list[tuple[object, ...]]:
         return list(conn.execute(query, params).fetchall())
 
 
-def test_the_served_store_went_through_pgbouncer_and_left_no_lock(live: Live, bouncer: pgbouncer.Bouncer) -> None:
+def test_the_served_store_went_through_pgbouncer_and_left_no_lock(live: Live, bouncer: pgbouncer.Bouncer,
+                                                                   schema: str) -> None:
     assert live.app.env["POSTGRES_POOLER"] == "transaction"
     assert live.app.env["POSTGRES_PORT"] == str(bouncer.port)
     dbname = parse_url(POSTGRES_URL).postgres["POSTGRES_DBNAME"]  # type: ignore[index]
@@ -86,7 +87,7 @@ def test_the_served_store_went_through_pgbouncer_and_left_no_lock(live: Live, bo
     # the store opened (twice: seeding, serving) under a transaction-level lock: none is held now
     assert direct("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
                   "WHERE d.datname = current_database() AND l.locktype = 'advisory' "
-                  "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s", DDL_LOCK) == [(0,)]
+                  "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s", ddl_lock_key(schema)) == [(0,)]
 
 
 def test_stores_open_together_through_pgbouncer(bouncer: pgbouncer.Bouncer) -> None:

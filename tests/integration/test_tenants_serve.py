@@ -251,3 +251,42 @@ def test_etrack_serve_all_tenants_as_an_operator_runs_it(tmp_path: Path, monkeyp
         proc.wait(60)
         if proc.stderr:
             proc.stderr.close()
+
+
+@pytest.mark.parametrize("reread", [False, True], ids=["next-request", "next-read-of-the-list"])
+def test_a_tenant_deleted_and_made_again_is_served_from_its_new_store(base: str, reread: bool) -> None:
+    """acme is deleted and made again under the same name: the names the router reads are the same, the
+    generation (its record key's fingerprint) is not, so the old store is closed and the new one opened,
+    on the next request (within the list's refresh) as on the next read of the list; the new admin's
+    token works there and the old one's does not."""
+    create_tenant(base, "acme")
+    old = _tenant(base, "acme")
+    opened: list[EngagementTracker] = []
+    now = [0.0]
+
+    def opener(name: str) -> EngagementTracker:
+        opened.append(open_tenant(base, name))
+        return opened[-1]
+
+    served = Served(TenantRouter(base, refresh=60.0, opener=opener, clock=lambda: now[0]))
+    try:
+        with served.client(old["tokens"]["admin"]) as before:
+            me = before.get("/tenants/acme/me")
+            assert me.status_code == 200 and me.json()["party"] == str(old["admin"].party)
+        assert len(opened) == 1
+        delete_tenant(base, "acme", old["admin"])
+        create_tenant(base, "acme")
+        new = _tenant(base, "acme")
+        if reread:
+            now[0] += 61.0  # the next request reads the list again: the same names
+        with served.client(new["tokens"]["admin"]) as after:
+            me = after.get("/tenants/acme/me")
+            assert me.status_code == 200 and me.json()["party"] == str(new["admin"].party)
+        assert len(opened) == 2 and served.router.open_names() == ["acme"]
+        with pytest.raises(Exception):  # noqa: B017 - the old store was closed, whatever its backend says
+            opened[0].recorder.max_notification_id()
+        with served.client(old["tokens"]["admin"]) as stale:
+            assert stale.get("/tenants/acme/me").status_code == 401  # the old tenant's token is unknown now
+        assert _events(base, "acme") == new["events"]  # nothing the requests did reached it by the old store
+    finally:
+        served.stop()
