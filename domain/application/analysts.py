@@ -401,15 +401,16 @@ def private_release(
         service.afford(actor, owed, key if not earlier else "unit of work: " + key)
     rel = service.rules.dp_release(rows, by, period, eps, service.dp_delta)
     document = json.dumps(service.rules.dp_document(rel), sort_keys=True)
-    leaf = PendingDpLeaf(service.rules.dp_of_document(json.loads(document), repeated=False), family,
-                         {"by": list(by), "unit": unit, "period": period, "since": since, "until": until},
-                         str(actor.party), actor.role.value, service.clock().astimezone(UTC).isoformat())
+    released = service.rules.dp_of_document(json.loads(document), repeated=False)
     spend = service.spend
 
     def pay() -> tuple[str, bool]:
-        """Spend, then record the answer and its leaf: the answer as stored (first writer wins), and whether
-        this call spent (False: the budget had paid for the key already)."""
+        """Spend, then record the answer and its leaf (timed when recorded, after the spend): the answer as
+        stored (first writer wins), and whether this call spent (False: the budget had paid for the key)."""
         spent = spend(actor, cost, key)  # refused (BudgetExceeded): the answer is dropped unseen, nothing stored
+        leaf = PendingDpLeaf(released, family, {"by": list(by), "unit": unit, "period": period, "since": since,
+                                                "until": until},
+                             str(actor.party), actor.role.value, service.clock().astimezone(UTC).isoformat())
         try:
             stored: str = service.analytics.view.record_dp_answer(key, document, leaf)
         except PersistenceError as exc:
@@ -421,7 +422,7 @@ def private_release(
         return stored, spent
 
     if unit_of_work is not None:  # checked now, paid and recorded when the unit of work commits
-        unit_of_work.append(PendingDp(actor, key, cost.rho, document, leaf.release, pay))
-        return leaf.release
+        unit_of_work.append(PendingDp(actor, key, cost.rho, document, released, pay))
+        return released
     stored, spent = pay()
     return service.rules.dp_of_document(json.loads(stored), repeated=not spent)
