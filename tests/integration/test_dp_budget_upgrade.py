@@ -1,10 +1,11 @@
 """Budgets recorded before they were kept in rho (class version 2: pure-DP epsilon) read through the
 upcasters as rho = epsilon^2 / 2, with the old releases' mechanism and delta.
 
-The frozen store in tests/fixtures/v0_1_0 holds no budget events, so the old form's stored JSON is
-written here, byte for byte as the code of class version 2 stored it (captured from that code on
-2026-12-07: ``app.budgets.grant(analyst, 2.0, admin)`` then a spend of epsilon 0.5), only the party
-ids and command ids put in; the store's own events are rewritten to it in place.
+The frozen store in tests/fixtures/v0_1_0 holds no budget events (tests/fixtures/v0_2_budgets does, read
+by test_fixture_v0_2_budgets.py); here the old form's stored JSON is also written, byte for byte as the
+code of class version 2 stored it (captured from that code on 2026-12-07:
+``app.budgets.grant(analyst, 2.0, admin)`` then a spend of epsilon 0.5), only the party ids and command
+ids put in; the store's own events are rewritten to it in place.
 """
 
 from __future__ import annotations
