@@ -24,7 +24,7 @@ from uuid import UUID
 import attrs
 from eventsourcing.persistence import MapperDeserialisationError
 
-from engagement_tracker.domain.access import READ_SCOPES, grant_checked, require_admin
+from engagement_tracker.domain.access import READ_SCOPES, grant_checked, hides_steps, require_admin
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.application.confidential import ERASED
 from engagement_tracker.domain.application.event_store import as_uuid
@@ -214,10 +214,13 @@ class SubjectService:
         grants = self.path.held_grants()
         org = {role.value: sorted(p for p, held in grants.items() if role.value in held)
                for role in (Role.ADMIN, Role.AUDITOR)}
+        held = [role for role, party in roles.items() if party == pid]
+        # a person who reads this engagement in the contract scope only (its sponsor) is told its phase, not its step
+        phase_only = bool(held) and all(hides_steps(Role(role)) for role in held)
         return {
             "id": eid,
-            "role": [role for role, party in roles.items() if party == pid],
-            "state": engagement.state,
+            "role": held,
+            "state": engagement.state.split(".", 1)[0] if phase_only else engagement.state,
             "readers": [
                 *({"party": str(party), "as": role, "reads": READ_SCOPES[Role(role)]} for role, party in roles.items()),
                 *({"party": party, "as": role, "reads": READ_SCOPES[Role(role)]} for role, parties in org.items()

@@ -16,7 +16,7 @@ from engagement_tracker.domain.application.views import state_as_json
 from engagement_tracker.domain.errors import NotPermitted, RuleViolation
 from engagement_tracker.domain.values import Actor
 from tests.integration.test_sqlite_roundtrip import record_every_event_type
-from tests.support import Cast, FakeClock, admin, event_count, granted, new_tracker
+from tests.support import Cast, FakeClock, admin, drive, event_count, granted, new_tracker
 
 _OWN = {"originator_id", "originator_version", "timestamp", "command_id"}
 
@@ -71,6 +71,15 @@ def test_what_is_sealed_for_the_person_is_opened_for_them_and_nothing_else(histo
     assert readers["sponsor_sees"] == ["indicators", "objectives"]
     sponsor = json.dumps(exported(app, cast.sponsor.party), ensure_ascii=False)
     assert "an action" not in sponsor and "it helped" not in sponsor  # the coachee's content is not the sponsor's
+    # the sponsor's export names each engagement's phase, never its step (the contract scope: access.hides_steps)
+    suspended = app.engagements.open(cast.coach, cast.coachee.party, cast.sponsor.party, "hr", "Operations").value
+    drive(app, cast, suspended, "accompaniment.in_progress")
+    app.engagements.suspend(suspended, cast.coachee, "a leave")
+    as_sponsor = {e["id"]: e["state"] for e in exported(app, cast.sponsor.party)["engagements"]}
+    as_coachee = {e["id"]: e["state"] for e in exported(app, cast.coachee.party)["engagements"]}
+    assert as_coachee[str(suspended)] == "accompaniment.suspended"  # the coachee reads the step
+    assert as_sponsor[str(suspended)] == "accompaniment"  # the sponsor, the phase only
+    assert all("." not in state for state in as_sponsor.values())
     assert OTHERS_TEXT in sponsor
 
 
