@@ -101,29 +101,49 @@ class AnalystService:
         afford: Callable[[Actor, float, str], None] | None = None, calendar: CalendarPort | None = None,
         dp_delta: float = 1e-6,
     ) -> None:
-        #: The kept facts (``projections.analytics.Analytics``, handed in by bootstrap).
-        self.analytics = analytics
-        #: The disclosure rules (``projections.analytics.RELEASE_RULES``, handed in by bootstrap).
-        self.rules = rules
         #: Pays a differentially private release from the analyst's budget, once per query digest: True
         #: when it spent, False when the budget had paid for that digest (the application's, from bootstrap).
         self.spend = spend
-        #: Raises BudgetExceeded when a DP release would go past the analyst's budget: asked before any
-        #: noise is drawn (the application's ``budgets.require_affordable``, from bootstrap).
-        self.afford = afford
         #: The delta of every differentially private release (``ETRACK_DP_DELTA``, default 1e-6).
         self.dp_delta = dp_delta
-        self.clock = clock
-        #: Who holds which grants now (the access register, handed in by bootstrap).
-        self.grants = grants
-        #: The release calendar (``app.release_calendar``, from bootstrap): None, no shape is reserved.
-        self.calendar = calendar
-        #: The one path of an exact release: built, checked, recorded (``release_writer.py``).
+        #: The one path of an exact release: built, checked, recorded (``release_writer.py``). It holds what
+        #: the service reads through (the kept facts, the rules, the grants, the clock, the calendar): the
+        #: properties below are its, never copies.
         self.releases = ReleaseWriter(analytics, rules, grants, clock,
-                                      require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K), calendar)
+                                      require_optional_int(k_min, "k_min", 5, MIN_K, MAX_K), calendar, afford)
         #: What the calendar asks of the releases: its releases of a period, and the reservation.
         self.calendar_releases = self.releases.calendar_releases = CalendarReleases(self.releases, _BATCH)
-        self.releases.afford = afford  # the budgets checked again at the end of a unit of work with DP releases
+
+    @property
+    def analytics(self) -> AnalyticsPort:
+        """The kept facts (``projections.analytics.Analytics``, handed in by bootstrap)."""
+        return self.releases.analytics
+
+    @property
+    def rules(self) -> ReleaseRules:
+        """The disclosure rules (``projections.analytics.RELEASE_RULES``, handed in by bootstrap)."""
+        return self.releases.rules
+
+    @property
+    def grants(self) -> GrantsSource:
+        """Who holds which grants now (the access register, handed in by bootstrap)."""
+        return self.releases.grants
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The application's clock: when a release is recorded."""
+        return self.releases.clock
+
+    @property
+    def calendar(self) -> CalendarPort | None:
+        """The release calendar (``app.release_calendar``, from bootstrap): None, no shape is reserved."""
+        return self.releases.calendar
+
+    @property
+    def afford(self) -> Callable[[Actor, float, str], None] | None:
+        """Raises BudgetExceeded when a DP release would go past the analyst's budget: asked before any
+        noise is drawn (the application's ``budgets.require_affordable``, from bootstrap)."""
+        return self.releases.afford
 
     @property
     def k_min(self) -> int:

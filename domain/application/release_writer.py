@@ -182,7 +182,8 @@ class ReleaseWriter:
     """
 
     def __init__(self, analytics: AnalyticsPort, rules: ReleaseRules, grants: GrantsSource,
-                 clock: Callable[[], datetime], k_min: int, calendar: CalendarPort | None) -> None:
+                 clock: Callable[[], datetime], k_min: int, calendar: CalendarPort | None,
+                 afford: Callable[[Actor, float, str], None] | None = None) -> None:
         self.analytics = analytics
         self.rules = rules
         self.grants = grants
@@ -194,8 +195,8 @@ class ReleaseWriter:
         #: The calendar's side (``calendar_releases.CalendarReleases``), given by the analyst service.
         self.calendar_releases: CalendarReleases | None = None
         #: BudgetExceeded when an analyst's budget does not pay ``rho`` now (``budgets.require_affordable``,
-        #: given by the analyst service): the check at the end of a unit of work holding DP releases.
-        self.afford: Callable[[Actor, float, str], None] | None = None
+        #: from bootstrap): asked before any noise is drawn, and again at the end of a unit of work holding DP releases.
+        self.afford = afford
 
     def atomically(self, build: Callable[[], T]) -> T:
         """Run ``build`` (analyst calls, and what the caller makes of their answers: a page rendered and
