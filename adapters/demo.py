@@ -150,7 +150,13 @@ def _register_parties(app: EngagementTracker) -> None:
             app.parties.register(kind, name, party_id=pid)
 
 
-def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int) -> None:
+def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int,
+          at_session: Callable[[date, int], None] | None = None,
+          at_close: Callable[[date], None] | None = None) -> None:
+    """Play one story. ``at_session(day, n)`` runs as the accompaniment starts (n = -1) and after each of its
+    sessions (n = 0, 1, ...), and
+    ``at_close(day)`` after the closing meeting (the programme notes signals and leaves testimonials
+    there; the sample does neither)."""
     eid = demo_id(s.label)
     coach = Actor(demo_id(s.coach), Role.COACH)
     coachee = Actor(demo_id(s.coachee), Role.COACHEE)
@@ -197,6 +203,8 @@ def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int)
     app.engagements.record_synthesis(eid, coach, f"DMS/{s.label}/synthesis-v1", f"{index:064x}")
     app.engagements.fix_contract(eid, coach, 6, day + timedelta(days=14), day + timedelta(days=180))
     app.engagements.start_accompaniment(eid, coach)
+    if at_session is not None:  # what the coach notes as the accompaniment starts (n = -1)
+        at_session(at(14), -1)
     if index % 4 != 3:  # most coachees agree to share objectives, indicators and dates with the sponsor
         app.engagements.propose_disclosure(eid, coachee, ["objectives", "indicators", "dates", "evaluations"][: 2 + index % 3])
         app.engagements.accept_disclosure(eid, sponsor)
@@ -216,6 +224,8 @@ def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int)
     for n in range(sessions):
         held = at(20 + 21 * n)
         app.engagements.record_session(eid, coach, held, 90, THEMES[(index + n) % len(THEMES)], SAMPLE_NOTES[(index + n) % 4])
+        if at_session is not None:
+            at_session(held, n)
         if n == 0:
             action = app.engagements.commit_action(
                 eid, coachee, "Hand the weekly planning to a team lead", held + timedelta(days=14)).value
@@ -250,6 +260,8 @@ def _play(app: EngagementTracker, clock: ScriptedClock, s: Scenario, index: int)
         "What changed most is that the team leads now own the weekly planning",
         "Keep a monthly review of delegated decisions with the director",
     )
+    if at_close is not None:
+        at_close(at(172))
 
 
 COHORTS = [("cohort-1", "Operations", "Lead-time cohort", "accompaniment", date(2026, 3, 2)),

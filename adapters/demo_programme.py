@@ -44,6 +44,9 @@ PROGRAMME_COACHEES = 150
 #: quarters up to the demo's "now" (2026-10-15).
 PROGRAMME_START = date(2025, 1, 6)
 START_SPREAD_DAYS = 540
+#: The launch wave: as programmes do, the first coachees all start in the programme's first week; the
+#: others join steadily over START_SPREAD_DAYS.
+LAUNCH_WAVE = 40
 
 _FIRST = ["Camille", "Louis", "Léa", "Hugo", "Chloé", "Arthur", "Manon", "Jules", "Inès", "Gabriel", "Zoé",
           "Raphaël", "Élise", "Nathan", "Sarah", "Théo", "Lucie", "Maël", "Anaïs", "Noé"]
@@ -81,7 +84,9 @@ def programme_scenarios() -> list[tuple[Scenario, int]]:
     found = []
     for n in range(extra):
         unit = n % len(PROGRAMME_UNITS)
-        start = PROGRAMME_START + timedelta(days=n * START_SPREAD_DAYS // extra)
+        offset = (n * 7 // LAUNCH_WAVE if n < LAUNCH_WAVE
+                  else (n - LAUNCH_WAVE) * START_SPREAD_DAYS // (extra - LAUNCH_WAVE))
+        start = PROGRAMME_START + timedelta(days=offset)
         ending = _ENDINGS[n % len(_ENDINGS)]
         if ending in ("closed", "closing", "amended") and start + timedelta(days=175) > DEMO_NOW.date():
             ending = "accompaniment"  # too young to have closed by the demo's "now"
@@ -144,6 +149,36 @@ def _play_cohort(app: EngagementTracker, clock: ScriptedClock, unit_index: int) 
                             "Hand-overs wait for a sign-off nobody owns")
 
 
+#: What coaches note at their sessions, in turn (the grid's themes; each theme read in one context).
+_AT_SESSIONS = [("bureaucratic_friction", "management", "drains"), ("turnover", "management", "drains"),
+                ("energy_gain", "business", "gives"), ("misalignment", "tech", "drains"),
+                ("learning_dip", "tech", "drains")]
+#: How coachees rate their engagement at its close (each item 1 to 5; most are glad of it).
+_RATINGS = [{"clarity_of_objectives": 4, "quality_of_listening": 5, "progress_on_objectives": 4,
+             "autonomy_gained": 4, "would_recommend": 5},
+            {"clarity_of_objectives": 4, "quality_of_listening": 5, "progress_on_objectives": 3,
+             "autonomy_gained": 4, "would_recommend": 5},
+            {"clarity_of_objectives": 5, "quality_of_listening": 5, "progress_on_objectives": 4,
+             "autonomy_gained": 3, "would_recommend": 4}]
+
+
+def _session_signals(app: EngagementTracker, s: Scenario, n: int) -> Callable[[date, int], None]:
+    """At each session of the programme's engagements, the coach notes the signal the grid's turn gives."""
+    def note(held: date, session: int) -> None:
+        theme, context, polarity = _AT_SESSIONS[(n + session) % len(_AT_SESSIONS)]
+        app.engagements.record_signal(demo_id(s.label), Actor(demo_id(s.coach), Role.COACH), theme, context,
+                                      polarity, 2 + (n + session) % 3, s.unit.split("/")[0], held)
+    return note
+
+
+def _testimonial(app: EngagementTracker, s: Scenario, n: int) -> Callable[[date], None]:
+    """At the close, the coachee leaves a testimonial: ratings only, anonymous (seed 004)."""
+    def leave(_day: date) -> None:
+        app.engagements.leave_testimonial(demo_id(s.label), Actor(demo_id(s.coachee), Role.COACHEE),
+                                          _RATINGS[n % len(_RATINGS)])
+    return leave
+
+
 _LATE = [("turnover", "management", "drains"), ("energy_gain", "business", "gives"),
          ("misalignment", "tech", "drains"), ("bureaucratic_friction", "management", "drains")]
 
@@ -167,10 +202,10 @@ def seed_programme(app: EngagementTracker, clock: ScriptedClock, progress: Calla
     _grant_roles(app)
     _register(app)
     recorded = 0
-    for scenario, variant in programme_scenarios():
+    for n, (scenario, variant) in enumerate(programme_scenarios()):
         if app.exists(demo_id(scenario.label)):
             continue
-        _play(app, clock, scenario, variant)
+        _play(app, clock, scenario, variant, _session_signals(app, scenario, n), _testimonial(app, scenario, n))
         if scenario.target == "accompaniment":
             _late_signals(app, clock, scenario, recorded)
         recorded += 1

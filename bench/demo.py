@@ -1,5 +1,5 @@
 """The demo's build time (``--only demo``): ``etrack demo --programme`` (150 coachees, 8 units, 8
-quarters, about 4,800 events through the domain's commands) as a whole process on a fresh SQLite
+quarters, about 5,500 events through the domain's commands) as a whole process on a fresh SQLite
 store, alternated round by round with ``etrack demo`` (the 15-story sample) on a fresh store.
 Target: the programme within 15 s. ``--quick`` times the sample alone (one round), as a smoke test.
 """

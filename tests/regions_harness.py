@@ -49,8 +49,10 @@ class Harness:
 
     @classmethod
     def open(cls, app: EngagementTracker, view: AnalyticsView, k_min: int = 3, *,
-             clock: Callable[[], datetime] | None = None, calendar: bool = False) -> Harness:
-        """``calendar``: the service reserves and records the app's release calendar (``app.release_calendar``)."""
+             clock: Callable[[], datetime] | None = None, calendar: bool = False, budgets: bool = False) -> Harness:
+        """``calendar``: the service reserves and records the app's release calendar (``app.release_calendar``);
+        ``budgets``: differentially private releases are paid from the app's privacy budgets (``app.budgets``:
+        the analysts must hold the analyst grant and a budget in the app)."""
         from engagement_tracker.adapters.bootstrap import read_model_backend
 
         analytics = Analytics(view, read_model_backend(app).records)
@@ -58,7 +60,10 @@ class Harness:
         grants = {str(a.party): frozenset({"analyst"}) for a in (ANALYST, OTHER_ANALYST)}
         service = AnalystService(analytics, clock or (lambda: datetime(2026, 7, 1, tzinfo=UTC)), k_min,
                                  grants=lambda: grants, rules=RELEASE_RULES,
-                                 calendar=app.release_calendar if calendar else None)
+                                 calendar=app.release_calendar if calendar else None,
+                                 spend=(lambda analyst, cost, query: app.budgets.spend(analyst, cost, query).value)
+                                 if budgets else None,
+                                 afford=app.budgets.require_affordable if budgets else None)
         return cls(app, view, service)
 
     def add(self, new: Sequence[Fact]) -> None:

@@ -112,7 +112,12 @@ def _synthesis_data(service: AnalystService, viewer: Actor, period: object, unit
     contexts = _section("Signals by context (tech, business, management)",
                         lambda a, b: service.summary(viewer, ("context",), unit, grain, k, a, b), p.since, p.until,
                         cal, "signal:context")
+    if signals.release is not None and signals.release.level.time != series:  # coarsened: the title says so
+        signals = attrs.evolve(signals, title=f"Signals by theme and {signals.release.level.time}")
     trend_rows = trends(signals.release) if signals.release is not None and signals.release.rows else []
+    if cal is not None and callable(reads) and p.kind == "quarter" and len({r["period"] for r in signals.rows}) < 2:
+        # the calendar released this quarter's signals by quarter: the trend runs over the quarters it released
+        trend_rows = trends(quarter_series(reads, viewer, p.label)) or trend_rows
     testimonials = None
     offered = getattr(service, "testimonials", None)
     if callable(offered):
@@ -127,6 +132,39 @@ def _synthesis_data(service: AnalystService, viewer: Actor, period: object, unit
             "testimonials": testimonials, "quotes": quotes, "calendar": cal is not None}
 
 
+@attrs.frozen
+class QuarterSeries:
+    """Released signal values per theme, quarter by quarter, read from the release calendar's sections
+    of a quarter and the three before it (what ``trends`` reads: ``anonymity.Published``). A quarter
+    released by month counts for a theme only when none of its months was suppressed for it: the sum
+    of released values is then that quarter's exact value, and nothing new is released."""
+
+    found: tuple[tuple[str, str, int], ...]  # (quarter, theme, value)
+    by: tuple[str, ...] = ("theme", "period")
+    released_as: str = "exact"
+
+    def points(self) -> list[tuple[dict[str, Any], int]]:
+        return [({"theme": theme, "period": quarter}, value) for quarter, theme, value in self.found]
+
+
+def quarter_series(reads: Callable[[Actor, str], dict[str, CalendarSection] | None], viewer: Actor,
+                   quarter: str) -> QuarterSeries:
+    year, q = int(quarter[:4]), int(quarter[-1])
+    labels = [f"{year + (q - 1 - back) // 4}-Q{(q - 1 - back) % 4 + 1}" for back in range(3, -1, -1)]
+    found: list[tuple[str, str, int]] = []
+    for label in labels:
+        kept = reads(viewer, label)
+        section = None if kept is None else kept.get("signal:theme,period")
+        if section is None or section.release is None:
+            continue
+        rows = [r.to_dict() for r in section.release.rows]
+        for theme in sorted({r["theme"] for r in rows}):
+            mine = [r for r in rows if r["theme"] == theme]
+            if mine and all(r["status"] == "released" for r in mine):
+                found.append((label, theme, sum(int(r["value"]) for r in mine)))
+    return QuarterSeries(tuple(found))
+
+
 def _signal_series(section: Section) -> tuple[list[str], dict[str, list[int | None]]]:
     rows = section.rows
     periods = sorted({r["period"] for r in rows})
@@ -134,6 +172,16 @@ def _signal_series(section: Section) -> tuple[list[str], dict[str, list[int | No
     for theme in sorted({r["theme"] for r in rows}):
         by_period = {r["period"]: r for r in rows if r["theme"] == theme}
         series[theme] = [by_period[q]["value"] if q in by_period else None for q in periods]
+    return periods, series
+
+
+def _trend_series(rows: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[int | None]]]:
+    """The trends' own periods and values, per theme (gaps where a theme has no value that period)."""
+    periods = sorted({p for t in rows for p in t["periods"]})
+    series: dict[str, list[int | None]] = {}
+    for t in rows:
+        by_period = dict(zip(t["periods"], t["values"], strict=True))
+        series[t["theme"]] = [by_period.get(p) for p in periods]
     return periods, series
 
 
@@ -160,6 +208,8 @@ def _synthesis_note(service: AnalystService, viewer: Actor, period: object, unit
                                              [(r["metric"].replace("_", " "), r["value"]) for r in d["activity"].rows]))
     if d["signals"].release is not None and d["signals"].release.released:  # a chart of nothing but gaps says nothing
         periods, series = _signal_series(d["signals"])
+        if len(periods) < 2:  # one period: the trend, if any, runs over the quarters the calendar released
+            periods, series = _trend_series(d["trends"])
         problems = {t: v for t, v in series.items() if t != "learning_dip"}
         if len(periods) < 2:  # a trend needs two periods: one period's values are the table's numbers
             pass
@@ -185,5 +235,5 @@ def _synthesis_note(service: AnalystService, viewer: Actor, period: object, unit
         dip_trends=[t for t in d["trends"] if t["kind"] == "learning_dip" and len(t["periods"]) >= 2],
         dips_released=any(r.get("theme") == "learning_dip" and r.get("status") == "released"
                           for r in d["signals"].rows),
-        one_period=len({r.get("period") for r in d["signals"].rows}) < 2,
+        one_period=not any(len(t["periods"]) >= 2 for t in d["trends"]),
     )

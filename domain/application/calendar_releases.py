@@ -9,6 +9,7 @@ the analyst service calls.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -29,6 +30,10 @@ from engagement_tracker.domain.windows import period_label, period_window, widen
 ReleaseWriter = Any
 PendingRelease = Any
 Release = Any
+
+class _Coarser(Exception):
+    """A period's calendar shapes do not all come out at this grain: try the next, coarser one."""
+
 
 #: True while the calendar's own releases of a period are made (they are what the calendar reserves).
 _CALENDAR: ContextVar[bool] = ContextVar("etrack_calendar_release", default=False)
@@ -169,21 +174,47 @@ class CalendarReleases:
         label = str(period)
         recorded = self.service.calendar.released(label)
         if recorded is None:  # recorded first, in a transaction of their own (a note's releases come after)
-            calendar_token, batch_token = _CALENDAR.set(True), self.batch.set(None)
-            try:
-                made = self.service.atomically(lambda: {name: self._calendar_section(actor, name, since, until, kind)
-                                                for name in names})
-            finally:
-                self.batch.reset(batch_token)
-                _CALENDAR.reset(calendar_token)
+            made = self._make_period(actor, names, label, since, until, kind)
             recorded = self.service.calendar.record(actor, label, {name: json.dumps(self._section_document(section),
                                                                             sort_keys=True)
                                                            for name, section in made.items()})
         return {name: self._section_of(name, json.loads(text)) for name, text in recorded.items()}
 
-    def _calendar_section(self, actor: Actor, name: str, since: str, until: str, kind: str) -> CalendarSection:
+    def _make_period(self, actor: Actor, names: tuple[str, ...], label: str, since: str, until: str, kind: str,
+                     ) -> dict[str, CalendarSection]:
+        """Every shape of the period, in one unit of work, at the finest time grain at which the rules release
+        them all: by month for a quarter (by quarter for a year); when one of them would be refused there
+        (shapes that compose only over whole coarser periods), all of them by the period's own grain, saying so.
+        Trials that fall back record nothing."""
+        grains = ["quarter", "year"] if kind == "year" else ["month", "quarter"] if kind == "quarter" else [kind]
+        for n, grain in enumerate(grains):
+            last = n == len(grains) - 1
+            calendar_token, batch_token = _CALENDAR.set(True), self.batch.set(None)
+            try:
+                made: dict[str, CalendarSection] = self.service.atomically(
+                    functools.partial(self._sections_at, actor, names, label, since, until, grain, grains[0], last))
+                return made
+            except _Coarser:
+                continue
+            finally:
+                self.batch.reset(batch_token)
+                _CALENDAR.reset(calendar_token)
+        raise AssertionError("unreachable: the last grain never falls back")
+
+    def _sections_at(self, actor: Actor, names: tuple[str, ...], label: str, since: str, until: str, grain: str,
+                     finest: str, last: bool) -> dict[str, CalendarSection]:
+        made = {name: self._calendar_section(actor, name, since, until, grain) for name in names}
+        if not last and any(section.refused for section in made.values()):
+            raise _Coarser  # the unit ends with nothing recorded; the caller tries the next grain
+        if grain != finest:
+            why = (f"released by {grain}: by {finest}, the region rule refused {label}'s calendar releases "
+                   "together (their figures combined could single someone out)")
+            made = {name: attrs.evolve(section, coarsened=section.coarsened or why) if "period" in parse_shape(name)[1]
+                    else section for name, section in made.items()}
+        return made
+
+    def _calendar_section(self, actor: Actor, name: str, since: str, until: str, grain: str) -> CalendarSection:
         family, by = parse_shape(name)
-        grain = "quarter" if kind == "year" else "month"
         rel, refused, coarsened = ask_widening(
             lambda a, b: self.service.exact(actor, family, by, None, grain, None, a, b), since, until)
         return CalendarSection(name, rel, refused, coarsened)

@@ -20,9 +20,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, currently_in_test_context, given, settings
+from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 
+from engagement_tracker.adapters import bootstrap
 from engagement_tracker.adapters.views.memory import MemoryAnalyticsView
 from engagement_tracker.domain import Actor, InvalidInput, Role
 from engagement_tracker.domain.application.analysts import PendingRelease
@@ -49,14 +51,39 @@ steps = st.lists(st.one_of(facts.map(lambda f: ("facts", f)), queries.map(lambda
                  min_size=2, max_size=12)
 
 
+def _event(value: str) -> None:
+    """A hypothesis statistics event, when a hypothesis test runs (the backends' seeded runs share these steps)."""
+    if currently_in_test_context():
+        hypothesis_event(value)
+
+
+ADMIN = Actor("00000000-0000-4000-8000-0000000ad111", Role.ADMIN)
+
+
+def _grant_budgets(app: Any) -> None:
+    """An admin, and both analysts holding the analyst grant and a budget of rho 0.05 each (a few DP
+    releases at epsilon 0.5, then BudgetExceeded)."""
+    app.parties.register("person", "Ada Admin", party_id=ADMIN.party)
+    app.access.initialise(party_id=ADMIN.party)
+    for n, analyst in enumerate((ANALYST, OTHER_ANALYST)):
+        app.parties.register("person", f"Analyst {n}", party_id=analyst.party)
+        app.access.grant(analyst.party, Role.ANALYST, ADMIN, reason="release attacker")
+        app.budgets.grant(analyst.party, 0.05, ADMIN)
+
+
 class Calendar:
     """A harness whose service keeps the app's release calendar, with a clock moved by ticks, and a
     log of every release committed (exploratory or the calendar's), for the attacker."""
 
-    def __init__(self, first: list[Any]) -> None:
-        self.app = new_tracker("memory:")
+    def __init__(self, first: list[Any], url: str = "memory:", budgets: bool = False) -> None:
+        """In memory by default; ``url`` names another backend (its analytics view then is the store's), and
+        ``budgets`` pays differentially private releases from budgets in the app."""
+        self.app = new_tracker(url)
         self.stop = 0
-        self.h = Harness.open(self.app, MemoryAnalyticsView(), clock=lambda: STOPS[self.stop], calendar=True)
+        if budgets:
+            _grant_budgets(self.app)
+        view = MemoryAnalyticsView() if url == "memory:" else bootstrap.analytics(self.app).view
+        self.h = Harness.open(self.app, view, clock=lambda: STOPS[self.stop], calendar=True, budgets=budgets)
         self.h.add(first)
         self.committed: list[PendingRelease] = []
         record = self.h.view.record_releases
@@ -125,7 +152,7 @@ def _exploratory(c: Calendar, kind: str, step: Any) -> bool:
         try:
             c.h.service.summary(ANALYST if kind == "query" else OTHER_ANALYST, **step)
         except CalendarReserved:
-            event("an exploratory release was refused for the calendar")
+            _event("an exploratory release was refused for the calendar")
             assert len(c.committed) == before
             return False
         except (DisclosureRisk, InvalidInput):
@@ -163,7 +190,7 @@ def test_calendar_and_exploration_together_single_out_no_one(first: list[Any], p
             if kind == "tick":
                 c.stop = min(c.stop + 1, len(STOPS) - 1)
                 published = c.h.service.publish_calendar(SYSTEM, STOPS[c.stop])
-                event(f"a tick recorded {len(published)} period(s)")
+                _event(f"a tick recorded {len(published)} period(s)")
             elif kind == "note":
                 _note(c, step)
             else:
@@ -221,5 +248,37 @@ def test_an_exploratory_release_that_would_close_the_calendar_is_refused_naming_
         assert sections is not None and sections["signal:theme,period"].release is not None
         assert {(r.dims["period"], r.value) for r in sections["signal:theme,period"].release.released} == {
             ("2026-01", 3), ("2026-02", 4)}
+    finally:
+        c.close()
+
+
+def test_a_period_whose_calendar_shapes_compose_only_by_quarter_is_released_by_quarter_saying_so() -> None:
+    """A known case, Q1 closed: by month, the calendar's signal shapes (by theme and month, by context)
+    would be refused together (a suppressed month of one theme alone in its context); by quarter they
+    compose. The calendar records them by quarter, says why on each section by period, records nothing
+    of the trial by month, and the attacker finds no one singled out."""
+    from tests.regions_harness import fact
+
+    month_turnover = [("c0", "A/x", "2026-02"), ("c1", "A/x", "2026-02"), ("c1", "B", "2026-01"),
+                      ("e1", "B", "2026-02"), ("e1", "B", "2026-03"), ("e2", "B", "2026-03"), ("e3", "A/x", "2026-02"),
+                      ("e4", "A/x", "2026-02"), ("e5", "B", "2026-03")]
+    month_energy = [("c1", "A/x", "2026-01"), ("e0", "B", "2026-03"), ("e0", "B", "2026-03"), ("e0", "A/x", "2026-02"),
+                    ("e4", "B", "2026-01")]
+    c = Calendar([fact(s, u, m, "turnover", "tech") for s, u, m in month_turnover]
+                 + [fact(s, u, m, "energy_gain", "management") for s, u, m in month_energy])
+    try:
+        assert c.calendar_releasable() is False  # by month, the two shapes cannot both come out
+        before = c.h.recorded()[0]
+        c.stop = 1
+        assert c.h.service.publish_calendar(SYSTEM, STOPS[1]) == ["2026-Q1"]
+        assert c.h.recorded()[0] == before + 2  # the two by quarter; nothing of the trial by month
+        sections = c.h.service.calendar_sections(ANALYST, "2026-Q1")
+        assert sections is not None
+        themes, contexts = sections["signal:theme,period"], sections["signal:context"]
+        assert themes.refused is None and contexts.refused is None
+        assert themes.release is not None and {r.dims["period"] for r in themes.release.rows} == {"2026-Q1"}
+        assert themes.coarsened is not None and "released by quarter: by month" in themes.coarsened
+        assert contexts.coarsened is None  # by context alone: no period to coarsen
+        attack(c.h)
     finally:
         c.close()
