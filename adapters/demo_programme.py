@@ -15,7 +15,7 @@ engagement it shows stay as they are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from engagement_tracker.adapters.demo import (
@@ -32,7 +32,7 @@ from engagement_tracker.adapters.demo import (
 )
 from engagement_tracker.domain import EngagementTracker
 from engagement_tracker.domain.values import Actor
-from engagement_tracker.domain.vocabulary import Role
+from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 
 #: The programme's eight organisation units (the seeds are French: accents are kept).
 PROGRAMME_UNITS = ["Operations", "Customer Service", "Digital Factory", "Finance",
@@ -215,7 +215,24 @@ def seed_programme(app: EngagementTracker, clock: ScriptedClock, progress: Calla
         if not app.exists(demo_id(f"programme-cohort-{unit_index + 1}")):
             _play_cohort(app, clock, unit_index)
             recorded += 1
-    return recorded + seed(app, clock, progress)
+    recorded += seed(app, clock, progress)
+    _publish_closed_quarters(app)
+    return recorded
+
+
+def _publish_closed_quarters(app: EngagementTracker) -> None:
+    """Record the release calendar's releases of every quarter the programme played, oldest first, as a tick
+    at each quarter's close would have (the demo ticks once, at its "now", which records the last one):
+    each closed quarter's note is then the calendar's, whatever an analyst explores first. A quarter
+    recorded already is left as it is (a rerun records nothing)."""
+    system = Actor(SYSTEM_PARTY, Role.SYSTEM)
+    year, quarter = PROGRAMME_START.year, (PROGRAMME_START.month - 1) // 3 + 1
+    while True:
+        year, quarter = (year, quarter + 1) if quarter < 4 else (year + 1, 1)
+        close = datetime(year, 3 * quarter - 2, 1, tzinfo=UTC)
+        if close > DEMO_NOW:
+            return
+        app.analysts.publish_calendar(system, close)
 
 
 __all__ = ["PROGRAMME_COACHEES", "PROGRAMME_UNITS", "programme_scenarios", "seed_programme"]
