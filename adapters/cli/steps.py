@@ -55,7 +55,8 @@ WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 @click.command()
 @click.option("--programme", is_flag=True,
               help="Also record a programme of realistic size for analysts: 150 coachees in 8 units over 8 quarters, "
-                   "a peer cohort per unit recording its metrics (about 4,800 events).")
+                   "a peer cohort per unit recording its metrics, every closed quarter's release calendar recorded "
+                   "(about 5,500 events).")
 @click.pass_context
 def demo(ctx: click.Context, programme: bool) -> None:
     """Record a realistic sample (once) and print engagements per phase and one timeline."""
@@ -89,7 +90,8 @@ def demo(ctx: click.Context, programme: bool) -> None:
             row["at"] = row["at"][:16].replace("T", " ")
         emit_rows(rows, "table")
         shown = app.engagements.get(eid)
-        _print_access(ctx, eid, {"coach": shown.coach, "coachee": shown.coachee, "sponsor": shown.sponsor})
+        _print_access(ctx, eid, {"coach": shown.coach, "coachee": shown.coachee, "sponsor": shown.sponsor},
+                      programme)
         _print_tokens(ctx, issue_demo_tokens(app))
 
 
@@ -109,9 +111,10 @@ def _print_tokens(ctx: click.Context, tokens: dict[str, str | None]) -> None:
               soft_wrap=True)
 
 
-def _print_access(ctx: click.Context, eid: UUID, people: dict[str, UUID]) -> None:
+def _print_access(ctx: click.Context, eid: UUID, people: dict[str, UUID], programme: bool = False) -> None:
     """The demo's admin, auditor and analyst (granted), the people of the engagement shown, and one
-    command to try as each role."""
+    command to try as each role (for the programme, the analyst's is a quarter's synthesis note: its
+    release calendar has taken most of what an exploration over the whole history could show)."""
     db = f"--db {ctx.obj['db']} " if ctx.obj.get("db") else ""
     who = {label: access_actor(label) for label in ACCESS}
     out.print("\nGranted roles (the core honours a role only while its party holds the grant):")
@@ -128,7 +131,8 @@ def _print_access(ctx: click.Context, eid: UUID, people: dict[str, UUID]) -> Non
         f"etrack {db}show {eid} --as coachee:{people['coachee']}",
         f"etrack {db}show {eid} --as sponsor:{people['sponsor']}",
         f"etrack {db}audit verify --as {who['auditor']}",
-        f"etrack {db}signals summary --as {who['analyst']}",
+        (f"etrack {db}report synthesis --period 2026-Q2 --out synthesis-2026-Q2.html --as {who['analyst']}"
+         if programme else f"etrack {db}signals summary --as {who['analyst']}"),
         f"etrack {db}parties --as {who['admin']}",
         f"export ETRACK_AS={who['admin']}; etrack {db}grant auditor <PARTY_ID> --reason 'annual audit'",
     ):

@@ -101,6 +101,16 @@ def test_every_closed_quarter_s_note_shows_every_section_with_trends(
     assert not running["calendar"] and running["signals"].release is not None and running["signals"].release.released
 
 
+def test_the_analyst_command_it_suggests_works(programme: tuple[Path, str, EngagementTracker]) -> None:
+    directory, first, _ = programme
+    line = next(line.strip() for line in first.splitlines() if "report synthesis" in line)
+    args = line.split()[1:]
+    assert args[:2] == ["--db", f"sqlite:///{directory / 'etrack.sqlite'}"] or args[0] == "report"
+    done = etrack(*args, cwd=directory)
+    assert "wrote synthesis-2026-Q2.html" in done.stdout
+    assert "Refused by the release rules" not in (directory / "synthesis-2026-Q2.html").read_text()
+
+
 def test_a_rerun_adds_nothing(programme: tuple[Path, str, EngagementTracker]) -> None:
     directory, _, app = programme
     before = app.recorder.max_notification_id()
