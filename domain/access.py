@@ -19,8 +19,8 @@ from uuid import UUID
 
 import attrs
 
+from engagement_tracker.domain.actor import Actor
 from engagement_tracker.domain.errors import InvalidInput, NotAuthenticated, NotPermitted
-from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 
 C, E, S = Role.COACH, Role.COACHEE, Role.SPONSOR
