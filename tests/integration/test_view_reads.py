@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,30 @@ def test_stores_the_views_do_not_read_are_left_to_the_full_path(monkeypatch: pyt
     assert open_view_reads(url, tenant="acme") is None
     monkeypatch.setenv("ETRACK_CIPHER_KEY", "not read here")
     assert open_view_reads(url) is None
+
+
+def test_the_frozen_0_1_0_store_reads_the_same_on_both_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 0.1.0 store (adopted, then granted, as tests/integration/test_fixture_v0_1_0.py does)."""
+    import shutil
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "v0_1_0"
+    expected = json.loads((fixture / "expected.json").read_text(encoding="utf-8"))
+    for name in ("etrack.sqlite", "etrack.sqlite-vault"):
+        shutil.copyfile(fixture / name, tmp_path / name)
+    for var in [k for k in os.environ if k.startswith("ETRACK_")]:
+        monkeypatch.delenv(var)
+    url = f"sqlite:///{tmp_path / 'etrack.sqlite'}"
+    first = Actor(UUID(expected["party_ids"]["admin"]), Role.ADMIN)
+    app = open_tracker(url, create=False)
+    try:
+        app.access.initialise(party_id=first.party)
+        app.access.grant(UUID(expected["party_ids"]["auditor"]), Role.AUDITOR, first)
+    finally:
+        app.close()
+    for name, party in expected["party_ids"].items():
+        for role in (Role.ADMIN, Role.AUDITOR, Role.COACH):
+            viewer = Actor(UUID(party), role)
+            for kind in (ENGAGEMENT, COHORT):
+                full = full_answer(url, viewer, kind)
+                assert view_answer(url, viewer, kind) == full, (name, role, kind)
+    assert isinstance(full_answer(url, first, ENGAGEMENT), list) and full_answer(url, first, ENGAGEMENT)
