@@ -13,8 +13,9 @@ answers the same read from the store's tables, importing neither eventsourcing n
   written (one read transaction, rolled back);
 - the grants are the access register's stored events folded with the register's own rule
   (``access.hold_grant`` / ``drop_grant``, which ``AccessRegister`` applies too), refusing what the
-  register's load refuses: a gap or reorder in its versions, a topic or class version newer than
-  this code, a record lacking what the fold reads (a StoreError, as ``CheckedMapper`` says it);
+  register's load refuses: a gap or reorder in its versions, a record that does not decode, a topic
+  or class version newer than this code, a record lacking a field its class needs (a StoreError,
+  worded as ``CheckedMapper`` words it); a grant naming a party that is not a UUID is refused too;
 - the directory answers only when it has projected every stored event (its tracked position is
   the store's last); otherwise :meth:`ViewReads.listing` returns None and the caller takes the
   full path, which catches the directory up first.
@@ -42,14 +43,16 @@ from engagement_tracker.projections.directory_entries import COLUMNS, NAME, Entr
 #: The access register's id (``AccessRegister.ID``; a test checks they agree).
 REGISTER_ID = uuid5(uuid5(NAMESPACE_URL, "https://engagement-tracker.invalid/access-register"), "register")
 REGISTER_CREATED = "etrack:AccessRegister.Created"
-#: Every event topic of the access register: the class version this code reads up to, and what the
-#: event does to the grants (None: nothing). A test checks this table against ``AccessRegister``.
-REGISTER_EVENTS: dict[str, tuple[int, str | None]] = {
-    REGISTER_CREATED: (2, None),
-    "etrack:AccessRegister.RoleGranted": (2, "granted"),
-    "etrack:AccessRegister.RoleRevoked": (2, "revoked"),
-    "etrack:AccessRegister.TokenIssued": (2, None),
-    "etrack:AccessRegister.TokenRevoked": (2, None),
+#: Every event topic of the access register: the class version this code reads up to, what the event does to
+#: the grants (None: nothing), and the fields its stored state must hold (``stored_format.required_fields``).
+#: A test checks this table against ``AccessRegister``'s own classes.
+REGISTER_EVENTS: dict[str, tuple[int, str | None, frozenset[str]]] = {
+    REGISTER_CREATED: (2, None, frozenset({"originator_topic", "timestamp"})),
+    "etrack:AccessRegister.RoleGranted": (2, "granted", frozenset({"actor", "party", "reason", "role", "timestamp"})),
+    "etrack:AccessRegister.RoleRevoked": (2, "revoked", frozenset({"actor", "party", "reason", "role", "timestamp"})),
+    "etrack:AccessRegister.TokenIssued": (2, None, frozenset({"actor", "digest", "expires_at", "label", "party",
+                                                               "timestamp", "token"})),
+    "etrack:AccessRegister.TokenRevoked": (2, None, frozenset({"actor", "timestamp", "token"})),
 }
 #: What the store's environment may set that changes how events are stored: the full path reads those.
 STORED_FORM_SETTINGS = ("ETRACK_CIPHER_KEY", "CIPHER_TOPIC", "CIPHER_KEY", "COMPRESSOR_TOPIC")
@@ -79,8 +82,9 @@ def _lacking(version: int, topic: str, what: str) -> StoreError:
                       "(damaged, or written by another program): restore the store from its backup")
 
 
-def _party_and_role(version: int, topic: str, state: Any) -> tuple[str, str]:
-    """The party and role a grant or revocation names, read from its stored JSON (as the transcoder wrote it)."""
+def _stored_state(version: int, topic: str, state: Any) -> dict[str, Any]:
+    """An event's stored JSON, checked as ``CheckedMapper`` checks it: decodable, a class version this code
+    reads, every field the class needs."""
     try:
         decoded = json.loads(bytes(state))
     except (TypeError, ValueError) as exc:
@@ -88,17 +92,25 @@ def _party_and_role(version: int, topic: str, state: Any) -> tuple[str, str]:
                          f"is missing or wrong, or a record was corrupted ({str(exc)[:120]})") from None
     if not isinstance(decoded, dict):
         raise _lacking(version, topic, "its state")
-    known = REGISTER_EVENTS[topic][0]
-    class_version = decoded.get("class_version", 1)
+    known, _change, required = REGISTER_EVENTS[topic]
+    class_version = decoded.pop("class_version", 1)
     if not isinstance(class_version, int) or class_version > known:
         raise _newer(version, topic, f"class_version {class_version}; this version reads up to {known}")
-    party, role = decoded.get("party"), decoded.get("role")
+    missing = required - decoded.keys()
+    if missing:
+        raise _lacking(version, topic, ", ".join(sorted(missing)))
+    return decoded
+
+
+def _party_and_role(version: int, topic: str, decoded: dict[str, Any]) -> tuple[str, str]:
+    """The party and role a grant or revocation names (the party as the transcoder writes a UUID)."""
+    party, role = decoded["party"], decoded["role"]
     try:
         if not isinstance(party, dict) or party.get("_type_") != "uuid_hex" or not isinstance(role, str):
             raise ValueError(party)
         return str(UUID(hex=str(party["_data_"]))), role
     except (KeyError, ValueError):
-        raise _lacking(version, topic, "party, role") from None
+        raise _lacking(version, topic, "a party id and a role") from None
 
 
 def register_grants(rows: Iterable[Sequence[Any]]) -> Grants:
@@ -113,9 +125,10 @@ def register_grants(rows: Iterable[Sequence[Any]]) -> Grants:
             raise _newer(version, topic, "an event this version does not know")
         if (version == 1) != (topic == REGISTER_CREATED):
             raise _damaged(f"version {version} is a {topic}")
+        decoded = _stored_state(version, topic, state)
         change = REGISTER_EVENTS[topic][1]
         if change is not None:
-            party, role = _party_and_role(version, topic, state)
+            party, role = _party_and_role(version, topic, decoded)
             try:
                 (hold_grant if change == "granted" else drop_grant)(holders, party, role)
             except (KeyError, ValueError):

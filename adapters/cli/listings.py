@@ -10,6 +10,7 @@ that starts fast; tests/integration/test_view_reads.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,8 @@ from engagement_tracker.projections.directory_entries import (
     engagement_row,
 )
 
+log = logging.getLogger(__name__)
+
 
 def listed(ctx: click.Context, actor: str, kind: str, action: str) -> list[Entry]:
     """The directory's rows of ``kind`` (engagement or cohort), to an admin or auditor holding that grant now."""
@@ -39,7 +42,9 @@ def listed(ctx: click.Context, actor: str, kind: str, action: str) -> list[Entry
             require_directory_reader(parse_actor(actor), reads.grants, action)
             rows = reads.listing(kind)
         if rows is not None:
+            log.info("listed from the views of %s", obj.get("db") or "the default store")
             return rows
+        log.info("the directory has events left to project: the full path catches it up")
     from engagement_tracker.adapters.bootstrap import directory
     from engagement_tracker.adapters.cli.store import reader
 

@@ -24,6 +24,7 @@ from engagement_tracker.adapters.storage import parse_url, postgres_conninfo
 from engagement_tracker.adapters.view_reads import REGISTER_EVENTS, REGISTER_ID, open_view_reads
 from engagement_tracker.domain import Actor, Role
 from engagement_tracker.domain.access import require_directory_reader
+from engagement_tracker.domain.application.stored_format import required_fields
 from engagement_tracker.domain.errors import EtrackError, StoreError
 from engagement_tracker.domain.grants import AccessRegister
 from engagement_tracker.projections.directory_entries import COHORT, ENGAGEMENT
@@ -86,7 +87,8 @@ def store_with_history(url: str) -> tuple[list[UUID], UUID]:
 
 def test_the_register_table_is_the_register_s_own() -> None:
     events = {v.TOPIC: v for v in vars(AccessRegister).values() if isinstance(v, type) and hasattr(v, "TOPIC")}
-    assert {t: c.class_version for t, c in events.items()} == {t: v for t, (v, _change) in REGISTER_EVENTS.items()}
+    assert {t: (c.class_version, required_fields(c)) for t, c in events.items()} == {
+        t: (v, fields) for t, (v, _change, fields) in REGISTER_EVENTS.items()}
     assert REGISTER_ID == AccessRegister.ID
 
 
@@ -159,6 +161,19 @@ def test_a_register_written_by_a_newer_version_is_a_store_error_on_both_paths(du
     full, views = full_answer(durable_store_url, viewer, ENGAGEMENT), view_answer(durable_store_url, viewer, ENGAGEMENT)
     assert full[0] is StoreError and views[0] is StoreError
     assert "newer engagement-tracker" in full[1] and "newer engagement-tracker" in views[1]
+
+
+def test_a_register_record_lacking_a_field_is_a_store_error_on_both_paths(durable_store_url: str) -> None:
+    """Any event of the register, not only a grant: here its Created event, stripped of its time."""
+    store_with_history(durable_store_url)
+    viewer = _reader_of(durable_store_url)
+    lacking = json.dumps({"originator_topic": "etrack:AccessRegister", "class_version": 2}).encode()
+    _execute(durable_store_url, "UPDATE stored_events SET state = ? WHERE originator_id = ? AND originator_version = 1",
+             "UPDATE etrack_events SET state = %s WHERE originator_id = %s AND originator_version = 1",
+             (lacking, REGISTER_ID.hex if _sqlite_path(durable_store_url) else REGISTER_ID))
+    full, views = full_answer(durable_store_url, viewer, ENGAGEMENT), view_answer(durable_store_url, viewer, ENGAGEMENT)
+    assert full[0] is StoreError and views[0] is StoreError
+    assert "lacks timestamp" in full[1] and "lacks timestamp" in views[1]
 
 
 def test_a_directory_behind_the_store_is_left_to_the_full_path(durable_store_url: str) -> None:
