@@ -281,12 +281,13 @@ def _open_sqlite(config: StoreConfig) -> ViewReads:
 
 
 def _open_postgres(config: StoreConfig) -> ViewReads:
+    from engagement_tracker.adapters.storage import postgres_conninfo, require_psycopg
+
+    require_psycopg()  # first: without the postgres extra, the StoreError that says how to get it
     import psycopg
 
     from engagement_tracker.adapters import store_files
-    from engagement_tracker.adapters.storage import postgres_conninfo, require_psycopg
 
-    require_psycopg()
     pg = config.postgres or {}
     try:
         conn = psycopg.connect(postgres_conninfo(config), autocommit=True, **config.connect_kwargs)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 def listed(ctx: click.Context, actor: str, kind: str, action: str) -> list[Entry]:
     """The directory's rows of ``kind`` (engagement or cohort), to an admin or auditor holding that grant now."""
     obj = ctx.ensure_object(dict)
+    log.debug("opening the store at %s for a read of its views", obj.get("db") or "the default store")
     with refusals():
         reads = open_view_reads(obj.get("db"), tenant=obj.get("tenant"))
     if reads is not None:
