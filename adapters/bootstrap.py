@@ -38,6 +38,7 @@ from engagement_tracker.adapters.storage import (
     parse_url,
     postgres_conninfo,
     require_psycopg,
+    vault_path,
 )
 from engagement_tracker.adapters.stored_records import NotificationRecords, PostgresRecords, SQLiteRecords
 from engagement_tracker.adapters.vault import MemoryVault, PostgresVault, SQLiteVault
@@ -55,17 +56,6 @@ from engagement_tracker.projections.tracking import TrackedProjection, View
 def system_clock() -> datetime:
     """The wall clock, in UTC: the default clock for commands recorded by a real user."""
     return datetime.now(UTC)
-
-
-def vault_path(config: StoreConfig) -> str:
-    """The key vault's own SQLite file, beside the event store: ``<store>-vault``.
-
-    Keys never share a file with the ciphertext they open: a copy of the event store alone
-    reveals no content. Back up both files together (or the sealed content is lost).
-    """
-    if config.path is None:
-        raise StoreError(f"{config.url}: an SQLite store needs a file path")
-    return os.environ.get("ETRACK_VAULT_PATH") or f"{config.path}-vault"
 
 
 def open_vault(config: StoreConfig, replica: bool = False) -> Sealer:

@@ -14,7 +14,6 @@ finds them in the click tree and checks each, refused and failing), and so do th
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,6 +56,8 @@ def staged(target: str | Path) -> Iterator[Path]:
     directory = path.parent
     if not directory.is_dir():
         raise InvalidInput("out", f"{directory} does not exist: give a file in an existing directory")
+    import tempfile  # only a write to a file needs it (tempfile imports shutil, bz2, lzma, random)
+
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=directory)
     except OSError as exc:

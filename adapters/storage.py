@@ -155,6 +155,17 @@ def parse_url(url: str | None = None) -> StoreConfig:
     )
 
 
+def vault_path(config: StoreConfig) -> str:
+    """The key vault's own SQLite file, beside the event store: ``<store>-vault``.
+
+    Keys never share a file with the ciphertext they open: a copy of the event store alone
+    reveals no content. Back up both files together (or the sealed content is lost).
+    """
+    if config.path is None:
+        raise StoreError(f"{config.url}: an SQLite store needs a file path")
+    return os.environ.get("ETRACK_VAULT_PATH") or f"{config.path}-vault"
+
+
 def absolute_hint(path: str) -> str:
     """What to say when ``sqlite:///tmp/x`` (a path relative to the working directory) was meant as
     ``/tmp/x``: an absolute path needs four slashes. Empty when that is not the likely mistake."""

@@ -37,7 +37,7 @@ import attrs
 
 from engagement_tracker.domain.checks import require_record_key
 from engagement_tracker.domain.errors import StoreError
-from engagement_tracker.projections.record_seals import record_tag
+from engagement_tracker.projections.seal_macs import record_tag
 
 STORE_TABLE = "etrack_store"
 VAULT_STAMP_TABLE = "etrack_vault_store"

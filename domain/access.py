@@ -19,8 +19,8 @@ from uuid import UUID
 
 import attrs
 
+from engagement_tracker.domain.actor import Actor
 from engagement_tracker.domain.errors import InvalidInput, NotAuthenticated, NotPermitted
-from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import SYSTEM_PARTY, Role
 
 C, E, S = Role.COACH, Role.COACHEE, Role.SPONSOR
@@ -175,6 +175,28 @@ def require_cohort_step(cohort: Any, step: str, actor: Actor) -> None:
 Grants = Mapping[str, frozenset[str]]
 #: Where the gates read the grants at the moment of the call (the access register, read lazily).
 GrantsSource = Callable[[], Grants]
+
+
+def hold_grant(holders: dict[str, list[str]], party: str, role: str) -> None:
+    """A grant recorded (``AccessRegister.RoleGranted``): ``party`` holds ``role`` from now on, after
+    the roles it already holds. The one rule every reader of the register's events applies: the
+    aggregate (``domain/grants.py``) and the read that needs only the grants (``adapters/view_reads.py``)."""
+    holders.setdefault(party, []).append(role)
+
+
+def drop_grant(holders: dict[str, list[str]], party: str, role: str) -> None:
+    """A revocation recorded (``AccessRegister.RoleRevoked``): ``party`` no longer holds ``role``; a party
+    left holding nothing is no longer listed. A revocation of a role not held raises (KeyError or
+    ValueError): the register's commands never record one, so its history is damaged."""
+    held = holders[party]
+    held.remove(role)
+    if not held:
+        del holders[party]
+
+
+def grants_of(holders: Mapping[str, list[str]]) -> Grants:
+    """Who holds which roles, as the gates read them: party id (str) -> roles."""
+    return {party: frozenset(roles) for party, roles in holders.items()}
 
 
 def require_grant(actor: Actor, role: Role, grants: GrantsSource, action: str) -> None:

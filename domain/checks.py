@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import TypeVar
+from uuid import UUID
 
 from engagement_tracker.domain.errors import InvalidInput
 
@@ -47,6 +48,18 @@ CLEAR_LABELS = {
              "a unit of measure of at most three words (at most 40 characters), e.g. 'hours', '%', "
              "'tickets/week', 'tickets per week'"),
 }
+
+
+def as_uuid(value: object, field: str) -> UUID:
+    """Accept a UUID or its string form; anything else is InvalidInput."""
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            pass
+    raise InvalidInput(field, f"{value!r} is not an id (a UUID)")
 
 
 def require_label(text: object, field: str, name: str | None = None) -> str:

@@ -16,7 +16,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from engagement_tracker.domain.access import Grants
+from engagement_tracker.domain.access import Grants, drop_grant, grants_of, hold_grant
 from engagement_tracker.domain.checks import require_time
 from engagement_tracker.domain.command_ids import Stamped
 from engagement_tracker.domain.copying import aggregate_copy
@@ -63,8 +63,7 @@ class AccessRegister(Aggregate):
         reason: Sealed | None
 
         def apply(self, register: AccessRegister) -> None:
-            held = register.holders.setdefault(str(self.party), [])
-            held.append(self.role)
+            hold_grant(register.holders, str(self.party), self.role)
 
     class RoleRevoked(Aggregate.Event):
         TOPIC = "etrack:AccessRegister.RoleRevoked"
@@ -74,10 +73,7 @@ class AccessRegister(Aggregate):
         reason: Sealed | None
 
         def apply(self, register: AccessRegister) -> None:
-            held = register.holders[str(self.party)]
-            held.remove(self.role)
-            if not held:
-                del register.holders[str(self.party)]
+            drop_grant(register.holders, str(self.party), self.role)
 
     class TokenIssued(Aggregate.Event):
         """An admin issued a bearer token identifying ``party``: only the SHA-256 ``digest`` of its
@@ -121,7 +117,7 @@ class AccessRegister(Aggregate):
 
     def grants(self) -> Grants:
         """Who holds which roles now: party id (str) -> roles."""
-        return {party: frozenset(roles) for party, roles in self.holders.items()}
+        return grants_of(self.holders)
 
     def holds(self, party: UUID, role: str) -> bool:
         return role in self.holders.get(str(party), [])

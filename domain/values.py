@@ -14,6 +14,7 @@ from uuid import UUID
 
 import attrs
 
+from engagement_tracker.domain.actor import Actor as Actor  # noqa: PLC0414 - re-exported: values are imported from here
 from engagement_tracker.domain.checks import (
     require_date,
     require_int,
@@ -44,7 +45,6 @@ from engagement_tracker.domain.vocabulary import (
     _to_Polarity,
     _to_PracticeStatus,
     _to_RitualKind,
-    _to_Role,
     _to_Role_tuple,
     _to_SessionTheme_tuple,
     _to_SignalContext,
@@ -72,20 +72,7 @@ def value(name: str) -> Callable[[type[T]], type[T]]:
 # --- value objects ---------------------------------------------------------------------------
 
 
-def _as_uuid(raw: object) -> UUID:
-    return raw if isinstance(raw, UUID) else UUID(str(raw))
-
-
-@value("etrack.actor")
-@attrs.frozen
-class Actor:
-    """Who acts: a pseudonymous party id and the role it acts in."""
-
-    party: UUID = attrs.field(converter=_as_uuid)
-    role: Role = attrs.field(converter=_to_Role)
-
-    def __str__(self) -> str:
-        return f"{self.role.value}:{self.party}"
+value("etrack.actor")(Actor)  # its own module: a read that only checks a grant builds no other value
 
 
 @value("etrack.sealed")

@@ -21,7 +21,6 @@ ends earlier). A signed checkpoint, or a witness's cosigned size, shows that.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import attrs
 
 from engagement_tracker.projections.audit_chain import Fault
-from engagement_tracker.projections.seal_macs import GENESIS_TAG, record_tag_of_digest, seal_tag
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, record_tag, seal_tag
 
 #: (position, aggregate_id or None, version or None, topic or None, state or None,
 #:  seal's aggregate_id or None, seal's version or None, prev_position or None, record_tag hex or None, tag hex or None)
@@ -39,14 +38,6 @@ SealedRow = tuple[Any, ...]
 
 
 
-def _digest(state: Any) -> bytes:
-    if isinstance(state, bytes | bytearray | memoryview):
-        return hashlib.sha256(bytes(state)).digest()
-    return hashlib.sha256(b"\x00" + repr(state).encode("utf-8", "surrogatepass")).digest()  # tampered: not bytes
-
-
-def record_tag(key: bytes, aggregate_id: str, version: int, topic: str, state: Any) -> bytes:
-    return record_tag_of_digest(key, aggregate_id, version, topic, _digest(state))
 
 
 

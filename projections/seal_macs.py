@@ -24,6 +24,16 @@ def record_tag_of_digest(key: bytes, aggregate_id: str, version: int, topic: str
     return hmac.digest(key, msg, "sha256")
 
 
+def state_digest(state: Any) -> bytes:
+    if isinstance(state, bytes | bytearray | memoryview):
+        return hashlib.sha256(bytes(state)).digest()
+    return hashlib.sha256(b"\x00" + repr(state).encode("utf-8", "surrogatepass")).digest()  # tampered: not bytes
+
+
+def record_tag(key: bytes, aggregate_id: str, version: int, topic: str, state: Any) -> bytes:
+    return record_tag_of_digest(key, aggregate_id, version, topic, state_digest(state))
+
+
 def seal_tag(key: bytes, prev_tag: bytes, prev_position: int, position: int, rtag: bytes) -> bytes:
     msg = b"etrack-seal-v1" + prev_tag + struct.pack(">qq", prev_position, position) + rtag
     return hmac.digest(key, msg, "sha256")

@@ -6,9 +6,10 @@ stderr and exit with a documented status (``exits.py``): 0 done, 1 audit fault, 
 3 refused, 4 store or environment; nothing is written.
 
 The commands live by audience: ``steps`` (parties, engagements, cohorts and their workflow
-steps, the demo, deadlines), ``access`` (the first admin, grants, revocations),
-``audit`` (the trail, replay, erasure), ``analytics`` (released
-aggregates), ``privacy`` (privacy budgets), ``store`` (opening the store, projections, the cipher key); ``output`` prints.
+steps, the demo, deadlines), ``listings`` (the directory's lists, read without the
+application), ``access`` (the first admin, grants, revocations), ``audit`` (the trail, replay,
+erasure), ``analytics`` (released aggregates), ``privacy`` (privacy budgets), ``store`` (opening
+the store, projections, the cipher key); ``output`` prints.
 
 Start-up: ``etrack --help`` lists the commands from the table below without importing them, and
 a command imports only its own module (and what that imports) when it runs, so no command pays
@@ -43,11 +44,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
                    ("A coach's active team engagements against the capacity policy (warn above 3, refuse above 4): a coach "
                     "reads their own (--as coach:ID, no COACH_ID), an admin any coach's.")),
     "cohort": ("steps", "cohort", "Work with one cohort."),
-    "cohorts": ("steps", "cohorts",
+    "cohorts": ("listings", "cohorts",
                 ("List cohorts: id, state, unit, members, rituals, decisions (no names, no "
                  "content), from the directory (auditors and admins).")),
     "demo": ("steps", "demo", "Record a realistic sample (once) and print engagements per phase and one timeline."),
-    "engagements": ("steps", "engagements",
+    "engagements": ("listings", "engagements",
                     ("List engagements: id, state, unit, sessions (no names, no content), from "
                      "the directory (auditors and admins).")),
     "grant": ("access", "grant", "Grant ROLE (admin, auditor, analyst, coach) to PARTY_ID; an admin acts (--as admin:ID)."),
@@ -96,7 +97,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
 EXTENDED_BY: dict[str, tuple[str, ...]] = {"cohort": ("reports",), "subject": ("subjects",), "party": ("subjects",)}
 
 #: Every module that holds commands (``COMMANDS``), for the test that checks the table.
-COMMAND_MODULES = ("steps", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
+COMMAND_MODULES = ("steps", "listings", "diagrams", "access", "analytics", "privacy", "audit", "store", "reports", "coach",
                    "testimonials", "serve", "programme", "subjects", "tenants")
 
 

@@ -22,9 +22,9 @@ from rich.table import Table
 
 from engagement_tracker.adapters.cli.exits import cut, exit_code, fail, report
 from engagement_tracker.adapters.files import text_out, write_out
-from engagement_tracker.domain.application import as_uuid
+from engagement_tracker.domain.actor import Actor
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.errors import EtrackError, InvalidInput, MissingDependency
-from engagement_tracker.domain.values import Actor
 from engagement_tracker.domain.vocabulary import Role
 
 FORMATS = click.Choice(["table", "json", "csv"])

@@ -13,7 +13,6 @@ from uuid import UUID
 
 import click
 
-from engagement_tracker.adapters.bootstrap import directory
 from engagement_tracker.adapters.cli.arguments import COHORT, ENGAGEMENT, StepTable
 from engagement_tracker.adapters.cli.output import (
     ACTOR,
@@ -39,7 +38,7 @@ from engagement_tracker.adapters.demo import (
     showcase_engagement,
     showcase_viewer,
 )
-from engagement_tracker.domain.access import hides_steps, require_directory_reader
+from engagement_tracker.domain.access import hides_steps
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.engagement_commands import EngagementService
@@ -47,7 +46,6 @@ from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.workflow import COHORT_WORKFLOW, ENGAGEMENT_WORKFLOW
 from engagement_tracker.domain.workflow_aggregate import SYSTEM_STEPS
-from engagement_tracker.projections.directory import COHORT_COLUMNS, ENGAGEMENT_COLUMNS, cohort_row, engagement_row
 
 WORKFLOWS = {"engagement": ENGAGEMENT_WORKFLOW, "cohort": COHORT_WORKFLOW}
 
@@ -179,18 +177,6 @@ def _print_phase_summary(app: EngagementTracker) -> None:
 
 
 # --- parties and engagements ------------------------------------------------------------------
-
-
-@click.command("engagements")
-@ACTOR
-@FORMAT
-@click.pass_context
-def engagements(ctx: click.Context, actor: str, fmt: str) -> None:
-    """List engagements: id, state, unit, sessions (no names, no content), from the directory
-    (auditors and admins)."""
-    with reader(ctx) as app:
-        require_directory_reader(parse_actor(actor), app.held_grants, "list engagements")
-        emit_rows([engagement_row(e) for e in directory(app).engagements()], fmt, "Engagements", ENGAGEMENT_COLUMNS)
 
 
 def offered(view: dict[str, Any]) -> dict[str, Any]:
@@ -370,18 +356,6 @@ def coach_load(ctx: click.Context, coach_id: str | None, actor: str, fmt: str) -
 # --- cohorts ----------------------------------------------------------------------------------
 
 
-@click.command("cohorts")
-@ACTOR
-@FORMAT
-@click.pass_context
-def cohorts(ctx: click.Context, actor: str, fmt: str) -> None:
-    """List cohorts: id, state, unit, members, rituals, decisions (no names, no content), from the directory
-    (auditors and admins)."""
-    with reader(ctx) as app:
-        require_directory_reader(parse_actor(actor), app.held_grants, "list cohorts")
-        emit_rows([cohort_row(c) for c in directory(app).cohorts()], fmt, "Cohorts", COHORT_COLUMNS)
-
-
 @click.group()
 def cohort() -> None:
     """Work with one cohort."""
@@ -455,5 +429,5 @@ def steps_list(which: str | None, fmt: str) -> None:
 
 
 COMMANDS: tuple[click.Command, ...] = (
-    demo, engagements, show, timeline, party, open_engagement, step, tick, coach_load, cohorts, cohort, steps_list,
+    demo, show, timeline, party, open_engagement, step, tick, coach_load, cohort, steps_list,
 )

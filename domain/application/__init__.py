@@ -6,8 +6,8 @@ and ``eventsourcing.application``, never a concrete backend (``adapters/bootstra
 
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.confidential import ERASED
-from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.application.tracker import EngagementTracker
 from engagement_tracker.domain.application.transcodings import register_value_transcodings
+from engagement_tracker.domain.checks import as_uuid
 
 __all__ = ["ERASED", "CohortService", "EngagementTracker", "as_uuid", "register_value_transcodings"]

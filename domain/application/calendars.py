@@ -20,7 +20,7 @@ from uuid import UUID
 
 from engagement_tracker.domain.access import require_reader
 from engagement_tracker.domain.application.command_path import CommandPath
-from engagement_tracker.domain.application.event_store import as_uuid
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.deadlines import cohort_deadlines, engagement_deadlines
 from engagement_tracker.domain.engagement import Engagement

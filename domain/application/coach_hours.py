@@ -7,7 +7,7 @@ from typing import Any
 from engagement_tracker.domain.access import require_hours_log_reader
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.application.confidential import ERASED
-from engagement_tracker.domain.application.event_store import as_uuid
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.coach_hours import CONFIDENTIAL, hours_totals
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.engagement import Engagement

@@ -10,7 +10,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from engagement_tracker.domain.access import require_coach_load_reader
-from engagement_tracker.domain.application.event_store import as_uuid
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.coach_load import CoachLoad
 from engagement_tracker.domain.errors import NotFound
 from engagement_tracker.domain.values import Actor

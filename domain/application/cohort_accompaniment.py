@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from engagement_tracker.domain.application.cohort_step import CohortSteps, seal_shared, take_cohort_step
-from engagement_tracker.domain.application.event_store import as_uuid
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.values import Actor, DataPoint
 from engagement_tracker.domain.vocabulary import Polarity, SignalContext

@@ -32,8 +32,8 @@ from engagement_tracker.domain.access import (
     recheck_moved,
 )
 from engagement_tracker.domain.application.confidential import ERASED, Confidential
-from engagement_tracker.domain.application.event_store import EventStore, as_uuid
-from engagement_tracker.domain.checks import read_settings
+from engagement_tracker.domain.application.event_store import EventStore
+from engagement_tracker.domain.checks import as_uuid, read_settings
 from engagement_tracker.domain.coach_load import CapacityPolicy
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandOutcome, CommandResult, command_id_of, derived_id, require_command_id

@@ -21,22 +21,13 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Persis
 
 from engagement_tracker.domain.application.stored_format import CheckedMapper
 from engagement_tracker.domain.application.transcodings import register_value_transcodings
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.command_ids import command_id_of
-from engagement_tracker.domain.errors import InvalidInput, NotFound, StoreError
+from engagement_tracker.domain.errors import NotFound, StoreError
 from engagement_tracker.domain.workflow_aggregate import StaleSnapshot
 
 A = TypeVar("A", bound=Aggregate)
 
-def as_uuid(value: object, field: str) -> UUID:
-    """Accept a UUID or its string form; anything else is InvalidInput."""
-    if isinstance(value, UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return UUID(value)
-        except ValueError:
-            pass
-    raise InvalidInput(field, f"{value!r} is not an id (a UUID)")
 
 
 

@@ -19,7 +19,7 @@ from uuid import UUID
 from engagement_tracker.domain.access import grant_checked, require_admin, require_reader
 from engagement_tracker.domain.application.calendars import DEADLINES
 from engagement_tracker.domain.application.command_path import CommandPath
-from engagement_tracker.domain.application.event_store import as_uuid
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.deadlines import cohort_deadlines, engagement_deadlines

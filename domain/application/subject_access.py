@@ -27,8 +27,7 @@ from eventsourcing.persistence import MapperDeserialisationError
 from engagement_tracker.domain.access import READ_SCOPES, grant_checked, hides_steps, require_admin
 from engagement_tracker.domain.application.command_path import CommandPath
 from engagement_tracker.domain.application.confidential import ERASED
-from engagement_tracker.domain.application.event_store import as_uuid
-from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
+from engagement_tracker.domain.checks import MAX_NAME_CHARS, as_uuid, require_text
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement
 from engagement_tracker.domain.errors import StoreError, SubjectErased

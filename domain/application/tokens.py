@@ -32,8 +32,7 @@ from engagement_tracker.domain.access import (
     require_admin,
 )
 from engagement_tracker.domain.application.command_path import CommandPath
-from engagement_tracker.domain.application.event_store import as_uuid
-from engagement_tracker.domain.checks import MAX_NAME_CHARS, require_text
+from engagement_tracker.domain.checks import MAX_NAME_CHARS, as_uuid, require_text
 from engagement_tracker.domain.command_ids import CommandResult, derived_id
 from engagement_tracker.domain.errors import InvalidInput, NotAuthenticated, NotFound, RuleViolation
 from engagement_tracker.domain.grants import AccessRegister

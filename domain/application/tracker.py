@@ -29,7 +29,6 @@ from engagement_tracker.domain.application.calendars import CalendarService
 from engagement_tracker.domain.application.cohort_commands import CohortService
 from engagement_tracker.domain.application.command_path import Clock, CommandPath, IdFactory
 from engagement_tracker.domain.application.engagement_commands import EngagementService
-from engagement_tracker.domain.application.event_store import as_uuid
 from engagement_tracker.domain.application.grant_commands import AccessService
 from engagement_tracker.domain.application.imports import ImportService
 from engagement_tracker.domain.application.parties import PartyService
@@ -40,6 +39,7 @@ from engagement_tracker.domain.application.scheduling import SessionService
 from engagement_tracker.domain.application.subject_access import SubjectService
 from engagement_tracker.domain.application.templates import TemplateService
 from engagement_tracker.domain.application.views import state_as_json
+from engagement_tracker.domain.checks import as_uuid
 from engagement_tracker.domain.cohort import Cohort
 from engagement_tracker.domain.command_ids import CommandResult
 from engagement_tracker.domain.engagement import Engagement

@@ -38,6 +38,13 @@ APPLICATION = ("eventsourcing", "cryptography", "rich", "attrs", "transitions", 
 #: progress bars (drawn only on a terminal).
 UNUSED_BY_A_LIST = ("transitions", "six", "asyncio", "ssl", "cryptography", "eventsourcing.postgres", "rich.progress",
                     "eventsourcing.cryptography")
+#: ... and what a listing of the directory (``etrack engagements``, ``etrack cohorts``) on a current store does not
+#: need at all (issue #28): eventsourcing (its Application, its ~140 event classes built at import), any aggregate,
+#: the application layer, the wiring of the full path; it reads the views and the grants (``adapters/view_reads.py``).
+UNUSED_BY_A_LISTING = ("eventsourcing", "engagement_tracker.domain.application", "engagement_tracker.domain.engagement",
+                       "engagement_tracker.domain.cohort", "engagement_tracker.domain.grants",
+                       "engagement_tracker.domain.party", "engagement_tracker.adapters.bootstrap",
+                       "engagement_tracker.projections.directory", "engagement_tracker.adapters.cli.store")
 
 
 def imported(*args: str, db: Path | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -75,8 +82,19 @@ def test_a_read_command_imports_no_extra(tmp_path: Path) -> None:
     proc, modules = imported("engagements", "--as", str(auditor), "--format", "json", db=db)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert str(eid) in proc.stdout
-    assert "engagement_tracker.adapters.bootstrap" in modules  # it did open the store
+    assert "engagement_tracker.adapters.bootstrap" in modules  # a directory behind the store: the full path
     assert offenders(modules, HEAVY + UNUSED_BY_A_LIST) == []
+    proc, modules = imported("engagements", "--as", str(auditor), "--format", "json", db=db)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert str(eid) in proc.stdout
+    assert "engagement_tracker.adapters.view_reads" in modules  # the directory is current: the views alone
+    assert offenders(modules, HEAVY + UNUSED_BY_A_LIST + UNUSED_BY_A_LISTING) == []
+    proc, modules = imported("cohorts", "--as", str(auditor), db=db)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert offenders(modules, HEAVY + UNUSED_BY_A_LIST + UNUSED_BY_A_LISTING) == []
+    proc, modules = imported("engagements", "--as", str(coach), db=db)
+    assert proc.returncode == 3 and "NotPermitted" in proc.stderr  # refused on the same path
+    assert offenders(modules, HEAVY + UNUSED_BY_A_LISTING) == []
     proc, modules = imported("timeline", str(eid), "--as", str(coach), db=db)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert offenders(modules, HEAVY) == []
