@@ -29,7 +29,7 @@ from engagement_tracker.adapters.stored_ids import canonical_id
 from engagement_tracker.projections.record_seals import SealCheck, SealRow, check_seals, seal_rows
 from engagement_tracker.projections.seal_macs import GENESIS_TAG, RecordMacs
 
-__all__ = ["POSTGRES_SEALS", "RECORD_KEY_ENV", "SQLITE_SEALS", "SealedSQLiteRecorder", "sqlite_seal_check"]
+__all__ = ["POSTGRES_SEALS", "RECORD_KEY_ENV", "SQLITE_SEALS", "SealedSQLiteRecorder", "SnapshotsBeside", "sqlite_seal_check"]
 
 SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorder"
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
@@ -60,6 +60,31 @@ def records_of(ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> list
     return out
 
 
+class SnapshotsBeside:
+    """A recorder that stores the snapshots a command makes due in the transaction that stores its
+    events (``insert_events(..., snapshots=[...])``, ``domain/application/event_store.py``): one commit
+    instead of two, and no snapshot of a write that failed. A snapshot is a cache: one already stored at
+    the same version (left by events removed since) is replaced by the one taken from these events."""
+
+    #: The snapshots' table (:meth:`store_snapshots_of`); None: snapshots are written apart, after the events.
+    snapshots_table: Any = None
+    datastore: Any
+
+    def store_snapshots_of(self, snapshots: Any) -> None:
+        """Store the snapshots of this recorder (eventsourcing's recorder of snapshots) beside the events,
+        when both are tables of one database, reached through one datastore."""
+        if getattr(snapshots, "datastore", None) is self.datastore:
+            self.snapshots_table = self.table_name(snapshots.events_table_name)
+
+    def table_name(self, table: str) -> Any:
+        return table
+
+
+def snapshot_rows(snapshots: Sequence[StoredEvent], hexed: bool) -> list[tuple[Any, int, str, bytes]]:
+    return [(s.originator_id.hex if hexed and isinstance(s.originator_id, UUID) else s.originator_id,
+             s.originator_version, s.topic, s.state) for s in snapshots]
+
+
 class KeyedSeals:
     """What a sealing recorder keeps of its record key: the keyed MAC states, made once per key."""
 
@@ -76,7 +101,7 @@ class KeyedSeals:
         return seal_rows(macs, records, last)
 
 
-class SealedSQLiteRecorder(KeyedSeals, SQLiteApplicationRecorder):
+class SealedSQLiteRecorder(KeyedSeals, SnapshotsBeside, SQLiteApplicationRecorder):
     """SQLite events, each sealed with the record key in the transaction that stores it."""
 
     #: Set by bootstrap before the first write; None stores events unsealed (no key configured).
@@ -102,6 +127,10 @@ class SealedSQLiteRecorder(KeyedSeals, SQLiteApplicationRecorder):
             last = last_tag(row[0], row[1]) if row else None
             c.executemany(f"INSERT INTO {SQLITE_SEALS} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)",
                           self.seal_rows(records_of(ids, stored_events), last))
+        snapshots = kwargs.get("snapshots")
+        if snapshots and self.snapshots_table is not None:
+            c.executemany(f"INSERT OR REPLACE INTO {self.snapshots_table} VALUES (?,?,?,?)",
+                          snapshot_rows(snapshots, hexed=True))
         return ids
 
     def adopt(self) -> int:
