@@ -28,7 +28,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from engagement_tracker.adapters import store_files
 from engagement_tracker.adapters.release_leaves import ReleaseLeaves
-from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC
+from engagement_tracker.adapters.sealed_recorders import SQLITE_TOPIC, SnapshotsBeside
 from engagement_tracker.adapters.storage import (
     StoreConfig,
     absolute_hint,
@@ -180,6 +180,8 @@ def apply_plan(app: EngagementTracker, config: StoreConfig, plan: store_files.Pl
             stamp(plan.store_id)
         if config.kind == "sqlite" and config.path is not None:
             store_files.record_sqlite_identity(config.path, plan)
+    if isinstance(recorder, SnapshotsBeside) and app.snapshots is not None:  # one transaction for both
+        recorder.store_snapshots_of(app.snapshots.recorder)
     if isinstance(getattr(recorder, "record_key", False), bytes | None):
         recorder.record_key = plan.key  # type: ignore[attr-defined]
         if plan.seal_existing:

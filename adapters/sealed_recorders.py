@@ -26,10 +26,10 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from engagement_tracker.adapters.grant_guards import guard_of, register_version_before, sqlite_register_version
 from engagement_tracker.adapters.store_files import POSTGRES_SEALS, RECORD_KEY_ENV, SQLITE_SEALS
 from engagement_tracker.adapters.stored_ids import canonical_id
-from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
-from engagement_tracker.projections.seal_macs import GENESIS_TAG
+from engagement_tracker.projections.record_seals import SealCheck, SealRow, check_seals, seal_rows
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, RecordMacs
 
-__all__ = ["POSTGRES_SEALS", "RECORD_KEY_ENV", "SQLITE_SEALS", "SealedSQLiteRecorder", "sqlite_seal_check"]
+__all__ = ["POSTGRES_SEALS", "RECORD_KEY_ENV", "SQLITE_SEALS", "SealedSQLiteRecorder", "SnapshotsBeside", "sqlite_seal_check"]
 
 SQLITE_TOPIC = "engagement_tracker.adapters.sealed_recorders:SealedSQLiteRecorder"
 SEAL_COLUMNS = "position, aggregate_id, version, prev_position, record_tag, tag"
@@ -47,7 +47,61 @@ def last_tag(position: Any, tag: Any) -> tuple[int, bytes]:
         return int(position), GENESIS_TAG
 
 
-class SealedSQLiteRecorder(SQLiteApplicationRecorder):
+def records_of(ids: Sequence[int], stored_events: Sequence[StoredEvent]) -> list[tuple[int, str, int, str, bytes]]:
+    """(position, canonical aggregate id, version, topic, state) of a batch, each id made canonical once."""
+    names: dict[Any, str] = {}
+    out = []
+    for i, s in zip(ids, stored_events, strict=True):
+        oid = s.originator_id
+        name = names.get(oid)
+        if name is None:
+            name = names[oid] = canonical(oid)
+        out.append((i, name, s.originator_version, s.topic, s.state))
+    return out
+
+
+class SnapshotsBeside:
+    """A recorder that stores the snapshots a command makes due in the transaction that stores its
+    events (``insert_events(..., snapshots=[...])``, ``domain/application/event_store.py``): one commit
+    instead of two, and no snapshot of a write that failed. A snapshot is a cache: one already stored at
+    the same version (left by events removed since) is replaced by the one taken from these events."""
+
+    #: The snapshots' table (:meth:`store_snapshots_of`); None: snapshots are written apart, after the events.
+    snapshots_table: Any = None
+    datastore: Any
+
+    def store_snapshots_of(self, snapshots: Any) -> None:
+        """Store the snapshots of this recorder (eventsourcing's recorder of snapshots) beside the events,
+        when both are tables of one database, reached through one datastore."""
+        if getattr(snapshots, "datastore", None) is self.datastore:
+            self.snapshots_table = self.table_name(snapshots.events_table_name)
+
+    def table_name(self, table: str) -> Any:
+        return table
+
+
+def snapshot_rows(snapshots: Sequence[StoredEvent], hexed: bool) -> list[tuple[Any, int, str, bytes]]:
+    return [(s.originator_id.hex if hexed and isinstance(s.originator_id, UUID) else s.originator_id,
+             s.originator_version, s.topic, s.state) for s in snapshots]
+
+
+class KeyedSeals:
+    """What a sealing recorder keeps of its record key: the keyed MAC states, made once per key."""
+
+    record_key: bytes | None = None
+    _macs: RecordMacs | None = None
+
+    def seal_rows(self, records: list[tuple[int, str, int, str, bytes]], last: tuple[int, bytes] | None) -> list[SealRow]:
+        key = self.record_key
+        if key is None:
+            return []
+        macs = self._macs
+        if macs is None or macs.key is not key:
+            macs = self._macs = RecordMacs(key)
+        return seal_rows(macs, records, last)
+
+
+class SealedSQLiteRecorder(KeyedSeals, SnapshotsBeside, SQLiteApplicationRecorder):
     """SQLite events, each sealed with the record key in the transaction that stores it."""
 
     #: Set by bootstrap before the first write; None stores events unsealed (no key configured).
@@ -71,10 +125,12 @@ class SealedSQLiteRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT position, tag FROM {SQLITE_SEALS} ORDER BY position DESC LIMIT 1")
             row = c.fetchone()
             last = last_tag(row[0], row[1]) if row else None
-            records = [(i, canonical(s.originator_id), s.originator_version, s.topic, s.state)
-                       for i, s in zip(ids, stored_events, strict=True)]
             c.executemany(f"INSERT INTO {SQLITE_SEALS} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)",
-                          [s.row() for s in seal(key, records, last)])
+                          self.seal_rows(records_of(ids, stored_events), last))
+        snapshots = kwargs.get("snapshots")
+        if snapshots and self.snapshots_table is not None:
+            c.executemany(f"INSERT OR REPLACE INTO {self.snapshots_table} VALUES (?,?,?,?)",
+                          snapshot_rows(snapshots, hexed=True))
         return ids
 
     def adopt(self) -> int:
@@ -90,7 +146,7 @@ class SealedSQLiteRecorder(SQLiteApplicationRecorder):
                       "WHERE rowid > ? ORDER BY rowid", (last[0] if last else -(2**62),))
             records = [(r[0], canonical(r[1]), r[2], r[3], r[4]) for r in c.fetchall()]
             c.executemany(f"INSERT INTO {SQLITE_SEALS} ({SEAL_COLUMNS}) VALUES (?,?,?,?,?,?)",
-                          [s.row() for s in seal(key, records, last)])
+                          self.seal_rows(records, last))
         return len(records)
 
 

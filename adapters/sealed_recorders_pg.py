@@ -20,15 +20,24 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from engagement_tracker.adapters.grant_guards import REGISTER_LOCK, guard_of, postgres_register_version, register_version_before
-from engagement_tracker.adapters.sealed_recorders import POSTGRES_SEALS, SEAL_COLUMNS, canonical, last_tag
+from engagement_tracker.adapters.sealed_recorders import (
+    POSTGRES_SEALS,
+    SEAL_COLUMNS,
+    KeyedSeals,
+    SnapshotsBeside,
+    canonical,
+    last_tag,
+    records_of,
+    snapshot_rows,
+)
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.domain.grants import AccessRegister
-from engagement_tracker.projections.record_seals import SealCheck, check_seals, seal
+from engagement_tracker.projections.record_seals import SealCheck, check_seals
 
 POSTGRES_TOPIC = "engagement_tracker.adapters.sealed_recorders_pg:SealedPostgresRecorder"
 
 
-class SealedPostgresRecorder(PostgresApplicationRecorder):
+class SealedPostgresRecorder(KeyedSeals, SnapshotsBeside, PostgresApplicationRecorder):
     """PostgreSQL events, each sealed with the record key in the transaction that stores it."""
 
     record_key: bytes | None = None
@@ -44,6 +53,9 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
         ).format(self.seals))
         self.sql_create_statements.append(SQL("CREATE INDEX IF NOT EXISTS {} ON {} (aggregate_id, version)").format(
             Identifier(f"{POSTGRES_SEALS}_record"), self.seals))
+
+    def table_name(self, table: str) -> Any:
+        return SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(table))
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if self.read_only:
@@ -84,10 +96,14 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("SELECT position, tag FROM {} ORDER BY position DESC LIMIT 1").format(self.seals))
             row = curs.fetchone()
             last = last_tag(row["position"], row["tag"]) if row else None
-            records = [(i, canonical(s.originator_id), s.originator_version, s.topic, s.state)
-                       for i, s in zip(ids, stored_events, strict=True)]
             curs.executemany(SQL(f"INSERT INTO {{}} ({SEAL_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)").format(self.seals),
-                             [s.row() for s in seal(key, records, last)])
+                             self.seal_rows(records_of(ids, stored_events), last))
+        snapshots = kwargs.get("snapshots")
+        if snapshots and self.snapshots_table is not None:
+            curs.executemany(SQL("INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s,%s,%s,%s) "
+                                 "ON CONFLICT (originator_id, originator_version) DO UPDATE SET topic = excluded.topic, "
+                                 "state = excluded.state").format(self.snapshots_table),
+                             snapshot_rows(snapshots, hexed=False))
         return ids
 
     def adopt(self) -> int:
@@ -108,7 +124,7 @@ class SealedPostgresRecorder(PostgresApplicationRecorder):
                         bytes(r["state"])) for r in curs.fetchall()]
             if records:
                 curs.executemany(SQL(f"INSERT INTO {{}} ({SEAL_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s)").format(self.seals),
-                                 [s.row() for s in seal(key, records, last)])
+                                 self.seal_rows(records, last))
         return len(records)
 
 

@@ -21,6 +21,7 @@ ends earlier). A signed checkpoint, or a witness's cosigned size, shows that.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import attrs
 
 from engagement_tracker.projections.audit_chain import Fault
-from engagement_tracker.projections.seal_macs import GENESIS_TAG, record_tag, seal_tag
+from engagement_tracker.projections.seal_macs import GENESIS_TAG, RecordMacs, record_tag, seal_tag, state_digest, text_field
 
 #: (position, aggregate_id or None, version or None, topic or None, state or None,
 #:  seal's aggregate_id or None, seal's version or None, prev_position or None, record_tag hex or None, tag hex or None)
@@ -57,9 +58,40 @@ class Seal:
         return (self.position, self.aggregate_id, self.version, self.prev_position, self.record_tag, self.tag)
 
 
+#: A seal row as stored: position, aggregate_id, version, prev_position, record_tag hex, tag hex.
+SealRow = tuple[int, str, int, int, str, str]
+
+
+def seal_rows(macs: RecordMacs, records: Iterable[tuple[int, str, int, str, bytes]],
+              last: tuple[int, bytes] | None) -> list[SealRow]:
+    """The seal rows of new records (position, aggregate id, version, topic, state), after the last seal
+    (its position and tag; None when there is none): the recorders' write path. Each state is hashed
+    once, each id and topic written as a text field once per batch, both MACs continue the keyed
+    states of ``macs``; the same rows as :func:`seal` (``tests/unit/test_seal_macs.py``)."""
+    prev_position, prev_tag = last if last is not None else (0, GENESIS_TAG)
+    sha256 = hashlib.sha256
+    record_tag_, seal_tag_ = macs.record_tag, macs.seal_tag
+    fields: dict[str, bytes] = {}
+    out: list[SealRow] = []
+    for position, aggregate_id, version, topic, state in records:
+        id_field = fields.get(aggregate_id)
+        if id_field is None:
+            id_field = fields[aggregate_id] = text_field(aggregate_id)
+        topic_field = fields.get(topic)
+        if topic_field is None:
+            topic_field = fields[topic] = text_field(topic)
+        rtag = record_tag_(id_field, version, topic_field, state_digest(state) if type(state) is not bytes else
+                           sha256(state).digest())
+        tag = seal_tag_(prev_tag, prev_position, position, rtag)
+        out.append((position, aggregate_id, version, prev_position, rtag.hex(), tag.hex()))
+        prev_position, prev_tag = position, tag
+    return out
+
+
 def seal(key: bytes, records: Iterable[tuple[int, str, int, str, bytes]], last: tuple[int, bytes] | None) -> list[Seal]:
     """Seals for new records (position, aggregate id, version, topic, state), after the last seal
-    (its position and tag; None when there is none)."""
+    (its position and tag; None when there is none), computed as the module docstring writes them:
+    the reference :func:`seal_rows` is held to."""
     prev_position, prev_tag = last if last is not None else (0, GENESIS_TAG)
     out = []
     for position, aggregate_id, version, topic, state in records:

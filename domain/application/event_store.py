@@ -115,6 +115,38 @@ class EventStore(Application):  # type: ignore[type-arg]  # eventsourcing's Appl
             self._loaded()[aggregate.id] = base
         return aggregate
 
+    def _due_snapshots(self, processing_event: Any) -> dict[Any, Any]:
+        """The aggregates a command loaded and saved whose history runs at least an interval past the
+        snapshot it was loaded from (nothing is taken from the thread's loads yet)."""
+        if not self.snapshots or not self.snapshotting_intervals:
+            return {}
+        loaded = self._loaded()
+        crossed: dict[Any, Any] = {}
+        for ident, aggregate in processing_event.aggregates.items():
+            base = loaded.get(ident)
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if base is not None and interval and aggregate.version - base >= interval:
+                crossed[ident] = aggregate
+        return crossed
+
+    @staticmethod
+    def _snapshots_of(crossed: Mapping[Any, Any]) -> list[Snapshot]:
+        """Each aggregate at hand as a snapshot at its latest version, timed by the aggregate's own clock."""
+        taken = [Snapshot.take(a) for a in crossed.values()]
+        return [Snapshot(originator_id=t.originator_id, originator_version=t.originator_version,
+                         timestamp=a.modified_on, topic=t.topic, state=t.state)
+                for t, a in zip(taken, crossed.values(), strict=True)]
+
+    def _record(self, processing_event: Any) -> Any:
+        """The events, and the snapshots they make due in the same transaction when the recorder stores
+        them beside its events (its ``snapshots_table``, ``adapters/sealed_recorders.py``): one commit,
+        and a snapshot never outlives a write that failed."""
+        crossed = self._due_snapshots(processing_event)
+        if crossed and self.snapshots is not None and getattr(self.recorder, "snapshots_table", None) is not None:
+            to_stored = self.snapshots.mapper.to_stored_event
+            processing_event.saved_kwargs["snapshots"] = [to_stored(s) for s in self._snapshots_of(crossed)]
+        return super()._record(processing_event)
+
     def _take_snapshots(self, processing_event: Any) -> None:
         """Snapshot lazily, from memory, in one write: an aggregate a command loaded and saved whose
         history runs at least an interval past the snapshot it was loaded from.
@@ -124,36 +156,23 @@ class EventStore(Application):  # type: ignore[type-arg]  # eventsourcing's Appl
         default reloads each aggregate at the interval's exact version and writes each snapshot in
         its own transaction. The snapshot is the aggregate at hand, at its latest version; its time
         is the aggregate's own (from the injected clock), so a store recorded twice with the same
-        clock is the same.
+        clock is the same. A recorder that stores snapshots beside its events has written them
+        already, in the events' transaction (:meth:`_record`); any other gets them here, after.
         """
-        if not self.snapshots or not self.snapshotting_intervals:
-            return
+        crossed = self._due_snapshots(processing_event)
         loaded = self._loaded()
-        crossed: dict[Any, Any] = {}
-        for ident, aggregate in processing_event.aggregates.items():
-            base = loaded.pop(ident, None)
-            interval = self.snapshotting_intervals.get(type(aggregate))
-            if base is not None and interval and aggregate.version - base >= interval:
-                crossed[ident] = aggregate
-        if crossed:
-            for ident, aggregate in crossed.items():
-                self._snapshot_bases[ident] = aggregate.version
-            taken = [Snapshot.take(a) for a in crossed.values()]
-            try:
-                self.snapshots.put(
-                    [
-                        Snapshot(
-                            originator_id=t.originator_id,
-                            originator_version=t.originator_version,
-                            timestamp=a.modified_on,
-                            topic=t.topic,
-                            state=t.state,
-                        )
-                        for t, a in zip(taken, crossed.values(), strict=True)
-                    ]
-                )
-            except PersistenceError:  # the events are committed; a snapshot is only a cache
-                self.snapshot_failures += 1
+        for ident in processing_event.aggregates:
+            loaded.pop(ident, None)
+        if not crossed:
+            return
+        for ident, aggregate in crossed.items():
+            self._snapshot_bases[ident] = aggregate.version
+        if "snapshots" in processing_event.saved_kwargs or self.snapshots is None:
+            return
+        try:
+            self.snapshots.put(self._snapshots_of(crossed))
+        except PersistenceError:  # the events are committed; a snapshot is only a cache
+            self.snapshot_failures += 1
 
     def register_transcodings(self, transcoder: Transcoder) -> None:
         super().register_transcodings(transcoder)  # type: ignore[arg-type]

@@ -57,3 +57,25 @@ def test_commands_snapshot_every_interval(durable_store_url: str) -> None:
     assert app.engagements.get(eid).version - versions[-1] < 2  # a load replays fewer than an interval
     assert app.engagements.get(eid) == app.repository.get(eid, version=start + 3)
     app.close()
+
+
+def test_a_commands_snapshot_is_written_in_the_transaction_of_its_events(durable_store_url: str) -> None:
+    """The recorder stores the snapshot a command makes due beside its events, in one transaction:
+    the separate snapshot write (which failed here) is not used, and nothing is counted as failed."""
+    app = new_tracker(durable_store_url, FakeClock(), ETRACK_SNAPSHOT_INTERVAL="2")
+    from tests.support import in_accompaniment
+
+    assert app.recorder.snapshots_table is not None  # type: ignore[attr-defined]
+    cast, eid = in_accompaniment(app)
+
+    def apart(*_: object, **__: object) -> None:
+        raise AssertionError("a snapshot written apart from its events")
+
+    app.snapshots.put = apart  # type: ignore[method-assign, union-attr]
+    before = app.engagements.get(eid).version
+    app.engagements.record_session(eid, cast.coach, date(2026, 2, 1), 60, ["delegation"], "a note")
+    app.engagements.record_session(eid, cast.coach, date(2026, 2, 2), 60, ["delegation"], "a note")
+    versions = _snapshot_versions(app, eid)
+    assert versions and versions[-1] > before and app.snapshot_failures == 0
+    assert app.engagements.get(eid) == app.repository.get(eid, version=app.engagements.get(eid).version)
+    app.close()
