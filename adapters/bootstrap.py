@@ -25,6 +25,7 @@ import attrs
 from eventsourcing.persistence import PersistenceError
 from eventsourcing.popo import POPOApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import strtobool
 
 from engagement_tracker.adapters import store_files
 from engagement_tracker.adapters.release_leaves import ReleaseLeaves
@@ -65,9 +66,10 @@ def open_vault(config: StoreConfig, replica: bool = False) -> Sealer:
         path = vault_path(config)
         check_sqlite_file(path)
         return SQLiteVault(path)
-    pool = int((config.postgres or {}).get("POSTGRES_POOL_SIZE", "2"))
-    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(pool, 4), read_only=replica,
-                         connect_kwargs=config.connect_kwargs)
+    pg = config.postgres or {}
+    return PostgresVault(postgres_conninfo(config), config.schema, pool_size=min(int(pg.get("POSTGRES_POOL_SIZE", "2")), 4),
+                         read_only=replica, connect_kwargs=config.connect_kwargs,
+                         pre_ping=strtobool(pg.get("POSTGRES_PRE_PING", "n")))
 
 
 def open_tracker(

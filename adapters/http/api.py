@@ -56,7 +56,7 @@ from engagement_tracker.adapters.http.identity import (
 from engagement_tracker.adapters.http.metrics import Metrics
 from engagement_tracker.adapters.http.steps import body_schema, parse_body
 from engagement_tracker.adapters.runner import ProjectionRunner
-from engagement_tracker.domain.access import hides_steps, require_admin
+from engagement_tracker.domain.access import hides_steps, require_admin, require_auditor
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.application.steps import COHORT_STEPS, ENGAGEMENT_STEPS, Step
 from engagement_tracker.domain.command_ids import CommandResult
@@ -93,6 +93,9 @@ class Server:
         self.signing_key = signing_key  # a tenant's own checkpoint key (else ETRACK_AUDIT_SIGNING_KEY)
         self.throttle = Throttle()
         self.metrics = Metrics()
+        #: ``/readyz`` and ``/metrics`` answer auditors and admins only (a tenant's, under --all-tenants: a
+        #: stranger must not learn from them that the tenant exists); else anyone (a single store's server)
+        self.private_operations = False
         self._catching_up = threading.Lock()
 
     def caught_up(self) -> None:
@@ -127,6 +130,18 @@ def caller(request: Request,
 
 
 Who = Annotated[Caller, Depends(caller)]
+Authorization = Annotated[str | None, Header(description="Bearer etk_... (a tenant's /readyz and /metrics)")]
+
+
+def operations_of(request: Request, authorization: str | None) -> Server:
+    """The request's Server for ``/readyz`` and ``/metrics``: to anyone, unless its operations are private
+    (a tenant's under --all-tenants), then to its auditors and admins holding the grant now."""
+    server = server_of(request)
+    if server.private_operations:
+        who = caller(request, authorization)
+        require_auditor(who.granted((Role.AUDITOR, Role.ADMIN)), "read this tenant's readiness and metrics",
+                        server.tracker.held_grants)
+    return server
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", description="the command id: a retry records "
                                               "nothing twice", max_length=128)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="the version (ETag) the write expects")]
@@ -697,14 +712,17 @@ def health_router() -> APIRouter:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="The store answers", responses=problems.responses(503))
-    def readyz(request: Request) -> dict[str, Any]:
-        tracker = server_of(request).tracker
+    @router.get("/readyz", summary="The store answers (under --all-tenants: the tenant's auditors and admins)",
+                responses=problems.responses(503))
+    def readyz(request: Request, authorization: Authorization = None) -> dict[str, Any]:
+        tracker = operations_of(request, authorization).tracker
         return {"status": "ready", "position": tracker.recorder.max_notification_id() or 0}
 
-    @router.get("/metrics", summary="Prometheus text format", response_class=PlainTextResponse)
-    def metrics(request: Request) -> PlainTextResponse:
-        return PlainTextResponse(server_of(request).metrics.render(), media_type="text/plain; version=0.0.4")
+    @router.get("/metrics", summary="Prometheus text format (under --all-tenants: the tenant's auditors and admins)",
+                response_class=PlainTextResponse)
+    def metrics(request: Request, authorization: Authorization = None) -> PlainTextResponse:
+        return PlainTextResponse(operations_of(request, authorization).metrics.render(),
+                                 media_type="text/plain; version=0.0.4")
 
     return router
 

@@ -12,13 +12,25 @@ access register, so another tenant's token is unknown there (401), and the reque
 token is relied on in the transaction that records its command, as on a single-tenant server
 (``identity.py``). Another tenant's ids are unknown in this one (404), and nothing is written.
 
+Tenant names cannot be probed. A name that is no tenant is answered by the *stranger*: the same
+application over an empty store in memory, whose register holds no token, so every path answers there as
+it does at a tenant to a caller holding none of its credentials (401 and the same problem document, the
+sign-in form, the API's description; the same headers), and another tenant's token is as unknown at a
+tenant as at no tenant. A request that carries no credential at all (``carries_credential``: no
+Authorization header, no session cookie, not a calendar feed nor a sign-in) is answered by the stranger
+for every name, so it opens no tenant and takes the same path whether the name exists or not. A tenant's
+``/readyz`` and ``/metrics`` answer its auditors and admins only (``Server.private_operations``), and the
+process's ``/healthz`` does not say how many tenants are open. What still differs is time: a token tried
+at a tenant that is not open opens it (a store's open, tens of milliseconds) where no tenant answers at
+once; the throttle slows an address after a few failed tokens, across every tenant and none alike.
+
 Tenants are opened lazily, on their first request, and kept in a least-recently-used table of at most
 ``max_open`` (``--max-open-tenants``): opening one more closes the least recently used (once its requests
 in flight have ended). The list of tenants (``adapters/tenants.py``: PostgreSQL's ``etrack_tenants``, the
 tenants' files on SQLite) is read again at most every ``refresh`` seconds, and at once (at most ten times
 a second) for a name it does not hold: a tenant made by ``etrack tenant create`` is served without a
-restart; a deleted one answers 404 from the next read of the list on, and its application is dropped and
-its store closed. An unknown tenant's 404 names no other tenant. Each tenant is read with its generation
+restart; a deleted one is no tenant from the next read of the list on (the stranger answers), and its
+application is dropped and its store closed. Each tenant is read with its generation
 (``tenant_generation``: a fingerprint of its record key), and an open tenant's is compared again on each
 request (a read of its small local key file): a tenant deleted and made again under the same name has a
 new one, so the old store is closed and the new one opened, at once rather than at the next read of the
@@ -48,7 +60,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from engagement_tracker.adapters.http.api import SERVER_KEY, Server
-from engagement_tracker.adapters.http.identity import Throttle
+from engagement_tracker.adapters.http.identity import SESSION_COOKIE, Throttle
 from engagement_tracker.domain.application import EngagementTracker
 from engagement_tracker.domain.errors import InvalidInput
 
@@ -116,6 +128,7 @@ class TenantRouter:
         self._known_at = float("-inf")
         self._open: OrderedDict[str, OpenTenant] = OrderedDict()
         self._lock: anyio.Lock | None = None  # made in the event loop that serves
+        self._stranger_server: Server | None = None
 
     # --- what is open --------------------------------------------------------------------------
 
@@ -176,6 +189,9 @@ class TenantRouter:
         """Close every open tenant's store (the server's shutdown)."""
         while self._open:
             await self._retire(self._open.popitem(last=False)[1])
+        if self._stranger_server is not None:
+            self._stranger_server.tracker.close()
+            self._stranger_server = None
 
     # --- ASGI ----------------------------------------------------------------------------------
 
@@ -186,29 +202,37 @@ class TenantRouter:
         if scope["type"] != "http":
             return
         path: str = scope["path"]
-        if path in ("/healthz", "/healthz/"):
-            await _json(send, 200, {"status": "ok", "tenants_open": len(self._open)}, "application/json")
+        if path in ("/healthz", "/healthz/"):  # how many tenants are open is not said: a token tried at a name opens it
+            await _json(send, 200, {"status": "ok"}, "application/json")
             return
         found = _PATH.match(path)
         if found is None:
             await _problem(send, scope, "NotFound", "this server serves every tenant under /tenants/{tenant}/ (e.g. "
                            "/tenants/{tenant}/engagements): name the tenant your token was issued in")
             return
-        name = found.group(1)
-        entry = await self.tenant(name)
+        name, rest = found.group(1), found.group(2) or "/"
+        root = f"{scope.get('root_path', '')}{PREFIX}{name}"
+        inner = {**scope, "root_path": root, "path": f"{root}{rest}"}
+        # A request that carries no credential is answered by the stranger, whether the tenant exists or not;
+        # one that does reaches its tenant if there is one, else the stranger (see the module's docstring)
+        entry = await self.tenant(name) if carries_credential(scope, rest) else None
         if entry is None:
-            await _problem(send, scope, "UnknownTenant", f"no tenant named {name!r} is served here (a tenant is made "
-                           "by `etrack tenant create`)")
+            await self.app({**inner, SERVER_KEY: await self._stranger()}, receive, send)
             return
         entry.users += 1
         try:
-            root = f"{scope.get('root_path', '')}{PREFIX}{name}"
-            await self.app({**scope, "root_path": root, "path": f"{root}{found.group(2) or '/'}", SERVER_KEY: entry.server},
-                           receive, send)
+            await self.app({**inner, SERVER_KEY: entry.server}, receive, send)
         finally:
             entry.users -= 1
             if entry.retired and entry.users == 0:
                 await anyio.to_thread.run_sync(entry.tracker.close)
+
+    async def _stranger(self) -> Server:
+        """The server of no tenant: an empty store in memory, which knows no token (made once, on first use)."""
+        if self._stranger_server is None:
+            self._stranger_server = await anyio.to_thread.run_sync(stranger_server)
+            self._stranger_server.throttle = self.throttle
+        return self._stranger_server
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -233,18 +257,46 @@ async def _json(send: Send, status: int, body: dict[str, Any], content_type: str
 async def _problem(send: Send, scope: Scope, name: str, detail: str) -> None:
     from engagement_tracker.adapters.http.problems import PROBLEM
 
-    title = "Raised when a tenant is named that the store does not have" if name == "UnknownTenant" else "Not Found"
-    await _json(send, 404, {"type": f"urn:etrack:error:{name}", "title": title, "status": 404, "detail": detail,
+    await _json(send, 404, {"type": f"urn:etrack:error:{name}", "title": "Not Found", "status": 404, "detail": detail,
                             "instance": scope["path"][:200]}, PROBLEM)
+
+
+#: The cookie that carries a pages session (``identity.SESSION_COOKIE``), as it appears in a Cookie header.
+_SESSION = f"{SESSION_COOKIE}=".encode()
+
+
+def carries_credential(scope: Scope, rest: str) -> bool:
+    """Whether a request may carry a credential of a tenant: an Authorization header, a session cookie, a
+    calendar feed's token (in its path) or a sign-in (a token in its form). Any other request is answered
+    alike by every tenant and by none (a refusal, the sign-in form, the API's description), so the stranger
+    answers it and no tenant is opened for it."""
+    if rest.startswith("/calendar/") or (rest.rstrip("/") == "/signin" and scope.get("method") == "POST"):
+        return True
+    return any(key == b"authorization" or (key == b"cookie" and _SESSION in value)
+               for key, value in scope.get("headers", ()))
 
 
 def tenant_server(url: str, name: str, tracker: EngagementTracker) -> Server:
     """Tenant ``name``'s Server: its tracker (its read models caught up in this process on SQLite, as a
-    single-tenant server's), its own throttle and metrics, and its own signing key."""
+    single-tenant server's), its own throttle and metrics, and its own signing key. Its readiness and metrics
+    answer its auditors and admins only (``private_operations``): what a stranger could read there it could not
+    read at the stranger's."""
     from engagement_tracker.adapters.http import embedded
     from engagement_tracker.adapters.tenants import resolve
 
-    return Server(tracker, embedded(tracker), resolve(url, name).signing_key)
+    server = Server(tracker, embedded(tracker), resolve(url, name).signing_key)
+    server.private_operations = True
+    return server
+
+
+def stranger_server() -> Server:
+    """The Server that answers for no tenant (``TenantRouter._stranger``): an empty store in memory, whose access
+    register holds no token, so every credential is unknown there, as another tenant's is at a tenant."""
+    from engagement_tracker.adapters.bootstrap import open_tracker
+
+    server = Server(open_tracker("memory:"), project=True)
+    server.private_operations = True
+    return server
 
 
 def tenants_from_env() -> TenantRouter:

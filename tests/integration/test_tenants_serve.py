@@ -2,11 +2,12 @@
 two tenants served side by side, each under ``/tenants/{tenant}/``. Every path tried across the boundary
 with the other tenant's tokens and ids is refused and writes nothing, on SQLite (a file per tenant) and
 on PostgreSQL (a schema per tenant). Tenants open lazily into a bounded table (the least recently used
-closed first), a tenant made while serving is served without a restart, a deleted one answers 404 and
-its application is dropped."""
+closed first), a tenant made while serving is served without a restart, a deleted one knows no token and
+its application is dropped; a tenant that does not exist answers a stranger as one that does."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ def base(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     request.getfixturevalue("postgres_available")
     schema = f"t_{uuid.uuid4().hex[:10]}"
     yield f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
-    for suffix in ("", "_acme", "_globex", "_initech"):
+    for suffix in ("", "_acme", "_globex", "_initech", "_glob"):
         _drop_schema(f"{schema}{suffix}")
 
 
@@ -124,7 +125,8 @@ def test_a_token_works_only_in_its_own_tenant_and_nothing_crosses(base: str) -> 
                 gone = anyone.get(path)
                 assert gone.status_code in (401, 404), (path, gone.status_code)
                 assert "globex" not in gone.text and "acme" not in gone.text
-            assert anyone.get("/tenants/initech/me").json()["type"] == "urn:etrack:error:UnknownTenant"
+            # a tenant that does not exist answers as one that does to a token it does not hold (see below)
+            assert anyone.get("/tenants/initech/me").json()["type"] == "urn:etrack:error:NotAuthenticated"
             # under a tenant's root: a calendar token is never echoed; the pages' links and cookie are the tenant's
             feed = anyone.get("/tenants/acme/calendar/etk_not_a_real_token.ics")
             assert feed.status_code in (401, 404) and "etk_not_a_real_token" not in feed.text
@@ -192,12 +194,13 @@ def test_tenants_open_lazily_bounded_and_follow_creates_and_deletes(tmp_path: Pa
                 assert me.status_code == 200 and me.json()["party"] == str(admin.party)
             assert served.router.open_names() == ["initech"]
 
-            # a deleted tenant: 404 from the next read of the list on, its application dropped
+            # a deleted tenant: its tokens unknown (401, as at any tenant that does not exist) from the next read
+            # of the list on, its application dropped
             assert globex.get("/tenants/globex/me").status_code == 200
             delete_tenant(base, "globex", b["admin"])
             time.sleep(0.3)
             gone = globex.get("/tenants/globex/me")
-            assert gone.status_code == 404 and gone.json()["type"] == "urn:etrack:error:UnknownTenant"
+            assert gone.status_code == 401 and gone.json()["type"] == "urn:etrack:error:NotAuthenticated"
             assert "globex" not in served.router.open_names()
             assert acme.get("/tenants/acme/me").status_code == 200  # the others answer as before
     finally:
@@ -288,5 +291,81 @@ def test_a_tenant_deleted_and_made_again_is_served_from_its_new_store(base: str,
         with served.client(old["tokens"]["admin"]) as stale:
             assert stale.get("/tenants/acme/me").status_code == 401  # the old tenant's token is unknown now
         assert _events(base, "acme") == new["events"]  # nothing the requests did reached it by the old store
+    finally:
+        served.stop()
+
+
+def _seen(answer: httpx.Response, tenant: str) -> tuple[Any, ...]:
+    """What an attacker sees of an answer, the tenant's name (which the attacker chose) taken out: the status,
+    every header but Date (a cookie's value is a fresh nonce: its attributes), and the body."""
+    def plain(text: str) -> str:
+        return text.replace(f"/tenants/{tenant}", "/tenants/{tenant}")
+
+    headers = []
+    for key, value in answer.headers.multi_items():
+        if key == "date":
+            continue
+        shown = value.split("=", 1)[0] + "=...;" + value.split(";", 1)[1] if key == "set-cookie" else value
+        headers.append((key, plain(shown)))
+    body: Any = plain(answer.text)
+    if answer.headers.get("content-type", "").startswith("text/html"):  # the sign-in form's nonce
+        body = re.sub(r'name="csrf" value="[^"]*"', 'name="csrf" value="..."', body)
+    return answer.status_code, sorted(headers), body
+
+
+def test_an_unknown_tenant_answers_as_a_known_one_does_to_a_stranger(base: str) -> None:
+    """An attacker without a credential of a tenant cannot tell whether it exists: every path, with no
+    token, a made-up one, or another tenant's token or session cookie, answers alike at acme (which
+    exists) and at nope (which does not): status, headers and body. Nothing is written; a tenant's
+    readiness and metrics answer its auditors and admins only."""
+    create_tenant(base, "acme")
+    create_tenant(base, "glob")
+    a, g = _tenant(base, "acme"), _tenant(base, "glob")
+    router = TenantRouter(base)
+    router.throttle.delay = lambda address: 0.0  # type: ignore[method-assign]  # the same throttle at both; not slowed here
+    served = Served(router)
+    eid = a["eid"]
+    paths = [("GET", "/me"), ("GET", f"/engagements/{eid}"), ("GET", f"/engagements/{eid}/timeline"),
+             ("POST", "/engagements"), ("POST", f"/engagements/{eid}/steps/suspend"), ("GET", "/grants"),
+             ("POST", "/tokens"), ("DELETE", "/tokens/x"), ("GET", "/audit/entries"), ("GET", "/signals/summary"),
+             ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/healthz"), ("GET", "/docs"), ("GET", "/openapi.json"),
+             ("GET", "/signin"), ("POST", "/signin"), ("GET", "/me/page"), ("GET", f"/pages/engagements/{eid}"),
+             ("GET", "/calendar/etk_not_a_real_token.ics"), ("GET", "/no/such/route"), ("GET", ""), ("HEAD", "/me")]
+    strangers: dict[str, dict[str, Any]] = {
+        "nothing": {}, "made-up token": {"headers": {"Authorization": "Bearer etk_" + "x" * 43}},
+        "malformed": {"headers": {"Authorization": "Basic abc"}},
+        "glob's token": {"headers": {"Authorization": f"Bearer {g['tokens']['admin']}"}},
+        "glob's session": {"headers": {"Cookie": f"etrack_session={g['tokens']['admin']}"}},
+    }
+    try:
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            for who, how in strangers.items():
+                for method, path in paths:
+                    seen = []
+                    for tenant in ("acme", "nope"):
+                        body = {"json": {"reason": "x"}} if method == "POST" else {}
+                        answer = client.request(method, f"/tenants/{tenant}{path}", **how, **body)  # type: ignore[arg-type]
+                        client.cookies.clear()
+                        seen.append(_seen(answer, tenant))
+                    assert seen[0] == seen[1], (who, method, path, seen)
+                    assert seen[0][0] in (200, 401, 404, 405, 422), (who, method, path, seen[0])
+            # the sign-in form posted back with its own nonce and glob's token: refused alike
+            signed = []
+            for tenant in ("acme", "nope"):
+                form = client.get(f"/tenants/{tenant}/signin")
+                nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
+                assert nonce is not None
+                answer = client.post(f"/tenants/{tenant}/signin", data={"csrf": nonce.group(1), "token": g["tokens"]["admin"]})
+                client.cookies.clear()
+                signed.append(_seen(answer, tenant))
+            assert signed[0] == signed[1] and signed[0][0] == 401, signed
+        # what a credential of acme sees there, which nobody else does
+        with served.client(a["tokens"]["auditor"]) as auditor, served.client(a["tokens"]["coach"]) as coach:
+            assert auditor.get("/tenants/acme/me").status_code == 200
+            ready = auditor.get("/tenants/acme/readyz")
+            assert ready.status_code == 200 and ready.json()["position"] >= a["events"]
+            assert auditor.get("/tenants/acme/metrics").status_code == 200
+            assert coach.get("/tenants/acme/metrics").status_code == 403  # an operation's figures: auditors, admins
+        assert _events(base, "acme") == a["events"] and _events(base, "glob") == g["events"]
     finally:
         served.stop()
