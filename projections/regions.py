@@ -244,6 +244,8 @@ class Refiner:
         self.touched = touched
         self.delta: dict[str, _Sum] = {}
         self._read: dict[str, None] = {}  # the signatures of the parts read (their regions), in order
+        #: Every fine cell of the release: its label, its suppressed cell and the facts the release read.
+        self.population = population
 
     @property
     def regions_to_read(self) -> list[str]:
