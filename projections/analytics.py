@@ -16,6 +16,7 @@ import io
 import json
 import re
 import sys
+import zlib
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -260,18 +261,19 @@ class _ReleaseRules:
         rel = internal.published()
         policy = internal.policy
         population: dict[str, tuple[str | None, str | None, int]] = {}
-        stored: dict[str, TallyRow] = {}
+        stored: dict[str, bytes] = {}
         released = released_keys(rel)
         for row in rows:  # every fine cell's label, from its dimensions (persons stay undecoded)
             cell = tally_dims(row)
             key = fine_key(cell)
             population[key] = (*touch(rel, cell, released), cell.facts)
-            stored[key] = row
+            stored[key] = packed(row)
         rows.clear()  # the rows live in `stored` now, each dropped once its page is refined
 
         def touched(keys: Sequence[str]) -> dict[str, Touch]:  # a page of cells, decoded and pseudonymous
             take = stored.__getitem__ if keep else stored.pop  # kept: the refiner may run again (a trial first)
-            return {key: (population[key][0], population[key][1], pseudonymous(tally_of(take(key), sys.intern)))
+            return {key: (population[key][0], population[key][1], pseudonymous(unpacked(key, population[key][2],
+                                                                                        take(key))))
                     for key in keys}
 
         def check(seq: int, highest_k: int) -> Refiner:
@@ -313,6 +315,19 @@ class _ReleaseRules:
 
     def of_document(self, document: dict[str, Any]) -> Release:
         return exact_of_document(document)
+
+
+def packed(row: TallyRow) -> bytes:
+    """A stored tally row as a release holds it until its cell is refined: its persons and sources only (its
+    dimensions are its fine key's, its facts its population's), deflated (a whole history's rows are most of
+    what a whole-history release holds; issue #28)."""
+    return zlib.compress(f"{row[10]}\n{row[11]}".encode(), 1)
+
+
+def unpacked(key: str, facts: int, data: bytes) -> Tally:
+    """The tally :func:`packed` kept of fine cell ``key`` (``regions.fine_key``), holding ``facts``, names interned."""
+    persons, _, sources = zlib.decompress(data).decode().partition("\n")
+    return tally_of((key, *json.loads(key), facts, persons, sources), sys.intern)
 
 
 def exact_document(rel: Release) -> dict[str, Any]:

@@ -10,7 +10,7 @@ the analyst service calls.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -103,19 +103,38 @@ class CalendarReleases:
         # a fine key: [family, metric, unit, month, ...]; the periods still open (the current one, later ones)
         months = {month for key in item.keys if (month := json.loads(key)[3]) >= current[:4]}
         opened = {label for label in (period_label(m, kind) for m in months) if period_window(label)[1] >= current}
+        alone = False  # known to be accepted alone
+        for calendars in self._calendars(actor, item, kind, shapes, sorted(opened - self.service.calendar.released_periods())):
+            verdicts = self._verdicts(item, before, [c for c in calendars.values() if c])
+            alone = alone or verdicts is not None
+            for label, calendar in calendars.items():
+                if calendar and not self._accepted(item, before, calendar, verdicts):
+                    if not alone:  # refused by itself: the region rule's own refusal
+                        self.service.record([*before, item], commit=False)
+                        alone = True
+                    self._refused_together(actor, label, kind, shapes, item, before, calendar)
+
+    def _calendars(self, actor: Actor, item: PendingRelease, kind: str, shapes: list[Shape], labels: list[str],
+                   ) -> Iterator[dict[str, list[PendingRelease]]]:
+        """The calendar releases of the periods ``labels`` (each: what recording the calendar's shapes would take,
+        at ``item``'s k at least), a few periods at a time, in order: as many as hold together at most half as
+        many fine cells as ``item`` (at least one period), so that the releases held at once stay a fraction
+        of the release they are tried with, however many periods are open."""
         k = item.internal.policy.k  # the calendar's releases come after this one: at its k at least
-        calendars: dict[str, list[PendingRelease]] = {}
-        for label in sorted(opened - self.service.calendar.released_periods()):
+        budget = max(1, len(item.keys) // 2)
+        chunk: dict[str, list[PendingRelease]] = {}
+        cells = 0
+        for label in labels:
             since, until, _ = period_window(label)
-            calendars[label] = [c for c in (self._calendar_item(actor, s, since, until, kind, k) for s in shapes) if c]
-        verdicts = self._verdicts(item, before, [c for c in calendars.values() if c])
-        alone = verdicts is not None  # known to be accepted alone
-        for label, calendar in calendars.items():
-            if calendar and not self._accepted(item, before, calendar, verdicts):
-                if not alone:  # refused by itself: the region rule's own refusal
-                    self.service.record([*before, item], commit=False)
-                    alone = True
-                self._refused_together(actor, label, kind, shapes, item, before, calendar)
+            calendar = [c for c in (self._calendar_item(actor, s, since, until, kind, k) for s in shapes) if c]
+            size = sum(len(c.keys) for c in calendar)
+            if chunk and cells + size > budget:
+                yield chunk
+                chunk, cells = {}, 0
+            chunk[label] = calendar
+            cells += size
+        if chunk:
+            yield chunk
 
     def _verdicts(self, item: PendingRelease, before: list[PendingRelease], groups: list[list[PendingRelease]],
                   ) -> dict[int, bool | None] | None:
