@@ -16,6 +16,7 @@ import io
 import json
 import re
 import sys
+import zlib
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -29,7 +30,7 @@ from engagement_tracker.domain.access import (
 )
 from engagement_tracker.domain.application.analysts import MAX_K, AnalystService, PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.dimensions import DEFAULT_BY, DEFAULT_PERIOD, DIMENSIONS, FAMILY_DIMENSIONS, PERIODS
-from engagement_tracker.domain.errors import StoreError
+from engagement_tracker.domain.errors import DisclosureRisk, StoreError
 from engagement_tracker.domain.privacy_budget import DpCost
 from engagement_tracker.projections.activity import STAMPED, activity_facts, counts, stamped_fact
 from engagement_tracker.projections.anonymity import (
@@ -155,6 +156,21 @@ class AnalyticsView(View):
         the regions it returns, the ledger row and its rows."""
 
     @abstractmethod
+    def trial_verdicts(
+        self, items: Sequence[PendingRelease], groups: Sequence[Sequence[PendingRelease]], guard: GrantGuard | None = None,
+    ) -> list[bool | None]:
+        """A trial of ``items`` (as ``record_releases(items, guard, commit=False)``: it raises as that would),
+        then, on top of what they would write and in the same transaction, a trial of each group in turn, each
+        rolled back before the next; nothing is written. Per group: True (accepted), False (DisclosureRisk),
+        or None when it cannot say, because the group read other facts than ``items`` did (a cell of theirs
+        holds facts they did not read, or fewer: :func:`group_verdict`).
+
+        What the release calendar's reservation asks (``calendar_releases.CalendarReleases.check``): the
+        regions after ``items`` and then a group are those after the group and then ``items`` (a region is
+        the facts with the same labels, whatever order the labels came in), so each period's calendar is
+        tried against the state ``items`` leave, computed once, instead of trying ``items`` again after it."""
+
+    @abstractmethod
     def regions(self, family: str) -> dict[str, Block]:
         """Every region of a family (signature -> its facts, persons and sources)."""
 
@@ -245,18 +261,19 @@ class _ReleaseRules:
         rel = internal.published()
         policy = internal.policy
         population: dict[str, tuple[str | None, str | None, int]] = {}
-        stored: dict[str, TallyRow] = {}
+        stored: dict[str, bytes] = {}
         released = released_keys(rel)
         for row in rows:  # every fine cell's label, from its dimensions (persons stay undecoded)
             cell = tally_dims(row)
             key = fine_key(cell)
             population[key] = (*touch(rel, cell, released), cell.facts)
-            stored[key] = row
+            stored[key] = packed(row)
         rows.clear()  # the rows live in `stored` now, each dropped once its page is refined
 
         def touched(keys: Sequence[str]) -> dict[str, Touch]:  # a page of cells, decoded and pseudonymous
             take = stored.__getitem__ if keep else stored.pop  # kept: the refiner may run again (a trial first)
-            return {key: (population[key][0], population[key][1], pseudonymous(tally_of(take(key), sys.intern)))
+            return {key: (population[key][0], population[key][1], pseudonymous(unpacked(key, population[key][2],
+                                                                                        take(key))))
                     for key in keys}
 
         def check(seq: int, highest_k: int) -> Refiner:
@@ -300,6 +317,19 @@ class _ReleaseRules:
         return exact_of_document(document)
 
 
+def packed(row: TallyRow) -> bytes:
+    """A stored tally row as a release holds it until its cell is refined: its persons and sources only (its
+    dimensions are its fine key's, its facts its population's), deflated (a whole history's rows are most of
+    what a whole-history release holds; issue #28)."""
+    return zlib.compress(f"{row[10]}\n{row[11]}".encode(), 1)
+
+
+def unpacked(key: str, facts: int, data: bytes) -> Tally:
+    """The tally :func:`packed` kept of fine cell ``key`` (``regions.fine_key``), holding ``facts``, names interned."""
+    persons, _, sources = zlib.decompress(data).decode().partition("\n")
+    return tally_of((key, *json.loads(key), facts, persons, sources), sys.intern)
+
+
 def exact_document(rel: Release) -> dict[str, Any]:
     """An exact release as analysts receive it, as JSON data that :func:`exact_of_document` reads back
     equal (by, level, the whole policy, rows, total): what the release calendar keeps per period."""
@@ -312,6 +342,36 @@ def exact_document(rel: Release) -> dict[str, Any]:
 def exact_of_document(doc: dict[str, Any]) -> Release:
     return Release(tuple(doc["by"]), Level(doc["level"]["time"], doc["level"]["unit_depth"]), Policy(**doc["policy"]),
                    tuple(Row(dict(r["dims"]), r["value"], r["status"]) for r in doc["rows"]), doc["total"])
+
+
+def watched(item: PendingRelease, made: list[Refiner]) -> PendingRelease:
+    """``item``, whose refiner is appended to ``made`` when recording it makes one."""
+    def refine(seq: int, highest_k: int) -> Refiner:
+        made.append(item.refine(seq, highest_k))
+        return made[-1]
+    return attrs.evolve(item, refine=refine)
+
+
+def group_verdict(group: Sequence[PendingRelease], read: Sequence[Refiner],
+                  record_one: Callable[[PendingRelease], object]) -> bool | None:
+    """Record ``group`` one release at a time with ``record_one`` (in a view's transaction, after the releases
+    whose refiners are ``read``): True, or False when the region rule refuses one (DisclosureRisk). None when
+    a release of the group read other facts than those releases in a fine cell they share (a cell's facts
+    counted differently: projected in between), or went stale: then its verdict in the other order (the
+    group first) need not be this one."""
+    for item in group:
+        for key, (_, _, facts) in item.refine(0, 0).population.items():
+            earlier = next((r.population[key][2] for r in reversed(read) if key in r.population), facts)
+            if earlier != facts:
+                return None
+    try:
+        for item in group:
+            record_one(item)
+    except DisclosureRisk:
+        return False
+    except StaleRelease:
+        return None
+    return True
 
 
 #: What ``app.analysts`` is handed (bootstrap): the disclosure rules.
@@ -370,5 +430,5 @@ def to_csv(rows: Iterable[dict[str, Any]]) -> str:
 #: AnalystService and its argument tables live in the application layer now
 #: (``domain/application/analysts.py``); their import path from here keeps working.
 __all__ = ["DEFAULT_BY", "DEFAULT_PERIOD", "DIMENSIONS", "FAMILY_DIMENSIONS", "MAX_K", "NAME", "PERIODS",
-           "RELEASE_RULES", "AnalystService", "Analytics", "AnalyticsView", "iso_time", "pseudonym", "pseudonymous",
-           "release_document", "release_rows", "to_csv"]
+           "RELEASE_RULES", "AnalystService", "Analytics", "AnalyticsView", "group_verdict", "iso_time", "pseudonym",
+           "pseudonymous", "release_document", "release_rows", "to_csv", "watched"]

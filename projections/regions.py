@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -140,7 +141,7 @@ def touch(rel: Release, t: Tally, released: frozenset[tuple[Any, ...]] | None = 
     """What a release does to fine cell ``t``: the label it publishes it under, and the hidden cell
     it falls in (its dimensions are all it reads)."""
     key = tuple(_dim(t, d, rel) for d in rel.by)
-    name = json.dumps([str(v) for v in key])
+    name = sys.intern(json.dumps([str(v) for v in key]))  # one string per released cell, not one per fine cell
     if key in (released_keys(rel) if released is None else released):
         return name, None
     return TOTAL_ONLY if rel.total is not None else None, name
@@ -244,6 +245,8 @@ class Refiner:
         self.touched = touched
         self.delta: dict[str, _Sum] = {}
         self._read: dict[str, None] = {}  # the signatures of the parts read (their regions), in order
+        #: Every fine cell of the release: its label, its suppressed cell and the facts the release read.
+        self.population = population
 
     @property
     def regions_to_read(self) -> list[str]:

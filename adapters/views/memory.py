@@ -15,14 +15,14 @@ from eventsourcing.popo import POPOTrackingRecorder
 from engagement_tracker.domain.access import GrantGuard
 from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import AnalyticsView
+from engagement_tracker.projections.analytics import AnalyticsView, group_verdict, watched
 from engagement_tracker.projections.anonymity import Fact, Tally, TallyRow, tally, tally_row
 from engagement_tracker.projections.audit_chain import AuditEntry, EntryRow
 from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailView
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block
+from engagement_tracker.projections.regions import Block, Refiner
 from engagement_tracker.projections.release_ledger import LedgerRow, level_text
 from engagement_tracker.projections.weak_signals import Source
 
@@ -167,6 +167,30 @@ class MemoryAnalyticsView(POPOTrackingRecorder, AnalyticsView):
                     self._parts, self._regions, self._region_family, self._ledger = kept
                     raise
             return ids
+
+    def trial_verdicts(
+        self, items: Sequence[PendingRelease], groups: Sequence[Sequence[PendingRelease]], guard: GrantGuard | None = None,
+    ) -> list[bool | None]:
+        with self._database_lock:
+            events = getattr(self, "events_recorder", None)
+            if guard is not None and events is not None:
+                guard.require(events.register_version() or 0)
+            kept = (self._parts, self._regions, self._region_family, self._ledger)
+            try:
+                self._parts, self._regions, self._region_family, self._ledger = (
+                    dict(self._parts), dict(self._regions), dict(self._region_family), list(self._ledger))
+                read: list[Refiner] = []
+                for item in items:
+                    self._record_one(watched(item, read))
+                after = (self._parts, self._regions, self._region_family, self._ledger)
+                verdicts: list[bool | None] = []
+                for group in groups:  # each on top of the items, then put back as they left it
+                    self._parts, self._regions, self._region_family, self._ledger = (
+                        dict(after[0]), dict(after[1]), dict(after[2]), list(after[3]))
+                    verdicts.append(group_verdict(group, read, self._record_one))
+                return verdicts
+            finally:  # a trial: everything as it was
+                self._parts, self._regions, self._region_family, self._ledger = kept
 
     def _record_one(self, item: PendingRelease) -> int:
         family = item.family

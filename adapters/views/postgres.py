@@ -29,7 +29,7 @@ from engagement_tracker.domain.access import GrantGuard
 from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.domain.errors import StoreError
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import AnalyticsView, TrialOver
+from engagement_tracker.projections.analytics import AnalyticsView, TrialOver, group_verdict, watched
 from engagement_tracker.projections.anonymity import (
     Fact,
     Tally,
@@ -44,7 +44,7 @@ from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailVie
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.regions import Block, Refiner, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.weak_signals import Source
 
@@ -285,6 +285,29 @@ class PostgresAnalyticsView(PostgresTrackingRecorder, AnalyticsView):
         except TrialOver:
             pass
         return ids
+
+    def trial_verdicts(
+        self, items: Sequence[PendingRelease], groups: Sequence[Sequence[PendingRelease]], guard: GrantGuard | None = None,
+    ) -> list[bool | None]:
+        verdicts: list[bool | None] = []
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                if guard is not None:  # as record_releases: ordered against a change to the access register
+                    curs.execute("SELECT pg_advisory_xact_lock_shared(%s)", (REGISTER_LOCK,))
+                    guard.require(postgres_register_version(curs, self.datastore.schema, self.events_table_name) or 0)
+                curs.execute(SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(self._ledger))
+                read: list[Refiner] = []
+                for item in items:
+                    self._record_one(curs, watched(item, read))
+                for group in groups:  # each on top of the items, then rolled back to them
+                    curs.execute("SAVEPOINT etrack_trial_group")
+                    verdicts.append(group_verdict(group, read, lambda g: self._record_one(curs, g)))
+                    curs.execute("ROLLBACK TO SAVEPOINT etrack_trial_group")
+                    curs.execute("RELEASE SAVEPOINT etrack_trial_group")
+                raise TrialOver  # rolled back: a trial writes nothing
+        except TrialOver:
+            pass
+        return verdicts
 
     def _record_one(self, curs: Any, item: PendingRelease) -> int:
         rel, family = item.internal, item.family

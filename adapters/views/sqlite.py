@@ -28,7 +28,7 @@ from engagement_tracker.adapters.views.rows import (
 from engagement_tracker.domain.access import GrantGuard
 from engagement_tracker.domain.application.analysts import PendingDpLeaf, PendingRelease
 from engagement_tracker.projections.analytics import NAME as ANALYTICS
-from engagement_tracker.projections.analytics import AnalyticsView, TrialOver
+from engagement_tracker.projections.analytics import AnalyticsView, TrialOver, group_verdict, watched
 from engagement_tracker.projections.anonymity import (
     Fact,
     Tally,
@@ -43,7 +43,7 @@ from engagement_tracker.projections.audit_trail import TRAIL_NAME, AuditTrailVie
 from engagement_tracker.projections.audit_tree import Key, Node
 from engagement_tracker.projections.directory import NAME as DIRECTORY
 from engagement_tracker.projections.directory import DirectoryView, Entry
-from engagement_tracker.projections.regions import Block, blocks_json, blocks_of, counts_json
+from engagement_tracker.projections.regions import Block, Refiner, blocks_json, blocks_of, counts_json
 from engagement_tracker.projections.release_ledger import LedgerRow
 from engagement_tracker.projections.weak_signals import Source
 
@@ -237,6 +237,25 @@ class SQLiteAnalyticsView(SQLiteTrackingRecorder, AnalyticsView):
         except TrialOver:
             pass
         return ids
+
+    def trial_verdicts(
+        self, items: Sequence[PendingRelease], groups: Sequence[Sequence[PendingRelease]], guard: GrantGuard | None = None,
+    ) -> list[bool | None]:
+        verdicts: list[bool | None] = []
+        try:
+            with self.datastore.transaction(commit=True) as c:
+                read: list[Refiner] = []
+                for i, item in enumerate(items):
+                    self._record_one(c, watched(item, read), guard if i == 0 else None)
+                for group in groups:  # each on top of the items, then rolled back to them
+                    c.execute("SAVEPOINT etrack_trial_group")
+                    verdicts.append(group_verdict(group, read, lambda g: self._record_one(c, g, None)))
+                    c.execute("ROLLBACK TO etrack_trial_group")
+                    c.execute("RELEASE etrack_trial_group")
+                raise TrialOver  # rolled back: a trial writes nothing
+        except TrialOver:
+            pass
+        return verdicts
 
     def _record_one(self, c: Any, item: PendingRelease, guard: GrantGuard | None) -> int:
         rel, family = item.internal, item.family

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -95,7 +95,7 @@ class CalendarReleases:
         """CalendarReserved when recording ``item`` (after ``before``) would make a shape the calendar
         reserves unreleasable, in a period it touches that is still open (the clock's, or a later one) and
         whose calendar releases are not recorded yet (a closed period's are recorded at tick): each
-        such period's calendar releases are tried after it (a trial, recording nothing). Calendar shapes
+        such period's calendar releases are tried with it (a trial, recording nothing). Calendar shapes
         the rules refuse even without ``item`` reserve nothing. The calendar's own releases, and
         differentially private ones, are never held back."""
         if self.service.calendar is None or _CALENDAR.get():
@@ -108,42 +108,98 @@ class CalendarReleases:
         # a fine key: [family, metric, unit, month, ...]; the periods still open (the current one, later ones)
         months = {month for key in item.keys if (month := json.loads(key)[3]) >= current[:4]}
         opened = {label for label in (period_label(m, kind) for m in months) if period_window(label)[1] >= current}
-        for label in sorted(opened - self.service.calendar.released_periods()):
+        alone = False  # known to be accepted alone
+        for calendars in self._calendars(actor, item, kind, shapes, sorted(opened - self.service.calendar.released_periods())):
+            verdicts = self._verdicts(item, before, [c for c in calendars.values() if c])
+            alone = alone or verdicts is not None
+            for label, calendar in calendars.items():
+                if calendar and not self._accepted(item, before, calendar, verdicts):
+                    if not alone:  # refused by itself: the region rule's own refusal
+                        self.service.record([*before, item], commit=False)
+                        alone = True
+                    self._refused_together(actor, label, kind, shapes, item, before, calendar)
+
+    def _calendars(self, actor: Actor, item: PendingRelease, kind: str, shapes: list[Shape], labels: list[str],
+                   ) -> Iterator[dict[str, list[PendingRelease]]]:
+        """The calendar releases of the periods ``labels`` (each: what recording the calendar's shapes would take,
+        at ``item``'s k at least), a few periods at a time, in order: as many as hold together at most half as
+        many fine cells as ``item`` (at least one period), so that the releases held at once stay a fraction
+        of the release they are tried with, however many periods are open."""
+        k = item.internal.policy.k  # the calendar's releases come after this one: at its k at least
+        budget = max(1, len(item.keys) // 2)
+        chunk: dict[str, list[PendingRelease]] = {}
+        cells = 0
+        for label in labels:
             since, until, _ = period_window(label)
-            k = item.internal.policy.k  # the calendar's releases come after this one: at its k at least
             calendar = [c for c in (self._calendar_item(actor, s, since, until, kind, k) for s in shapes) if c]
-            if not calendar:
-                continue
+            size = sum(len(c.keys) for c in calendar)
+            if chunk and cells + size > budget:
+                yield chunk
+                chunk, cells = {}, 0
+            chunk[label] = calendar
+            cells += size
+        if chunk:
+            yield chunk
+
+    def _verdicts(self, item: PendingRelease, before: list[PendingRelease], groups: list[list[PendingRelease]],
+                  ) -> dict[int, bool | None] | None:
+        """Per group (by its id()), whether it and then ``item`` (after ``before``) would be accepted, from ONE
+        trial of ``item`` followed by each group in turn (``ReleaseWriter.trial_verdicts``): the regions after
+        both are the same in either order, and every release of the trial is checked at the same k and
+        dominance. None when nothing is said this way (``item`` refused alone or stale, or another k or
+        dominance): :meth:`_accepted` then tries each group itself, as it does a group missing
+        from the answer or answered None (it read other facts than ``item``). A dict: ``item`` alone is accepted."""
+        policy = item.internal.policy
+        if not groups or not all(c.internal.policy.k == policy.k and c.internal.policy.dominance == policy.dominance
+                                 for group in groups for c in group):
+            return None
+        try:
+            verdicts = self.service.trial_verdicts([*before, item], groups)
+        except (DisclosureRisk, self.service.rules.stale):  # refused alone, or stale: each group is tried itself
+            return None
+        return {id(group): verdict for group, verdict in zip(groups, verdicts, strict=True)}
+
+    def _accepted(self, item: PendingRelease, before: list[PendingRelease], group: list[PendingRelease],
+                  verdicts: dict[int, bool | None] | None) -> bool:
+        """Whether recording ``group`` and then ``item`` after ``before`` would be accepted: ``verdicts``' answer,
+        or a trial of them in that order."""
+        verdict = None if verdicts is None else verdicts.get(id(group))
+        if verdict is not None:
+            return verdict
+        try:
+            self.service.record([*before, *group, item], commit=False)
+        except CalendarReserved:
+            raise
+        except DisclosureRisk:
+            return False
+        return True
+
+    def _refused_together(self, actor: Actor, label: str, kind: str, shapes: list[Shape], item: PendingRelease,
+                          before: list[PendingRelease], calendar: list[PendingRelease]) -> None:
+        """``item``, accepted alone, is refused with ``label``'s calendar releases: CalendarReserved when it would
+        make the calendar's shapes still releasable without it unreleasable (or, at its k above the floor,
+        those made at the floor); else nothing (the rules refuse that calendar already)."""
+        since, until, _ = period_window(label)
+        k, floor = item.internal.policy.k, self.service.k(item.family, None)
+        if k > floor:  # its k would raise the floor the calendar's releases are made at
+            at_floor = [c for c in (self._calendar_item(actor, s, since, until, kind) for s in shapes) if c]
             try:
-                self.service.record([*before, *calendar, item], commit=False)
-                continue
-            except CalendarReserved:
-                raise
+                self.service.record([*before, *at_floor], commit=False)
             except DisclosureRisk:
                 pass
-            self.service.record([*before, item], commit=False)  # refused by itself: the region rule's own refusal
-            floor = self.service.k(item.family, None)
-            if k > floor:  # its k would raise the floor the calendar's releases are made at
-                at_floor = [c for c in (self._calendar_item(actor, s, since, until, kind) for s in shapes) if c]
-                try:
-                    self.service.record([*before, *at_floor], commit=False)
-                except DisclosureRisk:
-                    pass
-                else:
-                    self._reserved(label, kind, at_floor, f" (at k={k}, above the floor {floor} they would be made at)")
-            kept: list[PendingRelease] = []
-            for c in calendar:  # the calendar shapes still releasable without this release
-                try:
-                    self.service.record([*before, *kept, c], commit=False)
-                except DisclosureRisk:
-                    continue
-                kept.append(c)
-            if not kept:  # the rules refuse each of the calendar's shapes already: nothing left to reserve
-                continue
+            else:
+                self._reserved(label, kind, at_floor, f" (at k={k}, above the floor {floor} they would be made at)")
+        kept: list[PendingRelease] = []
+        for c in calendar:  # the calendar shapes still releasable without this release
             try:
-                self.service.record([*before, *kept, item], commit=False)
+                self.service.record([*before, *kept, c], commit=False)
             except DisclosureRisk:
-                self._reserved(label, kind, kept, "")
+                continue
+            kept.append(c)
+        if not kept:  # the rules refuse each of the calendar's shapes already: nothing left to reserve
+            return
+        if len(kept) == len(calendar) or not self._accepted(item, before, kept, self._verdicts(item, before, [kept])):
+            self._reserved(label, kind, kept, "")
 
     @staticmethod
     def _reserved(label: str, kind: str, calendar: list[PendingRelease], how: str) -> None:

@@ -271,10 +271,21 @@ class ReleaseWriter:
 
     def record(self, items: list[PendingRelease], commit: bool = True) -> list[int]:
         """Record ``items`` in one transaction (``commit=False``: a trial), the grants relied on checked in it."""
+        ids: list[int] = self._guarded(lambda guard: self.analytics.view.record_releases(items, guard, commit=commit))
+        return ids
+
+    def trial_verdicts(self, items: list[PendingRelease], groups: list[list[PendingRelease]]) -> list[bool | None]:
+        """A trial of ``items`` (refused as :meth:`record` would refuse it), then of each of ``groups`` after
+        them, in one transaction that writes nothing: per group, True (accepted), False (refused by the
+        region rule) or None (it read other facts than ``items``: try it as usual). ``AnalyticsView.trial_verdicts``."""
+        verdicts: list[bool | None] = self._guarded(lambda guard: self.analytics.view.trial_verdicts(items, groups, guard))
+        return verdicts
+
+    def _guarded(self, write: Callable[[Any], T]) -> T:
+        """``write(guard)``, run again while the access register moves under it (at most 10 times)."""
         for _attempt in range(10):  # the access register moved (another party's grant changed): again
             try:
-                ids: list[int] = self.analytics.view.record_releases(items, grant_guard(self.clock), commit=commit)
-                return ids
+                return write(grant_guard(self.clock))
             except GrantsMoved:  # rolled back: the analyst's grant is read again (refused if it was revoked)
                 recheck_moved(self.grants)
         raise ConcurrencyConflict("the access register kept changing while this release was recorded; ask again")
