@@ -135,7 +135,8 @@ def _synthesis_data(service: AnalystService, viewer: Actor, period: object, unit
 @attrs.frozen
 class QuarterSeries:
     """Released signal values per theme, quarter by quarter, read from the release calendar's sections
-    of a quarter and the three before it (what ``trends`` reads: ``anonymity.Published``). A quarter
+    of a quarter and of those of the three before it already recorded (a note records no other quarter's
+    releases; what ``trends`` reads: ``anonymity.Published``). A quarter
     released by month counts for a theme only when none of its months was suppressed for it: the sum
     of released values is then that quarter's exact value, and nothing new is released."""
 
@@ -147,13 +148,13 @@ class QuarterSeries:
         return [({"theme": theme, "period": quarter}, value) for quarter, theme, value in self.found]
 
 
-def quarter_series(reads: Callable[[Actor, str], dict[str, CalendarSection] | None], viewer: Actor,
+def quarter_series(reads: Callable[..., dict[str, CalendarSection] | None], viewer: Actor,
                    quarter: str) -> QuarterSeries:
     year, q = int(quarter[:4]), int(quarter[-1])
     labels = [f"{year + (q - 1 - back) // 4}-Q{(q - 1 - back) % 4 + 1}" for back in range(3, -1, -1)]
     found: list[tuple[str, str, int]] = []
     for label in labels:
-        kept = reads(viewer, label)
+        kept = reads(viewer, label) if label == quarter else reads(viewer, label, record=False)  # earlier: as recorded
         section = None if kept is None else kept.get("signal:theme,period")
         if section is None or section.release is None:
             continue

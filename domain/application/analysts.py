@@ -189,11 +189,13 @@ class AnalystService:
 
     # --- the release calendar (``calendar_releases.py``) ------------------------------------------
 
-    def calendar_sections(self, viewer: Actor, period: object) -> dict[str, CalendarSection] | None:
+    def calendar_sections(self, viewer: Actor, period: object, *, record: bool = True,
+                          ) -> dict[str, CalendarSection] | None:
         """The calendar's releases of ``period`` ('2026-Q1'...), when the calendar is by that kind of period
-        and the period has closed: read from the calendar once recorded, recorded now otherwise. None when
-        the calendar does not cover it (another kind of period, or a period still open)."""
-        return self.calendar_releases.sections(viewer, period)
+        and the period has closed: read from the calendar once recorded, recorded now otherwise (with
+        ``record=False``, None instead). None when the calendar does not cover it (another kind of period,
+        or a period still open)."""
+        return self.calendar_releases.sections(viewer, period, record=record)
 
     def publish_calendar(self, actor: Actor, now: datetime) -> list[str]:
         """Record the calendar releases of the period that closed last before ``now`` (tick's step)."""

@@ -211,15 +211,16 @@ class CalendarReleases:
             f"{label}'s calendar releases are recorded (etrack tick after it closes, or its first synthesis note), "
             "or ask with --privacy dp (etrack releases calendar show lists the calendar)")
 
-    def sections(self, viewer: Actor, period: object) -> dict[str, CalendarSection] | None:
+    def sections(self, viewer: Actor, period: object, *, record: bool = True) -> dict[str, CalendarSection] | None:
         """The calendar's releases of ``period`` ('2026-Q1'...), when the calendar is by that kind of period
         and the period has closed: read from the calendar once recorded, recorded now otherwise (all of
         them in one transaction, then kept in the calendar: the first record of a period stays). None
-        when the calendar does not cover it (another kind of period, or a period still open)."""
+        when the calendar does not cover it (another kind of period, or a period still open), or, with
+        ``record=False`` (a read that records nothing), when they are not recorded yet."""
         actor = require_analyst(viewer, "read the release calendar's releases", self.service.grants)
-        return self._calendar_period(actor, period)
+        return self._calendar_period(actor, period, record=record)
 
-    def _calendar_period(self, actor: Actor, period: object, now: datetime | None = None,
+    def _calendar_period(self, actor: Actor, period: object, now: datetime | None = None, *, record: bool = True,
                          ) -> dict[str, CalendarSection] | None:
         if self.service.calendar is None:
             return None
@@ -229,6 +230,8 @@ class CalendarReleases:
             return None
         label = str(period)
         recorded = self.service.calendar.released(label)
+        if recorded is None and not record:
+            return None
         if recorded is None:  # recorded first, in a transaction of their own (a note's releases come after)
             made = self._make_period(actor, names, label, since, until, kind)
             recorded = self.service.calendar.record(actor, label, {name: json.dumps(self._section_document(section),

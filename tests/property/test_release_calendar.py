@@ -282,3 +282,23 @@ def test_a_period_whose_calendar_shapes_compose_only_by_quarter_is_released_by_q
         attack(c.h)
     finally:
         c.close()
+
+
+def test_a_quarter_s_trend_reads_earlier_quarters_as_recorded_and_records_none() -> None:
+    """Q1 and Q2 closed, none recorded: the trend of Q2's note reads Q2's calendar releases (recorded now,
+    as its note does) and only the earlier quarters already recorded: it records no other quarter's."""
+    from engagement_tracker.adapters.pages.synthesis import quarter_series
+    from tests.regions_harness import fact
+
+    c = Calendar([fact(f"e{i}", "A/x", month, "turnover", "tech") for i in range(6) for month in ("2026-02", "2026-05")])
+    try:
+        c.stop = 2
+        series = quarter_series(c.h.service.calendar_sections, ANALYST, "2026-Q2")
+        assert c.app.release_calendar.released_periods() == {"2026-Q2"}
+        assert {quarter for quarter, _, _ in series.found} == {"2026-Q2"}
+        assert c.h.service.calendar_sections(ANALYST, "2026-Q1", record=False) is None
+        c.h.service.calendar_sections(ANALYST, "2026-Q1")  # Q1's note records it
+        assert {quarter for quarter, _, _ in quarter_series(c.h.service.calendar_sections, ANALYST, "2026-Q2").found} == {
+            "2026-Q1", "2026-Q2"}
+    finally:
+        c.close()
